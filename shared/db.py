@@ -1,0 +1,79 @@
+"""Engines, sessions and the schema check. One engine per process, one session per unit of work."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.orm import Session, sessionmaker
+
+from shared.embedded_postgres import start_embedded_postgres
+from shared.models import DOMAIN_SCHEMA, DOMAIN_TABLES
+from shared.settings import Settings
+
+EXPECTED_TABLE_COUNT = len(DOMAIN_TABLES)
+
+
+def sqlalchemy_url(connection_string: str) -> str:
+    """Return the URL with the psycopg 3 driver, whatever scheme the user wrote."""
+    for prefix in ("postgresql+psycopg://", "postgresql://", "postgres://"):
+        if connection_string.startswith(prefix):
+            return "postgresql+psycopg://" + connection_string[len(prefix) :]
+    return connection_string
+
+
+def database_url(settings: Settings) -> str:
+    """The configured database, or the embedded one when none is configured."""
+    if settings.domain_db_connection_string:
+        return sqlalchemy_url(settings.domain_db_connection_string)
+    return start_embedded_postgres(settings.embedded_data_dir)
+
+
+def make_engine(url: str, *, pool_size: int = 5) -> Engine:
+    """An engine with pre-ping (so a restarted database costs one failed check, not a failed request)."""
+    return create_engine(url, pool_pre_ping=True, pool_size=pool_size, max_overflow=10)
+
+
+def make_session_factory(engine: Engine) -> sessionmaker[Session]:
+    """Sessions that keep loaded values after commit, so services can return what they stored."""
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+@contextmanager
+def unit_of_work(session_factory: sessionmaker[Session]) -> Iterator[Session]:
+    """Yield a session whose work commits on success and rolls back on any exception."""
+    with session_factory.begin() as session:
+        yield session
+
+
+@dataclass(frozen=True)
+class SchemaReport:
+    """What `verify_schema` found in schema `deltashare`."""
+
+    table_count: int
+    missing_tables: tuple[str, ...]
+
+    @property
+    def ok(self) -> bool:
+        return not self.missing_tables
+
+    @property
+    def message(self) -> str:
+        if self.ok:
+            return f"All {EXPECTED_TABLE_COUNT} tables present"
+        return f"Expected {EXPECTED_TABLE_COUNT} tables but found {self.table_count}"
+
+
+def verify_schema(engine: Engine) -> SchemaReport:
+    """Count the domain tables that exist and name the missing ones (the health check uses it)."""
+    with engine.connect() as conn:
+        present = set(
+            conn.scalars(
+                text("SELECT table_name FROM information_schema.tables WHERE table_schema = :schema"),
+                {"schema": DOMAIN_SCHEMA},
+            )
+        )
+    found = present & DOMAIN_TABLES
+    return SchemaReport(table_count=len(found), missing_tables=tuple(sorted(DOMAIN_TABLES - present)))

@@ -1,0 +1,190 @@
+"""The one API that writes and reads SCD Type 2 history, for every `Versioned` table.
+
+A change never updates business columns in place: it closes the current version (`is_current = false`,
+`effective_to = t`) and inserts the next one (`effective_from = t`) in the caller's transaction, so the
+intervals of one entity tile time without gaps or overlaps. Concurrent changes of one entity serialise on
+a row lock of the current version; a writer that names the version it read (`expected_version`) gets a
+`Conflict` instead of silently overwriting a change it has not seen. The database's partial unique index
+is the last line of defence: two current rows can never be committed.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timedelta
+from typing import Any, Generic, TypeVar
+
+from sqlalchemy import func, inspect, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from shared.errors import Conflict, NotFound
+from shared.models.base import Versioned
+
+V = TypeVar("V", bound=Versioned)
+
+_HISTORY_COLUMNS = frozenset(
+    {"record_id", "version", "is_current", "effective_from", "effective_to", "created_by", "change_reason"}
+)
+_LOCK_ATTEMPTS = 5
+
+
+class History(Generic[V]):  # noqa: UP046 - keeps the generic readable next to SQLAlchemy's own
+    """History operations for one versioned model, inside one session (the caller owns the transaction)."""
+
+    def __init__(self, session: Session, model: type[V]) -> None:
+        self.session = session
+        self.model = model
+        self.key = getattr(model, model.__business_key__)
+        self._business_columns = [
+            c.key for c in inspect(model).column_attrs if c.key not in _HISTORY_COLUMNS
+        ]
+
+    def create(
+        self, *, created_by: str, change_reason: str | None = None, business_id: uuid.UUID | None = None,
+        **values: Any,
+    ) -> V:
+        """Insert version 1 of a new entity and return it."""
+        row = self.model(
+            **{self.model.__business_key__: business_id or uuid.uuid4()},
+            **values,
+            version=1,
+            is_current=True,
+            effective_from=self._now(),
+            effective_to=None,
+            created_by=created_by,
+            change_reason=change_reason or "created",
+        )
+        self.session.add(row)
+        self._flush()
+        return row
+
+    def change(
+        self,
+        business_id: uuid.UUID,
+        *,
+        changed_by: str,
+        change_reason: str,
+        expected_version: int | None = None,
+        **changes: Any,
+    ) -> V:
+        """Close the current version and insert the next one with `changes` applied; return the new version.
+
+        Raises:
+            NotFound: the entity has no current version.
+            Conflict: `expected_version` is not the current version (someone else changed it first).
+        """
+        current = self._lock_current(business_id)
+        if expected_version is not None and current.version != expected_version:
+            raise Conflict(
+                f"{self.model.__tablename__} {business_id} is at version {current.version}, "
+                f"not {expected_version}: reload and retry"
+            )
+        unknown = set(changes) - set(self._business_columns)
+        if unknown:
+            raise TypeError(f"not business columns of {self.model.__tablename__}: {sorted(unknown)}")
+        now = max(self._now(), current.effective_from + timedelta(microseconds=1))
+        current.is_current = False
+        current.effective_to = now
+        self._flush()
+        values = {column: getattr(current, column) for column in self._business_columns}
+        values.update(changes)
+        row = self.model(
+            **values,
+            version=current.version + 1,
+            is_current=True,
+            effective_from=now,
+            effective_to=None,
+            created_by=changed_by,
+            change_reason=change_reason,
+        )
+        self.session.add(row)
+        self._flush()
+        return row
+
+    def delete(self, business_id: uuid.UUID, *, changed_by: str, change_reason: str) -> V:
+        """Record that the entity ceased to exist: a last version with `is_deleted = true`."""
+        return self.change(business_id, changed_by=changed_by, change_reason=change_reason, is_deleted=True)
+
+    def current(self, business_id: uuid.UUID) -> V | None:
+        """The current version, or None."""
+        return self.session.scalars(
+            select(self.model).where(self.key == business_id, self.model.is_current)
+        ).one_or_none()
+
+    def get_current(self, business_id: uuid.UUID) -> V:
+        """The current version; raises NotFound when there is none."""
+        row = self.current(business_id)
+        if row is None:
+            raise NotFound(f"{self.model.__tablename__} {business_id} not found")
+        return row
+
+    def find_current(self, *, include_deleted: bool = False, **filters: Any) -> list[V]:
+        """Current versions whose columns equal `filters`."""
+        stmt = select(self.model).where(self.model.is_current).filter_by(**filters)
+        if not include_deleted:
+            stmt = stmt.where(~self.model.is_deleted)
+        return list(self.session.scalars(stmt))
+
+    def as_of(self, business_id: uuid.UUID, moment: datetime) -> V | None:
+        """The version that was current at `moment`, or None if the entity did not exist then."""
+        return self.session.scalars(
+            select(self.model).where(
+                self.key == business_id,
+                self.model.effective_from <= moment,
+                (self.model.effective_to.is_(None)) | (self.model.effective_to > moment),
+            )
+        ).one_or_none()
+
+    def history(self, business_id: uuid.UUID) -> list[V]:
+        """Every version, oldest first."""
+        return list(
+            self.session.scalars(select(self.model).where(self.key == business_id).order_by(self.model.version))
+        )
+
+    def _lock_current(self, business_id: uuid.UUID) -> V:
+        # Under READ COMMITTED a writer that waited for our lock re-checks `is_current` on the row the
+        # winner closed and finds nothing; it then looks again and locks the winner's new version.
+        for _ in range(_LOCK_ATTEMPTS):
+            row = self.session.scalars(
+                select(self.model)
+                .where(self.key == business_id, self.model.is_current)
+                .with_for_update()
+                .execution_options(populate_existing=True)
+            ).one_or_none()
+            if row is not None:
+                return row
+            exists = self.session.scalar(select(func.count()).select_from(self.model).where(self.key == business_id))
+            if not exists:
+                raise NotFound(f"{self.model.__tablename__} {business_id} not found")
+        raise Conflict(f"{self.model.__tablename__} {business_id} is being changed concurrently; retry")
+
+    def _now(self) -> datetime:
+        # clock_timestamp(), not now(): several versions may be written in one transaction.
+        return self.session.scalar(select(func.clock_timestamp()))
+
+    def _flush(self) -> None:
+        try:
+            self.session.flush()
+        except IntegrityError as exc:
+            raise Conflict(
+                f"{self.model.__tablename__}: the change collides with another current version ({exc.orig})"
+            ) from exc
+
+
+def snapshot(row: Versioned, *, columns: Iterable[str] | None = None) -> dict[str, Any]:
+    """A JSON-able dict of a version's business columns (for audit rows)."""
+    mapper = inspect(type(row))
+    names = columns or [c.key for c in mapper.column_attrs if c.key not in _HISTORY_COLUMNS]
+    return {name: _jsonable(getattr(row, name)) for name in names}
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, uuid.UUID | datetime):
+        return str(value) if isinstance(value, uuid.UUID) else value.isoformat()
+    if isinstance(value, Mapping):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    return value

@@ -1,0 +1,56 @@
+"""Delivery machinery, kept outside the `deltashare` domain schema: the outbox and the PostgreSQL queue.
+
+These rows are transient plumbing, not business history, so they live in their own schema and may be
+deleted once their work is done.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, Index, Integer, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from shared.models.base import RUNTIME_SCHEMA, Base
+
+
+class OutboxMessage(Base):
+    """A queue message written in the same transaction as the change that caused it.
+
+    The API commits the share pack and its outbox row together, then publishes; if the queue is down the
+    row stays unpublished and the relay (`shared.queue.outbox`) publishes it later. So no upload is lost.
+    """
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        Index("ix_outbox_unpublished", "id", postgresql_where=text("published_at IS NULL")),
+        {"schema": RUNTIME_SCHEMA},
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    queue_name: Mapped[str]
+    payload: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime] = mapped_column(server_default=text("now()"))
+    published_at: Mapped[datetime | None]
+    attempts: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    last_error: Mapped[str | None]
+
+
+class QueueMessageRow(Base):
+    """A message of the PostgreSQL queue backend (same semantics as an Azure Storage queue message)."""
+
+    __tablename__ = "queue_messages"
+    __table_args__ = (
+        Index("ix_queue_messages_ready", "queue_name", "visible_at"),
+        {"schema": RUNTIME_SCHEMA},
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    queue_name: Mapped[str]
+    body: Mapped[str]
+    inserted_at: Mapped[datetime] = mapped_column(server_default=text("now()"))
+    visible_at: Mapped[datetime] = mapped_column(server_default=text("now()"))
+    dequeue_count: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    pop_receipt: Mapped[uuid.UUID | None]

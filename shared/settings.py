@@ -1,0 +1,279 @@
+"""Settings: one frozen object built from the environment (and an optional `.env`), read once per process.
+
+Names are the ones users of the original system already have (`enable_workflow`,
+`domain_db_connection_string`, `azure_queue_connection_string`, `azure_queue_name`) and are matched
+case-insensitively, so `DOMAIN_DB_CONNECTION_STRING` and `domain_db_connection_string` mean the same.
+A wrong value raises `ConfigurationError` naming the setting; entry points print that one line and exit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from dotenv import dotenv_values
+
+from shared.errors import ConfigurationError
+
+AZURE_WORKSPACE_URL = re.compile(r"^https://adb-\d+\.\d+\.azuredatabricks\.net$")
+LOOPBACK_URL = re.compile(r"^https?://(127\.0\.0\.1|localhost|\[::1\])(:\d+)?$")
+
+
+def normalize_workspace_url(url: str) -> str:
+    """Return the URL in the one form we compare and store: lowercase, no trailing slash."""
+    return url.strip().rstrip("/").lower()
+
+
+def hash_api_key(key: str) -> str:
+    """Return the stored form of an API key (keys are compared by hash, never kept in memory as given)."""
+    return "sha256:" + hashlib.sha256(key.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    """An accepted API key: who it identifies and the hash of its secret."""
+
+    name: str
+    key_hash: str
+
+
+@dataclass(frozen=True)
+class WorkspaceCredentials:
+    """How the worker authenticates to one workspace (databricks-sdk unified auth)."""
+
+    token: str | None = None
+    azure_client_id: str | None = None
+    azure_client_secret: str | None = None
+    azure_tenant_id: str | None = None
+
+    @property
+    def is_configured(self) -> bool:
+        return bool(self.token or (self.azure_client_id and self.azure_client_secret))
+
+    def __repr__(self) -> str:  # never print secrets, even in a traceback
+        kind = "token" if self.token else "azure-service-principal" if self.azure_client_id else "none"
+        return f"WorkspaceCredentials(kind={kind!r})"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a process of this service can be configured with."""
+
+    enable_workflow: bool = True
+    # None means: start the embedded PostgreSQL (local development only).
+    domain_db_connection_string: str | None = None
+    queue_backend: str = "postgres"
+    azure_queue_connection_string: str | None = None
+    azure_queue_name: str = "sharepack-processing"
+    allowed_workspace_urls: tuple[str, ...] = ()
+    dev_workspace_urls: tuple[str, ...] = ()
+    auth_mode: str = "api_key"
+    api_keys: tuple[ApiKey, ...] = ()
+    entra_tenant_id: str | None = None
+    entra_audience: str | None = None
+    entra_issuer: str | None = None
+    entra_jwks_url: str | None = None
+    entra_jwks_file: str | None = None
+    max_upload_bytes: int = 10 * 1024 * 1024
+    log_format: str = "console"
+    log_level: str = "INFO"
+    databricks_credentials: WorkspaceCredentials = field(default_factory=WorkspaceCredentials)
+    workspace_credentials: Mapping[str, WorkspaceCredentials] = field(default_factory=dict)
+    databricks_retry_timeout_seconds: int = 120
+    workspace_concurrency: int = 8
+    max_dequeue_count: int = 5
+    visibility_timeout_seconds: int = 120
+    poll_interval_seconds: float = 1.0
+    outbox_relay_interval_seconds: float = 5.0
+    embedded_data_dir: str = ".local/postgres"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, *, dotenv_path: str | None = ".env") -> Settings:
+        """Build settings from `env` (default: os.environ) over an optional `.env` file."""
+        raw: dict[str, str] = {}
+        if dotenv_path and Path(dotenv_path).is_file():
+            raw.update({k.lower(): v for k, v in dotenv_values(dotenv_path).items() if v is not None})
+        raw.update({k.lower(): v for k, v in (os.environ if env is None else env).items()})
+        return cls._from_raw(raw)
+
+    @classmethod
+    def _from_raw(cls, raw: Mapping[str, str]) -> Settings:
+        known = {f.name for f in fields(cls)}
+        values: dict[str, Any] = {}
+        for name in known:
+            if name in raw and raw[name].strip() != "":
+                values[name] = raw[name].strip()
+
+        parsed: dict[str, Any] = {}
+        for name, value in values.items():
+            parser = _PARSERS.get(name, _as_str)
+            try:
+                parsed[name] = parser(value)
+            except ValueError as exc:
+                raise ConfigurationError(f"Invalid setting {name}: {exc}") from None
+
+        parsed["databricks_credentials"] = WorkspaceCredentials(
+            token=raw.get("databricks_token") or None,
+            azure_client_id=raw.get("azure_client_id") or None,
+            azure_client_secret=raw.get("azure_client_secret") or None,
+            azure_tenant_id=raw.get("azure_tenant_id") or None,
+        )
+        if "queue_backend" not in parsed:
+            parsed["queue_backend"] = "azure" if parsed.get("azure_queue_connection_string") else "postgres"
+        settings = cls(**parsed)
+        settings._check()
+        return settings
+
+    def _check(self) -> None:
+        if self.queue_backend not in ("azure", "postgres"):
+            raise ConfigurationError("Invalid setting queue_backend: expected 'azure' or 'postgres'")
+        if self.queue_backend == "azure" and not self.azure_queue_connection_string:
+            raise ConfigurationError(
+                "Missing setting azure_queue_connection_string: required when queue_backend is 'azure'"
+            )
+        if not re.fullmatch(r"[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]", self.azure_queue_name):
+            raise ConfigurationError(
+                "Invalid setting azure_queue_name: 3-63 lowercase letters, digits and single hyphens"
+            )
+        if self.auth_mode not in ("api_key", "entra"):
+            raise ConfigurationError("Invalid setting auth_mode: expected 'api_key' or 'entra'")
+        if self.auth_mode == "entra" and not (
+            self.entra_tenant_id and self.entra_audience and (self.entra_jwks_url or self.entra_jwks_file)
+        ):
+            raise ConfigurationError(
+                "Missing setting entra_tenant_id/entra_audience/entra_jwks_url: required when auth_mode is 'entra'"
+            )
+        if self.log_format not in ("json", "console"):
+            raise ConfigurationError("Invalid setting log_format: expected 'json' or 'console'")
+
+    @property
+    def known_workspace_urls(self) -> frozenset[str]:
+        """Workspace URLs this deployment may act on (tenant regions in the database add more)."""
+        return frozenset(self.allowed_workspace_urls) | frozenset(self.dev_workspace_urls)
+
+    def credentials_for(self, workspace_url: str) -> WorkspaceCredentials:
+        """Per-workspace credentials when configured, else the global ones."""
+        return self.workspace_credentials.get(normalize_workspace_url(workspace_url), self.databricks_credentials)
+
+
+def _as_str(value: str) -> str:
+    return value
+
+
+def _as_bool(value: str) -> bool:
+    lowered = value.lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"expected true or false, got {value!r}")
+
+
+def _as_positive_int(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise ValueError(f"expected a whole number, got {value!r}") from None
+    if number <= 0:
+        raise ValueError(f"expected a number above 0, got {number}")
+    return number
+
+
+def _as_positive_float(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise ValueError(f"expected a number, got {value!r}") from None
+    if number <= 0:
+        raise ValueError(f"expected a number above 0, got {number}")
+    return number
+
+
+def _as_lower(value: str) -> str:
+    return value.lower()
+
+
+def _as_connection_string(value: str) -> str:
+    if not value.startswith(("postgresql://", "postgresql+psycopg://", "postgres://")):
+        raise ValueError("expected a PostgreSQL URL (postgresql://user:password@host:5432/db)")
+    return value
+
+
+def _as_azure_workspace_urls(value: str) -> tuple[str, ...]:
+    urls = tuple(normalize_workspace_url(u) for u in re.split(r"[,\s]+", value) if u.strip())
+    for url in urls:
+        if not AZURE_WORKSPACE_URL.match(url):
+            raise ValueError(f"{url!r} is not an Azure Databricks URL (https://adb-<id>.<n>.azuredatabricks.net)")
+    return urls
+
+
+def _as_loopback_urls(value: str) -> tuple[str, ...]:
+    urls = tuple(normalize_workspace_url(u) for u in re.split(r"[,\s]+", value) if u.strip())
+    for url in urls:
+        if not LOOPBACK_URL.match(url):
+            raise ValueError(f"{url!r} is not a loopback URL; development workspaces must be local")
+    return urls
+
+
+def _as_api_keys(value: str) -> tuple[ApiKey, ...]:
+    """Parse `name=secret` or `name=sha256:<hex>` entries (a bare secret gets a name from its hash)."""
+    keys = []
+    for entry in (e.strip() for e in value.split(",")):
+        if not entry:
+            continue
+        name, sep, secret = entry.partition("=")
+        if not sep:
+            name, secret = "", entry
+        if secret.startswith("sha256:"):
+            if not re.fullmatch(r"sha256:[0-9a-f]{64}", secret):
+                raise ValueError("a hashed key must be sha256:<64 hex digits>")
+            key_hash = secret
+        else:
+            if len(secret) < 8:
+                raise ValueError("an API key must be at least 8 characters")
+            key_hash = hash_api_key(secret)
+        keys.append(ApiKey(name=name.strip() or f"api-key-{key_hash[7:15]}", key_hash=key_hash))
+    return tuple(keys)
+
+
+def _as_workspace_credentials(value: str) -> dict[str, WorkspaceCredentials]:
+    try:
+        data = json.loads(value)
+    except json.JSONDecodeError:
+        raise ValueError("expected JSON: {\"<workspace url>\": {\"token\": ...}}") from None
+    if not isinstance(data, dict):
+        raise ValueError("expected a JSON object keyed by workspace URL")
+    allowed = {f.name for f in fields(WorkspaceCredentials)}
+    result = {}
+    for url, creds in data.items():
+        if not isinstance(creds, dict) or not set(creds) <= allowed:
+            raise ValueError(f"credentials for {url!r} must be an object with keys from {sorted(allowed)}")
+        result[normalize_workspace_url(url)] = WorkspaceCredentials(**creds)
+    return result
+
+
+_PARSERS = {
+    "enable_workflow": _as_bool,
+    "domain_db_connection_string": _as_connection_string,
+    "queue_backend": _as_lower,
+    "auth_mode": _as_lower,
+    "log_format": _as_lower,
+    "log_level": str.upper,
+    "allowed_workspace_urls": _as_azure_workspace_urls,
+    "dev_workspace_urls": _as_loopback_urls,
+    "api_keys": _as_api_keys,
+    "workspace_credentials": _as_workspace_credentials,
+    "max_upload_bytes": _as_positive_int,
+    "databricks_retry_timeout_seconds": _as_positive_int,
+    "workspace_concurrency": _as_positive_int,
+    "max_dequeue_count": _as_positive_int,
+    "visibility_timeout_seconds": _as_positive_int,
+    "poll_interval_seconds": _as_positive_float,
+    "outbox_relay_interval_seconds": _as_positive_float,
+}

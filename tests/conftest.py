@@ -1,0 +1,5 @@
+"""Suite-wide fixtures: real services started once per session (PostgreSQL, Azurite, the workspace emulator)."""
+
+pytest_plugins = [
+    "tests.fixtures.postgres",
+]

@@ -1,0 +1,84 @@
+"""Settings: names are case-insensitive, defaults are sensible, and a bad value names the setting."""
+
+from __future__ import annotations
+
+import pytest
+
+from shared.errors import ConfigurationError
+from shared.settings import Settings, hash_api_key
+
+
+def settings(**env: str) -> Settings:
+    return Settings.from_env(env, dotenv_path=None)
+
+
+def test_defaults_run_locally_without_any_setting():
+    s = settings()
+    assert s.enable_workflow is True
+    assert s.domain_db_connection_string is None  # the embedded PostgreSQL
+    assert s.queue_backend == "postgres"
+    assert s.azure_queue_name == "sharepack-processing"
+
+
+def test_names_are_case_insensitive_and_keep_the_original_systems_names():
+    s = settings(
+        ENABLE_WORKFLOW="false",
+        Domain_Db_Connection_String="postgresql://u:p@db:5432/app",
+        AZURE_QUEUE_CONNECTION_STRING="UseDevelopmentStorage=true",
+        azure_queue_name="packs",
+    )
+    assert s.enable_workflow is False
+    assert s.domain_db_connection_string == "postgresql://u:p@db:5432/app"
+    assert s.queue_backend == "azure"  # chosen because a queue connection string is set
+    assert s.azure_queue_name == "packs"
+
+
+def test_dotenv_file_is_read_and_environment_wins(tmp_path, monkeypatch):
+    dotenv = tmp_path / ".env"
+    dotenv.write_text("azure_queue_name=from-file\nmax_dequeue_count=7\n")
+    s = Settings.from_env({"AZURE_QUEUE_NAME": "from-env"}, dotenv_path=str(dotenv))
+    assert s.azure_queue_name == "from-env"
+    assert s.max_dequeue_count == 7
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"enable_workflow": "maybe"}, "Invalid setting enable_workflow: expected true or false"),
+        ({"domain_db_connection_string": "mysql://x"}, "Invalid setting domain_db_connection_string"),
+        ({"queue_backend": "kafka"}, "Invalid setting queue_backend"),
+        ({"queue_backend": "azure"}, "Missing setting azure_queue_connection_string"),
+        ({"azure_queue_name": "Bad_Name"}, "Invalid setting azure_queue_name"),
+        ({"max_dequeue_count": "0"}, "Invalid setting max_dequeue_count: expected a number above 0"),
+        ({"allowed_workspace_urls": "https://evil.example.com"}, "Invalid setting allowed_workspace_urls"),
+        ({"dev_workspace_urls": "http://10.0.0.5:8001"}, "is not a loopback URL"),
+        ({"api_keys": "short"}, "Invalid setting api_keys"),
+        ({"auth_mode": "entra"}, "Missing setting entra_tenant_id"),
+        ({"workspace_credentials": "{not json"}, "Invalid setting workspace_credentials"),
+    ],
+)
+def test_bad_values_fail_with_one_line_naming_the_setting(env, message):
+    with pytest.raises(ConfigurationError) as info:
+        settings(**env)
+    assert message in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_api_keys_are_kept_only_as_hashes():
+    s = settings(api_keys="ci-bot=a-long-secret-key, local=sha256:" + "ab" * 32)
+    assert [k.name for k in s.api_keys] == ["ci-bot", "local"]
+    assert s.api_keys[0].key_hash == hash_api_key("a-long-secret-key")
+    assert "a-long-secret-key" not in repr(s)
+
+
+def test_workspace_urls_are_normalised_and_credentials_resolve_per_workspace():
+    s = settings(
+        allowed_workspace_urls="https://ADB-123.4.azuredatabricks.net/",
+        dev_workspace_urls="http://127.0.0.1:8001",
+        databricks_token="global-token",
+        workspace_credentials='{"https://adb-123.4.azuredatabricks.net": {"token": "ws-token"}}',
+    )
+    assert s.known_workspace_urls == {"https://adb-123.4.azuredatabricks.net", "http://127.0.0.1:8001"}
+    assert s.credentials_for("https://adb-123.4.azuredatabricks.net").token == "ws-token"
+    assert s.credentials_for("http://127.0.0.1:8001").token == "global-token"
+    assert "token" not in repr(s.credentials_for("http://127.0.0.1:8001")).replace("kind='token'", "")

@@ -1,0 +1,34 @@
+"""Dependencies point inward: api -> shared <- worker; shared never imports a deployable or Flask."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+FORBIDDEN = {
+    "shared": {"flask", "flask_smorest", "api", "worker", "emulator", "gunicorn"},
+    "api": {"worker", "emulator"},
+    "worker": {"api", "flask", "flask_smorest", "emulator"},
+}
+
+
+def imported_roots(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text())
+    roots = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    roots |= {
+        n.module.split(".")[0]
+        for n in ast.walk(tree)
+        if isinstance(n, ast.ImportFrom) and n.module and not n.level
+    }
+    return roots
+
+
+@pytest.mark.parametrize("package", sorted(FORBIDDEN))
+def test_package_imports_stay_in_their_lane(package):
+    files = list((ROOT / package).rglob("*.py"))
+    assert files, f"{package} has no modules"
+    for path in files:
+        assert not imported_roots(path) & FORBIDDEN[package], path
