@@ -1,0 +1,1 @@
+"""The local stack behind `make run`: embedded PostgreSQL, migrations, workspace emulator, API and worker."""
