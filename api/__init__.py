@@ -1,0 +1,82 @@
+"""The API: a thin Flask service that validates share packs, stores them with history and queues them.
+
+`create_app` is the composition root; nothing is built at import time. Tests pass their own settings,
+engine or queue through the same door.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import structlog
+from flask import Flask, abort, g, request
+from flask_smorest import Api
+from sqlalchemy import Engine
+
+from api.auth import Authenticator
+from api.context import Services
+from api.errors import register_error_handlers
+from api.routes import health, share_packs
+from shared.db import database_url, make_engine, make_session_factory
+from shared.logging import configure_logging
+from shared.queue.factory import make_queue
+from shared.queue.interface import MessageQueue
+from shared.settings import Settings
+
+MULTIPART_OVERHEAD_BYTES = 64 * 1024
+
+
+def create_app(
+    settings: Settings | None = None, *, engine: Engine | None = None, queue: MessageQueue | None = None
+) -> Flask:
+    """Build the Flask app and its services from settings."""
+    settings = settings or Settings.from_env()
+    configure_logging(json=settings.log_format == "json", level=settings.log_level)
+    engine = engine or make_engine(database_url(settings))
+    queue = queue or make_queue(settings, engine)
+
+    app = Flask(__name__)
+    app.config.update(
+        API_TITLE="Share Pack Workflow",
+        API_VERSION="1",
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX="/workflow",
+        OPENAPI_JSON_PATH="openapi.json",
+        OPENAPI_SWAGGER_UI_PATH="/docs",
+        OPENAPI_SWAGGER_UI_URL="https://cdn.jsdelivr.net/npm/swagger-ui-dist/",
+        MAX_CONTENT_LENGTH=settings.max_upload_bytes + MULTIPART_OVERHEAD_BYTES,
+        API_SPEC_OPTIONS={
+            "components": {
+                "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            },
+            "security": [{"bearer": []}],
+        },
+    )
+    app.extensions["sharepack"] = Services(
+        settings=settings,
+        engine=engine,
+        session_factory=make_session_factory(engine),
+        queue=queue,
+        authenticator=Authenticator(settings),
+    )
+
+    @app.before_request
+    def _start_request() -> None:
+        if not settings.enable_workflow and request.path.startswith("/workflow"):
+            abort(404)
+        g.request_id = request.headers.get("X-Request-ID") or uuid.uuid4().hex
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(
+            request_id=g.request_id, method=request.method, path=request.path
+        )
+
+    @app.after_request
+    def _finish_request(response):
+        response.headers["X-Request-ID"] = g.get("request_id", "")
+        return response
+
+    api = Api(app)
+    api.register_blueprint(health.blp)
+    api.register_blueprint(share_packs.blp)
+    register_error_handlers(app)  # after Api(): our body shape replaces flask-smorest's
+    return app

@@ -7,6 +7,7 @@ never installs `pgserver`.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from shared.errors import ConfigurationError
@@ -24,6 +25,8 @@ def start_embedded_postgres(data_dir: str | Path) -> str:
             "Missing setting domain_db_connection_string: the embedded PostgreSQL is for local development "
             "only (install the dev extra: pip install -e '.[dev]')"
         ) from None
+    # pgserver logs its own shutdown from an atexit hook, after test runners have closed their streams.
+    logging.getLogger("pgserver").setLevel(logging.WARNING)
     path = Path(data_dir).resolve()
     path.mkdir(parents=True, exist_ok=True)
     server = pgserver.get_server(path, cleanup_mode="stop")

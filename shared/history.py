@@ -30,19 +30,21 @@ _HISTORY_COLUMNS = frozenset(
 _LOCK_ATTEMPTS = 5
 
 
-class History(Generic[V]):  # noqa: UP046 - keeps the generic readable next to SQLAlchemy's own
+class History(Generic[V]):
     """History operations for one versioned model, inside one session (the caller owns the transaction)."""
 
     def __init__(self, session: Session, model: type[V]) -> None:
         self.session = session
         self.model = model
         self.key = getattr(model, model.__business_key__)
-        self._business_columns = [
-            c.key for c in inspect(model).column_attrs if c.key not in _HISTORY_COLUMNS
-        ]
+        self._business_columns = [c.key for c in inspect(model).column_attrs if c.key not in _HISTORY_COLUMNS]
 
     def create(
-        self, *, created_by: str, change_reason: str | None = None, business_id: uuid.UUID | None = None,
+        self,
+        *,
+        created_by: str,
+        change_reason: str | None = None,
+        business_id: uuid.UUID | None = None,
         **values: Any,
     ) -> V:
         """Insert version 1 of a new entity and return it."""
@@ -140,7 +142,9 @@ class History(Generic[V]):  # noqa: UP046 - keeps the generic readable next to S
     def history(self, business_id: uuid.UUID) -> list[V]:
         """Every version, oldest first."""
         return list(
-            self.session.scalars(select(self.model).where(self.key == business_id).order_by(self.model.version))
+            self.session.scalars(
+                select(self.model).where(self.key == business_id).order_by(self.model.version)
+            )
         )
 
     def _lock_current(self, business_id: uuid.UUID) -> V:
@@ -155,7 +159,9 @@ class History(Generic[V]):  # noqa: UP046 - keeps the generic readable next to S
             ).one_or_none()
             if row is not None:
                 return row
-            exists = self.session.scalar(select(func.count()).select_from(self.model).where(self.key == business_id))
+            exists = self.session.scalar(
+                select(func.count()).select_from(self.model).where(self.key == business_id)
+            )
             if not exists:
                 raise NotFound(f"{self.model.__tablename__} {business_id} not found")
         raise Conflict(f"{self.model.__tablename__} {business_id} is being changed concurrently; retry")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 import uuid
 from datetime import datetime
@@ -155,7 +156,7 @@ def test_concurrent_changes_never_lose_a_version(engine):
     assert [v.version for v in versions] == list(range(1, 10))
     assert sum(v.is_current for v in versions) == 1
     assert {v.created_by for v in versions[1:]} == {f"writer-{i}" for i in range(8)}
-    for older, newer in zip(versions, versions[1:], strict=False):
+    for older, newer in itertools.pairwise(versions):
         assert older.effective_to == newer.effective_from
 
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, inspect, text
 
 from alembic import command
-from alembic.script import ScriptDirectory
 from shared.db import verify_schema
 from shared.models import DOMAIN_TABLES
 from tests.fixtures.postgres import alembic_config, fresh_database_url

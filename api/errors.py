@@ -1,0 +1,106 @@
+"""One place that turns errors into HTTP responses, all with the same body shape.
+
+Body: `{"Message": ..., "ErrorCode": ..., "RequestId": ...}` plus `ValidationErrors`/`ValidationWarnings`
+for refused share packs. Domain errors map by type; anything unexpected is logged with its traceback and
+answered with a plain 500 — a stack trace never reaches a client.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask, g, jsonify
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from werkzeug.exceptions import HTTPException
+
+from shared.errors import (
+    Conflict,
+    InvalidInput,
+    NotFound,
+    PayloadTooLarge,
+    ServiceUnavailable,
+    Unauthenticated,
+    UnsupportedMediaType,
+    WorkflowError,
+)
+from shared.logging import get_logger
+from shared.share_packs.submit import InvalidSharePack
+
+log = get_logger(__name__)
+
+# Most specific first: the first matching type decides the status.
+STATUS_BY_ERROR: tuple[tuple[type[WorkflowError], int, str], ...] = (
+    (InvalidSharePack, 400, "INVALID_SHARE_PACK"),
+    (PayloadTooLarge, 413, "PAYLOAD_TOO_LARGE"),
+    (UnsupportedMediaType, 415, "UNSUPPORTED_MEDIA_TYPE"),
+    (InvalidInput, 400, "INVALID_INPUT"),
+    (Unauthenticated, 401, "UNAUTHENTICATED"),
+    (NotFound, 404, "NOT_FOUND"),
+    (Conflict, 409, "CONFLICT"),
+    (ServiceUnavailable, 503, "SERVICE_UNAVAILABLE"),
+)
+
+
+def status_for(exc: WorkflowError) -> tuple[int, str]:
+    """The HTTP status and error code of a domain error (500 for a type nobody mapped)."""
+    for error_type, status, code in STATUS_BY_ERROR:
+        if isinstance(exc, error_type):
+            return status, code
+    return 500, "INTERNAL_ERROR"
+
+
+def error_body(message: str, code: str, **extra: Any) -> dict[str, Any]:
+    return {"Message": message, "ErrorCode": code, "RequestId": g.get("request_id"), **extra}
+
+
+def register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(WorkflowError)
+    def _workflow_error(exc: WorkflowError):
+        status, code = status_for(exc)
+        extra: dict[str, Any] = {}
+        if isinstance(exc, InvalidSharePack):
+            extra = {
+                "ValidationErrors": [e.to_dict() for e in exc.errors],
+                "ValidationWarnings": [w.to_dict() for w in exc.warnings],
+            }
+        elif exc.details:
+            extra = {"Details": exc.details}
+        response = jsonify(error_body(exc.message, code, **extra))
+        response.status_code = status
+        if status == 401:
+            response.headers["WWW-Authenticate"] = "Bearer"
+        return response
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException):
+        code = (exc.name or "error").upper().replace(" ", "_")
+        message = exc.description or exc.name
+        messages = getattr(exc, "data", {}).get("messages") if hasattr(exc, "data") else None
+        if exc.code == 413:
+            message = "The upload is larger than the configured limit"
+        extra = {"Details": messages} if messages else {}
+        response = jsonify(error_body(message, code, **extra))
+        response.status_code = exc.code or 500
+        return response
+
+    @app.errorhandler(DBAPIError)
+    def _database_error(exc: DBAPIError):
+        if not exc.connection_invalidated and not _is_connection_failure(exc):
+            return _unexpected(exc)
+        log.warning("request.database_unavailable")
+        response = jsonify(error_body("The database is unavailable; retry later", "SERVICE_UNAVAILABLE"))
+        response.status_code = 503
+        return response
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception):
+        log.exception("request.failed")
+        response = jsonify(
+            error_body("Internal error; the request id identifies it in our logs", "INTERNAL_ERROR")
+        )
+        response.status_code = 500
+        return response
+
+
+def _is_connection_failure(exc: DBAPIError) -> bool:
+    return isinstance(exc, OperationalError | InterfaceError)

@@ -1,0 +1,1 @@
+"""HTTP routes: thin views that call `shared` services and shape their results."""

@@ -1,0 +1,30 @@
+"""GET /workflow/health: is the database reachable and migrated, and the queue reachable."""
+
+from __future__ import annotations
+
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from api.context import services
+from api.schemas import HealthSchema
+from shared.health import check_health
+
+blp = Blueprint("health", __name__, url_prefix="/workflow", description="Service health")
+
+
+@blp.route("/health")
+class Health(MethodView):
+    @blp.response(200, HealthSchema)
+    @blp.alt_response(
+        503, schema=HealthSchema, description="A dependency is down or the schema is incomplete"
+    )
+    def get(self):
+        """Report database, schema and queue health (no credentials needed, no secrets shown)."""
+        report = check_health(services().engine, services().queue)
+        body = {
+            "Message": report.message,
+            "DatabaseConnected": report.database_connected,
+            "QueueConnected": report.queue_connected,
+            "TablesCount": report.tables_count,
+        }
+        return body, (200 if report.healthy else 503)

@@ -1,0 +1,127 @@
+"""Share pack routes: upload, status, history, plan and listing. Every route needs credentials and a known
+workspace (`X-Workspace-URL`); the checks run before the view, so no work starts for a refused call."""
+
+from __future__ import annotations
+
+from flask import g, request
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from api.context import caller, services, workspace_url
+from api.schemas import (
+    HistoryResponseSchema,
+    ListQuerySchema,
+    ListResponseSchema,
+    PlanResponseSchema,
+    SharePackStatusSchema,
+    UploadResponseSchema,
+    UploadSchema,
+)
+from shared.queue.outbox import publish_now
+from shared.share_packs.queries import (
+    get_share_pack,
+    list_share_packs,
+    parse_share_pack_id,
+    share_pack_history,
+)
+from shared.share_packs.submit import submit_share_pack
+from shared.workspaces import resolve_workspace_url
+
+blp = Blueprint("share_packs", __name__, url_prefix="/workflow", description="Share pack uploads and status")
+
+
+@blp.before_request
+def _authenticate_and_resolve_workspace() -> None:
+    svc = services()
+    g.caller = svc.authenticator.authenticate(request.headers.get("Authorization"))
+    with svc.session_factory() as session:
+        g.workspace_url = resolve_workspace_url(session, svc.settings, request.headers.get("X-Workspace-URL"))
+
+
+@blp.route("/sharepack/upload")
+class SharePackUpload(MethodView):
+    @blp.arguments(UploadSchema, location="files")
+    @blp.response(202, UploadResponseSchema)
+    def post(self, files):
+        """Validate a share pack, store it with history and queue it for provisioning."""
+        upload = files["file"]
+        svc = services()
+        content = upload.stream.read(svc.settings.max_upload_bytes + 1)
+        submitted = submit_share_pack(
+            svc.session_factory,
+            content=content,
+            filename=upload.filename or "upload",
+            workspace_url=workspace_url(),
+            submitted_by=caller().identity,
+            queue_name=svc.settings.azure_queue_name,
+            max_bytes=svc.settings.max_upload_bytes,
+            publish=lambda outbox_id: publish_now(svc.session_factory, svc.queue, outbox_id),
+            request_id=g.get("request_id"),
+        )
+        return {
+            "Message": "Share pack uploaded successfully and queued for provisioning",
+            "SharePackId": submitted.share_pack_id,
+            "SharePackName": submitted.share_pack_name,
+            "Status": submitted.status,
+            "ValidationErrors": [],
+            "ValidationWarnings": [w.to_dict() for w in submitted.warnings],
+        }
+
+
+@blp.route("/sharepack/<string:share_pack_id>")
+class SharePackById(MethodView):
+    @blp.response(200, SharePackStatusSchema)
+    def get(self, share_pack_id: str):
+        """The current status of a share pack."""
+        with services().session_factory() as session:
+            return get_share_pack(session, parse_share_pack_id(share_pack_id), workspace_url=workspace_url())
+
+
+@blp.route("/sharepack/<string:share_pack_id>/history")
+class SharePackHistory(MethodView):
+    @blp.response(200, HistoryResponseSchema)
+    def get(self, share_pack_id: str):
+        """Every version of a share pack: each status change, who made it and why."""
+        with services().session_factory() as session:
+            versions = share_pack_history(
+                session, parse_share_pack_id(share_pack_id), workspace_url=workspace_url()
+            )
+        return {
+            "Message": f"{len(versions)} versions",
+            "SharePackId": versions[-1].share_pack_id,
+            "SharePackName": versions[-1].share_pack_name,
+            "History": versions,
+        }
+
+
+@blp.route("/sharepack/<string:share_pack_id>/plan")
+class SharePackPlan(MethodView):
+    @blp.response(200, PlanResponseSchema)
+    def get(self, share_pack_id: str):
+        """What provisioning creates, changes and removes for this pack (null until planned)."""
+        with services().session_factory() as session:
+            pack = get_share_pack(session, parse_share_pack_id(share_pack_id), workspace_url=workspace_url())
+        return {
+            "Message": "Plan not made yet" if pack.plan is None else "Plan",
+            "SharePackId": pack.share_pack_id,
+            "Status": pack.share_pack_status,
+            "Plan": pack.plan,
+        }
+
+
+@blp.route("/sharepacks")
+class SharePacks(MethodView):
+    @blp.arguments(ListQuerySchema, location="query")
+    @blp.response(200, ListResponseSchema)
+    def get(self, args):
+        """Share packs of this workspace, newest first, filtered by status, requestor or project."""
+        with services().session_factory() as session:
+            page = list_share_packs(session, workspace_url=workspace_url(), **args)
+        return {
+            "Message": f"{len(page.items)} share packs",
+            "Count": len(page.items),
+            "Total": page.total,
+            "Page": page.page,
+            "PageSize": page.page_size,
+            "SharePacks": page.items,
+        }

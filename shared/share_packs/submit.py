@@ -1,0 +1,192 @@
+"""Submitting an upload: validate, store with history, and queue — losing nothing on the way.
+
+One transaction stores the share pack (version 1, IN_PROGRESS), its request, an audit row and an outbox
+message. Publishing happens after the commit; when the queue is unreachable the outbox row waits for the
+relay, so the upload still succeeds and is provisioned once the queue is back.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from shared.errors import InvalidInput
+from shared.history import History
+from shared.logging import get_logger
+from shared.models import AuditEntry, Request, SharePack
+from shared.queue.messages import ProvisionSharePack
+from shared.queue.outbox import add_to_outbox
+from shared.sharepack import Issue, ParsedSharePack, parse_share_pack
+from shared.status import AuditAction, RequestStatus, SharePackStatus
+
+log = get_logger(__name__)
+
+
+class InvalidSharePack(InvalidInput):
+    """The upload parsed but breaks the share pack rules; carries every error and warning."""
+
+    def __init__(self, errors: list[Issue], warnings: list[Issue]) -> None:
+        count = len(errors)
+        super().__init__(f"The share pack has {count} error{'s' if count != 1 else ''}; nothing was stored")
+        self.errors = errors
+        self.warnings = warnings
+
+
+@dataclass(frozen=True)
+class SubmittedSharePack:
+    """What the requestor is told after an accepted upload."""
+
+    share_pack_id: uuid.UUID
+    share_pack_name: str
+    status: str
+    warnings: list[Issue]
+    queued: bool
+
+
+def share_pack_name(requestor: str, moment: datetime) -> str:
+    """`SharePack_<requestor>_<YYYYMMDD_HHMMSS>`, the name existing users' scripts expect."""
+    return f"SharePack_{requestor}_{moment.strftime('%Y%m%d_%H%M%S')}"
+
+
+def submit_share_pack(
+    session_factory: sessionmaker[Session],
+    *,
+    content: bytes,
+    filename: str,
+    workspace_url: str,
+    submitted_by: str,
+    queue_name: str,
+    max_bytes: int,
+    publish: Callable[[int], bool],
+    request_id: str | None = None,
+) -> SubmittedSharePack:
+    """Validate and store an upload, then try to publish its message.
+
+    Raises:
+        PayloadTooLarge, UnsupportedMediaType: the file cannot be read at all (an audit row records it).
+        InvalidSharePack: the file breaks the rules (an audit row records it; nothing else is stored).
+    """
+    try:
+        parsed = parse_share_pack(content, filename=filename, max_bytes=max_bytes)
+    except InvalidInput as exc:
+        _record_rejection(session_factory, filename, content, submitted_by, request_id, [str(exc)])
+        raise
+    errors = list(parsed.errors)
+    errors.extend(_workspace_mismatch(parsed, workspace_url))
+    if errors or parsed.share_pack is None:
+        _record_rejection(
+            session_factory, filename, content, submitted_by, request_id, [e.to_dict() for e in errors]
+        )
+        raise InvalidSharePack(errors, parsed.warnings)
+
+    pack = parsed.share_pack
+    now = datetime.now(UTC)
+    with session_factory.begin() as session:
+        row = History(session, SharePack).create(
+            created_by=submitted_by,
+            change_reason="uploaded",
+            share_pack_name=share_pack_name(pack.metadata.requestor, now),
+            share_pack_status=SharePackStatus.IN_PROGRESS,
+            provisioning_status="Queued for provisioning",
+            requested_by=pack.metadata.requestor,
+            strategy=pack.metadata.strategy.value,
+            config=pack.to_dict(),
+            validation_warnings=[w.to_dict() for w in parsed.warnings],
+            file_format=parsed.file_format,
+            original_filename=filename,
+            workspace_url=workspace_url,
+            project_name=pack.metadata.project_name,
+            request_source="api",
+            created_at=now,
+        )
+        History(session, Request).create(
+            created_by=submitted_by,
+            share_pack_id=row.share_pack_id,
+            requested_by=pack.metadata.requestor,
+            request_description=pack.metadata.description,
+            status=RequestStatus.SUBMITTED,
+            request_type=pack.metadata.strategy.value,
+        )
+        session.add(
+            AuditEntry(
+                entity_type="share_pack",
+                entity_id=str(row.share_pack_id),
+                action=AuditAction.CREATED,
+                performed_by=submitted_by,
+                new_values={
+                    "share_pack_name": row.share_pack_name,
+                    "strategy": row.strategy,
+                    "original_filename": filename,
+                    "workspace_url": workspace_url,
+                },
+                request_id=request_id,
+            )
+        )
+        outbox = add_to_outbox(
+            session,
+            queue_name=queue_name,
+            message=ProvisionSharePack(
+                share_pack_id=row.share_pack_id, version=row.version, request_id=request_id
+            ),
+        )
+        outbox_id = outbox.id
+    queued = publish(outbox_id)
+    log.info(
+        "share_pack.received",
+        share_pack_id=str(row.share_pack_id),
+        queued=queued,
+        warnings=len(parsed.warnings),
+    )
+    return SubmittedSharePack(
+        share_pack_id=row.share_pack_id,
+        share_pack_name=row.share_pack_name,
+        status=row.share_pack_status,
+        warnings=parsed.warnings,
+        queued=queued,
+    )
+
+
+def _workspace_mismatch(parsed: ParsedSharePack, workspace_url: str) -> list[Issue]:
+    declared = parsed.share_pack.metadata.workspace_url if parsed.share_pack else None
+    if declared and declared.rstrip("/").lower() != workspace_url:
+        return [
+            Issue(
+                path="metadata.workspace_url",
+                message=f"The share pack names workspace {declared} but was uploaded for {workspace_url}",
+                location={},
+            )
+        ]
+    return []
+
+
+def _record_rejection(
+    session_factory: sessionmaker[Session],
+    filename: str,
+    content: bytes,
+    submitted_by: str,
+    request_id: str | None,
+    errors: list,
+) -> None:
+    """Keep an audit record of a refused upload (and nothing else), so support can see what happened."""
+    with session_factory.begin() as session:
+        session.add(
+            AuditEntry(
+                entity_type="share_pack_upload",
+                entity_id=hashlib.sha256(content).hexdigest(),
+                action=AuditAction.REJECTED,
+                performed_by=submitted_by,
+                new_values={
+                    "original_filename": filename,
+                    "size_bytes": len(content),
+                    "errors": errors[:50],
+                    "error_count": len(errors),
+                },
+                request_id=request_id,
+            )
+        )
+    log.info("share_pack.rejected", original_filename=filename, error_count=len(errors))

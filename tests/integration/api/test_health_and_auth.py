@@ -1,0 +1,145 @@
+"""Health, Entra ID tokens, a queue that is down, and a database that is down."""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+import uuid
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+from sqlalchemy import create_engine, select
+from sqlalchemy.orm import sessionmaker
+
+from shared.errors import ServiceUnavailable
+from shared.models import OutboxMessage
+from shared.queue.outbox import OutboxRelay
+from tests.integration.api.conftest import LOCAL_WORKSPACE, make_settings
+from tests.integration.api.test_share_pack_routes import sample, upload
+
+pytestmark = pytest.mark.integration
+
+TENANT = "11111111-2222-3333-4444-555555555555"
+AUDIENCE = "api://sharepack-workflow"
+
+
+class UnreachableQueue:
+    """A queue whose backend is down: every call fails the way real backends report it."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def ping(self) -> None:
+        raise ServiceUnavailable("queue unreachable")
+
+    def send(self, content: str) -> None:
+        raise ServiceUnavailable("queue unreachable")
+
+
+def test_health_reports_database_tables_and_queue(client):
+    response = client.get("/workflow/health")
+    assert response.status_code == 200
+    assert response.json == {
+        "Message": "Healthy", "DatabaseConnected": True, "QueueConnected": True, "TablesCount": 16,
+    }
+
+
+def test_health_is_503_with_the_reason_when_the_queue_is_down(app_factory, queue):
+    client = app_factory(queue=UnreachableQueue(queue.name))
+    response = client.get("/workflow/health")
+    assert response.status_code == 503
+    assert response.json["QueueConnected"] is False and response.json["Message"] == "Unhealthy: queue unreachable"
+
+
+def test_health_is_503_when_the_database_is_down_and_reveals_no_secret(app_factory):
+    dead = create_engine("postgresql+psycopg://app:s3cret@/nodb?host=/nonexistent", pool_pre_ping=True)
+    client = app_factory(engine=dead)
+    response = client.get("/workflow/health")
+    assert response.status_code == 503
+    assert response.json["DatabaseConnected"] is False
+    assert "s3cret" not in response.get_data(as_text=True)
+
+
+def test_upload_while_the_queue_is_down_succeeds_and_is_published_later(app_factory, headers, queue, engine):
+    down = app_factory(queue=UnreachableQueue(queue.name))
+    response = upload(down, headers, sample())
+    assert response.status_code == 202
+    share_pack_id = response.json["SharePackId"]
+    sessions = sessionmaker(engine, expire_on_commit=False)
+    with sessions() as session:
+        row = session.scalars(
+            select(OutboxMessage).where(OutboxMessage.payload["share_pack_id"].astext == share_pack_id)
+        ).one()
+        assert row.published_at is None
+    assert queue.approximate_count() == 0
+
+    OutboxRelay(sessions, queue).run_once()  # the queue is back
+
+    message = queue.receive(visibility_timeout=30)
+    assert json.loads(message.content)["share_pack_id"] == share_pack_id
+
+
+def test_a_database_outage_is_503_without_a_stack_trace(app_factory, headers):
+    dead = create_engine("postgresql+psycopg://app:s3cret@/nodb?host=/nonexistent")
+    client = app_factory(engine=dead)
+    response = client.get(f"/workflow/sharepack/{uuid.uuid4()}", headers=headers)
+    assert response.status_code == 503
+    text = response.get_data(as_text=True)
+    assert "Traceback" not in text and "s3cret" not in text and "psycopg" not in text
+
+
+# -- Microsoft Entra ID ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def signing_key():
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+@pytest.fixture
+def entra_client(app_factory, queue, signing_key, tmp_path):
+    jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(signing_key.public_key()))
+    jwks = tmp_path / "jwks.json"
+    jwks.write_text(json.dumps({"keys": [{**jwk, "kid": "k1", "use": "sig", "alg": "RS256"}]}))
+    settings = make_settings(
+        azure_queue_name=queue.name, auth_mode="entra", entra_tenant_id=TENANT, entra_audience=AUDIENCE,
+        entra_jwks_file=str(jwks),
+    )
+    return app_factory(settings)
+
+
+def token(signing_key, **overrides) -> str:
+    claims = {
+        "iss": f"https://login.microsoftonline.com/{TENANT}/v2.0", "aud": AUDIENCE,
+        "exp": int(time.time()) + 600, "iat": int(time.time()), "preferred_username": "ann@example.com",
+        **overrides,
+    }
+    return jwt.encode(claims, signing_key, algorithm="RS256", headers={"kid": "k1"})
+
+
+def test_entra_token_identifies_the_caller(entra_client, signing_key):
+    headers = {"Authorization": f"Bearer {token(signing_key)}", "X-Workspace-URL": LOCAL_WORKSPACE}
+    response = entra_client.post(
+        "/workflow/sharepack/upload", data={"file": (io.BytesIO(sample()), "p.yaml")}, headers=headers,
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 202
+    history = entra_client.get(f"/workflow/sharepack/{response.json['SharePackId']}/history", headers=headers)
+    assert history.json["History"][0]["ChangedBy"] == "ann@example.com"
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [{"exp": int(time.time()) - 60}, {"aud": "api://someone-else"}, {"iss": "https://evil.example.com/v2.0"}],
+)
+def test_expired_or_foreign_entra_tokens_are_401(entra_client, signing_key, overrides):
+    headers = {"Authorization": f"Bearer {token(signing_key, **overrides)}", "X-Workspace-URL": LOCAL_WORKSPACE}
+    assert entra_client.get(f"/workflow/sharepack/{uuid.uuid4()}", headers=headers).status_code == 401
+
+
+def test_token_signed_by_another_key_is_401(entra_client):
+    other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    headers = {"Authorization": f"Bearer {token(other)}", "X-Workspace-URL": LOCAL_WORKSPACE}
+    assert entra_client.get(f"/workflow/sharepack/{uuid.uuid4()}", headers=headers).status_code == 401

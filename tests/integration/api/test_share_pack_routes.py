@@ -1,0 +1,208 @@
+"""Every share pack route and its errors, against the real database and queue."""
+
+from __future__ import annotations
+
+import io
+import uuid
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from shared.models import AuditEntry, OutboxMessage, Request, SharePack
+from shared.queue.messages import ProvisionSharePack
+from tests.integration.api.conftest import AZURE_WORKSPACE, make_settings
+
+pytestmark = pytest.mark.integration
+
+EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
+
+
+def upload(client, headers, content: bytes, filename: str = "pack.yaml"):
+    return client.post(
+        "/workflow/sharepack/upload",
+        data={"file": (io.BytesIO(content), filename)},
+        headers=headers,
+        content_type="multipart/form-data",
+    )
+
+
+def sample(name: str = "sample_sharepack.yaml") -> bytes:
+    return (EXAMPLES / name).read_bytes()
+
+
+def rejected_audits(session_factory_engine, filename: str) -> list[AuditEntry]:
+    with session_factory_engine() as session:
+        return [
+            a
+            for a in session.scalars(select(AuditEntry).where(AuditEntry.action == "REJECTED"))
+            if a.new_values.get("original_filename") == filename
+        ]
+
+
+@pytest.fixture
+def sessions(engine):
+    from sqlalchemy.orm import sessionmaker
+
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+def test_upload_yaml_is_stored_with_history_and_queued(client, headers, queue, sessions):
+    response = upload(client, headers, sample())
+    assert response.status_code == 202, response.json
+    body = response.json
+    assert body["Message"] == "Share pack uploaded successfully and queued for provisioning"
+    assert body["Status"] == "IN_PROGRESS"
+    assert body["SharePackName"].startswith("SharePack_jane.doe@example.com_")
+    assert body["ValidationErrors"] == []
+    share_pack_id = uuid.UUID(body["SharePackId"])
+
+    with sessions() as session:
+        pack = session.scalars(select(SharePack).where(SharePack.share_pack_id == share_pack_id)).one()
+        assert (pack.version, pack.is_current, pack.created_by) == (1, True, "tester")
+        assert pack.config["metadata"]["requestor"] == "jane.doe@example.com"
+        assert pack.file_format == "yaml" and pack.workspace_url == "http://127.0.0.1:8001"
+        assert session.scalars(select(Request).where(Request.share_pack_id == share_pack_id)).one()
+        audit = session.scalars(select(AuditEntry).where(AuditEntry.entity_id == str(share_pack_id))).one()
+        assert audit.action == "CREATED" and audit.performed_by == "tester"
+        outbox = session.scalars(
+            select(OutboxMessage).where(OutboxMessage.payload["share_pack_id"].astext == str(share_pack_id))
+        ).one()
+        assert outbox.published_at is not None
+
+    message = queue.receive(visibility_timeout=30)
+    assert ProvisionSharePack.from_json(message.content).share_pack_id == share_pack_id
+    assert queue.receive(visibility_timeout=30) is None
+
+
+def test_upload_excel_means_the_same_as_yaml(client, headers, sessions):
+    from_yaml = upload(client, headers, sample()).json
+    from_excel = upload(client, headers, sample("sample_sharepack.xlsx"), "pack.xlsx")
+    assert from_excel.status_code == 202, from_excel.json
+    with sessions() as session:
+        configs = {
+            row.file_format: row.config
+            for row in session.scalars(
+                select(SharePack).where(
+                    SharePack.share_pack_id.in_([from_yaml["SharePackId"], from_excel.json["SharePackId"]])
+                )
+            )
+        }
+    assert configs["yaml"] == configs["xlsx"]
+
+
+def test_bad_yaml_syntax_is_refused_with_its_location(client, headers, sessions, queue):
+    response = upload(client, headers, b"metadata:\n  requestor: [unclosed\n", "broken.yaml")
+    assert response.status_code == 400
+    errors = response.json["ValidationErrors"]
+    assert errors and errors[0]["location"].get("line")
+    assert response.json["ErrorCode"] == "INVALID_SHARE_PACK"
+    assert len(rejected_audits(sessions, "broken.yaml")) == 1
+    assert queue.approximate_count() == 0
+
+
+def test_a_text_file_is_refused_as_unsupported_media(client, headers, sessions):
+    response = upload(client, headers, b"\x89PNG\r\n\x1a\n\x00\x00binary", "notes.txt")
+    assert response.status_code == 415
+    assert response.json["ErrorCode"] == "UNSUPPORTED_MEDIA_TYPE"
+    assert len(rejected_audits(sessions, "notes.txt")) == 1
+
+
+def test_missing_fields_are_all_reported(client, headers):
+    response = upload(client, headers, b"metadata:\n  project_name: p\nrecipient: []\nshare: []\n", "thin.yaml")
+    assert response.status_code == 400
+    paths = {e["path"] for e in response.json["ValidationErrors"]}
+    assert {"metadata.requestor", "metadata.business_line", "metadata.strategy"} <= paths
+
+
+def test_unknown_workspace_is_refused_before_any_work(client, headers, sessions):
+    for url in ("https://evil.example.com", "https://adb-999.9.azuredatabricks.net", ""):
+        response = upload(client, {**headers, "X-Workspace-URL": url}, sample(), "unknown-ws.yaml")
+        assert response.status_code == 400
+        assert response.json["Message"].startswith("Invalid workspace URL")
+    assert rejected_audits(sessions, "unknown-ws.yaml") == []
+
+
+def test_registered_azure_workspace_is_accepted(client, headers):
+    response = upload(client, {**headers, "X-Workspace-URL": AZURE_WORKSPACE + "/"}, sample())
+    assert response.status_code == 202
+
+
+def test_too_large_upload_is_413(app_factory, headers, queue):
+    client = app_factory(make_settings(azure_queue_name=queue.name, max_upload_bytes="2048"))
+    response = upload(client, headers, b"# padding\n" * 1000 + sample())
+    assert response.status_code == 413
+
+
+@pytest.mark.parametrize("authorization", [None, "Bearer wrong-key-000", "Basic dGVzdA=="])
+def test_missing_or_bad_credentials_are_401(client, headers, authorization):
+    headers = {k: v for k, v in headers.items() if k != "Authorization"}
+    if authorization:
+        headers["Authorization"] = authorization
+    response = client.get(f"/workflow/sharepack/{uuid.uuid4()}", headers=headers)
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"] == "Bearer"
+
+
+def test_status_history_and_plan_of_an_upload(client, headers):
+    share_pack_id = upload(client, headers, sample()).json["SharePackId"]
+
+    status = client.get(f"/workflow/sharepack/{share_pack_id}", headers=headers)
+    assert status.status_code == 200
+    assert set(status.json) == {
+        "SharePackId", "SharePackName", "Status", "Strategy", "ProvisioningStatus", "ErrorMessage",
+        "RequestedBy", "CreatedAt", "LastUpdated",
+    }
+    assert status.json["Strategy"] == "NEW" and status.json["RequestedBy"] == "jane.doe@example.com"
+
+    history = client.get(f"/workflow/sharepack/{share_pack_id}/history", headers=headers).json
+    assert [v["Version"] for v in history["History"]] == [1]
+    assert history["History"][0]["ChangedBy"] == "tester"
+    assert history["History"][0]["EffectiveTo"] is None
+
+    plan = client.get(f"/workflow/sharepack/{share_pack_id}/plan", headers=headers).json
+    assert plan["Plan"] is None
+
+
+@pytest.mark.parametrize("share_pack_id", [str(uuid.uuid4()), "not-a-uuid", "1; DROP TABLE x"])
+def test_unknown_or_malformed_id_is_404(client, headers, share_pack_id):
+    for suffix in ("", "/history", "/plan"):
+        response = client.get(f"/workflow/sharepack/{share_pack_id}{suffix}", headers=headers)
+        assert response.status_code == 404
+
+
+def test_a_pack_is_invisible_from_another_workspace(client, headers):
+    share_pack_id = upload(client, headers, sample()).json["SharePackId"]
+    other = {**headers, "X-Workspace-URL": AZURE_WORKSPACE}
+    assert client.get(f"/workflow/sharepack/{share_pack_id}", headers=other).status_code == 404
+
+
+def test_list_filters_newest_first_and_paginates(client, headers):
+    ids = [upload(client, headers, sample()).json["SharePackId"] for _ in range(3)]
+    page = client.get("/workflow/sharepacks?page_size=2&requested_by=JANE.DOE@example.com", headers=headers).json
+    assert page["Count"] == 2 and page["Total"] >= 3 and page["PageSize"] == 2
+    listed = [p["SharePackId"] for p in page["SharePacks"]]
+    assert listed == ids[::-1][:2]
+    assert client.get("/workflow/sharepacks?status=COMPLETED&project=nope", headers=headers).json["Total"] == 0
+    assert client.get("/workflow/sharepacks?status=BOGUS", headers=headers).status_code == 422
+
+
+def test_disabled_workflow_answers_404_everywhere(app_factory, headers, queue):
+    client = app_factory(make_settings(azure_queue_name=queue.name, enable_workflow="false"))
+    assert client.get("/workflow/health").status_code == 404
+    assert upload(client, headers, sample()).status_code == 404
+    assert client.get(f"/workflow/sharepack/{uuid.uuid4()}", headers=headers).status_code == 404
+
+
+def test_every_response_carries_a_request_id(client, headers):
+    response = client.get("/workflow/health", headers={"X-Request-ID": "abc-123"})
+    assert response.headers["X-Request-ID"] == "abc-123"
+    assert client.get("/workflow/health").headers["X-Request-ID"]
+
+
+def test_openapi_document_describes_the_routes(client):
+    spec = client.get("/workflow/openapi.json").json
+    assert {"/workflow/sharepack/upload", "/workflow/sharepack/{share_pack_id}", "/workflow/health"} <= set(
+        spec["paths"]
+    )
+    assert client.get("/workflow/docs").status_code == 200

@@ -1,0 +1,62 @@
+"""The worker process: `python -m worker` (or the `sharepack-worker` console script).
+
+Builds everything from settings, then takes one message at a time until SIGTERM/SIGINT. The first signal
+stops taking messages and interrupts the current pack between steps (its message is released for another
+worker, which resumes it); a second signal exits at once. Any number of workers may run side by side.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+from types import FrameType
+
+from shared.errors import ConfigurationError
+from shared.logging import configure_logging, get_logger
+from worker.bootstrap import build_worker
+
+log = get_logger("worker")
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        worker = build_worker()
+    except ConfigurationError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    configure_logging(json=worker.settings.log_format == "json", level=worker.settings.log_level)
+    stop = worker.stop_requested
+
+    def request_stop(signum: int, _frame: FrameType | None) -> None:
+        if stop.is_set():
+            raise SystemExit(1)  # second signal: cold shutdown
+        log.info("worker.stop_requested", signal=signal.Signals(signum).name)
+        stop.set()
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, request_stop)
+
+    relay = threading.Thread(
+        target=worker.outbox_relay.run_forever,
+        args=(stop, worker.settings.outbox_relay_interval_seconds),
+        name="outbox-relay",
+        daemon=True,
+    )
+    relay.start()
+    log.info("worker.started", queue=worker.consumer.queue.name)
+    while not stop.is_set():
+        try:
+            handled = worker.consumer.process_next(worker.job.run)
+        except Exception:  # the queue or database is down: log, wait, try again
+            log.exception("worker.loop_failed")
+            handled = False
+        if not handled:
+            stop.wait(worker.settings.poll_interval_seconds)
+    relay.join(timeout=10)
+    log.info("worker.stopped")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

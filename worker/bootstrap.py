@@ -1,0 +1,80 @@
+"""The worker's composition root: every dependency is built here, from settings, and nowhere else."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+from shared.db import database_url, make_engine, make_session_factory
+from shared.provisioning.clients import DatabricksCredentials, WorkspaceClients
+from shared.queue.factory import make_queue, poison_queue_name
+from shared.queue.outbox import OutboxRelay
+from shared.settings import Settings, WorkspaceCredentials
+from shared.share_packs.provision import ProvisioningJob
+from worker.consumer import QueueConsumer
+
+
+@dataclass
+class Worker:
+    settings: Settings
+    consumer: QueueConsumer
+    job: ProvisioningJob
+    outbox_relay: OutboxRelay
+    stop_requested: threading.Event
+
+
+def build_worker(settings: Settings | None = None) -> Worker:
+    """Build a worker from settings (default: the environment)."""
+    settings = settings or Settings.from_env()
+    engine = make_engine(database_url(settings))
+    session_factory = make_session_factory(engine)
+    queue = make_queue(settings, engine)
+    poison = make_queue(settings, engine, name=poison_queue_name(queue.name))
+    for q in (queue, poison):
+        q.ensure_exists()
+    clients = workspace_clients(settings)
+    job = ProvisioningJob(
+        session_factory=session_factory,
+        engine=engine,
+        gateway_for=clients.gateway,
+        concurrency=settings.workspace_concurrency,
+    )
+    stop = threading.Event()
+    consumer = QueueConsumer(
+        queue=queue,
+        poison_queue=poison,
+        visibility_timeout=settings.visibility_timeout_seconds,
+        max_dequeue_count=settings.max_dequeue_count,
+        on_poison=lambda command, reason: command and job.mark_failed(command.share_pack_id, reason),
+        stop_requested=stop,
+    )
+    return Worker(
+        settings=settings,
+        consumer=consumer,
+        job=job,
+        outbox_relay=OutboxRelay(session_factory, queue),
+        stop_requested=stop,
+    )
+
+
+def workspace_clients(settings: Settings) -> WorkspaceClients:
+    """One SDK client per workspace, with the global or per-workspace credentials from settings."""
+    return WorkspaceClients(
+        _credentials(settings.databricks_credentials),
+        per_workspace={
+            url: creds for url, c in settings.workspace_credentials.items() if (creds := _credentials(c))
+        },
+        retry_timeout_seconds=settings.databricks_retry_timeout_seconds,
+        concurrency=settings.workspace_concurrency,
+    )
+
+
+def _credentials(credentials: WorkspaceCredentials) -> DatabricksCredentials | None:
+    if not credentials.is_configured:
+        return None
+    return DatabricksCredentials(
+        token=credentials.token,
+        azure_client_id=credentials.azure_client_id,
+        azure_client_secret=credentials.azure_client_secret,
+        azure_tenant_id=credentials.azure_tenant_id,
+    )
