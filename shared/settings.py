@@ -137,9 +137,9 @@ class Settings:
             raise ConfigurationError(
                 "Missing setting azure_queue_connection_string: required when queue_backend is 'azure'"
             )
-        if not re.fullmatch(r"[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]", self.azure_queue_name):
+        if not re.fullmatch(r"[a-z0-9](?!.*--)[a-z0-9-]{1,54}[a-z0-9]", self.azure_queue_name):
             raise ConfigurationError(
-                "Invalid setting azure_queue_name: 3-63 lowercase letters, digits and single hyphens"
+                "Invalid setting azure_queue_name: 3-56 lowercase letters, digits and single hyphens (room for -poison)"
             )
         if self.auth_mode not in ("api_key", "entra"):
             raise ConfigurationError("Invalid setting auth_mode: expected 'api_key' or 'entra'")
@@ -159,7 +159,9 @@ class Settings:
 
     def credentials_for(self, workspace_url: str) -> WorkspaceCredentials:
         """Per-workspace credentials when configured, else the global ones."""
-        return self.workspace_credentials.get(normalize_workspace_url(workspace_url), self.databricks_credentials)
+        return self.workspace_credentials.get(
+            normalize_workspace_url(workspace_url), self.databricks_credentials
+        )
 
 
 def _as_str(value: str) -> str:
@@ -209,7 +211,9 @@ def _as_azure_workspace_urls(value: str) -> tuple[str, ...]:
     urls = tuple(normalize_workspace_url(u) for u in re.split(r"[,\s]+", value) if u.strip())
     for url in urls:
         if not AZURE_WORKSPACE_URL.match(url):
-            raise ValueError(f"{url!r} is not an Azure Databricks URL (https://adb-<id>.<n>.azuredatabricks.net)")
+            raise ValueError(
+                f"{url!r} is not an Azure Databricks URL (https://adb-<id>.<n>.azuredatabricks.net)"
+            )
     return urls
 
 
@@ -246,7 +250,7 @@ def _as_workspace_credentials(value: str) -> dict[str, WorkspaceCredentials]:
     try:
         data = json.loads(value)
     except json.JSONDecodeError:
-        raise ValueError("expected JSON: {\"<workspace url>\": {\"token\": ...}}") from None
+        raise ValueError('expected JSON: {"<workspace url>": {"token": ...}}') from None
     if not isinstance(data, dict):
         raise ValueError("expected a JSON object keyed by workspace URL")
     allowed = {f.name for f in fields(WorkspaceCredentials)}

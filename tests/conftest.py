@@ -2,4 +2,6 @@
 
 pytest_plugins = [
     "tests.fixtures.postgres",
+    "tests.fixtures.azurite",
+    "tests.fixtures.emulator",
 ]

@@ -1,0 +1,197 @@
+"""The transactional outbox: publish right after the commit, or later by the relay; never lose a message."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+
+import pytest
+from sqlalchemy import create_engine, func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from alembic import command
+from shared.db import make_engine, make_session_factory
+from shared.models.runtime import OutboxMessage
+from shared.queue.azure import AzureStorageQueue
+from shared.queue.interface import MessageQueue
+from shared.queue.messages import ProvisionSharePack
+from shared.queue.outbox import OutboxRelay, add_to_outbox, publish_now, publish_pending
+from tests.fixtures.azurite import AzuriteQueueService, free_port
+from tests.fixtures.postgres import alembic_config, fresh_database_url
+from tests.integration.queue.conftest import QueueMaker, unique_queue_name
+
+pytestmark = pytest.mark.integration
+
+
+def upload(
+    session_factory: sessionmaker[Session], queue_name: str, *, version: int = 1
+) -> tuple[int, ProvisionSharePack]:
+    """What the API's upload transaction does with the outbox: add the row, commit."""
+    message = ProvisionSharePack(share_pack_id=uuid.uuid4(), version=version, request_id=uuid.uuid4().hex)
+    with session_factory.begin() as session:
+        row = add_to_outbox(session, queue_name=queue_name, message=message)
+    return row.id, message
+
+
+def outbox_row(session_factory: sessionmaker[Session], outbox_id: int) -> OutboxMessage:
+    with session_factory() as session:
+        return session.get_one(OutboxMessage, outbox_id)
+
+
+def drain(queue: MessageQueue) -> list[ProvisionSharePack]:
+    """Receive and delete everything in the queue, decoded."""
+    messages = []
+    while (received := queue.receive(visibility_timeout=60)) is not None:
+        messages.append(ProvisionSharePack.from_json(received.content))
+        queue.delete(received)
+    return messages
+
+
+def test_add_to_outbox_flushes_but_leaves_the_commit_to_the_caller(
+    queue_session_factory: sessionmaker[Session],
+) -> None:
+    message = ProvisionSharePack(share_pack_id=uuid.uuid4(), version=1)
+    with queue_session_factory() as session:
+        row = add_to_outbox(session, queue_name=unique_queue_name(), message=message)
+        assert row.id is not None
+        assert row.published_at is None
+        session.rollback()  # the upload failed after the outbox row was added
+
+    with queue_session_factory() as session:
+        assert session.get(OutboxMessage, row.id) is None
+
+
+def test_publish_now_sends_the_message_and_marks_the_row(
+    queue: MessageQueue, queue_session_factory: sessionmaker[Session]
+) -> None:
+    outbox_id, message = upload(queue_session_factory, queue.name)
+
+    assert publish_now(queue_session_factory, queue, outbox_id) is True
+
+    assert outbox_row(queue_session_factory, outbox_id).published_at is not None
+    assert publish_now(queue_session_factory, queue, outbox_id) is True  # already published: no resend
+    assert drain(queue) == [message]
+
+
+def test_an_upload_while_the_queue_is_down_is_published_by_the_relay_later(
+    private_azurite: AzuriteQueueService, queue_session_factory: sessionmaker[Session]
+) -> None:
+    queue = AzureStorageQueue.from_connection_string(private_azurite.connection_string, unique_queue_name())
+    queue.ensure_exists()
+    relay = OutboxRelay(queue_session_factory, queue)
+    private_azurite.stop()
+
+    outbox_id, message = upload(queue_session_factory, queue.name)
+    started = time.monotonic()
+    published = publish_now(queue_session_factory, queue, outbox_id)
+    elapsed = time.monotonic() - started
+
+    assert published is False
+    assert elapsed < 4  # the upload request is not held hostage by the dead queue
+    row = outbox_row(queue_session_factory, outbox_id)
+    assert row.published_at is None
+    assert row.attempts == 1
+    assert "unavailable" in (row.last_error or "")
+    assert relay.run_once() == 0  # still down: the row waits
+    assert outbox_row(queue_session_factory, outbox_id).attempts == 2
+
+    private_azurite.start()
+    assert relay.run_once() == 1
+
+    assert outbox_row(queue_session_factory, outbox_id).published_at is not None
+    assert drain(queue) == [message]
+    assert relay.run_once() == 0
+
+
+def test_publish_now_never_raises_when_the_database_is_unreachable(queue: MessageQueue) -> None:
+    engine = create_engine(f"postgresql+psycopg://nobody@127.0.0.1:{free_port()}/none?connect_timeout=2")
+    try:
+        assert publish_now(make_session_factory(engine), queue, 1) is False
+    finally:
+        engine.dispose()
+
+
+def test_a_relay_for_one_queue_leaves_other_queues_rows_alone(
+    new_queue: QueueMaker, queue_session_factory: sessionmaker[Session]
+) -> None:
+    mine, other = new_queue(), new_queue()
+    _, my_message = upload(queue_session_factory, mine.name)
+    other_id, _ = upload(queue_session_factory, other.name)
+
+    assert publish_pending(queue_session_factory, mine) == 1
+
+    assert drain(mine) == [my_message]
+    assert outbox_row(queue_session_factory, other_id).published_at is None
+    assert other.approximate_count() == 0
+
+
+def test_a_relay_with_a_resolver_routes_each_row_to_its_queue(new_queue: QueueMaker, postgres_server_url: str) -> None:
+    # An outbox of its own: a resolver relay publishes every pending row, not only this test's.
+    engine = make_engine(fresh_database_url(postgres_server_url, prefix="outbox"))
+    try:
+        command.upgrade(alembic_config(engine.url.render_as_string(hide_password=False)), "head")
+        session_factory = make_session_factory(engine)
+        queues = {queue.name: queue for queue in (new_queue(), new_queue())}
+        sent = {name: upload(session_factory, name)[1] for name in queues}
+
+        assert OutboxRelay(session_factory, queues.__getitem__).run_once() == 2
+
+        for name, queue in queues.items():
+            assert drain(queue) == [sent[name]]
+    finally:
+        engine.dispose()
+
+
+def test_two_relays_at_once_publish_every_row_exactly_once(
+    queue: MessageQueue, queue_session_factory: sessionmaker[Session]
+) -> None:
+    uploads = [upload(queue_session_factory, queue.name, version=n) for n in range(1, 41)]
+    relays = [OutboxRelay(queue_session_factory, queue, batch_size=5) for _ in range(2)]
+    start = threading.Barrier(len(relays))
+    counts: list[int] = []
+
+    def run(relay: OutboxRelay) -> None:
+        start.wait()
+        total = 0
+        while (published := relay.run_once()) or pending(queue_session_factory, queue.name):
+            total += published
+        counts.append(total)
+
+    threads = [threading.Thread(target=run, args=(relay,)) for relay in relays]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    assert sum(counts) == len(uploads)
+    received = drain(queue)
+    assert sorted(received, key=lambda m: m.version) == [message for _, message in uploads]  # rows == messages
+
+
+def test_the_relay_thread_publishes_in_the_background_and_stops_on_request(
+    queue: MessageQueue, queue_session_factory: sessionmaker[Session]
+) -> None:
+    stop = threading.Event()
+    relay = OutboxRelay(queue_session_factory, queue)
+    thread = threading.Thread(target=relay.run_forever, args=(stop, 0.05), daemon=True)
+    thread.start()
+    try:
+        outbox_id, message = upload(queue_session_factory, queue.name)
+        deadline = time.monotonic() + 10
+        while outbox_row(queue_session_factory, outbox_id).published_at is None:
+            assert time.monotonic() < deadline, "the relay did not publish the row"
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+
+    assert not thread.is_alive()
+    assert drain(queue) == [message]
+
+
+def pending(session_factory: sessionmaker[Session], queue_name: str) -> int:
+    """Unpublished outbox rows for `queue_name`."""
+    with session_factory() as session:
+        stmt = select(func.count()).where(OutboxMessage.queue_name == queue_name, OutboxMessage.published_at.is_(None))
+        return session.scalar(stmt) or 0

@@ -1,0 +1,84 @@
+"""The message contract between the API and the worker."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import pytest
+
+from shared.errors import InvalidInput
+from shared.queue.messages import ProvisionSharePack, UnreadableMessage
+
+PACK_ID = uuid.UUID("0b7c3c1e-8d51-4c1a-9a53-6f0e2d3b9a10")
+
+
+def envelope(**overrides: object) -> str:
+    data = {"v": 1, "type": "provision_share_pack", "share_pack_id": str(PACK_ID), "version": 3, "request_id": "r-1"}
+    data.update(overrides)
+    return json.dumps(data)
+
+
+def test_a_message_round_trips_through_json() -> None:
+    message = ProvisionSharePack(share_pack_id=PACK_ID, version=3, request_id="r-1")
+
+    assert ProvisionSharePack.from_json(message.to_json()) == message
+
+
+def test_the_envelope_is_versioned_and_carries_only_ids() -> None:
+    message = ProvisionSharePack(share_pack_id=PACK_ID, version=2)
+
+    assert json.loads(message.to_json()) == {
+        "v": 1,
+        "type": "provision_share_pack",
+        "share_pack_id": str(PACK_ID),
+        "version": 2,
+        "request_id": None,
+    }
+
+
+def test_bytes_are_read_like_text() -> None:
+    assert ProvisionSharePack.from_json(envelope().encode()).version == 3
+
+
+def test_unknown_extra_fields_are_ignored() -> None:
+    assert ProvisionSharePack.from_json(envelope(trace="abc")).share_pack_id == PACK_ID
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        pytest.param("", id="empty"),
+        pytest.param("not json", id="not-json"),
+        pytest.param(b"\xff\xfe", id="not-utf8"),
+        pytest.param("[1, 2]", id="not-an-object"),
+        pytest.param("null", id="null"),
+        pytest.param(envelope(v=2), id="future-envelope-version"),
+        pytest.param(envelope(v="1"), id="envelope-version-as-text"),
+        pytest.param(envelope(type="delete_everything"), id="unknown-type"),
+        pytest.param(envelope(share_pack_id="not-a-uuid"), id="bad-share-pack-id"),
+        pytest.param(envelope(share_pack_id=None), id="null-share-pack-id"),
+        pytest.param(envelope(share_pack_id=42), id="numeric-share-pack-id"),
+        pytest.param(envelope(version=0), id="version-zero"),
+        pytest.param(envelope(version="3"), id="version-as-text"),
+        pytest.param(envelope(version=True), id="version-as-bool"),
+        pytest.param(envelope(version=None), id="no-version"),
+        pytest.param(envelope(request_id=7), id="numeric-request-id"),
+    ],
+)
+def test_anything_but_a_valid_envelope_is_unreadable(raw: str | bytes) -> None:
+    with pytest.raises(UnreadableMessage):
+        ProvisionSharePack.from_json(raw)
+
+
+def test_a_missing_field_is_unreadable() -> None:
+    data = json.loads(envelope())
+    del data["share_pack_id"]
+
+    with pytest.raises(UnreadableMessage, match="share_pack_id"):
+        ProvisionSharePack.from_envelope(data)
+
+
+def test_unreadable_is_a_permanent_input_error() -> None:
+    # The worker poisons InvalidInput instead of retrying it.
+    assert issubclass(UnreadableMessage, InvalidInput)
