@@ -1,0 +1,141 @@
+"""A typed client of the emulator's ``/__emulator`` test hooks, for tests, benchmarks and scripts."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from collections.abc import Iterable, Mapping
+from typing import Any
+from urllib.parse import quote, urlencode
+
+TableSpec = str | Mapping[str, Any]
+
+
+class EmulatorControlError(RuntimeError):
+    """A hook call the emulator refused (bad payload, unknown table...)."""
+
+
+class EmulatorControl:
+    """Drive one emulator: seed tables, reset, read the request log, inject faults and latency.
+
+    Args:
+        url: the emulator's base URL, e.g. ``http://127.0.0.1:8001``.
+        timeout: seconds to wait for a hook call.
+    """
+
+    def __init__(self, url: str, *, timeout: float = 10.0) -> None:
+        self.url = url.rstrip("/")
+        self.timeout = timeout
+
+    def _call(self, method: str, route: str, payload: Mapping[str, Any] | None = None) -> Any:
+        data = json.dumps(payload).encode() if payload is not None else None
+        request = urllib.request.Request(
+            f"{self.url}/__emulator/{route}",
+            data=data,
+            method=method,
+            headers={"Content-Type": "application/json"} if data is not None else {},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                body = response.read()
+        except urllib.error.HTTPError as exc:
+            raise EmulatorControlError(f"{method} /__emulator/{route}: {exc.code} {exc.read().decode()}") from exc
+        return json.loads(body) if body else {}
+
+    def health(self) -> bool:
+        """Return whether the emulator answers."""
+        try:
+            return self._call("GET", "health").get("status") == "ok"
+        except OSError:
+            return False
+
+    def seed_tables(
+        self,
+        tables: Iterable[TableSpec],
+        *,
+        table_type: str | None = None,
+        owner_lacks_select: bool | None = None,
+    ) -> list[str]:
+        """Create tables (names or ``{"full_name", "table_type", "owner_lacks_select"}``); return their names.
+
+        ``owner_lacks_select=True`` makes adding the table to a share fail with 403 PERMISSION_DENIED.
+        """
+        payload: dict[str, Any] = {"tables": list(tables)}
+        if table_type is not None:
+            payload["table_type"] = table_type
+        if owner_lacks_select is not None:
+            payload["owner_lacks_select"] = owner_lacks_select
+        return list(self._call("POST", "tables", payload)["tables"])
+
+    def drop_table(self, full_name: str) -> None:
+        """Drop a table (shares holding it keep a dangling object)."""
+        self._call("DELETE", f"tables/{quote(full_name, safe='')}")
+
+    def reset(self) -> None:
+        """Restore the start-up state: seeded tables only, no faults, empty log, initial latency."""
+        self._call("POST", "reset", {})
+
+    def requests(self, method: str | None = None, path_contains: str | None = None) -> list[dict[str, Any]]:
+        """Return the logged API requests (method, path, query, body, status, error_code, principal,
+        headers with secrets redacted, started_at/ended_at epoch seconds), oldest first."""
+        query = urlencode({k: v for k, v in {"method": method, "path_contains": path_contains}.items() if v})
+        return list(self._call("GET", f"requests?{query}" if query else "requests")["requests"])
+
+    def clear_requests(self) -> None:
+        """Empty the request log."""
+        self._call("DELETE", "requests")
+
+    def inject_fault(
+        self,
+        *,
+        path_regex: str = ".*",
+        status: int,
+        method: str | None = None,
+        error_code: str | None = None,
+        message: str | None = None,
+        retry_after: int | None = None,
+        times: int | None = 1,
+        phase: str = "before",
+    ) -> dict[str, Any]:
+        """Make the next ``times`` requests matching ``method`` and ``path_regex`` (``re.search`` on the
+        decoded path) fail with ``status``/``error_code``/``message`` and optional ``Retry-After``.
+
+        ``times=None`` fails until :meth:`clear_faults`; ``phase="after"`` applies the request first and
+        then fails its reply (a lost response).
+        """
+        payload = {
+            "path_regex": path_regex,
+            "status": status,
+            "method": method,
+            "error_code": error_code,
+            "message": message,
+            "retry_after": retry_after,
+            "times": times,
+            "phase": phase,
+        }
+        return dict(self._call("POST", "faults", payload)["fault"])
+
+    def faults(self) -> list[dict[str, Any]]:
+        """Return the injected faults with their ``hits``."""
+        return list(self._call("GET", "faults")["faults"])
+
+    def clear_faults(self) -> None:
+        """Remove every injected fault."""
+        self._call("DELETE", "faults")
+
+    def set_latency(self, ms: int) -> None:
+        """Add ``ms`` milliseconds to every ``/api`` call from now on."""
+        self.configure(latency_ms=ms)
+
+    def configure(self, **changes: Any) -> dict[str, Any]:
+        """Change ``latency_ms``, ``error_code_style`` (specific/canonical) or ``page_size``."""
+        return dict(self._call("POST", "config", changes))
+
+    def update_metastore(self, **changes: Any) -> dict[str, Any]:
+        """Change metastore attributes (e.g. ``delta_sharing_scope="INTERNAL"``); return the summary."""
+        return dict(self._call("POST", "metastore", changes))
+
+    def state(self) -> dict[str, Any]:
+        """Return the whole workspace state (tables, recipients, shares, grants, metastore, config)."""
+        return dict(self._call("GET", "state"))
