@@ -1,0 +1,177 @@
+"""The canonical share pack: what a requestor asked for, independent of the file it came in.
+
+This is what the API stores (as `SharePack.to_dict()`, JSONB) and what the worker reads back with
+`SharePack.from_dict()`. Instances are only built by the validator (`shared.sharepack.validate`) or from
+stored canonical data, so they always hold valid, normalised values: recipient, share and data object names
+are lowercase because Unity Catalog stores them that way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+
+class Strategy(StrEnum):
+    """What the pack does to the shares and recipients it names."""
+
+    NEW = "NEW"
+    UPDATE = "UPDATE"
+    DELETE = "DELETE"
+
+
+class RecipientType(StrEnum):
+    """D2O is open sharing with a bearer token; D2D is Databricks-to-Databricks via a sharing identifier."""
+
+    D2O = "D2O"
+    D2D = "D2D"
+
+
+class DataObjectType(StrEnum):
+    """The kinds of securable a share can hold."""
+
+    TABLE = "TABLE"
+    VIEW = "VIEW"
+    SCHEMA = "SCHEMA"
+    VOLUME = "VOLUME"
+    MODEL = "MODEL"
+
+
+@dataclass(frozen=True)
+class DataObject:
+    """One securable in a share: `catalog.schema.table` (or `catalog.schema` for a SCHEMA)."""
+
+    name: str
+    type: DataObjectType = DataObjectType.TABLE
+    shared_as: str | None = None
+    history: bool | None = None
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """Who receives shares; `email` and `allowed_ips` matter for D2O, `metastore_id` for D2D."""
+
+    name: str
+    type: RecipientType
+    email: str | None = None
+    allowed_ips: tuple[str, ...] = ()
+    metastore_id: str | None = None
+    comment: str | None = None
+    token_expiry_days: int | None = None
+
+
+@dataclass(frozen=True)
+class Share:
+    """A share, the recipients it is granted to and the data objects it holds."""
+
+    name: str
+    comment: str | None = None
+    recipients: tuple[str, ...] = ()
+    data_objects: tuple[DataObject, ...] = ()
+
+
+@dataclass(frozen=True)
+class Metadata:
+    """Who asks, for which project, and what the pack does (the strategy)."""
+
+    requestor: str
+    project_name: str
+    business_line: str
+    strategy: Strategy
+    description: str | None = None
+    workspace_url: str | None = None
+
+
+@dataclass(frozen=True)
+class SharePack:
+    """A whole, valid request: metadata, the recipients it declares and the shares it defines."""
+
+    metadata: Metadata
+    recipients: tuple[Recipient, ...]
+    shares: tuple[Share, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the canonical JSON-able form, keyed by the file vocabulary (`metadata`, `recipient`, `share`).
+
+        Every field is present (None or [] when unset) so stored packs have one shape.
+        """
+        m = self.metadata
+        return {
+            "metadata": {
+                "requestor": m.requestor,
+                "project_name": m.project_name,
+                "business_line": m.business_line,
+                "strategy": m.strategy.value,
+                "description": m.description,
+                "workspace_url": m.workspace_url,
+            },
+            "recipient": [
+                {
+                    "name": r.name,
+                    "type": r.type.value,
+                    "email": r.email,
+                    "allowed_ips": list(r.allowed_ips),
+                    "metastore_id": r.metastore_id,
+                    "comment": r.comment,
+                    "token_expiry_days": r.token_expiry_days,
+                }
+                for r in self.recipients
+            ],
+            "share": [
+                {
+                    "name": s.name,
+                    "comment": s.comment,
+                    "recipients": list(s.recipients),
+                    "data_objects": [
+                        {"name": o.name, "type": o.type.value, "shared_as": o.shared_as, "history": o.history}
+                        for o in s.data_objects
+                    ],
+                }
+                for s in self.shares
+            ],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SharePack:
+        """Rebuild a pack from `to_dict()` output (trusted: stored by us, so only types are restored)."""
+        m = data["metadata"]
+        return cls(
+            metadata=Metadata(
+                requestor=m["requestor"],
+                project_name=m["project_name"],
+                business_line=m["business_line"],
+                strategy=Strategy(m["strategy"]),
+                description=m.get("description"),
+                workspace_url=m.get("workspace_url"),
+            ),
+            recipients=tuple(
+                Recipient(
+                    name=r["name"],
+                    type=RecipientType(r["type"]),
+                    email=r.get("email"),
+                    allowed_ips=tuple(r.get("allowed_ips") or ()),
+                    metastore_id=r.get("metastore_id"),
+                    comment=r.get("comment"),
+                    token_expiry_days=r.get("token_expiry_days"),
+                )
+                for r in data.get("recipient") or ()
+            ),
+            shares=tuple(
+                Share(
+                    name=s["name"],
+                    comment=s.get("comment"),
+                    recipients=tuple(s.get("recipients") or ()),
+                    data_objects=tuple(
+                        DataObject(
+                            name=o["name"],
+                            type=DataObjectType(o.get("type") or DataObjectType.TABLE),
+                            shared_as=o.get("shared_as"),
+                            history=o.get("history"),
+                        )
+                        for o in s.get("data_objects") or ()
+                    ),
+                )
+                for s in data.get("share") or ()
+            ),
+        )

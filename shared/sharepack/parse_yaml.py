@@ -1,0 +1,232 @@
+"""Read a YAML share pack fast, and refuse YAML that would hurt us instead of parsing it.
+
+Speed: the libyaml-based parser of ruamel.yaml.clib composes the node tree and the safe constructor builds
+plain dicts and lists from it. The node tree already carries line and column marks, so it is kept as the
+`YamlLocator` and nothing is parsed twice when issues need locating. ruamel's stock resolver looks up the YAML
+version on every scalar, which costs more than the parse itself; `_CoreResolver` fixes the YAML 1.2 core
+schema instead (no timestamps, no `=` value tag: such scalars stay text).
+
+Safety: only the safe constructor runs, so tags that would build objects (`!!python/...`) are errors, never
+executed; the text is checked for nesting depth before libyaml sees it (libyaml recurses and crashes the
+process on ~100,000 levels); the composed tree is checked for alias expansion (billion laughs, merge-key
+bombs) and self-reference before anything is constructed.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.constructor import SafeConstructor
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+from ruamel.yaml.resolver import VersionedResolver, implicit_resolvers
+from ruamel.yaml.tag import Tag
+
+from shared.sharepack.issues import Findings, Path
+from shared.sharepack.schema import aliases_of
+
+# Share packs nest about five levels deep; these bounds are far above that and far below a crash.
+MAX_FLOW_DEPTH = 500
+MAX_BLOCK_INDENT = 1000
+# Aliases may make the document this many nodes bigger than what is written; a billion laughs needs ~10^9.
+MAX_ALIAS_EXPANSION = 1_000_000
+
+_CORE_TAGS = {"bool", "float", "int", "merge", "null"}
+_FLOW_BRACKETS = re.compile(r"[^\[\]{}]+")
+_DEEP_BLOCK_PREFIX = re.compile(rf"^[ \t?:-]{{{MAX_BLOCK_INDENT + 1}}}", re.MULTILINE)
+
+
+def _core_table() -> dict[str, list[tuple[Tag, Any]]]:
+    table: dict[str, list[tuple[Tag, Any]]] = {}
+    for versions, tag, regexp, first in implicit_resolvers:
+        if (1, 2) in versions and tag.rsplit(":", 1)[1] in _CORE_TAGS:
+            match = re.compile(regexp.pattern, regexp.flags).match
+            for char in first:
+                table.setdefault(char, []).append((Tag(suffix=tag), match))
+    return table
+
+
+class _CoreResolver(VersionedResolver):
+    """Resolve plain scalars with the YAML 1.2 core schema, without per-scalar version lookups."""
+
+    _table = _core_table()
+
+    @property
+    def processing_version(self) -> tuple[int, int]:
+        return (1, 2)
+
+    def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
+        if kind is ScalarNode:
+            if implicit[0]:
+                for tag, match in self._table.get(value[:1], ()):
+                    if match(value):
+                        return tag
+            return self.DEFAULT_SCALAR_TAG
+        return self.DEFAULT_SEQUENCE_TAG if kind is SequenceNode else self.DEFAULT_MAPPING_TAG
+
+
+class YamlLocator:
+    """Locates paths in the composed node tree: 1-based line and column of a key, item or value."""
+
+    def __init__(self, root: Node | None) -> None:
+        self.root = root
+
+    def locate(self, path: Path) -> dict[str, Any]:
+        """Return the line and column of the key or item at `path` (or of its nearest ancestor)."""
+        if not path or self.root is None:
+            return {}
+        node, mark = self.root, self.root.start_mark
+        for segment in path:
+            if isinstance(node, MappingNode) and isinstance(segment, str):
+                pair = _find_key(node, segment)
+                if pair is None:
+                    break
+                mark, node = pair[0].start_mark, pair[1]
+            elif isinstance(node, SequenceNode) and isinstance(segment, int) and segment < len(node.value):
+                node = node.value[segment]
+                mark = node.start_mark
+            else:
+                break
+        return {"line": mark.line + 1, "column": mark.column + 1}
+
+
+def _find_key(node: MappingNode, name: str) -> tuple[Node, Node] | None:
+    for candidate in (name, *aliases_of(name)):
+        for key, value in node.value:
+            if isinstance(key, ScalarNode) and key.value == candidate:
+                return key, value
+    return None
+
+
+def read_yaml(content: bytes, findings: Findings) -> Any | None:
+    """Parse YAML bytes into plain Python data; on failure add an error and return None.
+
+    Sets `findings.locator` so later issues get line and column.
+    """
+    text = _decode(content, findings)
+    if text is None:
+        return None
+    if not text.strip():
+        findings.error((), "The file is empty: a share pack needs metadata, recipient and share sections.")
+        return None
+    if not _nesting_is_sane(text, findings):
+        return None
+    yaml = YAML(typ="safe")
+    yaml.Resolver = _CoreResolver
+    try:
+        root = yaml.compose(text)
+        if root is None:
+            findings.error((), "The file holds only comments: a share pack needs metadata, recipient and share.")
+            return None
+        if "*" in text and not _aliases_are_sane(root, findings):
+            return None
+        document = SafeConstructor(loader=yaml).construct_document(root)
+    except MarkedYAMLError as exc:
+        findings.error((), _syntax_message(exc), _mark_location(exc))
+        return None
+    except YAMLError as exc:
+        findings.error((), f"The YAML could not be read: {exc}")
+        return None
+    findings.locator = YamlLocator(root)
+    return document
+
+
+def _decode(content: bytes, findings: Findings) -> str | None:
+    if content.startswith((b"\xff\xfe", b"\xfe\xff")):
+        findings.error((), "The file is UTF-16 text; save it as UTF-8.")
+        return None
+    try:
+        return content.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = content.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (content.rfind(b"\n", 0, exc.start) + 1) + 1
+        findings.error(
+            (),
+            f"The file is not UTF-8 text (byte 0x{content[exc.start]:02x} at line {line}); save it as UTF-8.",
+            {"line": line, "column": column},
+        )
+        return None
+
+
+def _nesting_is_sane(text: str, findings: Findings) -> bool:
+    """Refuse text nested deeper than any share pack, before libyaml's recursive parser sees it.
+
+    Both bounds over-estimate (brackets inside quotes count too), which only matters for absurd files.
+    """
+    brackets = _FLOW_BRACKETS.sub("", text)
+    if len(brackets) > MAX_FLOW_DEPTH:
+        depth = deepest = 0
+        for char in brackets:
+            depth += 1 if char in "[{" else -1
+            deepest = max(deepest, depth)
+        if deepest > MAX_FLOW_DEPTH:
+            findings.error((), f"The YAML nests brackets more than {MAX_FLOW_DEPTH} levels deep; a share pack "
+                           "never does.")
+            return False
+    if _DEEP_BLOCK_PREFIX.search(text):
+        findings.error((), f"The YAML is indented more than {MAX_BLOCK_INDENT} characters deep; a share pack "
+                       "never is.")
+        return False
+    return True
+
+
+def _aliases_are_sane(root: Node, findings: Findings) -> bool:
+    """Refuse alias bombs and self-referencing aliases by sizing the tree as if aliases were expanded.
+
+    Aliased nodes are shared objects in the composed tree, so sizing each node once (memoised, iterative)
+    costs what the written text costs, however large the expansion would be.
+    """
+    sizes: dict[int, int] = {}
+    on_path: set[int] = set()
+    stack: list[tuple[Node, bool]] = [(root, False)]
+    while stack:
+        node, finished = stack.pop()
+        key = id(node)
+        children = _children(node)
+        if finished:
+            on_path.discard(key)
+            sizes[key] = 1 + sum(sizes[id(child)] for child in children)
+            continue
+        if key in sizes:
+            continue
+        if key in on_path:
+            findings.error((), "An alias refers to the collection that contains it (a recursive structure); "
+                           "share packs cannot be recursive.", _node_location(node))
+            return False
+        on_path.add(key)
+        stack.append((node, True))
+        stack.extend((child, False) for child in children if id(child) not in sizes)
+    if sizes[id(root)] - len(sizes) > MAX_ALIAS_EXPANSION:
+        findings.error((), "The YAML uses aliases (*name) that would expand to more than "
+                       f"{MAX_ALIAS_EXPANSION:,} extra values (an alias bomb); it was refused.")
+        return False
+    return True
+
+
+def _children(node: Node) -> list[Node]:
+    if isinstance(node, SequenceNode):
+        return node.value
+    if isinstance(node, MappingNode):
+        return [child for pair in node.value for child in pair]
+    return []
+
+
+def _syntax_message(exc: MarkedYAMLError) -> str:
+    problem = exc.problem or str(exc)
+    if problem.startswith("could not determine a constructor for the tag"):
+        tag = problem.rsplit(" ", 1)[-1].strip("'").replace("tag:yaml.org,2002:", "!!")
+        return (f"The tag {tag} is not allowed: a share pack holds only plain text, numbers, booleans, lists "
+                "and mappings.")
+    context = f" ({exc.context})" if exc.context else ""
+    return f"YAML syntax error: {problem}{context}."
+
+
+def _mark_location(exc: MarkedYAMLError) -> dict[str, Any]:
+    mark = exc.problem_mark or exc.context_mark
+    return {"line": mark.line + 1, "column": mark.column + 1} if mark is not None else {}
+
+
+def _node_location(node: Node) -> dict[str, Any]:
+    return {"line": node.start_mark.line + 1, "column": node.start_mark.column + 1}

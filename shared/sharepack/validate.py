@@ -1,0 +1,334 @@
+"""Check a share pack document in one pass and build the canonical `SharePack` from it.
+
+A document is what a reader produced: plain dicts, lists and scalars keyed by the vocabulary of `schema.py`,
+whatever the file format. Shape and format rules come from the marshmallow schemas (loaded item by item so
+one bad recipient does not hide the others and paths stay aligned); the rules that need several values
+(strategy, cross references, duplicates, Unity Catalog quotas) are here. Every problem is collected, so a
+requestor fixes a file in one round trip.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from marshmallow import Schema, ValidationError
+
+from shared.sharepack.issues import Findings, Path
+from shared.sharepack.model import (
+    DataObject,
+    DataObjectType,
+    Metadata,
+    Recipient,
+    RecipientType,
+    Share,
+    SharePack,
+    Strategy,
+)
+from shared.sharepack.schema import (
+    NOT_A_MAPPING,
+    REQUIRED,
+    SHARE_PACK_SCHEMA,
+    UNKNOWN_FIELD,
+    DataObjectSchema,
+    MetadataSchema,
+    RecipientSchema,
+    SharePackSchema,
+    ShareSchema,
+    aliases,
+    field_names,
+    schema_at,
+    section_schema,
+)
+
+# Unity Catalog per-share quotas (reference §4, "Resource quotas (per share)"); views count as tables.
+SHARE_QUOTAS: dict[str, tuple[frozenset[DataObjectType], int]] = {
+    "tables and views": (frozenset({DataObjectType.TABLE, DataObjectType.VIEW}), 1000),
+    "schemas": (frozenset({DataObjectType.SCHEMA}), 500),
+    "volumes": (frozenset({DataObjectType.VOLUME}), 1000),
+    "models": (frozenset({DataObjectType.MODEL}), 1000),
+}
+
+_NOUNS: dict[type[Schema], str] = {
+    SharePackSchema: "share pack",
+    MetadataSchema: "metadata",
+    RecipientSchema: "recipient",
+    ShareSchema: "share",
+    DataObjectSchema: "data object",
+}
+
+
+def validate_share_pack(document: Any, findings: Findings) -> SharePack | None:
+    """Validate a document, adding every error and warning to `findings`; return the pack if it has no errors."""
+    if not isinstance(document, Mapping):
+        findings.error(
+            (),
+            "A share pack must be a mapping with the sections metadata, recipient and share "
+            f"(this file holds {_kind(document)}).",
+        )
+        return None
+    document = normalise_keys(document, SHARE_PACK_SCHEMA, (), findings)
+    for key in document:
+        if key not in SHARE_PACK_SCHEMA.fields:
+            findings.error((key,), _humanise((key,), UNKNOWN_FIELD))
+    for key in SHARE_PACK_SCHEMA.fields:
+        if key not in document:
+            findings.error((key,), f"The share pack has no '{key}' section (in Excel: no '{key}' sheet).")
+
+    metadata = _load_metadata(document.get("metadata"), findings)
+    strategy = metadata.get("strategy") if metadata else None
+    deleting = strategy is Strategy.DELETE
+    raw_recipients = _section_items(document, "recipient", findings)
+    raw_shares = _section_items(document, "share", findings)
+    declared = {
+        str(item["name"]).strip().lower()
+        for item in raw_recipients
+        if isinstance(item, Mapping) and isinstance(item.get("name"), str | int)
+    }
+
+    recipients = [
+        _check_recipient(item, ("recipient", index), deleting=deleting, findings=findings)
+        for index, item in enumerate(raw_recipients)
+    ]
+    shares = [
+        _check_share(item, ("share", index), deleting=deleting, declared=declared, findings=findings)
+        for index, item in enumerate(raw_shares)
+    ]
+    _check_duplicates(recipients, "recipient", findings)
+    _check_duplicates(shares, "share", findings)
+    if not raw_recipients and not raw_shares and "recipient" in document and "share" in document:
+        findings.error((), "The share pack declares no recipients and no shares: there is nothing to do.")
+    if not deleting:
+        used = {name for share in shares if share for name in share.get("recipients", ())}
+        for index, recipient in enumerate(recipients):
+            if recipient and recipient.get("name") and recipient["name"].lower() not in used:
+                findings.warn(("recipient", index), f"Recipient '{recipient['name']}' is not used by any share.")
+
+    if findings.errors or metadata is None:
+        return None
+    return SharePack(
+        metadata=Metadata(**metadata),
+        recipients=tuple(_build_recipient(item, deleting) for item in recipients),
+        shares=tuple(_build_share(item) for item in shares),
+    )
+
+
+def normalise_keys(item: Any, schema: Schema, path: Path, findings: Findings) -> Any:
+    """Rename alias keys to their canonical field (with a warning) and drop empty (null) values.
+
+    A YAML `comment:` with nothing after it, or an empty cell, means the field is not given.
+    """
+    if not isinstance(item, Mapping):
+        return item
+    table = aliases(schema)
+    result: dict[str, Any] = {}
+    for key, value in item.items():
+        if value is None:
+            continue
+        key = key if isinstance(key, str) else str(key)
+        name = table.get(key, key)
+        if name != key:
+            if item.get(name) is not None:
+                findings.error((*path, key), f"'{key}' is an old name for '{name}', which is also given; keep "
+                               f"only '{name}'.")
+                continue
+            findings.warn((*path, key), f"'{key}' is an old name for '{name}'; it was read as '{name}'.")
+        result[name] = value
+    return result
+
+
+def _load(schema: Schema, item: Any, path: Path, findings: Findings) -> tuple[Any, dict[str, Any], dict[str, Any]]:
+    """Load one item and report its errors.
+
+    Returns the item with canonical keys, the values that loaded (all of them, or the valid part) and the
+    error messages by field (`_schema` when the item itself is wrong), so later rules can skip what failed.
+    """
+    item = normalise_keys(item, schema, path, findings)
+    try:
+        return item, schema.load(item), {}
+    except ValidationError as exc:
+        report_messages(exc.messages, path, findings)
+        messages = exc.messages if isinstance(exc.messages, dict) else {"_schema": exc.messages}
+        valid = exc.valid_data if isinstance(exc.valid_data, dict) else {}
+        return item, valid, messages
+
+
+def report_messages(messages: Any, path: Path, findings: Findings) -> None:
+    """Turn a marshmallow error structure into errors, one per message, each at its own path."""
+    if isinstance(messages, Mapping):
+        for key, sub in messages.items():
+            report_messages(sub, path if key == "_schema" else (*path, key), findings)
+    elif isinstance(messages, list | tuple):
+        for message in messages:
+            report_messages(message, path, findings)
+    else:
+        findings.error(path, _humanise(path, str(messages)))
+
+
+def _humanise(path: Path, message: str) -> str:
+    """Rewrite marshmallow's generic messages into sentences that name the field and what to do."""
+    field = next((segment for segment in reversed(path) if isinstance(segment, str)), "")
+    if message == UNKNOWN_FIELD:
+        schema = schema_at(path[:-1])
+        known = field_names(schema) if schema else ()
+        return unknown_field_message(str(path[-1]), known, f"{_NOUNS.get(type(schema), 'item')} field")
+    if message == REQUIRED:
+        return f"'{field}' is required."
+    if message == NOT_A_MAPPING:
+        schema = schema_at(path)
+        noun = _NOUNS.get(type(schema), "item")
+        known = ", ".join(field_names(schema)) if schema else ""
+        return f"Each {noun} must be a mapping of fields ({known})."
+    return f"{field}: {message}" if field else message
+
+
+def unknown_field_message(name: str, known: Sequence[str], noun: str) -> str:
+    """Say that `name` is not a known `noun` (e.g. "recipient field"), suggest the closest, list the known."""
+    guess = difflib.get_close_matches(name.lower(), known, n=1, cutoff=0.6)
+    hint = f" (did you mean '{guess[0]}'?)" if guess else ""
+    return f"'{name}' is not a {noun}{hint}; the {noun}s are {', '.join(known)}."
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "nothing"
+    if isinstance(value, list):
+        return "a list"
+    return "plain text" if isinstance(value, str) else f"a single value ({value!r})"
+
+
+def _load_metadata(raw: Any, findings: Findings) -> dict[str, Any] | None:
+    if raw is None:
+        return None
+    _, loaded, messages = _load(section_schema("metadata"), raw, ("metadata",), findings)
+    return None if messages else loaded
+
+
+def _section_items(document: Mapping[str, Any], section: str, findings: Findings) -> list[Any]:
+    value = document.get(section)
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        findings.error((section,), f"'{section}' must be a list of {section}s (got {_kind(value)}).")
+        return []
+    return value
+
+
+def _check_recipient(item: Any, path: Path, *, deleting: bool, findings: Findings) -> dict[str, Any]:
+    given, recipient, messages = _load(section_schema("recipient"), item, path, findings)
+    if not isinstance(given, Mapping) or "_schema" in messages:
+        return recipient
+    kind = recipient.get("type")
+    name = given.get("name", "")
+    if "type" not in given and not deleting:
+        findings.error((*path, "type"), "'type' is required: D2O (open sharing) or D2D (Databricks-to-Databricks).")
+    if kind is RecipientType.D2O:
+        if "email" not in given and not deleting:
+            findings.error((*path, "email"), f"D2O recipient '{name}' needs an 'email' (the contact who gets "
+                           "the activation link).")
+        if "metastore_id" in given:
+            findings.error((*path, "metastore_id"), "'metastore_id' is only for D2D recipients; remove it or "
+                           "set type: D2D.")
+    elif kind is RecipientType.D2D:
+        if "metastore_id" not in given and not deleting:
+            findings.error((*path, "metastore_id"), f"D2D recipient '{name}' needs a 'metastore_id' (the "
+                           "sharing identifier cloud:region:uuid of their metastore).")
+        if recipient.get("allowed_ips"):
+            findings.warn((*path, "allowed_ips"), "'allowed_ips' applies only to D2O recipients; it is ignored "
+                          "for D2D.")
+        if "token_expiry_days" in recipient:
+            findings.warn((*path, "token_expiry_days"), "'token_expiry_days' applies only to D2O recipients; "
+                          "it is ignored for D2D.")
+    for index, network in enumerate(recipient.get("allowed_ips", []) if "allowed_ips" not in messages else []):
+        if network.endswith("/0"):
+            findings.warn((*path, "allowed_ips", index), f"'{network}' allows access from any address; the IP "
+                          "access list then restricts nothing.")
+    return recipient
+
+
+def _check_share(
+    item: Any, path: Path, *, deleting: bool, declared: set[str], findings: Findings
+) -> dict[str, Any]:
+    given, share, messages = _load(section_schema("share"), item, path, findings)
+    if not isinstance(given, Mapping) or "_schema" in messages:
+        return share
+    references: list[str] = []
+    for index, reference in enumerate(share.get("recipients", []) if "recipients" not in messages else []):
+        name = reference.lower()
+        if name in references:
+            findings.warn((*path, "recipients", index), f"Recipient '{reference}' is listed twice.")
+        elif name not in declared:
+            findings.error((*path, "recipients", index), f"Recipient '{reference}' is not declared in this "
+                           "share pack's recipient list.")
+        else:
+            references.append(name)
+    share["recipients"] = references
+    objects: list[DataObject] = share.get("data_objects", [])
+    if "data_objects" not in messages:
+        _check_data_objects(objects, path, findings)
+    if not deleting:
+        if not objects and "data_objects" not in messages:
+            findings.warn((*path, "data_objects"), f"Share '{share.get('name', '')}' has no data objects.")
+        if not share.get("recipients") and "recipients" not in messages:
+            findings.warn((*path, "recipients"), f"Share '{share.get('name', '')}' has no recipients.")
+    return share
+
+
+def _check_data_objects(objects: list[DataObject], path: Path, findings: Findings) -> None:
+    names: dict[str, int] = {}
+    exposed: dict[str, int] = {}
+    for index, data_object in enumerate(objects):
+        where = (*path, "data_objects", index)
+        first = names.setdefault(data_object.name, index)
+        if first != index:
+            findings.error(where, f"'{data_object.name}' is already in this share (data_objects[{first}]).")
+            continue
+        # Recipients see `shared_as`, by default the name without its catalog; two objects may not collide.
+        seen_as = data_object.shared_as or data_object.name.split(".", 1)[1]
+        clash = exposed.setdefault(seen_as, index)
+        if clash != index:
+            findings.error(where, f"'{data_object.name}' would be shared as '{seen_as}', like data_objects"
+                           f"[{clash}]; give one of them a different 'shared_as'.")
+    counts = Counter(data_object.type for data_object in objects)
+    for label, (kinds, limit) in SHARE_QUOTAS.items():
+        count = sum(counts[kind] for kind in kinds)
+        if count > limit:
+            findings.error((*path, "data_objects"), f"A share holds at most {limit} {label}; this one has "
+                           f"{count}. Split it into several shares.")
+
+
+def _check_duplicates(items: list[dict[str, Any]], section: str, findings: Findings) -> None:
+    first: dict[str, int] = {}
+    for index, item in enumerate(items):
+        name = item.get("name") if item else None
+        if not name:
+            continue
+        seen = first.setdefault(name.lower(), index)
+        if seen != index:
+            findings.error((section, index, "name"), f"The {section} name '{name}' is already used by "
+                           f"{section}[{seen}] (names are compared ignoring letter case).")
+
+
+def _build_recipient(item: dict[str, Any], deleting: bool) -> Recipient:
+    # Deleting needs only the name; the type, if not given, does not matter and defaults to D2O.
+    metastore_id = item.get("metastore_id")
+    return Recipient(
+        name=item["name"].lower(),
+        type=item.get("type", RecipientType.D2O if deleting else None),
+        email=item.get("email"),
+        allowed_ips=tuple(item.get("allowed_ips", ())),
+        metastore_id=metastore_id.lower() if metastore_id else None,
+        comment=item.get("comment"),
+        token_expiry_days=item.get("token_expiry_days"),
+    )
+
+
+def _build_share(item: dict[str, Any]) -> Share:
+    return Share(
+        name=item["name"].lower(),
+        comment=item.get("comment"),
+        recipients=tuple(item.get("recipients", ())),
+        data_objects=tuple(item.get("data_objects", ())),
+    )
