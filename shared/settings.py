@@ -90,6 +90,8 @@ class Settings:
     max_dequeue_count: int = 5
     visibility_timeout_seconds: int = 120
     poll_interval_seconds: float = 1.0
+    # How long a pack waits after a transient failure (throttling, 5xx) before its next attempt.
+    transient_retry_delay_seconds: int = 30
     outbox_relay_interval_seconds: float = 5.0
     embedded_data_dir: str = ".local/postgres"
 
@@ -279,5 +281,6 @@ _PARSERS = {
     "max_dequeue_count": _as_positive_int,
     "visibility_timeout_seconds": _as_positive_int,
     "poll_interval_seconds": _as_positive_float,
+    "transient_retry_delay_seconds": _as_positive_int,
     "outbox_relay_interval_seconds": _as_positive_float,
 }

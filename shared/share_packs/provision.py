@@ -103,6 +103,7 @@ class ProvisioningJob:
     engine: Engine
     gateway_for: Callable[[str], WorkspaceGateway]
     concurrency: int = 8
+    retry_delay_seconds: int = RETRY_DELAY_SECONDS
     performed_by: str = f"worker@{socket.gethostname()}"
 
     def run(self, command: ProvisionSharePack, stop: StopSignal) -> None:
@@ -173,7 +174,7 @@ class ProvisioningJob:
         except TransientProvisioningError as exc:
             reason = f"{status_line(step_number, strategy)} will be retried: {exc.message}"
             self._status(command.share_pack_id, reason)
-            raise RetryLater(reason) from exc
+            raise RetryLater(reason, delay_seconds=self.retry_delay_seconds) from exc
         except ProvisioningError as exc:
             self._fail(command.share_pack_id, _failure_message(step_number, strategy, exc))
             return
