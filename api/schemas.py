@@ -89,3 +89,7 @@ class HealthSchema(Schema):
     DatabaseConnected = fields.Boolean()
     QueueConnected = fields.Boolean()
     TablesCount = fields.Integer()
+
+
+class LivenessSchema(Schema):
+    Message = fields.String()

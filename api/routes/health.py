@@ -6,7 +6,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from api.context import services
-from api.schemas import HealthSchema
+from api.schemas import HealthSchema, LivenessSchema
 from shared.health import check_health
 
 blp = Blueprint("health", __name__, url_prefix="/workflow", description="Service health")
@@ -28,3 +28,11 @@ class Health(MethodView):
             "TablesCount": report.tables_count,
         }
         return body, (200 if report.healthy else 503)
+
+
+@blp.route("/health/live")
+class Liveness(MethodView):
+    @blp.response(200, LivenessSchema)
+    def get(self):
+        """Answer without touching any dependency: for container liveness probes (health is readiness)."""
+        return {"Message": "Alive"}

@@ -171,13 +171,15 @@ class ProvisioningJob:
                 result = apply_step(engine_step, plan, gateway, concurrency=self.concurrency)
                 results.append(result)
                 self._record_step(command, result, share_pack, workspace_url)
-        except TransientProvisioningError as exc:
+        except ProvisioningError as exc:
+            if exc.partial_result is not None:  # what the failed step did complete is recorded too
+                self._record_step(command, exc.partial_result, share_pack, workspace_url)
+            if not isinstance(exc, TransientProvisioningError):
+                self._fail(command.share_pack_id, _failure_message(step_number, strategy, exc))
+                return
             reason = f"{status_line(step_number, strategy)} will be retried: {exc.message}"
             self._status(command.share_pack_id, reason)
             raise RetryLater(reason, delay_seconds=self.retry_delay_seconds) from exc
-        except ProvisioningError as exc:
-            self._fail(command.share_pack_id, _failure_message(step_number, strategy, exc))
-            return
 
         self._status(command.share_pack_id, status_line(7, strategy, ": none declared in this share pack"))
         self._check_stop(command, stop, 7)

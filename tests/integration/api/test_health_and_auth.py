@@ -46,6 +46,12 @@ def test_health_reports_database_tables_and_queue(client):
     }
 
 
+def test_liveness_needs_no_dependency(app_factory, queue):
+    dead = create_engine("postgresql+psycopg://app:s3cret@/nodb?host=/nonexistent")
+    client = app_factory(engine=dead, queue=UnreachableQueue(queue.name))
+    assert client.get("/workflow/health/live").json == {"Message": "Alive"}
+
+
 def test_health_is_503_with_the_reason_when_the_queue_is_down(app_factory, queue):
     client = app_factory(queue=UnreachableQueue(queue.name))
     response = client.get("/workflow/health")

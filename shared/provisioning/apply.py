@@ -1,0 +1,315 @@
+"""Carry a `Plan` out, one step at a time, idempotently and concurrently.
+
+The orchestrator runs the steps in `Plan.steps` order and reports each ("Step k/8: ..."):
+
+=================  ===================================================  ==========================
+step               NEW / UPDATE                                         DELETE (runs first → last)
+=================  ===================================================  ==========================
+``recipients``     create recipients, update comments and IP lists      delete recipients (last)
+``shares``         create shares, update comments                       delete shares
+``data_objects``   remove, then add objects, ≤100 per call              nothing (objects go with
+                                                                        their share)
+``grants``         grant / revoke SELECT, one call per share            revoke grants (first)
+=================  ===================================================  ==========================
+
+Idempotence: every step may be re-run, and a plan made before a crash can be re-applied. A create that
+meets an equal object adopts it, an ADD of an object already shared and a REMOVE of an absent one count
+as done (checked by reading the share back, never by parsing messages), deletes of missing objects are
+no-ops. The safest recovery is still to re-plan (read the state again) and apply the new plan.
+
+Concurrency: calls on different recipients or shares run in up to ``concurrency`` threads; the calls of one
+share run in order (removals before additions). The workspace-wide bound across share packs lives in the
+gateway (`clients.WorkspaceClients.gateway`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import Any
+
+from shared.provisioning.errors import (
+    ObjectAlreadyExists,
+    ObjectDoesNotExist,
+    PermanentProvisioningError,
+    PlanConflict,
+    ProvisioningError,
+)
+from shared.provisioning.gateway import WorkspaceGateway
+from shared.provisioning.plan import (
+    PLAN_STEPS,
+    Action,
+    Change,
+    Plan,
+    batch_object_changes,
+    recipient_differences,
+)
+from shared.provisioning.workspace_state import TOKEN, SharedObjectState, ShareState
+from shared.sharepack.model import Strategy
+
+__all__ = ["PLAN_STEPS", "StepResult", "apply_plan", "apply_step"]
+
+_DAY_MS = 86_400_000
+
+
+@dataclass(frozen=True)
+class StepResult:
+    """What one step did.
+
+    Attributes:
+        step: the step name.
+        changes: the plan's changes of this step that are now in effect (for audit rows), whether this run
+            or an interrupted earlier run of the same plan made them.
+        activation_links: recipient name → activation link of the D2O recipients created (or found
+            created but never activated). They are credentials: hand them to the notification store only;
+            they are left out of ``repr`` and `to_dict`. A link may repeat one an earlier attempt delivered.
+    """
+
+    step: str
+    changes: tuple[Change, ...] = ()
+    activation_links: Mapping[str, str] = field(default_factory=dict, repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the result as JSON-able data, without the activation links themselves."""
+        return {
+            "step": self.step,
+            "changes": [change.to_dict() for change in self.changes],
+            "activation_links_for": sorted(self.activation_links),
+        }
+
+
+@dataclass
+class _Outcome:
+    changes: list[Change] = field(default_factory=list)
+    links: dict[str, str] = field(default_factory=dict)
+
+
+def apply_step(step: str, plan: Plan, gateway: WorkspaceGateway, *, concurrency: int = 8) -> StepResult:
+    """Carry out one step of ``plan``; return what it did.
+
+    Raises:
+        PlanConflict: the plan has conflicts and must not be applied.
+        TransientProvisioningError: try again later (re-plan first).
+        PermanentProvisioningError: the share pack cannot be provisioned as is.
+        Either error carries ``partial_result``: the `StepResult` of what the step did complete before it
+        failed (its audit rows and activation links must still be recorded).
+    """
+    if not plan.can_apply:
+        raise PlanConflict(plan.conflicts)
+    changes = plan.changes_for(step)
+    tasks: list[Callable[[], _Outcome]] = []
+    if step == "recipients":
+        tasks = [_recipient_task(gateway, change) for change in changes]
+        if plan.strategy is Strategy.NEW:
+            tasks += [_activation_task(gateway, name) for name in plan.pending_activations]
+    elif step == "shares":
+        tasks = [_share_task(gateway, change) for change in changes]
+    elif step == "data_objects":
+        tasks = [_objects_task(gateway, share, group) for share, group in _by_share(changes).items()]
+    elif step == "grants":
+        tasks = [_grants_task(gateway, share, group) for share, group in _by_share(changes).items()]
+    return _run(step, tasks, concurrency=concurrency)
+
+
+def apply_plan(plan: Plan, gateway: WorkspaceGateway, *, concurrency: int = 8) -> list[StepResult]:
+    """Run every step of ``plan`` in order (for callers that need no per-step bookkeeping)."""
+    return [apply_step(step, plan, gateway, concurrency=concurrency) for step in plan.steps]
+
+
+def _run(step: str, tasks: Sequence[Callable[[], _Outcome]], *, concurrency: int) -> StepResult:
+    """Run independent tasks, at most ``concurrency`` at a time; on failure let running ones finish."""
+    outcomes: list[_Outcome] = []
+    failures: list[BaseException] = []
+    if len(tasks) <= 1 or concurrency <= 1:
+        for task in tasks:
+            try:
+                outcomes.append(task())
+            except Exception as exc:
+                failures.append(exc)
+                break
+    else:
+        with ThreadPoolExecutor(max_workers=min(concurrency, len(tasks))) as pool:
+            futures: list[Future[_Outcome]] = [pool.submit(task) for task in tasks]
+            done, pending = wait(futures, return_when=FIRST_EXCEPTION)
+            if pending and any(f.exception() is not None for f in done):
+                for future in pending:
+                    future.cancel()  # not started yet: no point calling a workspace that just refused
+            wait(futures)
+            for future in futures:
+                if future.cancelled():
+                    continue
+                error = future.exception()
+                if error is None:
+                    outcomes.append(future.result())
+                else:
+                    failures.append(error)
+    result = StepResult(
+        step=step,
+        changes=tuple(change for outcome in outcomes for change in outcome.changes),
+        activation_links={name: link for outcome in outcomes for name, link in outcome.links.items()},
+    )
+    if failures:
+        error = _most_telling(failures)
+        if isinstance(error, ProvisioningError):
+            error.partial_result = result
+        raise error
+    return result
+
+
+def _most_telling(failures: Iterable[BaseException]) -> BaseException:
+    """Pick the failure to report: a permanent one (retrying cannot help) before a transient one."""
+    failures = list(failures)
+    for kind in (PermanentProvisioningError, ProvisioningError):
+        for failure in failures:
+            if isinstance(failure, kind):
+                return failure
+    return failures[0]
+
+
+def _by_share(changes: Iterable[Change]) -> dict[str, list[Change]]:
+    grouped: dict[str, list[Change]] = {}
+    for change in changes:
+        grouped.setdefault(change.share or "", []).append(change)
+    return grouped
+
+
+# -- recipients ---------------------------------------------------------------------------------------
+
+
+def _recipient_task(gateway: WorkspaceGateway, change: Change) -> Callable[[], _Outcome]:
+    def run() -> _Outcome:
+        outcome = _Outcome(changes=[change])
+        if change.action is Action.CREATE:
+            link = _create_recipient(gateway, change)
+            if link:
+                outcome.links[change.name] = link
+        elif change.action is Action.UPDATE:
+            gateway.update_recipient(
+                change.name,
+                comment=change.new.get("comment"),
+                allowed_ips=frozenset(change.new["allowed_ips"]) if "allowed_ips" in change.new else None,
+            )
+        elif change.action is Action.DELETE:
+            with contextlib.suppress(ObjectDoesNotExist):  # already gone
+                gateway.delete_recipient(change.name)
+        return outcome
+
+    return run
+
+
+def _create_recipient(gateway: WorkspaceGateway, change: Change) -> str | None:
+    """Create a recipient, or adopt an equal one an earlier attempt created; return its activation link."""
+    recipient = change.recipient()
+    days = change.new.get("token_expiry_days")
+    if recipient.authentication_type == TOKEN and days:
+        recipient = dataclasses.replace(recipient, expiration_time=int(time.time() * 1000) + days * _DAY_MS)
+    try:
+        return gateway.create_recipient(recipient)
+    except ObjectAlreadyExists:
+        existing = gateway.get_recipient(change.name)
+        if existing is None or recipient_differences(recipient, existing):
+            raise  # another recipient (e.g. one per D2D metastore) or a different definition
+        if existing.authentication_type == TOKEN and not existing.activated:
+            return gateway.activation_link(change.name)
+        return None
+
+
+def _activation_task(gateway: WorkspaceGateway, name: str) -> Callable[[], _Outcome]:
+    def run() -> _Outcome:
+        link = gateway.activation_link(name)
+        return _Outcome(links={name: link} if link else {})
+
+    return run
+
+
+# -- shares -------------------------------------------------------------------------------------------
+
+
+def _share_task(gateway: WorkspaceGateway, change: Change) -> Callable[[], _Outcome]:
+    def run() -> _Outcome:
+        if change.action is Action.CREATE:
+            comment = change.new.get("comment")
+            try:
+                gateway.create_share(change.name, comment=comment)
+            except ObjectAlreadyExists:
+                existing = gateway.get_share(change.name)
+                if existing is None or existing.comment != comment:
+                    raise
+        elif change.action is Action.UPDATE:
+            gateway.update_share_comment(change.name, change.new["comment"])
+        elif change.action is Action.DELETE:
+            with contextlib.suppress(ObjectDoesNotExist):  # already gone
+                gateway.delete_share(change.name)
+        return _Outcome(changes=[change])
+
+    return run
+
+
+def _objects_task(gateway: WorkspaceGateway, share: str, changes: Sequence[Change]) -> Callable[[], _Outcome]:
+    def run() -> _Outcome:
+        outcome = _Outcome()
+        for batch in batch_object_changes(changes):
+            _apply_object_batch(gateway, share, batch)
+            outcome.changes.extend(batch)
+        return outcome
+
+    return run
+
+
+def _apply_object_batch(gateway: WorkspaceGateway, share: str, batch: Sequence[Change]) -> None:
+    """Send one batch; if the share refuses because part of it is already done, send the rest."""
+    pending = list(batch)
+    while pending:
+        try:
+            gateway.update_share_objects(
+                share,
+                remove=[c.data_object() for c in pending if c.action is Action.REMOVE],
+                add=[c.data_object() for c in pending if c.action is Action.ADD],
+            )
+            return
+        except (ObjectAlreadyExists, ObjectDoesNotExist):
+            state = gateway.get_share(share)
+            if state is None:
+                raise
+            remaining = [c for c in pending if not _object_change_done(c, state)]
+            if len(remaining) == len(pending):
+                raise  # nothing was done already: the refusal is real (e.g. a missing table)
+            pending = remaining
+
+
+def _object_change_done(change: Change, state: ShareState) -> bool:
+    obj = change.data_object()
+    present = any(_same_object(obj, have) for have in state.objects)
+    return present if change.action is Action.ADD else not present
+
+
+def _same_object(want: SharedObjectState, have: SharedObjectState) -> bool:
+    return want.name == have.name and want.alias == have.alias
+
+
+# -- grants -------------------------------------------------------------------------------------------
+
+
+def _grants_task(gateway: WorkspaceGateway, share: str, changes: Sequence[Change]) -> Callable[[], _Outcome]:
+    def run() -> _Outcome:
+        grant = [c.name for c in changes if c.action is Action.GRANT]
+        revoke = [c.name for c in changes if c.action is Action.REVOKE]
+        try:
+            gateway.update_share_grants(share, grant=grant, revoke=revoke)
+        except ObjectDoesNotExist:
+            # A revoke naming a recipient or share that is gone already is done; a grant is not.
+            current = gateway.get_share_grantees(share)
+            if current is None and grant:
+                raise
+            still_held = [r for r in revoke if current is not None and r in current]
+            if still_held == revoke:
+                raise
+            if grant or still_held:
+                gateway.update_share_grants(share, grant=grant, revoke=still_held)
+        return _Outcome(changes=list(changes))
+
+    return run

@@ -1,0 +1,155 @@
+"""Workspace clients: credentials, one `WorkspaceClient` per workspace, and the per-workspace call bound.
+
+Authentication is databricks-sdk's unified auth with the strategy pinned (``auth_type``), so a stray
+``DATABRICKS_*``/``ARM_*`` variable in the environment can never add a second method and make the SDK
+refuse to start (reference §1.1). A client is built on first use — its construction probes the host
+(reference §0.2) — and then reused by every share pack on that workspace, as is the semaphore that
+bounds how many calls the process has in flight against it.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from databricks.sdk import WorkspaceClient
+from databricks.sdk.core import Config
+from databricks.sdk.environments import DatabricksEnvironment
+
+from shared.errors import ConfigurationError
+from shared.provisioning.gateway import DatabricksGateway
+
+DEFAULT_CONCURRENCY = 8
+
+
+@dataclass(frozen=True)
+class DatabricksCredentials:
+    """How to authenticate to a workspace: a token, or an Azure service principal.
+
+    ``environment`` replaces the Azure endpoints the SDK derives from the host name; tests use it to send
+    the service principal's token requests to the emulator (reference §1.3). Secrets stay out of ``repr``.
+    """
+
+    token: str | None = field(default=None, repr=False)
+    azure_client_id: str | None = None
+    azure_client_secret: str | None = field(default=None, repr=False)
+    azure_tenant_id: str | None = None
+    environment: DatabricksEnvironment | None = None
+
+    def __post_init__(self) -> None:
+        azure = (self.azure_client_id, self.azure_client_secret)
+        if self.token and any(azure):
+            raise ConfigurationError("Give either a Databricks token or an Azure service principal, not both.")
+        if not self.token and not all(azure):
+            raise ConfigurationError(
+                "Databricks credentials need a token, or azure_client_id and azure_client_secret "
+                "(azure_tenant_id optional)."
+            )
+
+    def config_kwargs(self) -> dict[str, Any]:
+        """Return the `databricks.sdk.core.Config` arguments for these credentials, strategy pinned."""
+        kwargs: dict[str, Any]
+        if self.token:
+            kwargs = {"token": self.token, "auth_type": "pat"}
+        else:
+            kwargs = {
+                "azure_client_id": self.azure_client_id,
+                "azure_client_secret": self.azure_client_secret,
+                "azure_tenant_id": self.azure_tenant_id,
+                "auth_type": "azure-client-secret",
+            }
+        if self.environment is not None:
+            kwargs["databricks_environment"] = self.environment
+        return kwargs
+
+
+def normalize_workspace_url(url: str) -> str:
+    """Return the workspace URL in one spelling (scheme, lowercase host, no trailing slash): the cache key."""
+    url = url.strip()
+    if "://" not in url:
+        url = f"https://{url}"
+    parts = urlsplit(url)
+    return f"{parts.scheme.lower()}://{parts.netloc.lower()}{parts.path.rstrip('/')}"
+
+
+class WorkspaceClients:
+    """One `WorkspaceClient` (and one call bound) per workspace URL, created lazily and reused; thread-safe.
+
+    Args:
+        credentials: used for every workspace without its own entry in ``per_workspace``.
+        per_workspace: workspace URL → credentials for that workspace.
+        retry_timeout_seconds: the SDK's retry budget per call: 429/503 (honouring Retry-After), connection
+            errors and timeouts are retried until it runs out, then the call fails as transient.
+        http_timeout_seconds: the time limit of one HTTP request.
+        concurrency: the most calls in flight against one workspace from this process, across share packs.
+        product: the User-Agent product name, so the workspace's audit log shows who called.
+    """
+
+    def __init__(
+        self,
+        credentials: DatabricksCredentials | None = None,
+        *,
+        per_workspace: Mapping[str, DatabricksCredentials] | None = None,
+        retry_timeout_seconds: int = 300,
+        http_timeout_seconds: float = 60,
+        concurrency: int = DEFAULT_CONCURRENCY,
+        product: str = "sharepack-worker",
+    ) -> None:
+        self._default = credentials
+        self._per_workspace = {normalize_workspace_url(u): c for u, c in (per_workspace or {}).items()}
+        self._retry_timeout_seconds = retry_timeout_seconds
+        self._http_timeout_seconds = http_timeout_seconds
+        self._concurrency = max(1, concurrency)
+        self._product = product
+        self._lock = threading.Lock()
+        self._clients: dict[str, WorkspaceClient] = {}
+        self._building: dict[str, threading.Lock] = {}
+        self._slots: dict[str, threading.BoundedSemaphore] = {}
+
+    def credentials_for(self, workspace_url: str) -> DatabricksCredentials:
+        """Return the credentials for a workspace (its own, else the default)."""
+        credentials = self._per_workspace.get(normalize_workspace_url(workspace_url), self._default)
+        if credentials is None:
+            raise ConfigurationError(f"No Databricks credentials configured for {workspace_url}.")
+        return credentials
+
+    def client(self, workspace_url: str) -> WorkspaceClient:
+        """Return the workspace's client, building it on first use.
+
+        Building probes the host, which can take the whole retry budget if it is unreachable; a lock per
+        workspace keeps that from holding up the other workspaces.
+        """
+        url = normalize_workspace_url(workspace_url)
+        with self._lock:
+            building = self._building.setdefault(url, threading.Lock())
+        with building:
+            client = self._clients.get(url)
+            if client is None:
+                config = Config(
+                    host=url,
+                    retry_timeout_seconds=self._retry_timeout_seconds,
+                    http_timeout_seconds=self._http_timeout_seconds,
+                    # the connection pool must not be smaller than the calls we allow in flight
+                    max_connections_per_pool=max(20, self._concurrency),
+                    max_connection_pools=max(20, self._concurrency),
+                    product=self._product,
+                    product_version="1",
+                    **self.credentials_for(url).config_kwargs(),
+                )
+                client = self._clients[url] = WorkspaceClient(config=config)
+            return client
+
+    def slots(self, workspace_url: str) -> threading.BoundedSemaphore:
+        """Return the semaphore bounding this process's calls in flight against a workspace."""
+        url = normalize_workspace_url(workspace_url)
+        with self._lock:
+            return self._slots.setdefault(url, threading.BoundedSemaphore(self._concurrency))
+
+    def gateway(self, workspace_url: str) -> DatabricksGateway:
+        """Return a gateway on the workspace's shared client and shared call bound."""
+        return DatabricksGateway(
+            self.client(workspace_url), slots=self.slots(workspace_url), concurrency=self._concurrency
+        )

@@ -1,0 +1,374 @@
+"""Our one interface to a Databricks workspace, and its implementation with databricks-sdk.
+
+`WorkspaceGateway` speaks the engine's language (`workspace_state` types, names, object lists); only
+`DatabricksGateway` knows the SDK. Every SDK call goes through `DatabricksGateway._call`, which
+
+* holds one of the workspace's call slots while the request (and the SDK's own Retry-After sleeps) runs,
+  so several share packs provisioning the same workspace in one process share one concurrency bound, and
+* turns any SDK or transport failure into a classified `ProvisioningError` (`errors.classify_failure`).
+
+Methods are not idempotent by themselves — a create of an existing recipient raises `ObjectAlreadyExists`,
+a removal of a missing object raises `ObjectDoesNotExist` — because whether that means "already done" is
+the apply step's decision, which it makes by reading the state back.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
+from typing import Protocol, TypeVar
+
+from databricks.sdk import WorkspaceClient
+from databricks.sdk.service.sharing import (
+    AuthenticationType,
+    IpAccessList,
+    PermissionsChange,
+    RecipientInfo,
+    SharedDataObject,
+    SharedDataObjectDataObjectType,
+    SharedDataObjectHistoryDataSharingStatus,
+    SharedDataObjectUpdate,
+    SharedDataObjectUpdateAction,
+    ShareInfo,
+)
+
+from shared.provisioning.errors import ObjectDoesNotExist, classify_failure
+from shared.provisioning.plan import MAX_UPDATES_PER_CALL, SELECT
+from shared.provisioning.workspace_state import (
+    TABLE_LIKE_TYPES,
+    TOKEN,
+    RecipientState,
+    SharedObjectState,
+    ShareState,
+    WorkspaceState,
+    normalize_comment,
+)
+from shared.sharepack.model import SharePack, Strategy
+
+T = TypeVar("T")
+
+
+class WorkspaceGateway(Protocol):
+    """The calls the provisioning engine makes to one workspace.
+
+    Every method raises `shared.provisioning.errors.ProvisioningError` subclasses only.
+    """
+
+    def read_state(self, share_pack: SharePack) -> WorkspaceState:
+        """Read what the plan for ``share_pack`` needs: all recipients, and the named shares with grants."""
+        ...
+
+    def get_recipient(self, name: str) -> RecipientState | None:
+        """Return a recipient, or None if it does not exist."""
+        ...
+
+    def activation_link(self, name: str) -> str | None:
+        """Return a TOKEN recipient's not yet downloaded activation link, or None. It is a credential."""
+        ...
+
+    def create_recipient(self, recipient: RecipientState) -> str | None:
+        """Create a recipient; return its activation link (TOKEN recipients) or None."""
+        ...
+
+    def update_recipient(
+        self, name: str, *, comment: str | None = None, allowed_ips: frozenset[str] | None = None
+    ) -> None:
+        """Change a recipient's comment and/or IP access list (None: leave as is)."""
+        ...
+
+    def delete_recipient(self, name: str) -> None:
+        """Delete a recipient."""
+        ...
+
+    def get_share(self, name: str) -> ShareState | None:
+        """Return a share with its objects, or None if it does not exist."""
+        ...
+
+    def create_share(self, name: str, *, comment: str | None) -> None:
+        """Create an empty share."""
+        ...
+
+    def update_share_comment(self, name: str, comment: str) -> None:
+        """Change a share's comment."""
+        ...
+
+    def delete_share(self, name: str) -> None:
+        """Delete a share."""
+        ...
+
+    def update_share_objects(
+        self, name: str, *, remove: Sequence[SharedObjectState] = (), add: Sequence[SharedObjectState] = ()
+    ) -> None:
+        """Remove then add data objects in one call (at most `MAX_UPDATES_PER_CALL` in all)."""
+        ...
+
+    def get_share_grantees(self, name: str) -> frozenset[str] | None:
+        """Return the recipients holding SELECT on a share, or None if the share does not exist."""
+        ...
+
+    def update_share_grants(self, name: str, *, grant: Iterable[str] = (), revoke: Iterable[str] = ()) -> None:
+        """Grant and revoke SELECT on a share in one call."""
+        ...
+
+
+class DatabricksGateway:
+    """`WorkspaceGateway` on a real `WorkspaceClient` (or one pointed at the emulator).
+
+    Args:
+        client: the workspace's client (reuse one per workspace: `clients.WorkspaceClients`).
+        slots: the workspace's call bound, shared by everything calling this workspace in the process;
+            None: no bound beyond ``concurrency``.
+        concurrency: how many reads `read_state` runs at once.
+    """
+
+    def __init__(
+        self, client: WorkspaceClient, *, slots: threading.Semaphore | None = None, concurrency: int = 8
+    ) -> None:
+        self._client = client
+        self._slots = slots
+        self._concurrency = max(1, concurrency)
+        self._sdk_suffix = client.config.debug_string()
+
+    def _call(self, concerning: str, fn: Callable[[], T]) -> T:
+        with self._slots if self._slots is not None else nullcontext():
+            try:
+                return fn()
+            except Exception as exc:
+                error = classify_failure(exc, concerning=concerning, sdk_suffix=self._sdk_suffix)
+                if error is None:
+                    raise
+                raise error from exc
+
+    def _get_or_none(self, concerning: str, fn: Callable[[], T]) -> T | None:
+        try:
+            return self._call(concerning, fn)
+        except ObjectDoesNotExist:
+            return None
+
+    # -- reading -------------------------------------------------------------------------------------
+
+    def read_state(self, share_pack: SharePack) -> WorkspaceState:
+        """Read the state with the fewest calls: two lists, then per existing named share one get with
+        objects and one permissions read (a DELETE also reads each doomed recipient's grants)."""
+        with ThreadPoolExecutor(max_workers=self._concurrency) as pool:
+            recipients_future = pool.submit(self._list_recipients)
+            existing_shares = self._list_share_names()
+            recipients = recipients_future.result()
+            named = [s.name for s in share_pack.shares if s.name in existing_shares]
+            share_futures = {name: pool.submit(self.get_share, name) for name in named}
+            grant_futures = {name: pool.submit(self.get_share_grantees, name) for name in named}
+            doomed = []
+            if share_pack.metadata.strategy is Strategy.DELETE:
+                doomed = [r.name for r in share_pack.recipients if r.name in recipients]
+            reverse_futures = {name: pool.submit(self._recipient_shares, name) for name in doomed}
+            shares = {name: f.result() for name, f in share_futures.items()}
+            grants = {name: f.result() or frozenset() for name, f in grant_futures.items()}
+            for recipient, future in reverse_futures.items():
+                for share in future.result():
+                    if share not in grant_futures:  # the named shares' grants are complete already
+                        grants[share] = grants.get(share, frozenset()) | {recipient}
+        return WorkspaceState(
+            recipients=recipients,
+            shares={name: share for name, share in shares.items() if share is not None},
+            grants=grants,
+        )
+
+    def _list_recipients(self) -> dict[str, RecipientState]:
+        infos = self._call("recipients", lambda: list(self._client.recipients.list()))
+        return {state.name: state for state in map(_recipient_state, infos)}
+
+    def _list_share_names(self) -> set[str]:
+        infos = self._call("shares", lambda: list(self._client.shares.list_shares()))
+        return {info.name.lower() for info in infos if info.name}
+
+    def _recipient_shares(self, name: str) -> list[str]:
+        """Return the shares a recipient holds SELECT on (paginated inverse view)."""
+
+        def read() -> list[str]:
+            shares: list[str] = []
+            page_token: str | None = None
+            while True:
+                response = self._client.recipients.share_permissions(name, page_token=page_token)
+                for item in response.permissions_out or ():
+                    if item.share_name and any(
+                        SELECT in _privileges(a.privileges) for a in item.privilege_assignments or ()
+                    ):
+                        shares.append(item.share_name.lower())
+                page_token = response.next_page_token
+                if not page_token:
+                    return shares
+
+        return self._get_or_none(f"recipient '{name}'", read) or []
+
+    def get_recipient(self, name: str) -> RecipientState | None:
+        """Return a recipient, or None if it does not exist."""
+        info = self._get_or_none(f"recipient '{name}'", lambda: self._client.recipients.get(name))
+        return _recipient_state(info) if info is not None else None
+
+    def activation_link(self, name: str) -> str | None:
+        """Return a TOKEN recipient's not yet downloaded activation link, or None."""
+        info = self._get_or_none(f"recipient '{name}'", lambda: self._client.recipients.get(name))
+        return _activation_link(info) if info is not None else None
+
+    def get_share(self, name: str) -> ShareState | None:
+        """Return a share with its objects, or None if it does not exist."""
+        info = self._get_or_none(f"share '{name}'", lambda: self._client.shares.get(name, include_shared_data=True))
+        return _share_state(info) if info is not None else None
+
+    def get_share_grantees(self, name: str) -> frozenset[str] | None:
+        """Return the recipients holding SELECT on a share, or None if the share does not exist."""
+
+        def read() -> frozenset[str]:
+            grantees: set[str] = set()
+            page_token: str | None = None
+            while True:
+                response = self._client.shares.share_permissions(name, page_token=page_token)
+                for assignment in response.privilege_assignments or ():
+                    if assignment.principal and SELECT in _privileges(assignment.privileges):
+                        grantees.add(assignment.principal.lower())
+                page_token = response.next_page_token
+                if not page_token:
+                    return frozenset(grantees)
+
+        return self._get_or_none(f"share '{name}'", read)
+
+    # -- recipients ----------------------------------------------------------------------------------
+
+    def create_recipient(self, recipient: RecipientState) -> str | None:
+        """Create a recipient; return its activation link (TOKEN recipients) or None."""
+        token = recipient.authentication_type == TOKEN
+        info = self._call(
+            f"recipient '{recipient.name}'",
+            lambda: self._client.recipients.create(
+                recipient.name,
+                AuthenticationType(recipient.authentication_type),
+                comment=recipient.comment,
+                data_recipient_global_metastore_id=recipient.data_recipient_global_metastore_id,
+                expiration_time=recipient.expiration_time if token else None,
+                ip_access_list=(
+                    IpAccessList(allowed_ip_addresses=sorted(recipient.allowed_ips))
+                    if token and recipient.allowed_ips
+                    else None
+                ),
+            ),
+        )
+        return _activation_link(info)
+
+    def update_recipient(
+        self, name: str, *, comment: str | None = None, allowed_ips: frozenset[str] | None = None
+    ) -> None:
+        """Change a recipient's comment and/or IP access list (None: leave as is)."""
+        ip_list = IpAccessList(allowed_ip_addresses=sorted(allowed_ips)) if allowed_ips is not None else None
+        self._call(
+            f"recipient '{name}'",
+            lambda: self._client.recipients.update(name, comment=comment, ip_access_list=ip_list),
+        )
+
+    def delete_recipient(self, name: str) -> None:
+        """Delete a recipient."""
+        self._call(f"recipient '{name}'", lambda: self._client.recipients.delete(name))
+
+    # -- shares --------------------------------------------------------------------------------------
+
+    def create_share(self, name: str, *, comment: str | None) -> None:
+        """Create an empty share."""
+        self._call(f"share '{name}'", lambda: self._client.shares.create(name, comment=comment))
+
+    def update_share_comment(self, name: str, comment: str) -> None:
+        """Change a share's comment."""
+        self._call(f"share '{name}'", lambda: self._client.shares.update(name, comment=comment))
+
+    def delete_share(self, name: str) -> None:
+        """Delete a share."""
+        self._call(f"share '{name}'", lambda: self._client.shares.delete(name))
+
+    def update_share_objects(
+        self, name: str, *, remove: Sequence[SharedObjectState] = (), add: Sequence[SharedObjectState] = ()
+    ) -> None:
+        """Remove then add data objects in one call (at most `MAX_UPDATES_PER_CALL` in all)."""
+        if len(remove) + len(add) > MAX_UPDATES_PER_CALL:
+            raise ValueError(f"at most {MAX_UPDATES_PER_CALL} object updates per call")
+        updates = [_object_update(SharedDataObjectUpdateAction.REMOVE, obj) for obj in remove]
+        updates += [_object_update(SharedDataObjectUpdateAction.ADD, obj) for obj in add]
+        if updates:
+            self._call(f"share '{name}'", lambda: self._client.shares.update(name, updates=updates))
+
+    def update_share_grants(self, name: str, *, grant: Iterable[str] = (), revoke: Iterable[str] = ()) -> None:
+        """Grant and revoke SELECT on a share in one call."""
+        changes = [PermissionsChange(principal=r, add=[SELECT]) for r in sorted(grant)]
+        changes += [PermissionsChange(principal=r, remove=[SELECT]) for r in sorted(revoke)]
+        if changes:
+            self._call(
+                f"share '{name}'",
+                lambda: self._client.shares.update_permissions(name, changes=changes, omit_permissions_list=True),
+            )
+
+
+# -- SDK ↔ engine types ---------------------------------------------------------------------------------
+
+
+def _privileges(privileges: Iterable[object] | None) -> set[str]:
+    return {getattr(p, "value", p) for p in privileges or () if p is not None}  # type: ignore[misc]
+
+
+def _recipient_state(info: RecipientInfo) -> RecipientState:
+    ips = info.ip_access_list.allowed_ip_addresses if info.ip_access_list else None
+    return RecipientState(
+        name=(info.name or "").lower(),
+        authentication_type=info.authentication_type.value if info.authentication_type else "",
+        data_recipient_global_metastore_id=(info.data_recipient_global_metastore_id or "").lower() or None,
+        allowed_ips=frozenset(ips or ()),
+        comment=normalize_comment(info.comment),
+        activated=bool(info.activated),
+        expiration_time=info.expiration_time,
+    )
+
+
+def _activation_link(info: RecipientInfo) -> str | None:
+    """Return the newest not yet downloaded activation link of a TOKEN recipient."""
+    if info.authentication_type is not AuthenticationType.TOKEN:
+        return None
+    pending = [t.activation_url for t in info.tokens or () if t.activation_url]
+    return pending[-1] if pending else info.activation_url or None
+
+
+def _share_state(info: ShareInfo) -> ShareState:
+    return ShareState(
+        name=(info.name or "").lower(),
+        comment=normalize_comment(info.comment),
+        objects=frozenset(
+            SharedObjectState(
+                name=obj.name.lower(),
+                type=obj.data_object_type.value if obj.data_object_type else "TABLE",
+                shared_as=(obj.shared_as or obj.string_shared_as or "").lower() or None,
+                history=obj.history_data_sharing_status is SharedDataObjectHistoryDataSharingStatus.ENABLED,
+            )
+            for obj in info.objects or ()
+            if obj.name
+        ),
+    )
+
+
+def _object_update(action: SharedDataObjectUpdateAction, obj: SharedObjectState) -> SharedDataObjectUpdate:
+    # A removal names the alias it is shared under, so the right one goes when a table is shared twice.
+    alias = obj.alias if action is SharedDataObjectUpdateAction.REMOVE else obj.shared_as
+    table_like = obj.type in TABLE_LIKE_TYPES
+    history = None
+    if obj.history is not None and action is SharedDataObjectUpdateAction.ADD:
+        history = (
+            SharedDataObjectHistoryDataSharingStatus.ENABLED
+            if obj.history
+            else SharedDataObjectHistoryDataSharingStatus.DISABLED
+        )
+    return SharedDataObjectUpdate(
+        action=action,
+        data_object=SharedDataObject(
+            name=obj.name,
+            data_object_type=SharedDataObjectDataObjectType(obj.type),
+            shared_as=alias if table_like else None,
+            string_shared_as=None if table_like else alias,
+            history_data_sharing_status=history,
+        ),
+    )

@@ -1,0 +1,525 @@
+"""The plan: what must change in a workspace for it to match a share pack. Pure — no I/O.
+
+`make_plan` diffs the share pack against a `WorkspaceState` as *sets*: recipients and shares keyed by name,
+data objects keyed by table name and alias (`shared_as`), grants keyed by (share, recipient). Ordering and
+server-filled fields can therefore never cause a change, and a field the pack leaves unset is "don't care"
+(reference pain point 1). The plan is stored with the share pack and served to users, so it is JSON-able
+(`Plan.to_dict` / `Plan.from_dict`) and never holds a secret.
+
+Strategies:
+
+* NEW creates everything. A name that exists with a different definition is a *conflict* (the plan must not
+  be applied; we never silently switch to UPDATE). What already matches — an earlier attempt of this very
+  share pack — is *adopted*: an existing share holding a subset of the declared objects and grants is
+  completed, so a retry after a crash converges.
+* UPDATE makes every recipient and share the pack names match it: objects and grants no longer listed are
+  removed, IP lists and comments updated; whatever the pack does not name is untouched; a named recipient
+  or share that does not exist is created. An empty IP list or a missing comment means "leave as is"
+  (clearing an IP list opens the recipient to the internet, so it is never implied by an omission).
+* DELETE removes the named shares and recipients, revoking their grants first; missing ones are no-ops.
+
+A recipient's type (D2O ↔ D2D) and a D2D recipient's metastore id cannot change in place: conflicts.
+A D2O recipient's token expiry only applies when it is created (an existing token cannot be extended).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from shared.provisioning.workspace_state import (
+    DATABRICKS,
+    TOKEN,
+    RecipientState,
+    SharedObjectState,
+    ShareState,
+    WorkspaceState,
+    normalize_comment,
+)
+from shared.sharepack.model import DataObject, Recipient, RecipientType, Share, SharePack, Strategy
+
+#: The four steps of a plan, named as the orchestrator reports them ("Step k/8: <step>").
+PLAN_STEPS: tuple[str, ...] = ("recipients", "shares", "data_objects", "grants")
+#: The order a DELETE runs them in: revoke grants, (no object step: objects go with their share),
+#: delete shares, then delete recipients.
+DELETE_STEPS: tuple[str, ...] = ("grants", "data_objects", "shares", "recipients")
+#: The most object updates one `PATCH shares/{name}` accepts.
+MAX_UPDATES_PER_CALL = 100
+#: The only privilege a share grants to a recipient.
+SELECT = "SELECT"
+
+
+class Entity(StrEnum):
+    """What a change is about (the audit row's entity type)."""
+
+    RECIPIENT = "recipient"
+    SHARE = "share"
+    DATA_OBJECT = "data_object"
+    GRANT = "grant"
+
+
+class Action(StrEnum):
+    """What a change does."""
+
+    CREATE = "create"
+    UPDATE = "update"
+    DELETE = "delete"
+    ADD = "add"
+    REMOVE = "remove"
+    GRANT = "grant"
+    REVOKE = "revoke"
+    ADOPT = "adopt"  # exists already exactly as declared: nothing to do
+
+
+_STEP_OF_ENTITY = {
+    Entity.RECIPIENT: "recipients",
+    Entity.SHARE: "shares",
+    Entity.DATA_OBJECT: "data_objects",
+    Entity.GRANT: "grants",
+}
+
+
+@dataclass(frozen=True)
+class Change:
+    """One change to one object; also the shape of an audit row.
+
+    ``name`` is the recipient, share or data object name; for a grant it is the recipient and ``share`` the
+    share; for a data object ``share`` is the share it belongs to. ``old``/``new`` hold the values before
+    and after (JSON-able; for a create ``new`` is the whole definition, for a delete ``old`` is).
+    """
+
+    entity: Entity
+    action: Action
+    name: str
+    share: str | None = None
+    old: Mapping[str, Any] = field(default_factory=dict)
+    new: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def step(self) -> str:
+        """Return the plan step that carries this change out."""
+        return _STEP_OF_ENTITY[self.entity]
+
+    def describe(self) -> str:
+        """Return a one-line human description, e.g. ``add data_object c.s.t in share sales``."""
+        if self.entity is Entity.GRANT:
+            return f"{self.action} SELECT on share {self.share} for recipient {self.name}"
+        return f"{self.action} {self.entity} {self.name}" + (f" in share {self.share}" if self.share else "")
+
+    def recipient(self) -> RecipientState:
+        """Return the recipient a recipient CREATE makes (token expiry is added by `apply`)."""
+        values = self.new
+        return RecipientState(
+            name=self.name,
+            authentication_type=values["authentication_type"],
+            data_recipient_global_metastore_id=values.get("data_recipient_global_metastore_id"),
+            allowed_ips=frozenset(values.get("allowed_ips") or ()),
+            comment=values.get("comment"),
+        )
+
+    def data_object(self) -> SharedObjectState:
+        """Return the object an ADD adds or a REMOVE removes."""
+        values = self.new if self.action is Action.ADD else self.old
+        return SharedObjectState(
+            name=self.name,
+            type=values.get("type") or "TABLE",
+            shared_as=values.get("shared_as"),
+            history=values.get("history"),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the change as JSON-able data."""
+        data: dict[str, Any] = {"entity": str(self.entity), "action": str(self.action), "name": self.name}
+        if self.share is not None:
+            data["share"] = self.share
+        if self.old:
+            data["old"] = dict(self.old)
+        if self.new:
+            data["new"] = dict(self.new)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Change:
+        """Rebuild a change from `to_dict` output."""
+        return cls(
+            entity=Entity(data["entity"]),
+            action=Action(data["action"]),
+            name=data["name"],
+            share=data.get("share"),
+            old=dict(data.get("old") or {}),
+            new=dict(data.get("new") or {}),
+        )
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What applying a share pack will create, change and remove, step by step.
+
+    Attributes:
+        strategy: the share pack's strategy.
+        changes: every change, in the order the steps carry them out (within a share: removals first).
+        adopted: objects found already exactly as declared (shown to users, nothing to do).
+        conflicts: why the plan must not be applied (readable sentences); empty when it can be.
+        pending_activations: adopted D2O recipients whose activation link was never downloaded — an earlier
+            attempt created them and may have died before the link was delivered, so `apply` fetches it again.
+    """
+
+    strategy: Strategy
+    changes: tuple[Change, ...] = ()
+    adopted: tuple[Change, ...] = ()
+    conflicts: tuple[str, ...] = ()
+    pending_activations: tuple[str, ...] = ()
+
+    @property
+    def is_empty(self) -> bool:
+        """Whether the workspace already matches the share pack (nothing to change)."""
+        return not self.changes
+
+    @property
+    def can_apply(self) -> bool:
+        """Whether the plan is free of conflicts."""
+        return not self.conflicts
+
+    @property
+    def steps(self) -> tuple[str, ...]:
+        """Return the step names in the order to run them (`DELETE_STEPS` for DELETE, else `PLAN_STEPS`)."""
+        return DELETE_STEPS if self.strategy is Strategy.DELETE else PLAN_STEPS
+
+    def changes_for(self, step: str) -> tuple[Change, ...]:
+        """Return the changes one step makes, in order."""
+        if step not in PLAN_STEPS:
+            raise ValueError(f"unknown plan step {step!r}; expected one of {PLAN_STEPS}")
+        return tuple(change for change in self.changes if change.step == step)
+
+    def summary(self) -> dict[str, int]:
+        """Return counts per entity and action (e.g. ``data_object_add: 250``) plus adopted and conflicts."""
+        counts: dict[str, int] = {}
+        for change in self.changes:
+            key = f"{change.entity}_{change.action}"
+            counts[key] = counts.get(key, 0) + 1
+        counts["adopted"] = len(self.adopted)
+        counts["conflicts"] = len(self.conflicts)
+        return dict(sorted(counts.items()))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the plan as JSON-able data: summary, changes grouped by step, adopted, conflicts."""
+        return {
+            "strategy": str(self.strategy),
+            "summary": self.summary(),
+            "steps": {step: [c.to_dict() for c in self.changes_for(step)] for step in self.steps},
+            "adopted": [c.to_dict() for c in self.adopted],
+            "conflicts": list(self.conflicts),
+            "pending_activations": list(self.pending_activations),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Plan:
+        """Rebuild a plan from `to_dict` output."""
+        strategy = Strategy(data["strategy"])
+        order = DELETE_STEPS if strategy is Strategy.DELETE else PLAN_STEPS
+        steps = data.get("steps") or {}
+        return cls(
+            strategy=strategy,
+            changes=tuple(Change.from_dict(c) for step in order for c in steps.get(step, ())),
+            adopted=tuple(Change.from_dict(c) for c in data.get("adopted", ())),
+            conflicts=tuple(data.get("conflicts", ())),
+            pending_activations=tuple(data.get("pending_activations", ())),
+        )
+
+
+# -- the diff -------------------------------------------------------------------------------------------
+
+
+def make_plan(share_pack: SharePack, actual: WorkspaceState) -> Plan:
+    """Return the plan that makes ``actual`` match ``share_pack`` under the pack's strategy."""
+    draft = _Draft()
+    strategy = share_pack.metadata.strategy
+    if strategy is Strategy.DELETE:
+        _plan_delete(share_pack, actual, draft)
+    else:
+        _plan_recipients(share_pack.recipients, actual, strategy, draft)
+        for share in share_pack.shares:
+            _plan_share(share, actual, strategy, draft, declared=share_pack.recipients)
+    return draft.plan(strategy)
+
+
+@dataclass
+class _Draft:
+    """Changes collected per step while diffing, assembled in step order at the end."""
+
+    by_step: dict[str, list[Change]] = field(default_factory=lambda: {step: [] for step in PLAN_STEPS})
+    adopted: list[Change] = field(default_factory=list)
+    conflicts: list[str] = field(default_factory=list)
+    pending_activations: list[str] = field(default_factory=list)
+
+    def add(self, change: Change) -> None:
+        self.by_step[change.step].append(change)
+
+    def plan(self, strategy: Strategy) -> Plan:
+        order = DELETE_STEPS if strategy is Strategy.DELETE else PLAN_STEPS
+        return Plan(
+            strategy=strategy,
+            changes=tuple(change for step in order for change in self.by_step[step]),
+            adopted=tuple(self.adopted),
+            conflicts=tuple(self.conflicts),
+            pending_activations=tuple(self.pending_activations),
+        )
+
+
+def desired_recipient(recipient: Recipient) -> RecipientState:
+    """Return the recipient the share pack declares, in workspace terms."""
+    d2d = recipient.type is RecipientType.D2D
+    return RecipientState(
+        name=recipient.name,
+        authentication_type=DATABRICKS if d2d else TOKEN,
+        data_recipient_global_metastore_id=recipient.metastore_id.lower() if d2d and recipient.metastore_id else None,
+        allowed_ips=frozenset() if d2d else frozenset(ip.strip() for ip in recipient.allowed_ips),
+        comment=normalize_comment(recipient.comment),
+    )
+
+
+def desired_object(data_object: DataObject) -> SharedObjectState:
+    """Return the data object the share pack declares, in workspace terms."""
+    return SharedObjectState(
+        name=data_object.name,
+        type=str(data_object.type),
+        shared_as=data_object.shared_as,
+        history=data_object.history,
+    )
+
+
+def recipient_differences(want: RecipientState, have: RecipientState) -> list[str]:
+    """Return how an existing recipient differs from the declared one, as readable phrases (empty: equal).
+
+    Compares the definition only: type, D2D metastore id, IP list (as a set) and comment. Server-filled
+    fields and the token expiry (a point in time fixed at creation) never count.
+    """
+    differences = []
+    if have.authentication_type != want.authentication_type:
+        differences.append(f"type {have.kind} instead of {want.kind}")
+    elif _metastore_differs(want, have):
+        have_id, want_id = have.data_recipient_global_metastore_id, want.data_recipient_global_metastore_id
+        differences.append(f"metastore {have_id} instead of {want_id}")
+    if have.allowed_ips != want.allowed_ips:
+        differences.append(f"allowed IPs {sorted(have.allowed_ips)} instead of {sorted(want.allowed_ips)}")
+    if normalize_comment(have.comment) != normalize_comment(want.comment):
+        differences.append(f"comment {have.comment!r} instead of {want.comment!r}")
+    return differences
+
+
+def _metastore_differs(want: RecipientState, have: RecipientState) -> bool:
+    """Whether a D2D recipient points at another metastore (ids are lowercase on both sides)."""
+    return (
+        want.authentication_type == DATABRICKS
+        and have.data_recipient_global_metastore_id != want.data_recipient_global_metastore_id
+    )
+
+
+def _plan_recipients(
+    recipients: Iterable[Recipient], actual: WorkspaceState, strategy: Strategy, draft: _Draft
+) -> None:
+    for declared in recipients:
+        want = desired_recipient(declared)
+        have = actual.recipients.get(want.name)
+        if have is None:
+            _check_sharing_identifier(want, actual, draft)
+            new = {**want.describe(), "token_expiry_days": declared.token_expiry_days}
+            draft.add(Change(Entity.RECIPIENT, Action.CREATE, want.name, new=new))
+            continue
+        differences = recipient_differences(want, have)
+        immutable = have.authentication_type != want.authentication_type or _metastore_differs(want, have)
+        if immutable:
+            draft.conflicts.append(
+                f"recipient {want.name} already exists with "
+                + ", ".join(differences)
+                + "; a recipient's type and metastore cannot be changed in place (delete it first)"
+            )
+        elif strategy is Strategy.NEW and differences:
+            draft.conflicts.append(f"recipient {want.name} already exists with " + ", ".join(differences))
+        elif strategy is Strategy.NEW:
+            draft.adopted.append(Change(Entity.RECIPIENT, Action.ADOPT, want.name, new=want.describe()))
+            if want.authentication_type == TOKEN and not have.activated:
+                draft.pending_activations.append(want.name)
+        else:
+            _update_recipient(want, have, draft)
+
+
+def _check_sharing_identifier(want: RecipientState, actual: WorkspaceState, draft: _Draft) -> None:
+    """Flag a D2D recipient whose metastore already has a recipient under another name (one per id)."""
+    if want.authentication_type != DATABRICKS:
+        return
+    for other in actual.recipients.values():
+        if other.data_recipient_global_metastore_id == want.data_recipient_global_metastore_id:
+            draft.conflicts.append(
+                f"recipient {want.name}: metastore {want.data_recipient_global_metastore_id} already has the "
+                f"recipient {other.name} (a metastore can have only one recipient)"
+            )
+
+
+def _update_recipient(want: RecipientState, have: RecipientState, draft: _Draft) -> None:
+    old: dict[str, Any] = {}
+    new: dict[str, Any] = {}
+    if want.comment is not None and want.comment != normalize_comment(have.comment):
+        old["comment"], new["comment"] = have.comment, want.comment
+    if want.allowed_ips and want.allowed_ips != have.allowed_ips:
+        old["allowed_ips"], new["allowed_ips"] = sorted(have.allowed_ips), sorted(want.allowed_ips)
+    if new:
+        draft.add(Change(Entity.RECIPIENT, Action.UPDATE, want.name, old=old, new=new))
+
+
+def _plan_share(
+    share: Share, actual: WorkspaceState, strategy: Strategy, draft: _Draft, *, declared: Iterable[Recipient]
+) -> None:
+    name = share.name
+    want_objects = [desired_object(o) for o in share.data_objects]
+    want_grantees = frozenset(share.recipients)
+    comment = normalize_comment(share.comment)
+    _check_aliases(name, want_objects, draft)
+    _check_grantees(name, want_grantees, actual, draft, declared=frozenset(r.name for r in declared))
+    have = actual.shares.get(name)
+    if have is None:
+        draft.add(Change(Entity.SHARE, Action.CREATE, name, new={"comment": comment}))
+        have = ShareState(name=name)
+    elif strategy is Strategy.NEW:
+        if normalize_comment(have.comment) != comment:
+            draft.conflicts.append(f"share {name} already exists with comment {have.comment!r} instead of {comment!r}")
+            return
+    elif comment is not None and comment != normalize_comment(have.comment):
+        draft.add(Change(Entity.SHARE, Action.UPDATE, name, old={"comment": have.comment}, new={"comment": comment}))
+    removals, additions, kept = _diff_objects(want_objects, have)
+    have_grantees = actual.grantees(name)
+    if strategy is Strategy.NEW and name in actual.shares:
+        extra = [f"data object {o.name}" + (f" as {o.alias}" if o.alias else "") for o in removals]
+        extra += [f"a grant to {r}" for r in sorted(have_grantees - want_grantees)]
+        if extra:
+            draft.conflicts.append(f"share {name} already exists with " + ", ".join(extra) + " not in the share pack")
+            return
+        draft.adopted.append(Change(Entity.SHARE, Action.ADOPT, name, new={"comment": comment}))
+    for obj in kept:
+        if strategy is Strategy.NEW:
+            draft.adopted.append(Change(Entity.DATA_OBJECT, Action.ADOPT, obj.name, share=name, new=obj.describe()))
+    for obj in removals:
+        draft.add(Change(Entity.DATA_OBJECT, Action.REMOVE, obj.name, share=name, old=obj.describe()))
+    for obj in additions:
+        draft.add(Change(Entity.DATA_OBJECT, Action.ADD, obj.name, share=name, new=obj.describe()))
+    for recipient in sorted(have_grantees - want_grantees):
+        draft.add(Change(Entity.GRANT, Action.REVOKE, recipient, share=name, old={"privilege": SELECT}))
+    for recipient in sorted(want_grantees - have_grantees):
+        draft.add(Change(Entity.GRANT, Action.GRANT, recipient, share=name, new={"privilege": SELECT}))
+
+
+def _diff_objects(
+    want: Sequence[SharedObjectState], have: ShareState
+) -> tuple[list[SharedObjectState], list[SharedObjectState], list[SharedObjectState]]:
+    """Return (to remove, to add, kept): objects match by table name, then by any field the pack sets.
+
+    An object whose declared type, alias or history differs from what is shared is replaced (removed,
+    then added again): the alias identifies a shared table, so it cannot be changed in place.
+    """
+    present = have.objects_named()
+    used: set[SharedObjectState] = set()
+    additions: list[SharedObjectState] = []
+    kept: list[SharedObjectState] = []
+    seen: set[tuple[str, str | None]] = set()
+    for obj in want:
+        if (obj.name, obj.shared_as) in seen:
+            continue  # declared twice: once is enough
+        seen.add((obj.name, obj.shared_as))
+        match = next(
+            (
+                candidate
+                for candidate in present.get(obj.name, ())
+                if candidate not in used and _matches(obj, candidate)
+            ),
+            None,
+        )
+        if match is None:
+            additions.append(obj)
+        else:
+            used.add(match)
+            kept.append(match)
+    removals = [obj for objs in present.values() for obj in objs if obj not in used]
+    return removals, additions, kept
+
+
+def _matches(want: SharedObjectState, have: SharedObjectState) -> bool:
+    return (
+        want.type == have.type
+        and (want.shared_as is None or want.shared_as == have.alias)
+        and (want.history is None or want.history == bool(have.history))
+    )
+
+
+def _check_aliases(share: str, objects: Sequence[SharedObjectState], draft: _Draft) -> None:
+    """Flag two declared objects that would be shared under the same alias (the server rejects it)."""
+    owners: dict[str, str] = {}
+    for obj in objects:
+        alias = obj.alias
+        if alias is None:
+            continue
+        if alias in owners and owners[alias] != obj.name:
+            draft.conflicts.append(f"share {share}: {owners[alias]} and {obj.name} would both be shared as {alias}")
+        owners.setdefault(alias, obj.name)
+
+
+def _check_grantees(
+    share: str, grantees: frozenset[str], actual: WorkspaceState, draft: _Draft, *, declared: frozenset[str]
+) -> None:
+    for recipient in sorted(grantees - declared - set(actual.recipients)):
+        draft.conflicts.append(
+            f"share {share} is granted to recipient {recipient}, which the share pack does not declare "
+            "and the workspace does not have"
+        )
+
+
+def _plan_delete(share_pack: SharePack, actual: WorkspaceState, draft: _Draft) -> None:
+    shares = [s.name for s in share_pack.shares if s.name in actual.shares]
+    recipients = [r.name for r in share_pack.recipients if r.name in actual.recipients]
+    doomed = set(recipients)
+    for share in shares:
+        for recipient in sorted(actual.grantees(share)):
+            draft.add(Change(Entity.GRANT, Action.REVOKE, recipient, share=share, old={"privilege": SELECT}))
+    for share, grantees in sorted(actual.grants.items()):
+        if share in shares:
+            continue
+        for recipient in sorted(grantees & doomed):
+            draft.add(Change(Entity.GRANT, Action.REVOKE, recipient, share=share, old={"privilege": SELECT}))
+    for share in shares:
+        state = actual.shares[share]
+        old = {"comment": state.comment, "objects": sorted(o.name for o in state.objects)}
+        draft.add(Change(Entity.SHARE, Action.DELETE, share, old=old))
+    for recipient in recipients:
+        draft.add(Change(Entity.RECIPIENT, Action.DELETE, recipient, old=actual.recipients[recipient].describe()))
+
+
+# -- batching -------------------------------------------------------------------------------------------
+
+
+def batch_object_changes(changes: Sequence[Change], *, limit: int = MAX_UPDATES_PER_CALL) -> list[list[Change]]:
+    """Split one share's object changes into calls of at most ``limit`` updates, removals first.
+
+    Independent removals and additions share a call (fewest calls), but an addition that reuses the name
+    or alias of a removal waits for a later call: one call may not touch the same object twice, and the
+    removal must have happened before the addition.
+    """
+    ordered = [c for c in changes if c.action is Action.REMOVE] + [c for c in changes if c.action is Action.ADD]
+    batches: list[list[Change]] = []
+    current: list[Change] = []
+    removed_keys: set[str] = set()
+    for change in ordered:
+        keys = _object_keys(change.data_object())
+        if len(current) >= limit or (change.action is Action.ADD and keys & removed_keys):
+            batches.append(current)
+            current, removed_keys = [], set()
+        current.append(change)
+        if change.action is Action.REMOVE:
+            removed_keys |= keys
+    if current:
+        batches.append(current)
+    return batches
+
+
+def _object_keys(obj: SharedObjectState) -> set[str]:
+    return {f"name:{obj.name}"} | ({f"alias:{obj.alias}"} if obj.alias else set())

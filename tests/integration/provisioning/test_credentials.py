@@ -1,0 +1,74 @@
+"""Azure service-principal credentials through the worker's client factory (reference §1.3)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from databricks.sdk.environments import ARM_DATABRICKS_RESOURCE_ID, AzureEnvironment, Cloud, DatabricksEnvironment
+
+from emulator.server import RunningEmulator, start_emulator
+from shared.provisioning.clients import DatabricksCredentials, WorkspaceClients
+from shared.provisioning.errors import PermanentProvisioningError
+from shared.provisioning.plan import make_plan
+from shared.sharepack.model import Strategy
+from tests.fixtures.emulator import clear_databricks_env
+from tests.unit.provisioning.builders import d2o, pack
+
+pytestmark = pytest.mark.integration
+
+TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
+
+
+def local_environment(url: str) -> DatabricksEnvironment:
+    """An Azure environment whose AAD endpoint is the emulator."""
+    return DatabricksEnvironment(
+        Cloud.AZURE,
+        ".azuredatabricks.net",
+        azure_application_id=ARM_DATABRICKS_RESOURCE_ID,
+        azure_environment=AzureEnvironment(
+            name="LOCAL",
+            service_management_endpoint="https://management.core.windows.net/",
+            resource_manager_endpoint=f"{url}/arm/",
+            active_directory_endpoint=f"{url}/aad/",
+        ),
+    )
+
+
+@pytest.fixture
+def sp_emulator(monkeypatch: pytest.MonkeyPatch) -> Iterator[RunningEmulator]:
+    clear_databricks_env(monkeypatch)
+    monkeypatch.setenv("DATABRICKS_TOKEN", "a-stray-token-that-must-not-clash")
+    running = start_emulator(azure_service_principals={"sp-client-id": "sp-secret"})
+    yield running
+    running.stop()
+
+
+def sp_credentials(url: str, secret: str) -> DatabricksCredentials:
+    return DatabricksCredentials(
+        azure_client_id="sp-client-id",
+        azure_client_secret=secret,
+        azure_tenant_id=TENANT,
+        environment=local_environment(url),
+    )
+
+
+def test_a_service_principal_provisions_per_workspace(sp_emulator: RunningEmulator) -> None:
+    clients = WorkspaceClients(
+        DatabricksCredentials(token="wrong-default"),
+        per_workspace={sp_emulator.url: sp_credentials(sp_emulator.url, "sp-secret")},
+        retry_timeout_seconds=5,
+    )
+    gateway = clients.gateway(sp_emulator.url)
+    share_pack = pack(Strategy.NEW, recipients=[d2o("acme")])
+
+    plan = make_plan(share_pack, gateway.read_state(share_pack))
+    gateway.create_recipient(plan.changes[0].recipient())
+
+    assert gateway.get_recipient("acme").authentication_type == "TOKEN"
+
+
+def test_a_rejected_service_principal_secret_is_reported(sp_emulator: RunningEmulator) -> None:
+    clients = WorkspaceClients(sp_credentials(sp_emulator.url, "wrong-secret"), retry_timeout_seconds=5)
+    with pytest.raises((PermanentProvisioningError, ValueError)):
+        clients.gateway(sp_emulator.url).get_recipient("acme")

@@ -1,0 +1,71 @@
+"""Short builders for share packs in provisioning tests."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from shared.sharepack.model import (
+    DataObject,
+    DataObjectType,
+    Metadata,
+    Recipient,
+    RecipientType,
+    Share,
+    SharePack,
+    Strategy,
+)
+
+METASTORE_A = "azure:westeurope:8e4a0c71-5d0c-4a4e-9f57-6cbd2f3e0b11"
+METASTORE_B = "azure:northeurope:1b2c3d4e-5f60-4a4e-9f57-6cbd2f3e0b22"
+
+
+def d2o(name: str, *, ips: Iterable[str] = (), comment: str | None = None, expiry_days: int | None = None) -> Recipient:
+    """Return an open-sharing recipient."""
+    return Recipient(
+        name=name,
+        type=RecipientType.D2O,
+        email=f"{name}@example.com",
+        allowed_ips=tuple(ips),
+        comment=comment,
+        token_expiry_days=expiry_days,
+    )
+
+
+def d2d(name: str, metastore_id: str = METASTORE_A, *, comment: str | None = None) -> Recipient:
+    """Return a Databricks-to-Databricks recipient."""
+    return Recipient(name=name, type=RecipientType.D2D, metastore_id=metastore_id, comment=comment)
+
+
+def table(name: str, *, shared_as: str | None = None, history: bool | None = None) -> DataObject:
+    """Return a table data object."""
+    return DataObject(name=name, type=DataObjectType.TABLE, shared_as=shared_as, history=history)
+
+
+def share(
+    name: str,
+    objects: Iterable[DataObject | str] = (),
+    *,
+    recipients: Iterable[str] = (),
+    comment: str | None = None,
+) -> Share:
+    """Return a share; plain strings are tables."""
+    return Share(
+        name=name,
+        comment=comment,
+        recipients=tuple(recipients),
+        data_objects=tuple(table(o) if isinstance(o, str) else o for o in objects),
+    )
+
+
+def pack(strategy: Strategy, *, recipients: Iterable[Recipient] = (), shares: Iterable[Share] = ()) -> SharePack:
+    """Return a share pack."""
+    return SharePack(
+        metadata=Metadata(
+            requestor="alice@example.com",
+            project_name="reporting",
+            business_line="sales",
+            strategy=strategy,
+        ),
+        recipients=tuple(recipients),
+        shares=tuple(shares),
+    )
