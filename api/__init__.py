@@ -21,6 +21,7 @@ from shared.db import database_url, make_engine, make_session_factory
 from shared.logging import configure_logging
 from shared.queue.factory import make_queue
 from shared.queue.interface import MessageQueue
+from shared.queue.outbox import OutboxPublisher
 from shared.settings import Settings
 
 MULTIPART_OVERHEAD_BYTES = 64 * 1024
@@ -52,11 +53,15 @@ def create_app(
             "security": [{"bearer": []}],
         },
     )
+    session_factory = make_session_factory(engine)
     app.extensions["sharepack"] = Services(
         settings=settings,
         engine=engine,
-        session_factory=make_session_factory(engine),
+        session_factory=session_factory,
         queue=queue,
+        publisher=OutboxPublisher(
+            session_factory, queue, sweep_interval=settings.outbox_relay_interval_seconds
+        ).start(),
         authenticator=Authenticator(settings),
     )
 

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from api.auth import Authenticator, Caller
 from shared.queue.interface import MessageQueue
+from shared.queue.outbox import OutboxPublisher
 from shared.settings import Settings
 
 
@@ -21,6 +22,7 @@ class Services:
     engine: Engine
     session_factory: sessionmaker[Session]
     queue: MessageQueue
+    publisher: OutboxPublisher
     authenticator: Authenticator
 
 

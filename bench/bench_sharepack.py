@@ -41,7 +41,7 @@ from shared.sharepack import (
     to_yaml,
 )
 from shared.sharepack.issues import Findings
-from shared.sharepack.parse import _gc_paused
+from shared.sharepack.parse import _collector_pause
 from shared.sharepack.parse_excel import read_excel
 from shared.sharepack.validate import validate_share_pack
 
@@ -81,14 +81,14 @@ def big_share_pack() -> SharePack:
 
 def naive_yaml(content: bytes) -> SharePack | None:
     """The same validation behind ruamel's default round-trip loader (what `YAML().load` does)."""
-    with _gc_paused():
+    with _collector_pause.around(len(content)):
         findings = Findings()
         return validate_share_pack(YAML().load(content.decode()), findings)
 
 
 def naive_excel(content: bytes) -> SharePack | None:
     """The same reader and validation with pandas' openpyxl engine instead of calamine."""
-    with _gc_paused():
+    with _collector_pause.around(len(content)):
         findings = Findings()
         return validate_share_pack(read_excel(content, findings, engine="openpyxl"), findings)
 

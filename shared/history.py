@@ -53,7 +53,8 @@ class History(Generic[V]):
             **values,
             version=1,
             is_current=True,
-            effective_from=self._now(),
+            # Evaluated inside the INSERT and read back by RETURNING: no extra round trip on the upload path.
+            effective_from=func.clock_timestamp(),
             effective_to=None,
             created_by=created_by,
             change_reason=change_reason or "created",

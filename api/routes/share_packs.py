@@ -17,7 +17,6 @@ from api.schemas import (
     UploadResponseSchema,
     UploadSchema,
 )
-from shared.queue.outbox import publish_now
 from shared.share_packs.queries import (
     get_share_pack,
     list_share_packs,
@@ -55,7 +54,7 @@ class SharePackUpload(MethodView):
             submitted_by=caller().identity,
             queue_name=svc.settings.azure_queue_name,
             max_bytes=svc.settings.max_upload_bytes,
-            publish=lambda outbox_id: publish_now(svc.session_factory, svc.queue, outbox_id),
+            publish=svc.publisher.notify,
             request_id=g.get("request_id"),
         )
         return {

@@ -62,6 +62,8 @@ class Versioned:
     __business_key__: ClassVar[str]
     __current_unique__: ClassVar[tuple[tuple[str, ...], ...]] = ()
     __extra_table_args__: ClassVar[tuple[Any, ...]] = ()
+    # Fetch server-computed values (effective_from) with RETURNING at insert instead of a later SELECT.
+    __mapper_args__: ClassVar[dict[str, Any]] = {"eager_defaults": True}
 
     record_id: Mapped[uuid.UUID] = mapped_column(
         primary_key=True, default=uuid.uuid4, server_default=text("gen_random_uuid()")

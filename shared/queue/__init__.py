@@ -9,11 +9,12 @@
 from shared.queue.factory import make_queue, poison_queue_name
 from shared.queue.interface import MessageLost, MessageQueue, QueueMessage
 from shared.queue.messages import ProvisionSharePack, UnreadableMessage
-from shared.queue.outbox import OutboxRelay, add_to_outbox, publish_now, publish_pending
+from shared.queue.outbox import OutboxPublisher, OutboxRelay, add_to_outbox, publish_pending
 
 __all__ = [
     "MessageLost",
     "MessageQueue",
+    "OutboxPublisher",
     "OutboxRelay",
     "ProvisionSharePack",
     "QueueMessage",
@@ -21,6 +22,5 @@ __all__ = [
     "add_to_outbox",
     "make_queue",
     "poison_queue_name",
-    "publish_now",
     "publish_pending",
 ]

@@ -1,8 +1,10 @@
 """The transactional outbox: no upload is ever lost, even when the queue is down.
 
 The API writes the message into `workflow_runtime.outbox` in the same transaction as the share pack
-(`add_to_outbox`), commits, then tries to send it at once (`publish_now`). If that fails the row stays
-unpublished and the relay (`publish_pending`, looped by `OutboxRelay`) sends it once the queue answers.
+(`add_to_outbox`), commits, and hands the row id to its `OutboxPublisher`, a background thread that sends
+it at once, so a request never waits on the queue. If sending fails the row stays unpublished and the relay
+(`publish_pending`, swept by the publisher and looped by `OutboxRelay` in the worker) sends it once the
+queue answers.
 
 Delivery is at-least-once: a crash between sending and recording `published_at` sends the message again
 later. That is harmless because messages are ids and the worker is idempotent. Losing one is not possible:
@@ -12,8 +14,9 @@ a row is only marked published after the queue accepted its message.
 from __future__ import annotations
 
 import json
+import queue as local_queue
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import UTC, datetime
 
 from sqlalchemy import select
@@ -41,38 +44,20 @@ def add_to_outbox(session: Session, *, queue_name: str, message: ProvisionShareP
     return row
 
 
-def publish_now(session_factory: sessionmaker[Session], queue: MessageQueue, outbox_id: int) -> bool:
-    """Send one committed outbox row right away; True once it is published.
-
-    Best effort, for the API right after its commit: never raises. False means the row is left for the
-    relay (queue down, database hiccup, or another publisher holding the row at this moment).
-    """
-    try:
-        with session_factory.begin() as session:
-            stmt = select(OutboxMessage).where(OutboxMessage.id == outbox_id)
-            row = session.scalars(stmt.with_for_update(skip_locked=True)).one_or_none()
-            if row is None:  # locked by a relay that is sending it now (or an unknown id)
-                return False
-            if row.published_at is not None:
-                return True
-            if row.queue_name != queue.name:
-                log.warning("outbox.queue_mismatch", outbox_id=outbox_id, row_queue=row.queue_name, queue=queue.name)
-                return False
-            return _publish_row(row, queue)
-    except Exception:  # the upload is already committed: whatever failed here, the relay will retry
-        log.warning("outbox.publish_now_failed", outbox_id=outbox_id, exc_info=True)
-        return False
-
-
 def publish_pending(
-    session_factory: sessionmaker[Session], queues: MessageQueue | QueueResolver, *, limit: int = 100
+    session_factory: sessionmaker[Session],
+    queues: MessageQueue | QueueResolver,
+    *,
+    limit: int = 100,
+    only: Collection[int] | None = None,
 ) -> int:
     """Send up to `limit` unpublished rows, oldest first; return how many were published.
 
     `queues` is either one queue (then only rows for that queue are considered) or a function returning
     the queue for a row's `queue_name`. Rows are locked with SKIP LOCKED, so any number of relays (API
     processes, workers) may run at once without sending a row twice. The first failure stops the batch:
-    the queue is most likely down, and the next run tries again. Database errors propagate.
+    the queue is most likely down, and the next run tries again. Database errors propagate. `only`
+    restricts the batch to those row ids (the publisher's fresh rows).
     """
     stmt = (
         select(OutboxMessage)
@@ -83,6 +68,8 @@ def publish_pending(
     )
     if isinstance(queues, MessageQueue):
         stmt = stmt.where(OutboxMessage.queue_name == queues.name)
+    if only is not None:
+        stmt = stmt.where(OutboxMessage.id.in_(list(only)))
     published = 0
     with session_factory.begin() as session:
         for row in session.scalars(stmt):
@@ -120,7 +107,7 @@ def _record_failure(row: OutboxMessage, reason: str) -> None:
 
 
 class OutboxRelay:
-    """Publishes what `publish_now` could not: a loop meant for a daemon thread of the API or the worker.
+    """Publishes what the publisher could not send: a loop meant for a daemon thread (the worker runs one).
 
     Run it in as many processes as you like (rows are claimed with SKIP LOCKED). `run_forever` returns
     when `stop_event` is set; errors (database down) are logged and retried at the next interval.
@@ -156,3 +143,69 @@ class OutboxRelay:
                 log.warning("outbox.relay_failed", exc_info=True)
             stop_event.wait(interval)
         log.info("outbox.relay_stopped")
+
+
+class OutboxPublisher:
+    """Sends freshly committed outbox rows from a background thread, in batches, and sweeps leftovers.
+
+    A request thread only calls `notify(outbox_id)` after its commit and returns at once. The thread
+    sends whatever ids have gathered (one transaction per batch), and every `sweep_interval` seconds runs
+    the relay over all unpublished rows of its queue, so rows whose send failed (queue down) or whose
+    process died before sending are published too. Ids still in memory when the process stops are not
+    lost: their rows are unpublished, and the next sweep here or in any other process sends them.
+    """
+
+    def __init__(
+        self,
+        session_factory: sessionmaker[Session],
+        queue: MessageQueue,
+        *,
+        sweep_interval: float,
+        batch_size: int = 100,
+    ) -> None:
+        self._session_factory = session_factory
+        self._queue = queue
+        self._sweep_interval = sweep_interval
+        self._batch_size = batch_size
+        self._ids: local_queue.SimpleQueue[int] = local_queue.SimpleQueue()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="outbox-publisher", daemon=True)
+
+    def start(self) -> OutboxPublisher:
+        self._thread.start()
+        return self
+
+    @property
+    def is_alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def stop(self, timeout: float = 5) -> None:
+        self._stop.set()
+        self._thread.join(timeout)
+
+    def notify(self, outbox_id: int) -> None:
+        """Hand over a committed outbox row for sending (never blocks, never raises)."""
+        self._ids.put(outbox_id)
+
+    def _run(self) -> None:
+        relay = OutboxRelay(self._session_factory, self._queue, batch_size=self._batch_size)
+        while not self._stop.is_set():
+            try:
+                first = self._ids.get(timeout=self._sweep_interval)
+            except local_queue.Empty:
+                self._guarded(relay.run_once)
+                continue
+            batch = [first]
+            while len(batch) < self._batch_size:
+                try:
+                    batch.append(self._ids.get_nowait())
+                except local_queue.Empty:
+                    break
+            self._guarded(lambda b=batch: publish_pending(self._session_factory, self._queue, limit=len(b), only=b))
+
+    @staticmethod
+    def _guarded(action: Callable[[], object]) -> None:
+        try:
+            action()
+        except Exception:  # database down: the rows are safe in the outbox; the next sweep retries
+            log.warning("outbox.publisher_failed", exc_info=True)

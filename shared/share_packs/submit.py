@@ -1,8 +1,8 @@
 """Submitting an upload: validate, store with history, and queue — losing nothing on the way.
 
 One transaction stores the share pack (version 1, IN_PROGRESS), its request, an audit row and an outbox
-message. Publishing happens after the commit; when the queue is unreachable the outbox row waits for the
-relay, so the upload still succeeds and is provisioned once the queue is back.
+message. After the commit the outbox row is handed to the publisher; when the queue is unreachable the row
+waits for the relay, so the upload still succeeds and is provisioned once the queue is back.
 """
 
 from __future__ import annotations
@@ -45,7 +45,6 @@ class SubmittedSharePack:
     share_pack_name: str
     status: str
     warnings: list[Issue]
-    queued: bool
 
 
 def share_pack_name(requestor: str, moment: datetime) -> str:
@@ -62,10 +61,10 @@ def submit_share_pack(
     submitted_by: str,
     queue_name: str,
     max_bytes: int,
-    publish: Callable[[int], bool],
+    publish: Callable[[int], object],
     request_id: str | None = None,
 ) -> SubmittedSharePack:
-    """Validate and store an upload, then try to publish its message.
+    """Validate and store an upload, then hand its committed outbox row to `publish`.
 
     Raises:
         PayloadTooLarge, UnsupportedMediaType: the file cannot be read at all (an audit row records it).
@@ -135,19 +134,13 @@ def submit_share_pack(
             ),
         )
         outbox_id = outbox.id
-    queued = publish(outbox_id)
-    log.info(
-        "share_pack.received",
-        share_pack_id=str(row.share_pack_id),
-        queued=queued,
-        warnings=len(parsed.warnings),
-    )
+    publish(outbox_id)
+    log.info("share_pack.received", share_pack_id=str(row.share_pack_id), warnings=len(parsed.warnings))
     return SubmittedSharePack(
         share_pack_id=row.share_pack_id,
         share_pack_name=row.share_pack_name,
         status=row.share_pack_status,
         warnings=parsed.warnings,
-        queued=queued,
     )
 
 

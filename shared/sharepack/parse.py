@@ -8,6 +8,7 @@ exception.
 from __future__ import annotations
 
 import gc
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -59,7 +60,7 @@ def parse_share_pack(content: bytes, *, filename: str, max_bytes: int = DEFAULT_
         )
     file_format = detect_format(content, filename)
     findings = Findings()
-    with _gc_paused():
+    with _collector_pause.around(len(content)):
         if not content.strip():
             findings.error((), "The file is empty: a share pack needs metadata, recipient and share.")
             document = None
@@ -99,18 +100,40 @@ def detect_format(content: bytes, filename: str) -> str:
     return "yaml"
 
 
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector while a pack is parsed.
+class _CollectorPause:
+    """Pause the cyclic garbage collector while big packs are parsed, safely across threads.
 
-    Parsing builds hundreds of thousands of small, acyclic dicts and lists; the collector would otherwise
-    rescan them again and again (about 45% of YAML parse time on a big pack). Reference counting still frees
-    everything; the collector is re-enabled afterwards if it was on.
+    Parsing a big pack builds hundreds of thousands of small, acyclic dicts and lists; the collector would
+    otherwise rescan them again and again (about 45% of YAML parse time on a big pack). Reference counting
+    still frees everything. The collector is process-wide and the API parses in several threads at once,
+    so pauses are counted: the first parse in pauses it, the last one out restores it. Small packs gain
+    nothing from a pause and do not take one.
     """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
+
+    MIN_BYTES = 256 * 1024
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._active = 0
+        self._was_enabled = False
+
+    @contextmanager
+    def around(self, size: int) -> Iterator[None]:
+        if size < self.MIN_BYTES:
+            yield
+            return
+        with self._lock:
+            if self._active == 0:
+                self._was_enabled = gc.isenabled()
+                gc.disable()
+            self._active += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._active -= 1
+                if self._active == 0 and self._was_enabled:
+                    gc.enable()
+
+
+_collector_pause = _CollectorPause()

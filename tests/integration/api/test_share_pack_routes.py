@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import time
 import uuid
 from pathlib import Path
 
@@ -25,6 +26,16 @@ def upload(client, headers, content: bytes, filename: str = "pack.yaml"):
         headers=headers,
         content_type="multipart/form-data",
     )
+
+
+def receive_within(queue, *, seconds: float):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        message = queue.receive(visibility_timeout=30)
+        if message is not None:
+            return message
+        time.sleep(0.05)
+    raise AssertionError(f"no message on {queue.name} within {seconds} s")
 
 
 def sample(name: str = "sample_sharepack.yaml") -> bytes:
@@ -65,14 +76,18 @@ def test_upload_yaml_is_stored_with_history_and_queued(client, headers, queue, s
         assert session.scalars(select(Request).where(Request.share_pack_id == share_pack_id)).one()
         audit = session.scalars(select(AuditEntry).where(AuditEntry.entity_id == str(share_pack_id))).one()
         assert audit.action == "CREATED" and audit.performed_by == "tester"
+        assert session.scalars(
+            select(OutboxMessage).where(OutboxMessage.payload["share_pack_id"].astext == str(share_pack_id))
+        ).one()
+
+    message = receive_within(queue, seconds=5)  # the publisher thread sends it right after the commit
+    assert ProvisionSharePack.from_json(message.content).share_pack_id == share_pack_id
+    assert queue.receive(visibility_timeout=30) is None
+    with sessions() as session:
         outbox = session.scalars(
             select(OutboxMessage).where(OutboxMessage.payload["share_pack_id"].astext == str(share_pack_id))
         ).one()
         assert outbox.published_at is not None
-
-    message = queue.receive(visibility_timeout=30)
-    assert ProvisionSharePack.from_json(message.content).share_pack_id == share_pack_id
-    assert queue.receive(visibility_timeout=30) is None
 
 
 def test_upload_excel_means_the_same_as_yaml(client, headers, sessions):

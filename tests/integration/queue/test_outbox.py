@@ -16,7 +16,7 @@ from shared.models.runtime import OutboxMessage
 from shared.queue.azure import AzureStorageQueue
 from shared.queue.interface import MessageQueue
 from shared.queue.messages import ProvisionSharePack
-from shared.queue.outbox import OutboxRelay, add_to_outbox, publish_now, publish_pending
+from shared.queue.outbox import OutboxPublisher, OutboxRelay, add_to_outbox, publish_pending
 from tests.fixtures.azurite import AzuriteQueueService, free_port
 from tests.fixtures.postgres import alembic_config, fresh_database_url
 from tests.integration.queue.conftest import QueueMaker, unique_queue_name
@@ -62,19 +62,50 @@ def test_add_to_outbox_flushes_but_leaves_the_commit_to_the_caller(
         assert session.get(OutboxMessage, row.id) is None
 
 
-def test_publish_now_sends_the_message_and_marks_the_row(
+def wait_until(condition, seconds: float = 5) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.05)
+
+
+def test_the_publisher_sends_a_committed_row_right_away_and_marks_it(
     queue: MessageQueue, queue_session_factory: sessionmaker[Session]
 ) -> None:
-    outbox_id, message = upload(queue_session_factory, queue.name)
-
-    assert publish_now(queue_session_factory, queue, outbox_id) is True
-
-    assert outbox_row(queue_session_factory, outbox_id).published_at is not None
-    assert publish_now(queue_session_factory, queue, outbox_id) is True  # already published: no resend
+    publisher = OutboxPublisher(queue_session_factory, queue, sweep_interval=60).start()
+    try:
+        outbox_id, message = upload(queue_session_factory, queue.name)
+        publisher.notify(outbox_id)
+        wait_until(lambda: outbox_row(queue_session_factory, outbox_id).published_at is not None)
+        publisher.notify(outbox_id)  # a second notice for a published row sends nothing
+        time.sleep(0.2)
+    finally:
+        publisher.stop()
     assert drain(queue) == [message]
 
 
-def test_an_upload_while_the_queue_is_down_is_published_by_the_relay_later(
+def test_an_upload_while_the_queue_is_down_is_published_by_the_sweep_later(
+    private_azurite: AzuriteQueueService, queue_session_factory: sessionmaker[Session]
+) -> None:
+    queue = AzureStorageQueue.from_connection_string(private_azurite.connection_string, unique_queue_name())
+    queue.ensure_exists()
+    private_azurite.stop()
+    publisher = OutboxPublisher(queue_session_factory, queue, sweep_interval=0.3).start()
+    try:
+        outbox_id, message = upload(queue_session_factory, queue.name)
+        publisher.notify(outbox_id)
+        wait_until(lambda: outbox_row(queue_session_factory, outbox_id).attempts >= 2)  # notice, then sweeps
+        row = outbox_row(queue_session_factory, outbox_id)
+        assert row.published_at is None and "unavailable" in (row.last_error or "")
+
+        private_azurite.start()
+        wait_until(lambda: outbox_row(queue_session_factory, outbox_id).published_at is not None, seconds=10)
+    finally:
+        publisher.stop()
+    assert drain(queue) == [message]
+
+
+def test_a_failed_send_is_recorded_and_the_relay_publishes_it_when_the_queue_is_back(
     private_azurite: AzuriteQueueService, queue_session_factory: sessionmaker[Session]
 ) -> None:
     queue = AzureStorageQueue.from_connection_string(private_azurite.connection_string, unique_queue_name())
@@ -84,31 +115,27 @@ def test_an_upload_while_the_queue_is_down_is_published_by_the_relay_later(
 
     outbox_id, message = upload(queue_session_factory, queue.name)
     started = time.monotonic()
-    published = publish_now(queue_session_factory, queue, outbox_id)
-    elapsed = time.monotonic() - started
-
-    assert published is False
-    assert elapsed < 4  # the upload request is not held hostage by the dead queue
+    assert relay.run_once() == 0
+    assert time.monotonic() - started < 4  # a dead queue fails fast
     row = outbox_row(queue_session_factory, outbox_id)
-    assert row.published_at is None
-    assert row.attempts == 1
-    assert "unavailable" in (row.last_error or "")
-    assert relay.run_once() == 0  # still down: the row waits
-    assert outbox_row(queue_session_factory, outbox_id).attempts == 2
+    assert row.published_at is None and row.attempts == 1
 
     private_azurite.start()
     assert relay.run_once() == 1
-
     assert outbox_row(queue_session_factory, outbox_id).published_at is not None
     assert drain(queue) == [message]
     assert relay.run_once() == 0
 
 
-def test_publish_now_never_raises_when_the_database_is_unreachable(queue: MessageQueue) -> None:
+def test_the_publisher_survives_an_unreachable_database(queue: MessageQueue) -> None:
     engine = create_engine(f"postgresql+psycopg://nobody@127.0.0.1:{free_port()}/none?connect_timeout=2")
+    publisher = OutboxPublisher(make_session_factory(engine), queue, sweep_interval=0.2).start()
     try:
-        assert publish_now(make_session_factory(engine), queue, 1) is False
+        publisher.notify(1)
+        time.sleep(0.5)
+        assert publisher.is_alive
     finally:
+        publisher.stop()
         engine.dispose()
 
 

@@ -11,8 +11,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from ruamel.yaml import YAML
 from dockerfile_parse import DockerfileParser
+from ruamel.yaml import YAML
 
 ROOT = Path(__file__).resolve().parents[3]
 

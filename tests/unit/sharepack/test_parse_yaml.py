@@ -196,3 +196,38 @@ def test_yaml_1_2_core_scalars():
     assert pack.metadata.description == "2024-01-01"
     assert pack.metadata.project_name == "2024"
     assert pack.metadata.strategy is Strategy.NEW
+
+
+def test_concurrent_parses_leave_the_garbage_collector_as_they_found_it():
+    """The collector is process-wide: overlapping parses in threads must not leave it switched off."""
+    import gc
+    import threading
+
+    from shared.sharepack.parse import _CollectorPause
+
+    pause = _CollectorPause()
+    inside = threading.Barrier(2)
+    leave_first = threading.Event()
+
+    def first() -> None:
+        with pause.around(_CollectorPause.MIN_BYTES):
+            inside.wait()
+            leave_first.wait()
+
+    seen_while_second_inside: list[bool] = []
+
+    def second() -> None:
+        with pause.around(_CollectorPause.MIN_BYTES):
+            inside.wait()
+            leave_first.set()  # the first leaves while the second is still inside
+            threads[0].join()
+            seen_while_second_inside.append(gc.isenabled())
+
+    assert gc.isenabled()
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert seen_while_second_inside == [False]
+    assert gc.isenabled()
