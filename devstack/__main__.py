@@ -18,8 +18,9 @@ import time
 import urllib.request
 from pathlib import Path
 
-from alembic import command
 from alembic.config import Config
+
+from alembic import command
 from shared.embedded_postgres import start_embedded_postgres
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -49,13 +50,26 @@ def main() -> int:
     python = sys.executable
     children = [
         subprocess.Popen(
-            [python, "-m", "emulator", "--host", "127.0.0.1", "--port", "8001", "--token", "local-dev-token",
-             "--state-file", str(LOCAL / "emulator-state.json")],
-            env=env, cwd=ROOT,
+            [
+                python,
+                "-m",
+                "emulator",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "8001",
+                "--token",
+                "local-dev-token",
+                "--state-file",
+                str(LOCAL / "emulator-state.json"),
+            ],
+            env=env,
+            cwd=ROOT,
         ),
         subprocess.Popen(
             [python, "-m", "gunicorn", "--config", "api/gunicorn.conf.py", "api.wsgi:app"],
-            env={**env, "GUNICORN_BIND": "127.0.0.1:8000"}, cwd=ROOT,
+            env={**env, "GUNICORN_BIND": "127.0.0.1:8000"},
+            cwd=ROOT,
         ),
         subprocess.Popen([python, "-m", "worker"], env=env, cwd=ROOT),
     ]
@@ -68,8 +82,11 @@ def main() -> int:
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
     if _wait_healthy():
-        print(f"\nready: API {API_URL}/workflow/health  docs {API_URL}/workflow/docs  "
-              f"workspace emulator {EMULATOR_URL}  (Ctrl-C stops everything)\n", flush=True)
+        print(
+            f"\nready: API {API_URL}/workflow/health  docs {API_URL}/workflow/docs  "
+            f"workspace emulator {EMULATOR_URL}  (Ctrl-C stops everything)\n",
+            flush=True,
+        )
     while not stopping and all(child.poll() is None for child in children):
         time.sleep(0.5)
     for child in children:
