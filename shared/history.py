@@ -106,6 +106,32 @@ class History(Generic[V]):
         self._flush()
         return row
 
+    def upsert(
+        self, natural_key: Mapping[str, Any], values: Mapping[str, Any], *, changed_by: str, change_reason: str
+    ) -> V:
+        """Make the current version of the entity named by `natural_key` carry `values`.
+
+        Creates it if there is none, writes a new version if any value differs, and otherwise leaves the
+        current version as it is (so re-recording the same state adds no history).
+        """
+        existing = self.find_current(**natural_key)
+        if not existing:
+            return self.create(created_by=changed_by, change_reason=change_reason, **natural_key, **values)
+        current = existing[0]
+        changes = {column: value for column, value in values.items() if getattr(current, column) != value}
+        if not changes:
+            return current
+        return self.change(
+            getattr(current, self.model.__business_key__), changed_by=changed_by, change_reason=change_reason, **changes
+        )
+
+    def delete_current(self, natural_key: Mapping[str, Any], *, changed_by: str, change_reason: str) -> int:
+        """Record the deletion of the entity named by `natural_key`, if it exists; return how many were."""
+        existing = self.find_current(**natural_key)
+        for row in existing:
+            self.delete(getattr(row, self.model.__business_key__), changed_by=changed_by, change_reason=change_reason)
+        return len(existing)
+
     def delete(self, business_id: uuid.UUID, *, changed_by: str, change_reason: str) -> V:
         """Record that the entity ceased to exist: a last version with `is_deleted = true`."""
         return self.change(business_id, changed_by=changed_by, change_reason=change_reason, is_deleted=True)
@@ -143,9 +169,7 @@ class History(Generic[V]):
     def history(self, business_id: uuid.UUID) -> list[V]:
         """Every version, oldest first."""
         return list(
-            self.session.scalars(
-                select(self.model).where(self.key == business_id).order_by(self.model.version)
-            )
+            self.session.scalars(select(self.model).where(self.key == business_id).order_by(self.model.version))
         )
 
     def _lock_current(self, business_id: uuid.UUID) -> V:
@@ -160,9 +184,7 @@ class History(Generic[V]):
             ).one_or_none()
             if row is not None:
                 return row
-            exists = self.session.scalar(
-                select(func.count()).select_from(self.model).where(self.key == business_id)
-            )
+            exists = self.session.scalar(select(func.count()).select_from(self.model).where(self.key == business_id))
             if not exists:
                 raise NotFound(f"{self.model.__tablename__} {business_id} not found")
         raise Conflict(f"{self.model.__tablename__} {business_id} is being changed concurrently; retry")

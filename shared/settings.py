@@ -26,8 +26,10 @@ LOOPBACK_URL = re.compile(r"^https?://(127\.0\.0\.1|localhost|\[::1\])(:\d+)?$")
 
 
 def normalize_workspace_url(url: str) -> str:
-    """Return the URL in the one form we compare and store: lowercase, no trailing slash."""
-    return url.strip().rstrip("/").lower()
+    """Return a workspace URL in the one spelling we compare and store: scheme (https if none),
+    lowercase, no trailing slash."""
+    url = url.strip().rstrip("/").lower()
+    return url if "://" in url else f"https://{url}"
 
 
 def hash_api_key(key: str) -> str:

@@ -13,7 +13,6 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
 from databricks.sdk import WorkspaceClient
 from databricks.sdk.core import Config
@@ -21,6 +20,7 @@ from databricks.sdk.environments import DatabricksEnvironment
 
 from shared.errors import ConfigurationError
 from shared.provisioning.gateway import DatabricksGateway
+from shared.settings import normalize_workspace_url
 
 DEFAULT_CONCURRENCY = 8
 
@@ -64,15 +64,6 @@ class DatabricksCredentials:
         if self.environment is not None:
             kwargs["databricks_environment"] = self.environment
         return kwargs
-
-
-def normalize_workspace_url(url: str) -> str:
-    """Return the workspace URL in one spelling (scheme, lowercase host, no trailing slash): the cache key."""
-    url = url.strip()
-    if "://" not in url:
-        url = f"https://{url}"
-    parts = urlsplit(url)
-    return f"{parts.scheme.lower()}://{parts.netloc.lower()}{parts.path.rstrip('/')}"
 
 
 class WorkspaceClients:

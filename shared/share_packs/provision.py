@@ -39,15 +39,14 @@ from shared.models import (
 )
 from shared.provisioning.apply import StepResult, apply_step
 from shared.provisioning.errors import (
-    PermanentProvisioningError,
     ProvisioningError,
     TransientProvisioningError,
 )
 from shared.provisioning.gateway import WorkspaceGateway
 from shared.provisioning.plan import Action, Change, Entity, make_plan
 from shared.queue.messages import ProvisionSharePack
-from shared.sharepack.model import RecipientType, Strategy
 from shared.sharepack.model import SharePack as SharePackModel
+from shared.sharepack.model import Strategy
 from shared.status import AuditAction, NotificationStatus, NotificationType, SharePackStatus
 
 log = get_logger(__name__)
@@ -209,9 +208,7 @@ class ProvisioningJob:
                 business_line_name=name,
                 contact_email=share_pack.metadata.requestor,
             )
-            self._audit(
-                session, "tenant", str(created.tenant_id), AuditAction.CREATED, None, snapshot(created)
-            )
+            self._audit(session, "tenant", str(created.tenant_id), AuditAction.CREATED, None, snapshot(created))
             return created.tenant_id
 
     def _resolve_project(self, share_pack: SharePackModel, tenant_id: uuid.UUID) -> uuid.UUID:
@@ -227,9 +224,7 @@ class ProvisioningJob:
                 project_name=name,
                 tenant_id=tenant_id,
             )
-            self._audit(
-                session, "project", str(created.project_id), AuditAction.CREATED, None, snapshot(created)
-            )
+            self._audit(session, "project", str(created.project_id), AuditAction.CREATED, None, snapshot(created))
             return created.project_id
 
     def _record_step(
@@ -265,73 +260,57 @@ class ProvisioningJob:
         self, session: Session, share_pack: SharePackModel, workspace_url: str, share_pack_id: uuid.UUID
     ) -> None:
         """Make the current rows of recipients, shares and objects say what the workspace now holds."""
-        deleting = share_pack.metadata.strategy == Strategy.DELETE
-        recipients = History(session, Recipient)
-        for recipient in share_pack.recipients:
-            existing = recipients.find_current(workspace_url=workspace_url, recipient_name=recipient.name)
-            if deleting:
-                for row in existing:
-                    recipients.delete(
-                        row.recipient_id, changed_by=self.performed_by, change_reason="DELETE share pack"
-                    )
-                continue
-            values = {
-                "share_pack_id": share_pack_id,
-                "recipient_contact_email": recipient.email,
-                "recipient_type": recipient.type.value,
-                "recipient_databricks_org": recipient.metastore_id,
-                "description": recipient.comment,
-                "client_ip_addresses": list(recipient.allowed_ips),
-                "token_expiry_days": recipient.token_expiry_days,
-            }
-            _upsert(
-                recipients,
-                existing,
-                self.performed_by,
-                workspace_url=workspace_url,
-                recipient_name=recipient.name,
-                request_source="share_pack",
-                **values,
-            )
-
-        shares = History(session, Share)
+        who = {"changed_by": self.performed_by, "change_reason": f"{share_pack.metadata.strategy} share pack"}
+        recipients, shares = History(session, Recipient), History(session, Share)
         objects = History(session, DatabricksObject)
+        if share_pack.metadata.strategy == Strategy.DELETE:
+            for recipient in share_pack.recipients:
+                recipients.delete_current({"workspace_url": workspace_url, "recipient_name": recipient.name}, **who)
+            for share in share_pack.shares:
+                shares.delete_current({"workspace_url": workspace_url, "share_name": share.name}, **who)
+            return
+        for recipient in share_pack.recipients:
+            recipients.upsert(
+                {"workspace_url": workspace_url, "recipient_name": recipient.name},
+                {
+                    "share_pack_id": share_pack_id,
+                    "recipient_contact_email": recipient.email,
+                    "recipient_type": recipient.type.value,
+                    "recipient_databricks_org": recipient.metastore_id,
+                    "description": recipient.comment,
+                    "client_ip_addresses": list(recipient.allowed_ips),
+                    "token_expiry_days": recipient.token_expiry_days,
+                    "request_source": "share_pack",
+                },
+                **who,
+            )
         for share in share_pack.shares:
-            existing = shares.find_current(workspace_url=workspace_url, share_name=share.name)
-            if deleting:
-                for row in existing:
-                    shares.delete(
-                        row.share_id, changed_by=self.performed_by, change_reason="DELETE share pack"
-                    )
-                continue
             assets = [
                 {"name": o.name, "type": o.type.value, "shared_as": o.shared_as, "history": o.history}
                 for o in share.data_objects
             ]
-            _upsert(
-                shares,
-                existing,
-                self.performed_by,
-                workspace_url=workspace_url,
-                share_name=share.name,
-                share_pack_id=share_pack_id,
-                description=share.comment,
-                share_assets=assets,
-                recipients=sorted(share.recipients),
-                request_source="share_pack",
+            shares.upsert(
+                {"workspace_url": workspace_url, "share_name": share.name},
+                {
+                    "share_pack_id": share_pack_id,
+                    "description": share.comment,
+                    "share_assets": assets,
+                    "recipients": sorted(share.recipients),
+                    "request_source": "share_pack",
+                },
+                **who,
             )
             for data_object in share.data_objects:
-                parts = data_object.name.split(".")
-                _upsert(
-                    objects,
-                    objects.find_current(workspace_url=workspace_url, full_name=data_object.name),
-                    self.performed_by,
-                    workspace_url=workspace_url,
-                    full_name=data_object.name,
-                    object_type=data_object.type.value,
-                    catalog_name=parts[0],
-                    schema_name=parts[1] if len(parts) > 1 else None,
-                    table_name=parts[2] if len(parts) > 2 else None,
+                catalog, schema, table = [*data_object.name.split("."), None, None][:3]
+                objects.upsert(
+                    {"workspace_url": workspace_url, "full_name": data_object.name},
+                    {
+                        "object_type": data_object.type.value,
+                        "catalog_name": catalog,
+                        "schema_name": schema,
+                        "table_name": table,
+                    },
+                    **who,
                 )
 
     # -- status bookkeeping -----------------------------------------------------------------------------
@@ -380,9 +359,7 @@ class ProvisioningJob:
         success = status == SharePackStatus.COMPLETED
         session.add(
             Notification(
-                notification_type=NotificationType.PROVISION_SUCCESS
-                if success
-                else NotificationType.PROVISION_FAILURE,
+                notification_type=NotificationType.PROVISION_SUCCESS if success else NotificationType.PROVISION_FAILURE,
                 recipient_email=pack.requested_by,
                 subject=f"{pack.share_pack_name} {'completed' if success else 'failed'}",
                 body=provisioning_status if success else f"{provisioning_status}\n{error}",
@@ -416,9 +393,7 @@ class ProvisioningJob:
 
     def _check_stop(self, command: ProvisionSharePack, stop: StopSignal, completed_step: int) -> None:
         if stop.should_stop():
-            self._status(
-                command.share_pack_id, f"Interrupted after step {completed_step}/{TOTAL_STEPS}; will resume"
-            )
+            self._status(command.share_pack_id, f"Interrupted after step {completed_step}/{TOTAL_STEPS}; will resume")
             raise JobInterrupted("shutdown requested between steps")
 
 
@@ -447,22 +422,3 @@ def _failure_message(step: int, strategy: str, exc: ProvisioningError) -> str:
 
 def _lock_key(share_pack_id: uuid.UUID) -> int:
     return int.from_bytes(share_pack_id.bytes[:8], "big", signed=True)
-
-
-def _upsert(history: History, existing: list, changed_by: str, **values: Any) -> None:
-    """Create the entity, or write a new version if any of `values` differs from the current one."""
-    if not existing:
-        history.create(created_by=changed_by, change_reason="provisioned", **values)
-        return
-    current = existing[0]
-    changes = {k: v for k, v in values.items() if getattr(current, k) != v}
-    if changes:
-        history.change(
-            getattr(current, history.model.__business_key__),
-            changed_by=changed_by,
-            change_reason="provisioned",
-            **changes,
-        )
-
-
-__all__ = ["JobInterrupted", "PermanentProvisioningError", "ProvisioningJob", "RecipientType", "RetryLater"]

@@ -7,36 +7,12 @@ from collections.abc import Iterator
 import pytest
 from databricks.sdk import WorkspaceClient
 from databricks.sdk.core import Config
-from databricks.sdk.environments import (
-    ARM_DATABRICKS_RESOURCE_ID,
-    AzureEnvironment,
-    Cloud,
-    DatabricksEnvironment,
-)
 
 from emulator.control import EmulatorControl
 from emulator.server import RunningEmulator, start_emulator
-from tests.fixtures.emulator import clear_databricks_env
+from tests.fixtures.emulator import AZURE_TENANT, clear_databricks_env, local_azure_environment
 
 pytestmark = pytest.mark.integration
-
-TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
-
-
-def local_environment(url: str) -> DatabricksEnvironment:
-    """Return an Azure environment whose AAD endpoint is the emulator."""
-    return DatabricksEnvironment(
-        Cloud.AZURE,
-        ".azuredatabricks.net",
-        azure_application_id=ARM_DATABRICKS_RESOURCE_ID,
-        azure_environment=AzureEnvironment(
-            name="LOCAL",
-            service_management_endpoint="https://management.core.windows.net/",
-            resource_manager_endpoint=f"{url}/arm/",
-            active_directory_endpoint=f"{url}/aad/",
-        ),
-    )
-
 
 @pytest.fixture
 def sp_emulator(monkeypatch: pytest.MonkeyPatch) -> Iterator[RunningEmulator]:
@@ -52,8 +28,8 @@ def _sp_client(url: str, secret: str) -> WorkspaceClient:
             host=url,
             azure_client_id="sp-client-id",
             azure_client_secret=secret,
-            azure_tenant_id=TENANT,
-            databricks_environment=local_environment(url),
+            azure_tenant_id=AZURE_TENANT,
+            databricks_environment=local_azure_environment(url),
             retry_timeout_seconds=5,
         )
     )
@@ -71,7 +47,7 @@ def test_service_principal_gets_tokens_and_calls_the_api(sp_emulator: RunningEmu
     assert call["principal"] == "sp-client-id"
     assert call["headers"]["authorization"] == "<redacted>"
     assert call["headers"]["x-databricks-azure-sp-management-token"] == "<redacted>"
-    token_requests = control.requests(method="POST", path_contains=f"/aad/{TENANT}/oauth2/token")
+    token_requests = control.requests(method="POST", path_contains=f"/aad/{AZURE_TENANT}/oauth2/token")
     assert len(token_requests) == 2
     assert all(r["status"] == 200 and r["body"] is None for r in token_requests)  # secrets are not logged
 

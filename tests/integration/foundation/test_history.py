@@ -190,3 +190,17 @@ def test_concurrent_changes_with_expected_version_let_exactly_one_win(engine):
     assert sorted(outcomes) == ["conflict", "conflict", "conflict", "won"]
     with factory() as session:
         assert [v.version for v in History(session, Tenant).history(tenant_id)] == [1, 2]
+
+
+def test_upsert_creates_then_versions_only_real_changes(session):
+    history = History(session, Share)
+    key = {"workspace_url": "https://w", "share_name": "sales"}
+    who = {"changed_by": "worker", "change_reason": "provisioned"}
+    created = history.upsert(key, {"description": "v1"}, **who)
+    same = history.upsert(key, {"description": "v1"}, **who)
+    changed = history.upsert(key, {"description": "v2"}, **who)
+    assert created.version == 1 and same.record_id == created.record_id
+    assert changed.version == 2 and changed.share_id == created.share_id
+    assert history.delete_current(key, **who) == 1
+    assert history.delete_current(key, **who) == 0  # already deleted: nothing more to record
+    assert [v.is_deleted for v in history.history(created.share_id)] == [False, False, True]

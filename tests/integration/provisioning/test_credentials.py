@@ -5,35 +5,16 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from databricks.sdk.environments import ARM_DATABRICKS_RESOURCE_ID, AzureEnvironment, Cloud, DatabricksEnvironment
 
 from emulator.server import RunningEmulator, start_emulator
 from shared.provisioning.clients import DatabricksCredentials, WorkspaceClients
 from shared.provisioning.errors import PermanentProvisioningError
 from shared.provisioning.plan import make_plan
 from shared.sharepack.model import Strategy
-from tests.fixtures.emulator import clear_databricks_env
+from tests.fixtures.emulator import AZURE_TENANT, clear_databricks_env, local_azure_environment
 from tests.unit.provisioning.builders import d2o, pack
 
 pytestmark = pytest.mark.integration
-
-TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
-
-
-def local_environment(url: str) -> DatabricksEnvironment:
-    """An Azure environment whose AAD endpoint is the emulator."""
-    return DatabricksEnvironment(
-        Cloud.AZURE,
-        ".azuredatabricks.net",
-        azure_application_id=ARM_DATABRICKS_RESOURCE_ID,
-        azure_environment=AzureEnvironment(
-            name="LOCAL",
-            service_management_endpoint="https://management.core.windows.net/",
-            resource_manager_endpoint=f"{url}/arm/",
-            active_directory_endpoint=f"{url}/aad/",
-        ),
-    )
-
 
 @pytest.fixture
 def sp_emulator(monkeypatch: pytest.MonkeyPatch) -> Iterator[RunningEmulator]:
@@ -48,8 +29,8 @@ def sp_credentials(url: str, secret: str) -> DatabricksCredentials:
     return DatabricksCredentials(
         azure_client_id="sp-client-id",
         azure_client_secret=secret,
-        azure_tenant_id=TENANT,
-        environment=local_environment(url),
+        azure_tenant_id=AZURE_TENANT,
+        environment=local_azure_environment(url),
     )
 
 

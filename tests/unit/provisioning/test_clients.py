@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from shared.errors import ConfigurationError
-from shared.provisioning.clients import DatabricksCredentials, WorkspaceClients, normalize_workspace_url
+from shared.provisioning.clients import DatabricksCredentials, WorkspaceClients
+from shared.settings import normalize_workspace_url
 
 
 def test_a_token_pins_pat_auth() -> None:
