@@ -10,6 +10,7 @@ is the last line of defence: two current rows can never be committed.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
@@ -37,7 +38,7 @@ class History(Generic[V]):
         self.session = session
         self.model = model
         self.key = getattr(model, model.__business_key__)
-        self._business_columns = [c.key for c in inspect(model).column_attrs if c.key not in _HISTORY_COLUMNS]
+        self._business_columns = _business_columns(model)
 
     def create(
         self,
@@ -200,6 +201,12 @@ class History(Generic[V]):
             raise Conflict(
                 f"{self.model.__tablename__}: the change collides with another current version ({exc.orig})"
             ) from exc
+
+
+@functools.cache
+def _business_columns(model: type[Versioned]) -> tuple[str, ...]:
+    """The columns a new version copies from the current one (everything but the history columns)."""
+    return tuple(c.key for c in inspect(model).column_attrs if c.key not in _HISTORY_COLUMNS)
 
 
 def snapshot(row: Versioned, *, columns: Iterable[str] | None = None) -> dict[str, Any]:
