@@ -7,10 +7,14 @@ import time
 from dataclasses import dataclass
 
 import pytest
+from databricks.sdk import WorkspaceClient
+from databricks.sdk.core import Config
+from databricks.sdk.service.sharing import AuthenticationType
 from sqlalchemy import func, select
 from sqlalchemy.orm import sessionmaker
 
-from shared.models import Notification, Recipient, Share
+from shared.models import AuditEntry, Notification, Recipient, Share
+from shared.queue.azure import AzureStorageQueue
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
@@ -225,8 +229,6 @@ def test_poison_message_goes_to_the_poison_queue(stack):
     stack.queue.send('{"v": 99, "type": "something-else"}')
     stack.start_worker()
     poison_name = f"{stack.queue.name}-poison"
-    from shared.queue.azure import AzureStorageQueue
-
     poison = AzureStorageQueue.from_connection_string(stack.worker_env["AZURE_QUEUE_CONNECTION_STRING"], poison_name)
     deadline = time.monotonic() + 30
     message = None
@@ -287,3 +289,31 @@ def test_sigterm_stops_the_worker_between_steps_and_another_resumes(stack):
     assert stack.wait_final(share_pack_id, timeout=60)["Status"] == "COMPLETED"
     assert len(workspace(stack).objects["big-share"]) == 250
     assert "worker.stop_requested" in stack.worker_logs()
+
+
+def test_new_pack_that_conflicts_with_the_workspace_fails_with_the_conflicts(stack, engine):
+    # Someone created "partner-lakehouse" by hand as an open-sharing recipient; the pack says D2D.
+    client = WorkspaceClient(config=Config(host=stack.emulator.url, token="local-dev-token", auth_type="pat"))
+    client.recipients.create(name="partner-lakehouse", authentication_type=AuthenticationType.TOKEN)
+    stack.start_worker()
+    final = stack.wait_final(stack.upload(pack()))
+    assert final["Status"] == "FAILED"
+    assert "conflicts" in final["ErrorMessage"] and "partner-lakehouse" in final["ErrorMessage"]
+    ws = workspace(stack)
+    assert ws.objects == {}  # nothing was applied
+    assert ws.recipients["partner-lakehouse"]["authentication_type"] == "TOKEN"
+
+
+def test_activation_links_reach_notifications_only(stack, engine):
+    stack.start_worker()
+    share_pack_id = stack.upload(pack())
+    assert stack.wait_final(share_pack_id)["Status"] == "COMPLETED"
+    with sessionmaker(engine)() as session:
+        bodies = session.scalars(
+            select(Notification.body).where(Notification.notification_type == "RECIPIENT_ACTIVATION")
+        ).all()
+        audit = " ".join(str(a.new_values) + str(a.old_values) for a in session.scalars(select(AuditEntry)))
+        versions = " ".join(str(v) for v in stack.history(share_pack_id))
+    assert len(bodies) == 1 and "retrieve_config.html?" in bodies[0]  # the one D2O recipient
+    for text in (audit, versions, stack.worker_logs()):
+        assert "retrieve_config" not in text

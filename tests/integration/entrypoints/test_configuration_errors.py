@@ -1,0 +1,43 @@
+"""Every entry point refuses a bad setting with one line naming it, an exit code, and no traceback."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[3]
+
+pytestmark = pytest.mark.integration
+
+
+def run(args: list[str], **env: str) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.lower().startswith(("queue_", "azure_", "domain_"))}
+    return subprocess.run(
+        [sys.executable, *args], cwd=ROOT, env={**clean, **env}, capture_output=True, text=True, timeout=60
+    )
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["-m", "worker"], ["-c", "import api.wsgi"], ["-m", "alembic", "upgrade", "head"]],
+    ids=["worker", "api", "alembic"],
+)
+def test_a_bad_setting_stops_the_process_with_one_line(args):
+    result = run(args, QUEUE_BACKEND="azure", DOMAIN_DB_CONNECTION_STRING="postgresql://u:secret@db/x")
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if "azure_queue_connection_string" in line]
+    assert lines == ["error: Missing setting azure_queue_connection_string: required when queue_backend is 'azure'"]
+    assert "secret" not in result.stderr + result.stdout
+
+
+def test_a_malformed_value_names_the_setting():
+    result = run(["-m", "worker"], MAX_DEQUEUE_COUNT="many")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == (
+        "error: Invalid setting max_dequeue_count: expected a whole number, got 'many'"
+    )
