@@ -143,10 +143,10 @@ class ProvisioningJob:
 
         self._status(command.share_pack_id, status_line(1, strategy))
         tenant_id = self._resolve_tenant(share_pack)
-        self._check_stop(command, stop, 1)
+        self._check_stop(command, stop, 2)
         self._status(command.share_pack_id, status_line(2, strategy), tenant_id=tenant_id)
         project_id = self._resolve_project(share_pack, tenant_id)
-        self._check_stop(command, stop, 2)
+        self._check_stop(command, stop, 3)
 
         gateway = self.gateway_for(workspace_url)
         step_number = 3
@@ -162,13 +162,11 @@ class ProvisioningJob:
                 conflicts = "; ".join(plan.conflicts)
                 self._fail(command.share_pack_id, f"The workspace conflicts with the share pack: {conflicts}")
                 return
-            results: list[StepResult] = []
             for engine_step in plan.steps:
                 step_number = ENGINE_STEP_NUMBER[engine_step]
-                self._check_stop(command, stop, step_number - 1)
+                self._check_stop(command, stop, step_number)
                 self._status(command.share_pack_id, status_line(step_number, strategy))
                 result = apply_step(engine_step, plan, gateway, concurrency=self.concurrency)
-                results.append(result)
                 self._record_step(command, result, share_pack, workspace_url)
         except ProvisioningError as exc:
             if exc.partial_result is not None:  # what the failed step did complete is recorded too
@@ -180,8 +178,8 @@ class ProvisioningJob:
             self._status(command.share_pack_id, reason)
             raise RetryLater(reason, delay_seconds=self.retry_delay_seconds) from exc
 
-        self._status(command.share_pack_id, status_line(7, strategy, ": none declared in this share pack"))
         self._check_stop(command, stop, 7)
+        self._status(command.share_pack_id, status_line(7, strategy, ": none declared in this share pack"))
         with self.session_factory.begin() as session:
             self._record_outcome(session, share_pack, workspace_url, command.share_pack_id)
             pack = History(session, SharePack).get_current(command.share_pack_id)
@@ -391,9 +389,9 @@ class ProvisioningJob:
             )
         )
 
-    def _check_stop(self, command: ProvisionSharePack, stop: StopSignal, completed_step: int) -> None:
+    def _check_stop(self, command: ProvisionSharePack, stop: StopSignal, next_step: int) -> None:
         if stop.should_stop():
-            self._status(command.share_pack_id, f"Interrupted after step {completed_step}/{TOTAL_STEPS}; will resume")
+            self._status(command.share_pack_id, f"Interrupted before step {next_step}/{TOTAL_STEPS}; will resume")
             raise JobInterrupted("shutdown requested between steps")
 
 

@@ -282,7 +282,7 @@ def test_sigterm_stops_the_worker_between_steps_and_another_resumes(stack):
     assert worker.wait(timeout=30) == 0
     interrupted = stack.status(share_pack_id)
     assert interrupted["Status"] == "IN_PROGRESS"
-    assert interrupted["ProvisioningStatus"] == "Interrupted after step 5/8; will resume"
+    assert interrupted["ProvisioningStatus"] == "Interrupted before step 6/8; will resume"
 
     stack.emulator.set_latency(0)
     stack.start_worker()
