@@ -24,7 +24,7 @@ from typing import Any, Protocol
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from shared.errors import WorkflowError
+from shared.errors import Conflict, WorkflowError
 from shared.history import History, snapshot
 from shared.logging import get_logger
 from shared.models import (
@@ -194,36 +194,59 @@ class ProvisioningJob:
         log.info("provision.completed", changes=len(plan.changes))
 
     def _resolve_tenant(self, share_pack: SharePackModel) -> uuid.UUID:
-        name = share_pack.metadata.business_line.strip()
-        with self.session_factory.begin() as session:
-            history = History(session, Tenant)
-            for tenant in history.find_current():
-                if tenant.business_line_name.lower() == name.lower():
-                    return tenant.tenant_id
-            created = history.create(
-                created_by=self.performed_by,
-                change_reason="first share pack of this business line",
-                business_line_name=name,
-                contact_email=share_pack.metadata.requestor,
-            )
-            self._audit(session, "tenant", str(created.tenant_id), AuditAction.CREATED, None, snapshot(created))
-            return created.tenant_id
+        return self._find_or_create(
+            Tenant,
+            "business_line_name",
+            share_pack.metadata.business_line.strip(),
+            scope={},
+            values={"contact_email": share_pack.metadata.requestor},
+            reason="first share pack of this business line",
+        )
 
     def _resolve_project(self, share_pack: SharePackModel, tenant_id: uuid.UUID) -> uuid.UUID:
-        name = share_pack.metadata.project_name.strip()
-        with self.session_factory.begin() as session:
-            history = History(session, Project)
-            for project in history.find_current(tenant_id=tenant_id):
-                if project.project_name.lower() == name.lower():
-                    return project.project_id
-            created = history.create(
-                created_by=self.performed_by,
-                change_reason="first share pack of this project",
-                project_name=name,
-                tenant_id=tenant_id,
-            )
-            self._audit(session, "project", str(created.project_id), AuditAction.CREATED, None, snapshot(created))
-            return created.project_id
+        return self._find_or_create(
+            Project,
+            "project_name",
+            share_pack.metadata.project_name.strip(),
+            scope={"tenant_id": tenant_id},
+            values={},
+            reason="first share pack of this project",
+        )
+
+    def _find_or_create(
+        self,
+        model: type[Tenant | Project],
+        name_column: str,
+        name: str,
+        *,
+        scope: dict[str, Any],
+        values: dict[str, Any],
+        reason: str,
+    ) -> uuid.UUID:
+        """The business id of the current entity called `name` (case-insensitively) in `scope`; created if new.
+
+        Two workers creating the same new entity at once are settled by the database's unique index: the
+        loser gets a Conflict, looks again, and finds the winner's.
+        """
+        for attempt in (1, 2):
+            try:
+                with self.session_factory.begin() as session:
+                    history = History(session, model)
+                    for row in history.find_current(**scope):
+                        if getattr(row, name_column).lower() == name.lower():
+                            return getattr(row, model.__business_key__)
+                    created = history.create(
+                        created_by=self.performed_by, change_reason=reason, **{name_column: name}, **scope, **values
+                    )
+                    business_id = getattr(created, model.__business_key__)
+                    self._audit(
+                        session, _ENTITY_TYPE[model], str(business_id), AuditAction.CREATED, None, snapshot(created)
+                    )
+                    return business_id
+            except Conflict:
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
 
     def _record_step(
         self, command: ProvisionSharePack, result: StepResult, share_pack: SharePackModel, workspace_url: str
@@ -394,6 +417,8 @@ class ProvisioningJob:
             self._status(command.share_pack_id, f"Interrupted before step {next_step}/{TOTAL_STEPS}; will resume")
             raise JobInterrupted("shutdown requested between steps")
 
+
+_ENTITY_TYPE = {Tenant: "tenant", Project: "project"}
 
 _AUDIT_ACTION = {
     Action.CREATE: AuditAction.CREATED,
