@@ -6,6 +6,7 @@ engine or queue through the same door.
 
 from __future__ import annotations
 
+import re
 import uuid
 
 import structlog
@@ -25,6 +26,8 @@ from shared.queue.outbox import OutboxPublisher
 from shared.settings import Settings
 
 MULTIPART_OVERHEAD_BYTES = 64 * 1024
+# A caller's X-Request-ID is kept (so their logs and ours join) only if it cannot forge log content.
+REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,100}")
 
 
 def create_app(
@@ -69,7 +72,7 @@ def create_app(
     def _start_request() -> None:
         if not settings.enable_workflow and request.path.startswith("/workflow"):
             abort(404)
-        g.request_id = request.headers.get("X-Request-ID") or uuid.uuid4().hex
+        g.request_id = _request_id(request.headers.get("X-Request-ID"))
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(
             request_id=g.request_id, method=request.method, path=request.path
@@ -85,3 +88,7 @@ def create_app(
     api.register_blueprint(share_packs.blp)
     register_error_handlers(app)  # after Api(): our body shape replaces flask-smorest's
     return app
+
+
+def _request_id(supplied: str | None) -> str:
+    return supplied if supplied and REQUEST_ID.fullmatch(supplied) else uuid.uuid4().hex

@@ -213,6 +213,8 @@ def test_every_response_carries_a_request_id(client, headers):
     response = client.get("/workflow/health", headers={"X-Request-ID": "abc-123"})
     assert response.headers["X-Request-ID"] == "abc-123"
     assert client.get("/workflow/health").headers["X-Request-ID"]
+    forged = client.get("/workflow/health", headers={"X-Request-ID": 'x" level=error event=forged'})
+    assert forged.headers["X-Request-ID"] != 'x" level=error event=forged'
 
 
 def test_openapi_document_describes_the_routes(client):
