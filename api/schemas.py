@@ -28,23 +28,25 @@ class UploadResponseSchema(Schema):
     ValidationWarnings = fields.List(fields.Nested(IssueSchema))
 
 
-class SharePackStatusSchema(Schema):
-    SharePackId = fields.UUID(attribute="share_pack_id")
-    SharePackName = fields.String(attribute="share_pack_name")
+class _SharePackVersionSchema(Schema):
+    """What every version of a share pack says about its progress."""
+
     Status = fields.String(attribute="share_pack_status")
-    Strategy = fields.String(attribute="strategy")
     ProvisioningStatus = fields.String(attribute="provisioning_status", allow_none=True)
     ErrorMessage = fields.String(attribute="error_message", allow_none=True)
+
+
+class SharePackStatusSchema(_SharePackVersionSchema):
+    SharePackId = fields.UUID(attribute="share_pack_id")
+    SharePackName = fields.String(attribute="share_pack_name")
+    Strategy = fields.String(attribute="strategy")
     RequestedBy = fields.String(attribute="requested_by")
     CreatedAt = fields.DateTime(attribute="created_at")
     LastUpdated = fields.DateTime(attribute="effective_from")
 
 
-class HistoryEntrySchema(Schema):
+class HistoryEntrySchema(_SharePackVersionSchema):
     Version = fields.Integer(attribute="version")
-    Status = fields.String(attribute="share_pack_status")
-    ProvisioningStatus = fields.String(attribute="provisioning_status", allow_none=True)
-    ErrorMessage = fields.String(attribute="error_message", allow_none=True)
     EffectiveFrom = fields.DateTime(attribute="effective_from")
     EffectiveTo = fields.DateTime(attribute="effective_to", allow_none=True)
     ChangedBy = fields.String(attribute="created_by")
