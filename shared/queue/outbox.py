@@ -145,6 +145,9 @@ class OutboxRelay:
         log.info("outbox.relay_stopped")
 
 
+_WAKE_UP = -1  # not a row id (ids start at 1): tells the publisher thread to look at its stop flag
+
+
 class OutboxPublisher:
     """Sends freshly committed outbox rows from a background thread, in batches, and sweeps leftovers.
 
@@ -181,6 +184,7 @@ class OutboxPublisher:
 
     def stop(self, timeout: float = 5) -> None:
         self._stop.set()
+        self._ids.put(_WAKE_UP)
         self._thread.join(timeout)
 
     def notify(self, outbox_id: int) -> None:
@@ -201,6 +205,9 @@ class OutboxPublisher:
                     batch.append(self._ids.get_nowait())
                 except local_queue.Empty:
                     break
+            batch = [outbox_id for outbox_id in batch if outbox_id != _WAKE_UP]
+            if not batch:
+                continue
             self._guarded(lambda b=batch: publish_pending(self._session_factory, self._queue, limit=len(b), only=b))
 
     @staticmethod

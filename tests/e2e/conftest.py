@@ -143,7 +143,8 @@ def stack(
     settings = Settings.from_env(env, dotenv_path=None)
     queue = AzureStorageQueue.from_connection_string(azurite_connection_string, queue_name)
     queue.ensure_exists()
-    client = create_app(settings, engine=engine, queue=queue).test_client()
+    app = create_app(settings, engine=engine, queue=queue)
+    client = app.test_client()
     worker_env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("DATABRICKS_", "ARM_"))},
         **{k.upper(): v for k, v in env.items()},
@@ -157,3 +158,4 @@ def stack(
     running = Stack(client=client, emulator=emulator, queue=queue, worker_env=worker_env, log_dir=tmp_path)
     yield running
     running.stop_workers()
+    app.extensions["sharepack"].publisher.stop()

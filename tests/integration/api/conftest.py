@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
+from flask import Flask
 from flask.testing import FlaskClient
 
 from api import create_app
@@ -39,13 +40,18 @@ def queue(engine) -> PostgresQueue:
 
 
 @pytest.fixture
-def app_factory(engine, queue) -> Callable[..., FlaskClient]:
+def app_factory(engine, queue) -> Iterator[Callable[..., FlaskClient]]:
+    apps: list[Flask] = []
+
     def build(settings: Settings | None = None, **kwargs) -> FlaskClient:
         settings = settings or make_settings(azure_queue_name=queue.name)
         app = create_app(settings, engine=kwargs.pop("engine", engine), queue=kwargs.pop("queue", queue))
+        apps.append(app)
         return app.test_client()
 
-    return build
+    yield build
+    for app in apps:  # each app runs an outbox publisher thread
+        app.extensions["sharepack"].publisher.stop()
 
 
 @pytest.fixture
