@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import functools
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import func, inspect, select
+from sqlalchemy import Row, func, insert, inspect, literal, select, true, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -75,6 +75,9 @@ class History(Generic[V]):
     ) -> V:
         """Close the current version and insert the next one with `changes` applied; return the new version.
 
+        The next version is copied inside the database (INSERT ... SELECT): a status change of a big share
+        pack must not haul its JSON documents through Python only to write them back unchanged.
+
         Raises:
             NotFound: the entity has no current version.
             Conflict: `expected_version` is not the current version (someone else changed it first).
@@ -89,23 +92,38 @@ class History(Generic[V]):
         if unknown:
             raise TypeError(f"not business columns of {self.model.__tablename__}: {sorted(unknown)}")
         now = max(self._now(), current.effective_from + timedelta(microseconds=1))
-        current.is_current = False
-        current.effective_to = now
-        self._flush()
-        values = {column: getattr(current, column) for column in self._business_columns}
-        values.update(changes)
-        row = self.model(
-            **values,
-            version=current.version + 1,
-            is_current=True,
-            effective_from=now,
-            effective_to=None,
-            created_by=changed_by,
-            change_reason=change_reason,
-        )
-        self.session.add(row)
-        self._flush()
-        return row
+        table = self.model.__table__
+        next_version = select(
+            *(
+                literal(changes[column], type_=table.c[column].type) if column in changes else table.c[column]
+                for column in self._business_columns
+            ),
+            table.c.version + 1,
+            true(),
+            literal(now, type_=table.c.effective_from.type),
+            literal(changed_by),
+            literal(change_reason),
+        ).where(table.c.record_id == current.record_id)
+        try:
+            self.session.execute(
+                update(table).where(table.c.record_id == current.record_id).values(is_current=False, effective_to=now)
+            )
+            new_record_id = self.session.execute(
+                insert(table)
+                .from_select(
+                    [*self._business_columns, "version", "is_current", "effective_from", "created_by", "change_reason"],
+                    next_version,
+                )
+                .returning(table.c.record_id)
+            ).scalar_one()
+        except IntegrityError as exc:
+            raise Conflict(
+                f"{self.model.__tablename__}: the change collides with another current version ({exc.orig})"
+            ) from exc
+        stale = self.session.identity_map.get(self.session.identity_key(self.model, current.record_id))
+        if stale is not None:
+            self.session.expire(stale)
+        return self.session.get_one(self.model, new_record_id)
 
     def upsert(
         self, natural_key: Mapping[str, Any], values: Mapping[str, Any], *, changed_by: str, change_reason: str
@@ -115,16 +133,70 @@ class History(Generic[V]):
         Creates it if there is none, writes a new version if any value differs, and otherwise leaves the
         current version as it is (so re-recording the same state adds no history).
         """
-        existing = self.find_current(**natural_key)
-        if not existing:
-            return self.create(created_by=changed_by, change_reason=change_reason, **natural_key, **values)
-        current = existing[0]
-        changes = {column: value for column, value in values.items() if getattr(current, column) != value}
-        if not changes:
-            return current
-        return self.change(
-            getattr(current, self.model.__business_key__), changed_by=changed_by, change_reason=change_reason, **changes
+        self.upsert_many(
+            [{**natural_key, **values}], key=tuple(natural_key), changed_by=changed_by, change_reason=change_reason
         )
+        return self.find_current(**natural_key)[0]
+
+    def upsert_many(
+        self,
+        rows: Sequence[Mapping[str, Any]],
+        *,
+        key: Sequence[str],
+        changed_by: str,
+        change_reason: str,
+    ) -> int:
+        """`upsert` for many entities at once: one read of their current versions and bulk writes.
+
+        Each row holds the natural `key` columns and the values to carry. Returns how many versions were
+        written (new entities plus changed ones); unchanged entities add no history.
+        """
+        if not rows:
+            return 0
+
+        def key_of(values: Mapping[str, Any]) -> tuple[Any, ...]:
+            return tuple(values[column] for column in key)
+
+        key_columns = tuple_(*(getattr(self.model, column) for column in key))
+        current = {
+            key_of({column: getattr(row, column) for column in key}): row
+            for row in self.session.scalars(
+                select(self.model).where(
+                    self.model.is_current, ~self.model.is_deleted, key_columns.in_([key_of(r) for r in rows])
+                )
+            )
+        }
+        now = self._now()
+        closed: list[dict[str, Any]] = []
+        new_versions: list[dict[str, Any]] = []
+        history = {"is_current": True, "effective_to": None, "created_by": changed_by, "change_reason": change_reason}
+        for values in rows:
+            existing = current.get(key_of(values))
+            if existing is None:
+                business_id = {self.model.__business_key__: uuid.uuid4()}
+                new_versions.append({**business_id, **values, "version": 1, "effective_from": now, **history})
+                continue
+            changes = {column: value for column, value in values.items() if getattr(existing, column) != value}
+            if not changes:
+                continue
+            moment = max(now, existing.effective_from + timedelta(microseconds=1))
+            carried = {column: getattr(existing, column) for column in self._business_columns}
+            closed.append({"record_id": existing.record_id, "is_current": False, "effective_to": moment})
+            new_versions.append(
+                {**carried, **changes, "version": existing.version + 1, "effective_from": moment, **history}
+            )
+        # Bulk statements (a pack may share thousands of objects); old versions are closed before their
+        # successors take the "current" index.
+        try:
+            if closed:
+                self.session.execute(update(self.model), closed)
+            if new_versions:
+                self.session.execute(insert(self.model), new_versions)
+        except IntegrityError as exc:
+            raise Conflict(f"{self.model.__tablename__}: the change collides with another current version") from exc
+        for row in current.values():
+            self.session.expire(row)
+        return len(new_versions)
 
     def delete_current(self, natural_key: Mapping[str, Any], *, changed_by: str, change_reason: str) -> int:
         """Record the deletion of the entity named by `natural_key`, if it exists; return how many were."""
@@ -173,15 +245,15 @@ class History(Generic[V]):
             self.session.scalars(select(self.model).where(self.key == business_id).order_by(self.model.version))
         )
 
-    def _lock_current(self, business_id: uuid.UUID) -> V:
+    def _lock_current(self, business_id: uuid.UUID) -> Row[Any]:
+        """Lock the current version; return its record id, version and start (not its whole row)."""
         # Under READ COMMITTED a writer that waited for our lock re-checks `is_current` on the row the
         # winner closed and finds nothing; it then looks again and locks the winner's new version.
         for _ in range(_LOCK_ATTEMPTS):
-            row = self.session.scalars(
-                select(self.model)
+            row = self.session.execute(
+                select(self.model.record_id, self.model.version, self.model.effective_from)
                 .where(self.key == business_id, self.model.is_current)
                 .with_for_update()
-                .execution_options(populate_existing=True)
             ).one_or_none()
             if row is not None:
                 return row

@@ -100,11 +100,12 @@ class SharePackPlan(MethodView):
         """What provisioning creates, changes and removes for this pack (null until planned)."""
         with services().session_factory() as session:
             pack = get_share_pack(session, parse_share_pack_id(share_pack_id), workspace_url=workspace_url())
+            plan = pack.plan  # a deferred column: read it while the session is open
         return {
-            "Message": "Plan not made yet" if pack.plan is None else "Plan",
+            "Message": "Plan not made yet" if plan is None else "Plan",
             "SharePackId": pack.share_pack_id,
             "Status": pack.share_pack_status,
-            "Plan": pack.plan,
+            "Plan": plan,
         }
 
 

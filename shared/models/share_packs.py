@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Index
-from sqlalchemy.orm import Mapped
+from sqlalchemy.orm import Mapped, mapped_column
 
 from shared.models.base import Base, Versioned, one_of
 from shared.status import RequestStatus, SharePackStatus, values
@@ -33,10 +33,11 @@ class SharePack(Versioned, Base):
     requested_by: Mapped[str]
     strategy: Mapped[str]
     # The canonical share pack (shared.sharepack.SharePack.to_dict()), the plan the worker made, and the
-    # warnings the requestor was shown at upload.
-    config: Mapped[dict[str, Any]]
-    plan: Mapped[dict[str, Any] | None]
-    validation_warnings: Mapped[list[Any] | None]
+    # warnings the requestor was shown at upload. Deferred: they can be megabytes, and status reads and
+    # history listings never need them.
+    config: Mapped[dict[str, Any]] = mapped_column(deferred=True)
+    plan: Mapped[dict[str, Any] | None] = mapped_column(deferred=True)
+    validation_warnings: Mapped[list[Any] | None] = mapped_column(deferred=True)
     file_format: Mapped[str]
     original_filename: Mapped[str | None]
     workspace_url: Mapped[str]

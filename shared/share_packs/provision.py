@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, insert, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from shared.errors import Conflict, WorkflowError
@@ -254,15 +254,21 @@ class ProvisioningJob:
         """Audit every change the step made in Databricks; hand activation links to notifications."""
         emails = {r.name: r.email for r in share_pack.recipients}
         with self.session_factory.begin() as session:
-            for change in result.changes:
-                self._audit(
-                    session,
-                    str(change.entity),
-                    _entity_id(change, workspace_url),
-                    _AUDIT_ACTION[change.action],
-                    dict(change.old) or None,
-                    dict(change.new) or None,
-                    request_id=command.request_id,
+            if result.changes:  # a big share adds thousands of rows: one bulk INSERT, not one object each
+                session.execute(
+                    insert(AuditEntry),
+                    [
+                        {
+                            "entity_type": str(change.entity),
+                            "entity_id": _entity_id(change, workspace_url),
+                            "action": _AUDIT_ACTION[change.action],
+                            "performed_by": self.performed_by,
+                            "old_values": dict(change.old) or None,
+                            "new_values": dict(change.new) or None,
+                            "request_id": command.request_id,
+                        }
+                        for change in result.changes
+                    ],
                 )
             for recipient, link in result.activation_links.items():
                 session.add(
@@ -290,10 +296,11 @@ class ProvisioningJob:
             for share in share_pack.shares:
                 shares.delete_current({"workspace_url": workspace_url, "share_name": share.name}, **who)
             return
-        for recipient in share_pack.recipients:
-            recipients.upsert(
-                {"workspace_url": workspace_url, "recipient_name": recipient.name},
+        recipients.upsert_many(
+            [
                 {
+                    "workspace_url": workspace_url,
+                    "recipient_name": recipient.name,
                     "share_pack_id": share_pack_id,
                     "recipient_contact_email": recipient.email,
                     "recipient_type": recipient.type.value,
@@ -302,37 +309,47 @@ class ProvisioningJob:
                     "client_ip_addresses": list(recipient.allowed_ips),
                     "token_expiry_days": recipient.token_expiry_days,
                     "request_source": "share_pack",
-                },
-                **who,
-            )
-        for share in share_pack.shares:
-            assets = [
-                {"name": o.name, "type": o.type.value, "shared_as": o.shared_as, "history": o.history}
-                for o in share.data_objects
-            ]
-            shares.upsert(
-                {"workspace_url": workspace_url, "share_name": share.name},
+                }
+                for recipient in share_pack.recipients
+            ],
+            key=("workspace_url", "recipient_name"),
+            **who,
+        )
+        shares.upsert_many(
+            [
                 {
+                    "workspace_url": workspace_url,
+                    "share_name": share.name,
                     "share_pack_id": share_pack_id,
                     "description": share.comment,
-                    "share_assets": assets,
+                    "share_assets": [
+                        {"name": o.name, "type": o.type.value, "shared_as": o.shared_as, "history": o.history}
+                        for o in share.data_objects
+                    ],
                     "recipients": sorted(share.recipients),
                     "request_source": "share_pack",
-                },
-                **who,
-            )
-            for data_object in share.data_objects:
-                catalog, schema, table = [*data_object.name.split("."), None, None][:3]
-                objects.upsert(
-                    {"workspace_url": workspace_url, "full_name": data_object.name},
-                    {
-                        "object_type": data_object.type.value,
-                        "catalog_name": catalog,
-                        "schema_name": schema,
-                        "table_name": table,
-                    },
-                    **who,
-                )
+                }
+                for share in share_pack.shares
+            ],
+            key=("workspace_url", "share_name"),
+            **who,
+        )
+        shared_objects = {o.name: o for share in share_pack.shares for o in share.data_objects}
+        objects.upsert_many(
+            [
+                {
+                    "workspace_url": workspace_url,
+                    "full_name": name,
+                    "object_type": data_object.type.value,
+                    **dict(
+                        zip(("catalog_name", "schema_name", "table_name"), [*name.split("."), None, None], strict=False)
+                    ),
+                }
+                for name, data_object in shared_objects.items()
+            ],
+            key=("workspace_url", "full_name"),
+            **who,
+        )
 
     # -- status bookkeeping -----------------------------------------------------------------------------
 

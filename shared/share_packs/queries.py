@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -38,13 +37,6 @@ def share_pack_history(
     """Every version of a share pack, oldest first."""
     current = get_share_pack(session, share_pack_id, workspace_url=workspace_url)
     return History(session, SharePack).history(current.share_pack_id)
-
-
-def share_pack_plan(
-    session: Session, share_pack_id: uuid.UUID, *, workspace_url: str | None = None
-) -> dict[str, Any] | None:
-    """The plan the worker made for this pack (None until it has planned)."""
-    return get_share_pack(session, share_pack_id, workspace_url=workspace_url).plan
 
 
 @dataclass(frozen=True)

@@ -204,3 +204,21 @@ def test_upsert_creates_then_versions_only_real_changes(session):
     assert history.delete_current(key, **who) == 1
     assert history.delete_current(key, **who) == 0  # already deleted: nothing more to record
     assert [v.is_deleted for v in history.history(created.share_id)] == [False, False, True]
+
+
+def test_upsert_many_reads_once_and_versions_only_what_changed(session):
+    history = History(session, Share)
+    who = {"changed_by": "worker", "change_reason": "provisioned"}
+    key = ("workspace_url", "share_name")
+    rows = [{"workspace_url": "https://w", "share_name": f"s{i}", "description": "v1"} for i in range(3)]
+    assert history.upsert_many(rows, key=key, **who) == 3
+    assert history.upsert_many(rows, key=key, **who) == 0
+    rows[1] = {**rows[1], "description": "v2"}
+    rows.append({"workspace_url": "https://w", "share_name": "s3", "description": "v1"})
+    assert history.upsert_many(rows, key=key, **who) == 2
+    current = {row.share_name: row for row in history.find_current(workspace_url="https://w")}
+    assert {name: (row.version, row.description) for name, row in current.items()} == {
+        "s0": (1, "v1"), "s1": (2, "v2"), "s2": (1, "v1"), "s3": (1, "v1"),
+    }
+    versions = history.history(current["s1"].share_id)
+    assert versions[0].effective_to == versions[1].effective_from
