@@ -8,6 +8,8 @@ from __future__ import annotations
 from flask_smorest.fields import Upload
 from marshmallow import Schema, fields, validate
 
+from shared.status import SharePackStatus, values
+
 
 class UploadSchema(Schema):
     file = Upload(required=True, metadata={"description": "The share pack: .yaml, .yml or .xlsx"})
@@ -68,9 +70,7 @@ class PlanResponseSchema(Schema):
 
 
 class ListQuerySchema(Schema):
-    status = fields.String(
-        validate=validate.OneOf(["IN_PROGRESS", "COMPLETED", "FAILED", "VALIDATION_FAILED"])
-    )
+    status = fields.String(validate=validate.OneOf(values(SharePackStatus)))
     requested_by = fields.String()
     project = fields.String()
     page = fields.Integer(load_default=1, validate=validate.Range(min=1))
