@@ -16,10 +16,11 @@ from __future__ import annotations
 import json
 import queue as local_queue
 import threading
+import time
 from collections.abc import Callable, Collection
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from shared.errors import ServiceUnavailable
@@ -134,15 +135,34 @@ class OutboxRelay:
                 return total
 
     def run_forever(self, stop_event: threading.Event, interval: float) -> None:
-        """Call `run_once` every `interval` seconds until `stop_event` is set."""
+        """Call `run_once` every `interval` seconds until `stop_event` is set; purge old rows hourly."""
         log.info("outbox.relay_started", interval=interval)
+        next_purge = 0.0
         while not stop_event.is_set():
             try:
                 self.run_once()
+                if time.monotonic() >= next_purge:
+                    purge_published(self._session_factory)
+                    next_purge = time.monotonic() + 3600
             except Exception:
                 log.warning("outbox.relay_failed", exc_info=True)
             stop_event.wait(interval)
         log.info("outbox.relay_stopped")
+
+
+def purge_published(session_factory: sessionmaker[Session], *, older_than: timedelta = timedelta(days=7)) -> int:
+    """Delete outbox rows published more than `older_than` ago; return how many.
+
+    Published rows are only kept for troubleshooting (when was a pack's message sent); the share pack's
+    own history is the record. Unpublished rows are never deleted, however old.
+    """
+    with session_factory.begin() as session:
+        deleted = session.execute(
+            delete(OutboxMessage).where(OutboxMessage.published_at < datetime.now(UTC) - older_than)
+        ).rowcount
+    if deleted:
+        log.info("outbox.purged", count=deleted)
+    return deleted
 
 
 _WAKE_UP = -1  # not a row id (ids start at 1): tells the publisher thread to look at its stop flag

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import create_engine, func, select
@@ -16,7 +17,7 @@ from shared.models.runtime import OutboxMessage
 from shared.queue.azure import AzureStorageQueue
 from shared.queue.interface import MessageQueue
 from shared.queue.messages import ProvisionSharePack
-from shared.queue.outbox import OutboxPublisher, OutboxRelay, add_to_outbox, publish_pending
+from shared.queue.outbox import OutboxPublisher, OutboxRelay, add_to_outbox, publish_pending, purge_published
 from tests.fixtures.azurite import AzuriteQueueService, free_port
 from tests.fixtures.postgres import alembic_config, fresh_database_url
 from tests.integration.queue.conftest import QueueMaker, unique_queue_name
@@ -222,3 +223,21 @@ def pending(session_factory: sessionmaker[Session], queue_name: str) -> int:
     with session_factory() as session:
         stmt = select(func.count()).where(OutboxMessage.queue_name == queue_name, OutboxMessage.published_at.is_(None))
         return session.scalar(stmt) or 0
+
+
+def test_purge_deletes_only_rows_published_long_ago(queue_session_factory: sessionmaker[Session]) -> None:
+    name = unique_queue_name()
+    old_id, _ = upload(queue_session_factory, name)
+    recent_id, _ = upload(queue_session_factory, name)
+    pending_id, _ = upload(queue_session_factory, name)
+    with queue_session_factory.begin() as session:
+        session.get_one(OutboxMessage, old_id).published_at = datetime.now(UTC) - timedelta(days=8)
+        session.get_one(OutboxMessage, recent_id).published_at = datetime.now(UTC) - timedelta(days=1)
+        session.get_one(OutboxMessage, pending_id).created_at = datetime.now(UTC) - timedelta(days=30)
+
+    assert purge_published(queue_session_factory) >= 1
+
+    with queue_session_factory() as session:
+        assert session.get(OutboxMessage, old_id) is None
+        assert session.get(OutboxMessage, recent_id) is not None
+        assert session.get(OutboxMessage, pending_id) is not None  # never published: kept, however old
