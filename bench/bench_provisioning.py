@@ -33,8 +33,9 @@ from typing import Any
 from emulator.auth import DEFAULT_TOKEN
 from emulator.control import EmulatorControl
 from emulator.server import start_emulator
+from shared.credentials import DatabricksCredentials
 from shared.provisioning.apply import apply_step
-from shared.provisioning.clients import DatabricksCredentials, WorkspaceClients
+from shared.provisioning.clients import WorkspaceClients
 from shared.provisioning.plan import MAX_UPDATES_PER_CALL, Plan, make_plan
 from shared.sharepack.model import (
     DataObject,

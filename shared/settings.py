@@ -19,6 +19,7 @@ from typing import Any
 
 from dotenv import dotenv_values
 
+from shared.credentials import DatabricksCredentials
 from shared.errors import ConfigurationError
 
 AZURE_WORKSPACE_URL = re.compile(r"^https://adb-\d+\.\d+\.azuredatabricks\.net$")
@@ -46,24 +47,6 @@ class ApiKey:
 
 
 @dataclass(frozen=True)
-class WorkspaceCredentials:
-    """How the worker authenticates to one workspace (databricks-sdk unified auth)."""
-
-    token: str | None = None
-    azure_client_id: str | None = None
-    azure_client_secret: str | None = None
-    azure_tenant_id: str | None = None
-
-    @property
-    def is_configured(self) -> bool:
-        return bool(self.token or (self.azure_client_id and self.azure_client_secret))
-
-    def __repr__(self) -> str:  # never print secrets, even in a traceback
-        kind = "token" if self.token else "azure-service-principal" if self.azure_client_id else "none"
-        return f"WorkspaceCredentials(kind={kind!r})"
-
-
-@dataclass(frozen=True)
 class Settings:
     """Everything a process of this service can be configured with."""
 
@@ -85,8 +68,9 @@ class Settings:
     max_upload_bytes: int = 10 * 1024 * 1024
     log_format: str = "console"
     log_level: str = "INFO"
-    databricks_credentials: WorkspaceCredentials = field(default_factory=WorkspaceCredentials)
-    workspace_credentials: Mapping[str, WorkspaceCredentials] = field(default_factory=dict)
+    # None when the process talks to no workspace (the API); the worker then refuses to provision.
+    databricks_credentials: DatabricksCredentials | None = None
+    workspace_credentials: Mapping[str, DatabricksCredentials] = field(default_factory=dict)
     databricks_retry_timeout_seconds: int = 120
     workspace_concurrency: int = 8
     max_dequeue_count: int = 5
@@ -122,12 +106,17 @@ class Settings:
             except ValueError as exc:
                 raise ConfigurationError(f"Invalid setting {name}: {exc}") from None
 
-        parsed["databricks_credentials"] = WorkspaceCredentials(
-            token=raw.get("databricks_token") or None,
-            azure_client_id=raw.get("azure_client_id") or None,
-            azure_client_secret=raw.get("azure_client_secret") or None,
-            azure_tenant_id=raw.get("azure_tenant_id") or None,
-        )
+        credentials = {
+            "token": raw.get("databricks_token") or None,
+            "azure_client_id": raw.get("azure_client_id") or None,
+            "azure_client_secret": raw.get("azure_client_secret") or None,
+            "azure_tenant_id": raw.get("azure_tenant_id") or None,
+        }
+        if any(credentials.values()):
+            try:
+                parsed["databricks_credentials"] = DatabricksCredentials(**credentials)
+            except ConfigurationError as exc:
+                raise ConfigurationError(f"Invalid setting databricks_token/azure_client_*: {exc}") from None
         if "queue_backend" not in parsed:
             parsed["queue_backend"] = "azure" if parsed.get("azure_queue_connection_string") else "postgres"
         settings = cls(**parsed)
@@ -160,12 +149,6 @@ class Settings:
     def known_workspace_urls(self) -> frozenset[str]:
         """Workspace URLs this deployment may act on (tenant regions in the database add more)."""
         return frozenset(self.allowed_workspace_urls) | frozenset(self.dev_workspace_urls)
-
-    def credentials_for(self, workspace_url: str) -> WorkspaceCredentials:
-        """Per-workspace credentials when configured, else the global ones."""
-        return self.workspace_credentials.get(
-            normalize_workspace_url(workspace_url), self.databricks_credentials
-        )
 
 
 def _as_str(value: str) -> str:
@@ -215,9 +198,7 @@ def _as_azure_workspace_urls(value: str) -> tuple[str, ...]:
     urls = tuple(normalize_workspace_url(u) for u in re.split(r"[,\s]+", value) if u.strip())
     for url in urls:
         if not AZURE_WORKSPACE_URL.match(url):
-            raise ValueError(
-                f"{url!r} is not an Azure Databricks URL (https://adb-<id>.<n>.azuredatabricks.net)"
-            )
+            raise ValueError(f"{url!r} is not an Azure Databricks URL (https://adb-<id>.<n>.azuredatabricks.net)")
     return urls
 
 
@@ -250,19 +231,22 @@ def _as_api_keys(value: str) -> tuple[ApiKey, ...]:
     return tuple(keys)
 
 
-def _as_workspace_credentials(value: str) -> dict[str, WorkspaceCredentials]:
+def _as_workspace_credentials(value: str) -> dict[str, DatabricksCredentials]:
     try:
         data = json.loads(value)
     except json.JSONDecodeError:
         raise ValueError('expected JSON: {"<workspace url>": {"token": ...}}') from None
     if not isinstance(data, dict):
         raise ValueError("expected a JSON object keyed by workspace URL")
-    allowed = {f.name for f in fields(WorkspaceCredentials)}
+    allowed = {"token", "azure_client_id", "azure_client_secret", "azure_tenant_id"}
     result = {}
     for url, creds in data.items():
         if not isinstance(creds, dict) or not set(creds) <= allowed:
             raise ValueError(f"credentials for {url!r} must be an object with keys from {sorted(allowed)}")
-        result[normalize_workspace_url(url)] = WorkspaceCredentials(**creds)
+        try:
+            result[normalize_workspace_url(url)] = DatabricksCredentials(**creds)
+        except ConfigurationError as exc:
+            raise ValueError(f"credentials for {url!r}: {exc}") from None
     return result
 
 

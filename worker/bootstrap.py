@@ -6,10 +6,10 @@ import threading
 from dataclasses import dataclass
 
 from shared.db import database_url, make_engine, make_session_factory
-from shared.provisioning.clients import DatabricksCredentials, WorkspaceClients
+from shared.provisioning.clients import WorkspaceClients
 from shared.queue.factory import make_queue, poison_queue_name
 from shared.queue.outbox import OutboxRelay
-from shared.settings import Settings, WorkspaceCredentials
+from shared.settings import Settings
 from shared.share_packs.provision import ProvisioningJob
 from worker.consumer import QueueConsumer
 
@@ -61,21 +61,8 @@ def build_worker(settings: Settings | None = None) -> Worker:
 def workspace_clients(settings: Settings) -> WorkspaceClients:
     """One SDK client per workspace, with the global or per-workspace credentials from settings."""
     return WorkspaceClients(
-        _credentials(settings.databricks_credentials),
-        per_workspace={
-            url: creds for url, c in settings.workspace_credentials.items() if (creds := _credentials(c))
-        },
+        settings.databricks_credentials,
+        per_workspace=settings.workspace_credentials,
         retry_timeout_seconds=settings.databricks_retry_timeout_seconds,
         concurrency=settings.workspace_concurrency,
-    )
-
-
-def _credentials(credentials: WorkspaceCredentials) -> DatabricksCredentials | None:
-    if not credentials.is_configured:
-        return None
-    return DatabricksCredentials(
-        token=credentials.token,
-        azure_client_id=credentials.azure_client_id,
-        azure_client_secret=credentials.azure_client_secret,
-        azure_tenant_id=credentials.azure_tenant_id,
     )

@@ -6,7 +6,8 @@ import pytest
 
 from emulator.auth import DEFAULT_TOKEN
 from emulator.control import EmulatorControl
-from shared.provisioning.clients import DatabricksCredentials, WorkspaceClients
+from shared.credentials import DatabricksCredentials
+from shared.provisioning.clients import WorkspaceClients
 from shared.provisioning.gateway import DatabricksGateway
 from tests.fixtures.emulator import clear_databricks_env
 

@@ -7,7 +7,8 @@ from collections.abc import Iterator
 import pytest
 
 from emulator.server import RunningEmulator, start_emulator
-from shared.provisioning.clients import DatabricksCredentials, WorkspaceClients
+from shared.credentials import DatabricksCredentials
+from shared.provisioning.clients import WorkspaceClients
 from shared.provisioning.errors import PermanentProvisioningError
 from shared.provisioning.plan import make_plan
 from shared.sharepack.model import Strategy

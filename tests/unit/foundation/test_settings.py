@@ -79,6 +79,13 @@ def test_workspace_urls_are_normalised_and_credentials_resolve_per_workspace():
         workspace_credentials='{"https://adb-123.4.azuredatabricks.net": {"token": "ws-token"}}',
     )
     assert s.known_workspace_urls == {"https://adb-123.4.azuredatabricks.net", "http://127.0.0.1:8001"}
-    assert s.credentials_for("https://adb-123.4.azuredatabricks.net").token == "ws-token"
-    assert s.credentials_for("http://127.0.0.1:8001").token == "global-token"
-    assert "token" not in repr(s.credentials_for("http://127.0.0.1:8001")).replace("kind='token'", "")
+    assert s.workspace_credentials["https://adb-123.4.azuredatabricks.net"].token == "ws-token"
+    assert s.databricks_credentials.token == "global-token"
+    assert "global-token" not in repr(s) and "ws-token" not in repr(s)
+
+
+def test_incomplete_or_double_credentials_fail_at_start():
+    with pytest.raises(ConfigurationError, match="Invalid setting databricks_token/azure_client_"):
+        settings(azure_client_id="only-the-id")
+    with pytest.raises(ConfigurationError, match="Invalid setting workspace_credentials"):
+        settings(workspace_credentials='{"https://adb-1.2.azuredatabricks.net": {"token": "t", "azure_client_id": "i"}}')  # noqa: E501

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from shared.credentials import DatabricksCredentials
 from shared.errors import ConfigurationError
-from shared.provisioning.clients import DatabricksCredentials, WorkspaceClients
+from shared.provisioning.clients import WorkspaceClients
 from shared.settings import normalize_workspace_url
 
 
