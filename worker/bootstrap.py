@@ -6,6 +6,7 @@ import threading
 from dataclasses import dataclass
 
 from shared.db import database_url, make_engine, make_session_factory
+from shared.errors import ConfigurationError
 from shared.provisioning.clients import WorkspaceClients
 from shared.queue.factory import make_queue, poison_queue_name
 from shared.queue.outbox import OutboxRelay
@@ -26,6 +27,11 @@ class Worker:
 def build_worker(settings: Settings | None = None) -> Worker:
     """Build a worker from settings (default: the environment)."""
     settings = settings or Settings.from_env()
+    if settings.databricks_credentials is None and not settings.workspace_credentials:
+        raise ConfigurationError(
+            "Missing setting databricks_token (or azure_client_id and azure_client_secret): "
+            "the worker needs credentials for Databricks"
+        )
     engine = make_engine(database_url(settings))
     session_factory = make_session_factory(engine)
     queue = make_queue(settings, engine)

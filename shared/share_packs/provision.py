@@ -24,7 +24,7 @@ from typing import Any, Protocol
 from sqlalchemy import Engine, insert, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from shared.errors import Conflict, WorkflowError
+from shared.errors import ConfigurationError, Conflict, WorkflowError
 from shared.history import History, snapshot
 from shared.logging import get_logger
 from shared.models import (
@@ -148,7 +148,11 @@ class ProvisioningJob:
         project_id = self._resolve_project(share_pack, tenant_id)
         self._check_stop(command, stop, 3)
 
-        gateway = self.gateway_for(workspace_url)
+        try:
+            gateway = self.gateway_for(workspace_url)
+        except ConfigurationError as exc:  # e.g. no credentials for this workspace: retrying cannot help
+            self._fail(command.share_pack_id, f"{status_line(3, strategy)} failed: {exc.message}")
+            return
         step_number = 3
         try:
             plan = make_plan(share_pack, gateway.read_state(share_pack))

@@ -317,3 +317,15 @@ def test_activation_links_reach_notifications_only(stack, engine):
     assert len(bodies) == 1 and "retrieve_config.html?" in bodies[0]  # the one D2O recipient
     for text in (audit, versions, stack.worker_logs()):
         assert "retrieve_config" not in text
+
+
+def test_a_workspace_without_credentials_fails_the_pack_with_the_reason(stack):
+    stack.start_worker(
+        DATABRICKS_TOKEN="",
+        WORKSPACE_CREDENTIALS='{"https://adb-1234567890123456.7.azuredatabricks.net": {"token": "other"}}',
+    )
+    final = stack.wait_final(stack.upload(pack()))
+    assert final["Status"] == "FAILED"
+    assert final["ErrorMessage"] == (
+        f"Step 3/8: Provisioning recipients failed: No Databricks credentials configured for {stack.emulator.url}."
+    )

@@ -41,3 +41,13 @@ def test_a_malformed_value_names_the_setting():
     assert result.stderr.strip().splitlines()[-1] == (
         "error: Invalid setting max_dequeue_count: expected a whole number, got 'many'"
     )
+
+
+def test_the_worker_refuses_to_start_without_databricks_credentials(database_url):
+    env = {k: v for k, v in os.environ.items() if not k.upper().startswith(("DATABRICKS_", "ARM_", "AZURE_CLIENT"))}
+    result = subprocess.run(
+        [sys.executable, "-m", "worker"], cwd=ROOT, capture_output=True, text=True, timeout=60,
+        env={**env, "DOMAIN_DB_CONNECTION_STRING": database_url},
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1].startswith("error: Missing setting databricks_token")
