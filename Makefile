@@ -35,6 +35,7 @@ bench: install
 	$(BIN)/python bench/bench_sharepack.py
 	$(BIN)/python bench/bench_provisioning.py
 	$(BIN)/python bench/bench_api.py
+	$(BIN)/python bench/bench_workers.py
 
 clean:
 	rm -rf $(VENV) .local node_modules
