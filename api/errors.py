@@ -24,7 +24,7 @@ from shared.errors import (
     WorkflowError,
 )
 from shared.logging import get_logger
-from shared.share_packs.submit import InvalidSharePack
+from shared.use_cases.submit import InvalidSharePack
 
 log = get_logger(__name__)
 

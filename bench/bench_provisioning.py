@@ -37,13 +37,13 @@ from shared.credentials import DatabricksCredentials
 from shared.provisioning.apply import apply_step
 from shared.provisioning.clients import WorkspaceClients
 from shared.provisioning.plan import MAX_UPDATES_PER_CALL, Plan, make_plan
-from shared.sharepack.model import (
-    DataObject,
+from shared.share_pack_file.model import (
+    DataObjectSpec,
     Metadata,
-    Recipient,
+    RecipientSpec,
     RecipientType,
-    Share,
-    SharePack,
+    SharePackSpec,
+    ShareSpec,
     Strategy,
 )
 
@@ -64,16 +64,16 @@ def table_names() -> list[str]:
     return [f"bench.s{s:02}.t{i:03}" for s in range(SHARES) for i in range(per_share)]
 
 
-def share_pack(strategy: Strategy, *, prefix: str = "", changed: int = 0, index: int = 0) -> SharePack:
+def share_pack(strategy: Strategy, *, prefix: str = "", changed: int = 0, index: int = 0) -> SharePackSpec:
     """Return the benchmark pack; ``changed`` objects per share are swapped for new ones."""
     recipients = []
     for r in range(RECIPIENTS):
         if r % 5 == 4:  # one in five is Databricks-to-Databricks, each on its own metastore
             metastore = f"azure:westeurope:{index:08x}-0000-4000-8000-{r:012x}"
-            recipients.append(Recipient(f"{prefix}r{r:03}", RecipientType.D2D, metastore_id=metastore))
+            recipients.append(RecipientSpec(f"{prefix}r{r:03}", RecipientType.D2D, metastore_id=metastore))
         else:
             recipients.append(
-                Recipient(
+                RecipientSpec(
                     f"{prefix}r{r:03}",
                     RecipientType.D2O,
                     email=f"r{r}@example.com",
@@ -87,15 +87,15 @@ def share_pack(strategy: Strategy, *, prefix: str = "", changed: int = 0, index:
         objects = [f"bench.s{s:02}.t{i:03}" for i in range(first, OBJECTS_PER_SHARE + changed)]
         grantees = [f"{prefix}r{(s * RECIPIENTS_PER_SHARE + k) % RECIPIENTS:03}" for k in range(RECIPIENTS_PER_SHARE)]
         shares.append(
-            Share(
+            ShareSpec(
                 f"{prefix}share{s:02}",
                 comment=f"bench share {s}",
                 recipients=tuple(grantees),
-                data_objects=tuple(DataObject(name) for name in objects),
+                data_objects=tuple(DataObjectSpec(name) for name in objects),
             )
         )
     metadata = Metadata("bench@example.com", "bench", "bench", strategy)
-    return SharePack(metadata, tuple(recipients), tuple(shares))
+    return SharePackSpec(metadata, tuple(recipients), tuple(shares))
 
 
 # -- measuring ------------------------------------------------------------------------------------------
@@ -112,7 +112,7 @@ class Run:
     bound: float
 
 
-def provision(url: str, pack: SharePack, *, concurrency: int) -> tuple[Plan, float]:
+def provision(url: str, pack: SharePackSpec, *, concurrency: int) -> tuple[Plan, float]:
     """Read, plan and apply one pack the way the worker does; return the plan and the wall time."""
     clients = WorkspaceClients(DatabricksCredentials(token=DEFAULT_TOKEN), concurrency=concurrency)
     gateway = clients.gateway(url)  # builds the client (host probe) before the clock starts
@@ -152,7 +152,7 @@ def minimum_and_rounds(plan: Plan, *, existing_shares: int, concurrency: int) ->
 def measure(
     control: EmulatorControl,
     url: str,
-    pack: SharePack,
+    pack: SharePackSpec,
     *,
     existing_shares: int,
     concurrency: int,

@@ -28,47 +28,47 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ruamel.yaml import YAML
 
-from shared.sharepack import (
-    DataObject,
+from shared.share_pack_file import (
+    DataObjectSpec,
     Metadata,
-    Recipient,
+    RecipientSpec,
     RecipientType,
-    Share,
-    SharePack,
+    SharePackSpec,
+    ShareSpec,
     Strategy,
     parse_share_pack,
     to_excel,
     to_yaml,
 )
-from shared.sharepack.issues import Findings
-from shared.sharepack.parse import _collector_pause
-from shared.sharepack.parse_excel import read_excel
-from shared.sharepack.validate import validate_share_pack
+from shared.share_pack_file.issues import Findings
+from shared.share_pack_file.parse import _collector_pause
+from shared.share_pack_file.parse_excel import read_excel
+from shared.share_pack_file.validate import validate_share_pack
 
 RECIPIENTS, SHARES, OBJECTS_PER_SHARE = 1_000, 500, 40
 TARGETS = {"yaml": 0.7, "xlsx": 0.4}
 MEMORY_TARGET_MB = 300
 
 
-def big_share_pack() -> SharePack:
+def big_share_pack() -> SharePackSpec:
     """Return the benchmark pack: every recipient used, every share with 40 data objects."""
     recipients = tuple(
-        Recipient(name=f"recipient_{i:04d}", type=RecipientType.D2O, email=f"owner{i}@partner{i}.example.com",
+        RecipientSpec(name=f"recipient_{i:04d}", type=RecipientType.D2O, email=f"owner{i}@partner{i}.example.com",
                   allowed_ips=(f"10.{i % 250}.0.0/16", "192.0.2.10"), comment=f"Partner {i}", token_expiry_days=90)
         if i % 2 else
-        Recipient(name=f"recipient_{i:04d}", type=RecipientType.D2D,
+        RecipientSpec(name=f"recipient_{i:04d}", type=RecipientType.D2D,
                   metastore_id=f"azure:westeurope:12345678-1234-4234-8234-{i:012d}")
         for i in range(RECIPIENTS)
     )
     shares = tuple(
-        Share(
+        ShareSpec(
             name=f"share_{s:03d}",
             comment=f"Share {s}",
             recipients=(f"recipient_{(2 * s) % RECIPIENTS:04d}", f"recipient_{(2 * s + 1) % RECIPIENTS:04d}"),
             data_objects=tuple(
-                DataObject(name=f"cat_{s % 7}.schema_{j % 5}.table_{s}_{j}", shared_as=f"schema_{j % 5}.t_{s}_{j}",
+                DataObjectSpec(name=f"cat_{s % 7}.schema_{j % 5}.table_{s}_{j}", shared_as=f"schema_{j % 5}.t_{s}_{j}",
                            history=True)
-                if j % 4 == 0 else DataObject(name=f"cat_{s % 7}.schema_{j % 5}.table_{s}_{j}")
+                if j % 4 == 0 else DataObjectSpec(name=f"cat_{s % 7}.schema_{j % 5}.table_{s}_{j}")
                 for j in range(OBJECTS_PER_SHARE)
             ),
         )
@@ -76,17 +76,17 @@ def big_share_pack() -> SharePack:
     )
     metadata = Metadata(requestor="jane.doe@example.com", project_name="Benchmark", business_line="Finance",
                         strategy=Strategy.NEW)
-    return SharePack(metadata=metadata, recipients=recipients, shares=shares)
+    return SharePackSpec(metadata=metadata, recipients=recipients, shares=shares)
 
 
-def naive_yaml(content: bytes) -> SharePack | None:
+def naive_yaml(content: bytes) -> SharePackSpec | None:
     """The same validation behind ruamel's default round-trip loader (what `YAML().load` does)."""
     with _collector_pause.around(len(content)):
         findings = Findings()
         return validate_share_pack(YAML().load(content.decode()), findings)
 
 
-def naive_excel(content: bytes) -> SharePack | None:
+def naive_excel(content: bytes) -> SharePackSpec | None:
     """The same reader and validation with pandas' openpyxl engine instead of calamine."""
     with _collector_pause.around(len(content)):
         findings = Findings()

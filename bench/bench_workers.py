@@ -38,9 +38,9 @@ from shared.db import make_engine, make_session_factory  # noqa: E402
 from shared.embedded_postgres import start_embedded_postgres  # noqa: E402
 from shared.queue.azure import AzureStorageQueue  # noqa: E402
 from shared.queue.outbox import OutboxRelay  # noqa: E402
-from shared.share_packs.submit import submit_share_pack  # noqa: E402
-from shared.sharepack.model import Strategy  # noqa: E402
-from shared.sharepack.write import to_yaml  # noqa: E402
+from shared.share_pack_file.model import Strategy  # noqa: E402
+from shared.share_pack_file.write import to_yaml  # noqa: E402
+from shared.use_cases.submit import submit_share_pack  # noqa: E402
 from tests.fixtures.azurite import AzuriteQueueService  # noqa: E402
 from tests.fixtures.postgres import alembic_config, fresh_database_url  # noqa: E402
 

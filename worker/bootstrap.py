@@ -11,7 +11,7 @@ from shared.provisioning.clients import WorkspaceClients
 from shared.queue.factory import make_queue, poison_queue_name
 from shared.queue.outbox import OutboxRelay
 from shared.settings import Settings
-from shared.share_packs.provision import ProvisioningJob
+from shared.use_cases.provision import ProvisioningJob
 from worker.consumer import QueueConsumer
 
 

@@ -21,7 +21,7 @@ import structlog
 from shared.logging import get_logger
 from shared.queue.interface import MessageLost, MessageQueue, QueueMessage
 from shared.queue.messages import ProvisionSharePack, UnreadableMessage
-from shared.share_packs.provision import JobInterrupted, RetryLater
+from shared.use_cases.provision import JobInterrupted, RetryLater
 
 log = get_logger(__name__)
 

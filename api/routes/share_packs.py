@@ -17,13 +17,13 @@ from api.schemas import (
     UploadResponseSchema,
     UploadSchema,
 )
-from shared.share_packs.queries import (
+from shared.use_cases.queries import (
     get_share_pack,
     list_share_packs,
     parse_share_pack_id,
     share_pack_history,
 )
-from shared.share_packs.submit import submit_share_pack
+from shared.use_cases.submit import submit_share_pack
 from shared.workspaces import resolve_workspace_url
 
 blp = Blueprint("share_packs", __name__, url_prefix="/workflow", description="Share pack uploads and status")

@@ -32,7 +32,7 @@ class SharePack(Versioned, Base):
     error_message: Mapped[str | None]
     requested_by: Mapped[str]
     strategy: Mapped[str]
-    # The canonical share pack (shared.sharepack.SharePack.to_dict()), the plan the worker made, and the
+    # The canonical share pack (shared.share_pack_file.SharePack.to_dict()), the plan the worker made, and the
     # warnings the requestor was shown at upload. Deferred: they can be megabytes, and status reads and
     # history listings never need them.
     config: Mapped[dict[str, Any]] = mapped_column(deferred=True)

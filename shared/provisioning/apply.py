@@ -49,7 +49,7 @@ from shared.provisioning.plan import (
     recipient_differences,
 )
 from shared.provisioning.workspace_state import TOKEN, SharedObjectState, ShareState
-from shared.sharepack.model import Strategy
+from shared.share_pack_file.model import Strategy
 
 __all__ = ["PLAN_STEPS", "StepResult", "apply_plan", "apply_step"]
 

@@ -45,7 +45,7 @@ from shared.provisioning.workspace_state import (
     WorkspaceState,
     normalize_comment,
 )
-from shared.sharepack.model import SharePack, Strategy
+from shared.share_pack_file.model import SharePackSpec, Strategy
 
 T = TypeVar("T")
 
@@ -56,7 +56,7 @@ class WorkspaceGateway(Protocol):
     Every method raises `shared.provisioning.errors.ProvisioningError` subclasses only.
     """
 
-    def read_state(self, share_pack: SharePack) -> WorkspaceState:
+    def read_state(self, share_pack: SharePackSpec) -> WorkspaceState:
         """Read what the plan for ``share_pack`` needs: all recipients, and the named shares with grants."""
         ...
 
@@ -149,7 +149,7 @@ class DatabricksGateway:
 
     # -- reading -------------------------------------------------------------------------------------
 
-    def read_state(self, share_pack: SharePack) -> WorkspaceState:
+    def read_state(self, share_pack: SharePackSpec) -> WorkspaceState:
         """Read the state with the fewest calls: two lists, then per existing named share one get with
         objects and one permissions read (a DELETE also reads each doomed recipient's grants)."""
         with ThreadPoolExecutor(max_workers=self._concurrency) as pool:

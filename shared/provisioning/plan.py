@@ -38,7 +38,14 @@ from shared.provisioning.workspace_state import (
     WorkspaceState,
     normalize_comment,
 )
-from shared.sharepack.model import DataObject, Recipient, RecipientType, Share, SharePack, Strategy
+from shared.share_pack_file.model import (
+    DataObjectSpec,
+    RecipientSpec,
+    RecipientType,
+    SharePackSpec,
+    ShareSpec,
+    Strategy,
+)
 
 #: The four steps of a plan, named as the orchestrator reports them ("Step k/8: <step>").
 PLAN_STEPS: tuple[str, ...] = ("recipients", "shares", "data_objects", "grants")
@@ -232,7 +239,7 @@ class Plan:
 # -- the diff -------------------------------------------------------------------------------------------
 
 
-def make_plan(share_pack: SharePack, actual: WorkspaceState) -> Plan:
+def make_plan(share_pack: SharePackSpec, actual: WorkspaceState) -> Plan:
     """Return the plan that makes ``actual`` match ``share_pack`` under the pack's strategy."""
     draft = _Draft()
     strategy = share_pack.metadata.strategy
@@ -268,7 +275,7 @@ class _Draft:
         )
 
 
-def desired_recipient(recipient: Recipient) -> RecipientState:
+def desired_recipient(recipient: RecipientSpec) -> RecipientState:
     """Return the recipient the share pack declares, in workspace terms."""
     d2d = recipient.type is RecipientType.D2D
     return RecipientState(
@@ -280,7 +287,7 @@ def desired_recipient(recipient: Recipient) -> RecipientState:
     )
 
 
-def desired_object(data_object: DataObject) -> SharedObjectState:
+def desired_object(data_object: DataObjectSpec) -> SharedObjectState:
     """Return the data object the share pack declares, in workspace terms."""
     return SharedObjectState(
         name=data_object.name,
@@ -318,7 +325,7 @@ def _metastore_differs(want: RecipientState, have: RecipientState) -> bool:
 
 
 def _plan_recipients(
-    recipients: Iterable[Recipient], actual: WorkspaceState, strategy: Strategy, draft: _Draft
+    recipients: Iterable[RecipientSpec], actual: WorkspaceState, strategy: Strategy, draft: _Draft
 ) -> None:
     for declared in recipients:
         want = desired_recipient(declared)
@@ -370,7 +377,7 @@ def _update_recipient(want: RecipientState, have: RecipientState, draft: _Draft)
 
 
 def _plan_share(
-    share: Share, actual: WorkspaceState, strategy: Strategy, draft: _Draft, *, declared: Iterable[Recipient]
+    share: ShareSpec, actual: WorkspaceState, strategy: Strategy, draft: _Draft, *, declared: Iterable[RecipientSpec]
 ) -> None:
     name = share.name
     want_objects = [desired_object(o) for o in share.data_objects]
@@ -474,7 +481,7 @@ def _check_grantees(
         )
 
 
-def _plan_delete(share_pack: SharePack, actual: WorkspaceState, draft: _Draft) -> None:
+def _plan_delete(share_pack: SharePackSpec, actual: WorkspaceState, draft: _Draft) -> None:
     shares = [s.name for s in share_pack.shares if s.name in actual.shares]
     recipients = [r.name for r in share_pack.recipients if r.name in actual.recipients]
     doomed = set(recipients)

@@ -12,7 +12,7 @@ from shared.provisioning.apply import apply_plan, apply_step
 from shared.provisioning.errors import PermanentProvisioningError, TransientProvisioningError
 from shared.provisioning.gateway import DatabricksGateway
 from shared.provisioning.plan import Plan, make_plan
-from shared.sharepack.model import SharePack, Strategy
+from shared.share_pack_file.model import SharePackSpec, Strategy
 from tests.unit.provisioning.builders import METASTORE_A, d2d, d2o, pack, share, table
 
 pytestmark = pytest.mark.integration
@@ -26,15 +26,15 @@ def tables(emulator: EmulatorControl) -> None:
     emulator.seed_tables(TABLES)
 
 
-def plan_for(share_pack: SharePack, gateway: DatabricksGateway) -> Plan:
+def plan_for(share_pack: SharePackSpec, gateway: DatabricksGateway) -> Plan:
     return make_plan(share_pack, gateway.read_state(share_pack))
 
 
-def provision(share_pack: SharePack, gateway: DatabricksGateway):
+def provision(share_pack: SharePackSpec, gateway: DatabricksGateway):
     return apply_plan(plan_for(share_pack, gateway), gateway)
 
 
-def new_pack(objects: int = 250) -> SharePack:
+def new_pack(objects: int = 250) -> SharePackSpec:
     return pack(
         Strategy.NEW,
         recipients=[

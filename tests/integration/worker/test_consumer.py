@@ -10,7 +10,7 @@ import pytest
 
 from shared.queue.messages import ProvisionSharePack
 from shared.queue.postgres import PostgresQueue
-from shared.share_packs.provision import JobInterrupted, RetryLater
+from shared.use_cases.provision import JobInterrupted, RetryLater
 from worker.consumer import QueueConsumer
 
 pytestmark = pytest.mark.integration

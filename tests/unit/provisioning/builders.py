@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from shared.sharepack.model import (
-    DataObject,
+from shared.share_pack_file.model import (
+    DataObjectSpec,
     DataObjectType,
     Metadata,
-    Recipient,
+    RecipientSpec,
     RecipientType,
-    Share,
-    SharePack,
+    SharePackSpec,
+    ShareSpec,
     Strategy,
 )
 
@@ -19,9 +19,11 @@ METASTORE_A = "azure:westeurope:8e4a0c71-5d0c-4a4e-9f57-6cbd2f3e0b11"
 METASTORE_B = "azure:northeurope:1b2c3d4e-5f60-4a4e-9f57-6cbd2f3e0b22"
 
 
-def d2o(name: str, *, ips: Iterable[str] = (), comment: str | None = None, expiry_days: int | None = None) -> Recipient:
+def d2o(
+    name: str, *, ips: Iterable[str] = (), comment: str | None = None, expiry_days: int | None = None
+) -> RecipientSpec:
     """Return an open-sharing recipient."""
-    return Recipient(
+    return RecipientSpec(
         name=name,
         type=RecipientType.D2O,
         email=f"{name}@example.com",
@@ -31,25 +33,25 @@ def d2o(name: str, *, ips: Iterable[str] = (), comment: str | None = None, expir
     )
 
 
-def d2d(name: str, metastore_id: str = METASTORE_A, *, comment: str | None = None) -> Recipient:
+def d2d(name: str, metastore_id: str = METASTORE_A, *, comment: str | None = None) -> RecipientSpec:
     """Return a Databricks-to-Databricks recipient."""
-    return Recipient(name=name, type=RecipientType.D2D, metastore_id=metastore_id, comment=comment)
+    return RecipientSpec(name=name, type=RecipientType.D2D, metastore_id=metastore_id, comment=comment)
 
 
-def table(name: str, *, shared_as: str | None = None, history: bool | None = None) -> DataObject:
+def table(name: str, *, shared_as: str | None = None, history: bool | None = None) -> DataObjectSpec:
     """Return a table data object."""
-    return DataObject(name=name, type=DataObjectType.TABLE, shared_as=shared_as, history=history)
+    return DataObjectSpec(name=name, type=DataObjectType.TABLE, shared_as=shared_as, history=history)
 
 
 def share(
     name: str,
-    objects: Iterable[DataObject | str] = (),
+    objects: Iterable[DataObjectSpec | str] = (),
     *,
     recipients: Iterable[str] = (),
     comment: str | None = None,
-) -> Share:
+) -> ShareSpec:
     """Return a share; plain strings are tables."""
-    return Share(
+    return ShareSpec(
         name=name,
         comment=comment,
         recipients=tuple(recipients),
@@ -57,9 +59,11 @@ def share(
     )
 
 
-def pack(strategy: Strategy, *, recipients: Iterable[Recipient] = (), shares: Iterable[Share] = ()) -> SharePack:
+def pack(
+    strategy: Strategy, *, recipients: Iterable[RecipientSpec] = (), shares: Iterable[ShareSpec] = ()
+) -> SharePackSpec:
     """Return a share pack."""
-    return SharePack(
+    return SharePackSpec(
         metadata=Metadata(
             requestor="alice@example.com",
             project_name="reporting",

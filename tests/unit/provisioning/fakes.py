@@ -20,7 +20,7 @@ from shared.provisioning.workspace_state import (
     ShareState,
     WorkspaceState,
 )
-from shared.sharepack.model import SharePack, Strategy
+from shared.share_pack_file.model import SharePackSpec, Strategy
 
 
 @dataclass
@@ -66,7 +66,7 @@ class FakeWorkspaceGateway:
 
     # -- WorkspaceGateway ----------------------------------------------------------------------------
 
-    def read_state(self, share_pack: SharePack) -> WorkspaceState:
+    def read_state(self, share_pack: SharePackSpec) -> WorkspaceState:
         self._record("read_state", "")
         named = [s.name for s in share_pack.shares if s.name in self.shares]
         grants = {name: frozenset(self.shares[name].grantees) for name in named}

@@ -16,7 +16,7 @@ from shared.provisioning.errors import (
 )
 from shared.provisioning.plan import Action, Entity, make_plan
 from shared.provisioning.workspace_state import RecipientState
-from shared.sharepack.model import Strategy
+from shared.share_pack_file.model import Strategy
 
 from .builders import d2d, d2o, pack, share
 from .fakes import FakeWorkspaceGateway

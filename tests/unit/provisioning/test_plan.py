@@ -24,7 +24,7 @@ from shared.provisioning.workspace_state import (
     ShareState,
     WorkspaceState,
 )
-from shared.sharepack.model import Strategy
+from shared.share_pack_file.model import Strategy
 
 from .builders import METASTORE_A, METASTORE_B, d2d, d2o, pack, share, table
 

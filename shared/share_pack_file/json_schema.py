@@ -12,7 +12,7 @@ from typing import Any
 
 from marshmallow import Schema, fields, validate
 
-from shared.sharepack.schema import (
+from shared.share_pack_file.schema import (
     SHARE_PACK_SCHEMA,
     Choice,
     DataObjectField,
@@ -36,7 +36,7 @@ def share_pack_json_schema() -> dict[str, Any]:
         "title": "Share pack",
         **root,
         "description": "A Delta Sharing request: who asks (metadata), who receives (recipient) and what is "
-        "shared (share). Generated from shared/sharepack/schema.py by `sharepack schema`.",
+        "shared (share). Generated from shared/share_pack_file/schema.py by `sharepack schema`.",
         "$defs": dict(sorted(definitions.items())),
     }
 

@@ -21,7 +21,7 @@ from shared.logging import get_logger
 from shared.models import AuditEntry, Request, SharePack
 from shared.queue.messages import ProvisionSharePack
 from shared.queue.outbox import add_to_outbox
-from shared.sharepack import Issue, ParsedSharePack, parse_share_pack
+from shared.share_pack_file import Issue, ParsedSharePack, parse_share_pack
 from shared.status import AuditAction, RequestStatus, SharePackStatus
 
 log = get_logger(__name__)

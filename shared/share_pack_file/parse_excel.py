@@ -26,8 +26,8 @@ from typing import Any
 import pandas as pd
 
 from shared.errors import UnsupportedMediaType
-from shared.sharepack.issues import Findings, Path
-from shared.sharepack.schema import (
+from shared.share_pack_file.issues import Findings, Path
+from shared.share_pack_file.schema import (
     DATA_OBJECTS_SHEET,
     METADATA_COLUMNS,
     SHARE_COLUMN,
@@ -40,7 +40,7 @@ from shared.sharepack.schema import (
     field_names,
     split_delimited,
 )
-from shared.sharepack.validate import unknown_field_message
+from shared.share_pack_file.validate import unknown_field_message
 
 MAX_ZIP_ENTRIES = 1_000
 MAX_UNCOMPRESSED_BYTES = 200 * 1024 * 1024

@@ -17,7 +17,7 @@ from typing import Any
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
-from shared.sharepack.model import DataObject, DataObjectType, RecipientType, Strategy
+from shared.share_pack_file.model import DataObjectSpec, DataObjectType, RecipientType, Strategy
 
 MAX_NAME_LENGTH = 255
 MAX_ALLOWED_IPS = 100
@@ -216,12 +216,12 @@ class DataObjectField(fields.Field):
 
     def _deserialize(
         self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any
-    ) -> DataObject:
+    ) -> DataObjectSpec:
         if isinstance(value, str):
             name = self._check_name(value.strip())
             if name.count(".") != 2:
                 raise ValidationError(f"'{value}' is not a table name: write catalog.schema.table.")
-            return DataObject(name=name.lower())
+            return DataObjectSpec(name=name.lower())
         if not isinstance(value, Mapping):
             raise ValidationError("Must be catalog.schema.table or a mapping with name, type, shared_as, history.")
         if len(value) == 1 and isinstance(value.get("name"), str):
@@ -242,7 +242,7 @@ class DataObjectField(fields.Field):
         if shared_as is not None and shared_as.count(".") + 1 != parts - 1:
             example = "a schema name" if parts == 2 else "schema.name"
             raise ValidationError({"shared_as": [f"For a {kind.value} write {example} (got '{shared_as}')."]})
-        return DataObject(
+        return DataObjectSpec(
             name=name.lower(),
             type=kind,
             shared_as=shared_as.lower() if shared_as else None,

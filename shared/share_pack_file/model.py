@@ -1,7 +1,7 @@
 """The canonical share pack: what a requestor asked for, independent of the file it came in.
 
 This is what the API stores (as `SharePack.to_dict()`, JSONB) and what the worker reads back with
-`SharePack.from_dict()`. Instances are only built by the validator (`shared.sharepack.validate`) or from
+`SharePack.from_dict()`. Instances are only built by the validator (`shared.share_pack_file.validate`) or from
 stored canonical data, so they always hold valid, normalised values: recipient, share and data object names
 are lowercase because Unity Catalog stores them that way.
 """
@@ -39,7 +39,7 @@ class DataObjectType(StrEnum):
 
 
 @dataclass(frozen=True)
-class DataObject:
+class DataObjectSpec:
     """One securable in a share: `catalog.schema.table` (or `catalog.schema` for a SCHEMA)."""
 
     name: str
@@ -49,7 +49,7 @@ class DataObject:
 
 
 @dataclass(frozen=True)
-class Recipient:
+class RecipientSpec:
     """Who receives shares; `email` and `allowed_ips` matter for D2O, `metastore_id` for D2D."""
 
     name: str
@@ -62,13 +62,13 @@ class Recipient:
 
 
 @dataclass(frozen=True)
-class Share:
+class ShareSpec:
     """A share, the recipients it is granted to and the data objects it holds."""
 
     name: str
     comment: str | None = None
     recipients: tuple[str, ...] = ()
-    data_objects: tuple[DataObject, ...] = ()
+    data_objects: tuple[DataObjectSpec, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -84,12 +84,12 @@ class Metadata:
 
 
 @dataclass(frozen=True)
-class SharePack:
+class SharePackSpec:
     """A whole, valid request: metadata, the recipients it declares and the shares it defines."""
 
     metadata: Metadata
-    recipients: tuple[Recipient, ...]
-    shares: tuple[Share, ...]
+    recipients: tuple[RecipientSpec, ...]
+    shares: tuple[ShareSpec, ...]
 
     def to_dict(self) -> dict[str, Any]:
         """Return the canonical JSON-able form, keyed by the file vocabulary (`metadata`, `recipient`, `share`).
@@ -133,7 +133,7 @@ class SharePack:
         }
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> SharePack:
+    def from_dict(cls, data: dict[str, Any]) -> SharePackSpec:
         """Rebuild a pack from `to_dict()` output (trusted: stored by us, so only types are restored)."""
         m = data["metadata"]
         return cls(
@@ -146,7 +146,7 @@ class SharePack:
                 workspace_url=m.get("workspace_url"),
             ),
             recipients=tuple(
-                Recipient(
+                RecipientSpec(
                     name=r["name"],
                     type=RecipientType(r["type"]),
                     email=r.get("email"),
@@ -158,12 +158,12 @@ class SharePack:
                 for r in data.get("recipient") or ()
             ),
             shares=tuple(
-                Share(
+                ShareSpec(
                     name=s["name"],
                     comment=s.get("comment"),
                     recipients=tuple(s.get("recipients") or ()),
                     data_objects=tuple(
-                        DataObject(
+                        DataObjectSpec(
                             name=o["name"],
                             type=DataObjectType(o.get("type") or DataObjectType.TABLE),
                             shared_as=o.get("shared_as"),

@@ -5,10 +5,10 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from shared.sharepack import DataObject, DataObjectType, SharePack, parse_share_pack, to_excel, to_yaml
-from shared.sharepack.cli import TEMPLATE_HEADER
-from shared.sharepack.sample import sample_share_pack
-from tests.unit.sharepack.conftest import parse_as, valid_document
+from shared.share_pack_file import DataObjectSpec, DataObjectType, SharePackSpec, parse_share_pack, to_excel, to_yaml
+from shared.share_pack_file.cli import TEMPLATE_HEADER
+from shared.share_pack_file.sample import sample_share_pack
+from tests.unit.share_pack_file.conftest import parse_as, valid_document
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
 
@@ -26,8 +26,8 @@ def test_model_to_yaml_to_model_round_trips_every_field():
     pack = sample_share_pack()
     share = dataclasses.replace(pack.shares[1], data_objects=(
         *pack.shares[1].data_objects,
-        DataObject("finance.reference", DataObjectType.SCHEMA, "reference", None),
-        DataObject("finance.ledger.balances", DataObjectType.VIEW, "ledger.balances_v", False),
+        DataObjectSpec("finance.reference", DataObjectType.SCHEMA, "reference", None),
+        DataObjectSpec("finance.ledger.balances", DataObjectType.VIEW, "ledger.balances_v", False),
     ))
     pack = dataclasses.replace(pack, shares=(pack.shares[0], share))
 
@@ -69,4 +69,4 @@ def test_canonical_dict_round_trips_and_uses_the_file_vocabulary():
     assert stored["share"][0]["data_objects"][0] == {
         "name": "sales.reporting.orders", "type": "TABLE", "shared_as": None, "history": None,
     }
-    assert SharePack.from_dict(stored) == pack
+    assert SharePackSpec.from_dict(stored) == pack

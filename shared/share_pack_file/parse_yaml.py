@@ -24,8 +24,8 @@ from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from ruamel.yaml.resolver import VersionedResolver, implicit_resolvers
 from ruamel.yaml.tag import Tag
 
-from shared.sharepack.issues import Findings, Path
-from shared.sharepack.schema import aliases_of
+from shared.share_pack_file.issues import Findings, Path
+from shared.share_pack_file.schema import aliases_of
 
 # Share packs nest about five levels deep; these bounds are far above that and far below a crash.
 MAX_FLOW_DEPTH = 500

@@ -45,8 +45,7 @@ from shared.provisioning.errors import (
 from shared.provisioning.gateway import WorkspaceGateway
 from shared.provisioning.plan import Action, Change, Entity, make_plan
 from shared.queue.messages import ProvisionSharePack
-from shared.sharepack.model import SharePack as SharePackModel
-from shared.sharepack.model import Strategy
+from shared.share_pack_file.model import SharePackSpec, Strategy
 from shared.status import AuditAction, NotificationStatus, NotificationType, SharePackStatus
 
 log = get_logger(__name__)
@@ -137,7 +136,7 @@ class ProvisioningJob:
             if pack.share_pack_status != SharePackStatus.IN_PROGRESS:
                 log.info("provision.skipped", reason=f"share pack is {pack.share_pack_status}")
                 return
-            share_pack = SharePackModel.from_dict(pack.config)
+            share_pack = SharePackSpec.from_dict(pack.config)
             workspace_url = pack.workspace_url
         strategy = share_pack.metadata.strategy
 
@@ -197,7 +196,7 @@ class ProvisioningJob:
             )
         log.info("provision.completed", changes=len(plan.changes))
 
-    def _resolve_tenant(self, share_pack: SharePackModel) -> uuid.UUID:
+    def _resolve_tenant(self, share_pack: SharePackSpec) -> uuid.UUID:
         return self._find_or_create(
             Tenant,
             "business_line_name",
@@ -207,7 +206,7 @@ class ProvisioningJob:
             reason="first share pack of this business line",
         )
 
-    def _resolve_project(self, share_pack: SharePackModel, tenant_id: uuid.UUID) -> uuid.UUID:
+    def _resolve_project(self, share_pack: SharePackSpec, tenant_id: uuid.UUID) -> uuid.UUID:
         return self._find_or_create(
             Project,
             "project_name",
@@ -253,7 +252,7 @@ class ProvisioningJob:
         raise AssertionError("unreachable")
 
     def _record_step(
-        self, command: ProvisionSharePack, result: StepResult, share_pack: SharePackModel, workspace_url: str
+        self, command: ProvisionSharePack, result: StepResult, share_pack: SharePackSpec, workspace_url: str
     ) -> None:
         """Audit every change the step made in Databricks; hand activation links to notifications."""
         emails = {r.name: r.email for r in share_pack.recipients}
@@ -288,7 +287,7 @@ class ProvisioningJob:
                 )
 
     def _record_outcome(
-        self, session: Session, share_pack: SharePackModel, workspace_url: str, share_pack_id: uuid.UUID
+        self, session: Session, share_pack: SharePackSpec, workspace_url: str, share_pack_id: uuid.UUID
     ) -> None:
         """Make the current rows of recipients, shares and objects say what the workspace now holds."""
         who = {"changed_by": self.performed_by, "change_reason": f"{share_pack.metadata.strategy} share pack"}

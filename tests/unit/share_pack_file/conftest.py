@@ -11,7 +11,7 @@ import pytest
 from openpyxl import Workbook
 from ruamel.yaml import YAML
 
-from shared.sharepack import ParsedSharePack, parse_share_pack
+from shared.share_pack_file import ParsedSharePack, parse_share_pack
 
 FORMATS = ("yaml", "xlsx")
 

@@ -16,8 +16,8 @@ from openpyxl.worksheet.datavalidation import DataValidation
 from openpyxl.worksheet.worksheet import Worksheet
 from ruamel.yaml import YAML
 
-from shared.sharepack.model import DataObjectType, RecipientType, SharePack, Strategy
-from shared.sharepack.schema import (
+from shared.share_pack_file.model import DataObjectType, RecipientType, SharePackSpec, Strategy
+from shared.share_pack_file.schema import (
     DATA_OBJECTS_SHEET,
     METADATA_COLUMNS,
     SHARE_COLUMN,
@@ -29,7 +29,7 @@ from shared.sharepack.schema import (
 )
 
 
-def to_yaml(share_pack: SharePack) -> str:
+def to_yaml(share_pack: SharePackSpec) -> str:
     """Return the pack as YAML text in the canonical vocabulary."""
     canonical = share_pack.to_dict()
     document = {
@@ -52,7 +52,7 @@ def to_yaml(share_pack: SharePack) -> str:
     return buffer.getvalue()
 
 
-def to_excel(share_pack: SharePack) -> bytes:
+def to_excel(share_pack: SharePackSpec) -> bytes:
     """Return the pack as an .xlsx workbook: sheets metadata, recipient, share and data_objects."""
     canonical = share_pack.to_dict()
     workbook = Workbook()

@@ -16,18 +16,18 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError
 
-from shared.sharepack.issues import Findings, Path
-from shared.sharepack.model import (
-    DataObject,
+from shared.share_pack_file.issues import Findings, Path
+from shared.share_pack_file.model import (
+    DataObjectSpec,
     DataObjectType,
     Metadata,
-    Recipient,
+    RecipientSpec,
     RecipientType,
-    Share,
-    SharePack,
+    SharePackSpec,
+    ShareSpec,
     Strategy,
 )
-from shared.sharepack.schema import (
+from shared.share_pack_file.schema import (
     NOT_A_MAPPING,
     REQUIRED,
     SHARE_PACK_SCHEMA,
@@ -60,7 +60,7 @@ _NOUNS: dict[type[Schema], str] = {
 }
 
 
-def validate_share_pack(document: Any, findings: Findings) -> SharePack | None:
+def validate_share_pack(document: Any, findings: Findings) -> SharePackSpec | None:
     """Validate a document, adding every error and warning to `findings`; return the pack if it has no errors."""
     if not isinstance(document, Mapping):
         findings.error(
@@ -108,7 +108,7 @@ def validate_share_pack(document: Any, findings: Findings) -> SharePack | None:
 
     if findings.errors or metadata is None:
         return None
-    return SharePack(
+    return SharePackSpec(
         metadata=Metadata(**metadata),
         recipients=tuple(_build_recipient(item, deleting) for item in recipients),
         shares=tuple(_build_share(item) for item in shares),
@@ -265,7 +265,7 @@ def _check_share(
         else:
             references.append(name)
     share["recipients"] = references
-    objects: list[DataObject] = share.get("data_objects", [])
+    objects: list[DataObjectSpec] = share.get("data_objects", [])
     if "data_objects" not in messages:
         _check_data_objects(objects, path, findings)
     if not deleting:
@@ -276,7 +276,7 @@ def _check_share(
     return share
 
 
-def _check_data_objects(objects: list[DataObject], path: Path, findings: Findings) -> None:
+def _check_data_objects(objects: list[DataObjectSpec], path: Path, findings: Findings) -> None:
     names: dict[str, int] = {}
     exposed: dict[str, int] = {}
     for index, data_object in enumerate(objects):
@@ -311,10 +311,10 @@ def _check_duplicates(items: list[dict[str, Any]], section: str, findings: Findi
                            f"{section}[{seen}] (names are compared ignoring letter case).")
 
 
-def _build_recipient(item: dict[str, Any], deleting: bool) -> Recipient:
+def _build_recipient(item: dict[str, Any], deleting: bool) -> RecipientSpec:
     # Deleting needs only the name; the type, if not given, does not matter and defaults to D2O.
     metastore_id = item.get("metastore_id")
-    return Recipient(
+    return RecipientSpec(
         name=item["name"].lower(),
         type=item.get("type", RecipientType.D2O if deleting else None),
         email=item.get("email"),
@@ -325,8 +325,8 @@ def _build_recipient(item: dict[str, Any], deleting: bool) -> Recipient:
     )
 
 
-def _build_share(item: dict[str, Any]) -> Share:
-    return Share(
+def _build_share(item: dict[str, Any]) -> ShareSpec:
+    return ShareSpec(
         name=item["name"].lower(),
         comment=item.get("comment"),
         recipients=tuple(item.get("recipients", ())),

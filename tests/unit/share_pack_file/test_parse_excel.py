@@ -11,9 +11,9 @@ import pytest
 from openpyxl import Workbook
 
 from shared.errors import UnsupportedMediaType
-from shared.sharepack import parse_share_pack
-from shared.sharepack.parse_excel import MAX_UNCOMPRESSED_BYTES
-from tests.unit.sharepack.conftest import document_sheets, messages, valid_document, workbook_bytes
+from shared.share_pack_file import parse_share_pack
+from shared.share_pack_file.parse_excel import MAX_UNCOMPRESSED_BYTES
+from tests.unit.share_pack_file.conftest import document_sheets, messages, valid_document, workbook_bytes
 
 METADATA = [
     ["Field", "Value"],

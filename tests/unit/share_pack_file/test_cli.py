@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from shared.sharepack.cli import main
-from tests.unit.sharepack.conftest import valid_document, yaml_bytes
+from shared.share_pack_file.cli import main
+from tests.unit.share_pack_file.conftest import valid_document, yaml_bytes
 
 EXAMPLES = sorted((Path(__file__).resolve().parents[3] / "examples").glob("sample_sharepack.*"))
 

@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-from shared.sharepack.model import (
-    DataObject,
+from shared.share_pack_file.model import (
+    DataObjectSpec,
     Metadata,
-    Recipient,
+    RecipientSpec,
     RecipientType,
-    Share,
-    SharePack,
+    SharePackSpec,
+    ShareSpec,
     Strategy,
 )
 
 
-def sample_share_pack() -> SharePack:
+def sample_share_pack() -> SharePackSpec:
     """Return a small, valid pack: a D2O and a D2D recipient, two shares over the emulator's tables."""
-    return SharePack(
+    return SharePackSpec(
         metadata=Metadata(
             requestor="jane.doe@example.com",
             project_name="Partner analytics",
@@ -24,7 +24,7 @@ def sample_share_pack() -> SharePack:
             description="Monthly sales and ledger data for our reporting partners.",
         ),
         recipients=(
-            Recipient(
+            RecipientSpec(
                 name="acme_analytics",
                 type=RecipientType.D2O,
                 email="data-team@acme.example.com",
@@ -32,7 +32,7 @@ def sample_share_pack() -> SharePack:
                 comment="Acme's analytics team (open sharing, bearer token).",
                 token_expiry_days=90,
             ),
-            Recipient(
+            RecipientSpec(
                 name="globex_lakehouse",
                 type=RecipientType.D2D,
                 metastore_id="azure:westeurope:6f1c9a2e-3b4d-4e5f-8a9b-0c1d2e3f4a5b",
@@ -40,23 +40,23 @@ def sample_share_pack() -> SharePack:
             ),
         ),
         shares=(
-            Share(
+            ShareSpec(
                 name="sales_reporting",
                 comment="Orders, customers and returns.",
                 recipients=("acme_analytics", "globex_lakehouse"),
                 data_objects=(
-                    DataObject(name="sales.reporting.orders"),
-                    DataObject(name="sales.reporting.customers", shared_as="reporting.customer_list"),
-                    DataObject(name="sales.reporting.returns", history=True),
+                    DataObjectSpec(name="sales.reporting.orders"),
+                    DataObjectSpec(name="sales.reporting.customers", shared_as="reporting.customer_list"),
+                    DataObjectSpec(name="sales.reporting.returns", history=True),
                 ),
             ),
-            Share(
+            ShareSpec(
                 name="finance_ledger",
                 comment="General ledger for the consolidated reporting.",
                 recipients=("globex_lakehouse",),
                 data_objects=(
-                    DataObject(name="finance.ledger.entries", history=True),
-                    DataObject(name="finance.ledger.accounts"),
+                    DataObjectSpec(name="finance.ledger.entries", history=True),
+                    DataObjectSpec(name="finance.ledger.accounts"),
                 ),
             ),
         ),

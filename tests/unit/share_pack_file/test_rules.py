@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from shared.sharepack import DataObject, DataObjectType, RecipientType, Strategy
-from tests.unit.sharepack.conftest import messages, parse_as, valid_document
+from shared.share_pack_file import DataObjectSpec, DataObjectType, RecipientType, Strategy
+from tests.unit.share_pack_file.conftest import messages, parse_as, valid_document
 
 
 def test_valid_pack_reads_to_the_same_lowercased_model_in_both_formats():
@@ -23,8 +23,8 @@ def test_valid_pack_reads_to_the_same_lowercased_model_in_both_formats():
     assert pack.shares[0].name == "sales"
     assert pack.shares[0].recipients == ("acme", "globex")
     assert pack.shares[0].data_objects == (
-        DataObject("sales.reporting.orders"),
-        DataObject("sales.reporting.customers", DataObjectType.TABLE, None, True),
+        DataObjectSpec("sales.reporting.orders"),
+        DataObjectSpec("sales.reporting.customers", DataObjectType.TABLE, None, True),
     )
 
 

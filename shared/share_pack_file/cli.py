@@ -13,11 +13,11 @@ from pathlib import Path
 from typing import Any
 
 from shared.errors import InvalidInput
-from shared.sharepack.issues import Issue
-from shared.sharepack.json_schema import render_json_schema
-from shared.sharepack.parse import DEFAULT_MAX_BYTES, ParsedSharePack, parse_share_pack
-from shared.sharepack.sample import sample_share_pack
-from shared.sharepack.write import to_excel, to_yaml
+from shared.share_pack_file.issues import Issue
+from shared.share_pack_file.json_schema import render_json_schema
+from shared.share_pack_file.parse import DEFAULT_MAX_BYTES, ParsedSharePack, parse_share_pack
+from shared.share_pack_file.sample import sample_share_pack
+from shared.share_pack_file.write import to_excel, to_yaml
 
 EXIT_VALID = 0
 EXIT_INVALID = 1

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from marshmallow import ValidationError
 
-from shared.sharepack.json_schema import render_json_schema, share_pack_json_schema
-from shared.sharepack.schema import DataObjectSchema, aliases_of, load_flat
+from shared.share_pack_file.json_schema import render_json_schema, share_pack_json_schema
+from shared.share_pack_file.schema import DataObjectSchema, aliases_of, load_flat
 
 COMMITTED = Path(__file__).resolve().parents[3] / "shared" / "sharepack" / "sharepack.schema.json"
 

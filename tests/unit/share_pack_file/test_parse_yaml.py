@@ -7,8 +7,8 @@ import time
 import pytest
 
 from shared.errors import PayloadTooLarge, UnsupportedMediaType
-from shared.sharepack import Strategy, parse_share_pack
-from tests.unit.sharepack.conftest import messages, valid_document, yaml_bytes
+from shared.share_pack_file import Strategy, parse_share_pack
+from tests.unit.share_pack_file.conftest import messages, valid_document, yaml_bytes
 
 PACK = b"""\
 metadata:
@@ -203,7 +203,7 @@ def test_concurrent_parses_leave_the_garbage_collector_as_they_found_it():
     import gc
     import threading
 
-    from shared.sharepack.parse import _CollectorPause
+    from shared.share_pack_file.parse import _CollectorPause
 
     pause = _CollectorPause()
     inside = threading.Barrier(2)

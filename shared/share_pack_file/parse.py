@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import PurePath
 
 from shared.errors import PayloadTooLarge, UnsupportedMediaType
-from shared.sharepack.issues import Findings, Issue
-from shared.sharepack.model import SharePack
-from shared.sharepack.parse_excel import read_excel
-from shared.sharepack.parse_yaml import read_yaml
-from shared.sharepack.validate import validate_share_pack
+from shared.share_pack_file.issues import Findings, Issue
+from shared.share_pack_file.model import SharePackSpec
+from shared.share_pack_file.parse_excel import read_excel
+from shared.share_pack_file.parse_yaml import read_yaml
+from shared.share_pack_file.validate import validate_share_pack
 
 __all__ = ["DEFAULT_MAX_BYTES", "Issue", "ParsedSharePack", "detect_format", "parse_share_pack"]
 
@@ -36,7 +36,7 @@ _UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 class ParsedSharePack:
     """The outcome of reading one file: the pack (None when there are errors) and every issue found."""
 
-    share_pack: SharePack | None
+    share_pack: SharePackSpec | None
     errors: list[Issue] = field(default_factory=list)
     warnings: list[Issue] = field(default_factory=list)
     file_format: str = "yaml"
