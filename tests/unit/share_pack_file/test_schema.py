@@ -11,7 +11,7 @@ from marshmallow import ValidationError
 from shared.share_pack_file.json_schema import render_json_schema, share_pack_json_schema
 from shared.share_pack_file.schema import DataObjectSchema, aliases_of, load_flat
 
-COMMITTED = Path(__file__).resolve().parents[3] / "shared" / "sharepack" / "sharepack.schema.json"
+COMMITTED = Path(__file__).resolve().parents[3] / "shared" / "share_pack_file" / "sharepack.schema.json"
 
 
 @pytest.mark.parametrize(
