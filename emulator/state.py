@@ -980,7 +980,8 @@ class Workspace:
             "updated_by": share.updated_by,
         }
         if include_objects:
-            info["objects"] = [copy.deepcopy(obj) for obj in share.objects.values()]
+            # Shallow copies suffice: stored objects are replaced on change, never edited in place.
+            info["objects"] = [dict(obj) for obj in share.objects.values()]
         return _drop_none(info)
 
     def create_share(self, body: Mapping[str, Any], *, caller: str) -> dict[str, Any]:
