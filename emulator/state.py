@@ -82,6 +82,18 @@ UPDATABLE_OBJECT_FIELDS = (
     "start_version",
 )
 HIVE_METASTORE = "hive_metastore"
+# DeltaSharingScopeEnum of the SDK; only the latter lets a provider share outside its account.
+DELTA_SHARING_SCOPES = frozenset({"INTERNAL", "INTERNAL_AND_EXTERNAL"})
+# Open sharing (a credential handed to a non-Databricks client) is external sharing by definition.
+OPEN_SHARING_AUTHENTICATION_TYPES = frozenset({"TOKEN", "OIDC_FEDERATION", "OAUTH_CLIENT_CREDENTIALS"})
+# What ``metastores.update`` may change here (the SDK's UpdateMetastore fields the emulator models).
+UPDATABLE_METASTORE_FIELDS = (
+    "delta_sharing_scope",
+    "delta_sharing_organization_name",
+    "delta_sharing_recipient_token_lifetime_in_seconds",
+    "external_access_enabled",
+    "owner",
+)
 
 _INVALID_NAME_CHARS = re.compile(r"[.\s/\x00-\x1f\x7f]")
 _SHARED_AS = re.compile(r"^[A-Za-z0-9_]+\.[A-Za-z0-9_]+$")
@@ -120,33 +132,51 @@ def paginate(
     key: Callable[[T], str],
     max_results: int | None,
     page_token: str | None,
-    default_page_size: int | None,
+    settings: WorkspaceSettings,
 ) -> tuple[list[T], str | None]:
     """Return one page of ``items`` (sorted by ``key``) and the token of the next page, if any.
 
+    As documented for the Unity Catalog list calls (e.g.
+    https://docs.databricks.com/api/workspace/recipients/list): ``max_results`` > 0 is the page size,
+    0 means "the server's page size" (``settings.page_size``; ``None``: everything), absent means
+    everything at once, and < 0 is INVALID_PARAMETER_VALUE. Only an absent ``next_page_token`` ends a
+    list; a page may be short or even empty and still carry one (``settings.empty_first_page`` serves
+    such a page first, so clients are tested against it).
+
     The token names the last item returned rather than an offset, so creating or deleting objects
     between two pages neither repeats nor skips the others (what a real keyset-paginated API does).
-    ``max_results`` 0 or absent means "the server's page size", which is ``default_page_size``
-    (``None``: everything at once).
     """
     if max_results is not None and max_results < 0:
         raise invalid_parameter(f"max_results must be non-negative, got {max_results}")
-    page_size = max_results or default_page_size
-    ordered = sorted(items, key=key)
+    page_size = settings.page_size if max_results == 0 else max_results
     if page_token:
         after = _decode_page_token(page_token)
+    elif settings.empty_first_page and page_size is not None:
+        return [], _page_token("")
+    else:
+        after = None
+    ordered = sorted(items, key=key)
+    if after is not None:
         ordered = [item for item in ordered if key(item) > after]
     if page_size is None or len(ordered) <= page_size:
         return ordered, None
     page = ordered[:page_size]
-    return page, base64.urlsafe_b64encode(key(page[-1]).encode()).decode()
+    return page, _page_token(key(page[-1]))
+
+
+def _page_token(after: str) -> str:
+    """Return an opaque token for "the items after ``after``" (``""``: from the start)."""
+    return base64.urlsafe_b64encode(json.dumps({"after": after}).encode()).decode()
 
 
 def _decode_page_token(token: str) -> str:
     try:
-        return base64.urlsafe_b64decode(token.encode()).decode()
-    except (ValueError, UnicodeDecodeError) as exc:
+        after = json.loads(base64.urlsafe_b64decode(token.encode()))["after"]
+    except (ValueError, UnicodeDecodeError, TypeError, KeyError) as exc:
         raise invalid_parameter(f"Invalid page_token: {token}") from exc
+    if not isinstance(after, str):
+        raise invalid_parameter(f"Invalid page_token: {token}")
+    return after
 
 
 @dataclass
@@ -163,7 +193,10 @@ class Metastore:
     delta_sharing_scope: str = "INTERNAL_AND_EXTERNAL"
     delta_sharing_organization_name: str = "Emulated Provider"
     delta_sharing_recipient_token_lifetime_in_seconds: int = DEFAULT_TOKEN_LIFETIME_SECONDS
+    external_access_enabled: bool = False
     created_at: int = field(default_factory=now_ms)
+    updated_at: int | None = None
+    updated_by: str | None = None
 
     @property
     def global_metastore_id(self) -> str:
@@ -171,7 +204,7 @@ class Metastore:
         return f"{self.cloud}:{self.region}:{self.metastore_id}"
 
     def summary(self) -> dict[str, Any]:
-        """Return the ``metastore_summary`` payload."""
+        """Return the ``metastore_summary`` payload (the fields of the SDK's ``GetMetastoreSummaryResponse``)."""
         return {
             "metastore_id": self.metastore_id,
             "name": self.name,
@@ -184,12 +217,13 @@ class Metastore:
             "delta_sharing_recipient_token_lifetime_in_seconds": (
                 self.delta_sharing_recipient_token_lifetime_in_seconds
             ),
+            "external_access_enabled": self.external_access_enabled,
             "privilege_model_version": "1.0",
             "storage_root": f"abfss://metastore@emulator.dfs.core.windows.net/{self.metastore_id}",
             "created_at": self.created_at,
             "created_by": self.owner,
-            "updated_at": self.created_at,
-            "updated_by": self.owner,
+            "updated_at": self.updated_at or self.created_at,
+            "updated_by": self.updated_by or self.owner,
         }
 
 
@@ -306,6 +340,7 @@ class WorkspaceSettings:
 
     error_code_style: ErrorCodeStyle = "specific"
     page_size: int | None = None
+    empty_first_page: bool = False
 
 
 def _recipient_json(recipient: Recipient) -> dict[str, Any]:
@@ -536,15 +571,36 @@ class Workspace:
                 "default_catalog_name": self.metastore.default_catalog_name,
             }
 
-    def update_metastore(self, changes: Mapping[str, Any]) -> dict[str, Any]:
-        """Change metastore attributes (test hook), e.g. ``delta_sharing_scope``."""
+    def update_metastore(self, changes: Mapping[str, Any], *, caller: str | None = None) -> dict[str, Any]:
+        """Change metastore attributes (test hook), e.g. ``delta_sharing_scope``; return the summary."""
         with self._lock:
-            known = {f.name for f in dataclasses.fields(Metastore)}
+            known = {f.name for f in dataclasses.fields(Metastore)} - {"updated_at", "updated_by"}
             unknown = set(changes) - known
             if unknown:
                 raise invalid_parameter(f"Unknown metastore fields: {sorted(unknown)}")
-            self.metastore = dataclasses.replace(self.metastore, **changes)
+            scope = changes.get("delta_sharing_scope")
+            if scope is not None and scope not in DELTA_SHARING_SCOPES:
+                raise invalid_parameter(f"Invalid delta_sharing_scope: {scope}")
+            self.metastore = dataclasses.replace(
+                self.metastore, **changes, updated_at=now_ms(), updated_by=caller or self.metastore.owner
+            )
             self._record(self._metastore_change())
+            return self.metastore.summary()
+
+    def patch_metastore(self, metastore_id: str, body: Mapping[str, Any], *, caller: str) -> dict[str, Any]:
+        """Apply ``PATCH metastores/{id}`` (``metastores.update``): the sharing settings, owner and name."""
+        if metastore_id.lower() != self.metastore.metastore_id:
+            raise self._not_found("metastore", f"Metastore '{metastore_id}' does not exist.")
+        changes = {key: body[key] for key in UPDATABLE_METASTORE_FIELDS if body.get(key) is not None}
+        if body.get("new_name") is not None:
+            changes["name"] = body["new_name"]
+        return self.update_metastore(changes, caller=caller)
+
+    def get_metastore(self, metastore_id: str) -> dict[str, Any]:
+        """Return ``GET metastores/{id}`` (``metastores.get``)."""
+        with self._lock:
+            if metastore_id.lower() != self.metastore.metastore_id:
+                raise self._not_found("metastore", f"Metastore '{metastore_id}' does not exist.")
             return self.metastore.summary()
 
     def seed_tables(self, specs: Iterable[Mapping[str, Any]]) -> list[str]:
@@ -619,9 +675,15 @@ class Workspace:
             return {"table_exists": name in self.tables}
 
     def list_tables(
-        self, *, catalog_name: str, schema_name: str, max_results: int | None, page_token: str | None
+        self,
+        *,
+        catalog_name: str,
+        schema_name: str,
+        max_results: int | None,
+        page_token: str | None,
+        omit: Iterable[str] = (),
     ) -> dict[str, Any]:
-        """Return ``GET tables`` for one schema."""
+        """Return ``GET tables`` for one schema; ``omit`` drops ``columns``/``properties``/usernames."""
         with self._lock:
             catalog, schema = catalog_name.lower(), schema_name.lower()
             self._require_schema(catalog, schema)
@@ -631,9 +693,15 @@ class Workspace:
                 key=lambda t: t.full_name,
                 max_results=max_results,
                 page_token=page_token,
-                default_page_size=self.settings.page_size,
+                settings=self.settings,
             )
-            return _drop_none({"tables": [t.info(self.metastore.metastore_id) for t in page], "next_page_token": token})
+            infos = [t.info(self.metastore.metastore_id) for t in page]
+            dropped = {"username": ("owner", "created_by", "updated_by")}
+            for item in omit:
+                for info in infos:
+                    for name in dropped.get(item, (item,)):
+                        info.pop(name, None)
+            return _drop_none({"tables": infos, "next_page_token": token})
 
     # -- recipients --------------------------------------------------------------------------------
 
@@ -745,8 +813,19 @@ class Workspace:
                 raise invalid_parameter("CreateRecipient Missing required field: authentication_type")
             if auth_type not in AUTHENTICATION_TYPES:
                 raise invalid_parameter(f"Invalid authentication_type: {auth_type}")
-            if self.metastore.delta_sharing_scope != "INTERNAL_AND_EXTERNAL":
-                raise ApiError(400, "FEATURE_DISABLED", "Delta Sharing is not enabled")
+            if (
+                auth_type in OPEN_SHARING_AUTHENTICATION_TYPES
+                and self.metastore.delta_sharing_scope != "INTERNAL_AND_EXTERNAL"
+            ):
+                # The text Databricks answers (terraform-provider-databricks#4350); FEATURE_DISABLED is the
+                # code its audit log documents for sharing that is not enabled. Databricks-to-Databricks
+                # recipients stay allowed: the emulator cannot tell another account's metastore from ours.
+                raise ApiError(
+                    400,
+                    "FEATURE_DISABLED",
+                    "External Delta Sharing is not enabled on the metastore. "
+                    "Please contact the account admin to enable External Delta Sharing.",
+                )
             if name in self.recipients:
                 raise self._exists("recipient", f"Recipient {name} already exists")
             sharing_id = body.get("data_recipient_global_metastore_id")
@@ -820,7 +899,7 @@ class Workspace:
                 key=lambda r: r.name,
                 max_results=max_results,
                 page_token=page_token,
-                default_page_size=self.settings.page_size,
+                settings=self.settings,
             )
             return _drop_none({"recipients": [self.recipient_info(r) for r in page], "next_page_token": token})
 
@@ -917,7 +996,7 @@ class Workspace:
                 key=lambda item: item["share_name"],
                 max_results=max_results,
                 page_token=page_token,
-                default_page_size=self.settings.page_size,
+                settings=self.settings,
             )
             return _drop_none({"permissions_out": page, "next_page_token": token})
 
@@ -1018,7 +1097,7 @@ class Workspace:
                 key=lambda s: s.name,
                 max_results=max_results,
                 page_token=page_token,
-                default_page_size=self.settings.page_size,
+                settings=self.settings,
             )
             return _drop_none(
                 {
@@ -1202,7 +1281,7 @@ class Workspace:
                 key=lambda item: item["principal"],
                 max_results=max_results,
                 page_token=page_token,
-                default_page_size=self.settings.page_size,
+                settings=self.settings,
             )
             return _drop_none({"privilege_assignments": page, "next_page_token": token})
 
