@@ -343,6 +343,23 @@ class WorkspaceSettings:
     empty_first_page: bool = False
 
 
+def _check_metastore_changes(changes: Mapping[str, Any]) -> None:
+    """Refuse values of the wrong type or outside their enum with 400, before anything changes."""
+    for name, value in changes.items():
+        if name == "delta_sharing_scope":
+            valid = isinstance(value, str) and value in DELTA_SHARING_SCOPES
+        elif name == "delta_sharing_recipient_token_lifetime_in_seconds":
+            valid = isinstance(value, int) and not isinstance(value, bool) and value >= 0  # 0: tokens never expire
+        elif name == "external_access_enabled":
+            valid = isinstance(value, bool)
+        elif name in ("workspace_id", "created_at"):
+            valid = isinstance(value, int) and not isinstance(value, bool)
+        else:
+            valid = isinstance(value, str) and bool(value)
+        if not valid:
+            raise invalid_parameter(f"Invalid {name}: {value!r}")
+
+
 def _recipient_json(recipient: Recipient) -> dict[str, Any]:
     """Return a recipient as JSON-ready data (sharing the live values: serialise it at once)."""
     return {**vars(recipient), "tokens": [vars(token) for token in recipient.tokens]}
@@ -578,9 +595,7 @@ class Workspace:
             unknown = set(changes) - known
             if unknown:
                 raise invalid_parameter(f"Unknown metastore fields: {sorted(unknown)}")
-            scope = changes.get("delta_sharing_scope")
-            if scope is not None and scope not in DELTA_SHARING_SCOPES:
-                raise invalid_parameter(f"Invalid delta_sharing_scope: {scope}")
+            _check_metastore_changes(changes)
             self.metastore = dataclasses.replace(
                 self.metastore, **changes, updated_at=now_ms(), updated_by=caller or self.metastore.owner
             )
@@ -589,12 +604,13 @@ class Workspace:
 
     def patch_metastore(self, metastore_id: str, body: Mapping[str, Any], *, caller: str) -> dict[str, Any]:
         """Apply ``PATCH metastores/{id}`` (``metastores.update``): the sharing settings, owner and name."""
-        if metastore_id.lower() != self.metastore.metastore_id:
-            raise self._not_found("metastore", f"Metastore '{metastore_id}' does not exist.")
-        changes = {key: body[key] for key in UPDATABLE_METASTORE_FIELDS if body.get(key) is not None}
-        if body.get("new_name") is not None:
-            changes["name"] = body["new_name"]
-        return self.update_metastore(changes, caller=caller)
+        with self._lock:
+            if metastore_id.lower() != self.metastore.metastore_id:
+                raise self._not_found("metastore", f"Metastore '{metastore_id}' does not exist.")
+            changes = {key: body[key] for key in UPDATABLE_METASTORE_FIELDS if body.get(key) is not None}
+            if body.get("new_name") is not None:
+                changes["name"] = body["new_name"]
+            return self.update_metastore(changes, caller=caller)
 
     def get_metastore(self, metastore_id: str) -> dict[str, Any]:
         """Return ``GET metastores/{id}`` (``metastores.get``)."""
@@ -605,31 +621,32 @@ class Workspace:
 
     def seed_tables(self, specs: Iterable[Mapping[str, Any]]) -> list[str]:
         """Create (or redefine) tables from ``{"full_name", "table_type"?, "owner_lacks_select"?}`` specs."""
-        seeded: list[str] = []
         with self._lock:
-            for spec in specs:
-                full_name = str(spec.get("full_name", "")).lower()
-                parts = full_name.split(".")
-                if len(parts) != 3 or not all(parts):
-                    raise invalid_parameter(f"Table name must be catalog.schema.table, got '{full_name}'")
-                table_type = str(spec.get("table_type") or "MANAGED").upper()
-                if table_type not in TABLE_TYPES:
-                    raise invalid_parameter(f"Unknown table_type {table_type}")
-                existing = self.tables.get(full_name)
-                self._put_table(
-                    Table(
-                        full_name=full_name,
-                        table_type=table_type,
-                        data_source_format="DELTA" if table_type in ("MANAGED", "EXTERNAL") else None,
-                        owner_lacks_select=bool(spec.get("owner_lacks_select", False)),
-                        table_id=existing.table_id if existing else str(uuid.uuid4()),
-                        created_at=existing.created_at if existing else now_ms(),
-                    )
-                )
-                seeded.append(full_name)
+            # Every spec is checked before any table changes, so a bad one leaves the workspace as it was.
+            tables = [self._table_from_spec(spec) for spec in specs]
+            for table in tables:
+                self._put_table(table)
             # One write for the whole batch: seeding the design-scale 20,000 tables is one hook call.
-            self._record(*(self._table_change(name) for name in seeded))
-        return seeded
+            self._record(*(self._table_change(table.full_name) for table in tables))
+        return [table.full_name for table in tables]
+
+    def _table_from_spec(self, spec: Mapping[str, Any]) -> Table:
+        full_name = str(spec.get("full_name", "")).lower()
+        parts = full_name.split(".")
+        if len(parts) != 3 or not all(parts):
+            raise invalid_parameter(f"Table name must be catalog.schema.table, got '{full_name}'")
+        table_type = str(spec.get("table_type") or "MANAGED").upper()
+        if table_type not in TABLE_TYPES:
+            raise invalid_parameter(f"Unknown table_type {table_type}")
+        existing = self.tables.get(full_name)
+        return Table(
+            full_name=full_name,
+            table_type=table_type,
+            data_source_format="DELTA" if table_type in ("MANAGED", "EXTERNAL") else None,
+            owner_lacks_select=bool(spec.get("owner_lacks_select", False)),
+            table_id=existing.table_id if existing else str(uuid.uuid4()),
+            created_at=existing.created_at if existing else now_ms(),
+        )
 
     def drop_table(self, full_name: str) -> None:
         """Drop a table (test hook); shares that hold it keep the now dangling object, as in UC."""

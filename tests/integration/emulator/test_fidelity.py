@@ -99,6 +99,12 @@ def test_tables_list_omits_what_is_asked(workspace_client: WorkspaceClient, emul
     assert slim.full_name == "sales.reporting.orders"
 
 
+def test_a_bad_table_spec_seeds_nothing(emulator: EmulatorControl) -> None:
+    with pytest.raises(EmulatorControlError, match="INVALID_PARAMETER_VALUE"):
+        emulator.seed_tables(["sales.reporting.good", "not-three-parts"])
+    assert emulator.state()["tables"] == []
+
+
 def test_tables_exists_is_case_insensitive(workspace_client: WorkspaceClient, emulator: EmulatorControl) -> None:
     emulator.seed_tables(["sales.reporting.orders"])
     assert workspace_client.tables.exists("SALES.Reporting.ORDERS").table_exists is True
@@ -140,11 +146,31 @@ def test_metastores_update_sets_the_sharing_scope(workspace_client: WorkspaceCli
         )
 
 
-def test_the_scope_hook_refuses_unknown_values(emulator: EmulatorControl) -> None:
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"delta_sharing_scope": "EVERYONE"},
+        {"delta_sharing_scope": ["INTERNAL"]},
+        {"delta_sharing_recipient_token_lifetime_in_seconds": "a year"},
+        {"delta_sharing_recipient_token_lifetime_in_seconds": -1},
+        {"owner": ""},
+        {"updated_at": 1},
+    ],
+)
+def test_the_metastore_hook_refuses_bad_values(emulator: EmulatorControl, changes: dict[str, object]) -> None:
+    before = emulator.state()["metastore"]
     with pytest.raises(EmulatorControlError, match="INVALID_PARAMETER_VALUE"):
-        emulator.update_metastore(delta_sharing_scope="EVERYONE")
-    with pytest.raises(EmulatorControlError, match="INVALID_PARAMETER_VALUE"):
-        emulator.update_metastore(updated_at=1)
+        emulator.update_metastore(**changes)
+    assert emulator.state()["metastore"] == before
+
+
+def test_metastores_update_refuses_a_malformed_scope(workspace_client: WorkspaceClient) -> None:
+    metastore_id = workspace_client.metastores.summary().metastore_id
+    with pytest.raises(BadRequest) as excinfo:
+        workspace_client.api_client.do(
+            "PATCH", f"/api/2.1/unity-catalog/metastores/{metastore_id}", body={"delta_sharing_scope": {"a": 1}}
+        )
+    assert excinfo.value.error_code == "INVALID_PARAMETER_VALUE"
 
 
 def test_token_recipients_need_external_sharing(workspace_client: WorkspaceClient, emulator: EmulatorControl) -> None:
