@@ -28,6 +28,7 @@ from emulator.state import Workspace, WorkspaceSettings
 log = logging.getLogger(__name__)
 
 HOOKS = "/__emulator"
+HOST_METADATA_PATH = "/.well-known/databricks-config"
 _AAD_TOKEN_PATH = ("aad", "oauth2", "token")
 
 
@@ -47,6 +48,8 @@ class EmulatorConfig:
     latency_ms: int = 0
     error_code_style: ErrorCodeStyle = "specific"
     page_size: int | None = None
+    empty_first_page: bool = False
+    host_metadata: bool = True
 
 
 def error_response(error: ApiError, headers: Mapping[str, str] | None = None) -> Response:
@@ -138,9 +141,8 @@ class EmulatorApp:
         headers: Mapping[str, str],
         body: bytes,
     ) -> Response:
-        if path == "/.well-known/databricks-config":
-            # A 404 makes the SDK's host-metadata probe fall back quietly (reference §0.2).
-            raise ApiError(404, "ENDPOINT_NOT_FOUND", f"No API found for '{method} {path}'")
+        if method == "GET" and path.endswith(HOST_METADATA_PATH):
+            return self._host_metadata(path)
         segments = path.strip("/").split("/")
         if method == "GET" and path == "/aad/auth":
             login = f"https://login.microsoftonline.com/{DEFAULT_TENANT_ID}/oauth2/authorize"
@@ -173,6 +175,21 @@ class EmulatorApp:
             return _fault_response(fault)
         return Response(200, dict(payload))
 
+    def _host_metadata(self, path: str) -> Response:
+        """Answer the SDK's unauthenticated host-discovery probe, sent on every ``Config()``.
+
+        databricks-sdk (0.162) reads ``workspace_id`` (then sent as ``X-Databricks-Workspace-Id``) and
+        ``cloud`` from it, and logs a warning on each 404 (``Config._resolve_host_metadata``,
+        https://github.com/databricks/databricks-sdk-py/pull/1288). No ``oidc_endpoint``: the emulator
+        serves no OIDC discovery, and one would redirect the SDK's OAuth flows to it. Never slowed
+        or faulted, like the real probe; ``host_metadata=False`` restores the 404 a host without it gives.
+        """
+        if not self.config.host_metadata:
+            raise ApiError(404, "ENDPOINT_NOT_FOUND", f"No API found for 'GET {path}'")
+        summary = self.workspace.metastore_assignment()
+        cloud = self.workspace.metastore_summary()["cloud"]
+        return Response(200, {"workspace_id": str(summary["workspace_id"]), "cloud": cloud.upper()})
+
     def _authenticate(self, headers: Mapping[str, str]) -> str:
         principal = self.authenticator.principal_for(_header(headers, "Authorization"))
         if principal is None:
@@ -201,7 +218,8 @@ class EmulatorApp:
         self.workspace.reset(seed_tables=self.seed_tables)
 
     def configure(self, changes: Mapping[str, Any]) -> dict[str, Any]:
-        """Change run-time knobs (``latency_ms``, ``error_code_style``, ``page_size``)."""
+        """Change run-time knobs (``latency_ms``, ``error_code_style``, ``page_size``, ``empty_first_page``,
+        ``host_metadata``)."""
         unknown = set(changes) - set(vars(EmulatorConfig()))
         if unknown:
             raise invalid_parameter(f"Unknown config keys: {sorted(unknown)}")
@@ -209,11 +227,16 @@ class EmulatorApp:
             updated = {**vars(self.config), **changes}
             if updated["error_code_style"] not in ERROR_CODE_STYLES:
                 raise invalid_parameter(f"error_code_style must be one of {ERROR_CODE_STYLES}")
-            if int(updated["latency_ms"]) < 0:
+            try:
+                updated["latency_ms"] = int(updated["latency_ms"])
+                updated["page_size"] = int(updated["page_size"]) if updated["page_size"] else None
+            except (TypeError, ValueError) as exc:
+                raise invalid_parameter("latency_ms and page_size must be integers") from exc
+            if updated["latency_ms"] < 0:
                 raise invalid_parameter("latency_ms must be >= 0")
-            page_size = updated["page_size"]
-            updated["page_size"] = int(page_size) if page_size else None
-            updated["latency_ms"] = int(updated["latency_ms"])
+            for flag in ("empty_first_page", "host_metadata"):
+                if not isinstance(updated[flag], bool):
+                    raise invalid_parameter(f"{flag} must be true or false")
             self.config = EmulatorConfig(**updated)
             self._apply_settings()
             return vars(self.config).copy()
@@ -222,6 +245,7 @@ class EmulatorApp:
         self.workspace.settings = WorkspaceSettings(
             error_code_style=self.config.error_code_style,
             page_size=self.config.page_size,
+            empty_first_page=self.config.empty_first_page,
         )
 
     def _hook(self, method: str, raw_path: str, query_string: str, body: bytes) -> Response:

@@ -129,7 +129,9 @@ class EmulatorControl:
         self.configure(latency_ms=ms)
 
     def configure(self, **changes: Any) -> dict[str, Any]:
-        """Change ``latency_ms``, ``error_code_style`` (specific/canonical) or ``page_size``."""
+        """Change ``latency_ms``, ``error_code_style`` (specific/canonical), ``page_size`` (what
+        ``max_results=0`` gets), ``empty_first_page`` (lists start with an empty page that carries a
+        token) or ``host_metadata`` (False: ``/.well-known/databricks-config`` answers 404)."""
         return dict(self._call("POST", "config", changes))
 
     def update_metastore(self, **changes: Any) -> dict[str, Any]:

@@ -175,7 +175,8 @@ def _list_tables(call: Call) -> Mapping[str, Any]:
     catalog, schema = call.query.get("catalog_name"), call.query.get("schema_name")
     if not catalog or not schema:
         raise invalid_parameter("ListTables Missing required field: catalog_name and schema_name")
-    return call.workspace.list_tables(catalog_name=catalog, schema_name=schema, **call.page())
+    omit = [name for name in ("columns", "properties", "username") if call.bool_arg(f"omit_{name}")]
+    return call.workspace.list_tables(catalog_name=catalog, schema_name=schema, omit=omit, **call.page())
 
 
 def _metastore_assignment(call: Call) -> Mapping[str, Any]:
@@ -184,6 +185,14 @@ def _metastore_assignment(call: Call) -> Mapping[str, Any]:
 
 def _metastore_summary(call: Call) -> Mapping[str, Any]:
     return call.workspace.metastore_summary()
+
+
+def _get_metastore(call: Call) -> Mapping[str, Any]:
+    return call.workspace.get_metastore(call.params["id"])
+
+
+def _update_metastore(call: Call) -> Mapping[str, Any]:
+    return call.workspace.patch_metastore(call.params["id"], call.body, caller=call.caller)
 
 
 ROUTER = Router(
@@ -209,5 +218,7 @@ ROUTER = Router(
         Route("GET", f"{UC}/tables/{{full_name}}/exists", _table_exists),
         Route("GET", f"{UC}/current-metastore-assignment", _metastore_assignment),
         Route("GET", f"{UC}/metastore_summary", _metastore_summary),
+        Route("GET", f"{UC}/metastores/{{id}}", _get_metastore),
+        Route("PATCH", f"{UC}/metastores/{{id}}", _update_metastore),
     ]
 )

@@ -79,7 +79,7 @@ def test_api_calls_need_a_known_bearer_token(emulator: EmulatorControl, monkeypa
     assert requests.get(f"{emulator.url}/api/2.1/unity-catalog/shares", timeout=5).status_code == 401
     # Hooks, host metadata and the public activation API are outside /api auth.
     assert requests.get(f"{emulator.url}/__emulator/health", timeout=5).status_code == 200
-    assert requests.get(f"{emulator.url}/.well-known/databricks-config", timeout=5).status_code == 404
+    assert requests.get(f"{emulator.url}/.well-known/databricks-config", timeout=5).status_code == 200
 
 
 def test_unknown_endpoint_is_endpoint_not_found(workspace_client: WorkspaceClient) -> None:
