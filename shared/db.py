@@ -7,6 +7,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from shared.embedded_postgres import start_embedded_postgres
@@ -39,6 +40,25 @@ def make_engine(url: str, *, pool_size: int = 5) -> Engine:
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     """Sessions that keep loaded values after commit, so services can return what they stored."""
     return sessionmaker(engine, expire_on_commit=False)
+
+
+# SQLSTATE classes meaning "the server is not there right now": 08 connection exception, 57P01-57P05
+# admin/crash shutdown and "cannot connect now" (https://www.postgresql.org/docs/current/errcodes-appendix.html).
+# Other OperationalErrors (54 program limit exceeded, 53 insufficient resources) are not outages: retrying
+# the same work fails the same way.
+_UNAVAILABLE_SQLSTATES = ("08", "57P")
+
+
+def is_database_unavailable(exc: BaseException) -> bool:
+    """Whether `exc` means the database could not be reached (down, restarting, connection lost), not a bug."""
+    if not isinstance(exc, DBAPIError):
+        return False
+    if exc.connection_invalidated or isinstance(exc, InterfaceError):
+        return True
+    if not isinstance(exc, OperationalError):
+        return False
+    sqlstate = getattr(exc.orig, "sqlstate", None)  # None: the connection failed before any server answer
+    return sqlstate is None or sqlstate.startswith(_UNAVAILABLE_SQLSTATES)
 
 
 @contextmanager

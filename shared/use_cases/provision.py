@@ -72,11 +72,21 @@ RETRY_DELAY_SECONDS = 30
 
 
 class RetryLater(WorkflowError):
-    """A transient failure: leave the message for a later attempt after `delay_seconds`."""
+    """A transient failure: leave the message for a later attempt after `delay_seconds`.
 
-    def __init__(self, message: str, *, delay_seconds: int = RETRY_DELAY_SECONDS) -> None:
+    `retry_after_seconds` is the server's `Retry-After`, when it sent one (a floor for the back-off).
+    """
+
+    def __init__(
+        self, message: str, *, delay_seconds: int = RETRY_DELAY_SECONDS, retry_after_seconds: int | None = None
+    ) -> None:
         super().__init__(message)
         self.delay_seconds = delay_seconds
+        self.retry_after_seconds = retry_after_seconds
+
+
+class SharePackBusy(RetryLater):
+    """Another worker holds the pack's lock: try this message again later, and do not count it as a failure."""
 
 
 class JobInterrupted(WorkflowError):
@@ -109,8 +119,7 @@ class ProvisioningJob:
         with self.engine.connect() as lock_conn:
             key = _lock_key(command.share_pack_id)
             if not lock_conn.scalar(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}):
-                log.info("provision.skipped", reason="another worker is provisioning this share pack")
-                return
+                raise SharePackBusy("another worker is provisioning this share pack")
             try:
                 self._run_locked(command, stop)
             finally:
@@ -179,7 +188,9 @@ class ProvisioningJob:
                 return
             reason = f"{status_line(step_number, strategy)} will be retried: {exc.message}"
             self._status(command.share_pack_id, reason)
-            raise RetryLater(reason, delay_seconds=self.retry_delay_seconds) from exc
+            raise RetryLater(
+                reason, delay_seconds=self.retry_delay_seconds, retry_after_seconds=exc.retry_after_seconds
+            ) from exc
 
         self._check_stop(command, stop, 7)
         self._status(command.share_pack_id, status_line(7, strategy, ": none declared in this share pack"))
