@@ -48,6 +48,7 @@ def build_worker(settings: Settings | None = None) -> Worker:
         gateway_for=clients.gateway,
         concurrency=settings.workspace_concurrency,
         retry_delay_seconds=settings.transient_retry_delay_seconds,
+        busy_delay_seconds=settings.busy_retry_delay_seconds,
     )
     stop = threading.Event()
     consumer = QueueConsumer(

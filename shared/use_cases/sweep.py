@@ -33,6 +33,7 @@ from datetime import timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from shared.db import lock_key
 from shared.errors import Conflict
 from shared.history import History
 from shared.logging import get_logger
@@ -40,7 +41,6 @@ from shared.models import AuditEntry, SharePack
 from shared.queue.messages import ProvisionSharePack
 from shared.queue.outbox import add_to_outbox
 from shared.status import AuditAction, SharePackStatus
-from shared.use_cases.provision import _lock_key as share_pack_lock_key
 
 log = get_logger(__name__)
 
@@ -115,7 +115,7 @@ class StuckPackSweeper:
 
     def _requeue(self, session: Session, share_pack_id: uuid.UUID, version: int) -> Requeued | None:
         """Queue one idle pack again, unless a worker holds it or changed it since it was selected."""
-        if not session.scalar(select(func.pg_try_advisory_xact_lock(share_pack_lock_key(share_pack_id)))):
+        if not session.scalar(select(func.pg_try_advisory_xact_lock(lock_key(share_pack_id)))):
             return None  # a live worker is on it
         try:
             with session.begin_nested():

@@ -17,10 +17,11 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.orm import Session, sessionmaker
 from structlog.testing import capture_logs
 
+from shared.db import lock_key
 from shared.errors import ServiceUnavailable
 from shared.queue.interface import MessageQueue, QueueMessage
 from shared.queue.messages import ProvisionSharePack
-from shared.use_cases.provision import JobInterrupted, ProvisioningJob, RetryLater, _lock_key
+from shared.use_cases.provision import JobInterrupted, ProvisioningJob, RetryLater
 from tests.fixtures.azurite import free_port
 from tests.integration.queue.conftest import QueueMaker
 from worker.consumer import QueueConsumer
@@ -300,10 +301,10 @@ def test_a_busy_pack_comes_back_later_without_spending_any_budget(
     def long_job(command: ProvisionSharePack, heartbeat: object) -> None:
         # The first worker's job: hold the pack's lock as ProvisioningJob.run does, until told to finish.
         with queue_engine.connect() as conn:
-            assert conn.scalar(text("SELECT pg_try_advisory_lock(:k)"), {"k": _lock_key(command.share_pack_id)})
+            assert conn.scalar(text("SELECT pg_try_advisory_lock(:k)"), {"k": lock_key(command.share_pack_id)})
             holding.set()
             finish.wait(20)
-            conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _lock_key(command.share_pack_id)})
+            conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": lock_key(command.share_pack_id)})
 
     poisoned: list = []
     first = threading.Thread(target=consumer(queues, poisoned).process_next, args=(long_job,))

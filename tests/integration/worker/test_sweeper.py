@@ -12,11 +12,11 @@ from sqlalchemy import Connection, Engine, select, text
 from sqlalchemy.orm import Session, sessionmaker
 from structlog.testing import capture_logs
 
+from shared.db import lock_key
 from shared.history import History
 from shared.models import AuditEntry, OutboxMessage, SharePack
 from shared.queue.messages import ProvisionSharePack
 from shared.status import AuditAction, SharePackStatus
-from shared.use_cases.provision import _lock_key
 from shared.use_cases.sweep import SWEEP_LOCK_KEY, StuckPackSweeper
 
 pytestmark = pytest.mark.integration
@@ -115,7 +115,7 @@ def test_a_requeue_restarts_the_idle_clock(queue_session_factory):
 
 def test_a_pack_a_live_worker_holds_is_left_alone(queue_session_factory, held_lock):
     busy, idle = make_pack(queue_session_factory), make_pack(queue_session_factory)
-    held_lock(_lock_key(busy))
+    held_lock(lock_key(busy))
 
     sweep_until(sweeper(queue_session_factory), idle)  # `idle` is as old as `busy`, so `busy` was a candidate
 
