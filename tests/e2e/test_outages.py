@@ -198,3 +198,27 @@ def test_postgresql_stopped_for_a_minute_mid_pack_then_the_pack_completes_with_n
         )
         assert created and set(created.values()) == {1}
     assert poison_queue(stack).approximate_count() == 0
+
+
+def test_a_pack_whose_message_was_lost_is_requeued_by_the_sweeper_and_completes(stack):
+    share_pack_id = stack.upload(pack())
+    lost = None
+    deadline = time.monotonic() + 30
+    while lost is None and time.monotonic() < deadline:  # the API's publisher sends the upload's message
+        lost = stack.queue.receive(visibility_timeout=30)
+        time.sleep(0.2)
+    assert lost is not None and share_pack_id in lost.content
+    stack.queue.delete(lost)  # gone, as if a queue had lost it: nothing would ever finish the pack
+
+    stack.start_worker(
+        STUCK_PACK_AFTER_SECONDS="8",  # the shortest Settings allows here: retry delays + visibility timeout
+        STUCK_PACK_SWEEP_INTERVAL_SECONDS="1",
+        TRANSIENT_RETRY_MAX_DELAY_SECONDS="1",
+        BUSY_RETRY_DELAY_SECONDS="1",
+    )
+    final = stack.wait_final(share_pack_id, timeout=90)
+
+    assert final["Status"] == "COMPLETED", final
+    statuses = [v["ProvisioningStatus"] or "" for v in stack.history(share_pack_id)]
+    assert sum(s.startswith("Re-queued: no worker and no queued message") for s in statuses) == 1
+    assert [e["share_pack_id"] for e in log_events(stack, "sweep.requeued")] == [share_pack_id]
