@@ -29,7 +29,8 @@ from emulator.auth import DEFAULT_TOKEN
 from emulator.control import EmulatorControl
 from shared.db import make_engine, make_session_factory
 from shared.health import check_health
-from shared.queue.azure import AzureStorageQueue
+from shared.queue.factory import make_queue
+from shared.queue.interface import MessageQueue
 from shared.queue.outbox import OutboxPublisher
 from shared.settings import Settings
 from tests.fixtures.postgres import alembic_config, fresh_database_url
@@ -51,7 +52,7 @@ class Stack:
 
     client: FlaskClient
     emulator: EmulatorControl
-    queue: AzureStorageQueue
+    queue: MessageQueue
     worker_env: dict[str, str]
     log_dir: Path
     workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
@@ -128,15 +129,26 @@ def engine(e2e_database_url: str) -> Iterator[Engine]:
 
 
 @pytest.fixture
+def queue_backend() -> str:
+    """The stack's queue backend; a test parametrizes `queue_backend` to run on PostgreSQL too."""
+    return "azure"
+
+
+@pytest.fixture
 def stack(
-    e2e_database_url: str, engine: Engine, azurite_connection_string: str, emulator: EmulatorControl, tmp_path: Path
+    e2e_database_url: str,
+    engine: Engine,
+    azurite_connection_string: str,
+    emulator: EmulatorControl,
+    tmp_path: Path,
+    queue_backend: str,
 ) -> Iterator[Stack]:
     database_url = e2e_database_url
     emulator.seed_tables(SEED_TABLES)
     queue_name = f"e2e-{uuid.uuid4().hex[:12]}"
     env = {
         "domain_db_connection_string": database_url,
-        "queue_backend": "azure",
+        "queue_backend": queue_backend,
         "azure_queue_connection_string": azurite_connection_string,
         "azure_queue_name": queue_name,
         "api_keys": f"e2e={API_KEY}",
@@ -144,7 +156,7 @@ def stack(
         "log_format": "json",
     }
     settings = Settings.from_env(env, dotenv_path=None)
-    queue = AzureStorageQueue.from_connection_string(azurite_connection_string, queue_name)
+    queue = make_queue(settings, engine)
     queue.ensure_exists()
     sessions = make_session_factory(engine)
     publisher = OutboxPublisher(sessions, queue, sweep_interval=settings.outbox_relay_interval_seconds).start()

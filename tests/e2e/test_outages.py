@@ -18,13 +18,16 @@ from pathlib import Path
 import pgserver
 import pytest
 from pgserver._commands import pg_ctl
-from sqlalchemy import func, select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import sessionmaker
 
 from alembic import command
 from shared.embedded_postgres import start_embedded_postgres
 from shared.models import AuditEntry, DatabricksObject, Recipient, Share
 from shared.queue.azure import AzureStorageQueue
+from shared.queue.factory import poison_queue_name
+from shared.queue.interface import MessageQueue
+from shared.queue.postgres import PostgresQueue
 from tests.e2e.test_provisioning import pack, workspace
 from tests.fixtures.postgres import alembic_config, fresh_database_url
 
@@ -98,12 +101,15 @@ def log_events(stack, event: str) -> list[dict]:
     return entries
 
 
-def poison_queue(stack) -> AzureStorageQueue:
-    name = f"{stack.queue.name}-poison"
+def poison_queue(stack, engine: Engine) -> MessageQueue:
+    name = poison_queue_name(stack.queue.name)
+    if isinstance(stack.queue, PostgresQueue):
+        return PostgresQueue(engine, name)
     return AzureStorageQueue.from_connection_string(stack.worker_env["AZURE_QUEUE_CONNECTION_STRING"], name)
 
 
-def test_a_503_storm_longer_than_the_crash_budget_is_waited_out_and_the_pack_completes(stack):
+@pytest.mark.parametrize("queue_backend", ["azure", "postgres"])
+def test_a_503_storm_longer_than_the_crash_budget_is_waited_out_and_the_pack_completes(stack, engine):
     stack.emulator.inject_fault(
         path_regex="^/api/", status=503, error_code="TEMPORARILY_UNAVAILABLE",
         message="The service is temporarily unavailable", retry_after=2, times=None,
@@ -131,12 +137,13 @@ def test_a_503_storm_longer_than_the_crash_budget_is_waited_out_and_the_pack_com
     assert len(waits) > 2 * MAX_DEQUEUE_COUNT
     assert all(w["retry_after_seconds"] == 2 and w["delay_seconds"] >= 2 for w in waits)  # Retry-After honoured
     assert [w["attempt"] for w in waits] == list(range(1, len(waits) + 1))  # one transient record, carried on
-    assert poison_queue(stack).approximate_count() == 0
+    assert poison_queue(stack, engine).approximate_count() == 0
 
 
+@pytest.mark.parametrize("queue_backend", ["azure", "postgres"])
 @pytest.mark.parametrize("e2e_database_url", ["private"], indirect=True)
 def test_postgresql_stopped_for_a_minute_mid_pack_then_the_pack_completes_with_nothing_duplicated(
-    stack, engine, private_postgres
+    stack, engine, private_postgres, queue_backend
 ):
     tables = [f"sales.reporting.t{i:03d}" for i in range(250)]
     stack.emulator.seed_tables(tables)
@@ -153,8 +160,11 @@ def test_postgresql_stopped_for_a_minute_mid_pack_then_the_pack_completes_with_n
     # The outage itself lasts a minute (this wait is the scenario, not a synchronisation); meanwhile the
     # worker must keep trying, far more often than the crash budget would allow.
     wait_until(lambda: time.monotonic() - stopped_at >= OUTAGE_SECONDS, timeout=OUTAGE_SECONDS + 5, what="the outage")
-    waits = [w for w in log_events(stack, "queue.retry_later") if "Database unavailable" in w["reason"]]
-    assert len(waits) > MAX_DEQUEUE_COUNT
+    if queue_backend == "azure":  # the queue is up: each attempt fails on the database and backs off
+        waits = [w for w in log_events(stack, "queue.retry_later") if "Database unavailable" in w["reason"]]
+        assert len(waits) > MAX_DEQUEUE_COUNT
+    else:  # the queue is in the stopped database: the loop itself fails and backs off until it is back
+        assert len(log_events(stack, "worker.loop_failed")) > MAX_DEQUEUE_COUNT
     private_postgres.start()
 
     stack.emulator.set_latency(0)
@@ -197,7 +207,7 @@ def test_postgresql_stopped_for_a_minute_mid_pack_then_the_pack_completes_with_n
             ).all()
         )
         assert created and set(created.values()) == {1}
-    assert poison_queue(stack).approximate_count() == 0
+    assert poison_queue(stack, engine).approximate_count() == 0
 
 
 def test_a_pack_whose_message_was_lost_is_requeued_by_the_sweeper_and_completes(stack):
