@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
 from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from shared.embedded_postgres import start_embedded_postgres
@@ -41,11 +43,55 @@ def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
 
 
+# SQLSTATE classes meaning "the server is not there right now": 08 connection exception, 57P01-57P05
+# admin/crash shutdown and "cannot connect now" (https://www.postgresql.org/docs/current/errcodes-appendix.html).
+# Other OperationalErrors (54 program limit exceeded, 53 insufficient resources) are not outages: retrying
+# the same work fails the same way.
+_UNAVAILABLE_SQLSTATES = ("08", "57P")
+
+
+def is_database_unavailable(exc: BaseException) -> bool:
+    """Whether `exc` means the database could not be reached (down, restarting, connection lost), not a bug."""
+    if not isinstance(exc, DBAPIError):
+        return False
+    if exc.connection_invalidated or isinstance(exc, InterfaceError):
+        return True
+    if not isinstance(exc, OperationalError):
+        return False
+    sqlstate = getattr(exc.orig, "sqlstate", None)  # None: the connection failed before any server answer
+    return sqlstate is None or sqlstate.startswith(_UNAVAILABLE_SQLSTATES)
+
+
 @contextmanager
 def unit_of_work(session_factory: sessionmaker[Session]) -> Iterator[Session]:
     """Yield a session whose work commits on success and rolls back on any exception."""
     with session_factory.begin() as session:
         yield session
+
+
+def lock_key(business_id: uuid.UUID) -> int:
+    """The 64-bit advisory lock key of an entity (its first 8 bytes; collisions only cost a wait)."""
+    return int.from_bytes(business_id.bytes[:8], "big", signed=True)
+
+
+@contextmanager
+def advisory_lock(engine: Engine, key: int) -> Iterator[bool]:
+    """Try to take the session-level advisory lock `key`; yield whether we hold it.
+
+    The lock lives on a connection of its own, held for the whole block and outside any transaction of
+    the work it guards, so that work can commit as often as it likes. If the process dies, PostgreSQL
+    drops the connection and the lock with it (https://www.postgresql.org/docs/current/explicit-locking.html
+    #ADVISORY-LOCKS).
+    """
+    with engine.connect() as conn:
+        acquired = bool(conn.scalar(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}))
+        conn.commit()
+        try:
+            yield acquired
+        finally:
+            if acquired:
+                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+                conn.commit()
 
 
 @dataclass(frozen=True)

@@ -76,8 +76,20 @@ class Settings:
     max_dequeue_count: int = 5
     visibility_timeout_seconds: int = 120
     poll_interval_seconds: float = 1.0
-    # How long a pack waits after a transient failure (throttling, 5xx) before its next attempt.
+    # Transient failures (throttling, 5xx, an unreachable workspace or database) are waited out with
+    # exponential backoff and jitter: the first retry waits about `transient_retry_delay_seconds`, each
+    # next one twice as long, never more than `transient_retry_max_delay_seconds`. A pack gives up only
+    # when its transient failures span `transient_retry_budget_seconds` (a day by default: an outage is
+    # waited out). Crashes have their own, small budget: `max_dequeue_count`.
     transient_retry_delay_seconds: int = 30
+    transient_retry_max_delay_seconds: int = 900
+    transient_retry_budget_seconds: int = 86_400
+    # A message whose pack another worker is provisioning comes back after about this long.
+    busy_retry_delay_seconds: int = 60
+    # The stuck-pack sweeper: every `stuck_pack_sweep_interval_seconds`, packs IN_PROGRESS that nobody
+    # holds and that have not changed for `stuck_pack_after_seconds` are queued again.
+    stuck_pack_after_seconds: int = 3600
+    stuck_pack_sweep_interval_seconds: float = 300.0
     outbox_relay_interval_seconds: float = 5.0
     embedded_data_dir: str = ".local/postgres"
 
@@ -144,6 +156,18 @@ class Settings:
             )
         if self.log_format not in ("json", "console"):
             raise ConfigurationError("Invalid setting log_format: expected 'json' or 'console'")
+        if self.transient_retry_max_delay_seconds < self.transient_retry_delay_seconds:
+            raise ConfigurationError(
+                "Invalid setting transient_retry_max_delay_seconds: must be at least transient_retry_delay_seconds"
+            )
+        # A pack waiting for its next attempt is unchanged for up to the longest back-off (or busy delay)
+        # plus a visibility timeout; the sweeper must not mistake that wait for a lost message.
+        longest_quiet = max(self.transient_retry_max_delay_seconds, self.busy_retry_delay_seconds)
+        if self.stuck_pack_after_seconds <= longest_quiet + self.visibility_timeout_seconds:
+            raise ConfigurationError(
+                "Invalid setting stuck_pack_after_seconds: must exceed the longest retry delay "
+                f"plus visibility_timeout_seconds ({longest_quiet + self.visibility_timeout_seconds} s)"
+            )
 
     @property
     def known_workspace_urls(self) -> frozenset[str]:
@@ -268,5 +292,10 @@ _PARSERS = {
     "visibility_timeout_seconds": _as_positive_int,
     "poll_interval_seconds": _as_positive_float,
     "transient_retry_delay_seconds": _as_positive_int,
+    "transient_retry_max_delay_seconds": _as_positive_int,
+    "transient_retry_budget_seconds": _as_positive_int,
+    "busy_retry_delay_seconds": _as_positive_int,
+    "stuck_pack_after_seconds": _as_positive_int,
+    "stuck_pack_sweep_interval_seconds": _as_positive_float,
     "outbox_relay_interval_seconds": _as_positive_float,
 }

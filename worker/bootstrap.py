@@ -12,7 +12,9 @@ from shared.queue.factory import make_queue, poison_queue_name
 from shared.queue.outbox import OutboxRelay
 from shared.settings import Settings
 from shared.use_cases.provision import ProvisioningJob
+from shared.use_cases.sweep import StuckPackSweeper
 from worker.consumer import QueueConsumer
+from worker.retry_policy import RetryPolicy
 
 
 @dataclass
@@ -21,6 +23,7 @@ class Worker:
     consumer: QueueConsumer
     job: ProvisioningJob
     outbox_relay: OutboxRelay
+    sweeper: StuckPackSweeper
     stop_requested: threading.Event
 
 
@@ -45,6 +48,7 @@ def build_worker(settings: Settings | None = None) -> Worker:
         gateway_for=clients.gateway,
         concurrency=settings.workspace_concurrency,
         retry_delay_seconds=settings.transient_retry_delay_seconds,
+        busy_delay_seconds=settings.busy_retry_delay_seconds,
     )
     stop = threading.Event()
     consumer = QueueConsumer(
@@ -54,12 +58,21 @@ def build_worker(settings: Settings | None = None) -> Worker:
         max_dequeue_count=settings.max_dequeue_count,
         on_poison=lambda command, reason: command and job.mark_failed(command.share_pack_id, reason),
         stop_requested=stop,
+        retry_policy=RetryPolicy(
+            base_delay_seconds=settings.transient_retry_delay_seconds,
+            max_delay_seconds=settings.transient_retry_max_delay_seconds,
+            budget_seconds=settings.transient_retry_budget_seconds,
+            busy_delay_seconds=settings.busy_retry_delay_seconds,
+        ),
     )
     return Worker(
         settings=settings,
         consumer=consumer,
         job=job,
         outbox_relay=OutboxRelay(session_factory, queue),
+        sweeper=StuckPackSweeper(
+            session_factory, queue_name=queue.name, stuck_after_seconds=settings.stuck_pack_after_seconds
+        ),
         stop_requested=stop,
     )
 

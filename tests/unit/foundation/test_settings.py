@@ -55,6 +55,11 @@ def test_dotenv_file_is_read_and_environment_wins(tmp_path, monkeypatch):
         ({"api_keys": "short"}, "Invalid setting api_keys"),
         ({"auth_mode": "entra"}, "Missing setting entra_tenant_id"),
         ({"workspace_credentials": "{not json"}, "Invalid setting workspace_credentials"),
+        (
+            {"transient_retry_delay_seconds": "60", "transient_retry_max_delay_seconds": "30"},
+            "Invalid setting transient_retry_max_delay_seconds",
+        ),
+        ({"stuck_pack_after_seconds": "600"}, "Invalid setting stuck_pack_after_seconds: must exceed"),
     ],
 )
 def test_bad_values_fail_with_one_line_naming_the_setting(env, message):
