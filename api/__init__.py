@@ -19,11 +19,23 @@ from api.auth import Authenticator
 from api.context import HealthCheck, Publisher, Services
 from api.errors import register_error_handlers
 from api.routes import health, share_packs
+from api.schemas import ErrorSchema
 from shared.settings import Settings
 
 MULTIPART_OVERHEAD_BYTES = 64 * 1024
 # A caller's X-Request-ID is kept (so their logs and ours join) only if it cannot forge log content.
 REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,100}")
+
+
+class DocumentedApi(Api):
+    """flask-smorest's Api with our error body, and no catch-all `default` response in the document.
+
+    Without `default`, every status a view can answer must be declared on the view (see
+    `api.errors.documents_errors`), so a client, and the schemathesis run, can tell an undocumented answer.
+    """
+
+    ERROR_SCHEMA = ErrorSchema
+    DEFAULT_ERROR_RESPONSE_NAME = None
 
 
 def create_app(
@@ -75,7 +87,7 @@ def create_app(
         response.headers["X-Request-ID"] = g.get("request_id", "")
         return response
 
-    api = Api(app)
+    api = DocumentedApi(app)
     api.register_blueprint(health.blp)
     api.register_blueprint(share_packs.blp)
     register_error_handlers(app)  # after Api(): our body shape replaces flask-smorest's

@@ -1,0 +1,65 @@
+"""Property-based run of the whole API from its own OpenAPI document (schemathesis), on the real PostgreSQL.
+
+Every operation gets generated inputs, valid and invalid: no answer may be a 5xx, and every answer must be one
+the document declares, with the declared content type and body schema. The run is bounded (examples per
+operation, no per-example deadline) so it stays well under a minute on a shared 2-core machine.
+"""
+
+from __future__ import annotations
+
+import pytest
+import schemathesis
+from flask import Flask
+from flask.testing import FlaskClient
+from hypothesis import HealthCheck, settings
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+from sqlalchemy.orm import sessionmaker
+
+from api import create_app
+from shared.health import HealthReport
+from tests.integration.api.conftest import RecordingPublisher, make_settings
+
+pytestmark = pytest.mark.integration
+
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+]
+
+
+
+def _document_only_app() -> Flask:
+    """An app that only serves its OpenAPI document: loading the schema touches no database or queue.
+
+    (`schemathesis.pytest.from_fixture` would load it from the test's own app, but does not run on pytest 9.2.)
+    """
+    return create_app(
+        make_settings(),
+        session_factory=sessionmaker(),
+        publisher=RecordingPublisher(),
+        health_check=lambda: HealthReport(False, False, 0, ("not connected",)),
+    )
+
+
+schema = schemathesis.openapi.from_wsgi("/workflow/openapi.json", _document_only_app())
+
+
+@schema.parametrize()
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
+def test_no_server_error_and_every_response_is_documented(
+    case: schemathesis.Case, client: FlaskClient, headers: dict[str, str]
+) -> None:
+    case.call_and_validate(headers=headers, checks=CHECKS, app=client.application)
