@@ -39,6 +39,13 @@ COMMON_ERRORS = (
     HTTPStatus.NOT_FOUND,
     HTTPStatus.SERVICE_UNAVAILABLE,
 )
+WORKSPACE_HEADER = {
+    "in": "header",
+    "name": "X-Workspace-URL",
+    "required": True,
+    "description": "The Databricks workspace the request is about (configured or registered ones only)",
+    "schema": {"type": "string"},
+}
 
 
 @blp.before_request
@@ -49,7 +56,7 @@ def _authenticate_and_resolve_workspace() -> None:
         g.workspace_url = resolve_workspace_url(session, svc.settings, request.headers.get("X-Workspace-URL"))
 
 
-@blp.route("/sharepack/upload")
+@blp.route("/sharepack/upload", parameters=[WORKSPACE_HEADER])
 class SharePackUpload(MethodView):
     @blp.arguments(UploadSchema, location="files")
     @blp.response(202, UploadResponseSchema)
@@ -80,7 +87,7 @@ class SharePackUpload(MethodView):
         }
 
 
-@blp.route("/sharepack/<string:share_pack_id>")
+@blp.route("/sharepack/<string:share_pack_id>", parameters=[WORKSPACE_HEADER])
 class SharePackById(MethodView):
     @blp.response(200, SharePackStatusSchema)
     @documents_errors(blp, *COMMON_ERRORS)
@@ -90,7 +97,7 @@ class SharePackById(MethodView):
             return get_share_pack(session, parse_share_pack_id(share_pack_id), workspace_url=workspace_url())
 
 
-@blp.route("/sharepack/<string:share_pack_id>/history")
+@blp.route("/sharepack/<string:share_pack_id>/history", parameters=[WORKSPACE_HEADER])
 class SharePackHistory(MethodView):
     @blp.response(200, HistoryResponseSchema)
     @documents_errors(blp, *COMMON_ERRORS)
@@ -108,7 +115,7 @@ class SharePackHistory(MethodView):
         }
 
 
-@blp.route("/sharepack/<string:share_pack_id>/plan")
+@blp.route("/sharepack/<string:share_pack_id>/plan", parameters=[WORKSPACE_HEADER])
 class SharePackPlan(MethodView):
     @blp.response(200, PlanResponseSchema)
     @documents_errors(blp, *COMMON_ERRORS)
@@ -125,7 +132,7 @@ class SharePackPlan(MethodView):
         }
 
 
-@blp.route("/sharepacks")
+@blp.route("/sharepacks", parameters=[WORKSPACE_HEADER])
 class SharePacks(MethodView):
     @blp.arguments(ListQuerySchema, location="query")
     @blp.response(200, ListResponseSchema)
