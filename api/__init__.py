@@ -74,13 +74,13 @@ def create_app(
 
     @app.before_request
     def _start_request() -> None:
-        if not settings.enable_workflow and request.path.startswith("/workflow"):
-            abort(404)
         g.request_id = _request_id(request.headers.get("X-Request-ID"))
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(
             request_id=g.request_id, method=request.method, path=request.path
         )
+        if not settings.enable_workflow and request.path.startswith("/workflow"):
+            abort(404)
 
     @app.after_request
     def _finish_request(response):
