@@ -29,6 +29,7 @@ from emulator.auth import DEFAULT_TOKEN
 from emulator.control import EmulatorControl
 from shared.db import make_engine, make_session_factory
 from shared.health import check_health
+from shared.logging import configure_logging
 from shared.queue.azure import AzureStorageQueue
 from shared.queue.outbox import OutboxPublisher
 from shared.settings import Settings
@@ -146,6 +147,7 @@ def stack(
     settings = Settings.from_env(env, dotenv_path=None)
     queue = AzureStorageQueue.from_connection_string(azurite_connection_string, queue_name)
     queue.ensure_exists()
+    configure_logging(json=True, level="INFO")  # as api/wsgi.py does before building the app
     sessions = make_session_factory(engine)
     publisher = OutboxPublisher(sessions, queue, sweep_interval=settings.outbox_relay_interval_seconds).start()
     app = create_app(
