@@ -46,7 +46,6 @@ def create_app(
     health_check: HealthCheck,
 ) -> Flask:
     """Build the Flask app around its collaborators; the caller owns their lifecycle (e.g. the publisher thread)."""
-
     app = Flask(__name__)
     app.config.update(
         API_TITLE="Share Pack Workflow",
