@@ -1,15 +1,20 @@
 """One place that turns errors into HTTP responses, all with the same body shape.
 
 Body: `{"Message": ..., "ErrorCode": ..., "RequestId": ...}` plus `ValidationErrors`/`ValidationWarnings`
-for refused share packs. Domain errors map by type; anything unexpected is logged with its traceback and
-answered with a plain 500 — a stack trace never reaches a client.
+for refused share packs (`api.schemas.ErrorSchema` documents it). Domain errors map by type; anything
+unexpected is logged with its traceback and answered with a plain 500 — a stack trace never reaches a client.
+Views declare the error statuses they can answer with `documents_errors`, so the OpenAPI document lists
+every response a client can get.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from http import HTTPStatus
+from typing import Any, TypeVar
 
 from flask import Flask, g, jsonify
+from flask_smorest import Blueprint
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 
@@ -39,6 +44,21 @@ STATUS_BY_ERROR: tuple[tuple[type[WorkflowError], int, str], ...] = (
     (Conflict, 409, "CONFLICT"),
     (ServiceUnavailable, 503, "SERVICE_UNAVAILABLE"),
 )
+
+
+View = TypeVar("View", bound=Callable[..., Any])
+
+
+def documents_errors(blp: Blueprint, *statuses: HTTPStatus) -> Callable[[View], View]:
+    """Declare these error answers of a view, each with the error body, in the OpenAPI document."""
+
+    def decorate(view: View) -> View:
+        for status in statuses:
+            # flask-smorest registers one response component per HTTP status name, using Api.ERROR_SCHEMA.
+            view = blp.alt_response(status.value, response=status.name)(view)
+        return view
+
+    return decorate
 
 
 def status_for(exc: WorkflowError) -> tuple[int, str]:
