@@ -15,9 +15,10 @@ from typing import Any, TypeVar
 
 from flask import Flask, g, jsonify
 from flask_smorest import Blueprint
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException
 
+from shared.db import is_database_unavailable
 from shared.errors import (
     Conflict,
     InvalidInput,
@@ -105,7 +106,7 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(DBAPIError)
     def _database_error(exc: DBAPIError):
-        if not exc.connection_invalidated and not _is_connection_failure(exc):
+        if not is_database_unavailable(exc):  # e.g. a statement too complex is a bug, not an outage
             return _unexpected(exc)
         log.warning("request.database_unavailable")
         response = jsonify(error_body("The database is unavailable; retry later", "SERVICE_UNAVAILABLE"))
@@ -121,6 +122,3 @@ def register_error_handlers(app: Flask) -> None:
         response.status_code = 500
         return response
 
-
-def _is_connection_failure(exc: DBAPIError) -> bool:
-    return isinstance(exc, OperationalError | InterfaceError)
