@@ -313,11 +313,15 @@ def _version_statement(model: type[Versioned], key: tuple[str, ...], columns: tu
     returned_values = ", ".join([f"i.{quote(c)} AS i_{c}" for c in values] or ["1 AS i_"])
     sql = f"""
         WITH incoming AS (SELECT * FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS i({record})),
+        matched AS MATERIALIZED (
+            SELECT i.*, t.record_id AS t_record_id, ({differs}) AS t_differs
+            FROM incoming AS i LEFT JOIN {name} AS t ON t.is_current AND NOT t.is_deleted AND {matches}
+        ),
         closed AS (
             UPDATE {name} AS t
             SET is_current = false, effective_to = greatest(:now, t.effective_from + interval '1 microsecond')
-            FROM incoming AS i
-            WHERE t.is_current AND NOT t.is_deleted AND {matches} AND ({differs})
+            FROM matched AS i
+            WHERE t.record_id = i.t_record_id AND i.t_differs AND t.is_current
             RETURNING {", ".join(f"t.{quote(c)}" for c in business)}, t.version, t.effective_to, {returned_values}
         ),
         versioned AS (
@@ -331,8 +335,8 @@ def _version_statement(model: type[Versioned], key: tuple[str, ...], columns: tu
             INSERT INTO {name} ({quote(model.__business_key__)}, {", ".join(quote(c) for c in columns)}, {history})
             SELECT gen_random_uuid(), {", ".join(f"i.{quote(c)}" for c in columns)}, 1, true, :now,
                    :changed_by, :change_reason
-            FROM incoming AS i
-            WHERE NOT EXISTS (SELECT 1 FROM {name} AS t WHERE t.is_current AND NOT t.is_deleted AND {matches})
+            FROM matched AS i
+            WHERE i.t_record_id IS NULL
             RETURNING 1
         )
         SELECT (SELECT count(*) FROM versioned) + (SELECT count(*) FROM created)"""
