@@ -192,7 +192,9 @@ class History(Generic[V]):
         old versions and the insertion of new ones happen in one statement: a constant-size statement and a
         constant number of round trips, whatever the number of rows. (One `(a, b) IN ((..), ..)` list per
         row exceeded PostgreSQL's `max_stack_depth` at 20,000 rows; loading them as ORM objects to compare in
-        Python cost seconds.)
+        Python cost seconds.) Two writers of one entity serialise on its row lock; the later one re-checks
+        `is_current` and skips a version closed underneath it (writes of one pack are serialised anyway by
+        the job's advisory lock).
         """
         if not rows:
             return 0
