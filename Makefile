@@ -35,6 +35,7 @@ test: install
 bench: install
 	-$(BIN)/python bench/bench_sharepack.py
 	-$(BIN)/python bench/bench_provisioning.py
+	-$(BIN)/python bench/bench_design_scale.py
 	-$(BIN)/python bench/bench_api.py
 	-$(BIN)/python bench/bench_workers.py
 	-$(BIN)/python bench/bench_emulator.py

@@ -19,10 +19,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import String, any_, func, insert, literal, select
+from sqlalchemy import String, any_, func, literal, select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session, sessionmaker
 
+from shared.db import insert_rows
 from shared.history import History
 from shared.logging import get_logger
 from shared.models import AuditEntry, DatabricksObject, Notification, Recipient, Share, SharePack
@@ -33,8 +34,8 @@ from shared.status import AuditAction, NotificationStatus, NotificationType, Sha
 
 log = get_logger(__name__)
 
-#: Rows per statement when reading or writing many entities (bounded parameters, bounded memory).
-CHUNK = 2_000
+#: Rows per statement when reading or writing many entities (bounded statements, bounded memory).
+CHUNK = 5_000
 #: Where `Recorder.plan_ready` keeps the database time the plan was made, inside the stored plan.
 PLAN_MADE_AT = "made_at"
 
@@ -175,7 +176,7 @@ class Recorder:
             for change in changes
         )
         for chunk in _chunks(rows, CHUNK):
-            session.execute(insert(AuditEntry), chunk)
+            insert_rows(session, AuditEntry.__table__, chunk)
 
     # -- history ----------------------------------------------------------------------------------------
 
