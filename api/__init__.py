@@ -15,11 +15,15 @@ from flask import Flask, abort, g, request
 from flask_smorest import Api
 from sqlalchemy.orm import Session, sessionmaker
 
+from api import docs
 from api.auth import Authenticator
+from api.console import blp as console_blp
+from api.console.session import configure_sessions
 from api.context import HealthCheck, Publisher, Services
 from api.errors import register_error_handlers
 from api.routes import health, share_packs
 from api.schemas import ErrorSchema
+from api.security_headers import add_security_headers
 from shared.settings import Settings
 
 MULTIPART_OVERHEAD_BYTES = 64 * 1024
@@ -53,8 +57,8 @@ def create_app(
         OPENAPI_VERSION="3.0.3",
         OPENAPI_URL_PREFIX="/workflow",
         OPENAPI_JSON_PATH="openapi.json",
-        OPENAPI_SWAGGER_UI_PATH="/docs",
-        OPENAPI_SWAGGER_UI_URL="https://cdn.jsdelivr.net/npm/swagger-ui-dist/",
+        # Swagger UI is served by `api.docs` from a local copy (no CDN, no inline script).
+        OPENAPI_SWAGGER_UI_PATH=None,
         MAX_CONTENT_LENGTH=settings.max_upload_bytes + MULTIPART_OVERHEAD_BYTES,
         API_SPEC_OPTIONS={
             "components": {
@@ -71,6 +75,8 @@ def create_app(
         authenticator=Authenticator(settings),
     )
 
+    configure_sessions(app, settings.console_secret_key)
+
     @app.before_request
     def _start_request() -> None:
         g.request_id = _request_id(request.headers.get("X-Request-ID"))
@@ -78,17 +84,19 @@ def create_app(
         structlog.contextvars.bind_contextvars(
             request_id=g.request_id, method=request.method, path=request.path
         )
-        if not settings.enable_workflow and request.path.startswith("/workflow"):
+        if not settings.enable_workflow and request.path.startswith(("/workflow", "/console")):
             abort(404)
 
     @app.after_request
     def _finish_request(response):
         response.headers["X-Request-ID"] = g.get("request_id", "")
-        return response
+        return add_security_headers(response)
 
     api = DocumentedApi(app)
     api.register_blueprint(health.blp)
     api.register_blueprint(share_packs.blp)
+    app.register_blueprint(docs.blp)
+    app.register_blueprint(console_blp)
     register_error_handlers(app)  # after Api(): our body shape replaces flask-smorest's
     return app
 

@@ -68,6 +68,9 @@ class Settings:
     entra_jwks_url: str | None = None
     entra_jwks_file: str | None = None
     max_upload_bytes: int = 10 * 1024 * 1024
+    # Signs the web console's session cookies; every API process must share it. None: a random key per
+    # process (one process only, e.g. tests; sessions end when it restarts).
+    console_secret_key: str | None = field(default=None, repr=False)
     log_format: str = "console"
     log_level: str = "INFO"
     # None when the process talks to no workspace (the API); the worker then refuses to provision.
