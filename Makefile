@@ -3,10 +3,13 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# checkov (PyPI) pins packaging<24, which pytest 9 cannot use, so it gets a virtualenv of its own.
+CHECKOV := $(VENV)/checkov/bin/checkov
+CHECKOV_VERSION := 3.3.30
 
 .PHONY: install tools run test bench clean
 
-install: $(STAMP) node_modules/.installed tools
+install: $(STAMP) node_modules/.installed tools $(CHECKOV)
 
 # Debian tools the suite uses on files only: docker-compose validates docker-compose.yml (no Docker engine
 # is needed or used); promtool (package prometheus) checks and unit-tests deploy/alerts.yml.
@@ -23,6 +26,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
+
+$(CHECKOV): | $(STAMP)
+	$(PYTHON) -m venv $(VENV)/checkov
+	$(VENV)/checkov/bin/python -m pip install --quiet 'checkov==$(CHECKOV_VERSION)'
 
 node_modules/.installed: package.json
 	npm install --no-audit --no-fund --silent
