@@ -16,7 +16,7 @@ from flask_smorest import Api
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.auth import Authenticator
-from api.context import HealthCheck, Publisher, Services
+from api.context import HealthCheck, Publisher, ReadinessCheck, Services
 from api.errors import register_error_handlers
 from api.routes import health, share_packs
 from shared.settings import Settings
@@ -32,6 +32,7 @@ def create_app(
     session_factory: sessionmaker[Session],
     publisher: Publisher,
     health_check: HealthCheck,
+    readiness_check: ReadinessCheck | None = None,
 ) -> Flask:
     """Build the Flask app around its collaborators; the caller owns their lifecycle (e.g. the publisher thread)."""
 
@@ -58,6 +59,7 @@ def create_app(
         publisher=publisher,
         health_check=health_check,
         authenticator=Authenticator(settings),
+        readiness_check=readiness_check,
     )
 
     @app.before_request

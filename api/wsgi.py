@@ -11,7 +11,7 @@ from flask import Flask
 from api import create_app
 from shared.db import database_url, make_engine, make_session_factory
 from shared.errors import ConfigurationError
-from shared.health import check_health
+from shared.health import CachedHealth, check_health, check_readiness
 from shared.logging import configure_logging
 from shared.queue.factory import make_queue
 from shared.queue.outbox import OutboxPublisher
@@ -30,7 +30,8 @@ def production_app() -> Flask:
         settings,
         session_factory=session_factory,
         publisher=publisher.start(),
-        health_check=partial(check_health, engine, queue),
+        health_check=CachedHealth(partial(check_health, engine, queue)),
+        readiness_check=partial(check_readiness, engine, settings, publisher=publisher),
     )
 
 

@@ -13,6 +13,7 @@ import threading
 from types import FrameType
 
 from shared.errors import ConfigurationError
+from shared.health import Heartbeat
 from shared.logging import configure_logging, get_logger
 from worker.bootstrap import build_worker
 
@@ -44,6 +45,9 @@ def main(argv: list[str] | None = None) -> int:
         daemon=True,
     )
     relay.start()
+    # Records the queue backend this worker reads, for the API's readiness check, and beats while it runs.
+    heartbeat = Heartbeat(worker.job.engine, "worker", queue_backend=worker.settings.queue_backend,
+                          queue_name=worker.consumer.queue.name).start()
     log.info("worker.started", queue=worker.consumer.queue.name)
     while not stop.is_set():
         try:
@@ -54,6 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         if not handled:
             stop.wait(worker.settings.poll_interval_seconds)
     relay.join(timeout=10)
+    heartbeat.stop()
     log.info("worker.stopped")
     return 0
 

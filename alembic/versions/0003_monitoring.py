@@ -1,10 +1,11 @@
-"""Monitoring views: one row per pack run, hourly throughput, recent failures (schema `monitoring`).
+"""Monitoring views (one row per pack run, hourly throughput, recent failures) and process heartbeats.
 
 A share pack writes one version per provisioning step, so counting `share_packs` rows counts steps, and
 the lifetime of one version (`effective_to - effective_from`) is not the duration of anything a user
-waited for. These views fold a pack's versions back into runs. They live in their own schema: they hold
-no data, and `DROP SCHEMA monitoring CASCADE` loses nothing. docs/monitoring.md states the question each
-view answers.
+waited for. These views fold a pack's versions back into runs. docs/monitoring.md states the question each
+view answers. `monitoring.heartbeats` holds one row per running worker or sync process (shared/health.py):
+transient, rewritten every few seconds. Nothing in the schema is history: `DROP SCHEMA monitoring CASCADE`
+loses nothing that matters.
 
 Revision ID: 0003
 Revises: 0001
@@ -147,8 +148,23 @@ WHERE status IN ('FAILED', 'INTERRUPTED') AND coalesce(completed_at, started_at)
 """
 
 
+# IF NOT EXISTS: dropping `deltashare` (the troubleshooting reset) drops the views, not this table.
+HEARTBEATS = """
+CREATE TABLE IF NOT EXISTS monitoring.heartbeats (
+    service text NOT NULL,
+    instance text NOT NULL,
+    queue_backend text,
+    queue_name text,
+    started_at timestamptz NOT NULL DEFAULT now(),
+    last_beat_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (service, instance)
+)
+"""
+
+
 def upgrade() -> None:
     op.execute("CREATE SCHEMA IF NOT EXISTS monitoring")
+    op.execute(HEARTBEATS)
     op.execute(PACK_RUNS)
     op.execute(HOURLY_THROUGHPUT)
     op.execute(RECENT_FAILURES)
