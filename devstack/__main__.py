@@ -6,7 +6,9 @@
     worker               (queue backend: PostgreSQL)
 
 Settings from the environment or `.env` override these defaults (for example QUEUE_BACKEND=azure).
-DEVSTACK_HOME, DEVSTACK_API_PORT and DEVSTACK_EMULATOR_PORT move the stack (the tests run one aside).
+Prometheus metrics: the API at http://127.0.0.1:8000/metrics, the worker at http://127.0.0.1:9102/metrics.
+DEVSTACK_HOME, DEVSTACK_API_PORT, DEVSTACK_EMULATOR_PORT and DEVSTACK_WORKER_METRICS_PORT move the stack
+(the tests run one aside).
 
 When it stops, it stops everything it started: the three children (each in its own process group, so
 gunicorn's workers go with their master) and the embedded PostgreSQL server, which `pg_ctl` runs detached
@@ -60,6 +62,7 @@ def main() -> int:
     local = Path(os.environ.get("DEVSTACK_HOME", ROOT / ".local")).resolve()
     api_port = int(os.environ.get("DEVSTACK_API_PORT", "8000"))
     emulator_port = int(os.environ.get("DEVSTACK_EMULATOR_PORT", "8001"))
+    worker_metrics_port = int(os.environ.get("DEVSTACK_WORKER_METRICS_PORT", "9102"))
     api_url, emulator_url = f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{emulator_port}"
     local.mkdir(parents=True, exist_ok=True)
     env = {**local_defaults(emulator_url), **os.environ}
@@ -72,18 +75,19 @@ def main() -> int:
             config.attributes["database_url"] = env["DOMAIN_DB_CONNECTION_STRING"]
             command.upgrade(config, "head")
             python = sys.executable
-            commands = [
-                [python, "-m", "emulator", "--host", "127.0.0.1", "--port", str(emulator_port),
-                 "--token", "local-dev-token", "--state-file", str(local / "emulator-state.json")],
-                [python, "-m", "gunicorn", "--config", "api/gunicorn.conf.py", "api.wsgi:app"],
-                [python, "-m", "worker"],
-            ]
             child_env = {**env, "GUNICORN_BIND": f"127.0.0.1:{api_port}"}
-            children = stack.enter_context(running(commands, child_env))
+            commands = [
+                ([python, "-m", "emulator", "--host", "127.0.0.1", "--port", str(emulator_port),
+                  "--token", "local-dev-token", "--state-file", str(local / "emulator-state.json")], child_env),
+                ([python, "-m", "gunicorn", "--config", "api/gunicorn.conf.py", "api.wsgi:app"], child_env),
+                ([python, "-m", "worker"], {**child_env, "METRICS_PORT": str(worker_metrics_port)}),
+            ]
+            children = stack.enter_context(running(commands))
             if _wait_healthy(api_url):
                 print(
                     f"\nready: API {api_url}/workflow/health  docs {api_url}/workflow/docs  "
-                    f"workspace emulator {emulator_url}  (Ctrl-C stops everything)\n",
+                    f"workspace emulator {emulator_url}  metrics {api_url}/metrics "
+                    f"http://127.0.0.1:{worker_metrics_port}/metrics  (Ctrl-C stops everything)\n",
                     flush=True,
                 )
             while all(child.poll() is None for child in children):
@@ -145,11 +149,13 @@ def postmaster_pid(data_dir: Path) -> int | None:
 
 
 @contextmanager
-def running(commands: list[list[str]], env: Mapping[str, str]) -> Iterator[list[subprocess.Popen[bytes]]]:
-    """Start each command in its own process group; on exit SIGTERM each group, then SIGKILL stragglers."""
+def running(
+    commands: list[tuple[list[str], Mapping[str, str]]],
+) -> Iterator[list[subprocess.Popen[bytes]]]:
+    """Start each (argv, env) in its own process group; on exit SIGTERM each group, then SIGKILL stragglers."""
     children: list[subprocess.Popen[bytes]] = []
     try:
-        for argv in commands:
+        for argv, env in commands:
             children.append(subprocess.Popen(argv, env=dict(env), cwd=ROOT, start_new_session=True))
         yield children
     finally:

@@ -12,6 +12,7 @@ import sys
 import threading
 from types import FrameType
 
+from shared import metrics
 from shared.errors import ConfigurationError
 from shared.health import Heartbeat
 from shared.logging import configure_logging, get_logger
@@ -48,6 +49,11 @@ def main(argv: list[str] | None = None) -> int:
     # Records the queue backend this worker reads, for the API's readiness check, and beats while it runs.
     heartbeat = Heartbeat(worker.job.engine, "worker", queue_backend=worker.settings.queue_backend,
                           queue_name=worker.consumer.queue.name).start()
+    queues = {q.name: q for q in (worker.consumer.queue, worker.consumer.poison_queue)}
+    state = metrics.StateCollector(worker.job.engine, worker.settings, service="worker",
+                                   depth=lambda name: queues[name].approximate_count())
+    metrics.serve(worker.settings, state)
+    snapshots = metrics.SnapshotLogger(state).start()
     log.info("worker.started", queue=worker.consumer.queue.name)
     while not stop.is_set():
         try:
@@ -59,6 +65,7 @@ def main(argv: list[str] | None = None) -> int:
             stop.wait(worker.settings.poll_interval_seconds)
     relay.join(timeout=10)
     heartbeat.stop()
+    snapshots.stop()
     log.info("worker.stopped")
     return 0
 

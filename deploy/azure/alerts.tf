@@ -79,7 +79,7 @@ locals {
       description = "A sync job failed three times in a row (SharePackSyncJobFailing)."
       severity    = 2
       window      = "PT15M"
-      query       = "${local.snapshots}| mv-expand kv = entry.sync_consecutive_failures\n| summarize failures = max(todouble(kv[1]))"
+      query       = "${local.snapshots}| summarize failures = max(todouble(entry.sync_max_consecutive_failures))"
       threshold   = 2
       metric      = "failures"
     }

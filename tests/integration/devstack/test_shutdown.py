@@ -17,6 +17,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.request
 from pathlib import Path
 
 import psutil
@@ -61,6 +62,19 @@ def wait_for_line(lines: queue.Queue[str], prefix: str, seconds: float, seen: li
     pytest.fail(f"no line starting {prefix!r} within {seconds} s; output:\n{''.join(seen[-40:])}")
 
 
+def fetch(url: str, *, retry: bool = False, seconds: float = 60) -> str:
+    """GET `url`; with `retry`, until it answers (the worker opens its port a moment after the API is up)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=10) as response:
+                return response.read().decode()
+        except OSError:
+            if not retry or time.monotonic() > deadline:
+                raise
+            threading.Event().wait(0.2)
+
+
 def test_sigterm_stops_the_children_and_the_embedded_postgres():
     # Unix socket paths are limited to ~100 bytes: keep the directory short.
     home = Path(tempfile.mkdtemp(prefix="ds-", dir="/tmp"))
@@ -69,6 +83,7 @@ def test_sigterm_stops_the_children_and_the_embedded_postgres():
         "DEVSTACK_HOME": str(home),
         "DEVSTACK_API_PORT": str(free_port()),
         "DEVSTACK_EMULATOR_PORT": str(free_port()),
+        "DEVSTACK_WORKER_METRICS_PORT": str(free_port()),
         "WEB_CONCURRENCY": "1",
     }
     for name in ("DOMAIN_DB_CONNECTION_STRING", "domain_db_connection_string"):
@@ -81,6 +96,11 @@ def test_sigterm_stops_the_children_and_the_embedded_postgres():
     try:
         lines = lines_of(stack.stdout)
         wait_for_line(lines, "ready:", STARTUP_SECONDS, seen)
+        # While it runs, the API (all gunicorn workers, multiprocess mode) and the worker serve metrics.
+        api_metrics = fetch(f"http://127.0.0.1:{env['DEVSTACK_API_PORT']}/metrics")
+        assert 'route="/workflow/health"' in api_metrics
+        worker_metrics = fetch(f"http://127.0.0.1:{env['DEVSTACK_WORKER_METRICS_PORT']}/metrics", retry=True)
+        assert 'sharepack_database_up{service="worker"} 1.0' in worker_metrics
         started = psutil.Process(stack.pid).children(recursive=True)
         server_pid = postmaster_pid(home / "postgres")
         assert server_pid is not None
