@@ -55,6 +55,8 @@ def main(argv: list[str] | None = None) -> int:
     metrics.serve(worker.settings, state)
     snapshots = metrics.SnapshotLogger(state).start()
     log.info("worker.started", queue=worker.consumer.queue.name)
+    log.info("Share pack queue consumer started", queue=worker.consumer.queue.name,
+             queue_backend=worker.settings.queue_backend)
     while not stop.is_set():
         try:
             handled = worker.consumer.process_next(worker.job.run)
