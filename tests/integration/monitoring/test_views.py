@@ -18,7 +18,7 @@ from shared.models import SharePack, SyncJob
 
 pytestmark = pytest.mark.integration
 
-T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+T0 = datetime(2001, 2, 3, 9, 0, tzinfo=UTC)  # hours no other test writes packs in
 
 
 def write_history(session: Session, versions: list[tuple[timedelta, str, str, str | None]], *,
@@ -51,15 +51,19 @@ def completed_run(seconds_per_step: int = 10, queue_wait: int = 5) -> list[tuple
     return versions
 
 
-def runs(session: Session) -> list[dict[str, Any]]:
-    result = session.execute(text("SELECT * FROM monitoring.pack_runs ORDER BY submitted_at, run_number"))
+def runs(session: Session, *pack_ids: uuid.UUID) -> list[dict[str, Any]]:
+    """This test's runs only: other tests may have committed packs to the suite's database."""
+    result = session.execute(
+        text("SELECT * FROM monitoring.pack_runs WHERE share_pack_id = ANY(:ids) ORDER BY submitted_at, run_number"),
+        {"ids": list(pack_ids)},
+    )
     return [dict(row._mapping) for row in result]
 
 
 def test_one_row_per_run_with_its_real_duration_and_steps(session: Session):
     pack = write_history(session, completed_run(seconds_per_step=10, queue_wait=5))
 
-    [run] = runs(session)
+    [run] = runs(session, pack)
     assert run["share_pack_id"] == pack and run["run_number"] == 1 and run["versions"] == 9
     assert run["submitted_at"] == T0
     assert run["started_at"] == T0 + timedelta(seconds=5)
@@ -72,7 +76,7 @@ def test_one_row_per_run_with_its_real_duration_and_steps(session: Session):
 
 
 def test_failed_run_keeps_the_step_and_error_and_a_running_pack_has_no_duration(session: Session):
-    write_history(session, [
+    failing_id = write_history(session, [
         (timedelta(0), "IN_PROGRESS", "Queued for provisioning", None),
         (timedelta(seconds=2), "IN_PROGRESS", "Step 1/8: Resolving tenant", None),
         (timedelta(seconds=3), "IN_PROGRESS", "Step 4/8: Creating shares", None),
@@ -80,12 +84,12 @@ def test_failed_run_keeps_the_step_and_error_and_a_running_pack_has_no_duration(
         (timedelta(seconds=64), "IN_PROGRESS", "Step 4/8: Creating shares", None),
         (timedelta(seconds=70), "FAILED", "Step 4/8: Creating shares", "PERMISSION_DENIED: no"),
     ], name="failing")
-    write_history(session, [
+    running_id = write_history(session, [
         (timedelta(0), "IN_PROGRESS", "Queued for provisioning", None),
         (timedelta(seconds=1), "IN_PROGRESS", "Step 1/8: Resolving tenant", None),
     ], start=T0 + timedelta(minutes=1), name="running")
 
-    failing, running = runs(session)
+    failing, running = runs(session, failing_id, running_id)
     assert failing["outcome"] == "FAILED" and float(failing["duration_seconds"]) == 70
     assert failing["steps"] == 2 and failing["retries"] == 1
     assert failing["last_status"] == "Step 4/8: Creating shares"
@@ -95,7 +99,7 @@ def test_failed_run_keeps_the_step_and_error_and_a_running_pack_has_no_duration(
 
 
 def test_a_requeued_pack_is_a_second_run(session: Session):
-    write_history(session, [
+    pack = write_history(session, [
         (timedelta(0), "IN_PROGRESS", "Queued for provisioning", None),
         (timedelta(seconds=4), "IN_PROGRESS", "Step 1/8: Resolving tenant", None),
         (timedelta(seconds=10), "FAILED", "Step 1/8: Resolving tenant", "boom"),
@@ -103,7 +107,7 @@ def test_a_requeued_pack_is_a_second_run(session: Session):
         (timedelta(hours=1, seconds=3), "IN_PROGRESS", "Step 1/8: Resolving tenant", None),
         (timedelta(hours=1, seconds=20), "COMPLETED", "Step 8/8: Completed", None),
     ])
-    first, second = runs(session)
+    first, second = runs(session, pack)
     assert (first["run_number"], first["outcome"], float(first["duration_seconds"])) == (1, "FAILED", 10)
     assert (second["run_number"], second["outcome"], float(second["duration_seconds"])) == (2, "COMPLETED", 20)
     assert second["submitted_at"] == T0 + timedelta(hours=1)
@@ -134,21 +138,26 @@ def test_hourly_throughput_counts_packs_not_steps(session: Session):
 def test_recent_failures_are_the_last_24_hours_with_their_error(session: Session):
     now = session.scalar(text("SELECT now()"))
     assert now is not None
+    ours: list[str] = []
     for hours_ago, error in ((2, "recent"), (30, "too old")):
-        write_history(session, [
+        ours.append(str(write_history(session, [
             (timedelta(0), "IN_PROGRESS", "Queued for provisioning", None),
             (timedelta(seconds=1), "IN_PROGRESS", "Step 3/8: Provisioning recipients", None),
             (timedelta(seconds=2), "FAILED", "Step 3/8: Provisioning recipients", error),
-        ], start=now - timedelta(hours=hours_ago), name=error)
-    write_history(session, completed_run(), start=now - timedelta(hours=1))
-    session.execute(insert(SyncJob), [
+        ], start=now - timedelta(hours=hours_ago), name=error)))
+    ours.append(str(write_history(session, completed_run(), start=now - timedelta(hours=1))))
+    sync_ids = session.scalars(insert(SyncJob).returning(SyncJob.sync_job_id), [
         {"sync_type": "AD_USERS", "status": "FAILED", "started_at": now - timedelta(hours=3),
          "completed_at": now - timedelta(hours=3), "error_message": "Graph said 403"},
         {"sync_type": "AD_GROUPS", "status": "COMPLETED", "started_at": now - timedelta(hours=3),
          "completed_at": now - timedelta(hours=3)},
-    ])
+    ]).all()
+    ours.extend(str(i) for i in sync_ids)
 
-    rows = session.execute(text("SELECT * FROM monitoring.recent_failures ORDER BY failed_at DESC")).all()
+    rows = session.execute(
+        text("SELECT * FROM monitoring.recent_failures WHERE subject_id = ANY(:ours) ORDER BY failed_at DESC"),
+        {"ours": ours},
+    ).all()
     assert [(r.kind, r.subject_name, r.failed_step, r.error_message) for r in rows] == [
         ("share_pack", "recent", "Step 3/8: Provisioning recipients", "recent"),
         ("sync_job", "AD_USERS", "FAILED", "Graph said 403"),
