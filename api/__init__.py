@@ -8,6 +8,7 @@ tests pass their own (sessions inside a rolled-back transaction, a recording pub
 from __future__ import annotations
 
 import re
+import time
 import uuid
 
 import structlog
@@ -19,11 +20,12 @@ from api import docs
 from api.auth import Authenticator
 from api.console import blp as console_blp
 from api.console.session import configure_sessions
-from api.context import HealthCheck, Publisher, Services
+from api.context import HealthCheck, Publisher, ReadinessCheck, Services
 from api.errors import register_error_handlers
-from api.routes import health, share_packs
+from api.routes import health, metrics, share_packs
 from api.schemas import ErrorSchema
 from api.security_headers import add_security_headers
+from shared import metrics as measured
 from shared.settings import Settings
 
 MULTIPART_OVERHEAD_BYTES = 64 * 1024
@@ -48,6 +50,7 @@ def create_app(
     session_factory: sessionmaker[Session],
     publisher: Publisher,
     health_check: HealthCheck,
+    readiness_check: ReadinessCheck | None = None,
 ) -> Flask:
     """Build the Flask app around its collaborators; the caller owns their lifecycle (e.g. the publisher thread)."""
     app = Flask(__name__)
@@ -73,6 +76,7 @@ def create_app(
         publisher=publisher,
         health_check=health_check,
         authenticator=Authenticator(settings),
+        readiness_check=readiness_check,
     )
 
     configure_sessions(app, settings.console_secret_key)
@@ -80,6 +84,7 @@ def create_app(
     @app.before_request
     def _start_request() -> None:
         g.request_id = _request_id(request.headers.get("X-Request-ID"))
+        g.started = time.perf_counter()
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(
             request_id=g.request_id, method=request.method, path=request.path
@@ -90,15 +95,27 @@ def create_app(
     @app.after_request
     def _finish_request(response):
         response.headers["X-Request-ID"] = g.get("request_id", "")
+        _measure(response.status_code)
         return add_security_headers(response)
 
     api = DocumentedApi(app)
     api.register_blueprint(health.blp)
     api.register_blueprint(share_packs.blp)
+    app.register_blueprint(metrics.blp)  # plain Flask: /metrics is for Prometheus, not in the OpenAPI document
     app.register_blueprint(docs.blp)
     app.register_blueprint(console_blp)
     register_error_handlers(app)  # after Api(): our body shape replaces flask-smorest's
     return app
+
+
+def _measure(status: int) -> None:
+    """Count the request by route template (bounded labels: never the raw path)."""
+    route = request.url_rule.rule if request.url_rule else "unmatched"
+    measured.HTTP_REQUESTS.labels(request.method, route, str(status)).inc()
+    if "started" in g:
+        measured.HTTP_DURATION.labels(route).observe(time.perf_counter() - g.started)
+    if route == "/workflow/sharepack/upload" and request.method == "POST":
+        measured.UPLOADS.labels(measured.upload_result(status)).inc()
 
 
 def _request_id(supplied: str | None) -> str:

@@ -10,11 +10,14 @@ from flask import current_app, g
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.auth import Authenticator, Caller
-from shared.health import HealthReport
+from shared.health import HealthReport, ReadinessReport
 from shared.settings import Settings
 
 HealthCheck = Callable[[], HealthReport]
 """Checks the process's dependencies (database, queue) on demand: the only user of the engine in the API."""
+
+ReadinessCheck = Callable[[], ReadinessReport]
+"""Checks the configuration that makes the API useful (`shared.health.check_readiness`)."""
 
 
 class Publisher(Protocol):
@@ -32,6 +35,7 @@ class Services:
     publisher: Publisher
     health_check: HealthCheck
     authenticator: Authenticator
+    readiness_check: ReadinessCheck | None = None
 
 
 def services() -> Services:

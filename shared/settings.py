@@ -98,6 +98,8 @@ class Settings:
     stuck_pack_sweep_interval_seconds: float = 300.0
     outbox_relay_interval_seconds: float = 5.0
     embedded_data_dir: str = ".local/postgres"
+    # The worker and the sync service serve Prometheus metrics on this port (None: not served).
+    metrics_port: int | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, *, dotenv_path: str | None = ".env") -> Settings:
@@ -292,6 +294,7 @@ _PARSERS = {
     "api_keys": _as_api_keys,
     "workspace_credentials": _as_workspace_credentials,
     "max_upload_bytes": _as_positive_int,
+    "metrics_port": _as_positive_int,
     "databricks_retry_timeout_seconds": _as_positive_int,
     "workspace_concurrency": _as_positive_int,
     "max_dequeue_count": _as_positive_int,

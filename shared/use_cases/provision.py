@@ -29,6 +29,7 @@ from typing import Protocol
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from shared import metrics
 from shared.db import advisory_lock, lock_key
 from shared.errors import ConfigurationError, WorkflowError
 from shared.history import History
@@ -179,7 +180,8 @@ class ProvisioningJob:
             for step in steps.plan_steps(pack.strategy):
                 self._check_stop(pack, stop, step)
                 record.status(pack.share_pack_id, step.status_line(pack.strategy))
-                result = step.run(plan, gateway, concurrency=self.concurrency)
+                with metrics.STEP_DURATION.labels(step.label).time():
+                    result = step.run(plan, gateway, concurrency=self.concurrency)
                 self._record_step(pack, result)
         except ProvisioningError as exc:
             if exc.partial_result is not None:  # what the failed step did complete is recorded too

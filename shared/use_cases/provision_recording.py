@@ -23,6 +23,7 @@ from sqlalchemy import String, any_, func, literal, select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session, sessionmaker
 
+from shared import metrics
 from shared.db import insert_rows
 from shared.history import History
 from shared.logging import get_logger
@@ -312,6 +313,11 @@ class Recorder:
             )
         )
         success = status == SharePackStatus.COMPLETED
+        duration = (new.effective_from - pack.created_at).total_seconds()
+        metrics.PACKS_FINISHED.labels(status.value, pack.workspace_url).inc()
+        metrics.PACK_DURATION.labels(status.value).observe(duration)
+        if success:  # the seed's Kusto queries look for this message and its duration
+            log.info("Share pack provisioned", share_pack_id=str(pack.share_pack_id), duration_ms=int(duration * 1000))
         session.add(
             Notification(
                 notification_type=NotificationType.PROVISION_SUCCESS if success else NotificationType.PROVISION_FAILURE,
