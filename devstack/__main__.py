@@ -2,7 +2,7 @@
 
     embedded PostgreSQL (.local/postgres)  ->  alembic upgrade head
     workspace emulator   http://127.0.0.1:8001   (token local-dev-token, state in .local/emulator-state.json)
-    API (gunicorn)       http://127.0.0.1:8000   (API key local-dev-key)
+    API (gunicorn)       http://127.0.0.1:8000   (API key local-dev-key; web console at /console)
     worker               (queue backend: PostgreSQL)
 
 Settings from the environment or `.env` override these defaults (for example QUEUE_BACKEND=azure).
@@ -18,6 +18,7 @@ and which would otherwise outlive us.
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -65,7 +66,8 @@ def main() -> int:
     worker_metrics_port = int(os.environ.get("DEVSTACK_WORKER_METRICS_PORT", "9102"))
     api_url, emulator_url = f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{emulator_port}"
     local.mkdir(parents=True, exist_ok=True)
-    env = {**local_defaults(emulator_url), **os.environ}
+    # The console's session key, shared by gunicorn's workers; a new one per run signs everyone out.
+    env = {**local_defaults(emulator_url), "CONSOLE_SECRET_KEY": secrets.token_hex(32), **os.environ}
     try:
         with ExitStack() as stack:
             if not env.get("DOMAIN_DB_CONNECTION_STRING") and not env.get("domain_db_connection_string"):
@@ -85,7 +87,8 @@ def main() -> int:
             children = stack.enter_context(running(commands))
             if _wait_healthy(api_url):
                 print(
-                    f"\nready: API {api_url}/workflow/health  docs {api_url}/workflow/docs  "
+                    f"\nready: console {api_url}/console (API key local-dev-key)\n"
+                    f"       API {api_url}/workflow/health  docs {api_url}/workflow/docs  "
                     f"workspace emulator {emulator_url}  metrics {api_url}/metrics "
                     f"http://127.0.0.1:{worker_metrics_port}/metrics  (Ctrl-C stops everything)\n",
                     flush=True,
