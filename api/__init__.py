@@ -17,7 +17,7 @@ from sqlalchemy import Engine
 from api.auth import Authenticator
 from api.context import Services
 from api.errors import register_error_handlers
-from api.routes import health, share_packs
+from api.routes import health, share_packs, sync
 from shared.db import database_url, make_engine, make_session_factory
 from shared.logging import configure_logging
 from shared.queue.factory import make_queue
@@ -86,6 +86,7 @@ def create_app(
     api = Api(app)
     api.register_blueprint(health.blp)
     api.register_blueprint(share_packs.blp)
+    api.register_blueprint(sync.blp)
     register_error_handlers(app)  # after Api(): our body shape replaces flask-smorest's
     return app
 
