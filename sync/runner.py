@@ -1,10 +1,9 @@
 """Run one sync job once: never overlapping itself, always leaving a `sync_jobs` row that says how it ended.
 
-Overlap is prevented with a PostgreSQL session-level advisory lock per job type
-(https://www.postgresql.org/docs/current/explicit-locking.html#ADVISORY-LOCKS), taken with
-`pg_try_advisory_lock` on a connection held for the whole run: a second instance does not wait, it skips
-this turn. If a process dies, PostgreSQL drops its connection and with it the lock, so the next run that
-takes the lock knows any RUNNING row of its type is an orphan and marks it INTERRUPTED.
+Overlap is prevented with a PostgreSQL session-level advisory lock per job type (`shared.db.advisory_lock`,
+held on a connection of its own for the whole run): a second instance does not wait, it skips this turn.
+If a process dies, PostgreSQL drops its connection and with it the lock, so the next run that takes the lock
+knows any RUNNING row of its type is an orphan and marks it INTERRUPTED.
 """
 
 from __future__ import annotations
@@ -13,9 +12,10 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, func, select, update
+from sqlalchemy import Engine, delete, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from shared.db import advisory_lock
 from shared.logging import get_logger, mask_secrets
 from shared.models.logs import Notification, SyncJob
 from shared.models.sync_runtime import SyncRunRequest
@@ -47,14 +47,11 @@ class SyncRunner:
 
     def run(self, job: Job, context: JobContext, *, requested: bool = False) -> RunOutcome | None:
         """Run `job` once; None when another instance is running it right now."""
-        with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as lock_connection:
-            if not self._try_lock(lock_connection, job.sync_type):
+        with advisory_lock(self.engine, advisory_lock_key(job.sync_type)) as acquired:
+            if not acquired:
                 log.info("sync.skipped_running_elsewhere", sync_type=job.sync_type)
                 return None
-            try:
-                return self._run_locked(job, context, requested=requested)
-            finally:
-                self._unlock(lock_connection, job.sync_type)
+            return self._run_locked(job, context, requested=requested)
 
     def _run_locked(self, job: Job, context: JobContext, *, requested: bool) -> RunOutcome:
         sync_type = job.sync_type
@@ -128,15 +125,3 @@ class SyncRunner:
                         related_entity_id=sync_job_id,
                     )
                 )
-
-    @staticmethod
-    def _try_lock(connection: Connection, sync_type: str) -> bool:
-        return bool(connection.scalar(select(func.pg_try_advisory_lock(advisory_lock_key(sync_type)))))
-
-    @staticmethod
-    def _unlock(connection: Connection, sync_type: str) -> None:
-        try:
-            connection.scalar(select(func.pg_advisory_unlock(advisory_lock_key(sync_type))))
-        except Exception:  # closing the connection releases the lock too
-            log.warning("sync.unlock_failed", sync_type=sync_type, exc_info=True)
-            connection.invalidate()

@@ -16,7 +16,9 @@ from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
 from shared.errors import ConfigurationError
+from shared.models.logs import Notification
 from shared.models.sync_runtime import ActivationLinkCiphertext
+from shared.status import NotificationStatus, NotificationType
 
 
 class ActivationLinkUnreadable(Exception):
@@ -69,3 +71,43 @@ def load_activation_link(session: Session, notification_id: uuid.UUID) -> Activa
 def forget_activation_link(session: Session, notification_id: uuid.UUID) -> None:
     """Delete the ciphertext: once mailed (or given up on) nobody can read the link back."""
     session.execute(delete(ActivationLinkCiphertext).where(ActivationLinkCiphertext.notification_id == notification_id))
+
+
+def record_activation(
+    session: Session,
+    cipher: ActivationLinkCipher | None,
+    *,
+    recipient_name: str,
+    recipient_email: str | None,
+    link: str,
+    workspace_url: str,
+    share_pack_id: uuid.UUID,
+) -> Notification:
+    """Queue the ACTIVATION e-mail of a D2O recipient: the notification says only that a link is sent; the
+    link itself is stored encrypted beside it until the sync service mails it.
+
+    Without `activation_link_keys` the link is dropped, not stored in plain text: the notification is FAILED
+    with the reason, and an operator re-issues the link by rotating the token once keys are configured.
+    """
+    notification = Notification(
+        notification_type=NotificationType.RECIPIENT_ACTIVATION,
+        recipient_email=recipient_email,
+        subject=f"Your Delta Sharing access to {workspace_url} is ready",
+        body=f"Recipient {recipient_name}: activation link sent by e-mail (never stored in plain text)",
+        related_entity_type="share_pack",
+        related_entity_id=share_pack_id,
+        status=NotificationStatus.PENDING if cipher else NotificationStatus.FAILED,
+        error_message=None if cipher else "activation_link_keys is not configured: the link was not stored",
+    )
+    session.add(notification)
+    session.flush()
+    if cipher:
+        store_activation_link(
+            session,
+            cipher,
+            notification_id=notification.notification_id,
+            workspace_url=workspace_url,
+            recipient_name=recipient_name,
+            link=link,
+        )
+    return notification
