@@ -4,6 +4,8 @@
     workspace emulator   http://127.0.0.1:8001   (token local-dev-token, state in .local/emulator-state.json)
     API (gunicorn)       http://127.0.0.1:8000   (API key local-dev-key)
     worker               (queue backend: PostgreSQL)
+    sync service         (python -m sync: mails notifications every 5 seconds)
+    SMTP server          127.0.0.1:8025 (every message kept as a .eml file in .local/mail/)
 
 Settings from the environment or `.env` override these defaults (for example QUEUE_BACKEND=azure).
 """
@@ -19,6 +21,7 @@ import urllib.request
 from pathlib import Path
 
 from alembic.config import Config
+from cryptography.fernet import Fernet
 
 from alembic import command
 from shared.embedded_postgres import start_embedded_postgres
@@ -34,12 +37,15 @@ LOCAL_DEFAULTS = {
     "DATABRICKS_TOKEN": "local-dev-token",
     "LOG_FORMAT": "console",
     "DATABRICKS_RETRY_TIMEOUT_SECONDS": "60",
+    "SMTP_HOST": "127.0.0.1",
+    "SMTP_PORT": "8025",
+    "SYNC_SCHEDULE_NOTIFICATIONS": "5",
 }
 
 
 def main() -> int:
     LOCAL.mkdir(exist_ok=True)
-    env = {**LOCAL_DEFAULTS, **os.environ}
+    env = {**LOCAL_DEFAULTS, "ACTIVATION_LINK_KEYS": _local_activation_link_key(), **os.environ}
     if not env.get("DOMAIN_DB_CONNECTION_STRING") and not env.get("domain_db_connection_string"):
         env["DOMAIN_DB_CONNECTION_STRING"] = start_embedded_postgres(LOCAL / "postgres")
         print("database: embedded PostgreSQL in .local/postgres", flush=True)
@@ -72,6 +78,12 @@ def main() -> int:
             cwd=ROOT,
         ),
         subprocess.Popen([python, "-m", "worker"], env=env, cwd=ROOT),
+        subprocess.Popen(
+            [python, "-m", "devstack.mailserver", "--port", "8025", "--directory", str(LOCAL / "mail")],
+            env=env,
+            cwd=ROOT,
+        ),
+        subprocess.Popen([python, "-m", "sync"], env=env, cwd=ROOT),
     ]
     stopping = False
 
@@ -84,7 +96,7 @@ def main() -> int:
     if _wait_healthy():
         print(
             f"\nready: API {API_URL}/workflow/health  docs {API_URL}/workflow/docs  "
-            f"workspace emulator {EMULATOR_URL}  (Ctrl-C stops everything)\n",
+            f"workspace emulator {EMULATOR_URL}  mail .local/mail/  (Ctrl-C stops everything)\n",
             flush=True,
         )
     while not stopping and all(child.poll() is None for child in children):
@@ -99,6 +111,15 @@ def main() -> int:
             child.kill()
     failed = [c.args[2] for c in children if c.returncode not in (0, -signal.SIGTERM)]
     return 1 if failed and not stopping else 0
+
+
+def _local_activation_link_key() -> str:
+    """The Fernet key of this checkout, made once and kept, so links stored before a restart still decrypt."""
+    path = LOCAL / "activation-link-key"
+    if not path.exists():
+        path.write_text(Fernet.generate_key().decode())
+        path.chmod(0o600)
+    return path.read_text().strip()
 
 
 def _wait_healthy(timeout: float = 60) -> bool:

@@ -49,9 +49,11 @@ def test_compose_file_is_valid_and_has_the_whole_stack(tmp_path):
     assert result.returncode == 0, result.stderr
     config = YAML(typ="safe").load(result.stdout)
     services = config["services"]
-    assert set(services) == {"postgres", "azurite", "migrate", "api", "worker"}
+    assert set(services) == {"postgres", "azurite", "migrate", "api", "worker", "sync"}
     assert services["migrate"]["command"] == ["alembic", "upgrade", "head"]
-    for name in ("api", "worker"):
+    for name in ("api", "worker", "sync"):
         assert services[name]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
     assert services["migrate"]["depends_on"]["postgres"]["condition"] == "service_healthy"
     assert services["worker"]["build"]["dockerfile"] == "Dockerfile.worker"
+    assert services["sync"]["build"]["dockerfile"] == "Dockerfile.worker"
+    assert services["sync"]["command"] == ["python", "-m", "sync"]
