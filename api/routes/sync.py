@@ -9,7 +9,12 @@ from marshmallow import Schema, fields, validate
 from api.context import services
 from api.permissions import require_administrator
 from shared.status import SyncStatus, SyncType, values
-from shared.use_cases.sync_jobs import list_sync_jobs, parse_sync_type, request_sync_run
+from shared.use_cases.sync_jobs import (
+    list_sync_jobs,
+    notification_with_history,
+    parse_sync_type,
+    request_sync_run,
+)
 
 blp = Blueprint("sync", __name__, url_prefix="/workflow/sync", description="Sync service runs (administrators)")
 
@@ -51,6 +56,24 @@ class SyncRunRequestedSchema(Schema):
     RequestedAt = fields.DateTime()
 
 
+class StatusChangeSchema(Schema):
+    Status = fields.String(attribute="status")
+    At = fields.DateTime(attribute="at")
+    Attempt = fields.Integer(attribute="attempt")
+    ErrorMessage = fields.String(attribute="error_message", allow_none=True)
+
+
+class NotificationStatusSchema(Schema):
+    NotificationId = fields.UUID()
+    NotificationType = fields.String()
+    RecipientEmail = fields.String(allow_none=True)
+    Subject = fields.String()
+    Status = fields.String()
+    SentAt = fields.DateTime(allow_none=True)
+    ErrorMessage = fields.String(allow_none=True)
+    History = fields.List(fields.Nested(StatusChangeSchema))
+
+
 @blp.route("/jobs")
 class SyncJobs(MethodView):
     @blp.arguments(SyncJobQuerySchema, location="query")
@@ -82,4 +105,24 @@ class SyncJobRun(MethodView):
             "Message": f"{wanted} will run at the sync service's next tick",
             "SyncType": wanted,
             "RequestedAt": requested_at,
+        }
+
+
+@blp.route("/notifications/<string:notification_id>")
+class NotificationStatus(MethodView):
+    @blp.response(200, NotificationStatusSchema)
+    def get(self, notification_id: str):
+        """A notification's delivery: its status now and every change (PENDING, retries, SENT or FAILED)."""
+        require_administrator()
+        with services().session_factory() as session:
+            notification, history = notification_with_history(session, notification_id)
+        return {
+            "NotificationId": notification.notification_id,
+            "NotificationType": notification.notification_type,
+            "RecipientEmail": notification.recipient_email,
+            "Subject": notification.subject,
+            "Status": notification.status,
+            "SentAt": notification.sent_at,
+            "ErrorMessage": notification.error_message,
+            "History": history,
         }

@@ -1,7 +1,9 @@
-"""Sync runs for operators: list the recorded runs, and ask the sync service to run a job now."""
+"""Sync runs for operators: list the recorded runs, ask the sync service to run a job now, and follow the
+delivery of a notification."""
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -10,8 +12,9 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session, sessionmaker
 
 from shared.errors import NotFound
-from shared.models.logs import SyncJob
+from shared.models.logs import Notification, SyncJob
 from shared.models.sync_runtime import SyncRunRequest
+from shared.notifications.delivery import StatusChange, status_history
 from shared.status import SyncType, values
 
 
@@ -66,8 +69,18 @@ def request_sync_run(session_factory: sessionmaker[Session], sync_type: SyncType
             .values(sync_type=sync_type, requested_by=requested_by)
             .on_conflict_do_nothing(index_elements=[SyncRunRequest.sync_type])
         )
-        requested_at = session.scalar(
-            select(SyncRunRequest.requested_at).where(SyncRunRequest.sync_type == sync_type)
-        )
+        requested_at = session.scalar(select(SyncRunRequest.requested_at).where(SyncRunRequest.sync_type == sync_type))
     assert requested_at is not None
     return requested_at
+
+
+def notification_with_history(session: Session, raw_id: str) -> tuple[Notification, list[StatusChange]]:
+    """A notification and its status history (PENDING, retries, SENT or FAILED); NotFound if unknown."""
+    try:
+        notification_id = uuid.UUID(raw_id)
+    except ValueError:
+        raise NotFound(f"Notification {raw_id!r} not found") from None
+    notification = session.get(Notification, notification_id)
+    if notification is None:
+        raise NotFound(f"Notification {raw_id!r} not found")
+    return notification, status_history(session, notification_id)

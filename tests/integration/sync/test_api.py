@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from alembic import command
 from shared.db import make_engine
-from shared.models import SyncJob, SyncRunRequest
+from shared.models import Notification, NotificationEvent, SyncJob, SyncRunRequest
 from tests.fixtures.postgres import alembic_config, fresh_database_url
 from tests.integration.api.conftest import API_KEY, app_factory, queue  # noqa: F401 (fixtures)
 
@@ -106,3 +106,32 @@ def test_run_now_for_an_unknown_type_is_404(client, admin_headers, session):
     assert response.status_code == 404
     assert "NOTIFICATIONS" in response.json["Message"]
     assert session.scalars(select(SyncRunRequest)).all() == []
+
+
+def test_a_notification_shows_its_status_history(client, admin_headers, engine):
+    with Session(engine) as session, session.begin():
+        notification = Notification(
+            notification_type="PROVISION_SUCCESS", recipient_email="a@example.com", subject="done", body="done"
+        )
+        session.add(notification)
+        session.flush()
+        session.add(
+            NotificationEvent(
+                notification_id=notification.notification_id, status="PENDING", attempt=1, error_message="SMTP 451 busy"
+            )
+        )
+        notification_id = notification.notification_id
+
+    response = client.get(f"/workflow/sync/notifications/{notification_id}", headers=admin_headers)
+
+    assert response.status_code == 200
+    assert response.json["Status"] == "PENDING"
+    assert [(h["Status"], h["Attempt"], h["ErrorMessage"]) for h in response.json["History"]] == [
+        ("PENDING", 0, None),
+        ("PENDING", 1, "SMTP 451 busy"),
+    ]
+
+
+@pytest.mark.parametrize("raw", ["not-a-uuid", "00000000-0000-0000-0000-000000000000"])
+def test_an_unknown_notification_is_404(client, admin_headers, raw):
+    assert client.get(f"/workflow/sync/notifications/{raw}", headers=admin_headers).status_code == 404
