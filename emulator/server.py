@@ -80,6 +80,7 @@ class RunningEmulator:
         self.server.shutdown()
         self.server.server_close()
         self.thread.join(timeout=5)
+        self.app.workspace.close()
 
 
 def start_emulator(

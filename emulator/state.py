@@ -19,7 +19,6 @@ import json
 import os
 import re
 import secrets
-import tempfile
 import threading
 import time
 import uuid
@@ -37,6 +36,7 @@ from emulator.errors import (
     invalid_parameter,
     permission_denied,
 )
+from emulator.journal import Change, StateStore
 
 MAX_SHARE_UPDATES = 100
 MAX_IP_ACCESS_LIST_ENTRIES = 100
@@ -308,12 +308,23 @@ class WorkspaceSettings:
     page_size: int | None = None
 
 
+def _recipient_json(recipient: Recipient) -> dict[str, Any]:
+    """Return a recipient as JSON-ready data (sharing the live values: serialise it at once)."""
+    return {**vars(recipient), "tokens": [vars(token) for token in recipient.tokens]}
+
+
+def _recipient_from_json(data: Mapping[str, Any]) -> Recipient:
+    tokens = [RecipientToken(**token) for token in data.get("tokens", [])]
+    return Recipient(**{**data, "tokens": tokens})
+
+
 class Workspace:
-    """The emulated workspace, optionally persisted to a JSON file after every change.
+    """The emulated workspace, optionally persisted: every change is journalled before it is answered.
 
     Args:
         public_url: the base URL clients reach the emulator at, used in activation links and endpoints.
-        state_file: where to keep the state across restarts; loaded if it exists. ``None``: memory only.
+        state_file: where to keep the state across restarts (a snapshot, plus ``<state_file>.journal``
+            for the changes since; see :mod:`emulator.journal`); loaded if it exists. ``None``: memory only.
         settings: initial behaviour knobs.
     """
 
@@ -333,8 +344,11 @@ class Workspace:
         self.recipients: dict[str, Recipient] = {}
         self.shares: dict[str, Share] = {}
         self.grants: dict[str, dict[str, list[str]]] = {}  # share -> recipient -> privileges
-        if self.state_file is not None and self.state_file.exists():
-            self._load(json.loads(self.state_file.read_text(encoding="utf-8")))
+        # (catalog, schema) -> its tables' full names: schema checks and listings without a scan of all tables.
+        self._schemas: dict[tuple[str, str], set[str]] = {}
+        self._store = StateStore(self.state_file) if self.state_file is not None else None
+        if self._store is not None:
+            self._restore(self._store)
 
     # -- persistence -------------------------------------------------------------------------------
 
@@ -348,10 +362,7 @@ class Workspace:
             "version": STATE_FORMAT_VERSION,
             "metastore": vars(self.metastore),
             "tables": [vars(table) for table in self.tables.values()],
-            "recipients": [
-                {**vars(recipient), "tokens": [vars(token) for token in recipient.tokens]}
-                for recipient in self.recipients.values()
-            ],
+            "recipients": [_recipient_json(recipient) for recipient in self.recipients.values()],
             "shares": [vars(share) for share in self.shares.values()],
             "grants": self.grants,
         }
@@ -363,43 +374,127 @@ class Workspace:
 
     def _load(self, data: Mapping[str, Any]) -> None:
         self.metastore = Metastore(**data["metastore"])
-        self.tables = {item["full_name"]: Table(**item) for item in data.get("tables", [])}
+        self.tables, self._schemas = {}, {}
+        for item in data.get("tables", []):
+            self._put_table(Table(**item))
         self.recipients = {}
         for item in data.get("recipients", []):
-            tokens = [RecipientToken(**token) for token in item.get("tokens", [])]
-            self.recipients[item["name"]] = Recipient(**{**item, "tokens": tokens})
+            self.recipients[item["name"]] = _recipient_from_json(item)
         self.shares = {item["name"]: Share(**item) for item in data.get("shares", [])}
         self.grants = {share: dict(grants) for share, grants in data.get("grants", {}).items()}
 
-    def _save(self) -> None:
-        """Write the state file atomically (temp file + rename) so a crash never leaves half a file.
+    def _restore(self, store: StateStore) -> None:
+        """Load the snapshot, replay the journal over it, and fold both into a new snapshot."""
+        snapshot = store.read_snapshot()
+        if snapshot is not None:
+            self._load(snapshot)
+        for change in store.read_journal():
+            self._apply(change)
+        store.compact(self._view())
 
-        Called under the lock after every change, so the file always holds the latest state a client
-        was told about. No fsync: the rename already survives a killed emulator, which is the crash
-        that matters for a development tool, and fsync made large workspaces several times slower.
-        """
-        if self.state_file is None:
+    def _apply(self, change: Change) -> None:
+        """Replay one journalled change: set the entity it names to its value, or remove it."""
+        key, value = change.key, change.value
+        if change.kind == "metastore" and value is not None:
+            self.metastore = Metastore(**value)
+        elif change.kind == "table":
+            self._pop_table(str(key))
+            if value is not None:
+                self._put_table(Table(**value))
+        elif change.kind == "recipient":
+            self.recipients.pop(str(key), None)
+            if value is not None:
+                self.recipients[str(key)] = _recipient_from_json(value)
+        elif change.kind == "share":
+            existing = self.shares.pop(str(key), None)
+            if value is not None:
+                objects = value.get("objects")
+                if objects is None:
+                    objects = existing.objects if existing is not None else {}
+                self.shares[str(key)] = Share(**{**value, "objects": dict(objects)})
+        elif change.kind == "share_object":
+            share_name, object_key = key
+            share = self.shares.get(share_name)
+            if share is not None:
+                share.objects.pop(object_key, None)
+                if value is not None:
+                    share.objects[object_key] = dict(value)
+        elif change.kind == "grants":
+            self.grants.pop(str(key), None)
+            if value is not None:
+                self.grants[str(key)] = {principal: list(p) for principal, p in value.items()}
+        else:
+            raise ValueError(f"Unknown journal record kind {change.kind!r} in {self.state_file}")
+
+    def _record(self, *changes: Change) -> None:
+        """Journal ``changes`` (call under the lock, after the change and before answering)."""
+        if self._store is None:
             return
-        self.state_file.parent.mkdir(parents=True, exist_ok=True)
-        payload = json.dumps(self._view(), separators=(",", ":"))
-        fd, tmp = tempfile.mkstemp(dir=self.state_file.parent, prefix=f".{self.state_file.name}.")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(payload)
-            os.replace(tmp, self.state_file)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        self._store.append(changes)
+        if self._store.needs_compaction():
+            self._store.compact(self._view())
+
+    def _compact(self) -> None:
+        if self._store is not None:
+            self._store.compact(self._view())
+
+    def close(self) -> None:
+        """Release the journal file (the state is already on disk)."""
+        if self._store is not None:
+            self._store.close()
+
+    # The changes each kind of entity records: its current value, or ``None`` once it is gone.
+
+    def _metastore_change(self) -> Change:
+        return Change("metastore", "metastore", vars(self.metastore))
+
+    def _table_change(self, full_name: str) -> Change:
+        table = self.tables.get(full_name)
+        return Change("table", full_name, vars(table) if table is not None else None)
+
+    def _recipient_change(self, name: str) -> Change:
+        recipient = self.recipients.get(name)
+        return Change("recipient", name, _recipient_json(recipient) if recipient is not None else None)
+
+    def _share_change(self, name: str, *, with_objects: bool) -> Change:
+        """The share's attributes; its objects too only when ``with_objects`` (else they are kept)."""
+        share = self.shares.get(name)
+        if share is None:
+            return Change("share", name, None)
+        value = {k: v for k, v in vars(share).items() if with_objects or k != "objects"}
+        return Change("share", name, value)
+
+    def _share_object_change(self, share_name: str, object_key: str) -> Change:
+        return Change("share_object", [share_name, object_key], self.shares[share_name].objects.get(object_key))
+
+    def _grants_change(self, share_name: str) -> Change:
+        return Change("grants", share_name, self.grants.get(share_name))
+
+    def _put_table(self, table: Table) -> None:
+        self.tables[table.full_name] = table
+        self._schemas.setdefault(table.parts[:2], set()).add(table.full_name)
+
+    def _pop_table(self, full_name: str) -> Table | None:
+        table = self.tables.pop(full_name, None)
+        if table is not None:
+            schema = self._schemas.get(table.parts[:2])
+            if schema is not None:
+                schema.discard(full_name)
+                if not schema:
+                    del self._schemas[table.parts[:2]]
+        return table
 
     def reset(self, *, seed_tables: Iterable[str] = ()) -> None:
         """Forget every object and metastore setting (its identity stays), then seed ``seed_tables``."""
         with self._lock:
             self.metastore = Metastore(metastore_id=self.metastore.metastore_id, created_at=self.metastore.created_at)
             self.tables.clear()
+            self._schemas.clear()
             self.recipients.clear()
             self.shares.clear()
             self.grants.clear()
             self.seed_tables([{"full_name": name} for name in seed_tables])
+            self._compact()
 
     # -- helpers -----------------------------------------------------------------------------------
 
@@ -449,7 +544,7 @@ class Workspace:
             if unknown:
                 raise invalid_parameter(f"Unknown metastore fields: {sorted(unknown)}")
             self.metastore = dataclasses.replace(self.metastore, **changes)
-            self._save()
+            self._record(self._metastore_change())
             return self.metastore.summary()
 
     def seed_tables(self, specs: Iterable[Mapping[str, Any]]) -> list[str]:
@@ -465,24 +560,27 @@ class Workspace:
                 if table_type not in TABLE_TYPES:
                     raise invalid_parameter(f"Unknown table_type {table_type}")
                 existing = self.tables.get(full_name)
-                self.tables[full_name] = Table(
-                    full_name=full_name,
-                    table_type=table_type,
-                    data_source_format="DELTA" if table_type in ("MANAGED", "EXTERNAL") else None,
-                    owner_lacks_select=bool(spec.get("owner_lacks_select", False)),
-                    table_id=existing.table_id if existing else str(uuid.uuid4()),
-                    created_at=existing.created_at if existing else now_ms(),
+                self._put_table(
+                    Table(
+                        full_name=full_name,
+                        table_type=table_type,
+                        data_source_format="DELTA" if table_type in ("MANAGED", "EXTERNAL") else None,
+                        owner_lacks_select=bool(spec.get("owner_lacks_select", False)),
+                        table_id=existing.table_id if existing else str(uuid.uuid4()),
+                        created_at=existing.created_at if existing else now_ms(),
+                    )
                 )
                 seeded.append(full_name)
-            self._save()
+            # One write for the whole batch: seeding the design-scale 20,000 tables is one hook call.
+            self._record(*(self._table_change(name) for name in seeded))
         return seeded
 
     def drop_table(self, full_name: str) -> None:
         """Drop a table (test hook); shares that hold it keep the now dangling object, as in UC."""
         with self._lock:
-            if self.tables.pop(full_name.lower(), None) is None:
+            if self._pop_table(full_name.lower()) is None:
                 raise self._not_found("table", f"Table '{full_name}' does not exist.")
-            self._save()
+            self._record(self._table_change(full_name.lower()))
 
     def _resolve_table(self, full_name: str) -> Table:
         """Return a table or raise the most specific 404 (catalog, then schema, then table)."""
@@ -498,10 +596,12 @@ class Workspace:
         raise self._not_found("table", f"Table '{name}' does not exist.")
 
     def _require_schema(self, catalog: str, schema: str) -> None:
-        if not any(t.parts[0] == catalog for t in self.tables.values()):
+        # A catalog or schema exists while it holds a table; the emulator models no empty ones.
+        if (catalog, schema) in self._schemas:
+            return
+        if not any(known_catalog == catalog for known_catalog, _ in self._schemas):
             raise self._not_found("catalog", f"Catalog '{catalog}' does not exist.")
-        if not any(t.parts[:2] == (catalog, schema) for t in self.tables.values()):
-            raise self._not_found("schema", f"Schema '{catalog}.{schema}' does not exist.")
+        raise self._not_found("schema", f"Schema '{catalog}.{schema}' does not exist.")
 
     def get_table(self, full_name: str) -> dict[str, Any]:
         """Return ``GET tables/{full_name}``."""
@@ -525,7 +625,7 @@ class Workspace:
         with self._lock:
             catalog, schema = catalog_name.lower(), schema_name.lower()
             self._require_schema(catalog, schema)
-            tables = [t for t in self.tables.values() if t.parts[:2] == (catalog, schema)]
+            tables = [self.tables[name] for name in self._schemas[(catalog, schema)]]
             page, token = paginate(
                 tables,
                 key=lambda t: t.full_name,
@@ -682,7 +782,7 @@ class Workspace:
             if auth_type == "TOKEN":
                 recipient.tokens.append(self._new_token(caller=caller, expiration_time=expiration))
             self.recipients[name] = recipient
-            self._save()
+            self._record(self._recipient_change(name))
             return self.recipient_info(recipient)
 
     def _check_sharing_identifier(self, sharing_id: Any) -> str:
@@ -752,11 +852,13 @@ class Workspace:
             recipient.updated_at, recipient.updated_by = now_ms(), caller
             del self.recipients[old_name]
             self.recipients[recipient.name] = recipient
+            changes = [self._recipient_change(old_name), self._recipient_change(recipient.name)]
             if recipient.name != old_name:
-                for grants in self.grants.values():
+                for share_name, grants in self.grants.items():
                     if old_name in grants:
                         grants[recipient.name] = grants.pop(old_name)
-            self._save()
+                        changes.append(self._grants_change(share_name))
+            self._record(*changes)
             return self.recipient_info(recipient)
 
     def delete_recipient(self, name: str) -> None:
@@ -764,9 +866,11 @@ class Workspace:
         with self._lock:
             recipient = self._recipient(name)
             del self.recipients[recipient.name]
-            for grants in self.grants.values():
-                grants.pop(recipient.name, None)
-            self._save()
+            changes = [self._recipient_change(recipient.name)]
+            for share_name, grants in self.grants.items():
+                if grants.pop(recipient.name, None) is not None:
+                    changes.append(self._grants_change(share_name))
+            self._record(*changes)
 
     def rotate_token(self, name: str, body: Mapping[str, Any], *, caller: str) -> dict[str, Any]:
         """Shorten the current tokens to now + ``existing_token_expire_in_seconds`` and issue a new one."""
@@ -791,7 +895,7 @@ class Workspace:
             explicit = recipient.expiration_time if (recipient.expiration_time or 0) > at else None
             recipient.tokens.append(self._new_token(caller=caller, expiration_time=explicit))
             recipient.updated_at, recipient.updated_by = at, caller
-            self._save()
+            self._record(self._recipient_change(recipient.name))
             return self.recipient_info(recipient)
 
     def recipient_share_permissions(
@@ -844,7 +948,7 @@ class Workspace:
             token.retrieved = True
             token.bearer_token = secrets.token_urlsafe(32)
             recipient.activated = True
-            self._save()
+            self._record(self._recipient_change(recipient.name))
             expires = (
                 datetime.fromtimestamp(token.expiration_time / 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
                 if token.expiration_time is not None
@@ -876,7 +980,8 @@ class Workspace:
             "updated_by": share.updated_by,
         }
         if include_objects:
-            info["objects"] = [copy.deepcopy(obj) for obj in share.objects.values()]
+            # Shallow copies suffice: stored objects are replaced on change, never edited in place.
+            info["objects"] = [dict(obj) for obj in share.objects.values()]
         return _drop_none(info)
 
     def create_share(self, body: Mapping[str, Any], *, caller: str) -> dict[str, Any]:
@@ -897,7 +1002,7 @@ class Workspace:
                 storage_root=body.get("storage_root"),
             )
             self.shares[name] = share
-            self._save()
+            self._record(self._share_change(name, with_objects=True))
             return self.share_info(share, include_objects=False)
 
     def get_share(self, name: str, *, include_shared_data: bool) -> dict[str, Any]:
@@ -928,12 +1033,15 @@ class Workspace:
             share = self._share(name)
             del self.shares[share.name]
             self.grants.pop(share.name, None)
-            self._save()
+            self._record(self._share_change(share.name, with_objects=True), self._grants_change(share.name))
 
     def update_share(self, name: str, body: Mapping[str, Any], *, caller: str) -> dict[str, Any]:
         """Apply ``PATCH shares/{name}``: all ``updates`` succeed together or none is applied."""
         with self._lock:
-            share = copy.deepcopy(self._share(name))
+            # Copy on write: the objects an update changes are replaced, never edited in place, so a
+            # shallow copy keeps the stored share intact if a later update of the same call fails.
+            original = self._share(name)
+            share = dataclasses.replace(original, objects=dict(original.objects))
             updates = body.get("updates") or []
             if not isinstance(updates, list):
                 raise invalid_parameter("updates must be a list")
@@ -960,9 +1068,20 @@ class Workspace:
             share.updated_at, share.updated_by = at, caller
             del self.shares[old_name]
             self.shares[share.name] = share
-            if share.name != old_name and old_name in self.grants:
-                self.grants[share.name] = self.grants.pop(old_name)
-            self._save()
+            if share.name != old_name:
+                if old_name in self.grants:
+                    self.grants[share.name] = self.grants.pop(old_name)
+                changes = [
+                    self._share_change(old_name, with_objects=True),
+                    self._grants_change(old_name),
+                    self._share_change(share.name, with_objects=True),
+                    self._grants_change(share.name),
+                ]
+            else:
+                # Only what this call touched: a PATCH costs the same whatever the share already holds.
+                changes = [self._share_change(share.name, with_objects=False)]
+                changes += [self._share_object_change(share.name, key) for key in sorted(seen)]
+            self._record(*changes)
             return self.share_info(share, include_objects=True)
 
     def _apply_share_update(self, share: Share, update: Any, *, seen: set[str], caller: str, at: int) -> None:
@@ -1001,10 +1120,11 @@ class Workspace:
         if action == "REMOVE":
             del share.objects[key]
             return
-        current = share.objects[key]
+        current = dict(share.objects[key])
         for field_name in UPDATABLE_OBJECT_FIELDS:
             if field_name in obj:
                 current[field_name] = obj[field_name]
+        share.objects[key] = current
 
     @staticmethod
     def _normalize_object(data_object: Mapping[str, Any]) -> dict[str, Any]:
@@ -1106,7 +1226,7 @@ class Workspace:
                 privileges -= set(remove)
                 grants[principal] = sorted(privileges)
             self.grants[share.name] = {principal: p for principal, p in grants.items() if p}
-            self._save()
+            self._record(self._grants_change(share.name))
             if body.get("omit_permissions_list"):
                 return {}
             return {"privilege_assignments": self._assignments(share.name)}
