@@ -65,3 +65,7 @@ def add_notification(session_factory: sessionmaker[Session]) -> Callable[..., uu
             return row.notification_id
 
     return add
+
+
+# The API fixtures (an app on the rolled-back test transaction) for the sync routes' tests.
+from tests.integration.api.conftest import app_factory, client, publisher, queue  # noqa: E402, F401

@@ -2,42 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
-from sqlalchemy import Engine, delete, select
-from sqlalchemy.orm import Session
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
 
-from alembic import command
-from shared.db import make_engine
 from shared.models import Notification, NotificationEvent, SyncJob, SyncRunRequest
-from tests.fixtures.postgres import alembic_config, fresh_database_url
-from tests.integration.api.conftest import API_KEY, app_factory, queue  # noqa: F401 (fixtures)
+from tests.integration.api.conftest import API_KEY
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def engine(postgres_server_url: str) -> Iterator[Engine]:
-    """A database of this module's own: the app commits, and sync_jobs rows can never be deleted."""
-    url = fresh_database_url(postgres_server_url, prefix="syncapi")
-    command.upgrade(alembic_config(url), "head")
-    engine = make_engine(url)
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture
-def session(engine: Engine) -> Iterator[Session]:
-    with Session(engine) as session:
-        yield session
-    with engine.begin() as conn:
-        conn.execute(delete(SyncRunRequest))
-
-
-@pytest.fixture
-def client(app_factory):  # noqa: F811 (the fixture imported above)
-    return app_factory()
 
 
 @pytest.fixture
@@ -45,9 +17,9 @@ def admin_headers() -> dict[str, str]:
     return {"Authorization": f"Bearer {API_KEY}"}
 
 
-@pytest.fixture(scope="module")
-def recorded_runs(engine: Engine) -> None:
-    with Session(engine) as session, session.begin():
+@pytest.fixture
+def recorded_runs(session_factory: sessionmaker[Session]) -> None:
+    with session_factory.begin() as session:
         session.add_all(
             [
                 SyncJob(sync_type="NOTIFICATIONS", status="COMPLETED", records_processed=4, records_updated=4),
@@ -108,8 +80,8 @@ def test_run_now_for_an_unknown_type_is_404(client, admin_headers, session):
     assert session.scalars(select(SyncRunRequest)).all() == []
 
 
-def test_a_notification_shows_its_status_history(client, admin_headers, engine):
-    with Session(engine) as session, session.begin():
+def test_a_notification_shows_its_status_history(client, admin_headers, session_factory):
+    with session_factory.begin() as session:
         notification = Notification(
             notification_type="PROVISION_SUCCESS", recipient_email="a@example.com", subject="done", body="done"
         )
