@@ -18,7 +18,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from api.auth import Authenticator
 from api.context import HealthCheck, Publisher, Services
 from api.errors import register_error_handlers
-from api.routes import health, share_packs, sync
+from api.routes import health, recipients, share_packs, sync
+from shared.notifications.activation_links import ActivationLinkCipher
+from shared.recipient_tokens import TokensFor
 from shared.settings import Settings
 
 MULTIPART_OVERHEAD_BYTES = 64 * 1024
@@ -32,6 +34,8 @@ def create_app(
     session_factory: sessionmaker[Session],
     publisher: Publisher,
     health_check: HealthCheck,
+    recipient_tokens: TokensFor | None = None,
+    activation_links: ActivationLinkCipher | None = None,
 ) -> Flask:
     """Build the Flask app around its collaborators; the caller owns their lifecycle (e.g. the publisher thread)."""
 
@@ -58,6 +62,8 @@ def create_app(
         publisher=publisher,
         health_check=health_check,
         authenticator=Authenticator(settings),
+        recipient_tokens=recipient_tokens,
+        activation_links=activation_links,
     )
 
     @app.before_request
@@ -79,6 +85,7 @@ def create_app(
     api.register_blueprint(health.blp)
     api.register_blueprint(share_packs.blp)
     api.register_blueprint(sync.blp)
+    api.register_blueprint(recipients.blp)
     register_error_handlers(app)  # after Api(): our body shape replaces flask-smorest's
     return app
 

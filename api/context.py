@@ -11,6 +11,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from api.auth import Authenticator, Caller
 from shared.health import HealthReport
+from shared.notifications.activation_links import ActivationLinkCipher
+from shared.recipient_tokens import TokensFor
 from shared.settings import Settings
 
 HealthCheck = Callable[[], HealthReport]
@@ -32,6 +34,9 @@ class Services:
     publisher: Publisher
     health_check: HealthCheck
     authenticator: Authenticator
+    # Token rotation: None when this API has no Databricks credentials or no activation_link_keys.
+    recipient_tokens: TokensFor | None = None
+    activation_links: ActivationLinkCipher | None = None
 
 
 def services() -> Services:

@@ -81,7 +81,8 @@ def record_activation(
     recipient_email: str | None,
     link: str,
     workspace_url: str,
-    share_pack_id: uuid.UUID,
+    related_entity_type: str,
+    related_entity_id: uuid.UUID | None,
 ) -> Notification:
     """Queue the ACTIVATION e-mail of a D2O recipient: the notification says only that a link is sent; the
     link itself is stored encrypted beside it until the sync service mails it.
@@ -94,8 +95,8 @@ def record_activation(
         recipient_email=recipient_email,
         subject=f"Your Delta Sharing access to {workspace_url} is ready",
         body=f"Recipient {recipient_name}: activation link sent by e-mail (never stored in plain text)",
-        related_entity_type="share_pack",
-        related_entity_id=share_pack_id,
+        related_entity_type=related_entity_type,
+        related_entity_id=related_entity_id,
         status=NotificationStatus.PENDING if cipher else NotificationStatus.FAILED,
         error_message=None if cipher else "activation_link_keys is not configured: the link was not stored",
     )

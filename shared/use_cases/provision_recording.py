@@ -112,7 +112,8 @@ class Recorder:
                     recipient_email=emails.get(recipient),
                     link=link,
                     workspace_url=workspace_url,
-                    share_pack_id=share_pack_id,
+                    related_entity_type="share_pack",
+                    related_entity_id=share_pack_id,
                 )
 
     def reconcile(
