@@ -14,10 +14,9 @@ from shared.errors import ConfigurationError
 from shared.health import check_health
 from shared.logging import configure_logging
 from shared.notifications.activation_links import ActivationLinkCipher
-from shared.provisioning.clients import WorkspaceClients
 from shared.queue.factory import make_queue
 from shared.queue.outbox import OutboxPublisher
-from shared.recipient_tokens import RecipientTokens, TokensFor
+from shared.recipient_tokens import tokens_from_settings
 from shared.settings import Settings
 
 
@@ -34,22 +33,9 @@ def production_app() -> Flask:
         session_factory=session_factory,
         publisher=publisher.start(),
         health_check=partial(check_health, engine, queue),
-        recipient_tokens=recipient_tokens(settings),
+        recipient_tokens=tokens_from_settings(settings),
         activation_links=ActivationLinkCipher(settings.activation_link_keys) if settings.activation_link_keys else None,
     )
-
-
-def recipient_tokens(settings: Settings) -> TokensFor | None:
-    """Token operations per workspace, when this API has Databricks credentials (token rotation needs them)."""
-    if settings.databricks_credentials is None and not settings.workspace_credentials:
-        return None
-    clients = WorkspaceClients(
-        settings.databricks_credentials,
-        per_workspace=settings.workspace_credentials,
-        retry_timeout_seconds=settings.databricks_retry_timeout_seconds,
-        concurrency=settings.workspace_concurrency,
-    )
-    return lambda workspace_url: RecipientTokens(clients.client(workspace_url))
 
 
 try:

@@ -17,7 +17,9 @@ from databricks.sdk import WorkspaceClient
 from databricks.sdk.service.sharing import AuthenticationType, RecipientInfo
 
 from shared.errors import Conflict, InvalidInput, NotFound, ServiceUnavailable
+from shared.provisioning.clients import WorkspaceClients
 from shared.provisioning.errors import ObjectDoesNotExist, TransientProvisioningError, classify_failure
+from shared.settings import Settings
 
 TokensFor = Callable[[str], "RecipientTokens"]
 """Gives the token operations of a workspace URL."""
@@ -105,3 +107,16 @@ def _active(info: RecipientInfo) -> list[TokenExpiry]:
         for t in info.tokens or ()
         if t.expiration_time and t.expiration_time > now_ms
     ]
+
+
+def tokens_from_settings(settings: Settings) -> TokensFor | None:
+    """Token operations per workspace with the configured credentials; None when there are none."""
+    if settings.databricks_credentials is None and not settings.workspace_credentials:
+        return None
+    clients = WorkspaceClients(
+        settings.databricks_credentials,
+        per_workspace=settings.workspace_credentials,
+        retry_timeout_seconds=settings.databricks_retry_timeout_seconds,
+        concurrency=settings.workspace_concurrency,
+    )
+    return lambda workspace_url: RecipientTokens(clients.client(workspace_url))

@@ -1,4 +1,5 @@
-"""Sync service runtime: notification delivery state and history, encrypted activation links, run requests.
+"""Sync service runtime: notification delivery state and history, encrypted activation links, run requests,
+and the token expiry thresholds already announced.
 
 Also adds the NOTIFICATIONS sync type and the TOKEN_EXPIRY notification type, and removes the activation
 links earlier versions wrote in plain text into `notifications.body` (a credential must not stay at rest;
@@ -78,6 +79,16 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('sync_type', name=op.f('pk_sync_run_requests')),
     schema='workflow_runtime'
     )
+    op.create_table('token_expiry_notices',
+    sa.Column('workspace_url', sa.Text(), nullable=False),
+    sa.Column('recipient_name', sa.Text(), nullable=False),
+    sa.Column('token_id', sa.Text(), nullable=False),
+    sa.Column('threshold_days', sa.Integer(), nullable=False),
+    sa.Column('noticed_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
+    sa.PrimaryKeyConstraint('workspace_url', 'recipient_name', 'token_id', 'threshold_days',
+                            name=op.f('pk_token_expiry_notices')),
+    schema='workflow_runtime'
+    )
     _check('sync_jobs', 'sync_type', SYNC_TYPES_AFTER)
     _check('notifications', 'notification_type', NOTIFICATION_TYPES_AFTER)
     # `notifications` is append-only (its trigger refuses rewrites): this one deliberate scrub bypasses it.
@@ -94,6 +105,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     _check('notifications', 'notification_type', NOTIFICATION_TYPES_BEFORE, not_valid=True)
     _check('sync_jobs', 'sync_type', SYNC_TYPES_BEFORE, not_valid=True)
+    op.drop_table('token_expiry_notices', schema='workflow_runtime')
     op.drop_table('sync_run_requests', schema='workflow_runtime')
     op.drop_table('activation_links', schema='workflow_runtime')
     op.drop_index('ix_notification_events_notification', table_name='notification_events', schema='workflow_runtime')

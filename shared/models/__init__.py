@@ -11,6 +11,7 @@ from shared.models.sync_runtime import (
     NotificationDelivery,
     NotificationEvent,
     SyncRunRequest,
+    TokenExpiryNotice,
 )
 
 DOMAIN_TABLES = frozenset(
@@ -45,6 +46,7 @@ __all__ = [
     "SyncRunRequest",
     "Tenant",
     "TenantRegion",
+    "TokenExpiryNotice",
     "User",
     "Versioned",
 ]

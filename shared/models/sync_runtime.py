@@ -72,3 +72,16 @@ class SyncRunRequest(Base):
     sync_type: Mapped[str] = mapped_column(primary_key=True)
     requested_by: Mapped[str]
     requested_at: Mapped[datetime] = mapped_column(server_default=text("now()"))
+
+
+class TokenExpiryNotice(Base):
+    """A TOKEN_EXPIRY threshold already announced for one token, so each is announced once."""
+
+    __tablename__ = "token_expiry_notices"
+    __table_args__ = ({"schema": RUNTIME_SCHEMA},)
+
+    workspace_url: Mapped[str] = mapped_column(primary_key=True)
+    recipient_name: Mapped[str] = mapped_column(primary_key=True)
+    token_id: Mapped[str] = mapped_column(primary_key=True)
+    threshold_days: Mapped[int] = mapped_column(Integer, primary_key=True)
+    noticed_at: Mapped[datetime] = mapped_column(server_default=text("now()"))

@@ -13,6 +13,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from shared.notifications.activation_links import ActivationLinkCipher
 from shared.notifications.delivery import NotificationDeliverer
 from shared.notifications.smtp import SmtpTransport
+from shared.notifications.token_expiry import TokenExpiryWatch
+from shared.recipient_tokens import tokens_from_settings
 from shared.settings import Settings
 from shared.status import SyncType
 from sync.jobs.base import Job
@@ -37,7 +39,10 @@ def _notifications(parts: JobParts) -> Job:
             cipher=ActivationLinkCipher(settings.activation_link_keys) if settings.activation_link_keys else None,
             max_attempts=settings.notification_max_attempts,
             retry_delay_seconds=settings.notification_retry_delay_seconds,
-        )
+        ),
+        expiry_watch=TokenExpiryWatch(parts.session_factory, tokens)
+        if (tokens := tokens_from_settings(settings))
+        else None,
     )
 
 
