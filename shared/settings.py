@@ -98,6 +98,8 @@ class Settings:
     activation_link_keys: tuple[str, ...] = ()
     sync_schedule_notifications: str = "*/1 * * * *"
     sync_tick_seconds: float = 1.0
+    # The longest D2O token lifetime (token_expiry_days) a pack may ask for; above it the pack is refused.
+    token_expiry_max_days: int = 365
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, *, dotenv_path: str | None = ".env") -> Settings:
@@ -344,4 +346,5 @@ _PARSERS = {
     "activation_link_keys": _as_fernet_keys,
     "sync_schedule_notifications": _as_schedule,
     "sync_tick_seconds": _as_positive_float,
+    "token_expiry_max_days": _as_positive_int,
 }

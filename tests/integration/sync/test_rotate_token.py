@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import time
+from pathlib import Path
 
 import pytest
 from databricks.sdk import WorkspaceClient
@@ -105,3 +107,18 @@ def test_without_databricks_credentials_rotation_is_503(app_factory, emulator, h
         f"/workflow/recipients/{acme}/rotate-token", json={"ExistingTokenExpiresInSeconds": 0}, headers=headers
     )
     assert response.status_code == 503
+
+
+def test_a_pack_asking_for_a_token_longer_than_the_maximum_is_refused(app_factory, queue):
+    content = (Path(__file__).resolve().parents[3] / "examples" / "sample_sharepack.yaml").read_bytes()
+    assert b"token_expiry_days: 90" in content
+    client = app_factory(make_settings(azure_queue_name=queue.name, token_expiry_max_days="30"))
+    response = client.post(
+        "/workflow/sharepack/upload",
+        data={"file": (io.BytesIO(content), "pack.yaml")},
+        headers={"Authorization": f"Bearer {API_KEY}", "X-Workspace-URL": "http://127.0.0.1:8001"},
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 400
+    [error] = response.json["ValidationErrors"]
+    assert "above this deployment's maximum of 30 days" in str(error)
