@@ -37,6 +37,7 @@ bench: install
 	-$(BIN)/python bench/bench_provisioning.py
 	-$(BIN)/python bench/bench_api.py
 	-$(BIN)/python bench/bench_workers.py
+	-$(BIN)/python bench/bench_notifications.py
 
 clean:
 	rm -rf $(VENV) .local node_modules
