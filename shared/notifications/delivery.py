@@ -99,12 +99,13 @@ class NotificationDeliverer:
         counts = DeliveryCounts()
         while not should_stop():
             due = self._due_ids()
-            if not due:
-                break
+            attempted_before = counts.attempted
             for notification_id in due:
                 if should_stop():
                     break
                 self._deliver_one(notification_id, counts)
+            if counts.attempted == attempted_before:  # nothing due, or all of it locked by someone else
+                break
         return counts
 
     def _due_ids(self) -> list[uuid.UUID]:

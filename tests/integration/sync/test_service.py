@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -17,8 +18,10 @@ from cryptography.fernet import Fernet
 from sqlalchemy import Engine, func, insert, select
 
 from alembic import command
-from shared.db import make_engine
+from shared.db import make_engine, make_session_factory
 from shared.models import Notification, SyncJob
+from shared.notifications.delivery import NotificationDeliverer
+from shared.notifications.smtp import SmtpTransport
 from tests.fixtures.postgres import alembic_config, fresh_database_url
 from tests.fixtures.smtp import SmtpServer
 
@@ -135,3 +138,26 @@ def test_sigterm_during_a_run_records_it_interrupted_and_exits_0(service_databas
     with engine.connect() as conn:
         sent = conn.scalar(select(func.count()).where(Notification.status == "SENT"))
     assert run.records_updated == sent
+
+
+def test_a_notification_locked_elsewhere_is_left_for_the_next_pass(service_database, smtp_server):
+    _, engine = service_database
+    _add_pending(engine, 1)
+    deliverer = NotificationDeliverer(
+        session_factory=make_session_factory(engine),
+        transport=SmtpTransport(smtp_server.host, smtp_server.port, timeout_seconds=5),
+        sender="sharepack@workflow.example",
+        cipher=None,
+        max_attempts=3,
+        retry_delay_seconds=0,
+    )
+    with engine.connect() as other:  # another transaction holds the row
+        other.execute(select(Notification).with_for_update())
+        done = threading.Event()
+        results = []
+        thread = threading.Thread(target=lambda: (results.append(deliverer.deliver_due()), done.set()), daemon=True)
+        thread.start()
+        assert done.wait(30), "deliver_due kept retrying a row another transaction holds"
+        other.rollback()
+    assert results[0].attempted == 0 and smtp_server.mailbox.messages == []
+    assert deliverer.deliver_due().sent == 1  # the next pass takes it
