@@ -70,13 +70,17 @@ class RecipientTokens:
             existing_token_expires_at=_at(max(older)) if older else None,
         )
 
-    def active_tokens(self, name: str) -> list[TokenExpiry] | None:
-        """The unexpired tokens of a TOKEN recipient with an expiry; None if the recipient is gone."""
+    def newest_token(self, name: str) -> TokenExpiry | None:
+        """The most recently issued token of a TOKEN recipient, if it has an expiry and has not expired yet.
+
+        Only the newest counts for expiry notices: after a rotation the older token expiring is intended.
+        None also when the recipient is gone from the workspace.
+        """
         try:
             info = self._call(f"recipient '{name}'", lambda: self._client.recipients.get(name))
         except NotFound:
             return None
-        return _active(info)
+        return _newest_active(info)
 
     @staticmethod
     def _call(concerning: str, fn: Callable[[], RecipientInfo]) -> RecipientInfo:
@@ -98,15 +102,14 @@ class RecipientTokens:
             raise InvalidInput(error.message) from None
 
 
-def _active(info: RecipientInfo) -> list[TokenExpiry]:
-    if info.authentication_type is not AuthenticationType.TOKEN:
-        return []
-    now_ms = int(time.time() * 1000)
-    return [
-        TokenExpiry(token_id=t.id or "", expires_at=_at(t.expiration_time))  # type: ignore[arg-type]
-        for t in info.tokens or ()
-        if t.expiration_time and t.expiration_time > now_ms
-    ]
+def _newest_active(info: RecipientInfo) -> TokenExpiry | None:
+    if info.authentication_type is not AuthenticationType.TOKEN or not info.tokens:
+        return None
+    newest = max(info.tokens, key=lambda t: t.created_at or 0)
+    expires_at = _at(newest.expiration_time)
+    if expires_at is None or expires_at <= datetime.now(UTC):
+        return None
+    return TokenExpiry(token_id=newest.id or "", expires_at=expires_at)
 
 
 def tokens_from_settings(settings: Settings) -> TokensFor | None:

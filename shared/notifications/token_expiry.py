@@ -1,8 +1,9 @@
 """TOKEN_EXPIRY notices: 30, 7 and 1 days before a D2O recipient's token expires, to its contact and the
 requestor of the pack that created it; each threshold once per token, however often the job runs.
 
-Expiry times are read from the workspace (the token's `expiration_time`), not computed from the pack: a
-rotation or a change made in Databricks moves them. A token first seen inside several thresholds gets one
+Expiry times are read from the workspace (the newest token's `expiration_time`), not computed from the pack:
+a rotation or a change made in Databricks moves them. After a rotation the older token's end is intended and
+not announced. A token first seen inside several thresholds gets one
 notice, for the nearest.
 """
 
@@ -62,13 +63,13 @@ class TokenExpiryWatch:
                 if should_stop():
                     return counts
                 try:
-                    tokens = self.tokens_for(workspace_url).active_tokens(watched.name)
+                    token = self.tokens_for(workspace_url).newest_token(watched.name)
                 except WorkflowError as exc:  # no credentials for it, workspace down: the others go on
                     counts.failed += 1
                     counts.failures.append(f"{workspace_url}/{watched.name}: {exc.message}")
                     continue
                 counts.checked += 1
-                for token in tokens or ():
+                if token is not None:
                     counts.notices += self._notice_if_due(watched, token)
         return counts
 

@@ -91,3 +91,12 @@ def test_a_recipient_gone_from_the_workspace_is_skipped(session_factory, workspa
         )
     counts = TokenExpiryWatch(session_factory, lambda url: RecipientTokens(workspace_client)).queue_notices()
     assert (counts.checked, counts.notices, counts.failed) == (1, 0, 0)
+
+
+def test_after_a_rotation_only_the_new_token_counts(add_recipient, workspace_client, session_factory, session):
+    add_recipient("acme", expires_in_days=60)
+    workspace_client.recipients.rotate_token("acme", existing_token_expire_in_seconds=3600)
+
+    counts = TokenExpiryWatch(session_factory, lambda url: RecipientTokens(workspace_client)).queue_notices()
+
+    assert (counts.checked, counts.notices) == (1, 0)  # the old token ends in an hour, as the rotation asked
