@@ -19,9 +19,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from api.auth import Authenticator
 from api.context import HealthCheck, Publisher, ReadinessCheck, Services
 from api.errors import register_error_handlers
-from api.routes import health, metrics, share_packs
+from api.routes import health, metrics, recipients, share_packs, sync
 from api.schemas import ErrorSchema
 from shared import metrics as measured
+from shared.notifications.activation_links import ActivationLinkCipher
+from shared.recipient_tokens import TokensFor
 from shared.settings import Settings
 
 MULTIPART_OVERHEAD_BYTES = 64 * 1024
@@ -47,6 +49,8 @@ def create_app(
     publisher: Publisher,
     health_check: HealthCheck,
     readiness_check: ReadinessCheck | None = None,
+    recipient_tokens: TokensFor | None = None,
+    activation_links: ActivationLinkCipher | None = None,
 ) -> Flask:
     """Build the Flask app around its collaborators; the caller owns their lifecycle (e.g. the publisher thread)."""
     app = Flask(__name__)
@@ -73,6 +77,8 @@ def create_app(
         health_check=health_check,
         authenticator=Authenticator(settings),
         readiness_check=readiness_check,
+        recipient_tokens=recipient_tokens,
+        activation_links=activation_links,
     )
 
     @app.before_request
@@ -96,6 +102,8 @@ def create_app(
     api.register_blueprint(health.blp)
     api.register_blueprint(share_packs.blp)
     app.register_blueprint(metrics.blp)  # plain Flask: /metrics is for Prometheus, not in the OpenAPI document
+    api.register_blueprint(sync.blp)
+    api.register_blueprint(recipients.blp)
     register_error_handlers(app)  # after Api(): our body shape replaces flask-smorest's
     return app
 
