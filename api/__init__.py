@@ -22,10 +22,12 @@ from api.console import blp as console_blp
 from api.console.session import configure_sessions
 from api.context import HealthCheck, Publisher, ReadinessCheck, Services
 from api.errors import register_error_handlers
-from api.routes import health, metrics, share_packs
+from api.routes import health, metrics, recipients, share_packs, sync
 from api.schemas import ErrorSchema
 from api.security_headers import add_security_headers
 from shared import metrics as measured
+from shared.notifications.activation_links import ActivationLinkCipher
+from shared.recipient_tokens import TokensFor
 from shared.settings import Settings
 
 MULTIPART_OVERHEAD_BYTES = 64 * 1024
@@ -51,6 +53,8 @@ def create_app(
     publisher: Publisher,
     health_check: HealthCheck,
     readiness_check: ReadinessCheck | None = None,
+    recipient_tokens: TokensFor | None = None,
+    activation_links: ActivationLinkCipher | None = None,
 ) -> Flask:
     """Build the Flask app around its collaborators; the caller owns their lifecycle (e.g. the publisher thread)."""
     app = Flask(__name__)
@@ -77,6 +81,8 @@ def create_app(
         health_check=health_check,
         authenticator=Authenticator(settings),
         readiness_check=readiness_check,
+        recipient_tokens=recipient_tokens,
+        activation_links=activation_links,
     )
 
     configure_sessions(app, settings.console_secret_key)
@@ -102,6 +108,8 @@ def create_app(
     api.register_blueprint(health.blp)
     api.register_blueprint(share_packs.blp)
     app.register_blueprint(metrics.blp)  # plain Flask: /metrics is for Prometheus, not in the OpenAPI document
+    api.register_blueprint(sync.blp)
+    api.register_blueprint(recipients.blp)
     app.register_blueprint(docs.blp)
     app.register_blueprint(console_blp)
     register_error_handlers(app)  # after Api(): our body shape replaces flask-smorest's

@@ -11,6 +11,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from api.auth import Authenticator, Caller
 from shared.health import HealthReport, ReadinessReport
+from shared.notifications.activation_links import ActivationLinkCipher
+from shared.recipient_tokens import TokensFor
 from shared.settings import Settings
 
 HealthCheck = Callable[[], HealthReport]
@@ -36,6 +38,9 @@ class Services:
     health_check: HealthCheck
     authenticator: Authenticator
     readiness_check: ReadinessCheck | None = None
+    # Token rotation: None when this API has no Databricks credentials or no activation_link_keys.
+    recipient_tokens: TokensFor | None = None
+    activation_links: ActivationLinkCipher | None = None
 
 
 def services() -> Services:

@@ -15,8 +15,10 @@ from shared.db import database_url, make_engine, make_session_factory, verify_sc
 from shared.errors import ConfigurationError
 from shared.health import CachedHealth, check_health, check_readiness
 from shared.logging import configure_logging, get_logger
+from shared.notifications.activation_links import ActivationLinkCipher
 from shared.queue.factory import make_queue
 from shared.queue.outbox import OutboxPublisher
+from shared.recipient_tokens import tokens_from_settings
 from shared.settings import Settings
 
 
@@ -35,6 +37,8 @@ def production_app() -> Flask:
         publisher=publisher.start(),
         health_check=CachedHealth(partial(check_health, engine, queue)),
         readiness_check=partial(check_readiness, engine, settings, publisher=publisher),
+        recipient_tokens=tokens_from_settings(settings),
+        activation_links=ActivationLinkCipher(settings.activation_link_keys) if settings.activation_link_keys else None,
     )
 
 

@@ -4,13 +4,15 @@
     workspace emulator   http://127.0.0.1:8001   (token local-dev-token, state in .local/emulator-state.json)
     API (gunicorn)       http://127.0.0.1:8000   (API key local-dev-key; web console at /console)
     worker               (queue backend: PostgreSQL)
+    sync service         (python -m sync: mails notifications every 5 seconds)
+    SMTP server          127.0.0.1:8025 (every message kept as a .eml file in .local/mail/)
 
 Settings from the environment or `.env` override these defaults (for example QUEUE_BACKEND=azure).
 Prometheus metrics: the API at http://127.0.0.1:8000/metrics, the worker at http://127.0.0.1:9102/metrics.
 DEVSTACK_HOME, DEVSTACK_API_PORT, DEVSTACK_EMULATOR_PORT and DEVSTACK_WORKER_METRICS_PORT move the stack
 (the tests run one aside).
 
-When it stops, it stops everything it started: the three children (each in its own process group, so
+When it stops, it stops everything it started: the children (each in its own process group, so
 gunicorn's workers go with their master) and the embedded PostgreSQL server, which `pg_ctl` runs detached
 and which would otherwise outlive us.
 """
@@ -30,6 +32,7 @@ from pathlib import Path
 from types import FrameType
 
 from alembic.config import Config
+from cryptography.fernet import Fernet
 
 from alembic import command
 from shared.embedded_postgres import start_embedded_postgres
@@ -46,6 +49,9 @@ def local_defaults(emulator_url: str) -> dict[str, str]:
         "DATABRICKS_TOKEN": "local-dev-token",
         "LOG_FORMAT": "console",
         "DATABRICKS_RETRY_TIMEOUT_SECONDS": "60",
+        "SMTP_HOST": "127.0.0.1",
+        "SMTP_PORT": "8025",
+        "SYNC_SCHEDULE_NOTIFICATIONS": "5",
     }
 
 
@@ -67,7 +73,12 @@ def main() -> int:
     api_url, emulator_url = f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{emulator_port}"
     local.mkdir(parents=True, exist_ok=True)
     # The console's session key, shared by gunicorn's workers; a new one per run signs everyone out.
-    env = {**local_defaults(emulator_url), "CONSOLE_SECRET_KEY": secrets.token_hex(32), **os.environ}
+    env = {
+        **local_defaults(emulator_url),
+        "ACTIVATION_LINK_KEYS": _local_activation_link_key(local),
+        "CONSOLE_SECRET_KEY": secrets.token_hex(32),
+        **os.environ,
+    }
     try:
         with ExitStack() as stack:
             if not env.get("DOMAIN_DB_CONNECTION_STRING") and not env.get("domain_db_connection_string"):
@@ -83,13 +94,16 @@ def main() -> int:
                   "--token", "local-dev-token", "--state-file", str(local / "emulator-state.json")], child_env),
                 ([python, "-m", "gunicorn", "--config", "api/gunicorn.conf.py", "api.wsgi:app"], child_env),
                 ([python, "-m", "worker"], {**child_env, "METRICS_PORT": str(worker_metrics_port)}),
+                ([python, "-m", "devstack.mailserver", "--port", "8025", "--directory", str(local / "mail")],
+                 child_env),
+                ([python, "-m", "sync"], child_env),
             ]
             children = stack.enter_context(running(commands))
             if _wait_healthy(api_url):
                 print(
                     f"\nready: console {api_url}/console (API key local-dev-key)\n"
                     f"       API {api_url}/workflow/health  docs {api_url}/workflow/docs  "
-                    f"workspace emulator {emulator_url}  metrics {api_url}/metrics "
+                    f"workspace emulator {emulator_url}  mail {local / 'mail'}  metrics {api_url}/metrics "
                     f"http://127.0.0.1:{worker_metrics_port}/metrics  (Ctrl-C stops everything)\n",
                     flush=True,
                 )
@@ -101,6 +115,15 @@ def main() -> int:
     except KeyboardInterrupt:
         print("stopped", flush=True)
         return 0
+
+
+def _local_activation_link_key(local: Path) -> str:
+    """The Fernet key of this checkout, made once and kept, so links stored before a restart still decrypt."""
+    path = local / "activation-link-key"
+    if not path.exists():
+        path.write_text(Fernet.generate_key().decode())
+        path.chmod(0o600)
+    return path.read_text().strip()
 
 
 @contextmanager

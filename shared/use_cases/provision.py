@@ -35,6 +35,7 @@ from shared.errors import ConfigurationError, WorkflowError
 from shared.history import History
 from shared.logging import get_logger
 from shared.models import SharePack
+from shared.notifications.activation_links import ActivationLinkCipher
 from shared.provisioning import steps
 from shared.provisioning.apply import StepResult
 from shared.provisioning.errors import ProvisioningError, TransientProvisioningError
@@ -106,11 +107,12 @@ class ProvisioningJob:
     retry_delay_seconds: int = RETRY_DELAY_SECONDS
     busy_delay_seconds: int = BUSY_DELAY_SECONDS
     performed_by: str = f"worker@{socket.gethostname()}"
+    activation_links: ActivationLinkCipher | None = None
     recorder: Recorder = field(init=False)
     resolver: OwnerResolver = field(init=False)
 
     def __post_init__(self) -> None:
-        self.recorder = Recorder(self.session_factory, self.performed_by)
+        self.recorder = Recorder(self.session_factory, self.performed_by, self.activation_links)
         self.resolver = OwnerResolver(self.session_factory, self.performed_by)
 
     def run(self, command: ProvisionSharePack, stop: StopSignal) -> None:

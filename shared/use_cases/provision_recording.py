@@ -28,10 +28,11 @@ from shared.db import insert_rows
 from shared.history import History
 from shared.logging import get_logger
 from shared.models import AuditEntry, DatabricksObject, Notification, Recipient, Share, SharePack
+from shared.notifications.activation_links import ActivationLinkCipher, record_activation
 from shared.provisioning.apply import StepResult
 from shared.provisioning.plan import Action, Change, Entity, Plan
 from shared.share_pack_file.model import SharePackSpec, Strategy
-from shared.status import AuditAction, NotificationStatus, NotificationType, SharePackStatus
+from shared.status import AuditAction, NotificationType, SharePackStatus
 
 log = get_logger(__name__)
 
@@ -49,6 +50,8 @@ class Recorder:
 
     session_factory: sessionmaker[Session]
     performed_by: str
+    # Encrypts activation links for the sync service to mail; None drops them (see `record_activation`).
+    activation_links: ActivationLinkCipher | None = None
 
     # -- progress -------------------------------------------------------------------------------------
 
@@ -104,16 +107,15 @@ class Recorder:
         with self.session_factory.begin() as session:
             self._audit_changes(session, result.changes, workspace_url=workspace_url, request_id=request_id)
             for recipient, link in result.activation_links.items():
-                session.add(
-                    Notification(
-                        notification_type=NotificationType.RECIPIENT_ACTIVATION,
-                        recipient_email=emails.get(recipient),
-                        subject=f"Your Delta Sharing access to {workspace_url} is ready",
-                        body=f"Recipient {recipient}: download your credential once, from {link}",
-                        related_entity_type="share_pack",
-                        related_entity_id=share_pack_id,
-                        status=NotificationStatus.PENDING,
-                    )
+                record_activation(
+                    session,
+                    self.activation_links,
+                    recipient_name=recipient,
+                    recipient_email=emails.get(recipient),
+                    link=link,
+                    workspace_url=workspace_url,
+                    related_entity_type="share_pack",
+                    related_entity_id=share_pack_id,
                 )
 
     def reconcile(

@@ -43,7 +43,11 @@ def test_dockerfile_is_slim_non_root_and_runs_one_process(dockerfile, package, c
 
 
 needs_compose = pytest.mark.skipif(shutil.which("docker-compose") is None, reason="docker-compose is not installed")
-SECRETS = {"API_KEYS": "ops=test-key", "POSTGRES_PASSWORD": "test-password"}
+SECRETS = {
+    "API_KEYS": "ops=test-key",
+    "POSTGRES_PASSWORD": "test-password",
+    "ACTIVATION_LINK_KEYS": "x8Yh0VQxkqzC6c4Zb3V2F6b3f8VqUQm7Zq2cJrJ0l3E=",
+}
 
 
 def compose_config(tmp_path: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -63,14 +67,16 @@ def test_compose_file_is_valid_and_has_the_whole_stack(tmp_path):
     assert result.returncode == 0, result.stderr
     config = YAML(typ="safe").load(result.stdout)
     services = config["services"]
-    assert set(services) == {"postgres", "azurite", "migrate", "api", "worker"}
+    assert set(services) == {"postgres", "azurite", "migrate", "api", "worker", "sync"}
     assert services["migrate"]["command"] == ["alembic", "upgrade", "head"]
-    for name in ("api", "worker"):
+    for name in ("api", "worker", "sync"):
         assert services[name]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
     assert services["migrate"]["depends_on"]["postgres"]["condition"] == "service_healthy"
     assert services["worker"]["build"]["dockerfile"] == "Dockerfile.worker"
     assert "/workflow/health/ready" in " ".join(services["api"]["healthcheck"]["test"])
     assert services["api"]["environment"]["API_KEYS"] == SECRETS["API_KEYS"]
+    assert services["sync"]["build"]["dockerfile"] == "Dockerfile.worker"
+    assert services["sync"]["command"] == ["python", "-m", "sync"]
 
 
 @needs_compose
