@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.fernet import Fernet
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from alembic import command
@@ -58,6 +59,9 @@ class ConsoleStack:
 
     def url(self, path: str) -> str:
         return self.base_url + path
+
+    def worker_log_tail(self, chars: int = 3000) -> str:
+        return self.worker_log.read_text(errors="replace")[-chars:]
 
 
 def _chromium() -> str:
@@ -102,6 +106,7 @@ def console_stack(
         **{k: v for k, v in os.environ.items() if not k.startswith(("DATABRICKS_", "ARM_"))},
         **{k.upper(): v for k, v in env.items()},
         "DATABRICKS_TOKEN": DEFAULT_TOKEN,
+        "ACTIVATION_LINK_KEYS": Fernet.generate_key().decode(),
         "DATABRICKS_RETRY_TIMEOUT_SECONDS": "15",
         "VISIBILITY_TIMEOUT_SECONDS": "6",
         "TRANSIENT_RETRY_DELAY_SECONDS": "1",

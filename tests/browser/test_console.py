@@ -116,7 +116,10 @@ def test_a_good_pack_is_checked_submitted_and_followed_to_completed_then_its_ver
 
     expect(web.page.get_by_role("heading", level=1)).to_contain_text("SharePack_jane.doe@example.com_")
     # The page is not reloaded: the status and step change through polling only.
-    expect(web.page.locator("#pack-status")).to_have_text("COMPLETED", timeout=COMPLETION_TIMEOUT_MS)
+    try:
+        expect(web.page.locator("#pack-status")).to_have_text("COMPLETED", timeout=COMPLETION_TIMEOUT_MS)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\nworker log: {web.stack.worker_log_tail()}") from None
     expect(web.page.locator("#progress-text")).to_contain_text("Step 8/8")
     expect(web.page.locator("#progress-bar")).to_have_attribute("value", "8")
     web.page.reload()
