@@ -163,11 +163,13 @@ class BrowserPage:
     def goto(self, path: str) -> Any:
         return self.page.goto(self.stack.url(path))
 
-    def sign_in(self, api_key: str = API_KEY) -> None:
+    def sign_in(self, api_key: str = API_KEY, *, succeeds: bool = True) -> None:
         self.goto("/console/sign-in")
         self.page.get_by_label("API key").fill(api_key)
         self.page.get_by_label("Databricks workspace").select_option(self.stack.workspace_url)
         self.page.get_by_role("button", name="Sign in").click()
+        if succeeds:  # wait for the next page, so the test's first action is not on the sign-in form
+            playwright_sync.expect(self.page.get_by_role("button", name="Sign out")).to_be_visible()
 
     def screenshot(self, name: str) -> Path:
         ARTIFACTS.mkdir(parents=True, exist_ok=True)

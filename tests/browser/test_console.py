@@ -10,6 +10,7 @@ import openpyxl
 import pytest
 from playwright.sync_api import expect
 
+from emulator.control import EmulatorControl
 from shared.share_pack_file import parse_share_pack, to_excel, to_yaml
 from shared.share_pack_file.sample import sample_share_pack
 from tests.browser.conftest import BrowserPage
@@ -41,7 +42,7 @@ def test_sign_in_refuses_a_wrong_key_then_signs_in(web: BrowserPage) -> None:
     web.assert_accessible()
     web.screenshot("sign-in")
 
-    web.sign_in("not-the-key-at-all")
+    web.sign_in("not-the-key-at-all", succeeds=False)
     expect(web.page.get_by_role("alert")).to_contain_text("Invalid credentials")
 
     web.sign_in()
@@ -106,7 +107,7 @@ def _cell_holding(workbook: openpyxl.Workbook, value: str) -> tuple[str, int, in
 
 
 def test_a_good_pack_is_checked_submitted_and_followed_to_completed_then_its_versions_compared(
-    web: BrowserPage, seeded_workspace: object
+    web: BrowserPage, seeded_workspace: EmulatorControl
 ) -> None:
     web.sign_in()
     _upload(web, "partners.yaml", to_yaml(sample_share_pack()).encode(), "application/yaml")
@@ -142,6 +143,27 @@ def test_a_good_pack_is_checked_submitted_and_followed_to_completed_then_its_ver
     web.goto("/console/packs")
     web.assert_accessible()
     web.screenshot("packs")
+
+
+def test_a_failed_pack_shows_databricks_own_error(web: BrowserPage, seeded_workspace: EmulatorControl) -> None:
+    denied = "User does not have SELECT on Table 'finance.ledger.entries'"
+    seeded_workspace.inject_fault(
+        method="PATCH", path_regex="/shares/finance_ledger$", status=403, error_code="PERMISSION_DENIED",
+        message=denied, times=None,
+    )
+    web.sign_in()
+    _upload(web, "partners.yaml", to_yaml(sample_share_pack()).encode(), "application/yaml")
+    web.page.get_by_role("button", name="Submit for provisioning").click()
+    try:
+        expect(web.page.locator("#pack-status")).to_have_text("FAILED", timeout=COMPLETION_TIMEOUT_MS)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\nworker log: {web.stack.worker_log_tail()}") from None
+    alert = web.page.locator("#progress-error")
+    expect(alert).to_be_visible()
+    expect(alert).to_contain_text(denied)
+    expect(alert).to_contain_text("Step 5/8")
+    web.assert_accessible()
+    web.screenshot("pack-failed")
 
 
 def test_dropping_a_file_on_the_upload_form_checks_it(web: BrowserPage) -> None:

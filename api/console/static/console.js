@@ -51,6 +51,8 @@ function followProgress() {
         if (progress.final) {
           section.dataset.final = "true";
           next = false;
+          // The plan and history were written while we watched: show them as they are now.
+          window.location.reload();
         }
       }
     } catch (err) {
