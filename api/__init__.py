@@ -1,7 +1,8 @@
 """The API: a thin Flask service that validates share packs, stores them with history and queues them.
 
-`create_app` is the composition root; nothing is built at import time. Tests pass their own settings,
-engine or queue through the same door.
+`create_app` is the composition root: it receives every collaborator (sessions, the outbox publisher, the
+health check) and builds nothing that touches the outside world. `api/wsgi.py` builds the production ones;
+tests pass their own (sessions inside a rolled-back transaction, a recording publisher) through the same door.
 """
 
 from __future__ import annotations
@@ -12,17 +13,12 @@ import uuid
 import structlog
 from flask import Flask, abort, g, request
 from flask_smorest import Api
-from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
 
 from api.auth import Authenticator
-from api.context import Services
+from api.context import HealthCheck, Publisher, Services
 from api.errors import register_error_handlers
 from api.routes import health, share_packs
-from shared.db import database_url, make_engine, make_session_factory
-from shared.logging import configure_logging
-from shared.queue.factory import make_queue
-from shared.queue.interface import MessageQueue
-from shared.queue.outbox import OutboxPublisher
 from shared.settings import Settings
 
 MULTIPART_OVERHEAD_BYTES = 64 * 1024
@@ -31,13 +27,13 @@ REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,100}")
 
 
 def create_app(
-    settings: Settings | None = None, *, engine: Engine | None = None, queue: MessageQueue | None = None
+    settings: Settings,
+    *,
+    session_factory: sessionmaker[Session],
+    publisher: Publisher,
+    health_check: HealthCheck,
 ) -> Flask:
-    """Build the Flask app and its services from settings."""
-    settings = settings or Settings.from_env()
-    configure_logging(json=settings.log_format == "json", level=settings.log_level)
-    engine = engine or make_engine(database_url(settings))
-    queue = queue or make_queue(settings, engine)
+    """Build the Flask app around its collaborators; the caller owns their lifecycle (e.g. the publisher thread)."""
 
     app = Flask(__name__)
     app.config.update(
@@ -56,15 +52,11 @@ def create_app(
             "security": [{"bearer": []}],
         },
     )
-    session_factory = make_session_factory(engine)
     app.extensions["sharepack"] = Services(
         settings=settings,
-        engine=engine,
         session_factory=session_factory,
-        queue=queue,
-        publisher=OutboxPublisher(
-            session_factory, queue, sweep_interval=settings.outbox_relay_interval_seconds
-        ).start(),
+        publisher=publisher,
+        health_check=health_check,
         authenticator=Authenticator(settings),
     )
 

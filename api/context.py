@@ -1,28 +1,36 @@
-"""What a request handler may use: the process's services, the caller and the workspace of this request."""
+"""What a request handler may use: the process's collaborators, the caller and the workspace of this request."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from flask import current_app, g
-from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.auth import Authenticator, Caller
-from shared.queue.interface import MessageQueue
-from shared.queue.outbox import OutboxPublisher
+from shared.health import HealthReport
 from shared.settings import Settings
 
+HealthCheck = Callable[[], HealthReport]
+"""Checks the process's dependencies (database, queue) on demand: the only user of the engine in the API."""
 
-@dataclass
+
+class Publisher(Protocol):
+    """Sends a committed outbox row's message (production: `shared.queue.outbox.OutboxPublisher`)."""
+
+    def notify(self, outbox_id: int) -> None: ...
+
+
+@dataclass(frozen=True)
 class Services:
-    """Built once per process by `create_app` (the composition root)."""
+    """Handed to `create_app` (the composition root) and shared by every request of the process."""
 
     settings: Settings
-    engine: Engine
     session_factory: sessionmaker[Session]
-    queue: MessageQueue
-    publisher: OutboxPublisher
+    publisher: Publisher
+    health_check: HealthCheck
     authenticator: Authenticator
 
 

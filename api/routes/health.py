@@ -7,7 +7,6 @@ from flask_smorest import Blueprint
 
 from api.context import services
 from api.schemas import HealthSchema, LivenessSchema
-from shared.health import check_health
 
 blp = Blueprint("health", __name__, url_prefix="/workflow", description="Service health")
 
@@ -20,7 +19,7 @@ class Health(MethodView):
     )
     def get(self):
         """Report database, schema and queue health (no credentials needed, no secrets shown)."""
-        report = check_health(services().engine, services().queue)
+        report = services().health_check()
         body = {
             "Message": report.message,
             "DatabaseConnected": report.database_connected,

@@ -15,6 +15,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +27,10 @@ from alembic import command
 from api import create_app
 from emulator.auth import DEFAULT_TOKEN
 from emulator.control import EmulatorControl
-from shared.db import make_engine
+from shared.db import make_engine, make_session_factory
+from shared.health import check_health
 from shared.queue.azure import AzureStorageQueue
+from shared.queue.outbox import OutboxPublisher
 from shared.settings import Settings
 from tests.fixtures.postgres import alembic_config, fresh_database_url
 
@@ -143,7 +146,11 @@ def stack(
     settings = Settings.from_env(env, dotenv_path=None)
     queue = AzureStorageQueue.from_connection_string(azurite_connection_string, queue_name)
     queue.ensure_exists()
-    app = create_app(settings, engine=engine, queue=queue)
+    sessions = make_session_factory(engine)
+    publisher = OutboxPublisher(sessions, queue, sweep_interval=settings.outbox_relay_interval_seconds).start()
+    app = create_app(
+        settings, session_factory=sessions, publisher=publisher, health_check=partial(check_health, engine, queue)
+    )
     client = app.test_client()
     worker_env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("DATABRICKS_", "ARM_"))},
@@ -158,4 +165,4 @@ def stack(
     running = Stack(client=client, emulator=emulator, queue=queue, worker_env=worker_env, log_dir=tmp_path)
     yield running
     running.stop_workers()
-    app.extensions["sharepack"].publisher.stop()
+    publisher.stop()
