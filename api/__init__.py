@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from api.auth import Authenticator
 from api.context import HealthCheck, Publisher, Services
 from api.errors import register_error_handlers
-from api.routes import health, share_packs
+from api.routes import admin, approvals, health, share_packs
 from shared.settings import Settings
 
 MULTIPART_OVERHEAD_BYTES = 64 * 1024
@@ -78,6 +78,8 @@ def create_app(
     api = Api(app)
     api.register_blueprint(health.blp)
     api.register_blueprint(share_packs.blp)
+    api.register_blueprint(approvals.blp)
+    api.register_blueprint(admin.blp)
     register_error_handlers(app)  # after Api(): our body shape replaces flask-smorest's
     return app
 

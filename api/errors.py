@@ -15,6 +15,7 @@ from werkzeug.exceptions import HTTPException
 
 from shared.errors import (
     Conflict,
+    Forbidden,
     InvalidInput,
     NotFound,
     PayloadTooLarge,
@@ -35,6 +36,7 @@ STATUS_BY_ERROR: tuple[tuple[type[WorkflowError], int, str], ...] = (
     (UnsupportedMediaType, 415, "UNSUPPORTED_MEDIA_TYPE"),
     (InvalidInput, 400, "INVALID_INPUT"),
     (Unauthenticated, 401, "UNAUTHENTICATED"),
+    (Forbidden, 403, "FORBIDDEN"),
     (NotFound, 404, "NOT_FOUND"),
     (Conflict, 409, "CONFLICT"),
     (ServiceUnavailable, 503, "SERVICE_UNAVAILABLE"),
