@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -46,6 +47,31 @@ def unit_of_work(session_factory: sessionmaker[Session]) -> Iterator[Session]:
     """Yield a session whose work commits on success and rolls back on any exception."""
     with session_factory.begin() as session:
         yield session
+
+
+def lock_key(business_id: uuid.UUID) -> int:
+    """The 64-bit advisory lock key of an entity (its first 8 bytes; collisions only cost a wait)."""
+    return int.from_bytes(business_id.bytes[:8], "big", signed=True)
+
+
+@contextmanager
+def advisory_lock(engine: Engine, key: int) -> Iterator[bool]:
+    """Try to take the session-level advisory lock `key`; yield whether we hold it.
+
+    The lock lives on a connection of its own, held for the whole block and outside any transaction of
+    the work it guards, so that work can commit as often as it likes. If the process dies, PostgreSQL
+    drops the connection and the lock with it (https://www.postgresql.org/docs/current/explicit-locking.html
+    #ADVISORY-LOCKS).
+    """
+    with engine.connect() as conn:
+        acquired = bool(conn.scalar(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}))
+        conn.commit()
+        try:
+            yield acquired
+        finally:
+            if acquired:
+                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+                conn.commit()
 
 
 @dataclass(frozen=True)

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import functools
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import Row, func, insert, inspect, literal, select, true, tuple_, update
+from sqlalchemy import Row, and_, func, insert, inspect, literal, select, true, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -24,11 +25,14 @@ from shared.errors import Conflict, NotFound
 from shared.models.base import Versioned
 
 V = TypeVar("V", bound=Versioned)
+T = TypeVar("T")
 
 _HISTORY_COLUMNS = frozenset(
     {"record_id", "version", "is_current", "effective_from", "effective_to", "created_by", "change_reason"}
 )
 _LOCK_ATTEMPTS = 5
+#: Entities per statement in bulk writes.
+BULK_CHUNK = 2_000
 
 
 class History(Generic[V]):
@@ -146,25 +150,49 @@ class History(Generic[V]):
         changed_by: str,
         change_reason: str,
     ) -> int:
-        """`upsert` for many entities at once: one read of their current versions and bulk writes.
+        """`upsert` for many entities at once: set-based reads of their current versions and bulk writes.
 
         Each row holds the natural `key` columns and the values to carry. Returns how many versions were
-        written (new entities plus changed ones); unchanged entities add no history.
+        written (new entities plus changed ones); unchanged entities add no history. Rows are handled in
+        chunks, so neither a statement nor the memory it needs grows with the number of rows.
         """
+        return sum(
+            self._write_versions(chunk, key=key, changed_by=changed_by, change_reason=change_reason, create=True)
+            for chunk in _chunks(rows, BULK_CHUNK)
+        )
+
+    def delete_many(
+        self,
+        keys: Sequence[Mapping[str, Any]],
+        *,
+        key: Sequence[str],
+        changed_by: str,
+        change_reason: str,
+    ) -> int:
+        """`delete_current` for many entities: a last version with `is_deleted = true` for each that exists."""
+        rows = [{**{column: k[column] for column in key}, "is_deleted": True} for k in keys]
+        return sum(
+            self._write_versions(chunk, key=key, changed_by=changed_by, change_reason=change_reason, create=False)
+            for chunk in _chunks(rows, BULK_CHUNK)
+        )
+
+    def _write_versions(
+        self,
+        rows: Sequence[Mapping[str, Any]],
+        *,
+        key: Sequence[str],
+        changed_by: str,
+        change_reason: str,
+        create: bool,
+    ) -> int:
         if not rows:
             return 0
 
         def key_of(values: Mapping[str, Any]) -> tuple[Any, ...]:
             return tuple(values[column] for column in key)
 
-        key_columns = tuple_(*(getattr(self.model, column) for column in key))
         current = {
-            key_of({column: getattr(row, column) for column in key}): row
-            for row in self.session.scalars(
-                select(self.model).where(
-                    self.model.is_current, ~self.model.is_deleted, key_columns.in_([key_of(r) for r in rows])
-                )
-            )
+            key_of({column: getattr(row, column) for column in key}): row for row in self._current_by_keys(rows, key)
         }
         now = self._now()
         closed: list[dict[str, Any]] = []
@@ -173,8 +201,9 @@ class History(Generic[V]):
         for values in rows:
             existing = current.get(key_of(values))
             if existing is None:
-                business_id = {self.model.__business_key__: uuid.uuid4()}
-                new_versions.append({**business_id, **values, "version": 1, "effective_from": now, **history})
+                if create:
+                    business_id = {self.model.__business_key__: uuid.uuid4()}
+                    new_versions.append({**business_id, **values, "version": 1, "effective_from": now, **history})
                 continue
             changes = {column: value for column, value in values.items() if getattr(existing, column) != value}
             if not changes:
@@ -185,8 +214,7 @@ class History(Generic[V]):
             new_versions.append(
                 {**carried, **changes, "version": existing.version + 1, "effective_from": moment, **history}
             )
-        # Bulk statements (a pack may share thousands of objects); old versions are closed before their
-        # successors take the "current" index.
+        # Old versions are closed before their successors take the "current" index.
         try:
             if closed:
                 self.session.execute(update(self.model), closed)
@@ -197,6 +225,26 @@ class History(Generic[V]):
         for row in current.values():
             self.session.expire(row)
         return len(new_versions)
+
+    def _current_by_keys(self, rows: Sequence[Mapping[str, Any]], key: Sequence[str]) -> list[V]:
+        """The current, not deleted versions whose natural `key` is one of the rows' keys.
+
+        The keys travel as one array parameter per key column, joined through `unnest`: a statement of
+        constant size. (A literal `(a, b) IN ((..), (..))` list grows with the rows and, at tens of
+        thousands, exceeds PostgreSQL's `max_stack_depth` while being parsed.)
+        """
+        columns = [getattr(self.model, column) for column in key]
+        arrays = [
+            literal([values[column] for values in rows], type_=ARRAY(attribute.type))
+            for column, attribute in zip(key, columns, strict=True)
+        ]
+        keys = func.unnest(*arrays).table_valued(*(f"k{i}" for i in range(len(key)))).render_derived()
+        on = and_(*(attribute == keys.c[f"k{i}"] for i, attribute in enumerate(columns)))
+        return list(
+            self.session.scalars(
+                select(self.model).join(keys, on).where(self.model.is_current, ~self.model.is_deleted)
+            ).unique()
+        )
 
     def delete_current(self, natural_key: Mapping[str, Any], *, changed_by: str, change_reason: str) -> int:
         """Record the deletion of the entity named by `natural_key`, if it exists; return how many were."""
@@ -279,6 +327,11 @@ class History(Generic[V]):
 def _business_columns(model: type[Versioned]) -> tuple[str, ...]:
     """The columns a new version copies from the current one (everything but the history columns)."""
     return tuple(c.key for c in inspect(model).column_attrs if c.key not in _HISTORY_COLUMNS)
+
+
+def _chunks(rows: Sequence[T], size: int) -> Iterator[Sequence[T]]:
+    for start in range(0, len(rows), size):
+        yield rows[start : start + size]
 
 
 def snapshot(row: Versioned, *, columns: Iterable[str] | None = None) -> dict[str, Any]:

@@ -28,7 +28,7 @@ class ProvisioningError(WorkflowError):
             never reached Databricks (``TIMEOUT``, ``CONNECTION_ERROR``, ``PLAN_CONFLICT``).
         databricks_message: the message as Databricks (or the transport) worded it, for ``ErrorMessage``.
         concerning: the object the call was about, e.g. ``share 'sales'`` or ``recipient 'acme'``.
-        partial_result: set by `apply.apply_step` when a step fails part-way: the `StepResult` of what that
+        partial_result: set by the `apply` functions when a step fails part-way: the `StepResult` of what that
             step did complete (audit rows and activation links must still be recorded).
     """
 
