@@ -13,12 +13,14 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from shared.access.admission import needs_approval
 from shared.access.policy import Access
 from shared.errors import Conflict, InvalidInput, NotFound
 from shared.history import History
-from shared.models import AuditEntry, Project, Request, SharePack
+from shared.models import AuditEntry, Project, Request, SharePack, Tenant
 from shared.queue.messages import ProvisionSharePack
 from shared.queue.outbox import add_to_outbox
+from shared.share_pack_file import SharePackSpec
 from shared.status import AuditAction, RequestStatus, SharePackStatus
 
 MAX_COMMENT_CHARS = 2000
@@ -132,3 +134,19 @@ def _project(session: Session, project_id: uuid.UUID | None) -> Project | None:
 
 def _request(session: Session, share_pack_id: uuid.UUID) -> Request | None:
     return session.scalar(select(Request).where(Request.is_current, Request.share_pack_id == share_pack_id))
+
+
+def missing_approval(session: Session, pack: SharePack, spec: SharePackSpec) -> str | None:
+    """Why the worker must not provision `pack` (None: it may): it needs approval and has none.
+
+    The worker asks this itself rather than trusting that only approved packs reach the queue: a pack held
+    at upload, or one the tenant's rule holds now, is provisioned only with an approver's decision on record.
+    """
+    request = _request(session, pack.share_pack_id)
+    if request is not None and request.approver_status == RequestStatus.APPROVED:
+        return None
+    held_at_upload = request is not None and request.approver_status is not None
+    tenant = History(session, Tenant).current(pack.tenant_id) if pack.tenant_id else None
+    if held_at_upload or (tenant is not None and needs_approval(session, tenant, spec, pack.workspace_url)):
+        return "The share pack needs approval by an approver of its project and has not been approved"
+    return None
