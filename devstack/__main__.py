@@ -2,7 +2,8 @@
 
     embedded PostgreSQL (.local/postgres)  ->  alembic upgrade head
     workspace emulator   http://127.0.0.1:8001   (token local-dev-token, state in .local/emulator-state.json)
-    API (gunicorn)       http://127.0.0.1:8000   (API key local-dev-key)
+    API (gunicorn)       http://127.0.0.1:8000   (API keys: local-dev-key, an administrator;
+                                                  local-requestor-key, requestor@example.com, a configurator)
     worker               (queue backend: PostgreSQL)
 
 Settings from the environment or `.env` override these defaults (for example QUEUE_BACKEND=azure).
@@ -21,6 +22,8 @@ from pathlib import Path
 from alembic.config import Config
 
 from alembic import command
+from devstack.local_defaults import register_local_defaults
+from shared.db import make_engine, make_session_factory, sqlalchemy_url
 from shared.embedded_postgres import start_embedded_postgres
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -29,7 +32,8 @@ API_URL = "http://127.0.0.1:8000"
 EMULATOR_URL = "http://127.0.0.1:8001"
 LOCAL_DEFAULTS = {
     "ENABLE_WORKFLOW": "true",
-    "API_KEYS": "local-dev=local-dev-key",
+    "API_KEYS": "local-dev=local-dev-key,requestor@example.com=local-requestor-key",
+    "ADMIN_PRINCIPALS": "local-dev",
     "DEV_WORKSPACE_URLS": EMULATOR_URL,
     "DATABRICKS_TOKEN": "local-dev-token",
     "LOG_FORMAT": "console",
@@ -46,6 +50,10 @@ def main() -> int:
     config = Config(str(ROOT / "alembic.ini"))
     config.attributes["database_url"] = env["DOMAIN_DB_CONNECTION_STRING"]
     command.upgrade(config, "head")
+    engine = make_engine(sqlalchemy_url(env["DOMAIN_DB_CONNECTION_STRING"]))
+    if register_local_defaults(make_session_factory(engine), EMULATOR_URL):
+        print("registered: tenant Finance on the emulator, project 'Partner analytics'", flush=True)
+    engine.dispose()
 
     python = sys.executable
     children = [
