@@ -32,6 +32,7 @@ from shared.health import check_health
 from shared.queue.azure import AzureStorageQueue
 from shared.queue.outbox import OutboxPublisher
 from shared.settings import Settings
+from tests.fixtures.access import register_tenant
 from tests.fixtures.postgres import alembic_config, fresh_database_url
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -140,6 +141,7 @@ def stack(
         "azure_queue_connection_string": azurite_connection_string,
         "azure_queue_name": queue_name,
         "api_keys": f"e2e={API_KEY}",
+        "admin_principals": "e2e",
         "dev_workspace_urls": emulator.url,
         "log_format": "json",
     }
@@ -147,6 +149,7 @@ def stack(
     queue = AzureStorageQueue.from_connection_string(azurite_connection_string, queue_name)
     queue.ensure_exists()
     sessions = make_session_factory(engine)
+    register_tenant(sessions, {"EMEA": emulator.url})  # the examples' business line (issue 9)
     publisher = OutboxPublisher(sessions, queue, sweep_interval=settings.outbox_relay_interval_seconds).start()
     app = create_app(
         settings, session_factory=sessions, publisher=publisher, health_check=partial(check_health, engine, queue)
