@@ -13,10 +13,12 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from api import create_app
 from api.auth import Authenticator
 from api.signing_keys import REFETCH_COOLDOWN_SECONDS, SigningKeys
 from shared.errors import Forbidden, ServiceUnavailable, Unauthenticated
 from shared.settings import Settings
+from tests.integration.api.conftest import RecordingPublisher
 
 pytestmark = pytest.mark.integration
 
@@ -192,3 +194,34 @@ def test_jwks_outage_is_503_and_the_last_good_keys_stay(jwks, clock, signing_key
     with pytest.raises(Unauthenticated):  # unknown kid during an outage: the cached set still answers for k1
         auth.authenticate(bearer(token(signing_key, kid="rotated")))
     assert auth.authenticate(bearer(token(signing_key)))
+
+
+def test_over_http_no_roles_is_403_foreign_tenant_401_and_a_jwks_outage_503(jwks, signing_key, session_factory):
+    settings = Settings.from_env(
+        {
+            "auth_mode": "entra", "entra_tenant_id": TENANT, "entra_audience": AUDIENCE, "entra_jwks_url": jwks.url,
+            "dev_workspace_urls": "http://127.0.0.1:8001", "domain_db_connection_string": "postgresql://unused/unused",
+        },
+        dotenv_path=None,
+    )
+    client = create_app(
+        settings, session_factory=session_factory, publisher=RecordingPublisher(), health_check=lambda: None
+    ).test_client()
+
+    def status(credential: str) -> tuple[int, str]:
+        response = client.get(
+            "/workflow/sharepacks",
+            headers={"Authorization": bearer(credential), "X-Workspace-URL": "http://127.0.0.1:8001"},
+        )
+        return response.status_code, response.json["Message"]
+
+    jwks.available = False
+    code, message = status(token(signing_key))
+    assert code == 503 and "signing keys cannot be fetched" in message
+    jwks.available = True  # a new app: the failed fetch started the first one's cooldown
+    client = create_app(
+        settings, session_factory=session_factory, publisher=RecordingPublisher(), health_check=lambda: None
+    ).test_client()
+    assert status(token(signing_key))[0] == 200
+    assert status(token(signing_key, roles=None))[0] == 403
+    assert status(token(signing_key, tid="99999999-2222-3333-4444-555555555555"))[0] == 401
