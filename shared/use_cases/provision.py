@@ -175,9 +175,8 @@ class ProvisioningJob:
             state = gateway.read_state(pack.spec)
             refused = self._foreign_objects(pack, state, project_id, previous[0] if previous else None)
             if refused:
-                record.fail(
-                    pack.share_pack_id, "The share pack names objects its project does not own: " + "; ".join(refused)
-                )
+                reason = "The share pack conflicts with objects its project does not own: " + "; ".join(refused)
+                record.fail(pack.share_pack_id, reason)
                 return
             plan = make_plan(pack.spec, state)
             if previous is not None:  # an earlier attempt: audit what it did but died before recording
