@@ -59,6 +59,8 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(WorkflowError)
     def _workflow_error(exc: WorkflowError):
         status, code = status_for(exc)
+        if status in (401, 403):  # refusals leave a record naming the rule, even though nothing was stored
+            log.info("request.refused", status=status, reason=exc.message)
         extra: dict[str, Any] = {}
         if isinstance(exc, InvalidSharePack):
             extra = {

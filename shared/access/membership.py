@@ -15,9 +15,11 @@ def member_of(session: Session, principal: Principal) -> frozenset[str]:
     Tenants and projects name their groups either way (a local group's name, or an Entra group's object id),
     so both spellings of each group are returned.
     """
-    names = {principal.identity.lower()}
-    if principal.object_id:
-        names.add(principal.object_id.lower())
+    if principal.method == "entra":
+        # Microsoft: authorize on `oid`, never on `preferred_username`/`upn` (a user can change those).
+        names = {principal.key.lower(), (principal.object_id or "").lower()} - {""}
+    else:
+        names = {principal.identity.lower()}
     token_groups = {g.lower() for g in principal.token_groups}
     conditions = [AdGroup.members.contains([name]) for name in sorted(names)]
     if token_groups:

@@ -13,6 +13,8 @@ from shared.access.administration import (
     put_project,
     put_tenant,
 )
+from shared.access.membership import member_of
+from shared.access.principals import Principal
 from shared.errors import Conflict, Forbidden, InvalidInput
 from shared.history import History
 from shared.models import AdGroup, AuditEntry, Recipient, Tenant
@@ -98,3 +100,20 @@ def test_import_claims_an_object_once(session_factory, access_of, finance):
             session_factory, access_of(CONFIGURATOR), business_line="Finance", project_name="Partner analytics",
             workspace_url=WORKSPACE, recipients=[], shares=["x"],
         )
+
+
+def test_entra_principals_are_members_by_object_id_and_token_groups_never_by_name(session_factory, access_of):
+    admin = access_of(ADMIN)
+    put_local_group(session_factory, admin, "by-name", ["ann@example.com"])
+    put_local_group(session_factory, admin, "by-oid", ["0000AAAA-0000-0000-0000-000000000001"])
+    with session_factory.begin() as session:
+        History(session, AdGroup).create(
+            created_by="sync", group_name="synced", ad_object_id="g-object-id", members=[], source="azure_ad"
+        )
+    ann = Principal.from_entra(
+        tenant_id="t1", object_id="0000aaaa-0000-0000-0000-000000000001", identity="ann@example.com",
+        roles=frozenset({"SharePack.ReadWrite"}), groups=frozenset({"g-object-id"}), admins=frozenset(),
+    )
+    with session_factory() as session:
+        groups = member_of(session, ann)
+    assert {"by-oid", "synced", "g-object-id"} <= groups and "by-name" not in groups
