@@ -19,6 +19,7 @@ from api.schemas import (
     UploadSchema,
 )
 from shared.access.admission import admit_upload
+from shared.access.policy import Access
 from shared.models import SharePack
 from shared.status import SharePackStatus
 from shared.use_cases.queries import (
@@ -60,7 +61,8 @@ class SharePackUpload(MethodView):
             max_bytes=svc.settings.max_upload_bytes,
             publish=svc.publisher.notify,
             request_id=g.get("request_id"),
-            admit=lambda session, pack: admit_upload(session, access(), pack, workspace_url()),
+            # Groups are read in the upload's own transaction: no second connection per upload.
+            admit=lambda session, pack: admit_upload(session, Access.load(session, caller()), pack, workspace_url()),
         )
         waits = submitted.status == SharePackStatus.PENDING_APPROVAL
         return {
