@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from shared.access.directory import find_project, find_tenant, tenant_workspaces
+from shared.access.directory import resolve_upload_target
 from shared.access.policy import Access
 from shared.errors import Forbidden, InvalidInput
 from shared.history import History
@@ -47,17 +47,17 @@ def admit_upload(session: Session, access: Access, pack: SharePackSpec, workspac
             and the caller may not create it, or `metadata.requestor` is someone else.
     """
     metadata = pack.metadata
-    tenant = find_tenant(session, metadata.business_line)
-    if tenant is None:
+    target = resolve_upload_target(session, metadata.business_line, metadata.project_name, workspace_url)
+    if target is None:
         raise UnregisteredBusinessLine(
             f"Business line {metadata.business_line!r} is not registered; an administrator registers it with "
             "PUT /workflow/tenants/{business_line}"
         )
-    if workspace_url not in tenant_workspaces(session, tenant.tenant_id).values():
+    tenant, project = target.tenant, target.project
+    if not target.workspace_is_tenants:
         raise Forbidden(
             f"Workspace {workspace_url} is not one of business line {tenant.business_line_name!r}'s workspaces"
         )
-    project = find_project(session, tenant.tenant_id, metadata.project_name)
     access.require_uploader(tenant, project)
     principal = access.principal
     if not (access.is_self(metadata.requestor) or access.is_admin):

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
 from shared.models import Project, Tenant, TenantRegion
@@ -40,3 +41,46 @@ def tenant_workspaces(session: Session, tenant_id: uuid.UUID) -> dict[str, str]:
         )
     ).all()
     return {region: url for region, url in rows}
+
+
+@dataclass(frozen=True)
+class UploadTarget:
+    """What an upload names, resolved: the tenant, whether the workspace is one of its own, the project."""
+
+    tenant: Tenant
+    workspace_is_tenants: bool
+    project: Project | None
+
+
+def resolve_upload_target(
+    session: Session, business_line: str, project_name: str, workspace_url: str
+) -> UploadTarget | None:
+    """Tenant, workspace check and project in one round trip (the upload path is the hot path); None if the
+    business line is not registered."""
+    region = and_(
+        TenantRegion.tenant_id == Tenant.tenant_id,
+        TenantRegion.is_current,
+        ~TenantRegion.is_deleted,
+        TenantRegion.workspace_url == workspace_url,
+    )
+    project = and_(
+        Project.tenant_id == Tenant.tenant_id,
+        Project.is_current,
+        ~Project.is_deleted,
+        func.lower(Project.project_name) == project_name.strip().lower(),
+    )
+    row = session.execute(
+        select(Tenant, TenantRegion.tenant_region_id, Project)
+        .outerjoin(TenantRegion, region)
+        .outerjoin(Project, project)
+        .where(
+            Tenant.is_current,
+            ~Tenant.is_deleted,
+            func.lower(Tenant.business_line_name) == business_line.strip().lower(),
+        )
+        .limit(1)
+    ).first()
+    if row is None:
+        return None
+    tenant, region_id, found = row
+    return UploadTarget(tenant=tenant, workspace_is_tenants=region_id is not None, project=found)
