@@ -22,7 +22,7 @@ from api.console import blp as console_blp
 from api.console.session import configure_sessions
 from api.context import HealthCheck, Publisher, ReadinessCheck, Services
 from api.errors import register_error_handlers
-from api.routes import health, metrics, recipients, share_packs, sync
+from api.routes import admin, approvals, health, metrics, recipients, share_packs, sync
 from api.schemas import ErrorSchema
 from api.security_headers import add_security_headers
 from shared import metrics as measured
@@ -110,6 +110,8 @@ def create_app(
     app.register_blueprint(metrics.blp)  # plain Flask: /metrics is for Prometheus, not in the OpenAPI document
     api.register_blueprint(sync.blp)
     api.register_blueprint(recipients.blp)
+    api.register_blueprint(approvals.blp)
+    api.register_blueprint(admin.blp)
     app.register_blueprint(docs.blp)
     app.register_blueprint(console_blp)
     register_error_handlers(app)  # after Api(): our body shape replaces flask-smorest's
