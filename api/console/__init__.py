@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import uuid
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -24,6 +25,8 @@ from flask import (
     url_for,
 )
 from marshmallow import ValidationError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers.response import Response as WerkzeugResponse
 
@@ -36,13 +39,17 @@ from api.console.session import (
     csrf_token_is_valid,
     sign_in,
     sign_out,
-    signed_in_caller,
+    signed_in_principal,
 )
-from api.context import services
+from api.context import access, services
 from api.errors import status_for
 from api.schemas import ListQuerySchema
-from shared.errors import InvalidInput, NotFound, Unauthenticated, WorkflowError
+from shared.access.admission import admit_upload
+from shared.access.approval import approve, decline
+from shared.access.policy import Access
+from shared.errors import Forbidden, InvalidInput, NotFound, Unauthenticated, WorkflowError
 from shared.logging import get_logger
+from shared.models import Project, SharePack
 from shared.share_pack_file import parse_share_pack, to_excel, to_yaml
 from shared.share_pack_file.cli import TEMPLATE_HEADER
 from shared.share_pack_file.sample import sample_share_pack
@@ -60,22 +67,25 @@ blp = Blueprint(
 
 PUBLIC_ENDPOINTS = frozenset({"console.sign_in_form", "console.sign_in_submit", "console.static"})
 PAGE_SIZE = 20
+MAX_INBOX = 200
 XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 @blp.before_request
 def _require_session_and_csrf() -> WerkzeugResponse | None:
-    g.caller = signed_in_caller()
+    principal = signed_in_principal(services().settings)
+    if principal is not None:
+        g.caller = principal  # what api.context.access() reads: the same access model as the API
     if request.method == "POST":
         presented = request.form.get(CSRF_FIELD) or request.headers.get(CSRF_HEADER)
         if not csrf_token_is_valid(presented):
             abort(400, "This form has expired or did not come from the console; reload the page and try again.")
-    if g.caller is None and request.endpoint not in PUBLIC_ENDPOINTS:
+    if principal is None and request.endpoint not in PUBLIC_ENDPOINTS:
         return redirect(url_for("console.sign_in_form", next=request.full_path))
     return None
 
 
-@blp.app_context_processor
+@blp.context_processor
 def _template_globals() -> dict[str, Any]:
     return {"csrf_field": CSRF_FIELD, "csrf_token": csrf_token, "signed_in": g.get("caller")}
 
@@ -117,7 +127,7 @@ def sign_in_submit() -> WerkzeugResponse | tuple[str, int]:
         caller = svc.authenticator.authenticate(f"Bearer {request.form.get('api_key', '')}")
         with svc.session_factory() as session:
             workspace = resolve_workspace_url(session, svc.settings, request.form.get("workspace_url"))
-    except (Unauthenticated, InvalidInput) as exc:
+    except (Unauthenticated, Forbidden, InvalidInput) as exc:
         page = render_template(
             "sign_in.html", workspaces=_workspace_choices(), next=_safe_next(request.form.get("next")),
             error=exc.message,
@@ -160,7 +170,8 @@ def packs() -> str:
     except ValidationError as exc:
         raise InvalidInput(f"Invalid filter: {_first_message(exc.messages)}") from None
     with services().session_factory() as session:
-        page = list_share_packs(session, workspace_url=chosen_workspace(), **filters)
+        tenant_ids = access().visible_tenant_ids(session)
+        page = list_share_packs(session, workspace_url=chosen_workspace(), tenant_ids=tenant_ids, **filters)
     last_page = max(1, -(-page.total // page.page_size))
     return render_template(
         "packs.html", page=page, filters=raw, last_page=last_page, statuses=[str(s) for s in SharePackStatus],
@@ -233,6 +244,10 @@ def upload_submit() -> WerkzeugResponse | tuple[str, int]:
             max_bytes=svc.settings.max_upload_bytes,
             publish=svc.publisher.notify,
             request_id=g.get("request_id"),
+            max_token_expiry_days=svc.settings.token_expiry_max_days,
+            admit=lambda session, pack: admit_upload(
+                session, Access.load(session, g.caller), pack, chosen_workspace()
+            ),
         )
     except InvalidSharePack:
         return _check_page(content, filename)
@@ -245,9 +260,10 @@ def upload_submit() -> WerkzeugResponse | tuple[str, int]:
 @blp.get("/packs/<share_pack_id>")
 def pack(share_pack_id: str) -> str:
     with services().session_factory() as session:
-        versions = share_pack_history(session, parse_share_pack_id(share_pack_id), workspace_url=chosen_workspace())
+        versions = _visible_history(session, share_pack_id)
         current = versions[-1]
         plan = current.plan
+        can_decide = _may_decide(session, current)
     return render_template(
         "pack.html",
         pack=current,
@@ -255,6 +271,7 @@ def pack(share_pack_id: str) -> str:
         progress=present.progress(current.share_pack_status, current.provisioning_status, current.error_message),
         plan_rows=present.plan_rows(plan),
         plan=plan,
+        can_decide=can_decide,
     )
 
 
@@ -262,7 +279,7 @@ def pack(share_pack_id: str) -> str:
 def pack_progress(share_pack_id: str) -> Response:
     """What the live view polls (at most once a second): the current step and, at the end, the outcome."""
     with services().session_factory() as session:
-        current = get_share_pack(session, parse_share_pack_id(share_pack_id), workspace_url=chosen_workspace())
+        current = _visible_pack(session, share_pack_id)
         shown = present.progress(current.share_pack_status, current.provisioning_status, current.error_message)
     response = jsonify(shown.to_dict())
     response.headers["Cache-Control"] = "no-store"
@@ -272,7 +289,7 @@ def pack_progress(share_pack_id: str) -> Response:
 @blp.get("/packs/<share_pack_id>/diff")
 def pack_diff(share_pack_id: str) -> str:
     with services().session_factory() as session:
-        versions = share_pack_history(session, parse_share_pack_id(share_pack_id), workspace_url=chosen_workspace())
+        versions = _visible_history(session, share_pack_id)
         by_number = {v.version: v for v in versions}
         before, after = (_version(by_number, request.args.get(key)) for key in ("from", "to"))
         texts = [present.version_text(_version_fields(v)) for v in (before, after)]
@@ -281,6 +298,82 @@ def pack_diff(share_pack_id: str) -> str:
         "diff.html", pack=current, before=before, after=after, versions=versions,
         lines=present.diff_lines(*texts),
     )
+
+
+def _visible_pack(session: Session, share_pack_id: str) -> SharePack:
+    """The pack if the caller may see it; otherwise NotFound, exactly like an unknown id (as the API)."""
+    pack = get_share_pack(session, parse_share_pack_id(share_pack_id), workspace_url=chosen_workspace())
+    access().require_visible(session, pack)
+    return pack
+
+
+def _visible_history(session: Session, share_pack_id: str) -> list[SharePack]:
+    pack = _visible_pack(session, share_pack_id)
+    return share_pack_history(session, pack.share_pack_id, workspace_url=chosen_workspace())
+
+
+def _may_decide(session: Session, pack: SharePack) -> bool:
+    """Whether to offer approve/decline: the pack waits and the caller is an approver who did not request it.
+
+    Only an offer: `approve`/`decline` check the same rules again when the form is sent.
+    """
+    if pack.share_pack_status != SharePackStatus.PENDING_APPROVAL:
+        return False
+    try:
+        access().require_approver(_project(session, pack.project_id), pack, pack.requested_by)
+    except Forbidden:
+        return False
+    return True
+
+
+def _project(session: Session, project_id: uuid.UUID | None) -> Project | None:
+    if project_id is None:
+        return None
+    return session.scalar(select(Project).where(Project.project_id == project_id, Project.is_current))
+
+
+# -- approving ----------------------------------------------------------------------------------------------
+
+
+@blp.get("/approvals")
+def approvals() -> str:
+    """The approver's inbox: packs of their projects waiting for a decision, oldest first."""
+    with services().session_factory() as session:
+        tenant_ids = access().visible_tenant_ids(session)
+        waiting = list_share_packs(
+            session, workspace_url=chosen_workspace(), tenant_ids=tenant_ids,
+            status=SharePackStatus.PENDING_APPROVAL, page_size=MAX_INBOX,
+        )
+        inbox = [
+            (pack, present.config_summary(pack.config))
+            for pack in reversed(waiting.items) if _may_decide(session, pack)
+        ]
+    return render_template("approvals.html", inbox=inbox)
+
+
+@blp.post("/packs/<share_pack_id>/approve")
+def approve_pack(share_pack_id: str) -> WerkzeugResponse:
+    svc = services()
+    decision = approve(
+        svc.session_factory, access(), parse_share_pack_id(share_pack_id),
+        comment=request.form.get("comment") or None, queue_name=svc.settings.azure_queue_name,
+        request_id=g.get("request_id"),
+    )
+    if decision.outbox_id is not None:
+        svc.publisher.notify(decision.outbox_id)
+    return redirect(url_for("console.pack", share_pack_id=decision.share_pack_id))
+
+
+@blp.post("/packs/<share_pack_id>/decline")
+def decline_pack(share_pack_id: str) -> WerkzeugResponse:
+    comment = (request.form.get("comment") or "").strip()
+    if not comment:
+        raise InvalidInput("Say why you decline: the requestor reads it")
+    decision = decline(
+        services().session_factory, access(), parse_share_pack_id(share_pack_id),
+        comment=comment, request_id=g.get("request_id"),
+    )
+    return redirect(url_for("console.pack", share_pack_id=decision.share_pack_id))
 
 
 def _version(by_number: dict[int, Any], raw: str | None) -> Any:

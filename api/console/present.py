@@ -13,7 +13,8 @@ from shared.provisioning.steps import TOTAL_STEPS
 from shared.share_pack_file import Issue, SharePackSpec, Strategy, to_yaml
 
 _STEP = re.compile(r"Step (\d+)/(\d+)")
-FINAL_STATUSES = frozenset({"COMPLETED", "FAILED"})
+# Statuses after which nothing changes by itself (PENDING_APPROVAL waits for a person: keep watching).
+FINAL_STATUSES = frozenset({"COMPLETED", "FAILED", "DECLINED"})
 
 
 @dataclass
@@ -123,6 +124,29 @@ def progress(status: str, provisioning_status: str | None, error_message: str | 
     match = _STEP.search(provisioning_status or "")
     step, total = (int(match.group(1)), int(match.group(2))) if match else (0, TOTAL_STEPS)
     return Progress(status, provisioning_status or "", step, total, error_message)
+
+
+@dataclass(frozen=True)
+class ConfigSummary:
+    """What an approver reads first: who receives what."""
+
+    recipients: list[str]
+    shares: list[str]
+
+
+def config_summary(config: dict[str, Any] | None) -> ConfigSummary:
+    config = config or {}
+    recipients = [
+        f"{r.get('name')} ({r.get('type')}{', ' + r['email'] if r.get('email') else ''})"
+        for r in config.get("recipient") or config.get("recipients") or []
+        if isinstance(r, dict)
+    ]
+    shares = [
+        f"{s.get('name')}: {len(s.get('data_objects') or [])} objects for {', '.join(s.get('recipients') or [])}"
+        for s in config.get("share") or config.get("shares") or []
+        if isinstance(s, dict)
+    ]
+    return ConfigSummary(recipients, shares)
 
 
 @dataclass(frozen=True)

@@ -13,12 +13,12 @@ import secrets
 from flask import Flask, request, session
 from flask.sessions import SecureCookieSessionInterface
 
-from api.auth import Caller
+from shared.access.principals import Principal
+from shared.settings import Settings
 
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "X-CSRF-Token"
-_IDENTITY = "identity"
-_METHOD = "method"
+_PRINCIPAL = "principal"
 _WORKSPACE = "workspace_url"
 _CSRF = "csrf"
 
@@ -41,10 +41,16 @@ def configure_sessions(app: Flask, secret_key: str | None) -> None:
     )
 
 
-def sign_in(caller: Caller, workspace_url: str) -> None:
+def sign_in(principal: Principal, workspace_url: str) -> None:
     session.clear()  # a fresh session (and CSRF token) at sign-in: no fixation of an earlier one
-    session[_IDENTITY] = caller.identity
-    session[_METHOD] = caller.method
+    session[_PRINCIPAL] = {
+        "identity": principal.identity,
+        "key": principal.key,
+        "method": principal.method,
+        "is_admin": principal.is_admin,
+        "token_groups": sorted(principal.token_groups),
+        "object_id": principal.object_id,
+    }
     session[_WORKSPACE] = workspace_url
 
 
@@ -52,9 +58,27 @@ def sign_out() -> None:
     session.clear()
 
 
-def signed_in_caller() -> Caller | None:
-    identity = session.get(_IDENTITY)
-    return Caller(identity=identity, method=session.get(_METHOD, "api_key")) if identity else None
+def signed_in_principal(settings: Settings) -> Principal | None:
+    """The principal of this session; None if signed out, or if their API key was removed since.
+
+    An API key's administrator flag is read from the settings again, so a change applies at once.
+    """
+    stored = session.get(_PRINCIPAL)
+    if not isinstance(stored, dict) or not stored.get("identity"):
+        return None
+    if stored.get("method") == "api_key":
+        name = stored["identity"]
+        if not any(key.name == name for key in settings.api_keys):
+            return None
+        return Principal.from_api_key(name, admins=settings.admin_principals)
+    return Principal(
+        identity=stored["identity"],
+        key=stored["key"],
+        method=stored["method"],
+        is_admin=bool(stored.get("is_admin")),
+        token_groups=frozenset(stored.get("token_groups") or ()),
+        object_id=stored.get("object_id"),
+    )
 
 
 def chosen_workspace() -> str:

@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 from cryptography.fernet import Fernet
+from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from alembic import command
@@ -28,6 +29,9 @@ from api import create_app
 from emulator.auth import DEFAULT_TOKEN
 from emulator.control import EmulatorControl
 from emulator.server import RunningEmulator
+from shared.access.administration import put_local_group, put_project, put_tenant
+from shared.access.policy import Access
+from shared.access.principals import Principal
 from shared.db import make_engine, make_session_factory
 from shared.health import check_health
 from shared.queue.factory import make_queue
@@ -40,7 +44,13 @@ playwright_sync = pytest.importorskip("playwright.sync_api")
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "tests" / "artifacts" / "screenshots"
 AXE_SCRIPT = ROOT / "node_modules" / "axe-core" / "axe.min.js"
+# The example pack's requestor (uploads must come from the requestor named in the pack), a Finance and Markets
+# configurator; an approver of the Markets project; and a configurator of another tenant (Retail) only.
+REQUESTOR, APPROVER, OUTSIDER = "jane.doe@example.com", "approver@example.com", "outsider@example.com"
 API_KEY = "console-requestor-key-0123"
+APPROVER_KEY = "console-approver-key-0123"
+OUTSIDER_KEY = "console-outsider-key-0123"
+MARKETS, MARKETS_PROJECT = "Markets", "Market data"
 SEED_TABLES = [
     "sales.reporting.orders",
     "sales.reporting.customers",
@@ -86,7 +96,7 @@ def console_stack(
         "queue_backend": "azure",
         "azure_queue_connection_string": azurite_connection_string,
         "azure_queue_name": f"console-{uuid.uuid4().hex[:12]}",
-        "api_keys": f"requestor={API_KEY}",
+        "api_keys": f"{REQUESTOR}={API_KEY},{APPROVER}={APPROVER_KEY},{OUTSIDER}={OUTSIDER_KEY}",
         "dev_workspace_urls": workspace_emulator.url,
         "log_format": "json",
     }
@@ -94,6 +104,7 @@ def console_stack(
     queue = make_queue(settings, engine)
     queue.ensure_exists()
     sessions = make_session_factory(engine)
+    _register_tenants(sessions, settings, workspace_emulator.url)
     publisher = OutboxPublisher(sessions, queue, sweep_interval=settings.outbox_relay_interval_seconds).start()
     app = create_app(
         settings, session_factory=sessions, publisher=publisher, health_check=partial(check_health, engine, queue)
@@ -132,6 +143,24 @@ def console_stack(
         server.shutdown()
         publisher.stop()
         engine.dispose()
+
+
+def _register_tenants(sessions: sessionmaker[Session], settings: Settings, workspace_url: str) -> None:
+    """Finance provisions at once; Markets holds every pack for its project's approver; Retail is elsewhere."""
+    admin = Access(Principal.from_api_key("admin", admins=frozenset({"admin"})), frozenset())
+    put_local_group(sessions, admin, "configurators", [REQUESTOR])
+    put_local_group(sessions, admin, "approvers", [APPROVER])
+    put_local_group(sessions, admin, "retail", [OUTSIDER])
+    for business_line, groups, rule in (
+        ("Finance", ["configurators"], "never"),
+        (MARKETS, ["configurators"], "always"),
+        ("Retail", ["retail"], "never"),
+    ):
+        put_tenant(
+            sessions, admin, settings, business_line, workspaces={"EMEA": workspace_url},
+            configurator_groups=groups, approval_required=rule,
+        )
+    put_project(sessions, admin, MARKETS, MARKETS_PROJECT, approver_groups=["approvers"], configurator_groups=[])
 
 
 @pytest.fixture

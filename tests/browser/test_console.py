@@ -13,7 +13,14 @@ from playwright.sync_api import expect
 from emulator.control import EmulatorControl
 from shared.share_pack_file import parse_share_pack, to_excel, to_yaml
 from shared.share_pack_file.sample import sample_share_pack
-from tests.browser.conftest import BrowserPage
+from tests.browser.conftest import (
+    APPROVER_KEY,
+    MARKETS,
+    MARKETS_PROJECT,
+    OUTSIDER_KEY,
+    REQUESTOR,
+    BrowserPage,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -47,7 +54,7 @@ def test_sign_in_refuses_a_wrong_key_then_signs_in(web: BrowserPage) -> None:
 
     web.sign_in()
     expect(web.page.get_by_role("heading", name="Share packs")).to_be_visible()
-    expect(web.page.get_by_text("Signed in as")).to_contain_text("requestor")
+    expect(web.page.get_by_text("Signed in as")).to_contain_text(REQUESTOR)
     cookie = next(c for c in web.page.context.cookies() if c["name"] == "sharepack_console")
     assert cookie["httpOnly"] is True
     assert cookie["sameSite"] == "Lax"
@@ -213,3 +220,55 @@ def test_the_api_docs_load_from_this_origin_under_the_csp(web: BrowserPage) -> N
     assert response.headers["referrer-policy"] == "no-referrer"
     expect(web.page.locator(".swagger-ui .info .title")).to_contain_text("Share Pack Workflow")
     assert all(url.startswith(web.stack.base_url) for url in requested), requested
+
+
+def _submit(web: BrowserPage, yaml_text: str) -> str:
+    """Check and submit a pack through the console; return the pack page's path."""
+    _upload(web, "pack.yaml", yaml_text.encode(), "application/yaml")
+    expect(web.page.locator("#check-result")).to_contain_text("The file is valid")
+    web.page.get_by_role("button", name="Submit for provisioning").click()
+    expect(web.page.locator("#pack-status")).to_be_visible()
+    return web.page.url.removeprefix(web.stack.base_url)
+
+
+def test_an_approver_approves_a_pending_pack_from_the_inbox(web: BrowserPage, browser: object) -> None:
+    markets_pack = to_yaml(sample_share_pack()).replace("business_line: Finance", f"business_line: {MARKETS}")
+    markets_pack = markets_pack.replace("project_name: Partner analytics", f"project_name: {MARKETS_PROJECT}")
+    web.sign_in()
+    pack_path = _submit(web, markets_pack)
+    expect(web.page.locator("#pack-status")).to_have_text("PENDING_APPROVAL")
+    expect(web.page.get_by_role("button", name="Approve")).to_have_count(0)  # a requestor never decides
+
+    web.page.context.clear_cookies()
+    web.sign_in(APPROVER_KEY)
+    web.page.get_by_role("link", name="Approvals").click()
+    entry = web.page.locator(".inbox > li").filter(has=web.page.locator(f"a[href='{pack_path}']"))
+    expect(entry).to_contain_text("recipient acme_analytics (D2O")
+    web.assert_accessible()
+    web.screenshot("approvals")
+    entry.get_by_role("link").click()
+
+    decline = web.page.get_by_role("button", name="Decline")
+    decline.click()  # without a comment the browser refuses (required), and so would the server
+    expect(web.page.locator("#pack-status")).to_have_text("PENDING_APPROVAL")
+    web.page.get_by_label("Comment (optional)").fill("Partner contract checked")
+    web.page.get_by_role("button", name="Approve").click()
+    expect(web.page.locator("#pack-status")).not_to_have_text("PENDING_APPROVAL")
+    expect(web.page.locator("ol.timeline")).to_contain_text("approved")
+    expect(web.page.locator("ol.timeline")).to_contain_text("Partner contract checked")
+    web.goto("/console/approvals")
+    expect(web.page.locator(f".inbox a[href='{pack_path}']")).to_have_count(0)
+
+
+def test_a_requestor_cannot_see_another_tenants_pack(web: BrowserPage, seeded_workspace: EmulatorControl) -> None:
+    web.sign_in()
+    pack_path = _submit(web, to_yaml(sample_share_pack()))
+
+    web.page.context.clear_cookies()
+    web.sign_in(OUTSIDER_KEY)
+    expect(web.page.locator(f"a[href='{pack_path}']")).to_have_count(0)
+    response = web.goto(pack_path)
+    assert response is not None and response.status == 404
+    expect(web.page.get_by_role("alert")).to_contain_text("not found")
+    response = web.goto(pack_path + "/progress")
+    assert response is not None and response.status == 404

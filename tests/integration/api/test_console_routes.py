@@ -16,7 +16,7 @@ from flask.testing import FlaskClient
 from api.security_headers import SECURITY_HEADERS
 from shared.share_pack_file import to_yaml
 from shared.share_pack_file.sample import sample_share_pack
-from tests.integration.api.conftest import API_KEY, AZURE_WORKSPACE, LOCAL_WORKSPACE
+from tests.integration.api.conftest import API_KEY, AZURE_WORKSPACE, LOCAL_WORKSPACE, make_settings
 
 CSRF = re.compile(r'<meta name="csrf-token" content="([^"]+)">')
 
@@ -155,3 +155,29 @@ def test_a_valid_upload_is_checked_then_submitted_and_listed(client: FlaskClient
         "error_message": None, "final": False,
     }
     assert "1 share pack<" in client.get("/console/packs?project=partner+analytics").get_data(as_text=True)
+
+
+def test_decline_needs_a_comment_and_only_approvers_decide(client: FlaskClient) -> None:
+    sign_in(client)
+    csrf = csrf_of(client, "/console/upload")
+    unknown = "00000000-0000-0000-0000-000000000000"
+    response = client.post(f"/console/packs/{unknown}/decline", data={"csrf_token": csrf, "comment": "  "})
+    assert response.status_code == 400
+    assert "Say why you decline" in response.get_data(as_text=True)
+    response = client.post(f"/console/packs/{unknown}/approve", data={"csrf_token": csrf})
+    assert response.status_code == 404
+    assert client.get("/console/approvals").status_code == 200
+
+
+def test_a_session_ends_when_its_api_key_is_removed(app_factory: Callable[..., FlaskClient]) -> None:
+    secret = "s" * 64  # both apps sign alike: only the removed key can end the session
+    client = app_factory(make_settings(console_secret_key=secret))
+    sign_in(client)
+    cookie = client.get_cookie("sharepack_console", path="/console")
+    assert cookie is not None
+    same = app_factory(make_settings(console_secret_key=secret))
+    same.set_cookie(cookie.key, cookie.value, path="/console")
+    assert same.get("/console/packs").status_code == 200
+    rotated = app_factory(make_settings(console_secret_key=secret, api_keys="someone-else=another-key-0123"))
+    rotated.set_cookie(cookie.key, cookie.value, path="/console")
+    assert rotated.get("/console/packs").status_code == 302
