@@ -21,7 +21,8 @@ blp = Blueprint(
 
 @blp.get("")
 def swagger_ui() -> str:
-    return render_template("swagger.html")
+    # Without the package (e.g. an image built without npm) the page still links the OpenAPI document.
+    return render_template("swagger.html", installed=(SWAGGER_UI_DIR / "swagger-ui-bundle.js").is_file())
 
 
 @blp.get("/swagger-ui/<path:filename>")

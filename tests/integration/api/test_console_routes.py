@@ -181,3 +181,11 @@ def test_a_session_ends_when_its_api_key_is_removed(app_factory: Callable[..., F
     rotated = app_factory(make_settings(console_secret_key=secret, api_keys="someone-else=another-key-0123"))
     rotated.set_cookie(cookie.key, cookie.value, path="/console")
     assert rotated.get("/console/packs").status_code == 302
+
+
+def test_the_docs_page_loads_swagger_ui_from_this_origin(client: FlaskClient) -> None:
+    page = client.get("/workflow/docs").get_data(as_text=True)
+    assert "cdn" not in page.lower()
+    assert "/workflow/docs/swagger-ui/swagger-ui-bundle.js" in page
+    assert client.get("/workflow/docs/swagger-ui/swagger-ui-bundle.js").status_code == 200
+    assert client.get("/workflow/docs/swagger-ui/package.json").status_code == 404  # only the UI's files
