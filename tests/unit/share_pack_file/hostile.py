@@ -66,9 +66,10 @@ def excel_dimension_outside_grid() -> HostileFile:
     return "dimension.xlsx", _recipient_sheet_with("", dimension="A1:ZZZZZ999999999")
 
 
-def excel_rows_beyond_bound(rows: int = 150_000) -> HostileFile:
-    """Rows without a row number each count as the next row: many empty rows push the sheet past the bound."""
-    return "many-rows.xlsx", _recipient_sheet_with("<row/>" * rows)
+def excel_rows_beyond_bound(rows: int = 120_000) -> HostileFile:
+    """Rows without a row number each count as the next row: many empty rows put the last cell past the bound."""
+    cell = '<row><c t="inlineStr"><is><t>x</t></is></c></row>'
+    return "many-rows.xlsx", _recipient_sheet_with("<row/>" * rows + cell)
 
 
 def excel_doctype() -> HostileFile:
@@ -154,6 +155,11 @@ def yaml_lone_surrogate() -> HostileFile:
     return "surrogate.yaml", text.replace("- name: Sales\n", '- name: Sales\n  comment: "a\\ud800b"\n', 1).encode()
 
 
+def yaml_dense_values(count: int = 4_000_000) -> HostileFile:
+    """Millions of one-character values (`[0,0,0,...]`): each becomes a node object when composed."""
+    return "dense-values.yaml", b"metadata: [" + b"0," * count + b"0]\n"
+
+
 HOSTILE_FILES: dict[str, Callable[[], HostileFile]] = {
     "excel-formula-backtracking": excel_formula_backtracking,
     "excel-far-corners": excel_far_corners,
@@ -171,4 +177,5 @@ HOSTILE_FILES: dict[str, Callable[[], HostileFile]] = {
     "yaml-long-name": yaml_long_name,
     "yaml-many-bad-values": yaml_many_bad_values,
     "yaml-lone-surrogate": yaml_lone_surrogate,
+    "yaml-dense-values": yaml_dense_values,
 }
