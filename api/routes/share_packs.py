@@ -23,7 +23,7 @@ from shared.use_cases.queries import (
     parse_share_pack_id,
     share_pack_history,
 )
-from shared.use_cases.submit import submit_share_pack
+from shared.use_cases.submit import format_limits, submit_share_pack
 from shared.workspaces import resolve_workspace_url
 
 blp = Blueprint("share_packs", __name__, url_prefix="/workflow", description="Share pack uploads and status")
@@ -56,6 +56,7 @@ class SharePackUpload(MethodView):
             max_bytes=svc.settings.max_upload_bytes,
             publish=svc.publisher.notify,
             request_id=g.get("request_id"),
+            limits=format_limits(svc.settings),
         )
         return {
             "Message": "Share pack uploaded successfully and queued for provisioning",

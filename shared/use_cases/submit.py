@@ -21,7 +21,8 @@ from shared.logging import get_logger
 from shared.models import AuditEntry, Request, SharePack
 from shared.queue.messages import ProvisionSharePack
 from shared.queue.outbox import add_to_outbox
-from shared.share_pack_file import Issue, ParsedSharePack, parse_share_pack
+from shared.settings import Settings
+from shared.share_pack_file import FormatLimits, Issue, ParsedSharePack, parse_share_pack
 from shared.status import AuditAction, RequestStatus, SharePackStatus
 
 log = get_logger(__name__)
@@ -47,6 +48,16 @@ class SubmittedSharePack:
     warnings: list[Issue]
 
 
+def format_limits(settings: Settings) -> FormatLimits:
+    """The share pack file bounds this deployment is configured with."""
+    return FormatLimits(
+        max_comment_chars=settings.max_comment_chars,
+        max_sheet_rows=settings.max_sheet_rows,
+        max_sheet_columns=settings.max_sheet_columns,
+        max_sheet_cells=settings.max_sheet_cells,
+    )
+
+
 def share_pack_name(requestor: str, moment: datetime) -> str:
     """`SharePack_<requestor>_<YYYYMMDD_HHMMSS>`, the name existing users' scripts expect."""
     return f"SharePack_{requestor}_{moment.strftime('%Y%m%d_%H%M%S')}"
@@ -63,6 +74,7 @@ def submit_share_pack(
     max_bytes: int,
     publish: Callable[[int], object],
     request_id: str | None = None,
+    limits: FormatLimits | None = None,
 ) -> SubmittedSharePack:
     """Validate and store an upload, then hand its committed outbox row to `publish`.
 
@@ -71,7 +83,7 @@ def submit_share_pack(
         InvalidSharePack: the file breaks the rules (an audit row records it; nothing else is stored).
     """
     try:
-        parsed = parse_share_pack(content, filename=filename, max_bytes=max_bytes)
+        parsed = parse_share_pack(content, filename=filename, max_bytes=max_bytes, limits=limits)
     except InvalidInput as exc:
         _record_rejection(session_factory, filename, content, submitted_by, request_id, [str(exc)])
         raise
