@@ -34,8 +34,10 @@ from shared.share_pack_file.schema import aliases_of
 MAX_FLOW_DEPTH = 500
 MAX_BLOCK_INDENT = 1000
 # The design-scale pack (1,000 recipients, 500 shares, 20,000 data objects) has ~67,000 values (YAML nodes);
-# this is four and a half times that: what composes in about a second on a quiet machine.
-MAX_VALUES = 300_000
+# this is three times that: what composes, builds and validates in about a second on a quiet machine.
+MAX_VALUES = 200_000
+# No share pack item has more than a dozen fields; a mapping with more keys is refused before it is built.
+MAX_KEYS = 100
 # Every value but the first follows one of these characters (after spaces, an anchor or a tag), and each of
 # them introduces at most two values (a key and what follows it), so twice their count bounds the values.
 _VALUE_SEPARATORS = (b"\n", b":", b"-", b",", b"[", b"{", b"?")
@@ -148,6 +150,8 @@ def read_yaml(content: bytes, findings: Findings) -> Any | None:
             return None
         if "*" in text and not _aliases_are_sane(root, len(content), findings):
             return None
+        if not _mappings_are_small(root, findings):
+            return None
         document = SafeConstructor(loader=yaml).construct_document(root)
     except MarkedYAMLError as exc:
         findings.error((), _syntax_message(exc), _mark_location(exc))
@@ -211,7 +215,7 @@ def _values_are_few_enough(content: bytes, text: str, yaml: YAML, findings: Find
         if isinstance(event, ScalarEvent | SequenceStartEvent | MappingStartEvent):
             count += 1
             if count > MAX_VALUES:
-                findings.error((), f"The YAML holds more than {MAX_VALUES:,} values; a share pack at four times "
+                findings.error((), f"The YAML holds more than {MAX_VALUES:,} values; a share pack at three times "
                                "the design scale holds fewer. Split it into several packs.",
                                {"line": event.start_mark.line + 1, "column": event.start_mark.column + 1})
                 return False
@@ -258,6 +262,27 @@ def _aliases_are_sane(root: Node, written_bytes: int, findings: Findings) -> boo
         on_path.add(key)
         stack.append((node, True))
         stack.extend((child, False) for child in children if id(child) not in sizes)
+    return True
+
+
+def _mappings_are_small(root: Node, findings: Findings) -> bool:
+    """Refuse a mapping with more than `MAX_KEYS` keys (tens of thousands of unknown keys would each be
+    built, validated and reported); visits each collection once, scalars not at all."""
+    seen: set[int] = set()
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, MappingNode):
+            if len(node.value) > MAX_KEYS:
+                findings.error((), f"This mapping has {len(node.value):,} keys; share pack items have at most a "
+                               f"dozen fields, so more than {MAX_KEYS} is refused.", _node_location(node))
+                return False
+            stack.extend(value for _, value in node.value if not isinstance(value, ScalarNode))
+        elif isinstance(node, SequenceNode):
+            stack.extend(item for item in node.value if not isinstance(item, ScalarNode))
     return True
 
 

@@ -23,6 +23,7 @@ from shared.queue.messages import ProvisionSharePack
 from shared.queue.outbox import add_to_outbox
 from shared.settings import Settings
 from shared.share_pack_file import FormatLimits, Issue, ParsedSharePack, parse_share_pack
+from shared.share_pack_file.issues import echo
 from shared.status import AuditAction, RequestStatus, SharePackStatus
 
 log = get_logger(__name__)
@@ -82,16 +83,18 @@ def submit_share_pack(
         PayloadTooLarge, UnsupportedMediaType: the file cannot be read at all (an audit row records it).
         InvalidSharePack: the file breaks the rules (an audit row records it; nothing else is stored).
     """
+    # The name comes from the client: stored and shown, so bounded and printable (PostgreSQL refuses NUL).
+    stored_name = echo(filename)
     try:
         parsed = parse_share_pack(content, filename=filename, max_bytes=max_bytes, limits=limits)
     except InvalidInput as exc:
-        _record_rejection(session_factory, filename, content, submitted_by, request_id, [str(exc)])
+        _record_rejection(session_factory, stored_name, content, submitted_by, request_id, [str(exc)])
         raise
     errors = list(parsed.errors)
     errors.extend(_workspace_mismatch(parsed, workspace_url))
     if errors or parsed.share_pack is None:
         _record_rejection(
-            session_factory, filename, content, submitted_by, request_id, [e.to_dict() for e in errors]
+            session_factory, stored_name, content, submitted_by, request_id, [e.to_dict() for e in errors]
         )
         raise InvalidSharePack(errors, parsed.warnings)
 
@@ -109,7 +112,7 @@ def submit_share_pack(
             config=pack.to_dict(),
             validation_warnings=[w.to_dict() for w in parsed.warnings],
             file_format=parsed.file_format,
-            original_filename=filename,
+            original_filename=stored_name,
             workspace_url=workspace_url,
             project_name=pack.metadata.project_name,
             request_source="api",
@@ -132,7 +135,7 @@ def submit_share_pack(
                 new_values={
                     "share_pack_name": row.share_pack_name,
                     "strategy": row.strategy,
-                    "original_filename": filename,
+                    "original_filename": stored_name,
                     "workspace_url": workspace_url,
                 },
                 request_id=request_id,
