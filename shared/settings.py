@@ -70,7 +70,7 @@ class Settings:
     max_comment_chars: int = 4096
     max_sheet_rows: int = 100_000
     max_sheet_columns: int = 100
-    max_sheet_cells: int = 2_000_000
+    max_sheet_cells: int = 1_000_000
     log_format: str = "console"
     log_level: str = "INFO"
     # None when the process talks to no workspace (the API); the worker then refuses to provision.

@@ -104,7 +104,8 @@ def inspect_workbook(content: bytes, findings: Findings, limits: FormatLimits) -
     except _Refused as refusal:
         findings.error((), refusal.message, refusal.location)
         return None
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError) as exc:
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError, RuntimeError) as exc:
+        # RuntimeError: an encrypted entry; NotImplementedError: a compression method zipfile lacks.
         findings.error((), f"The workbook is damaged ({echo(exc)}); save it again from Excel as .xlsx.")
         return None
     return inspected
@@ -147,8 +148,8 @@ def _sheet_titles(parts: dict[str, bytes]) -> dict[str, str]:
     relations = parts.get("xl/_rels/workbook.xml.rels", b"")
     targets = {}
     for _, attributes in _tags(_markup(relations, "xl/_rels/workbook.xml.rels"), {b"Relationship"}):
-        target = attributes.get("Target", "")
-        targets[attributes.get("Id", "")] = target.lstrip("/") if target.startswith("/") else f"xl/{target}"
+        target = attributes.get("Target", "").lstrip("/")  # as calamine resolves it: "/xl/x", "xl/x" or "x"
+        targets[attributes.get("Id", "")] = target if target.startswith("xl/") else f"xl/{target}"
     titles = {}
     for _, attributes in _tags(_markup(workbook, "xl/workbook.xml"), {b"sheet"}):
         relation = next((value for key, value in attributes.items() if key.endswith(":id")), "")

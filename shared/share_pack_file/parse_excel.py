@@ -9,8 +9,8 @@ type, exactly as for YAML.
 
 Safety: `excel_archive.inspect_workbook` checks the zip and every worksheet before the engine sees them, and
 formulas are never evaluated: the cell's formula text is its value. Speed: the Rust calamine engine, called
-directly (pandas' reader on top of it tripled the time); pandas with openpyxl is kept only so the benchmark
-can show what calamine saves.
+directly (pandas' reader on top of it took two to three times as long); pandas with openpyxl is kept only so
+the benchmark can show what calamine saves.
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ import re
 from typing import Any
 
 from ruamel.yaml import YAML
-from ruamel.yaml.constructor import SafeConstructor
+from ruamel.yaml.constructor import BaseConstructor, SafeConstructor
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.events import MappingStartEvent, ScalarEvent, SequenceStartEvent
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
@@ -81,6 +81,24 @@ class _CoreResolver(VersionedResolver):
                         return tag
             return self.DEFAULT_SCALAR_TAG
         return self.DEFAULT_SEQUENCE_TAG if kind is SequenceNode else self.DEFAULT_MAPPING_TAG
+
+
+class _TooManyKeys(Exception):
+    def __init__(self, node: MappingNode) -> None:
+        super().__init__()
+        self.node = node
+
+
+class _BoundedConstructor(SafeConstructor):
+    """The safe constructor, refusing a mapping with more than `MAX_KEYS` keys (merged ones included) before
+    building it: tens of thousands of unknown keys would each be built, validated and reported."""
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+        if isinstance(node, MappingNode):
+            self.flatten_mapping(node)
+            if len(node.value) > MAX_KEYS:
+                raise _TooManyKeys(node)
+        return BaseConstructor.construct_mapping(self, node, deep=deep)
 
 
 class YamlLocator:
@@ -150,9 +168,11 @@ def read_yaml(content: bytes, findings: Findings) -> Any | None:
             return None
         if "*" in text and not _aliases_are_sane(root, len(content), findings):
             return None
-        if not _mappings_are_small(root, findings):
-            return None
-        document = SafeConstructor(loader=yaml).construct_document(root)
+        document = _BoundedConstructor(loader=yaml).construct_document(root)
+    except _TooManyKeys as exc:
+        findings.error((), f"This mapping has {len(exc.node.value):,} keys; share pack items have at most a dozen "
+                       f"fields, so more than {MAX_KEYS} is refused.", _node_location(exc.node))
+        return None
     except MarkedYAMLError as exc:
         findings.error((), _syntax_message(exc), _mark_location(exc))
         return None
@@ -262,27 +282,6 @@ def _aliases_are_sane(root: Node, written_bytes: int, findings: Findings) -> boo
         on_path.add(key)
         stack.append((node, True))
         stack.extend((child, False) for child in children if id(child) not in sizes)
-    return True
-
-
-def _mappings_are_small(root: Node, findings: Findings) -> bool:
-    """Refuse a mapping with more than `MAX_KEYS` keys (tens of thousands of unknown keys would each be
-    built, validated and reported); visits each collection once, scalars not at all."""
-    seen: set[int] = set()
-    stack = [root]
-    while stack:
-        node = stack.pop()
-        if id(node) in seen:
-            continue
-        seen.add(id(node))
-        if isinstance(node, MappingNode):
-            if len(node.value) > MAX_KEYS:
-                findings.error((), f"This mapping has {len(node.value):,} keys; share pack items have at most a "
-                               f"dozen fields, so more than {MAX_KEYS} is refused.", _node_location(node))
-                return False
-            stack.extend(value for _, value in node.value if not isinstance(value, ScalarNode))
-        elif isinstance(node, SequenceNode):
-            stack.extend(item for item in node.value if not isinstance(item, ScalarNode))
     return True
 
 

@@ -42,9 +42,10 @@ UNKNOWN_FIELD = "Unknown field."
 NOT_A_MAPPING = "Invalid input type."
 REQUIRED = fields.Field.default_error_messages["required"]
 
-# One identifier part as Unity Catalog accepts it: no '.', space, '/', ASCII control characters or DEL.
-_PART = r"[^. /\x00-\x1f\x7f]{1,255}"
-_FORBIDDEN_NAME_CHARS = re.compile(r"[. /\x00-\x1f\x7f]")
+# One identifier part as Unity Catalog accepts it: no '.', space, '/', ASCII control characters or DEL; and
+# as this service stores it: no C1 control characters or lone surrogates either (see `check_characters`).
+_PART = r"[^. /\x00-\x1f\x7f-\x9f\ud800-\udfff]{1,255}"
+_FORBIDDEN_NAME_CHARS = re.compile(r"[. /\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 _SHARED_AS_PART = r"[A-Za-z0-9_]{1,255}"
 
 # Every text field is stored (PostgreSQL text cannot hold NUL: https://www.postgresql.org/docs/current/
@@ -276,7 +277,7 @@ class DataObjectField(fields.Field):
         self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any
     ) -> DataObjectSpec:
         if isinstance(value, str):
-            name = self._check_name(check_characters(value.strip()))
+            name = self._check_name(value.strip())  # its pattern refuses every control character
             if name.count(".") != 2:
                 raise ValidationError(f"'{echo(value)}' is not a table name: write catalog.schema.table.")
             return DataObjectSpec(name=name.lower())

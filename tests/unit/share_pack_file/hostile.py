@@ -61,6 +61,13 @@ def excel_reference_outside_grid() -> HostileFile:
     return "outside-grid.xlsx", _recipient_sheet_with(cell)
 
 
+def excel_sparse_rectangle() -> HostileFile:
+    """Two cells, at A1 and CV10001: inside the row and column bounds, but the rectangle between them is a
+    million cells the engine would allocate and convert."""
+    cell = '<row r="10001"><c r="CV10001" t="inlineStr"><is><t>x</t></is></c></row>'
+    return "sparse-rectangle.xlsx", _recipient_sheet_with(cell)
+
+
 def excel_dimension_outside_grid() -> HostileFile:
     """Only a few real cells, but a `<dimension>` that claims far more than the grid holds."""
     return "dimension.xlsx", _recipient_sheet_with("", dimension="A1:ZZZZZ999999999")
@@ -101,7 +108,7 @@ def yaml_alias_amplification(scalar_bytes: int = 100_000, references: int = 3_00
     return "alias-amplification.yaml", text.encode()
 
 
-def yaml_unknown_keys(count: int = 50_000) -> HostileFile:
+def yaml_unknown_keys(count: int = 20_000) -> HostileFile:
     """Tens of thousands of unknown keys in one recipient: one issue each, each located in its mapping."""
     document = valid_document()
     document["recipient"][0].update({f"unknown_{i}": i for i in range(count)})
@@ -165,6 +172,7 @@ HOSTILE_FILES: dict[str, Callable[[], HostileFile]] = {
     "excel-far-corners": excel_far_corners,
     "excel-reference-outside-grid": excel_reference_outside_grid,
     "excel-dimension-outside-grid": excel_dimension_outside_grid,
+    "excel-sparse-rectangle": excel_sparse_rectangle,
     "excel-rows-beyond-bound": excel_rows_beyond_bound,
     "excel-doctype": excel_doctype,
     "excel-nul-escape": excel_nul_escape,

@@ -239,3 +239,15 @@ def test_a_workbook_at_the_bounds_is_read():
     result = parse_excel(workbook_bytes(sheets), limits)
 
     assert result.is_valid, result.errors
+
+
+def test_an_encrypted_part_is_a_damaged_workbook_not_an_exception():
+    content = bytearray(valid_workbook())
+    start = 0
+    while (start := content.find(b"PK\x01\x02", start)) != -1:  # each central directory record
+        content[start + 8] |= 0x1  # general purpose flag bit 0: encrypted, so zipfile asks for a password
+        start += 4
+
+    result = parse_excel(bytes(content))
+
+    assert "damaged" in result.errors[0].message
