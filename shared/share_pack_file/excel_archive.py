@@ -48,11 +48,20 @@ GRID_COLUMNS = 16_384
 _SHEET_DATA = b"sheetData"
 _SECTION = re.compile(rb"<(!--|!\[CDATA\[|\?|!)")
 _SECTION_ENDS = {b"!--": b"-->", b"![CDATA[": b"]]>", b"?": b"?>"}
-# One start, end or empty tag of the elements that matter, with an optional namespace prefix.
+# One start, end or empty tag of the elements that matter, with an optional namespace prefix. When `r` is the
+# first attribute, as every writer puts it, its column letters and row digits are captured on the way.
 _TAG = re.compile(
     rb"<(/?+)(?:[^\s<>/=:\"']++:)?+(c|row|dimension|f|sheet|Relationship)(?=[\s/>])"
+    rb"(?:\s++r=\"([A-Za-z]{1,3}+)?+([0-9]{1,7}+)\"(?=[\s/>]))?+"
     rb"((?:[^<>\"']++|\"[^\"]*+\"|'[^']*+')*+)>"
 )
+_ANOTHER_R = re.compile(rb"\sr\s*+=")
+# The fast path: every cell start tag, with `r` when it is the first attribute; formula and dimension tags.
+_PREFIX = rb"(?:[^\s<>/=:\"']++:)?+"
+_CELL_TAG = re.compile(rb"<" + _PREFIX + rb"c(?=[\s/>])(?:\s++r=\"([A-Za-z]{1,3}+)?+([0-9]{1,7}+)\"(?=[\s/>]))?+"
+                       rb"((?:[^<>\"']++|\"[^\"]*+\"|'[^']*+')*+)>")
+_FORMULA_TAG = re.compile(rb"<" + _PREFIX + rb"f(?=[\s/>])")
+_DIMENSION_TAG = re.compile(rb"<" + _PREFIX + rb"dimension(?=[\s/>])((?:[^<>\"']++|\"[^\"]*+\"|'[^']*+')*+)>")
 _ATTRIBUTE = re.compile(rb"\s++([^\s=<>/\"']++)\s*+=\s*+(?:\"([^\"]*+)\"|'([^']*+)')")
 _ATTRIBUTES = re.compile(rb"(?:\s++[^\s=<>/\"']++\s*+=\s*+(?:\"[^\"]*+\"|'[^']*+'))*+\s*+/?+")
 # calamine reads column letters in either case and refuses anything else (e.g. "$A$1").
@@ -161,7 +170,7 @@ def _sheet_titles(parts: dict[str, bytes]) -> dict[str, str]:
 def _tags(data: bytes, names: set[bytes]) -> Iterator[tuple[bytes, dict[str, str]]]:
     """Yield `(name, attributes)` of each start or empty tag named in `names` (attribute values unescaped)."""
     for match in _TAG.finditer(data):
-        closing, name, attributes = match.groups()
+        closing, name, _, _, attributes = match.groups()
         if not closing and name in names:
             yield name, {
                 key.decode("utf-8", "replace"): html.unescape((double or single).decode("utf-8", "replace"))
@@ -194,16 +203,46 @@ def _markup(data: bytes, title: str) -> bytes:
 def _scan_sheet(data: bytes, title: str, limits: FormatLimits) -> dict[tuple[int, int], str]:
     """Check the dimension and every cell position of one worksheet; return its formula cells (0-based).
 
-    Positions follow calamine (python-calamine 0.9): `<row r>` sets the row, the end of a row moves to the
-    next one at column A, a cell's `r` sets its position and the next cell without one takes the next
-    column. Empty elements (`<c r="B1"/>`) count as a start and an end, as calamine expands them.
+    Every writer gives each cell its reference as the first attribute; then the positions are those
+    references, checked in a few passes at C speed. Otherwise (a cell without one, a repeated `r`, a
+    formula to collect, or a position over a bound to locate) the tags are read in order.
     """
     bounds = _Bounds(title, limits)
+    for match in _DIMENSION_TAG.finditer(data):
+        bounds.dimension(_attribute(match.group(1), b"ref", bounds) or b"")
+    if _FORMULA_TAG.search(data) is None:
+        cells = _CELL_TAG.findall(data)
+        if not cells:
+            return {}
+        if _explicit_cells_fit(cells, bounds):
+            return {}
+    return _scan_in_order(data, bounds)
+
+
+def _explicit_cells_fit(cells: list[tuple[bytes, bytes, bytes]], bounds: _Bounds) -> bool:
+    """True when every cell has one valid reference as its first attribute and all fit the bounds."""
+    if not all(letters and digits for letters, digits, _ in cells):
+        return False
+    if any(_ANOTHER_R.search(rest) for _, _, rest in cells if b"r" in rest):
+        return False
+    rows = [int(digits) for _, digits, _ in cells]
+    columns = [_COLUMNS.get(letters) for letters in {letters for letters, _, _ in cells}]
+    if min(rows) < 1 or any(column is None for column in columns):
+        return False
+    return bounds.fits(max(rows) - 1, max(column for column in columns if column is not None))
+
+
+def _scan_in_order(data: bytes, bounds: _Bounds) -> dict[tuple[int, int], str]:
+    """Read the tags in order, computing positions as calamine (python-calamine 0.9) does: `<row r>` sets
+    the row, the end of a row moves to the next one at column A, a cell's `r` sets its position (the last
+    `r` wins, so a repeated one is refused) and the next cell without one takes the next column. Empty
+    elements (`<c r="B1"/>`) count as a start and an end, as calamine expands them."""
     formulas: dict[tuple[int, int], str] = {}
     row_index = column_index = 0
+    farthest_row = farthest_column = -1
     cell: tuple[int, int] | None = None
     for match in _TAG.finditer(data):
-        closing, name, attributes = match.groups()
+        closing, name, letters, digits, attributes = match.groups()
         empty = attributes.endswith(b"/")
         if closing:
             if name == b"row":
@@ -211,15 +250,22 @@ def _scan_sheet(data: bytes, title: str, limits: FormatLimits) -> dict[tuple[int
             elif name == b"c":
                 cell = None
             continue
+        if digits is not None and (_ANOTHER_R.search(attributes) or _ATTRIBUTES.fullmatch(attributes) is None):
+            bounds.malformed(attributes)  # calamine refuses broken or repeated attributes too
         if name == b"c":
-            reference = _attribute(attributes, b"r", title)
-            cell = (row_index, column_index) if reference is None else bounds.cell(reference)
-            bounds.check(cell)
+            if digits is not None:
+                cell = bounds.position(letters, digits)
+            else:
+                reference = _attribute(attributes, b"r", bounds)
+                cell = (row_index, column_index) if reference is None else bounds.cell(reference)
+            if cell[0] > farthest_row or cell[1] > farthest_column:
+                farthest_row, farthest_column = max(farthest_row, cell[0]), max(farthest_column, cell[1])
+                bounds.check(cell, (farthest_row, farthest_column))
             column_index = cell[1] + 1
             if empty:
                 cell = None
         elif name == b"row":
-            number = _attribute(attributes, b"r", title)
+            number = (letters or b"") + digits if digits is not None else _attribute(attributes, b"r", bounds)
             if number is not None:
                 row_index = bounds.row(number)
             if empty:
@@ -229,22 +275,19 @@ def _scan_sheet(data: bytes, title: str, limits: FormatLimits) -> dict[tuple[int
             text = b"" if empty or end == -1 else data[match.end():end]
             formula = html.unescape(text.decode("utf-8", "replace"))
             formulas[cell] = f"={formula}" if formula else "=(shared formula)"
-        elif name == b"dimension":
-            bounds.dimension(_attribute(attributes, b"ref", title) or b"")
     return formulas
 
 
-def _attribute(attributes: bytes, wanted: bytes, title: str) -> bytes | None:
+def _attribute(attributes: bytes, wanted: bytes, bounds: _Bounds) -> bytes | None:
     """Return one attribute's raw value, reading the attributes in order as the engine does."""
     if not attributes.strip(b" \t\r\n/"):
         return None
     if _ATTRIBUTES.fullmatch(attributes) is None:
-        raise _Refused(f"The sheet '{echo(title)}' has a malformed tag ({echo(attributes.decode('utf-8', 'replace'))})"
-                       "; the workbook is damaged.", {"sheet": echo(title)})
-    for key, double, single in _ATTRIBUTE.findall(attributes):
-        if key == wanted:
-            return double or single
-    return None
+        bounds.malformed(attributes)
+    values = [double or single for key, double, single in _ATTRIBUTE.findall(attributes) if key == wanted]
+    if len(values) > 1:
+        bounds.malformed(attributes)  # calamine would take the last one; refuse rather than guess
+    return values[0] if values else None
 
 
 class _Bounds:
@@ -253,6 +296,20 @@ class _Bounds:
     def __init__(self, title: str, limits: FormatLimits) -> None:
         self.title = title
         self.limits = limits
+
+    def position(self, letters: bytes | None, digits: bytes) -> tuple[int, int]:
+        """Return the 0-based (row, column) of a reference already split into letters and digits."""
+        column = _COLUMNS.get(letters) if letters else None
+        row = int(digits)
+        if column is None or not 1 <= row <= GRID_ROWS:
+            return self.cell((letters or b"") + digits)
+        return row - 1, column
+
+    def malformed(self, attributes: bytes) -> None:
+        """Refuse a tag whose attributes the engine would refuse or read differently."""
+        raise _Refused(f"The sheet '{echo(self.title)}' has a malformed tag "
+                       f"({echo(attributes.decode('utf-8', 'replace'))}); the workbook is damaged.",
+                       {"sheet": echo(self.title)})
 
     def cell(self, reference: bytes) -> tuple[int, int]:
         """Return the 0-based (row, column) of a reference such as `B7`, refusing one outside the grid."""
@@ -274,11 +331,18 @@ class _Bounds:
                            f"{GRID_ROWS:,}); the workbook is damaged.", {"sheet": echo(self.title)})
         return int(number) - 1
 
-    def check(self, cell: tuple[int, int]) -> None:
-        """Refuse a cell beyond the configured rows, columns or cells (the rectangle from A1 to it)."""
-        rows, columns = cell[0] + 1, cell[1] + 1
+    def fits(self, row: int, column: int) -> bool:
+        """True when the rectangle from A1 to (row, column), 0-based, is within the configured bounds."""
         limits = self.limits
-        if rows > limits.max_sheet_rows or columns > limits.max_sheet_columns:
+        return (row < limits.max_sheet_rows and column < limits.max_sheet_columns
+                and (row + 1) * (column + 1) <= limits.max_sheet_cells)
+
+    def check(self, cell: tuple[int, int], extent: tuple[int, int] | None = None) -> None:
+        """Refuse a cell beyond the configured rows or columns, or one that makes the sheet's rectangle
+        (from A1 to the farthest row and column so far, `extent`) more than the configured cells."""
+        rows, columns = (extent or cell)[0] + 1, (extent or cell)[1] + 1
+        limits = self.limits
+        if cell[0] >= limits.max_sheet_rows or cell[1] >= limits.max_sheet_columns:
             self._too_far(cell, f"at most {limits.max_sheet_rows:,} rows and {limits.max_sheet_columns:,} "
                           f"columns (A1:{column_letters(limits.max_sheet_columns - 1)}{limits.max_sheet_rows})")
         if rows * columns > limits.max_sheet_cells:
@@ -286,14 +350,36 @@ class _Bounds:
 
     def dimension(self, reference: bytes) -> None:
         """Check the sheet's declared used range (`A1:E3` or `A1`) like its cells."""
-        for corner in reference.split(b":", 1):
-            self.check(self.cell(corner))
+        corners = [self.cell(corner) for corner in reference.split(b":", 1)]
+        extent = (max(row for row, _ in corners), max(column for _, column in corners))
+        for corner in corners:
+            self.check(corner, extent)
 
     def _too_far(self, cell: tuple[int, int], bound: str) -> None:
         where = f"{column_letters(cell[1])}{cell[0] + 1}"
         raise _Refused(f"The sheet '{echo(self.title)}' reaches cell {where}; a share pack sheet holds {bound}. "
                        "Delete the rows and columns beyond your data (Ctrl+End shows the last cell) and save "
                        "again.", {"sheet": echo(self.title), "row": cell[0] + 1, "column": column_letters(cell[1])})
+
+
+class _ColumnNumbers(dict[bytes, int]):
+    """0-based column index by letters as written (`b"B"`, `b"b"` → 1), computed once each, within the grid."""
+
+    def __missing__(self, letters: bytes) -> int:
+        number = _column_number(letters)
+        if not 1 <= number <= GRID_COLUMNS:
+            raise KeyError(letters)
+        self[letters] = number - 1
+        return number - 1
+
+    def get(self, letters: bytes, default: int | None = None) -> int | None:  # type: ignore[override]
+        try:
+            return self[letters]
+        except KeyError:
+            return default
+
+
+_COLUMNS = _ColumnNumbers()
 
 
 def _column_number(letters: bytes) -> int:

@@ -210,8 +210,9 @@ def test_the_rectangle_from_a1_is_bounded_in_cells():
     [
         (HEADER + '<row r="2"><c r="$A$2"/></row>', "not a cell of the Excel grid"),
         (HEADER + '<row r="2"><c r="XFE2"/></row>', "not a cell of the Excel grid"),
-        (HEADER + '<row r="0"></row>', "outside the Excel grid"),
-        (HEADER + '<row r="2"><c r="A2" =""/></row>', "malformed tag"),
+        (HEADER + '<row r="0"><c/></row>', "outside the Excel grid"),
+        (HEADER + '<row r="2"><c =""/></row>', "malformed tag"),
+        (HEADER + '<row r="2"><c r="A2" r="XFD2"/></row>', "malformed tag"),  # calamine would take the last
         (HEADER + "<!-- never closed", "never ends"),
     ],
 )
