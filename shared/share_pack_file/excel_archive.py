@@ -60,8 +60,8 @@ _ANOTHER_R = re.compile(rb"\sr\s*+=")
 _PREFIX = rb"(?:[^\s<>/=:\"']++:)?+"
 _CELL_TAG = re.compile(rb"<" + _PREFIX + rb"c(?=[\s/>])(?:\s++r=\"([A-Za-z]{1,3}+)?+([0-9]{1,7}+)\"(?=[\s/>]))?+"
                        rb"((?:[^<>\"']++|\"[^\"]*+\"|'[^']*+')*+)>")
-_FORMULA_TAG = re.compile(rb"<" + _PREFIX + rb"f(?=[\s/>])")
-_DIMENSION_TAG = re.compile(rb"<" + _PREFIX + rb"dimension(?=[\s/>])((?:[^<>\"']++|\"[^\"]*+\"|'[^']*+')*+)>")
+_FORMULA_OR_DIMENSION_TAG = re.compile(rb"<" + _PREFIX + rb"(f|dimension)(?=[\s/>])"
+                                       rb"((?:[^<>\"']++|\"[^\"]*+\"|'[^']*+')*+)>")
 _ATTRIBUTE = re.compile(rb"\s++([^\s=<>/\"']++)\s*+=\s*+(?:\"([^\"]*+)\"|'([^']*+)')")
 _ATTRIBUTES = re.compile(rb"(?:\s++[^\s=<>/\"']++\s*+=\s*+(?:\"[^\"]*+\"|'[^']*+'))*+\s*+/?+")
 # calamine reads column letters in either case and refuses anything else (e.g. "$A$1").
@@ -208,9 +208,13 @@ def _scan_sheet(data: bytes, title: str, limits: FormatLimits) -> dict[tuple[int
     formula to collect, or a position over a bound to locate) the tags are read in order.
     """
     bounds = _Bounds(title, limits)
-    for match in _DIMENSION_TAG.finditer(data):
-        bounds.dimension(_attribute(match.group(1), b"ref", bounds) or b"")
-    if _FORMULA_TAG.search(data) is None:
+    has_formulas = False
+    for match in _FORMULA_OR_DIMENSION_TAG.finditer(data):
+        if match.group(1) == b"f":
+            has_formulas = True
+        else:
+            bounds.dimension(_attribute(match.group(2), b"ref", bounds) or b"")
+    if not has_formulas:
         cells = _CELL_TAG.findall(data)
         if not cells:
             return {}
@@ -220,13 +224,19 @@ def _scan_sheet(data: bytes, title: str, limits: FormatLimits) -> dict[tuple[int
 
 
 def _explicit_cells_fit(cells: list[tuple[bytes, bytes, bytes]], bounds: _Bounds) -> bool:
-    """True when every cell has one valid reference as its first attribute and all fit the bounds."""
-    if not all(letters and digits for letters, digits, _ in cells):
+    """True when every cell has one valid reference as its first attribute and all fit the bounds.
+
+    Columns of tuples and joined bytes keep the work in C: this runs on every cell of every big pack.
+    """
+    letters, digits, rests = zip(*cells, strict=True)
+    if not all(letters) or not all(digits):
         return False
-    if any(_ANOTHER_R.search(rest) for _, _, rest in cells if b"r" in rest):
+    # Each rest starts with a space, "/" or nothing (after r="..."), so ">" joins them without making an
+    # attribute that is not there.
+    if _ANOTHER_R.search(b">".join(rests)):
         return False
-    rows = [int(digits) for _, digits, _ in cells]
-    columns = [_COLUMNS.get(letters) for letters in {letters for letters, _, _ in cells}]
+    rows = list(map(int, digits))
+    columns = [_COLUMNS.get(written) for written in set(letters)]
     if min(rows) < 1 or any(column is None for column in columns):
         return False
     return bounds.fits(max(rows) - 1, max(column for column in columns if column is not None))
