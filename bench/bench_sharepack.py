@@ -7,8 +7,9 @@ measured in a fresh subprocess per format (ru_maxrss, so it includes the interpr
 tracemalloc's peak of what the parse itself allocates). The naive paths run the same validation behind
 ruamel's round-trip loader and pandas' openpyxl engine, so the ratios isolate the reader choices.
 
-`--baseline TREE` also times the parser of another checkout (e.g. `git worktree add /tmp/base <commit>`) on
-the same files, alternating rounds with this one so both see the same machine load, and prints the ratio.
+`--baseline TREE` also times the parser of another checkout (e.g. `git archive <commit> | tar -x -C /tmp/base`)
+on the same files, alternating rounds with this one so both see the same machine load, and prints the ratios
+of the wall and CPU medians (CPU time is the steadier on a shared machine).
 Then every hostile file of `tests/unit/share_pack_file/hostile.py` is timed until refused (median of N).
 """
 
@@ -142,9 +143,9 @@ for path in sys.argv[3:]:
     content = open(path, "rb").read()
     times = []
     for _ in range(int(sys.argv[2])):
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         assert parse_share_pack(content, filename=path).is_valid
-        times.append(time.perf_counter() - started)
+        times.append((time.perf_counter() - started, time.process_time() - cpu))
     result[path] = times
 print(json.dumps(result))
 """
@@ -153,7 +154,7 @@ print(json.dumps(result))
 def compare_with_baseline(baseline: Path, paths: list[Path], repeat: int, rounds: int = 3) -> None:
     """Time this checkout's parser and the baseline's on the same files, alternating rounds; print medians."""
     here = Path(__file__).resolve().parents[1]
-    times: dict[str, dict[str, list[float]]] = {"baseline": {}, "this": {}}
+    times: dict[str, dict[str, list[list[float]]]] = {"baseline": {}, "this": {}}
     for _ in range(rounds):
         for label, tree in (("baseline", baseline), ("this", here)):
             run = subprocess.run([sys.executable, "-c", _BASELINE_TIMER, str(tree), str(repeat), *map(str, paths)],
@@ -161,10 +162,12 @@ def compare_with_baseline(baseline: Path, paths: list[Path], repeat: int, rounds
             for path, measured in json.loads(run.stdout).items():
                 times[label].setdefault(Path(path).suffix[1:], []).extend(measured)
     for file_format in times["this"]:
-        before = statistics.median(times["baseline"][file_format])
-        after = statistics.median(times["this"][file_format])
-        print(f"{file_format:>4}: baseline {before:.3f} s | this {after:.3f} s | this / baseline {after / before:.2f} "
-              f"(median of {rounds * repeat}, alternating rounds)")
+        line = []
+        for index, clock in enumerate(("wall", "CPU")):
+            before = statistics.median(sample[index] for sample in times["baseline"][file_format])
+            after = statistics.median(sample[index] for sample in times["this"][file_format])
+            line.append(f"{clock} baseline {before:.3f} s, this {after:.3f} s = {after / before:.2f}x")
+        print(f"{file_format:>4}: {' | '.join(line)} (medians of {rounds * repeat}, alternating rounds)")
 
 
 def time_hostile_files(repeat: int) -> None:

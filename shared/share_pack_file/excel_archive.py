@@ -361,9 +361,9 @@ class _Bounds:
     def dimension(self, reference: bytes) -> None:
         """Check the sheet's declared used range (`A1:E3` or `A1`) like its cells."""
         corners = [self.cell(corner) for corner in reference.split(b":", 1)]
-        extent = (max(row for row, _ in corners), max(column for _, column in corners))
         for corner in corners:
-            self.check(corner, extent)
+            self.check(corner)
+        self.check(corners[-1], (max(row for row, _ in corners), max(column for _, column in corners)))
 
     def _too_far(self, cell: tuple[int, int], bound: str) -> None:
         where = f"{column_letters(cell[1])}{cell[0] + 1}"
