@@ -136,18 +136,15 @@ def _archive_is_sane(entries: list[zipfile.ZipInfo], findings: Findings) -> bool
 
 
 def _read_parts(archive: zipfile.ZipFile, entries: list[zipfile.ZipInfo]) -> dict[str, bytes]:
-    """Read every entry in chunks (which checks its real size and CRC against the directory, which a bomb
-    may fake); keep the XML parts, drop the rest (images, binaries) as they are read."""
+    """Read every entry in chunks, which checks its real size and CRC against the directory (a bomb may fake
+    them). All are kept: the engine reads a worksheet from whatever part the workbook names, `.xml` or not."""
     parts: dict[str, bytes] = {}
     for entry in entries:
-        keep = entry.filename.endswith((".xml", ".rels"))
         chunks = []
         with archive.open(entry) as stream:
             while chunk := stream.read(_READ_CHUNK):
-                if keep:
-                    chunks.append(chunk)
-        if keep:
-            parts[entry.filename] = b"".join(chunks)
+                chunks.append(chunk)
+        parts[entry.filename] = b"".join(chunks)
     return parts
 
 

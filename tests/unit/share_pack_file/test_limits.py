@@ -4,6 +4,8 @@ and worksheet positions computed the way the Excel engine computes them."""
 from __future__ import annotations
 
 import copy
+import io
+import zipfile
 
 import pytest
 
@@ -252,3 +254,19 @@ def test_an_encrypted_part_is_a_damaged_workbook_not_an_exception():
     result = parse_excel(bytes(content))
 
     assert "damaged" in result.errors[0].message
+
+
+def test_a_worksheet_in_a_part_not_named_xml_is_scanned_too():
+    cell = b'<row r="1048576"><c r="XFD1048576" t="inlineStr"><is><t>x</t></is></c></row>'
+    source = zipfile.ZipFile(io.BytesIO(valid_workbook()))
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as target:
+        for entry in source.infolist():
+            data = source.read(entry).replace(b"sheet2.xml", b"sheet2.dat")  # the part and every reference to it
+            if entry.filename == "xl/worksheets/sheet2.xml":
+                data = b"<worksheet><sheetData>" + cell + b"</sheetData></worksheet>"
+            target.writestr(entry.filename.replace("sheet2.xml", "sheet2.dat"), data)
+
+    result = parse_excel(buffer.getvalue())
+
+    assert "reaches cell XFD1048576" in result.errors[0].message
