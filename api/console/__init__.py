@@ -55,7 +55,7 @@ from shared.share_pack_file.cli import TEMPLATE_HEADER
 from shared.share_pack_file.sample import sample_share_pack
 from shared.status import SharePackStatus
 from shared.use_cases.queries import get_share_pack, list_share_packs, parse_share_pack_id, share_pack_history
-from shared.use_cases.submit import InvalidSharePack, _workspace_mismatch, submit_share_pack
+from shared.use_cases.submit import InvalidSharePack, _workspace_mismatch, format_limits, submit_share_pack
 from shared.workspaces import resolve_workspace_url
 
 log = get_logger(__name__)
@@ -207,7 +207,9 @@ def upload_check() -> tuple[str, int]:
 
 def _check_page(content: bytes, filename: str) -> tuple[str, int]:
     settings = services().settings
-    parsed = parse_share_pack(content, filename=filename, max_bytes=settings.max_upload_bytes)
+    parsed = parse_share_pack(
+        content, filename=filename, max_bytes=settings.max_upload_bytes, limits=format_limits(settings)
+    )
     errors = [*parsed.errors, *_workspace_mismatch(parsed, chosen_workspace())]
     warnings = list(parsed.warnings)
     is_text = parsed.file_format in ("yaml", "yml")
@@ -245,6 +247,7 @@ def upload_submit() -> WerkzeugResponse | tuple[str, int]:
             publish=svc.publisher.notify,
             request_id=g.get("request_id"),
             max_token_expiry_days=svc.settings.token_expiry_max_days,
+            limits=format_limits(svc.settings),
             admit=lambda session, pack: admit_upload(
                 session, Access.load(session, g.caller), pack, chosen_workspace()
             ),
