@@ -335,13 +335,20 @@ class Recorder:
         session.add(
             Notification(
                 notification_type=NotificationType.PROVISION_SUCCESS if success else NotificationType.PROVISION_FAILURE,
-                recipient_email=pack.requested_by,
+                recipient_email=requestor_email(pack),
                 subject=f"{pack.share_pack_name} {'completed' if success else 'failed'}",
                 body=provisioning_status if success else f"{provisioning_status}\n{error}",
                 related_entity_type="share_pack",
                 related_entity_id=pack.share_pack_id,
             )
         )
+
+
+def requestor_email(pack: SharePack) -> str | None:
+    """Who hears how their pack ended: the pack's requestor (an administrator may upload on someone's behalf,
+    and an automation principal's identity is no mailbox), else the authenticated uploader."""
+    requestor = ((pack.config or {}).get("metadata") or {}).get("requestor")
+    return requestor or pack.requested_by
 
 
 _AUDIT_ACTION = {

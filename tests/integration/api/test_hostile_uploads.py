@@ -24,10 +24,12 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
+from sqlalchemy.orm import sessionmaker
 
 from alembic import command
 from shared.queue.factory import make_queue
 from shared.settings import Settings
+from tests.fixtures.access import register_tenant
 from tests.fixtures.postgres import alembic_config, fresh_database_url
 from tests.unit.share_pack_file.conftest import document_sheets, valid_document, workbook_bytes, yaml_bytes
 from tests.unit.share_pack_file.hostile import HOSTILE_FILES, yaml_dense_values, yaml_many_bad_values
@@ -112,6 +114,7 @@ def server(postgres_server_url: str, tmp_path_factory: pytest.TempPathFactory) -
         "QUEUE_BACKEND": "postgres",
         "AZURE_QUEUE_NAME": queue_name,
         "API_KEYS": f"hostile={API_KEY}",
+        "ADMIN_PRINCIPALS": "hostile",  # uploads the test documents on their requestor's behalf
         "DEV_WORKSPACE_URLS": WORKSPACE,
         "LOG_LEVEL": "WARNING",
         "LOG_FORMAT": "json",
@@ -121,6 +124,7 @@ def server(postgres_server_url: str, tmp_path_factory: pytest.TempPathFactory) -
     engine = create_engine(database_url)
     settings = Settings.from_env({k.lower(): v for k, v in env.items() if k.isupper()}, dotenv_path=None)
     make_queue(settings, engine, name=queue_name).ensure_exists()
+    register_tenant(sessionmaker(engine), {"EMEA": WORKSPACE})  # the test documents' business line
     log = tmp_path_factory.mktemp("gunicorn") / "gunicorn.log"
     with log.open("wb") as output:
         master = subprocess.Popen(
