@@ -80,6 +80,16 @@ class Settings:
     transient_retry_delay_seconds: int = 30
     outbox_relay_interval_seconds: float = 5.0
     embedded_data_dir: str = ".local/postgres"
+    # Azure AD through Microsoft Graph (AD sync and upload validation). No graph_client_id: Graph is not
+    # configured, and the validator skips its checks with a warning. No secret: a managed identity.
+    azure_tenant_id: str | None = None
+    graph_client_id: str | None = None
+    graph_client_secret: str | None = field(default=None, repr=False)
+    graph_base_url: str = "https://graph.microsoft.com"
+    graph_authority_host: str = "https://login.microsoftonline.com"
+    graph_validation_budget_seconds: float = 2.0
+    # Directory groups whose members administer the platform; the AD sync keeps them with the tenants' groups.
+    admin_groups: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, *, dotenv_path: str | None = ".env") -> Settings:
@@ -112,7 +122,8 @@ class Settings:
             "azure_client_secret": raw.get("azure_client_secret") or None,
             "azure_tenant_id": raw.get("azure_tenant_id") or None,
         }
-        if any(credentials.values()):
+        # The tenant id alone configures Graph, not Databricks credentials.
+        if credentials["token"] or credentials["azure_client_id"] or credentials["azure_client_secret"]:
             try:
                 parsed["databricks_credentials"] = DatabricksCredentials(**credentials)
             except ConfigurationError as exc:
@@ -144,6 +155,11 @@ class Settings:
             )
         if self.log_format not in ("json", "console"):
             raise ConfigurationError("Invalid setting log_format: expected 'json' or 'console'")
+
+    @property
+    def graph_configured(self) -> bool:
+        """Whether Azure AD can be asked through Graph (a tenant and an app registration are set)."""
+        return bool(self.azure_tenant_id and self.graph_client_id)
 
     @property
     def known_workspace_urls(self) -> frozenset[str]:
@@ -269,4 +285,8 @@ _PARSERS = {
     "poll_interval_seconds": _as_positive_float,
     "transient_retry_delay_seconds": _as_positive_int,
     "outbox_relay_interval_seconds": _as_positive_float,
+    "graph_validation_budget_seconds": _as_positive_float,
+    "graph_base_url": lambda value: value.strip().rstrip("/"),
+    "graph_authority_host": lambda value: value.strip().rstrip("/"),
+    "admin_groups": lambda value: tuple(g.strip() for g in value.split(",") if g.strip()),
 }
