@@ -178,7 +178,7 @@ class AdSync:
         with self.session_factory() as session:
             tracked = dict(session.execute(select(AdGroup.ad_object_id, AdGroup.group_name).where(
                 AdGroup.is_current, ~AdGroup.is_deleted, AdGroup.source == SOURCE,
-                AdGroup.ad_object_id.is_not(None))).tuples().all())
+                AdGroup.ad_object_id.is_not(None))).all())
         names: dict[str, str] = {}  # groups this round reported that matter: object id -> display name
         cleared: set[str] = set()
         removed: list[str] = []
@@ -252,7 +252,7 @@ class AdSync:
         with self.session_factory() as session:
             tracked = dict(session.execute(select(AdGroup.ad_object_id, AdGroup.group_name).where(
                 AdGroup.is_current, ~AdGroup.is_deleted, AdGroup.source == SOURCE,
-                AdGroup.ad_object_id.is_not(None))).tuples().all())
+                AdGroup.ad_object_id.is_not(None))).all())
             groups = {**tracked, **names}
             members: dict[str, set[str]] = {gid: set() for gid in groups}
             rows = session.execute(
