@@ -23,10 +23,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=8002)
     parser.add_argument("--state-file", help="keep the directory in this JSON file across restarts")
     parser.add_argument("--seed", help='JSON file {"users": [...], "groups": [...]} applied at start')
+    parser.add_argument("--delta-page-size", type=int, default=100, help="objects per delta page")
     parser.add_argument("--log-level", default="INFO")
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    running = start_graph_emulator(host=args.host, port=args.port, state_file=args.state_file)
+    running = start_graph_emulator(host=args.host, port=args.port, state_file=args.state_file,
+                                   delta_page_size=args.delta_page_size)
     if args.seed:
         with open(args.seed) as handle:
             seed = json.load(handle)

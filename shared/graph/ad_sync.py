@@ -248,26 +248,29 @@ class AdSync:
                          for u in sorted(users)]).on_conflict_do_nothing())
 
     def _derive_members(self, names: Mapping[str, str], counts: SyncCounts) -> None:
-        """Write each synced group's members: e-mail and object id of its active users, lowercased, sorted."""
+        """Write each synced group's members: e-mail and object id of its active users, lowercased, sorted.
+
+        Batch by batch of groups, so memory holds one batch's members, not every group's.
+        """
         with self.session_factory() as session:
             tracked = dict(session.execute(select(AdGroup.ad_object_id, AdGroup.group_name).where(
                 AdGroup.is_current, ~AdGroup.is_deleted, AdGroup.source == SOURCE,
                 AdGroup.ad_object_id.is_not(None))).all())
-            groups = {**tracked, **names}
-            members: dict[str, set[str]] = {gid: set() for gid in groups}
-            rows = session.execute(
-                select(GraphGroupMember.group_object_id, User.email, User.ad_object_id)
-                .join(User, User.ad_object_id == GraphGroupMember.member_object_id)
-                .where(GraphGroupMember.member_type.in_(("user", "transitive")), User.is_current,
-                       ~User.is_deleted, User.is_active)
-            )
-            for gid, email, object_id in rows:
-                if gid in members:
-                    members[gid].update((email.lower(), object_id.lower()))
+        groups = {**tracked, **names}
         ordered = sorted(groups)
         for start in range(0, len(ordered), self.batch_size):
             batch = ordered[start:start + self.batch_size]
             with self.session_factory.begin() as session:
+                members: dict[str, set[str]] = {gid: set() for gid in batch}
+                rows = session.execute(
+                    select(GraphGroupMember.group_object_id, User.email, User.ad_object_id)
+                    .join(User, User.ad_object_id == GraphGroupMember.member_object_id)
+                    .where(GraphGroupMember.group_object_id.in_(batch),
+                           GraphGroupMember.member_type.in_(("user", "transitive")),
+                           User.is_current, ~User.is_deleted, User.is_active)
+                )
+                for gid, email, object_id in rows:
+                    members[gid].update((email.lower(), object_id.lower()))
                 self._write_groups(session, [(gid, groups[gid], sorted(members[gid])) for gid in batch], counts)
 
     def _write_groups(self, session: Session, groups: Sequence[tuple[str, str, list[str]]],
