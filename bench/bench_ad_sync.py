@@ -14,8 +14,10 @@ Each run is timed (wall clock) and, in a separate pass of the same scenario, tra
 peak Python memory. The same scenario at a tenth of the size is the baseline measured in the same run: the
 time should grow about linearly (ratio ≈ 10) while the peak memory of a round, which streams pages and
 writes batches of 1,000, should stay far below 10x (only the ids seen in a full round are kept, to
-reconcile deletions). Prints a Markdown table for bench/README.md; exits 1 when the unchanged run writes
-a version or the memory ratio exceeds 5.
+reconcile deletions). The later runs handle work proportional to the changes (up to one batch), so their
+memory ratio reflects how full a batch gets, not the directory's size; they are reported, not gated.
+Prints a Markdown table for bench/README.md; exits 1 when an unchanged run writes a version or a full
+round's memory ratio exceeds 5.
 """
 
 from __future__ import annotations
@@ -162,7 +164,7 @@ def main() -> int:
               f"{mem.peak_mb:.1f} MB | {mem_base.peak_mb:.1f} MB | {ratio:.1f} | {step.counts.versions_written:,} |")
         if "unchanged" in step.name and step.counts.versions_written:
             failed = True
-        if ratio > GOAL_MEMORY_RATIO:
+        if "full round" in step.name and ratio > GOAL_MEMORY_RATIO:
             failed = True
     return 1 if failed else 0
 
