@@ -1,28 +1,29 @@
 """The API: a thin Flask service that validates share packs, stores them with history and queues them.
 
-`create_app` is the composition root; nothing is built at import time. Tests pass their own settings,
-engine or queue through the same door.
+`create_app` is the composition root: it receives every collaborator (sessions, the outbox publisher, the
+health check) and builds nothing that touches the outside world. `api/wsgi.py` builds the production ones;
+tests pass their own (sessions inside a rolled-back transaction, a recording publisher) through the same door.
 """
 
 from __future__ import annotations
 
 import re
+import time
 import uuid
 
 import structlog
 from flask import Flask, abort, g, request
 from flask_smorest import Api
-from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
 
 from api.auth import Authenticator
-from api.context import Services
+from api.context import HealthCheck, Publisher, ReadinessCheck, Services
 from api.errors import register_error_handlers
-from api.routes import health, share_packs
-from shared.db import database_url, make_engine, make_session_factory
-from shared.logging import configure_logging
-from shared.queue.factory import make_queue
-from shared.queue.interface import MessageQueue
-from shared.queue.outbox import OutboxPublisher
+from api.routes import health, metrics, recipients, share_packs, sync
+from api.schemas import ErrorSchema
+from shared import metrics as measured
+from shared.notifications.activation_links import ActivationLinkCipher
+from shared.recipient_tokens import TokensFor
 from shared.settings import Settings
 
 MULTIPART_OVERHEAD_BYTES = 64 * 1024
@@ -30,15 +31,28 @@ MULTIPART_OVERHEAD_BYTES = 64 * 1024
 REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,100}")
 
 
-def create_app(
-    settings: Settings | None = None, *, engine: Engine | None = None, queue: MessageQueue | None = None
-) -> Flask:
-    """Build the Flask app and its services from settings."""
-    settings = settings or Settings.from_env()
-    configure_logging(json=settings.log_format == "json", level=settings.log_level)
-    engine = engine or make_engine(database_url(settings))
-    queue = queue or make_queue(settings, engine)
+class DocumentedApi(Api):
+    """flask-smorest's Api with our error body, and no catch-all `default` response in the document.
 
+    Without `default`, every status a view can answer must be declared on the view (see
+    `api.errors.documents_errors`), so a client, and the schemathesis run, can tell an undocumented answer.
+    """
+
+    ERROR_SCHEMA = ErrorSchema
+    DEFAULT_ERROR_RESPONSE_NAME = None
+
+
+def create_app(
+    settings: Settings,
+    *,
+    session_factory: sessionmaker[Session],
+    publisher: Publisher,
+    health_check: HealthCheck,
+    readiness_check: ReadinessCheck | None = None,
+    recipient_tokens: TokensFor | None = None,
+    activation_links: ActivationLinkCipher | None = None,
+) -> Flask:
+    """Build the Flask app around its collaborators; the caller owns their lifecycle (e.g. the publisher thread)."""
     app = Flask(__name__)
     app.config.update(
         API_TITLE="Share Pack Workflow",
@@ -56,38 +70,52 @@ def create_app(
             "security": [{"bearer": []}],
         },
     )
-    session_factory = make_session_factory(engine)
     app.extensions["sharepack"] = Services(
         settings=settings,
-        engine=engine,
         session_factory=session_factory,
-        queue=queue,
-        publisher=OutboxPublisher(
-            session_factory, queue, sweep_interval=settings.outbox_relay_interval_seconds
-        ).start(),
+        publisher=publisher,
+        health_check=health_check,
         authenticator=Authenticator(settings),
+        readiness_check=readiness_check,
+        recipient_tokens=recipient_tokens,
+        activation_links=activation_links,
     )
 
     @app.before_request
     def _start_request() -> None:
-        if not settings.enable_workflow and request.path.startswith("/workflow"):
-            abort(404)
         g.request_id = _request_id(request.headers.get("X-Request-ID"))
+        g.started = time.perf_counter()
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(
             request_id=g.request_id, method=request.method, path=request.path
         )
+        if not settings.enable_workflow and request.path.startswith("/workflow"):
+            abort(404)
 
     @app.after_request
     def _finish_request(response):
         response.headers["X-Request-ID"] = g.get("request_id", "")
+        _measure(response.status_code)
         return response
 
-    api = Api(app)
+    api = DocumentedApi(app)
     api.register_blueprint(health.blp)
     api.register_blueprint(share_packs.blp)
+    app.register_blueprint(metrics.blp)  # plain Flask: /metrics is for Prometheus, not in the OpenAPI document
+    api.register_blueprint(sync.blp)
+    api.register_blueprint(recipients.blp)
     register_error_handlers(app)  # after Api(): our body shape replaces flask-smorest's
     return app
+
+
+def _measure(status: int) -> None:
+    """Count the request by route template (bounded labels: never the raw path)."""
+    route = request.url_rule.rule if request.url_rule else "unmatched"
+    measured.HTTP_REQUESTS.labels(request.method, route, str(status)).inc()
+    if "started" in g:
+        measured.HTTP_DURATION.labels(route).observe(time.perf_counter() - g.started)
+    if route == "/workflow/sharepack/upload" and request.method == "POST":
+        measured.UPLOADS.labels(measured.upload_result(status)).inc()
 
 
 def _request_id(supplied: str | None) -> str:

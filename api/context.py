@@ -1,29 +1,46 @@
-"""What a request handler may use: the process's services, the caller and the workspace of this request."""
+"""What a request handler may use: the process's collaborators, the caller and the workspace of this request."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from flask import current_app, g
-from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.auth import Authenticator, Caller
-from shared.queue.interface import MessageQueue
-from shared.queue.outbox import OutboxPublisher
+from shared.health import HealthReport, ReadinessReport
+from shared.notifications.activation_links import ActivationLinkCipher
+from shared.recipient_tokens import TokensFor
 from shared.settings import Settings
 
+HealthCheck = Callable[[], HealthReport]
+"""Checks the process's dependencies (database, queue) on demand: the only user of the engine in the API."""
 
-@dataclass
+ReadinessCheck = Callable[[], ReadinessReport]
+"""Checks the configuration that makes the API useful (`shared.health.check_readiness`)."""
+
+
+class Publisher(Protocol):
+    """Sends a committed outbox row's message (production: `shared.queue.outbox.OutboxPublisher`)."""
+
+    def notify(self, outbox_id: int) -> None: ...
+
+
+@dataclass(frozen=True)
 class Services:
-    """Built once per process by `create_app` (the composition root)."""
+    """Handed to `create_app` (the composition root) and shared by every request of the process."""
 
     settings: Settings
-    engine: Engine
     session_factory: sessionmaker[Session]
-    queue: MessageQueue
-    publisher: OutboxPublisher
+    publisher: Publisher
+    health_check: HealthCheck
     authenticator: Authenticator
+    readiness_check: ReadinessCheck | None = None
+    # Token rotation: None when this API has no Databricks credentials or no activation_link_keys.
+    recipient_tokens: TokensFor | None = None
+    activation_links: ActivationLinkCipher | None = None
 
 
 def services() -> Services:

@@ -34,9 +34,9 @@ from emulator.auth import DEFAULT_TOKEN
 from emulator.control import EmulatorControl
 from emulator.server import start_emulator
 from shared.credentials import DatabricksCredentials
-from shared.provisioning.apply import apply_step
 from shared.provisioning.clients import WorkspaceClients
 from shared.provisioning.plan import MAX_UPDATES_PER_CALL, Plan, make_plan
+from shared.provisioning.steps import apply_step
 from shared.share_pack_file.model import (
     DataObjectSpec,
     Metadata,
@@ -118,7 +118,7 @@ def provision(url: str, pack: SharePackSpec, *, concurrency: int) -> tuple[Plan,
     gateway = clients.gateway(url)  # builds the client (host probe) before the clock starts
     started = time.perf_counter()
     plan = make_plan(pack, gateway.read_state(pack))
-    for step in plan.steps:
+    for step in plan.sections:
         apply_step(step, plan, gateway, concurrency=concurrency)
     return plan, time.perf_counter() - started
 

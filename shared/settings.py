@@ -8,6 +8,8 @@ A wrong value raises `ConfigurationError` naming the setting; entry points print
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import json
 import os
@@ -17,6 +19,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from croniter import croniter
 from dotenv import dotenv_values
 
 from shared.credentials import DatabricksCredentials
@@ -43,7 +46,7 @@ class ApiKey:
     """An accepted API key: who it identifies and the hash of its secret."""
 
     name: str
-    key_hash: str
+    key_hash: str = field(repr=False)
 
 
 @dataclass(frozen=True)
@@ -52,14 +55,16 @@ class Settings:
 
     enable_workflow: bool = True
     # None means: start the embedded PostgreSQL (local development only).
-    domain_db_connection_string: str | None = None
+    # Secrets (passwords, account keys, key hashes, tokens) are kept out of repr(): a settings object in a
+    # log line or a traceback must not print them.
+    domain_db_connection_string: str | None = field(default=None, repr=False)
     queue_backend: str = "postgres"
-    azure_queue_connection_string: str | None = None
+    azure_queue_connection_string: str | None = field(default=None, repr=False)
     azure_queue_name: str = "sharepack-processing"
     allowed_workspace_urls: tuple[str, ...] = ()
     dev_workspace_urls: tuple[str, ...] = ()
     auth_mode: str = "api_key"
-    api_keys: tuple[ApiKey, ...] = ()
+    api_keys: tuple[ApiKey, ...] = field(default=(), repr=False)
     entra_tenant_id: str | None = None
     entra_audience: str | None = None
     entra_issuer: str | None = None
@@ -69,6 +74,7 @@ class Settings:
     log_format: str = "console"
     log_level: str = "INFO"
     # None when the process talks to no workspace (the API); the worker then refuses to provision.
+    # (DatabricksCredentials keeps its own token and client secret out of repr.)
     databricks_credentials: DatabricksCredentials | None = None
     workspace_credentials: Mapping[str, DatabricksCredentials] = field(default_factory=dict)
     databricks_retry_timeout_seconds: int = 120
@@ -76,10 +82,44 @@ class Settings:
     max_dequeue_count: int = 5
     visibility_timeout_seconds: int = 120
     poll_interval_seconds: float = 1.0
-    # How long a pack waits after a transient failure (throttling, 5xx) before its next attempt.
+    # Transient failures (throttling, 5xx, an unreachable workspace or database) are waited out with
+    # exponential backoff and jitter: the first retry waits about `transient_retry_delay_seconds`, each
+    # next one twice as long, never more than `transient_retry_max_delay_seconds`. A pack gives up only
+    # when its transient failures span `transient_retry_budget_seconds` (a day by default: an outage is
+    # waited out). Crashes have their own, small budget: `max_dequeue_count`.
     transient_retry_delay_seconds: int = 30
+    transient_retry_max_delay_seconds: int = 900
+    transient_retry_budget_seconds: int = 86_400
+    # A message whose pack another worker is provisioning comes back after about this long.
+    busy_retry_delay_seconds: int = 60
+    # The stuck-pack sweeper: every `stuck_pack_sweep_interval_seconds`, packs IN_PROGRESS that nobody
+    # holds and that have not changed for `stuck_pack_after_seconds` are queued again.
+    stuck_pack_after_seconds: int = 3600
+    stuck_pack_sweep_interval_seconds: float = 300.0
     outbox_relay_interval_seconds: float = 5.0
     embedded_data_dir: str = ".local/postgres"
+    # The worker and the sync service serve Prometheus metrics on this port (None: not served).
+    metrics_port: int | None = None
+    # The sync service (`python -m sync`): mail transport, delivery policy and job schedules.
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 8025
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool = False
+    smtp_timeout_seconds: float = 30.0
+    notification_from: str = "sharepack-workflow@localhost"
+    notification_max_attempts: int = 5
+    notification_retry_delay_seconds: int = 60
+    operator_emails: tuple[str, ...] = ()
+    # Fernet keys (newest first) for activation links at rest; MultiFernet decrypts with any, encrypts with the first.
+    activation_link_keys: tuple[str, ...] = ()
+    sync_schedule_notifications: str = "*/1 * * * *"
+    # Users first, groups a few minutes later (a group's members are the synced users that are active).
+    sync_schedule_ad_users: str = "0 * * * *"
+    sync_schedule_ad_groups: str = "5 * * * *"
+    sync_tick_seconds: float = 1.0
+    # The longest D2O token lifetime (token_expiry_days) a pack may ask for; above it the pack is refused.
+    token_expiry_max_days: int = 365
     # Azure AD through Microsoft Graph (AD sync and upload validation). No graph_client_id: Graph is not
     # configured, and the validator skips its checks with a warning. No secret: a managed identity.
     azure_tenant_id: str | None = None
@@ -155,6 +195,18 @@ class Settings:
             )
         if self.log_format not in ("json", "console"):
             raise ConfigurationError("Invalid setting log_format: expected 'json' or 'console'")
+        if self.transient_retry_max_delay_seconds < self.transient_retry_delay_seconds:
+            raise ConfigurationError(
+                "Invalid setting transient_retry_max_delay_seconds: must be at least transient_retry_delay_seconds"
+            )
+        # A pack waiting for its next attempt is unchanged for up to the longest back-off (or busy delay)
+        # plus a visibility timeout; the sweeper must not mistake that wait for a lost message.
+        longest_quiet = max(self.transient_retry_max_delay_seconds, self.busy_retry_delay_seconds)
+        if self.stuck_pack_after_seconds <= longest_quiet + self.visibility_timeout_seconds:
+            raise ConfigurationError(
+                "Invalid setting stuck_pack_after_seconds: must exceed the longest retry delay "
+                f"plus visibility_timeout_seconds ({longest_quiet + self.visibility_timeout_seconds} s)"
+            )
 
     @property
     def graph_configured(self) -> bool:
@@ -198,6 +250,54 @@ def _as_positive_float(value: str) -> float:
     if number <= 0:
         raise ValueError(f"expected a number above 0, got {number}")
     return number
+
+
+def _as_non_negative_int(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise ValueError(f"expected a whole number, got {value!r}") from None
+    if number < 0:
+        raise ValueError(f"expected a number of 0 or more, got {number}")
+    return number
+
+
+def _as_port(value: str) -> int:
+    number = _as_positive_int(value)
+    if number > 65535:
+        raise ValueError(f"expected a TCP port (1-65535), got {number}")
+    return number
+
+
+def _as_emails(value: str) -> tuple[str, ...]:
+    emails = tuple(e for e in re.split(r"[,\s]+", value) if e)
+    for email in emails:
+        if not re.fullmatch(r"[^@\s]+@[^@\s]+", email):
+            raise ValueError(f"{email!r} is not an e-mail address")
+    return emails
+
+
+def _as_fernet_keys(value: str) -> tuple[str, ...]:
+    """Comma-separated Fernet keys (32 url-safe base64 bytes each, `Fernet.generate_key()`), newest first."""
+    keys = tuple(k.strip() for k in value.split(",") if k.strip())
+    for key in keys:
+        try:
+            if len(base64.urlsafe_b64decode(key.encode())) != 32:
+                raise ValueError
+        except (ValueError, binascii.Error):
+            raise ValueError("each key must be 32 url-safe base64-encoded bytes (Fernet.generate_key())") from None
+    return keys
+
+
+def _as_schedule(value: str) -> str:
+    """An interval in seconds (`30`, `30s`) or a five-field cron expression (`*/1 * * * *`)."""
+    if re.fullmatch(r"\d+(\.\d+)?s?", value):
+        if float(value.rstrip("s")) <= 0:
+            raise ValueError("an interval must be above 0 seconds")
+        return value
+    if not croniter.is_valid(value) or len(value.split()) != 5:
+        raise ValueError(f"{value!r} is neither an interval in seconds nor a five-field cron expression")
+    return value
 
 
 def _as_lower(value: str) -> str:
@@ -278,13 +378,31 @@ _PARSERS = {
     "api_keys": _as_api_keys,
     "workspace_credentials": _as_workspace_credentials,
     "max_upload_bytes": _as_positive_int,
+    "metrics_port": _as_positive_int,
     "databricks_retry_timeout_seconds": _as_positive_int,
     "workspace_concurrency": _as_positive_int,
     "max_dequeue_count": _as_positive_int,
     "visibility_timeout_seconds": _as_positive_int,
     "poll_interval_seconds": _as_positive_float,
     "transient_retry_delay_seconds": _as_positive_int,
+    "transient_retry_max_delay_seconds": _as_positive_int,
+    "transient_retry_budget_seconds": _as_positive_int,
+    "busy_retry_delay_seconds": _as_positive_int,
+    "stuck_pack_after_seconds": _as_positive_int,
+    "stuck_pack_sweep_interval_seconds": _as_positive_float,
     "outbox_relay_interval_seconds": _as_positive_float,
+    "smtp_port": _as_port,
+    "smtp_starttls": _as_bool,
+    "smtp_timeout_seconds": _as_positive_float,
+    "notification_max_attempts": _as_positive_int,
+    "notification_retry_delay_seconds": _as_non_negative_int,
+    "operator_emails": _as_emails,
+    "activation_link_keys": _as_fernet_keys,
+    "sync_schedule_notifications": _as_schedule,
+    "sync_schedule_ad_users": _as_schedule,
+    "sync_schedule_ad_groups": _as_schedule,
+    "sync_tick_seconds": _as_positive_float,
+    "token_expiry_max_days": _as_positive_int,
     "graph_validation_budget_seconds": _as_positive_float,
     "graph_base_url": lambda value: value.strip().rstrip("/"),
     "graph_authority_host": lambda value: value.strip().rstrip("/"),

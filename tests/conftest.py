@@ -4,5 +4,6 @@ pytest_plugins = [
     "tests.fixtures.postgres",
     "tests.fixtures.azurite",
     "tests.fixtures.emulator",
+    "tests.fixtures.smtp",
     "tests.fixtures.graph_emulator",
 ]

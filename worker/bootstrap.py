@@ -7,12 +7,15 @@ from dataclasses import dataclass
 
 from shared.db import database_url, make_engine, make_session_factory
 from shared.errors import ConfigurationError
+from shared.notifications.activation_links import ActivationLinkCipher
 from shared.provisioning.clients import WorkspaceClients
 from shared.queue.factory import make_queue, poison_queue_name
 from shared.queue.outbox import OutboxRelay
 from shared.settings import Settings
 from shared.use_cases.provision import ProvisioningJob
+from shared.use_cases.sweep import StuckPackSweeper
 from worker.consumer import QueueConsumer
+from worker.retry_policy import RetryPolicy
 
 
 @dataclass
@@ -21,6 +24,7 @@ class Worker:
     consumer: QueueConsumer
     job: ProvisioningJob
     outbox_relay: OutboxRelay
+    sweeper: StuckPackSweeper
     stop_requested: threading.Event
 
 
@@ -32,6 +36,8 @@ def build_worker(settings: Settings | None = None) -> Worker:
             "Missing setting databricks_token (or azure_client_id and azure_client_secret): "
             "the worker needs credentials for Databricks"
         )
+    # D2O activation links are credentials: without a key to encrypt them the worker could not keep them.
+    activation_links = ActivationLinkCipher(settings.activation_link_keys)
     engine = make_engine(database_url(settings))
     session_factory = make_session_factory(engine)
     queue = make_queue(settings, engine)
@@ -45,6 +51,8 @@ def build_worker(settings: Settings | None = None) -> Worker:
         gateway_for=clients.gateway,
         concurrency=settings.workspace_concurrency,
         retry_delay_seconds=settings.transient_retry_delay_seconds,
+        busy_delay_seconds=settings.busy_retry_delay_seconds,
+        activation_links=activation_links,
     )
     stop = threading.Event()
     consumer = QueueConsumer(
@@ -54,12 +62,21 @@ def build_worker(settings: Settings | None = None) -> Worker:
         max_dequeue_count=settings.max_dequeue_count,
         on_poison=lambda command, reason: command and job.mark_failed(command.share_pack_id, reason),
         stop_requested=stop,
+        retry_policy=RetryPolicy(
+            base_delay_seconds=settings.transient_retry_delay_seconds,
+            max_delay_seconds=settings.transient_retry_max_delay_seconds,
+            budget_seconds=settings.transient_retry_budget_seconds,
+            busy_delay_seconds=settings.busy_retry_delay_seconds,
+        ),
     )
     return Worker(
         settings=settings,
         consumer=consumer,
         job=job,
         outbox_relay=OutboxRelay(session_factory, queue),
+        sweeper=StuckPackSweeper(
+            session_factory, queue_name=queue.name, stuck_after_seconds=settings.stuck_pack_after_seconds
+        ),
         stop_requested=stop,
     )
 

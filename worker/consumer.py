@@ -1,32 +1,51 @@
 """The queue loop's mechanics: receive one message, keep it hidden while it is worked on, and settle it.
 
 At-least-once delivery: a message is deleted only after its outcome is recorded. While a job runs, a
-heartbeat thread keeps extending the message's visibility (keeping the newest pop receipt). A message seen
-more than `max_dequeue_count` times goes to `<queue>-poison`. A job may end in four ways:
+heartbeat thread keeps extending the message's visibility (keeping the newest pop receipt). A job may end
+in five ways:
 
 * returns: the outcome (COMPLETED or FAILED) is recorded; delete the message.
-* `RetryLater`: a transient failure; hide the message for a back-off and let it come again.
+* `SharePackBusy`: another worker holds the pack; come back after about `busy_delay_seconds`, without
+  counting a failure of any kind (the holder may yet lose its message, and then this one finishes the pack).
+* `RetryLater`, or the database or queue unreachable: a transient failure, waited out with exponential
+  backoff (see `retry_policy`). Until the transient budget (time) is spent, the pack is not failed.
 * `JobInterrupted`: shutdown was requested between steps; release the message for another worker now.
-* any other exception: a bug or an outage; log it and let the visibility timeout re-deliver it.
+* any other exception: a crash (a bug); log it and let the visibility timeout re-deliver the message.
+
+Two budgets, so that waiting out an outage never poisons a pack: crashes spend the queue's dequeue count
+(more than `max_dequeue_count` deliveries and the message goes to `<queue>-poison`); transient failures
+and busy packs do not, because they are settled by sending a successor message (carrying the transient
+record: attempts and first failure time) with a visibility delay and deleting the current one. If the
+current message cannot be deleted, the successor is a duplicate: harmless, since the job is idempotent
+and two workers never run one pack at once.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 import structlog
 
+from shared.db import is_database_unavailable
+from shared.errors import ServiceUnavailable
 from shared.logging import get_logger
 from shared.queue.interface import MessageLost, MessageQueue, QueueMessage
 from shared.queue.messages import ProvisionSharePack, UnreadableMessage
-from shared.use_cases.provision import JobInterrupted, RetryLater
+from shared.use_cases.provision import JobInterrupted, RetryLater, SharePackBusy
+from worker.retry_policy import RetryPolicy
 
 log = get_logger(__name__)
 
 Job = Callable[[ProvisionSharePack, "Heartbeat"], None]
 PoisonHandler = Callable[[ProvisionSharePack | None, str], None]
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
 class Heartbeat:
@@ -95,6 +114,8 @@ class QueueConsumer:
     max_dequeue_count: int
     on_poison: PoisonHandler
     stop_requested: threading.Event
+    retry_policy: RetryPolicy
+    clock: Clock = field(default=utc_now)
 
     def process_next(self, job: Job) -> bool:
         """Handle at most one message; return False when the queue was empty."""
@@ -130,19 +151,67 @@ class QueueConsumer:
             try:
                 with heartbeat:
                     job(command, heartbeat)
+            except SharePackBusy as exc:
+                delay = self.retry_policy.busy_delay()
+                log.info("queue.share_pack_busy", delay_seconds=delay, reason=exc.message)
+                self._reschedule(heartbeat, command, delay)
+                return
             except RetryLater as exc:
-                log.info("queue.retry_later", delay_seconds=exc.delay_seconds, reason=exc.message)
-                delay = exc.delay_seconds
-                self._settle(lambda m: self.queue.extend(m, visibility_timeout=delay), heartbeat)
+                self._retry_transient(heartbeat, command, exc.message, exc.retry_after_seconds)
                 return
             except JobInterrupted:
                 log.info("queue.message_released")
                 self._settle(self.queue.release, heartbeat)
                 return
-            except Exception:
+            except Exception as exc:
+                if isinstance(exc, ServiceUnavailable) or is_database_unavailable(exc):
+                    self._retry_transient(heartbeat, command, _describe_outage(exc), None)
+                    return
                 log.exception("queue.job_crashed")
                 return
             self._settle(self.queue.delete, heartbeat)
+
+    def _retry_transient(
+        self, heartbeat: Heartbeat, command: ProvisionSharePack, reason: str, retry_after_seconds: int | None
+    ) -> None:
+        """Wait out a transient failure with backoff, or poison the message once the budget is spent."""
+        now = self.clock()
+        successor = command.after_transient_failure(now)
+        first_failure_at = successor.first_transient_failure_at or now
+        if self.retry_policy.budget_spent(first_failure_at, now):
+            lasted = int((now - first_failure_at).total_seconds())
+            self._poison(
+                heartbeat.message,
+                command,
+                f"Gave up after {successor.transient_attempts} transient failures over {lasted} s "
+                f"(transient_retry_budget_seconds); last: {reason}",
+            )
+            return
+        delay = self.retry_policy.transient_delay(
+            successor.transient_attempts, retry_after_seconds=retry_after_seconds
+        )
+        log.warning(
+            "queue.retry_later",
+            attempt=successor.transient_attempts,
+            delay_seconds=delay,
+            retry_after_seconds=retry_after_seconds,
+            reason=reason,
+        )
+        self._reschedule(heartbeat, successor, delay)
+
+    def _reschedule(self, heartbeat: Heartbeat, successor: ProvisionSharePack, delay: int) -> None:
+        """Replace the held message by `successor`, visible after `delay` seconds (a fresh dequeue count)."""
+        if heartbeat.lost:
+            return  # another consumer holds it now; it is theirs to settle
+        try:
+            self.queue.send(successor.to_json(), delay_seconds=delay)
+        except ServiceUnavailable:
+            # The queue is down too: keep the current message hidden for the delay if we still can; if not,
+            # it comes back after its visibility timeout. Either way it costs one delivery of the crash budget.
+            log.warning("queue.successor_not_sent", exc_info=True)
+            self._settle(lambda m: self.queue.extend(m, visibility_timeout=delay), heartbeat)
+            return
+        self._settle(self.queue.delete, heartbeat)
 
     def _settle(self, action: Callable[[QueueMessage], object], heartbeat: Heartbeat) -> None:
         if heartbeat.lost:
@@ -151,6 +220,8 @@ class QueueConsumer:
             action(heartbeat.message)
         except MessageLost:
             log.warning("queue.message_lost_at_settle")
+        except ServiceUnavailable:
+            log.warning("queue.settle_failed", exc_info=True)  # it comes back after its visibility timeout
 
     def _poison(self, message: QueueMessage, command: ProvisionSharePack | None, reason: str) -> None:
         # Record first: if that fails the message stays, comes back, and is poisoned again.
@@ -161,3 +232,10 @@ class QueueConsumer:
         except MessageLost:
             log.warning("queue.message_lost_at_settle")
         log.error("queue.message_poisoned", reason=reason)
+
+
+def _describe_outage(exc: Exception) -> str:
+    """One line for the log and the poison reason; the driver's own text may carry connection details."""
+    if isinstance(exc, ServiceUnavailable):
+        return exc.message
+    return f"Database unavailable ({type(getattr(exc, 'orig', None) or exc).__name__})"

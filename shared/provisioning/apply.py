@@ -1,9 +1,9 @@
-"""Carry a `Plan` out, one step at a time, idempotently and concurrently.
+"""Carry a `Plan` out, one section at a time, idempotently and concurrently.
 
-The orchestrator runs the steps in `Plan.steps` order and reports each ("Step k/8: ..."):
+One function per plan section; `shared.provisioning.steps` names the job step that runs each, in order:
 
 =================  ===================================================  ==========================
-step               NEW / UPDATE                                         DELETE (runs first → last)
+section            NEW / UPDATE                                         DELETE (runs first → last)
 =================  ===================================================  ==========================
 ``recipients``     create recipients, update comments and IP lists      delete recipients (last)
 ``shares``         create shares, update comments                       delete shares
@@ -41,17 +41,17 @@ from shared.provisioning.errors import (
 )
 from shared.provisioning.gateway import WorkspaceGateway
 from shared.provisioning.plan import (
-    PLAN_STEPS,
     Action,
     Change,
     Plan,
+    Section,
     batch_object_changes,
     recipient_differences,
 )
 from shared.provisioning.workspace_state import TOKEN, SharedObjectState, ShareState
 from shared.share_pack_file.model import Strategy
 
-__all__ = ["PLAN_STEPS", "StepResult", "apply_plan", "apply_step"]
+__all__ = ["StepResult", "apply_data_objects", "apply_grants", "apply_recipients", "apply_shares"]
 
 _DAY_MS = 86_400_000
 
@@ -61,7 +61,7 @@ class StepResult:
     """What one step did.
 
     Attributes:
-        step: the step name.
+        step: the plan section the step carried out.
         changes: the plan's changes of this step that are now in effect (for audit rows), whether this run
             or an interrupted earlier run of the same plan made them.
         activation_links: recipient name → activation link of the D2O recipients created (or found
@@ -69,14 +69,14 @@ class StepResult:
             they are left out of ``repr`` and `to_dict`. A link may repeat one an earlier attempt delivered.
     """
 
-    step: str
+    step: Section
     changes: tuple[Change, ...] = ()
     activation_links: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         """Return the result as JSON-able data, without the activation links themselves."""
         return {
-            "step": self.step,
+            "step": str(self.step),
             "changes": [change.to_dict() for change in self.changes],
             "activation_links_for": sorted(self.activation_links),
         }
@@ -88,39 +88,42 @@ class _Outcome:
     links: dict[str, str] = field(default_factory=dict)
 
 
-def apply_step(step: str, plan: Plan, gateway: WorkspaceGateway, *, concurrency: int = 8) -> StepResult:
-    """Carry out one step of ``plan``; return what it did.
+def apply_recipients(plan: Plan, gateway: WorkspaceGateway, *, concurrency: int = 8) -> StepResult:
+    """Create, update or delete recipients; fetch links of created but never activated D2O recipients."""
+    tasks = [_recipient_task(gateway, change) for change in _changes(plan, Section.RECIPIENTS)]
+    if plan.strategy is Strategy.NEW:
+        tasks += [_activation_task(gateway, name) for name in plan.pending_activations]
+    return _run(Section.RECIPIENTS, tasks, concurrency=concurrency)
 
-    Raises:
-        PlanConflict: the plan has conflicts and must not be applied.
-        TransientProvisioningError: try again later (re-plan first).
-        PermanentProvisioningError: the share pack cannot be provisioned as is.
-        Either error carries ``partial_result``: the `StepResult` of what the step did complete before it
-        failed (its audit rows and activation links must still be recorded).
-    """
+
+def apply_shares(plan: Plan, gateway: WorkspaceGateway, *, concurrency: int = 8) -> StepResult:
+    """Create shares, update their comments, or delete them."""
+    tasks = [_share_task(gateway, change) for change in _changes(plan, Section.SHARES)]
+    return _run(Section.SHARES, tasks, concurrency=concurrency)
+
+
+def apply_data_objects(plan: Plan, gateway: WorkspaceGateway, *, concurrency: int = 8) -> StepResult:
+    """Remove, then add data objects, in calls of at most 100 per share."""
+    groups = _by_share(_changes(plan, Section.DATA_OBJECTS))
+    tasks = [_objects_task(gateway, share, group) for share, group in groups.items()]
+    return _run(Section.DATA_OBJECTS, tasks, concurrency=concurrency)
+
+
+def apply_grants(plan: Plan, gateway: WorkspaceGateway, *, concurrency: int = 8) -> StepResult:
+    """Grant and revoke SELECT, one call per share."""
+    groups = _by_share(_changes(plan, Section.GRANTS))
+    tasks = [_grants_task(gateway, share, group) for share, group in groups.items()]
+    return _run(Section.GRANTS, tasks, concurrency=concurrency)
+
+
+def _changes(plan: Plan, section: Section) -> tuple[Change, ...]:
+    """The section's changes, refusing a plan with conflicts (it must never be applied)."""
     if not plan.can_apply:
         raise PlanConflict(plan.conflicts)
-    changes = plan.changes_for(step)
-    tasks: list[Callable[[], _Outcome]] = []
-    if step == "recipients":
-        tasks = [_recipient_task(gateway, change) for change in changes]
-        if plan.strategy is Strategy.NEW:
-            tasks += [_activation_task(gateway, name) for name in plan.pending_activations]
-    elif step == "shares":
-        tasks = [_share_task(gateway, change) for change in changes]
-    elif step == "data_objects":
-        tasks = [_objects_task(gateway, share, group) for share, group in _by_share(changes).items()]
-    elif step == "grants":
-        tasks = [_grants_task(gateway, share, group) for share, group in _by_share(changes).items()]
-    return _run(step, tasks, concurrency=concurrency)
+    return plan.changes_for(section)
 
 
-def apply_plan(plan: Plan, gateway: WorkspaceGateway, *, concurrency: int = 8) -> list[StepResult]:
-    """Run every step of ``plan`` in order (for callers that need no per-step bookkeeping)."""
-    return [apply_step(step, plan, gateway, concurrency=concurrency) for step in plan.steps]
-
-
-def _run(step: str, tasks: Sequence[Callable[[], _Outcome]], *, concurrency: int) -> StepResult:
+def _run(step: Section, tasks: Sequence[Callable[[], _Outcome]], *, concurrency: int) -> StepResult:
     """Run independent tasks, at most ``concurrency`` at a time; on failure let running ones finish."""
     outcomes: list[_Outcome] = []
     failures: list[BaseException] = []

@@ -28,7 +28,7 @@ class ProvisioningError(WorkflowError):
             never reached Databricks (``TIMEOUT``, ``CONNECTION_ERROR``, ``PLAN_CONFLICT``).
         databricks_message: the message as Databricks (or the transport) worded it, for ``ErrorMessage``.
         concerning: the object the call was about, e.g. ``share 'sales'`` or ``recipient 'acme'``.
-        partial_result: set by `apply.apply_step` when a step fails part-way: the `StepResult` of what that
+        partial_result: set by the `apply` functions when a step fails part-way: the `StepResult` of what that
             step did complete (audit rows and activation links must still be recorded).
     """
 
@@ -54,7 +54,15 @@ class ProvisioningError(WorkflowError):
 
 
 class TransientProvisioningError(ProvisioningError):
-    """Throttling, 5xx, timeouts, connection failures: return the message to the queue and try later."""
+    """Throttling, 5xx, timeouts, connection failures: return the message to the queue and try later.
+
+    `retry_after_seconds` is the server's `Retry-After` on a 429/503, when it sent one: the next attempt
+    waits at least that long.
+    """
+
+    def __init__(self, message: str, *, retry_after_seconds: int | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.retry_after_seconds = retry_after_seconds
 
     @property
     def retryable(self) -> bool:
@@ -135,7 +143,7 @@ def classify_failure(exc: BaseException, *, concerning: str, sdk_suffix: str | N
         kwargs: dict[str, Any] = {"error_code": code, "databricks_message": message, "concerning": concerning}
         text = f"{concerning}: {message}"
         if isinstance(exc, _TRANSIENT_CLASSES):
-            return TransientProvisioningError(text, **kwargs)
+            return TransientProvisioningError(text, retry_after_seconds=_retry_after(exc), **kwargs)
         if _is_already_exists(exc):
             return ObjectAlreadyExists(text, **kwargs)
         if isinstance(exc, sdk_errors.NotFound):
@@ -143,7 +151,7 @@ def classify_failure(exc: BaseException, *, concerning: str, sdk_suffix: str | N
         if isinstance(exc, _PERMANENT_CLASSES):
             return PermanentProvisioningError(text, **kwargs)
         # A status the SDK does not map (502, other 5xx) reaches us as the bare base class.
-        return TransientProvisioningError(text, **kwargs)
+        return TransientProvisioningError(text, retry_after_seconds=_retry_after(exc), **kwargs)
     if isinstance(exc, TimeoutError):
         # The SDK's retry budget ran out (persistent 429/503, connection refused, HTTP timeouts): the
         # last real failure is the cause and says why.
@@ -151,7 +159,11 @@ def classify_failure(exc: BaseException, *, concerning: str, sdk_suffix: str | N
         code = getattr(cause, "error_code", None) or "TIMEOUT"
         detail = f"{exc} (last error: {cause})" if cause is not None else str(exc)
         return TransientProvisioningError(
-            f"{concerning}: {detail}", error_code=code, databricks_message=detail, concerning=concerning
+            f"{concerning}: {detail}",
+            error_code=code,
+            databricks_message=detail,
+            concerning=concerning,
+            retry_after_seconds=_retry_after(cause),
         )
     if isinstance(exc, requests.ConnectionError | requests.Timeout):
         return TransientProvisioningError(
@@ -161,3 +173,9 @@ def classify_failure(exc: BaseException, *, concerning: str, sdk_suffix: str | N
             concerning=concerning,
         )
     return None
+
+
+def _retry_after(exc: BaseException | None) -> int | None:
+    """The `Retry-After` seconds the SDK parsed from a 429/503 reply (`retry_after_secs`), if any."""
+    seconds = getattr(exc, "retry_after_secs", None)
+    return seconds if isinstance(seconds, int) and seconds >= 0 else None

@@ -47,15 +47,30 @@ from shared.share_pack_file.model import (
     Strategy,
 )
 
-#: The four steps of a plan, named as the orchestrator reports them ("Step k/8: <step>").
-PLAN_STEPS: tuple[str, ...] = ("recipients", "shares", "data_objects", "grants")
-#: The order a DELETE runs them in: revoke grants, (no object step: objects go with their share),
-#: delete shares, then delete recipients.
-DELETE_STEPS: tuple[str, ...] = ("grants", "data_objects", "shares", "recipients")
 #: The most object updates one `PATCH shares/{name}` accepts.
 MAX_UPDATES_PER_CALL = 100
 #: The only privilege a share grants to a recipient.
 SELECT = "SELECT"
+
+
+class Section(StrEnum):
+    """The sections of a plan, in the order NEW and UPDATE carry them out.
+
+    Each is carried out by one step of the job (`shared.provisioning.steps`). A DELETE runs them in
+    reverse: revoke grants, (no object changes: objects go with their share), delete shares, then
+    recipients; a recipient cannot be deleted while a share still grants it access.
+    """
+
+    RECIPIENTS = "recipients"
+    SHARES = "shares"
+    DATA_OBJECTS = "data_objects"
+    GRANTS = "grants"
+
+
+def sections_in_order(strategy: Strategy) -> tuple[Section, ...]:
+    """Return the plan's sections in the order the strategy carries them out."""
+    forward = tuple(Section)
+    return tuple(reversed(forward)) if strategy is Strategy.DELETE else forward
 
 
 class Entity(StrEnum):
@@ -80,11 +95,11 @@ class Action(StrEnum):
     ADOPT = "adopt"  # exists already exactly as declared: nothing to do
 
 
-_STEP_OF_ENTITY = {
-    Entity.RECIPIENT: "recipients",
-    Entity.SHARE: "shares",
-    Entity.DATA_OBJECT: "data_objects",
-    Entity.GRANT: "grants",
+_SECTION_OF_ENTITY = {
+    Entity.RECIPIENT: Section.RECIPIENTS,
+    Entity.SHARE: Section.SHARES,
+    Entity.DATA_OBJECT: Section.DATA_OBJECTS,
+    Entity.GRANT: Section.GRANTS,
 }
 
 
@@ -105,9 +120,9 @@ class Change:
     new: Mapping[str, Any] = field(default_factory=dict)
 
     @property
-    def step(self) -> str:
-        """Return the plan step that carries this change out."""
-        return _STEP_OF_ENTITY[self.entity]
+    def section(self) -> Section:
+        """Return the plan section this change belongs to."""
+        return _SECTION_OF_ENTITY[self.entity]
 
     def describe(self) -> str:
         """Return a one-line human description, e.g. ``add data_object c.s.t in share sales``."""
@@ -166,7 +181,7 @@ class Plan:
 
     Attributes:
         strategy: the share pack's strategy.
-        changes: every change, in the order the steps carry them out (within a share: removals first).
+        changes: every change, in the order the sections are carried out (within a share: removals first).
         adopted: objects found already exactly as declared (shown to users, nothing to do).
         conflicts: why the plan must not be applied (readable sentences); empty when it can be.
         pending_activations: adopted D2O recipients whose activation link was never downloaded — an earlier
@@ -190,15 +205,17 @@ class Plan:
         return not self.conflicts
 
     @property
-    def steps(self) -> tuple[str, ...]:
-        """Return the step names in the order to run them (`DELETE_STEPS` for DELETE, else `PLAN_STEPS`)."""
-        return DELETE_STEPS if self.strategy is Strategy.DELETE else PLAN_STEPS
+    def sections(self) -> tuple[Section, ...]:
+        """Return the sections in the order to carry them out (reversed for DELETE)."""
+        return sections_in_order(self.strategy)
 
-    def changes_for(self, step: str) -> tuple[Change, ...]:
-        """Return the changes one step makes, in order."""
-        if step not in PLAN_STEPS:
-            raise ValueError(f"unknown plan step {step!r}; expected one of {PLAN_STEPS}")
-        return tuple(change for change in self.changes if change.step == step)
+    def changes_for(self, section: Section | str) -> tuple[Change, ...]:
+        """Return the changes of one section, in order."""
+        try:
+            wanted = Section(section)
+        except ValueError:
+            raise ValueError(f"unknown plan section {section!r}; expected one of {[str(s) for s in Section]}") from None
+        return tuple(change for change in self.changes if change.section is wanted)
 
     def summary(self) -> dict[str, int]:
         """Return counts per entity and action (e.g. ``data_object_add: 250``) plus adopted and conflicts."""
@@ -215,7 +232,7 @@ class Plan:
         return {
             "strategy": str(self.strategy),
             "summary": self.summary(),
-            "steps": {step: [c.to_dict() for c in self.changes_for(step)] for step in self.steps},
+            "steps": {str(section): [c.to_dict() for c in self.changes_for(section)] for section in self.sections},
             "adopted": [c.to_dict() for c in self.adopted],
             "conflicts": list(self.conflicts),
             "pending_activations": list(self.pending_activations),
@@ -225,11 +242,12 @@ class Plan:
     def from_dict(cls, data: Mapping[str, Any]) -> Plan:
         """Rebuild a plan from `to_dict` output."""
         strategy = Strategy(data["strategy"])
-        order = DELETE_STEPS if strategy is Strategy.DELETE else PLAN_STEPS
         steps = data.get("steps") or {}
         return cls(
             strategy=strategy,
-            changes=tuple(Change.from_dict(c) for step in order for c in steps.get(step, ())),
+            changes=tuple(
+                Change.from_dict(c) for section in sections_in_order(strategy) for c in steps.get(section, ())
+            ),
             adopted=tuple(Change.from_dict(c) for c in data.get("adopted", ())),
             conflicts=tuple(data.get("conflicts", ())),
             pending_activations=tuple(data.get("pending_activations", ())),
@@ -254,21 +272,20 @@ def make_plan(share_pack: SharePackSpec, actual: WorkspaceState) -> Plan:
 
 @dataclass
 class _Draft:
-    """Changes collected per step while diffing, assembled in step order at the end."""
+    """Changes collected per section while diffing, assembled in the strategy's order at the end."""
 
-    by_step: dict[str, list[Change]] = field(default_factory=lambda: {step: [] for step in PLAN_STEPS})
+    by_section: dict[Section, list[Change]] = field(default_factory=lambda: {section: [] for section in Section})
     adopted: list[Change] = field(default_factory=list)
     conflicts: list[str] = field(default_factory=list)
     pending_activations: list[str] = field(default_factory=list)
 
     def add(self, change: Change) -> None:
-        self.by_step[change.step].append(change)
+        self.by_section[change.section].append(change)
 
     def plan(self, strategy: Strategy) -> Plan:
-        order = DELETE_STEPS if strategy is Strategy.DELETE else PLAN_STEPS
         return Plan(
             strategy=strategy,
-            changes=tuple(change for step in order for change in self.by_step[step]),
+            changes=tuple(change for section in sections_in_order(strategy) for change in self.by_section[section]),
             adopted=tuple(self.adopted),
             conflicts=tuple(self.conflicts),
             pending_activations=tuple(self.pending_activations),
@@ -324,6 +341,10 @@ def _metastore_differs(want: RecipientState, have: RecipientState) -> bool:
     )
 
 
+#: A D2O token's lifetime when the pack names none (Databricks' own default is the metastore's setting).
+DEFAULT_TOKEN_EXPIRY_DAYS = 90
+
+
 def _plan_recipients(
     recipients: Iterable[RecipientSpec], actual: WorkspaceState, strategy: Strategy, draft: _Draft
 ) -> None:
@@ -332,7 +353,8 @@ def _plan_recipients(
         have = actual.recipients.get(want.name)
         if have is None:
             _check_sharing_identifier(want, actual, draft)
-            new = {**want.describe(), "token_expiry_days": declared.token_expiry_days}
+            days = declared.token_expiry_days or (DEFAULT_TOKEN_EXPIRY_DAYS if want.kind == "D2O" else None)
+            new = {**want.describe(), "token_expiry_days": days}
             draft.add(Change(Entity.RECIPIENT, Action.CREATE, want.name, new=new))
             continue
         differences = recipient_differences(want, have)

@@ -55,9 +55,9 @@ class AzureStorageQueue:
         with self._translate_errors("create"), suppress(ResourceExistsError):
             self._client.create_queue()
 
-    def send(self, content: str) -> None:
+    def send(self, content: str, *, delay_seconds: int = 0) -> None:
         with self._translate_errors("send"):
-            self._client.send_message(content)
+            self._client.send_message(content, visibility_timeout=delay_seconds or None)
 
     def receive(self, *, visibility_timeout: int) -> QueueMessage | None:
         with self._translate_errors("receive"):

@@ -51,8 +51,8 @@ class MessageQueue(Protocol):
         """Create the queue if it does not exist (idempotent; call once at start-up)."""
         ...
 
-    def send(self, content: str) -> None:
-        """Append a message, visible at once."""
+    def send(self, content: str, *, delay_seconds: int = 0) -> None:
+        """Append a message, visible at once or after `delay_seconds` (Azure allows up to 7 days)."""
         ...
 
     def receive(self, *, visibility_timeout: int) -> QueueMessage | None:

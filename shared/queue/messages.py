@@ -3,12 +3,18 @@
 A message is a pointer (`share_pack_id` + `version`): the worker reads everything else from the database,
 so a duplicate or late message is harmless. Anything that is not a well-formed envelope of a type this code
 knows raises `UnreadableMessage`; retrying cannot help, so the worker moves it to the poison queue.
+
+A message also carries its pack's transient-failure record (`transient_attempts`, `first_transient_failure_at`):
+after a transient failure the worker sends a successor message with the record updated and deletes the
+current one, so waiting out an outage never spends the queue's dequeue count (the crash budget). Both
+fields are optional in the envelope, so messages written before they existed still read.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any, ClassVar
 from uuid import UUID
 
@@ -26,19 +32,34 @@ class ProvisionSharePack:
     share_pack_id: UUID
     version: int
     request_id: str | None = None
+    transient_attempts: int = 0
+    first_transient_failure_at: datetime | None = None
 
     TYPE: ClassVar[str] = "provision_share_pack"
     ENVELOPE_VERSION: ClassVar[int] = 1
 
     def to_envelope(self) -> dict[str, Any]:
         """Return the envelope as a JSON-ready dict (the outbox stores this in its JSONB `payload`)."""
-        return {
+        envelope: dict[str, Any] = {
             "v": self.ENVELOPE_VERSION,
             "type": self.TYPE,
             "share_pack_id": str(self.share_pack_id),
             "version": self.version,
             "request_id": self.request_id,
         }
+        if self.transient_attempts:
+            envelope["transient_attempts"] = self.transient_attempts
+        if self.first_transient_failure_at is not None:
+            envelope["first_transient_failure_at"] = self.first_transient_failure_at.isoformat()
+        return envelope
+
+    def after_transient_failure(self, now: datetime) -> ProvisionSharePack:
+        """The successor of this message after one more transient failure at `now`."""
+        return replace(
+            self,
+            transient_attempts=self.transient_attempts + 1,
+            first_transient_failure_at=self.first_transient_failure_at or now,
+        )
 
     def to_json(self) -> str:
         """Return the queue message body."""
@@ -64,7 +85,16 @@ class ProvisionSharePack:
         request_id = data.get("request_id")
         if request_id is not None and not isinstance(request_id, str):
             raise UnreadableMessage("Message request_id must be a string or null")
-        return cls(share_pack_id=share_pack_id, version=version, request_id=request_id)
+        attempts = data.get("transient_attempts", 0)
+        if not isinstance(attempts, int) or isinstance(attempts, bool) or attempts < 0:
+            raise UnreadableMessage("Message transient_attempts must be a whole number from 0")
+        return cls(
+            share_pack_id=share_pack_id,
+            version=version,
+            request_id=request_id,
+            transient_attempts=attempts,
+            first_transient_failure_at=_read_moment(data.get("first_transient_failure_at")),
+        )
 
     @classmethod
     def from_json(cls, raw: str | bytes) -> ProvisionSharePack:
@@ -74,3 +104,16 @@ class ProvisionSharePack:
         except (TypeError, ValueError):  # JSONDecodeError and UnicodeDecodeError are ValueErrors
             raise UnreadableMessage("Message is not valid JSON") from None
         return cls.from_envelope(data)
+
+
+def _read_moment(value: Any) -> datetime | None:
+    """An ISO 8601 moment with its offset (naive moments are refused: workers may run in any zone)."""
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except (TypeError, ValueError):
+        raise UnreadableMessage("Message first_transient_failure_at must be an ISO 8601 moment") from None
+    if moment.tzinfo is None:
+        raise UnreadableMessage("Message first_transient_failure_at must carry a UTC offset")
+    return moment

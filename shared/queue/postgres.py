@@ -39,9 +39,12 @@ class PostgresQueue:
     def ensure_exists(self) -> None:
         """Nothing to create: the table comes with the migrations and a queue is just a `queue_name`."""
 
-    def send(self, content: str) -> None:
+    def send(self, content: str, *, delay_seconds: int = 0) -> None:
+        values: dict[str, Any] = {"id": uuid.uuid4(), "queue_name": self._queue_name, "body": content}
+        if delay_seconds:
+            values["visible_at"] = _now() + timedelta(seconds=delay_seconds)
         with self._translate_errors("send"), self._engine.begin() as conn:
-            conn.execute(insert(_messages).values(id=uuid.uuid4(), queue_name=self._queue_name, body=content))
+            conn.execute(insert(_messages).values(**values))
 
     def receive(self, *, visibility_timeout: int) -> QueueMessage | None:
         # Oldest-visible first; SKIP LOCKED lets concurrent receivers take different messages instead of

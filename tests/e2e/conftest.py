@@ -15,10 +15,12 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.fernet import Fernet
 from flask.testing import FlaskClient
 from sqlalchemy import Engine
 
@@ -26,8 +28,12 @@ from alembic import command
 from api import create_app
 from emulator.auth import DEFAULT_TOKEN
 from emulator.control import EmulatorControl
-from shared.db import make_engine
-from shared.queue.azure import AzureStorageQueue
+from shared.db import make_engine, make_session_factory
+from shared.health import check_health
+from shared.logging import configure_logging
+from shared.queue.factory import make_queue
+from shared.queue.interface import MessageQueue
+from shared.queue.outbox import OutboxPublisher
 from shared.settings import Settings
 from tests.fixtures.postgres import alembic_config, fresh_database_url
 
@@ -48,7 +54,7 @@ class Stack:
 
     client: FlaskClient
     emulator: EmulatorControl
-    queue: AzureStorageQueue
+    queue: MessageQueue
     worker_env: dict[str, str]
     log_dir: Path
     workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
@@ -125,15 +131,26 @@ def engine(e2e_database_url: str) -> Iterator[Engine]:
 
 
 @pytest.fixture
+def queue_backend() -> str:
+    """The stack's queue backend; a test parametrizes `queue_backend` to run on PostgreSQL too."""
+    return "azure"
+
+
+@pytest.fixture
 def stack(
-    e2e_database_url: str, engine: Engine, azurite_connection_string: str, emulator: EmulatorControl, tmp_path: Path
+    e2e_database_url: str,
+    engine: Engine,
+    azurite_connection_string: str,
+    emulator: EmulatorControl,
+    tmp_path: Path,
+    queue_backend: str,
 ) -> Iterator[Stack]:
     database_url = e2e_database_url
     emulator.seed_tables(SEED_TABLES)
     queue_name = f"e2e-{uuid.uuid4().hex[:12]}"
     env = {
         "domain_db_connection_string": database_url,
-        "queue_backend": "azure",
+        "queue_backend": queue_backend,
         "azure_queue_connection_string": azurite_connection_string,
         "azure_queue_name": queue_name,
         "api_keys": f"e2e={API_KEY}",
@@ -141,14 +158,20 @@ def stack(
         "log_format": "json",
     }
     settings = Settings.from_env(env, dotenv_path=None)
-    queue = AzureStorageQueue.from_connection_string(azurite_connection_string, queue_name)
+    queue = make_queue(settings, engine)
     queue.ensure_exists()
-    app = create_app(settings, engine=engine, queue=queue)
+    configure_logging(json=True, level="INFO")  # as api/wsgi.py does before building the app
+    sessions = make_session_factory(engine)
+    publisher = OutboxPublisher(sessions, queue, sweep_interval=settings.outbox_relay_interval_seconds).start()
+    app = create_app(
+        settings, session_factory=sessions, publisher=publisher, health_check=partial(check_health, engine, queue)
+    )
     client = app.test_client()
     worker_env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("DATABRICKS_", "ARM_"))},
         **{k.upper(): v for k, v in env.items()},
         "DATABRICKS_TOKEN": DEFAULT_TOKEN,
+        "ACTIVATION_LINK_KEYS": Fernet.generate_key().decode(),
         "DATABRICKS_RETRY_TIMEOUT_SECONDS": "15",
         "VISIBILITY_TIMEOUT_SECONDS": "6",
         "TRANSIENT_RETRY_DELAY_SECONDS": "1",
@@ -158,4 +181,4 @@ def stack(
     running = Stack(client=client, emulator=emulator, queue=queue, worker_env=worker_env, log_dir=tmp_path)
     yield running
     running.stop_workers()
-    app.extensions["sharepack"].publisher.stop()
+    publisher.stop()

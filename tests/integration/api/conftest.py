@@ -1,15 +1,31 @@
-"""The API on the real database and the real PostgreSQL queue (Azurite is covered by the queue contract tests)."""
+"""The API on the real PostgreSQL: each test's app works inside one transaction that is rolled back afterwards.
+
+`app_factory` builds the app with the suite's `session_factory` (sessions joined to an outer transaction,
+SQLAlchemy's "Joining a Session into an External Transaction" recipe) and a `RecordingPublisher`, so API
+tests leave nothing in the shared database. Tests about the outbox after commit use `committing_sessions`
+and `real_publisher` instead: the real `OutboxPublisher` and the PostgreSQL queue (Azurite is covered by
+the queue contract tests).
+"""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterator
+from functools import partial
+from typing import Any
 
 import pytest
-from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
 
 from api import create_app
+from api.context import HealthCheck, Publisher
+from shared.db import make_session_factory
+from shared.health import check_health
+from shared.logging import configure_logging
+from shared.queue.interface import MessageQueue
+from shared.queue.outbox import OutboxPublisher
 from shared.queue.postgres import PostgresQueue
 from shared.settings import Settings
 
@@ -31,8 +47,22 @@ def make_settings(**overrides: str) -> Settings:
     return Settings.from_env(env, dotenv_path=None)
 
 
+class RecordingPublisher:
+    """Remembers the outbox ids the API hands over after each commit (what the real publisher would send)."""
+
+    def __init__(self) -> None:
+        self.notified: list[int] = []
+
+    def notify(self, outbox_id: int) -> None:
+        self.notified.append(outbox_id)
+
+
+def health_of(engine: Engine, queue: MessageQueue) -> HealthCheck:
+    return partial(check_health, engine, queue)
+
+
 @pytest.fixture
-def queue(engine) -> PostgresQueue:
+def queue(engine: Engine) -> PostgresQueue:
     """A queue of its own per test, so counts and messages belong to this test only."""
     q = PostgresQueue(engine, f"test-{uuid.uuid4().hex[:12]}")
     q.ensure_exists()
@@ -40,22 +70,56 @@ def queue(engine) -> PostgresQueue:
 
 
 @pytest.fixture
-def app_factory(engine, queue) -> Iterator[Callable[..., FlaskClient]]:
-    apps: list[Flask] = []
-
-    def build(settings: Settings | None = None, **kwargs) -> FlaskClient:
-        settings = settings or make_settings(azure_queue_name=queue.name)
-        app = create_app(settings, engine=kwargs.pop("engine", engine), queue=kwargs.pop("queue", queue))
-        apps.append(app)
-        return app.test_client()
-
-    yield build
-    for app in apps:  # each app runs an outbox publisher thread
-        app.extensions["sharepack"].publisher.stop()
+def publisher() -> RecordingPublisher:
+    return RecordingPublisher()
 
 
 @pytest.fixture
-def client(app_factory) -> FlaskClient:
+def committing_sessions(engine: Engine) -> sessionmaker[Session]:
+    """Sessions that really commit: for the few tests about what happens after a commit."""
+    return make_session_factory(engine)
+
+
+@pytest.fixture
+def real_publisher(committing_sessions: sessionmaker[Session]) -> Iterator[Callable[[MessageQueue], Publisher]]:
+    """Starts real outbox publisher threads on committing sessions; stops them after the test."""
+    started: list[OutboxPublisher] = []
+
+    def start(queue: MessageQueue) -> Publisher:
+        started.append(OutboxPublisher(committing_sessions, queue, sweep_interval=60).start())
+        return started[-1]
+
+    yield start
+    for publisher in started:
+        publisher.stop()
+
+
+@pytest.fixture
+def app_factory(
+    engine: Engine,
+    queue: PostgresQueue,
+    session_factory: sessionmaker[Session],
+    publisher: RecordingPublisher,
+) -> Callable[..., FlaskClient]:
+    """`build(settings=None, **collaborators)`: a test client; any collaborator can be replaced."""
+
+    def build(settings: Settings | None = None, **collaborators: Any) -> FlaskClient:
+        defaults: dict[str, Any] = {
+            "session_factory": session_factory,
+            "publisher": publisher,
+            "health_check": health_of(engine, queue),
+        }
+        settings = settings or make_settings(azure_queue_name=queue.name)
+        # As api/wsgi.py does: the app logs through our masked pipeline, not structlog's defaults.
+        configure_logging(json=settings.log_format == "json", level=settings.log_level)
+        app = create_app(settings, **(defaults | collaborators))
+        return app.test_client()
+
+    return build
+
+
+@pytest.fixture
+def client(app_factory: Callable[..., FlaskClient]) -> FlaskClient:
     return app_factory()
 
 

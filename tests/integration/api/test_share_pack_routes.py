@@ -52,13 +52,17 @@ def rejected_audits(session_factory_engine, filename: str) -> list[AuditEntry]:
 
 
 @pytest.fixture
-def sessions(engine):
-    from sqlalchemy.orm import sessionmaker
+def sessions(session_factory):
+    """What the app wrote, seen inside the test's transaction (rolled back afterwards)."""
+    return session_factory
 
-    return sessionmaker(engine, expire_on_commit=False)
 
-
-def test_upload_yaml_is_stored_with_history_and_queued(client, headers, queue, sessions):
+def test_upload_yaml_is_stored_with_history_and_queued(
+    app_factory, headers, queue, committing_sessions, real_publisher
+):
+    # Through the real outbox publisher and queue, after a real commit.
+    sessions = committing_sessions
+    client = app_factory(session_factory=committing_sessions, publisher=real_publisher(queue))
     response = upload(client, headers, sample())
     assert response.status_code == 202, response.json
     body = response.json
@@ -90,6 +94,15 @@ def test_upload_yaml_is_stored_with_history_and_queued(client, headers, queue, s
         assert outbox.published_at is not None
 
 
+def test_the_outbox_row_is_handed_to_the_publisher_after_commit(client, headers, sessions, publisher):
+    share_pack_id = upload(client, headers, sample()).json["SharePackId"]
+    with sessions() as session:
+        row = session.scalars(
+            select(OutboxMessage).where(OutboxMessage.payload["share_pack_id"].astext == share_pack_id)
+        ).one()
+    assert publisher.notified == [row.id]
+
+
 def test_upload_excel_means_the_same_as_yaml(client, headers, sessions):
     from_yaml = upload(client, headers, sample()).json
     from_excel = upload(client, headers, sample("sample_sharepack.xlsx"), "pack.xlsx")
@@ -106,14 +119,14 @@ def test_upload_excel_means_the_same_as_yaml(client, headers, sessions):
     assert configs["yaml"] == configs["xlsx"]
 
 
-def test_bad_yaml_syntax_is_refused_with_its_location(client, headers, sessions, queue):
+def test_bad_yaml_syntax_is_refused_with_its_location(client, headers, sessions, publisher):
     response = upload(client, headers, b"metadata:\n  requestor: [unclosed\n", "broken.yaml")
     assert response.status_code == 400
     errors = response.json["ValidationErrors"]
     assert errors and errors[0]["location"].get("line")
     assert response.json["ErrorCode"] == "INVALID_SHARE_PACK"
     assert len(rejected_audits(sessions, "broken.yaml")) == 1
-    assert queue.approximate_count() == 0
+    assert publisher.notified == []
 
 
 def test_a_text_file_is_refused_as_unsupported_media(client, headers, sessions):
@@ -200,6 +213,43 @@ def test_list_filters_newest_first_and_paginates(client, headers):
     assert listed == ids[::-1][:2]
     assert client.get("/workflow/sharepacks?status=COMPLETED&project=nope", headers=headers).json["Total"] == 0
     assert client.get("/workflow/sharepacks?status=BOGUS", headers=headers).status_code == 422
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "page=" + "9" * 20,
+        "page=0",
+        "page=-1",
+        "page=1.5",
+        "page_size=0",
+        "page_size=201",
+        "page_size=" + "9" * 20,
+        "status=BOGUS",
+        "status=%00",
+        "requested_by=%00",
+        "project=a%00b",
+        "project=%1b[31m",
+        "requested_by=" + "a" * 321,
+    ],
+)
+def test_out_of_range_or_unsafe_query_parameters_are_422(client, headers, query):
+    response = client.get(f"/workflow/sharepacks?{query}", headers=headers)
+    assert response.status_code == 422, response.json
+    assert response.json["ErrorCode"] == "UNPROCESSABLE_ENTITY" and response.json["Details"]["query"]
+
+
+def test_the_last_allowed_page_is_an_empty_page(client, headers):
+    response = client.get("/workflow/sharepacks?page=100000&page_size=200", headers=headers)
+    assert response.status_code == 200
+    assert response.json["SharePacks"] == [] and response.json["Page"] == 100000
+
+
+@pytest.mark.parametrize("share_pack_id", ["%00", "a" * 5000, "%F0%9F%92%A9", "..%2F..%2Fetc"])
+def test_a_hostile_path_id_is_404_with_a_bounded_message(client, headers, share_pack_id):
+    response = client.get(f"/workflow/sharepack/{share_pack_id}", headers=headers)
+    assert response.status_code == 404
+    assert len(response.json["Message"]) <= 200
 
 
 def test_disabled_workflow_answers_404_everywhere(app_factory, headers, queue):

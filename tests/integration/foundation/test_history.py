@@ -222,3 +222,29 @@ def test_upsert_many_reads_once_and_versions_only_what_changed(session):
     }
     versions = history.history(current["s1"].share_id)
     assert versions[0].effective_to == versions[1].effective_from
+
+
+def test_upsert_many_holds_at_design_scale(session):
+    """20,000 objects in one pack: once one `(a, b) IN (...)` list, which exceeded max_stack_depth."""
+    history = History(session, Share)
+    who = {"changed_by": "worker", "change_reason": "provisioned"}
+    key = ("workspace_url", "share_name")
+    rows = [{"workspace_url": "https://w", "share_name": f"s{i:05}", "description": "v1"} for i in range(20_000)]
+    assert history.upsert_many(rows, key=key, **who) == 20_000
+    assert history.upsert_many(rows, key=key, **who) == 0
+    rows[19_999] = {**rows[19_999], "description": "v2"}
+    assert history.upsert_many(rows, key=key, **who) == 1
+    count = session.scalar(text("SELECT count(*) FROM deltashare.shares WHERE is_current AND NOT is_deleted"))
+    assert count == 20_000
+
+
+def test_delete_many_ends_only_what_exists(session):
+    history = History(session, Share)
+    who = {"changed_by": "worker", "change_reason": "DELETE share pack"}
+    key = ("workspace_url", "share_name")
+    history.upsert_many([{"workspace_url": "https://w", "share_name": n} for n in ("a", "b")], key=key, **who)
+    doomed = [{"workspace_url": "https://w", "share_name": n} for n in ("a", "b", "never-existed")]
+    assert history.delete_many(doomed, key=key, **who) == 2
+    assert history.delete_many(doomed, key=key, **who) == 0
+    assert history.find_current(workspace_url="https://w") == []
+    assert [n.share_name for n in history.find_current(workspace_url="https://w", include_deleted=True)] == ["a", "b"]

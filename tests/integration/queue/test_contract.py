@@ -203,3 +203,26 @@ def test_azure_stopped_service_is_unavailable_then_back_with_its_messages(
     message = queue.receive(visibility_timeout=30)
     assert message is not None
     assert message.content == "kept across a restart"
+
+
+def wait_for_message(queue: MessageQueue, timeout: float) -> object:
+    """Receive the next message, polling until `timeout` seconds have passed; None if none came."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        message = queue.receive(visibility_timeout=30)
+        if message is not None:
+            return message
+        time.sleep(0.1)
+    return None
+
+
+def test_a_delayed_send_stays_hidden_for_the_delay_then_arrives_fresh(queue: MessageQueue) -> None:
+    queue.send("later", delay_seconds=1)
+
+    assert queue.receive(visibility_timeout=30) is None
+    assert queue.approximate_count() == 1  # hidden, not lost
+    message = wait_for_message(queue, timeout=5)
+
+    assert message is not None
+    assert message.content == "later"
+    assert message.dequeue_count == 1  # a delayed message has not been delivered before

@@ -55,6 +55,11 @@ def test_dotenv_file_is_read_and_environment_wins(tmp_path, monkeypatch):
         ({"api_keys": "short"}, "Invalid setting api_keys"),
         ({"auth_mode": "entra"}, "Missing setting entra_tenant_id"),
         ({"workspace_credentials": "{not json"}, "Invalid setting workspace_credentials"),
+        (
+            {"transient_retry_delay_seconds": "60", "transient_retry_max_delay_seconds": "30"},
+            "Invalid setting transient_retry_max_delay_seconds",
+        ),
+        ({"stuck_pack_after_seconds": "600"}, "Invalid setting stuck_pack_after_seconds: must exceed"),
     ],
 )
 def test_bad_values_fail_with_one_line_naming_the_setting(env, message):
@@ -69,6 +74,21 @@ def test_api_keys_are_kept_only_as_hashes():
     assert [k.name for k in s.api_keys] == ["ci-bot", "local"]
     assert s.api_keys[0].key_hash == hash_api_key("a-long-secret-key")
     assert "a-long-secret-key" not in repr(s)
+
+
+def test_connection_strings_keys_and_secrets_stay_out_of_repr():
+    s = settings(
+        domain_db_connection_string="postgresql://app:db-pa55word@db:5432/sharepack",
+        queue_backend="azure",
+        azure_queue_connection_string="DefaultEndpointsProtocol=https;AccountName=a;AccountKey=queue-k3y==",
+        api_keys="ci-bot=a-long-secret-key",
+        azure_client_id="app-id",
+        azure_client_secret="client-s3cret",
+    )
+    shown = repr(s)
+    for secret in ("db-pa55word", "queue-k3y", hash_api_key("a-long-secret-key"), "client-s3cret"):
+        assert secret not in shown
+    assert "queue_backend='azure'" in shown  # the rest of the settings is still there to read
 
 
 def test_workspace_urls_are_normalised_and_credentials_resolve_per_workspace():

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from shared.provisioning.apply import StepResult, apply_plan, apply_step
+from shared.provisioning.apply import StepResult
 from shared.provisioning.errors import (
     ObjectDoesNotExist,
     PermanentProvisioningError,
@@ -15,6 +15,7 @@ from shared.provisioning.errors import (
     TransientProvisioningError,
 )
 from shared.provisioning.plan import Action, Entity, make_plan
+from shared.provisioning.steps import apply_plan, apply_step
 from shared.provisioning.workspace_state import RecipientState
 from shared.share_pack_file.model import Strategy
 

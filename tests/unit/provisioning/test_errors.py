@@ -115,3 +115,18 @@ def test_databricks_message_drops_the_config_the_sdk_appends() -> None:
 
 def test_programming_errors_are_not_classified() -> None:
     assert classify_failure(KeyError("oops"), concerning="x") is None
+
+
+def test_a_servers_retry_after_travels_on_the_transient_error() -> None:
+    throttled = sdk_errors.TooManyRequests("slow down", retry_after_secs=42)
+    try:
+        try:
+            raise sdk_errors.TemporarilyUnavailable("down", retry_after_secs=7)
+        except sdk_errors.TemporarilyUnavailable as cause:
+            raise TimeoutError("Timed out after 0:00:10") from cause
+    except TimeoutError as exc:
+        exhausted = exc
+
+    assert classify_failure(throttled, concerning="share 's'").retry_after_seconds == 42
+    assert classify_failure(exhausted, concerning="share 's'").retry_after_seconds == 7
+    assert classify_failure(sdk_errors.InternalError("boom"), concerning="share 's'").retry_after_seconds is None

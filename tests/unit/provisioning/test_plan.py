@@ -7,12 +7,11 @@ import json
 import pytest
 
 from shared.provisioning.plan import (
-    DELETE_STEPS,
-    PLAN_STEPS,
     Action,
     Change,
     Entity,
     Plan,
+    Section,
     batch_object_changes,
     make_plan,
 )
@@ -65,8 +64,8 @@ def test_new_pack_on_an_empty_workspace_creates_everything_in_step_order() -> No
     plan = make_plan(share_pack, EMPTY)
 
     assert plan.can_apply and not plan.is_empty
-    assert plan.steps == PLAN_STEPS
-    assert [c.step for c in plan.changes] == ["recipients"] * 2 + ["shares"] + ["data_objects"] * 2 + ["grants"] * 2
+    assert plan.sections == tuple(Section)
+    assert [c.section for c in plan.changes] == ["recipients"] * 2 + ["shares"] + ["data_objects"] * 2 + ["grants"] * 2
     acme, partner = plan.changes_for("recipients")
     assert acme.new == {
         "type": "D2O",
@@ -337,7 +336,7 @@ def test_delete_revokes_grants_then_deletes_shares_then_recipients() -> None:
 
     plan = make_plan(share_pack, actual)
 
-    assert plan.steps == DELETE_STEPS
+    assert plan.sections == tuple(reversed(Section))
     assert [(str(c.entity), str(c.action), c.name, c.share) for c in plan.changes] == [
         ("grant", "revoke", "acme", "sales"),
         ("grant", "revoke", "globex", "sales"),
@@ -416,7 +415,7 @@ def test_plan_round_trips_through_json_and_holds_no_secret() -> None:
 
     assert Plan.from_dict(data) == plan
     assert data["summary"]["recipient_create"] == 1 and data["summary"]["adopted"] == 2
-    assert list(data["steps"]) == list(PLAN_STEPS)
+    assert list(data["steps"]) == [str(s) for s in Section]
     text = json.dumps(data)
     assert "retrieve_config" not in text and 'token"' not in text and "email" not in text
 
@@ -428,11 +427,11 @@ def test_delete_plan_round_trips_in_delete_order() -> None:
     restored = Plan.from_dict(json.loads(json.dumps(plan.to_dict())))
 
     assert restored == plan
-    assert list(plan.to_dict()["steps"]) == list(DELETE_STEPS)
+    assert list(plan.to_dict()["steps"]) == [str(s) for s in reversed(Section)]
 
 
-def test_changes_for_rejects_an_unknown_step() -> None:
-    with pytest.raises(ValueError, match="unknown plan step"):
+def test_changes_for_rejects_an_unknown_section() -> None:
+    with pytest.raises(ValueError, match="unknown plan section"):
         Plan(Strategy.NEW).changes_for("pipelines")
 
 

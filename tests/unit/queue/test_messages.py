@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -82,3 +83,38 @@ def test_a_missing_field_is_unreadable() -> None:
 def test_unreadable_is_a_permanent_input_error() -> None:
     # The worker poisons InvalidInput instead of retrying it.
     assert issubclass(UnreadableMessage, InvalidInput)
+
+
+def test_the_transient_record_round_trips_and_is_left_out_when_empty() -> None:
+    moment = datetime(2026, 11, 30, 16, 0, tzinfo=UTC)
+    message = ProvisionSharePack(PACK_ID, 3, "r-1", transient_attempts=4, first_transient_failure_at=moment)
+
+    assert ProvisionSharePack.from_json(message.to_json()) == message
+    assert "transient_attempts" not in json.loads(ProvisionSharePack(PACK_ID, 3).to_json())
+
+
+def test_a_successor_counts_one_more_failure_and_keeps_the_first_failure_time() -> None:
+    first = datetime(2026, 11, 30, 16, 0, tzinfo=UTC)
+    later = first + timedelta(minutes=5)
+
+    once = ProvisionSharePack(PACK_ID, 3).after_transient_failure(first)
+    twice = once.after_transient_failure(later)
+
+    assert (once.transient_attempts, once.first_transient_failure_at) == (1, first)
+    assert (twice.transient_attempts, twice.first_transient_failure_at) == (2, first)
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"transient_attempts": -1},
+        {"transient_attempts": True},
+        {"transient_attempts": "3"},
+        {"first_transient_failure_at": "yesterday"},
+        {"first_transient_failure_at": "2026-11-30T16:00:00"},  # no offset
+        {"first_transient_failure_at": 1700000000},
+    ],
+)
+def test_a_bad_transient_record_is_unreadable(overrides: dict) -> None:
+    with pytest.raises(UnreadableMessage):
+        ProvisionSharePack.from_json(envelope(**overrides))

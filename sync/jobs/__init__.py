@@ -1,0 +1,74 @@
+"""The one place sync jobs are registered: a job type and the factory that builds it from the service's parts.
+
+Later issues add DATABRICKS_OBJECTS, JOB_METRICS and PROJECT_COSTS here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from shared.graph.ad_sync import AdSync
+from shared.graph.config import graph_client_from_settings
+from shared.notifications.activation_links import ActivationLinkCipher
+from shared.notifications.delivery import NotificationDeliverer
+from shared.notifications.smtp import SmtpTransport
+from shared.notifications.token_expiry import TokenExpiryWatch
+from shared.recipient_tokens import tokens_from_settings
+from shared.settings import Settings
+from shared.status import SyncType
+from sync.jobs.ad import AdGroupsJob, AdUsersJob
+from sync.jobs.base import Job
+from sync.jobs.notifications import NotificationsJob
+
+
+@dataclass(frozen=True)
+class JobParts:
+    """What a job factory may use."""
+
+    settings: Settings
+    session_factory: sessionmaker[Session]
+
+
+def _notifications(parts: JobParts) -> Job:
+    settings = parts.settings
+    return NotificationsJob(
+        NotificationDeliverer(
+            session_factory=parts.session_factory,
+            transport=SmtpTransport.from_settings(settings),
+            sender=settings.notification_from,
+            cipher=ActivationLinkCipher(settings.activation_link_keys) if settings.activation_link_keys else None,
+            max_attempts=settings.notification_max_attempts,
+            retry_delay_seconds=settings.notification_retry_delay_seconds,
+        ),
+        expiry_watch=TokenExpiryWatch(parts.session_factory, tokens)
+        if (tokens := tokens_from_settings(settings))
+        else None,
+    )
+
+
+def _ad_sync(parts: JobParts) -> AdSync | None:
+    client = graph_client_from_settings(parts.settings)
+    if client is None:
+        return None
+    return AdSync(parts.session_factory, client, admin_groups=parts.settings.admin_groups)
+
+
+JOBS: dict[SyncType, Callable[[JobParts], Job]] = {
+    SyncType.NOTIFICATIONS: _notifications,
+    SyncType.AD_USERS: lambda parts: AdUsersJob(_ad_sync(parts)),
+    SyncType.AD_GROUPS: lambda parts: AdGroupsJob(_ad_sync(parts)),
+}
+
+# The schedule setting of each job type (an interval in seconds or a cron expression).
+SCHEDULE_SETTING: dict[SyncType, str] = {
+    SyncType.NOTIFICATIONS: "sync_schedule_notifications",
+    SyncType.AD_USERS: "sync_schedule_ad_users",
+    SyncType.AD_GROUPS: "sync_schedule_ad_groups",
+}
+
+
+def build_jobs(parts: JobParts) -> dict[SyncType, Job]:
+    return {sync_type: factory(parts) for sync_type, factory in JOBS.items()}
