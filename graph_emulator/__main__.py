@@ -22,17 +22,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8002)
     parser.add_argument("--state-file", help="keep the directory in this JSON file across restarts")
-    parser.add_argument("--seed", help='JSON file {"users": [...], "groups": [...]} applied at start')
+    parser.add_argument("--seed", help='JSON file {"users": [...], "groups": [...]} loaded into an empty directory')
     parser.add_argument("--delta-page-size", type=int, default=100, help="objects per delta page")
     parser.add_argument("--log-level", default="INFO")
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
     running = start_graph_emulator(host=args.host, port=args.port, state_file=args.state_file,
                                    delta_page_size=args.delta_page_size)
-    if args.seed:
+    directory = running.app.directory
+    # Only into an empty directory: a restart keeps the changes made since (a disabled user stays disabled).
+    if args.seed and not directory.users and not directory.groups:
         with open(args.seed) as handle:
             seed = json.load(handle)
-        running.app.directory.seed(seed.get("users", []), seed.get("groups", []))
+        directory.seed(seed.get("users", []), seed.get("groups", []))
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
