@@ -19,9 +19,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from api.auth import Authenticator
 from api.context import HealthCheck, Publisher, ReadinessCheck, Services
 from api.errors import register_error_handlers
-from api.routes import health, metrics, recipients, share_packs, sync
+from api.routes import admin, approvals, health, metrics, recipients, share_packs, sync
 from api.schemas import ErrorSchema
 from shared import metrics as measured
+from shared.graph.validator import AdValidator
 from shared.notifications.activation_links import ActivationLinkCipher
 from shared.recipient_tokens import TokensFor
 from shared.settings import Settings
@@ -51,6 +52,7 @@ def create_app(
     readiness_check: ReadinessCheck | None = None,
     recipient_tokens: TokensFor | None = None,
     activation_links: ActivationLinkCipher | None = None,
+    directory_validator: AdValidator | None = None,
 ) -> Flask:
     """Build the Flask app around its collaborators; the caller owns their lifecycle (e.g. the publisher thread)."""
     app = Flask(__name__)
@@ -79,6 +81,7 @@ def create_app(
         readiness_check=readiness_check,
         recipient_tokens=recipient_tokens,
         activation_links=activation_links,
+        directory_validator=directory_validator,
     )
 
     @app.before_request
@@ -104,6 +107,8 @@ def create_app(
     app.register_blueprint(metrics.blp)  # plain Flask: /metrics is for Prometheus, not in the OpenAPI document
     api.register_blueprint(sync.blp)
     api.register_blueprint(recipients.blp)
+    api.register_blueprint(approvals.blp)
+    api.register_blueprint(admin.blp)
     register_error_handlers(app)  # after Api(): our body shape replaces flask-smorest's
     return app
 

@@ -332,10 +332,14 @@ def _version_statement(model: type[Versioned], key: tuple[str, ...], columns: tu
             RETURNING 1
         )"""
     if create:
+        # Rows keyed by the business id itself carry it; others get a new one.
+        new_id = model.__business_key__ not in columns
+        insert_columns = ", ".join([quote(model.__business_key__)] * new_id + [quote(c) for c in columns])
+        selected = ", ".join(["gen_random_uuid()"] * new_id + [f"i.{quote(c)}" for c in columns])
         sql += f""",
         created AS (
-            INSERT INTO {name} ({quote(model.__business_key__)}, {", ".join(quote(c) for c in columns)}, {history})
-            SELECT gen_random_uuid(), {", ".join(f"i.{quote(c)}" for c in columns)}, 1, true, :now,
+            INSERT INTO {name} ({insert_columns}, {history})
+            SELECT {selected}, 1, true, :now,
                    :changed_by, :change_reason
             FROM matched AS i
             WHERE i.t_record_id IS NULL
