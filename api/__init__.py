@@ -22,6 +22,7 @@ from api.errors import register_error_handlers
 from api.routes import admin, approvals, health, metrics, recipients, share_packs, sync
 from api.schemas import ErrorSchema
 from shared import metrics as measured
+from shared.graph.validator import AdValidator
 from shared.notifications.activation_links import ActivationLinkCipher
 from shared.recipient_tokens import TokensFor
 from shared.settings import Settings
@@ -52,6 +53,7 @@ def create_app(
     readiness_check: ReadinessCheck | None = None,
     recipient_tokens: TokensFor | None = None,
     activation_links: ActivationLinkCipher | None = None,
+    directory_validator: AdValidator | None = None,
 ) -> Flask:
     """Build the Flask app around its collaborators; the caller owns their lifecycle (e.g. the publisher thread)."""
     app = Flask(__name__)
@@ -80,6 +82,7 @@ def create_app(
         readiness_check=readiness_check,
         recipient_tokens=recipient_tokens,
         activation_links=activation_links,
+        directory_validator=directory_validator,
     )
 
     @app.before_request
