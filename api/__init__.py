@@ -26,6 +26,7 @@ from api.routes import admin, approvals, health, metrics, recipients, share_pack
 from api.schemas import ErrorSchema
 from api.security_headers import add_security_headers
 from shared import metrics as measured
+from shared.graph.validator import AdValidator
 from shared.notifications.activation_links import ActivationLinkCipher
 from shared.recipient_tokens import TokensFor
 from shared.settings import Settings
@@ -56,6 +57,7 @@ def create_app(
     readiness_check: ReadinessCheck | None = None,
     recipient_tokens: TokensFor | None = None,
     activation_links: ActivationLinkCipher | None = None,
+    directory_validator: AdValidator | None = None,
 ) -> Flask:
     """Build the Flask app around its collaborators; the caller owns their lifecycle (e.g. the publisher thread)."""
     app = Flask(__name__)
@@ -84,6 +86,7 @@ def create_app(
         readiness_check=readiness_check,
         recipient_tokens=recipient_tokens,
         activation_links=activation_links,
+        directory_validator=directory_validator,
     )
 
     configure_sessions(app, settings.console_secret_key)

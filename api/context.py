@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from api.auth import Authenticator
 from shared.access.policy import Access
 from shared.access.principals import Principal
+from shared.graph.validator import AdValidator
 from shared.health import HealthReport, ReadinessReport
 from shared.notifications.activation_links import ActivationLinkCipher
 from shared.recipient_tokens import TokensFor
@@ -43,6 +44,8 @@ class Services:
     # Token rotation: None when this API has no Databricks credentials or no activation_link_keys.
     recipient_tokens: TokensFor | None = None
     activation_links: ActivationLinkCipher | None = None
+    # Azure AD checks at upload; None: not checked at all (the production app always has one).
+    directory_validator: AdValidator | None = None
 
 
 def services() -> Services:

@@ -110,20 +110,30 @@ class PlanResponseSchema(Schema):
     Plan = fields.Dict(allow_none=True)
 
 
-class ListQuerySchema(Schema):
-    status = fields.String(validate=validate.OneOf(values(SharePackStatus)))
-    requested_by = _filter_text("E-mail of the requestor (case-insensitive)")
-    project = _filter_text("Project name (case-insensitive)")
+class PageQuerySchema(Schema):
+    """The `page` and `page_size` query arguments every listing takes, with their bounds."""
+
     page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=MAX_PAGE))
     page_size = fields.Integer(load_default=50, validate=validate.Range(min=1, max=MAX_PAGE_SIZE))
 
 
-class ListResponseSchema(Schema):
+class ListQuerySchema(PageQuerySchema):
+    status = fields.String(validate=validate.OneOf(values(SharePackStatus)))
+    requested_by = _filter_text("E-mail of the requestor (case-insensitive)")
+    project = _filter_text("Project name (case-insensitive)")
+
+
+class PageSchema(Schema):
+    """What every listing answers besides its rows: how many on this page, in all, and which page."""
+
     Message = fields.String()
     Count = fields.Integer()
     Total = fields.Integer()
     Page = fields.Integer()
     PageSize = fields.Integer()
+
+
+class ListResponseSchema(PageSchema):
     SharePacks = fields.List(fields.Nested(SharePackStatusSchema))
 
 

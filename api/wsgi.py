@@ -13,6 +13,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from api import create_app
 from shared.db import database_url, make_engine, make_session_factory, verify_schema
 from shared.errors import ConfigurationError
+from shared.graph.config import graph_client_from_settings
+from shared.graph.validator import AdValidator
 from shared.health import CachedHealth, check_health, check_readiness
 from shared.logging import configure_logging, get_logger
 from shared.notifications.activation_links import ActivationLinkCipher
@@ -39,6 +41,9 @@ def production_app() -> Flask:
         readiness_check=partial(check_readiness, engine, settings, publisher=publisher),
         recipient_tokens=tokens_from_settings(settings),
         activation_links=ActivationLinkCipher(settings.activation_link_keys) if settings.activation_link_keys else None,
+        # Without Graph settings it checks the synced tables only and warns about what it could not check.
+        directory_validator=AdValidator(graph_client_from_settings(settings),
+                                        budget_seconds=settings.graph_validation_budget_seconds),
     )
 
 

@@ -2,6 +2,7 @@
 
     embedded PostgreSQL (.local/postgres)  ->  alembic upgrade head
     workspace emulator   http://127.0.0.1:8001   (token local-dev-token, state in .local/emulator-state.json)
+    Graph emulator       http://127.0.0.1:8002   (Azure AD: devstack/graph_seed.json, state in .local/graph-state.json)
     API (gunicorn)       http://127.0.0.1:8000   (API keys: local-dev-key, an administrator;
                                                   local-requestor-key, requestor@example.com, a configurator;
                                                   the web console at /console)
@@ -11,8 +12,8 @@
 
 Settings from the environment or `.env` override these defaults (for example QUEUE_BACKEND=azure).
 Prometheus metrics: the API at http://127.0.0.1:8000/metrics, the worker at http://127.0.0.1:9102/metrics.
-DEVSTACK_HOME, DEVSTACK_API_PORT, DEVSTACK_EMULATOR_PORT and DEVSTACK_WORKER_METRICS_PORT move the stack
-(the tests run one aside).
+DEVSTACK_HOME, DEVSTACK_API_PORT, DEVSTACK_EMULATOR_PORT, DEVSTACK_GRAPH_PORT and DEVSTACK_WORKER_METRICS_PORT
+move the stack (the tests run one aside).
 
 When it stops, it stops everything it started: the children (each in its own process group, so
 gunicorn's workers go with their master) and the embedded PostgreSQL server, which `pg_ctl` runs detached
@@ -45,10 +46,11 @@ ROOT = Path(__file__).resolve().parents[1]
 CHILD_STOP_SECONDS = 30
 
 
-def local_defaults(emulator_url: str) -> dict[str, str]:
+def local_defaults(emulator_url: str, graph_url: str = "http://127.0.0.1:8002") -> dict[str, str]:
     return {
         "ENABLE_WORKFLOW": "true",
-        "API_KEYS": "local-dev=local-dev-key,requestor@example.com=local-requestor-key",
+        "API_KEYS": "local-dev=local-dev-key,requestor@example.com=local-requestor-key,"
+                    "approver@example.com=local-approver-key",
         "ADMIN_PRINCIPALS": "local-dev",
         "DEV_WORKSPACE_URLS": emulator_url,
         "DATABRICKS_TOKEN": "local-dev-token",
@@ -57,6 +59,15 @@ def local_defaults(emulator_url: str) -> dict[str, str]:
         "SMTP_HOST": "127.0.0.1",
         "SMTP_PORT": "8025",
         "SYNC_SCHEDULE_NOTIFICATIONS": "5",
+        # Azure AD is the Graph emulator (graph_emulator/README.md); the AD jobs run every 30 seconds.
+        "AZURE_TENANT_ID": "00000000-0000-0000-0000-00000000000a",
+        "GRAPH_CLIENT_ID": "graph-local-client",
+        "GRAPH_CLIENT_SECRET": "graph-local-secret",
+        "GRAPH_BASE_URL": graph_url,
+        "GRAPH_AUTHORITY_HOST": graph_url,
+        "ADMIN_GROUPS": "sharepack-admins",
+        "SYNC_SCHEDULE_AD_USERS": "30",
+        "SYNC_SCHEDULE_AD_GROUPS": "30",
     }
 
 
@@ -74,12 +85,14 @@ def main() -> int:
     local = Path(os.environ.get("DEVSTACK_HOME", ROOT / ".local")).resolve()
     api_port = int(os.environ.get("DEVSTACK_API_PORT", "8000"))
     emulator_port = int(os.environ.get("DEVSTACK_EMULATOR_PORT", "8001"))
+    graph_port = int(os.environ.get("DEVSTACK_GRAPH_PORT", "8002"))
+    graph_url = f"http://127.0.0.1:{graph_port}"
     worker_metrics_port = int(os.environ.get("DEVSTACK_WORKER_METRICS_PORT", "9102"))
     api_url, emulator_url = f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{emulator_port}"
     local.mkdir(parents=True, exist_ok=True)
     # The console's session key, shared by gunicorn's workers; a new one per run signs everyone out.
     env = {
-        **local_defaults(emulator_url),
+        **local_defaults(emulator_url, graph_url),
         "ACTIVATION_LINK_KEYS": _local_activation_link_key(local),
         "CONSOLE_SECRET_KEY": secrets.token_hex(32),
         **os.environ,
@@ -101,6 +114,9 @@ def main() -> int:
             commands = [
                 ([python, "-m", "emulator", "--host", "127.0.0.1", "--port", str(emulator_port),
                   "--token", "local-dev-token", "--state-file", str(local / "emulator-state.json")], child_env),
+                ([python, "-m", "graph_emulator", "--host", "127.0.0.1", "--port", str(graph_port),
+                  "--state-file", str(local / "graph-state.json"),
+                  "--seed", str(ROOT / "devstack" / "graph_seed.json")], child_env),
                 ([python, "-m", "gunicorn", "--config", "api/gunicorn.conf.py", "api.wsgi:app"], child_env),
                 ([python, "-m", "worker"], {**child_env, "METRICS_PORT": str(worker_metrics_port)}),
                 ([python, "-m", "devstack.mailserver", "--port", "8025", "--directory", str(local / "mail")],

@@ -127,9 +127,22 @@ class Settings:
     # Fernet keys (newest first) for activation links at rest; MultiFernet decrypts with any, encrypts with the first.
     activation_link_keys: tuple[str, ...] = ()
     sync_schedule_notifications: str = "*/1 * * * *"
+    # Users first, groups a few minutes later (a group's members are the synced users that are active).
+    sync_schedule_ad_users: str = "0 * * * *"
+    sync_schedule_ad_groups: str = "5 * * * *"
     sync_tick_seconds: float = 1.0
     # The longest D2O token lifetime (token_expiry_days) a pack may ask for; above it the pack is refused.
     token_expiry_max_days: int = 365
+    # Azure AD through Microsoft Graph (AD sync and upload validation). No graph_client_id: Graph is not
+    # configured, and the validator skips its checks with a warning. No secret: a managed identity.
+    azure_tenant_id: str | None = None
+    graph_client_id: str | None = None
+    graph_client_secret: str | None = field(default=None, repr=False)
+    graph_base_url: str = "https://graph.microsoft.com"
+    graph_authority_host: str = "https://login.microsoftonline.com"
+    graph_validation_budget_seconds: float = 2.0
+    # Directory groups whose members administer the platform; the AD sync keeps them with the tenants' groups.
+    admin_groups: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, *, dotenv_path: str | None = ".env") -> Settings:
@@ -162,7 +175,8 @@ class Settings:
             "azure_client_secret": raw.get("azure_client_secret") or None,
             "azure_tenant_id": raw.get("azure_tenant_id") or None,
         }
-        if any(credentials.values()):
+        # The tenant id alone configures Graph, not Databricks credentials.
+        if credentials["token"] or credentials["azure_client_id"] or credentials["azure_client_secret"]:
             try:
                 parsed["databricks_credentials"] = DatabricksCredentials(**credentials)
             except ConfigurationError as exc:
@@ -206,6 +220,11 @@ class Settings:
                 "Invalid setting stuck_pack_after_seconds: must exceed the longest retry delay "
                 f"plus visibility_timeout_seconds ({longest_quiet + self.visibility_timeout_seconds} s)"
             )
+
+    @property
+    def graph_configured(self) -> bool:
+        """Whether Azure AD can be asked through Graph (a tenant and an app registration are set)."""
+        return bool(self.azure_tenant_id and self.graph_client_id)
 
     @property
     def known_workspace_urls(self) -> frozenset[str]:
@@ -408,6 +427,12 @@ _PARSERS = {
     "operator_emails": _as_emails,
     "activation_link_keys": _as_fernet_keys,
     "sync_schedule_notifications": _as_schedule,
+    "sync_schedule_ad_users": _as_schedule,
+    "sync_schedule_ad_groups": _as_schedule,
     "sync_tick_seconds": _as_positive_float,
     "token_expiry_max_days": _as_positive_int,
+    "graph_validation_budget_seconds": _as_positive_float,
+    "graph_base_url": lambda value: value.strip().rstrip("/"),
+    "graph_authority_host": lambda value: value.strip().rstrip("/"),
+    "admin_groups": lambda value: tuple(g.strip() for g in value.split(",") if g.strip()),
 }

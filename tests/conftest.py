@@ -5,4 +5,5 @@ pytest_plugins = [
     "tests.fixtures.azurite",
     "tests.fixtures.emulator",
     "tests.fixtures.smtp",
+    "tests.fixtures.graph_emulator",
 ]

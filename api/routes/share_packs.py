@@ -85,6 +85,7 @@ class SharePackUpload(MethodView):
             # Groups are read in the upload's own transaction: no second connection per upload.
             admit=lambda session, pack: admit_upload(session, Access.load(session, caller()), pack, workspace_url()),
             limits=format_limits(svc.settings),
+            check_directory=svc.directory_validator.check if svc.directory_validator else None,
         )
         waits = submitted.status == SharePackStatus.PENDING_APPROVAL
         return {

@@ -9,6 +9,7 @@ from marshmallow import Schema, fields, validate
 from api.context import services
 from api.errors import ROUTE_ERRORS, documents_errors
 from api.permissions import authenticated_caller, require_administrator
+from api.schemas import PageQuerySchema, PageSchema
 from shared.status import SyncStatus, SyncType, values
 from shared.use_cases.sync_jobs import (
     list_sync_jobs,
@@ -26,11 +27,9 @@ def _authenticate() -> None:
     authenticated_caller()
 
 
-class SyncJobQuerySchema(Schema):
+class SyncJobQuerySchema(PageQuerySchema):
     sync_type = fields.String(validate=validate.OneOf(values(SyncType)))
     status = fields.String(validate=validate.OneOf(values(SyncStatus)))
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=1_000_000))
-    page_size = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
 
 
 class SyncJobSchema(Schema):
@@ -48,12 +47,7 @@ class SyncJobSchema(Schema):
     Details = fields.Dict(attribute="details")
 
 
-class SyncJobListSchema(Schema):
-    Message = fields.String()
-    Count = fields.Integer()
-    Total = fields.Integer()
-    Page = fields.Integer()
-    PageSize = fields.Integer()
+class SyncJobListSchema(PageSchema):
     SyncJobs = fields.List(fields.Nested(SyncJobSchema))
 
 

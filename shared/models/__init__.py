@@ -1,6 +1,7 @@
 """The ORM: 16 tables in schema `deltashare` plus the runtime plumbing in `workflow_runtime`."""
 
 from shared.models.base import DOMAIN_SCHEMA, RUNTIME_SCHEMA, AppendOnly, Base, Versioned
+from shared.models.graph import GraphDeltaLink, GraphGroupMember
 from shared.models.logs import AuditEntry, JobMetric, Notification, ProjectCost, SyncJob
 from shared.models.organisation import AdGroup, Project, Tenant, TenantRegion, User
 from shared.models.runtime import OutboxMessage, QueueMessageRow
@@ -29,6 +30,8 @@ __all__ = [
     "AuditEntry",
     "Base",
     "DatabricksObject",
+    "GraphDeltaLink",
+    "GraphGroupMember",
     "JobMetric",
     "Notification",
     "NotificationDelivery",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import Index, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from shared.models.base import Base, Versioned, one_of
@@ -28,6 +28,8 @@ class Tenant(Versioned, Base):
     owner: Mapped[str | None]
     contact_email: Mapped[str | None]
     approval_required: Mapped[str] = mapped_column(server_default=text("'never'"))
+    # E-mail domains D2O recipients may have (lowercase, no "@"); empty: any domain.
+    allowed_email_domains: Mapped[list[Any]] = mapped_column(server_default=text("'[]'::jsonb"))
 
 
 class TenantRegion(Versioned, Base):
@@ -64,6 +66,9 @@ class User(Versioned, Base):
     __tablename__ = "users"
     __business_key__ = "user_id"
     __current_unique__ = (("email",),)
+    __extra_table_args__ = (
+        Index("ix_users_current_ad_object_id", "ad_object_id", postgresql_where=text("is_current")),
+    )
 
     user_id: Mapped[uuid.UUID]
     email: Mapped[str]
@@ -81,6 +86,9 @@ class AdGroup(Versioned, Base):
     __tablename__ = "ad_groups"
     __business_key__ = "group_id"
     __current_unique__ = (("group_name",),)
+    __extra_table_args__ = (
+        Index("ix_ad_groups_current_ad_object_id", "ad_object_id", postgresql_where=text("is_current")),
+    )
 
     group_id: Mapped[uuid.UUID]
     group_name: Mapped[str]

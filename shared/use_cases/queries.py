@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Collection
-from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import func
 from sqlalchemy.orm import Session
 
 from shared.errors import NotFound
 from shared.history import History
 from shared.models import SharePack
+from shared.pagination import Page, paginate
 
 _ECHOED_ID_CHARS = 40  # a UUID is 36: enough to recognise a typo, never a caller's megabyte echoed back
 
@@ -43,12 +43,7 @@ def share_pack_history(
     return History(session, SharePack).history(current.share_pack_id)
 
 
-@dataclass(frozen=True)
-class SharePackPage:
-    items: list[SharePack]
-    total: int
-    page: int
-    page_size: int
+SharePackPage = Page[SharePack]
 
 
 def list_share_packs(
@@ -77,14 +72,11 @@ def list_share_packs(
         conditions.append(func.lower(SharePack.requested_by) == requested_by.lower())
     if project:
         conditions.append(func.lower(SharePack.project_name) == project.lower())
-    total = session.scalar(select(func.count()).select_from(SharePack).where(*conditions)) or 0
-    items = list(
-        session.scalars(
-            select(SharePack)
-            .where(*conditions)
-            .order_by(SharePack.created_at.desc(), SharePack.share_pack_id)
-            .limit(page_size)
-            .offset((page - 1) * page_size)
-        )
+    return paginate(
+        session,
+        SharePack,
+        conditions,
+        order_by=(SharePack.created_at.desc(), SharePack.share_pack_id),
+        page=page,
+        page_size=page_size,
     )
-    return SharePackPage(items=items, total=total, page=page, page_size=page_size)

@@ -24,7 +24,7 @@ from shared.queue.messages import ProvisionSharePack
 from shared.queue.outbox import add_to_outbox
 from shared.settings import Settings
 from shared.share_pack_file import FormatLimits, Issue, ParsedSharePack, SharePackSpec, parse_share_pack
-from shared.share_pack_file.issues import echo
+from shared.share_pack_file.issues import Findings, echo
 from shared.status import AuditAction, RequestStatus, SharePackStatus
 
 log = get_logger(__name__)
@@ -79,11 +79,14 @@ def submit_share_pack(
     max_token_expiry_days: int = 365,
     admit: Callable[[Session, SharePackSpec], Admission] | None = None,
     limits: FormatLimits | None = None,
+    check_directory: Callable[[Session, SharePackSpec, Findings], None] | None = None,
 ) -> SubmittedSharePack:
     """Validate and store an upload, then hand its committed outbox row to `publish`.
 
     `admit` applies the access rules (shared.access.admission) inside the storing transaction; a pack it
-    holds for approval is stored as PENDING_APPROVAL and not queued.
+    holds for approval is stored as PENDING_APPROVAL and not queued. `check_directory` (the Azure AD
+    validator, `shared.graph.validator`) adds errors and warnings about who the pack names; it runs before
+    the storing transaction opens, so its Graph calls never hold one.
 
     Raises:
         PayloadTooLarge, UnsupportedMediaType: the file cannot be read at all (an audit row records it).
@@ -107,6 +110,16 @@ def submit_share_pack(
         raise InvalidSharePack(errors, parsed.warnings)
 
     pack = parsed.share_pack
+    if check_directory is not None:
+        findings = Findings()
+        with session_factory() as session:
+            check_directory(session, pack, findings)
+        parsed.warnings = [*parsed.warnings, *findings.warnings]
+        if findings.errors:
+            _record_rejection(
+                session_factory, stored_name, content, submitted_by, request_id, [e.to_dict() for e in findings.errors]
+            )
+            raise InvalidSharePack(findings.errors, parsed.warnings)
     now = datetime.now(UTC)
     try:
         return _store(session_factory, parsed, pack, now, stored_name, workspace_url, submitted_by, queue_name,

@@ -4,10 +4,9 @@ delivery of a notification."""
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -15,6 +14,7 @@ from shared.errors import NotFound
 from shared.models.logs import Notification, SyncJob
 from shared.models.sync_runtime import SyncRunRequest
 from shared.notifications.delivery import StatusChange, status_history
+from shared.pagination import Page, paginate
 from shared.status import SyncType, values
 
 
@@ -26,12 +26,7 @@ def parse_sync_type(raw: str) -> SyncType:
         raise NotFound(f"Unknown sync type {raw!r}; expected one of {', '.join(values(SyncType))}") from None
 
 
-@dataclass(frozen=True)
-class SyncJobPage:
-    items: list[SyncJob]
-    total: int
-    page: int
-    page_size: int
+SyncJobPage = Page[SyncJob]
 
 
 def list_sync_jobs(
@@ -48,17 +43,14 @@ def list_sync_jobs(
         conditions.append(SyncJob.sync_type == sync_type.upper())
     if status:
         conditions.append(SyncJob.status == status.upper())
-    total = session.scalar(select(func.count()).select_from(SyncJob).where(*conditions)) or 0
-    items = list(
-        session.scalars(
-            select(SyncJob)
-            .where(*conditions)
-            .order_by(SyncJob.started_at.desc(), SyncJob.sync_job_id)
-            .limit(page_size)
-            .offset((page - 1) * page_size)
-        )
+    return paginate(
+        session,
+        SyncJob,
+        conditions,
+        order_by=(SyncJob.started_at.desc(), SyncJob.sync_job_id),
+        page=page,
+        page_size=page_size,
     )
-    return SyncJobPage(items=items, total=total, page=page, page_size=page_size)
 
 
 def request_sync_run(session_factory: sessionmaker[Session], sync_type: SyncType, *, requested_by: str) -> datetime:

@@ -1,6 +1,6 @@
 """The one place sync jobs are registered: a job type and the factory that builds it from the service's parts.
 
-Later issues add AD_USERS, AD_GROUPS, DATABRICKS_OBJECTS, JOB_METRICS and PROJECT_COSTS here.
+Later issues add DATABRICKS_OBJECTS, JOB_METRICS and PROJECT_COSTS here.
 """
 
 from __future__ import annotations
@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from shared.graph.ad_sync import AdSync
+from shared.graph.config import graph_client_from_settings
 from shared.notifications.activation_links import ActivationLinkCipher
 from shared.notifications.delivery import NotificationDeliverer
 from shared.notifications.smtp import SmtpTransport
@@ -17,6 +19,7 @@ from shared.notifications.token_expiry import TokenExpiryWatch
 from shared.recipient_tokens import tokens_from_settings
 from shared.settings import Settings
 from shared.status import SyncType
+from sync.jobs.ad import AdGroupsJob, AdUsersJob
 from sync.jobs.base import Job
 from sync.jobs.notifications import NotificationsJob
 
@@ -46,13 +49,24 @@ def _notifications(parts: JobParts) -> Job:
     )
 
 
+def _ad_sync(parts: JobParts) -> AdSync | None:
+    client = graph_client_from_settings(parts.settings)
+    if client is None:
+        return None
+    return AdSync(parts.session_factory, client, admin_groups=parts.settings.admin_groups)
+
+
 JOBS: dict[SyncType, Callable[[JobParts], Job]] = {
     SyncType.NOTIFICATIONS: _notifications,
+    SyncType.AD_USERS: lambda parts: AdUsersJob(_ad_sync(parts)),
+    SyncType.AD_GROUPS: lambda parts: AdGroupsJob(_ad_sync(parts)),
 }
 
 # The schedule setting of each job type (an interval in seconds or a cron expression).
 SCHEDULE_SETTING: dict[SyncType, str] = {
     SyncType.NOTIFICATIONS: "sync_schedule_notifications",
+    SyncType.AD_USERS: "sync_schedule_ad_users",
+    SyncType.AD_GROUPS: "sync_schedule_ad_groups",
 }
 
 

@@ -9,10 +9,10 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 FORBIDDEN = {
-    "sync": {"api", "worker", "flask", "flask_smorest", "emulator"},
-    "shared": {"flask", "flask_smorest", "api", "worker", "sync", "emulator", "gunicorn"},
-    "api": {"worker", "sync", "emulator"},
-    "worker": {"api", "sync", "flask", "flask_smorest", "emulator"},
+    "sync": {"api", "worker", "flask", "flask_smorest", "emulator", "graph_emulator"},
+    "shared": {"flask", "flask_smorest", "api", "worker", "sync", "emulator", "graph_emulator", "gunicorn"},
+    "api": {"worker", "sync", "emulator", "graph_emulator"},
+    "worker": {"api", "sync", "flask", "flask_smorest", "emulator", "graph_emulator"},
 }
 
 

@@ -7,6 +7,7 @@ is collected while it is up: its descendants, and the embedded PostgreSQL server
 
 from __future__ import annotations
 
+import json
 import os
 import queue
 import shutil
@@ -75,6 +76,21 @@ def fetch(url: str, *, retry: bool = False, seconds: float = 60) -> str:
             threading.Event().wait(0.2)
 
 
+def wait_for_ad_users(api_url: str, *, seconds: float) -> None:
+    """Wait until an AD_USERS run completed having created the seeded users (GET /workflow/sync/jobs)."""
+    deadline = time.monotonic() + seconds
+    runs: list[dict] = []
+    while time.monotonic() < deadline:
+        request = urllib.request.Request(f"{api_url}/workflow/sync/jobs?sync_type=AD_USERS",
+                                         headers={"Authorization": "Bearer local-dev-key"})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            runs = json.loads(response.read())["SyncJobs"]
+        if any(r["Status"] == "COMPLETED" and r["RecordsCreated"] >= 4 for r in runs):
+            return
+        threading.Event().wait(0.5)
+    pytest.fail(f"no completed AD_USERS run within {seconds} s: {runs}")
+
+
 def test_sigterm_stops_the_children_and_the_embedded_postgres():
     # Unix socket paths are limited to ~100 bytes: keep the directory short.
     home = Path(tempfile.mkdtemp(prefix="ds-", dir="/tmp"))
@@ -83,6 +99,7 @@ def test_sigterm_stops_the_children_and_the_embedded_postgres():
         "DEVSTACK_HOME": str(home),
         "DEVSTACK_API_PORT": str(free_port()),
         "DEVSTACK_EMULATOR_PORT": str(free_port()),
+        "DEVSTACK_GRAPH_PORT": str(free_port()),
         "DEVSTACK_WORKER_METRICS_PORT": str(free_port()),
         "WEB_CONCURRENCY": "1",
     }
@@ -101,6 +118,8 @@ def test_sigterm_stops_the_children_and_the_embedded_postgres():
         assert 'route="/workflow/health"' in api_metrics
         worker_metrics = fetch(f"http://127.0.0.1:{env['DEVSTACK_WORKER_METRICS_PORT']}/metrics", retry=True)
         assert 'sharepack_database_up{service="worker"} 1.0' in worker_metrics
+        # The AD sync fills the users from the Graph emulator (seeded from devstack/graph_seed.json).
+        wait_for_ad_users(f"http://127.0.0.1:{env['DEVSTACK_API_PORT']}", seconds=90)
         started = psutil.Process(stack.pid).children(recursive=True)
         server_pid = postmaster_pid(home / "postgres")
         assert server_pid is not None

@@ -1,0 +1,52 @@
+"""Run the Graph emulator in the foreground: ``python -m graph_emulator --port 8002 --state-file …``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from types import FrameType
+
+from graph_emulator.server import start_graph_emulator
+
+log = logging.getLogger("graph_emulator")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Serve until SIGINT/SIGTERM; ``--seed`` loads users and groups from a JSON file at start."""
+    parser = argparse.ArgumentParser(prog="python -m graph_emulator", description="Microsoft Graph emulator")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8002)
+    parser.add_argument("--state-file", help="keep the directory in this JSON file across restarts")
+    parser.add_argument("--seed", help='JSON file {"users": [...], "groups": [...]} loaded into an empty directory')
+    parser.add_argument("--delta-page-size", type=int, default=100, help="objects per delta page")
+    parser.add_argument("--log-level", default="INFO")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    running = start_graph_emulator(host=args.host, port=args.port, state_file=args.state_file,
+                                   delta_page_size=args.delta_page_size)
+    directory = running.app.directory
+    # Only into an empty directory: a restart keeps the changes made since (a disabled user stays disabled).
+    if args.seed and not directory.users and not directory.groups:
+        with open(args.seed) as handle:
+            seed = json.load(handle)
+        directory.seed(seed.get("users", []), seed.get("groups", []))
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    log.info("Graph emulator serving on %s", running.url)
+    stop.wait()
+    running.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
