@@ -44,9 +44,8 @@ from api.console.session import (
 from api.context import access, services
 from api.errors import status_for
 from api.schemas import ListQuerySchema
-from shared.access.admission import admit_upload
+from api.uploads import submit_upload
 from shared.access.approval import approve, decline
-from shared.access.policy import Access
 from shared.errors import Forbidden, InvalidInput, NotFound, Unauthenticated, WorkflowError
 from shared.logging import get_logger
 from shared.models import Project, SharePack
@@ -55,7 +54,7 @@ from shared.share_pack_file.cli import TEMPLATE_HEADER
 from shared.share_pack_file.sample import sample_share_pack
 from shared.status import SharePackStatus
 from shared.use_cases.queries import get_share_pack, list_share_packs, parse_share_pack_id, share_pack_history
-from shared.use_cases.submit import InvalidSharePack, _workspace_mismatch, format_limits, submit_share_pack
+from shared.use_cases.submit import InvalidSharePack, _workspace_mismatch, format_limits
 from shared.workspaces import resolve_workspace_url
 
 log = get_logger(__name__)
@@ -229,29 +228,13 @@ def _check_page(content: bytes, filename: str) -> tuple[str, int]:
 
 @blp.post("/upload/submit")
 def upload_submit() -> WerkzeugResponse | tuple[str, int]:
-    svc = services()
     filename = request.form.get("filename") or "upload"
     try:
         content = base64.b64decode(request.form.get("content", ""), validate=True)
     except (binascii.Error, ValueError):
         raise InvalidInput("The checked file did not come back intact; upload it again") from None
     try:
-        submitted = submit_share_pack(
-            svc.session_factory,
-            content=content,
-            filename=filename,
-            workspace_url=chosen_workspace(),
-            submitted_by=g.caller.identity,
-            queue_name=svc.settings.azure_queue_name,
-            max_bytes=svc.settings.max_upload_bytes,
-            publish=svc.publisher.notify,
-            request_id=g.get("request_id"),
-            max_token_expiry_days=svc.settings.token_expiry_max_days,
-            limits=format_limits(svc.settings),
-            admit=lambda session, pack: admit_upload(
-                session, Access.load(session, g.caller), pack, chosen_workspace()
-            ),
-        )
+        submitted = submit_upload(content, filename, chosen_workspace(), g.caller)
     except InvalidSharePack:
         return _check_page(content, filename)
     return redirect(url_for("console.pack", share_pack_id=submitted.share_pack_id))
