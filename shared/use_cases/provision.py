@@ -1,7 +1,7 @@
 """Provisioning one share pack: the worker's job, as the eight reported steps of `shared.provisioning.steps`.
 
     1 tenant, 2 project, (plan), 3 recipients, 4 shares, 5 data objects, 6 grants, 7 pipelines,
-    8 record the outcome
+    8 schedules, then the outcome is recorded ("Step 8/8: Completed (...)")
 
 This module is the orchestration only: the order of the steps, when to stop, and what a failure means.
 What is written to the database is `provision_recording`'s job; which tenant and project a pack belongs
@@ -38,6 +38,7 @@ from shared.provisioning import steps
 from shared.provisioning.apply import StepResult
 from shared.provisioning.errors import ProvisioningError, TransientProvisioningError
 from shared.provisioning.gateway import WorkspaceGateway
+from shared.provisioning.pipeline_state import PipelineState
 from shared.provisioning.plan import make_plan
 from shared.provisioning.steps import Step
 from shared.queue.messages import ProvisionSharePack
@@ -193,19 +194,28 @@ class ProvisioningJob:
                 reason, delay_seconds=self.retry_delay_seconds, retry_after_seconds=exc.retry_after_seconds
             ) from exc
 
-        self._check_stop(pack, stop, steps.PIPELINES)
-        record.status(
-            pack.share_pack_id, steps.PIPELINES.status_line(pack.strategy, ": none declared in this share pack")
-        )
         summary = ", ".join(f"{k}={v}" for k, v in plan.summary().items() if v)
+        try:
+            made = self._pipelines_made(pack, gateway)
+        except TransientProvisioningError as exc:
+            raise RetryLater(str(exc.message), delay_seconds=self.retry_delay_seconds) from exc
         record.complete(
             pack.share_pack_id,
             pack.spec,
             workspace_url=pack.workspace_url,
-            provisioning_status=f"Step {steps.RECORD.number}/{steps.TOTAL_STEPS}: Completed "
+            provisioning_status=f"Step {steps.TOTAL_STEPS}/{steps.TOTAL_STEPS}: Completed "
             f"({summary or 'no changes needed'})",
+            pipelines=made,
         )
         log.info("provision.completed", changes=len(plan.changes))
+
+    @staticmethod
+    def _pipelines_made(pack: _Pack, gateway: WorkspaceGateway) -> dict[str, PipelineState]:
+        """Read back the declared pipelines, for the Databricks ids their rows record."""
+        if pack.strategy is Strategy.DELETE:
+            return {}
+        found = {p.name: gateway.find_pipeline(p.name) for p in pack.spec.pipelines}
+        return {name: state for name, state in found.items() if state is not None}
 
     def _record_step(self, pack: _Pack, result: StepResult) -> None:
         self.recorder.step(
