@@ -349,6 +349,9 @@ def _pipeline_task(gateway: WorkspaceGateway, change: Change) -> Callable[[], _O
         existing = gateway.find_pipeline(change.name)
         if change.action is Action.DELETE:
             if existing is not None and existing.pipeline_id:
+                if existing.schedule is not None and existing.schedule.job_id is not None:
+                    with contextlib.suppress(ObjectDoesNotExist):  # no job may run a deleted pipeline
+                        gateway.delete_schedule(existing.schedule.job_id)
                 with contextlib.suppress(ObjectDoesNotExist):  # already gone
                     gateway.delete_pipeline(existing.pipeline_id)
             return _Outcome(changes=[change])
@@ -367,9 +370,10 @@ def _schedule_task(gateway: WorkspaceGateway, change: Change) -> Callable[[], _O
         pipeline = gateway.find_pipeline(change.name)
         job = pipeline.schedule if pipeline is not None else None
         if change.action is Action.DELETE:
-            if job is not None and job.job_id is not None:
-                with contextlib.suppress(ObjectDoesNotExist):
-                    gateway.delete_schedule(job.job_id)
+            job_id = job.job_id if job is not None else change.old.get("job_id")
+            if job_id is not None:
+                with contextlib.suppress(ObjectDoesNotExist):  # already gone (e.g. with its pipeline)
+                    gateway.delete_schedule(int(job_id))
             return _Outcome(changes=[change])
         if pipeline is None or not pipeline.pipeline_id:
             raise ObjectDoesNotExist(f"pipeline '{change.name}' to schedule does not exist")

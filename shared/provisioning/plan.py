@@ -604,7 +604,9 @@ def _schedule_differs(want: ScheduleState | None, have: ScheduleState | None) ->
 
 def _remove_pipeline(have: PipelineState, draft: _Draft) -> None:
     if have.schedule is not None:
-        draft.add(Change(Entity.SCHEDULE, Action.DELETE, have.name, share=have.share, old=have.schedule.describe()))
+        # The job id travels with the change: in an UPDATE the pipeline (step 7) goes before its job (step 8).
+        old = {**have.schedule.describe(), "job_id": have.schedule.job_id}
+        draft.add(Change(Entity.SCHEDULE, Action.DELETE, have.name, share=have.share, old=old))
     draft.add(Change(Entity.PIPELINE, Action.DELETE, have.name, share=have.share, old=have.describe()))
 
 
