@@ -76,6 +76,7 @@ class SharePackUpload(MethodView):
             max_bytes=svc.settings.max_upload_bytes,
             publish=svc.publisher.notify,
             request_id=g.get("request_id"),
+            max_token_expiry_days=svc.settings.token_expiry_max_days,
         )
         return {
             "Message": "Share pack uploaded successfully and queued for provisioning",

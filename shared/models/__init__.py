@@ -6,6 +6,13 @@ from shared.models.organisation import AdGroup, Project, Tenant, TenantRegion, U
 from shared.models.runtime import OutboxMessage, QueueMessageRow
 from shared.models.share_packs import Request, SharePack
 from shared.models.sharing import DatabricksObject, Pipeline, Recipient, Share
+from shared.models.sync_runtime import (
+    ActivationLinkCiphertext,
+    NotificationDelivery,
+    NotificationEvent,
+    SyncRunRequest,
+    TokenExpiryNotice,
+)
 
 DOMAIN_TABLES = frozenset(
     table.name for table in Base.metadata.sorted_tables if table.schema == DOMAIN_SCHEMA
@@ -17,12 +24,15 @@ __all__ = [
     "DOMAIN_SCHEMA",
     "DOMAIN_TABLES",
     "RUNTIME_SCHEMA",
+    "ActivationLinkCiphertext",
     "AdGroup",
     "AuditEntry",
     "Base",
     "DatabricksObject",
     "JobMetric",
     "Notification",
+    "NotificationDelivery",
+    "NotificationEvent",
     "OutboxMessage",
     "Pipeline",
     "Project",
@@ -33,8 +43,10 @@ __all__ = [
     "Share",
     "SharePack",
     "SyncJob",
+    "SyncRunRequest",
     "Tenant",
     "TenantRegion",
+    "TokenExpiryNotice",
     "User",
     "Versioned",
 ]
