@@ -146,7 +146,8 @@ def test_the_status_walks_through_the_numbered_steps(
         "Step 4/8: Creating shares",
         "Step 5/8: Adding data objects",
         "Step 6/8: Granting recipients access",
-        "Step 7/8: Pipelines: none declared in this share pack",
+        "Step 7/8: Creating pipelines",
+        "Step 8/8: Scheduling pipelines",
         lines[-1],
     ]
 
