@@ -284,6 +284,34 @@ def make_plan(share_pack: SharePackSpec, actual: WorkspaceState) -> Plan:
     return draft.plan(strategy)
 
 
+def make_rollback_plan(restore: SharePackSpec, remove: SharePackSpec, actual: WorkspaceState) -> Plan:
+    """Return the plan that takes a workspace back to a configuration: ``restore`` (an UPDATE to that
+    configuration: what it had is re-created or restored) plus ``remove`` (a DELETE of what later
+    configurations added).
+
+    Both run in forward step order: deleting a recipient or share takes its grants with it, so the
+    revokes that follow find them gone, which `apply` counts as done.
+    """
+    if restore.metadata.strategy is not Strategy.UPDATE or remove.metadata.strategy is not Strategy.DELETE:
+        raise ValueError("a rollback restores with an UPDATE and removes with a DELETE")
+    plans = (make_plan(restore, actual), make_plan(remove, actual))
+    seen: set[tuple[str, str, str, str | None]] = set()
+    by_section: dict[Section, list[Change]] = {section: [] for section in Section}
+    for plan in plans:
+        for change in plan.changes:
+            identity = (change.entity, change.action, change.name, change.share)
+            if identity not in seen:
+                seen.add(identity)
+                by_section[change.section].append(change)
+    return Plan(
+        strategy=Strategy.UPDATE,
+        changes=tuple(change for section in sections_in_order(Strategy.UPDATE) for change in by_section[section]),
+        adopted=tuple(c for plan in plans for c in plan.adopted),
+        conflicts=tuple(c for plan in plans for c in plan.conflicts),
+        pending_activations=tuple(name for plan in plans for name in plan.pending_activations),
+    )
+
+
 @dataclass
 class _Draft:
     """Changes collected per section while diffing, assembled in the strategy's order at the end."""

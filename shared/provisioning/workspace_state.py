@@ -133,6 +133,18 @@ class WorkspaceState:
             grants={share: frozenset(names) for share, names in (grants or {}).items()},
         )
 
+    def merged(self, other: WorkspaceState) -> WorkspaceState:
+        """Return the union of two reads of one workspace (e.g. for two packs' names)."""
+        grants = dict(self.grants)
+        for share, names in other.grants.items():
+            grants[share] = grants.get(share, frozenset()) | names
+        return WorkspaceState(
+            recipients={**self.recipients, **other.recipients},
+            shares={**self.shares, **other.shares},
+            grants=grants,
+            pipelines={**self.pipelines, **other.pipelines},
+        )
+
     def grantees(self, share: str) -> frozenset[str]:
         """Return the recipients holding SELECT on a share (empty if none or unknown)."""
         return self.grants.get(share, frozenset())

@@ -41,11 +41,12 @@ from shared.provisioning.apply import StepResult
 from shared.provisioning.errors import ProvisioningError, TransientProvisioningError
 from shared.provisioning.gateway import WorkspaceGateway
 from shared.provisioning.pipeline_state import PipelineState
-from shared.provisioning.plan import make_plan
+from shared.provisioning.plan import Plan, make_plan, make_rollback_plan
 from shared.provisioning.steps import Step
 from shared.queue.messages import ProvisionSharePack
 from shared.share_pack_file.model import SharePackSpec, Strategy
 from shared.status import SharePackStatus
+from shared.use_cases.lifecycle import rollback_removals
 from shared.use_cases.provision_recording import Recorder
 from shared.use_cases.provision_resolution import OwnerResolver
 
@@ -91,6 +92,8 @@ class _Pack:
     spec: SharePackSpec
     workspace_url: str
     request_id: str | None
+    #: For a rollback: what later configurations added, to be removed (a DELETE pack); else None.
+    removals: SharePackSpec | None = None
 
     @property
     def strategy(self) -> Strategy:
@@ -149,7 +152,11 @@ class ProvisioningJob:
                 log.info("provision.skipped", reason=f"share pack is {row.share_pack_status}")
                 return None
             return _Pack(
-                command.share_pack_id, SharePackSpec.from_dict(row.config), row.workspace_url, command.request_id
+                command.share_pack_id,
+                SharePackSpec.from_dict(row.config),
+                row.workspace_url,
+                command.request_id,
+                rollback_removals(row.config),
             )
 
     def _provision(self, pack: _Pack, stop: StopSignal) -> None:
@@ -170,7 +177,7 @@ class ProvisioningJob:
         step = first
         try:
             previous = record.previous_plan(pack.share_pack_id)
-            plan = make_plan(pack.spec, gateway.read_state(pack.spec))
+            plan = _make_plan(pack, gateway)
             if previous is not None:  # an earlier attempt: audit what it did but died before recording
                 record.reconcile(*previous, plan, workspace_url=pack.workspace_url, request_id=pack.request_id)
             record.plan_ready(
@@ -206,6 +213,7 @@ class ProvisioningJob:
         record.complete(
             pack.share_pack_id,
             pack.spec,
+            removed=pack.removals,
             workspace_url=pack.workspace_url,
             provisioning_status=f"Step {steps.TOTAL_STEPS}/{steps.TOTAL_STEPS}: Completed "
             f"({summary or 'no changes needed'})",
@@ -236,6 +244,14 @@ class ProvisioningJob:
                 pack.share_pack_id, f"Interrupted before step {next_step.number}/{steps.TOTAL_STEPS}; will resume"
             )
             raise JobInterrupted("shutdown requested between steps")
+
+
+def _make_plan(pack: _Pack, gateway: WorkspaceGateway) -> Plan:
+    """Plan the pack from what the workspace holds now (a rollback also removes what it must)."""
+    state = gateway.read_state(pack.spec)
+    if pack.removals is None:
+        return make_plan(pack.spec, state)
+    return make_rollback_plan(pack.spec, pack.removals, state.merged(gateway.read_state(pack.removals)))
 
 
 def _failure_message(step: Step, strategy: Strategy, exc: ProvisioningError) -> str:

@@ -316,12 +316,16 @@ class Recorder:
         workspace_url: str,
         provisioning_status: str,
         pipelines: Mapping[str, PipelineState] | None = None,
+        removed: SharePackSpec | None = None,
     ) -> None:
         """Record the outcome and mark the pack COMPLETED, in one transaction.
 
-        ``pipelines`` are the declared pipelines as read back from the workspace (for their ids).
+        ``pipelines`` are the declared pipelines as read back from the workspace (for their ids);
+        ``removed`` is what a rollback removed besides (a DELETE pack).
         """
         with self.session_factory.begin() as session:
+            if removed is not None:
+                self.outcome(session, removed, workspace_url=workspace_url, share_pack_id=share_pack_id)
             self.outcome(session, share_pack, workspace_url=workspace_url, share_pack_id=share_pack_id)
             self.pipelines(session, share_pack, pipelines or {}, share_pack_id=share_pack_id)
             pack = History(session, SharePack).get_current(share_pack_id)

@@ -71,21 +71,18 @@ def submit_share_pack(
         PayloadTooLarge, UnsupportedMediaType: the file cannot be read at all (an audit row records it).
         InvalidSharePack: the file breaks the rules (an audit row records it; nothing else is stored).
     """
-    try:
-        parsed = parse_share_pack(content, filename=filename, max_bytes=max_bytes)
-    except InvalidInput as exc:
-        _record_rejection(session_factory, filename, content, submitted_by, request_id, [str(exc)])
-        raise
-    errors = list(parsed.errors)
-    errors.extend(_workspace_mismatch(parsed, workspace_url))
-    errors.extend(_token_expiry_over_limit(parsed, max_token_expiry_days))
-    if errors or parsed.share_pack is None:
-        _record_rejection(
-            session_factory, filename, content, submitted_by, request_id, [e.to_dict() for e in errors]
-        )
-        raise InvalidSharePack(errors, parsed.warnings)
-
+    parsed = validate_upload(
+        session_factory,
+        content=content,
+        filename=filename,
+        workspace_url=workspace_url,
+        submitted_by=submitted_by,
+        max_bytes=max_bytes,
+        request_id=request_id,
+        max_token_expiry_days=max_token_expiry_days,
+    )
     pack = parsed.share_pack
+    assert pack is not None
     now = datetime.now(UTC)
     with session_factory.begin() as session:
         row = History(session, SharePack).create(
@@ -144,6 +141,39 @@ def submit_share_pack(
         status=row.share_pack_status,
         warnings=parsed.warnings,
     )
+
+
+def validate_upload(
+    session_factory: sessionmaker[Session],
+    *,
+    content: bytes,
+    filename: str,
+    workspace_url: str,
+    submitted_by: str,
+    max_bytes: int,
+    request_id: str | None = None,
+    max_token_expiry_days: int = 365,
+) -> ParsedSharePack:
+    """Parse and validate an upload for ``workspace_url``; a refused one leaves an audit row and raises.
+
+    Raises:
+        PayloadTooLarge, UnsupportedMediaType: the file cannot be read at all.
+        InvalidSharePack: the file breaks the rules.
+    """
+    try:
+        parsed = parse_share_pack(content, filename=filename, max_bytes=max_bytes)
+    except InvalidInput as exc:
+        _record_rejection(session_factory, filename, content, submitted_by, request_id, [str(exc)])
+        raise
+    errors = list(parsed.errors)
+    errors.extend(_workspace_mismatch(parsed, workspace_url))
+    errors.extend(_token_expiry_over_limit(parsed, max_token_expiry_days))
+    if errors or parsed.share_pack is None:
+        _record_rejection(
+            session_factory, filename, content, submitted_by, request_id, [e.to_dict() for e in errors]
+        )
+        raise InvalidSharePack(errors, parsed.warnings)
+    return parsed
 
 
 def _workspace_mismatch(parsed: ParsedSharePack, workspace_url: str) -> list[Issue]:
