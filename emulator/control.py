@@ -164,3 +164,16 @@ class EmulatorControl:
     def finish_run(self, run_id: int, *, result: str = "SUCCESS", message: str = "") -> dict[str, Any]:
         """End a running run now with ``result`` (SUCCESS, FAILED, TIMEDOUT, CANCELED)."""
         return dict(self._call("POST", f"lakeflow/runs/{run_id}/finish", {"result": result, "message": message}))
+
+    def seed_billing(
+        self,
+        *,
+        usage: list[dict[str, Any]] = (),  # type: ignore[assignment]
+        list_prices: list[dict[str, Any]] = (),  # type: ignore[assignment]
+        chunk_rows: int | None = None,
+    ) -> dict[str, Any]:
+        """Add ``system.billing.usage`` and ``list_prices`` rows; ``chunk_rows`` pages statement results."""
+        payload: dict[str, Any] = {"usage": list(usage), "list_prices": list(list_prices)}
+        if chunk_rows:
+            payload["chunk_rows"] = chunk_rows
+        return dict(self._call("POST", "billing", payload))

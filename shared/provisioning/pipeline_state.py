@@ -18,6 +18,8 @@ from shared.share_pack_file.model import PipelineSpec
 #: https://docs.databricks.com/aws/en/dlt/cdc do).
 SOURCE_PATH = "/Workspace/Shared/share_pack_workflow/pipeline_source.py"
 CONFIG_PREFIX = "sharepack."
+#: The tag naming the project on every pipeline and job, so billing rows can be summed per project.
+PROJECT_TAG = "share_pack_project"
 
 #: The generated source at `SOURCE_PATH`: SCD 1/2 through AUTO CDC, full refresh as a materialised view.
 PIPELINE_SOURCE = '''\
@@ -133,8 +135,9 @@ def schedule_from(values: Mapping[str, Any] | None) -> ScheduleState | None:
     return ScheduleState(values["cron"], values.get("timezone") or "UTC", tuple(values.get("notification_list") or ()))
 
 
-def desired_pipeline(spec: PipelineSpec, share: str | None) -> PipelineState:
-    """Return the pipeline (and schedule) a pack declares; ``share`` holds its target table."""
+def desired_pipeline(spec: PipelineSpec, share: str | None, *, project: str | None = None) -> PipelineState:
+    """Return the pipeline (and schedule) a pack declares; ``share`` holds its target table and
+    ``project`` is put in the `PROJECT_TAG` tag."""
     schedule = None
     if spec.schedule and not spec.continuous:
         schedule = ScheduleState(spec.schedule, spec.timezone, tuple(spec.notification_list))
@@ -148,6 +151,6 @@ def desired_pipeline(spec: PipelineSpec, share: str | None) -> PipelineState:
         continuous=spec.continuous,
         serverless=spec.serverless,
         notification_list=tuple(spec.notification_list),
-        tags=dict(spec.tags),
+        tags={**spec.tags, **({PROJECT_TAG: project} if project else {})},
         schedule=schedule,
     )

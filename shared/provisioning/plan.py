@@ -585,7 +585,7 @@ def _plan_pipelines(share_pack: SharePackSpec, actual: WorkspaceState, strategy:
     share_of = {o.name: s.name for s in share_pack.shares for o in s.data_objects}
     declared = {p.name for p in share_pack.pipelines}
     for spec in share_pack.pipelines:
-        want = desired_pipeline(spec, share_of.get(spec.target_table or ""))
+        want = desired_pipeline(spec, share_of.get(spec.target_table or ""), project=share_pack.metadata.project_name)
         have = actual.pipelines.get(want.name)
         if have is None:
             draft.add(Change(Entity.PIPELINE, Action.CREATE, want.name, share=want.share, new=want.describe()))
