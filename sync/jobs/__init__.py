@@ -1,6 +1,6 @@
 """The one place sync jobs are registered: a job type and the factory that builds it from the service's parts.
 
-Later issues add AD_USERS, AD_GROUPS, DATABRICKS_OBJECTS, JOB_METRICS and PROJECT_COSTS here.
+Later issues add AD_USERS, AD_GROUPS and DATABRICKS_OBJECTS here.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from shared.notifications.token_expiry import TokenExpiryWatch
 from shared.recipient_tokens import tokens_from_settings
 from shared.settings import Settings
 from shared.status import SyncType
+from sync.jobs import lakeflow
 from sync.jobs.base import Job
 from sync.jobs.notifications import NotificationsJob
 
@@ -48,11 +49,15 @@ def _notifications(parts: JobParts) -> Job:
 
 JOBS: dict[SyncType, Callable[[JobParts], Job]] = {
     SyncType.NOTIFICATIONS: _notifications,
+    SyncType.JOB_METRICS: lambda parts: lakeflow.job_metrics(parts.settings, parts.session_factory),
+    SyncType.PROJECT_COSTS: lambda parts: lakeflow.project_costs(parts.settings, parts.session_factory),
 }
 
 # The schedule setting of each job type (an interval in seconds or a cron expression).
 SCHEDULE_SETTING: dict[SyncType, str] = {
     SyncType.NOTIFICATIONS: "sync_schedule_notifications",
+    SyncType.JOB_METRICS: "sync_schedule_job_metrics",
+    SyncType.PROJECT_COSTS: "sync_schedule_project_costs",
 }
 
 

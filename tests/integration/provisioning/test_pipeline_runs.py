@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
@@ -12,13 +13,16 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from emulator.control import EmulatorControl
 from shared import pipeline_runs
-from shared.models import JobMetric, Notification, Pipeline, ProjectCost
+from shared.models import JobMetric, Notification, Pipeline, ProjectCost, SyncJob
 from shared.pipeline_runs import JobMetricsCollector, ProjectCostsCollector, StatementFailed
 from shared.provisioning.gateway import DatabricksGateway
 from shared.provisioning.pipeline_state import PROJECT_TAG
 from shared.share_pack_file.model import ScdType, Strategy
 from shared.status import NotificationType, SharePackStatus
 from shared.use_cases.provision import ProvisioningJob
+from sync.jobs.base import JobContext
+from sync.jobs.lakeflow import JobMetricsJob, ProjectCostsJob
+from sync.runner import SyncRunner
 from tests.integration.provisioning.test_job import Never, current, submit
 from tests.unit.provisioning.builders import d2o, pack, pipeline, share
 
@@ -125,3 +129,22 @@ def test_a_failed_statement_is_an_error_not_zero_costs(
                                   workspace_url=emulator.url, warehouse_id="wh-1")
     with pytest.raises(StatementFailed, match="FAILED"):
         costs.collect(today=date(2026, 11, 30))
+
+
+def test_each_collection_is_a_sync_jobs_row(
+    provisioned: int, emulator: EmulatorControl, workspace_client: WorkspaceClient,
+    session_factory: sessionmaker[Session], session: Session, engine: Engine,
+) -> None:
+    emulator.add_run(provisioned, result="SUCCESS", duration_s=3, started_s_ago=10)
+    emulator.seed_billing(usage=[usage("reporting", "2026-11-20", "2")], list_prices=PRICES)
+    runner = SyncRunner(engine, session_factory, operator_emails=())
+    metrics = JobMetricsJob(collector(session_factory, workspace_client))
+    costs = ProjectCostsJob(ProjectCostsCollector(session_factory, client_for=lambda url: workspace_client,
+                                                  workspace_url=emulator.url, warehouse_id="wh-1", days=3650))
+
+    for job in (metrics, costs):
+        runner.run(job, JobContext(threading.Event()))
+
+    runs = {r.sync_type: r for r in session.scalars(select(SyncJob))}
+    assert (runs["JOB_METRICS"].status, runs["JOB_METRICS"].records_created) == ("COMPLETED", 1)
+    assert (runs["PROJECT_COSTS"].status, runs["PROJECT_COSTS"].records_created) == ("COMPLETED", 1)
