@@ -11,11 +11,13 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import RAISE, Schema, fields, validate
 
-from api.context import caller, services, workspace_url
+from api.context import access, caller, services, workspace_url
 from api.errors import documents_errors
 from api.routes.share_packs import COMMON_ERRORS, WORKSPACE_HEADER, authenticate_and_resolve_workspace
 from api.schemas import IssueSchema, UploadSchema
-from shared.use_cases.lifecycle import Lifecycle, Queued
+from shared.access.admission import admit_upload
+from shared.access.policy import Access
+from shared.use_cases.lifecycle import Lifecycle, Queued, uploader_of
 from shared.use_cases.queries import parse_share_pack_id
 
 blp = Blueprint("lifecycle", __name__, url_prefix="/workflow", description="Retry, revise and roll back share packs")
@@ -49,6 +51,7 @@ def _lifecycle() -> Lifecycle:
         publish=svc.publisher.notify,
         max_upload_bytes=svc.settings.max_upload_bytes,
         max_token_expiry_days=svc.settings.token_expiry_max_days,
+        authorize=uploader_of(access()),
     )
 
 
@@ -66,7 +69,7 @@ def _answer(message: str, queued: Queued) -> dict[str, Any]:
 @blp.route("/sharepack/<string:share_pack_id>/retry", parameters=[WORKSPACE_HEADER])
 class SharePackRetry(MethodView):
     @blp.response(202, QueuedSchema)
-    @documents_errors(blp, *COMMON_ERRORS, HTTPStatus.CONFLICT)
+    @documents_errors(blp, *COMMON_ERRORS, HTTPStatus.FORBIDDEN, HTTPStatus.CONFLICT)
     def post(self, share_pack_id: str):
         """Queue a FAILED share pack again; what its earlier attempt finished is not redone."""
         queued = _lifecycle().retry(
@@ -80,7 +83,7 @@ class SharePackRetry(MethodView):
 class SharePackRollback(MethodView):
     @blp.arguments(RollbackSchema)
     @blp.response(202, QueuedSchema)
-    @documents_errors(blp, *COMMON_ERRORS, HTTPStatus.CONFLICT, HTTPStatus.UNPROCESSABLE_ENTITY)
+    @documents_errors(blp, *COMMON_ERRORS, HTTPStatus.FORBIDDEN, HTTPStatus.CONFLICT, HTTPStatus.UNPROCESSABLE_ENTITY)
     def post(self, body: dict[str, Any], share_pack_id: str):
         """Take the workspace back to a configuration version of this pack, as a new version."""
         queued = _lifecycle().rollback(
@@ -95,7 +98,7 @@ class SharePackRevision(MethodView):
     @blp.arguments(UploadSchema, location="files")
     @blp.response(202, QueuedSchema)
     @documents_errors(
-        blp, *COMMON_ERRORS, HTTPStatus.CONFLICT, HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+        blp, *COMMON_ERRORS, HTTPStatus.FORBIDDEN, HTTPStatus.CONFLICT, HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
         HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
     )
     def post(self, files: dict[str, Any], share_pack_id: str):
@@ -105,5 +108,8 @@ class SharePackRevision(MethodView):
         queued = _lifecycle().revise(
             parse_share_pack_id(share_pack_id), content=content, filename=upload.filename or "upload",
             workspace_url=workspace_url(), performed_by=caller().identity, request_id=g.get("request_id"),
+            admit=lambda session, pack: admit_upload(session, Access.load(session, caller()), pack, workspace_url()),
         )
-        return _answer("Revision uploaded and queued for provisioning", queued)
+        waits = queued.status == "PENDING_APPROVAL"
+        return _answer("Revision uploaded; waiting for an approver" if waits else
+                       "Revision uploaded and queued for provisioning", queued)

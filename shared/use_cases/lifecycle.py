@@ -20,9 +20,11 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from shared.access.admission import Admission, needs_approval
+from shared.access.policy import Access
 from shared.errors import Conflict, InvalidInput
 from shared.history import History
-from shared.models import AuditEntry, Request, SharePack
+from shared.models import AuditEntry, Project, Request, SharePack, Tenant
 from shared.queue.messages import ProvisionSharePack
 from shared.queue.outbox import add_to_outbox
 from shared.share_pack_file import Issue
@@ -70,6 +72,8 @@ class Lifecycle:
     publish: Callable[[int], object]
     max_upload_bytes: int
     max_token_expiry_days: int = 365
+    #: Who may change the pack: raises NotFound/Forbidden (see `uploader_of`); None: anyone (tests, tools).
+    authorize: Callable[[Session, SharePack], None] | None = None
 
     def retry(
         self, share_pack_id: uuid.UUID, *, workspace_url: str, performed_by: str, request_id: str | None = None
@@ -86,7 +90,7 @@ class Lifecycle:
                 session, pack, performed_by=performed_by, request_id=request_id, reason=RETRIED,
                 provisioning_status="Queued for retry", audit=AuditAction.STATUS_CHANGED,
             )
-        self.publish(outbox_id)
+        self._publish(outbox_id)
         return queued
 
     def revise(
@@ -98,8 +102,12 @@ class Lifecycle:
         workspace_url: str,
         performed_by: str,
         request_id: str | None = None,
+        admit: Callable[[Session, SharePackSpec], Admission] | None = None,
     ) -> Queued:
         """Store an upload as the next configuration of an existing pack (same SharePackId) and queue it.
+
+        ``admit`` applies the upload's access rules, as for a new pack; a revision they hold for approval
+        waits (PENDING_APPROVAL) instead of being queued.
 
         Raises:
             NotFound: no such pack in this workspace.
@@ -117,18 +125,16 @@ class Lifecycle:
         assert spec is not None
         with self.session_factory.begin() as session:
             pack = self._finished(session, share_pack_id, workspace_url, verb="revised")
+            admission = admit(session, spec) if admit is not None else None
+            waits = admission is not None and admission.needs_approval
             queued, outbox_id = self._queue(
                 session, pack, performed_by=performed_by, request_id=request_id, reason=REVISED,
-                provisioning_status="Queued for provisioning", audit=AuditAction.UPDATED, spec=spec,
+                provisioning_status="Queued for provisioning", audit=AuditAction.UPDATED, spec=spec, waits=waits,
                 file_format=parsed.file_format, original_filename=filename,
                 validation_warnings=[w.to_dict() for w in parsed.warnings],
             )
-            History(session, Request).create(
-                created_by=performed_by, share_pack_id=share_pack_id, requested_by=spec.metadata.requestor,
-                request_description=spec.metadata.description, status=RequestStatus.SUBMITTED,
-                request_type=spec.metadata.strategy.value,
-            )
-        self.publish(outbox_id)
+            _new_request(session, pack, spec, performed_by=performed_by, waits=waits)
+        self._publish(outbox_id)
         return replace(queued, warnings=tuple(parsed.warnings))
 
     def rollback(
@@ -160,21 +166,36 @@ class Lifecycle:
             later = [SharePackSpec.from_dict(c) for v, c in configurations.items() if v > to_version]
             restore, remove = rollback_specs(target, later)
             config = {**restore.to_dict(), ROLLBACK_KEY: {"to_version": to_version, "remove": remove.to_dict()}}
+            current = SharePackSpec.from_dict(pack.config)
+            tenant = History(session, Tenant).current(pack.tenant_id) if pack.tenant_id else None
+            # The approval gate applies when going back gives someone access the pack does not give now.
+            waits = (
+                tenant is not None
+                and widens_access(restore, current)
+                and needs_approval(session, tenant, restore, workspace_url)
+            )
             queued, outbox_id = self._queue(
                 session, pack, performed_by=performed_by, request_id=request_id,
                 reason=f"{ROLLBACK_PREFIX}{to_version}", provisioning_status="Queued for rollback",
-                audit=AuditAction.UPDATED, spec=restore, config=config,
+                audit=AuditAction.UPDATED, spec=restore, config=config, waits=waits,
             )
-        self.publish(outbox_id)
+            if waits:
+                _new_request(session, pack, restore, performed_by=performed_by, waits=True)
+        self._publish(outbox_id)
         return queued
 
     # -- helpers ----------------------------------------------------------------------------------------
 
-    @staticmethod
+    def _publish(self, outbox_id: int | None) -> None:
+        if outbox_id is not None:  # None: the pack waits for an approver, who queues it
+            self.publish(outbox_id)
+
     def _finished(
-        session: Session, share_pack_id: uuid.UUID, workspace_url: str, *, verb: str, only: str | None = None
+        self, session: Session, share_pack_id: uuid.UUID, workspace_url: str, *, verb: str, only: str | None = None
     ) -> SharePack:
         pack = get_share_pack(session, share_pack_id, workspace_url=workspace_url)
+        if self.authorize is not None:
+            self.authorize(session, pack)
         if only is not None and pack.share_pack_status != only:
             raise Conflict(
                 f"Share pack {share_pack_id} is {pack.share_pack_status}; only a {only} pack can be {verb}"
@@ -195,9 +216,11 @@ class Lifecycle:
         audit: AuditAction,
         spec: SharePackSpec | None = None,
         config: dict[str, Any] | None = None,
+        waits: bool = False,
         **columns: Any,
-    ) -> tuple[Queued, int]:
-        """Write the next version IN_PROGRESS, its audit row and its outbox message; return the outbox id."""
+    ) -> tuple[Queued, int | None]:
+        """Write the next version (IN_PROGRESS, or PENDING_APPROVAL when it ``waits``), its audit row and,
+        unless it waits, its outbox message; return the outbox id."""
         changes: dict[str, Any] = {}
         if spec is not None:
             changes = {
@@ -213,8 +236,8 @@ class Lifecycle:
             changed_by=performed_by,
             change_reason=reason,
             expected_version=pack.version,
-            share_pack_status=SharePackStatus.IN_PROGRESS,
-            provisioning_status=provisioning_status,
+            share_pack_status=SharePackStatus.PENDING_APPROVAL if waits else SharePackStatus.IN_PROGRESS,
+            provisioning_status="Waiting for an approver" if waits else provisioning_status,
             error_message=None,
             **changes,
         )
@@ -229,12 +252,65 @@ class Lifecycle:
                 request_id=request_id,
             )
         )
-        outbox = add_to_outbox(
-            session,
-            queue_name=self.queue_name,
-            message=ProvisionSharePack(share_pack_id=pack.share_pack_id, version=new.version, request_id=request_id),
-        )
-        return Queued(pack.share_pack_id, new.share_pack_name, new.version, new.share_pack_status), outbox.id
+        outbox_id = None
+        if not waits:
+            outbox_id = add_to_outbox(
+                session,
+                queue_name=self.queue_name,
+                message=ProvisionSharePack(
+                    share_pack_id=pack.share_pack_id, version=new.version, request_id=request_id
+                ),
+            ).id
+        return Queued(pack.share_pack_id, new.share_pack_name, new.version, new.share_pack_status), outbox_id
+
+
+def uploader_of(access: Access) -> Callable[[Session, SharePack], None]:
+    """Allow whoever may upload for the pack's project (and sees it) to retry, revise or roll it back."""
+
+    def authorize(session: Session, pack: SharePack) -> None:
+        access.require_visible(session, pack)
+        tenant = History(session, Tenant).current(pack.tenant_id) if pack.tenant_id else None
+        if tenant is not None:
+            project = History(session, Project).current(pack.project_id) if pack.project_id else None
+            access.require_uploader(tenant, project)
+
+    return authorize
+
+
+def _new_request(
+    session: Session, pack: SharePack, spec: SharePackSpec, *, performed_by: str, waits: bool
+) -> None:
+    """Make the pack's request the one for this configuration: a new decision is needed if it waits.
+
+    One current request per pack: the worker's approval check reads it (`shared.access.approval`).
+    """
+    requests = History(session, Request)
+    values: dict[str, Any] = {
+        "requested_by": spec.metadata.requestor,
+        "request_description": spec.metadata.description,
+        "status": RequestStatus.PENDING_APPROVAL if waits else RequestStatus.SUBMITTED,
+        "approver_status": "PENDING" if waits else None,
+        "request_type": spec.metadata.strategy.value,
+    }
+    current = session.scalar(select(Request).where(Request.is_current, Request.share_pack_id == pack.share_pack_id))
+    if current is None:
+        requests.create(created_by=performed_by, share_pack_id=pack.share_pack_id, project_id=pack.project_id,
+                        **values)
+    else:
+        requests.change(current.request_id, changed_by=performed_by, change_reason="new configuration", **values)
+
+
+def widens_access(restore: SharePackSpec, current: SharePackSpec) -> bool:
+    """Whether ``restore`` grants a (share, recipient) pair or declares a recipient ``current`` does not."""
+    def grants(spec: SharePackSpec) -> set[tuple[str, str]]:
+        if spec.metadata.strategy is Strategy.DELETE:
+            return set()
+        return {(share.name, recipient) for share in spec.shares for recipient in share.recipients}
+
+    def recipients(spec: SharePackSpec) -> set[str]:
+        return set() if spec.metadata.strategy is Strategy.DELETE else {r.name for r in spec.recipients}
+
+    return bool(grants(restore) - grants(current) or recipients(restore) - recipients(current))
 
 
 def _configurations(session: Session, share_pack_id: uuid.UUID) -> dict[int, dict[str, Any]]:

@@ -30,6 +30,8 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from shared import metrics
+from shared.access.approval import missing_approval
+from shared.access.ownership import Owners, ownership_conflicts, recorded_owners
 from shared.db import advisory_lock, lock_key
 from shared.errors import ConfigurationError, WorkflowError
 from shared.history import History
@@ -41,8 +43,9 @@ from shared.provisioning.apply import StepResult
 from shared.provisioning.errors import ProvisioningError, TransientProvisioningError
 from shared.provisioning.gateway import WorkspaceGateway
 from shared.provisioning.pipeline_state import PipelineState
-from shared.provisioning.plan import Plan, make_plan, make_rollback_plan
+from shared.provisioning.plan import Action, Entity, Plan, make_plan, make_rollback_plan
 from shared.provisioning.steps import Step
+from shared.provisioning.workspace_state import WorkspaceState
 from shared.queue.messages import ProvisionSharePack
 from shared.share_pack_file.model import SharePackSpec, Strategy
 from shared.status import SharePackStatus
@@ -92,6 +95,9 @@ class _Pack:
     spec: SharePackSpec
     workspace_url: str
     request_id: str | None
+    # Registered at upload (issue 9); None only for packs stored before tenants were registered.
+    tenant_id: uuid.UUID | None = None
+    project_id: uuid.UUID | None = None
     #: For a rollback: what later configurations added, to be removed (a DELETE pack); else None.
     removals: SharePackSpec | None = None
 
@@ -151,21 +157,24 @@ class ProvisioningJob:
             if row.share_pack_status != SharePackStatus.IN_PROGRESS:
                 log.info("provision.skipped", reason=f"share pack is {row.share_pack_status}")
                 return None
-            return _Pack(
-                command.share_pack_id,
-                SharePackSpec.from_dict(row.config),
-                row.workspace_url,
-                command.request_id,
-                rollback_removals(row.config),
+            spec = SharePackSpec.from_dict(row.config)
+            unapproved = missing_approval(session, row, spec)
+            loaded = _Pack(
+                command.share_pack_id, spec, row.workspace_url, command.request_id, row.tenant_id, row.project_id,
+                removals=rollback_removals(row.config),
             )
+        if unapproved is not None:
+            self.recorder.fail(command.share_pack_id, unapproved)
+            return None
+        return loaded
 
     def _provision(self, pack: _Pack, stop: StopSignal) -> None:
         record = self.recorder
         record.status(pack.share_pack_id, steps.TENANT.status_line(pack.strategy))
-        tenant_id = self.resolver.tenant(pack.spec)
+        tenant_id = pack.tenant_id or self.resolver.tenant(pack.spec)
         self._check_stop(pack, stop, steps.PROJECT)
         record.status(pack.share_pack_id, steps.PROJECT.status_line(pack.strategy), tenant_id=tenant_id)
-        project_id = self.resolver.project(pack.spec, tenant_id)
+        project_id = pack.project_id or self.resolver.project(pack.spec, tenant_id)
         self._check_stop(pack, stop, steps.RECIPIENTS)
 
         first = steps.plan_steps(pack.strategy)[0]
@@ -177,7 +186,13 @@ class ProvisioningJob:
         step = first
         try:
             previous = record.previous_plan(pack.share_pack_id)
-            plan = _make_plan(pack, gateway)
+            state = gateway.read_state(pack.spec)
+            refused = self._foreign_objects(pack, state, project_id, previous[0] if previous else None)
+            if refused:
+                reason = "The share pack conflicts with objects its project does not own: " + "; ".join(refused)
+                record.fail(pack.share_pack_id, reason)
+                return
+            plan = _make_plan(pack, state, gateway)
             if previous is not None:  # an earlier attempt: audit what it did but died before recording
                 record.reconcile(*previous, plan, workspace_url=pack.workspace_url, request_id=pack.request_id)
             record.plan_ready(
@@ -218,8 +233,24 @@ class ProvisioningJob:
             provisioning_status=f"Step {steps.TOTAL_STEPS}/{steps.TOTAL_STEPS}: Completed "
             f"({summary or 'no changes needed'})",
             pipelines=made,
+            project_id=project_id,
         )
         log.info("provision.completed", changes=len(plan.changes))
+
+    def _foreign_objects(
+        self, pack: _Pack, state: WorkspaceState, project_id: uuid.UUID, previous: Plan | None
+    ) -> list[str]:
+        """Existing objects the pack names that its project does not own (checked before planning)."""
+        with self.session_factory() as session:
+            owners = recorded_owners(session, pack.spec, pack.workspace_url)
+        if previous is not None:  # what an interrupted attempt of this pack created is this project's
+            created = [c for c in previous.changes if c.action is Action.CREATE]
+            mine = {entity: {c.name: project_id for c in created if c.entity is entity} for entity in Entity}
+            owners = Owners(
+                recipients={**owners.recipients, **mine[Entity.RECIPIENT]},
+                shares={**owners.shares, **mine[Entity.SHARE]},
+            )
+        return ownership_conflicts(pack.spec, state, owners, project_id)
 
     @staticmethod
     def _pipelines_made(pack: _Pack, gateway: WorkspaceGateway) -> dict[str, PipelineState]:
@@ -246,9 +277,8 @@ class ProvisioningJob:
             raise JobInterrupted("shutdown requested between steps")
 
 
-def _make_plan(pack: _Pack, gateway: WorkspaceGateway) -> Plan:
+def _make_plan(pack: _Pack, state: WorkspaceState, gateway: WorkspaceGateway) -> Plan:
     """Plan the pack from what the workspace holds now (a rollback also removes what it must)."""
-    state = gateway.read_state(pack.spec)
     if pack.removals is None:
         return make_plan(pack.spec, state)
     return make_rollback_plan(pack.spec, pack.removals, state.merged(gateway.read_state(pack.removals)))

@@ -185,9 +185,16 @@ class Recorder:
     # -- history ----------------------------------------------------------------------------------------
 
     def outcome(
-        self, session: Session, share_pack: SharePackSpec, *, workspace_url: str, share_pack_id: uuid.UUID
+        self,
+        session: Session,
+        share_pack: SharePackSpec,
+        *,
+        workspace_url: str,
+        share_pack_id: uuid.UUID,
+        project_id: uuid.UUID | None = None,
     ) -> None:
-        """Make the current rows of recipients, shares and objects say what the workspace now holds."""
+        """Make the current rows of recipients, shares and objects say what the workspace now holds, and
+        which project owns each recipient and share (issue 9)."""
         who = {"changed_by": self.performed_by, "change_reason": f"{share_pack.metadata.strategy} share pack"}
         recipients, shares = History(session, Recipient), History(session, Share)
         if share_pack.metadata.strategy == Strategy.DELETE:
@@ -208,6 +215,7 @@ class Recorder:
                     "workspace_url": workspace_url,
                     "recipient_name": recipient.name,
                     "share_pack_id": share_pack_id,
+                    "project_id": project_id,
                     "recipient_contact_email": recipient.email,
                     "recipient_type": recipient.type.value,
                     "recipient_databricks_org": recipient.metastore_id,
@@ -227,6 +235,7 @@ class Recorder:
                     "workspace_url": workspace_url,
                     "share_name": share.name,
                     "share_pack_id": share_pack_id,
+                    "project_id": project_id,
                     "description": share.comment,
                     "share_assets": [
                         {"name": o.name, "type": o.type.value, "shared_as": o.shared_as, "history": o.history}
@@ -315,6 +324,7 @@ class Recorder:
         *,
         workspace_url: str,
         provisioning_status: str,
+        project_id: uuid.UUID | None = None,
         pipelines: Mapping[str, PipelineState] | None = None,
         removed: SharePackSpec | None = None,
     ) -> None:
@@ -325,8 +335,12 @@ class Recorder:
         """
         with self.session_factory.begin() as session:
             if removed is not None:
-                self.outcome(session, removed, workspace_url=workspace_url, share_pack_id=share_pack_id)
-            self.outcome(session, share_pack, workspace_url=workspace_url, share_pack_id=share_pack_id)
+                self.outcome(
+                    session, removed, workspace_url=workspace_url, share_pack_id=share_pack_id, project_id=project_id
+                )
+            self.outcome(
+                session, share_pack, workspace_url=workspace_url, share_pack_id=share_pack_id, project_id=project_id
+            )
             self.pipelines(session, share_pack, pipelines or {}, share_pack_id=share_pack_id)
             pack = History(session, SharePack).get_current(share_pack_id)
             self.finish(session, pack, SharePackStatus.COMPLETED, None, provisioning_status)
