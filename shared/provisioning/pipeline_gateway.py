@@ -9,6 +9,7 @@ https://docs.databricks.com/api/workspace/pipelines/create).
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from databricks.sdk import WorkspaceClient
@@ -33,6 +34,7 @@ class LakeflowCalls:
     """Pipeline and job calls; mixed into `DatabricksGateway`, which supplies ``_client`` and ``_call``."""
 
     _client: WorkspaceClient
+    _concurrency: int
 
     def _call(self, concerning: str, fn: Callable[[], T]) -> T:  # pragma: no cover - supplied by the gateway
         raise NotImplementedError
@@ -40,13 +42,11 @@ class LakeflowCalls:
     def read_pipelines(self) -> dict[str, PipelineState]:
         """Return every pipeline this service made, by name, each with its schedule (if any)."""
         statuses = self._call("pipelines", lambda: list(self._client.pipelines.list_pipelines(max_results=100)))
-        found: dict[str, PipelineState] = {}
-        for status in statuses:
-            if status.pipeline_id and status.name:
-                state = self._pipeline_state(status.pipeline_id)
-                if state is not None:
-                    found[state.name] = state
-        return found
+        ids = [status.pipeline_id for status in statuses if status.pipeline_id and status.name]
+        # One get and one jobs list per pipeline: run them side by side, as read_state does for shares.
+        with ThreadPoolExecutor(max_workers=max(1, min(self._concurrency, len(ids) or 1))) as pool:
+            states = list(pool.map(self._pipeline_state, ids))
+        return {state.name: state for state in states if state is not None}
 
     def find_pipeline(self, name: str) -> PipelineState | None:
         """Return our pipeline of this name with its schedule, or None."""
