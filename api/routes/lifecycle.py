@@ -19,6 +19,7 @@ from shared.access.admission import admit_upload
 from shared.access.policy import Access
 from shared.use_cases.lifecycle import Lifecycle, Queued, uploader_of
 from shared.use_cases.queries import parse_share_pack_id
+from shared.use_cases.submit import format_limits
 
 blp = Blueprint("lifecycle", __name__, url_prefix="/workflow", description="Retry, revise and roll back share packs")
 blp.before_request(authenticate_and_resolve_workspace)
@@ -52,6 +53,7 @@ def _lifecycle() -> Lifecycle:
         max_upload_bytes=svc.settings.max_upload_bytes,
         max_token_expiry_days=svc.settings.token_expiry_max_days,
         authorize=uploader_of(access()),
+        limits=format_limits(svc.settings),
     )
 
 

@@ -27,7 +27,8 @@ from shared.history import History
 from shared.models import AuditEntry, Project, Request, SharePack, Tenant
 from shared.queue.messages import ProvisionSharePack
 from shared.queue.outbox import add_to_outbox
-from shared.share_pack_file import Issue
+from shared.share_pack_file import FormatLimits, Issue
+from shared.share_pack_file.issues import echo
 from shared.share_pack_file.model import Metadata, SharePackSpec, Strategy
 from shared.status import AuditAction, RequestStatus, SharePackStatus
 from shared.use_cases.queries import get_share_pack
@@ -72,6 +73,7 @@ class Lifecycle:
     publish: Callable[[int], object]
     max_upload_bytes: int
     max_token_expiry_days: int = 365
+    limits: FormatLimits | None = None
     #: Who may change the pack: raises NotFound/Forbidden (see `uploader_of`); None: anyone (tests, tools).
     authorize: Callable[[Session, SharePack], None] | None = None
 
@@ -119,7 +121,7 @@ class Lifecycle:
         parsed = validate_upload(
             self.session_factory, content=content, filename=filename, workspace_url=workspace_url,
             submitted_by=performed_by, max_bytes=self.max_upload_bytes, request_id=request_id,
-            max_token_expiry_days=self.max_token_expiry_days,
+            max_token_expiry_days=self.max_token_expiry_days, limits=self.limits,
         )
         spec = parsed.share_pack
         assert spec is not None
@@ -130,7 +132,7 @@ class Lifecycle:
             queued, outbox_id = self._queue(
                 session, pack, performed_by=performed_by, request_id=request_id, reason=REVISED,
                 provisioning_status="Queued for provisioning", audit=AuditAction.UPDATED, spec=spec, waits=waits,
-                file_format=parsed.file_format, original_filename=filename,
+                file_format=parsed.file_format, original_filename=echo(filename),
                 validation_warnings=[w.to_dict() for w in parsed.warnings],
             )
             _new_request(session, pack, spec, performed_by=performed_by, waits=waits)
