@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from api.auth import Authenticator
 from api.context import HealthCheck, Publisher, ReadinessCheck, Services
 from api.errors import register_error_handlers
-from api.routes import admin, approvals, health, metrics, recipients, share_packs, sync
+from api.routes import admin, approvals, health, lifecycle, metrics, recipients, share_packs, sync
 from api.schemas import ErrorSchema
 from shared import metrics as measured
 from shared.graph.validator import AdValidator
@@ -107,6 +107,7 @@ def create_app(
     api = DocumentedApi(app)
     api.register_blueprint(health.blp)
     api.register_blueprint(share_packs.blp)
+    api.register_blueprint(lifecycle.blp)
     app.register_blueprint(metrics.blp)  # plain Flask: /metrics is for Prometheus, not in the OpenAPI document
     api.register_blueprint(sync.blp)
     api.register_blueprint(recipients.blp)

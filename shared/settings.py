@@ -127,6 +127,12 @@ class Settings:
     # Users first, groups a few minutes later (a group's members are the synced users that are active).
     sync_schedule_ad_users: str = "0 * * * *"
     sync_schedule_ad_groups: str = "5 * * * *"
+    sync_schedule_job_metrics: str = "*/15 * * * *"
+    # Billing rows arrive within hours: once a day is enough.
+    sync_schedule_project_costs: str = "0 6 * * *"
+    # The SQL warehouse (and its workspace; default: the first known one) that reads system.billing.
+    cost_warehouse_id: str | None = None
+    cost_workspace_url: str | None = None
     sync_tick_seconds: float = 1.0
     # The longest D2O token lifetime (token_expiry_days) a pack may ask for; above it the pack is refused.
     token_expiry_max_days: int = 365
@@ -426,6 +432,9 @@ _PARSERS = {
     "sync_schedule_notifications": _as_schedule,
     "sync_schedule_ad_users": _as_schedule,
     "sync_schedule_ad_groups": _as_schedule,
+    "sync_schedule_job_metrics": _as_schedule,
+    "sync_schedule_project_costs": _as_schedule,
+    "cost_workspace_url": normalize_workspace_url,
     "sync_tick_seconds": _as_positive_float,
     "token_expiry_max_days": _as_positive_int,
     "graph_validation_budget_seconds": _as_positive_float,

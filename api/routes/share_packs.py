@@ -54,7 +54,8 @@ WORKSPACE_HEADER = {
 
 
 @blp.before_request
-def _authenticate_and_resolve_workspace() -> None:
+def authenticate_and_resolve_workspace() -> None:
+    """Authenticate the caller and resolve `X-Workspace-URL` (also used by `api.routes.lifecycle`)."""
     svc = services()
     authenticate()
     with svc.session_factory() as session:

@@ -36,6 +36,8 @@ from databricks.sdk.service.sharing import (
 
 from shared import metrics
 from shared.provisioning.errors import ObjectDoesNotExist, classify_failure
+from shared.provisioning.pipeline_gateway import LakeflowCalls
+from shared.provisioning.pipeline_state import PipelineState, ScheduleState
 from shared.provisioning.plan import MAX_UPDATES_PER_CALL, SELECT
 from shared.provisioning.workspace_state import (
     TABLE_LIKE_TYPES,
@@ -113,8 +115,36 @@ class WorkspaceGateway(Protocol):
         """Grant and revoke SELECT on a share in one call."""
         ...
 
+    def find_pipeline(self, name: str) -> PipelineState | None:
+        """Return our pipeline of this name, with its ids and schedule, or None."""
+        ...
 
-class DatabricksGateway:
+    def create_pipeline(self, pipeline: PipelineState) -> str:
+        """Create a pipeline; return its id."""
+        ...
+
+    def update_pipeline(self, pipeline_id: str, pipeline: PipelineState) -> None:
+        """Replace a pipeline's spec."""
+        ...
+
+    def delete_pipeline(self, pipeline_id: str) -> None:
+        """Delete a pipeline."""
+        ...
+
+    def create_schedule(self, pipeline: PipelineState, schedule: ScheduleState) -> int:
+        """Create the job that runs a pipeline on a schedule; return the job id."""
+        ...
+
+    def reset_schedule(self, job_id: int, pipeline: PipelineState, schedule: ScheduleState) -> None:
+        """Replace a schedule job's settings."""
+        ...
+
+    def delete_schedule(self, job_id: int) -> None:
+        """Delete a schedule job."""
+        ...
+
+
+class DatabricksGateway(LakeflowCalls):
     """`WorkspaceGateway` on a real `WorkspaceClient` (or one pointed at the emulator).
 
     Args:
@@ -175,10 +205,12 @@ class DatabricksGateway:
                 for share in future.result():
                     if share not in grant_futures:  # the named shares' grants are complete already
                         grants[share] = grants.get(share, frozenset()) | {recipient}
+        pipelines = self.read_pipelines() if share_pack.pipelines or _may_own_pipelines(share_pack) else {}
         return WorkspaceState(
             recipients=recipients,
             shares={name: share for name, share in shares.items() if share is not None},
             grants=grants,
+            pipelines=pipelines,
         )
 
     def _list_recipients(self) -> dict[str, RecipientState]:
@@ -313,6 +345,11 @@ class DatabricksGateway:
 
 
 # -- SDK ↔ engine types ---------------------------------------------------------------------------------
+
+
+def _may_own_pipelines(share_pack: SharePackSpec) -> bool:
+    """Whether a pack without pipelines may still remove some: an UPDATE or DELETE of shares."""
+    return share_pack.metadata.strategy is not Strategy.NEW and bool(share_pack.shares)
 
 
 def _privileges(privileges: Iterable[object] | None) -> set[str]:

@@ -1,6 +1,6 @@
 """The one place sync jobs are registered: a job type and the factory that builds it from the service's parts.
 
-Later issues add DATABRICKS_OBJECTS, JOB_METRICS and PROJECT_COSTS here.
+Later issues add DATABRICKS_OBJECTS here.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from shared.notifications.token_expiry import TokenExpiryWatch
 from shared.recipient_tokens import tokens_from_settings
 from shared.settings import Settings
 from shared.status import SyncType
+from sync.jobs import lakeflow
 from sync.jobs.ad import AdGroupsJob, AdUsersJob
 from sync.jobs.base import Job
 from sync.jobs.notifications import NotificationsJob
@@ -60,6 +61,8 @@ JOBS: dict[SyncType, Callable[[JobParts], Job]] = {
     SyncType.NOTIFICATIONS: _notifications,
     SyncType.AD_USERS: lambda parts: AdUsersJob(_ad_sync(parts)),
     SyncType.AD_GROUPS: lambda parts: AdGroupsJob(_ad_sync(parts)),
+    SyncType.JOB_METRICS: lambda parts: lakeflow.job_metrics(parts.settings, parts.session_factory),
+    SyncType.PROJECT_COSTS: lambda parts: lakeflow.project_costs(parts.settings, parts.session_factory),
 }
 
 # The schedule setting of each job type (an interval in seconds or a cron expression).
@@ -67,6 +70,8 @@ SCHEDULE_SETTING: dict[SyncType, str] = {
     SyncType.NOTIFICATIONS: "sync_schedule_notifications",
     SyncType.AD_USERS: "sync_schedule_ad_users",
     SyncType.AD_GROUPS: "sync_schedule_ad_groups",
+    SyncType.JOB_METRICS: "sync_schedule_job_metrics",
+    SyncType.PROJECT_COSTS: "sync_schedule_project_costs",
 }
 
 
