@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Callable
 
 import structlog
 from flask import Flask, abort, g, request
@@ -18,7 +19,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from api.auth import Authenticator
 from api.context import HealthCheck, Publisher, Services
 from api.errors import register_error_handlers
-from api.routes import health, share_packs
+from api.routes import health, share_packs, validate
+from shared.preflight import CatalogReader
 from shared.settings import Settings
 
 MULTIPART_OVERHEAD_BYTES = 64 * 1024
@@ -32,6 +34,7 @@ def create_app(
     session_factory: sessionmaker[Session],
     publisher: Publisher,
     health_check: HealthCheck,
+    reader_for: Callable[[str], CatalogReader] | None = None,
 ) -> Flask:
     """Build the Flask app around its collaborators; the caller owns their lifecycle (e.g. the publisher thread)."""
 
@@ -58,6 +61,7 @@ def create_app(
         publisher=publisher,
         health_check=health_check,
         authenticator=Authenticator(settings),
+        reader_for=reader_for,
     )
 
     @app.before_request
@@ -78,6 +82,7 @@ def create_app(
     api = Api(app)
     api.register_blueprint(health.blp)
     api.register_blueprint(share_packs.blp)
+    api.register_blueprint(validate.blp)
     register_error_handlers(app)  # after Api(): our body shape replaces flask-smorest's
     return app
 

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from api.auth import Authenticator, Caller
 from shared.health import HealthReport
+from shared.preflight import CatalogReader
 from shared.settings import Settings
 
 HealthCheck = Callable[[], HealthReport]
@@ -32,6 +33,8 @@ class Services:
     publisher: Publisher
     health_check: HealthCheck
     authenticator: Authenticator
+    # Read-only access to workspaces (pre-flight, dry runs); None: no credentials, pre-flight is skipped.
+    reader_for: Callable[[str], CatalogReader] | None = None
 
 
 def services() -> Services:
