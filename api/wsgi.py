@@ -4,6 +4,7 @@ The only production caller of `create_app`: it builds the real collaborators fro
 """
 
 import sys
+from collections.abc import Callable
 from functools import partial
 
 from flask import Flask
@@ -13,6 +14,8 @@ from shared.db import database_url, make_engine, make_session_factory
 from shared.errors import ConfigurationError
 from shared.health import check_health
 from shared.logging import configure_logging
+from shared.preflight import CatalogReader
+from shared.provisioning.clients import WorkspaceClients
 from shared.queue.factory import make_queue
 from shared.queue.outbox import OutboxPublisher
 from shared.settings import Settings
@@ -31,7 +34,23 @@ def production_app() -> Flask:
         session_factory=session_factory,
         publisher=publisher.start(),
         health_check=partial(check_health, engine, queue),
+        reader_for=_workspace_readers(settings),
     )
+
+
+def _workspace_readers(settings: Settings) -> Callable[[str], CatalogReader] | None:
+    """Read-only workspace access for the pre-flight; None when no Databricks credentials are configured."""
+    if settings.databricks_credentials is None and not settings.workspace_credentials:
+        return None
+    clients = WorkspaceClients(
+        settings.databricks_credentials,
+        per_workspace=settings.workspace_credentials,
+        # a pre-flight read must not outlive the request by much: it is skipped, not waited out
+        retry_timeout_seconds=max(5, int(settings.preflight_budget_seconds * 10)),
+        concurrency=settings.workspace_concurrency,
+        product="sharepack-api",
+    )
+    return clients.gateway
 
 
 try:

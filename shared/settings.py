@@ -91,6 +91,9 @@ class Settings:
     stuck_pack_after_seconds: int = 3600
     stuck_pack_sweep_interval_seconds: float = 300.0
     outbox_relay_interval_seconds: float = 5.0
+    # The upload route checks a pack against its workspace for at most this long; a workspace not read
+    # in time skips the check with a warning (the worker's plan is the final word).
+    preflight_budget_seconds: float = 3.0
     embedded_data_dir: str = ".local/postgres"
 
     @classmethod
@@ -298,4 +301,5 @@ _PARSERS = {
     "stuck_pack_after_seconds": _as_positive_int,
     "stuck_pack_sweep_interval_seconds": _as_positive_float,
     "outbox_relay_interval_seconds": _as_positive_float,
+    "preflight_budget_seconds": _as_positive_float,
 }

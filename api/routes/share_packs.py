@@ -8,6 +8,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from api.context import caller, services, workspace_url
+from api.routes.validate import upload_preflight
 from api.schemas import (
     HistoryResponseSchema,
     ListQuerySchema,
@@ -56,6 +57,7 @@ class SharePackUpload(MethodView):
             max_bytes=svc.settings.max_upload_bytes,
             publish=svc.publisher.notify,
             request_id=g.get("request_id"),
+            preflight=upload_preflight(svc, workspace_url()),
         )
         return {
             "Message": "Share pack uploaded successfully and queued for provisioning",

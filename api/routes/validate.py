@@ -7,14 +7,19 @@ Same multipart upload and headers as the upload route; it stores nothing and que
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
+
 from flask import g, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 
-from api.context import services, workspace_url
+from api.context import Services, services, workspace_url
 from api.schemas import IssueSchema, UploadSchema
 from shared.errors import ServiceUnavailable
+from shared.preflight import PreflightReport, preflight_within
+from shared.share_pack_file import SharePackSpec
 from shared.use_cases.preflight import dry_run
 from shared.workspaces import resolve_workspace_url
 
@@ -27,6 +32,18 @@ class ValidateResponseSchema(Schema):
     ValidationErrors = fields.List(fields.Nested(IssueSchema))
     ValidationWarnings = fields.List(fields.Nested(IssueSchema))
     Plan = fields.Dict(allow_none=True, metadata={"description": "What provisioning would do; null if not read"})
+
+
+def upload_preflight(svc: Services, url: str) -> Callable[[SharePackSpec], PreflightReport] | None:
+    """The upload route's pre-flight: bounded by ``preflight_budget_seconds``; None without credentials."""
+    reader_for = svc.reader_for
+    if reader_for is None:
+        return None
+    return partial(
+        preflight_within,
+        reader_for=lambda: reader_for(url),
+        budget_seconds=svc.settings.preflight_budget_seconds,
+    )
 
 
 @blp.before_request

@@ -19,9 +19,10 @@ from shared.errors import InvalidInput
 from shared.history import History
 from shared.logging import get_logger
 from shared.models import AuditEntry, Request, SharePack
+from shared.preflight import PreflightReport
 from shared.queue.messages import ProvisionSharePack
 from shared.queue.outbox import add_to_outbox
-from shared.share_pack_file import Issue, ParsedSharePack, parse_share_pack
+from shared.share_pack_file import Issue, ParsedSharePack, SharePackSpec, parse_share_pack
 from shared.status import AuditAction, RequestStatus, SharePackStatus
 
 log = get_logger(__name__)
@@ -63,12 +64,14 @@ def submit_share_pack(
     max_bytes: int,
     publish: Callable[[int], object],
     request_id: str | None = None,
+    preflight: Callable[[SharePackSpec], PreflightReport] | None = None,
 ) -> SubmittedSharePack:
     """Validate and store an upload, then hand its committed outbox row to `publish`.
 
     Raises:
         PayloadTooLarge, UnsupportedMediaType: the file cannot be read at all (an audit row records it).
-        InvalidSharePack: the file breaks the rules (an audit row records it; nothing else is stored).
+        InvalidSharePack: the file breaks the rules, or `preflight` finds errors against the workspace
+            (an audit row records it; nothing else is stored).
     """
     try:
         parsed = parse_share_pack(content, filename=filename, max_bytes=max_bytes)
@@ -82,6 +85,14 @@ def submit_share_pack(
             session_factory, filename, content, submitted_by, request_id, [e.to_dict() for e in errors]
         )
         raise InvalidSharePack(errors, parsed.warnings)
+    if preflight is not None:
+        report = preflight(parsed.share_pack)
+        parsed.warnings.extend(report.warnings)
+        if report.errors:
+            _record_rejection(
+                session_factory, filename, content, submitted_by, request_id, [e.to_dict() for e in report.errors]
+            )
+            raise InvalidSharePack(report.errors, parsed.warnings)
 
     pack = parsed.share_pack
     now = datetime.now(UTC)
