@@ -20,12 +20,24 @@ from api.auth import Authenticator
 from api.context import HealthCheck, Publisher, Services
 from api.errors import register_error_handlers
 from api.routes import health, share_packs, validate
+from api.schemas import ErrorSchema
 from shared.preflight import CatalogReader
 from shared.settings import Settings
 
 MULTIPART_OVERHEAD_BYTES = 64 * 1024
 # A caller's X-Request-ID is kept (so their logs and ours join) only if it cannot forge log content.
 REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,100}")
+
+
+class DocumentedApi(Api):
+    """flask-smorest's Api with our error body, and no catch-all `default` response in the document.
+
+    Without `default`, every status a view can answer must be declared on the view (see
+    `api.errors.documents_errors`), so a client, and the schemathesis run, can tell an undocumented answer.
+    """
+
+    ERROR_SCHEMA = ErrorSchema
+    DEFAULT_ERROR_RESPONSE_NAME = None
 
 
 def create_app(
@@ -37,7 +49,6 @@ def create_app(
     reader_for: Callable[[str], CatalogReader] | None = None,
 ) -> Flask:
     """Build the Flask app around its collaborators; the caller owns their lifecycle (e.g. the publisher thread)."""
-
     app = Flask(__name__)
     app.config.update(
         API_TITLE="Share Pack Workflow",
@@ -66,20 +77,20 @@ def create_app(
 
     @app.before_request
     def _start_request() -> None:
-        if not settings.enable_workflow and request.path.startswith("/workflow"):
-            abort(404)
         g.request_id = _request_id(request.headers.get("X-Request-ID"))
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(
             request_id=g.request_id, method=request.method, path=request.path
         )
+        if not settings.enable_workflow and request.path.startswith("/workflow"):
+            abort(404)
 
     @app.after_request
     def _finish_request(response):
         response.headers["X-Request-ID"] = g.get("request_id", "")
         return response
 
-    api = Api(app)
+    api = DocumentedApi(app)
     api.register_blueprint(health.blp)
     api.register_blueprint(share_packs.blp)
     api.register_blueprint(validate.blp)

@@ -13,8 +13,15 @@ from pathlib import Path
 
 import jwt
 
-from shared.errors import Unauthenticated
+from shared.errors import ServiceUnavailable, Unauthenticated
 from shared.settings import Settings, hash_api_key
+
+# A token's parts (its kid, say) are the caller's text: echo at most this much of a reason back.
+_MAX_REASON_CHARS = 200
+
+
+def _bounded(reason: str) -> str:
+    return reason if len(reason) <= _MAX_REASON_CHARS else reason[:_MAX_REASON_CHARS] + "…"
 
 
 @dataclass(frozen=True)
@@ -61,8 +68,11 @@ class Authenticator:
                 issuer=issuer,
                 options={"require": ["exp", "iss", "aud"]},
             )
+        except jwt.PyJWKClientConnectionError:
+            # Our dependency is down, not the caller's token wrong: a retry may succeed.
+            raise ServiceUnavailable("The token signing keys cannot be fetched; retry later") from None
         except (jwt.PyJWTError, KeyError) as exc:
-            raise Unauthenticated(f"Invalid token: {exc}") from None
+            raise Unauthenticated(f"Invalid token: {_bounded(str(exc))}") from None
         identity = (
             claims.get("preferred_username") or claims.get("upn") or claims.get("appid") or claims.get("oid")
         )
@@ -70,7 +80,7 @@ class Authenticator:
             raise Unauthenticated("Invalid token: it names no user or application")
         return Caller(identity=str(identity), method="entra")
 
-    def _signing_key(self, kid: str | None) -> object:
+    def _signing_key(self, kid: object) -> object:
         if self.settings.entra_jwks_file:
             for jwk in self._local_key_set.get("keys", []):
                 if jwk.get("kid") == kid:

@@ -1,18 +1,24 @@
 """One place that turns errors into HTTP responses, all with the same body shape.
 
 Body: `{"Message": ..., "ErrorCode": ..., "RequestId": ...}` plus `ValidationErrors`/`ValidationWarnings`
-for refused share packs. Domain errors map by type; anything unexpected is logged with its traceback and
-answered with a plain 500 — a stack trace never reaches a client.
+for refused share packs (`api.schemas.ErrorSchema` documents it). Domain errors map by type; anything
+unexpected is logged with its traceback and answered with a plain 500 — a stack trace never reaches a client.
+Views declare the error statuses they can answer with `documents_errors`, so the OpenAPI document lists
+every response a client can get.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from http import HTTPStatus
+from typing import Any, TypeVar
 
 from flask import Flask, g, jsonify
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from flask_smorest import Blueprint
+from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException
 
+from shared.db import is_database_unavailable
 from shared.errors import (
     Conflict,
     InvalidInput,
@@ -39,6 +45,21 @@ STATUS_BY_ERROR: tuple[tuple[type[WorkflowError], int, str], ...] = (
     (Conflict, 409, "CONFLICT"),
     (ServiceUnavailable, 503, "SERVICE_UNAVAILABLE"),
 )
+
+
+View = TypeVar("View", bound=Callable[..., Any])
+
+
+def documents_errors(blp: Blueprint, *statuses: HTTPStatus) -> Callable[[View], View]:
+    """Declare these error answers of a view, each with the error body, in the OpenAPI document."""
+
+    def decorate(view: View) -> View:
+        for status in statuses:
+            # flask-smorest registers one response component per HTTP status name, using Api.ERROR_SCHEMA.
+            view = blp.alt_response(status.value, response=status.name)(view)
+        return view
+
+    return decorate
 
 
 def status_for(exc: WorkflowError) -> tuple[int, str]:
@@ -85,7 +106,7 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(DBAPIError)
     def _database_error(exc: DBAPIError):
-        if not exc.connection_invalidated and not _is_connection_failure(exc):
+        if not is_database_unavailable(exc):  # e.g. a statement too complex is a bug, not an outage
             return _unexpected(exc)
         log.warning("request.database_unavailable")
         response = jsonify(error_body("The database is unavailable; retry later", "SERVICE_UNAVAILABLE"))
@@ -101,6 +122,3 @@ def register_error_handlers(app: Flask) -> None:
         response.status_code = 500
         return response
 
-
-def _is_connection_failure(exc: DBAPIError) -> bool:
-    return isinstance(exc, OperationalError | InterfaceError)

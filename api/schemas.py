@@ -5,10 +5,44 @@ Response fields are PascalCase, as the original system's users' scripts expect.
 
 from __future__ import annotations
 
+import re
+
 from flask_smorest.fields import Upload
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate
 
 from shared.status import SharePackStatus, values
+
+# Query text never holds control characters: PostgreSQL refuses NUL in text, and the others have no
+# business in a name or an e-mail address. The pattern documents the rule in ECMA syntax (OpenAPI's);
+# the check itself is `_refuse_control_characters`.
+_CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f]")
+_NO_CONTROL_CHARACTERS_PATTERN = r"^[^\x00-\x1f\x7f]*$"
+MAX_PAGE = 100_000
+MAX_PAGE_SIZE = 200
+MAX_FILTER_CHARS = 320  # bounds what a filter sends to the database; the longest e-mail (RFC 3696, errata 1690)
+
+
+def _refuse_control_characters(value: str) -> None:
+    if _CONTROL_CHARACTER.search(value):
+        raise ValidationError("Must not contain control characters.")
+
+
+def _filter_text(description: str) -> fields.String:
+    return fields.String(
+        validate=[validate.Length(min=1, max=MAX_FILTER_CHARS), _refuse_control_characters],
+        metadata={"description": description, "pattern": _NO_CONTROL_CHARACTERS_PATTERN},
+    )
+
+
+class ErrorSchema(Schema):
+    """The one body every refusal and failure has (see `api/errors.py`)."""
+
+    Message = fields.String(required=True)
+    ErrorCode = fields.String(required=True, metadata={"description": "e.g. NOT_FOUND, INVALID_SHARE_PACK"})
+    RequestId = fields.String(required=True, allow_none=True)
+    Details = fields.Raw(metadata={"description": "What exactly was refused (e.g. per-field messages)"})
+    ValidationErrors = fields.List(fields.Nested(lambda: IssueSchema()))
+    ValidationWarnings = fields.List(fields.Nested(lambda: IssueSchema()))
 
 
 class UploadSchema(Schema):
@@ -71,10 +105,10 @@ class PlanResponseSchema(Schema):
 
 class ListQuerySchema(Schema):
     status = fields.String(validate=validate.OneOf(values(SharePackStatus)))
-    requested_by = fields.String()
-    project = fields.String()
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1))
-    page_size = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
+    requested_by = _filter_text("E-mail of the requestor (case-insensitive)")
+    project = _filter_text("Project name (case-insensitive)")
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=MAX_PAGE))
+    page_size = fields.Integer(load_default=50, validate=validate.Range(min=1, max=MAX_PAGE_SIZE))
 
 
 class ListResponseSchema(Schema):

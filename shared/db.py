@@ -35,7 +35,9 @@ def database_url(settings: Settings) -> str:
 
 def make_engine(url: str, *, pool_size: int = 5) -> Engine:
     """An engine with pre-ping (so a restarted database costs one failed check, not a failed request)."""
-    return create_engine(url, pool_pre_ping=True, pool_size=pool_size, max_overflow=10)
+    # hide_parameters: a statement's values (a pack's config, an activation link) stay out of error messages,
+    # which end up in logs.
+    return create_engine(url, pool_pre_ping=True, pool_size=pool_size, max_overflow=10, hide_parameters=True)
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

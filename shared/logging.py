@@ -2,8 +2,12 @@
 
 structlog and the standard library (gunicorn, SQLAlchemy, the Azure SDK) share one pipeline: JSON lines in
 production, readable console output in development. Context bound with `bind_contextvars` (a request id in
-the API, a job id in the worker) appears on every line. Secrets are masked by a processor, so a connection
-string or token passed by mistake never reaches the output.
+the API, a job id in the worker) appears on every line.
+
+Secrets never reach the output: the last processor before the renderer masks every string of the event,
+nested ones included, after the exception has been rendered into it (as a string on the console, as a list
+of frame dicts in JSON), so a password in an exception message is masked like one in a field. Tracebacks
+carry no frame locals: any local may hold a credential, and no masking pattern can know them all.
 """
 
 from __future__ import annotations
@@ -14,10 +18,13 @@ import sys
 from typing import Any
 
 import structlog
+import structlog.tracebacks
 
 _SECRET_KEYS = re.compile(r"(password|secret|token|key|authorization|activation|connection_string)", re.I)
 _SECRET_IN_TEXT = [
     (re.compile(r"(://[^:/@\s]+:)[^@\s]+@"), r"\1***@"),  # user:password@ in URLs
+    # key=value DSNs (libpq: https://www.postgresql.org/docs/current/libpq-connect.html#LIBPQ-CONNSTRING)
+    (re.compile(r"\b(password|passwd|pwd|client_secret)(\s*=\s*)('[^']*'|[^\s;&'\"]+)", re.I), r"\1\2***"),
     (re.compile(r"(AccountKey|SharedAccessSignature|sig)=[^;&\s]+", re.I), r"\1=***"),
     (re.compile(r"(Bearer\s+)[A-Za-z0-9._~+/=-]+"), r"\1***"),
     (re.compile(r"(dapi)[0-9a-f]{8,}"), r"\1***"),
@@ -32,15 +39,38 @@ def mask_secrets(text: str) -> str:
     return text
 
 
+_NOT_MASKED = frozenset({"level", "timestamp", "logger"})
+_MAX_MASK_DEPTH = 20  # exception chains render as nested lists of dicts; anything deeper is dropped
+
+
 def _mask_event(_logger: Any, _name: str, event: dict[str, Any]) -> dict[str, Any]:
+    """Mask secret-named fields and secrets inside every string, at any depth (rendered tracebacks too)."""
     for key, value in event.items():
-        if key in ("level", "timestamp", "logger"):
-            continue
-        if _SECRET_KEYS.search(key) and value not in (None, "", True, False):
-            event[key] = "***"
-        elif isinstance(value, str):
-            event[key] = mask_secrets(value)
+        if key not in _NOT_MASKED:
+            event[key] = _masked(key, value, 0)
     return event
+
+
+def _masked(key: object, value: Any, depth: int) -> Any:
+    if isinstance(key, str) and _SECRET_KEYS.search(key) and value not in (None, "", True, False):
+        return "***"
+    if isinstance(value, str):
+        return mask_secrets(value)
+    if depth >= _MAX_MASK_DEPTH:
+        return "…" if isinstance(value, dict | list | tuple) else value
+    if isinstance(value, dict):
+        return {k: _masked(k, v, depth + 1) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_masked(None, item, depth + 1) for item in value]
+    if isinstance(value, int | float | bool) or value is None:
+        return value
+    return mask_secrets(str(value))  # an object: the renderer would print its str() or repr() anyway
+
+
+# structlog's `dict_tracebacks` renders each frame's locals; ours never does.
+_json_tracebacks = structlog.processors.ExceptionRenderer(
+    structlog.tracebacks.ExceptionDictTransformer(show_locals=False)
+)
 
 
 def configure_logging(*, json: bool, level: str = "INFO") -> None:
@@ -63,7 +93,7 @@ def configure_logging(*, json: bool, level: str = "INFO") -> None:
         cache_logger_on_first_use=False,
     )
     renderer: list[Any] = (
-        [structlog.processors.dict_tracebacks, _mask_event, structlog.processors.JSONRenderer()]
+        [_json_tracebacks, _mask_event, structlog.processors.JSONRenderer()]
         if json
         else [structlog.processors.format_exc_info, _mask_event, structlog.dev.ConsoleRenderer(colors=False)]
     )

@@ -43,7 +43,7 @@ class ApiKey:
     """An accepted API key: who it identifies and the hash of its secret."""
 
     name: str
-    key_hash: str
+    key_hash: str = field(repr=False)
 
 
 @dataclass(frozen=True)
@@ -52,14 +52,16 @@ class Settings:
 
     enable_workflow: bool = True
     # None means: start the embedded PostgreSQL (local development only).
-    domain_db_connection_string: str | None = None
+    # Secrets (passwords, account keys, key hashes, tokens) are kept out of repr(): a settings object in a
+    # log line or a traceback must not print them.
+    domain_db_connection_string: str | None = field(default=None, repr=False)
     queue_backend: str = "postgres"
-    azure_queue_connection_string: str | None = None
+    azure_queue_connection_string: str | None = field(default=None, repr=False)
     azure_queue_name: str = "sharepack-processing"
     allowed_workspace_urls: tuple[str, ...] = ()
     dev_workspace_urls: tuple[str, ...] = ()
     auth_mode: str = "api_key"
-    api_keys: tuple[ApiKey, ...] = ()
+    api_keys: tuple[ApiKey, ...] = field(default=(), repr=False)
     entra_tenant_id: str | None = None
     entra_audience: str | None = None
     entra_issuer: str | None = None
@@ -69,6 +71,7 @@ class Settings:
     log_format: str = "console"
     log_level: str = "INFO"
     # None when the process talks to no workspace (the API); the worker then refuses to provision.
+    # (DatabricksCredentials keeps its own token and client secret out of repr.)
     databricks_credentials: DatabricksCredentials | None = None
     workspace_credentials: Mapping[str, DatabricksCredentials] = field(default_factory=dict)
     databricks_retry_timeout_seconds: int = 120

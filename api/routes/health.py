@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from http import HTTPStatus
+
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from api.context import services
+from api.errors import documents_errors
 from api.schemas import HealthSchema, LivenessSchema
 
 blp = Blueprint("health", __name__, url_prefix="/workflow", description="Service health")
@@ -17,6 +20,7 @@ class Health(MethodView):
     @blp.alt_response(
         503, schema=HealthSchema, description="A dependency is down or the schema is incomplete"
     )
+    @documents_errors(blp, HTTPStatus.NOT_FOUND)
     def get(self):
         """Report database, schema and queue health (no credentials needed, no secrets shown)."""
         report = services().health_check()
@@ -32,6 +36,7 @@ class Health(MethodView):
 @blp.route("/health/live")
 class Liveness(MethodView):
     @blp.response(200, LivenessSchema)
+    @documents_errors(blp, HTTPStatus.NOT_FOUND)
     def get(self):
         """Answer without touching any dependency: for container liveness probes (health is readiness)."""
         return {"Message": "Alive"}

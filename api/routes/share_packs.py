@@ -3,12 +3,15 @@ workspace (`X-Workspace-URL`); the checks run before the view, so no work starts
 
 from __future__ import annotations
 
+from http import HTTPStatus
+
 from flask import g, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from api.context import caller, services, workspace_url
-from api.routes.validate import upload_preflight
+from api.errors import documents_errors
+from api.preflight import upload_preflight
 from api.schemas import (
     HistoryResponseSchema,
     ListQuerySchema,
@@ -29,6 +32,22 @@ from shared.workspaces import resolve_workspace_url
 
 blp = Blueprint("share_packs", __name__, url_prefix="/workflow", description="Share pack uploads and status")
 
+# What any route here may answer before its view runs: an unknown workspace (400), no or bad credentials
+# (401), the workflow disabled in this deployment (404), the database down (503).
+COMMON_ERRORS = (
+    HTTPStatus.BAD_REQUEST,
+    HTTPStatus.UNAUTHORIZED,
+    HTTPStatus.NOT_FOUND,
+    HTTPStatus.SERVICE_UNAVAILABLE,
+)
+WORKSPACE_HEADER = {
+    "in": "header",
+    "name": "X-Workspace-URL",
+    "required": True,
+    "description": "The Databricks workspace the request is about (configured or registered ones only)",
+    "schema": {"type": "string"},
+}
+
 
 @blp.before_request
 def _authenticate_and_resolve_workspace() -> None:
@@ -38,10 +57,11 @@ def _authenticate_and_resolve_workspace() -> None:
         g.workspace_url = resolve_workspace_url(session, svc.settings, request.headers.get("X-Workspace-URL"))
 
 
-@blp.route("/sharepack/upload")
+@blp.route("/sharepack/upload", parameters=[WORKSPACE_HEADER])
 class SharePackUpload(MethodView):
     @blp.arguments(UploadSchema, location="files")
     @blp.response(202, UploadResponseSchema)
+    @documents_errors(blp, *COMMON_ERRORS, HTTPStatus.REQUEST_ENTITY_TOO_LARGE, HTTPStatus.UNSUPPORTED_MEDIA_TYPE)
     def post(self, files):
         """Validate a share pack, store it with history and queue it for provisioning."""
         upload = files["file"]
@@ -69,18 +89,20 @@ class SharePackUpload(MethodView):
         }
 
 
-@blp.route("/sharepack/<string:share_pack_id>")
+@blp.route("/sharepack/<string:share_pack_id>", parameters=[WORKSPACE_HEADER])
 class SharePackById(MethodView):
     @blp.response(200, SharePackStatusSchema)
+    @documents_errors(blp, *COMMON_ERRORS)
     def get(self, share_pack_id: str):
         """The current status of a share pack."""
         with services().session_factory() as session:
             return get_share_pack(session, parse_share_pack_id(share_pack_id), workspace_url=workspace_url())
 
 
-@blp.route("/sharepack/<string:share_pack_id>/history")
+@blp.route("/sharepack/<string:share_pack_id>/history", parameters=[WORKSPACE_HEADER])
 class SharePackHistory(MethodView):
     @blp.response(200, HistoryResponseSchema)
+    @documents_errors(blp, *COMMON_ERRORS)
     def get(self, share_pack_id: str):
         """Every version of a share pack: each status change, who made it and why."""
         with services().session_factory() as session:
@@ -95,9 +117,10 @@ class SharePackHistory(MethodView):
         }
 
 
-@blp.route("/sharepack/<string:share_pack_id>/plan")
+@blp.route("/sharepack/<string:share_pack_id>/plan", parameters=[WORKSPACE_HEADER])
 class SharePackPlan(MethodView):
     @blp.response(200, PlanResponseSchema)
+    @documents_errors(blp, *COMMON_ERRORS)
     def get(self, share_pack_id: str):
         """What provisioning creates, changes and removes for this pack (null until planned)."""
         with services().session_factory() as session:
@@ -111,10 +134,11 @@ class SharePackPlan(MethodView):
         }
 
 
-@blp.route("/sharepacks")
+@blp.route("/sharepacks", parameters=[WORKSPACE_HEADER])
 class SharePacks(MethodView):
     @blp.arguments(ListQuerySchema, location="query")
     @blp.response(200, ListResponseSchema)
+    @documents_errors(blp, *COMMON_ERRORS)
     def get(self, args):
         """Share packs of this workspace, newest first, filtered by status, requestor or project."""
         with services().session_factory() as session:

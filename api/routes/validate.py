@@ -2,24 +2,23 @@
 
 Same multipart upload and headers as the upload route; it stores nothing and queues nothing, and answers
 200 whether or not the pack has errors (the errors are the answer). Only a file that cannot be read at all
-(413/415) or a workspace that cannot be read (503) answers otherwise.
+(413/415) or a workspace that cannot be read (503) answers otherwise. A deployment without Databricks
+credentials checks the file only, and says so in a warning.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from functools import partial
+from http import HTTPStatus
 
 from flask import g, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 
-from api.context import Services, services, workspace_url
+from api.context import services, workspace_url
+from api.errors import documents_errors
+from api.routes.share_packs import COMMON_ERRORS, WORKSPACE_HEADER
 from api.schemas import IssueSchema, UploadSchema
-from shared.errors import ServiceUnavailable
-from shared.preflight import PreflightReport, preflight_within
-from shared.share_pack_file import SharePackSpec
 from shared.use_cases.preflight import dry_run
 from shared.workspaces import resolve_workspace_url
 
@@ -34,18 +33,6 @@ class ValidateResponseSchema(Schema):
     Plan = fields.Dict(allow_none=True, metadata={"description": "What provisioning would do; null if not read"})
 
 
-def upload_preflight(svc: Services, url: str) -> Callable[[SharePackSpec], PreflightReport] | None:
-    """The upload route's pre-flight: bounded by ``preflight_budget_seconds``; None without credentials."""
-    reader_for = svc.reader_for
-    if reader_for is None:
-        return None
-    return partial(
-        preflight_within,
-        reader_for=lambda: reader_for(url),
-        budget_seconds=svc.settings.preflight_budget_seconds,
-    )
-
-
 @blp.before_request
 def _authenticate_and_resolve_workspace() -> None:
     svc = services()
@@ -54,15 +41,14 @@ def _authenticate_and_resolve_workspace() -> None:
         g.workspace_url = resolve_workspace_url(session, svc.settings, request.headers.get("X-Workspace-URL"))
 
 
-@blp.route("/sharepack/validate")
+@blp.route("/sharepack/validate", parameters=[WORKSPACE_HEADER])
 class SharePackValidate(MethodView):
     @blp.arguments(UploadSchema, location="files")
     @blp.response(200, ValidateResponseSchema)
+    @documents_errors(blp, *COMMON_ERRORS, HTTPStatus.REQUEST_ENTITY_TOO_LARGE, HTTPStatus.UNSUPPORTED_MEDIA_TYPE)
     def post(self, files):
         """Check a share pack against its workspace and preview its plan; nothing is stored or queued."""
         svc = services()
-        if svc.reader_for is None:
-            raise ServiceUnavailable("No Databricks credentials are configured: the workspace cannot be read")
         upload = files["file"]
         result = dry_run(
             content=upload.stream.read(svc.settings.max_upload_bytes + 1),

@@ -31,7 +31,7 @@ def dry_run(
     filename: str,
     workspace_url: str,
     max_bytes: int,
-    reader_for: Callable[[str], CatalogReader],
+    reader_for: Callable[[str], CatalogReader] | None,
 ) -> DryRun:
     """Validate an upload as the upload route would, then check it against the workspace, read-only.
 
@@ -43,6 +43,9 @@ def dry_run(
     errors = [*parsed.errors, *_workspace_mismatch(parsed, workspace_url)]
     if errors or parsed.share_pack is None:
         return DryRun(errors=errors, warnings=parsed.warnings, plan=None)
+    if reader_for is None:
+        skipped = Issue(path="", message="Pre-flight check skipped: no Databricks credentials are configured")
+        return DryRun(errors=[], warnings=[*parsed.warnings, skipped], plan=None)
     try:
         report: PreflightReport = preflight(parsed.share_pack, reader_for(workspace_url))
     except (ProvisioningError, ConfigurationError) as exc:

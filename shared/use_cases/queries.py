@@ -12,13 +12,16 @@ from shared.errors import NotFound
 from shared.history import History
 from shared.models import SharePack
 
+_ECHOED_ID_CHARS = 40  # a UUID is 36: enough to recognise a typo, never a caller's megabyte echoed back
+
 
 def parse_share_pack_id(raw: str) -> uuid.UUID:
     """A share pack id from a URL; malformed ids are simply not found (callers cannot tell them apart)."""
     try:
         return uuid.UUID(raw)
     except ValueError:
-        raise NotFound(f"Share pack {raw!r} not found") from None
+        shown = raw if len(raw) <= _ECHOED_ID_CHARS else raw[:_ECHOED_ID_CHARS] + "…"
+        raise NotFound(f"Share pack {shown!r} not found") from None
 
 
 def get_share_pack(

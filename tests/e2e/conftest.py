@@ -29,6 +29,7 @@ from emulator.auth import DEFAULT_TOKEN
 from emulator.control import EmulatorControl
 from shared.db import make_engine, make_session_factory
 from shared.health import check_health
+from shared.logging import configure_logging
 from shared.queue.factory import make_queue
 from shared.queue.interface import MessageQueue
 from shared.queue.outbox import OutboxPublisher
@@ -158,6 +159,7 @@ def stack(
     settings = Settings.from_env(env, dotenv_path=None)
     queue = make_queue(settings, engine)
     queue.ensure_exists()
+    configure_logging(json=True, level="INFO")  # as api/wsgi.py does before building the app
     sessions = make_session_factory(engine)
     publisher = OutboxPublisher(sessions, queue, sweep_interval=settings.outbox_relay_interval_seconds).start()
     app = create_app(

@@ -23,6 +23,7 @@ from api import create_app
 from api.context import HealthCheck, Publisher
 from shared.db import make_session_factory
 from shared.health import check_health
+from shared.logging import configure_logging
 from shared.queue.interface import MessageQueue
 from shared.queue.outbox import OutboxPublisher
 from shared.queue.postgres import PostgresQueue
@@ -108,7 +109,10 @@ def app_factory(
             "publisher": publisher,
             "health_check": health_of(engine, queue),
         }
-        app = create_app(settings or make_settings(azure_queue_name=queue.name), **(defaults | collaborators))
+        settings = settings or make_settings(azure_queue_name=queue.name)
+        # As api/wsgi.py does: the app logs through our masked pipeline, not structlog's defaults.
+        configure_logging(json=settings.log_format == "json", level=settings.log_level)
+        app = create_app(settings, **(defaults | collaborators))
         return app.test_client()
 
     return build

@@ -156,3 +156,29 @@ def test_token_signed_by_another_key_is_401(entra_client):
     other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     headers = {"Authorization": f"Bearer {token(other)}", "X-Workspace-URL": LOCAL_WORKSPACE}
     assert entra_client.get(f"/workflow/sharepack/{uuid.uuid4()}", headers=headers).status_code == 401
+
+
+def test_unreachable_signing_keys_are_503_not_a_bad_token(app_factory, queue, signing_key):
+    settings = make_settings(
+        azure_queue_name=queue.name, auth_mode="entra", entra_tenant_id=TENANT, entra_audience=AUDIENCE,
+        entra_jwks_url="http://127.0.0.1:9/discovery/v2.0/keys",  # the discard port: connection refused
+    )
+    headers = {"Authorization": f"Bearer {token(signing_key)}", "X-Workspace-URL": LOCAL_WORKSPACE}
+    response = app_factory(settings).get(f"/workflow/sharepack/{uuid.uuid4()}", headers=headers)
+    assert response.status_code == 503
+    assert response.json["ErrorCode"] == "SERVICE_UNAVAILABLE"
+
+
+def test_a_huge_unknown_key_id_is_401_with_a_bounded_message(entra_client, signing_key):
+    forged = jwt.encode({"sub": "x"}, signing_key, algorithm="RS256", headers={"kid": "k" * 4000})
+    headers = {"Authorization": f"Bearer {forged}", "X-Workspace-URL": LOCAL_WORKSPACE}
+    response = entra_client.get(f"/workflow/sharepack/{uuid.uuid4()}", headers=headers)
+    assert response.status_code == 401
+    assert len(response.json["Message"]) <= 250
+
+
+def test_a_disabled_workflow_still_gives_a_request_id(app_factory, queue):
+    client = app_factory(make_settings(azure_queue_name=queue.name, enable_workflow="false"))
+    response = client.get("/workflow/health", headers={"X-Request-ID": "abc-123"})
+    assert response.status_code == 404
+    assert response.json["RequestId"] == "abc-123" and response.headers["X-Request-ID"] == "abc-123"

@@ -215,6 +215,43 @@ def test_list_filters_newest_first_and_paginates(client, headers):
     assert client.get("/workflow/sharepacks?status=BOGUS", headers=headers).status_code == 422
 
 
+@pytest.mark.parametrize(
+    "query",
+    [
+        "page=" + "9" * 20,
+        "page=0",
+        "page=-1",
+        "page=1.5",
+        "page_size=0",
+        "page_size=201",
+        "page_size=" + "9" * 20,
+        "status=BOGUS",
+        "status=%00",
+        "requested_by=%00",
+        "project=a%00b",
+        "project=%1b[31m",
+        "requested_by=" + "a" * 321,
+    ],
+)
+def test_out_of_range_or_unsafe_query_parameters_are_422(client, headers, query):
+    response = client.get(f"/workflow/sharepacks?{query}", headers=headers)
+    assert response.status_code == 422, response.json
+    assert response.json["ErrorCode"] == "UNPROCESSABLE_ENTITY" and response.json["Details"]["query"]
+
+
+def test_the_last_allowed_page_is_an_empty_page(client, headers):
+    response = client.get("/workflow/sharepacks?page=100000&page_size=200", headers=headers)
+    assert response.status_code == 200
+    assert response.json["SharePacks"] == [] and response.json["Page"] == 100000
+
+
+@pytest.mark.parametrize("share_pack_id", ["%00", "a" * 5000, "%F0%9F%92%A9", "..%2F..%2Fetc"])
+def test_a_hostile_path_id_is_404_with_a_bounded_message(client, headers, share_pack_id):
+    response = client.get(f"/workflow/sharepack/{share_pack_id}", headers=headers)
+    assert response.status_code == 404
+    assert len(response.json["Message"]) <= 200
+
+
 def test_disabled_workflow_answers_404_everywhere(app_factory, headers, queue):
     client = app_factory(make_settings(azure_queue_name=queue.name, enable_workflow="false"))
     assert client.get("/workflow/health").status_code == 404

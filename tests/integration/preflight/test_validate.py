@@ -127,3 +127,16 @@ def test_unreadable_workspace_answers_503(api, headers, emulator: EmulatorContro
 
     assert response.status_code == 503
     assert "PERMISSION_DENIED" in response.json["Message"] or "cannot be read" in response.json["Message"]
+
+
+def test_without_credentials_only_the_file_is_checked(app_factory, headers, emulator: EmulatorControl, queue):
+    from tests.integration.api.conftest import make_settings
+
+    client = app_factory(make_settings(azure_queue_name=queue.name, dev_workspace_urls=emulator.url))
+    emulator.clear_requests()
+
+    body = post_file(client, "validate", headers, sample()).json
+
+    assert body["Valid"] is True and body["Plan"] is None
+    assert any("no Databricks credentials" in w["message"] for w in body["ValidationWarnings"])
+    assert emulator.requests() == []

@@ -76,6 +76,21 @@ def test_api_keys_are_kept_only_as_hashes():
     assert "a-long-secret-key" not in repr(s)
 
 
+def test_connection_strings_keys_and_secrets_stay_out_of_repr():
+    s = settings(
+        domain_db_connection_string="postgresql://app:db-pa55word@db:5432/sharepack",
+        queue_backend="azure",
+        azure_queue_connection_string="DefaultEndpointsProtocol=https;AccountName=a;AccountKey=queue-k3y==",
+        api_keys="ci-bot=a-long-secret-key",
+        azure_client_id="app-id",
+        azure_client_secret="client-s3cret",
+    )
+    shown = repr(s)
+    for secret in ("db-pa55word", "queue-k3y", hash_api_key("a-long-secret-key"), "client-s3cret"):
+        assert secret not in shown
+    assert "queue_backend='azure'" in shown  # the rest of the settings is still there to read
+
+
 def test_workspace_urls_are_normalised_and_credentials_resolve_per_workspace():
     s = settings(
         allowed_workspace_urls="https://ADB-123.4.azuredatabricks.net/",
