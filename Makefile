@@ -38,6 +38,7 @@ bench: install
 	-$(BIN)/python bench/bench_api.py
 	-$(BIN)/python bench/bench_workers.py
 	-$(BIN)/python bench/bench_emulator.py
+	-$(BIN)/python bench/bench_preflight.py
 
 clean:
 	rm -rf $(VENV) .local node_modules
