@@ -3,7 +3,7 @@
 from shared.models.base import DOMAIN_SCHEMA, RUNTIME_SCHEMA, AppendOnly, Base, Versioned
 from shared.models.logs import AuditEntry, JobMetric, Notification, ProjectCost, SyncJob
 from shared.models.organisation import AdGroup, Project, Tenant, TenantRegion, User
-from shared.models.runtime import OutboxMessage, QueueMessageRow
+from shared.models.runtime import DriftFindingRow, OutboxMessage, QueueMessageRow
 from shared.models.share_packs import Request, SharePack
 from shared.models.sharing import DatabricksObject, Pipeline, Recipient, Share
 
@@ -21,6 +21,7 @@ __all__ = [
     "AuditEntry",
     "Base",
     "DatabricksObject",
+    "DriftFindingRow",
     "JobMetric",
     "Notification",
     "OutboxMessage",
