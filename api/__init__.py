@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from api.auth import Authenticator
 from api.context import HealthCheck, Publisher, Services
 from api.errors import register_error_handlers
-from api.routes import health, share_packs, validate
+from api.routes import drift, health, share_packs, validate
 from api.schemas import ErrorSchema
 from shared.preflight import CatalogReader
 from shared.settings import Settings
@@ -94,6 +94,7 @@ def create_app(
     api.register_blueprint(health.blp)
     api.register_blueprint(share_packs.blp)
     api.register_blueprint(validate.blp)
+    api.register_blueprint(drift.blp)
     register_error_handlers(app)  # after Api(): our body shape replaces flask-smorest's
     return app
 

@@ -10,17 +10,15 @@ from __future__ import annotations
 
 from http import HTTPStatus
 
-from flask import g, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 
 from api.context import services, workspace_url
 from api.errors import documents_errors
-from api.routes.share_packs import COMMON_ERRORS, WORKSPACE_HEADER
+from api.routes.share_packs import COMMON_ERRORS, WORKSPACE_HEADER, _authenticate_and_resolve_workspace
 from api.schemas import IssueSchema, UploadSchema
 from shared.use_cases.preflight import dry_run
-from shared.workspaces import resolve_workspace_url
 
 blp = Blueprint("validate", __name__, url_prefix="/workflow", description="Dry runs of share packs")
 
@@ -33,12 +31,8 @@ class ValidateResponseSchema(Schema):
     Plan = fields.Dict(allow_none=True, metadata={"description": "What provisioning would do; null if not read"})
 
 
-@blp.before_request
-def _authenticate_and_resolve_workspace() -> None:
-    svc = services()
-    g.caller = svc.authenticator.authenticate(request.headers.get("Authorization"))
-    with svc.session_factory() as session:
-        g.workspace_url = resolve_workspace_url(session, svc.settings, request.headers.get("X-Workspace-URL"))
+# The same checks as every share pack route, before the view: credentials and a known workspace.
+blp.before_request(_authenticate_and_resolve_workspace)
 
 
 @blp.route("/sharepack/validate", parameters=[WORKSPACE_HEADER])
