@@ -3,22 +3,33 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# checkov (PyPI) pins packaging<24, which pytest 9 cannot use, so it gets a virtualenv of its own.
+CHECKOV := $(VENV)/checkov/bin/checkov
+CHECKOV_VERSION := 3.3.30
 
 .PHONY: install tools run test bench clean
 
-install: $(STAMP) node_modules/.installed tools
+install: $(STAMP) node_modules/.installed tools $(CHECKOV)
 
-# docker-compose only validates docker-compose.yml in a test (no Docker engine is needed or used).
+# Debian tools the suite uses on files only: docker-compose validates docker-compose.yml (no Docker engine
+# is needed or used); promtool (package prometheus) checks and unit-tests deploy/alerts.yml.
+APT_TOOLS := docker-compose:docker-compose promtool:prometheus
 tools:
-	@command -v docker-compose >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 \
-		&& (apt-get update -qq && apt-get install -y -qq docker-compose >/dev/null) \
-		|| echo "note: docker-compose not installed; the compose-file test will be skipped"; }
+	@for pair in $(APT_TOOLS); do tool=$${pair%%:*}; package=$${pair#*:}; \
+		command -v $$tool >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 \
+		&& (apt-get update -qq && apt-get install -y -qq --no-install-recommends $$package >/dev/null) \
+		|| echo "note: $$tool not installed (Debian package $$package); the tests that need it will be skipped"; }; \
+	done
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
+
+$(CHECKOV): | $(STAMP)
+	$(PYTHON) -m venv $(VENV)/checkov
+	$(VENV)/checkov/bin/python -m pip install --quiet 'checkov==$(CHECKOV_VERSION)'
 
 node_modules/.installed: package.json
 	npm install --no-audit --no-fund --silent
@@ -35,10 +46,12 @@ test: install
 bench: install
 	-$(BIN)/python bench/bench_sharepack.py
 	-$(BIN)/python bench/bench_provisioning.py
+	-$(BIN)/python bench/bench_design_scale.py
 	-$(BIN)/python bench/bench_api.py
 	-$(BIN)/python bench/bench_workers.py
 	-$(BIN)/python bench/bench_emulator.py
 	-$(BIN)/python bench/bench_preflight.py
+	-$(BIN)/python bench/bench_notifications.py
 
 clean:
 	rm -rf $(VENV) .local node_modules

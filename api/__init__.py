@@ -8,6 +8,7 @@ tests pass their own (sessions inside a rolled-back transaction, a recording pub
 from __future__ import annotations
 
 import re
+import time
 import uuid
 from collections.abc import Callable
 
@@ -17,11 +18,14 @@ from flask_smorest import Api
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.auth import Authenticator
-from api.context import HealthCheck, Publisher, Services
+from api.context import HealthCheck, Publisher, ReadinessCheck, Services
 from api.errors import register_error_handlers
-from api.routes import drift, health, share_packs, validate
+from api.routes import drift, health, metrics, recipients, share_packs, sync, validate
 from api.schemas import ErrorSchema
+from shared import metrics as measured
+from shared.notifications.activation_links import ActivationLinkCipher
 from shared.preflight import CatalogReader
+from shared.recipient_tokens import TokensFor
 from shared.settings import Settings
 
 MULTIPART_OVERHEAD_BYTES = 64 * 1024
@@ -47,6 +51,9 @@ def create_app(
     publisher: Publisher,
     health_check: HealthCheck,
     reader_for: Callable[[str], CatalogReader] | None = None,
+    readiness_check: ReadinessCheck | None = None,
+    recipient_tokens: TokensFor | None = None,
+    activation_links: ActivationLinkCipher | None = None,
 ) -> Flask:
     """Build the Flask app around its collaborators; the caller owns their lifecycle (e.g. the publisher thread)."""
     app = Flask(__name__)
@@ -73,11 +80,15 @@ def create_app(
         health_check=health_check,
         authenticator=Authenticator(settings),
         reader_for=reader_for,
+        readiness_check=readiness_check,
+        recipient_tokens=recipient_tokens,
+        activation_links=activation_links,
     )
 
     @app.before_request
     def _start_request() -> None:
         g.request_id = _request_id(request.headers.get("X-Request-ID"))
+        g.started = time.perf_counter()
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(
             request_id=g.request_id, method=request.method, path=request.path
@@ -88,6 +99,7 @@ def create_app(
     @app.after_request
     def _finish_request(response):
         response.headers["X-Request-ID"] = g.get("request_id", "")
+        _measure(response.status_code)
         return response
 
     api = DocumentedApi(app)
@@ -95,8 +107,21 @@ def create_app(
     api.register_blueprint(share_packs.blp)
     api.register_blueprint(validate.blp)
     api.register_blueprint(drift.blp)
+    app.register_blueprint(metrics.blp)  # plain Flask: /metrics is for Prometheus, not in the OpenAPI document
+    api.register_blueprint(sync.blp)
+    api.register_blueprint(recipients.blp)
     register_error_handlers(app)  # after Api(): our body shape replaces flask-smorest's
     return app
+
+
+def _measure(status: int) -> None:
+    """Count the request by route template (bounded labels: never the raw path)."""
+    route = request.url_rule.rule if request.url_rule else "unmatched"
+    measured.HTTP_REQUESTS.labels(request.method, route, str(status)).inc()
+    if "started" in g:
+        measured.HTTP_DURATION.labels(route).observe(time.perf_counter() - g.started)
+    if route == "/workflow/sharepack/upload" and request.method == "POST":
+        measured.UPLOADS.labels(measured.upload_result(status)).inc()
 
 
 def _request_id(supplied: str | None) -> str:

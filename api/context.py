@@ -10,12 +10,17 @@ from flask import current_app, g
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.auth import Authenticator, Caller
-from shared.health import HealthReport
+from shared.health import HealthReport, ReadinessReport
+from shared.notifications.activation_links import ActivationLinkCipher
 from shared.preflight import CatalogReader
+from shared.recipient_tokens import TokensFor
 from shared.settings import Settings
 
 HealthCheck = Callable[[], HealthReport]
 """Checks the process's dependencies (database, queue) on demand: the only user of the engine in the API."""
+
+ReadinessCheck = Callable[[], ReadinessReport]
+"""Checks the configuration that makes the API useful (`shared.health.check_readiness`)."""
 
 
 class Publisher(Protocol):
@@ -35,6 +40,10 @@ class Services:
     authenticator: Authenticator
     # Read-only access to workspaces (pre-flight, dry runs); None: no credentials, pre-flight is skipped.
     reader_for: Callable[[str], CatalogReader] | None = None
+    readiness_check: ReadinessCheck | None = None
+    # Token rotation: None when this API has no Databricks credentials or no activation_link_keys.
+    recipient_tokens: TokensFor | None = None
+    activation_links: ActivationLinkCipher | None = None
 
 
 def services() -> Services:

@@ -30,6 +30,7 @@ from shared.errors import (
     WorkflowError,
 )
 from shared.logging import get_logger
+from shared.metrics import VALIDATION_FAILURES, validation_rule
 from shared.use_cases.submit import InvalidSharePack
 
 log = get_logger(__name__)
@@ -80,6 +81,8 @@ def register_error_handlers(app: Flask) -> None:
         status, code = status_for(exc)
         extra: dict[str, Any] = {}
         if isinstance(exc, InvalidSharePack):
+            for issue in exc.errors:
+                VALIDATION_FAILURES.labels(validation_rule(issue.path)).inc()
             extra = {
                 "ValidationErrors": [e.to_dict() for e in exc.errors],
                 "ValidationWarnings": [w.to_dict() for w in exc.warnings],

@@ -8,16 +8,20 @@ from collections.abc import Callable
 from functools import partial
 
 from flask import Flask
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from api import create_app
-from shared.db import database_url, make_engine, make_session_factory
+from shared.db import database_url, make_engine, make_session_factory, verify_schema
 from shared.errors import ConfigurationError
-from shared.health import check_health
-from shared.logging import configure_logging
+from shared.health import CachedHealth, check_health, check_readiness
+from shared.logging import configure_logging, get_logger
+from shared.notifications.activation_links import ActivationLinkCipher
 from shared.preflight import CatalogReader
 from shared.provisioning.clients import WorkspaceClients
 from shared.queue.factory import make_queue
 from shared.queue.outbox import OutboxPublisher
+from shared.recipient_tokens import tokens_from_settings
 from shared.settings import Settings
 
 
@@ -29,13 +33,33 @@ def production_app() -> Flask:
     queue = make_queue(settings, engine)
     session_factory = make_session_factory(engine)
     publisher = OutboxPublisher(session_factory, queue, sweep_interval=settings.outbox_relay_interval_seconds)
+    _log_startup(settings, engine)
     return create_app(
         settings,
         session_factory=session_factory,
         publisher=publisher.start(),
-        health_check=partial(check_health, engine, queue),
+        health_check=CachedHealth(partial(check_health, engine, queue)),
+        readiness_check=partial(check_readiness, engine, settings, publisher=publisher),
+        recipient_tokens=tokens_from_settings(settings),
+        activation_links=ActivationLinkCipher(settings.activation_link_keys) if settings.activation_link_keys else None,
         reader_for=_workspace_readers(settings),
     )
+
+
+def _log_startup(settings: Settings, engine: Engine) -> None:
+    """The startup lines the seed's operators look for, as structured events with these messages."""
+    log = get_logger("api")
+    if settings.enable_workflow:
+        log.info("Workflow system enabled")
+    try:
+        report = verify_schema(engine)
+    except SQLAlchemyError:
+        log.warning("Workflow tables not verified: database unreachable")
+        return
+    if report.ok:
+        log.info(f"All {report.table_count} workflow tables verified successfully")
+    else:
+        log.warning(report.message, missing_tables=list(report.missing_tables))
 
 
 def _workspace_readers(settings: Settings) -> Callable[[str], CatalogReader] | None:

@@ -24,6 +24,7 @@ import time
 import uuid
 from pathlib import Path
 
+from cryptography.fernet import Fernet
 from sqlalchemy import text
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -116,6 +117,7 @@ def main() -> int:
             "AZURE_QUEUE_NAME": queue_name,
             "DEV_WORKSPACE_URLS": emulator.url,
             "DATABRICKS_TOKEN": DEFAULT_TOKEN,
+            "ACTIVATION_LINK_KEYS": Fernet.generate_key().decode(),
             "POLL_INTERVAL_SECONDS": "0.1",
             "LOG_LEVEL": "WARNING",
             "LOG_FORMAT": "json",

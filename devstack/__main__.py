@@ -1,11 +1,20 @@
-"""`make run`: start the whole local stack on embedded defaults and keep it up until Ctrl-C.
+"""`make run`: start the whole local stack on embedded defaults and keep it up until Ctrl-C or SIGTERM.
 
     embedded PostgreSQL (.local/postgres)  ->  alembic upgrade head
     workspace emulator   http://127.0.0.1:8001   (token local-dev-token, state in .local/emulator-state.json)
     API (gunicorn)       http://127.0.0.1:8000   (API key local-dev-key)
     worker               (queue backend: PostgreSQL)
+    sync service         (python -m sync: mails notifications every 5 seconds)
+    SMTP server          127.0.0.1:8025 (every message kept as a .eml file in .local/mail/)
 
 Settings from the environment or `.env` override these defaults (for example QUEUE_BACKEND=azure).
+Prometheus metrics: the API at http://127.0.0.1:8000/metrics, the worker at http://127.0.0.1:9102/metrics.
+DEVSTACK_HOME, DEVSTACK_API_PORT, DEVSTACK_EMULATOR_PORT and DEVSTACK_WORKER_METRICS_PORT move the stack
+(the tests run one aside).
+
+When it stops, it stops everything it started: the children (each in its own process group, so
+gunicorn's workers go with their master) and the embedded PostgreSQL server, which `pg_ctl` runs detached
+and which would otherwise outlive us.
 """
 
 from __future__ import annotations
@@ -16,96 +25,178 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator, Mapping
+from contextlib import ExitStack, contextmanager, suppress
 from pathlib import Path
+from types import FrameType
 
 from alembic.config import Config
+from cryptography.fernet import Fernet
 
 from alembic import command
 from shared.embedded_postgres import start_embedded_postgres
 
 ROOT = Path(__file__).resolve().parents[1]
-LOCAL = ROOT / ".local"
-API_URL = "http://127.0.0.1:8000"
-EMULATOR_URL = "http://127.0.0.1:8001"
-LOCAL_DEFAULTS = {
-    "ENABLE_WORKFLOW": "true",
-    "API_KEYS": "local-dev=local-dev-key",
-    "DEV_WORKSPACE_URLS": EMULATOR_URL,
-    "DATABRICKS_TOKEN": "local-dev-token",
-    "LOG_FORMAT": "console",
-    "DATABRICKS_RETRY_TIMEOUT_SECONDS": "60",
-}
+CHILD_STOP_SECONDS = 30
+
+
+def local_defaults(emulator_url: str) -> dict[str, str]:
+    return {
+        "ENABLE_WORKFLOW": "true",
+        "API_KEYS": "local-dev=local-dev-key",
+        "DEV_WORKSPACE_URLS": emulator_url,
+        "DATABRICKS_TOKEN": "local-dev-token",
+        "LOG_FORMAT": "console",
+        "DATABRICKS_RETRY_TIMEOUT_SECONDS": "60",
+        "SMTP_HOST": "127.0.0.1",
+        "SMTP_PORT": "8025",
+        "SYNC_SCHEDULE_NOTIFICATIONS": "5",
+    }
+
+
+def _stop_requested(signum: int, _frame: FrameType | None) -> None:
+    """The first SIGINT/SIGTERM unwinds main() through its cleanups; later ones must not interrupt them."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
 def main() -> int:
-    LOCAL.mkdir(exist_ok=True)
-    env = {**LOCAL_DEFAULTS, **os.environ}
-    if not env.get("DOMAIN_DB_CONNECTION_STRING") and not env.get("domain_db_connection_string"):
-        env["DOMAIN_DB_CONNECTION_STRING"] = start_embedded_postgres(LOCAL / "postgres")
-        print("database: embedded PostgreSQL in .local/postgres", flush=True)
-    config = Config(str(ROOT / "alembic.ini"))
-    config.attributes["database_url"] = env["DOMAIN_DB_CONNECTION_STRING"]
-    command.upgrade(config, "head")
-
-    python = sys.executable
-    children = [
-        subprocess.Popen(
-            [
-                python,
-                "-m",
-                "emulator",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                "8001",
-                "--token",
-                "local-dev-token",
-                "--state-file",
-                str(LOCAL / "emulator-state.json"),
-            ],
-            env=env,
-            cwd=ROOT,
-        ),
-        subprocess.Popen(
-            [python, "-m", "gunicorn", "--config", "api/gunicorn.conf.py", "api.wsgi:app"],
-            env={**env, "GUNICORN_BIND": "127.0.0.1:8000"},
-            cwd=ROOT,
-        ),
-        subprocess.Popen([python, "-m", "worker"], env=env, cwd=ROOT),
-    ]
-    stopping = False
-
-    def stop(_signum: int, _frame: object) -> None:
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGINT, stop)
-    signal.signal(signal.SIGTERM, stop)
-    if _wait_healthy():
-        print(
-            f"\nready: API {API_URL}/workflow/health  docs {API_URL}/workflow/docs  "
-            f"workspace emulator {EMULATOR_URL}  (Ctrl-C stops everything)\n",
-            flush=True,
-        )
-    while not stopping and all(child.poll() is None for child in children):
-        time.sleep(0.5)
-    for child in children:
-        if child.poll() is None:
-            child.send_signal(signal.SIGTERM)
-    for child in children:
-        try:
-            child.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            child.kill()
-    failed = [c.args[2] for c in children if c.returncode not in (0, -signal.SIGTERM)]
-    return 1 if failed and not stopping else 0
+    # Installed first: a signal during startup (initdb, migrations) must still stop what was started.
+    signal.signal(signal.SIGINT, _stop_requested)
+    signal.signal(signal.SIGTERM, _stop_requested)
+    local = Path(os.environ.get("DEVSTACK_HOME", ROOT / ".local")).resolve()
+    api_port = int(os.environ.get("DEVSTACK_API_PORT", "8000"))
+    emulator_port = int(os.environ.get("DEVSTACK_EMULATOR_PORT", "8001"))
+    worker_metrics_port = int(os.environ.get("DEVSTACK_WORKER_METRICS_PORT", "9102"))
+    api_url, emulator_url = f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{emulator_port}"
+    local.mkdir(parents=True, exist_ok=True)
+    env = {**local_defaults(emulator_url), "ACTIVATION_LINK_KEYS": _local_activation_link_key(local), **os.environ}
+    try:
+        with ExitStack() as stack:
+            if not env.get("DOMAIN_DB_CONNECTION_STRING") and not env.get("domain_db_connection_string"):
+                env["DOMAIN_DB_CONNECTION_STRING"] = stack.enter_context(embedded_postgres(local / "postgres"))
+                print(f"database: embedded PostgreSQL in {local / 'postgres'}", flush=True)
+            config = Config(str(ROOT / "alembic.ini"))
+            config.attributes["database_url"] = env["DOMAIN_DB_CONNECTION_STRING"]
+            command.upgrade(config, "head")
+            python = sys.executable
+            child_env = {**env, "GUNICORN_BIND": f"127.0.0.1:{api_port}"}
+            commands = [
+                ([python, "-m", "emulator", "--host", "127.0.0.1", "--port", str(emulator_port),
+                  "--token", "local-dev-token", "--state-file", str(local / "emulator-state.json")], child_env),
+                ([python, "-m", "gunicorn", "--config", "api/gunicorn.conf.py", "api.wsgi:app"], child_env),
+                ([python, "-m", "worker"], {**child_env, "METRICS_PORT": str(worker_metrics_port)}),
+                ([python, "-m", "devstack.mailserver", "--port", "8025", "--directory", str(local / "mail")],
+                 child_env),
+                ([python, "-m", "sync"], child_env),
+            ]
+            children = stack.enter_context(running(commands))
+            if _wait_healthy(api_url):
+                print(
+                    f"\nready: API {api_url}/workflow/health  docs {api_url}/workflow/docs  "
+                    f"workspace emulator {emulator_url}  mail {local / 'mail'}  metrics {api_url}/metrics "
+                    f"http://127.0.0.1:{worker_metrics_port}/metrics  (Ctrl-C stops everything)\n",
+                    flush=True,
+                )
+            while all(child.poll() is None for child in children):
+                time.sleep(0.5)
+            exited = next(child for child in children if child.poll() is not None)
+            print(f"{' '.join(exited.args[1:3])} exited with {exited.returncode}; stopping the stack", flush=True)
+            return 1
+    except KeyboardInterrupt:
+        print("stopped", flush=True)
+        return 0
 
 
-def _wait_healthy(timeout: float = 60) -> bool:
+def _local_activation_link_key(local: Path) -> str:
+    """The Fernet key of this checkout, made once and kept, so links stored before a restart still decrypt."""
+    path = local / "activation-link-key"
+    if not path.exists():
+        path.write_text(Fernet.generate_key().decode())
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+@contextmanager
+def embedded_postgres(data_dir: Path) -> Iterator[str]:
+    """The embedded server for the stack's lifetime, stopped when the stack stops.
+
+    pgserver stops the server at exit only when no other process it remembers attached to it; one crashed
+    run leaves its pid in that list and every later server keeps running. So stop it here, unless another
+    live process still uses it (a second stack or a test on the same data directory).
+    """
+    url = start_embedded_postgres(data_dir)
+    try:
+        yield url
+    finally:
+        _stop_postgres(data_dir)
+
+
+def _stop_postgres(data_dir: Path) -> None:
+    import psutil
+    from pgserver.utils import DiskList
+
+    handles = DiskList(data_dir / ".handle_pids.json")
+    others = [pid for pid in handles.get_and_remove(os.getpid()) if pid != os.getpid() and psutil.pid_exists(pid)]
+    if others:
+        print(f"embedded PostgreSQL left running: still used by process {others}", flush=True)
+        return
+    postmaster = postmaster_pid(data_dir)
+    if postmaster is None:
+        return
+    try:
+        # SIGINT is PostgreSQL's "fast shutdown": roll back open transactions, close, exit
+        # (https://www.postgresql.org/docs/current/server-shutdown.html).
+        server = psutil.Process(postmaster)
+        server.send_signal(signal.SIGINT)
+        server.wait(timeout=CHILD_STOP_SECONDS)
+    except psutil.NoSuchProcess:
+        pass
+    except psutil.TimeoutExpired:
+        server.kill()
+    print("embedded PostgreSQL stopped", flush=True)
+
+
+def postmaster_pid(data_dir: Path) -> int | None:
+    """The server's pid: the first line of `postmaster.pid` in its data directory, if it is running."""
+    try:
+        return int((data_dir / "postmaster.pid").read_text().split("\n", 1)[0])
+    except (OSError, ValueError):
+        return None
+
+
+@contextmanager
+def running(
+    commands: list[tuple[list[str], Mapping[str, str]]],
+) -> Iterator[list[subprocess.Popen[bytes]]]:
+    """Start each (argv, env) in its own process group; on exit SIGTERM each group, then SIGKILL stragglers."""
+    children: list[subprocess.Popen[bytes]] = []
+    try:
+        for argv, env in commands:
+            children.append(subprocess.Popen(argv, env=dict(env), cwd=ROOT, start_new_session=True))
+        yield children
+    finally:
+        for child in children:
+            _signal_group(child, signal.SIGTERM)
+        deadline = time.monotonic() + CHILD_STOP_SECONDS
+        for child in children:
+            with suppress(subprocess.TimeoutExpired):
+                child.wait(timeout=max(0.1, deadline - time.monotonic()))
+            _signal_group(child, signal.SIGKILL)  # anything of the group still there, e.g. orphaned workers
+            child.wait()
+
+
+def _signal_group(child: subprocess.Popen[bytes], signum: signal.Signals) -> None:
+    with suppress(ProcessLookupError):
+        os.killpg(child.pid, signum)
+
+
+def _wait_healthy(api_url: str, timeout: float = 60) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            with urllib.request.urlopen(f"{API_URL}/workflow/health", timeout=2) as response:
+            with urllib.request.urlopen(f"{api_url}/workflow/health", timeout=2) as response:
                 if response.status == 200:
                     return True
         except OSError:

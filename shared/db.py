@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import functools
+import json
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine, Table, TextClause, create_engine, text
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -69,6 +73,31 @@ def unit_of_work(session_factory: sessionmaker[Session]) -> Iterator[Session]:
     """Yield a session whose work commits on success and rolls back on any exception."""
     with session_factory.begin() as session:
         yield session
+
+
+def insert_rows(session: Session, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Insert many rows with one statement and one parameter: a JSON array unpacked by `jsonb_to_recordset`.
+
+    Every row must carry the same columns (JSON-able values; jsonb columns take nested data). The statement
+    has the same size for ten rows or twenty thousand, and the server parses one document instead of a
+    bind parameter per value, which makes it several times faster than a multi-row VALUES list.
+    """
+    if not rows:
+        return
+    columns = tuple(rows[0])
+    session.execute(_insert_rows_statement(table, columns), {"rows": json.dumps([dict(row) for row in rows])})
+
+
+@functools.cache
+def _insert_rows_statement(table: Table, columns: tuple[str, ...]) -> TextClause:
+    dialect = postgresql.dialect()
+    quote = dialect.identifier_preparer.quote
+    names = ", ".join(quote(c) for c in columns)
+    record = ", ".join(f"{quote(c)} {table.c[c].type.compile(dialect=dialect)}" for c in columns)
+    return text(
+        f"INSERT INTO {dialect.identifier_preparer.format_table(table)} ({names}) "
+        f"SELECT {names} FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r({record})"
+    )
 
 
 def lock_key(business_id: uuid.UUID) -> int:

@@ -8,6 +8,8 @@ A wrong value raises `ConfigurationError` naming the setting; entry points print
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import json
 import os
@@ -17,6 +19,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from croniter import croniter
 from dotenv import dotenv_values
 
 from shared.credentials import DatabricksCredentials
@@ -98,6 +101,25 @@ class Settings:
     # in time skips the check with a warning (the worker's plan is the final word).
     preflight_budget_seconds: float = 3.0
     embedded_data_dir: str = ".local/postgres"
+    # The worker and the sync service serve Prometheus metrics on this port (None: not served).
+    metrics_port: int | None = None
+    # The sync service (`python -m sync`): mail transport, delivery policy and job schedules.
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 8025
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool = False
+    smtp_timeout_seconds: float = 30.0
+    notification_from: str = "sharepack-workflow@localhost"
+    notification_max_attempts: int = 5
+    notification_retry_delay_seconds: int = 60
+    operator_emails: tuple[str, ...] = ()
+    # Fernet keys (newest first) for activation links at rest; MultiFernet decrypts with any, encrypts with the first.
+    activation_link_keys: tuple[str, ...] = ()
+    sync_schedule_notifications: str = "*/1 * * * *"
+    sync_tick_seconds: float = 1.0
+    # The longest D2O token lifetime (token_expiry_days) a pack may ask for; above it the pack is refused.
+    token_expiry_max_days: int = 365
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, *, dotenv_path: str | None = ".env") -> Settings:
@@ -214,6 +236,54 @@ def _as_positive_float(value: str) -> float:
     return number
 
 
+def _as_non_negative_int(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise ValueError(f"expected a whole number, got {value!r}") from None
+    if number < 0:
+        raise ValueError(f"expected a number of 0 or more, got {number}")
+    return number
+
+
+def _as_port(value: str) -> int:
+    number = _as_positive_int(value)
+    if number > 65535:
+        raise ValueError(f"expected a TCP port (1-65535), got {number}")
+    return number
+
+
+def _as_emails(value: str) -> tuple[str, ...]:
+    emails = tuple(e for e in re.split(r"[,\s]+", value) if e)
+    for email in emails:
+        if not re.fullmatch(r"[^@\s]+@[^@\s]+", email):
+            raise ValueError(f"{email!r} is not an e-mail address")
+    return emails
+
+
+def _as_fernet_keys(value: str) -> tuple[str, ...]:
+    """Comma-separated Fernet keys (32 url-safe base64 bytes each, `Fernet.generate_key()`), newest first."""
+    keys = tuple(k.strip() for k in value.split(",") if k.strip())
+    for key in keys:
+        try:
+            if len(base64.urlsafe_b64decode(key.encode())) != 32:
+                raise ValueError
+        except (ValueError, binascii.Error):
+            raise ValueError("each key must be 32 url-safe base64-encoded bytes (Fernet.generate_key())") from None
+    return keys
+
+
+def _as_schedule(value: str) -> str:
+    """An interval in seconds (`30`, `30s`) or a five-field cron expression (`*/1 * * * *`)."""
+    if re.fullmatch(r"\d+(\.\d+)?s?", value):
+        if float(value.rstrip("s")) <= 0:
+            raise ValueError("an interval must be above 0 seconds")
+        return value
+    if not croniter.is_valid(value) or len(value.split()) != 5:
+        raise ValueError(f"{value!r} is neither an interval in seconds nor a five-field cron expression")
+    return value
+
+
 def _as_lower(value: str) -> str:
     return value.lower()
 
@@ -292,6 +362,7 @@ _PARSERS = {
     "api_keys": _as_api_keys,
     "workspace_credentials": _as_workspace_credentials,
     "max_upload_bytes": _as_positive_int,
+    "metrics_port": _as_positive_int,
     "databricks_retry_timeout_seconds": _as_positive_int,
     "workspace_concurrency": _as_positive_int,
     "max_dequeue_count": _as_positive_int,
@@ -305,4 +376,14 @@ _PARSERS = {
     "stuck_pack_sweep_interval_seconds": _as_positive_float,
     "outbox_relay_interval_seconds": _as_positive_float,
     "preflight_budget_seconds": _as_positive_float,
+    "smtp_port": _as_port,
+    "smtp_starttls": _as_bool,
+    "smtp_timeout_seconds": _as_positive_float,
+    "notification_max_attempts": _as_positive_int,
+    "notification_retry_delay_seconds": _as_non_negative_int,
+    "operator_emails": _as_emails,
+    "activation_link_keys": _as_fernet_keys,
+    "sync_schedule_notifications": _as_schedule,
+    "sync_tick_seconds": _as_positive_float,
+    "token_expiry_max_days": _as_positive_int,
 }

@@ -37,6 +37,7 @@ class NotificationType(StrEnum):
     PIPELINE_FAILURE = "PIPELINE_FAILURE"
     APPROVAL_REQUIRED = "APPROVAL_REQUIRED"
     RECIPIENT_ACTIVATION = "RECIPIENT_ACTIVATION"
+    TOKEN_EXPIRY = "TOKEN_EXPIRY"
 
 
 class NotificationStatus(StrEnum):
@@ -46,6 +47,7 @@ class NotificationStatus(StrEnum):
 
 
 class SyncType(StrEnum):
+    NOTIFICATIONS = "NOTIFICATIONS"
     AD_USERS = "AD_USERS"
     AD_GROUPS = "AD_GROUPS"
     DATABRICKS_OBJECTS = "DATABRICKS_OBJECTS"

@@ -13,7 +13,9 @@ import sys
 import threading
 from types import FrameType
 
+from shared import metrics
 from shared.errors import ConfigurationError
+from shared.health import Heartbeat
 from shared.logging import configure_logging, get_logger
 from worker.bootstrap import build_worker
 
@@ -54,7 +56,17 @@ def main(argv: list[str] | None = None) -> int:
         daemon=True,
     )
     sweeper.start()
+    # Records the queue backend this worker reads, for the API's readiness check, and beats while it runs.
+    heartbeat = Heartbeat(worker.job.engine, "worker", queue_backend=worker.settings.queue_backend,
+                          queue_name=worker.consumer.queue.name).start()
+    queues = {q.name: q for q in (worker.consumer.queue, worker.consumer.poison_queue)}
+    state = metrics.StateCollector(worker.job.engine, worker.settings, service="worker",
+                                   depth=lambda name: queues[name].approximate_count())
+    metrics.serve(worker.settings, state)
+    snapshots = metrics.SnapshotLogger(state).start()
     log.info("worker.started", queue=worker.consumer.queue.name)
+    log.info("Share pack queue consumer started", queue=worker.consumer.queue.name,
+             queue_backend=worker.settings.queue_backend)
     failures = 0
     while not stop.is_set():
         try:
@@ -68,6 +80,8 @@ def main(argv: list[str] | None = None) -> int:
             stop.wait(idle_wait(worker.settings.poll_interval_seconds, failures))
     relay.join(timeout=10)
     sweeper.join(timeout=10)
+    heartbeat.stop()
+    snapshots.stop()
     log.info("worker.stopped")
     return 0
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from shared.db import database_url, make_engine, make_session_factory
 from shared.errors import ConfigurationError
+from shared.notifications.activation_links import ActivationLinkCipher
 from shared.provisioning.clients import WorkspaceClients
 from shared.queue.factory import make_queue, poison_queue_name
 from shared.queue.outbox import OutboxRelay
@@ -35,6 +36,8 @@ def build_worker(settings: Settings | None = None) -> Worker:
             "Missing setting databricks_token (or azure_client_id and azure_client_secret): "
             "the worker needs credentials for Databricks"
         )
+    # D2O activation links are credentials: without a key to encrypt them the worker could not keep them.
+    activation_links = ActivationLinkCipher(settings.activation_link_keys)
     engine = make_engine(database_url(settings))
     session_factory = make_session_factory(engine)
     queue = make_queue(settings, engine)
@@ -49,6 +52,7 @@ def build_worker(settings: Settings | None = None) -> Worker:
         concurrency=settings.workspace_concurrency,
         retry_delay_seconds=settings.transient_retry_delay_seconds,
         busy_delay_seconds=settings.busy_retry_delay_seconds,
+        activation_links=activation_links,
     )
     stop = threading.Event()
     consumer = QueueConsumer(

@@ -539,4 +539,5 @@ def downgrade() -> None:
     op.drop_table('ad_groups', schema='deltashare')
     op.execute("DROP FUNCTION deltashare.forbid_log_rewrite()")
     op.execute("DROP SCHEMA workflow_runtime")
-    op.execute("DROP SCHEMA deltashare")
+    # `deltashare` also holds Alembic's version table, so alembic/env.py drops the schema once the
+    # downgrade is recorded (drop_version_table_at_base).

@@ -78,6 +78,7 @@ class SharePackUpload(MethodView):
             publish=svc.publisher.notify,
             request_id=g.get("request_id"),
             preflight=upload_preflight(svc, workspace_url()),
+            max_token_expiry_days=svc.settings.token_expiry_max_days,
         )
         return {
             "Message": "Share pack uploaded successfully and queued for provisioning",

@@ -6,6 +6,13 @@ from shared.models.organisation import AdGroup, Project, Tenant, TenantRegion, U
 from shared.models.runtime import DriftFindingRow, OutboxMessage, QueueMessageRow
 from shared.models.share_packs import Request, SharePack
 from shared.models.sharing import DatabricksObject, Pipeline, Recipient, Share
+from shared.models.sync_runtime import (
+    ActivationLinkCiphertext,
+    NotificationDelivery,
+    NotificationEvent,
+    SyncRunRequest,
+    TokenExpiryNotice,
+)
 
 DOMAIN_TABLES = frozenset(
     table.name for table in Base.metadata.sorted_tables if table.schema == DOMAIN_SCHEMA
@@ -17,6 +24,7 @@ __all__ = [
     "DOMAIN_SCHEMA",
     "DOMAIN_TABLES",
     "RUNTIME_SCHEMA",
+    "ActivationLinkCiphertext",
     "AdGroup",
     "AuditEntry",
     "Base",
@@ -24,6 +32,8 @@ __all__ = [
     "DriftFindingRow",
     "JobMetric",
     "Notification",
+    "NotificationDelivery",
+    "NotificationEvent",
     "OutboxMessage",
     "Pipeline",
     "Project",
@@ -34,8 +44,10 @@ __all__ = [
     "Share",
     "SharePack",
     "SyncJob",
+    "SyncRunRequest",
     "Tenant",
     "TenantRegion",
+    "TokenExpiryNotice",
     "User",
     "Versioned",
 ]

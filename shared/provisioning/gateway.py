@@ -35,6 +35,7 @@ from databricks.sdk.service.sharing import (
     ShareInfo,
 )
 
+from shared import metrics
 from shared.provisioning.errors import ObjectDoesNotExist, classify_failure
 from shared.provisioning.plan import MAX_UPDATES_PER_CALL, SELECT
 from shared.provisioning.workspace_state import (
@@ -159,14 +160,19 @@ class DatabricksGateway:
         self._sdk_suffix = client.config.debug_string()
 
     def _call(self, concerning: str, fn: Callable[[], T]) -> T:
+        endpoint = metrics.databricks_endpoint(concerning)
         with self._slots if self._slots is not None else nullcontext():
             try:
-                return fn()
+                result = fn()
             except Exception as exc:
                 error = classify_failure(exc, concerning=concerning, sdk_suffix=self._sdk_suffix)
+                code = (error.error_code if error is not None else None) or type(exc).__name__
+                metrics.DATABRICKS_CALLS.labels(endpoint, code).inc()
                 if error is None:
                     raise
                 raise error from exc
+            metrics.DATABRICKS_CALLS.labels(endpoint, "OK").inc()
+            return result
 
     def _get_or_none(self, concerning: str, fn: Callable[[], T]) -> T | None:
         try:

@@ -341,6 +341,10 @@ def _metastore_differs(want: RecipientState, have: RecipientState) -> bool:
     )
 
 
+#: A D2O token's lifetime when the pack names none (Databricks' own default is the metastore's setting).
+DEFAULT_TOKEN_EXPIRY_DAYS = 90
+
+
 def _plan_recipients(
     recipients: Iterable[RecipientSpec], actual: WorkspaceState, strategy: Strategy, draft: _Draft
 ) -> None:
@@ -349,7 +353,8 @@ def _plan_recipients(
         have = actual.recipients.get(want.name)
         if have is None:
             _check_sharing_identifier(want, actual, draft)
-            new = {**want.describe(), "token_expiry_days": declared.token_expiry_days}
+            days = declared.token_expiry_days or (DEFAULT_TOKEN_EXPIRY_DAYS if want.kind == "D2O" else None)
+            new = {**want.describe(), "token_expiry_days": days}
             draft.add(Change(Entity.RECIPIENT, Action.CREATE, want.name, new=new))
             continue
         differences = recipient_differences(want, have)

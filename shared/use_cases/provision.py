@@ -29,11 +29,13 @@ from typing import Protocol
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from shared import metrics
 from shared.db import advisory_lock, lock_key
 from shared.errors import ConfigurationError, WorkflowError
 from shared.history import History
 from shared.logging import get_logger
 from shared.models import SharePack
+from shared.notifications.activation_links import ActivationLinkCipher
 from shared.provisioning import steps
 from shared.provisioning.apply import StepResult
 from shared.provisioning.errors import ProvisioningError, TransientProvisioningError
@@ -105,11 +107,12 @@ class ProvisioningJob:
     retry_delay_seconds: int = RETRY_DELAY_SECONDS
     busy_delay_seconds: int = BUSY_DELAY_SECONDS
     performed_by: str = f"worker@{socket.gethostname()}"
+    activation_links: ActivationLinkCipher | None = None
     recorder: Recorder = field(init=False)
     resolver: OwnerResolver = field(init=False)
 
     def __post_init__(self) -> None:
-        self.recorder = Recorder(self.session_factory, self.performed_by)
+        self.recorder = Recorder(self.session_factory, self.performed_by, self.activation_links)
         self.resolver = OwnerResolver(self.session_factory, self.performed_by)
 
     def run(self, command: ProvisionSharePack, stop: StopSignal) -> None:
@@ -179,7 +182,8 @@ class ProvisioningJob:
             for step in steps.plan_steps(pack.strategy):
                 self._check_stop(pack, stop, step)
                 record.status(pack.share_pack_id, step.status_line(pack.strategy))
-                result = step.run(plan, gateway, concurrency=self.concurrency)
+                with metrics.STEP_DURATION.labels(step.label).time():
+                    result = step.run(plan, gateway, concurrency=self.concurrency)
                 self._record_step(pack, result)
         except ProvisioningError as exc:
             if exc.partial_result is not None:  # what the failed step did complete is recorded too

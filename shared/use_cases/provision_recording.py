@@ -19,22 +19,25 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import String, any_, func, insert, literal, select
+from sqlalchemy import String, any_, func, literal, select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session, sessionmaker
 
+from shared import metrics
+from shared.db import insert_rows
 from shared.history import History
 from shared.logging import get_logger
 from shared.models import AuditEntry, DatabricksObject, Notification, Recipient, Share, SharePack
+from shared.notifications.activation_links import ActivationLinkCipher, record_activation
 from shared.provisioning.apply import StepResult
 from shared.provisioning.plan import Action, Change, Entity, Plan
 from shared.share_pack_file.model import SharePackSpec, Strategy
-from shared.status import AuditAction, NotificationStatus, NotificationType, SharePackStatus
+from shared.status import AuditAction, NotificationType, SharePackStatus
 
 log = get_logger(__name__)
 
-#: Rows per statement when reading or writing many entities (bounded parameters, bounded memory).
-CHUNK = 2_000
+#: Rows per statement when reading or writing many entities (bounded statements, bounded memory).
+CHUNK = 5_000
 #: Where `Recorder.plan_ready` keeps the database time the plan was made, inside the stored plan.
 PLAN_MADE_AT = "made_at"
 
@@ -47,6 +50,8 @@ class Recorder:
 
     session_factory: sessionmaker[Session]
     performed_by: str
+    # Encrypts activation links for the sync service to mail; None drops them (see `record_activation`).
+    activation_links: ActivationLinkCipher | None = None
 
     # -- progress -------------------------------------------------------------------------------------
 
@@ -102,16 +107,15 @@ class Recorder:
         with self.session_factory.begin() as session:
             self._audit_changes(session, result.changes, workspace_url=workspace_url, request_id=request_id)
             for recipient, link in result.activation_links.items():
-                session.add(
-                    Notification(
-                        notification_type=NotificationType.RECIPIENT_ACTIVATION,
-                        recipient_email=emails.get(recipient),
-                        subject=f"Your Delta Sharing access to {workspace_url} is ready",
-                        body=f"Recipient {recipient}: download your credential once, from {link}",
-                        related_entity_type="share_pack",
-                        related_entity_id=share_pack_id,
-                        status=NotificationStatus.PENDING,
-                    )
+                record_activation(
+                    session,
+                    self.activation_links,
+                    recipient_name=recipient,
+                    recipient_email=emails.get(recipient),
+                    link=link,
+                    workspace_url=workspace_url,
+                    related_entity_type="share_pack",
+                    related_entity_id=share_pack_id,
                 )
 
     def reconcile(
@@ -175,7 +179,7 @@ class Recorder:
             for change in changes
         )
         for chunk in _chunks(rows, CHUNK):
-            session.execute(insert(AuditEntry), chunk)
+            insert_rows(session, AuditEntry.__table__, chunk)
 
     # -- history ----------------------------------------------------------------------------------------
 
@@ -311,6 +315,11 @@ class Recorder:
             )
         )
         success = status == SharePackStatus.COMPLETED
+        duration = (new.effective_from - pack.created_at).total_seconds()
+        metrics.PACKS_FINISHED.labels(status.value, pack.workspace_url).inc()
+        metrics.PACK_DURATION.labels(status.value).observe(duration)
+        if success:  # the seed's Kusto queries look for this message and its duration
+            log.info("Share pack provisioned", share_pack_id=str(pack.share_pack_id), duration_ms=int(duration * 1000))
         session.add(
             Notification(
                 notification_type=NotificationType.PROVISION_SUCCESS if success else NotificationType.PROVISION_FAILURE,

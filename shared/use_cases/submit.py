@@ -65,6 +65,7 @@ def submit_share_pack(
     publish: Callable[[int], object],
     request_id: str | None = None,
     preflight: Callable[[SharePackSpec], PreflightReport] | None = None,
+    max_token_expiry_days: int = 365,
 ) -> SubmittedSharePack:
     """Validate and store an upload, then hand its committed outbox row to `publish`.
 
@@ -80,6 +81,7 @@ def submit_share_pack(
         raise
     errors = list(parsed.errors)
     errors.extend(_workspace_mismatch(parsed, workspace_url))
+    errors.extend(_token_expiry_over_limit(parsed, max_token_expiry_days))
     if errors or parsed.share_pack is None:
         _record_rejection(
             session_factory, filename, content, submitted_by, request_id, [e.to_dict() for e in errors]
@@ -166,6 +168,21 @@ def _workspace_mismatch(parsed: ParsedSharePack, workspace_url: str) -> list[Iss
             )
         ]
     return []
+
+
+def _token_expiry_over_limit(parsed: ParsedSharePack, max_days: int) -> list[Issue]:
+    """D2O token lifetimes above this deployment's maximum (setting `token_expiry_max_days`)."""
+    recipients = parsed.share_pack.recipients if parsed.share_pack else ()
+    return [
+        Issue(
+            path=f"recipient[{index}].token_expiry_days",
+            message=f"Recipient {r.name}: token_expiry_days {r.token_expiry_days} is above this deployment's "
+            f"maximum of {max_days} days",
+            location={},
+        )
+        for index, r in enumerate(recipients)
+        if r.token_expiry_days is not None and r.token_expiry_days > max_days
+    ]
 
 
 def _record_rejection(

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.fernet import Fernet
 from flask.testing import FlaskClient
 from sqlalchemy import Engine
 
@@ -170,6 +171,7 @@ def stack(
         **{k: v for k, v in os.environ.items() if not k.startswith(("DATABRICKS_", "ARM_"))},
         **{k.upper(): v for k, v in env.items()},
         "DATABRICKS_TOKEN": DEFAULT_TOKEN,
+        "ACTIVATION_LINK_KEYS": Fernet.generate_key().decode(),
         "DATABRICKS_RETRY_TIMEOUT_SECONDS": "15",
         "VISIBILITY_TIMEOUT_SECONDS": "6",
         "TRANSIENT_RETRY_DELAY_SECONDS": "1",

@@ -9,9 +9,10 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 FORBIDDEN = {
-    "shared": {"flask", "flask_smorest", "api", "worker", "emulator", "gunicorn"},
-    "api": {"worker", "emulator"},
-    "worker": {"api", "flask", "flask_smorest", "emulator"},
+    "sync": {"api", "worker", "flask", "flask_smorest", "emulator"},
+    "shared": {"flask", "flask_smorest", "api", "worker", "sync", "emulator", "gunicorn"},
+    "api": {"worker", "sync", "emulator"},
+    "worker": {"api", "sync", "flask", "flask_smorest", "emulator"},
 }
 
 

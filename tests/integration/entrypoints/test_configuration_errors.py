@@ -23,8 +23,8 @@ def run(args: list[str], **env: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.mark.parametrize(
     "args",
-    [["-m", "worker"], ["-c", "import api.wsgi"], ["-m", "alembic", "upgrade", "head"]],
-    ids=["worker", "api", "alembic"],
+    [["-m", "worker"], ["-m", "sync"], ["-c", "import api.wsgi"], ["-m", "alembic", "upgrade", "head"]],
+    ids=["worker", "sync", "api", "alembic"],
 )
 def test_a_bad_setting_stops_the_process_with_one_line(args):
     result = run(args, QUEUE_BACKEND="azure", DOMAIN_DB_CONNECTION_STRING="postgresql://u:secret@db/x")
@@ -51,3 +51,21 @@ def test_the_worker_refuses_to_start_without_databricks_credentials(database_url
     )
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1].startswith("error: Missing setting databricks_token")
+
+
+def test_the_worker_refuses_to_start_without_a_key_for_activation_links(database_url):
+    env = {k: v for k, v in os.environ.items() if not k.upper().startswith("ACTIVATION_LINK_KEYS")}
+    result = subprocess.run(
+        [sys.executable, "-m", "worker"], cwd=ROOT, capture_output=True, text=True, timeout=60,
+        env={**env, "DOMAIN_DB_CONNECTION_STRING": database_url, "DATABRICKS_TOKEN": "dapi-test"},
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1].startswith("error: Missing setting activation_link_keys")
+
+
+def test_a_malformed_schedule_or_key_names_the_setting():
+    result = run(["-m", "sync"], SYNC_SCHEDULE_NOTIFICATIONS="every minute")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1].startswith("error: Invalid setting sync_schedule_notifications:")
+    result = run(["-m", "sync"], ACTIVATION_LINK_KEYS="not-a-key")
+    assert result.stderr.strip().splitlines()[-1].startswith("error: Invalid setting activation_link_keys:")

@@ -26,10 +26,12 @@ def test_upgrade_creates_exactly_16_tables_and_downgrade_removes_them(postgres_s
     try:
         command.upgrade(config, "head")
         inspector = inspect(engine)
-        assert set(inspector.get_table_names(schema="deltashare")) == DOMAIN_TABLES
+        assert set(inspector.get_table_names(schema="deltashare")) == DOMAIN_TABLES | {"alembic_version"}
         assert len(DOMAIN_TABLES) == 16
-        # Alembic's bookkeeping lives outside the domain schema.
-        assert "alembic_version" in inspector.get_table_names(schema="public")
+        # Alembic's bookkeeping lives in the domain schema: dropping the schema drops the record too.
+        assert "alembic_version" not in inspector.get_table_names(schema="public")
+        with engine.connect() as conn:
+            assert conn.scalar(text("SELECT to_regclass('deltashare.alembic_version') IS NOT NULL"))
         report = verify_schema(engine)
         assert report.ok and report.table_count == 16 and report.missing_tables == ()
 

@@ -6,6 +6,8 @@ validates the compose file, and dockerfile-parse reads the Dockerfiles.
 
 from __future__ import annotations
 
+import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -40,18 +42,64 @@ def test_dockerfile_is_slim_non_root_and_runs_one_process(dockerfile, package, c
     assert steps[user_index][1] not in ("root", "0") and user_index > kinds.index("RUN")
 
 
-@pytest.mark.skipif(shutil.which("docker-compose") is None, reason="docker-compose is not installed")
-def test_compose_file_is_valid_and_has_the_whole_stack(tmp_path):
-    result = subprocess.run(
-        ["docker-compose", "-f", str(ROOT / "docker-compose.yml"), "config"],
-        capture_output=True, text=True, cwd=ROOT, check=False,
+needs_compose = pytest.mark.skipif(shutil.which("docker-compose") is None, reason="docker-compose is not installed")
+SECRETS = {
+    "API_KEYS": "ops=test-key",
+    "POSTGRES_PASSWORD": "test-password",
+    "ACTIVATION_LINK_KEYS": "x8Yh0VQxkqzC6c4Zb3V2F6b3f8VqUQm7Zq2cJrJ0l3E=",
+}
+
+
+def compose_config(tmp_path: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """`docker-compose config` with exactly `env` set (no developer `.env`, no inherited secrets)."""
+    env_file = tmp_path / "empty.env"
+    env_file.write_text("")
+    clean = {k: v for k, v in os.environ.items() if k not in SECRETS and k.upper() not in SECRETS}
+    return subprocess.run(
+        ["docker-compose", "--env-file", str(env_file), "-f", str(ROOT / "docker-compose.yml"), "config"],
+        capture_output=True, text=True, cwd=ROOT, check=False, env={**clean, **env},
     )
+
+
+@needs_compose
+def test_compose_file_is_valid_and_has_the_whole_stack(tmp_path):
+    result = compose_config(tmp_path, SECRETS)
     assert result.returncode == 0, result.stderr
     config = YAML(typ="safe").load(result.stdout)
     services = config["services"]
-    assert set(services) == {"postgres", "azurite", "migrate", "api", "worker"}
+    assert set(services) == {"postgres", "azurite", "migrate", "api", "worker", "sync"}
     assert services["migrate"]["command"] == ["alembic", "upgrade", "head"]
-    for name in ("api", "worker"):
+    for name in ("api", "worker", "sync"):
         assert services[name]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
     assert services["migrate"]["depends_on"]["postgres"]["condition"] == "service_healthy"
     assert services["worker"]["build"]["dockerfile"] == "Dockerfile.worker"
+    assert "/workflow/health/ready" in " ".join(services["api"]["healthcheck"]["test"])
+    assert services["api"]["environment"]["API_KEYS"] == SECRETS["API_KEYS"]
+    assert services["sync"]["build"]["dockerfile"] == "Dockerfile.worker"
+    assert services["sync"]["command"] == ["python", "-m", "sync"]
+
+
+@needs_compose
+@pytest.mark.parametrize("missing", sorted(SECRETS))
+def test_compose_has_no_default_secrets(tmp_path, missing):
+    result = compose_config(tmp_path, {k: v for k, v in SECRETS.items() if k != missing})
+    assert result.returncode != 0
+    assert missing in result.stderr
+
+
+@pytest.mark.parametrize("dockerfile", ["Dockerfile.api", "Dockerfile.worker"])
+def test_images_are_pinned_by_digest_and_have_a_healthcheck(dockerfile):
+    steps = instructions(dockerfile)
+    assert re.fullmatch(r"python:[\w.-]+@sha256:[0-9a-f]{64}", steps[0][1])
+    healthchecks = [value for kind, value in steps if kind == "HEALTHCHECK"]
+    assert len(healthchecks) == 1 and "CMD" in healthchecks[0]
+
+
+def test_api_image_listens_on_all_interfaces_itself():
+    env = " ".join(value for kind, value in instructions("Dockerfile.api") if kind == "ENV")
+    assert "GUNICORN_BIND=0.0.0.0:8000" in env
+
+
+def test_dockerignore_keeps_secrets_and_local_state_out_of_the_build_context():
+    ignored = {line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines()}
+    assert {".env", ".git", ".venv", ".local", "tests", "node_modules"} <= ignored

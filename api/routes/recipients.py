@@ -1,0 +1,67 @@
+"""Recipient routes: rotate a D2O recipient's token (the new activation link is e-mailed, never returned)."""
+
+from __future__ import annotations
+
+from flask import g, request
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from marshmallow import Schema, fields, validate
+
+from api.context import services
+from api.permissions import authenticated_caller, require_configurator
+from shared.errors import ServiceUnavailable
+from shared.use_cases.rotate_token import find_recipient_to_rotate, rotate_recipient_token
+from shared.workspaces import resolve_workspace_url
+
+blp = Blueprint("recipients", __name__, url_prefix="/workflow/recipients", description="Delta Sharing recipients")
+
+# Databricks accepts any non-negative overlap; a year bounds a typo (the token itself lives at most a year).
+MAX_OVERLAP_SECONDS = 365 * 24 * 3600
+
+
+class RotateTokenSchema(Schema):
+    ExistingTokenExpiresInSeconds = fields.Integer(
+        required=True, strict=True, validate=validate.Range(min=0, max=MAX_OVERLAP_SECONDS)
+    )
+
+
+class RotatedTokenSchema(Schema):
+    Message = fields.String()
+    RecipientName = fields.String()
+    NotificationId = fields.UUID()
+    ExistingTokenExpiresAt = fields.DateTime(allow_none=True)
+    NewTokenExpiresAt = fields.DateTime(allow_none=True)
+
+
+@blp.route("/<string:name>/rotate-token")
+class RotateToken(MethodView):
+    @blp.arguments(RotateTokenSchema)
+    @blp.response(200, RotatedTokenSchema)
+    def post(self, body, name: str):
+        """Rotate the recipient's token; the existing one keeps working for the overlap given."""
+        svc = services()
+        caller = authenticated_caller()
+        with svc.session_factory() as session:
+            workspace_url = resolve_workspace_url(session, svc.settings, request.headers.get("X-Workspace-URL"))
+            target = find_recipient_to_rotate(session, workspace_url=workspace_url, name=name)
+        require_configurator(target.project_name)
+        if svc.recipient_tokens is None or svc.activation_links is None:
+            raise ServiceUnavailable(
+                "Token rotation is not configured here: it needs Databricks credentials and activation_link_keys"
+            )
+        rotation = rotate_recipient_token(
+            svc.session_factory,
+            svc.recipient_tokens(workspace_url),
+            svc.activation_links,
+            target,
+            existing_token_expires_in_seconds=body["ExistingTokenExpiresInSeconds"],
+            performed_by=caller.identity,
+            request_id=g.get("request_id"),
+        )
+        return {
+            "Message": f"Token rotated; the new activation link is e-mailed to {rotation.recipient_email or 'nobody'}",
+            "RecipientName": rotation.recipient_name,
+            "NotificationId": rotation.notification_id,
+            "ExistingTokenExpiresAt": rotation.existing_token_expires_at,
+            "NewTokenExpiresAt": rotation.new_token_expires_at,
+        }

@@ -1,0 +1,92 @@
+# Secrets live in Key Vault (RBAC mode). Each app reads only through its user-assigned managed identity;
+# Container Apps resolve the `secret` blocks from the vault at revision start.
+resource "azurerm_key_vault" "main" {
+  #checkov:skip=CKV2_AZURE_32:The vault is reached through the apps subnet's service endpoint and network ACLs; no private endpoint is needed for a handful of secrets read at start.
+  name                          = "kv-${local.compact}${random_string.suffix.result}"
+  location                      = azurerm_resource_group.main.location
+  resource_group_name           = azurerm_resource_group.main.name
+  tenant_id                     = data.azurerm_client_config.current.tenant_id
+  sku_name                      = "standard"
+  rbac_authorization_enabled    = true
+  purge_protection_enabled      = true
+  soft_delete_retention_days    = 90
+  public_network_access_enabled = true # restricted by network_acls below
+  tags                          = local.tags
+
+  network_acls {
+    default_action             = "Deny"
+    bypass                     = "AzureServices"
+    virtual_network_subnet_ids = [azurerm_subnet.apps.id]
+    ip_rules                   = var.operator_ip_ranges
+  }
+}
+
+# Whoever runs Terraform writes the secrets.
+resource "azurerm_role_assignment" "deployer_secrets" {
+  scope                = azurerm_key_vault.main.id
+  role_definition_name = "Key Vault Secrets Officer"
+  principal_id         = data.azurerm_client_config.current.object_id
+}
+
+locals {
+  secrets = {
+    "domain-db-connection-string"   = local.database_url
+    "azure-queue-connection-string" = azurerm_storage_account.main.primary_connection_string
+    "api-keys"                      = var.api_keys
+    "databricks-client-secret"      = var.databricks_client_secret
+  }
+}
+
+resource "azurerm_key_vault_secret" "app" {
+  for_each        = local.secrets
+  name            = each.key
+  value           = each.value
+  key_vault_id    = azurerm_key_vault.main.id
+  content_type    = "text/plain"
+  expiration_date = var.secret_expiry
+  tags            = local.tags
+
+  depends_on = [azurerm_role_assignment.deployer_secrets]
+}
+
+# One identity per app, so each reads only what it needs.
+resource "azurerm_user_assigned_identity" "app" {
+  for_each            = toset(["api", "worker", "sync", "migrate"])
+  name                = "id-${local.name}-${each.key}"
+  location            = azurerm_resource_group.main.location
+  resource_group_name = azurerm_resource_group.main.name
+  tags                = local.tags
+}
+
+locals {
+  # Which secrets each app may read (granted per secret, not on the whole vault).
+  secret_readers = {
+    api     = ["domain-db-connection-string", "azure-queue-connection-string", "api-keys"]
+    worker  = ["domain-db-connection-string", "azure-queue-connection-string", "databricks-client-secret"]
+    sync    = ["domain-db-connection-string", "databricks-client-secret"]
+    migrate = ["domain-db-connection-string"]
+  }
+  secret_grants = merge([
+    for app, names in local.secret_readers : { for name in names : "${app}/${name}" => { app = app, secret = name } }
+  ]...)
+}
+
+resource "azurerm_role_assignment" "secret_reader" {
+  for_each             = local.secret_grants
+  scope                = azurerm_key_vault_secret.app[each.value.secret].resource_versionless_id
+  role_definition_name = "Key Vault Secrets User"
+  principal_id         = azurerm_user_assigned_identity.app[each.value.app].principal_id
+}
+
+data "azurerm_container_registry" "images" {
+  count               = var.image_registry_resource_group == "" ? 0 : 1
+  name                = split(".", var.image_registry)[0]
+  resource_group_name = var.image_registry_resource_group
+}
+
+resource "azurerm_role_assignment" "image_pull" {
+  for_each             = var.image_registry_resource_group == "" ? toset([]) : toset(["api", "worker", "sync", "migrate"])
+  scope                = data.azurerm_container_registry.images[0].id
+  role_definition_name = "AcrPull"
+  principal_id         = azurerm_user_assigned_identity.app[each.key].principal_id
+}

@@ -1,0 +1,110 @@
+"""Rotate a D2O recipient's token: the workspace issues a new one, and its link is e-mailed like the first.
+
+The existing token keeps working for the overlap the caller chose (Databricks never extends it), so the
+partner can switch over. The new activation link is stored only encrypted until the sync service mails it;
+the response, the history and the audit row say when the tokens expire, never the link.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from shared.errors import InvalidInput, NotFound
+from shared.history import History
+from shared.models import AuditEntry, Recipient, SharePack
+from shared.notifications.activation_links import ActivationLinkCipher, record_activation
+from shared.recipient_tokens import RecipientTokens
+from shared.status import AuditAction
+
+
+@dataclass(frozen=True)
+class RecipientToRotate:
+    recipient: Recipient
+    project_name: str | None
+
+
+@dataclass(frozen=True)
+class Rotation:
+    recipient_name: str
+    recipient_email: str | None
+    notification_id: object
+    new_token_expires_at: datetime | None
+    existing_token_expires_at: datetime | None
+
+
+def find_recipient_to_rotate(session: Session, *, workspace_url: str, name: str) -> RecipientToRotate:
+    """The current D2O recipient `name` of the workspace, and its project (for the permission check)."""
+    found = History(session, Recipient).find_current(workspace_url=workspace_url, recipient_name=name.lower())
+    if not found:
+        raise NotFound(f"Recipient {name!r} not found in {workspace_url}")
+    recipient = found[0]
+    if recipient.recipient_type != "D2O":
+        raise InvalidInput(f"Recipient {name!r} is D2D: only D2O recipients have tokens to rotate")
+    project = None
+    if recipient.share_pack_id:
+        pack = History(session, SharePack).current(recipient.share_pack_id)
+        project = pack.project_name if pack else None
+    return RecipientToRotate(recipient=recipient, project_name=project)
+
+
+def rotate_recipient_token(
+    session_factory: sessionmaker[Session],
+    tokens: RecipientTokens,
+    cipher: ActivationLinkCipher,
+    target: RecipientToRotate,
+    *,
+    existing_token_expires_in_seconds: int,
+    performed_by: str,
+    request_id: str | None,
+) -> Rotation:
+    """Rotate in the workspace, then record history, audit and the ACTIVATION notification in one transaction."""
+    recipient = target.recipient
+    rotated = tokens.rotate(
+        recipient.recipient_name, existing_token_expires_in_seconds=existing_token_expires_in_seconds
+    )
+    expiries = {
+        "existing_token_expires_at": _iso(rotated.existing_token_expires_at),
+        "new_token_expires_at": _iso(rotated.new_token_expires_at),
+    }
+    with session_factory.begin() as session:
+        History(session, Recipient).change(
+            recipient.recipient_id,
+            changed_by=performed_by,
+            change_reason=f"token rotated (existing token expires in at most {existing_token_expires_in_seconds}s)",
+            token_rotation=True,
+        )
+        session.add(
+            AuditEntry(
+                entity_type="recipient",
+                entity_id=f"{recipient.workspace_url}/{recipient.recipient_name}",
+                action=AuditAction.UPDATED,
+                performed_by=performed_by,
+                old_values={"token_rotation": recipient.token_rotation},
+                new_values={"token_rotation": True, "token_rotated": True, **expiries},
+                request_id=request_id,
+            )
+        )
+        notification = record_activation(
+            session,
+            cipher,
+            recipient_name=recipient.recipient_name,
+            recipient_email=recipient.recipient_contact_email,
+            link=rotated.activation_link,
+            workspace_url=recipient.workspace_url,
+            related_entity_type="recipient",
+            related_entity_id=recipient.recipient_id,
+        )
+    return Rotation(
+        recipient_name=recipient.recipient_name,
+        recipient_email=recipient.recipient_contact_email,
+        notification_id=notification.notification_id,
+        new_token_expires_at=rotated.new_token_expires_at,
+        existing_token_expires_at=rotated.existing_token_expires_at,
+    )
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None

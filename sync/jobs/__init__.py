@@ -1,0 +1,60 @@
+"""The one place sync jobs are registered: a job type and the factory that builds it from the service's parts.
+
+Later issues add AD_USERS, AD_GROUPS, DATABRICKS_OBJECTS, JOB_METRICS and PROJECT_COSTS here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from shared.notifications.activation_links import ActivationLinkCipher
+from shared.notifications.delivery import NotificationDeliverer
+from shared.notifications.smtp import SmtpTransport
+from shared.notifications.token_expiry import TokenExpiryWatch
+from shared.recipient_tokens import tokens_from_settings
+from shared.settings import Settings
+from shared.status import SyncType
+from sync.jobs.base import Job
+from sync.jobs.notifications import NotificationsJob
+
+
+@dataclass(frozen=True)
+class JobParts:
+    """What a job factory may use."""
+
+    settings: Settings
+    session_factory: sessionmaker[Session]
+
+
+def _notifications(parts: JobParts) -> Job:
+    settings = parts.settings
+    return NotificationsJob(
+        NotificationDeliverer(
+            session_factory=parts.session_factory,
+            transport=SmtpTransport.from_settings(settings),
+            sender=settings.notification_from,
+            cipher=ActivationLinkCipher(settings.activation_link_keys) if settings.activation_link_keys else None,
+            max_attempts=settings.notification_max_attempts,
+            retry_delay_seconds=settings.notification_retry_delay_seconds,
+        ),
+        expiry_watch=TokenExpiryWatch(parts.session_factory, tokens)
+        if (tokens := tokens_from_settings(settings))
+        else None,
+    )
+
+
+JOBS: dict[SyncType, Callable[[JobParts], Job]] = {
+    SyncType.NOTIFICATIONS: _notifications,
+}
+
+# The schedule setting of each job type (an interval in seconds or a cron expression).
+SCHEDULE_SETTING: dict[SyncType, str] = {
+    SyncType.NOTIFICATIONS: "sync_schedule_notifications",
+}
+
+
+def build_jobs(parts: JobParts) -> dict[SyncType, Job]:
+    return {sync_type: factory(parts) for sync_type, factory in JOBS.items()}

@@ -1,0 +1,125 @@
+"""`make run` stops everything it started: SIGTERM to `python -m devstack` leaves no process behind.
+
+The stack runs aside from a developer's own (its own data directory and ports). Every process it started
+is collected while it is up: its descendants, and the embedded PostgreSQL server with its backends (which
+`pg_ctl` detaches, so they are not our descendants and used to outlive the stack).
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import psutil
+import pytest
+
+from devstack.__main__ import postmaster_pid
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[3]
+STARTUP_SECONDS = 180
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def lines_of(stream) -> queue.Queue[str]:
+    """Read a child's output on a thread, so waiting for a line can have a deadline."""
+    lines: queue.Queue[str] = queue.Queue()
+
+    def pump() -> None:
+        for line in stream:
+            lines.put(line)
+
+    threading.Thread(target=pump, daemon=True).start()
+    return lines
+
+
+def wait_for_line(lines: queue.Queue[str], prefix: str, seconds: float, seen: list[str]) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            line = lines.get(timeout=max(0.1, deadline - time.monotonic()))
+        except queue.Empty:
+            continue
+        seen.append(line)
+        if line.startswith(prefix):
+            return
+    pytest.fail(f"no line starting {prefix!r} within {seconds} s; output:\n{''.join(seen[-40:])}")
+
+
+def fetch(url: str, *, retry: bool = False, seconds: float = 60) -> str:
+    """GET `url`; with `retry`, until it answers (the worker opens its port a moment after the API is up)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=10) as response:
+                return response.read().decode()
+        except OSError:
+            if not retry or time.monotonic() > deadline:
+                raise
+            threading.Event().wait(0.2)
+
+
+def test_sigterm_stops_the_children_and_the_embedded_postgres():
+    # Unix socket paths are limited to ~100 bytes: keep the directory short.
+    home = Path(tempfile.mkdtemp(prefix="ds-", dir="/tmp"))
+    env = {
+        **os.environ,
+        "DEVSTACK_HOME": str(home),
+        "DEVSTACK_API_PORT": str(free_port()),
+        "DEVSTACK_EMULATOR_PORT": str(free_port()),
+        "DEVSTACK_WORKER_METRICS_PORT": str(free_port()),
+        "WEB_CONCURRENCY": "1",
+    }
+    for name in ("DOMAIN_DB_CONNECTION_STRING", "domain_db_connection_string"):
+        env.pop(name, None)
+    stack = subprocess.Popen(
+        [sys.executable, "-m", "devstack"], cwd=ROOT, env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    seen: list[str] = []
+    try:
+        lines = lines_of(stack.stdout)
+        wait_for_line(lines, "ready:", STARTUP_SECONDS, seen)
+        # While it runs, the API (all gunicorn workers, multiprocess mode) and the worker serve metrics.
+        api_metrics = fetch(f"http://127.0.0.1:{env['DEVSTACK_API_PORT']}/metrics")
+        assert 'route="/workflow/health"' in api_metrics
+        worker_metrics = fetch(f"http://127.0.0.1:{env['DEVSTACK_WORKER_METRICS_PORT']}/metrics", retry=True)
+        assert 'sharepack_database_up{service="worker"} 1.0' in worker_metrics
+        started = psutil.Process(stack.pid).children(recursive=True)
+        server_pid = postmaster_pid(home / "postgres")
+        assert server_pid is not None
+        server = psutil.Process(server_pid)
+        started += [server, *server.children(recursive=True)]
+        assert {"python", "postgres"} <= {p.name().split(".")[0].rstrip("0123456789") for p in started}
+
+        stack.send_signal(signal.SIGTERM)
+        assert stack.wait(timeout=90) == 0
+
+        _, alive = psutil.wait_procs(started, timeout=10)
+        assert alive == [], f"still running after the stack stopped: {[(p.pid, p.name()) for p in alive]}"
+        wait_for_line(lines, "embedded PostgreSQL stopped", 5, seen)
+    finally:
+        if stack.poll() is None:
+            stack.kill()
+        stack.wait()
+        leftover = postmaster_pid(home / "postgres")
+        if leftover is not None and psutil.pid_exists(leftover):  # a failed run must not leak a server
+            psutil.Process(leftover).send_signal(signal.SIGINT)
+            psutil.wait_procs([psutil.Process(leftover)], timeout=30)
+        shutil.rmtree(home, ignore_errors=True)
