@@ -117,6 +117,8 @@ class Settings:
     # Fernet keys (newest first) for activation links at rest; MultiFernet decrypts with any, encrypts with the first.
     activation_link_keys: tuple[str, ...] = ()
     sync_schedule_notifications: str = "*/1 * * * *"
+    # Reading every workspace back (recipients, shares, grants) and detecting drift.
+    sync_schedule_databricks_objects: str = "*/15 * * * *"
     sync_tick_seconds: float = 1.0
     # The longest D2O token lifetime (token_expiry_days) a pack may ask for; above it the pack is refused.
     token_expiry_max_days: int = 365
@@ -384,6 +386,7 @@ _PARSERS = {
     "operator_emails": _as_emails,
     "activation_link_keys": _as_fernet_keys,
     "sync_schedule_notifications": _as_schedule,
+    "sync_schedule_databricks_objects": _as_schedule,
     "sync_tick_seconds": _as_positive_float,
     "token_expiry_max_days": _as_positive_int,
 }

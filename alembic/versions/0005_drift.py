@@ -50,7 +50,7 @@ def upgrade() -> None:
         sa.Column("id", sa.BigInteger(), autoincrement=True, nullable=False),
         sa.Column("workspace_url", sa.Text(), nullable=False),
         sa.Column("share_pack_id", sa.UUID(), nullable=True),
-        sa.Column("sync_job_id", sa.UUID(), nullable=False),
+        sa.Column("sync_job_id", sa.UUID(), nullable=True),
         sa.Column("entity", sa.Text(), nullable=False),
         sa.Column("name", sa.Text(), nullable=False),
         sa.Column("kind", sa.Text(), nullable=False),

@@ -23,9 +23,10 @@ from shared.drift.detect import CompletedPack, Finding, detect_drift
 from shared.errors import ConfigurationError
 from shared.history import History
 from shared.logging import get_logger
-from shared.models import DatabricksObject, DriftFindingRow, SharePack, SyncJob
+from shared.models import DatabricksObject, DriftFindingRow, SharePack, SyncJob, TenantRegion
 from shared.provisioning.errors import ProvisioningError
 from shared.provisioning.gateway import Inventory
+from shared.settings import Settings
 from shared.share_pack_file import SharePackSpec
 from shared.status import SharePackStatus, SyncStatus, SyncType
 
@@ -46,7 +47,7 @@ class InventoryReader(Protocol):
 class SyncOutcome:
     """What one run did: versions written, objects seen, and the drift found."""
 
-    sync_job_id: uuid.UUID
+    sync_job_id: uuid.UUID | None
     status: SyncStatus
     objects: int = 0
     created: int = 0
@@ -54,6 +55,27 @@ class SyncOutcome:
     deleted: int = 0
     findings: tuple[Finding, ...] = ()
     error: str | None = None
+
+    def details(self) -> dict[str, Any]:
+        """Return the run's counts as the JSON a `sync_jobs` row keeps in ``details``."""
+        if self.error is not None:
+            return {"error": self.error}
+        return {
+            "objects": self.objects,
+            "created": self.created,
+            "updated": self.updated,
+            "deleted": self.deleted,
+            "drift": len(self.findings),
+            "packs_with_drift": len({f.share_pack_id for f in self.findings if f.share_pack_id}),
+        }
+
+
+def workspaces_to_sync(session: Session, settings: Settings) -> list[str]:
+    """Return every workspace to sync: each tenant's registered ones and the configured ones."""
+    registered = session.scalars(
+        select(TenantRegion.workspace_url).where(TenantRegion.is_current, ~TenantRegion.is_deleted)
+    )
+    return sorted({*registered, *settings.allowed_workspace_urls, *settings.dev_workspace_urls})
 
 
 def object_rows(workspace_url: str, inventory: Inventory) -> list[dict[str, Any]]:
@@ -104,23 +126,30 @@ class DatabricksObjectsSync:
         return [self.run(url) for url in workspace_urls]
 
     def run(self, workspace_url: str) -> SyncOutcome:
-        """Read ``workspace_url``, record its objects and its drift, and close the run's `sync_jobs` row."""
+        """Sync ``workspace_url`` as a run of its own: one `sync_jobs` row that records how it ended."""
         job_id = self._start(workspace_url)
+        outcome = self.sync_workspace(workspace_url, sync_job_id=job_id)
+        self._finish(job_id, outcome)
+        return outcome
+
+    def sync_workspace(self, workspace_url: str, *, sync_job_id: uuid.UUID | None = None) -> SyncOutcome:
+        """Read ``workspace_url``, record its objects and replace its drift findings (tagged ``sync_job_id``).
+
+        A workspace that cannot be read is a FAILED outcome (with the reason), not an exception, so one
+        unreadable workspace does not stop the sync of the others.
+        """
         try:
             inventory = self.reader_for(workspace_url).read_inventory()
         except (ProvisioningError, ConfigurationError) as exc:
-            self._finish(job_id, SyncStatus.FAILED, error=exc.message)
             log.warning("databricks_sync.failed", workspace_url=workspace_url, error=exc.message)
-            return SyncOutcome(job_id, SyncStatus.FAILED, error=exc.message)
+            return SyncOutcome(sync_job_id, SyncStatus.FAILED, error=exc.message)
         with self.session_factory.begin() as session:
             created, updated, deleted = self._record_objects(session, workspace_url, inventory)
             findings = detect_drift(inventory.state, completed_packs(session, workspace_url))
-            replace_findings(session, workspace_url, job_id, findings)
+            replace_findings(session, workspace_url, sync_job_id, findings)
         objects = len(inventory.state.recipients) + len(inventory.state.shares)
-        outcome = SyncOutcome(job_id, SyncStatus.COMPLETED, objects, created, updated, deleted, tuple(findings))
-        self._finish(job_id, SyncStatus.COMPLETED, outcome=outcome)
         log.info("databricks_sync.completed", workspace_url=workspace_url, objects=objects, drift=len(findings))
-        return outcome
+        return SyncOutcome(sync_job_id, SyncStatus.COMPLETED, objects, created, updated, deleted, tuple(findings))
 
     def _record_objects(self, session: Session, workspace_url: str, inventory: Inventory) -> tuple[int, int, int]:
         history = History(session, DatabricksObject)
@@ -152,23 +181,16 @@ class DatabricksObjectsSync:
             session.flush()
             return job.sync_job_id
 
-    def _finish(
-        self, job_id: uuid.UUID, status: SyncStatus, *, outcome: SyncOutcome | None = None, error: str | None = None
-    ) -> None:
+    def _finish(self, job_id: uuid.UUID, outcome: SyncOutcome) -> None:
         with self.session_factory.begin() as session:
             job = session.get_one(SyncJob, job_id)
-            job.status = status
+            job.status = outcome.status
             job.completed_at = datetime.now(UTC)
-            job.error_message = error
-            if outcome is not None:
-                job.records_processed = outcome.objects
-                job.records_created = outcome.created
-                job.records_updated = outcome.updated + outcome.deleted
-                job.details = {
-                    "deleted": outcome.deleted,
-                    "drift": len(outcome.findings),
-                    "packs_with_drift": len({f.share_pack_id for f in outcome.findings if f.share_pack_id}),
-                }
+            job.error_message = outcome.error
+            job.records_processed = outcome.objects
+            job.records_created = outcome.created
+            job.records_updated = outcome.updated + outcome.deleted
+            job.details = outcome.details()
 
 
 def completed_packs(session: Session, workspace_url: str) -> list[CompletedPack]:
@@ -186,7 +208,9 @@ def completed_packs(session: Session, workspace_url: str) -> list[CompletedPack]
     return [CompletedPack(row.share_pack_id, SharePackSpec.from_dict(row.config)) for row in rows]
 
 
-def replace_findings(session: Session, workspace_url: str, job_id: uuid.UUID, findings: Sequence[Finding]) -> None:
+def replace_findings(
+    session: Session, workspace_url: str, job_id: uuid.UUID | None, findings: Sequence[Finding]
+) -> None:
     """Make ``findings`` the workspace's current drift."""
     session.execute(delete(DriftFindingRow).where(DriftFindingRow.workspace_url == workspace_url))
     session.add_all(

@@ -72,7 +72,7 @@ class DriftFindingRow(Base):
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
     workspace_url: Mapped[str]
     share_pack_id: Mapped[uuid.UUID | None]
-    sync_job_id: Mapped[uuid.UUID]
+    sync_job_id: Mapped[uuid.UUID | None]
     entity: Mapped[str]
     name: Mapped[str]
     kind: Mapped[str]

@@ -10,14 +10,17 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from shared.drift.sync import DatabricksObjectsSync, workspaces_to_sync
 from shared.notifications.activation_links import ActivationLinkCipher
 from shared.notifications.delivery import NotificationDeliverer
 from shared.notifications.smtp import SmtpTransport
 from shared.notifications.token_expiry import TokenExpiryWatch
+from shared.provisioning.clients import workspace_clients_from_settings
 from shared.recipient_tokens import tokens_from_settings
 from shared.settings import Settings
 from shared.status import SyncType
 from sync.jobs.base import Job
+from sync.jobs.databricks_objects import DatabricksObjectsJob
 from sync.jobs.notifications import NotificationsJob
 
 
@@ -46,13 +49,27 @@ def _notifications(parts: JobParts) -> Job:
     )
 
 
+def _databricks_objects(parts: JobParts) -> Job:
+    settings, sessions = parts.settings, parts.session_factory
+
+    def workspaces() -> list[str]:
+        with sessions() as session:
+            return workspaces_to_sync(session, settings)
+
+    clients = workspace_clients_from_settings(settings)
+    sync = DatabricksObjectsSync(sessions, reader_for=clients.gateway) if clients else None
+    return DatabricksObjectsJob(sync, workspaces)
+
+
 JOBS: dict[SyncType, Callable[[JobParts], Job]] = {
     SyncType.NOTIFICATIONS: _notifications,
+    SyncType.DATABRICKS_OBJECTS: _databricks_objects,
 }
 
 # The schedule setting of each job type (an interval in seconds or a cron expression).
 SCHEDULE_SETTING: dict[SyncType, str] = {
     SyncType.NOTIFICATIONS: "sync_schedule_notifications",
+    SyncType.DATABRICKS_OBJECTS: "sync_schedule_databricks_objects",
 }
 
 
