@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from api.auth import Authenticator
 from api.context import HealthCheck, Publisher, ReadinessCheck, Services
 from api.errors import register_error_handlers
-from api.routes import drift, health, metrics, recipients, share_packs, sync, validate
+from api.routes import admin, approvals, drift, health, metrics, recipients, share_packs, sync, validate
 from api.schemas import ErrorSchema
 from shared import metrics as measured
 from shared.notifications.activation_links import ActivationLinkCipher
@@ -110,6 +110,8 @@ def create_app(
     app.register_blueprint(metrics.blp)  # plain Flask: /metrics is for Prometheus, not in the OpenAPI document
     api.register_blueprint(sync.blp)
     api.register_blueprint(recipients.blp)
+    api.register_blueprint(approvals.blp)
+    api.register_blueprint(admin.blp)
     register_error_handlers(app)  # after Api(): our body shape replaces flask-smorest's
     return app
 

@@ -1,44 +1,35 @@
 """Who is calling: an API key or a Microsoft Entra ID access token, as `Authorization: Bearer <credential>`.
 
-The caller's identity is what every stored version and audit row records as `created_by`.
+The result is a `Principal` (shared.access.principals): its identity is what every stored version and audit
+row records as `created_by`. Entra tokens are validated as Microsoft documents
+(https://learn.microsoft.com/entra/identity-platform/claims-validation): signature, v1 or v2 issuer of the
+configured tenant, audience, `tid`, 60 s of clock skew, and a required app role or scope.
 """
 
 from __future__ import annotations
 
 import hmac
-import json
-from dataclasses import dataclass
-from functools import cached_property
-from pathlib import Path
 
 import jwt
 
-from shared.errors import ServiceUnavailable, Unauthenticated
+from api.signing_keys import SigningKeys
+from shared.access.principals import Principal
+from shared.errors import Forbidden, Unauthenticated
 from shared.settings import Settings, hash_api_key
 
-# A token's parts (its kid, say) are the caller's text: echo at most this much of a reason back.
-_MAX_REASON_CHARS = 200
-
-
-def _bounded(reason: str) -> str:
-    return reason if len(reason) <= _MAX_REASON_CHARS else reason[:_MAX_REASON_CHARS] + "…"
-
-
-@dataclass(frozen=True)
-class Caller:
-    """An authenticated caller."""
-
-    identity: str
-    method: str  # "api_key" or "entra"
+CLOCK_SKEW_SECONDS = 60
 
 
 class Authenticator:
     """Checks bearer credentials against the configured API keys or Entra ID signing keys."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, signing_keys: SigningKeys | None = None) -> None:
         self.settings = settings
+        self._signing_keys = signing_keys
+        if settings.auth_mode == "entra" and signing_keys is None:
+            self._signing_keys = SigningKeys(url=settings.entra_jwks_url, file=settings.entra_jwks_file)
 
-    def authenticate(self, authorization: str | None) -> Caller:
+    def authenticate(self, authorization: str | None) -> Principal:
         scheme, _, credential = (authorization or "").partition(" ")
         if scheme.lower() != "bearer" or not credential.strip():
             raise Unauthenticated("Missing credentials: send 'Authorization: Bearer <API key or token>'")
@@ -47,51 +38,69 @@ class Authenticator:
             return self._entra(credential)
         return self._api_key(credential)
 
-    def _api_key(self, credential: str) -> Caller:
+    def _api_key(self, credential: str) -> Principal:
         presented = hash_api_key(credential)
         for key in self.settings.api_keys:
             if hmac.compare_digest(presented, key.key_hash):
-                return Caller(identity=key.name, method="api_key")
+                return Principal.from_api_key(key.name, admins=self.settings.admin_principals)
         raise Unauthenticated("Invalid credentials")
 
-    def _entra(self, token: str) -> Caller:
+    def _entra(self, token: str) -> Principal:
         settings = self.settings
-        issuer = settings.entra_issuer or f"https://login.microsoftonline.com/{settings.entra_tenant_id}/v2.0"
+        tenant = settings.entra_tenant_id or ""
         try:
             header = jwt.get_unverified_header(token)
-            key = self._signing_key(header.get("kid"))
+        except jwt.PyJWTError:
+            raise Unauthenticated("Invalid token: it is not a JWT") from None
+        if self._signing_keys is None:
+            raise Unauthenticated("Invalid credentials: this deployment accepts API keys")
+        key = self._signing_keys.key_for(header.get("kid"))
+        issuers = [f"https://sts.windows.net/{tenant}/", f"https://login.microsoftonline.com/{tenant}/v2.0"]
+        if settings.entra_issuer:
+            issuers.append(settings.entra_issuer)
+        try:
             claims = jwt.decode(
                 token,
                 key=key,
                 algorithms=["RS256"],
-                audience=settings.entra_audience,
-                issuer=issuer,
-                options={"require": ["exp", "iss", "aud"]},
+                audience=[a.strip() for a in (settings.entra_audience or "").split(",") if a.strip()],
+                issuer=issuers,
+                leeway=CLOCK_SKEW_SECONDS,
+                options={"require": ["exp", "iss", "aud", "tid", "oid"]},
             )
-        except jwt.PyJWKClientConnectionError:
-            # Our dependency is down, not the caller's token wrong: a retry may succeed.
-            raise ServiceUnavailable("The token signing keys cannot be fetched; retry later") from None
-        except (jwt.PyJWTError, KeyError) as exc:
-            raise Unauthenticated(f"Invalid token: {_bounded(str(exc))}") from None
-        identity = (
-            claims.get("preferred_username") or claims.get("upn") or claims.get("appid") or claims.get("oid")
+        except jwt.ExpiredSignatureError:
+            raise Unauthenticated("Invalid token: it has expired") from None
+        except jwt.PyJWTError:
+            # PyJWT's messages name claims and library details; the caller learns only what to fix.
+            raise Unauthenticated(
+                "Invalid token: its signature, issuer, audience or required claims are not accepted"
+            ) from None
+        if str(claims["tid"]).lower() != tenant.lower():
+            raise Unauthenticated("Invalid token: it was issued for another Entra tenant")
+        roles = frozenset(r for r in claims.get("roles") or [] if isinstance(r, str))
+        scopes = frozenset(str(claims.get("scp") or "").split())
+        self._require_role_or_scope(roles, scopes)
+        identity = claims.get("preferred_username") or claims.get("upn") or claims.get("azp") or claims.get("appid")
+        groups = frozenset(g for g in claims.get("groups") or [] if isinstance(g, str))
+        return Principal.from_entra(
+            tenant_id=str(claims["tid"]),
+            object_id=str(claims["oid"]),
+            identity=str(identity or claims["oid"]),
+            roles=roles,
+            groups=groups,
+            admins=settings.admin_principals,
         )
-        if not identity:
-            raise Unauthenticated("Invalid token: it names no user or application")
-        return Caller(identity=str(identity), method="entra")
 
-    def _signing_key(self, kid: object) -> object:
-        if self.settings.entra_jwks_file:
-            for jwk in self._local_key_set.get("keys", []):
-                if jwk.get("kid") == kid:
-                    return jwt.PyJWK(jwk).key
-            raise KeyError(f"unknown signing key {kid!r}")
-        return self._jwks_client.get_signing_key(kid).key
-
-    @cached_property
-    def _local_key_set(self) -> dict:
-        return json.loads(Path(self.settings.entra_jwks_file or "").read_text())
-
-    @cached_property
-    def _jwks_client(self) -> jwt.PyJWKClient:
-        return jwt.PyJWKClient(self.settings.entra_jwks_url or "", cache_keys=True, timeout=5)
+    def _require_role_or_scope(self, roles: frozenset[str], scopes: frozenset[str]) -> None:
+        wanted_roles = set(self.settings.entra_required_roles)
+        wanted_scopes = set(self.settings.entra_required_scopes)
+        if not (wanted_roles or wanted_scopes):
+            if roles or scopes:
+                return
+        elif roles & wanted_roles or scopes & wanted_scopes:
+            return
+        wanted = sorted(wanted_roles | wanted_scopes)
+        raise Forbidden(
+            "The token carries none of the app roles or scopes this API requires"
+            + (f" ({', '.join(wanted)})" if wanted else "")
+        )

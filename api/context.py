@@ -6,10 +6,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from flask import current_app, g
+from flask import current_app, g, request
 from sqlalchemy.orm import Session, sessionmaker
 
-from api.auth import Authenticator, Caller
+from api.auth import Authenticator
+from shared.access.policy import Access
+from shared.access.principals import Principal
 from shared.health import HealthReport, ReadinessReport
 from shared.notifications.activation_links import ActivationLinkCipher
 from shared.preflight import CatalogReader
@@ -50,8 +52,21 @@ def services() -> Services:
     return current_app.extensions["sharepack"]
 
 
-def caller() -> Caller:
+def caller() -> Principal:
     return g.caller
+
+
+def access() -> Access:
+    """What the caller may do; their groups are read once per request."""
+    if "access" not in g:
+        with services().session_factory() as session:
+            g.access = Access.load(session, g.caller)
+    return g.access
+
+
+def authenticate() -> None:
+    """Run before every protected view: 401 unless the caller proves who they are."""
+    g.caller = services().authenticator.authenticate(request.headers.get("Authorization"))
 
 
 def workspace_url() -> str:

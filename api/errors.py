@@ -21,6 +21,7 @@ from werkzeug.exceptions import HTTPException
 from shared.db import is_database_unavailable
 from shared.errors import (
     Conflict,
+    Forbidden,
     InvalidInput,
     NotFound,
     PayloadTooLarge,
@@ -42,6 +43,7 @@ STATUS_BY_ERROR: tuple[tuple[type[WorkflowError], int, str], ...] = (
     (UnsupportedMediaType, 415, "UNSUPPORTED_MEDIA_TYPE"),
     (InvalidInput, 400, "INVALID_INPUT"),
     (Unauthenticated, 401, "UNAUTHENTICATED"),
+    (Forbidden, 403, "FORBIDDEN"),
     (NotFound, 404, "NOT_FOUND"),
     (Conflict, 409, "CONFLICT"),
     (ServiceUnavailable, 503, "SERVICE_UNAVAILABLE"),
@@ -49,6 +51,20 @@ STATUS_BY_ERROR: tuple[tuple[type[WorkflowError], int, str], ...] = (
 
 
 View = TypeVar("View", bound=Callable[..., Any])
+
+
+# What a protected route outside the share pack routes may answer besides its success: bad input (400, 422),
+# no or bad credentials (401), a rule that refuses the caller (403), an unknown or invisible id (404), a state
+# that forbids the action (409), a dependency down (503).
+ROUTE_ERRORS = (
+    HTTPStatus.BAD_REQUEST,
+    HTTPStatus.UNAUTHORIZED,
+    HTTPStatus.FORBIDDEN,
+    HTTPStatus.NOT_FOUND,
+    HTTPStatus.CONFLICT,
+    HTTPStatus.UNPROCESSABLE_ENTITY,
+    HTTPStatus.SERVICE_UNAVAILABLE,
+)
 
 
 def documents_errors(blp: Blueprint, *statuses: HTTPStatus) -> Callable[[View], View]:
@@ -79,6 +95,8 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(WorkflowError)
     def _workflow_error(exc: WorkflowError):
         status, code = status_for(exc)
+        if status in (401, 403):  # refusals leave a record naming the rule, even though nothing was stored
+            log.info("request.refused", status=status, reason=exc.message)
         extra: dict[str, Any] = {}
         if isinstance(exc, InvalidSharePack):
             for issue in exc.errors:

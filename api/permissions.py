@@ -1,29 +1,30 @@
-"""Every permission decision of the routes goes through these functions, so the access model plugs in here.
-
-Until the access model (issue 9) exists, an authenticated caller is enough; `require_administrator` and
-`require_configurator` are where its checks go.
-"""
+"""Permission decisions of the operator and recipient routes, made by the access model (`shared.access`)."""
 
 from __future__ import annotations
 
-from flask import g, request
+from flask import g
 
-from api.auth import Caller
-from api.context import services
+from api.context import access, authenticate
+from shared.access.principals import Principal
+from shared.models import Project, Tenant
 
 
-def authenticated_caller() -> Caller:
+def authenticated_caller() -> Principal:
     """The caller of this request, authenticated once and kept for the request."""
     if "caller" not in g:
-        g.caller = services().authenticator.authenticate(request.headers.get("Authorization"))
+        authenticate()
     return g.caller
 
 
-def require_administrator() -> Caller:
-    """The caller, if they may operate the service (sync runs); raises otherwise."""
-    return authenticated_caller()
+def require_administrator(action: str) -> Principal:
+    """The caller, if they administer the service; `Forbidden` naming `action` otherwise."""
+    principal = authenticated_caller()
+    access().require_admin(action)
+    return principal
 
 
-def require_configurator(project_name: str | None) -> Caller:
-    """The caller, if they may change the sharing set-up of `project_name` (rotate a recipient's token)."""
-    return authenticated_caller()
+def require_project_configurator(tenant: Tenant | None, project: Project | None, action: str) -> Principal:
+    """The caller, if they configure `project` (or its tenant), or administer the service."""
+    principal = authenticated_caller()
+    access().require_project_configurator(tenant, project, action)
+    return principal

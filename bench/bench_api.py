@@ -31,9 +31,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from alembic import command  # noqa: E402
+from shared.db import make_session_factory  # noqa: E402
 from shared.embedded_postgres import start_embedded_postgres  # noqa: E402
 from shared.queue.factory import make_queue  # noqa: E402
 from shared.settings import Settings  # noqa: E402
+from tests.fixtures.access import register_tenant  # noqa: E402
 from tests.fixtures.azurite import AzuriteQueueService  # noqa: E402
 from tests.fixtures.postgres import alembic_config, fresh_database_url  # noqa: E402
 
@@ -132,6 +134,8 @@ def main() -> int:
         server = start_embedded_postgres(Path(tmp) / "pg")
         database_url = fresh_database_url(server, prefix="bench")
         command.upgrade(alembic_config(database_url), "head")
+        # Uploads are admitted only for a registered business line and its workspace (issue 9).
+        register_tenant(make_session_factory(create_engine(database_url)), {"EMEA": WORKSPACE})
         azurite = AzuriteQueueService(Path(tmp) / "azurite")
         azurite.start()
         queue_name = f"bench-{uuid.uuid4().hex[:8]}"
@@ -143,6 +147,7 @@ def main() -> int:
             "AZURE_QUEUE_CONNECTION_STRING": azurite.connection_string,
             "AZURE_QUEUE_NAME": queue_name,
             "API_KEYS": f"bench={API_KEY}",
+            "ADMIN_PRINCIPALS": "bench",
             "DEV_WORKSPACE_URLS": WORKSPACE,
             "LOG_LEVEL": "WARNING",
             "LOG_FORMAT": "json",

@@ -2,7 +2,8 @@
 
     embedded PostgreSQL (.local/postgres)  ->  alembic upgrade head
     workspace emulator   http://127.0.0.1:8001   (token local-dev-token, state in .local/emulator-state.json)
-    API (gunicorn)       http://127.0.0.1:8000   (API key local-dev-key)
+    API (gunicorn)       http://127.0.0.1:8000   (API keys: local-dev-key, an administrator;
+                                                  local-requestor-key, requestor@example.com, a configurator)
     worker               (queue backend: PostgreSQL)
     sync service         (python -m sync: mails notifications every 5 seconds)
     SMTP server          127.0.0.1:8025 (every message kept as a .eml file in .local/mail/)
@@ -34,6 +35,8 @@ from alembic.config import Config
 from cryptography.fernet import Fernet
 
 from alembic import command
+from devstack.local_defaults import register_local_defaults
+from shared.db import make_engine, make_session_factory, sqlalchemy_url
 from shared.embedded_postgres import start_embedded_postgres
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -43,7 +46,8 @@ CHILD_STOP_SECONDS = 30
 def local_defaults(emulator_url: str) -> dict[str, str]:
     return {
         "ENABLE_WORKFLOW": "true",
-        "API_KEYS": "local-dev=local-dev-key",
+        "API_KEYS": "local-dev=local-dev-key,requestor@example.com=local-requestor-key",
+        "ADMIN_PRINCIPALS": "local-dev",
         "DEV_WORKSPACE_URLS": emulator_url,
         "DATABRICKS_TOKEN": "local-dev-token",
         "LOG_FORMAT": "console",
@@ -80,6 +84,10 @@ def main() -> int:
             config = Config(str(ROOT / "alembic.ini"))
             config.attributes["database_url"] = env["DOMAIN_DB_CONNECTION_STRING"]
             command.upgrade(config, "head")
+            engine = make_engine(sqlalchemy_url(env["DOMAIN_DB_CONNECTION_STRING"]))
+            if register_local_defaults(make_session_factory(engine), emulator_url):
+                print("registered: tenant Finance on the emulator, project 'Partner analytics'", flush=True)
+            engine.dispose()
             python = sys.executable
             child_env = {**env, "GUNICORN_BIND": f"127.0.0.1:{api_port}"}
             commands = [

@@ -47,5 +47,9 @@ class Unauthenticated(WorkflowError):
     """The caller did not prove who they are."""
 
 
+class Forbidden(WorkflowError):
+    """The caller is known but a rule refuses them this action; the message names the rule."""
+
+
 class ServiceUnavailable(WorkflowError):
     """A dependency (database, queue, workspace) cannot be reached right now; retry later."""

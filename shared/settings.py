@@ -70,6 +70,11 @@ class Settings:
     entra_issuer: str | None = None
     entra_jwks_url: str | None = None
     entra_jwks_file: str | None = None
+    # An Entra token must carry one of these app roles or delegated scopes (any role or scope when both empty).
+    entra_required_roles: tuple[str, ...] = ()
+    entra_required_scopes: tuple[str, ...] = ()
+    # Platform administrators: API key names, or Entra `tid/oid` (an Entra app role ShareAdmin counts too).
+    admin_principals: frozenset[str] = frozenset()
     max_upload_bytes: int = 10 * 1024 * 1024
     log_format: str = "console"
     log_level: str = "INFO"
@@ -352,6 +357,14 @@ def _as_workspace_credentials(value: str) -> dict[str, DatabricksCredentials]:
     return result
 
 
+def _as_names(value: str) -> tuple[str, ...]:
+    return tuple(n.strip() for n in value.split(",") if n.strip())
+
+
+def _as_lower_names(value: str) -> frozenset[str]:
+    return frozenset(n.lower() for n in _as_names(value))
+
+
 _PARSERS = {
     "enable_workflow": _as_bool,
     "domain_db_connection_string": _as_connection_string,
@@ -362,6 +375,9 @@ _PARSERS = {
     "allowed_workspace_urls": _as_azure_workspace_urls,
     "dev_workspace_urls": _as_loopback_urls,
     "api_keys": _as_api_keys,
+    "entra_required_roles": _as_names,
+    "entra_required_scopes": _as_names,
+    "admin_principals": _as_lower_names,
     "workspace_credentials": _as_workspace_credentials,
     "max_upload_bytes": _as_positive_int,
     "metrics_port": _as_positive_int,

@@ -4,6 +4,8 @@ from enum import StrEnum
 
 
 class SharePackStatus(StrEnum):
+    PENDING_APPROVAL = "PENDING_APPROVAL"
+    DECLINED = "DECLINED"
     IN_PROGRESS = "IN_PROGRESS"
     COMPLETED = "COMPLETED"
     FAILED = "FAILED"
@@ -12,9 +14,21 @@ class SharePackStatus(StrEnum):
 
 class RequestStatus(StrEnum):
     SUBMITTED = "SUBMITTED"
+    PENDING_APPROVAL = "PENDING_APPROVAL"
+    APPROVED = "APPROVED"
+    DECLINED = "DECLINED"
     IN_PROGRESS = "IN_PROGRESS"
     COMPLETED = "COMPLETED"
     FAILED = "FAILED"
+
+
+class ApprovalRule(StrEnum):
+    """When a tenant's packs wait for an approver before provisioning."""
+
+    ALWAYS = "always"
+    # A pack with a D2O recipient, or one that grants an existing share to a new recipient.
+    EXTERNAL = "external"
+    NEVER = "never"
 
 
 class AuditAction(StrEnum):
@@ -27,6 +41,8 @@ class AuditAction(StrEnum):
     APPROVED = "APPROVED"
     DECLINED = "DECLINED"
     REJECTED = "REJECTED"
+    # An administrator put an object made outside this service under a project's ownership.
+    IMPORTED = "IMPORTED"
 
 
 class NotificationType(StrEnum):

@@ -14,12 +14,15 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 
-from api.context import caller, services, workspace_url
+from api.context import access, caller, services, workspace_url
 from api.errors import documents_errors
-from api.routes.share_packs import COMMON_ERRORS, WORKSPACE_HEADER, _authenticate_and_resolve_workspace
+from api.permissions import require_project_configurator
+from api.routes.share_packs import COMMON_ERRORS, WORKSPACE_HEADER, _authenticate_and_resolve_workspace, _visible_pack
 from shared.drift.queries import last_sync, pack_findings, packs_with_drift, unowned_findings
 from shared.drift.reconcile import reconcile_share_pack
-from shared.use_cases.queries import get_share_pack, parse_share_pack_id
+from shared.history import History
+from shared.models import Project, Tenant
+from shared.use_cases.queries import parse_share_pack_id
 
 blp = Blueprint("drift", __name__, url_prefix="/workflow", description="Drift between workspaces and share packs")
 blp.before_request(_authenticate_and_resolve_workspace)
@@ -69,7 +72,7 @@ class SharePackDrift(MethodView):
     def get(self, share_pack_id: str):
         """What the last Databricks sync found changed out of band in this pack's objects."""
         with services().session_factory() as session:
-            pack = get_share_pack(session, parse_share_pack_id(share_pack_id), workspace_url=workspace_url())
+            pack = _visible_pack(session, share_pack_id)
             findings = pack_findings(session, pack.share_pack_id)
             synced = last_sync(session, pack.workspace_url)
         return {
@@ -86,10 +89,13 @@ class WorkspaceDrift(MethodView):
     @blp.response(200, DriftListResponseSchema)
     @documents_errors(blp, *COMMON_ERRORS)
     def get(self):
-        """The packs of this workspace with drift, and the recipients and shares no pack created."""
+        """The packs of this workspace with drift the caller may see; for administrators also the recipients and
+        shares no pack created."""
         with services().session_factory() as session:
-            packs = packs_with_drift(session, workspace_url())
-            unowned = unowned_findings(session, workspace_url())
+            tenant_ids = access().visible_tenant_ids(session)
+            packs = packs_with_drift(session, workspace_url(), tenant_ids=tenant_ids)
+            # what no pack created belongs to no tenant: only administrators (who see every tenant) see it
+            unowned = unowned_findings(session, workspace_url()) if tenant_ids is None else []
             synced = last_sync(session, workspace_url())
         return {
             "Message": f"{len(packs)} share pack{'s' if len(packs) != 1 else ''} with drift",
@@ -110,10 +116,15 @@ class WorkspaceDrift(MethodView):
 @blp.route("/sharepack/<string:share_pack_id>/reconcile", parameters=[WORKSPACE_HEADER])
 class SharePackReconcile(MethodView):
     @blp.response(202, ReconcileResponseSchema)
-    @documents_errors(blp, *COMMON_ERRORS, HTTPStatus.CONFLICT)
+    @documents_errors(blp, *COMMON_ERRORS, HTTPStatus.FORBIDDEN, HTTPStatus.CONFLICT)
     def post(self, share_pack_id: str):
         """Re-queue the pack as an UPDATE of its stored configuration, putting back what drifted."""
         svc = services()
+        with svc.session_factory() as session:
+            pack = _visible_pack(session, share_pack_id)
+            tenant = History(session, Tenant).current(pack.tenant_id) if pack.tenant_id else None
+            project = History(session, Project).current(pack.project_id) if pack.project_id else None
+        require_project_configurator(tenant, project, "reconcile its share packs")
         result = reconcile_share_pack(
             svc.session_factory,
             parse_share_pack_id(share_pack_id),

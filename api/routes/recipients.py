@@ -8,12 +8,19 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from api.context import services
-from api.permissions import authenticated_caller, require_configurator
+from api.errors import ROUTE_ERRORS, documents_errors
+from api.permissions import authenticated_caller, require_project_configurator
 from shared.errors import ServiceUnavailable
 from shared.use_cases.rotate_token import find_recipient_to_rotate, rotate_recipient_token
 from shared.workspaces import resolve_workspace_url
 
 blp = Blueprint("recipients", __name__, url_prefix="/workflow/recipients", description="Delta Sharing recipients")
+
+
+@blp.before_request
+def _authenticate() -> None:
+    """401 before anything else: a caller without credentials learns nothing about the input rules."""
+    authenticated_caller()
 
 # Databricks accepts any non-negative overlap; a year bounds a typo (the token itself lives at most a year).
 MAX_OVERLAP_SECONDS = 365 * 24 * 3600
@@ -36,6 +43,7 @@ class RotatedTokenSchema(Schema):
 @blp.route("/<string:name>/rotate-token")
 class RotateToken(MethodView):
     @blp.arguments(RotateTokenSchema)
+    @documents_errors(blp, *ROUTE_ERRORS)
     @blp.response(200, RotatedTokenSchema)
     def post(self, body, name: str):
         """Rotate the recipient's token; the existing one keeps working for the overlap given."""
@@ -44,7 +52,7 @@ class RotateToken(MethodView):
         with svc.session_factory() as session:
             workspace_url = resolve_workspace_url(session, svc.settings, request.headers.get("X-Workspace-URL"))
             target = find_recipient_to_rotate(session, workspace_url=workspace_url, name=name)
-        require_configurator(target.project_name)
+        require_project_configurator(target.tenant, target.project, "rotate its recipients' tokens")
         if svc.recipient_tokens is None or svc.activation_links is None:
             raise ServiceUnavailable(
                 "Token rotation is not configured here: it needs Databricks credentials and activation_link_keys"

@@ -8,8 +8,9 @@ from http import HTTPStatus
 from flask import g, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
+from sqlalchemy.orm import Session
 
-from api.context import caller, services, workspace_url
+from api.context import access, authenticate, caller, services, workspace_url
 from api.errors import documents_errors
 from api.preflight import upload_preflight
 from api.schemas import (
@@ -21,6 +22,10 @@ from api.schemas import (
     UploadResponseSchema,
     UploadSchema,
 )
+from shared.access.admission import admit_upload
+from shared.access.policy import Access
+from shared.models import SharePack
+from shared.status import SharePackStatus
 from shared.use_cases.queries import (
     get_share_pack,
     list_share_packs,
@@ -52,7 +57,7 @@ WORKSPACE_HEADER = {
 @blp.before_request
 def _authenticate_and_resolve_workspace() -> None:
     svc = services()
-    g.caller = svc.authenticator.authenticate(request.headers.get("Authorization"))
+    authenticate()
     with svc.session_factory() as session:
         g.workspace_url = resolve_workspace_url(session, svc.settings, request.headers.get("X-Workspace-URL"))
 
@@ -79,9 +84,14 @@ class SharePackUpload(MethodView):
             request_id=g.get("request_id"),
             preflight=upload_preflight(svc, workspace_url()),
             max_token_expiry_days=svc.settings.token_expiry_max_days,
+            # Groups are read in the upload's own transaction: no second connection per upload.
+            admit=lambda session, pack: admit_upload(session, Access.load(session, caller()), pack, workspace_url()),
         )
+        waits = submitted.status == SharePackStatus.PENDING_APPROVAL
         return {
-            "Message": "Share pack uploaded successfully and queued for provisioning",
+            "Message": "Share pack uploaded; it waits for an approver of its project"
+            if waits
+            else "Share pack uploaded successfully and queued for provisioning",
             "SharePackId": submitted.share_pack_id,
             "SharePackName": submitted.share_pack_name,
             "Status": submitted.status,
@@ -97,7 +107,7 @@ class SharePackById(MethodView):
     def get(self, share_pack_id: str):
         """The current status of a share pack."""
         with services().session_factory() as session:
-            return get_share_pack(session, parse_share_pack_id(share_pack_id), workspace_url=workspace_url())
+            return _visible_pack(session, share_pack_id)
 
 
 @blp.route("/sharepack/<string:share_pack_id>/history", parameters=[WORKSPACE_HEADER])
@@ -107,6 +117,7 @@ class SharePackHistory(MethodView):
     def get(self, share_pack_id: str):
         """Every version of a share pack: each status change, who made it and why."""
         with services().session_factory() as session:
+            _visible_pack(session, share_pack_id)
             versions = share_pack_history(
                 session, parse_share_pack_id(share_pack_id), workspace_url=workspace_url()
             )
@@ -125,7 +136,7 @@ class SharePackPlan(MethodView):
     def get(self, share_pack_id: str):
         """What provisioning creates, changes and removes for this pack (null until planned)."""
         with services().session_factory() as session:
-            pack = get_share_pack(session, parse_share_pack_id(share_pack_id), workspace_url=workspace_url())
+            pack = _visible_pack(session, share_pack_id)
             plan = pack.plan  # a deferred column: read it while the session is open
         return {
             "Message": "Plan not made yet" if plan is None else "Plan",
@@ -143,7 +154,8 @@ class SharePacks(MethodView):
     def get(self, args):
         """Share packs of this workspace, newest first, filtered by status, requestor or project."""
         with services().session_factory() as session:
-            page = list_share_packs(session, workspace_url=workspace_url(), **args)
+            tenant_ids = access().visible_tenant_ids(session)
+            page = list_share_packs(session, workspace_url=workspace_url(), tenant_ids=tenant_ids, **args)
         return {
             "Message": f"{len(page.items)} share packs",
             "Count": len(page.items),
@@ -152,3 +164,10 @@ class SharePacks(MethodView):
             "PageSize": page.page_size,
             "SharePacks": page.items,
         }
+
+
+def _visible_pack(session: Session, share_pack_id: str) -> SharePack:
+    """The pack if the caller may see it; otherwise NotFound, exactly like an unknown id."""
+    pack = get_share_pack(session, parse_share_pack_id(share_pack_id), workspace_url=workspace_url())
+    access().require_visible(session, pack)
+    return pack

@@ -7,7 +7,8 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from api.context import services
-from api.permissions import require_administrator
+from api.errors import ROUTE_ERRORS, documents_errors
+from api.permissions import authenticated_caller, require_administrator
 from shared.status import SyncStatus, SyncType, values
 from shared.use_cases.sync_jobs import (
     list_sync_jobs,
@@ -17,6 +18,12 @@ from shared.use_cases.sync_jobs import (
 )
 
 blp = Blueprint("sync", __name__, url_prefix="/workflow/sync", description="Sync service runs (administrators)")
+
+
+@blp.before_request
+def _authenticate() -> None:
+    """401 before anything else: a caller without credentials learns nothing about the input rules."""
+    authenticated_caller()
 
 
 class SyncJobQuerySchema(Schema):
@@ -77,10 +84,11 @@ class NotificationStatusSchema(Schema):
 @blp.route("/jobs")
 class SyncJobs(MethodView):
     @blp.arguments(SyncJobQuerySchema, location="query")
+    @documents_errors(blp, *ROUTE_ERRORS)
     @blp.response(200, SyncJobListSchema)
     def get(self, args):
         """Recorded sync runs, newest first, filtered by type and status."""
-        require_administrator()
+        require_administrator("see sync runs")
         with services().session_factory() as session:
             page = list_sync_jobs(session, **args)
         return {
@@ -95,10 +103,11 @@ class SyncJobs(MethodView):
 
 @blp.route("/jobs/<string:sync_type>/run")
 class SyncJobRun(MethodView):
+    @documents_errors(blp, *ROUTE_ERRORS)
     @blp.response(202, SyncRunRequestedSchema)
     def post(self, sync_type: str):
         """Ask the sync service to run this job at its next tick (never overlapping a running one)."""
-        caller = require_administrator()
+        caller = require_administrator("run sync jobs")
         wanted = parse_sync_type(sync_type)
         requested_at = request_sync_run(services().session_factory, wanted, requested_by=caller.identity)
         return {
@@ -110,10 +119,11 @@ class SyncJobRun(MethodView):
 
 @blp.route("/notifications/<string:notification_id>")
 class NotificationStatus(MethodView):
+    @documents_errors(blp, *ROUTE_ERRORS)
     @blp.response(200, NotificationStatusSchema)
     def get(self, notification_id: str):
         """A notification's delivery: its status now and every change (PENDING, retries, SENT or FAILED)."""
-        require_administrator()
+        require_administrator("see notification deliveries")
         with services().session_factory() as session:
             notification, history = notification_with_history(session, notification_id)
         return {

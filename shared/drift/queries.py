@@ -44,9 +44,11 @@ def unowned_findings(session: Session, workspace_url: str) -> list[Finding]:
     return [_finding(row) for row in rows]
 
 
-def packs_with_drift(session: Session, workspace_url: str) -> list[PackDrift]:
-    """Return the workspace's packs with drift, most findings first."""
-    rows = session.execute(
+def packs_with_drift(
+    session: Session, workspace_url: str, *, tenant_ids: frozenset[uuid.UUID] | None = None
+) -> list[PackDrift]:
+    """Return the workspace's packs with drift, most findings first (only those of ``tenant_ids``, if given)."""
+    query = (
         select(
             DriftFindingRow.share_pack_id,
             SharePack.share_pack_name,
@@ -58,6 +60,9 @@ def packs_with_drift(session: Session, workspace_url: str) -> list[PackDrift]:
         .group_by(DriftFindingRow.share_pack_id, SharePack.share_pack_name)
         .order_by(func.count().desc(), SharePack.share_pack_name)
     )
+    if tenant_ids is not None:
+        query = query.where(SharePack.tenant_id.in_(tenant_ids))
+    rows = session.execute(query)
     return [PackDrift(r.share_pack_id, r.share_pack_name, r.findings, r.detected_at) for r in rows]
 
 

@@ -9,6 +9,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from shared.models.base import Base, Versioned, one_of
+from shared.status import ApprovalRule, values
 
 
 class Tenant(Versioned, Base):
@@ -17,6 +18,7 @@ class Tenant(Versioned, Base):
     __tablename__ = "tenants"
     __business_key__ = "tenant_id"
     __current_unique__ = (("business_line_name",),)
+    __extra_table_args__ = (one_of("approval_required", values(ApprovalRule)),)
 
     tenant_id: Mapped[uuid.UUID]
     business_line_name: Mapped[str]
@@ -25,6 +27,7 @@ class Tenant(Versioned, Base):
     configurator_ad_group: Mapped[list[Any]] = mapped_column(server_default=text("'[]'::jsonb"))
     owner: Mapped[str | None]
     contact_email: Mapped[str | None]
+    approval_required: Mapped[str] = mapped_column(server_default=text("'never'"))
 
 
 class TenantRegion(Versioned, Base):

@@ -25,6 +25,8 @@ class Recipient(Versioned, Base):
 
     recipient_id: Mapped[uuid.UUID]
     share_pack_id: Mapped[uuid.UUID | None]
+    # The project that owns the object: only its packs may change or delete it (None: not ours).
+    project_id: Mapped[uuid.UUID | None]
     workspace_url: Mapped[str]
     recipient_name: Mapped[str]
     recipient_contact_email: Mapped[str | None]
@@ -48,6 +50,8 @@ class Share(Versioned, Base):
 
     share_id: Mapped[uuid.UUID]
     share_pack_id: Mapped[uuid.UUID | None]
+    # The project that owns the object: only its packs may change or delete it (None: not ours).
+    project_id: Mapped[uuid.UUID | None]
     workspace_url: Mapped[str]
     share_name: Mapped[str]
     databricks_share_id: Mapped[str | None]

@@ -30,6 +30,8 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from shared import metrics
+from shared.access.approval import missing_approval
+from shared.access.ownership import Owners, ownership_conflicts, recorded_owners
 from shared.db import advisory_lock, lock_key
 from shared.errors import ConfigurationError, WorkflowError
 from shared.history import History
@@ -40,8 +42,9 @@ from shared.provisioning import steps
 from shared.provisioning.apply import StepResult
 from shared.provisioning.errors import ProvisioningError, TransientProvisioningError
 from shared.provisioning.gateway import WorkspaceGateway
-from shared.provisioning.plan import make_plan
+from shared.provisioning.plan import Action, Entity, Plan, make_plan
 from shared.provisioning.steps import Step
+from shared.provisioning.workspace_state import WorkspaceState
 from shared.queue.messages import ProvisionSharePack
 from shared.share_pack_file.model import SharePackSpec, Strategy
 from shared.status import SharePackStatus
@@ -90,6 +93,9 @@ class _Pack:
     spec: SharePackSpec
     workspace_url: str
     request_id: str | None
+    # Registered at upload (issue 9); None only for packs stored before tenants were registered.
+    tenant_id: uuid.UUID | None = None
+    project_id: uuid.UUID | None = None
 
     @property
     def strategy(self) -> Strategy:
@@ -147,17 +153,23 @@ class ProvisioningJob:
             if row.share_pack_status != SharePackStatus.IN_PROGRESS:
                 log.info("provision.skipped", reason=f"share pack is {row.share_pack_status}")
                 return None
-            return _Pack(
-                command.share_pack_id, SharePackSpec.from_dict(row.config), row.workspace_url, command.request_id
+            spec = SharePackSpec.from_dict(row.config)
+            unapproved = missing_approval(session, row, spec)
+            loaded = _Pack(
+                command.share_pack_id, spec, row.workspace_url, command.request_id, row.tenant_id, row.project_id
             )
+        if unapproved is not None:
+            self.recorder.fail(command.share_pack_id, unapproved)
+            return None
+        return loaded
 
     def _provision(self, pack: _Pack, stop: StopSignal) -> None:
         record = self.recorder
         record.status(pack.share_pack_id, steps.TENANT.status_line(pack.strategy))
-        tenant_id = self.resolver.tenant(pack.spec)
+        tenant_id = pack.tenant_id or self.resolver.tenant(pack.spec)
         self._check_stop(pack, stop, steps.PROJECT)
         record.status(pack.share_pack_id, steps.PROJECT.status_line(pack.strategy), tenant_id=tenant_id)
-        project_id = self.resolver.project(pack.spec, tenant_id)
+        project_id = pack.project_id or self.resolver.project(pack.spec, tenant_id)
         self._check_stop(pack, stop, steps.RECIPIENTS)
 
         first = steps.plan_steps(pack.strategy)[0]
@@ -169,7 +181,13 @@ class ProvisioningJob:
         step = first
         try:
             previous = record.previous_plan(pack.share_pack_id)
-            plan = make_plan(pack.spec, gateway.read_state(pack.spec))
+            state = gateway.read_state(pack.spec)
+            refused = self._foreign_objects(pack, state, project_id, previous[0] if previous else None)
+            if refused:
+                reason = "The share pack conflicts with objects its project does not own: " + "; ".join(refused)
+                record.fail(pack.share_pack_id, reason)
+                return
+            plan = make_plan(pack.spec, state)
             if previous is not None:  # an earlier attempt: audit what it did but died before recording
                 record.reconcile(*previous, plan, workspace_url=pack.workspace_url, request_id=pack.request_id)
             record.plan_ready(
@@ -208,8 +226,24 @@ class ProvisioningJob:
             workspace_url=pack.workspace_url,
             provisioning_status=f"Step {steps.RECORD.number}/{steps.TOTAL_STEPS}: Completed "
             f"({summary or 'no changes needed'})",
+            project_id=project_id,
         )
         log.info("provision.completed", changes=len(plan.changes))
+
+    def _foreign_objects(
+        self, pack: _Pack, state: WorkspaceState, project_id: uuid.UUID, previous: Plan | None
+    ) -> list[str]:
+        """Existing objects the pack names that its project does not own (checked before planning)."""
+        with self.session_factory() as session:
+            owners = recorded_owners(session, pack.spec, pack.workspace_url)
+        if previous is not None:  # what an interrupted attempt of this pack created is this project's
+            created = [c for c in previous.changes if c.action is Action.CREATE]
+            mine = {entity: {c.name: project_id for c in created if c.entity is entity} for entity in Entity}
+            owners = Owners(
+                recipients={**owners.recipients, **mine[Entity.RECIPIENT]},
+                shares={**owners.shares, **mine[Entity.SHARE]},
+            )
+        return ownership_conflicts(pack.spec, state, owners, project_id)
 
     def _record_step(self, pack: _Pack, result: StepResult) -> None:
         self.recorder.step(

@@ -184,9 +184,16 @@ class Recorder:
     # -- history ----------------------------------------------------------------------------------------
 
     def outcome(
-        self, session: Session, share_pack: SharePackSpec, *, workspace_url: str, share_pack_id: uuid.UUID
+        self,
+        session: Session,
+        share_pack: SharePackSpec,
+        *,
+        workspace_url: str,
+        share_pack_id: uuid.UUID,
+        project_id: uuid.UUID | None = None,
     ) -> None:
-        """Make the current rows of recipients, shares and objects say what the workspace now holds."""
+        """Make the current rows of recipients, shares and objects say what the workspace now holds, and
+        which project owns each recipient and share (issue 9)."""
         who = {"changed_by": self.performed_by, "change_reason": f"{share_pack.metadata.strategy} share pack"}
         recipients, shares = History(session, Recipient), History(session, Share)
         if share_pack.metadata.strategy == Strategy.DELETE:
@@ -207,6 +214,7 @@ class Recorder:
                     "workspace_url": workspace_url,
                     "recipient_name": recipient.name,
                     "share_pack_id": share_pack_id,
+                    "project_id": project_id,
                     "recipient_contact_email": recipient.email,
                     "recipient_type": recipient.type.value,
                     "recipient_databricks_org": recipient.metastore_id,
@@ -226,6 +234,7 @@ class Recorder:
                     "workspace_url": workspace_url,
                     "share_name": share.name,
                     "share_pack_id": share_pack_id,
+                    "project_id": project_id,
                     "description": share.comment,
                     "share_assets": [
                         {"name": o.name, "type": o.type.value, "shared_as": o.shared_as, "history": o.history}
@@ -265,10 +274,13 @@ class Recorder:
         *,
         workspace_url: str,
         provisioning_status: str,
+        project_id: uuid.UUID | None = None,
     ) -> None:
         """Record the outcome and mark the pack COMPLETED, in one transaction."""
         with self.session_factory.begin() as session:
-            self.outcome(session, share_pack, workspace_url=workspace_url, share_pack_id=share_pack_id)
+            self.outcome(
+                session, share_pack, workspace_url=workspace_url, share_pack_id=share_pack_id, project_id=project_id
+            )
             pack = History(session, SharePack).get_current(share_pack_id)
             self.finish(session, pack, SharePackStatus.COMPLETED, None, provisioning_status)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
@@ -59,9 +60,15 @@ def list_share_packs(
     project: str | None = None,
     page: int = 1,
     page_size: int = 50,
+    tenant_ids: Collection[uuid.UUID] | None = None,
 ) -> SharePackPage:
-    """Current share packs matching the filters, newest first, one page at a time."""
+    """Current share packs matching the filters, newest first, one page at a time.
+
+    `tenant_ids` limits the listing to packs of those tenants (what the caller may see); None: no limit.
+    """
     conditions = [SharePack.is_current]
+    if tenant_ids is not None:
+        conditions.append(SharePack.tenant_id.in_(list(tenant_ids)))
     if workspace_url:
         conditions.append(SharePack.workspace_url == workspace_url)
     if status:

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from shared.errors import InvalidInput, NotFound
 from shared.history import History
-from shared.models import AuditEntry, Recipient, SharePack
+from shared.models import AuditEntry, Project, Recipient, Tenant
 from shared.notifications.activation_links import ActivationLinkCipher, record_activation
 from shared.recipient_tokens import RecipientTokens
 from shared.status import AuditAction
@@ -22,8 +22,11 @@ from shared.status import AuditAction
 
 @dataclass(frozen=True)
 class RecipientToRotate:
+    """A recipient and the project (and its tenant) that owns it: their configurators may rotate its token."""
+
     recipient: Recipient
-    project_name: str | None
+    project: Project | None
+    tenant: Tenant | None
 
 
 @dataclass(frozen=True)
@@ -43,11 +46,9 @@ def find_recipient_to_rotate(session: Session, *, workspace_url: str, name: str)
     recipient = found[0]
     if recipient.recipient_type != "D2O":
         raise InvalidInput(f"Recipient {name!r} is D2D: only D2O recipients have tokens to rotate")
-    project = None
-    if recipient.share_pack_id:
-        pack = History(session, SharePack).current(recipient.share_pack_id)
-        project = pack.project_name if pack else None
-    return RecipientToRotate(recipient=recipient, project_name=project)
+    project = History(session, Project).current(recipient.project_id) if recipient.project_id else None
+    tenant = History(session, Tenant).current(project.tenant_id) if project else None
+    return RecipientToRotate(recipient=recipient, project=project, tenant=tenant)
 
 
 def rotate_recipient_token(

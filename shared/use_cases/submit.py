@@ -15,7 +15,8 @@ from datetime import UTC, datetime
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from shared.errors import InvalidInput
+from shared.access.admission import Admission
+from shared.errors import Forbidden, InvalidInput
 from shared.history import History
 from shared.logging import get_logger
 from shared.models import AuditEntry, Request, SharePack
@@ -66,13 +67,18 @@ def submit_share_pack(
     request_id: str | None = None,
     preflight: Callable[[SharePackSpec], PreflightReport] | None = None,
     max_token_expiry_days: int = 365,
+    admit: Callable[[Session, SharePackSpec], Admission] | None = None,
 ) -> SubmittedSharePack:
     """Validate and store an upload, then hand its committed outbox row to `publish`.
+
+    `admit` applies the access rules (shared.access.admission) inside the storing transaction; a pack it
+    holds for approval is stored as PENDING_APPROVAL and not queued.
 
     Raises:
         PayloadTooLarge, UnsupportedMediaType: the file cannot be read at all (an audit row records it).
         InvalidSharePack: the file breaks the rules, or `preflight` finds errors against the workspace
             (an audit row records it; nothing else is stored).
+        Forbidden, InvalidInput: `admit` refused the upload (an audit row records it; nothing else is stored).
     """
     try:
         parsed = parse_share_pack(content, filename=filename, max_bytes=max_bytes)
@@ -98,30 +104,58 @@ def submit_share_pack(
 
     pack = parsed.share_pack
     now = datetime.now(UTC)
+    try:
+        return _store(session_factory, parsed, pack, now, filename, workspace_url, submitted_by, queue_name,
+                      publish, request_id, admit)
+    except (Forbidden, InvalidInput) as exc:
+        _record_rejection(session_factory, filename, content, submitted_by, request_id, [exc.message])
+        raise
+
+
+def _store(
+    session_factory: sessionmaker[Session],
+    parsed: ParsedSharePack,
+    pack: SharePackSpec,
+    now: datetime,
+    filename: str,
+    workspace_url: str,
+    submitted_by: str,
+    queue_name: str,
+    publish: Callable[[int], object],
+    request_id: str | None,
+    admit: Callable[[Session, SharePackSpec], Admission] | None,
+) -> SubmittedSharePack:
     with session_factory.begin() as session:
+        admission = admit(session, pack) if admit is not None else None
+        waits = admission is not None and admission.needs_approval
+        requested_by = admission.requested_by if admission else pack.metadata.requestor
         row = History(session, SharePack).create(
             created_by=submitted_by,
             change_reason="uploaded",
             share_pack_name=share_pack_name(pack.metadata.requestor, now),
-            share_pack_status=SharePackStatus.IN_PROGRESS,
-            provisioning_status="Queued for provisioning",
-            requested_by=pack.metadata.requestor,
+            share_pack_status=SharePackStatus.PENDING_APPROVAL if waits else SharePackStatus.IN_PROGRESS,
+            provisioning_status="Waiting for an approver" if waits else "Queued for provisioning",
+            requested_by=requested_by,
             strategy=pack.metadata.strategy.value,
             config=pack.to_dict(),
             validation_warnings=[w.to_dict() for w in parsed.warnings],
             file_format=parsed.file_format,
             original_filename=filename,
             workspace_url=workspace_url,
-            project_name=pack.metadata.project_name,
+            project_name=admission.project_name if admission else pack.metadata.project_name,
+            tenant_id=admission.tenant_id if admission else None,
+            project_id=admission.project_id if admission else None,
             request_source="api",
             created_at=now,
         )
         History(session, Request).create(
             created_by=submitted_by,
             share_pack_id=row.share_pack_id,
-            requested_by=pack.metadata.requestor,
+            project_id=row.project_id,
+            requested_by=requested_by,
             request_description=pack.metadata.description,
-            status=RequestStatus.SUBMITTED,
+            status=RequestStatus.PENDING_APPROVAL if waits else RequestStatus.SUBMITTED,
+            approver_status="PENDING" if waits else None,
             request_type=pack.metadata.strategy.value,
         )
         session.add(
@@ -135,19 +169,25 @@ def submit_share_pack(
                     "strategy": row.strategy,
                     "original_filename": filename,
                     "workspace_url": workspace_url,
+                    # An administrator may upload on behalf of someone: both names are on the record.
+                    "requestor": pack.metadata.requestor,
+                    "requested_by": requested_by,
+                    "share_pack_status": row.share_pack_status,
                 },
                 request_id=request_id,
             )
         )
-        outbox = add_to_outbox(
-            session,
-            queue_name=queue_name,
-            message=ProvisionSharePack(
-                share_pack_id=row.share_pack_id, version=row.version, request_id=request_id
-            ),
-        )
-        outbox_id = outbox.id
-    publish(outbox_id)
+        outbox_id = None
+        if not waits:
+            outbox_id = add_to_outbox(
+                session,
+                queue_name=queue_name,
+                message=ProvisionSharePack(
+                    share_pack_id=row.share_pack_id, version=row.version, request_id=request_id
+                ),
+            ).id
+    if outbox_id is not None:
+        publish(outbox_id)
     log.info("share_pack.received", share_pack_id=str(row.share_pack_id), warnings=len(parsed.warnings))
     return SubmittedSharePack(
         share_pack_id=row.share_pack_id,

@@ -35,6 +35,7 @@ from shared.queue.factory import make_queue
 from shared.queue.interface import MessageQueue
 from shared.queue.outbox import OutboxPublisher
 from shared.settings import Settings
+from tests.fixtures.access import register_tenant
 from tests.fixtures.postgres import alembic_config, fresh_database_url
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -154,6 +155,7 @@ def stack(
         "azure_queue_connection_string": azurite_connection_string,
         "azure_queue_name": queue_name,
         "api_keys": f"e2e={API_KEY}",
+        "admin_principals": "e2e",
         "dev_workspace_urls": emulator.url,
         "log_format": "json",
     }
@@ -162,6 +164,7 @@ def stack(
     queue.ensure_exists()
     configure_logging(json=True, level="INFO")  # as api/wsgi.py does before building the app
     sessions = make_session_factory(engine)
+    register_tenant(sessions, {"EMEA": emulator.url})  # the examples' business line (issue 9)
     publisher = OutboxPublisher(sessions, queue, sweep_interval=settings.outbox_relay_interval_seconds).start()
     app = create_app(
         settings, session_factory=sessions, publisher=publisher, health_check=partial(check_health, engine, queue)

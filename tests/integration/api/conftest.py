@@ -28,6 +28,7 @@ from shared.queue.interface import MessageQueue
 from shared.queue.outbox import OutboxPublisher
 from shared.queue.postgres import PostgresQueue
 from shared.settings import Settings
+from tests.fixtures.access import register_tenant, remove_tenant
 
 API_KEY = "test-api-key-0123"
 AZURE_WORKSPACE = "https://adb-1234567890123456.7.azuredatabricks.net"
@@ -37,6 +38,7 @@ LOCAL_WORKSPACE = "http://127.0.0.1:8001"
 def make_settings(**overrides: str) -> Settings:
     env = {
         "api_keys": f"tester={API_KEY}",
+        "admin_principals": "tester",
         "allowed_workspace_urls": AZURE_WORKSPACE,
         "dev_workspace_urls": LOCAL_WORKSPACE,
         "queue_backend": "postgres",
@@ -75,9 +77,21 @@ def publisher() -> RecordingPublisher:
 
 
 @pytest.fixture
-def committing_sessions(engine: Engine) -> sessionmaker[Session]:
+def committing_sessions(engine: Engine) -> Iterator[sessionmaker[Session]]:
     """Sessions that really commit: for the few tests about what happens after a commit."""
-    return make_session_factory(engine)
+    sessions = make_session_factory(engine)
+    tenant_id = register_tenant(sessions, {"EMEA": LOCAL_WORKSPACE, "AM": AZURE_WORKSPACE})
+    yield sessions
+    remove_tenant(engine, tenant_id)
+
+
+@pytest.fixture(autouse=True)
+def example_tenant(request: pytest.FixtureRequest) -> None:
+    """The examples' business line, registered on both test workspaces, so uploads are admitted (issue 9)."""
+    if "committing_sessions" in request.fixturenames:
+        return  # registered and removed by `committing_sessions` itself
+    sessions = request.getfixturevalue("session_factory")
+    register_tenant(sessions, {"EMEA": LOCAL_WORKSPACE, "AM": AZURE_WORKSPACE})
 
 
 @pytest.fixture

@@ -127,6 +127,7 @@ def token(signing_key, **overrides) -> str:
     claims = {
         "iss": f"https://login.microsoftonline.com/{TENANT}/v2.0", "aud": AUDIENCE,
         "exp": int(time.time()) + 600, "iat": int(time.time()), "preferred_username": "ann@example.com",
+        "tid": TENANT, "oid": "00000000-0000-0000-0000-00000000a11e", "roles": ["ShareAdmin"],
         **overrides,
     }
     return jwt.encode(claims, signing_key, algorithm="RS256", headers={"kid": "k1"})

@@ -181,7 +181,7 @@ def test_status_history_and_plan_of_an_upload(client, headers):
         "SharePackId", "SharePackName", "Status", "Strategy", "ProvisioningStatus", "ErrorMessage",
         "RequestedBy", "CreatedAt", "LastUpdated",
     }
-    assert status.json["Strategy"] == "NEW" and status.json["RequestedBy"] == "jane.doe@example.com"
+    assert status.json["Strategy"] == "NEW" and status.json["RequestedBy"] == "tester"  # the caller
 
     history = client.get(f"/workflow/sharepack/{share_pack_id}/history", headers=headers).json
     assert [v["Version"] for v in history["History"]] == [1]
@@ -207,7 +207,7 @@ def test_a_pack_is_invisible_from_another_workspace(client, headers):
 
 def test_list_filters_newest_first_and_paginates(client, headers):
     ids = [upload(client, headers, sample()).json["SharePackId"] for _ in range(3)]
-    page = client.get("/workflow/sharepacks?page_size=2&requested_by=JANE.DOE@example.com", headers=headers).json
+    page = client.get("/workflow/sharepacks?page_size=2&requested_by=TESTER", headers=headers).json
     assert page["Count"] == 2 and page["Total"] >= 3 and page["PageSize"] == 2
     listed = [p["SharePackId"] for p in page["SharePacks"]]
     assert listed == ids[::-1][:2]

@@ -1,0 +1,204 @@
+"""Administration: local groups, tenants, projects and imports of objects made outside this service.
+
+Administrators only, except projects, which a tenant's configurators may also create and change.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import g
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from marshmallow import Schema, fields, validate
+
+from api.context import access, authenticate, services
+from api.errors import ROUTE_ERRORS, documents_errors
+from shared.access.administration import (
+    REGIONS,
+    RecipientImport,
+    TenantView,
+    import_objects,
+    list_tenants,
+    put_local_group,
+    put_project,
+    put_tenant,
+)
+from shared.status import ApprovalRule, values
+from shared.workspaces import resolve_workspace_url
+
+blp = Blueprint("administration", __name__, url_prefix="/workflow", description="Administration")
+
+NAME = validate.Length(min=1, max=255)
+
+
+def names() -> fields.List:
+    return fields.List(fields.String(validate=NAME), validate=validate.Length(max=1000), load_default=list)
+
+
+class GroupSchema(Schema):
+    Members = fields.List(fields.String(validate=NAME), required=True, validate=validate.Length(max=10000))
+
+
+class TenantSchema(Schema):
+    Workspaces = fields.Dict(
+        keys=fields.String(validate=validate.OneOf(REGIONS)), values=fields.String(validate=NAME), required=True
+    )
+    ConfiguratorGroups = names()
+    ApprovalRequired = fields.String(required=True, validate=validate.OneOf(values(ApprovalRule)))
+
+
+class ProjectSchema(Schema):
+    ApproverGroups = names()
+    ConfiguratorGroups = names()
+
+
+class RecipientImportSchema(Schema):
+    Name = fields.String(required=True, validate=NAME)
+    Type = fields.String(required=True, validate=validate.OneOf(("D2O", "D2D")))
+
+
+class ImportSchema(Schema):
+    BusinessLine = fields.String(required=True, validate=NAME)
+    ProjectName = fields.String(required=True, validate=NAME)
+    WorkspaceUrl = fields.String(required=True, validate=NAME)
+    Recipients = fields.List(
+        fields.Nested(RecipientImportSchema), load_default=list, validate=validate.Length(max=1000)
+    )
+    Shares = names()
+
+
+class TenantResponseSchema(Schema):
+    BusinessLine = fields.String()
+    TenantId = fields.UUID()
+    Workspaces = fields.Dict(keys=fields.String(), values=fields.String())
+    ConfiguratorGroups = fields.List(fields.String())
+    ApprovalRequired = fields.String()
+    Version = fields.Integer()
+
+
+class TenantListSchema(Schema):
+    Message = fields.String()
+    Tenants = fields.List(fields.Nested(TenantResponseSchema))
+
+
+class ChangedSchema(Schema):
+    Message = fields.String()
+    Id = fields.UUID()
+    Version = fields.Integer()
+
+
+class ImportResponseSchema(Schema):
+    Message = fields.String()
+    ProjectId = fields.UUID()
+    Recipients = fields.List(fields.String())
+    Shares = fields.List(fields.String())
+
+
+@blp.before_request
+def _authenticate() -> None:
+    authenticate()
+
+
+def _tenant(view: TenantView) -> dict[str, Any]:
+    return {
+        "BusinessLine": view.business_line,
+        "TenantId": view.tenant_id,
+        "Workspaces": view.workspaces,
+        "ConfiguratorGroups": view.configurator_groups,
+        "ApprovalRequired": view.approval_required,
+        "Version": view.version,
+    }
+
+
+@blp.route("/groups/<string:group_name>")
+class Group(MethodView):
+    @blp.arguments(GroupSchema, location="json")
+    @documents_errors(blp, *ROUTE_ERRORS)
+    @blp.response(200, ChangedSchema)
+    def put(self, body: dict[str, Any], group_name: str) -> dict[str, Any]:
+        """Create or replace a local group's members (synced directory groups cannot be edited)."""
+        row = put_local_group(
+            services().session_factory, access(), group_name, body["Members"], request_id=g.get("request_id")
+        )
+        return {"Message": f"Group {row.group_name} has {len(row.members)} members", "Id": row.group_id,
+                "Version": row.version}
+
+
+@blp.route("/tenants")
+class Tenants(MethodView):
+    @documents_errors(blp, *ROUTE_ERRORS)
+    @blp.response(200, TenantListSchema)
+    def get(self) -> dict[str, Any]:
+        """Every registered tenant with its workspaces, configurator groups and approval rule."""
+        with services().session_factory() as session:
+            tenants = list_tenants(session, access())
+        return {"Message": f"{len(tenants)} tenants", "Tenants": [_tenant(t) for t in tenants]}
+
+
+@blp.route("/tenants/<string:business_line>")
+class TenantByName(MethodView):
+    @blp.arguments(TenantSchema, location="json")
+    @documents_errors(blp, *ROUTE_ERRORS)
+    @blp.response(200, TenantResponseSchema)
+    def put(self, body: dict[str, Any], business_line: str) -> dict[str, Any]:
+        """Register or change a tenant."""
+        svc = services()
+        view = put_tenant(
+            svc.session_factory,
+            access(),
+            svc.settings,
+            business_line,
+            workspaces=body["Workspaces"],
+            configurator_groups=body["ConfiguratorGroups"],
+            approval_required=body["ApprovalRequired"],
+            request_id=g.get("request_id"),
+        )
+        return _tenant(view)
+
+
+@blp.route("/tenants/<string:business_line>/projects/<string:project_name>")
+class ProjectByName(MethodView):
+    @blp.arguments(ProjectSchema, location="json")
+    @documents_errors(blp, *ROUTE_ERRORS)
+    @blp.response(200, ChangedSchema)
+    def put(self, body: dict[str, Any], business_line: str, project_name: str) -> dict[str, Any]:
+        """Create or change a project of a registered tenant."""
+        project = put_project(
+            services().session_factory,
+            access(),
+            business_line,
+            project_name,
+            approver_groups=body["ApproverGroups"],
+            configurator_groups=body["ConfiguratorGroups"],
+            request_id=g.get("request_id"),
+        )
+        return {"Message": f"Project {project.project_name}", "Id": project.project_id, "Version": project.version}
+
+
+@blp.route("/imports")
+class Imports(MethodView):
+    @blp.arguments(ImportSchema, location="json")
+    @documents_errors(blp, *ROUTE_ERRORS)
+    @blp.response(200, ImportResponseSchema)
+    def post(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Put recipients and shares made outside this service under a project's ownership, once."""
+        svc = services()
+        with svc.session_factory() as session:
+            workspace = resolve_workspace_url(session, svc.settings, body["WorkspaceUrl"])
+        result = import_objects(
+            svc.session_factory,
+            access(),
+            business_line=body["BusinessLine"],
+            project_name=body["ProjectName"],
+            workspace_url=workspace,
+            recipients=[RecipientImport(r["Name"], r["Type"]) for r in body["Recipients"]],
+            shares=body["Shares"],
+            request_id=g.get("request_id"),
+        )
+        return {
+            "Message": f"Imported {len(result.recipients)} recipients and {len(result.shares)} shares",
+            "ProjectId": result.project_id,
+            "Recipients": result.recipients,
+            "Shares": result.shares,
+        }

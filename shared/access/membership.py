@@ -1,0 +1,42 @@
+"""Group membership: local or synced `ad_groups` rows that list the principal, plus an Entra token's `groups`."""
+
+from __future__ import annotations
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from shared.access.principals import Principal
+from shared.models import AdGroup
+
+
+def member_of(session: Session, principal: Principal) -> frozenset[str]:
+    """Every group the principal belongs to, by name and by directory object id, lowercased.
+
+    Tenants and projects name their groups either way (a local group's name, or an Entra group's object id),
+    so both spellings of each group are returned.
+    """
+    if principal.method == "entra":
+        # Microsoft: authorize on `oid`, never on `preferred_username`/`upn` (a user can change those).
+        names = {principal.key.lower(), (principal.object_id or "").lower()} - {""}
+    else:
+        names = {principal.identity.lower()}
+    token_groups = {g.lower() for g in principal.token_groups}
+    conditions = [AdGroup.members.contains([name]) for name in sorted(names)]
+    if token_groups:
+        conditions.append(AdGroup.ad_object_id.in_(sorted(principal.token_groups)))
+    rows = session.execute(
+        select(AdGroup.group_name, AdGroup.ad_object_id).where(
+            AdGroup.is_current, ~AdGroup.is_deleted, or_(*conditions)
+        )
+    ).all()
+    groups = set(token_groups)
+    for name, object_id in rows:
+        groups.add(name.lower())
+        if object_id:
+            groups.add(object_id.lower())
+    return frozenset(groups)
+
+
+def normalise_members(members: list[str]) -> list[str]:
+    """Members as stored: trimmed, lowercased (identities compare case-insensitively), unique, sorted."""
+    return sorted({m.strip().lower() for m in members if m.strip()})

@@ -1,0 +1,119 @@
+"""Administration use cases on the real database: who may change what, and that every change is on record."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from shared.access.administration import (
+    RecipientImport,
+    import_objects,
+    list_tenants,
+    put_local_group,
+    put_project,
+    put_tenant,
+)
+from shared.access.membership import member_of
+from shared.access.principals import Principal
+from shared.errors import Conflict, Forbidden, InvalidInput
+from shared.history import History
+from shared.models import AdGroup, AuditEntry, Recipient, Tenant
+from tests.integration.access.conftest import ADMIN, CONFIGURATOR, OTHER_WORKSPACE, OUTSIDER, WORKSPACE
+
+pytestmark = pytest.mark.integration
+
+
+def audits(session, entity_type: str) -> list[AuditEntry]:
+    return list(session.scalars(select(AuditEntry).where(AuditEntry.entity_type == entity_type)))
+
+
+def test_only_administrators_register_tenants(session_factory, settings, access_of):
+    with pytest.raises(Forbidden, match="Only administrators may register or change tenants"):
+        put_tenant(
+            session_factory, access_of(OUTSIDER), settings, "Sales",
+            workspaces={"AM": WORKSPACE}, configurator_groups=[], approval_required="never",
+        )
+
+
+def test_tenant_change_writes_history_and_audit(session_factory, settings, access_of, finance):
+    admin = access_of(ADMIN)
+    view = put_tenant(
+        session_factory, admin, settings, "finance",
+        workspaces={"AM": OTHER_WORKSPACE}, configurator_groups=["Finance-Configurators"], approval_required="always",
+    )
+    assert view.workspaces == {"AM": OTHER_WORKSPACE}  # EMEA was not listed, so it is removed
+    assert view.approval_required == "always" and view.version == 2
+    with session_factory() as session:
+        versions = History(session, Tenant).history(view.tenant_id)
+        assert [v.approval_required for v in versions] == ["external", "always"]
+        assert [a.action for a in audits(session, "tenant")] == ["CREATED", "UPDATED"]
+        assert [t.business_line for t in list_tenants(session, admin)] == ["Finance"]
+
+
+def test_bad_tenant_input_is_refused_with_a_sentence(session_factory, settings, access_of):
+    admin = access_of(ADMIN)
+    with pytest.raises(InvalidInput, match="Unknown region"):
+        put_tenant(session_factory, admin, settings, "X", workspaces={"MARS": WORKSPACE},
+                   configurator_groups=[], approval_required="never")
+    with pytest.raises(InvalidInput, match="not an Azure Databricks workspace"):
+        put_tenant(session_factory, admin, settings, "X", workspaces={"AM": "https://evil.example.com"},
+                   configurator_groups=[], approval_required="never")
+    with pytest.raises(InvalidInput, match="ApprovalRequired"):
+        put_tenant(session_factory, admin, settings, "X", workspaces={}, configurator_groups=[],
+                   approval_required="sometimes")
+
+
+def test_synced_group_cannot_be_edited(session_factory, access_of):
+    with session_factory.begin() as session:
+        History(session, AdGroup).create(created_by="sync", group_name="aad-group", members=[], source="azure_ad")
+    with pytest.raises(Conflict, match="synced"):
+        put_local_group(session_factory, access_of(ADMIN), "aad-group", ["a@example.com"])
+
+
+def test_tenant_configurators_create_projects_and_outsiders_cannot(session_factory, access_of, finance):
+    project = put_project(session_factory, access_of(CONFIGURATOR), "Finance", "Ledger",
+                          approver_groups=["g1"], configurator_groups=[])
+    assert project.project_name == "Ledger"
+    with pytest.raises(Forbidden, match="configurators of business line 'Finance'"):
+        put_project(session_factory, access_of(OUTSIDER), "Finance", "Ledger2",
+                    approver_groups=[], configurator_groups=[])
+
+
+def test_import_claims_an_object_once(session_factory, access_of, finance):
+    admin = access_of(ADMIN)
+    result = import_objects(
+        session_factory, admin, business_line="Finance", project_name="Partner analytics",
+        workspace_url=WORKSPACE, recipients=[RecipientImport("Legacy_Partner", "D2D")], shares=["old_share"],
+    )
+    assert result.recipients == ["legacy_partner"] and result.shares == ["old_share"]
+    with pytest.raises(Conflict, match="already owned"):
+        import_objects(
+            session_factory, admin, business_line="Finance", project_name="Partner analytics",
+            workspace_url=WORKSPACE, recipients=[RecipientImport("legacy_partner", "D2D")], shares=[],
+        )
+    with session_factory() as session:
+        row = History(session, Recipient).find_current(workspace_url=WORKSPACE, recipient_name="legacy_partner")[0]
+        assert row.project_id == result.project_id
+        assert [a.action for a in audits(session, "project") if a.action == "IMPORTED"] == ["IMPORTED"]
+    with pytest.raises(Forbidden):
+        import_objects(
+            session_factory, access_of(CONFIGURATOR), business_line="Finance", project_name="Partner analytics",
+            workspace_url=WORKSPACE, recipients=[], shares=["x"],
+        )
+
+
+def test_entra_principals_are_members_by_object_id_and_token_groups_never_by_name(session_factory, access_of):
+    admin = access_of(ADMIN)
+    put_local_group(session_factory, admin, "by-name", ["ann@example.com"])
+    put_local_group(session_factory, admin, "by-oid", ["0000AAAA-0000-0000-0000-000000000001"])
+    with session_factory.begin() as session:
+        History(session, AdGroup).create(
+            created_by="sync", group_name="synced", ad_object_id="g-object-id", members=[], source="azure_ad"
+        )
+    ann = Principal.from_entra(
+        tenant_id="t1", object_id="0000aaaa-0000-0000-0000-000000000001", identity="ann@example.com",
+        roles=frozenset({"SharePack.ReadWrite"}), groups=frozenset({"g-object-id"}), admins=frozenset(),
+    )
+    with session_factory() as session:
+        groups = member_of(session, ann)
+    assert {"by-oid", "synced", "g-object-id"} <= groups and "by-name" not in groups

@@ -1,0 +1,216 @@
+"""Principals by actions through the HTTP API: two tenants share one deployment and cannot reach each other.
+
+Finance (rule `external`) works on workspace A: alice configures it, bob approves its project. Retail works on
+workspace B: carol configures it. mallory is authenticated and belongs to nothing. Each test's app runs on the
+suite's rolled-back session factory, so nothing is committed.
+"""
+
+from __future__ import annotations
+
+import io
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+from sqlalchemy import select
+
+from api import create_app
+from shared.access.administration import put_local_group, put_project, put_tenant
+from shared.access.policy import Access
+from shared.access.principals import Principal
+from shared.models import AuditEntry, OutboxMessage, SharePack
+from shared.settings import Settings
+from tests.integration.access.conftest import sample
+from tests.integration.api.conftest import RecordingPublisher
+
+pytestmark = pytest.mark.integration
+
+WS_A = "https://adb-1000000000000001.1.azuredatabricks.net"
+WS_B = "https://adb-2000000000000002.2.azuredatabricks.net"
+KEYS = {
+    "admin": "platform-admin",
+    "alice": "alice@example.com",
+    "bob": "bob@example.com",
+    "carol": "carol@example.com",
+    "mallory": "mallory@example.com",
+}
+
+
+def secret(who: str) -> str:
+    return f"{who}-secret-key"
+
+
+@pytest.fixture
+def settings() -> Settings:
+    return Settings.from_env(
+        {
+            "api_keys": ",".join(f"{name}={secret(who)}" for who, name in KEYS.items()),
+            "admin_principals": "platform-admin",
+            "allowed_workspace_urls": f"{WS_A},{WS_B}",
+            "queue_backend": "postgres",
+            "domain_db_connection_string": "postgresql://unused/unused",
+            "log_format": "json",
+        },
+        dotenv_path=None,
+    )
+
+
+@pytest.fixture
+def client(settings, session_factory) -> FlaskClient:
+    app = create_app(
+        settings, session_factory=session_factory, publisher=RecordingPublisher(), health_check=lambda: None
+    )
+    return app.test_client()
+
+
+@pytest.fixture
+def two_tenants(settings, session_factory) -> None:
+    admin = Access(Principal.from_api_key("platform-admin", admins=frozenset({"platform-admin"})), frozenset())
+    for group, members in {"fin-conf": ["alice@example.com"], "fin-appr": ["bob@example.com"],
+                           "retail-conf": ["carol@example.com"]}.items():
+        put_local_group(session_factory, admin, group, members)
+    put_tenant(session_factory, admin, settings, "Finance", workspaces={"EMEA": WS_A},
+               configurator_groups=["fin-conf"], approval_required="external")
+    put_tenant(session_factory, admin, settings, "Retail", workspaces={"AM": WS_B},
+               configurator_groups=["retail-conf"], approval_required="never")
+    put_project(session_factory, admin, "Finance", "Partner analytics", approver_groups=["fin-appr"],
+                configurator_groups=[])
+
+
+def headers(who: str | None, workspace: str = WS_A) -> dict[str, str]:
+    result = {"X-Workspace-URL": workspace}
+    if who is not None:
+        result["Authorization"] = f"Bearer {secret(who)}"
+    return result
+
+
+def upload(client: FlaskClient, who: str | None, content: bytes, workspace: str = WS_A) -> Any:
+    return client.post(
+        "/workflow/sharepack/upload",
+        data={"file": (io.BytesIO(content), "pack.yaml")},
+        headers=headers(who, workspace),
+        content_type="multipart/form-data",
+    )
+
+
+def alices_pack(client: FlaskClient) -> str:
+    response = upload(client, "alice", sample(**{"jane.doe@": "alice@"}))
+    assert response.status_code == 202, response.json
+    assert response.json["Status"] == "PENDING_APPROVAL"  # D2O recipient under Finance's `external` rule
+    return response.json["SharePackId"]
+
+
+ACTIONS: dict[str, Callable[[FlaskClient, str | None, str], Any]] = {
+    # Each uploads as themselves; the administrator (not e-mail-shaped) uploads on Jane's behalf.
+    "upload": lambda c, who, pack: upload(c, who, sample(**{"jane.doe@": f"{who}@"} if who != "admin" else {})),
+    "read": lambda c, who, pack: c.get(f"/workflow/sharepack/{pack}", headers=headers(who)),
+    "history": lambda c, who, pack: c.get(f"/workflow/sharepack/{pack}/history", headers=headers(who)),
+    "plan": lambda c, who, pack: c.get(f"/workflow/sharepack/{pack}/plan", headers=headers(who)),
+    "list": lambda c, who, pack: c.get("/workflow/sharepacks", headers=headers(who)),
+    "approve": lambda c, who, pack: c.post(
+        f"/workflow/sharepack/{pack}/approve", json={"Comment": "fine"}, headers=headers(who)
+    ),
+    "decline": lambda c, who, pack: c.post(
+        f"/workflow/sharepack/{pack}/decline", json={"Comment": "no"}, headers=headers(who)
+    ),
+    "administer": lambda c, who, pack: c.put(
+        "/workflow/tenants/Marketing",
+        json={"Workspaces": {"AM": WS_B}, "ConfiguratorGroups": [], "ApprovalRequired": "never"},
+        headers=headers(who),
+    ),
+    "import": lambda c, who, pack: c.post(
+        "/workflow/imports",
+        json={"BusinessLine": "Finance", "ProjectName": "Partner analytics", "WorkspaceUrl": WS_A,
+              "Recipients": [{"Name": "legacy", "Type": "D2D"}], "Shares": []},
+        headers=headers(who),
+    ),
+}
+
+# Status per principal and action; "list" is 200 for everyone but shows the pack only where marked "200+".
+EXPECTED: dict[str | None, dict[str, str]] = {
+    "admin": {"upload": "202", "read": "200", "history": "200", "plan": "200", "list": "200+",
+              "approve": "403", "decline": "403", "administer": "200", "import": "200"},
+    "alice": {"upload": "202", "read": "200", "history": "200", "plan": "200", "list": "200+",
+              "approve": "403", "decline": "403", "administer": "403", "import": "403"},
+    "bob": {"upload": "403", "read": "200", "history": "200", "plan": "200", "list": "200+",
+            "approve": "200", "decline": "200", "administer": "403", "import": "403"},
+    "carol": {"upload": "403", "read": "404", "history": "404", "plan": "404", "list": "200",
+              "approve": "404", "decline": "404", "administer": "403", "import": "403"},
+    "mallory": {"upload": "403", "read": "404", "history": "404", "plan": "404", "list": "200",
+                "approve": "404", "decline": "404", "administer": "403", "import": "403"},
+    None: dict.fromkeys(ACTIONS, "401"),
+}
+
+
+@pytest.mark.parametrize("action", list(ACTIONS))
+@pytest.mark.parametrize("who", list(EXPECTED))
+def test_principal_action_matrix(client, two_tenants, who, action):
+    pack = alices_pack(client)
+    response = ACTIONS[action](client, who, pack)
+    expected = EXPECTED[who][action]
+    assert response.status_code == int(expected[:3]), response.json
+    if response.status_code == 403:
+        # Every 403 carries a sentence naming the rule that refused it.
+        assert response.json["ErrorCode"] == "FORBIDDEN" and " may " in response.json["Message"]
+    if response.status_code == 404:
+        assert response.json["Message"] == f"Share pack {pack} not found"  # like an unknown id
+    if action == "list" and response.status_code == 200:
+        listed = {p["SharePackId"] for p in response.json["SharePacks"]}
+        assert (pack in listed) == expected.endswith("+")
+
+
+def test_cross_tenant_read_looks_exactly_like_an_unknown_id(client, two_tenants):
+    pack = alices_pack(client)
+    hidden = client.get(f"/workflow/sharepack/{pack}", headers=headers("carol"))
+    unknown = client.get(f"/workflow/sharepack/{uuid.uuid4()}", headers=headers("carol"))
+    assert hidden.status_code == unknown.status_code == 404
+    assert hidden.json["ErrorCode"] == unknown.json["ErrorCode"]
+
+
+def test_upload_to_another_tenants_workspace_is_403(client, two_tenants, session_factory):
+    retail = sample(**{"jane.doe@": "carol@", "business_line: Finance": "business_line: Retail"})
+    response = upload(client, "carol", retail, workspace=WS_A)
+    assert response.status_code == 403
+    assert response.json["Message"] == f"Workspace {WS_A} is not one of business line 'Retail''s workspaces"
+    assert upload(client, "carol", retail, workspace=WS_B).status_code == 202  # her own workspace is fine
+
+
+def test_forged_requestor_is_403_and_recorded(client, two_tenants, session_factory):
+    response = upload(client, "alice", sample(**{"jane.doe@": "bob@"}))
+    assert response.status_code == 403
+    assert response.json["Message"].startswith("metadata.requestor must be you (alice@example.com)")
+    with session_factory() as session:
+        assert session.scalars(select(SharePack)).first() is None
+        rejected = session.scalars(select(AuditEntry).where(AuditEntry.action == "REJECTED")).one()
+        assert rejected.performed_by == "alice@example.com"
+
+
+def test_self_approval_is_403_and_approval_queues_via_the_outbox(client, two_tenants, session_factory):
+    pack = alices_pack(client)
+    with session_factory() as session:
+        assert session.scalars(select(OutboxMessage)).first() is None  # waiting: not queued
+    refused = client.post(f"/workflow/sharepack/{pack}/approve", json={}, headers=headers("alice"))
+    assert refused.status_code == 403
+    assert refused.json["Message"] == "The requestor of a share pack may not approve or decline it"
+    approved = client.post(f"/workflow/sharepack/{pack}/approve", json={"Comment": "ok"}, headers=headers("bob"))
+    assert approved.status_code == 200 and approved.json["Status"] == "IN_PROGRESS"
+    with session_factory() as session:
+        assert len(session.scalars(select(OutboxMessage)).all()) == 1
+        audit = session.scalars(select(AuditEntry).where(AuditEntry.action == "APPROVED")).one()
+        assert audit.performed_by == "bob@example.com"
+
+
+def test_bad_administration_bodies_are_4xx_not_500(client, two_tenants):
+    bad = [
+        ("put", "/workflow/tenants/X", {"Workspaces": {"MARS": WS_A}, "ApprovalRequired": "never"}),
+        ("put", "/workflow/tenants/X", {"Workspaces": {"AM": "ftp://x"}, "ApprovalRequired": "never"}),
+        ("put", "/workflow/groups/g", {"Members": "not-a-list"}),
+        ("put", "/workflow/tenants/Nope/projects/p", {}),
+        ("post", "/workflow/imports", {"BusinessLine": "Finance"}),
+        ("post", f"/workflow/sharepack/{uuid.uuid4()}/approve", {"Comment": "x" * 3000}),
+    ]
+    for method, path, body in bad:
+        response = getattr(client, method)(path, json=body, headers=headers("admin"))
+        assert 400 <= response.status_code < 500, (path, response.status_code, response.json)

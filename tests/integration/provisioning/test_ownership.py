@@ -1,0 +1,179 @@
+"""Ownership on the emulator over HTTP: a pack changes, deletes or adopts only its own project's objects.
+
+Two projects of one tenant share a workspace. What one project created, the other can neither update,
+delete nor "adopt" by declaring it identically (the hijack that would send an activation link to a new
+e-mail), and the refusal names the object without echoing its definition.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+from databricks.sdk import WorkspaceClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from emulator.control import EmulatorControl
+from shared.access.administration import import_objects
+from shared.access.policy import Access
+from shared.access.principals import Principal
+from shared.history import History
+from shared.models import Notification, Project, Recipient, Share, SharePack, Tenant, TenantRegion
+from shared.provisioning.gateway import DatabricksGateway
+from shared.queue.messages import ProvisionSharePack
+from shared.share_pack_file.model import SharePackSpec, Strategy
+from shared.status import SharePackStatus
+from shared.use_cases.provision import ProvisioningJob
+from tests.unit.provisioning.builders import d2o, pack, share
+
+pytestmark = pytest.mark.integration
+
+TABLES = ["sales.reporting.orders", "sales.reporting.customers"]
+MUTATING = ("POST", "PATCH", "PUT", "DELETE")
+
+
+class Never:
+    def should_stop(self) -> bool:
+        return False
+
+
+@pytest.fixture(autouse=True)
+def tables(emulator: EmulatorControl) -> None:
+    emulator.seed_tables(TABLES)
+
+
+@pytest.fixture
+def projects(session_factory: sessionmaker[Session], emulator: EmulatorControl) -> dict[str, uuid.UUID]:
+    """Tenant `sales` on the emulator's workspace, with projects `reporting` and `rival`."""
+    with session_factory.begin() as session:
+        tenant = History(session, Tenant).create(created_by="test", business_line_name="sales")
+        History(session, TenantRegion).create(
+            created_by="test", tenant_id=tenant.tenant_id, region="EMEA", workspace_url=emulator.url
+        )
+        return {
+            name: History(session, Project).create(
+                created_by="test", project_name=name, tenant_id=tenant.tenant_id
+            ).project_id
+            for name in ("reporting", "rival")
+        } | {"tenant": tenant.tenant_id}
+
+
+@pytest.fixture
+def job(session_factory, engine, gateway: DatabricksGateway) -> ProvisioningJob:
+    return ProvisioningJob(session_factory=session_factory, engine=engine, gateway_for=lambda url: gateway)
+
+
+def run(job, session_factory, projects, project: str, spec: SharePackSpec, workspace: str) -> SharePack:
+    with session_factory.begin() as session:
+        row = History(session, SharePack).create(
+            created_by="test",
+            share_pack_name=f"pack-{uuid.uuid4().hex[:6]}",
+            share_pack_status=SharePackStatus.IN_PROGRESS,
+            requested_by=spec.metadata.requestor,
+            strategy=spec.metadata.strategy.value,
+            config=spec.to_dict(),
+            file_format="yaml",
+            workspace_url=workspace,
+            tenant_id=projects["tenant"],
+            project_id=projects[project],
+            project_name=project,
+            created_at=datetime.now(UTC),
+        )
+    job.run(ProvisionSharePack(share_pack_id=row.share_pack_id, version=1, request_id=None), Never())
+    with session_factory() as session:
+        return History(session, SharePack).get_current(row.share_pack_id)
+
+
+def first_pack() -> SharePackSpec:
+    return pack(
+        Strategy.NEW,
+        recipients=[d2o("acme", ips=["203.0.113.0/24"], comment="ACME secret comment")],
+        shares=[share("sales", TABLES[:1], recipients=["acme"], comment="Sales")],
+    )
+
+
+def mutations(emulator: EmulatorControl) -> list[dict]:
+    return [r for r in emulator.requests() if r["method"] in MUTATING]
+
+
+def test_created_objects_are_owned_by_the_packs_project(job, session_factory, projects, emulator):
+    assert run(job, session_factory, projects, "reporting", first_pack(), emulator.url).share_pack_status == "COMPLETED"
+    with session_factory() as session:
+        assert {r.project_id for r in History(session, Recipient).find_current(workspace_url=emulator.url)} == {
+            projects["reporting"]
+        }
+        assert History(session, Share).find_current(workspace_url=emulator.url)[0].project_id == projects["reporting"]
+    # The owning project may change its own share.
+    update = pack(Strategy.UPDATE, shares=[share("sales", TABLES, recipients=["acme"])])
+    assert run(job, session_factory, projects, "reporting", update, emulator.url).share_pack_status == "COMPLETED"
+
+
+@pytest.mark.parametrize("strategy", [Strategy.UPDATE, Strategy.DELETE])
+def test_another_project_cannot_update_or_delete_the_share(
+    job, session_factory, projects, emulator, workspace_client: WorkspaceClient, strategy
+):
+    run(job, session_factory, projects, "reporting", first_pack(), emulator.url)
+    emulator.clear_requests()
+    hostile = pack(strategy, shares=[share("sales", TABLES, recipients=["acme"])])
+
+    result = run(job, session_factory, projects, "rival", hostile, emulator.url)
+
+    assert result.share_pack_status == "FAILED"
+    assert result.error_message.endswith("share sales exists and is owned by another project")
+    assert mutations(emulator) == []  # nothing changed in the workspace
+    objects = workspace_client.shares.get("sales", include_shared_data=True).objects or []
+    assert [o.name for o in objects] == TABLES[:1]
+
+
+def test_adoption_hijack_is_refused_without_a_notification_or_the_definition(job, session_factory, projects, emulator):
+    run(job, session_factory, projects, "reporting", first_pack(), emulator.url)
+    emulator.clear_requests()
+    hijack = first_pack()
+    hijack = dataclasses.replace(
+        hijack, recipients=(dataclasses.replace(hijack.recipients[0], email="thief@evil.example"),)
+    )
+
+    result = run(job, session_factory, projects, "rival", hijack, emulator.url)
+
+    assert result.share_pack_status == "FAILED"
+    assert "recipient acme exists and is owned by another project" in result.error_message
+    for secret in ("203.0.113.0", "ACME secret comment", "acme@example.com"):
+        assert secret not in result.error_message
+    with session_factory() as session:
+        assert History(session, SharePack).get_current(result.share_pack_id).plan is None  # no plan to read back
+        emails = session.scalars(select(Notification.recipient_email)).all()
+        assert "thief@evil.example" not in emails
+    assert mutations(emulator) == []
+
+
+def test_out_of_band_objects_are_conflicts_until_an_administrator_imports_them(
+    job, session_factory, projects, emulator, workspace_client: WorkspaceClient
+):
+    workspace_client.shares.create(name="sales", comment="Sales")
+    result = run(job, session_factory, projects, "reporting", first_pack(), emulator.url)
+    assert result.share_pack_status == "FAILED"
+    assert "share sales exists and is created outside this service" in result.error_message
+
+    admin = Access(Principal.from_api_key("root", admins=frozenset({"root"})), frozenset())
+    import_objects(
+        session_factory, admin, business_line="sales", project_name="reporting", workspace_url=emulator.url,
+        recipients=[], shares=["sales"],
+    )
+    assert run(job, session_factory, projects, "reporting", first_pack(), emulator.url).share_pack_status == "COMPLETED"
+
+
+def test_the_worker_refuses_a_pack_that_needs_approval_and_lacks_it(job, session_factory, projects, emulator):
+    with session_factory.begin() as session:
+        History(session, Tenant).change(
+            projects["tenant"], changed_by="test", change_reason="rule tightened", approval_required="always"
+        )
+    emulator.clear_requests()
+
+    result = run(job, session_factory, projects, "reporting", first_pack(), emulator.url)
+
+    assert result.share_pack_status == "FAILED"
+    assert result.error_message.startswith("The share pack needs approval")
+    assert mutations(emulator) == []
