@@ -26,10 +26,12 @@ from shared.provisioning.clients import WorkspaceClients
 from shared.queue.messages import ProvisionSharePack
 from shared.status import SharePackStatus
 from shared.use_cases.provision import ProvisioningJob
+from tests.integration.api.conftest import API_KEY
 from tests.integration.preflight.conftest import (  # noqa: F401 (fixtures)
     EXAMPLE_TABLES,
     api,
     app_factory,
+    emulated_tenant,
     headers,
     post_file,
     publisher,
@@ -151,3 +153,24 @@ def test_drift_and_reconcile_of_an_unknown_pack_are_404(api, headers):  # noqa: 
     assert client.get(f"/workflow/sharepack/{missing}/drift", headers=headers).status_code == 404
     assert client.post(f"/workflow/sharepack/{missing}/reconcile", headers=headers).status_code == 404
     assert client.post("/workflow/sharepack/not-a-uuid/reconcile", headers=headers).status_code == 404
+
+
+def test_a_caller_who_may_not_see_the_pack_gets_404(
+    provisioned,
+    headers,  # noqa: F811
+    api,  # noqa: F811
+    sync: DatabricksObjectsSync,
+    emulator,
+    workspace_client: WorkspaceClient,
+):
+    _, pack_id = provisioned
+    remove_table(workspace_client, "sales_reporting", "sales.reporting.returns")
+    workspace_client.recipients.create("intruder", AuthenticationType.TOKEN)
+    sync.run(emulator.url)
+    outsider = api(api_keys=f"tester={API_KEY},outsider=outsider-key-0123")
+    their_headers = {**headers, "Authorization": "Bearer outsider-key-0123"}
+
+    assert outsider.get(f"/workflow/sharepack/{pack_id}/drift", headers=their_headers).status_code == 404
+    assert outsider.post(f"/workflow/sharepack/{pack_id}/reconcile", headers=their_headers).status_code == 404
+    listing = outsider.get("/workflow/drift", headers=their_headers).json
+    assert listing["SharePacks"] == [] and listing["Unowned"] == []

@@ -13,6 +13,7 @@ from ruamel.yaml import YAML
 
 from emulator.control import EmulatorControl
 from shared.provisioning.clients import WorkspaceClients
+from tests.fixtures.access import register_tenant
 from tests.integration.api.conftest import (  # noqa: F401 (fixtures)
     API_KEY,
     app_factory,
@@ -77,6 +78,12 @@ def api(
         return app_factory(settings, reader_for=clients.gateway)
 
     return build
+
+
+@pytest.fixture(autouse=True)
+def emulated_tenant(session_factory: Any, emulator: EmulatorControl) -> None:
+    """The example pack's business line, registered with the emulated workspace (issue 9's access model)."""
+    register_tenant(session_factory, {"EMEA": emulator.url})
 
 
 @pytest.fixture
