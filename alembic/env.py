@@ -25,7 +25,8 @@ if config.config_file_name is not None and config.attributes.get("configure_logg
 target_metadata = Base.metadata
 VERSION_TABLE = "alembic_version"
 VERSION_SCHEMA = DOMAIN_SCHEMA
-RUNTIME_TABLES = {"outbox", "queue_messages"}
+# Every runtime table the models declare: a runtime schema holding only these is ours to drop and rebuild.
+RUNTIME_TABLES = {t.name for t in target_metadata.tables.values() if t.schema == RUNTIME_SCHEMA}
 
 
 def include_name(name: str | None, type_: str, parent_names: dict) -> bool:

@@ -29,6 +29,7 @@ from shared.recipient_tokens import TokensFor
 from shared.settings import Settings
 
 MULTIPART_OVERHEAD_BYTES = 64 * 1024
+CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f]")
 # A caller's X-Request-ID is kept (so their logs and ours join) only if it cannot forge log content.
 REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,100}")
 
@@ -95,6 +96,8 @@ def create_app(
         )
         if not settings.enable_workflow and request.path.startswith("/workflow"):
             abort(404)
+        if any(isinstance(v, str) and CONTROL_CHARACTER.search(v) for v in (request.view_args or {}).values()):
+            abort(404)  # no group, tenant, project or recipient has such a name (and PostgreSQL cannot hold NUL)
 
     @app.after_request
     def _finish_request(response):

@@ -14,7 +14,7 @@ from shared.status import SharePackStatus, values
 
 # Query text never holds control characters: PostgreSQL refuses NUL in text, and the others have no
 # business in a name or an e-mail address. The pattern documents the rule in ECMA syntax (OpenAPI's);
-# the check itself is `_refuse_control_characters`.
+# the check itself is `refuse_control_characters`.
 _CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f]")
 _NO_CONTROL_CHARACTERS_PATTERN = r"^[^\x00-\x1f\x7f]*$"
 MAX_PAGE = 100_000
@@ -22,14 +22,21 @@ MAX_PAGE_SIZE = 200
 MAX_FILTER_CHARS = 320  # bounds what a filter sends to the database; the longest e-mail (RFC 3696, errata 1690)
 
 
-def _refuse_control_characters(value: str) -> None:
+def refuse_control_characters(value: str) -> None:
+    """Refuse text with control characters: NUL cannot be stored, the rest have no place in a name."""
     if _CONTROL_CHARACTER.search(value):
         raise ValidationError("Must not contain control characters.")
 
 
+def refuse_control_characters_but_line_breaks(value: str) -> None:
+    """Like `refuse_control_characters`, for free text (comments), which may span lines and use tabs."""
+    if _CONTROL_CHARACTER.search(value.replace("\n", "").replace("\r", "").replace("\t", "")):
+        raise ValidationError("Must not contain control characters other than line breaks and tabs.")
+
+
 def _filter_text(description: str) -> fields.String:
     return fields.String(
-        validate=[validate.Length(min=1, max=MAX_FILTER_CHARS), _refuse_control_characters],
+        validate=[validate.Length(min=1, max=MAX_FILTER_CHARS), refuse_control_characters],
         metadata={"description": description, "pattern": _NO_CONTROL_CHARACTERS_PATTERN},
     )
 

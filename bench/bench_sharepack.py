@@ -6,6 +6,11 @@ path parses and validates the whole pack; times are the median of N runs in this
 measured in a fresh subprocess per format (ru_maxrss, so it includes the interpreter and the imports, and
 tracemalloc's peak of what the parse itself allocates). The naive paths run the same validation behind
 ruamel's round-trip loader and pandas' openpyxl engine, so the ratios isolate the reader choices.
+
+`--baseline TREE` also times the parser of another checkout (e.g. `git archive <commit> | tar -x -C /tmp/base`)
+on the same files, alternating rounds with this one so both see the same machine load, and prints the ratios
+of the wall and CPU medians (CPU time is the steadier on a shared machine).
+Then every hostile file of `tests/unit/share_pack_file/hostile.py` is timed until refused (median of N).
 """
 
 from __future__ import annotations
@@ -44,6 +49,7 @@ from shared.share_pack_file.issues import Findings
 from shared.share_pack_file.parse import _collector_pause
 from shared.share_pack_file.parse_excel import read_excel
 from shared.share_pack_file.validate import validate_share_pack
+from tests.unit.share_pack_file.hostile import HOSTILE_FILES
 
 RECIPIENTS, SHARES, OBJECTS_PER_SHARE = 1_000, 500, 40
 TARGETS = {"yaml": 0.7, "xlsx": 0.4}
@@ -127,10 +133,64 @@ def measure_memory(path: Path) -> dict[str, float]:
     return {"rss_before_mb": before, "rss_peak_mb": peak_rss_mb(), "parse_allocations_peak_mb": traced_peak / 2**20}
 
 
+# Run in a fresh interpreter with another checkout first on sys.path: time its parse_share_pack on the files.
+_BASELINE_TIMER = """
+import json, sys, time
+sys.path.insert(0, sys.argv[1])
+from shared.share_pack_file import parse_share_pack
+result = {}
+for path in sys.argv[3:]:
+    content = open(path, "rb").read()
+    times = []
+    for _ in range(int(sys.argv[2])):
+        started, cpu = time.perf_counter(), time.process_time()
+        assert parse_share_pack(content, filename=path).is_valid
+        times.append((time.perf_counter() - started, time.process_time() - cpu))
+    result[path] = times
+print(json.dumps(result))
+"""
+
+
+def compare_with_baseline(baseline: Path, paths: list[Path], repeat: int, rounds: int = 3) -> None:
+    """Time this checkout's parser and the baseline's on the same files, alternating rounds; print medians."""
+    here = Path(__file__).resolve().parents[1]
+    times: dict[str, dict[str, list[list[float]]]] = {"baseline": {}, "this": {}}
+    for _ in range(rounds):
+        for label, tree in (("baseline", baseline), ("this", here)):
+            run = subprocess.run([sys.executable, "-c", _BASELINE_TIMER, str(tree), str(repeat), *map(str, paths)],
+                                 check=True, capture_output=True, text=True)
+            for path, measured in json.loads(run.stdout).items():
+                times[label].setdefault(Path(path).suffix[1:], []).extend(measured)
+    for file_format in times["this"]:
+        line = []
+        for index, clock in enumerate(("wall", "CPU")):
+            before = statistics.median(sample[index] for sample in times["baseline"][file_format])
+            after = statistics.median(sample[index] for sample in times["this"][file_format])
+            line.append(f"{clock} baseline {before:.3f} s, this {after:.3f} s = {after / before:.2f}x")
+        print(f"{file_format:>4}: {' | '.join(line)} (medians of {rounds * repeat}, alternating rounds)")
+
+
+def time_hostile_files(repeat: int) -> None:
+    """Time each hostile file until it is refused (never accepted), in MB/s of what was sent."""
+    print("hostile files (median time to refuse):")
+    for name, generate in HOSTILE_FILES.items():
+        filename, content = generate()
+        times = []
+        for _ in range(repeat):
+            started = time.perf_counter()
+            result = parse_share_pack(content, filename=filename)
+            times.append(time.perf_counter() - started)
+            assert not result.is_valid, name
+        seconds = statistics.median(times)
+        print(f"  {name:<30} {len(content) / 1024:>8,.0f} KB  {seconds * 1000:>7.1f} ms  "
+              f"{len(result.errors):>3} errors, first: {result.errors[0].message[:60]}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--measure-memory", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--baseline", type=Path, help="another checkout whose parser to compare with")
     args = parser.parse_args()
     if args.measure_memory:
         print(json.dumps(measure_memory(args.measure_memory)))
@@ -165,6 +225,9 @@ def main() -> int:
                   f"{memory['rss_peak_mb']:.0f} MB (before parse {memory['rss_before_mb']:.0f} MB, target ≤ "
                   f"{MEMORY_TARGET_MB} MB), parse allocations peak {memory['parse_allocations_peak_mb']:.0f} MB"
                   f" | {'OK' if ok else 'OVER TARGET'}")
+        if args.baseline:
+            compare_with_baseline(args.baseline, [Path(directory) / f"big.{f}" for f in files], args.repeat)
+    time_hostile_files(args.repeat)
     return 1 if failed else 0
 
 

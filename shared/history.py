@@ -332,10 +332,13 @@ def _version_statement(model: type[Versioned], key: tuple[str, ...], columns: tu
             RETURNING 1
         )"""
     if create:
+        # A new entity gets a fresh business id, unless the rows name it (an upsert keyed by the business id).
+        named = model.__business_key__ in columns
+        new_id = ("", "") if named else (f"{quote(model.__business_key__)}, ", "gen_random_uuid(), ")
         sql += f""",
         created AS (
-            INSERT INTO {name} ({quote(model.__business_key__)}, {", ".join(quote(c) for c in columns)}, {history})
-            SELECT gen_random_uuid(), {", ".join(f"i.{quote(c)}" for c in columns)}, 1, true, :now,
+            INSERT INTO {name} ({new_id[0]}{", ".join(quote(c) for c in columns)}, {history})
+            SELECT {new_id[1]}{", ".join(f"i.{quote(c)}" for c in columns)}, 1, true, :now,
                    :changed_by, :change_reason
             FROM matched AS i
             WHERE i.t_record_id IS NULL

@@ -76,6 +76,11 @@ class Settings:
     # Platform administrators: API key names, or Entra `tid/oid` (an Entra app role ShareAdmin counts too).
     admin_principals: frozenset[str] = frozenset()
     max_upload_bytes: int = 10 * 1024 * 1024
+    # Share pack file bounds (see shared.share_pack_file.limits.FormatLimits for why each exists).
+    max_comment_chars: int = 4096
+    max_sheet_rows: int = 100_000
+    max_sheet_columns: int = 100
+    max_sheet_cells: int = 1_000_000
     log_format: str = "console"
     log_level: str = "INFO"
     # None when the process talks to no workspace (the API); the worker then refuses to provision.
@@ -381,6 +386,10 @@ _PARSERS = {
     "workspace_credentials": _as_workspace_credentials,
     "max_upload_bytes": _as_positive_int,
     "metrics_port": _as_positive_int,
+    "max_comment_chars": _as_positive_int,
+    "max_sheet_rows": _as_positive_int,
+    "max_sheet_columns": _as_positive_int,
+    "max_sheet_cells": _as_positive_int,
     "databricks_retry_timeout_seconds": _as_positive_int,
     "workspace_concurrency": _as_positive_int,
     "max_dequeue_count": _as_positive_int,

@@ -14,6 +14,7 @@ from marshmallow import Schema, fields, validate
 
 from api.context import access, authenticate, services
 from api.errors import ROUTE_ERRORS, documents_errors
+from api.schemas import refuse_control_characters
 from shared.access.administration import (
     REGIONS,
     RecipientImport,
@@ -29,7 +30,7 @@ from shared.workspaces import resolve_workspace_url
 
 blp = Blueprint("administration", __name__, url_prefix="/workflow", description="Administration")
 
-NAME = validate.Length(min=1, max=255)
+NAME = [validate.Length(min=1, max=255), refuse_control_characters]
 
 
 def names() -> fields.List:

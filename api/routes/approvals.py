@@ -11,6 +11,7 @@ from marshmallow import Schema, fields, validate
 
 from api.context import access, authenticate, services
 from api.errors import ROUTE_ERRORS, documents_errors
+from api.schemas import refuse_control_characters_but_line_breaks
 from shared.access.approval import MAX_COMMENT_CHARS, approve, decline
 from shared.use_cases.queries import parse_share_pack_id
 
@@ -18,7 +19,10 @@ blp = Blueprint("approvals", __name__, url_prefix="/workflow", description="The 
 
 
 class DecisionSchema(Schema):
-    Comment = fields.String(load_default=None, validate=validate.Length(max=MAX_COMMENT_CHARS))
+    Comment = fields.String(
+        load_default=None,
+        validate=[validate.Length(max=MAX_COMMENT_CHARS), refuse_control_characters_but_line_breaks],
+    )
 
 
 class DecisionResponseSchema(Schema):

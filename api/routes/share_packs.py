@@ -32,7 +32,7 @@ from shared.use_cases.queries import (
     parse_share_pack_id,
     share_pack_history,
 )
-from shared.use_cases.submit import submit_share_pack
+from shared.use_cases.submit import format_limits, submit_share_pack
 from shared.workspaces import resolve_workspace_url
 
 blp = Blueprint("share_packs", __name__, url_prefix="/workflow", description="Share pack uploads and status")
@@ -86,6 +86,7 @@ class SharePackUpload(MethodView):
             max_token_expiry_days=svc.settings.token_expiry_max_days,
             # Groups are read in the upload's own transaction: no second connection per upload.
             admit=lambda session, pack: admit_upload(session, Access.load(session, caller()), pack, workspace_url()),
+            limits=format_limits(svc.settings),
         )
         waits = submitted.status == SharePackStatus.PENDING_APPROVAL
         return {

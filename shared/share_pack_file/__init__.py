@@ -1,6 +1,7 @@
 """Share packs: the YAML and Excel files requestors write, read into one validated canonical model."""
 
 from shared.share_pack_file.issues import Issue
+from shared.share_pack_file.limits import FormatLimits
 from shared.share_pack_file.model import (
     DataObjectSpec,
     DataObjectType,
@@ -18,6 +19,7 @@ __all__ = [
     "DEFAULT_MAX_BYTES",
     "DataObjectSpec",
     "DataObjectType",
+    "FormatLimits",
     "Issue",
     "Metadata",
     "ParsedSharePack",

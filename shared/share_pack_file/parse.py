@@ -16,12 +16,13 @@ from pathlib import PurePath
 
 from shared.errors import PayloadTooLarge, UnsupportedMediaType
 from shared.share_pack_file.issues import Findings, Issue
+from shared.share_pack_file.limits import FormatLimits
 from shared.share_pack_file.model import SharePackSpec
 from shared.share_pack_file.parse_excel import read_excel
 from shared.share_pack_file.parse_yaml import read_yaml
 from shared.share_pack_file.validate import validate_share_pack
 
-__all__ = ["DEFAULT_MAX_BYTES", "Issue", "ParsedSharePack", "detect_format", "parse_share_pack"]
+__all__ = ["DEFAULT_MAX_BYTES", "FormatLimits", "Issue", "ParsedSharePack", "detect_format", "parse_share_pack"]
 
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
 YAML_SUFFIXES = frozenset({".yaml", ".yml", ""})
@@ -47,8 +48,10 @@ class ParsedSharePack:
         return self.share_pack is not None and not self.errors
 
 
-def parse_share_pack(content: bytes, *, filename: str, max_bytes: int = DEFAULT_MAX_BYTES) -> ParsedSharePack:
-    """Read, check and normalise a share pack file (YAML or .xlsx).
+def parse_share_pack(
+    content: bytes, *, filename: str, max_bytes: int = DEFAULT_MAX_BYTES, limits: FormatLimits | None = None
+) -> ParsedSharePack:
+    """Read, check and normalise a share pack file (YAML or .xlsx), within `limits` (defaults if None).
 
     Raises:
         PayloadTooLarge: `content` is over `max_bytes` (checked before anything is parsed).
@@ -59,18 +62,19 @@ def parse_share_pack(content: bytes, *, filename: str, max_bytes: int = DEFAULT_
             f"The file is {len(content):,} bytes; share packs may be at most {max_bytes:,} bytes."
         )
     file_format = detect_format(content, filename)
+    limits = limits or FormatLimits()
     findings = Findings()
     with _collector_pause.around(len(content)):
         if not content.strip():
             findings.error((), "The file is empty: a share pack needs metadata, recipient and share.")
             document = None
         elif file_format == "xlsx":
-            document = read_excel(content, findings)
+            document = read_excel(content, findings, limits=limits)
         else:
             document = read_yaml(content, findings)
-        share_pack = validate_share_pack(document, findings) if document is not None else None
+        share_pack = validate_share_pack(document, findings, limits) if document is not None else None
     return ParsedSharePack(
-        share_pack=share_pack if not findings.errors else None,
+        share_pack=share_pack if not findings.has_errors else None,
         errors=findings.errors,
         warnings=findings.warnings,
         file_format=file_format,

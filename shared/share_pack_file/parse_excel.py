@@ -1,4 +1,4 @@
-"""Read an Excel share pack into the same document a YAML file gives, and refuse workbooks that would hurt us.
+"""Read an Excel share pack into the same document a YAML file gives.
 
 Layout: sheets `metadata` (columns field, value), `recipient` and `share` (a row each), `data_objects` (a row
 per object, naming its share). Sheet and column names match ignoring case, spaces and plural forms. Workbooks
@@ -7,26 +7,27 @@ made for the original system still load: their data objects sit comma-separated 
 because pipelines are not handled yet). Every cell is read as text and the marshmallow fields give it its
 type, exactly as for YAML.
 
-Safety: the zip is checked before any parser sees it (entry count, declared and actual uncompressed size,
-compression ratio), and formulas are never evaluated: the cell's formula text is its value. Speed: pandas with
-the Rust calamine engine; openpyxl is kept only so the benchmark can show what it saves.
+Safety: `excel_archive.inspect_workbook` checks the zip and every worksheet before the engine sees them, and
+formulas are never evaluated: the cell's formula text is its value. Speed: the Rust calamine engine, called
+directly (pandas' reader on top of it took two to three times as long); pandas with openpyxl is kept only so
+the benchmark can show what calamine saves.
 """
 
 from __future__ import annotations
 
-import html
 import io
 import math
 import re
-import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from typing import Any
 
-import pandas as pd
+from python_calamine import CalamineWorkbook
 
-from shared.errors import UnsupportedMediaType
-from shared.share_pack_file.issues import Findings, Path
+from shared.share_pack_file.excel_archive import column_letters, inspect_workbook
+from shared.share_pack_file.issues import Findings, Path, echo
+from shared.share_pack_file.limits import FormatLimits
 from shared.share_pack_file.schema import (
     DATA_OBJECTS_SHEET,
     METADATA_COLUMNS,
@@ -42,10 +43,6 @@ from shared.share_pack_file.schema import (
 )
 from shared.share_pack_file.validate import unknown_field_message
 
-MAX_ZIP_ENTRIES = 1_000
-MAX_UNCOMPRESSED_BYTES = 200 * 1024 * 1024
-MAX_COMPRESSION_RATIO = 100
-_RATIO_APPLIES_ABOVE = 1024 * 1024
 PIPELINES_SHEET = "pipelines"
 
 # Sheet names as written (lowercase, spaces as underscores, without a trailing "s") → the sheet's role.
@@ -63,11 +60,7 @@ _REQUIRED_COLUMNS = {
     "share": ("name",),
     DATA_OBJECTS_SHEET: (SHARE_COLUMN, "name"),
 }
-_FORMULA = re.compile(rb"<(?:\w+:)?f[\s>/]")
-_CELL = re.compile(rb"<(?:\w+:)?c\b([^>]*?)(?:/>|>(.*?)</(?:\w+:)?c>)", re.DOTALL)
-_CELL_FORMULA = re.compile(rb"<(?:\w+:)?f\b[^>]*?(?:/>|>(.*?)</(?:\w+:)?f>)", re.DOTALL)
-_CELL_REF = re.compile(rb'\br="([A-Z]+)([0-9]+)"')
-_XML_ATTRIBUTE = re.compile(rb'([\w:]+)="([^"]*)"')
+Cells = list[list[Any]]
 
 
 @dataclass
@@ -120,19 +113,20 @@ class ExcelLocator:
         return location
 
 
-def read_excel(content: bytes, findings: Findings, *, engine: str = "calamine") -> dict[str, Any] | None:
+def read_excel(
+    content: bytes, findings: Findings, *, limits: FormatLimits | None = None, engine: str = "calamine"
+) -> dict[str, Any] | None:
     """Read workbook bytes into a share pack document; on failure add an error and return None.
 
     Raises `UnsupportedMediaType` for a zip that is not a workbook. Sets `findings.locator`.
     """
-    formulas = _inspect_archive(content, findings)
-    if formulas is None:
+    inspected = inspect_workbook(content, findings, limits or FormatLimits())
+    if inspected is None:
         return None
     try:
-        book = pd.ExcelFile(io.BytesIO(content), engine=engine)
-        titles = list(book.sheet_names)
+        titles, read_sheet = _open(content, engine)
     except Exception as exc:  # a hostile or damaged workbook can fail anywhere inside the engine
-        findings.error((), f"The workbook could not be read ({type(exc).__name__}: {exc}); save it again "
+        findings.error((), f"The workbook could not be read ({type(exc).__name__}: {echo(exc)}); save it again "
                        "from Excel as .xlsx.")
         return None
     locator = ExcelLocator()
@@ -141,13 +135,12 @@ def read_excel(content: bytes, findings: Findings, *, engine: str = "calamine") 
     tables: dict[str, _Table] = {}
     for role, title in roles.items():
         try:
-            frame = pd.read_excel(book, sheet_name=title, header=None, dtype=object, na_filter=False)
+            cells = read_sheet(title)
         except Exception as exc:  # as above: the engine's own errors vary by engine and damage
-            findings.error((), f"The sheet '{title}' could not be read ({type(exc).__name__}: {exc}).",
+            findings.error((), f"The sheet '{echo(title)}' could not be read ({type(exc).__name__}: {echo(exc)}).",
                            {"sheet": title})
             return None
-        cells = frame.to_numpy(dtype=object).tolist()
-        _overlay_formulas(cells, formulas.get(title, {}), title, findings)
+        _overlay_formulas(cells, inspected.formulas.get(title, {}), title, findings)
         if role == PIPELINES_SHEET:
             _warn_pipelines(title, cells, findings)
             continue
@@ -156,103 +149,32 @@ def read_excel(content: bytes, findings: Findings, *, engine: str = "calamine") 
     return _document(tables, locator, findings)
 
 
-def _inspect_archive(content: bytes, findings: Findings) -> dict[str, dict[tuple[int, int], str]] | None:
-    """Check the zip before any parser sees it; return the formula cells of each sheet (by sheet title)."""
-    try:
-        archive = zipfile.ZipFile(io.BytesIO(content))
-        entries = archive.infolist()
-    except (zipfile.BadZipFile, OSError, ValueError):
-        findings.error((), "The file is not an Excel workbook (.xlsx is a zip archive and this is not one); save "
-                       "it from Excel as .xlsx.")
-        return None
-    names = {entry.filename for entry in entries}
-    if "xl/workbook.xml" not in names:
-        raise UnsupportedMediaType("The file is a zip archive but not an Excel workbook (.xlsx).")
-    declared = sum(entry.file_size for entry in entries)
-    if len(entries) > MAX_ZIP_ENTRIES or declared > MAX_UNCOMPRESSED_BYTES:
-        findings.error((), f"The workbook is too large when unpacked ({len(entries)} parts, {declared:,} bytes; "
-                       f"at most {MAX_ZIP_ENTRIES} parts and {MAX_UNCOMPRESSED_BYTES:,} bytes); it was refused.")
-        return None
-    for entry in entries:
-        ratio = entry.file_size // max(entry.compress_size, 1)
-        if entry.file_size > _RATIO_APPLIES_ABOVE and ratio > MAX_COMPRESSION_RATIO:
-            findings.error((), f"The workbook part {entry.filename} is compressed {ratio} to 1, more than any real "
-                           "workbook (a zip bomb); it was refused.")
-            return None
-    sheet_parts = _sheet_parts(archive)
-    formulas: dict[str, dict[tuple[int, int], str]] = {}
-    try:
-        for entry in entries:
-            # Reading every part checks its real size and CRC against the directory, which a bomb may fake.
-            data = archive.read(entry)
-            title = sheet_parts.get(entry.filename)
-            if title is not None and _FORMULA.search(data):
-                formulas[title] = _formulas_in(data)
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError) as exc:
-        findings.error((), f"The workbook is damaged ({exc}); save it again from Excel as .xlsx.")
-        return None
-    return formulas
+def _open(content: bytes, engine: str) -> tuple[list[str], Callable[[str], Cells]]:
+    """Return the sheet titles and a function reading one sheet as rows of cells, from A1."""
+    if engine == "calamine":
+        book = CalamineWorkbook.from_filelike(io.BytesIO(content))
+        return list(book.sheet_names), lambda title: book.get_sheet_by_name(title).to_python(skip_empty_area=False)
+    import pandas as pd  # only the benchmark's naive path reads through pandas
+
+    frames = pd.ExcelFile(io.BytesIO(content), engine=engine)
+
+    def read(title: str) -> Cells:
+        frame = pd.read_excel(frames, sheet_name=title, header=None, dtype=object, na_filter=False)
+        return frame.to_numpy(dtype=object).tolist()
+
+    return list(frames.sheet_names), read
 
 
-def _sheet_parts(archive: zipfile.ZipFile) -> dict[str, str]:
-    """Map each worksheet's part name in the zip to its sheet title."""
-    try:
-        workbook = archive.read("xl/workbook.xml")
-        relations = archive.read("xl/_rels/workbook.xml.rels")
-    except (KeyError, zipfile.BadZipFile, OSError, ValueError):
-        return {}
-    targets = {}
-    for element in re.findall(rb"<(?:\w+:)?Relationship\b[^>]*>", relations):
-        attributes = dict(_XML_ATTRIBUTE.findall(element))
-        target = html.unescape(attributes.get(b"Target", b"").decode("utf-8", "replace"))
-        targets[attributes.get(b"Id", b"")] = target.lstrip("/") if target.startswith("/") else f"xl/{target}"
-    parts = {}
-    for element in re.findall(rb"<(?:\w+:)?sheet\b[^>]*>", workbook):
-        attributes = dict(_XML_ATTRIBUTE.findall(element))
-        relation = next((value for key, value in attributes.items() if key.endswith(b":id")), b"")
-        if relation in targets:
-            parts[targets[relation]] = html.unescape(attributes.get(b"name", b"").decode("utf-8", "replace"))
-    return parts
-
-
-def _formulas_in(sheet_xml: bytes) -> dict[tuple[int, int], str]:
-    """Return `{(row, column): "=formula"}` (0-based) for the formula cells of a worksheet part."""
-    found = {}
-    for cell in _CELL.finditer(sheet_xml):
-        body = cell.group(2) or b""
-        formula = _CELL_FORMULA.search(body)
-        reference = _CELL_REF.search(cell.group(1))
-        if formula is None or reference is None:
-            continue
-        text = html.unescape((formula.group(1) or b"").decode("utf-8", "replace"))
-        column = 0
-        for letter in reference.group(1):
-            column = column * 26 + letter - ord("A") + 1
-        found[(int(reference.group(2)) - 1, column - 1)] = f"={text}" if text else "=(shared formula)"
-    return found
-
-
-def _overlay_formulas(
-    cells: list[list[Any]], formulas: dict[tuple[int, int], str], title: str, findings: Findings
-) -> None:
+def _overlay_formulas(cells: Cells, formulas: dict[tuple[int, int], str], title: str, findings: Findings) -> None:
     for (row, column), text in sorted(formulas.items()):
         while len(cells) <= row:
             cells.append([])
         line = cells[row]
         line.extend([None] * (column + 1 - len(line)))
         line[column] = text
-        findings.warn((), f"Cell {_column_letter(column)}{row + 1} holds a formula ({text}); formulas are not "
-                      "calculated, so its text is used as the value. Type the value instead.",
-                      {"sheet": title, "row": row + 1, "column": _column_letter(column)})
-
-
-def _column_letter(index: int) -> str:
-    letters = ""
-    index += 1
-    while index:
-        index, remainder = divmod(index - 1, 26)
-        letters = chr(ord("A") + remainder) + letters
-    return letters
+        findings.warn((), f"Cell {column_letters(column)}{row + 1} holds a formula ({echo(text)}); formulas are "
+                      "not calculated, so its text is used as the value. Type the value instead.",
+                      {"sheet": title, "row": row + 1, "column": column_letters(column)})
 
 
 def _assign_roles(titles: list[str], findings: Findings) -> dict[str, str]:
@@ -260,9 +182,11 @@ def _assign_roles(titles: list[str], findings: Findings) -> dict[str, str]:
     for title in titles:
         role = _SHEET_ROLES.get(_key(title).removesuffix("s"))
         if role is None:
-            findings.warn((), f"The sheet '{title}' is not part of a share pack and was ignored.", {"sheet": title})
+            findings.warn((), f"The sheet '{echo(title)}' is not part of a share pack and was ignored.",
+                          {"sheet": title})
         elif role in roles:
-            findings.error((), f"The sheets '{roles[role]}' and '{title}' are both the {role} sheet; keep one.",
+            findings.error((), f"The sheets '{echo(roles[role])}' and '{echo(title)}' are both the {role} sheet; "
+                           "keep one.",
                            {"sheet": title})
         else:
             roles[role] = title
@@ -272,7 +196,7 @@ def _assign_roles(titles: list[str], findings: Findings) -> dict[str, str]:
 def _warn_pipelines(title: str, cells: list[list[Any]], findings: Findings) -> None:
     filled = [row for row in cells if any(_text(value) is not None for value in row)]
     if len(filled) > 1:
-        findings.warn((), f"The '{title}' sheet has {len(filled) - 1} rows; pipelines are not handled yet, so "
+        findings.warn((), f"The '{echo(title)}' sheet has {len(filled) - 1} rows; pipelines are not handled yet, so "
                       "they were ignored.", {"sheet": title})
 
 
@@ -286,31 +210,37 @@ def _read_table(role: str, title: str, cells: list[list[Any]], findings: Finding
     known = _columns(role)
     renames = aliases(DataObjectSchema() if role == DATA_OBJECTS_SHEET else _schema(role))
     keys: list[str | None] = []
+    headerless: dict[int, dict[str, Any]] = {}
     for column, value in enumerate(cells[start]):
         header = _text(value)
         key = _key(header) if header else None
-        where = {"sheet": title, "row": start + 1, "column": header or _column_letter(column)}
+        where = {"sheet": title, "row": start + 1, "column": header or column_letters(column)}
         if key in renames:
             findings.warn((role,), f"The column '{header}' is an old name for '{renames[key]}'; it was read as "
                           f"'{renames[key]}'.", where)
             key = renames[key]
         if key is None:
-            if any(column < len(row) and _text(row[column]) for row in cells[start + 1 :]):
-                findings.warn((), f"Column {_column_letter(column)} has values but no header; it was ignored.",
-                              where)
+            headerless[column] = where
         elif key not in known:
-            findings.error((role,), unknown_field_message(header or key, known, f"column of the '{title}' sheet"),
+            findings.error((role,), unknown_field_message(header or key, known,
+                                                          f"column of the '{echo(title)}' sheet"),
                            where)
             key = None
         elif key in table.headers:
-            findings.error((), f"The column '{header}' appears twice in the '{title}' sheet.", where)
+            findings.error((), f"The column '{header}' appears twice in the '{echo(title)}' sheet.", where)
             key = None
         else:
             table.headers[key] = header or key
         keys.append(key)
+    if headerless:  # one pass over the rows, whatever the number of columns without a header
+        filled = {column for row in cells[start + 1:] for column in headerless
+                  if column < len(row) and _text(row[column])}
+        for column in sorted(filled):
+            findings.warn((), f"Column {column_letters(column)} has values but no header; it was ignored.",
+                          headerless[column])
     missing = [name for name in _REQUIRED_COLUMNS[role] if name not in table.headers]
     if missing:
-        findings.error((role,), f"The '{title}' sheet has no {', '.join(repr(name) for name in missing)} column "
+        findings.error((role,), f"The '{echo(title)}' sheet has no {', '.join(repr(name) for name in missing)} column "
                        f"(its header row is row {start + 1}).", {"sheet": title, "row": start + 1})
         return table
     for offset, row in enumerate(cells[start + 1 :], start=start + 2):
@@ -363,7 +293,7 @@ def _attach_data_objects(
         share_name = cells.pop(SHARE_COLUMN, None)
         index = by_name.get(share_name.lower()) if share_name else None
         if index is None:
-            what = f"share '{share_name}', which is not in the share sheet" if share_name else "no share"
+            what = f"share '{echo(share_name)}', which is not in the share sheet" if share_name else "no share"
             findings.error((), f"This data object names {what}.", {"sheet": table.title, "row": row,
                            "column": table.headers[SHARE_COLUMN]})
             continue

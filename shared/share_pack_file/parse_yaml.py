@@ -8,8 +8,10 @@ schema instead (no timestamps, no `=` value tag: such scalars stay text).
 
 Safety: only the safe constructor runs, so tags that would build objects (`!!python/...`) are errors, never
 executed; the text is checked for nesting depth before libyaml sees it (libyaml recurses and crashes the
-process on ~100,000 levels); the composed tree is checked for alias expansion (billion laughs, merge-key
-bombs) and self-reference before anything is constructed.
+process on ~100,000 levels) and for its number of values (a few MB of `[0,0,0,...]` would compose into
+millions of node objects: 36 s and 1.3 GB for 8 MB); the composed tree is checked for alias expansion (billion
+laughs, merge-key bombs, one big scalar referenced thousands of times) and self-reference before anything is
+constructed.
 """
 
 from __future__ import annotations
@@ -18,8 +20,9 @@ import re
 from typing import Any
 
 from ruamel.yaml import YAML
-from ruamel.yaml.constructor import SafeConstructor
+from ruamel.yaml.constructor import BaseConstructor, SafeConstructor
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.events import MappingStartEvent, ScalarEvent, SequenceStartEvent
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from ruamel.yaml.resolver import VersionedResolver, implicit_resolvers
 from ruamel.yaml.tag import Tag
@@ -30,8 +33,21 @@ from shared.share_pack_file.schema import aliases_of
 # Share packs nest about five levels deep; these bounds are far above that and far below a crash.
 MAX_FLOW_DEPTH = 500
 MAX_BLOCK_INDENT = 1000
-# Aliases may make the document this many nodes bigger than what is written; a billion laughs needs ~10^9.
-MAX_ALIAS_EXPANSION = 1_000_000
+# The design-scale pack (1,000 recipients, 500 shares, 20,000 data objects) has ~67,000 values (YAML nodes);
+# this is three times that: what composes, builds and validates in about a second on a quiet machine.
+MAX_VALUES = 200_000
+# No share pack item has more than a dozen fields; a mapping with more keys is refused before it is built.
+MAX_KEYS = 100
+# Every value but the first follows one of these characters (after spaces, an anchor or a tag), and each of
+# them introduces at most two values (a key and what follows it), so twice their count bounds the values.
+_VALUE_SEPARATORS = (b"\n", b":", b"-", b",", b"[", b"{", b"?")
+# Aliases may make the document at most this many times bigger than the text written (but always up to
+# ALIAS_EXPANSION_FLOOR bytes): reusing a recipient list is fine, amplifying one scalar into megabytes is not.
+MAX_ALIAS_EXPANSION_RATIO = 10
+ALIAS_EXPANSION_FLOOR = 1024 * 1024
+# Each value costs at least this much once expanded (its punctuation in JSON), so a tree of empty scalars
+# (a billion laughs) is sized by its node count as well.
+_NODE_BYTES = 4
 
 _CORE_TAGS = {"bool", "float", "int", "merge", "null"}
 _FLOW_BRACKETS = re.compile(r"[^\[\]{}]+")
@@ -67,11 +83,34 @@ class _CoreResolver(VersionedResolver):
         return self.DEFAULT_SEQUENCE_TAG if kind is SequenceNode else self.DEFAULT_MAPPING_TAG
 
 
+class _TooManyKeys(Exception):
+    def __init__(self, node: MappingNode) -> None:
+        super().__init__()
+        self.node = node
+
+
+class _BoundedConstructor(SafeConstructor):
+    """The safe constructor, refusing a mapping with more than `MAX_KEYS` keys (merged ones included) before
+    building it: tens of thousands of unknown keys would each be built, validated and reported."""
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+        if isinstance(node, MappingNode):
+            self.flatten_mapping(node)
+            if len(node.value) > MAX_KEYS:
+                raise _TooManyKeys(node)
+        return BaseConstructor.construct_mapping(self, node, deep=deep)
+
+
 class YamlLocator:
-    """Locates paths in the composed node tree: 1-based line and column of a key, item or value."""
+    """Locates paths in the composed node tree: 1-based line and column of a key, item or value.
+
+    Each mapping's keys are indexed the first time an issue is located in it, so locating issues costs the
+    same whether a mapping has ten keys or fifty thousand.
+    """
 
     def __init__(self, root: Node | None) -> None:
         self.root = root
+        self._keys: dict[int, dict[str, tuple[Node, Node]]] = {}
 
     def locate(self, path: Path) -> dict[str, Any]:
         """Return the line and column of the key or item at `path` (or of its nearest ancestor)."""
@@ -80,7 +119,7 @@ class YamlLocator:
         node, mark = self.root, self.root.start_mark
         for segment in path:
             if isinstance(node, MappingNode) and isinstance(segment, str):
-                pair = _find_key(node, segment)
+                pair = self._find_key(node, segment)
                 if pair is None:
                     break
                 mark, node = pair[0].start_mark, pair[1]
@@ -91,13 +130,18 @@ class YamlLocator:
                 break
         return {"line": mark.line + 1, "column": mark.column + 1}
 
-
-def _find_key(node: MappingNode, name: str) -> tuple[Node, Node] | None:
-    for candidate in (name, *aliases_of(name)):
-        for key, value in node.value:
-            if isinstance(key, ScalarNode) and key.value == candidate:
-                return key, value
-    return None
+    def _find_key(self, node: MappingNode, name: str) -> tuple[Node, Node] | None:
+        keys = self._keys.get(id(node))
+        if keys is None:
+            keys = {}
+            for key, value in node.value:
+                if isinstance(key, ScalarNode):
+                    keys.setdefault(key.value, (key, value))
+            self._keys[id(node)] = keys
+        for candidate in (name, *aliases_of(name)):
+            if candidate in keys:
+                return keys[candidate]
+        return None
 
 
 def read_yaml(content: bytes, findings: Findings) -> Any | None:
@@ -116,13 +160,19 @@ def read_yaml(content: bytes, findings: Findings) -> Any | None:
     yaml = YAML(typ="safe")
     yaml.Resolver = _CoreResolver
     try:
+        if not _values_are_few_enough(content, text, yaml, findings):
+            return None
         root = yaml.compose(text)
         if root is None:
             findings.error((), "The file holds only comments: a share pack needs metadata, recipient and share.")
             return None
-        if "*" in text and not _aliases_are_sane(root, findings):
+        if "*" in text and not _aliases_are_sane(root, len(content), findings):
             return None
-        document = SafeConstructor(loader=yaml).construct_document(root)
+        document = _BoundedConstructor(loader=yaml).construct_document(root)
+    except _TooManyKeys as exc:
+        findings.error((), f"This mapping has {len(exc.node.value):,} keys; share pack items have at most a dozen "
+                       f"fields, so more than {MAX_KEYS} is refused.", _node_location(exc.node))
+        return None
     except MarkedYAMLError as exc:
         findings.error((), _syntax_message(exc), _mark_location(exc))
         return None
@@ -172,13 +222,36 @@ def _nesting_is_sane(text: str, findings: Findings) -> bool:
     return True
 
 
-def _aliases_are_sane(root: Node, findings: Findings) -> bool:
-    """Refuse alias bombs and self-referencing aliases by sizing the tree as if aliases were expanded.
+def _values_are_few_enough(content: bytes, text: str, yaml: YAML, findings: Findings) -> bool:
+    """Refuse YAML with more than `MAX_VALUES` values before it is composed into node objects.
+
+    Counting characters bounds the values at no cost for every real pack; only a file above that bound
+    has its parse events counted (without building nodes), stopping at the first value over the limit.
+    """
+    if 2 * sum(content.count(separator) for separator in _VALUE_SEPARATORS) + 1 <= MAX_VALUES:
+        return True
+    count = 0
+    for event in yaml.parse(text):
+        if isinstance(event, ScalarEvent | SequenceStartEvent | MappingStartEvent):
+            count += 1
+            if count > MAX_VALUES:
+                findings.error((), f"The YAML holds more than {MAX_VALUES:,} values; a share pack at three times "
+                               "the design scale holds fewer. Split it into several packs.",
+                               {"line": event.start_mark.line + 1, "column": event.start_mark.column + 1})
+                return False
+    return True
+
+
+def _aliases_are_sane(root: Node, written_bytes: int, findings: Findings) -> bool:
+    """Refuse alias bombs and self-referencing aliases by sizing, in bytes, the tree as if aliases were expanded.
 
     Aliased nodes are shared objects in the composed tree, so sizing each node once (memoised, iterative)
-    costs what the written text costs, however large the expansion would be.
+    costs what the written text costs, however large the expansion would be. Bytes, not nodes: one 100 KB
+    scalar referenced 3,000 times is few nodes but 300 MB once stored as JSON.
     """
+    budget = max(MAX_ALIAS_EXPANSION_RATIO * written_bytes, ALIAS_EXPANSION_FLOOR)
     sizes: dict[int, int] = {}
+    counts: dict[int, int] = {}
     on_path: set[int] = set()
     stack: list[tuple[Node, bool]] = [(root, False)]
     while stack:
@@ -187,7 +260,18 @@ def _aliases_are_sane(root: Node, findings: Findings) -> bool:
         children = _children(node)
         if finished:
             on_path.discard(key)
-            sizes[key] = 1 + sum(sizes[id(child)] for child in children)
+            own = len(node.value) if isinstance(node, ScalarNode) else 0
+            sizes[key] = _NODE_BYTES + own + sum(sizes[id(child)] for child in children)
+            counts[key] = 1 + sum(counts[id(child)] for child in children)
+            if counts[key] > MAX_VALUES:
+                findings.error((), f"The YAML uses aliases (*name) that would expand it to more than {MAX_VALUES:,} "
+                               "values (an alias bomb); it was refused.", _node_location(node))
+                return False
+            if sizes[key] > budget:
+                findings.error((), "The YAML uses aliases (*name) that would expand it to more than "
+                               f"{budget:,} bytes, {MAX_ALIAS_EXPANSION_RATIO} times the file (an alias bomb); "
+                               "it was refused. Write the values out instead.", _node_location(node))
+                return False
             continue
         if key in sizes:
             continue
@@ -198,10 +282,6 @@ def _aliases_are_sane(root: Node, findings: Findings) -> bool:
         on_path.add(key)
         stack.append((node, True))
         stack.extend((child, False) for child in children if id(child) not in sizes)
-    if sizes[id(root)] - len(sizes) > MAX_ALIAS_EXPANSION:
-        findings.error((), "The YAML uses aliases (*name) that would expand to more than "
-                       f"{MAX_ALIAS_EXPANSION:,} extra values (an alias bomb); it was refused.")
-        return False
     return True
 
 

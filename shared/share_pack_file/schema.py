@@ -17,11 +17,21 @@ from typing import Any
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
+from shared.share_pack_file.issues import echo
 from shared.share_pack_file.model import DataObjectSpec, DataObjectType, RecipientType, Strategy
 
+# Unity Catalog object names: at most 255 characters, without '.', space, '/', ASCII control characters
+# (00-1F hex) or DEL (7F hex); https://docs.databricks.com/en/sql/language-manual/sql-ref-names.html
 MAX_NAME_LENGTH = 255
 MAX_ALLOWED_IPS = 100
 TOKEN_EXPIRY_DAYS = (1, 365)
+# An address is at most 254 characters: the 256-octet path limit of RFC 5321 (section 4.5.3.1.3) less "<>".
+MAX_EMAIL_LENGTH = 254
+MAX_URL_LENGTH = 2048
+# Free text (comments, descriptions): the default of the `max_comment_chars` setting. Databricks documents
+# no limit for share and recipient comments; this one keeps every stored and echoed comment small.
+DEFAULT_MAX_COMMENT_CHARS = 4096
+FREE_TEXT_FIELDS = ("comment", "description")
 
 # The Excel layout: the metadata sheet's two columns, and the data objects sheet whose rows name their share.
 METADATA_COLUMNS = ("field", "value")
@@ -32,14 +42,32 @@ UNKNOWN_FIELD = "Unknown field."
 NOT_A_MAPPING = "Invalid input type."
 REQUIRED = fields.Field.default_error_messages["required"]
 
-# One identifier part as Unity Catalog accepts it: no '.', space, '/', ASCII control characters or DEL.
-_PART = r"[^. /\x00-\x1f\x7f]{1,255}"
-_FORBIDDEN_NAME_CHARS = re.compile(r"[. /\x00-\x1f\x7f]")
-_SHARED_AS_PART = r"[A-Za-z0-9_]+"
+# One identifier part as Unity Catalog accepts it: no '.', space, '/', ASCII control characters or DEL; and
+# as this service stores it: no C1 control characters or lone surrogates either (see `check_characters`).
+_PART = r"[^. /\x00-\x1f\x7f-\x9f\ud800-\udfff]{1,255}"
+_FORBIDDEN_NAME_CHARS = re.compile(r"[. /\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+_SHARED_AS_PART = r"[A-Za-z0-9_]{1,255}"
+
+# Every text field is stored (PostgreSQL text cannot hold NUL: https://www.postgresql.org/docs/current/
+# datatype-character.html), encoded as UTF-8 (which has no lone surrogates), shown on screens and in logs,
+# and sent to Databricks. The other C0 controls, DEL and the C1 controls are invisible there and can rewrite
+# a terminal (ESC sequences), so they are refused everywhere. Free text (comments, descriptions) keeps tab,
+# line feed and carriage return: multi-line comments are YAML block scalars or Alt+Enter in an Excel cell.
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+_CONTROL_CHARACTERS_IN_FREE_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def check_characters(value: str, *, free_text: bool = False) -> str:
+    """Return `value`, or raise if it holds a character no text field may hold (see `_CONTROL_CHARACTERS`)."""
+    found = (_CONTROL_CHARACTERS_IN_FREE_TEXT if free_text else _CONTROL_CHARACTERS).search(value)
+    if found:
+        raise ValidationError(f"Must not contain the control character {echo(found.group())} (character "
+                              f"{found.start() + 1}); remove it.")
+    return value
 
 
 class UnityCatalogName(validate.Validator):
-    """Refuse share and recipient names Unity Catalog refuses (reference §4, "Names")."""
+    """Refuse share and recipient names Unity Catalog refuses (see `MAX_NAME_LENGTH`)."""
 
     pattern = rf"^{_PART}$"
 
@@ -59,12 +87,12 @@ class DataObjectName(validate.Validator):
     """Accept `catalog.schema` or `catalog.schema.object`, each part a name Unity Catalog accepts."""
 
     pattern = rf"^{_PART}\.{_PART}(\.{_PART})?$"
-    _match = re.compile(pattern).match
+    _match = re.compile(pattern).fullmatch
 
     def __call__(self, value: str) -> str:
         if not self._match(value):
             raise ValidationError(
-                f"'{value}' is not a data object name: write catalog.schema.table (catalog.schema for a "
+                f"'{echo(value)}' is not a data object name: write catalog.schema.table (catalog.schema for a "
                 "SCHEMA), each part without spaces, '/' or control characters."
             )
         return value
@@ -83,12 +111,43 @@ class SharingIdentifier(validate.Regexp):
 
 
 class Text(fields.String):
-    """A string; numbers are taken as their text, because `project_name: 2024` or an Excel number cell
-    means the characters the requestor typed."""
+    """A string without control characters; numbers are taken as their text, because `project_name: 2024`
+    or an Excel number cell means the characters the requestor typed."""
+
+    free_text = False
 
     def _deserialize(self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any) -> str:
         if isinstance(value, int | float) and not isinstance(value, bool):
             value = str(value)
+        return check_characters(super()._deserialize(value, attr, data, **kwargs), free_text=self.free_text)
+
+
+class FreeText(Text):
+    """A comment or description: may span lines (tab, line feed, carriage return); its length is bounded
+    by the `max_comment_chars` setting when the pack is validated."""
+
+    free_text = True
+
+
+class Email(fields.Email):
+    """An e-mail address of at most `MAX_EMAIL_LENGTH` characters, without control characters."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any) -> str:
+        if isinstance(value, str):
+            check_characters(value)
+            if len(value) > MAX_EMAIL_LENGTH:
+                raise ValidationError(f"Must be at most {MAX_EMAIL_LENGTH} characters (has {len(value):,}).")
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
+class WorkspaceUrl(fields.Url):
+    """An http(s) URL of at most `MAX_URL_LENGTH` characters, without control characters."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any) -> str:
+        if isinstance(value, str):
+            check_characters(value)
+            if len(value) > MAX_URL_LENGTH:
+                raise ValidationError(f"Must be at most {MAX_URL_LENGTH} characters (has {len(value):,}).")
         return super()._deserialize(value, attr, data, **kwargs)
 
 
@@ -105,7 +164,7 @@ class Choice(fields.Field):
             member = self.enum.__members__.get(value.strip().upper())
             if member is not None:
                 return member
-        raise ValidationError(f"Must be one of {', '.join(self.choices)} (got '{value}').")
+        raise ValidationError(f"Must be one of {', '.join(self.choices)} (got '{echo(value)}').")
 
 
 class WholeNumber(fields.Integer):
@@ -131,10 +190,10 @@ class IPv4Network(fields.Field):
             network = ipaddress.ip_network(value.strip(), strict=False)
         except ValueError:
             raise ValidationError(
-                f"'{value}' is not an IPv4 address or CIDR (e.g. 203.0.113.7 or 10.0.0.0/16)."
+                f"'{echo(value)}' is not an IPv4 address or CIDR (e.g. 203.0.113.7 or 10.0.0.0/16)."
             ) from None
         if network.version != 4:
-            raise ValidationError(f"'{value}' is IPv6; Delta Sharing IP access lists accept IPv4 only.")
+            raise ValidationError(f"'{echo(value)}' is IPv6; Delta Sharing IP access lists accept IPv4 only.")
         return value.strip()
 
 
@@ -218,9 +277,9 @@ class DataObjectField(fields.Field):
         self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any
     ) -> DataObjectSpec:
         if isinstance(value, str):
-            name = self._check_name(value.strip())
+            name = self._check_name(value.strip())  # its pattern refuses every control character
             if name.count(".") != 2:
-                raise ValidationError(f"'{value}' is not a table name: write catalog.schema.table.")
+                raise ValidationError(f"'{echo(value)}' is not a table name: write catalog.schema.table.")
             return DataObjectSpec(name=name.lower())
         if not isinstance(value, Mapping):
             raise ValidationError("Must be catalog.schema.table or a mapping with name, type, shared_as, history.")
@@ -238,10 +297,10 @@ class DataObjectField(fields.Field):
         parts = 2 if kind is DataObjectType.SCHEMA else 3
         if name.count(".") + 1 != parts:
             example = "catalog.schema" if parts == 2 else "catalog.schema.name"
-            raise ValidationError({"name": [f"A {kind.value} is named {example} (got '{name}')."]})
+            raise ValidationError({"name": [f"A {kind.value} is named {example} (got '{echo(name)}')."]})
         if shared_as is not None and shared_as.count(".") + 1 != parts - 1:
             example = "a schema name" if parts == 2 else "schema.name"
-            raise ValidationError({"shared_as": [f"For a {kind.value} write {example} (got '{shared_as}')."]})
+            raise ValidationError({"shared_as": [f"For a {kind.value} write {example} (got '{echo(shared_as)}')."]})
         return DataObjectSpec(
             name=name.lower(),
             type=kind,
@@ -253,7 +312,7 @@ class DataObjectField(fields.Field):
 class MetadataSchema(_BaseSchema):
     """Who asks, for which project, and what the pack does."""
 
-    requestor = fields.Email(required=True, metadata={"description": "E-mail address of the requestor."})
+    requestor = Email(required=True, metadata={"description": "E-mail address of the requestor."})
     project_name = Text(
         required=True,
         validate=validate.Length(min=1, max=MAX_NAME_LENGTH),
@@ -269,8 +328,8 @@ class MetadataSchema(_BaseSchema):
         required=True,
         metadata={"description": "NEW creates, UPDATE changes, DELETE removes (any letter case)."},
     )
-    description = Text(metadata={"description": "Why the data is shared."})
-    workspace_url = fields.Url(
+    description = FreeText(metadata={"description": "Why the data is shared."})
+    workspace_url = WorkspaceUrl(
         require_tld=False,
         schemes={"http", "https"},
         metadata={"description": "The Databricks workspace to provision in (default: the service's)."},
@@ -285,7 +344,7 @@ class RecipientSchema(_BaseSchema):
         RecipientType,
         metadata={"description": "D2O (open sharing, bearer token) or D2D (Databricks-to-Databricks)."},
     )
-    email = fields.Email(metadata={"description": "Contact e-mail (required for D2O)."})
+    email = Email(metadata={"description": "Contact e-mail (required for D2O)."})
     allowed_ips = DelimitedList(
         IPv4Network(),
         validate=validate.Length(max=MAX_ALLOWED_IPS, error=f"At most {MAX_ALLOWED_IPS} IP addresses or CIDRs."),
@@ -301,7 +360,7 @@ class RecipientSchema(_BaseSchema):
             "aliases": ("recipient_databricks_org",),
         },
     )
-    comment = Text(metadata={"description": "Free text shown on the recipient."})
+    comment = FreeText(metadata={"description": "Free text shown on the recipient."})
     token_expiry_days = WholeNumber(
         validate=validate.Range(*TOKEN_EXPIRY_DAYS),
         metadata={"description": "D2O only: bearer token lifetime in days (1..365).", "aliases": ("token_expiry",)},
@@ -312,7 +371,7 @@ class ShareSchema(_BaseSchema):
     """A share, who receives it and what it holds."""
 
     name = Text(required=True, validate=UnityCatalogName(), metadata={"description": "Share name."})
-    comment = Text(metadata={"description": "Free text shown on the share."})
+    comment = FreeText(metadata={"description": "Free text shown on the share."})
     recipients = DelimitedList(
         Text(validate=UnityCatalogName()),
         metadata={"description": "Names of recipients declared in this pack."},

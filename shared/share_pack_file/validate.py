@@ -16,7 +16,8 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError
 
-from shared.share_pack_file.issues import Findings, Path
+from shared.share_pack_file.issues import Findings, Path, echo
+from shared.share_pack_file.limits import FormatLimits
 from shared.share_pack_file.model import (
     DataObjectSpec,
     DataObjectType,
@@ -28,6 +29,7 @@ from shared.share_pack_file.model import (
     Strategy,
 )
 from shared.share_pack_file.schema import (
+    FREE_TEXT_FIELDS,
     NOT_A_MAPPING,
     REQUIRED,
     SHARE_PACK_SCHEMA,
@@ -60,8 +62,11 @@ _NOUNS: dict[type[Schema], str] = {
 }
 
 
-def validate_share_pack(document: Any, findings: Findings) -> SharePackSpec | None:
+def validate_share_pack(
+    document: Any, findings: Findings, limits: FormatLimits | None = None
+) -> SharePackSpec | None:
     """Validate a document, adding every error and warning to `findings`; return the pack if it has no errors."""
+    limits = limits or FormatLimits()
     if not isinstance(document, Mapping):
         findings.error(
             (),
@@ -77,7 +82,7 @@ def validate_share_pack(document: Any, findings: Findings) -> SharePackSpec | No
         if key not in document:
             findings.error((key,), f"The share pack has no '{key}' section (in Excel: no '{key}' sheet).")
 
-    metadata = _load_metadata(document.get("metadata"), findings)
+    metadata = _load_metadata(document.get("metadata"), limits, findings)
     strategy = metadata.get("strategy") if metadata else None
     deleting = strategy is Strategy.DELETE
     raw_recipients = _section_items(document, "recipient", findings)
@@ -89,11 +94,11 @@ def validate_share_pack(document: Any, findings: Findings) -> SharePackSpec | No
     }
 
     recipients = [
-        _check_recipient(item, ("recipient", index), deleting=deleting, findings=findings)
+        _check_recipient(item, ("recipient", index), deleting=deleting, limits=limits, findings=findings)
         for index, item in enumerate(raw_recipients)
     ]
     shares = [
-        _check_share(item, ("share", index), deleting=deleting, declared=declared, findings=findings)
+        _check_share(item, ("share", index), deleting=deleting, declared=declared, limits=limits, findings=findings)
         for index, item in enumerate(raw_shares)
     ]
     _check_duplicates(recipients, "recipient", findings)
@@ -106,7 +111,7 @@ def validate_share_pack(document: Any, findings: Findings) -> SharePackSpec | No
             if recipient and recipient.get("name") and recipient["name"].lower() not in used:
                 findings.warn(("recipient", index), f"Recipient '{recipient['name']}' is not used by any share.")
 
-    if findings.errors or metadata is None:
+    if findings.has_errors or metadata is None:
         return None
     return SharePackSpec(
         metadata=Metadata(**metadata),
@@ -131,10 +136,10 @@ def normalise_keys(item: Any, schema: Schema, path: Path, findings: Findings) ->
         name = table.get(key, key)
         if name != key:
             if item.get(name) is not None:
-                findings.error((*path, key), f"'{key}' is an old name for '{name}', which is also given; keep "
+                findings.error((*path, key), f"'{echo(key)}' is an old name for '{name}', which is also given; keep "
                                f"only '{name}'.")
                 continue
-            findings.warn((*path, key), f"'{key}' is an old name for '{name}'; it was read as '{name}'.")
+            findings.warn((*path, key), f"'{echo(key)}' is an old name for '{name}'; it was read as '{name}'.")
         result[name] = value
     return result
 
@@ -163,6 +168,8 @@ def report_messages(messages: Any, path: Path, findings: Findings) -> None:
     elif isinstance(messages, list | tuple):
         for message in messages:
             report_messages(message, path, findings)
+    elif findings.errors_full:
+        findings.error(path, "")  # only counted: tens of thousands of unknown keys must not cost a message each
     else:
         findings.error(path, _humanise(path, str(messages)))
 
@@ -186,9 +193,9 @@ def _humanise(path: Path, message: str) -> str:
 
 def unknown_field_message(name: str, known: Sequence[str], noun: str) -> str:
     """Say that `name` is not a known `noun` (e.g. "recipient field"), suggest the closest, list the known."""
-    guess = difflib.get_close_matches(name.lower(), known, n=1, cutoff=0.6)
+    guess = difflib.get_close_matches(name[:100].lower(), known, n=1, cutoff=0.6)
     hint = f" (did you mean '{guess[0]}'?)" if guess else ""
-    return f"'{name}' is not a {noun}{hint}; the {noun}s are {', '.join(known)}."
+    return f"'{echo(name)}' is not a {noun}{hint}; the {noun}s are {', '.join(known)}."
 
 
 def _kind(value: Any) -> str:
@@ -196,14 +203,27 @@ def _kind(value: Any) -> str:
         return "nothing"
     if isinstance(value, list):
         return "a list"
-    return "plain text" if isinstance(value, str) else f"a single value ({value!r})"
+    return "plain text" if isinstance(value, str) else f"a single value ({echo(repr(value))})"
 
 
-def _load_metadata(raw: Any, findings: Findings) -> dict[str, Any] | None:
+def _load_metadata(raw: Any, limits: FormatLimits, findings: Findings) -> dict[str, Any] | None:
     if raw is None:
         return None
     _, loaded, messages = _load(section_schema("metadata"), raw, ("metadata",), findings)
-    return None if messages else loaded
+    too_long = _check_free_text(loaded, ("metadata",), limits, findings)
+    return None if messages or too_long else loaded
+
+
+def _check_free_text(item: Mapping[str, Any], path: Path, limits: FormatLimits, findings: Findings) -> bool:
+    """Refuse comments and descriptions over the service's limit; return True if one was refused."""
+    refused = False
+    for name in FREE_TEXT_FIELDS:
+        text = item.get(name)
+        if isinstance(text, str) and len(text) > limits.max_comment_chars:
+            findings.error((*path, name), f"'{name}' may be at most {limits.max_comment_chars:,} characters "
+                           f"(this one has {len(text):,}).")
+            refused = True
+    return refused
 
 
 def _section_items(document: Mapping[str, Any], section: str, findings: Findings) -> list[Any]:
@@ -216,10 +236,13 @@ def _section_items(document: Mapping[str, Any], section: str, findings: Findings
     return value
 
 
-def _check_recipient(item: Any, path: Path, *, deleting: bool, findings: Findings) -> dict[str, Any]:
+def _check_recipient(
+    item: Any, path: Path, *, deleting: bool, limits: FormatLimits, findings: Findings
+) -> dict[str, Any]:
     given, recipient, messages = _load(section_schema("recipient"), item, path, findings)
     if not isinstance(given, Mapping) or "_schema" in messages:
         return recipient
+    _check_free_text(recipient, path, limits, findings)
     kind = recipient.get("type")
     name = given.get("name", "")
     if "type" not in given and not deleting:
@@ -249,12 +272,13 @@ def _check_recipient(item: Any, path: Path, *, deleting: bool, findings: Finding
 
 
 def _check_share(
-    item: Any, path: Path, *, deleting: bool, declared: set[str], findings: Findings
+    item: Any, path: Path, *, deleting: bool, declared: set[str], limits: FormatLimits, findings: Findings
 ) -> dict[str, Any]:
     given, share, messages = _load(section_schema("share"), item, path, findings)
     if not isinstance(given, Mapping) or "_schema" in messages:
         return share
-    references: list[str] = []
+    _check_free_text(share, path, limits, findings)
+    references: dict[str, None] = {}  # ordered, and a set for the lookups
     for index, reference in enumerate(share.get("recipients", []) if "recipients" not in messages else []):
         name = reference.lower()
         if name in references:
@@ -263,8 +287,8 @@ def _check_share(
             findings.error((*path, "recipients", index), f"Recipient '{reference}' is not declared in this "
                            "share pack's recipient list.")
         else:
-            references.append(name)
-    share["recipients"] = references
+            references[name] = None
+    share["recipients"] = list(references)
     objects: list[DataObjectSpec] = share.get("data_objects", [])
     if "data_objects" not in messages:
         _check_data_objects(objects, path, findings)

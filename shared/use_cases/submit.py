@@ -23,7 +23,9 @@ from shared.models import AuditEntry, Request, SharePack
 from shared.preflight import PreflightReport
 from shared.queue.messages import ProvisionSharePack
 from shared.queue.outbox import add_to_outbox
-from shared.share_pack_file import Issue, ParsedSharePack, SharePackSpec, parse_share_pack
+from shared.settings import Settings
+from shared.share_pack_file import FormatLimits, Issue, ParsedSharePack, SharePackSpec, parse_share_pack
+from shared.share_pack_file.issues import echo
 from shared.status import AuditAction, RequestStatus, SharePackStatus
 
 log = get_logger(__name__)
@@ -49,6 +51,16 @@ class SubmittedSharePack:
     warnings: list[Issue]
 
 
+def format_limits(settings: Settings) -> FormatLimits:
+    """The share pack file bounds this deployment is configured with."""
+    return FormatLimits(
+        max_comment_chars=settings.max_comment_chars,
+        max_sheet_rows=settings.max_sheet_rows,
+        max_sheet_columns=settings.max_sheet_columns,
+        max_sheet_cells=settings.max_sheet_cells,
+    )
+
+
 def share_pack_name(requestor: str, moment: datetime) -> str:
     """`SharePack_<requestor>_<YYYYMMDD_HHMMSS>`, the name existing users' scripts expect."""
     return f"SharePack_{requestor}_{moment.strftime('%Y%m%d_%H%M%S')}"
@@ -68,6 +80,7 @@ def submit_share_pack(
     preflight: Callable[[SharePackSpec], PreflightReport] | None = None,
     max_token_expiry_days: int = 365,
     admit: Callable[[Session, SharePackSpec], Admission] | None = None,
+    limits: FormatLimits | None = None,
 ) -> SubmittedSharePack:
     """Validate and store an upload, then hand its committed outbox row to `publish`.
 
@@ -80,17 +93,19 @@ def submit_share_pack(
             (an audit row records it; nothing else is stored).
         Forbidden, InvalidInput: `admit` refused the upload (an audit row records it; nothing else is stored).
     """
+    # The name comes from the client: stored and shown, so bounded and printable (PostgreSQL refuses NUL).
+    stored_name = echo(filename)
     try:
-        parsed = parse_share_pack(content, filename=filename, max_bytes=max_bytes)
+        parsed = parse_share_pack(content, filename=filename, max_bytes=max_bytes, limits=limits)
     except InvalidInput as exc:
-        _record_rejection(session_factory, filename, content, submitted_by, request_id, [str(exc)])
+        _record_rejection(session_factory, stored_name, content, submitted_by, request_id, [str(exc)])
         raise
     errors = list(parsed.errors)
     errors.extend(_workspace_mismatch(parsed, workspace_url))
     errors.extend(_token_expiry_over_limit(parsed, max_token_expiry_days))
     if errors or parsed.share_pack is None:
         _record_rejection(
-            session_factory, filename, content, submitted_by, request_id, [e.to_dict() for e in errors]
+            session_factory, stored_name, content, submitted_by, request_id, [e.to_dict() for e in errors]
         )
         raise InvalidSharePack(errors, parsed.warnings)
     if preflight is not None:
@@ -105,10 +120,10 @@ def submit_share_pack(
     pack = parsed.share_pack
     now = datetime.now(UTC)
     try:
-        return _store(session_factory, parsed, pack, now, filename, workspace_url, submitted_by, queue_name,
+        return _store(session_factory, parsed, pack, now, stored_name, workspace_url, submitted_by, queue_name,
                       publish, request_id, admit)
     except (Forbidden, InvalidInput) as exc:
-        _record_rejection(session_factory, filename, content, submitted_by, request_id, [exc.message])
+        _record_rejection(session_factory, stored_name, content, submitted_by, request_id, [exc.message])
         raise
 
 
@@ -117,7 +132,7 @@ def _store(
     parsed: ParsedSharePack,
     pack: SharePackSpec,
     now: datetime,
-    filename: str,
+    stored_name: str,
     workspace_url: str,
     submitted_by: str,
     queue_name: str,
@@ -140,7 +155,7 @@ def _store(
             config=pack.to_dict(),
             validation_warnings=[w.to_dict() for w in parsed.warnings],
             file_format=parsed.file_format,
-            original_filename=filename,
+            original_filename=stored_name,
             workspace_url=workspace_url,
             project_name=admission.project_name if admission else pack.metadata.project_name,
             tenant_id=admission.tenant_id if admission else None,
@@ -167,7 +182,7 @@ def _store(
                 new_values={
                     "share_pack_name": row.share_pack_name,
                     "strategy": row.strategy,
-                    "original_filename": filename,
+                    "original_filename": stored_name,
                     "workspace_url": workspace_url,
                     # An administrator may upload on behalf of someone: both names are on the record.
                     "requestor": pack.metadata.requestor,

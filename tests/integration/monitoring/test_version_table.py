@@ -56,12 +56,12 @@ def test_drop_the_schema_then_upgrade_head_rebuilds_it(migrated):
         assert conn.scalar(text("SELECT count(*) FROM monitoring.pack_runs")) == 0
 
 
-def test_a_version_table_in_public_moves_into_deltashare(migrated):
-    url, engine = migrated
-    with engine.begin() as conn:  # what an earlier release left behind
+def test_a_version_table_in_public_moves_into_deltashare(postgres_server_url):
+    url = fresh_database_url(postgres_server_url, prefix="vt")
+    command.upgrade(alembic_config(url), "0001")
+    engine = create_engine(url)
+    with engine.begin() as conn:  # what the first release left behind: its version table in public
         conn.execute(text("ALTER TABLE deltashare.alembic_version SET SCHEMA public"))
-        conn.execute(text("UPDATE public.alembic_version SET version_num = '0001'"))
-        conn.execute(text("DROP SCHEMA monitoring CASCADE"))
 
     command.upgrade(alembic_config(url), "head")
 
@@ -69,6 +69,7 @@ def test_a_version_table_in_public_moves_into_deltashare(migrated):
     with engine.connect() as conn:
         assert not conn.scalar(text("SELECT to_regclass('public.alembic_version') IS NOT NULL"))
         assert conn.scalar(text("SELECT count(*) FROM monitoring.recent_failures")) == 0
+    engine.dispose()
 
 
 def test_a_stale_public_record_after_the_schema_was_dropped_does_not_fool_upgrade(migrated):

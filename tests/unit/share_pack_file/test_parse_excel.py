@@ -12,7 +12,7 @@ from openpyxl import Workbook
 
 from shared.errors import UnsupportedMediaType
 from shared.share_pack_file import parse_share_pack
-from shared.share_pack_file.parse_excel import MAX_UNCOMPRESSED_BYTES
+from shared.share_pack_file.excel_archive import MAX_UNCOMPRESSED_BYTES
 from tests.unit.share_pack_file.conftest import document_sheets, messages, valid_document, workbook_bytes
 
 METADATA = [
