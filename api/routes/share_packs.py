@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from api.context import access, authenticate, caller, services, workspace_url
 from api.errors import documents_errors
+from api.preflight import upload_preflight
 from api.schemas import (
     HistoryResponseSchema,
     ListQuerySchema,
@@ -82,6 +83,7 @@ class SharePackUpload(MethodView):
             max_bytes=svc.settings.max_upload_bytes,
             publish=svc.publisher.notify,
             request_id=g.get("request_id"),
+            preflight=upload_preflight(svc, workspace_url()),
             max_token_expiry_days=svc.settings.token_expiry_max_days,
             # Groups are read in the upload's own transaction: no second connection per upload.
             admit=lambda session, pack: admit_upload(session, Access.load(session, caller()), pack, workspace_url()),
@@ -108,7 +110,7 @@ class SharePackById(MethodView):
     def get(self, share_pack_id: str):
         """The current status of a share pack."""
         with services().session_factory() as session:
-            return _visible_pack(session, share_pack_id)
+            return visible_pack(session, share_pack_id)
 
 
 @blp.route("/sharepack/<string:share_pack_id>/history", parameters=[WORKSPACE_HEADER])
@@ -118,7 +120,7 @@ class SharePackHistory(MethodView):
     def get(self, share_pack_id: str):
         """Every version of a share pack: each status change, who made it and why."""
         with services().session_factory() as session:
-            _visible_pack(session, share_pack_id)
+            visible_pack(session, share_pack_id)
             versions = share_pack_history(
                 session, parse_share_pack_id(share_pack_id), workspace_url=workspace_url()
             )
@@ -137,7 +139,7 @@ class SharePackPlan(MethodView):
     def get(self, share_pack_id: str):
         """What provisioning creates, changes and removes for this pack (null until planned)."""
         with services().session_factory() as session:
-            pack = _visible_pack(session, share_pack_id)
+            pack = visible_pack(session, share_pack_id)
             plan = pack.plan  # a deferred column: read it while the session is open
         return {
             "Message": "Plan not made yet" if plan is None else "Plan",
@@ -167,7 +169,7 @@ class SharePacks(MethodView):
         }
 
 
-def _visible_pack(session: Session, share_pack_id: str) -> SharePack:
+def visible_pack(session: Session, share_pack_id: str) -> SharePack:
     """The pack if the caller may see it; otherwise NotFound, exactly like an unknown id."""
     pack = get_share_pack(session, parse_share_pack_id(share_pack_id), workspace_url=workspace_url())
     access().require_visible(session, pack)

@@ -20,6 +20,7 @@ from shared.errors import Forbidden, InvalidInput
 from shared.history import History
 from shared.logging import get_logger
 from shared.models import AuditEntry, Request, SharePack
+from shared.preflight import PreflightReport
 from shared.queue.messages import ProvisionSharePack
 from shared.queue.outbox import add_to_outbox
 from shared.settings import Settings
@@ -76,6 +77,7 @@ def submit_share_pack(
     max_bytes: int,
     publish: Callable[[int], object],
     request_id: str | None = None,
+    preflight: Callable[[SharePackSpec], PreflightReport] | None = None,
     max_token_expiry_days: int = 365,
     admit: Callable[[Session, SharePackSpec], Admission] | None = None,
     limits: FormatLimits | None = None,
@@ -90,7 +92,8 @@ def submit_share_pack(
 
     Raises:
         PayloadTooLarge, UnsupportedMediaType: the file cannot be read at all (an audit row records it).
-        InvalidSharePack: the file breaks the rules (an audit row records it; nothing else is stored).
+        InvalidSharePack: the file breaks the rules, or `preflight` finds errors against the workspace
+            (an audit row records it; nothing else is stored).
         Forbidden, InvalidInput: `admit` refused the upload (an audit row records it; nothing else is stored).
     """
     # The name comes from the client: stored and shown, so bounded and printable (PostgreSQL refuses NUL).
@@ -107,6 +110,21 @@ def submit_share_pack(
         limits=limits,
         check_directory=check_directory,
     )
+    if preflight is not None:
+        if admit is not None:  # the workspace's tables are only for callers who may upload to it
+            try:
+                with session_factory() as session:
+                    admit(session, parsed.share_pack)
+            except (Forbidden, InvalidInput) as exc:
+                _record_rejection(session_factory, stored_name, content, submitted_by, request_id, [exc.message])
+                raise
+        report = preflight(parsed.share_pack)
+        parsed.warnings.extend(report.warnings)
+        if report.errors:
+            _record_rejection(
+                session_factory, stored_name, content, submitted_by, request_id, [e.to_dict() for e in report.errors]
+            )
+            raise InvalidSharePack(report.errors, parsed.warnings)
     pack = parsed.share_pack
     assert pack is not None
     now = datetime.now(UTC)
