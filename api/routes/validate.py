@@ -50,7 +50,11 @@ class SharePackValidate(MethodView):
     @blp.arguments(UploadSchema, location="files")
     @blp.response(200, ValidateResponseSchema)
     @documents_errors(
-        blp, *COMMON_ERRORS, HTTPStatus.FORBIDDEN, HTTPStatus.REQUEST_ENTITY_TOO_LARGE, HTTPStatus.UNSUPPORTED_MEDIA_TYPE
+        blp,
+        *COMMON_ERRORS,
+        HTTPStatus.FORBIDDEN,
+        HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+        HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
     )
     def post(self, files):
         """Check a share pack against its workspace and preview its plan; nothing is stored or queued."""
