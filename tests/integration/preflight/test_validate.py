@@ -140,3 +140,20 @@ def test_without_credentials_only_the_file_is_checked(app_factory, headers, emul
     assert body["Valid"] is True and body["Plan"] is None
     assert any("no Databricks credentials" in w["message"] for w in body["ValidationWarnings"])
     assert emulator.requests() == []
+
+
+@pytest.mark.parametrize("route", ["validate", "upload"])
+def test_a_caller_who_may_not_upload_here_learns_nothing_of_the_workspace(
+    route, api, headers, emulator: EmulatorControl
+):
+    """What a workspace holds (its tables, other packs' objects in a plan) is only for its uploaders."""
+    emulator.seed_tables(EXAMPLE_TABLES)
+    emulator.clear_requests()
+    outsider = api(api_keys="tester=unused-key-0123,outsider=outsider-key-0123")
+    their_headers = {**headers, "Authorization": "Bearer outsider-key-0123"}
+
+    response = post_file(outsider, route, their_headers, sample())
+
+    assert response.status_code == 403, response.json
+    assert "Plan" not in response.json and "ValidationErrors" not in response.json
+    assert emulator.requests() == []  # refused before the workspace was read
