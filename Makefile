@@ -51,6 +51,7 @@ bench: install
 	-$(BIN)/python bench/bench_api.py
 	-$(BIN)/python bench/bench_workers.py
 	-$(BIN)/python bench/bench_emulator.py
+	-$(BIN)/python bench/bench_preflight.py
 	-$(BIN)/python bench/bench_notifications.py
 
 clean:

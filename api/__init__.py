@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import time
 import uuid
+from collections.abc import Callable
 
 import structlog
 from flask import Flask, abort, g, request
@@ -22,12 +23,13 @@ from api.console import blp as console_blp
 from api.console.session import configure_sessions
 from api.context import HealthCheck, Publisher, ReadinessCheck, Services
 from api.errors import register_error_handlers
-from api.routes import admin, approvals, health, metrics, recipients, share_packs, sync
+from api.routes import admin, approvals, drift, health, lifecycle, metrics, recipients, share_packs, sync, validate
 from api.schemas import ErrorSchema
 from api.security_headers import add_security_headers
 from shared import metrics as measured
 from shared.graph.validator import AdValidator
 from shared.notifications.activation_links import ActivationLinkCipher
+from shared.preflight import CatalogReader
 from shared.recipient_tokens import TokensFor
 from shared.settings import Settings
 
@@ -54,6 +56,7 @@ def create_app(
     session_factory: sessionmaker[Session],
     publisher: Publisher,
     health_check: HealthCheck,
+    reader_for: Callable[[str], CatalogReader] | None = None,
     readiness_check: ReadinessCheck | None = None,
     recipient_tokens: TokensFor | None = None,
     activation_links: ActivationLinkCipher | None = None,
@@ -83,6 +86,7 @@ def create_app(
         publisher=publisher,
         health_check=health_check,
         authenticator=Authenticator(settings),
+        reader_for=reader_for,
         readiness_check=readiness_check,
         recipient_tokens=recipient_tokens,
         activation_links=activation_links,
@@ -113,6 +117,9 @@ def create_app(
     api = DocumentedApi(app)
     api.register_blueprint(health.blp)
     api.register_blueprint(share_packs.blp)
+    api.register_blueprint(lifecycle.blp)
+    api.register_blueprint(validate.blp)
+    api.register_blueprint(drift.blp)
     app.register_blueprint(metrics.blp)  # plain Flask: /metrics is for Prometheus, not in the OpenAPI document
     api.register_blueprint(sync.blp)
     api.register_blueprint(recipients.blp)

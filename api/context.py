@@ -15,6 +15,7 @@ from shared.access.principals import Principal
 from shared.graph.validator import AdValidator
 from shared.health import HealthReport, ReadinessReport
 from shared.notifications.activation_links import ActivationLinkCipher
+from shared.preflight import CatalogReader
 from shared.recipient_tokens import TokensFor
 from shared.settings import Settings
 
@@ -40,6 +41,8 @@ class Services:
     publisher: Publisher
     health_check: HealthCheck
     authenticator: Authenticator
+    # Read-only access to workspaces (pre-flight, dry runs); None: no credentials, pre-flight is skipped.
+    reader_for: Callable[[str], CatalogReader] | None = None
     readiness_check: ReadinessCheck | None = None
     # Token rotation: None when this API has no Databricks credentials or no activation_link_keys.
     recipient_tokens: TokensFor | None = None

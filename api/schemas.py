@@ -11,6 +11,7 @@ from flask_smorest.fields import Upload
 from marshmallow import Schema, ValidationError, fields, validate
 
 from shared.status import SharePackStatus, values
+from shared.use_cases.lifecycle import is_configuration
 
 # Query text never holds control characters: PostgreSQL refuses NUL in text, and the others have no
 # business in a name or an e-mail address. The pattern documents the rule in ECMA syntax (OpenAPI's);
@@ -94,6 +95,10 @@ class HistoryEntrySchema(_SharePackVersionSchema):
     EffectiveTo = fields.DateTime(attribute="effective_to", allow_none=True)
     ChangedBy = fields.String(attribute="created_by")
     ChangeReason = fields.String(attribute="change_reason", allow_none=True)
+    IsConfiguration = fields.Function(
+        lambda version: is_configuration(version.change_reason),
+        metadata={"description": "Whether this version stores a configuration (a rollback target)"},
+    )
 
 
 class HistoryResponseSchema(Schema):

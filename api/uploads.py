@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import g
 
 from api.context import services
+from api.preflight import upload_preflight
 from shared.access.admission import admit_upload
 from shared.access.policy import Access
 from shared.access.principals import Principal
@@ -24,6 +25,7 @@ def submit_upload(content: bytes, filename: str, workspace_url: str, principal: 
         max_bytes=svc.settings.max_upload_bytes,
         publish=svc.publisher.notify,
         request_id=g.get("request_id"),
+        preflight=upload_preflight(svc, workspace_url),
         max_token_expiry_days=svc.settings.token_expiry_max_days,
         # Groups are read in the upload's own transaction: no second connection per upload.
         admit=lambda session, pack: admit_upload(session, Access.load(session, principal), pack, workspace_url),

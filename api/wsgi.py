@@ -4,6 +4,7 @@ The only production caller of `create_app`: it builds the real collaborators fro
 """
 
 import sys
+from collections.abc import Callable
 from functools import partial
 
 from flask import Flask
@@ -18,6 +19,8 @@ from shared.graph.validator import AdValidator
 from shared.health import CachedHealth, check_health, check_readiness
 from shared.logging import configure_logging, get_logger
 from shared.notifications.activation_links import ActivationLinkCipher
+from shared.preflight import CatalogReader
+from shared.provisioning.clients import WorkspaceClients
 from shared.queue.factory import make_queue
 from shared.queue.outbox import OutboxPublisher
 from shared.recipient_tokens import tokens_from_settings
@@ -44,6 +47,7 @@ def production_app() -> Flask:
         # Without Graph settings it checks the synced tables only and warns about what it could not check.
         directory_validator=AdValidator(graph_client_from_settings(settings),
                                         budget_seconds=settings.graph_validation_budget_seconds),
+        reader_for=_workspace_readers(settings),
     )
 
 
@@ -61,6 +65,21 @@ def _log_startup(settings: Settings, engine: Engine) -> None:
         log.info(f"All {report.table_count} workflow tables verified successfully")
     else:
         log.warning(report.message, missing_tables=list(report.missing_tables))
+
+
+def _workspace_readers(settings: Settings) -> Callable[[str], CatalogReader] | None:
+    """Read-only workspace access for the pre-flight; None when no Databricks credentials are configured."""
+    if settings.databricks_credentials is None and not settings.workspace_credentials:
+        return None
+    clients = WorkspaceClients(
+        settings.databricks_credentials,
+        per_workspace=settings.workspace_credentials,
+        # a pre-flight read must not outlive the request by much: it is skipped, not waited out
+        retry_timeout_seconds=max(5, int(settings.preflight_budget_seconds * 10)),
+        concurrency=settings.workspace_concurrency,
+        product="sharepack-api",
+    )
+    return clients.gateway
 
 
 try:

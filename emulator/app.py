@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
+from emulator import lakeflow, statements
 from emulator.auth import DEFAULT_TENANT_ID, AadTokenError, Authenticator
 from emulator.errors import ERROR_CODE_STYLES, ApiError, ErrorCodeStyle, invalid_parameter
 from emulator.faults import Fault, FaultInjector
@@ -94,6 +95,10 @@ class EmulatorApp:
         self._config_lock = threading.Lock()
         self.config = config
         self.seed_tables = tuple(seed_tables)
+        self.lakeflow = lakeflow.Lakeflow()
+        self._lakeflow_router = lakeflow.router(self.lakeflow)
+        self.billing = statements.Billing()
+        self._statements_router = statements.router(self.billing)
         self._apply_settings()
 
     # -- pipeline ----------------------------------------------------------------------------------
@@ -155,7 +160,11 @@ class EmulatorApp:
         fault = self.faults.take(method, path, "before")
         if fault is not None:
             return _fault_response(fault)
-        found = ROUTER.match(method, raw_path)
+        found = (
+            ROUTER.match(method, raw_path)
+            or self._lakeflow_router.match(method, raw_path)
+            or self._statements_router.match(method, raw_path)
+        )
         if found is None:
             if is_api:
                 self._authenticate(headers)
@@ -216,6 +225,8 @@ class EmulatorApp:
         self.faults.clear()
         self.requests.clear()
         self.workspace.reset(seed_tables=self.seed_tables)
+        self.lakeflow.reset()
+        self.billing.reset()
 
     def configure(self, changes: Mapping[str, Any]) -> dict[str, Any]:
         """Change run-time knobs (``latency_ms``, ``error_code_style``, ``page_size``, ``empty_first_page``,
@@ -264,6 +275,10 @@ class EmulatorApp:
         if method == "DELETE" and route.startswith("tables/"):
             self.workspace.drop_table(route.removeprefix("tables/"))
             return Response(200, {})
+        if (method, route) == ("POST", "billing"):
+            return Response(200, self.billing.seed(data))
+        if route.startswith("lakeflow/"):
+            return Response(200, lakeflow.hook(self.lakeflow, method, route.removeprefix("lakeflow/"), data))
         if (method, route) == ("GET", "requests"):
             entries = self.requests.entries(method=query.get("method"), path_contains=query.get("path_contains"))
             return Response(200, {"requests": entries})

@@ -141,3 +141,39 @@ class EmulatorControl:
     def state(self) -> dict[str, Any]:
         """Return the whole workspace state (tables, recipients, shares, grants, metastore, config)."""
         return dict(self._call("GET", "state"))
+
+    def lakeflow_state(self) -> dict[str, Any]:
+        """Return the emulated pipelines and jobs (``{"pipelines": [...], "jobs": [...]}``)."""
+        return dict(self._call("GET", "lakeflow/state"))
+
+    def add_run(
+        self,
+        job_id: int | str,
+        *,
+        result: str | None = "SUCCESS",
+        duration_s: float = 0,
+        message: str = "",
+        started_s_ago: float = 0,
+    ) -> int:
+        """Add a run to a job as if its schedule fired; it ends with ``result`` after ``duration_s``
+        seconds (``result=None``: it runs until `finish_run`). Return its run id."""
+        payload = {"job_id": int(job_id), "result": result, "duration_s": duration_s, "message": message,
+                   "started_s_ago": started_s_ago}
+        return int(self._call("POST", "lakeflow/runs", payload)["run_id"])
+
+    def finish_run(self, run_id: int, *, result: str = "SUCCESS", message: str = "") -> dict[str, Any]:
+        """End a running run now with ``result`` (SUCCESS, FAILED, TIMEDOUT, CANCELED)."""
+        return dict(self._call("POST", f"lakeflow/runs/{run_id}/finish", {"result": result, "message": message}))
+
+    def seed_billing(
+        self,
+        *,
+        usage: list[dict[str, Any]] = (),  # type: ignore[assignment]
+        list_prices: list[dict[str, Any]] = (),  # type: ignore[assignment]
+        chunk_rows: int | None = None,
+    ) -> dict[str, Any]:
+        """Add ``system.billing.usage`` and ``list_prices`` rows; ``chunk_rows`` pages statement results."""
+        payload: dict[str, Any] = {"usage": list(usage), "list_prices": list(list_prices)}
+        if chunk_rows:
+            payload["chunk_rows"] = chunk_rows
+        return dict(self._call("POST", "billing", payload))

@@ -110,6 +110,9 @@ class Settings:
     stuck_pack_after_seconds: int = 3600
     stuck_pack_sweep_interval_seconds: float = 300.0
     outbox_relay_interval_seconds: float = 5.0
+    # The upload route checks a pack against its workspace for at most this long; a workspace not read
+    # in time skips the check with a warning (the worker's plan is the final word).
+    preflight_budget_seconds: float = 3.0
     embedded_data_dir: str = ".local/postgres"
     # The worker and the sync service serve Prometheus metrics on this port (None: not served).
     metrics_port: int | None = None
@@ -130,6 +133,14 @@ class Settings:
     # Users first, groups a few minutes later (a group's members are the synced users that are active).
     sync_schedule_ad_users: str = "0 * * * *"
     sync_schedule_ad_groups: str = "5 * * * *"
+    sync_schedule_job_metrics: str = "*/15 * * * *"
+    # Billing rows arrive within hours: once a day is enough.
+    sync_schedule_project_costs: str = "0 6 * * *"
+    # The SQL warehouse (and its workspace; default: the first known one) that reads system.billing.
+    cost_warehouse_id: str | None = None
+    cost_workspace_url: str | None = None
+    # Reading every workspace back (recipients, shares, grants) and detecting drift.
+    sync_schedule_databricks_objects: str = "*/15 * * * *"
     sync_tick_seconds: float = 1.0
     # The longest D2O token lifetime (token_expiry_days) a pack may ask for; above it the pack is refused.
     token_expiry_max_days: int = 365
@@ -419,6 +430,7 @@ _PARSERS = {
     "stuck_pack_after_seconds": _as_positive_int,
     "stuck_pack_sweep_interval_seconds": _as_positive_float,
     "outbox_relay_interval_seconds": _as_positive_float,
+    "preflight_budget_seconds": _as_positive_float,
     "smtp_port": _as_port,
     "smtp_starttls": _as_bool,
     "smtp_timeout_seconds": _as_positive_float,
@@ -429,6 +441,10 @@ _PARSERS = {
     "sync_schedule_notifications": _as_schedule,
     "sync_schedule_ad_users": _as_schedule,
     "sync_schedule_ad_groups": _as_schedule,
+    "sync_schedule_job_metrics": _as_schedule,
+    "sync_schedule_project_costs": _as_schedule,
+    "cost_workspace_url": normalize_workspace_url,
+    "sync_schedule_databricks_objects": _as_schedule,
     "sync_tick_seconds": _as_positive_float,
     "token_expiry_max_days": _as_positive_int,
     "graph_validation_budget_seconds": _as_positive_float,

@@ -52,7 +52,8 @@ WORKSPACE_HEADER = {
 
 
 @blp.before_request
-def _authenticate_and_resolve_workspace() -> None:
+def authenticate_and_resolve_workspace() -> None:
+    """Authenticate the caller and resolve `X-Workspace-URL` (also used by `api.routes.lifecycle`)."""
     svc = services()
     authenticate()
     with svc.session_factory() as session:
@@ -90,7 +91,7 @@ class SharePackById(MethodView):
     def get(self, share_pack_id: str):
         """The current status of a share pack."""
         with services().session_factory() as session:
-            return _visible_pack(session, share_pack_id)
+            return visible_pack(session, share_pack_id)
 
 
 @blp.route("/sharepack/<string:share_pack_id>/history", parameters=[WORKSPACE_HEADER])
@@ -100,7 +101,7 @@ class SharePackHistory(MethodView):
     def get(self, share_pack_id: str):
         """Every version of a share pack: each status change, who made it and why."""
         with services().session_factory() as session:
-            _visible_pack(session, share_pack_id)
+            visible_pack(session, share_pack_id)
             versions = share_pack_history(
                 session, parse_share_pack_id(share_pack_id), workspace_url=workspace_url()
             )
@@ -119,7 +120,7 @@ class SharePackPlan(MethodView):
     def get(self, share_pack_id: str):
         """What provisioning creates, changes and removes for this pack (null until planned)."""
         with services().session_factory() as session:
-            pack = _visible_pack(session, share_pack_id)
+            pack = visible_pack(session, share_pack_id)
             plan = pack.plan  # a deferred column: read it while the session is open
         return {
             "Message": "Plan not made yet" if plan is None else "Plan",
@@ -149,7 +150,7 @@ class SharePacks(MethodView):
         }
 
 
-def _visible_pack(session: Session, share_pack_id: str) -> SharePack:
+def visible_pack(session: Session, share_pack_id: str) -> SharePack:
     """The pack if the caller may see it; otherwise NotFound, exactly like an unknown id."""
     pack = get_share_pack(session, parse_share_pack_id(share_pack_id), workspace_url=workspace_url())
     access().require_visible(session, pack)

@@ -4,7 +4,7 @@ from shared.models.base import DOMAIN_SCHEMA, RUNTIME_SCHEMA, AppendOnly, Base, 
 from shared.models.graph import GraphDeltaLink, GraphGroupMember
 from shared.models.logs import AuditEntry, JobMetric, Notification, ProjectCost, SyncJob
 from shared.models.organisation import AdGroup, Project, Tenant, TenantRegion, User
-from shared.models.runtime import OutboxMessage, QueueMessageRow
+from shared.models.runtime import DriftFindingRow, OutboxMessage, QueueMessageRow
 from shared.models.share_packs import Request, SharePack
 from shared.models.sharing import DatabricksObject, Pipeline, Recipient, Share
 from shared.models.sync_runtime import (
@@ -30,6 +30,7 @@ __all__ = [
     "AuditEntry",
     "Base",
     "DatabricksObject",
+    "DriftFindingRow",
     "GraphDeltaLink",
     "GraphGroupMember",
     "JobMetric",

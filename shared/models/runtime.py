@@ -54,3 +54,28 @@ class QueueMessageRow(Base):
     visible_at: Mapped[datetime] = mapped_column(server_default=text("now()"))
     dequeue_count: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     pop_receipt: Mapped[uuid.UUID | None]
+
+
+class DriftFindingRow(Base):
+    """One difference the last Databricks sync of a workspace found (``share_pack_id`` NULL: no pack owns it).
+
+    Derived data: each sync of a workspace replaces its findings (the `sync_jobs` row keeps the counts),
+    so they live with the plumbing rather than in the domain history.
+    """
+
+    __tablename__ = "drift_findings"
+    __table_args__ = (
+        Index("ix_drift_findings_workspace_pack", "workspace_url", "share_pack_id"),
+        {"schema": RUNTIME_SCHEMA},
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    workspace_url: Mapped[str]
+    share_pack_id: Mapped[uuid.UUID | None]
+    sync_job_id: Mapped[uuid.UUID | None]
+    entity: Mapped[str]
+    name: Mapped[str]
+    kind: Mapped[str]
+    expected: Mapped[dict[str, Any] | None]
+    actual: Mapped[dict[str, Any] | None]
+    detected_at: Mapped[datetime] = mapped_column(server_default=text("now()"))

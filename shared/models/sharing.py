@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import Index, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from shared.models.base import Base, Versioned, lowercase_check, one_of
@@ -66,14 +66,30 @@ class Share(Versioned, Base):
 
 
 class DatabricksObject(Versioned, Base):
-    """A Unity Catalog object (table, view, schema, ...) we share or have seen in a workspace."""
+    """A Unity Catalog or Delta Sharing object (table, view, schema, recipient, share...) seen in a workspace.
+
+    The Databricks sync writes one row per recipient and share; ``properties`` holds what drift is judged
+    on (a recipient's IP list and token expiry, a share's objects and grantees). A recipient and a share
+    may have the same name, so the type is part of the natural key.
+    """
 
     __tablename__ = "databricks_objects"
     __business_key__ = "object_id"
-    __current_unique__ = (("workspace_url", "full_name"),)
     __extra_table_args__ = (
+        # `__current_unique__` would name this index past PostgreSQL's 63-character limit
+        Index(
+            "uq_databricks_objects_current_name",
+            "workspace_url",
+            "object_type",
+            "full_name",
+            unique=True,
+            postgresql_where=text("is_current AND NOT is_deleted"),
+        ),
         lowercase_check("full_name"),
-        one_of("object_type", ("TABLE", "VIEW", "SCHEMA", "CATALOG", "NOTEBOOK", "VOLUME", "MODEL")),
+        one_of(
+            "object_type",
+            ("TABLE", "VIEW", "SCHEMA", "CATALOG", "NOTEBOOK", "VOLUME", "MODEL", "RECIPIENT", "SHARE"),
+        ),
     )
 
     object_id: Mapped[uuid.UUID]
@@ -84,6 +100,7 @@ class DatabricksObject(Versioned, Base):
     schema_name: Mapped[str | None]
     table_name: Mapped[str | None]
     owner: Mapped[str | None]
+    properties: Mapped[dict[str, Any]] = mapped_column(server_default=text("'{}'::jsonb"))
 
 
 class Pipeline(Versioned, Base):

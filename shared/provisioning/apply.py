@@ -9,7 +9,9 @@ section            NEW / UPDATE                                         DELETE (
 ``shares``         create shares, update comments                       delete shares
 ``data_objects``   remove, then add objects, ≤100 per call              nothing (objects go with
                                                                         their share)
-``grants``         grant / revoke SELECT, one call per share            revoke grants (first)
+``grants``         grant / revoke SELECT, one call per share            revoke grants
+``pipelines``      create, update (whole spec) or delete pipelines      delete pipelines
+``schedules``      create, reset or delete each pipeline's job          delete jobs (first)
 =================  ===================================================  ==========================
 
 Idempotence: every step may be re-run, and a plan made before a crash can be re-applied. A create that
@@ -40,6 +42,7 @@ from shared.provisioning.errors import (
     ProvisioningError,
 )
 from shared.provisioning.gateway import WorkspaceGateway
+from shared.provisioning.pipeline_state import schedule_from
 from shared.provisioning.plan import (
     Action,
     Change,
@@ -51,7 +54,15 @@ from shared.provisioning.plan import (
 from shared.provisioning.workspace_state import TOKEN, SharedObjectState, ShareState
 from shared.share_pack_file.model import Strategy
 
-__all__ = ["StepResult", "apply_data_objects", "apply_grants", "apply_recipients", "apply_shares"]
+__all__ = [
+    "StepResult",
+    "apply_data_objects",
+    "apply_grants",
+    "apply_pipelines",
+    "apply_recipients",
+    "apply_schedules",
+    "apply_shares",
+]
 
 _DAY_MS = 86_400_000
 
@@ -114,6 +125,18 @@ def apply_grants(plan: Plan, gateway: WorkspaceGateway, *, concurrency: int = 8)
     groups = _by_share(_changes(plan, Section.GRANTS))
     tasks = [_grants_task(gateway, share, group) for share, group in groups.items()]
     return _run(Section.GRANTS, tasks, concurrency=concurrency)
+
+
+def apply_pipelines(plan: Plan, gateway: WorkspaceGateway, *, concurrency: int = 8) -> StepResult:
+    """Create, update or delete pipelines (found by name, so a re-run adopts what it made)."""
+    tasks = [_pipeline_task(gateway, change) for change in _changes(plan, Section.PIPELINES)]
+    return _run(Section.PIPELINES, tasks, concurrency=concurrency)
+
+
+def apply_schedules(plan: Plan, gateway: WorkspaceGateway, *, concurrency: int = 8) -> StepResult:
+    """Create, reset or delete the job that runs each scheduled pipeline."""
+    tasks = [_schedule_task(gateway, change) for change in _changes(plan, Section.SCHEDULES)]
+    return _run(Section.SCHEDULES, tasks, concurrency=concurrency)
 
 
 def _changes(plan: Plan, section: Section) -> tuple[Change, ...]:
@@ -314,5 +337,52 @@ def _grants_task(gateway: WorkspaceGateway, share: str, changes: Sequence[Change
             if grant or still_held:
                 gateway.update_share_grants(share, grant=grant, revoke=still_held)
         return _Outcome(changes=list(changes))
+
+    return run
+
+
+# -- pipelines and schedules --------------------------------------------------------------------------
+
+
+def _pipeline_task(gateway: WorkspaceGateway, change: Change) -> Callable[[], _Outcome]:
+    def run() -> _Outcome:
+        existing = gateway.find_pipeline(change.name)
+        if change.action is Action.DELETE:
+            if existing is not None and existing.pipeline_id:
+                if existing.schedule is not None and existing.schedule.job_id is not None:
+                    with contextlib.suppress(ObjectDoesNotExist):  # no job may run a deleted pipeline
+                        gateway.delete_schedule(existing.schedule.job_id)
+                with contextlib.suppress(ObjectDoesNotExist):  # already gone
+                    gateway.delete_pipeline(existing.pipeline_id)
+            return _Outcome(changes=[change])
+        want = change.pipeline()
+        if existing is None or not existing.pipeline_id:
+            gateway.create_pipeline(want)
+        elif existing.describe() != want.describe():  # not yet updated (or a create's twin to adopt)
+            gateway.update_pipeline(existing.pipeline_id, want)
+        return _Outcome(changes=[change])
+
+    return run
+
+
+def _schedule_task(gateway: WorkspaceGateway, change: Change) -> Callable[[], _Outcome]:
+    def run() -> _Outcome:
+        pipeline = gateway.find_pipeline(change.name)
+        job = pipeline.schedule if pipeline is not None else None
+        if change.action is Action.DELETE:
+            job_id = job.job_id if job is not None else change.old.get("job_id")
+            if job_id is not None:
+                with contextlib.suppress(ObjectDoesNotExist):  # already gone (e.g. with its pipeline)
+                    gateway.delete_schedule(int(job_id))
+            return _Outcome(changes=[change])
+        if pipeline is None or not pipeline.pipeline_id:
+            raise ObjectDoesNotExist(f"pipeline '{change.name}' to schedule does not exist")
+        want = schedule_from(change.new)
+        assert want is not None
+        if job is None or job.job_id is None:
+            gateway.create_schedule(pipeline, want)
+        elif job.describe() != want.describe():
+            gateway.reset_schedule(job.job_id, pipeline, want)
+        return _Outcome(changes=[change])
 
     return run

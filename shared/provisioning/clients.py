@@ -18,7 +18,7 @@ from databricks.sdk.core import Config
 from shared.credentials import DatabricksCredentials
 from shared.errors import ConfigurationError
 from shared.provisioning.gateway import DatabricksGateway
-from shared.settings import normalize_workspace_url
+from shared.settings import Settings, normalize_workspace_url
 
 DEFAULT_CONCURRENCY = 8
 
@@ -101,3 +101,15 @@ class WorkspaceClients:
         return DatabricksGateway(
             self.client(workspace_url), slots=self.slots(workspace_url), concurrency=self._concurrency
         )
+
+
+def workspace_clients_from_settings(settings: Settings) -> WorkspaceClients | None:
+    """Return clients with the configured credentials (global or per workspace); None when there are none."""
+    if settings.databricks_credentials is None and not settings.workspace_credentials:
+        return None
+    return WorkspaceClients(
+        settings.databricks_credentials,
+        per_workspace=settings.workspace_credentials,
+        retry_timeout_seconds=settings.databricks_retry_timeout_seconds,
+        concurrency=settings.workspace_concurrency,
+    )

@@ -15,9 +15,10 @@ the apply step's decision, which it makes by reading the state back.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
+from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
 from databricks.sdk import WorkspaceClient
@@ -36,6 +37,8 @@ from databricks.sdk.service.sharing import (
 
 from shared import metrics
 from shared.provisioning.errors import ObjectDoesNotExist, classify_failure
+from shared.provisioning.pipeline_gateway import LakeflowCalls
+from shared.provisioning.pipeline_state import PipelineState, ScheduleState
 from shared.provisioning.plan import MAX_UPDATES_PER_CALL, SELECT
 from shared.provisioning.workspace_state import (
     TABLE_LIKE_TYPES,
@@ -49,6 +52,32 @@ from shared.provisioning.workspace_state import (
 from shared.share_pack_file.model import SharePackSpec, Strategy
 
 T = TypeVar("T")
+
+#: ``max_results=0`` asks list endpoints for the server's own page size, so large workspaces are read page
+#: by page (https://docs.databricks.com/api/workspace/shares/listshares).
+SERVER_PAGE_SIZE = 0
+
+
+@dataclass(frozen=True)
+class MetastoreSharing:
+    """What the metastore allows for Delta Sharing (from ``GET metastore_summary``)."""
+
+    delta_sharing_scope: str | None
+    global_metastore_id: str | None
+
+    @property
+    def allows_external_sharing(self) -> bool:
+        """Whether open sharing (D2O, a token for a non-Databricks client) is enabled on the metastore."""
+        return self.delta_sharing_scope == "INTERNAL_AND_EXTERNAL"
+
+
+@dataclass(frozen=True)
+class Inventory:
+    """Everything Delta Sharing holds in a workspace: every recipient, every share with its objects and
+    grants, and the owner of each recipient and share (keyed ``recipient:<name>`` / ``share:<name>``)."""
+
+    state: WorkspaceState
+    owners: Mapping[str, str | None] = field(default_factory=dict)
 
 
 class WorkspaceGateway(Protocol):
@@ -113,8 +142,36 @@ class WorkspaceGateway(Protocol):
         """Grant and revoke SELECT on a share in one call."""
         ...
 
+    def find_pipeline(self, name: str) -> PipelineState | None:
+        """Return our pipeline of this name, with its ids and schedule, or None."""
+        ...
 
-class DatabricksGateway:
+    def create_pipeline(self, pipeline: PipelineState) -> str:
+        """Create a pipeline; return its id."""
+        ...
+
+    def update_pipeline(self, pipeline_id: str, pipeline: PipelineState) -> None:
+        """Replace a pipeline's spec."""
+        ...
+
+    def delete_pipeline(self, pipeline_id: str) -> None:
+        """Delete a pipeline."""
+        ...
+
+    def create_schedule(self, pipeline: PipelineState, schedule: ScheduleState) -> int:
+        """Create the job that runs a pipeline on a schedule; return the job id."""
+        ...
+
+    def reset_schedule(self, job_id: int, pipeline: PipelineState, schedule: ScheduleState) -> None:
+        """Replace a schedule job's settings."""
+        ...
+
+    def delete_schedule(self, job_id: int) -> None:
+        """Delete a schedule job."""
+        ...
+
+
+class DatabricksGateway(LakeflowCalls):
     """`WorkspaceGateway` on a real `WorkspaceClient` (or one pointed at the emulator).
 
     Args:
@@ -175,10 +232,12 @@ class DatabricksGateway:
                 for share in future.result():
                     if share not in grant_futures:  # the named shares' grants are complete already
                         grants[share] = grants.get(share, frozenset()) | {recipient}
+        pipelines = self.read_pipelines() if share_pack.pipelines or _may_own_pipelines(share_pack) else {}
         return WorkspaceState(
             recipients=recipients,
             shares={name: share for name, share in shares.items() if share is not None},
             grants=grants,
+            pipelines=pipelines,
         )
 
     def _list_recipients(self) -> dict[str, RecipientState]:
@@ -239,6 +298,69 @@ class DatabricksGateway:
                     return frozenset(grantees)
 
         return self._get_or_none(f"share '{name}'", read)
+
+    # -- reading the catalog and the whole workspace (pre-flight checks, the Databricks sync) -----------
+
+    def list_tables(self, catalog: str, schema: str) -> dict[str, str] | None:
+        """Return a schema's tables as full name → Unity Catalog table type (``MANAGED``, ``VIEW``...),
+        or None if the catalog or schema does not exist. One paged listing instead of a call per table."""
+
+        def read() -> dict[str, str]:
+            tables = self._client.tables.list(
+                catalog,
+                schema,
+                max_results=SERVER_PAGE_SIZE,
+                omit_columns=True,
+                omit_properties=True,
+                omit_username=True,
+            )
+            return {
+                (t.full_name or "").lower(): t.table_type.value if t.table_type else "" for t in tables if t.full_name
+            }
+
+        return self._get_or_none(f"schema '{catalog}.{schema}'", read)
+
+    def metastore_sharing(self) -> MetastoreSharing:
+        """Return the metastore's Delta Sharing scope and global id."""
+        summary = self._call("metastore", lambda: self._client.metastores.summary())
+        scope = summary.delta_sharing_scope
+        return MetastoreSharing(
+            delta_sharing_scope=getattr(scope, "value", scope),
+            global_metastore_id=(summary.global_metastore_id or "").lower() or None,
+        )
+
+    def list_recipients(self) -> dict[str, RecipientState]:
+        """Return every recipient of the metastore, by name."""
+        return self._list_recipients()
+
+    def share_names(self) -> set[str]:
+        """Return the names of every share of the metastore."""
+        return self._list_share_names()
+
+    def read_inventory(self) -> Inventory:
+        """Read every recipient and share with objects and grants: two paged lists, then per share one
+        get and one permissions read, at most ``concurrency`` at a time (429s wait out Retry-After in `_call`)."""
+        recipient_infos = self._call(
+            "recipients", lambda: list(self._client.recipients.list(max_results=SERVER_PAGE_SIZE))
+        )
+        share_infos = self._call(
+            "shares", lambda: list(self._client.shares.list_shares(max_results=SERVER_PAGE_SIZE))
+        )
+        owners: dict[str, str | None] = {f"recipient:{(r.name or '').lower()}": r.owner for r in recipient_infos}
+        owners |= {f"share:{(s.name or '').lower()}": s.owner for s in share_infos}
+        names = [s.name.lower() for s in share_infos if s.name]
+        with ThreadPoolExecutor(max_workers=self._concurrency) as pool:
+            shares = dict(zip(names, pool.map(self.get_share, names), strict=True))
+            grants = dict(zip(names, pool.map(self.get_share_grantees, names), strict=True))
+        return Inventory(
+            state=WorkspaceState(
+                recipients={state.name: state for state in map(_recipient_state, recipient_infos)},
+                # a share deleted between the list and the get is simply gone
+                shares={name: share for name, share in shares.items() if share is not None},
+                grants={name: grantees for name, grantees in grants.items() if grantees is not None},
+            ),
+            owners=owners,
+        )
 
     # -- recipients ----------------------------------------------------------------------------------
 
@@ -313,6 +435,11 @@ class DatabricksGateway:
 
 
 # -- SDK ↔ engine types ---------------------------------------------------------------------------------
+
+
+def _may_own_pipelines(share_pack: SharePackSpec) -> bool:
+    """Whether a pack without pipelines may still remove some: an UPDATE or DELETE of shares."""
+    return share_pack.metadata.strategy is not Strategy.NEW and bool(share_pack.shares)
 
 
 def _privileges(privileges: Iterable[object] | None) -> set[str]:

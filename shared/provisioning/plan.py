@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from shared.provisioning.pipeline_state import PipelineState, ScheduleState, desired_pipeline
 from shared.provisioning.workspace_state import (
     DATABRICKS,
     TOKEN,
@@ -65,6 +66,8 @@ class Section(StrEnum):
     SHARES = "shares"
     DATA_OBJECTS = "data_objects"
     GRANTS = "grants"
+    PIPELINES = "pipelines"
+    SCHEDULES = "schedules"
 
 
 def sections_in_order(strategy: Strategy) -> tuple[Section, ...]:
@@ -80,6 +83,8 @@ class Entity(StrEnum):
     SHARE = "share"
     DATA_OBJECT = "data_object"
     GRANT = "grant"
+    PIPELINE = "pipeline"
+    SCHEDULE = "schedule"
 
 
 class Action(StrEnum):
@@ -100,6 +105,8 @@ _SECTION_OF_ENTITY = {
     Entity.SHARE: Section.SHARES,
     Entity.DATA_OBJECT: Section.DATA_OBJECTS,
     Entity.GRANT: Section.GRANTS,
+    Entity.PIPELINE: Section.PIPELINES,
+    Entity.SCHEDULE: Section.SCHEDULES,
 }
 
 
@@ -128,6 +135,8 @@ class Change:
         """Return a one-line human description, e.g. ``add data_object c.s.t in share sales``."""
         if self.entity is Entity.GRANT:
             return f"{self.action} SELECT on share {self.share} for recipient {self.name}"
+        if self.entity is Entity.SCHEDULE:
+            return f"{self.action} the schedule of pipeline {self.name}"
         return f"{self.action} {self.entity} {self.name}" + (f" in share {self.share}" if self.share else "")
 
     def recipient(self) -> RecipientState:
@@ -150,6 +159,10 @@ class Change:
             shared_as=values.get("shared_as"),
             history=values.get("history"),
         )
+
+    def pipeline(self) -> PipelineState:
+        """Return the pipeline a pipeline CREATE or UPDATE makes (its definition is in ``new``)."""
+        return PipelineState.from_definition(self.name, self.new, schedule=self.new.get("schedule"))
 
     def to_dict(self) -> dict[str, Any]:
         """Return the change as JSON-able data."""
@@ -267,7 +280,36 @@ def make_plan(share_pack: SharePackSpec, actual: WorkspaceState) -> Plan:
         _plan_recipients(share_pack.recipients, actual, strategy, draft)
         for share in share_pack.shares:
             _plan_share(share, actual, strategy, draft, declared=share_pack.recipients)
+        _plan_pipelines(share_pack, actual, strategy, draft)
     return draft.plan(strategy)
+
+
+def make_rollback_plan(restore: SharePackSpec, remove: SharePackSpec, actual: WorkspaceState) -> Plan:
+    """Return the plan that takes a workspace back to a configuration: ``restore`` (an UPDATE to that
+    configuration: what it had is re-created or restored) plus ``remove`` (a DELETE of what later
+    configurations added).
+
+    Both run in forward step order: deleting a recipient or share takes its grants with it, so the
+    revokes that follow find them gone, which `apply` counts as done.
+    """
+    if restore.metadata.strategy is not Strategy.UPDATE or remove.metadata.strategy is not Strategy.DELETE:
+        raise ValueError("a rollback restores with an UPDATE and removes with a DELETE")
+    plans = (make_plan(restore, actual), make_plan(remove, actual))
+    seen: set[tuple[str, str, str, str | None]] = set()
+    by_section: dict[Section, list[Change]] = {section: [] for section in Section}
+    for plan in plans:
+        for change in plan.changes:
+            identity = (change.entity, change.action, change.name, change.share)
+            if identity not in seen:
+                seen.add(identity)
+                by_section[change.section].append(change)
+    return Plan(
+        strategy=Strategy.UPDATE,
+        changes=tuple(change for section in sections_in_order(Strategy.UPDATE) for change in by_section[section]),
+        adopted=tuple(c for plan in plans for c in plan.adopted),
+        conflicts=tuple(c for plan in plans for c in plan.conflicts),
+        pending_activations=tuple(name for plan in plans for name in plan.pending_activations),
+    )
 
 
 @dataclass
@@ -521,6 +563,84 @@ def _plan_delete(share_pack: SharePackSpec, actual: WorkspaceState, draft: _Draf
         draft.add(Change(Entity.SHARE, Action.DELETE, share, old=old))
     for recipient in recipients:
         draft.add(Change(Entity.RECIPIENT, Action.DELETE, recipient, old=actual.recipients[recipient].describe()))
+    named = {p.name for p in share_pack.pipelines}
+    doomed_shares = {s.name for s in share_pack.shares}
+    for name, have in sorted(actual.pipelines.items()):
+        if name in named or have.share in doomed_shares:
+            _remove_pipeline(have, draft)
+
+
+# -- pipelines and schedules ------------------------------------------------------------------------------
+
+#: What a pipeline cannot change in place: a new source or SCD type means a new target table history.
+IMMUTABLE_PIPELINE_FIELDS = ("source_table", "scd_type")
+
+
+def _plan_pipelines(share_pack: SharePackSpec, actual: WorkspaceState, strategy: Strategy, draft: _Draft) -> None:
+    """Create, update or adopt the declared pipelines; remove ours that feed a table no longer shared.
+
+    A pipeline belongs to the share holding its target table. In an UPDATE, a pipeline of one of the
+    pack's shares whose target the share no longer holds is removed with its schedule, declared or not.
+    """
+    share_of = {o.name: s.name for s in share_pack.shares for o in s.data_objects}
+    declared = {p.name for p in share_pack.pipelines}
+    for spec in share_pack.pipelines:
+        want = desired_pipeline(spec, share_of.get(spec.target_table or ""), project=share_pack.metadata.project_name)
+        have = actual.pipelines.get(want.name)
+        if have is None:
+            draft.add(Change(Entity.PIPELINE, Action.CREATE, want.name, share=want.share, new=want.describe()))
+            if want.schedule is not None:
+                draft.add(Change(Entity.SCHEDULE, Action.CREATE, want.name, share=want.share,
+                                 new=want.schedule.describe()))
+            continue
+        _plan_existing_pipeline(want, have, strategy, draft)
+    if strategy is Strategy.UPDATE:
+        pack_shares = {s.name for s in share_pack.shares}
+        for name, have in sorted(actual.pipelines.items()):
+            if name not in declared and have.share in pack_shares and have.target_table not in share_of:
+                _remove_pipeline(have, draft)
+
+
+def _plan_existing_pipeline(want: PipelineState, have: PipelineState, strategy: Strategy, draft: _Draft) -> None:
+    old, new = have.describe(), want.describe()
+    differing = sorted(key for key in new if new[key] != old.get(key))
+    immutable = [key for key in IMMUTABLE_PIPELINE_FIELDS if key in differing]
+    if immutable:
+        draft.conflicts.append(
+            f"pipeline {want.name}: " + ", ".join(f"{key} cannot change ({old[key]} → {new[key]})" for key in immutable)
+            + "; remove the pipeline in one pack and declare it again in another"
+        )
+        return
+    # A NEW pack adopts what an earlier attempt made, including a pipeline whose schedule it never got to.
+    schedule_conflicts = have.schedule is not None and _schedule_differs(want.schedule, have.schedule)
+    if strategy is Strategy.NEW and (differing or schedule_conflicts):
+        draft.conflicts.append(f"pipeline {want.name} already exists with another " + ", ".join(differing or
+                                                                                             ["schedule"]))
+        return
+    if differing:
+        draft.add(Change(Entity.PIPELINE, Action.UPDATE, want.name, share=want.share,
+                         old={key: old.get(key) for key in differing}, new=new))
+    elif strategy is Strategy.NEW:
+        draft.adopted.append(Change(Entity.PIPELINE, Action.ADOPT, want.name, share=want.share, new=new))
+    if want.schedule is not None and have.schedule is None:
+        draft.add(Change(Entity.SCHEDULE, Action.CREATE, want.name, share=want.share, new=want.schedule.describe()))
+    elif want.schedule is None and have.schedule is not None:
+        draft.add(Change(Entity.SCHEDULE, Action.DELETE, want.name, share=have.share, old=have.schedule.describe()))
+    elif want.schedule is not None and have.schedule is not None and _schedule_differs(want.schedule, have.schedule):
+        draft.add(Change(Entity.SCHEDULE, Action.UPDATE, want.name, share=want.share,
+                         old=have.schedule.describe(), new=want.schedule.describe()))
+
+
+def _schedule_differs(want: ScheduleState | None, have: ScheduleState | None) -> bool:
+    return (want.describe() if want else None) != (have.describe() if have else None)
+
+
+def _remove_pipeline(have: PipelineState, draft: _Draft) -> None:
+    if have.schedule is not None:
+        # The job id travels with the change: in an UPDATE the pipeline (step 7) goes before its job (step 8).
+        old = {**have.schedule.describe(), "job_id": have.schedule.job_id}
+        draft.add(Change(Entity.SCHEDULE, Action.DELETE, have.name, share=have.share, old=old))
+    draft.add(Change(Entity.PIPELINE, Action.DELETE, have.name, share=have.share, old=have.describe()))
 
 
 # -- batching -------------------------------------------------------------------------------------------

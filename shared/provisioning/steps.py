@@ -1,9 +1,10 @@
 """The steps of provisioning a share pack: the one list that says what they are, in which order.
 
 Users watch ``provisioning_status`` for "Step k/8: <label>" (the text of the original system), so every
-step has a fixed number and label; a DELETE reports the plan steps with their own labels. Steps 3 to 6
+step has a fixed number and label; a DELETE reports the plan steps with their own labels. Steps 3 to 8
 each carry out one section of the plan (`shared.provisioning.plan.Section`) with one apply function;
-steps 1, 2, 7 and 8 are the job's own work (resolution, pipelines, recording).
+steps 1 and 2 are the job's own work (resolution). Recording the outcome is the job's final act, not a
+step: the last status line is "Completed (...)".
 
 Adding a step means adding one `Step` here; the job, the status lines and the plan order follow.
 """
@@ -17,7 +18,9 @@ from shared.provisioning.apply import (
     StepResult,
     apply_data_objects,
     apply_grants,
+    apply_pipelines,
     apply_recipients,
+    apply_schedules,
     apply_shares,
 )
 from shared.provisioning.gateway import WorkspaceGateway
@@ -67,11 +70,11 @@ RECIPIENTS = Step(3, "Provisioning recipients", "Removing recipients", Section.R
 SHARES = Step(4, "Creating shares", "Removing shares", Section.SHARES, apply_shares)
 DATA_OBJECTS = Step(5, "Adding data objects", "Removing data objects", Section.DATA_OBJECTS, apply_data_objects)
 GRANTS = Step(6, "Granting recipients access", "Revoking grants", Section.GRANTS, apply_grants)
-PIPELINES = Step(7, "Pipelines")
-RECORD = Step(8, "Recording the outcome")
+PIPELINES = Step(7, "Creating pipelines", "Removing pipelines", Section.PIPELINES, apply_pipelines)
+SCHEDULES = Step(8, "Scheduling pipelines", "Removing schedules", Section.SCHEDULES, apply_schedules)
 
 #: Every step, in number order.
-STEPS: tuple[Step, ...] = (TENANT, PROJECT, RECIPIENTS, SHARES, DATA_OBJECTS, GRANTS, PIPELINES, RECORD)
+STEPS: tuple[Step, ...] = (TENANT, PROJECT, RECIPIENTS, SHARES, DATA_OBJECTS, GRANTS, PIPELINES, SCHEDULES)
 TOTAL_STEPS = len(STEPS)
 
 _BY_SECTION = {step.section: step for step in STEPS if step.section is not None}

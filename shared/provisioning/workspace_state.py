@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from shared.provisioning.pipeline_state import PipelineState
+
 TOKEN = "TOKEN"  # open sharing (D2O): a bearer token delivered through an activation link
 DATABRICKS = "DATABRICKS"  # Databricks-to-Databricks (D2D): identified by the recipient's metastore id
 
@@ -107,6 +109,7 @@ class WorkspaceState:
     Attributes:
         recipients: every recipient in the metastore, by name (one list call reads them all).
         shares: the shares the pack names that exist, by name, with their objects (DELETE reads no objects).
+        pipelines: every pipeline this service made in the workspace, by name, with its schedule.
         grants: share name → recipients holding SELECT on it. Complete for the shares in ``shares``; for a
             DELETE it also holds the grants of the recipients being deleted on shares the pack does not name.
     """
@@ -114,6 +117,7 @@ class WorkspaceState:
     recipients: Mapping[str, RecipientState] = field(default_factory=dict)
     shares: Mapping[str, ShareState] = field(default_factory=dict)
     grants: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    pipelines: Mapping[str, PipelineState] = field(default_factory=dict)
 
     @classmethod
     def of(
@@ -127,6 +131,18 @@ class WorkspaceState:
             recipients={r.name: r for r in recipients},
             shares={s.name: s for s in shares},
             grants={share: frozenset(names) for share, names in (grants or {}).items()},
+        )
+
+    def merged(self, other: WorkspaceState) -> WorkspaceState:
+        """Return the union of two reads of one workspace (e.g. for two packs' names)."""
+        grants = dict(self.grants)
+        for share, names in other.grants.items():
+            grants[share] = grants.get(share, frozenset()) | names
+        return WorkspaceState(
+            recipients={**self.recipients, **other.recipients},
+            shares={**self.shares, **other.shares},
+            grants=grants,
+            pipelines={**self.pipelines, **other.pipelines},
         )
 
     def grantees(self, share: str) -> frozenset[str]:

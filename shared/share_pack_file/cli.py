@@ -16,6 +16,7 @@ from shared.errors import InvalidInput
 from shared.share_pack_file.issues import Issue
 from shared.share_pack_file.json_schema import render_json_schema
 from shared.share_pack_file.parse import DEFAULT_MAX_BYTES, ParsedSharePack, parse_share_pack
+from shared.share_pack_file.remote import API_KEY_VARIABLE, API_URL_VARIABLE, RemoteValidationError, remote_dry_run
 from shared.share_pack_file.sample import sample_share_pack
 from shared.share_pack_file.write import to_excel, to_yaml
 
@@ -47,6 +48,11 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("file", type=Path)
     check.add_argument("--json", action="store_true", help="print the result as JSON")
     check.add_argument("--max-bytes", type=int, default=DEFAULT_MAX_BYTES, help=argparse.SUPPRESS)
+    check.add_argument(
+        "--workspace",
+        metavar="URL",
+        help=f"also check it against this workspace through the service (${API_URL_VARIABLE}, ${API_KEY_VARIABLE})",
+    )
     check.set_defaults(run=_validate)
 
     template = commands.add_parser("template", help="write a filled example share pack to start from")
@@ -69,6 +75,8 @@ def _validate(args: argparse.Namespace) -> int:
     result = _read(args.file, args.max_bytes, as_json=args.json)
     if result is None:
         return EXIT_UNUSABLE
+    if args.workspace and result.is_valid:
+        return _validate_remotely(args)
     if args.json:
         print(json.dumps(_result_json(args.file, result), indent=2))
     else:
@@ -78,6 +86,26 @@ def _validate(args: argparse.Namespace) -> int:
             print(f"warning: {issue}")
         print(f"{args.file}: {_summary(result)}")
     return EXIT_VALID if result.is_valid else EXIT_INVALID
+
+
+def _validate_remotely(args: argparse.Namespace) -> int:
+    """The service's dry run: the file checked against the workspace, and the plan it would carry out."""
+    try:
+        answer = remote_dry_run(args.file, workspace_url=args.workspace)
+    except (RemoteValidationError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_UNUSABLE
+    if args.json:
+        print(json.dumps(answer, indent=2))
+    else:
+        for issue in answer.get("ValidationErrors", []):
+            print(f"error: {Issue(issue['path'], issue['message'])}")
+        for issue in answer.get("ValidationWarnings", []):
+            print(f"warning: {Issue(issue['path'], issue['message'])}")
+        summary = ((answer.get("Plan") or {}).get("summary")) or {}
+        changes = ", ".join(f"{k}={v}" for k, v in summary.items() if v) or "nothing to change"
+        print(f"{args.file} on {args.workspace}: {answer.get('Message')}; plan: {changes}")
+    return EXIT_VALID if answer.get("Valid") else EXIT_INVALID
 
 
 def _template(args: argparse.Namespace) -> int:

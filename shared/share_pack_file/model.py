@@ -8,7 +8,8 @@ are lowercase because Unity Catalog stores them that way.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
@@ -71,6 +72,67 @@ class ShareSpec:
     data_objects: tuple[DataObjectSpec, ...] = ()
 
 
+class ScdType(StrEnum):
+    """How a pipeline keeps its target: SCD type 1 (latest row per key), 2 (history) or a full refresh."""
+
+    SCD1 = "1"
+    SCD2 = "2"
+    FULL_REFRESH = "full_refresh"
+
+
+@dataclass(frozen=True)
+class PipelineSpec:
+    """A DLT pipeline that feeds a shared table from a source table, and its schedule.
+
+    ``schedule`` is a Quartz cron expression (None: no schedule); ``continuous`` pipelines run all the time.
+    """
+
+    name: str
+    source_table: str | None = None
+    target_table: str | None = None
+    scd_type: ScdType = ScdType.SCD1
+    key_columns: tuple[str, ...] = ()
+    schedule: str | None = None
+    continuous: bool = False
+    timezone: str = "UTC"
+    notification_list: tuple[str, ...] = ()
+    serverless: bool = True
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the canonical JSON-able form (the file vocabulary; ``schedule`` is ``continuous`` or cron)."""
+        return {
+            "name": self.name,
+            "source_table": self.source_table,
+            "target_table": self.target_table,
+            "scd_type": self.scd_type.value,
+            "key_columns": list(self.key_columns),
+            "schedule": "continuous" if self.continuous else self.schedule,
+            "timezone": self.timezone,
+            "notification_list": list(self.notification_list),
+            "serverless": self.serverless,
+            "tags": dict(self.tags),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> PipelineSpec:
+        """Rebuild a pipeline from `to_dict()` output."""
+        schedule = data.get("schedule")
+        return cls(
+            name=data["name"],
+            source_table=data.get("source_table"),
+            target_table=data.get("target_table"),
+            scd_type=ScdType(data.get("scd_type") or ScdType.SCD1),
+            key_columns=tuple(data.get("key_columns") or ()),
+            schedule=None if schedule == "continuous" else schedule,
+            continuous=schedule == "continuous",
+            timezone=data.get("timezone") or "UTC",
+            notification_list=tuple(data.get("notification_list") or ()),
+            serverless=data.get("serverless", True) is not False,
+            tags=dict(data.get("tags") or {}),
+        )
+
+
 @dataclass(frozen=True)
 class Metadata:
     """Who asks, for which project, and what the pack does (the strategy)."""
@@ -90,6 +152,7 @@ class SharePackSpec:
     metadata: Metadata
     recipients: tuple[RecipientSpec, ...]
     shares: tuple[ShareSpec, ...]
+    pipelines: tuple[PipelineSpec, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """Return the canonical JSON-able form, keyed by the file vocabulary (`metadata`, `recipient`, `share`).
@@ -130,6 +193,7 @@ class SharePackSpec:
                 }
                 for s in self.shares
             ],
+            "pipelines": [p.to_dict() for p in self.pipelines],
         }
 
     @classmethod
@@ -174,4 +238,5 @@ class SharePackSpec:
                 )
                 for s in data.get("share") or ()
             ),
+            pipelines=tuple(PipelineSpec.from_dict(p) for p in data.get("pipelines") or ()),
         )

@@ -3,9 +3,8 @@
 Layout: sheets `metadata` (columns field, value), `recipient` and `share` (a row each), `data_objects` (a row
 per object, naming its share). Sheet and column names match ignoring case, spaces and plural forms. Workbooks
 made for the original system still load: their data objects sit comma-separated in the share sheet's
-`data_objects` column, and their optional `Pipelines` sheet is accepted (with a warning when it has rows,
-because pipelines are not handled yet). Every cell is read as text and the marshmallow fields give it its
-type, exactly as for YAML.
+`data_objects` column. The optional `Pipelines` sheet holds a pipeline per row. Every cell is read as text and
+the marshmallow fields give it its type, exactly as for YAML.
 
 Safety: `excel_archive.inspect_workbook` checks the zip and every worksheet before the engine sees them, and
 formulas are never evaluated: the cell's formula text is its value. Speed: the Rust calamine engine, called
@@ -34,6 +33,7 @@ from shared.share_pack_file.schema import (
     SHARE_COLUMN,
     DataObjectSchema,
     MetadataSchema,
+    PipelineSchema,
     RecipientSchema,
     ShareSchema,
     aliases,
@@ -59,6 +59,7 @@ _REQUIRED_COLUMNS = {
     "recipient": ("name",),
     "share": ("name",),
     DATA_OBJECTS_SHEET: (SHARE_COLUMN, "name"),
+    PIPELINES_SHEET: ("name",),
 }
 Cells = list[list[Any]]
 
@@ -141,9 +142,6 @@ def read_excel(
                            {"sheet": title})
             return None
         _overlay_formulas(cells, inspected.formulas.get(title, {}), title, findings)
-        if role == PIPELINES_SHEET:
-            _warn_pipelines(title, cells, findings)
-            continue
         tables[role] = _read_table(role, title, cells, findings)
     locator.tables = tables
     return _document(tables, locator, findings)
@@ -191,13 +189,6 @@ def _assign_roles(titles: list[str], findings: Findings) -> dict[str, str]:
         else:
             roles[role] = title
     return roles
-
-
-def _warn_pipelines(title: str, cells: list[list[Any]], findings: Findings) -> None:
-    filled = [row for row in cells if any(_text(value) is not None for value in row)]
-    if len(filled) > 1:
-        findings.warn((), f"The '{echo(title)}' sheet has {len(filled) - 1} rows; pipelines are not handled yet, so "
-                      "they were ignored.", {"sheet": title})
 
 
 def _read_table(role: str, title: str, cells: list[list[Any]], findings: Findings) -> _Table:
@@ -270,7 +261,7 @@ def _document(tables: dict[str, _Table], locator: ExcelLocator, findings: Findin
                 metadata[name] = cells.get("value")
                 locator.metadata_rows[name] = row
         document["metadata"] = metadata
-    for role in ("recipient", "share"):
+    for role in ("recipient", "share", PIPELINES_SHEET):
         if role in tables:
             document[role] = [cells for _, cells in tables[role].rows]
             locator.item_rows[role] = [row for row, _ in tables[role].rows]
@@ -307,7 +298,9 @@ def _attach_data_objects(
 
 
 def _schema(role: str) -> Any:
-    return {"metadata": MetadataSchema(), "recipient": RecipientSchema(), "share": ShareSchema()}[role]
+    schemas = {"metadata": MetadataSchema(), "recipient": RecipientSchema(), "share": ShareSchema(),
+               PIPELINES_SHEET: PipelineSchema()}
+    return schemas[role]
 
 
 def _columns(role: str) -> tuple[str, ...]:

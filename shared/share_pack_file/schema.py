@@ -17,8 +17,9 @@ from typing import Any
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
+from shared.share_pack_file.cron import CONTINUOUS, CronError, check_time_zone, to_quartz
 from shared.share_pack_file.issues import echo
-from shared.share_pack_file.model import DataObjectSpec, DataObjectType, RecipientType, Strategy
+from shared.share_pack_file.model import DataObjectSpec, DataObjectType, RecipientType, ScdType, Strategy
 
 # Unity Catalog object names: at most 255 characters, without '.', space, '/', ASCII control characters
 # (00-1F hex) or DEL (7F hex); https://docs.databricks.com/en/sql/language-manual/sql-ref-names.html
@@ -385,6 +386,78 @@ class ShareSchema(_BaseSchema):
     )
 
 
+class Schedule(Text):
+    """``continuous``, or a cron expression (Quartz, or Unix converted to Quartz) as Databricks Jobs reads it."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any) -> str:
+        text = super()._deserialize(value, attr, data, **kwargs).strip()
+        if text.lower() == CONTINUOUS:
+            return CONTINUOUS
+        try:
+            return to_quartz(text)
+        except CronError as exc:
+            raise ValidationError(str(exc)) from None
+
+
+class TimeZone(Text):
+    """An IANA time zone id, as the Jobs schedule's ``timezone_id`` needs."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any) -> str:
+        try:
+            return check_time_zone(super()._deserialize(value, attr, data, **kwargs).strip())
+        except CronError as exc:
+            raise ValidationError(str(exc)) from None
+
+
+class ScdChoice(fields.Field):
+    """1, 2 or full_refresh (numbers may arrive as numbers or text)."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any) -> ScdType:
+        text = str(int(value)) if isinstance(value, int | float) and not isinstance(value, bool) else str(value)
+        text = text.strip().lower().replace(" ", "_").removeprefix("scd").strip("_")
+        try:
+            return ScdType(text)
+        except ValueError:
+            raise ValidationError(f"Must be 1, 2 or full_refresh (got '{value}').") from None
+
+
+class Tags(fields.Field):
+    """A mapping of tag names to values, or one ``key=value, key=value`` text (an Excel cell)."""
+
+    def _deserialize(
+        self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any
+    ) -> dict[str, str]:
+        if isinstance(value, str):
+            pairs = [item.partition("=") for item in split_delimited(value)]
+            if any(not sep or not key.strip() for key, sep, _ in pairs):
+                raise ValidationError("Write tags as key=value, separated by commas.")
+            value = {key.strip(): item.strip() for key, _, item in pairs}
+        if not isinstance(value, Mapping) or any(isinstance(v, Mapping | list) for v in value.values()):
+            raise ValidationError("Must be a mapping of tag names to values.")
+        if len(value) > 25:  # pipelines accept at most 25 tags (databricks-sdk CreatePipeline.tags)
+            raise ValidationError(f"At most 25 tags (has {len(value)}).")
+        return {str(key): str(item) for key, item in value.items()}
+
+
+class PipelineSchema(_BaseSchema):
+    """A DLT pipeline that feeds a shared table, and when it runs."""
+
+    name = Text(required=True, validate=UnityCatalogName(), metadata={"description": "Pipeline name."})
+    source_table = Text(validate=DataObjectName(), metadata={"description": "catalog.schema.table it reads."})
+    target_table = Text(
+        validate=DataObjectName(),
+        metadata={"description": "catalog.schema.table it writes; must be shared by a share of this pack."},
+    )
+    scd_type = ScdChoice(metadata={"description": "1 (default), 2 (keeps history) or full_refresh."})
+    key_columns = DelimitedList(Text(validate=validate.Length(min=1, max=MAX_NAME_LENGTH)),
+                                metadata={"description": "Columns that identify a row (required for SCD 2)."})
+    schedule = Schedule(metadata={"description": "A cron expression (Quartz or Unix), or continuous."})
+    timezone = TimeZone(metadata={"description": "Time zone of the cron schedule (default UTC)."})
+    notification_list = DelimitedList(fields.Email(), metadata={"description": "Who is e-mailed on failure."})
+    serverless = fields.Boolean(metadata={"description": "Run on serverless compute (default true)."})
+    tags = Tags(metadata={"description": "key=value tags put on the pipeline and its job."})
+
+
 class SharePackSchema(_BaseSchema):
     """A whole share pack: the three sections of a YAML file or the sheets of a workbook."""
 
@@ -393,6 +466,7 @@ class SharePackSchema(_BaseSchema):
         fields.Nested(RecipientSchema), required=True, metadata={"aliases": ("recipients",)}
     )
     share = fields.List(fields.Nested(ShareSchema), required=True, metadata={"aliases": ("shares",)})
+    pipelines = fields.List(fields.Nested(PipelineSchema), metadata={"aliases": ("pipeline",)})
 
 
 SHARE_PACK_SCHEMA = SharePackSchema()
@@ -455,7 +529,8 @@ def aliases_of(name: str) -> tuple[str, ...]:
 @cache
 def _aliases_by_field() -> dict[str, tuple[str, ...]]:
     by_field: dict[str, tuple[str, ...]] = {}
-    for schema_class in (SharePackSchema, MetadataSchema, RecipientSchema, ShareSchema, DataObjectSchema):
+    for schema_class in (SharePackSchema, MetadataSchema, RecipientSchema, ShareSchema, DataObjectSchema,
+                         PipelineSchema):
         for alias, name in _aliases(schema_class).items():
             by_field[name] = (*by_field.get(name, ()), alias)
     return by_field

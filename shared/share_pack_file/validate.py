@@ -16,6 +16,7 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError
 
+from shared.share_pack_file import pipelines as pipeline_rules
 from shared.share_pack_file.issues import Findings, Path, echo
 from shared.share_pack_file.limits import FormatLimits
 from shared.share_pack_file.model import (
@@ -36,6 +37,7 @@ from shared.share_pack_file.schema import (
     UNKNOWN_FIELD,
     DataObjectSchema,
     MetadataSchema,
+    PipelineSchema,
     RecipientSchema,
     SharePackSchema,
     ShareSchema,
@@ -59,6 +61,7 @@ _NOUNS: dict[type[Schema], str] = {
     RecipientSchema: "recipient",
     ShareSchema: "share",
     DataObjectSchema: "data object",
+    PipelineSchema: "pipeline",
 }
 
 
@@ -78,8 +81,8 @@ def validate_share_pack(
     for key in document:
         if key not in SHARE_PACK_SCHEMA.fields:
             findings.error((key,), _humanise((key,), UNKNOWN_FIELD))
-    for key in SHARE_PACK_SCHEMA.fields:
-        if key not in document:
+    for key, field in SHARE_PACK_SCHEMA.fields.items():
+        if field.required and key not in document:
             findings.error((key,), f"The share pack has no '{key}' section (in Excel: no '{key}' sheet).")
 
     metadata = _load_metadata(document.get("metadata"), limits, findings)
@@ -101,8 +104,10 @@ def validate_share_pack(
         _check_share(item, ("share", index), deleting=deleting, declared=declared, limits=limits, findings=findings)
         for index, item in enumerate(raw_shares)
     ]
+    pipelines = _check_pipelines(document, shares, deleting=deleting, findings=findings)
     _check_duplicates(recipients, "recipient", findings)
     _check_duplicates(shares, "share", findings)
+    _check_duplicates(pipelines, "pipelines", findings)
     if not raw_recipients and not raw_shares and "recipient" in document and "share" in document:
         findings.error((), "The share pack declares no recipients and no shares: there is nothing to do.")
     if not deleting:
@@ -117,7 +122,22 @@ def validate_share_pack(
         metadata=Metadata(**metadata),
         recipients=tuple(_build_recipient(item, deleting) for item in recipients),
         shares=tuple(_build_share(item) for item in shares),
+        pipelines=tuple(pipeline_rules.build_pipeline(item) for item in pipelines),
     )
+
+
+def _check_pipelines(
+    document: Mapping[str, Any], shares: list[dict[str, Any]], *, deleting: bool, findings: Findings
+) -> list[dict[str, Any]]:
+    tables = pipeline_rules.shared_tables(shares)
+    loaded_items = []
+    for index, item in enumerate(_section_items(document, pipeline_rules.SECTION, findings)):
+        path = (pipeline_rules.SECTION, index)
+        given, loaded, messages = _load(section_schema(pipeline_rules.SECTION), item, path, findings)
+        pipeline_rules.check_pipeline(loaded, given, messages, path, deleting=deleting, shared_tables=tables,
+                                      findings=findings)
+        loaded_items.append(loaded)
+    return loaded_items
 
 
 def normalise_keys(item: Any, schema: Schema, path: Path, findings: Findings) -> Any:

@@ -1,7 +1,7 @@
 """Provisioning one share pack: the worker's job, as the eight reported steps of `shared.provisioning.steps`.
 
     1 tenant, 2 project, (plan), 3 recipients, 4 shares, 5 data objects, 6 grants, 7 pipelines,
-    8 record the outcome
+    8 schedules, then the outcome is recorded ("Step 8/8: Completed (...)")
 
 This module is the orchestration only: the order of the steps, when to stop, and what a failure means.
 What is written to the database is `provision_recording`'s job; which tenant and project a pack belongs
@@ -42,12 +42,14 @@ from shared.provisioning import steps
 from shared.provisioning.apply import StepResult
 from shared.provisioning.errors import ProvisioningError, TransientProvisioningError
 from shared.provisioning.gateway import WorkspaceGateway
-from shared.provisioning.plan import Action, Entity, Plan, make_plan
+from shared.provisioning.pipeline_state import PipelineState
+from shared.provisioning.plan import Action, Entity, Plan, make_plan, make_rollback_plan
 from shared.provisioning.steps import Step
 from shared.provisioning.workspace_state import WorkspaceState
 from shared.queue.messages import ProvisionSharePack
 from shared.share_pack_file.model import SharePackSpec, Strategy
 from shared.status import SharePackStatus
+from shared.use_cases.lifecycle import rollback_removals
 from shared.use_cases.provision_recording import Recorder
 from shared.use_cases.provision_resolution import OwnerResolver
 
@@ -96,6 +98,8 @@ class _Pack:
     # Registered at upload (issue 9); None only for packs stored before tenants were registered.
     tenant_id: uuid.UUID | None = None
     project_id: uuid.UUID | None = None
+    #: For a rollback: what later configurations added, to be removed (a DELETE pack); else None.
+    removals: SharePackSpec | None = None
 
     @property
     def strategy(self) -> Strategy:
@@ -156,7 +160,8 @@ class ProvisioningJob:
             spec = SharePackSpec.from_dict(row.config)
             unapproved = missing_approval(session, row, spec)
             loaded = _Pack(
-                command.share_pack_id, spec, row.workspace_url, command.request_id, row.tenant_id, row.project_id
+                command.share_pack_id, spec, row.workspace_url, command.request_id, row.tenant_id, row.project_id,
+                removals=rollback_removals(row.config),
             )
         if unapproved is not None:
             self.recorder.fail(command.share_pack_id, unapproved)
@@ -187,7 +192,7 @@ class ProvisioningJob:
                 reason = "The share pack conflicts with objects its project does not own: " + "; ".join(refused)
                 record.fail(pack.share_pack_id, reason)
                 return
-            plan = make_plan(pack.spec, state)
+            plan = _make_plan(pack, state, gateway)
             if previous is not None:  # an earlier attempt: audit what it did but died before recording
                 record.reconcile(*previous, plan, workspace_url=pack.workspace_url, request_id=pack.request_id)
             record.plan_ready(
@@ -215,17 +220,19 @@ class ProvisioningJob:
                 reason, delay_seconds=self.retry_delay_seconds, retry_after_seconds=exc.retry_after_seconds
             ) from exc
 
-        self._check_stop(pack, stop, steps.PIPELINES)
-        record.status(
-            pack.share_pack_id, steps.PIPELINES.status_line(pack.strategy, ": none declared in this share pack")
-        )
         summary = ", ".join(f"{k}={v}" for k, v in plan.summary().items() if v)
+        try:
+            made = self._pipelines_made(pack, gateway)
+        except TransientProvisioningError as exc:
+            raise RetryLater(str(exc.message), delay_seconds=self.retry_delay_seconds) from exc
         record.complete(
             pack.share_pack_id,
             pack.spec,
+            removed=pack.removals,
             workspace_url=pack.workspace_url,
-            provisioning_status=f"Step {steps.RECORD.number}/{steps.TOTAL_STEPS}: Completed "
+            provisioning_status=f"Step {steps.TOTAL_STEPS}/{steps.TOTAL_STEPS}: Completed "
             f"({summary or 'no changes needed'})",
+            pipelines=made,
             project_id=project_id,
         )
         log.info("provision.completed", changes=len(plan.changes))
@@ -245,6 +252,14 @@ class ProvisioningJob:
             )
         return ownership_conflicts(pack.spec, state, owners, project_id)
 
+    @staticmethod
+    def _pipelines_made(pack: _Pack, gateway: WorkspaceGateway) -> dict[str, PipelineState]:
+        """Read back the declared pipelines, for the Databricks ids their rows record."""
+        if pack.strategy is Strategy.DELETE:
+            return {}
+        found = {p.name: gateway.find_pipeline(p.name) for p in pack.spec.pipelines}
+        return {name: state for name, state in found.items() if state is not None}
+
     def _record_step(self, pack: _Pack, result: StepResult) -> None:
         self.recorder.step(
             result,
@@ -260,6 +275,13 @@ class ProvisioningJob:
                 pack.share_pack_id, f"Interrupted before step {next_step.number}/{steps.TOTAL_STEPS}; will resume"
             )
             raise JobInterrupted("shutdown requested between steps")
+
+
+def _make_plan(pack: _Pack, state: WorkspaceState, gateway: WorkspaceGateway) -> Plan:
+    """Plan the pack from what the workspace holds now (a rollback also removes what it must)."""
+    if pack.removals is None:
+        return make_plan(pack.spec, state)
+    return make_rollback_plan(pack.spec, pack.removals, state.merged(gateway.read_state(pack.removals)))
 
 
 def _failure_message(step: Step, strategy: Strategy, exc: ProvisioningError) -> str:

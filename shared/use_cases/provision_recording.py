@@ -14,12 +14,12 @@ Every write is idempotent or reconciled, because a worker can die anywhere:
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import String, any_, func, literal, select
+from sqlalchemy import String, any_, func, literal, select, true
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -27,9 +27,10 @@ from shared import metrics
 from shared.db import insert_rows
 from shared.history import History
 from shared.logging import get_logger
-from shared.models import AuditEntry, DatabricksObject, Notification, Recipient, Share, SharePack
+from shared.models import AuditEntry, DatabricksObject, Notification, Pipeline, Recipient, Share, SharePack
 from shared.notifications.activation_links import ActivationLinkCipher, record_activation
 from shared.provisioning.apply import StepResult
+from shared.provisioning.pipeline_state import PipelineState
 from shared.provisioning.plan import Action, Change, Entity, Plan
 from shared.share_pack_file.model import SharePackSpec, Strategy
 from shared.status import AuditAction, NotificationType, SharePackStatus
@@ -265,6 +266,55 @@ class Recorder:
             **who,
         )
 
+    def pipelines(
+        self,
+        session: Session,
+        share_pack: SharePackSpec,
+        made: Mapping[str, PipelineState],
+        *,
+        share_pack_id: uuid.UUID,
+    ) -> None:
+        """Make the current `pipelines` rows say which pipelines (and Databricks ids) the pack now has.
+
+        Rows of this pack's pipelines that it no longer declares (removed with their table, or by a
+        DELETE) get a deleted last version.
+        """
+        who = {"changed_by": self.performed_by, "change_reason": f"{share_pack.metadata.strategy} share pack"}
+        history = History(session, Pipeline)
+        declared = {} if share_pack.metadata.strategy == Strategy.DELETE else {p.name: p for p in share_pack.pipelines}
+        gone = session.scalars(
+            select(Pipeline.pipeline_name).where(
+                Pipeline.is_current,
+                Pipeline.share_pack_id == share_pack_id,
+                Pipeline.pipeline_name.not_in(list(declared)) if declared else true(),
+            )
+        ).all()
+        if gone:
+            history.delete_many([{"pipeline_name": name} for name in gone], key=("pipeline_name",), **who)
+        rows = []
+        for name, spec in declared.items():
+            state = made.get(name)
+            rows.append({
+                "pipeline_name": name,
+                "share_pack_id": share_pack_id,
+                "asset_name": spec.target_table,
+                "databricks_pipeline_id": state.pipeline_id if state else None,
+                "databricks_job_id": str(state.schedule.job_id) if state and state.schedule else None,
+                "source_table": spec.source_table,
+                "target_table": spec.target_table,
+                "scd_type": spec.scd_type.value,
+                "key_columns": ",".join(spec.key_columns) or None,
+                "schedule_type": "CONTINUOUS" if spec.continuous else ("CRON" if spec.schedule else None),
+                "cron_expression": spec.schedule,
+                "cron_timezone": spec.timezone if spec.schedule else None,
+                "notification_list": list(spec.notification_list),
+                "tags": dict(spec.tags),
+                "serverless": spec.serverless,
+                "request_source": "share_pack",
+            })
+        if rows:
+            history.upsert_many(rows, key=("pipeline_name",), **who)
+
     # -- the end ----------------------------------------------------------------------------------------
 
     def complete(
@@ -275,12 +325,23 @@ class Recorder:
         workspace_url: str,
         provisioning_status: str,
         project_id: uuid.UUID | None = None,
+        pipelines: Mapping[str, PipelineState] | None = None,
+        removed: SharePackSpec | None = None,
     ) -> None:
-        """Record the outcome and mark the pack COMPLETED, in one transaction."""
+        """Record the outcome and mark the pack COMPLETED, in one transaction.
+
+        ``pipelines`` are the declared pipelines as read back from the workspace (for their ids);
+        ``removed`` is what a rollback removed besides (a DELETE pack).
+        """
         with self.session_factory.begin() as session:
+            if removed is not None:
+                self.outcome(
+                    session, removed, workspace_url=workspace_url, share_pack_id=share_pack_id, project_id=project_id
+                )
             self.outcome(
                 session, share_pack, workspace_url=workspace_url, share_pack_id=share_pack_id, project_id=project_id
             )
+            self.pipelines(session, share_pack, pipelines or {}, share_pack_id=share_pack_id)
             pack = History(session, SharePack).get_current(share_pack_id)
             self.finish(session, pack, SharePackStatus.COMPLETED, None, provisioning_status)
 

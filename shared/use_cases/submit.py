@@ -20,6 +20,7 @@ from shared.errors import Forbidden, InvalidInput
 from shared.history import History
 from shared.logging import get_logger
 from shared.models import AuditEntry, Request, SharePack
+from shared.preflight import PreflightReport
 from shared.queue.messages import ProvisionSharePack
 from shared.queue.outbox import add_to_outbox
 from shared.settings import Settings
@@ -76,6 +77,7 @@ def submit_share_pack(
     max_bytes: int,
     publish: Callable[[int], object],
     request_id: str | None = None,
+    preflight: Callable[[SharePackSpec], PreflightReport] | None = None,
     max_token_expiry_days: int = 365,
     admit: Callable[[Session, SharePackSpec], Admission] | None = None,
     limits: FormatLimits | None = None,
@@ -90,36 +92,41 @@ def submit_share_pack(
 
     Raises:
         PayloadTooLarge, UnsupportedMediaType: the file cannot be read at all (an audit row records it).
-        InvalidSharePack: the file breaks the rules (an audit row records it; nothing else is stored).
+        InvalidSharePack: the file breaks the rules, or `preflight` finds errors against the workspace
+            (an audit row records it; nothing else is stored).
         Forbidden, InvalidInput: `admit` refused the upload (an audit row records it; nothing else is stored).
     """
     # The name comes from the client: stored and shown, so bounded and printable (PostgreSQL refuses NUL).
     stored_name = echo(filename)
-    try:
-        parsed = parse_share_pack(content, filename=filename, max_bytes=max_bytes, limits=limits)
-    except InvalidInput as exc:
-        _record_rejection(session_factory, stored_name, content, submitted_by, request_id, [str(exc)])
-        raise
-    errors = list(parsed.errors)
-    errors.extend(_workspace_mismatch(parsed, workspace_url))
-    errors.extend(_token_expiry_over_limit(parsed, max_token_expiry_days))
-    if errors or parsed.share_pack is None:
-        _record_rejection(
-            session_factory, stored_name, content, submitted_by, request_id, [e.to_dict() for e in errors]
-        )
-        raise InvalidSharePack(errors, parsed.warnings)
-
-    pack = parsed.share_pack
-    if check_directory is not None:
-        findings = Findings()
-        with session_factory() as session:
-            check_directory(session, pack, findings)
-        parsed.warnings = [*parsed.warnings, *findings.warnings]
-        if findings.errors:
+    parsed = validate_upload(
+        session_factory,
+        content=content,
+        filename=filename,
+        workspace_url=workspace_url,
+        submitted_by=submitted_by,
+        max_bytes=max_bytes,
+        request_id=request_id,
+        max_token_expiry_days=max_token_expiry_days,
+        limits=limits,
+        check_directory=check_directory,
+    )
+    if preflight is not None:
+        if admit is not None:  # the workspace's tables are only for callers who may upload to it
+            try:
+                with session_factory() as session:
+                    admit(session, parsed.share_pack)
+            except (Forbidden, InvalidInput) as exc:
+                _record_rejection(session_factory, stored_name, content, submitted_by, request_id, [exc.message])
+                raise
+        report = preflight(parsed.share_pack)
+        parsed.warnings.extend(report.warnings)
+        if report.errors:
             _record_rejection(
-                session_factory, stored_name, content, submitted_by, request_id, [e.to_dict() for e in findings.errors]
+                session_factory, stored_name, content, submitted_by, request_id, [e.to_dict() for e in report.errors]
             )
-            raise InvalidSharePack(findings.errors, parsed.warnings)
+            raise InvalidSharePack(report.errors, parsed.warnings)
+    pack = parsed.share_pack
+    assert pack is not None
     now = datetime.now(UTC)
     try:
         return _store(session_factory, parsed, pack, now, stored_name, workspace_url, submitted_by, queue_name,
@@ -212,6 +219,55 @@ def _store(
         status=row.share_pack_status,
         warnings=parsed.warnings,
     )
+
+
+def validate_upload(
+    session_factory: sessionmaker[Session],
+    *,
+    content: bytes,
+    filename: str,
+    workspace_url: str,
+    submitted_by: str,
+    max_bytes: int,
+    request_id: str | None = None,
+    max_token_expiry_days: int = 365,
+    limits: FormatLimits | None = None,
+    check_directory: Callable[[Session, SharePackSpec, Findings], None] | None = None,
+) -> ParsedSharePack:
+    """Parse and validate an upload for ``workspace_url``; a refused one leaves an audit row and raises.
+
+    `check_directory` (the Azure AD validator, `shared.graph.validator`) adds errors and warnings about who the
+    pack names; it runs outside any storing transaction, so its Graph calls never hold one.
+
+    Raises:
+        PayloadTooLarge, UnsupportedMediaType: the file cannot be read at all.
+        InvalidSharePack: the file breaks the rules.
+    """
+    stored_name = echo(filename)
+    try:
+        parsed = parse_share_pack(content, filename=filename, max_bytes=max_bytes, limits=limits)
+    except InvalidInput as exc:
+        _record_rejection(session_factory, stored_name, content, submitted_by, request_id, [str(exc)])
+        raise
+    errors = list(parsed.errors)
+    errors.extend(_workspace_mismatch(parsed, workspace_url))
+    errors.extend(_token_expiry_over_limit(parsed, max_token_expiry_days))
+    if errors or parsed.share_pack is None:
+        _record_rejection(
+            session_factory, stored_name, content, submitted_by, request_id, [e.to_dict() for e in errors]
+        )
+        raise InvalidSharePack(errors, parsed.warnings)
+    if check_directory is not None:
+        findings = Findings()
+        with session_factory() as session:
+            check_directory(session, parsed.share_pack, findings)
+        parsed.warnings = [*parsed.warnings, *findings.warnings]
+        if findings.errors:
+            _record_rejection(
+                session_factory, stored_name, content, submitted_by, request_id, [e.to_dict() for e in findings.errors]
+            )
+            raise InvalidSharePack(findings.errors, parsed.warnings)
+    return parsed
 
 
 def _workspace_mismatch(parsed: ParsedSharePack, workspace_url: str) -> list[Issue]:

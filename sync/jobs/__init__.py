@@ -1,6 +1,6 @@
 """The one place sync jobs are registered: a job type and the factory that builds it from the service's parts.
 
-Later issues add DATABRICKS_OBJECTS, JOB_METRICS and PROJECT_COSTS here.
+Later issues add DATABRICKS_OBJECTS here.
 """
 
 from __future__ import annotations
@@ -10,17 +10,21 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from shared.drift.sync import DatabricksObjectsSync, workspaces_to_sync
 from shared.graph.ad_sync import AdSync
 from shared.graph.config import graph_client_from_settings
 from shared.notifications.activation_links import ActivationLinkCipher
 from shared.notifications.delivery import NotificationDeliverer
 from shared.notifications.smtp import SmtpTransport
 from shared.notifications.token_expiry import TokenExpiryWatch
+from shared.provisioning.clients import workspace_clients_from_settings
 from shared.recipient_tokens import tokens_from_settings
 from shared.settings import Settings
 from shared.status import SyncType
+from sync.jobs import lakeflow
 from sync.jobs.ad import AdGroupsJob, AdUsersJob
 from sync.jobs.base import Job
+from sync.jobs.databricks_objects import DatabricksObjectsJob
 from sync.jobs.notifications import NotificationsJob
 
 
@@ -56,10 +60,25 @@ def _ad_sync(parts: JobParts) -> AdSync | None:
     return AdSync(parts.session_factory, client, admin_groups=parts.settings.admin_groups)
 
 
+def _databricks_objects(parts: JobParts) -> Job:
+    settings, sessions = parts.settings, parts.session_factory
+
+    def workspaces() -> list[str]:
+        with sessions() as session:
+            return workspaces_to_sync(session, settings)
+
+    clients = workspace_clients_from_settings(settings)
+    sync = DatabricksObjectsSync(sessions, reader_for=clients.gateway) if clients else None
+    return DatabricksObjectsJob(sync, workspaces)
+
+
 JOBS: dict[SyncType, Callable[[JobParts], Job]] = {
     SyncType.NOTIFICATIONS: _notifications,
     SyncType.AD_USERS: lambda parts: AdUsersJob(_ad_sync(parts)),
     SyncType.AD_GROUPS: lambda parts: AdGroupsJob(_ad_sync(parts)),
+    SyncType.JOB_METRICS: lambda parts: lakeflow.job_metrics(parts.settings, parts.session_factory),
+    SyncType.PROJECT_COSTS: lambda parts: lakeflow.project_costs(parts.settings, parts.session_factory),
+    SyncType.DATABRICKS_OBJECTS: _databricks_objects,
 }
 
 # The schedule setting of each job type (an interval in seconds or a cron expression).
@@ -67,6 +86,9 @@ SCHEDULE_SETTING: dict[SyncType, str] = {
     SyncType.NOTIFICATIONS: "sync_schedule_notifications",
     SyncType.AD_USERS: "sync_schedule_ad_users",
     SyncType.AD_GROUPS: "sync_schedule_ad_groups",
+    SyncType.JOB_METRICS: "sync_schedule_job_metrics",
+    SyncType.PROJECT_COSTS: "sync_schedule_project_costs",
+    SyncType.DATABRICKS_OBJECTS: "sync_schedule_databricks_objects",
 }
 
 

@@ -32,8 +32,10 @@ from emulator.server import RunningEmulator
 from shared.access.administration import put_local_group, put_project, put_tenant
 from shared.access.policy import Access
 from shared.access.principals import Principal
+from shared.credentials import DatabricksCredentials
 from shared.db import make_engine, make_session_factory
 from shared.health import check_health
+from shared.provisioning.clients import WorkspaceClients
 from shared.queue.factory import make_queue
 from shared.queue.outbox import OutboxPublisher
 from shared.settings import Settings
@@ -106,8 +108,11 @@ def console_stack(
     sessions = make_session_factory(engine)
     _register_tenants(sessions, settings, workspace_emulator.url)
     publisher = OutboxPublisher(sessions, queue, sweep_interval=settings.outbox_relay_interval_seconds).start()
+    # Read access to the workspace for the dry run's plan preview, as api/wsgi.py builds it.
+    readers = WorkspaceClients(DatabricksCredentials(token=DEFAULT_TOKEN), retry_timeout_seconds=15)
     app = create_app(
-        settings, session_factory=sessions, publisher=publisher, health_check=partial(check_health, engine, queue)
+        settings, session_factory=sessions, publisher=publisher, health_check=partial(check_health, engine, queue),
+        reader_for=readers.gateway,
     )
     server: BaseWSGIServer = make_server("127.0.0.1", 0, app, threaded=True)
     serving = threading.Thread(target=server.serve_forever, name="console-http", daemon=True)

@@ -119,7 +119,10 @@ def test_a_good_pack_is_checked_submitted_and_followed_to_completed_then_its_ver
     web.sign_in()
     _upload(web, "partners.yaml", to_yaml(sample_share_pack()).encode(), "application/yaml")
     expect(web.page.locator("#check-result")).to_contain_text("The file is valid")
+    # The dry run's plan preview, read from the workspace before anything changes.
+    expect(web.page.locator("ul.plan li.plan-create")).to_contain_text(["create recipient acme_analytics"])
     web.assert_accessible()
+    web.screenshot("check-good-yaml")
     web.page.get_by_role("button", name="Submit for provisioning").click()
 
     expect(web.page.get_by_role("heading", level=1)).to_contain_text("SharePack_jane.doe@example.com_")

@@ -146,7 +146,8 @@ def test_the_status_walks_through_the_numbered_steps(
         "Step 4/8: Creating shares",
         "Step 5/8: Adding data objects",
         "Step 6/8: Granting recipients access",
-        "Step 7/8: Pipelines: none declared in this share pack",
+        "Step 7/8: Creating pipelines",
+        "Step 8/8: Scheduling pipelines",
         lines[-1],
     ]
 
@@ -224,7 +225,8 @@ def test_a_delete_pack_removes_in_reverse_and_records_the_deletions(
     assert History(session, Recipient).find_current(workspace_url=WORKSPACE) == []
     assert History(session, Share).find_current(workspace_url=WORKSPACE) == []
     lines = [v.provisioning_status for v in History(session, SharePack).history(command.share_pack_id)]
-    assert "Step 6/8: Revoking grants (plan ready)" in lines
+    assert "Step 8/8: Removing schedules (plan ready)" in lines  # a DELETE unschedules before anything else
+    assert lines.index("Step 7/8: Removing pipelines") < lines.index("Step 6/8: Revoking grants")
     assert lines.index("Step 6/8: Revoking grants") < lines.index("Step 4/8: Removing shares")
     assert lines.index("Step 4/8: Removing shares") < lines.index("Step 3/8: Removing recipients")
     assert audit_counts(session, "share") == {

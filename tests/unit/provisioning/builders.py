@@ -8,8 +8,10 @@ from shared.share_pack_file.model import (
     DataObjectSpec,
     DataObjectType,
     Metadata,
+    PipelineSpec,
     RecipientSpec,
     RecipientType,
+    ScdType,
     SharePackSpec,
     ShareSpec,
     Strategy,
@@ -60,7 +62,11 @@ def share(
 
 
 def pack(
-    strategy: Strategy, *, recipients: Iterable[RecipientSpec] = (), shares: Iterable[ShareSpec] = ()
+    strategy: Strategy,
+    *,
+    recipients: Iterable[RecipientSpec] = (),
+    shares: Iterable[ShareSpec] = (),
+    pipelines: Iterable[PipelineSpec] = (),
 ) -> SharePackSpec:
     """Return a share pack."""
     return SharePackSpec(
@@ -72,4 +78,29 @@ def pack(
         ),
         recipients=tuple(recipients),
         shares=tuple(shares),
+        pipelines=tuple(pipelines),
+    )
+
+
+def pipeline(
+    name: str,
+    target: str,
+    *,
+    source: str | None = None,
+    scd: ScdType = ScdType.SCD1,
+    keys: Iterable[str] = (),
+    cron: str | None = None,
+    continuous: bool = False,
+    emails: Iterable[str] = (),
+) -> PipelineSpec:
+    """Return a pipeline feeding ``target`` (from ``raw.<schema>.<table>`` unless ``source`` is given)."""
+    return PipelineSpec(
+        name=name,
+        source_table=source or "raw." + target.split(".", 1)[1],
+        target_table=target,
+        scd_type=scd,
+        key_columns=tuple(keys),
+        schedule=cron,
+        continuous=continuous,
+        notification_list=tuple(emails),
     )

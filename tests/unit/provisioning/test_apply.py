@@ -44,7 +44,7 @@ def test_applying_a_new_plan_creates_everything_and_returns_links_apart() -> Non
 
     results = provision(full_pack(), gateway)
 
-    assert [r.step for r in results] == ["recipients", "shares", "data_objects", "grants"]
+    assert [r.step for r in results] == ["recipients", "shares", "data_objects", "grants", "pipelines", "schedules"]
     assert set(gateway.recipients) == {"acme", "partner"}
     assert gateway.recipients["acme"].expiration_time > time.time() * 1000 + 29 * 86_400_000
     assert gateway.recipients["acme"].allowed_ips == {"10.0.0.1"}
@@ -189,7 +189,7 @@ def test_delete_runs_revoke_then_share_then_recipient_and_tolerates_missing_obje
 
     results = apply_plan(plan, gateway)
 
-    assert [r.step for r in results] == ["grants", "data_objects", "shares", "recipients"]
+    assert [r.step for r in results] == ["schedules", "pipelines", "grants", "data_objects", "shares", "recipients"]
     assert [m for m, _ in gateway.calls] == [
         "update_share_grants",
         "update_share_grants",

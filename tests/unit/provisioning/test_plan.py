@@ -432,7 +432,7 @@ def test_delete_plan_round_trips_in_delete_order() -> None:
 
 def test_changes_for_rejects_an_unknown_section() -> None:
     with pytest.raises(ValueError, match="unknown plan section"):
-        Plan(Strategy.NEW).changes_for("pipelines")
+        Plan(Strategy.NEW).changes_for("dashboards")
 
 
 def test_changes_describe_themselves_in_one_line() -> None:

@@ -66,6 +66,8 @@ def workbook_bytes(sheets: dict[str, list[list[Any]]]) -> bytes:
 def document_sheets(document: dict[str, Any]) -> dict[str, list[list[Any]]]:
     """Lay a document out as the workbook a requestor would fill (data objects on their own sheet)."""
     def cell(value: Any) -> Any:
+        if isinstance(value, dict):
+            return ", ".join(f"{key}={item}" for key, item in value.items())
         return ", ".join(str(item) for item in value) if isinstance(value, list) else value
 
     def table(items: list[dict[str, Any]]) -> list[list[Any]]:
@@ -86,6 +88,8 @@ def document_sheets(document: dict[str, Any]) -> dict[str, list[list[Any]]]:
             for item in share.get("data_objects", [])
         ]
         sheets["data_objects"] = table(objects) if objects else [["share", "name"]]
+    if "pipelines" in document:
+        sheets["Pipelines"] = table(document["pipelines"])
     return sheets
 
 

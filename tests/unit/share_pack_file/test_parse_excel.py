@@ -58,15 +58,20 @@ def test_a_legacy_workbook_loads():
     assert [o.name for o in pack.shares[0].data_objects] == ["sales.reporting.orders", "sales.reporting.customers"]
 
 
-def test_pipeline_rows_are_accepted_with_a_warning():
+def test_pipeline_rows_are_read_and_located():
     sheets = legacy_sheets()
-    sheets["Pipelines"].append(["nightly_sales", "0 2 * * *"])
+    sheets["Pipelines"] = [
+        ["name", "source_table", "target_table", "schedule"],
+        ["nightly_sales", "raw.sales.orders", "sales.reporting.orders", "0 2 * * *"],
+        ["broken", "raw.sales.orders", "sales.reporting.nowhere", "continuous"],
+    ]
 
     result = parse(workbook_bytes(sheets))
 
-    assert result.is_valid
-    assert "1 rows; pipelines are not handled yet" in result.warnings[0].message
-    assert result.warnings[0].location == {"sheet": "Pipelines"}
+    assert [issue.location for issue in result.errors] == [{"sheet": "Pipelines", "row": 3, "column": "target_table"}]
+    sheets["Pipelines"].pop()
+    pack = parse(workbook_bytes(sheets)).share_pack
+    assert pack is not None and pack.pipelines[0].schedule == "0 0 2 * * ?"
 
 
 def test_sheet_and_column_names_ignore_case_spaces_and_plurals():

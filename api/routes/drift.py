@@ -1,0 +1,143 @@
+"""Drift routes: what the last Databricks sync found changed out of band, and reconcile.
+
+`GET /workflow/sharepack/{id}/drift` shows one pack's drift, `GET /workflow/drift` the workspace's packs with
+drift (and the recipients and shares no pack created), `POST /workflow/sharepack/{id}/reconcile` re-queues
+a pack as an UPDATE of its own stored configuration.
+"""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+
+from flask import g
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from marshmallow import Schema, fields
+
+from api.context import access, caller, services, workspace_url
+from api.errors import documents_errors
+from api.permissions import require_project_configurator
+from api.routes.share_packs import COMMON_ERRORS, WORKSPACE_HEADER, authenticate_and_resolve_workspace, visible_pack
+from shared.drift.queries import last_sync, pack_findings, packs_with_drift, unowned_findings
+from shared.drift.reconcile import reconcile_share_pack
+from shared.history import History
+from shared.models import Project, Tenant
+from shared.use_cases.queries import parse_share_pack_id
+
+blp = Blueprint("drift", __name__, url_prefix="/workflow", description="Drift between workspaces and share packs")
+blp.before_request(authenticate_and_resolve_workspace)
+
+
+class FindingSchema(Schema):
+    Entity = fields.String(metadata={"description": "recipient, share, data_object or grant"})
+    Name = fields.String(metadata={"description": "data objects and grants: <share>/<object or recipient>"})
+    Kind = fields.String(metadata={"description": "missing | unexpected | changed"})
+    Expected = fields.Dict(allow_none=True)
+    Actual = fields.Dict(allow_none=True)
+
+
+class PackDriftResponseSchema(Schema):
+    Message = fields.String()
+    SharePackId = fields.UUID()
+    LastSync = fields.DateTime(allow_none=True)
+    Drift = fields.List(fields.Nested(FindingSchema))
+
+
+class PackWithDriftSchema(Schema):
+    SharePackId = fields.UUID()
+    SharePackName = fields.String()
+    Findings = fields.Integer()
+    DetectedAt = fields.DateTime()
+
+
+class DriftListResponseSchema(Schema):
+    Message = fields.String()
+    LastSync = fields.DateTime(allow_none=True)
+    SharePacks = fields.List(fields.Nested(PackWithDriftSchema))
+    Unowned = fields.List(fields.Nested(FindingSchema), metadata={"description": "what no share pack created"})
+
+
+class ReconcileResponseSchema(Schema):
+    Message = fields.String()
+    SharePackId = fields.UUID()
+    Status = fields.String()
+    Strategy = fields.String()
+    Drift = fields.List(fields.Nested(FindingSchema), metadata={"description": "what the reconcile puts back"})
+
+
+@blp.route("/sharepack/<string:share_pack_id>/drift", parameters=[WORKSPACE_HEADER])
+class SharePackDrift(MethodView):
+    @blp.response(200, PackDriftResponseSchema)
+    @documents_errors(blp, *COMMON_ERRORS)
+    def get(self, share_pack_id: str):
+        """What the last Databricks sync found changed out of band in this pack's objects."""
+        with services().session_factory() as session:
+            pack = visible_pack(session, share_pack_id)
+            findings = pack_findings(session, pack.share_pack_id)
+            synced = last_sync(session, pack.workspace_url)
+        return {
+            "Message": f"{len(findings)} drift finding{'s' if len(findings) != 1 else ''}"
+            + ("" if synced else " (the workspace has not been synced yet)"),
+            "SharePackId": pack.share_pack_id,
+            "LastSync": synced,
+            "Drift": [f.to_dict() for f in findings],
+        }
+
+
+@blp.route("/drift", parameters=[WORKSPACE_HEADER])
+class WorkspaceDrift(MethodView):
+    @blp.response(200, DriftListResponseSchema)
+    @documents_errors(blp, *COMMON_ERRORS)
+    def get(self):
+        """The packs of this workspace with drift the caller may see; for administrators also the recipients and
+        shares no pack created."""
+        with services().session_factory() as session:
+            tenant_ids = access().visible_tenant_ids(session)
+            packs = packs_with_drift(session, workspace_url(), tenant_ids=tenant_ids)
+            # what no pack created belongs to no tenant: only administrators (who see every tenant) see it
+            unowned = unowned_findings(session, workspace_url()) if tenant_ids is None else []
+            synced = last_sync(session, workspace_url())
+        return {
+            "Message": f"{len(packs)} share pack{'s' if len(packs) != 1 else ''} with drift",
+            "LastSync": synced,
+            "SharePacks": [
+                {
+                    "SharePackId": p.share_pack_id,
+                    "SharePackName": p.share_pack_name,
+                    "Findings": p.findings,
+                    "DetectedAt": p.detected_at,
+                }
+                for p in packs
+            ],
+            "Unowned": [f.to_dict() for f in unowned],
+        }
+
+
+@blp.route("/sharepack/<string:share_pack_id>/reconcile", parameters=[WORKSPACE_HEADER])
+class SharePackReconcile(MethodView):
+    @blp.response(202, ReconcileResponseSchema)
+    @documents_errors(blp, *COMMON_ERRORS, HTTPStatus.FORBIDDEN, HTTPStatus.CONFLICT)
+    def post(self, share_pack_id: str):
+        """Re-queue the pack as an UPDATE of its stored configuration, putting back what drifted."""
+        svc = services()
+        with svc.session_factory() as session:
+            pack = visible_pack(session, share_pack_id)
+            tenant = History(session, Tenant).current(pack.tenant_id) if pack.tenant_id else None
+            project = History(session, Project).current(pack.project_id) if pack.project_id else None
+        require_project_configurator(tenant, project, "reconcile its share packs")
+        result = reconcile_share_pack(
+            svc.session_factory,
+            parse_share_pack_id(share_pack_id),
+            workspace_url=workspace_url(),
+            requested_by=caller().identity,
+            queue_name=svc.settings.azure_queue_name,
+            publish=svc.publisher.notify,
+            request_id=g.get("request_id"),
+        )
+        return {
+            "Message": "Share pack queued for reconciliation",
+            "SharePackId": result.share_pack_id,
+            "Status": result.status,
+            "Strategy": result.strategy,
+            "Drift": [f.to_dict() for f in result.drift],
+        }

@@ -1,0 +1,118 @@
+"""A pack after its upload: retry a FAILED one, upload a revision (same SharePackId), roll back to an
+earlier configuration. Same credentials and workspace checks as the other share pack routes."""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+from typing import Any
+
+from flask import g
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from marshmallow import RAISE, Schema, fields, validate
+
+from api.context import access, caller, services, workspace_url
+from api.errors import documents_errors
+from api.routes.share_packs import COMMON_ERRORS, WORKSPACE_HEADER, authenticate_and_resolve_workspace
+from api.schemas import IssueSchema, UploadSchema
+from shared.access.admission import admit_upload
+from shared.access.policy import Access
+from shared.use_cases.lifecycle import Lifecycle, Queued, uploader_of
+from shared.use_cases.queries import parse_share_pack_id
+from shared.use_cases.submit import format_limits
+
+blp = Blueprint("lifecycle", __name__, url_prefix="/workflow", description="Retry, revise and roll back share packs")
+blp.before_request(authenticate_and_resolve_workspace)
+
+
+class RollbackSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    ToVersion = fields.Integer(
+        required=True, strict=True, validate=validate.Range(min=1),
+        metadata={"description": "A configuration version of this pack (see IsConfiguration in its history)"},
+    )
+
+
+class QueuedSchema(Schema):
+    Message = fields.String()
+    SharePackId = fields.UUID()
+    SharePackName = fields.String()
+    Version = fields.Integer()
+    Status = fields.String()
+    ValidationWarnings = fields.List(fields.Nested(IssueSchema))
+
+
+def _lifecycle() -> Lifecycle:
+    svc = services()
+    return Lifecycle(
+        svc.session_factory,
+        queue_name=svc.settings.azure_queue_name,
+        publish=svc.publisher.notify,
+        max_upload_bytes=svc.settings.max_upload_bytes,
+        max_token_expiry_days=svc.settings.token_expiry_max_days,
+        authorize=uploader_of(access()),
+        limits=format_limits(svc.settings),
+        check_directory=svc.directory_validator.check if svc.directory_validator else None,
+    )
+
+
+def _answer(message: str, queued: Queued) -> dict[str, Any]:
+    return {
+        "Message": message,
+        "SharePackId": queued.share_pack_id,
+        "SharePackName": queued.share_pack_name,
+        "Version": queued.version,
+        "Status": queued.status,
+        "ValidationWarnings": [w.to_dict() for w in queued.warnings],
+    }
+
+
+@blp.route("/sharepack/<string:share_pack_id>/retry", parameters=[WORKSPACE_HEADER])
+class SharePackRetry(MethodView):
+    @blp.response(202, QueuedSchema)
+    @documents_errors(blp, *COMMON_ERRORS, HTTPStatus.FORBIDDEN, HTTPStatus.CONFLICT)
+    def post(self, share_pack_id: str):
+        """Queue a FAILED share pack again; what its earlier attempt finished is not redone."""
+        queued = _lifecycle().retry(
+            parse_share_pack_id(share_pack_id), workspace_url=workspace_url(), performed_by=caller().identity,
+            request_id=g.get("request_id"),
+        )
+        return _answer("Share pack queued for retry", queued)
+
+
+@blp.route("/sharepack/<string:share_pack_id>/rollback", parameters=[WORKSPACE_HEADER])
+class SharePackRollback(MethodView):
+    @blp.arguments(RollbackSchema)
+    @blp.response(202, QueuedSchema)
+    @documents_errors(blp, *COMMON_ERRORS, HTTPStatus.FORBIDDEN, HTTPStatus.CONFLICT, HTTPStatus.UNPROCESSABLE_ENTITY)
+    def post(self, body: dict[str, Any], share_pack_id: str):
+        """Take the workspace back to a configuration version of this pack, as a new version."""
+        queued = _lifecycle().rollback(
+            parse_share_pack_id(share_pack_id), body["ToVersion"], workspace_url=workspace_url(),
+            performed_by=caller().identity, request_id=g.get("request_id"),
+        )
+        return _answer(f"Share pack queued for rollback to version {body['ToVersion']}", queued)
+
+
+@blp.route("/sharepack/<string:share_pack_id>/upload", parameters=[WORKSPACE_HEADER])
+class SharePackRevision(MethodView):
+    @blp.arguments(UploadSchema, location="files")
+    @blp.response(202, QueuedSchema)
+    @documents_errors(
+        blp, *COMMON_ERRORS, HTTPStatus.FORBIDDEN, HTTPStatus.CONFLICT, HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+        HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
+    )
+    def post(self, files: dict[str, Any], share_pack_id: str):
+        """Upload a revision of a share pack: validated like an upload, stored as its next configuration."""
+        upload = files["file"]
+        content = upload.stream.read(services().settings.max_upload_bytes + 1)
+        queued = _lifecycle().revise(
+            parse_share_pack_id(share_pack_id), content=content, filename=upload.filename or "upload",
+            workspace_url=workspace_url(), performed_by=caller().identity, request_id=g.get("request_id"),
+            admit=lambda session, pack: admit_upload(session, Access.load(session, caller()), pack, workspace_url()),
+        )
+        waits = queued.status == "PENDING_APPROVAL"
+        return _answer("Revision uploaded; waiting for an approver" if waits else
+                       "Revision uploaded and queued for provisioning", queued)

@@ -1,0 +1,137 @@
+"""Drift detection: compare a workspace with the last COMPLETED share pack owning each object. Pure — no I/O.
+
+Ownership: completed packs are replayed in the order they completed; a NEW or UPDATE pack takes ownership of
+every recipient and share it names, a DELETE gives them up. A pack's drift is then the plan an UPDATE of its
+own configuration would make against the workspace, restricted to what it still owns — so the drift report
+and the plan of a reconcile are the same list by construction: a missing object is an ADD/CREATE, an object
+added out of band a REMOVE/REVOKE, a changed comment or IP list an UPDATE. Recipients and shares no pack
+owns are reported once per workspace, as unexpected, without a pack.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from enum import StrEnum
+from typing import Any
+
+from shared.provisioning.plan import Action, Change, Entity, make_plan
+from shared.provisioning.workspace_state import WorkspaceState
+from shared.share_pack_file import SharePackSpec, Strategy
+
+
+class DriftKind(StrEnum):
+    MISSING = "missing"  # declared, not in the workspace
+    UNEXPECTED = "unexpected"  # in the workspace, not declared (or not created by any pack)
+    CHANGED = "changed"  # present, but its definition differs
+
+
+@dataclass(frozen=True)
+class CompletedPack:
+    """A completed share pack, as the drift check needs it."""
+
+    share_pack_id: uuid.UUID
+    spec: SharePackSpec
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One difference between a workspace and what a pack declared (``share_pack_id`` None: no pack owns it).
+
+    ``name`` is the recipient or share name; for data objects and grants ``<share>/<object or recipient>``.
+    """
+
+    share_pack_id: uuid.UUID | None
+    entity: str
+    name: str
+    kind: DriftKind
+    expected: Mapping[str, Any] | None
+    actual: Mapping[str, Any] | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "Entity": self.entity,
+            "Name": self.name,
+            "Kind": str(self.kind),
+            "Expected": dict(self.expected) if self.expected is not None else None,
+            "Actual": dict(self.actual) if self.actual is not None else None,
+        }
+
+
+_KIND_OF_ACTION = {
+    Action.CREATE: DriftKind.MISSING,
+    Action.ADD: DriftKind.MISSING,
+    Action.GRANT: DriftKind.MISSING,
+    Action.UPDATE: DriftKind.CHANGED,
+    Action.REMOVE: DriftKind.UNEXPECTED,
+    Action.REVOKE: DriftKind.UNEXPECTED,
+    Action.DELETE: DriftKind.UNEXPECTED,
+}
+
+
+def reconcile_spec(spec: SharePackSpec) -> SharePackSpec:
+    """The configuration a reconcile applies: the pack itself, as an UPDATE (a DELETE stays a DELETE)."""
+    if spec.metadata.strategy is not Strategy.NEW:
+        return spec
+    return replace(spec, metadata=replace(spec.metadata, strategy=Strategy.UPDATE))
+
+
+def owners(packs: Iterable[CompletedPack]) -> tuple[dict[str, uuid.UUID], dict[str, uuid.UUID]]:
+    """Return (recipient → owning pack, share → owning pack), replaying ``packs`` oldest first."""
+    recipients: dict[str, uuid.UUID] = {}
+    shares: dict[str, uuid.UUID] = {}
+    for pack in packs:
+        deleting = pack.spec.metadata.strategy is Strategy.DELETE
+        for owned, names in (
+            (recipients, [r.name for r in pack.spec.recipients]),
+            (shares, [s.name for s in pack.spec.shares]),
+        ):
+            for name in names:
+                if deleting:
+                    owned.pop(name, None)
+                else:
+                    owned[name] = pack.share_pack_id
+    return recipients, shares
+
+
+def detect_drift(actual: WorkspaceState, packs: Sequence[CompletedPack]) -> list[Finding]:
+    """Return every drift finding of a workspace, given its completed packs oldest first."""
+    recipient_owner, share_owner = owners(packs)
+    findings: list[Finding] = []
+    for pack in packs:
+        if pack.spec.metadata.strategy is Strategy.DELETE:
+            continue
+        plan = make_plan(reconcile_spec(pack.spec), actual)
+        for change in plan.changes:
+            if _owner_of(change, recipient_owner, share_owner) == pack.share_pack_id:
+                findings.append(_finding(pack.share_pack_id, change))
+    for name in sorted(set(actual.recipients) - set(recipient_owner)):
+        findings.append(
+            Finding(None, str(Entity.RECIPIENT), name, DriftKind.UNEXPECTED, None, actual.recipients[name].describe())
+        )
+    for name in sorted(set(actual.shares) - set(share_owner)):
+        share = actual.shares[name]
+        described = {"comment": share.comment, "objects": sorted(o.name for o in share.objects)}
+        findings.append(Finding(None, str(Entity.SHARE), name, DriftKind.UNEXPECTED, None, described))
+    return findings
+
+
+def _owner_of(
+    change: Change, recipient_owner: Mapping[str, uuid.UUID], share_owner: Mapping[str, uuid.UUID]
+) -> uuid.UUID | None:
+    if change.entity is Entity.RECIPIENT:
+        return recipient_owner.get(change.name)
+    return share_owner.get(change.share or change.name)
+
+
+def _finding(share_pack_id: uuid.UUID, change: Change) -> Finding:
+    kind = _KIND_OF_ACTION[change.action]
+    name = f"{change.share}/{change.name}" if change.share else change.name
+    expected: Mapping[str, Any] | None = dict(change.new) if change.new else None
+    actual: Mapping[str, Any] | None = dict(change.old) if change.old else None
+    if kind is DriftKind.MISSING:
+        actual = None
+    elif kind is DriftKind.UNEXPECTED:
+        expected = None
+    return Finding(share_pack_id, str(change.entity), name, kind, expected, actual)

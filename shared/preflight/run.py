@@ -1,0 +1,114 @@
+"""Running the pre-flight: read the workspace (read-only, batched), check the pack, preview the plan.
+
+Reads are batched: one ``tables.list`` per schema the pack names (not one call per table), run at most
+``concurrency`` at a time alongside the metastore summary, the share list and the planner's own read.
+`preflight_within` bounds the whole run in time for the upload route: a workspace that cannot be read in
+time is not a reason to refuse an upload (the worker's plan is the final word), only a warning.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from shared.errors import ConfigurationError
+from shared.logging import get_logger
+from shared.preflight.checks import CatalogFacts, check_pack, schemas_to_read
+from shared.provisioning.errors import ProvisioningError
+from shared.provisioning.gateway import MetastoreSharing
+from shared.provisioning.plan import Plan, make_plan
+from shared.provisioning.workspace_state import WorkspaceState
+from shared.share_pack_file import Issue, SharePackSpec
+
+log = get_logger(__name__)
+
+DEFAULT_CONCURRENCY = 16
+
+
+class CatalogReader(Protocol):
+    """The read-only gateway calls the pre-flight makes (`DatabricksGateway` implements them)."""
+
+    def read_state(self, share_pack: SharePackSpec) -> WorkspaceState: ...
+
+    def list_tables(self, catalog: str, schema: str) -> dict[str, str] | None: ...
+
+    def metastore_sharing(self) -> MetastoreSharing: ...
+
+    def share_names(self) -> set[str]: ...
+
+
+@dataclass(frozen=True)
+class PreflightReport:
+    """The outcome of a pre-flight: errors refuse the pack, warnings do not; ``plan`` is None when skipped."""
+
+    errors: list[Issue] = field(default_factory=list)
+    warnings: list[Issue] = field(default_factory=list)
+    plan: Plan | None = None
+
+    @property
+    def skipped(self) -> bool:
+        return self.plan is None
+
+
+def read_facts(pack: SharePackSpec, reader: CatalogReader, *, concurrency: int = DEFAULT_CONCURRENCY) -> CatalogFacts:
+    """Read what the checks need, concurrently."""
+    schemas = sorted(schemas_to_read(pack))
+    with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
+        state = pool.submit(reader.read_state, pack)
+        sharing = pool.submit(reader.metastore_sharing)
+        share_names = pool.submit(reader.share_names)
+        listings = list(pool.map(lambda s: reader.list_tables(*s.split(".", 1)), schemas))
+        tables: dict[str, str] = {}
+        missing: set[str] = set()
+        for schema, listing in zip(schemas, listings, strict=True):
+            if listing is None:
+                missing.add(schema)
+            else:
+                tables.update(listing)
+        return CatalogFacts(
+            tables=tables,
+            missing_schemas=frozenset(missing),
+            sharing=sharing.result(),
+            share_count=len(share_names.result()),
+            state=state.result(),
+        )
+
+
+def preflight(pack: SharePackSpec, reader: CatalogReader, *, concurrency: int = DEFAULT_CONCURRENCY) -> PreflightReport:
+    """Check ``pack`` against the workspace and preview its plan, reading only.
+
+    Raises:
+        ProvisioningError: the workspace could not be read (classified: transient or permanent).
+    """
+    facts = read_facts(pack, reader, concurrency=concurrency)
+    plan = make_plan(pack, facts.state)
+    errors, warnings = check_pack(pack, facts, plan)
+    return PreflightReport(errors=errors, warnings=warnings, plan=plan)
+
+
+#: Threads that outlive a timed-out pre-flight finish in the background (their reads are bounded by the
+#: SDK's own retry timeout); a shared pool keeps a burst of slow uploads from starting threads without end.
+_BACKGROUND = ThreadPoolExecutor(max_workers=8, thread_name_prefix="preflight")
+
+
+def preflight_within(
+    pack: SharePackSpec,
+    reader_for: Callable[[], CatalogReader],
+    *,
+    budget_seconds: float,
+    concurrency: int = DEFAULT_CONCURRENCY,
+) -> PreflightReport:
+    """`preflight` bounded in time; a workspace that cannot be read (in time) yields a skipped report with a
+    warning instead of an error."""
+    future = _BACKGROUND.submit(lambda: preflight(pack, reader_for(), concurrency=concurrency))
+    try:
+        return future.result(timeout=budget_seconds)
+    except FutureTimeout:
+        reason = f"the workspace could not be read within {budget_seconds:g} s"
+    except (ProvisioningError, ConfigurationError) as exc:
+        reason = f"the workspace could not be read: {exc.message}"
+    log.warning("preflight.skipped", reason=reason)
+    return PreflightReport(warnings=[Issue(path="", message=f"Pre-flight check skipped: {reason}")])

@@ -1,0 +1,60 @@
+"""The upload route runs the pre-flight within its time budget: errors refuse, an unreadable workspace warns."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import func, select
+
+from emulator.control import EmulatorControl
+from shared.models import SharePack
+from tests.integration.preflight.conftest import EXAMPLE_TABLES, post_file, sample
+
+pytestmark = pytest.mark.integration
+
+
+def pack_count(session_factory) -> int:
+    with session_factory() as session:
+        return session.scalar(select(func.count()).select_from(SharePack))
+
+
+def test_upload_naming_a_missing_table_answers_400_and_names_it(
+    api, headers, emulator: EmulatorControl, session_factory
+):
+    emulator.seed_tables([t for t in EXAMPLE_TABLES if t != "finance.ledger.entries"])
+    before = pack_count(session_factory)
+
+    response = post_file(api(), "upload", headers, sample())
+
+    assert response.status_code == 400
+    errors = response.json["ValidationErrors"]
+    assert any("finance.ledger.entries" in e["message"] for e in errors)
+    assert pack_count(session_factory) == before
+
+
+def test_upload_of_a_pack_the_workspace_can_take_is_accepted(api, headers, emulator: EmulatorControl):
+    emulator.seed_tables(EXAMPLE_TABLES)
+
+    response = post_file(api(), "upload", headers, sample())
+
+    assert response.status_code == 202, response.json
+    assert not any("skipped" in w["message"] for w in response.json["ValidationWarnings"])
+
+
+def test_workspace_not_read_within_the_budget_is_skipped_with_a_warning(api, headers, emulator: EmulatorControl):
+    emulator.seed_tables([t for t in EXAMPLE_TABLES if t != "finance.ledger.entries"])  # would be an error
+    emulator.set_latency(1500)
+
+    response = post_file(api(preflight_budget_seconds="0.3"), "upload", headers, sample())
+
+    assert response.status_code == 202, response.json
+    warnings = [w["message"] for w in response.json["ValidationWarnings"]]
+    assert any("Pre-flight check skipped" in w and "0.3 s" in w for w in warnings)
+
+
+def test_unreadable_workspace_is_skipped_with_a_warning(api, headers, emulator: EmulatorControl):
+    emulator.inject_fault(path_regex="metastore_summary", status=403, error_code="PERMISSION_DENIED", times=None)
+
+    response = post_file(api(), "upload", headers, sample())
+
+    assert response.status_code == 202, response.json
+    assert any("Pre-flight check skipped" in w["message"] for w in response.json["ValidationWarnings"])

@@ -1,0 +1,122 @@
+"""Steps 7 and 8 with the real databricks-sdk against the emulator: pipelines and their schedules."""
+
+from __future__ import annotations
+
+import pytest
+from databricks.sdk import WorkspaceClient
+
+from emulator.control import EmulatorControl
+from shared.provisioning.gateway import DatabricksGateway
+from shared.provisioning.plan import Plan, Section, make_plan
+from shared.provisioning.steps import apply_plan, apply_step
+from shared.share_pack_file.model import ScdType, SharePackSpec, Strategy
+from tests.unit.provisioning.builders import d2o, pack, pipeline, share
+
+pytestmark = pytest.mark.integration
+
+ORDERS, LEDGER, EXTRA = "sales.reporting.orders", "sales.reporting.ledger", "sales.reporting.extra"
+
+
+@pytest.fixture(autouse=True)
+def tables(emulator: EmulatorControl) -> None:
+    emulator.seed_tables([ORDERS, LEDGER, EXTRA])
+
+
+def two_pipelines(strategy: Strategy = Strategy.NEW, *, tables: tuple[str, ...] = (ORDERS, LEDGER),
+                  cron: str = "0 30 2 * * ?", source: str | None = None) -> SharePackSpec:
+    pipelines = [
+        pipeline("orders_nightly", ORDERS, source=source, scd=ScdType.SCD2, keys=["order_id"], cron=cron,
+                 emails=["ops@example.com"]),
+        pipeline("ledger_live", LEDGER, continuous=True),
+    ]
+    return pack(
+        strategy,
+        recipients=[d2o("acme")],
+        shares=[share("sales", list(tables), recipients=["acme"])],
+        pipelines=[p for p in pipelines if p.target_table in tables],
+    )
+
+
+def plan_for(spec: SharePackSpec, gateway: DatabricksGateway) -> Plan:
+    return make_plan(spec, gateway.read_state(spec))
+
+
+def test_a_scheduled_and_a_continuous_pipeline_are_created(
+    gateway: DatabricksGateway, emulator: EmulatorControl, workspace_client: WorkspaceClient
+) -> None:
+    apply_plan(plan_for(two_pipelines(), gateway), gateway)
+
+    state = emulator.lakeflow_state()
+    specs = {p["name"]: p["spec"] for p in state["pipelines"]}
+    assert set(specs) == {"orders_nightly", "ledger_live"}
+    assert specs["ledger_live"]["continuous"] is True
+    assert specs["orders_nightly"]["catalog"] == "sales" and specs["orders_nightly"]["schema"] == "reporting"
+    assert specs["orders_nightly"]["configuration"]["sharepack.key_columns"] == "order_id"
+    [job] = state["jobs"]
+    settings = job["settings"]
+    assert settings["name"] == "orders_nightly_schedule"
+    assert settings["schedule"]["quartz_cron_expression"] == "0 30 2 * * ?"
+    assert settings["email_notifications"] == {"on_failure": ["ops@example.com"]}
+    nightly = next(p for p in state["pipelines"] if p["name"] == "orders_nightly")
+    assert settings["tasks"][0]["pipeline_task"]["pipeline_id"] == nightly["pipeline_id"]
+    assert plan_for(two_pipelines(), gateway).is_empty  # converged
+
+
+def test_a_crash_between_the_steps_resumes_without_duplicates(
+    gateway: DatabricksGateway, emulator: EmulatorControl
+) -> None:
+    first = plan_for(two_pipelines(), gateway)
+    for section in (Section.RECIPIENTS, Section.SHARES, Section.DATA_OBJECTS, Section.GRANTS, Section.PIPELINES):
+        apply_step(section, first, gateway)
+    # ... the worker dies here; the next attempt plans again from the workspace
+    again = plan_for(two_pipelines(), gateway)
+    assert [(c.entity, c.action, c.name) for c in again.changes] == [("schedule", "create", "orders_nightly")]
+    apply_plan(again, gateway)
+    apply_plan(first, gateway)  # even the stale plan re-applied creates nothing twice
+    state = emulator.lakeflow_state()
+    assert len(state["pipelines"]) == 2 and len(state["jobs"]) == 1
+
+
+def test_an_update_that_drops_a_table_drops_its_pipeline_and_schedule(
+    gateway: DatabricksGateway, emulator: EmulatorControl
+) -> None:
+    apply_plan(plan_for(two_pipelines(), gateway), gateway)
+
+    update = plan_for(two_pipelines(Strategy.UPDATE, tables=(LEDGER,)), gateway)
+    assert {(c.entity, c.action, c.name) for c in update.changes} >= {
+        ("pipeline", "delete", "orders_nightly"), ("schedule", "delete", "orders_nightly")}
+    apply_plan(update, gateway)
+
+    state = emulator.lakeflow_state()
+    assert [p["name"] for p in state["pipelines"]] == ["ledger_live"]
+    assert state["jobs"] == []
+
+
+def test_an_update_changes_the_schedule_in_place(gateway: DatabricksGateway, emulator: EmulatorControl) -> None:
+    apply_plan(plan_for(two_pipelines(), gateway), gateway)
+    [before] = emulator.lakeflow_state()["jobs"]
+
+    update = plan_for(two_pipelines(Strategy.UPDATE, cron="0 0 6 ? * MON-FRI"), gateway)
+    assert [(c.entity, c.action) for c in update.changes] == [("schedule", "update")]
+    apply_plan(update, gateway)
+
+    [after] = emulator.lakeflow_state()["jobs"]
+    assert after["job_id"] == before["job_id"]
+    assert after["settings"]["schedule"]["quartz_cron_expression"] == "0 0 6 ? * MON-FRI"
+
+
+def test_an_update_may_not_change_a_pipelines_source(gateway: DatabricksGateway) -> None:
+    apply_plan(plan_for(two_pipelines(), gateway), gateway)
+
+    update = plan_for(two_pipelines(Strategy.UPDATE, source="raw.other.orders"), gateway)
+
+    assert not update.can_apply
+    assert "pipeline orders_nightly: source_table cannot change" in update.conflicts[0]
+
+
+def test_a_delete_removes_the_pipelines_of_its_shares(gateway: DatabricksGateway, emulator: EmulatorControl) -> None:
+    apply_plan(plan_for(two_pipelines(), gateway), gateway)
+
+    apply_plan(plan_for(pack(Strategy.DELETE, recipients=[d2o("acme")], shares=[share("sales")]), gateway), gateway)
+
+    assert emulator.lakeflow_state() == {"pipelines": [], "jobs": []}

@@ -1,0 +1,114 @@
+"""Drift detection and the pre-flight checks: pure logic on in-memory workspace states."""
+
+from __future__ import annotations
+
+import uuid
+
+from shared.drift.detect import CompletedPack, DriftKind, detect_drift, owners, reconcile_spec
+from shared.preflight.checks import CatalogFacts, check_pack
+from shared.provisioning.gateway import MetastoreSharing
+from shared.provisioning.plan import desired_object, desired_recipient, make_plan
+from shared.provisioning.workspace_state import ShareState, WorkspaceState
+from shared.share_pack_file.model import DataObjectSpec, DataObjectType, SharePackSpec, Strategy
+from tests.unit.provisioning.builders import d2d, d2o, pack, share
+
+A, B = uuid.uuid4(), uuid.uuid4()
+
+
+def as_provisioned(spec: SharePackSpec) -> WorkspaceState:
+    """The workspace exactly as the pack declared it."""
+    return WorkspaceState.of(
+        recipients=[desired_recipient(r) for r in spec.recipients],
+        shares=[
+            ShareState(s.name, s.comment, frozenset(desired_object(o) for o in s.data_objects)) for s in spec.shares
+        ],
+        grants={s.name: s.recipients for s in spec.shares},
+    )
+
+
+def sales_pack() -> SharePackSpec:
+    return pack(
+        Strategy.NEW,
+        recipients=[d2o("acme", ips=["203.0.113.0/24"]), d2d("globex")],
+        shares=[share("sales", ["c.s.orders", "c.s.returns"], recipients=["acme", "globex"])],
+    )
+
+
+def test_a_workspace_as_declared_has_no_drift():
+    spec = sales_pack()
+    assert detect_drift(as_provisioned(spec), [CompletedPack(A, spec)]) == []
+
+
+def test_missing_unexpected_and_changed_are_told_apart():
+    spec = sales_pack()
+    state = as_provisioned(spec)
+    sales = state.shares["sales"]
+    state = WorkspaceState.of(
+        recipients=[
+            state.recipients["globex"],
+            desired_recipient(d2o("acme", ips=["0.0.0.0/0"])),
+            desired_recipient(d2o("stranger")),
+        ],
+        shares=[ShareState("sales", None, frozenset(o for o in sales.objects if o.name != "c.s.returns"))],
+        grants={"sales": {"acme", "globex", "stranger"}},
+    )
+
+    found = {(f.entity, f.name): f for f in detect_drift(state, [CompletedPack(A, spec)])}
+
+    assert found[("data_object", "sales/c.s.returns")].kind is DriftKind.MISSING
+    assert found[("grant", "sales/stranger")].kind is DriftKind.UNEXPECTED
+    changed = found[("recipient", "acme")]
+    assert changed.kind is DriftKind.CHANGED and changed.actual == {"allowed_ips": ["0.0.0.0/0"]}
+    unowned = found[("recipient", "stranger")]
+    assert unowned.share_pack_id is None and unowned.kind is DriftKind.UNEXPECTED
+    assert all(f.share_pack_id == A for k, f in found.items() if k != ("recipient", "stranger"))
+
+
+def test_the_last_completed_pack_owns_an_object_and_a_delete_releases_it():
+    first = sales_pack()
+    second = pack(Strategy.UPDATE, recipients=[d2o("acme", ips=["198.51.100.7"])])
+    gone = pack(Strategy.DELETE, shares=[share("sales")])
+    recipients, shares = owners([CompletedPack(A, first), CompletedPack(B, second), CompletedPack(A, gone)])
+    assert recipients == {"acme": B, "globex": A} and shares == {}
+
+    state = as_provisioned(first)  # acme still has the first pack's IP list
+    found = detect_drift(state, [CompletedPack(A, first), CompletedPack(B, second)])
+    assert [(f.share_pack_id, f.entity, f.name, f.kind) for f in found] == [(B, "recipient", "acme", "changed")]
+
+
+def test_reconcile_turns_new_into_update_and_keeps_delete():
+    assert reconcile_spec(sales_pack()).metadata.strategy is Strategy.UPDATE
+    assert reconcile_spec(pack(Strategy.DELETE)).metadata.strategy is Strategy.DELETE
+
+
+def facts(spec: SharePackSpec, tables: dict[str, str], *, scope: str = "INTERNAL_AND_EXTERNAL") -> CatalogFacts:
+    return CatalogFacts(
+        tables=tables,
+        missing_schemas=frozenset(),
+        sharing=MetastoreSharing(scope, None),
+        share_count=0,
+        state=WorkspaceState(),
+    )
+
+
+def test_a_view_declared_as_a_table_names_both_types():
+    spec = pack(Strategy.NEW, shares=[share("s", ["c.s.v"])])
+    errors, _ = check_pack(spec, facts(spec, {"c.s.v": "VIEW"}), make_plan(spec, WorkspaceState()))
+    assert len(errors) == 1 and "TABLE" in errors[0].message and "VIEW" in errors[0].message
+    assert errors[0].path == "share[0].data_objects[0].name"
+
+
+def test_quota_past_the_limit_is_an_error_and_near_it_a_warning():
+    big = pack(Strategy.NEW, shares=[share("big", [f"c.s.t{i}" for i in range(1001)])])
+    near = pack(Strategy.NEW, shares=[share("near", [f"c.s.t{i}" for i in range(900)])])
+    tables = {f"c.s.t{i}": "MANAGED" for i in range(1001)}
+    errors, _ = check_pack(big, facts(big, tables), make_plan(big, WorkspaceState()))
+    assert any("1001 exceeds" in e.message for e in errors)
+    errors, warnings = check_pack(near, facts(near, tables), make_plan(near, WorkspaceState()))
+    assert errors == [] and any("900 is close to" in w.message for w in warnings)
+
+
+def test_volumes_and_models_are_not_looked_up():
+    spec = pack(Strategy.NEW, shares=[share("s", [DataObjectSpec(name="c.s.vol", type=DataObjectType.VOLUME)])])
+    errors, _ = check_pack(spec, facts(spec, {}), make_plan(spec, WorkspaceState()))
+    assert errors == []
