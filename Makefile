@@ -12,8 +12,9 @@ CHECKOV_VERSION := 3.3.30
 install: $(STAMP) node_modules/.installed tools $(CHECKOV)
 
 # Debian tools the suite uses on files only: docker-compose validates docker-compose.yml (no Docker engine
-# is needed or used); promtool (package prometheus) checks and unit-tests deploy/alerts.yml.
-APT_TOOLS := docker-compose:docker-compose promtool:prometheus
+# is needed or used); promtool (package prometheus) checks and unit-tests deploy/alerts.yml; chromium runs the
+# console's browser tests through Playwright (whose own browser download cannot run here).
+APT_TOOLS := docker-compose:docker-compose promtool:prometheus chromium:chromium
 tools:
 	@for pair in $(APT_TOOLS); do tool=$${pair%%:*}; package=$${pair#*:}; \
 		command -v $$tool >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 \

@@ -17,11 +17,15 @@ from flask import Flask, abort, g, request
 from flask_smorest import Api
 from sqlalchemy.orm import Session, sessionmaker
 
+from api import docs
 from api.auth import Authenticator
+from api.console import blp as console_blp
+from api.console.session import configure_sessions
 from api.context import HealthCheck, Publisher, ReadinessCheck, Services
 from api.errors import register_error_handlers
 from api.routes import admin, approvals, drift, health, lifecycle, metrics, recipients, share_packs, sync, validate
 from api.schemas import ErrorSchema
+from api.security_headers import add_security_headers
 from shared import metrics as measured
 from shared.graph.validator import AdValidator
 from shared.notifications.activation_links import ActivationLinkCipher
@@ -66,8 +70,8 @@ def create_app(
         OPENAPI_VERSION="3.0.3",
         OPENAPI_URL_PREFIX="/workflow",
         OPENAPI_JSON_PATH="openapi.json",
-        OPENAPI_SWAGGER_UI_PATH="/docs",
-        OPENAPI_SWAGGER_UI_URL="https://cdn.jsdelivr.net/npm/swagger-ui-dist/",
+        # Swagger UI is served by `api.docs` from a local copy (no CDN, no inline script).
+        OPENAPI_SWAGGER_UI_PATH=None,
         MAX_CONTENT_LENGTH=settings.max_upload_bytes + MULTIPART_OVERHEAD_BYTES,
         API_SPEC_OPTIONS={
             "components": {
@@ -89,6 +93,8 @@ def create_app(
         directory_validator=directory_validator,
     )
 
+    configure_sessions(app, settings.console_secret_key)
+
     @app.before_request
     def _start_request() -> None:
         g.request_id = _request_id(request.headers.get("X-Request-ID"))
@@ -97,7 +103,7 @@ def create_app(
         structlog.contextvars.bind_contextvars(
             request_id=g.request_id, method=request.method, path=request.path
         )
-        if not settings.enable_workflow and request.path.startswith("/workflow"):
+        if not settings.enable_workflow and request.path.startswith(("/workflow", "/console")):
             abort(404)
         if any(isinstance(v, str) and CONTROL_CHARACTER.search(v) for v in (request.view_args or {}).values()):
             abort(404)  # no group, tenant, project or recipient has such a name (and PostgreSQL cannot hold NUL)
@@ -106,7 +112,7 @@ def create_app(
     def _finish_request(response):
         response.headers["X-Request-ID"] = g.get("request_id", "")
         _measure(response.status_code)
-        return response
+        return add_security_headers(response)
 
     api = DocumentedApi(app)
     api.register_blueprint(health.blp)
@@ -119,6 +125,8 @@ def create_app(
     api.register_blueprint(recipients.blp)
     api.register_blueprint(approvals.blp)
     api.register_blueprint(admin.blp)
+    app.register_blueprint(docs.blp)
+    app.register_blueprint(console_blp)
     register_error_handlers(app)  # after Api(): our body shape replaces flask-smorest's
     return app
 

@@ -4,7 +4,8 @@
     workspace emulator   http://127.0.0.1:8001   (token local-dev-token, state in .local/emulator-state.json)
     Graph emulator       http://127.0.0.1:8002   (Azure AD: devstack/graph_seed.json, state in .local/graph-state.json)
     API (gunicorn)       http://127.0.0.1:8000   (API keys: local-dev-key, an administrator;
-                                                  local-requestor-key, requestor@example.com, a configurator)
+                                                  local-requestor-key, requestor@example.com, a configurator;
+                                                  the web console at /console)
     worker               (queue backend: PostgreSQL)
     sync service         (python -m sync: mails notifications every 5 seconds)
     SMTP server          127.0.0.1:8025 (every message kept as a .eml file in .local/mail/)
@@ -22,6 +23,7 @@ and which would otherwise outlive us.
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -88,9 +90,11 @@ def main() -> int:
     worker_metrics_port = int(os.environ.get("DEVSTACK_WORKER_METRICS_PORT", "9102"))
     api_url, emulator_url = f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{emulator_port}"
     local.mkdir(parents=True, exist_ok=True)
+    # The console's session key, shared by gunicorn's workers; a new one per run signs everyone out.
     env = {
         **local_defaults(emulator_url, graph_url),
         "ACTIVATION_LINK_KEYS": _local_activation_link_key(local),
+        "CONSOLE_SECRET_KEY": secrets.token_hex(32),
         **os.environ,
     }
     try:
@@ -122,7 +126,8 @@ def main() -> int:
             children = stack.enter_context(running(commands))
             if _wait_healthy(api_url):
                 print(
-                    f"\nready: API {api_url}/workflow/health  docs {api_url}/workflow/docs  "
+                    f"\nready: console {api_url}/console (API key local-dev-key)\n"
+                    f"       API {api_url}/workflow/health  docs {api_url}/workflow/docs  "
                     f"workspace emulator {emulator_url}  mail {local / 'mail'}  metrics {api_url}/metrics "
                     f"http://127.0.0.1:{worker_metrics_port}/metrics  (Ctrl-C stops everything)\n",
                     flush=True,

@@ -81,6 +81,9 @@ class Settings:
     max_sheet_rows: int = 100_000
     max_sheet_columns: int = 100
     max_sheet_cells: int = 1_000_000
+    # Signs the web console's session cookies; every API process must share it. None: a random key per
+    # process (one process only, e.g. tests; sessions end when it restarts).
+    console_secret_key: str | None = field(default=None, repr=False)
     log_format: str = "console"
     log_level: str = "INFO"
     # None when the process talks to no workspace (the API); the worker then refuses to provision.

@@ -12,7 +12,6 @@ from sqlalchemy.orm import Session
 
 from api.context import access, authenticate, caller, services, workspace_url
 from api.errors import documents_errors
-from api.preflight import upload_preflight
 from api.schemas import (
     HistoryResponseSchema,
     ListQuerySchema,
@@ -22,8 +21,7 @@ from api.schemas import (
     UploadResponseSchema,
     UploadSchema,
 )
-from shared.access.admission import admit_upload
-from shared.access.policy import Access
+from api.uploads import submit_upload
 from shared.models import SharePack
 from shared.status import SharePackStatus
 from shared.use_cases.queries import (
@@ -32,7 +30,6 @@ from shared.use_cases.queries import (
     parse_share_pack_id,
     share_pack_history,
 )
-from shared.use_cases.submit import format_limits, submit_share_pack
 from shared.workspaces import resolve_workspace_url
 
 blp = Blueprint("share_packs", __name__, url_prefix="/workflow", description="Share pack uploads and status")
@@ -73,23 +70,7 @@ class SharePackUpload(MethodView):
         upload = files["file"]
         svc = services()
         content = upload.stream.read(svc.settings.max_upload_bytes + 1)
-        submitted = submit_share_pack(
-            svc.session_factory,
-            content=content,
-            filename=upload.filename or "upload",
-            workspace_url=workspace_url(),
-            submitted_by=caller().identity,
-            queue_name=svc.settings.azure_queue_name,
-            max_bytes=svc.settings.max_upload_bytes,
-            publish=svc.publisher.notify,
-            request_id=g.get("request_id"),
-            preflight=upload_preflight(svc, workspace_url()),
-            max_token_expiry_days=svc.settings.token_expiry_max_days,
-            # Groups are read in the upload's own transaction: no second connection per upload.
-            admit=lambda session, pack: admit_upload(session, Access.load(session, caller()), pack, workspace_url()),
-            limits=format_limits(svc.settings),
-            check_directory=svc.directory_validator.check if svc.directory_validator else None,
-        )
+        submitted = submit_upload(content, upload.filename or "upload", workspace_url(), caller())
         waits = submitted.status == SharePackStatus.PENDING_APPROVAL
         return {
             "Message": "Share pack uploaded; it waits for an approver of its project"

@@ -1,0 +1,419 @@
+"""The web console: server-rendered pages for requestors, served by the API app under `/console`.
+
+Every page calls the same use cases as the API routes (`shared.use_cases`) with the signed-in caller's
+identity and chosen workspace, so the console can do nothing the API would refuse. Errors are the same
+types as everywhere; `api.errors.status_for` picks their status, and the console answers them as a page.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import uuid
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    g,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from marshmallow import ValidationError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from werkzeug.exceptions import HTTPException
+from werkzeug.wrappers.response import Response as WerkzeugResponse
+
+from api.console import present
+from api.console.session import (
+    CSRF_FIELD,
+    CSRF_HEADER,
+    chosen_workspace,
+    csrf_token,
+    csrf_token_is_valid,
+    sign_in,
+    sign_out,
+    signed_in_principal,
+)
+from api.context import access, services
+from api.errors import status_for
+from api.schemas import ListQuerySchema
+from api.uploads import submit_upload
+from shared.access.admission import admit_upload
+from shared.access.approval import approve, decline
+from shared.access.policy import Access
+from shared.errors import Forbidden, InvalidInput, NotFound, Unauthenticated, WorkflowError
+from shared.logging import get_logger
+from shared.models import Project, SharePack
+from shared.share_pack_file import SharePackSpec, to_excel, to_yaml
+from shared.share_pack_file.cli import TEMPLATE_HEADER
+from shared.share_pack_file.parse import detect_format
+from shared.share_pack_file.sample import sample_share_pack
+from shared.status import SharePackStatus
+from shared.use_cases.preflight import dry_run
+from shared.use_cases.queries import get_share_pack, list_share_packs, parse_share_pack_id, share_pack_history
+from shared.use_cases.submit import InvalidSharePack, format_limits
+from shared.workspaces import resolve_workspace_url
+
+log = get_logger(__name__)
+
+blp = Blueprint(
+    "console", __name__, url_prefix="/console", template_folder="templates",
+    static_folder="static", static_url_path="/static",
+)
+
+PUBLIC_ENDPOINTS = frozenset({"console.sign_in_form", "console.sign_in_submit", "console.static"})
+PAGE_SIZE = 20
+MAX_INBOX = 200
+XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+@blp.before_request
+def _require_session_and_csrf() -> WerkzeugResponse | None:
+    principal = signed_in_principal(services().settings)
+    if principal is not None:
+        g.caller = principal  # what api.context.access() reads: the same access model as the API
+    if request.method == "POST":
+        presented = request.form.get(CSRF_FIELD) or request.headers.get(CSRF_HEADER)
+        if not csrf_token_is_valid(presented):
+            abort(400, "This form has expired or did not come from the console; reload the page and try again.")
+    if principal is None and request.endpoint not in PUBLIC_ENDPOINTS:
+        return redirect(url_for("console.sign_in_form", next=request.full_path))
+    return None
+
+
+@blp.context_processor
+def _template_globals() -> dict[str, Any]:
+    return {"csrf_field": CSRF_FIELD, "csrf_token": csrf_token, "signed_in": g.get("caller")}
+
+
+@blp.errorhandler(WorkflowError)
+def _workflow_error(exc: WorkflowError) -> tuple[str, int]:
+    status, _code = status_for(exc)
+    if status >= 500:
+        log.warning("console.request_failed", error=exc.message)
+    return render_template("error.html", status=status, message=exc.message), status
+
+
+@blp.errorhandler(HTTPException)
+def _http_error(exc: HTTPException) -> tuple[str, int]:
+    status = exc.code or 500
+    message = exc.description or exc.name
+    if status == 413:
+        message = "The file is larger than the configured limit."
+    return render_template("error.html", status=status, message=message), status
+
+
+# -- signing in ---------------------------------------------------------------------------------------------
+
+
+@blp.get("/")
+def home() -> WerkzeugResponse:
+    return redirect(url_for("console.packs"))
+
+
+@blp.get("/sign-in")
+def sign_in_form() -> str:
+    return render_template("sign_in.html", workspaces=_workspace_choices(), next=_safe_next(request.args.get("next")))
+
+
+@blp.post("/sign-in")
+def sign_in_submit() -> WerkzeugResponse | tuple[str, int]:
+    svc = services()
+    try:
+        caller = svc.authenticator.authenticate(f"Bearer {request.form.get('api_key', '')}")
+        with svc.session_factory() as session:
+            workspace = resolve_workspace_url(session, svc.settings, request.form.get("workspace_url"))
+    except (Unauthenticated, Forbidden, InvalidInput) as exc:
+        page = render_template(
+            "sign_in.html", workspaces=_workspace_choices(), next=_safe_next(request.form.get("next")),
+            error=exc.message,
+        )
+        return page, status_for(exc)[0]
+    sign_in(caller, workspace)
+    log.info("console.signed_in", identity=caller.identity)
+    return redirect(_safe_next(request.form.get("next")) or url_for("console.packs"))
+
+
+@blp.post("/sign-out")
+def sign_out_submit() -> WerkzeugResponse:
+    sign_out()
+    return redirect(url_for("console.sign_in_form"))
+
+
+def _workspace_choices() -> list[str]:
+    return sorted(services().settings.known_workspace_urls)
+
+
+def _safe_next(target: str | None) -> str | None:
+    """Only a path inside the console: a `next` pointing elsewhere would make sign-in an open redirect."""
+    if not target:
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not parts.path.startswith("/console/") or "\\" in target:
+        return None
+    return target
+
+
+# -- listing ------------------------------------------------------------------------------------------------
+
+
+@blp.get("/packs")
+def packs() -> str:
+    wanted = ("status", "project", "requested_by", "page")
+    raw = {key: value for key, value in request.args.items() if value and key in wanted}
+    try:
+        filters = ListQuerySchema().load({**raw, "page_size": PAGE_SIZE})
+    except ValidationError as exc:
+        raise InvalidInput(f"Invalid filter: {_first_message(exc.messages)}") from None
+    with services().session_factory() as session:
+        tenant_ids = access().visible_tenant_ids(session)
+        page = list_share_packs(session, workspace_url=chosen_workspace(), tenant_ids=tenant_ids, **filters)
+    last_page = max(1, -(-page.total // page.page_size))
+    return render_template(
+        "packs.html", page=page, filters=raw, last_page=last_page, statuses=[str(s) for s in SharePackStatus],
+    )
+
+
+def _first_message(messages: Any) -> str:
+    if isinstance(messages, dict):
+        field, problem = next(iter(messages.items()))
+        return f"{field}: {_first_message(problem)}"
+    if isinstance(messages, list) and messages:
+        return str(messages[0])
+    return str(messages)
+
+
+# -- uploading ----------------------------------------------------------------------------------------------
+
+
+@blp.get("/upload")
+def upload_form() -> str:
+    return render_template("upload.html")
+
+
+@blp.post("/upload/check")
+def upload_check() -> tuple[str, int]:
+    """The dry run: every error and warning, shown against the file, before anything is stored."""
+    upload = request.files.get("file")
+    if upload is None or not upload.filename:
+        raise InvalidInput("Choose a YAML or Excel file to check")
+    content = upload.stream.read(services().settings.max_upload_bytes + 1)
+    return _check_page(content, upload.filename)
+
+
+def _check_page(content: bytes, filename: str) -> tuple[str, int]:
+    """The API's dry run (`POST /workflow/sharepack/validate`): errors, warnings and the plan preview."""
+    svc = services()
+    result = dry_run(
+        content=content,
+        filename=filename,
+        workspace_url=chosen_workspace(),
+        max_bytes=svc.settings.max_upload_bytes,
+        reader_for=svc.reader_for,
+        limits=format_limits(svc.settings),
+        admit=_admit,
+    )
+    is_text = detect_format(content, filename) == "yaml"
+    lines = present.source_lines(content.decode("utf-8", "replace"), result.errors, result.warnings) if is_text else []
+    page = render_template(
+        "check.html",
+        filename=filename,
+        errors=result.errors,
+        warnings=result.warnings,
+        lines=lines,
+        describe_location=present.describe_location,
+        plan=result.plan,
+        plan_rows=present.plan_rows(result.plan),
+        encoded=base64.b64encode(content).decode("ascii"),
+    )
+    return page, 200 if not result.errors else 422
+
+
+def _admit(pack: SharePackSpec) -> None:
+    """The upload's access rules, read-only, as the dry run route applies them."""
+    with services().session_factory() as session:
+        admit_upload(session, Access.load(session, g.caller), pack, chosen_workspace())
+
+
+@blp.post("/upload/submit")
+def upload_submit() -> WerkzeugResponse | tuple[str, int]:
+    filename = request.form.get("filename") or "upload"
+    try:
+        content = base64.b64decode(request.form.get("content", ""), validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidInput("The checked file did not come back intact; upload it again") from None
+    try:
+        submitted = submit_upload(content, filename, chosen_workspace(), g.caller)
+    except InvalidSharePack:
+        return _check_page(content, filename)
+    return redirect(url_for("console.pack", share_pack_id=submitted.share_pack_id))
+
+
+# -- one pack -----------------------------------------------------------------------------------------------
+
+
+@blp.get("/packs/<share_pack_id>")
+def pack(share_pack_id: str) -> str:
+    with services().session_factory() as session:
+        versions = _visible_history(session, share_pack_id)
+        current = versions[-1]
+        plan = current.plan
+        can_decide = _may_decide(session, current)
+    return render_template(
+        "pack.html",
+        pack=current,
+        versions=list(reversed(versions)),
+        progress=present.progress(current.share_pack_status, current.provisioning_status, current.error_message),
+        plan_rows=present.plan_rows(plan),
+        plan=plan,
+        can_decide=can_decide,
+    )
+
+
+@blp.get("/packs/<share_pack_id>/progress")
+def pack_progress(share_pack_id: str) -> Response:
+    """What the live view polls (at most once a second): the current step and, at the end, the outcome."""
+    with services().session_factory() as session:
+        current = _visible_pack(session, share_pack_id)
+        shown = present.progress(current.share_pack_status, current.provisioning_status, current.error_message)
+    response = jsonify(shown.to_dict())
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@blp.get("/packs/<share_pack_id>/diff")
+def pack_diff(share_pack_id: str) -> str:
+    with services().session_factory() as session:
+        versions = _visible_history(session, share_pack_id)
+        by_number = {v.version: v for v in versions}
+        before, after = (_version(by_number, request.args.get(key)) for key in ("from", "to"))
+        texts = [present.version_text(_version_fields(v)) for v in (before, after)]
+        current = versions[-1]
+    return render_template(
+        "diff.html", pack=current, before=before, after=after, versions=versions,
+        lines=present.diff_lines(*texts),
+    )
+
+
+def _visible_pack(session: Session, share_pack_id: str) -> SharePack:
+    """The pack if the caller may see it; otherwise NotFound, exactly like an unknown id (as the API)."""
+    pack = get_share_pack(session, parse_share_pack_id(share_pack_id), workspace_url=chosen_workspace())
+    access().require_visible(session, pack)
+    return pack
+
+
+def _visible_history(session: Session, share_pack_id: str) -> list[SharePack]:
+    pack = _visible_pack(session, share_pack_id)
+    return share_pack_history(session, pack.share_pack_id, workspace_url=chosen_workspace())
+
+
+def _may_decide(session: Session, pack: SharePack) -> bool:
+    """Whether to offer approve/decline: the pack waits and the caller is an approver who did not request it.
+
+    Only an offer: `approve`/`decline` check the same rules again when the form is sent.
+    """
+    if pack.share_pack_status != SharePackStatus.PENDING_APPROVAL:
+        return False
+    try:
+        access().require_approver(_project(session, pack.project_id), pack, pack.requested_by)
+    except Forbidden:
+        return False
+    return True
+
+
+def _project(session: Session, project_id: uuid.UUID | None) -> Project | None:
+    if project_id is None:
+        return None
+    return session.scalar(select(Project).where(Project.project_id == project_id, Project.is_current))
+
+
+# -- approving ----------------------------------------------------------------------------------------------
+
+
+@blp.get("/approvals")
+def approvals() -> str:
+    """The approver's inbox: packs of their projects waiting for a decision, oldest first."""
+    with services().session_factory() as session:
+        tenant_ids = access().visible_tenant_ids(session)
+        waiting = list_share_packs(
+            session, workspace_url=chosen_workspace(), tenant_ids=tenant_ids,
+            status=SharePackStatus.PENDING_APPROVAL, page_size=MAX_INBOX,
+        )
+        inbox = [
+            (pack, present.config_summary(pack.config))
+            for pack in reversed(waiting.items) if _may_decide(session, pack)
+        ]
+    return render_template("approvals.html", inbox=inbox)
+
+
+@blp.post("/packs/<share_pack_id>/approve")
+def approve_pack(share_pack_id: str) -> WerkzeugResponse:
+    svc = services()
+    decision = approve(
+        svc.session_factory, access(), parse_share_pack_id(share_pack_id),
+        comment=request.form.get("comment") or None, queue_name=svc.settings.azure_queue_name,
+        request_id=g.get("request_id"),
+    )
+    if decision.outbox_id is not None:
+        svc.publisher.notify(decision.outbox_id)
+    return redirect(url_for("console.pack", share_pack_id=decision.share_pack_id))
+
+
+@blp.post("/packs/<share_pack_id>/decline")
+def decline_pack(share_pack_id: str) -> WerkzeugResponse:
+    comment = (request.form.get("comment") or "").strip()
+    if not comment:
+        raise InvalidInput("Say why you decline: the requestor reads it")
+    decision = decline(
+        services().session_factory, access(), parse_share_pack_id(share_pack_id),
+        comment=comment, request_id=g.get("request_id"),
+    )
+    return redirect(url_for("console.pack", share_pack_id=decision.share_pack_id))
+
+
+def _version(by_number: dict[int, Any], raw: str | None) -> Any:
+    try:
+        return by_number[int(raw or "")]
+    except (KeyError, ValueError):
+        raise NotFound(f"Version {raw!r} of this share pack not found") from None
+
+
+def _version_fields(version: Any) -> dict[str, Any]:
+    return {
+        "share_pack_status": version.share_pack_status,
+        "provisioning_status": version.provisioning_status,
+        "error_message": version.error_message,
+        "config": version.config,
+    }
+
+
+# -- templates ----------------------------------------------------------------------------------------------
+
+
+@blp.get("/templates")
+def templates() -> str:
+    return render_template("templates.html")
+
+
+@blp.get("/templates/sharepack.yaml")
+def template_yaml() -> Response:
+    body = TEMPLATE_HEADER + to_yaml(sample_share_pack())
+    return _download(body.encode("utf-8"), "sharepack.yaml", "application/yaml")
+
+
+@blp.get("/templates/sharepack.xlsx")
+def template_xlsx() -> Response:
+    return _download(to_excel(sample_share_pack()), "sharepack.xlsx", XLSX_MEDIA_TYPE)
+
+
+def _download(body: bytes, filename: str, media_type: str) -> Response:
+    response = Response(body, mimetype=media_type)
+    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
