@@ -9,6 +9,8 @@ from api.preflight import upload_preflight
 from shared.access.admission import admit_upload
 from shared.access.policy import Access
 from shared.access.principals import Principal
+from shared.share_pack_file import SharePackSpec
+from shared.use_cases.preflight import DryRun, dry_run
 from shared.use_cases.submit import SubmittedSharePack, format_limits, submit_share_pack
 
 
@@ -31,4 +33,23 @@ def submit_upload(content: bytes, filename: str, workspace_url: str, principal: 
         admit=lambda session, pack: admit_upload(session, Access.load(session, principal), pack, workspace_url),
         limits=format_limits(svc.settings),
         check_directory=svc.directory_validator.check if svc.directory_validator else None,
+    )
+
+
+def dry_run_upload(content: bytes, filename: str, workspace_url: str, principal: Principal) -> DryRun:
+    """Check an upload against its workspace and preview its plan, for a caller allowed to upload there."""
+    svc = services()
+
+    def admit(pack: SharePackSpec) -> None:  # read-only: the real admission happens when it is submitted
+        with svc.session_factory() as session:
+            admit_upload(session, Access.load(session, principal), pack, workspace_url)
+
+    return dry_run(
+        content=content,
+        filename=filename,
+        workspace_url=workspace_url,
+        max_bytes=svc.settings.max_upload_bytes,
+        reader_for=svc.reader_for,
+        limits=format_limits(svc.settings),
+        admit=admit,
     )

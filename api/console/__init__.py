@@ -44,21 +44,18 @@ from api.console.session import (
 from api.context import access, services
 from api.errors import status_for
 from api.schemas import ListQuerySchema
-from api.uploads import submit_upload
-from shared.access.admission import admit_upload
+from api.uploads import dry_run_upload, submit_upload
 from shared.access.approval import approve, decline
-from shared.access.policy import Access
 from shared.errors import Forbidden, InvalidInput, NotFound, Unauthenticated, WorkflowError
 from shared.logging import get_logger
 from shared.models import Project, SharePack
-from shared.share_pack_file import SharePackSpec, to_excel, to_yaml
+from shared.share_pack_file import to_excel, to_yaml
 from shared.share_pack_file.cli import TEMPLATE_HEADER
 from shared.share_pack_file.parse import detect_format
 from shared.share_pack_file.sample import sample_share_pack
 from shared.status import SharePackStatus
-from shared.use_cases.preflight import dry_run
 from shared.use_cases.queries import get_share_pack, list_share_packs, parse_share_pack_id, share_pack_history
-from shared.use_cases.submit import InvalidSharePack, format_limits
+from shared.use_cases.submit import InvalidSharePack
 from shared.workspaces import resolve_workspace_url
 
 log = get_logger(__name__)
@@ -210,16 +207,7 @@ def upload_check() -> tuple[str, int]:
 
 def _check_page(content: bytes, filename: str) -> tuple[str, int]:
     """The API's dry run (`POST /workflow/sharepack/validate`): errors, warnings and the plan preview."""
-    svc = services()
-    result = dry_run(
-        content=content,
-        filename=filename,
-        workspace_url=chosen_workspace(),
-        max_bytes=svc.settings.max_upload_bytes,
-        reader_for=svc.reader_for,
-        limits=format_limits(svc.settings),
-        admit=_admit,
-    )
+    result = dry_run_upload(content, filename, chosen_workspace(), g.caller)
     is_text = detect_format(content, filename) == "yaml"
     lines = present.source_lines(content.decode("utf-8", "replace"), result.errors, result.warnings) if is_text else []
     page = render_template(
@@ -234,12 +222,6 @@ def _check_page(content: bytes, filename: str) -> tuple[str, int]:
         encoded=base64.b64encode(content).decode("ascii"),
     )
     return page, 200 if not result.errors else 422
-
-
-def _admit(pack: SharePackSpec) -> None:
-    """The upload's access rules, read-only, as the dry run route applies them."""
-    with services().session_factory() as session:
-        admit_upload(session, Access.load(session, g.caller), pack, chosen_workspace())
 
 
 @blp.post("/upload/submit")

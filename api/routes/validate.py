@@ -18,11 +18,7 @@ from api.context import caller, services, workspace_url
 from api.errors import documents_errors
 from api.routes.share_packs import COMMON_ERRORS, WORKSPACE_HEADER, authenticate_and_resolve_workspace
 from api.schemas import IssueSchema, UploadSchema
-from shared.access.admission import admit_upload
-from shared.access.policy import Access
-from shared.share_pack_file import SharePackSpec
-from shared.use_cases.preflight import dry_run
-from shared.use_cases.submit import format_limits
+from api.uploads import dry_run_upload
 
 blp = Blueprint("validate", __name__, url_prefix="/workflow", description="Dry runs of share packs")
 
@@ -39,12 +35,6 @@ class ValidateResponseSchema(Schema):
 blp.before_request(authenticate_and_resolve_workspace)
 
 
-def _admit(pack: SharePackSpec) -> None:
-    """The upload's access rules, read-only: refuses (403/400) a caller who may not upload this pack here."""
-    with services().session_factory() as session:
-        admit_upload(session, Access.load(session, caller()), pack, workspace_url())
-
-
 @blp.route("/sharepack/validate", parameters=[WORKSPACE_HEADER])
 class SharePackValidate(MethodView):
     @blp.arguments(UploadSchema, location="files")
@@ -58,17 +48,9 @@ class SharePackValidate(MethodView):
     )
     def post(self, files):
         """Check a share pack against its workspace and preview its plan; nothing is stored or queued."""
-        svc = services()
         upload = files["file"]
-        result = dry_run(
-            content=upload.stream.read(svc.settings.max_upload_bytes + 1),
-            filename=upload.filename or "upload",
-            workspace_url=workspace_url(),
-            max_bytes=svc.settings.max_upload_bytes,
-            reader_for=svc.reader_for,
-            limits=format_limits(svc.settings),
-            admit=_admit,
-        )
+        content = upload.stream.read(services().settings.max_upload_bytes + 1)
+        result = dry_run_upload(content, upload.filename or "upload", workspace_url(), caller())
         count = len(result.errors)
         return {
             "Message": f"The share pack has {count} error{'s' if count != 1 else ''}; nothing was stored",
