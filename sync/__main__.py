@@ -10,6 +10,7 @@ import signal
 import sys
 from types import FrameType
 
+from shared import metrics
 from shared.errors import ConfigurationError
 from shared.logging import configure_logging, get_logger
 from sync.bootstrap import build_sync_service
@@ -32,6 +33,8 @@ def main(argv: list[str] | None = None) -> int:
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, request_stop)
+    # Counters only: the worker alone answers the state gauges, however many sync instances run.
+    metrics.serve(service.settings)
     log.info("sync.started_service", jobs=sorted(service.scheduler.jobs))
     service.scheduler.run_forever()
     log.info("sync.stopped")
