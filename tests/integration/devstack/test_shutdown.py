@@ -18,6 +18,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -74,6 +75,15 @@ def fetch(url: str, *, retry: bool = False, seconds: float = 60) -> str:
             if not retry or time.monotonic() > deadline:
                 raise
             threading.Event().wait(0.2)
+
+
+def readiness(api_url: str) -> dict:
+    """The readiness report, whether it answers 200 or 503 (both carry the heartbeats)."""
+    try:
+        with urllib.request.urlopen(f"{api_url}/workflow/health/ready", timeout=10) as response:
+            return json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return json.loads(exc.read())
 
 
 def wait_for_metric(url: str, sample: str, *, seconds: float) -> str:
@@ -138,6 +148,9 @@ def test_sigterm_stops_the_children_and_the_embedded_postgres():
                                        'sharepack_sync_runs_total{result="COMPLETED",sync_type="AD_USERS"}',
                                        seconds=30)
         assert 'sharepack_graph_calls_total{endpoint="users/delta",result="200"}' in sync_metrics
+        # It beats before its first run, so readiness lists it once that run completed.
+        assert "sync" in {beat["Service"] for beat in readiness(f"http://127.0.0.1:{env['DEVSTACK_API_PORT']}")
+                          ["Heartbeats"]}
         started = psutil.Process(stack.pid).children(recursive=True)
         server_pid = postmaster_pid(home / "postgres")
         assert server_pid is not None
