@@ -27,6 +27,7 @@ from api.routes import admin, approvals, drift, health, lifecycle, metrics, reci
 from api.schemas import ErrorSchema
 from api.security_headers import add_security_headers
 from shared import metrics as measured
+from shared import tracing
 from shared.graph.validator import AdValidator
 from shared.notifications.activation_links import ActivationLinkCipher
 from shared.preflight import CatalogReader
@@ -94,11 +95,15 @@ def create_app(
     )
 
     configure_sessions(app, settings.console_secret_key)
+    tracing.configure(settings, "sharepack-api")
 
     @app.before_request
     def _start_request() -> None:
         g.request_id = _request_id(request.headers.get("X-Request-ID"))
         g.started = time.perf_counter()
+        route = request.url_rule.rule if request.url_rule else "unmatched"
+        g.span = tracing.ServerSpan.start(f"{request.method} {route}", request.headers,
+                                          request_id=g.request_id, **{"http.route": route})
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(
             request_id=g.request_id, method=request.method, path=request.path
@@ -112,7 +117,14 @@ def create_app(
     def _finish_request(response):
         response.headers["X-Request-ID"] = g.get("request_id", "")
         _measure(response.status_code)
+        g.status_code = response.status_code
         return add_security_headers(response)
+
+    @app.teardown_request
+    def _close_span(error: BaseException | None) -> None:
+        span = g.pop("span", None)
+        if span is not None:
+            span.finish(g.get("status_code"), error)
 
     api = DocumentedApi(app)
     api.register_blueprint(health.blp)

@@ -11,7 +11,8 @@
     SMTP server          127.0.0.1:8025 (every message kept as a .eml file in .local/mail/)
 
 Settings from the environment or `.env` override these defaults (for example QUEUE_BACKEND=azure).
-Prometheus metrics: the API at http://127.0.0.1:8000/metrics, the worker at http://127.0.0.1:9102/metrics.
+Prometheus metrics: the API at http://127.0.0.1:8000/metrics, the worker at http://127.0.0.1:9102/metrics,
+the sync service at http://127.0.0.1:9103/metrics.
 DEVSTACK_HOME, DEVSTACK_API_PORT, DEVSTACK_EMULATOR_PORT, DEVSTACK_GRAPH_PORT and DEVSTACK_WORKER_METRICS_PORT
 move the stack (the tests run one aside).
 
@@ -88,6 +89,7 @@ def main() -> int:
     graph_port = int(os.environ.get("DEVSTACK_GRAPH_PORT", "8002"))
     graph_url = f"http://127.0.0.1:{graph_port}"
     worker_metrics_port = int(os.environ.get("DEVSTACK_WORKER_METRICS_PORT", "9102"))
+    sync_metrics_port = int(os.environ.get("DEVSTACK_SYNC_METRICS_PORT", "9103"))
     api_url, emulator_url = f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{emulator_port}"
     local.mkdir(parents=True, exist_ok=True)
     # The console's session key, shared by gunicorn's workers; a new one per run signs everyone out.
@@ -121,7 +123,7 @@ def main() -> int:
                 ([python, "-m", "worker"], {**child_env, "METRICS_PORT": str(worker_metrics_port)}),
                 ([python, "-m", "devstack.mailserver", "--port", "8025", "--directory", str(local / "mail")],
                  child_env),
-                ([python, "-m", "sync"], child_env),
+                ([python, "-m", "sync"], {**child_env, "METRICS_PORT": str(sync_metrics_port)}),
             ]
             children = stack.enter_context(running(commands))
             if _wait_healthy(api_url):
@@ -129,7 +131,8 @@ def main() -> int:
                     f"\nready: console {api_url}/console (API key local-dev-key)\n"
                     f"       API {api_url}/workflow/health  docs {api_url}/workflow/docs  "
                     f"workspace emulator {emulator_url}  mail {local / 'mail'}  metrics {api_url}/metrics "
-                    f"http://127.0.0.1:{worker_metrics_port}/metrics  (Ctrl-C stops everything)\n",
+                    f"http://127.0.0.1:{worker_metrics_port}/metrics http://127.0.0.1:{sync_metrics_port}/metrics  "
+                    "(Ctrl-C stops everything)\n",
                     flush=True,
                 )
             while all(child.poll() is None for child in children):

@@ -116,6 +116,8 @@ class Settings:
     embedded_data_dir: str = ".local/postgres"
     # The worker and the sync service serve Prometheus metrics on this port (None: not served).
     metrics_port: int | None = None
+    # Traces go to Azure Monitor (Application Insights) when set; otherwise they are made but not exported.
+    applicationinsights_connection_string: str | None = field(default=None, repr=False)
     # The sync service (`python -m sync`): mail transport, delivery policy and job schedules.
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 8025

@@ -10,7 +10,9 @@ import signal
 import sys
 from types import FrameType
 
+from shared import metrics
 from shared.errors import ConfigurationError
+from shared.health import Heartbeat
 from shared.logging import configure_logging, get_logger
 from sync.bootstrap import build_sync_service
 
@@ -32,8 +34,13 @@ def main(argv: list[str] | None = None) -> int:
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, request_stop)
+    # Counters only: the worker alone answers the state gauges, however many sync instances run.
+    metrics.serve(service.settings)
+    # Readiness lists it beside the workers; `python -m shared.health heartbeat sync` reads it for a container check.
+    heartbeat = Heartbeat(service.scheduler.runner.engine, "sync").start()
     log.info("sync.started_service", jobs=sorted(service.scheduler.jobs))
     service.scheduler.run_forever()
+    heartbeat.stop()
     log.info("sync.stopped")
     return 0
 

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import Engine, delete, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from shared import metrics
 from shared.db import advisory_lock
 from shared.logging import get_logger, mask_secrets
 from shared.models.logs import Notification, SyncJob
@@ -102,6 +103,8 @@ class SyncRunner:
                     details={**details, **result.details},
                 )
             )
+            sync_type = session.scalar(select(SyncJob.sync_type).where(SyncJob.sync_job_id == sync_job_id))
+        metrics.SYNC_RUNS.labels(sync_type=str(sync_type), result=str(status)).inc()
         log.info(
             "sync.finished",
             sync_job_id=str(sync_job_id),

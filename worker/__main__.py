@@ -13,7 +13,7 @@ import sys
 import threading
 from types import FrameType
 
-from shared import metrics
+from shared import metrics, tracing
 from shared.errors import ConfigurationError
 from shared.health import Heartbeat
 from shared.logging import configure_logging, get_logger
@@ -31,6 +31,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     configure_logging(json=worker.settings.log_format == "json", level=worker.settings.log_level)
+    tracing.configure(worker.settings, "sharepack-worker")
     stop = worker.stop_requested
 
     def request_stop(signum: int, _frame: FrameType | None) -> None:

@@ -29,6 +29,7 @@ from datetime import UTC, datetime
 
 import structlog
 
+from shared import tracing
 from shared.db import is_database_unavailable
 from shared.errors import ServiceUnavailable
 from shared.logging import get_logger
@@ -149,7 +150,9 @@ class QueueConsumer:
                 stop_requested=self.stop_requested,
             )
             try:
-                with heartbeat:
+                with heartbeat, tracing.continued("provision share pack", command.traceparent,
+                                                  share_pack_id=str(command.share_pack_id),
+                                                  request_id=command.request_id or ""):
                     job(command, heartbeat)
             except SharePackBusy as exc:
                 delay = self.retry_policy.busy_delay()

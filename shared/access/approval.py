@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from shared import tracing
 from shared.access.admission import needs_approval
 from shared.access.policy import Access
 from shared.errors import Conflict, InvalidInput, NotFound
@@ -121,7 +122,8 @@ def _decide(
             outbox_id = add_to_outbox(
                 session,
                 queue_name=queue_name,
-                message=ProvisionSharePack(share_pack_id=share_pack_id, version=new.version, request_id=request_id),
+                message=ProvisionSharePack(share_pack_id=share_pack_id, version=new.version, request_id=request_id,
+                                           traceparent=tracing.current_traceparent()),
             ).id
     return Decision(share_pack_id=share_pack_id, status=status, decided_by=by, outbox_id=outbox_id)
 

@@ -11,6 +11,7 @@ a sync or an upload). Other 4xx answers are not retried: retrying them only spen
 from __future__ import annotations
 
 import random
+import re
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from urllib.parse import urlencode
 
 import requests
 
+from shared import metrics
 from shared.graph.auth import TokenProvider
 from shared.graph.errors import (
     GraphAuthenticationFailed,
@@ -150,19 +152,24 @@ class GraphClient:
             if timeout <= 0:
                 raise GraphUnavailable(f"Graph did not answer {_path(url)} within the time budget")
         self.calls += 1
+        endpoint = graph_endpoint(url, self.base_url)
         try:
-            return self.session.get(
+            response = self.session.get(
                 url,
                 headers={"Authorization": f"Bearer {self.tokens.token()}", "Accept": "application/json",
                          **(headers or {})},
                 timeout=timeout,
             )
         except requests.Timeout:
+            metrics.GRAPH_CALLS.labels(endpoint=endpoint, result="timeout").inc()
             if deadline is not None and time.monotonic() >= deadline - 0.001:
                 raise GraphUnavailable(f"Graph did not answer {_path(url)} within the time budget") from None
             return None
         except requests.ConnectionError:
+            metrics.GRAPH_CALLS.labels(endpoint=endpoint, result="unreachable").inc()
             return None
+        metrics.GRAPH_CALLS.labels(endpoint=endpoint, result=str(response.status_code)).inc()
+        return response
 
     def _wait(self, response: requests.Response | None, attempt: int) -> float:
         retry_after = None if response is None else _retry_after(response.headers.get("Retry-After"))
@@ -203,6 +210,15 @@ def _classify(response: requests.Response) -> GraphError:
     if status >= 500:
         return GraphUnavailable(message, status=status, code=code)
     return GraphError(message, status=status, code=code)
+
+
+_OBJECT_ID = re.compile(r"^[0-9a-fA-F-]{36}$")
+
+
+def graph_endpoint(url: str, base_url: str) -> str:
+    """A bounded metric label from a URL: ".../v1.0/groups/<uuid>/members?$top=5" -> "groups/{id}/members"."""
+    path = _path(url).removeprefix(base_url).strip("/")
+    return "/".join("{id}" if _OBJECT_ID.match(part) else part for part in path.split("/")) or "root"
 
 
 def _path(url: str) -> str:

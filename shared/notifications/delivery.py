@@ -29,6 +29,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session, sessionmaker
 
+from shared import metrics
 from shared.logging import get_logger
 from shared.models.logs import Notification
 from shared.models.sync_runtime import NotificationDelivery, NotificationEvent
@@ -127,21 +128,23 @@ class NotificationDeliverer:
         claim = self._claim(notification_id)
         if claim is None:
             return
-        attempt, composed = claim
+        attempt, notification_type, composed = claim
         counts.attempted += 1
         try:
             if isinstance(composed, DeliveryFailed):  # cannot even be composed (no address, no readable link)
                 raise composed
             self.transport.send(composed)
         except DeliveryFailed as exc:
-            self._record_failure(
+            final = self._record_failure(
                 notification_id, attempt=attempt, error=exc.message, permanent=exc.permanent, counts=counts
             )
+            metrics.NOTIFICATIONS.labels(type=notification_type, result="failed" if final else "retrying").inc()
             return
         self._record_sent(notification_id, attempt)
+        metrics.NOTIFICATIONS.labels(type=notification_type, result="sent").inc()
         counts.sent += 1
 
-    def _claim(self, notification_id: uuid.UUID) -> tuple[int, EmailMessage | DeliveryFailed] | None:
+    def _claim(self, notification_id: uuid.UUID) -> tuple[int, str, EmailMessage | DeliveryFailed] | None:
         """Count the attempt and compose the message, committed before anything is sent (None: not ours)."""
         with self.session_factory.begin() as session:
             notification = session.scalars(
@@ -163,10 +166,11 @@ class NotificationDeliverer:
                 .returning(NotificationDelivery.attempts)
             )
             assert attempt is not None
+            notification_type = str(notification.notification_type)
             try:
-                return attempt, self._compose(session, notification, message_id)
+                return attempt, notification_type, self._compose(session, notification, message_id)
             except DeliveryFailed as exc:
-                return attempt, exc
+                return attempt, notification_type, exc
 
     def _compose(self, session: Session, notification: Notification, message_id: str) -> EmailMessage:
         if not notification.recipient_email:
@@ -217,7 +221,8 @@ class NotificationDeliverer:
 
     def _record_failure(
         self, notification_id: uuid.UUID, *, attempt: int, error: str, permanent: bool, counts: DeliveryCounts
-    ) -> None:
+    ) -> bool:
+        """Record a failed attempt; True when it was the last (FAILED), False when a retry is scheduled."""
         final = permanent or attempt >= self.max_attempts
         with self.session_factory.begin() as session:
             if final:
@@ -246,6 +251,7 @@ class NotificationDeliverer:
         else:
             counts.retrying += 1
             log.info("notification.retry_scheduled", notification_id=str(notification_id), attempt=attempt, error=error)
+        return final
 
     @staticmethod
     def _settle(session: Session, notification_id: uuid.UUID, *, next_attempt_at: object, error: str | None) -> None:

@@ -7,7 +7,8 @@ knows raises `UnreadableMessage`; retrying cannot help, so the worker moves it t
 A message also carries its pack's transient-failure record (`transient_attempts`, `first_transient_failure_at`):
 after a transient failure the worker sends a successor message with the record updated and deletes the
 current one, so waiting out an outage never spends the queue's dequeue count (the crash budget). Both
-fields are optional in the envelope, so messages written before they existed still read.
+fields are optional in the envelope, so messages written before they existed still read; so is `traceparent`
+(the W3C trace context of the request that sent it, https://www.w3.org/TR/trace-context/).
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ class ProvisionSharePack:
     share_pack_id: UUID
     version: int
     request_id: str | None = None
+    # The W3C trace context of the request that asked for this run, so the worker's spans join its trace.
+    traceparent: str | None = None
     transient_attempts: int = 0
     first_transient_failure_at: datetime | None = None
 
@@ -47,6 +50,8 @@ class ProvisionSharePack:
             "version": self.version,
             "request_id": self.request_id,
         }
+        if self.traceparent:
+            envelope["traceparent"] = self.traceparent
         if self.transient_attempts:
             envelope["transient_attempts"] = self.transient_attempts
         if self.first_transient_failure_at is not None:
@@ -88,10 +93,13 @@ class ProvisionSharePack:
         attempts = data.get("transient_attempts", 0)
         if not isinstance(attempts, int) or isinstance(attempts, bool) or attempts < 0:
             raise UnreadableMessage("Message transient_attempts must be a whole number from 0")
+        traceparent = data.get("traceparent")
         return cls(
             share_pack_id=share_pack_id,
             version=version,
             request_id=request_id,
+            # Only a trace link: a malformed one starts a new trace rather than losing the message to poison.
+            traceparent=traceparent if isinstance(traceparent, str) else None,
             transient_attempts=attempts,
             first_transient_failure_at=_read_moment(data.get("first_transient_failure_at")),
         )

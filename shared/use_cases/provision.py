@@ -29,7 +29,7 @@ from typing import Protocol
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from shared import metrics
+from shared import metrics, tracing
 from shared.access.approval import missing_approval
 from shared.access.ownership import Owners, ownership_conflicts, recorded_owners
 from shared.db import advisory_lock, lock_key
@@ -205,7 +205,8 @@ class ProvisioningJob:
             for step in steps.plan_steps(pack.strategy):
                 self._check_stop(pack, stop, step)
                 record.status(pack.share_pack_id, step.status_line(pack.strategy))
-                with metrics.STEP_DURATION.labels(step.label).time():
+                with tracing.span(f"step {step.label}", step=step.label), \
+                        metrics.STEP_DURATION.labels(step.label).time():
                     result = step.run(plan, gateway, concurrency=self.concurrency)
                 self._record_step(pack, result)
         except ProvisioningError as exc:

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from shared import tracing
 from shared.access.admission import Admission
 from shared.errors import Forbidden, InvalidInput
 from shared.history import History
@@ -207,7 +208,8 @@ def _store(
                 session,
                 queue_name=queue_name,
                 message=ProvisionSharePack(
-                    share_pack_id=row.share_pack_id, version=row.version, request_id=request_id
+                    share_pack_id=row.share_pack_id, version=row.version, request_id=request_id,
+                    traceparent=tracing.current_traceparent(),
                 ),
             ).id
     if outbox_id is not None:

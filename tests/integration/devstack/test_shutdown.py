@@ -18,6 +18,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -76,6 +77,27 @@ def fetch(url: str, *, retry: bool = False, seconds: float = 60) -> str:
             threading.Event().wait(0.2)
 
 
+def readiness(api_url: str) -> dict:
+    """The readiness report, whether it answers 200 or 503 (both carry the heartbeats)."""
+    try:
+        with urllib.request.urlopen(f"{api_url}/workflow/health/ready", timeout=10) as response:
+            return json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return json.loads(exc.read())
+
+
+def wait_for_metric(url: str, sample: str, *, seconds: float) -> str:
+    """The metrics text of `url` once it contains `sample` (the counter is bumped just after the row commits)."""
+    deadline = time.monotonic() + seconds
+    text = ""
+    while time.monotonic() < deadline:
+        text = fetch(url, retry=True, seconds=seconds)
+        if sample in text:
+            return text
+        threading.Event().wait(0.2)
+    pytest.fail(f"{sample} not in {url} within {seconds} s:\n{text}")
+
+
 def wait_for_ad_users(api_url: str, *, seconds: float) -> None:
     """Wait until an AD_USERS run completed having created the seeded users (GET /workflow/sync/jobs)."""
     deadline = time.monotonic() + seconds
@@ -101,6 +123,7 @@ def test_sigterm_stops_the_children_and_the_embedded_postgres():
         "DEVSTACK_EMULATOR_PORT": str(free_port()),
         "DEVSTACK_GRAPH_PORT": str(free_port()),
         "DEVSTACK_WORKER_METRICS_PORT": str(free_port()),
+        "DEVSTACK_SYNC_METRICS_PORT": str(free_port()),
         "WEB_CONCURRENCY": "1",
     }
     for name in ("DOMAIN_DB_CONNECTION_STRING", "domain_db_connection_string"):
@@ -120,6 +143,14 @@ def test_sigterm_stops_the_children_and_the_embedded_postgres():
         assert 'sharepack_database_up{service="worker"} 1.0' in worker_metrics
         # The AD sync fills the users from the Graph emulator (seeded from devstack/graph_seed.json).
         wait_for_ad_users(f"http://127.0.0.1:{env['DEVSTACK_API_PORT']}", seconds=90)
+        # The sync service serves its own metrics port: that run and its Graph calls are counted there.
+        sync_metrics = wait_for_metric(f"http://127.0.0.1:{env['DEVSTACK_SYNC_METRICS_PORT']}/metrics",
+                                       'sharepack_sync_runs_total{result="COMPLETED",sync_type="AD_USERS"}',
+                                       seconds=30)
+        assert 'sharepack_graph_calls_total{endpoint="users/delta",result="200"}' in sync_metrics
+        # It beats before its first run, so readiness lists it once that run completed.
+        assert "sync" in {beat["Service"] for beat in readiness(f"http://127.0.0.1:{env['DEVSTACK_API_PORT']}")
+                          ["Heartbeats"]}
         started = psutil.Process(stack.pid).children(recursive=True)
         server_pid = postmaster_pid(home / "postgres")
         assert server_pid is not None

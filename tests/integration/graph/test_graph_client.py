@@ -208,3 +208,18 @@ def test_https_authority_uses_azure_identity_and_no_secret_a_managed_identity():
 def test_a_secret_is_never_sent_over_plain_http_off_loopback():
     with pytest.raises(GraphAuthenticationFailed):
         LoopbackTokenProvider("http://graph.example.com", GRAPH_TENANT, "c", "s")
+
+
+def test_each_call_is_counted_by_endpoint_and_status(graph, graph_client):
+    from prometheus_client.registry import REGISTRY
+
+    def count(endpoint: str, result: str) -> float:
+        return REGISTRY.get_sample_value("sharepack_graph_calls_total",
+                                         {"endpoint": endpoint, "result": result}) or 0.0
+
+    [user_id] = seed_users(graph, 1)
+    before = count("users", "200"), count("users/{id}", "200")
+    list(graph_client.items("users", {"$select": "id"}))
+    graph_client.get(graph_client.url(f"users/{user_id}"))
+
+    assert (count("users", "200") - before[0], count("users/{id}", "200") - before[1]) == (1.0, 1.0)

@@ -226,3 +226,20 @@ def test_rotated_keys_still_decrypt_old_links():
     old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
     ciphertext = ActivationLinkCipher([old]).encrypt(LINK)
     assert ActivationLinkCipher([new, old]).decrypt(ciphertext) == LINK
+
+
+def test_deliveries_are_counted_by_type_and_result(make_deliverer, add_notification, smtp_server):
+    from prometheus_client.registry import REGISTRY
+
+    def count(result: str) -> float:
+        labels = {"type": "PROVISION_SUCCESS", "result": result}
+        return REGISTRY.get_sample_value("sharepack_notifications_total", labels) or 0.0
+
+    before = {result: count(result) for result in ("sent", "failed")}
+    add_notification()
+    make_deliverer().deliver_due()
+    add_notification()
+    smtp_server.mailbox.refuse_next(1, "554 5.6.0 Message rejected")
+    make_deliverer().deliver_due()
+
+    assert {result: count(result) - before[result] for result in before} == {"sent": 1.0, "failed": 1.0}

@@ -183,3 +183,17 @@ def test_interrupted_keeps_partial_counts(runner, session):
     runner.run(Partial(), JobContext(threading.Event()))
     [run] = _runs(session)
     assert (run.status, run.records_processed) == ("INTERRUPTED", 2)
+
+
+def test_each_run_is_counted_by_type_and_result(runner):
+    from prometheus_client.registry import REGISTRY
+
+    def count(result: str) -> float:
+        labels = {"sync_type": "NOTIFICATIONS", "result": result}
+        return REGISTRY.get_sample_value("sharepack_sync_runs_total", labels) or 0.0
+
+    before = {result: count(result) for result in ("COMPLETED", "FAILED")}
+    runner.run(CountingJob(), JobContext(threading.Event()))
+    runner.run(CountingJob(error=RuntimeError("boom")), JobContext(threading.Event()))
+
+    assert {result: count(result) - before[result] for result in before} == {"COMPLETED": 1.0, "FAILED": 1.0}

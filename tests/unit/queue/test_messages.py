@@ -118,3 +118,24 @@ def test_a_successor_counts_one_more_failure_and_keeps_the_first_failure_time() 
 def test_a_bad_transient_record_is_unreadable(overrides: dict) -> None:
     with pytest.raises(UnreadableMessage):
         ProvisionSharePack.from_json(envelope(**overrides))
+
+
+TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+
+
+def test_the_trace_context_round_trips_and_survives_a_retry() -> None:
+    message = ProvisionSharePack(share_pack_id=PACK_ID, version=3, traceparent=TRACEPARENT)
+
+    assert json.loads(message.to_json())["traceparent"] == TRACEPARENT
+    assert ProvisionSharePack.from_json(message.to_json()) == message
+    successor = message.after_transient_failure(datetime(2026, 1, 1, tzinfo=UTC))
+    assert ProvisionSharePack.from_json(successor.to_json()).traceparent == TRACEPARENT
+
+
+def test_a_message_from_before_tracing_still_reads() -> None:
+    assert "traceparent" not in json.loads(ProvisionSharePack(share_pack_id=PACK_ID, version=3).to_json())
+    assert ProvisionSharePack.from_json(envelope()).traceparent is None
+
+
+def test_a_malformed_trace_context_is_dropped_not_poisoned() -> None:
+    assert ProvisionSharePack.from_json(envelope(traceparent=42)).traceparent is None
