@@ -20,7 +20,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from shared import tracing
 from shared.access.admission import Admission, needs_approval
+from shared.access.approvers import notify_approvers
 from shared.access.policy import Access
 from shared.errors import Conflict, InvalidInput
 from shared.history import History
@@ -258,12 +260,15 @@ class Lifecycle:
             )
         )
         outbox_id = None
-        if not waits:
+        if waits:
+            notify_approvers(session, new)
+        else:
             outbox_id = add_to_outbox(
                 session,
                 queue_name=self.queue_name,
                 message=ProvisionSharePack(
-                    share_pack_id=pack.share_pack_id, version=new.version, request_id=request_id
+                    share_pack_id=pack.share_pack_id, version=new.version, request_id=request_id,
+                    traceparent=tracing.current_traceparent(),
                 ),
             ).id
         return Queued(pack.share_pack_id, new.share_pack_name, new.version, new.share_pack_status), outbox_id

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from shared import tracing
 from shared.access.admission import Admission
+from shared.access.approvers import notify_approvers
 from shared.errors import Forbidden, InvalidInput
 from shared.history import History
 from shared.logging import get_logger
@@ -203,7 +204,9 @@ def _store(
             )
         )
         outbox_id = None
-        if not waits:
+        if waits:
+            notify_approvers(session, row)
+        else:
             outbox_id = add_to_outbox(
                 session,
                 queue_name=queue_name,

@@ -9,7 +9,7 @@ from shared.access.admission import UnregisteredBusinessLine
 from shared.access.approval import approve, decline
 from shared.errors import Conflict, Forbidden, NotFound
 from shared.history import History
-from shared.models import AuditEntry, OutboxMessage, Request, SharePack
+from shared.models import AuditEntry, Notification, OutboxMessage, Request, SharePack
 from tests.integration.access.conftest import (
     ADMIN,
     APPROVER,
@@ -77,6 +77,10 @@ def test_external_pack_waits_for_an_approver_then_is_queued(session_factory, sub
     assert submit.published == []  # type: ignore[attr-defined]
     with session_factory() as session:
         assert count(session, OutboxMessage) == 0
+        waiting = session.scalars(select(Notification).where(Notification.notification_type == "APPROVAL_REQUIRED"))
+        assert [(n.recipient_email, n.related_entity_id) for n in waiting] == [
+            (APPROVER.identity, submitted.share_pack_id)  # the project's approvers, never the requestor
+        ]
 
     with pytest.raises(Forbidden, match="requestor of a share pack may not approve"):
         approve(session_factory, access_of(CONFIGURATOR), submitted.share_pack_id, comment=None, queue_name="q")
