@@ -50,8 +50,6 @@ def build_worker(settings: Settings | None = None) -> Worker:
         engine=engine,
         gateway_for=clients.gateway,
         concurrency=settings.workspace_concurrency,
-        retry_delay_seconds=settings.transient_retry_delay_seconds,
-        busy_delay_seconds=settings.busy_retry_delay_seconds,
         activation_links=activation_links,
     )
     stop = threading.Event()

@@ -55,22 +55,15 @@ from shared.use_cases.provision_resolution import OwnerResolver
 
 log = get_logger(__name__)
 
-RETRY_DELAY_SECONDS = 30
-#: How long a message whose pack another worker holds stays hidden before it is tried again.
-BUSY_DELAY_SECONDS = 60
-
 
 class RetryLater(WorkflowError):
-    """A transient failure: leave the message for a later attempt after `delay_seconds`.
-
-    `retry_after_seconds` is the server's `Retry-After`, when it sent one (a floor for the back-off).
+    """A transient failure: leave the message for a later attempt. How much later is the consumer's retry
+    policy (`worker/retry_policy.py`); `retry_after_seconds` is the server's `Retry-After`, when it sent one
+    (a floor for the back-off).
     """
 
-    def __init__(
-        self, message: str, *, delay_seconds: int = RETRY_DELAY_SECONDS, retry_after_seconds: int | None = None
-    ) -> None:
+    def __init__(self, message: str, *, retry_after_seconds: int | None = None) -> None:
         super().__init__(message)
-        self.delay_seconds = delay_seconds
         self.retry_after_seconds = retry_after_seconds
 
 
@@ -114,8 +107,6 @@ class ProvisioningJob:
     engine: Engine
     gateway_for: Callable[[str], WorkspaceGateway]
     concurrency: int = 8
-    retry_delay_seconds: int = RETRY_DELAY_SECONDS
-    busy_delay_seconds: int = BUSY_DELAY_SECONDS
     performed_by: str = f"worker@{socket.gethostname()}"
     activation_links: ActivationLinkCipher | None = None
     recorder: Recorder = field(init=False)
@@ -135,9 +126,7 @@ class ProvisioningJob:
         """
         with advisory_lock(self.engine, lock_key(command.share_pack_id)) as acquired:
             if not acquired:
-                raise SharePackBusy(
-                    "another worker is provisioning this share pack", delay_seconds=self.busy_delay_seconds
-                )
+                raise SharePackBusy("another worker is provisioning this share pack")
             pack = self._load(command)
             if pack is not None:
                 self._provision(pack, stop)
@@ -218,14 +207,14 @@ class ProvisioningJob:
             reason = f"{step.status_line(pack.strategy)} will be retried: {exc.message}"
             record.status(pack.share_pack_id, reason)
             raise RetryLater(
-                reason, delay_seconds=self.retry_delay_seconds, retry_after_seconds=exc.retry_after_seconds
+                reason, retry_after_seconds=exc.retry_after_seconds
             ) from exc
 
         summary = ", ".join(f"{k}={v}" for k, v in plan.summary().items() if v)
         try:
             made = self._pipelines_made(pack, gateway)
         except TransientProvisioningError as exc:
-            raise RetryLater(str(exc.message), delay_seconds=self.retry_delay_seconds) from exc
+            raise RetryLater(str(exc.message)) from exc
         record.complete(
             pack.share_pack_id,
             pack.spec,
