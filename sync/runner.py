@@ -67,6 +67,8 @@ class SyncRunner:
                 sync_type=sync_type,
                 status=SyncStatus.RUNNING,
                 details={"trigger": "request" if requested else "schedule"},
+                # The moment the run starts, not its transaction's (`now()`): runs order by it.
+                started_at=func.clock_timestamp(),
             )
             session.add(row)
             session.flush()
