@@ -138,14 +138,14 @@ class LakeflowCalls:
         (https://docs.databricks.com/api/workspace/workspace/import)."""
         path = source_path(pipeline)
         content = base64.b64encode(PIPELINE_SOURCE.encode("utf-8")).decode("ascii")
-        self._call(f"source of pipeline '{pipeline}'", lambda: self._client.workspace.mkdirs(SOURCE_FOLDER))
-        self._call(f"source of pipeline '{pipeline}'", lambda: self._client.workspace.import_(
+        self._call(f"pipeline source '{pipeline}'", lambda: self._client.workspace.mkdirs(SOURCE_FOLDER))
+        self._call(f"pipeline source '{pipeline}'", lambda: self._client.workspace.import_(
             path, content=content, format=ImportFormat.SOURCE, language=Language.PYTHON, overwrite=True,
         ))
 
     def _delete_source(self, path: str) -> None:
         with contextlib.suppress(ObjectDoesNotExist):  # RESOURCE_DOES_NOT_EXIST: already gone, as we want
-            self._call(f"source {path}", lambda: self._client.workspace.delete(path))
+            self._call(f"pipeline source '{path}'", lambda: self._client.workspace.delete(path))
 
     def create_schedule(self, pipeline: PipelineState, schedule: ScheduleState) -> int:
         """Create the job that runs ``pipeline`` on ``schedule``; return its id."""
