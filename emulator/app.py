@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
-from emulator import lakeflow, statements
+from emulator import lakeflow, statements, workspace_files
 from emulator.auth import DEFAULT_TENANT_ID, AadTokenError, Authenticator
 from emulator.errors import ERROR_CODE_STYLES, ApiError, ErrorCodeStyle, invalid_parameter
 from emulator.faults import Fault, FaultInjector
@@ -95,7 +95,9 @@ class EmulatorApp:
         self._config_lock = threading.Lock()
         self.config = config
         self.seed_tables = tuple(seed_tables)
-        self.lakeflow = lakeflow.Lakeflow()
+        self.files = workspace_files.WorkspaceFiles()
+        self._files_router = workspace_files.router(self.files)
+        self.lakeflow = lakeflow.Lakeflow(files=self.files)
         self._lakeflow_router = lakeflow.router(self.lakeflow)
         self.billing = statements.Billing()
         self._statements_router = statements.router(self.billing)
@@ -164,6 +166,7 @@ class EmulatorApp:
             ROUTER.match(method, raw_path)
             or self._lakeflow_router.match(method, raw_path)
             or self._statements_router.match(method, raw_path)
+            or self._files_router.match(method, raw_path)
         )
         if found is None:
             if is_api:
@@ -226,6 +229,7 @@ class EmulatorApp:
         self.requests.clear()
         self.workspace.reset(seed_tables=self.seed_tables)
         self.lakeflow.reset()
+        self.files.reset()
         self.billing.reset()
 
     def configure(self, changes: Mapping[str, Any]) -> dict[str, Any]:

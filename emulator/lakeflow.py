@@ -21,6 +21,7 @@ from typing import Any
 
 from emulator.errors import ApiError, invalid_parameter
 from emulator.routes import Call, Route, Router
+from emulator.workspace_files import WorkspaceFiles
 
 PIPELINES = "/api/2.0/pipelines"
 MAX_PIPELINE_PAGE = 100  # list_pipelines: "max_results ... cannot exceed 100"
@@ -154,9 +155,10 @@ class JobRecord:
 class Lakeflow:
     """Pipelines, jobs and runs of one workspace, safe for the threaded HTTP server."""
 
-    def __init__(self, *, clock: Callable[[], int] = _now_ms) -> None:
+    def __init__(self, *, clock: Callable[[], int] = _now_ms, files: WorkspaceFiles | None = None) -> None:
         self._lock = threading.RLock()
         self._clock = clock
+        self._files = files
         self.reset()
 
     def reset(self) -> None:
@@ -170,6 +172,7 @@ class Lakeflow:
 
     def create_pipeline(self, body: Mapping[str, Any], *, caller: str) -> dict[str, Any]:
         spec = _pipeline_spec(body)
+        self._check_libraries(spec)
         with self._lock:
             if not body.get("allow_duplicate_names") and self._pipeline_named(spec["name"]) is not None:
                 raise ApiError(
@@ -187,6 +190,7 @@ class Lakeflow:
 
     def edit_pipeline(self, pipeline_id: str, body: Mapping[str, Any]) -> dict[str, Any]:
         spec = _pipeline_spec(body)
+        self._check_libraries(spec)
         with self._lock:
             pipeline = self._pipeline(pipeline_id)
             expected = body.get("expected_last_modified")
@@ -236,6 +240,17 @@ class Lakeflow:
     def list_updates(self, pipeline_id: str) -> dict[str, Any]:
         with self._lock:
             return {"updates": [dict(u) for u in reversed(self._pipeline(pipeline_id).updates)]}
+
+    def _check_libraries(self, spec: Mapping[str, Any]) -> None:
+        """Refuse a notebook or file library that is not in the workspace, so a pipeline never points at
+        source that its first update would fail to find."""
+        if self._files is None:
+            return
+        for library in spec.get("libraries") or ():
+            for kind in ("notebook", "file"):
+                path = (library.get(kind) or {}).get("path") if isinstance(library, Mapping) else None
+                if path is not None and not self._files.exists(str(path)):
+                    raise invalid_parameter(f"The {kind} library path '{path}' does not exist in the workspace.")
 
     def _pipeline(self, pipeline_id: str) -> PipelineRecord:
         pipeline = self.pipelines.get(pipeline_id)

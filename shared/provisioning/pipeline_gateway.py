@@ -8,20 +8,26 @@ https://docs.databricks.com/api/workspace/pipelines/create).
 
 from __future__ import annotations
 
+import base64
+import contextlib
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from databricks.sdk import WorkspaceClient
 from databricks.sdk.service.jobs import CronSchedule, JobEmailNotifications, JobSettings, PipelineTask, Task
-from databricks.sdk.service.pipelines import FileLibrary, Notifications, PipelineLibrary
+from databricks.sdk.service.pipelines import NotebookLibrary, Notifications, PipelineLibrary
+from databricks.sdk.service.workspace import ImportFormat, Language
 
+from shared.provisioning.errors import ObjectDoesNotExist
 from shared.provisioning.pipeline_state import (
     CONFIG_PREFIX,
-    SOURCE_PATH,
+    PIPELINE_SOURCE,
+    SOURCE_FOLDER,
     PipelineState,
     ScheduleState,
     schedule_name,
+    source_path,
 )
 
 T = TypeVar("T")
@@ -100,19 +106,46 @@ class LakeflowCalls:
         return None
 
     def create_pipeline(self, pipeline: PipelineState) -> str:
-        """Create a pipeline; return its id."""
+        """Upload the pipeline's source, then create the pipeline; return its id."""
+        self._upload_source(pipeline.name)
         response = self._call(f"pipeline '{pipeline.name}'",
                               lambda: self._client.pipelines.create(**_pipeline_fields(pipeline)))
         return str(response.pipeline_id)
 
     def update_pipeline(self, pipeline_id: str, pipeline: PipelineState) -> None:
-        """Replace a pipeline's whole spec (the edit API is a PUT: what is not resent is dropped)."""
+        """Re-upload the pipeline's source (this release's source, under its possibly new name), then
+        replace its whole spec (the edit API is a PUT: what is not resent is dropped)."""
+        self._upload_source(pipeline.name)
         self._call(f"pipeline '{pipeline.name}'",
                    lambda: self._client.pipelines.update(pipeline_id, **_pipeline_fields(pipeline)))
 
     def delete_pipeline(self, pipeline_id: str) -> None:
-        """Delete a pipeline."""
+        """Delete a pipeline's source notebooks, then the pipeline.
+
+        The source goes first: after a crash in between, the retry still finds the pipeline (by name) and
+        deletes it, whereas a notebook left behind by a deleted pipeline would never be found again.
+        """
+        info = self._call(f"pipeline {pipeline_id}", lambda: self._client.pipelines.get(pipeline_id))
+        libraries = (info.spec.libraries if info.spec else None) or ()
+        for path in [lib.notebook.path for lib in libraries if lib.notebook and lib.notebook.path]:
+            if path.removeprefix("/Workspace").startswith(f"{SOURCE_FOLDER}/"):  # only ever delete our own
+                self._delete_source(path)
         self._call(f"pipeline {pipeline_id}", lambda: self._client.pipelines.delete(pipeline_id))
+
+    def _upload_source(self, pipeline: str) -> None:
+        """Import the generated DLT source as the pipeline's notebook: ``mkdirs`` succeeds on an existing
+        folder and ``overwrite`` replaces an earlier copy, so a retry after a crash re-imports cleanly
+        (https://docs.databricks.com/api/workspace/workspace/import)."""
+        path = source_path(pipeline)
+        content = base64.b64encode(PIPELINE_SOURCE.encode("utf-8")).decode("ascii")
+        self._call(f"pipeline source '{pipeline}'", lambda: self._client.workspace.mkdirs(SOURCE_FOLDER))
+        self._call(f"pipeline source '{pipeline}'", lambda: self._client.workspace.import_(
+            path, content=content, format=ImportFormat.SOURCE, language=Language.PYTHON, overwrite=True,
+        ))
+
+    def _delete_source(self, path: str) -> None:
+        with contextlib.suppress(ObjectDoesNotExist):  # RESOURCE_DOES_NOT_EXIST: already gone, as we want
+            self._call(f"pipeline source '{path}'", lambda: self._client.workspace.delete(path))
 
     def create_schedule(self, pipeline: PipelineState, schedule: ScheduleState) -> int:
         """Create the job that runs ``pipeline`` on ``schedule``; return its id."""
@@ -145,7 +178,7 @@ def _pipeline_fields(pipeline: PipelineState) -> dict[str, Any]:
         "schema": schema,
         "serverless": pipeline.serverless,
         "continuous": pipeline.continuous,
-        "libraries": [PipelineLibrary(file=FileLibrary(path=SOURCE_PATH))],
+        "libraries": [PipelineLibrary(notebook=NotebookLibrary(path=source_path(pipeline.name)))],
         "configuration": pipeline.configuration(),
         "notifications": notifications,
         "tags": dict(pipeline.tags) or None,

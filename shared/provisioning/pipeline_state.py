@@ -2,26 +2,29 @@
 
 A pipeline is a Lakeflow (DLT) pipeline that feeds one shared table; its schedule is a Jobs job with one
 pipeline task. We recognise our pipelines by the ``sharepack.*`` keys of their ``configuration`` (which the
-shared DLT source also reads, see `SOURCE_PATH`), and a pipeline's job by its name, `schedule_name`.
+shared DLT source also reads, see `source_path`), and a pipeline's job by its name, `schedule_name`.
 """
 
 from __future__ import annotations
 
+import hashlib
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from shared.share_pack_file.model import PipelineSpec
 
-#: The one DLT source every pipeline runs; each pipeline's ``configuration`` says what it reads and
-#: writes (read in the source with ``spark.conf.get``, as the AUTO CDC examples at
-#: https://docs.databricks.com/aws/en/dlt/cdc do).
-SOURCE_PATH = "/Workspace/Shared/share_pack_workflow/pipeline_source.py"
+#: The folder holding each pipeline's DLT source notebook (see `source_path`). Every pipeline runs the
+#: same source; its ``configuration`` says what it reads and writes (read with ``spark.conf.get``, as the
+#: AUTO CDC examples at https://docs.databricks.com/aws/en/dlt/cdc do). One notebook per pipeline, so
+#: deleting a pipeline deletes its source without touching another's.
+SOURCE_FOLDER = "/Shared/share_pack_workflow/pipelines"
 CONFIG_PREFIX = "sharepack."
 #: The tag naming the project on every pipeline and job, so billing rows can be summed per project.
 PROJECT_TAG = "share_pack_project"
 
-#: The generated source at `SOURCE_PATH`: SCD 1/2 through AUTO CDC, full refresh as a materialised view.
+#: The generated source at `source_path`: SCD 1/2 through AUTO CDC, full refresh as a materialised view.
 PIPELINE_SOURCE = '''\
 from pyspark import pipelines as dp
 from pyspark.sql.functions import col
@@ -46,6 +49,16 @@ else:
         stored_as_scd_type=int(scd_type),
     )
 '''
+
+
+def source_path(pipeline: str) -> str:
+    """Return the workspace path of a pipeline's source notebook: its name with characters a workspace
+    path cannot hold replaced, plus a digest of the name when anything was replaced (so two names
+    never share a notebook)."""
+    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", pipeline)
+    if safe != pipeline:
+        safe = f"{safe}-{hashlib.sha256(pipeline.encode()).hexdigest()[:8]}"
+    return f"{SOURCE_FOLDER}/{safe}"
 
 
 def schedule_name(pipeline: str) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+
 import pytest
 from databricks.sdk import WorkspaceClient
 from databricks.sdk.errors import InvalidParameterValue, NotFound, ResourceConflict
@@ -15,6 +17,7 @@ from databricks.sdk.service.jobs import (
     Task,
 )
 from databricks.sdk.service.pipelines import NotebookLibrary, PipelineLibrary
+from databricks.sdk.service.workspace import ImportFormat, Language
 
 from emulator.control import EmulatorControl
 from emulator.lakeflow import quartz_problem
@@ -23,6 +26,9 @@ pytestmark = pytest.mark.integration
 
 
 def _pipeline(client: WorkspaceClient, name: str = "sp_orders") -> str:
+    client.workspace.mkdirs("/Shared/sp")  # the emulator refuses a library that is not in the workspace
+    client.workspace.import_("/Shared/sp/orders", content=base64.b64encode(b"select 1").decode(),
+                             format=ImportFormat.SOURCE, language=Language.SQL, overwrite=True)
     created = client.pipelines.create(
         name=name,
         catalog="sales",

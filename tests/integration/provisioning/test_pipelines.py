@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import base64
+
 import pytest
 from databricks.sdk import WorkspaceClient
+from databricks.sdk.errors import NotFound
+from databricks.sdk.service.workspace import ImportFormat, Language, ObjectType
 
 from emulator.control import EmulatorControl
 from shared.provisioning.gateway import DatabricksGateway
+from shared.provisioning.pipeline_state import PIPELINE_SOURCE, SOURCE_FOLDER, source_path
 from shared.provisioning.plan import Plan, Section, make_plan
 from shared.provisioning.steps import apply_plan, apply_step
 from shared.share_pack_file.model import ScdType, SharePackSpec, Strategy
@@ -120,3 +125,57 @@ def test_a_delete_removes_the_pipelines_of_its_shares(gateway: DatabricksGateway
     apply_plan(plan_for(pack(Strategy.DELETE, recipients=[d2o("acme")], shares=[share("sales")]), gateway), gateway)
 
     assert emulator.lakeflow_state() == {"pipelines": [], "jobs": []}
+
+
+def _source(client: WorkspaceClient, pipeline_name: str) -> str:
+    exported = client.workspace.export(source_path(pipeline_name))
+    return base64.b64decode(exported.content or "").decode("utf-8")
+
+
+def test_each_pipeline_runs_its_generated_source_from_the_workspace(
+    gateway: DatabricksGateway, emulator: EmulatorControl, workspace_client: WorkspaceClient
+) -> None:
+    apply_plan(plan_for(two_pipelines(), gateway), gateway)
+
+    for name in ("orders_nightly", "ledger_live"):
+        status = workspace_client.workspace.get_status(source_path(name))
+        assert status.object_type is ObjectType.NOTEBOOK and status.language is Language.PYTHON
+        assert _source(workspace_client, name) == PIPELINE_SOURCE
+    specs = {p["name"]: p["spec"] for p in emulator.lakeflow_state()["pipelines"]}
+    assert specs["orders_nightly"]["libraries"] == [{"notebook": {"path": source_path("orders_nightly")}}]
+
+
+def test_a_retry_re_imports_the_source_over_an_earlier_copy(
+    gateway: DatabricksGateway, emulator: EmulatorControl, workspace_client: WorkspaceClient
+) -> None:
+    # A crash after the import but before pipelines.create leaves a (here: stale) notebook behind.
+    workspace_client.workspace.mkdirs(SOURCE_FOLDER)
+    workspace_client.workspace.import_(source_path("orders_nightly"), content=base64.b64encode(b"stale").decode(),
+                                       format=ImportFormat.SOURCE, language=Language.PYTHON)
+
+    apply_plan(plan_for(two_pipelines(), gateway), gateway)
+
+    assert _source(workspace_client, "orders_nightly") == PIPELINE_SOURCE
+    assert len(emulator.lakeflow_state()["pipelines"]) == 2
+
+
+def test_dropping_a_pipeline_deletes_its_source_only(
+    gateway: DatabricksGateway, workspace_client: WorkspaceClient
+) -> None:
+    apply_plan(plan_for(two_pipelines(), gateway), gateway)
+    workspace_client.workspace.delete(source_path("ledger_live"))  # already gone: still fine
+
+    apply_plan(plan_for(two_pipelines(Strategy.UPDATE, tables=(ORDERS,)), gateway), gateway)
+    with pytest.raises(NotFound):
+        workspace_client.workspace.get_status(source_path("ledger_live"))
+    assert _source(workspace_client, "orders_nightly") == PIPELINE_SOURCE
+
+    apply_plan(plan_for(pack(Strategy.DELETE, recipients=[d2o("acme")], shares=[share("sales")]), gateway), gateway)
+    with pytest.raises(NotFound):
+        workspace_client.workspace.get_status(source_path("orders_nightly"))
+
+
+def test_a_source_path_is_one_workspace_name_per_pipeline() -> None:
+    assert source_path("orders_nightly") == f"{SOURCE_FOLDER}/orders_nightly"
+    assert source_path("a/b") != source_path("a_b")
+    assert "/" not in source_path("a/b").removeprefix(f"{SOURCE_FOLDER}/")
