@@ -7,7 +7,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from shared.models import Notification, NotificationEvent, SyncJob, SyncRunRequest
-from tests.integration.api.conftest import API_KEY
+from tests.integration.api.conftest import API_KEY, make_settings
 
 pytestmark = pytest.mark.integration
 
@@ -107,3 +107,24 @@ def test_a_notification_shows_its_status_history(client, admin_headers, session_
 @pytest.mark.parametrize("raw", ["not-a-uuid", "00000000-0000-0000-0000-000000000000"])
 def test_an_unknown_notification_is_404(client, admin_headers, raw):
     assert client.get(f"/workflow/sync/notifications/{raw}", headers=admin_headers).status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("get", "/workflow/sync/jobs"),
+        ("post", "/workflow/sync/jobs/NOTIFICATIONS/run"),
+        ("get", "/workflow/sync/notifications/3f2b8c1e-0000-4000-8000-000000000001"),
+    ],
+)
+def test_only_administrators_operate_the_sync_service(app_factory, queue, session_factory, method, path):
+    outsider = app_factory(
+        make_settings(azure_queue_name=queue.name, api_keys=f"tester={API_KEY},someone=someone-key-0123")
+    )
+
+    response = getattr(outsider, method)(path, headers={"Authorization": "Bearer someone-key-0123"})
+
+    assert response.status_code == 403, response.json
+    assert "Only administrators" in response.json["Message"]
+    with session_factory() as session:
+        assert session.scalars(select(SyncRunRequest)).all() == []

@@ -122,3 +122,24 @@ def test_a_pack_asking_for_a_token_longer_than_the_maximum_is_refused(app_factor
     assert response.status_code == 400
     [error] = response.json["ValidationErrors"]
     assert "above this deployment's maximum of 30 days" in str(error)
+
+
+def test_a_caller_who_does_not_configure_the_owning_project_may_not_rotate(
+    app_factory, emulator, workspace_client: WorkspaceClient, cipher, queue, acme
+):
+    settings = make_settings(
+        dev_workspace_urls=emulator.url, azure_queue_name=queue.name, api_keys=f"tester={API_KEY},someone=key-0123456"
+    )
+    outsider = app_factory(
+        settings, recipient_tokens=lambda url: RecipientTokens(workspace_client), activation_links=cipher
+    )
+    tokens_before = len(workspace_client.recipients.get(acme).tokens or [])
+
+    response = outsider.post(
+        f"/workflow/recipients/{acme}/rotate-token",
+        json={"ExistingTokenExpiresInSeconds": 3600},
+        headers={"Authorization": "Bearer key-0123456", "X-Workspace-URL": emulator.url},
+    )
+
+    assert response.status_code == 403, response.json
+    assert len(workspace_client.recipients.get(acme).tokens or []) == tokens_before  # nothing rotated
