@@ -30,7 +30,7 @@ from shared.logging import get_logger
 from shared.models import AuditEntry, DatabricksObject, Notification, Pipeline, Recipient, Share, SharePack
 from shared.notifications.activation_links import ActivationLinkCipher, record_activation
 from shared.provisioning.apply import StepResult
-from shared.provisioning.pipeline_state import PipelineState
+from shared.provisioning.pipeline_state import PipelineIds
 from shared.provisioning.plan import Action, Change, Entity, Plan
 from shared.share_pack_file.model import SharePackSpec, Strategy
 from shared.status import AuditAction, NotificationType, SharePackStatus
@@ -270,7 +270,7 @@ class Recorder:
         self,
         session: Session,
         share_pack: SharePackSpec,
-        made: Mapping[str, PipelineState],
+        made: Mapping[str, PipelineIds],
         *,
         share_pack_id: uuid.UUID,
     ) -> None:
@@ -293,13 +293,13 @@ class Recorder:
             history.delete_many([{"pipeline_name": name} for name in gone], key=("pipeline_name",), **who)
         rows = []
         for name, spec in declared.items():
-            state = made.get(name)
+            ids = made.get(name) or PipelineIds()
             rows.append({
                 "pipeline_name": name,
                 "share_pack_id": share_pack_id,
                 "asset_name": spec.target_table,
-                "databricks_pipeline_id": state.pipeline_id if state else None,
-                "databricks_job_id": str(state.schedule.job_id) if state and state.schedule else None,
+                "databricks_pipeline_id": ids.pipeline_id,
+                "databricks_job_id": str(ids.job_id) if ids.job_id is not None else None,
                 "source_table": spec.source_table,
                 "target_table": spec.target_table,
                 "scd_type": spec.scd_type.value,
@@ -325,12 +325,12 @@ class Recorder:
         workspace_url: str,
         provisioning_status: str,
         project_id: uuid.UUID | None = None,
-        pipelines: Mapping[str, PipelineState] | None = None,
+        pipelines: Mapping[str, PipelineIds] | None = None,
         removed: SharePackSpec | None = None,
     ) -> None:
         """Record the outcome and mark the pack COMPLETED, in one transaction.
 
-        ``pipelines`` are the declared pipelines as read back from the workspace (for their ids);
+        ``pipelines`` are the Databricks ids of the pack's pipelines, by name;
         ``removed`` is what a rollback removed besides (a DELETE pack).
         """
         with self.session_factory.begin() as session:
