@@ -273,6 +273,7 @@ class Recorder:
         made: Mapping[str, PipelineIds],
         *,
         share_pack_id: uuid.UUID,
+        workspace_url: str,
     ) -> None:
         """Make the current `pipelines` rows say which pipelines (and Databricks ids) the pack now has.
 
@@ -289,12 +290,16 @@ class Recorder:
                 Pipeline.pipeline_name.not_in(list(declared)) if declared else true(),
             )
         ).all()
+        key = ("workspace_url", "pipeline_name")  # names are unique per workspace
         if gone:
-            history.delete_many([{"pipeline_name": name} for name in gone], key=("pipeline_name",), **who)
+            history.delete_many(
+                [{"workspace_url": workspace_url, "pipeline_name": name} for name in gone], key=key, **who
+            )
         rows = []
         for name, spec in declared.items():
             ids = made.get(name) or PipelineIds()
             rows.append({
+                "workspace_url": workspace_url,
                 "pipeline_name": name,
                 "share_pack_id": share_pack_id,
                 "asset_name": spec.target_table,
@@ -313,7 +318,7 @@ class Recorder:
                 "request_source": "share_pack",
             })
         if rows:
-            history.upsert_many(rows, key=("pipeline_name",), **who)
+            history.upsert_many(rows, key=key, **who)
 
     # -- the end ----------------------------------------------------------------------------------------
 
@@ -341,7 +346,9 @@ class Recorder:
             self.outcome(
                 session, share_pack, workspace_url=workspace_url, share_pack_id=share_pack_id, project_id=project_id
             )
-            self.pipelines(session, share_pack, pipelines or {}, share_pack_id=share_pack_id)
+            self.pipelines(
+                session, share_pack, pipelines or {}, share_pack_id=share_pack_id, workspace_url=workspace_url
+            )
             pack = History(session, SharePack).get_current(share_pack_id)
             self.finish(session, pack, SharePackStatus.COMPLETED, None, provisioning_status)
 
