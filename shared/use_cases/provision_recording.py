@@ -428,6 +428,7 @@ _AUDIT_ACTION = {
     Action.GRANT: AuditAction.CREATED,
     Action.REVOKE: AuditAction.DELETED,
     Action.ADOPT: AuditAction.PROVISIONED,
+    Action.REPLACE: AuditAction.RECREATED,
 }
 
 
