@@ -8,13 +8,20 @@ import pytest
 from databricks.sdk import WorkspaceClient
 from databricks.sdk.errors import NotFound
 from databricks.sdk.service.workspace import ImportFormat, Language, ObjectType
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session, sessionmaker
 
 from emulator.control import EmulatorControl
+from shared.history import History
+from shared.models import Pipeline, SharePack
 from shared.provisioning.gateway import DatabricksGateway
 from shared.provisioning.pipeline_state import PIPELINE_SOURCE, SOURCE_FOLDER, source_path
 from shared.provisioning.plan import Plan, Section, make_plan
 from shared.provisioning.steps import apply_plan, apply_step
 from shared.share_pack_file.model import ScdType, SharePackSpec, Strategy
+from shared.status import SharePackStatus
+from shared.use_cases.provision import JobInterrupted, ProvisioningJob
+from tests.integration.provisioning.test_job import WORKSPACE, Never, StopAfter, submit
 from tests.unit.provisioning.builders import d2o, pack, pipeline, share
 
 pytestmark = pytest.mark.integration
@@ -179,3 +186,33 @@ def test_a_source_path_is_one_workspace_name_per_pipeline() -> None:
     assert source_path("orders_nightly") == f"{SOURCE_FOLDER}/orders_nightly"
     assert source_path("a/b") != source_path("a_b")
     assert "/" not in source_path("a/b").removeprefix(f"{SOURCE_FOLDER}/")
+
+
+def test_a_job_stopped_between_steps_7_and_8_resumes_and_records_each_pipeline_once(
+    gateway: DatabricksGateway, emulator: EmulatorControl, session_factory: sessionmaker[Session], engine: Engine
+) -> None:
+    job = ProvisioningJob(session_factory=session_factory, engine=engine, gateway_for=lambda url: gateway)
+    command = submit(session_factory, two_pipelines())
+
+    with pytest.raises(JobInterrupted):
+        job.run(command, StopAfter(checks=7))  # the job checks before each step: stop at the one before 8
+    with session_factory() as session:
+        status = History(session, SharePack).get_current(command.share_pack_id).provisioning_status
+    assert status == "Interrupted before step 8/8; will resume"
+    state = emulator.lakeflow_state()
+    assert len(state["pipelines"]) == 2 and state["jobs"] == []
+
+    job.run(command, Never())
+
+    state = emulator.lakeflow_state()
+    assert len(state["pipelines"]) == 2 and len(state["jobs"]) == 1
+    ids = {p["name"]: p["pipeline_id"] for p in state["pipelines"]}
+    with session_factory() as session:
+        rows = session.scalars(select(Pipeline).where(Pipeline.is_current)).all()
+        recorded = {r.pipeline_name: (r.workspace_url, r.databricks_pipeline_id, r.databricks_job_id) for r in rows}
+        pack_row = History(session, SharePack).get_current(command.share_pack_id)
+        assert pack_row.share_pack_status == SharePackStatus.COMPLETED
+    assert recorded == {
+        "orders_nightly": (WORKSPACE, ids["orders_nightly"], str(state["jobs"][0]["job_id"])),
+        "ledger_live": (WORKSPACE, ids["ledger_live"], None),
+    }
