@@ -10,7 +10,7 @@ section            NEW / UPDATE                                         DELETE (
 ``data_objects``   remove, then add objects, ≤100 per call              nothing (objects go with
                                                                         their share)
 ``grants``         grant / revoke SELECT, one call per share            revoke grants
-``pipelines``      create, update (whole spec), replace or delete          delete pipelines
+``pipelines``      create, update (whole spec), replace or delete       delete pipelines
                    pipelines (a deleted one takes its job with it)
 ``schedules``      create, reset or delete each pipeline's job          delete jobs (first)
 =================  ===================================================  ==========================

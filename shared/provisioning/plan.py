@@ -289,8 +289,8 @@ class Plan:
 def make_plan(share_pack: SharePackSpec, actual: WorkspaceState, *, exact: bool = False) -> Plan:
     """Return the plan that makes ``actual`` match ``share_pack`` under the pack's strategy.
 
-    ``exact`` is for a rollback's restore: the workspace must end exactly as the configuration says, so a
-    pipeline whose immutable fields differ is replaced rather than refused.
+    ``exact`` (UPDATE only) restores the declared definitions as they are: an empty IP list or a missing
+    comment clears the workspace's instead of leaving it as is.
     """
     draft = _Draft()
     strategy = share_pack.metadata.strategy
@@ -605,7 +605,8 @@ def _plan_pipelines(
     pack's shares whose target the share no longer holds is removed with its schedule, declared or not.
 
     Changes to existing pipelines carry their Databricks ids (``pipeline_id``, ``job_id``), read with the
-    plan, so that applying them needs no second lookup.
+    plan, so that applying them needs no second lookup. With ``exact`` (a rollback's restore) a pipeline
+    whose immutable fields differ is replaced (`Action.REPLACE`) rather than refused.
     """
     share_of = {o.name: s.name for s in share_pack.shares for o in s.data_objects}
     declared = {p.name for p in share_pack.pipelines}
