@@ -400,14 +400,16 @@ def _delete_pipeline(gateway: WorkspaceGateway, change: Change, *, with_job: boo
 
 
 def _create_pipeline(gateway: WorkspaceGateway, change: Change) -> PipelineIds:
-    """Create the pipeline, or adopt the one an earlier run of this plan created (names are unique: a
-    second create is refused with ``RESOURCE_CONFLICT``); return its ids."""
+    """Create the pipeline, or adopt the one an earlier run of this plan created; return its ids.
+
+    Names are unique unless ``allow_duplicate_names`` (https://docs.databricks.com/api/workspace/pipelines/create),
+    so a second create is refused; the refusal's code is not relied on: on any refusal, the pipeline is
+    looked up by name, and the refusal stands if there is none.
+    """
     want = change.pipeline()
     try:
         return PipelineIds(gateway.create_pipeline(want))  # a pipeline created this moment has no job
-    except PermanentProvisioningError as exc:
-        if exc.error_code != "RESOURCE_CONFLICT":
-            raise
+    except PermanentProvisioningError:
         existing = gateway.find_pipeline(change.name)
         if existing is None or not existing.pipeline_id:
             raise
