@@ -216,3 +216,25 @@ def test_a_job_stopped_between_steps_7_and_8_resumes_and_records_each_pipeline_o
         "orders_nightly": (WORKSPACE, ids["orders_nightly"], str(state["jobs"][0]["job_id"])),
         "ledger_live": (WORKSPACE, ids["ledger_live"], None),
     }
+
+
+def test_steps_7_and_8_call_only_what_each_change_needs(gateway: DatabricksGateway, emulator: EmulatorControl) -> None:
+    plan = plan_for(two_pipelines(), gateway)
+    for section in (Section.RECIPIENTS, Section.SHARES, Section.DATA_OBJECTS, Section.GRANTS):
+        apply_step(section, plan, gateway)
+    emulator.clear_requests()
+    apply_plan(Plan(plan.strategy, plan.changes_for(Section.PIPELINES) + plan.changes_for(Section.SCHEDULES)), gateway)
+
+    calls = sorted(f"{r['method']} {r['path'].split('/api/')[-1]}" for r in emulator.requests())
+    ids_before = {p["name"]: p["pipeline_id"] for p in emulator.lakeflow_state()["pipelines"]}
+    # one folder for the step, then per pipeline its source and the create; one job for the scheduled one
+    assert calls == ["POST 2.0/pipelines", "POST 2.0/pipelines", "POST 2.0/workspace/import",
+                     "POST 2.0/workspace/import", "POST 2.0/workspace/mkdirs", "POST 2.2/jobs/create"]
+
+    update = plan_for(two_pipelines(Strategy.UPDATE, tables=(LEDGER,)), gateway)
+    emulator.clear_requests()
+    apply_plan(update, gateway)
+    lakeflow_calls = [r for r in emulator.requests() if "/unity-catalog/" not in r["path"]]
+    # the dropped pipeline: its job, its source, itself; no lookups (the plan read the ids)
+    assert [f"{r['method']} {r['path'].split('/api/')[-1]}" for r in lakeflow_calls] == [
+        "POST 2.2/jobs/delete", "POST 2.0/workspace/delete", f"DELETE 2.0/pipelines/{ids_before['orders_nightly']}"]
