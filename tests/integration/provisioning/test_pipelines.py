@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from emulator.control import EmulatorControl
 from shared.history import History
 from shared.models import Pipeline, SharePack
+from shared.provisioning.errors import PermanentProvisioningError
 from shared.provisioning.gateway import DatabricksGateway
 from shared.provisioning.pipeline_state import PIPELINE_SOURCE, SOURCE_FOLDER, source_path
 from shared.provisioning.plan import Plan, Section, make_plan
@@ -238,3 +239,56 @@ def test_steps_7_and_8_call_only_what_each_change_needs(gateway: DatabricksGatew
     # the dropped pipeline: its job, its source, itself; no lookups (the plan read the ids)
     assert [f"{r['method']} {r['path'].split('/api/')[-1]}" for r in lakeflow_calls] == [
         "POST 2.2/jobs/delete", "POST 2.0/workspace/delete", f"DELETE 2.0/pipelines/{ids_before['orders_nightly']}"]
+
+
+def exact_plan(spec: SharePackSpec, gateway: DatabricksGateway) -> Plan:
+    return make_plan(spec, gateway.read_state(spec), exact=True)
+
+
+def definitions(emulator: EmulatorControl) -> tuple[dict, dict]:
+    state = emulator.lakeflow_state()
+    names = {p["pipeline_id"]: p["name"] for p in state["pipelines"]}
+    pipelines = {p["name"]: {k: v for k, v in p["spec"].items() if k != "id"} for p in state["pipelines"]}
+    jobs = {j["settings"]["name"]: (j["settings"]["schedule"], names[j["settings"]["tasks"][0]["pipeline_task"]
+                                                                      ["pipeline_id"]]) for j in state["jobs"]}
+    return pipelines, jobs
+
+
+def test_a_restore_replaces_a_pipeline_and_a_crash_inside_the_replacement_resumes(
+    gateway: DatabricksGateway, emulator: EmulatorControl
+) -> None:
+    target = two_pipelines(Strategy.UPDATE)
+    apply_plan(plan_for(two_pipelines(), gateway), gateway)
+    as_target = definitions(emulator)
+    apply_plan(exact_plan(two_pipelines(Strategy.UPDATE, source="raw.erp.orders"), gateway), gateway)
+    assert definitions(emulator) != as_target
+
+    plan = exact_plan(target, gateway)
+    assert [(c.entity, c.action, c.name) for c in plan.changes if c.name == "orders_nightly"] == [
+        ("pipeline", "replace", "orders_nightly"), ("schedule", "create", "orders_nightly")]
+    # the old pipeline and its job are deleted, then the create is refused: the worker would stop here
+    emulator.inject_fault(method="POST", path_regex=r"/api/2\.0/pipelines$", status=400,
+                          error_code="INVALID_PARAMETER_VALUE")
+    with pytest.raises(PermanentProvisioningError):
+        apply_plan(plan, gateway)
+    assert emulator.lakeflow_state()["jobs"] == []
+
+    again = exact_plan(target, gateway)
+    assert [(c.entity, c.action, c.name) for c in again.changes if c.name == "orders_nightly"] == [
+        ("pipeline", "create", "orders_nightly"), ("schedule", "create", "orders_nightly")]
+    apply_plan(again, gateway)
+    assert definitions(emulator) == as_target
+    assert exact_plan(target, gateway).is_empty
+
+
+def test_a_create_whose_reply_was_lost_adopts_what_it_made(
+    gateway: DatabricksGateway, emulator: EmulatorControl
+) -> None:
+    plan = plan_for(two_pipelines(), gateway)
+    emulator.inject_fault(method="POST", path_regex=r"/api/2\.0/pipelines$", status=400,
+                          error_code="INVALID_PARAMETER_VALUE", phase="after")  # made, but the reply is lost
+    apply_plan(plan, gateway)
+
+    state = emulator.lakeflow_state()
+    assert len(state["pipelines"]) == 2 and len(state["jobs"]) == 1
+    assert plan_for(two_pipelines(), gateway).is_empty
