@@ -4,8 +4,15 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from shared.provisioning.pipeline_state import PROJECT_TAG, PipelineState, ScheduleState, desired_pipeline
-from shared.provisioning.plan import make_plan, make_rollback_plan
+from shared.provisioning.apply import StepResult, hand_over
+from shared.provisioning.pipeline_state import (
+    PROJECT_TAG,
+    PipelineIds,
+    PipelineState,
+    ScheduleState,
+    desired_pipeline,
+)
+from shared.provisioning.plan import Section, make_plan, make_rollback_plan
 from shared.provisioning.workspace_state import ShareState, WorkspaceState
 from shared.share_pack_file.model import ScdType, Strategy
 from shared.use_cases.lifecycle import rollback_specs
@@ -130,3 +137,15 @@ def test_a_restore_replaces_a_pipeline_whose_immutable_fields_differ_and_schedul
     assert replace_change.describe() == "remove pipeline orders, then create it again in share sales"
     # the same difference outside a restore is still refused, with the field named
     assert "scd_type cannot change" in make_plan(restore, WorkspaceState(pipelines=existing())).conflicts[0]
+
+
+def test_step_7_hands_the_ids_it_created_to_the_schedule_changes_of_step_8() -> None:
+    plan = make_plan(spec(Strategy.NEW), WorkspaceState())
+    result = StepResult(Section.PIPELINES, pipelines={"orders": PipelineIds("new-orders"), "ledger": PipelineIds("l")})
+
+    handed = hand_over(plan, result)
+
+    [schedule] = handed.changes_for(Section.SCHEDULES)
+    assert (schedule.pipeline_id, schedule.job_id) == ("new-orders", None)
+    assert handed.changes_for(Section.PIPELINES) == plan.changes_for(Section.PIPELINES)
+    assert hand_over(plan, StepResult(Section.GRANTS)) is plan
