@@ -201,7 +201,7 @@ class BrowserPage:
         self.goto("/console/sign-in")
         self.page.get_by_label("API key").fill(api_key)
         self.page.get_by_label("Databricks workspace").select_option(self.stack.workspace_url)
-        self.page.get_by_role("button", name="Sign in").click()
+        self.page.get_by_role("button", name="Sign in", exact=True).click()
         if succeeds:  # wait for the next page, so the test's first action is not on the sign-in form
             playwright_sync.expect(self.page.get_by_role("button", name="Sign out")).to_be_visible()
 
