@@ -117,9 +117,11 @@ class EntraSignIn:
             codes = answer.get("error_codes") or [None]
             raise Unauthenticated(_CODE_REFUSALS.get(codes[0]) or (
                 f"Microsoft Entra ID refused the sign-in ({_first_line(answer)}); sign in again."))
-        return self._validate(str(answer["id_token"]), pending.nonce, endpoints)
+        return self.validate_id_token(str(answer["id_token"]), pending.nonce)
 
-    def _validate(self, id_token: str, nonce: str, endpoints: _Endpoints) -> dict[str, Any]:
+    def validate_id_token(self, id_token: str, nonce: str) -> dict[str, Any]:
+        """The ID token's claims if it is the tenant's, for us, current, and answers this sign-in's nonce."""
+        endpoints = self._discover()
         refused = Unauthenticated("Microsoft's answer to the sign-in could not be verified; sign in again.")
         try:
             kid = jwt.get_unverified_header(id_token).get("kid")
