@@ -14,9 +14,10 @@ import dataclasses
 import hashlib
 import hmac
 import json
+from urllib.parse import urlsplit
 
 from cryptography.fernet import Fernet, InvalidToken
-from flask import current_app, redirect, render_template, request, session, url_for
+from flask import Response, current_app, redirect, render_template, request, session, url_for
 from werkzeug.wrappers.response import Response as WerkzeugResponse
 
 from api.console import _safe_next, _workspace_choices, blp
@@ -24,6 +25,7 @@ from api.console.oidc import EntraSignIn, PendingSignIn
 from api.console.session import sign_in
 from api.context import services
 from api.errors import status_for
+from api.security_headers import CONTENT_SECURITY_POLICY
 from shared.access.principals import principal_from_entra_claims
 from shared.errors import Forbidden, InvalidInput, ServiceUnavailable, Unauthenticated, WorkflowError
 from shared.logging import get_logger
@@ -36,9 +38,30 @@ _PENDING = "entra_pending"
 _CLIENT = "console_entra"
 
 
+# The pages that show the sign-in form (its "Sign in with Microsoft" button posts to a route that redirects).
+SIGN_IN_PAGES = frozenset({"console.sign_in_form", "console.sign_in_submit", "console.entra_start",
+                           "console.entra_callback"})
+_FORM_ACTION = "form-action 'self'"
+
+
 @blp.context_processor
 def _entra_offered() -> dict[str, bool]:
     return {"entra_sign_in": services().settings.console_entra_configured}
+
+
+@blp.after_request
+def _let_the_sign_in_form_reach_the_identity_provider(response: Response) -> Response:
+    """`form-action` also governs the redirects that follow a form's submission (CSP Level 3), so the sign-in
+    page's policy must name the identity provider's origin, or the browser blocks the redirect to authorize.
+    https://developer.mozilla.org/docs/Web/HTTP/Headers/Content-Security-Policy/form-action
+    """
+    settings = services().settings
+    if settings.console_entra_configured and request.endpoint in SIGN_IN_PAGES:
+        parts = urlsplit(settings.console_entra_authority or "")
+        response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY.replace(
+            _FORM_ACTION, f"{_FORM_ACTION} {parts.scheme}://{parts.netloc}"
+        )
+    return response
 
 
 @blp.post("/sign-in/microsoft")

@@ -288,3 +288,9 @@ def test_a_user_in_more_than_200_groups_signs_in_with_groups_read_from_graph(con
     assert console.get("/console/packs").status_code == 200
     paths = [r["path"] for r in graph.requests()]
     assert f"/v1.0/users/{seeded['users'][0]}/transitiveMemberOf/microsoft.graph.group" in paths
+
+
+def test_only_the_sign_in_page_lets_forms_reach_the_identity_provider(console, graph):
+    sign_in_policy = console.get("/console/sign-in").headers["Content-Security-Policy"]
+    assert f"form-action 'self' {graph.url};" in sign_in_policy and "unsafe-inline" not in sign_in_policy
+    assert "form-action 'self';" in console.get("/workflow/health").headers["Content-Security-Policy"]
