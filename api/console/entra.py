@@ -14,6 +14,7 @@ import dataclasses
 import hashlib
 import hmac
 import json
+from typing import Any
 from urllib.parse import urlsplit
 
 from cryptography.fernet import Fernet, InvalidToken
@@ -112,7 +113,7 @@ def entra_callback() -> WerkzeugResponse | tuple[str, int]:
     return redirect(pending.next_url or url_for("console.packs"))
 
 
-def _require_role(claims: dict, required: tuple[str, ...]) -> None:
+def _require_role(claims: dict[str, Any], required: tuple[str, ...]) -> None:
     """The console admits whom the API admits: when the API requires app roles, the ID token must carry one."""
     roles = {r for r in claims.get("roles") or [] if isinstance(r, str)}
     if required and not roles & set(required):
