@@ -9,7 +9,7 @@ from shared.provisioning.plan import Action, Change, Entity, Plan, make_plan, ma
 from shared.provisioning.steps import apply_plan
 from shared.provisioning.workspace_state import DATABRICKS, RecipientState, ShareState, WorkspaceState
 from shared.share_pack_file.model import Strategy
-from shared.use_cases.lifecycle import rollback_specs
+from shared.use_cases.lifecycle import rollback_specs, widens_access
 
 from .builders import METASTORE_A, d2d, d2o, pack, share
 from .fakes import FakeWorkspaceGateway
@@ -130,3 +130,16 @@ def test_applying_a_rollback_plan_clears_what_later_configurations_added() -> No
     acme = gateway.recipients["acme"]
     assert acme.allowed_ips == frozenset() and not acme.comment and not gateway.shares["sales"].comment
     assert make_plan(restore, gateway.read_state(restore), exact=True).is_empty
+
+
+def test_the_approval_gate_reads_an_opened_ip_list_from_the_plan_when_there_is_one() -> None:
+    first = pack(Strategy.NEW, recipients=[d2o("acme")])
+    later = pack(Strategy.UPDATE, recipients=[d2o("acme", ips=["10.0.0.1"])])
+    restore, remove = rollback_specs(first, [later])
+    restricted = WorkspaceState.of([token_recipient("acme", ips=("10.0.0.1",))])
+    already_open = WorkspaceState.of([token_recipient("acme")])
+
+    assert widens_access(restore, later, plan=make_rollback_plan(restore, remove, restricted))
+    assert not widens_access(restore, later, plan=make_rollback_plan(restore, remove, already_open))
+    assert widens_access(restore, later, later=[later])  # unread workspace: the later list may be in force
+    assert not widens_access(restore, later)
