@@ -9,12 +9,10 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import signal
 import sys
-import threading
 from collections.abc import Sequence
-from types import FrameType
 
+from devserver.cli import serve_until, stop_on_signals
 from emulator.auth import DEFAULT_TOKEN
 from emulator.errors import ERROR_CODE_STYLES
 from emulator.server import start_emulator
@@ -64,14 +62,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Serve until SIGTERM or SIGINT, then exit 0."""
     args = parse_args(argv)
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    stop = threading.Event()
-
-    def _request_stop(signum: int, _frame: FrameType | None) -> None:
-        log.info("emulator stopping on %s", signal.Signals(signum).name)
-        stop.set()
-
-    signal.signal(signal.SIGTERM, _request_stop)
-    signal.signal(signal.SIGINT, _request_stop)
+    stop = stop_on_signals(log)
     running = start_emulator(
         host=args.host,
         port=args.port,
@@ -89,9 +80,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.latency_ms,
         len(running.app.workspace.tables),
     )
-    while not stop.wait(timeout=1.0):
-        pass
-    running.stop()
+    serve_until(stop, running)
     return 0
 
 
