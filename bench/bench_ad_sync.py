@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import gc
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -40,6 +39,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT)]
 
 from alembic import command  # noqa: E402
+from devserver.control import free_port  # noqa: E402
 from graph_emulator.control import GraphEmulatorControl  # noqa: E402
 from shared.db import make_engine, make_session_factory  # noqa: E402
 from shared.embedded_postgres import start_embedded_postgres  # noqa: E402
@@ -61,25 +61,15 @@ class Step:
     counts: SyncCounts
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @contextmanager
 def graph_emulator_process() -> Iterator[GraphEmulatorControl]:
     """``python -m graph_emulator`` on a free port, in memory only."""
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen([sys.executable, "-m", "graph_emulator", "--port", str(port)], cwd=ROOT,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=dict(os.environ))
     control = GraphEmulatorControl(f"http://127.0.0.1:{port}", timeout=600)
     try:
-        deadline = time.monotonic() + 60
-        while not control.health():
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("the Graph emulator did not start")
-            time.sleep(0.05)
+        control.wait_ready(timeout=60, process=process)
         yield control
     finally:
         process.terminate()

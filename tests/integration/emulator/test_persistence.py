@@ -5,10 +5,8 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,6 +22,7 @@ from databricks.sdk.service.sharing import (
     SharedDataObjectUpdateAction,
 )
 
+from devserver.control import free_port
 from emulator import journal
 from emulator.control import EmulatorControl
 from emulator.server import start_emulator
@@ -181,16 +180,10 @@ def test_a_torn_last_line_is_ignored(tmp_path: Path) -> None:
 # -- a real process, killed -----------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 def emulator_process(tmp_path: Path) -> Iterator[Any]:
     """Start ``python -m emulator`` processes on one port and state file; kill leftovers after the test."""
-    port, state_file = _free_port(), tmp_path / "workspace.json"
+    port, state_file = free_port(), tmp_path / "workspace.json"
     processes: list[subprocess.Popen[bytes]] = []
 
     def start() -> EmulatorControl:
@@ -203,11 +196,7 @@ def emulator_process(tmp_path: Path) -> Iterator[Any]:
         )
         processes.append(process)
         control = EmulatorControl(f"http://127.0.0.1:{port}")
-        deadline = time.monotonic() + 20
-        while not control.health():
-            assert process.poll() is None, "emulator exited during start"
-            assert time.monotonic() < deadline, "emulator did not start"
-            time.sleep(0.05)
+        control.wait_ready(timeout=20, process=process)
         return control
 
     yield start, processes
