@@ -15,15 +15,7 @@ from collections.abc import Sequence
 from devserver.cli import serve_until, stop_on_signals
 from emulator.auth import DEFAULT_TOKEN
 from emulator.errors import ERROR_CODE_STYLES
-from emulator.server import start_emulator
-
-DEFAULT_SEED_TABLES = (
-    "sales.reporting.orders",
-    "sales.reporting.customers",
-    "sales.reporting.returns",
-    "finance.ledger.entries",
-    "finance.ledger.accounts",
-)
+from emulator.server import DEMO_TABLES, start_emulator
 
 log = logging.getLogger("emulator")
 
@@ -69,7 +61,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         tokens=args.tokens or (DEFAULT_TOKEN,),
         state_file=args.state_file,
         latency_ms=args.latency_ms,
-        seed_tables=args.seed_tables or DEFAULT_SEED_TABLES,
+        seed_tables=args.seed_tables or DEMO_TABLES,
         error_code_style=args.error_code_style,
         page_size=args.page_size,
     )

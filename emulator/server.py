@@ -11,6 +11,16 @@ from emulator.auth import DEFAULT_PRINCIPAL, DEFAULT_TOKEN, Authenticator
 from emulator.errors import ErrorCodeStyle
 from emulator.state import Workspace
 
+#: The tables the sample share pack (``sharepack template``, ``examples/``) shares: what ``python -m emulator``
+#: seeds by default, so the sample provisions on a fresh workspace, and what the end-to-end tests seed.
+DEMO_TABLES = (
+    "sales.reporting.orders",
+    "sales.reporting.customers",
+    "sales.reporting.returns",
+    "finance.ledger.entries",
+    "finance.ledger.accounts",
+)
+
 
 class RunningEmulator(RunningServer[EmulatorApp]):
     """An emulated workspace serving in a background thread."""

@@ -28,7 +28,7 @@ from alembic import command
 from api import create_app
 from emulator.auth import DEFAULT_TOKEN
 from emulator.control import EmulatorControl
-from emulator.server import RunningEmulator
+from emulator.server import DEMO_TABLES, RunningEmulator
 from shared.access.administration import put_local_group, put_project, put_tenant
 from shared.access.policy import Access
 from shared.access.principals import Principal
@@ -53,13 +53,6 @@ API_KEY = "console-requestor-key-0123"
 APPROVER_KEY = "console-approver-key-0123"
 OUTSIDER_KEY = "console-outsider-key-0123"
 MARKETS, MARKETS_PROJECT = "Markets", "Market data"
-SEED_TABLES = [
-    "sales.reporting.orders",
-    "sales.reporting.customers",
-    "sales.reporting.returns",
-    "finance.ledger.entries",
-    "finance.ledger.accounts",
-]
 
 
 @dataclass
@@ -172,7 +165,7 @@ def _register_tenants(sessions: sessionmaker[Session], settings: Settings, works
 def seeded_workspace(console_stack: ConsoleStack) -> EmulatorControl:
     """The emulator reset and holding the tables the example pack shares (other tests reset it too)."""
     console_stack.emulator.reset()
-    console_stack.emulator.seed_tables(SEED_TABLES)
+    console_stack.emulator.seed_tables(DEMO_TABLES)
     return console_stack.emulator
 
 

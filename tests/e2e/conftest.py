@@ -28,6 +28,7 @@ from alembic import command
 from api import create_app
 from emulator.auth import DEFAULT_TOKEN
 from emulator.control import EmulatorControl
+from emulator.server import DEMO_TABLES
 from shared.db import make_engine, make_session_factory
 from shared.health import check_health
 from shared.logging import configure_logging
@@ -40,13 +41,6 @@ from tests.fixtures.postgres import alembic_config, fresh_database_url
 
 ROOT = Path(__file__).resolve().parents[2]
 API_KEY = "e2e-api-key-0123"
-SEED_TABLES = [
-    "sales.reporting.orders",
-    "sales.reporting.customers",
-    "sales.reporting.returns",
-    "finance.ledger.entries",
-    "finance.ledger.accounts",
-]
 
 
 @dataclass
@@ -147,7 +141,7 @@ def stack(
     queue_backend: str,
 ) -> Iterator[Stack]:
     database_url = e2e_database_url
-    emulator.seed_tables(SEED_TABLES)
+    emulator.seed_tables(DEMO_TABLES)
     queue_name = f"e2e-{uuid.uuid4().hex[:12]}"
     env = {
         "domain_db_connection_string": database_url,

@@ -12,6 +12,8 @@ import pytest
 
 from devserver.control import NotReadyError, free_port
 from emulator.control import EmulatorControl
+from emulator.server import DEMO_TABLES
+from shared.share_pack_file.sample import sample_share_pack
 
 pytestmark = pytest.mark.integration
 
@@ -85,3 +87,8 @@ def test_cli_state_survives_restart(tmp_path: Path) -> None:
         ]
     finally:
         _stop(process, signal.SIGTERM)
+
+
+def test_the_default_tables_are_the_ones_the_sample_pack_shares() -> None:
+    shared = {obj.name for share in sample_share_pack().shares for obj in share.data_objects}
+    assert sorted(shared) == sorted(DEMO_TABLES)
