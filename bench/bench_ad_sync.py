@@ -38,14 +38,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT)]
 
-from alembic import command  # noqa: E402
 from devserver.control import free_port  # noqa: E402
 from graph_emulator.control import GraphEmulatorControl  # noqa: E402
 from shared.db import make_engine, make_session_factory  # noqa: E402
 from shared.embedded_postgres import start_embedded_postgres  # noqa: E402
 from shared.graph.ad_sync import AdSync, SyncCounts  # noqa: E402
 from tests.fixtures.graph_emulator import make_graph_client  # noqa: E402
-from tests.fixtures.postgres import alembic_config, fresh_database_url  # noqa: E402
+from tests.fixtures.postgres import migrated_database_url  # noqa: E402
 
 MEMBERS_PER_GROUP = 20
 GOAL_MEMORY_RATIO = 5.0
@@ -110,8 +109,7 @@ def measure(name: str, call: Callable[[], SyncCounts], traced: bool) -> Step:
 
 def scenario(database_url: str, users: int, groups: int, traced: bool) -> list[Step]:
     """Fresh database and directory; the three runs described in the module docstring."""
-    url = fresh_database_url(database_url, prefix="adsync")
-    command.upgrade(alembic_config(url), "head")
+    url = migrated_database_url(database_url, prefix="adsync")
     engine = make_engine(url)
     try:
         with graph_emulator_process() as control:

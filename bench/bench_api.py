@@ -30,14 +30,13 @@ from sqlalchemy import create_engine, text
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from alembic import command  # noqa: E402
 from shared.db import make_session_factory  # noqa: E402
 from shared.embedded_postgres import start_embedded_postgres  # noqa: E402
 from shared.queue.factory import make_queue  # noqa: E402
 from shared.settings import Settings  # noqa: E402
 from tests.fixtures.access import register_tenant  # noqa: E402
 from tests.fixtures.azurite import AzuriteQueueService  # noqa: E402
-from tests.fixtures.postgres import alembic_config, fresh_database_url  # noqa: E402
+from tests.fixtures.postgres import migrated_database_url  # noqa: E402
 
 API_KEY = "bench-api-key-0123"
 WORKSPACE = "http://127.0.0.1:8001"
@@ -132,8 +131,7 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory(prefix="sp-bench-", dir="/tmp") as tmp:
         server = start_embedded_postgres(Path(tmp) / "pg")
-        database_url = fresh_database_url(server, prefix="bench")
-        command.upgrade(alembic_config(database_url), "head")
+        database_url = migrated_database_url(server, prefix="bench")
         # Uploads are admitted only for a registered business line and its workspace (issue 9).
         register_tenant(make_session_factory(create_engine(database_url)), {"EMEA": WORKSPACE})
         azurite = AzuriteQueueService(Path(tmp) / "azurite")

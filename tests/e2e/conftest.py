@@ -24,7 +24,6 @@ from cryptography.fernet import Fernet
 from flask.testing import FlaskClient
 from sqlalchemy import Engine
 
-from alembic import command
 from api import create_app
 from emulator.auth import DEFAULT_TOKEN
 from emulator.control import EmulatorControl
@@ -37,7 +36,7 @@ from shared.queue.interface import MessageQueue
 from shared.queue.outbox import OutboxPublisher
 from shared.settings import Settings
 from tests.fixtures.access import register_tenant
-from tests.fixtures.postgres import alembic_config, fresh_database_url
+from tests.fixtures.postgres import migrated_database_url
 
 ROOT = Path(__file__).resolve().parents[2]
 API_KEY = "e2e-api-key-0123"
@@ -113,8 +112,7 @@ class Stack:
 @pytest.fixture
 def e2e_database_url(postgres_server_url: str) -> str:
     """A database of this test's own: the emulator is reset per test, so the records must be too."""
-    url = fresh_database_url(postgres_server_url, prefix="e2e")
-    command.upgrade(alembic_config(url), "head")
+    url = migrated_database_url(postgres_server_url, prefix="e2e")
     return url
 
 

@@ -21,7 +21,6 @@ from pgserver._commands import pg_ctl
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import sessionmaker
 
-from alembic import command
 from shared.embedded_postgres import start_embedded_postgres
 from shared.models import AuditEntry, DatabricksObject, Recipient, Share
 from shared.queue.azure import AzureStorageQueue
@@ -29,7 +28,7 @@ from shared.queue.factory import poison_queue_name
 from shared.queue.interface import MessageQueue
 from shared.queue.postgres import PostgresQueue
 from tests.e2e.test_provisioning import pack, workspace
-from tests.fixtures.postgres import alembic_config, fresh_database_url
+from tests.fixtures.postgres import migrated_database_url
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
@@ -76,8 +75,7 @@ def e2e_database_url(request: pytest.FixtureRequest) -> str:
         server_url = request.getfixturevalue("private_postgres").url
     else:
         server_url = request.getfixturevalue("postgres_server_url")
-    url = fresh_database_url(server_url, prefix="e2e")
-    command.upgrade(alembic_config(url), "head")
+    url = migrated_database_url(server_url, prefix="e2e")
     return url
 
 

@@ -26,11 +26,10 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import sessionmaker
 
-from alembic import command
 from shared.queue.factory import make_queue
 from shared.settings import Settings
 from tests.fixtures.access import register_tenant
-from tests.fixtures.postgres import alembic_config, fresh_database_url
+from tests.fixtures.postgres import migrated_database_url
 from tests.unit.share_pack_file.conftest import document_sheets, valid_document, workbook_bytes, yaml_bytes
 from tests.unit.share_pack_file.hostile import HOSTILE_FILES, yaml_dense_values, yaml_many_bad_values
 
@@ -104,8 +103,7 @@ def wait_until(condition, timeout: float, what: str) -> None:
 
 @pytest.fixture(scope="module")
 def server(postgres_server_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    database_url = fresh_database_url(postgres_server_url, prefix="hostile")
-    command.upgrade(alembic_config(database_url), "head")
+    database_url = migrated_database_url(postgres_server_url, prefix="hostile")
     queue_name = f"hostile-{uuid.uuid4().hex[:8]}"
     port = free_port()
     env = {

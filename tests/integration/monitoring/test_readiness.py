@@ -22,7 +22,7 @@ from shared.db import make_engine, make_session_factory
 from shared.health import CachedHealth, Heartbeat, check_health, check_readiness, read_heartbeats
 from shared.queue.outbox import OutboxPublisher
 from shared.queue.postgres import PostgresQueue
-from tests.fixtures.postgres import REPO_ROOT, alembic_config, fresh_database_url
+from tests.fixtures.postgres import REPO_ROOT, alembic_config, fresh_database_url, migrated_database_url
 from tests.integration.api.conftest import RecordingPublisher, make_settings
 
 pytestmark = pytest.mark.integration
@@ -40,8 +40,7 @@ def wait_until(condition: Callable[[], bool], *, seconds: float) -> bool:
 
 @pytest.fixture(scope="module")
 def ready_url(postgres_server_url: str) -> str:
-    url = fresh_database_url(postgres_server_url, prefix="ready")
-    command.upgrade(alembic_config(url), "head")
+    url = migrated_database_url(postgres_server_url, prefix="ready")
     return url
 
 

@@ -17,12 +17,11 @@ import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy import Engine, func, insert, select
 
-from alembic import command
 from shared.db import make_engine, make_session_factory
 from shared.models import Notification, SyncJob
 from shared.notifications.delivery import NotificationDeliverer
 from shared.notifications.smtp import SmtpTransport
-from tests.fixtures.postgres import alembic_config, fresh_database_url
+from tests.fixtures.postgres import migrated_database_url
 from tests.fixtures.smtp import SmtpServer
 
 pytestmark = pytest.mark.integration
@@ -31,8 +30,7 @@ ROOT = Path(__file__).resolve().parents[3]
 
 @pytest.fixture
 def service_database(postgres_server_url: str) -> Iterator[tuple[str, Engine]]:
-    url = fresh_database_url(postgres_server_url, prefix="sync")
-    command.upgrade(alembic_config(url), "head")
+    url = migrated_database_url(postgres_server_url, prefix="sync")
     engine = make_engine(url)
     yield url, engine
     engine.dispose()
