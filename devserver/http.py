@@ -99,7 +99,7 @@ class JsonHTTPServer(ThreadingHTTPServer, Generic[AppT]):
 @dataclass
 class RunningServer(Generic[AppT]):
     """A server answering in a background thread. The socket listens from construction of the server, so a
-    client may connect as soon as :meth:`start` returns."""
+    client may connect as soon as :meth:`start` returns. As a context manager it stops on leaving."""
 
     server: JsonHTTPServer[AppT]
     thread: threading.Thread
@@ -123,3 +123,9 @@ class RunningServer(Generic[AppT]):
         self.server.shutdown()
         self.server.server_close()
         self.thread.join(timeout=STOP_JOIN_SECONDS)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()

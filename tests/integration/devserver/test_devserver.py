@@ -127,6 +127,13 @@ def test_stop_ends_the_thread_and_releases_the_port() -> None:
         sock.bind(("127.0.0.1", port))  # would raise EADDRINUSE if the server still held it
 
 
+def test_leaving_the_with_block_stops_the_server() -> None:
+    with RunningServer.start(JsonHTTPServer(("127.0.0.1", 0), EchoApp(), name="scoped")) as running:
+        assert EchoControl(running.url).health()
+    assert not running.thread.is_alive()
+    assert not EchoControl(running.url, timeout=2).health()
+
+
 def test_the_control_client_calls_hooks_under_its_prefix(echo: RunningServer[EchoApp]) -> None:
     control = EchoControl(echo.url + "/")
     assert control.url == echo.url

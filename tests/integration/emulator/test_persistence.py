@@ -100,21 +100,15 @@ def _durable_state(control: EmulatorControl) -> dict[str, Any]:
 
 def test_every_change_survives_a_clean_restart(tmp_path: Path) -> None:
     state_file = tmp_path / "workspace.json"
-    first = start_emulator(state_file=state_file)
-    try:
+    with start_emulator(state_file=state_file) as first:
         control = EmulatorControl(first.url)
         _make_every_kind_of_change(_client(first.url), control)
         before = _durable_state(control)
-    finally:
-        first.stop()
 
-    second = start_emulator(state_file=state_file)
-    try:
+    with start_emulator(state_file=state_file) as second:
         assert _durable_state(EmulatorControl(second.url)) == before
         client = _client(second.url)
         assert [g.principal for g in client.shares.share_permissions("new_name").privilege_assignments] == ["acme2"]
-    finally:
-        second.stop()
     assert before["metastore"]["delta_sharing_organization_name"] == "Renamed Org"
     assert sorted(s["name"] for s in before["shares"]) == ["new_name", "sales"]
 
@@ -122,28 +116,21 @@ def test_every_change_survives_a_clean_restart(tmp_path: Path) -> None:
 def test_start_folds_the_journal_into_the_snapshot(tmp_path: Path) -> None:
     state_file = tmp_path / "workspace.json"
     journal_file = tmp_path / "workspace.json.journal"
-    first = start_emulator(state_file=state_file)
-    try:
+    with start_emulator(state_file=state_file) as first:
         _client(first.url).shares.create(name="sales")
         assert journal_file.stat().st_size > 0, "the change is journalled, not written to the snapshot"
         assert json.loads(state_file.read_text())["shares"] == []
-    finally:
-        first.stop()
 
-    second = start_emulator(state_file=state_file)
-    try:
+    with start_emulator(state_file=state_file):
         assert journal_file.stat().st_size == 0
         assert [s["name"] for s in json.loads(state_file.read_text())["shares"]] == ["sales"]
-    finally:
-        second.stop()
 
 
 def test_a_long_journal_is_compacted_while_running(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(journal, "COMPACT_MIN_BYTES", 0)
     monkeypatch.setattr(journal, "COMPACT_RATIO", 1)
     state_file = tmp_path / "workspace.json"
-    running = start_emulator(state_file=state_file)
-    try:
+    with start_emulator(state_file=state_file) as running:
         client = _client(running.url)
         for i in range(5):
             client.shares.create(name=f"s{i}", comment="x" * 2000)
@@ -151,30 +138,19 @@ def test_a_long_journal_is_compacted_while_running(tmp_path: Path, monkeypatch: 
         in_snapshot = {s["name"] for s in json.loads(state_file.read_text())["shares"]}
         assert in_snapshot, "the journal outgrew the snapshot and was folded into it"
         assert in_snapshot <= {f"s{i}" for i in range(5)}
-    finally:
-        running.stop()
-    restarted = start_emulator(state_file=state_file)
-    try:
+    with start_emulator(state_file=state_file) as restarted:
         assert [s.name for s in _client(restarted.url).shares.list_shares()] == [f"s{i}" for i in range(5)]
-    finally:
-        restarted.stop()
 
 
 def test_a_torn_last_line_is_ignored(tmp_path: Path) -> None:
     state_file = tmp_path / "workspace.json"
-    first = start_emulator(state_file=state_file)
-    try:
+    with start_emulator(state_file=state_file) as first:
         _client(first.url).shares.create(name="kept")
-    finally:
-        first.stop()
     with (tmp_path / "workspace.json.journal").open("ab") as handle:
         handle.write(b'{"kind":"share","key":"torn","value":{"name":"to')  # a crash mid-write
 
-    second = start_emulator(state_file=state_file)
-    try:
+    with start_emulator(state_file=state_file) as second:
         assert [s.name for s in _client(second.url).shares.list_shares()] == ["kept"]
-    finally:
-        second.stop()
 
 
 # -- a real process, killed -----------------------------------------------------------------------
