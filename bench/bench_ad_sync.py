@@ -38,7 +38,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT)]
 
-from devserver.control import free_port  # noqa: E402
+from devserver.ready import free_port  # noqa: E402
 from graph_emulator.control import GraphEmulatorControl  # noqa: E402
 from shared.db import make_engine, make_session_factory  # noqa: E402
 from shared.embedded_postgres import start_embedded_postgres  # noqa: E402

@@ -21,7 +21,6 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.request
 import uuid
 from pathlib import Path
 
@@ -30,6 +29,7 @@ from sqlalchemy import create_engine, text
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from devserver.ready import NotReadyError, answers, wait_until_ready  # noqa: E402
 from shared.db import make_session_factory  # noqa: E402
 from shared.embedded_postgres import start_embedded_postgres  # noqa: E402
 from shared.queue.factory import make_queue  # noqa: E402
@@ -110,15 +110,10 @@ def wait_published(database_url: str, timeout: float = 30) -> float:
 
 
 def wait_healthy(port: int, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/workflow/health", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.3)
-    raise SystemExit("gunicorn did not become healthy")
+    try:
+        wait_until_ready(lambda: answers(f"http://127.0.0.1:{port}/workflow/health"), timeout=timeout, what="gunicorn")
+    except NotReadyError as exc:
+        raise SystemExit(str(exc)) from None
 
 
 def main() -> int:

@@ -45,7 +45,7 @@ from databricks.sdk.service.sharing import (
     SharedDataObjectUpdateAction,
 )
 
-from devserver.control import free_port
+from devserver.ready import free_port
 from emulator.auth import DEFAULT_TOKEN
 from emulator.control import EmulatorControl
 

@@ -34,7 +34,8 @@ from sqlalchemy import func, insert, select
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from devstack.mailserver import MailDrop, free_port, start_mail_server  # noqa: E402
+from devserver.ready import free_port  # noqa: E402
+from devstack.mailserver import MailDrop, start_mail_server  # noqa: E402
 from shared.db import make_engine, make_session_factory  # noqa: E402
 from shared.embedded_postgres import start_embedded_postgres  # noqa: E402
 from shared.logging import configure_logging  # noqa: E402

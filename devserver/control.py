@@ -3,24 +3,17 @@
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-#: How often :meth:`ControlClient.wait_ready` asks again.
-READY_POLL_SECONDS = 0.05
+from devserver.ready import wait_until_ready
 
 
 class ControlError(RuntimeError):
     """A hook call the emulator refused (bad payload, unknown object...)."""
-
-
-class NotReadyError(RuntimeError):
-    """The emulator did not answer its health hook in time, or its process exited first."""
 
 
 class ControlClient:
@@ -63,23 +56,11 @@ class ControlClient:
             return False
 
     def wait_ready(self, *, timeout: float, process: subprocess.Popen[Any] | None = None) -> None:
-        """Return once :meth:`health` says yes; raise :class:`NotReadyError` after ``timeout`` seconds, or as
-        soon as ``process`` (the emulator started as a child) has exited."""
-        deadline = time.monotonic() + timeout
-        while not self.health():
-            if process is not None and process.poll() is not None:
-                raise NotReadyError(f"the emulator at {self.url} exited with {process.returncode} during start")
-            if time.monotonic() >= deadline:
-                raise NotReadyError(f"the emulator at {self.url} did not answer within {timeout} s")
-            time.sleep(READY_POLL_SECONDS)
+        """Return once :meth:`health` says yes; raise :class:`~devserver.ready.NotReadyError` after ``timeout``
+        seconds, or as soon as ``process`` (the emulator started as a child) has exited."""
+        wait_until_ready(self.health, timeout=timeout, what=f"the emulator at {self.url}", process=process)
 
     def clear_requests(self) -> None:
         """Empty the request log."""
         self._call("DELETE", "requests")
 
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A port nothing listens on right now, for starting an emulator process on a known address."""
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])

@@ -16,9 +16,10 @@ from typing import Any
 
 import pytest
 
-from devserver.control import ControlClient, ControlError, NotReadyError, free_port
+from devserver.control import ControlClient, ControlError
 from devserver.http import JsonHTTPServer, RunningServer
 from devserver.persistence import write_atomically
+from devserver.ready import NotReadyError, answers, free_port
 from graph_emulator.control import GraphEmulatorControl
 
 pytestmark = pytest.mark.integration
@@ -173,6 +174,16 @@ def test_wait_ready_stops_as_soon_as_the_process_has_exited() -> None:
     control = EchoControl(f"http://127.0.0.1:{free_port()}", timeout=1)
     with pytest.raises(NotReadyError, match="exited with 3"):
         control.wait_ready(timeout=600, process=process)
+
+
+def test_answers_is_true_only_for_a_200() -> None:
+    running = RunningServer.start(JsonHTTPServer(("127.0.0.1", 0), EchoApp(), name="answers"))
+    try:
+        assert answers(f"{running.url}/anything")
+        assert not answers(f"{running.url}/__echo/refuse")  # a 400 is an answer, but not a healthy one
+    finally:
+        running.stop()
+    assert not answers(f"{running.url}/anything", timeout=1)  # nothing listens any more
 
 
 def test_write_atomically_replaces_the_file_and_creates_its_folder(tmp_path: Path) -> None:

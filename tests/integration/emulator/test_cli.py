@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from devserver.control import NotReadyError, free_port
+from devserver.ready import NotReadyError, free_port
 from emulator.control import EmulatorControl
 from emulator.server import DEMO_TABLES
 from shared.share_pack_file.sample import sample_share_pack

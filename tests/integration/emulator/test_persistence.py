@@ -22,7 +22,7 @@ from databricks.sdk.service.sharing import (
     SharedDataObjectUpdateAction,
 )
 
-from devserver.control import free_port
+from devserver.ready import free_port
 from emulator import journal
 from emulator.control import EmulatorControl
 from emulator.server import start_emulator

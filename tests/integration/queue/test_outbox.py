@@ -12,13 +12,14 @@ from sqlalchemy import create_engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from alembic import command
+from devserver.ready import free_port
 from shared.db import make_engine, make_session_factory
 from shared.models.runtime import OutboxMessage
 from shared.queue.azure import AzureStorageQueue
 from shared.queue.interface import MessageQueue
 from shared.queue.messages import ProvisionSharePack
 from shared.queue.outbox import OutboxPublisher, OutboxRelay, add_to_outbox, publish_pending, purge_published
-from tests.fixtures.azurite import AzuriteQueueService, free_port
+from tests.fixtures.azurite import AzuriteQueueService
 from tests.fixtures.postgres import alembic_config, fresh_database_url
 from tests.fixtures.waiting import wait_for
 from tests.integration.queue.conftest import QueueMaker, unique_queue_name

@@ -17,12 +17,12 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.orm import Session, sessionmaker
 from structlog.testing import capture_logs
 
+from devserver.ready import free_port
 from shared.db import lock_key
 from shared.errors import ServiceUnavailable
 from shared.queue.interface import MessageQueue, QueueMessage
 from shared.queue.messages import ProvisionSharePack
 from shared.use_cases.provision import JobInterrupted, ProvisioningJob, RetryLater
-from tests.fixtures.azurite import free_port
 from tests.fixtures.waiting import wait_for
 from tests.integration.queue.conftest import QueueMaker
 from worker.consumer import QueueConsumer
