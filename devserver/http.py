@@ -63,7 +63,7 @@ class JsonRequestHandler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     def log_message(self, format: str, *args: Any) -> None:
-        log.debug(f"{self.server.name}.http " + format, *args)
+        log.debug("%s.http " + format, self.server.name, *args)
 
 
 class JsonHTTPServer(ThreadingHTTPServer, Generic[AppT]):
