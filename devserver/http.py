@@ -18,7 +18,11 @@ STOP_JOIN_SECONDS = 5
 
 
 class Reply(Protocol):
-    """What an app answers: a status, a JSON payload (``None``: empty body) and headers."""
+    """What an app answers: a status, a JSON payload (``None``: empty body) and headers.
+
+    A reply may also carry ``body``: bytes sent as they are instead of the payload (a sign-in page, say),
+    with the ``Content-Type`` its headers name.
+    """
 
     status: int
     payload: Any
@@ -52,12 +56,19 @@ class JsonRequestHandler(BaseHTTPRequestHandler):
     do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _dispatch
 
     def _write(self, reply: Reply) -> None:
-        data = b"" if reply.payload is None else json.dumps(reply.payload).encode()
+        raw: bytes | None = getattr(reply, "body", None)  # optional: only some apps send pages
+        content_type: str | None = None
+        if raw is not None:
+            data = raw
+        elif reply.payload is not None:
+            data, content_type = json.dumps(reply.payload).encode(), self.server.content_type
+        else:
+            data = b""
         self.send_response(reply.status)
         for name, value in reply.headers.items():
             self.send_header(name, value)
-        if reply.payload is not None:
-            self.send_header("Content-Type", self.server.content_type)
+        if content_type is not None:
+            self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)

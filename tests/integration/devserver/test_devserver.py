@@ -32,6 +32,7 @@ class Reply:
     status: int
     payload: Any = None
     headers: dict[str, str] = field(default_factory=dict)
+    body: bytes | None = None
 
 
 class EchoApp:
@@ -47,6 +48,8 @@ class EchoApp:
             return Reply(400, {"error_code": "INVALID_PARAMETER_VALUE"})
         if target == "/empty":
             return Reply(204, None, {"X-Empty": "yes"})
+        if target == "/page":
+            return Reply(200, {"ignored": True}, {"Content-Type": "text/html; charset=utf-8"}, b"<p>pick a user</p>")
         return Reply(200, {"method": method, "target": target, "body": body.decode()}, {"X-Echo": "1"})
 
 
@@ -87,6 +90,19 @@ def test_requests_reach_the_app_and_replies_are_json_on_one_kept_alive_connectio
         assert (second.status, second.getheader("Content-Length"), second.getheader("X-Empty")) == (204, "0", "yes")
         assert second.getheader("Content-Type") is None
         assert second.read() == b""
+    finally:
+        connection.close()
+
+
+def test_a_raw_body_goes_out_as_it_is_with_the_apps_content_type(echo: RunningServer[EchoApp]) -> None:
+    host, port = echo.server.server_address[:2]
+    connection = http.client.HTTPConnection(str(host), port, timeout=10)
+    try:
+        connection.request("GET", "/page")
+        reply = connection.getresponse()
+        assert reply.getheaders().count(("Content-Type", "text/html; charset=utf-8")) == 1
+        assert [name for name, _ in reply.getheaders()].count("Content-Type") == 1
+        assert reply.read() == b"<p>pick a user</p>"
     finally:
         connection.close()
 
