@@ -26,14 +26,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
     stop = stop_on_signals(log)
-    running = start_graph_emulator(host=args.host, port=args.port, state_file=args.state_file,
-                                   delta_page_size=args.delta_page_size)
-    directory = running.app.directory
-    # Only into an empty directory: a restart keeps the changes made since (a disabled user stays disabled).
-    if args.seed and not directory.users and not directory.groups:
+    seed = None
+    if args.seed:
         with open(args.seed) as handle:
             seed = json.load(handle)
-        directory.seed(seed.get("users", []), seed.get("groups", []))
+    running = start_graph_emulator(host=args.host, port=args.port, state_file=args.state_file,
+                                   delta_page_size=args.delta_page_size, seed=seed)
     log.info("Graph emulator serving on %s", running.url)
     serve_until(stop, running)
     return 0

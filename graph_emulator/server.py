@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from typing import Any
 
 from devserver.http import JsonHTTPServer, RunningServer
 from graph_emulator.app import GraphEmulatorApp
@@ -24,6 +25,7 @@ def start_graph_emulator(
     state_file: str | os.PathLike[str] | None = None,
     clients: Mapping[str, str] | None = None,
     delta_page_size: int = 100,
+    seed: Mapping[str, Any] | None = None,
 ) -> RunningGraphEmulator:
     """Start the emulator on ``host:port`` (0: a free port) and return once it accepts calls.
 
@@ -31,8 +33,13 @@ def start_graph_emulator(
         state_file: JSON file the directory is loaded from and saved to after every hook change.
         clients: ``client_id -> secret`` the token endpoint accepts (default: the local development client).
         delta_page_size: objects per delta page.
+        seed: ``{"users": [...], "groups": [...]}`` loaded before the first call is served, and only into an
+            empty directory: a restart keeps the changes made since (a disabled user stays disabled).
     """
-    app = GraphEmulatorApp(Directory(state_file), clients=clients, delta_page_size=delta_page_size)
+    directory = Directory(state_file)
+    if seed and not directory.users and not directory.groups:
+        directory.seed(seed.get("users", []), seed.get("groups", []))
+    app = GraphEmulatorApp(directory, clients=clients, delta_page_size=delta_page_size)
     server = JsonHTTPServer((host, port), app, name="graph-emulator", content_type=GRAPH_CONTENT_TYPE)
     app.base_url = server.url  # Graph's links are absolute: https://learn.microsoft.com/en-us/graph/paging
     return RunningGraphEmulator.start(server)

@@ -21,10 +21,12 @@ from devserver.http import JsonHTTPServer, RunningServer
 from devserver.persistence import write_atomically
 from devserver.ready import NotReadyError, answers, free_port
 from graph_emulator.control import GraphEmulatorControl
+from tests.fixtures.graph_emulator import make_graph_client
 
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[3]
+SEED = ROOT / "devstack" / "graph_seed.json"
 
 
 @dataclass
@@ -224,13 +226,16 @@ def test_the_graph_emulator_command_seeds_serves_and_exits_cleanly(tmp_path: Pat
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "graph_emulator", "--port", str(port), "--state-file", str(tmp_path / "graph.json"),
-         "--seed", str(ROOT / "devstack" / "graph_seed.json")],
+         "--seed", str(SEED)],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
     try:
         control = GraphEmulatorControl(f"http://127.0.0.1:{port}", timeout=10)
         control.wait_ready(timeout=30, process=process)
-        assert (tmp_path / "graph.json").exists()  # the seed is saved into the state file
+        # The seed is in place before the first call is served, and saved into the state file.
+        served = {u["userPrincipalName"] for u in make_graph_client(control.url).items("users")}
+        assert served == {u["userPrincipalName"] for u in json.loads(SEED.read_text())["users"]}
+        assert (tmp_path / "graph.json").exists()
     finally:
         process.send_signal(sig)
         output, _ = process.communicate(timeout=30)
