@@ -14,10 +14,11 @@ import hashlib
 import json
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+from urllib.parse import urlparse
 
 from croniter import croniter
 from dotenv import dotenv_values
@@ -27,6 +28,8 @@ from shared.errors import ConfigurationError
 
 AZURE_WORKSPACE_URL = re.compile(r"^https://adb-\d+\.\d+\.azuredatabricks\.net$")
 LOOPBACK_URL = re.compile(r"^https?://(127\.0\.0\.1|localhost|\[::1\])(:\d+)?$")
+
+N = TypeVar("N", int, float)
 
 
 def normalize_workspace_url(url: str) -> str:
@@ -84,6 +87,13 @@ class Settings:
     # Signs the web console's session cookies; every API process must share it. None: a random key per
     # process (one process only, e.g. tests; sessions end when it restarts).
     console_secret_key: str | None = field(default=None, repr=False)
+    # The console's own app registration for "Sign in with Microsoft" (authorization code + PKCE). Unset
+    # client id: the sign-in page offers the API-key form only. The authority is Entra's host (or the Graph
+    # emulator's) followed by the tenant id; the redirect URI is registered on the app as a Web platform URI.
+    console_entra_client_id: str | None = None
+    console_entra_client_secret: str | None = field(default=None, repr=False)
+    console_entra_authority: str | None = None
+    console_entra_redirect_uri: str | None = None
     log_format: str = "console"
     log_level: str = "INFO"
     # None when the process talks to no workspace (the API); the worker then refuses to provision.
@@ -219,6 +229,15 @@ class Settings:
             raise ConfigurationError(
                 "Missing setting entra_tenant_id/entra_audience/entra_jwks_url: required when auth_mode is 'entra'"
             )
+        if self.console_entra_client_id and not (
+            self.console_entra_client_secret and self.console_entra_authority and self.console_entra_redirect_uri
+        ):
+            raise ConfigurationError(
+                "Missing setting console_entra_client_secret/console_entra_authority/console_entra_redirect_uri: "
+                "required when console_entra_client_id is set"
+            )
+        if self.console_entra_authority:
+            _check_console_authority(self.console_entra_authority)
         if self.log_format not in ("json", "console"):
             raise ConfigurationError("Invalid setting log_format: expected 'json' or 'console'")
         if self.transient_retry_max_delay_seconds < self.transient_retry_delay_seconds:
@@ -240,9 +259,26 @@ class Settings:
         return bool(self.azure_tenant_id and self.graph_client_id)
 
     @property
+    def console_entra_configured(self) -> bool:
+        """Whether the console offers "Sign in with Microsoft"."""
+        return bool(self.console_entra_client_id)
+
+    @property
     def known_workspace_urls(self) -> frozenset[str]:
         """Workspace URLs this deployment may act on (tenant regions in the database add more)."""
         return frozenset(self.allowed_workspace_urls) | frozenset(self.dev_workspace_urls)
+
+
+def _check_console_authority(authority: str) -> None:
+    """One tenant (`common` would admit any tenant's users), and https except on loopback (a secret goes there)."""
+    parts = urlparse(authority)
+    tenant = parts.path.strip("/").split("/")[-1] if parts.path.strip("/") else ""
+    if not tenant or tenant.lower() in ("common", "organizations", "consumers"):
+        raise ConfigurationError(
+            "Invalid setting console_entra_authority: expected https://login.microsoftonline.com/<tenant id>"
+        )
+    if parts.scheme != "https" and parts.hostname not in ("127.0.0.1", "localhost", "::1"):
+        raise ConfigurationError("Invalid setting console_entra_authority: https is required off loopback")
 
 
 def _as_str(value: str) -> str:
@@ -258,34 +294,24 @@ def _as_bool(value: str) -> bool:
     raise ValueError(f"expected true or false, got {value!r}")
 
 
-def _as_positive_int(value: str) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        raise ValueError(f"expected a whole number, got {value!r}") from None
-    if number <= 0:
-        raise ValueError(f"expected a number above 0, got {number}")
-    return number
+def _number_parser(convert: Callable[[str], N], expected: str, *, zero_allowed: bool = False) -> Callable[[str], N]:
+    """A parser of numbers above 0 (or, with ``zero_allowed``, of 0 and more) whose errors say what it expected."""
+
+    def parse(value: str) -> N:
+        try:
+            number = convert(value)
+        except ValueError:
+            raise ValueError(f"expected {expected}, got {value!r}") from None
+        if number < 0 or (number == 0 and not zero_allowed):
+            raise ValueError(f"expected a number {'of 0 or more' if zero_allowed else 'above 0'}, got {number}")
+        return number
+
+    return parse
 
 
-def _as_positive_float(value: str) -> float:
-    try:
-        number = float(value)
-    except ValueError:
-        raise ValueError(f"expected a number, got {value!r}") from None
-    if number <= 0:
-        raise ValueError(f"expected a number above 0, got {number}")
-    return number
-
-
-def _as_non_negative_int(value: str) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        raise ValueError(f"expected a whole number, got {value!r}") from None
-    if number < 0:
-        raise ValueError(f"expected a number of 0 or more, got {number}")
-    return number
+_as_positive_int = _number_parser(int, "a whole number")
+_as_positive_float = _number_parser(float, "a number")
+_as_non_negative_int = _number_parser(int, "a whole number", zero_allowed=True)
 
 
 def _as_port(value: str) -> int:
@@ -336,20 +362,23 @@ def _as_connection_string(value: str) -> str:
     return value
 
 
-def _as_azure_workspace_urls(value: str) -> tuple[str, ...]:
-    urls = tuple(normalize_workspace_url(u) for u in re.split(r"[,\s]+", value) if u.strip())
-    for url in urls:
-        if not AZURE_WORKSPACE_URL.match(url):
-            raise ValueError(f"{url!r} is not an Azure Databricks URL (https://adb-<id>.<n>.azuredatabricks.net)")
-    return urls
+def _url_list_parser(pattern: re.Pattern[str], problem: str) -> Callable[[str], tuple[str, ...]]:
+    """A parser of comma- or space-separated workspace URLs, each of which must match ``pattern``."""
+
+    def parse(value: str) -> tuple[str, ...]:
+        urls = tuple(normalize_workspace_url(u) for u in re.split(r"[,\s]+", value) if u.strip())
+        for url in urls:
+            if not pattern.match(url):
+                raise ValueError(f"{url!r} {problem}")
+        return urls
+
+    return parse
 
 
-def _as_loopback_urls(value: str) -> tuple[str, ...]:
-    urls = tuple(normalize_workspace_url(u) for u in re.split(r"[,\s]+", value) if u.strip())
-    for url in urls:
-        if not LOOPBACK_URL.match(url):
-            raise ValueError(f"{url!r} is not a loopback URL; development workspaces must be local")
-    return urls
+_as_azure_workspace_urls = _url_list_parser(
+    AZURE_WORKSPACE_URL, "is not an Azure Databricks URL (https://adb-<id>.<n>.azuredatabricks.net)"
+)
+_as_loopback_urls = _url_list_parser(LOOPBACK_URL, "is not a loopback URL; development workspaces must be local")
 
 
 def _as_api_keys(value: str) -> tuple[ApiKey, ...]:
@@ -452,5 +481,6 @@ _PARSERS = {
     "graph_validation_budget_seconds": _as_positive_float,
     "graph_base_url": lambda value: value.strip().rstrip("/"),
     "graph_authority_host": lambda value: value.strip().rstrip("/"),
+    "console_entra_authority": lambda value: value.strip().rstrip("/"),
     "admin_groups": lambda value: tuple(g.strip() for g in value.split(",") if g.strip()),
 }
