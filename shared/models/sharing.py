@@ -104,18 +104,24 @@ class DatabricksObject(Versioned, Base):
 
 
 class Pipeline(Versioned, Base):
-    """A pipeline that feeds a shared asset (declared in share packs by a later workflow)."""
+    """A Lakeflow pipeline that feeds a shared table, and its schedule job (declared in share packs).
+
+    Pipeline names are unique per workspace, as in Databricks.
+    """
 
     __tablename__ = "pipelines"
     __business_key__ = "pipeline_id"
+    __current_unique__ = (("workspace_url", "pipeline_name"),)
     __extra_table_args__ = (
         one_of("scd_type", ("1", "2", "full_refresh"), nullable=True),
         one_of("schedule_type", ("CRON", "CONTINUOUS"), nullable=True),
+        Index("ix_pipelines_current_share_pack_id", "share_pack_id", postgresql_where=text("is_current")),
     )
 
     pipeline_id: Mapped[uuid.UUID]
     share_pack_id: Mapped[uuid.UUID | None]
     share_id: Mapped[uuid.UUID | None]
+    workspace_url: Mapped[str]
     pipeline_name: Mapped[str]
     databricks_pipeline_id: Mapped[str | None]
     databricks_job_id: Mapped[str | None]

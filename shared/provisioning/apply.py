@@ -10,7 +10,8 @@ section            NEW / UPDATE                                         DELETE (
 ``data_objects``   remove, then add objects, ≤100 per call              nothing (objects go with
                                                                         their share)
 ``grants``         grant / revoke SELECT, one call per share            revoke grants
-``pipelines``      create, update (whole spec) or delete pipelines      delete pipelines
+``pipelines``      create, update (whole spec), replace or delete       delete pipelines
+                   pipelines (a deleted one takes its job with it)
 ``schedules``      create, reset or delete each pipeline's job          delete jobs (first)
 =================  ===================================================  ==========================
 
@@ -42,7 +43,7 @@ from shared.provisioning.errors import (
     ProvisioningError,
 )
 from shared.provisioning.gateway import WorkspaceGateway
-from shared.provisioning.pipeline_state import schedule_from
+from shared.provisioning.pipeline_state import PipelineIds, PipelineState, schedule_from
 from shared.provisioning.plan import (
     Action,
     Change,
@@ -51,7 +52,7 @@ from shared.provisioning.plan import (
     batch_object_changes,
     recipient_differences,
 )
-from shared.provisioning.workspace_state import TOKEN, SharedObjectState, ShareState
+from shared.provisioning.workspace_state import TOKEN, SharedObjectState, ShareState, WorkspaceState
 from shared.share_pack_file.model import Strategy
 
 __all__ = [
@@ -62,6 +63,8 @@ __all__ = [
     "apply_recipients",
     "apply_schedules",
     "apply_shares",
+    "hand_over",
+    "pipeline_ids",
 ]
 
 _DAY_MS = 86_400_000
@@ -78,11 +81,14 @@ class StepResult:
         activation_links: recipient name → activation link of the D2O recipients created (or found
             created but never activated). They are credentials: hand them to the notification store only;
             they are left out of ``repr`` and `to_dict`. A link may repeat one an earlier attempt delivered.
+        pipelines: pipeline name → its ids after this step, for each pipeline whose ids the step set
+            (created, replaced, deleted, scheduled or unscheduled).
     """
 
     step: Section
     changes: tuple[Change, ...] = ()
     activation_links: Mapping[str, str] = field(default_factory=dict, repr=False)
+    pipelines: Mapping[str, PipelineIds] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """Return the result as JSON-able data, without the activation links themselves."""
@@ -97,6 +103,7 @@ class StepResult:
 class _Outcome:
     changes: list[Change] = field(default_factory=list)
     links: dict[str, str] = field(default_factory=dict)
+    pipelines: dict[str, PipelineIds] = field(default_factory=dict)
 
 
 def apply_recipients(plan: Plan, gateway: WorkspaceGateway, *, concurrency: int = 8) -> StepResult:
@@ -128,14 +135,29 @@ def apply_grants(plan: Plan, gateway: WorkspaceGateway, *, concurrency: int = 8)
 
 
 def apply_pipelines(plan: Plan, gateway: WorkspaceGateway, *, concurrency: int = 8) -> StepResult:
-    """Create, update or delete pipelines (found by name, so a re-run adopts what it made)."""
-    tasks = [_pipeline_task(gateway, change) for change in _changes(plan, Section.PIPELINES)]
+    """Create, update, replace or delete pipelines, using the ids the plan carries (a create that meets
+    the pipeline an earlier run made adopts it). The result holds the ids of what it created: pass it
+    to `hand_over` before step 8."""
+    changes = _changes(plan, Section.PIPELINES)
+    if any(change.action is not Action.DELETE for change in changes):
+        gateway.create_source_folder()  # once for all the sources this step uploads
+    # NEW and UPDATE run this step before step 8, so a deleted pipeline takes its job with it; a DELETE
+    # has already deleted the jobs in step 8.
+    with_job = plan.strategy is not Strategy.DELETE
+    tasks = [_pipeline_task(gateway, change, with_job=with_job) for change in changes]
     return _run(Section.PIPELINES, tasks, concurrency=concurrency)
 
 
 def apply_schedules(plan: Plan, gateway: WorkspaceGateway, *, concurrency: int = 8) -> StepResult:
     """Create, reset or delete the job that runs each scheduled pipeline."""
-    tasks = [_schedule_task(gateway, change) for change in _changes(plan, Section.SCHEDULES)]
+    # In NEW/UPDATE order step 7 has run: a pipeline it deleted or replaced took its job with it.
+    gone = set() if plan.strategy is Strategy.DELETE else {
+        change.name for change in plan.changes_for(Section.PIPELINES)
+        if change.action in (Action.DELETE, Action.REPLACE)
+    }
+    tasks = [
+        _schedule_task(gateway, change, done=change.name in gone) for change in _changes(plan, Section.SCHEDULES)
+    ]
     return _run(Section.SCHEDULES, tasks, concurrency=concurrency)
 
 
@@ -177,6 +199,7 @@ def _run(step: Section, tasks: Sequence[Callable[[], _Outcome]], *, concurrency:
         step=step,
         changes=tuple(change for outcome in outcomes for change in outcome.changes),
         activation_links={name: link for outcome in outcomes for name, link in outcome.links.items()},
+        pipelines={name: ids for outcome in outcomes for name, ids in outcome.pipelines.items()},
     )
     if failures:
         error = _most_telling(failures)
@@ -354,45 +377,111 @@ def _grants_task(gateway: WorkspaceGateway, share: str, changes: Sequence[Change
 # -- pipelines and schedules --------------------------------------------------------------------------
 
 
-def _pipeline_task(gateway: WorkspaceGateway, change: Change) -> Callable[[], _Outcome]:
+def _pipeline_task(gateway: WorkspaceGateway, change: Change, *, with_job: bool) -> Callable[[], _Outcome]:
     def run() -> _Outcome:
+        outcome = _Outcome(changes=[change])
+        if change.action in (Action.DELETE, Action.REPLACE):
+            _delete_pipeline(gateway, change, with_job=with_job or change.action is Action.REPLACE)
+            outcome.pipelines[change.name] = PipelineIds()
+        if change.action in (Action.CREATE, Action.REPLACE):
+            outcome.pipelines[change.name] = _create_pipeline(gateway, change)
+        elif change.action is Action.UPDATE:
+            pipeline_id = change.pipeline_id or _found(gateway, change.name).pipeline_id
+            gateway.update_pipeline(str(pipeline_id), change.pipeline())
+        return outcome
+
+    return run
+
+
+def _delete_pipeline(gateway: WorkspaceGateway, change: Change, *, with_job: bool) -> None:
+    """Delete a pipeline (its job first when ``with_job``: a job left behind by a deleted pipeline could
+    never be found again, as jobs are found through their pipeline)."""
+    pipeline_id, job_id = change.pipeline_id, change.job_id
+    if pipeline_id is None:  # a plan stored before changes carried ids
+        found = gateway.find_pipeline(change.name)
+        if found is None:
+            return
+        pipeline_id, job_id = found.pipeline_id, found.schedule.job_id if found.schedule else None
+    if with_job and job_id is not None:
+        with contextlib.suppress(ObjectDoesNotExist):  # already gone
+            gateway.delete_schedule(job_id)
+    with contextlib.suppress(ObjectDoesNotExist):  # already gone
+        gateway.delete_pipeline(str(pipeline_id), change.name)
+
+
+def _create_pipeline(gateway: WorkspaceGateway, change: Change) -> PipelineIds:
+    """Create the pipeline, or adopt the one an earlier run of this plan created; return its ids.
+
+    Names are unique unless ``allow_duplicate_names`` (https://docs.databricks.com/api/workspace/pipelines/create),
+    so a second create is refused; the refusal's code is not relied on: on any refusal, the pipeline is
+    looked up by name, and the refusal stands if there is none.
+    """
+    want = change.pipeline()
+    try:
+        return PipelineIds(gateway.create_pipeline(want))  # a pipeline created this moment has no job
+    except PermanentProvisioningError:
         existing = gateway.find_pipeline(change.name)
-        if change.action is Action.DELETE:
-            if existing is not None and existing.pipeline_id:
-                if existing.schedule is not None and existing.schedule.job_id is not None:
-                    with contextlib.suppress(ObjectDoesNotExist):  # no job may run a deleted pipeline
-                        gateway.delete_schedule(existing.schedule.job_id)
-                with contextlib.suppress(ObjectDoesNotExist):  # already gone
-                    gateway.delete_pipeline(existing.pipeline_id)
-            return _Outcome(changes=[change])
-        want = change.pipeline()
         if existing is None or not existing.pipeline_id:
-            gateway.create_pipeline(want)
-        elif existing.describe() != want.describe():  # not yet updated (or a create's twin to adopt)
-            gateway.update_pipeline(existing.pipeline_id, want)
-        return _Outcome(changes=[change])
-
-    return run
+            raise
+    if existing.describe() != want.describe():
+        gateway.update_pipeline(existing.pipeline_id, want)
+    return PipelineIds(existing.pipeline_id, existing.schedule.job_id if existing.schedule else None)
 
 
-def _schedule_task(gateway: WorkspaceGateway, change: Change) -> Callable[[], _Outcome]:
+def _found(gateway: WorkspaceGateway, name: str) -> PipelineState:
+    """Look a pipeline up by name: for a change that does not carry its ids (a plan stored before they
+    travelled, or a step run on its own)."""
+    found = gateway.find_pipeline(name)
+    if found is None or not found.pipeline_id:
+        raise ObjectDoesNotExist(f"pipeline '{name}' does not exist")
+    return found
+
+
+def _schedule_task(gateway: WorkspaceGateway, change: Change, *, done: bool) -> Callable[[], _Outcome]:
     def run() -> _Outcome:
-        pipeline = gateway.find_pipeline(change.name)
-        job = pipeline.schedule if pipeline is not None else None
+        outcome = _Outcome(changes=[change])
         if change.action is Action.DELETE:
-            job_id = job.job_id if job is not None else change.old.get("job_id")
-            if job_id is not None:
-                with contextlib.suppress(ObjectDoesNotExist):  # already gone (e.g. with its pipeline)
-                    gateway.delete_schedule(int(job_id))
-            return _Outcome(changes=[change])
-        if pipeline is None or not pipeline.pipeline_id:
-            raise ObjectDoesNotExist(f"pipeline '{change.name}' to schedule does not exist")
+            if not done and change.job_id is not None:
+                with contextlib.suppress(ObjectDoesNotExist):  # already gone
+                    gateway.delete_schedule(change.job_id)
+            outcome.pipelines[change.name] = PipelineIds(change.pipeline_id)
+            return outcome
+        pipeline_id, job_id = change.pipeline_id, change.job_id
+        if pipeline_id is None:  # neither the plan nor step 7 knew it
+            found = _found(gateway, change.name)
+            pipeline_id, job_id = found.pipeline_id, found.schedule.job_id if found.schedule else None
         want = schedule_from(change.new)
-        assert want is not None
-        if job is None or job.job_id is None:
-            gateway.create_schedule(pipeline, want)
-        elif job.describe() != want.describe():
-            gateway.reset_schedule(job.job_id, pipeline, want)
-        return _Outcome(changes=[change])
+        assert want is not None and pipeline_id is not None
+        tags = dict(change.new.get("tags") or {})
+        if job_id is None:
+            job_id = gateway.create_schedule(change.name, pipeline_id, want, tags=tags)
+        else:  # an update, or a create an earlier run of this plan already made (reset is idempotent)
+            gateway.reset_schedule(job_id, change.name, pipeline_id, want, tags=tags)
+        outcome.pipelines[change.name] = PipelineIds(pipeline_id, job_id)
+        return outcome
 
     return run
+
+
+def pipeline_ids(state: WorkspaceState) -> dict[str, PipelineIds]:
+    """Return the ids of the pipelines a read of the workspace found, by name (each step's
+    `StepResult.pipelines` then says what changed)."""
+    return {
+        name: PipelineIds(pipeline.pipeline_id, pipeline.schedule.job_id if pipeline.schedule else None)
+        for name, pipeline in state.pipelines.items()
+    }
+
+
+def hand_over(plan: Plan, result: StepResult) -> Plan:
+    """Return the plan for the steps after ``result``'s: the schedule changes of the pipelines that step
+    created or replaced carry their new ids, so that step 8 needs no lookup."""
+    if not result.pipelines:
+        return plan
+    changes = []
+    for change in plan.changes:
+        ids = result.pipelines.get(change.name)
+        if change.section is Section.SCHEDULES and change.action is not Action.DELETE and ids and ids.pipeline_id:
+            change = dataclasses.replace(
+                change, new={**change.new, "pipeline_id": ids.pipeline_id, "job_id": ids.job_id})
+        changes.append(change)
+    return dataclasses.replace(plan, changes=tuple(changes))

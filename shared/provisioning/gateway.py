@@ -146,23 +146,31 @@ class WorkspaceGateway(Protocol):
         """Return our pipeline of this name, with its ids and schedule, or None."""
         ...
 
+    def create_source_folder(self) -> None:
+        """Make the workspace folder of the pipelines' source notebooks (no-op if it exists)."""
+        ...
+
     def create_pipeline(self, pipeline: PipelineState) -> str:
-        """Create a pipeline; return its id."""
+        """Upload a pipeline's source and create the pipeline; return its id."""
         ...
 
     def update_pipeline(self, pipeline_id: str, pipeline: PipelineState) -> None:
         """Replace a pipeline's spec."""
         ...
 
-    def delete_pipeline(self, pipeline_id: str) -> None:
-        """Delete a pipeline."""
+    def delete_pipeline(self, pipeline_id: str, name: str) -> None:
+        """Delete a pipeline and its source notebook."""
         ...
 
-    def create_schedule(self, pipeline: PipelineState, schedule: ScheduleState) -> int:
+    def create_schedule(
+        self, pipeline: str, pipeline_id: str, schedule: ScheduleState, *, tags: Mapping[str, str]
+    ) -> int:
         """Create the job that runs a pipeline on a schedule; return the job id."""
         ...
 
-    def reset_schedule(self, job_id: int, pipeline: PipelineState, schedule: ScheduleState) -> None:
+    def reset_schedule(
+        self, job_id: int, pipeline: str, pipeline_id: str, schedule: ScheduleState, *, tags: Mapping[str, str]
+    ) -> None:
         """Replace a schedule job's settings."""
         ...
 

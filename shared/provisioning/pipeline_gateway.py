@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -105,40 +105,40 @@ class LakeflowCalls:
             )
         return None
 
+    def create_source_folder(self) -> None:
+        """Make the folder of the pipelines' source notebooks; ``mkdirs`` succeeds on an existing folder
+        (https://docs.databricks.com/api/workspace/workspace/mkdirs), so one call per step is enough."""
+        self._call("pipeline sources", lambda: self._client.workspace.mkdirs(SOURCE_FOLDER))
+
     def create_pipeline(self, pipeline: PipelineState) -> str:
-        """Upload the pipeline's source, then create the pipeline; return its id."""
+        """Upload the pipeline's source, then create the pipeline; return its id (the source folder must exist)."""
         self._upload_source(pipeline.name)
         response = self._call(f"pipeline '{pipeline.name}'",
                               lambda: self._client.pipelines.create(**_pipeline_fields(pipeline)))
         return str(response.pipeline_id)
 
     def update_pipeline(self, pipeline_id: str, pipeline: PipelineState) -> None:
-        """Re-upload the pipeline's source (this release's source, under its possibly new name), then
-        replace its whole spec (the edit API is a PUT: what is not resent is dropped)."""
+        """Re-upload the pipeline's source (this release's source), then replace its whole spec (the edit
+        API is a PUT: what is not resent is dropped). The source folder must exist."""
         self._upload_source(pipeline.name)
         self._call(f"pipeline '{pipeline.name}'",
                    lambda: self._client.pipelines.update(pipeline_id, **_pipeline_fields(pipeline)))
 
-    def delete_pipeline(self, pipeline_id: str) -> None:
-        """Delete a pipeline's source notebooks, then the pipeline.
+    def delete_pipeline(self, pipeline_id: str, name: str) -> None:
+        """Delete a pipeline's source notebook (at `source_path` of its name), then the pipeline.
 
-        The source goes first: after a crash in between, the retry still finds the pipeline (by name) and
-        deletes it, whereas a notebook left behind by a deleted pipeline would never be found again.
+        The source goes first: after a crash in between, the next plan still finds the pipeline (by name)
+        and deletes it, whereas a notebook left behind by a deleted pipeline would never be found again.
         """
-        info = self._call(f"pipeline {pipeline_id}", lambda: self._client.pipelines.get(pipeline_id))
-        libraries = (info.spec.libraries if info.spec else None) or ()
-        for path in [lib.notebook.path for lib in libraries if lib.notebook and lib.notebook.path]:
-            if path.removeprefix("/Workspace").startswith(f"{SOURCE_FOLDER}/"):  # only ever delete our own
-                self._delete_source(path)
+        self._delete_source(source_path(name))
         self._call(f"pipeline {pipeline_id}", lambda: self._client.pipelines.delete(pipeline_id))
 
     def _upload_source(self, pipeline: str) -> None:
-        """Import the generated DLT source as the pipeline's notebook: ``mkdirs`` succeeds on an existing
-        folder and ``overwrite`` replaces an earlier copy, so a retry after a crash re-imports cleanly
+        """Import the generated DLT source as the pipeline's notebook: ``overwrite`` replaces an earlier
+        copy, so a retry after a crash re-imports cleanly
         (https://docs.databricks.com/api/workspace/workspace/import)."""
         path = source_path(pipeline)
         content = base64.b64encode(PIPELINE_SOURCE.encode("utf-8")).decode("ascii")
-        self._call(f"pipeline source '{pipeline}'", lambda: self._client.workspace.mkdirs(SOURCE_FOLDER))
         self._call(f"pipeline source '{pipeline}'", lambda: self._client.workspace.import_(
             path, content=content, format=ImportFormat.SOURCE, language=Language.PYTHON, overwrite=True,
         ))
@@ -147,19 +147,23 @@ class LakeflowCalls:
         with contextlib.suppress(ObjectDoesNotExist):  # RESOURCE_DOES_NOT_EXIST: already gone, as we want
             self._call(f"pipeline source '{path}'", lambda: self._client.workspace.delete(path))
 
-    def create_schedule(self, pipeline: PipelineState, schedule: ScheduleState) -> int:
+    def create_schedule(
+        self, pipeline: str, pipeline_id: str, schedule: ScheduleState, *, tags: Mapping[str, str]
+    ) -> int:
         """Create the job that runs ``pipeline`` on ``schedule``; return its id."""
-        settings = _job_settings(pipeline, schedule)
-        response = self._call(f"schedule of '{pipeline.name}'", lambda: self._client.jobs.create(
+        settings = _job_settings(pipeline, pipeline_id, schedule, tags)
+        response = self._call(f"schedule of '{pipeline}'", lambda: self._client.jobs.create(
             name=settings.name, tasks=settings.tasks, schedule=settings.schedule,
             email_notifications=settings.email_notifications, tags=settings.tags, max_concurrent_runs=1,
         ))
         return int(response.job_id or 0)
 
-    def reset_schedule(self, job_id: int, pipeline: PipelineState, schedule: ScheduleState) -> None:
+    def reset_schedule(
+        self, job_id: int, pipeline: str, pipeline_id: str, schedule: ScheduleState, *, tags: Mapping[str, str]
+    ) -> None:
         """Replace a job's settings (``jobs/reset`` replaces all of them, so cleared e-mails are cleared)."""
-        settings = _job_settings(pipeline, schedule)
-        self._call(f"schedule of '{pipeline.name}'", lambda: self._client.jobs.reset(job_id, settings))
+        settings = _job_settings(pipeline, pipeline_id, schedule, tags)
+        self._call(f"schedule of '{pipeline}'", lambda: self._client.jobs.reset(job_id, settings))
 
     def delete_schedule(self, job_id: int) -> None:
         """Delete a job."""
@@ -185,13 +189,13 @@ def _pipeline_fields(pipeline: PipelineState) -> dict[str, Any]:
     }
 
 
-def _job_settings(pipeline: PipelineState, schedule: ScheduleState) -> JobSettings:
+def _job_settings(pipeline: str, pipeline_id: str, schedule: ScheduleState, tags: Mapping[str, str]) -> JobSettings:
     return JobSettings(
-        name=schedule_name(pipeline.name),
-        tasks=[Task(task_key=TASK_KEY, pipeline_task=PipelineTask(pipeline_id=pipeline.pipeline_id))],
+        name=schedule_name(pipeline),
+        tasks=[Task(task_key=TASK_KEY, pipeline_task=PipelineTask(pipeline_id=pipeline_id))],
         schedule=CronSchedule(quartz_cron_expression=schedule.cron, timezone_id=schedule.timezone),
         email_notifications=JobEmailNotifications(on_failure=list(schedule.notification_list))
         if schedule.notification_list else None,
-        tags=dict(pipeline.tags) or None,
+        tags=dict(tags) or None,
         max_concurrent_runs=1,
     )

@@ -81,6 +81,14 @@ class ScheduleState:
 
 
 @dataclass(frozen=True)
+class PipelineIds:
+    """The Databricks ids of a pipeline (None: it does not exist) and of its schedule job (None: none)."""
+
+    pipeline_id: str | None = None
+    job_id: int | None = None
+
+
+@dataclass(frozen=True)
 class PipelineState:
     """A pipeline as the workspace holds it (ids set when read back) or as a pack declares it."""
 

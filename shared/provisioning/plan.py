@@ -102,6 +102,8 @@ class Action(StrEnum):
     GRANT = "grant"
     REVOKE = "revoke"
     ADOPT = "adopt"  # exists already exactly as declared: nothing to do
+    # Delete, then create again: only a rollback's restore does it, to a pipeline whose immutable fields differ.
+    REPLACE = "replace"
 
 
 _SECTION_OF_ENTITY = {
@@ -141,6 +143,9 @@ class Change:
             return f"{self.action} SELECT on share {self.share} for recipient {self.name}"
         if self.entity is Entity.SCHEDULE:
             return f"{self.action} the schedule of pipeline {self.name}"
+        if self.action is Action.REPLACE:
+            return f"remove {self.entity} {self.name}, then create it again" + (
+                f" in share {self.share}" if self.share else "")
         text = f"{self.action} {self.entity} {self.name}" + (f" in share {self.share}" if self.share else "")
         if self.widens_ip_access:
             cleared = not self.new["allowed_ips"]
@@ -180,8 +185,19 @@ class Change:
         )
 
     def pipeline(self) -> PipelineState:
-        """Return the pipeline a pipeline CREATE or UPDATE makes (its definition is in ``new``)."""
+        """Return the pipeline a pipeline CREATE, UPDATE or REPLACE makes (its definition is in ``new``)."""
         return PipelineState.from_definition(self.name, self.new, schedule=self.new.get("schedule"))
+
+    @property
+    def pipeline_id(self) -> str | None:
+        """The Databricks id of the pipeline a pipeline or schedule change is about, when known."""
+        return self.new.get("pipeline_id") or self.old.get("pipeline_id")
+
+    @property
+    def job_id(self) -> int | None:
+        """The id of the schedule job a change is about, when known (None: it has none, or not known)."""
+        job_id = self.old.get("job_id", self.new.get("job_id"))
+        return int(job_id) if job_id is not None else None
 
     def to_dict(self) -> dict[str, Any]:
         """Return the change as JSON-able data."""
@@ -305,7 +321,7 @@ def make_plan(share_pack: SharePackSpec, actual: WorkspaceState, *, exact: bool 
         _plan_recipients(share_pack.recipients, actual, strategy, draft, exact=exact)
         for share in share_pack.shares:
             _plan_share(share, actual, strategy, draft, declared=share_pack.recipients, exact=exact)
-        _plan_pipelines(share_pack, actual, strategy, draft)
+        _plan_pipelines(share_pack, actual, strategy, draft, exact=exact)
     return draft.plan(strategy)
 
 
@@ -614,11 +630,17 @@ def _plan_delete(share_pack: SharePackSpec, actual: WorkspaceState, draft: _Draf
 IMMUTABLE_PIPELINE_FIELDS = ("source_table", "scd_type")
 
 
-def _plan_pipelines(share_pack: SharePackSpec, actual: WorkspaceState, strategy: Strategy, draft: _Draft) -> None:
+def _plan_pipelines(
+    share_pack: SharePackSpec, actual: WorkspaceState, strategy: Strategy, draft: _Draft, *, exact: bool = False
+) -> None:
     """Create, update or adopt the declared pipelines; remove ours that feed a table no longer shared.
 
     A pipeline belongs to the share holding its target table. In an UPDATE, a pipeline of one of the
     pack's shares whose target the share no longer holds is removed with its schedule, declared or not.
+
+    Changes to existing pipelines carry their Databricks ids (``pipeline_id``, ``job_id``), read with the
+    plan, so that applying them needs no second lookup. With ``exact`` (a rollback's restore) a pipeline
+    whose immutable fields differ is replaced (`Action.REPLACE`) rather than refused.
     """
     share_of = {o.name: s.name for s in share_pack.shares for o in s.data_objects}
     declared = {p.name for p in share_pack.pipelines}
@@ -626,12 +648,9 @@ def _plan_pipelines(share_pack: SharePackSpec, actual: WorkspaceState, strategy:
         want = desired_pipeline(spec, share_of.get(spec.target_table or ""), project=share_pack.metadata.project_name)
         have = actual.pipelines.get(want.name)
         if have is None:
-            draft.add(Change(Entity.PIPELINE, Action.CREATE, want.name, share=want.share, new=want.describe()))
-            if want.schedule is not None:
-                draft.add(Change(Entity.SCHEDULE, Action.CREATE, want.name, share=want.share,
-                                 new=want.schedule.describe()))
-            continue
-        _plan_existing_pipeline(want, have, strategy, draft)
+            _create_pipeline(want, draft)
+        else:
+            _plan_existing_pipeline(want, have, strategy, draft, exact=exact)
     if strategy is Strategy.UPDATE:
         pack_shares = {s.name for s in share_pack.shares}
         for name, have in sorted(actual.pipelines.items()):
@@ -639,10 +658,22 @@ def _plan_pipelines(share_pack: SharePackSpec, actual: WorkspaceState, strategy:
                 _remove_pipeline(have, draft)
 
 
-def _plan_existing_pipeline(want: PipelineState, have: PipelineState, strategy: Strategy, draft: _Draft) -> None:
+def _create_pipeline(want: PipelineState, draft: _Draft) -> None:
+    # The new pipeline's id is unknown until step 7 creates it; step 7 hands it to step 8 (`apply.hand_over`).
+    draft.add(Change(Entity.PIPELINE, Action.CREATE, want.name, share=want.share, new=want.describe()))
+    if want.schedule is not None:
+        draft.add(Change(Entity.SCHEDULE, Action.CREATE, want.name, share=want.share, new=_schedule_new(want)))
+
+
+def _plan_existing_pipeline(
+    want: PipelineState, have: PipelineState, strategy: Strategy, draft: _Draft, *, exact: bool
+) -> None:
     old, new = have.describe(), want.describe()
     differing = sorted(key for key in new if new[key] != old.get(key))
     immutable = [key for key in IMMUTABLE_PIPELINE_FIELDS if key in differing]
+    if immutable and exact:
+        _replace_pipeline(want, have, draft)
+        return
     if immutable:
         draft.conflicts.append(
             f"pipeline {want.name}: " + ", ".join(f"{key} cannot change ({old[key]} → {new[key]})" for key in immutable)
@@ -655,30 +686,56 @@ def _plan_existing_pipeline(want: PipelineState, have: PipelineState, strategy: 
         draft.conflicts.append(f"pipeline {want.name} already exists with another " + ", ".join(differing or
                                                                                              ["schedule"]))
         return
+    ids = {"pipeline_id": have.pipeline_id}
     if differing:
         draft.add(Change(Entity.PIPELINE, Action.UPDATE, want.name, share=want.share,
-                         old={key: old.get(key) for key in differing}, new=new))
+                         old={**{key: old.get(key) for key in differing}, **ids}, new=new))
     elif strategy is Strategy.NEW:
         draft.adopted.append(Change(Entity.PIPELINE, Action.ADOPT, want.name, share=want.share, new=new))
     if want.schedule is not None and have.schedule is None:
-        draft.add(Change(Entity.SCHEDULE, Action.CREATE, want.name, share=want.share, new=want.schedule.describe()))
+        draft.add(Change(Entity.SCHEDULE, Action.CREATE, want.name, share=want.share, new=_schedule_new(want, ids)))
     elif want.schedule is None and have.schedule is not None:
-        draft.add(Change(Entity.SCHEDULE, Action.DELETE, want.name, share=have.share, old=have.schedule.describe()))
+        draft.add(Change(Entity.SCHEDULE, Action.DELETE, want.name, share=have.share, old=_schedule_old(have)))
     elif want.schedule is not None and have.schedule is not None and _schedule_differs(want.schedule, have.schedule):
         draft.add(Change(Entity.SCHEDULE, Action.UPDATE, want.name, share=want.share,
-                         old=have.schedule.describe(), new=want.schedule.describe()))
+                         old=_schedule_old(have), new=_schedule_new(want, ids)))
+
+
+def _replace_pipeline(want: PipelineState, have: PipelineState, draft: _Draft) -> None:
+    """Delete ``have`` (with its job) and create ``want`` in step 7, then schedule it in step 8."""
+    draft.add(Change(Entity.PIPELINE, Action.REPLACE, want.name, share=want.share, old=_pipeline_old(have),
+                     new=want.describe()))
+    if want.schedule is not None:
+        draft.add(Change(Entity.SCHEDULE, Action.CREATE, want.name, share=want.share, new=_schedule_new(want)))
+    elif have.schedule is not None:  # shown and audited; step 7 deletes the job with its pipeline
+        draft.add(Change(Entity.SCHEDULE, Action.DELETE, want.name, share=have.share, old=_schedule_old(have)))
 
 
 def _schedule_differs(want: ScheduleState | None, have: ScheduleState | None) -> bool:
     return (want.describe() if want else None) != (have.describe() if have else None)
 
 
+def _pipeline_old(have: PipelineState) -> dict[str, Any]:
+    """A pipeline's definition with its ids and its job's id (None: it has no job)."""
+    return {**have.describe(), "pipeline_id": have.pipeline_id,
+            "job_id": have.schedule.job_id if have.schedule else None}
+
+
+def _schedule_new(want: PipelineState, ids: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """A schedule's definition, the tags its job shares with the pipeline, and the pipeline's id if known."""
+    assert want.schedule is not None
+    return {**want.schedule.describe(), "tags": dict(sorted(want.tags.items())), **(ids or {})}
+
+
+def _schedule_old(have: PipelineState) -> dict[str, Any]:
+    assert have.schedule is not None
+    return {**have.schedule.describe(), "job_id": have.schedule.job_id, "pipeline_id": have.pipeline_id}
+
+
 def _remove_pipeline(have: PipelineState, draft: _Draft) -> None:
     if have.schedule is not None:
-        # The job id travels with the change: in an UPDATE the pipeline (step 7) goes before its job (step 8).
-        old = {**have.schedule.describe(), "job_id": have.schedule.job_id}
-        draft.add(Change(Entity.SCHEDULE, Action.DELETE, have.name, share=have.share, old=old))
-    draft.add(Change(Entity.PIPELINE, Action.DELETE, have.name, share=have.share, old=have.describe()))
+        draft.add(Change(Entity.SCHEDULE, Action.DELETE, have.name, share=have.share, old=_schedule_old(have)))
+    draft.add(Change(Entity.PIPELINE, Action.DELETE, have.name, share=have.share, old=_pipeline_old(have)))
 
 
 # -- batching -------------------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from shared.provisioning.apply import (
     apply_recipients,
     apply_schedules,
     apply_shares,
+    hand_over,
 )
 from shared.provisioning.gateway import WorkspaceGateway
 from shared.provisioning.plan import Plan, Section, sections_in_order
@@ -99,4 +100,8 @@ def apply_step(section: Section | str, plan: Plan, gateway: WorkspaceGateway, *,
 
 def apply_plan(plan: Plan, gateway: WorkspaceGateway, *, concurrency: int = 8) -> list[StepResult]:
     """Carry out every section of ``plan`` in order (for callers that need no per-step bookkeeping)."""
-    return [step.run(plan, gateway, concurrency=concurrency) for step in plan_steps(plan.strategy)]
+    results = []
+    for step in plan_steps(plan.strategy):
+        results.append(step.run(plan, gateway, concurrency=concurrency))
+        plan = hand_over(plan, results[-1])
+    return results

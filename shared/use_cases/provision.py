@@ -39,10 +39,9 @@ from shared.logging import get_logger
 from shared.models import SharePack
 from shared.notifications.activation_links import ActivationLinkCipher
 from shared.provisioning import steps
-from shared.provisioning.apply import StepResult
+from shared.provisioning.apply import StepResult, hand_over, pipeline_ids
 from shared.provisioning.errors import ProvisioningError, TransientProvisioningError
 from shared.provisioning.gateway import WorkspaceGateway
-from shared.provisioning.pipeline_state import PipelineState
 from shared.provisioning.plan import Action, Entity, Plan, make_plan, make_rollback_plan
 from shared.provisioning.steps import Step
 from shared.provisioning.workspace_state import WorkspaceState
@@ -191,6 +190,7 @@ class ProvisioningJob:
                 conflicts = "; ".join(plan.conflicts)
                 record.fail(pack.share_pack_id, f"The workspace conflicts with the share pack: {conflicts}")
                 return
+            made = pipeline_ids(state)  # the pipelines' ids as planned, then as each step leaves them
             for step in steps.plan_steps(pack.strategy):
                 self._check_stop(pack, stop, step)
                 record.status(pack.share_pack_id, step.status_line(pack.strategy))
@@ -198,6 +198,7 @@ class ProvisioningJob:
                         metrics.STEP_DURATION.labels(step.label).time():
                     result = step.run(plan, gateway, concurrency=self.concurrency)
                 self._record_step(pack, result)
+                plan, made = hand_over(plan, result), {**made, **result.pipelines}
         except ProvisioningError as exc:
             if exc.partial_result is not None:  # what the failed step did complete is recorded too
                 self._record_step(pack, exc.partial_result)
@@ -211,10 +212,6 @@ class ProvisioningJob:
             ) from exc
 
         summary = ", ".join(f"{k}={v}" for k, v in plan.summary().items() if v)
-        try:
-            made = self._pipelines_made(pack, gateway)
-        except TransientProvisioningError as exc:
-            raise RetryLater(str(exc.message)) from exc
         record.complete(
             pack.share_pack_id,
             pack.spec,
@@ -241,14 +238,6 @@ class ProvisioningJob:
                 shares={**owners.shares, **mine[Entity.SHARE]},
             )
         return ownership_conflicts(pack.spec, state, owners, project_id)
-
-    @staticmethod
-    def _pipelines_made(pack: _Pack, gateway: WorkspaceGateway) -> dict[str, PipelineState]:
-        """Read back the declared pipelines, for the Databricks ids their rows record."""
-        if pack.strategy is Strategy.DELETE:
-            return {}
-        found = {p.name: gateway.find_pipeline(p.name) for p in pack.spec.pipelines}
-        return {name: state for name, state in found.items() if state is not None}
 
     def _record_step(self, pack: _Pack, result: StepResult) -> None:
         self.recorder.step(

@@ -30,7 +30,7 @@ from shared.logging import get_logger
 from shared.models import AuditEntry, DatabricksObject, Notification, Pipeline, Recipient, Share, SharePack
 from shared.notifications.activation_links import ActivationLinkCipher, record_activation
 from shared.provisioning.apply import StepResult
-from shared.provisioning.pipeline_state import PipelineState
+from shared.provisioning.pipeline_state import PipelineIds
 from shared.provisioning.plan import Action, Change, Entity, Plan
 from shared.share_pack_file.model import SharePackSpec, Strategy
 from shared.status import AuditAction, NotificationType, SharePackStatus
@@ -270,9 +270,10 @@ class Recorder:
         self,
         session: Session,
         share_pack: SharePackSpec,
-        made: Mapping[str, PipelineState],
+        made: Mapping[str, PipelineIds],
         *,
         share_pack_id: uuid.UUID,
+        workspace_url: str,
     ) -> None:
         """Make the current `pipelines` rows say which pipelines (and Databricks ids) the pack now has.
 
@@ -289,17 +290,21 @@ class Recorder:
                 Pipeline.pipeline_name.not_in(list(declared)) if declared else true(),
             )
         ).all()
+        key = ("workspace_url", "pipeline_name")  # names are unique per workspace
         if gone:
-            history.delete_many([{"pipeline_name": name} for name in gone], key=("pipeline_name",), **who)
+            history.delete_many(
+                [{"workspace_url": workspace_url, "pipeline_name": name} for name in gone], key=key, **who
+            )
         rows = []
         for name, spec in declared.items():
-            state = made.get(name)
+            ids = made.get(name) or PipelineIds()
             rows.append({
+                "workspace_url": workspace_url,
                 "pipeline_name": name,
                 "share_pack_id": share_pack_id,
                 "asset_name": spec.target_table,
-                "databricks_pipeline_id": state.pipeline_id if state else None,
-                "databricks_job_id": str(state.schedule.job_id) if state and state.schedule else None,
+                "databricks_pipeline_id": ids.pipeline_id,
+                "databricks_job_id": str(ids.job_id) if ids.job_id is not None else None,
                 "source_table": spec.source_table,
                 "target_table": spec.target_table,
                 "scd_type": spec.scd_type.value,
@@ -313,7 +318,7 @@ class Recorder:
                 "request_source": "share_pack",
             })
         if rows:
-            history.upsert_many(rows, key=("pipeline_name",), **who)
+            history.upsert_many(rows, key=key, **who)
 
     # -- the end ----------------------------------------------------------------------------------------
 
@@ -325,12 +330,12 @@ class Recorder:
         workspace_url: str,
         provisioning_status: str,
         project_id: uuid.UUID | None = None,
-        pipelines: Mapping[str, PipelineState] | None = None,
+        pipelines: Mapping[str, PipelineIds] | None = None,
         removed: SharePackSpec | None = None,
     ) -> None:
         """Record the outcome and mark the pack COMPLETED, in one transaction.
 
-        ``pipelines`` are the declared pipelines as read back from the workspace (for their ids);
+        ``pipelines`` are the Databricks ids of the pack's pipelines, by name;
         ``removed`` is what a rollback removed besides (a DELETE pack).
         """
         with self.session_factory.begin() as session:
@@ -341,7 +346,9 @@ class Recorder:
             self.outcome(
                 session, share_pack, workspace_url=workspace_url, share_pack_id=share_pack_id, project_id=project_id
             )
-            self.pipelines(session, share_pack, pipelines or {}, share_pack_id=share_pack_id)
+            self.pipelines(
+                session, share_pack, pipelines or {}, share_pack_id=share_pack_id, workspace_url=workspace_url
+            )
             pack = History(session, SharePack).get_current(share_pack_id)
             self.finish(session, pack, SharePackStatus.COMPLETED, None, provisioning_status)
 
@@ -421,6 +428,7 @@ _AUDIT_ACTION = {
     Action.GRANT: AuditAction.CREATED,
     Action.REVOKE: AuditAction.DELETED,
     Action.ADOPT: AuditAction.PROVISIONED,
+    Action.REPLACE: AuditAction.RECREATED,
 }
 
 

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from shared.models import Pipeline
+from shared.models import Pipeline, SharePack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
@@ -222,3 +222,63 @@ def test_rollback_refuses_a_version_that_is_not_a_configuration(stack) -> None:
     bad = stack.client.post(f"/workflow/sharepack/{share_pack_id}/rollback", json={"ToVersion": "one"},
                             headers=stack.headers)
     assert 400 <= bad.status_code < 500
+
+
+def lakeflow_definitions(stack) -> dict[str, Any]:
+    """Every pipeline's spec and every job's settings in the emulator, server ids replaced by names."""
+    state = stack.emulator.lakeflow_state()
+    names = {p["pipeline_id"]: p["name"] for p in state["pipelines"]}
+    jobs = {}
+    for job in state["jobs"]:
+        settings = dict(job["settings"])
+        settings["tasks"] = [
+            {**task, "pipeline_task": {"pipeline": names.get(task["pipeline_task"]["pipeline_id"])}}
+            for task in settings["tasks"]
+        ]
+        jobs[settings["name"]] = settings
+    pipelines = {p["name"]: {k: v for k, v in p["spec"].items() if k != "id"} for p in state["pipelines"]}
+    return {"pipelines": pipelines, "jobs": jobs}
+
+
+def test_rollback_replaces_a_pipeline_whose_source_and_scd_type_changed_since(stack, engine: Engine) -> None:
+    stack.start_worker()
+    tables = "[sales.reporting.orders, sales.reporting.customers]"
+    share_pack_id = stack.upload(pack("NEW", shares=sales(tables), pipelines=PIPELINES))
+    completed(stack, share_pack_id)
+    as_first = lakeflow_definitions(stack)
+
+    # configuration 2 drops the orders table, and with it its pipeline ...
+    customers_only = "\npipelines:\n  - name: customers_live" + PIPELINES.split("  - name: customers_live")[1]
+    revise(stack, share_pack_id, pack("UPDATE", shares=sales("[sales.reporting.customers]"),
+                                      pipelines=customers_only))
+    completed(stack, share_pack_id)
+    # ... so configuration 3 may declare it again from another source, as SCD 1, on another schedule
+    changed = (PIPELINES.replace("raw.sales.orders", "raw.erp.orders").replace("scd_type: 2", "scd_type: 1")
+               .replace('"30 2 * * *"', '"0 4 * * *"'))
+    revise(stack, share_pack_id, pack("UPDATE", shares=sales(tables), pipelines=changed))
+    completed(stack, share_pack_id)
+    assert lakeflow_definitions(stack) != as_first
+    replaced_id = next(p["pipeline_id"] for p in stack.emulator.lakeflow_state()["pipelines"]
+                       if p["name"] == "orders_nightly")
+
+    response = stack.client.post(f"/workflow/sharepack/{share_pack_id}/rollback", json={"ToVersion": 1},
+                                 headers=stack.headers)
+    assert response.status_code == 202, response.json
+    final = stack.wait_final(share_pack_id)
+    assert final["Status"] == "COMPLETED", stack.worker_logs()[-8000:]
+
+    assert lakeflow_definitions(stack) == as_first  # definitions, not only names
+    plan = stack.client.get(f"/workflow/sharepack/{share_pack_id}/plan", headers=stack.headers).json["Plan"]
+    assert plan["summary"]["pipeline_replace"] == 1 and plan["summary"]["schedule_create"] == 1
+    state = stack.emulator.lakeflow_state()
+    orders = next(p for p in state["pipelines"] if p["name"] == "orders_nightly")
+    assert orders["pipeline_id"] != replaced_id
+    with Session(engine) as session:
+        row = session.scalars(select(Pipeline).where(Pipeline.is_current, Pipeline.pipeline_name == "orders_nightly",
+                                                     Pipeline.is_deleted.is_(False))).one()
+        [job] = [j for j in state["jobs"] if j["settings"]["name"] == "orders_nightly_schedule"]
+        assert (row.source_table, row.scd_type) == ("raw.sales.orders", "2")
+        assert (row.databricks_pipeline_id, row.databricks_job_id) == (orders["pipeline_id"], str(job["job_id"]))
+        pack_row = session.scalars(select(SharePack).where(SharePack.is_current,
+                                                           SharePack.share_pack_id == share_pack_id)).one()
+        assert row.workspace_url == pack_row.workspace_url

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
+from alembic.config import Config
 from alembic.script import ScriptDirectory
-from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import Engine, create_engine, inspect, text
+from sqlalchemy.exc import IntegrityError
 
 from alembic import command
 from shared.db import verify_schema
@@ -62,3 +66,68 @@ def test_verify_schema_names_missing_tables(postgres_server_url):
         assert report.message == "Expected 16 tables but found 14"
     finally:
         engine.dispose()
+
+
+@pytest.fixture
+def at_0006(postgres_server_url: str) -> Iterator[tuple[Config, Engine]]:
+    """A new database migrated to 0006, the revision before `pipelines.workspace_url`."""
+    url = fresh_database_url(postgres_server_url)
+    config = alembic_config(url)
+    engine = create_engine(url)
+    command.upgrade(config, "0006")
+    yield config, engine
+    engine.dispose()
+
+
+def test_0007_gives_existing_pipelines_their_packs_workspace_and_downgrades(at_0006):
+    config, engine = at_0006
+    pack, other = "00000000-0000-0000-0000-0000000000a1", "00000000-0000-0000-0000-0000000000a2"
+    with engine.begin() as conn:
+        for pack_id, workspace in ((pack, "https://one.example.com"), (other, "https://two.example.com")):
+            conn.execute(text(
+                "INSERT INTO deltashare.share_packs (share_pack_id, version, share_pack_name, share_pack_status,"
+                " requested_by, strategy, config, file_format, workspace_url, created_by, created_at)"
+                " VALUES (:id, 1, 'p', 'COMPLETED', 'a@example.com', 'NEW', '{}', 'yaml', :ws, 'test', now())"
+            ), {"id": pack_id, "ws": workspace})
+        for pack_id, name in ((pack, "orders_nightly"), (other, "ledger_live")):
+            conn.execute(text(
+                "INSERT INTO deltashare.pipelines (pipeline_id, version, share_pack_id, pipeline_name, created_by)"
+                " VALUES (gen_random_uuid(), 1, :pack, :name, 'test')"
+            ), {"pack": pack_id, "name": name})
+
+    command.upgrade(config, "0007")
+    with engine.connect() as conn:
+        rows = dict(conn.execute(text("SELECT pipeline_name, workspace_url FROM deltashare.pipelines")).all())
+        nullable = conn.scalar(text(
+            "SELECT is_nullable FROM information_schema.columns"
+            " WHERE table_schema = 'deltashare' AND table_name = 'pipelines' AND column_name = 'workspace_url'"
+        ))
+    assert rows == {"orders_nightly": "https://one.example.com", "ledger_live": "https://two.example.com"}
+    assert nullable == "NO"
+    with engine.begin() as conn:  # the same name in another workspace is another pipeline
+        conn.execute(text(
+            "INSERT INTO deltashare.pipelines (pipeline_id, version, share_pack_id, pipeline_name, workspace_url,"
+            " created_by) VALUES (gen_random_uuid(), 1, :pack, 'orders_nightly', 'https://two.example.com', 't')"
+        ), {"pack": other})
+    with pytest.raises(IntegrityError), engine.begin() as conn:  # ... but not in the same one
+        conn.execute(text(
+            "INSERT INTO deltashare.pipelines (pipeline_id, version, share_pack_id, pipeline_name, workspace_url,"
+            " created_by) VALUES (gen_random_uuid(), 1, :pack, 'orders_nightly', 'https://one.example.com', 't')"
+        ), {"pack": pack})
+
+    command.downgrade(config, "0006")
+    columns = {c["name"] for c in inspect(engine).get_columns("pipelines", schema="deltashare")}
+    assert "workspace_url" not in columns
+    with engine.connect() as conn:
+        assert conn.scalar(text("SELECT count(*) FROM deltashare.pipelines")) == 3
+
+
+def test_0007_refuses_a_pipeline_row_no_pack_gives_a_workspace(at_0006):
+    config, engine = at_0006
+    with engine.begin() as conn:
+        conn.execute(text(
+            "INSERT INTO deltashare.pipelines (pipeline_id, version, pipeline_name, created_by)"
+            " VALUES (gen_random_uuid(), 1, 'stray', 'test')"
+        ))
+    with pytest.raises(RuntimeError, match="1 pipelines rows have no share pack"):
+        command.upgrade(config, "0007")

@@ -8,13 +8,21 @@ import pytest
 from databricks.sdk import WorkspaceClient
 from databricks.sdk.errors import NotFound
 from databricks.sdk.service.workspace import ImportFormat, Language, ObjectType
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session, sessionmaker
 
 from emulator.control import EmulatorControl
+from shared.history import History
+from shared.models import Pipeline, SharePack
+from shared.provisioning.errors import PermanentProvisioningError
 from shared.provisioning.gateway import DatabricksGateway
 from shared.provisioning.pipeline_state import PIPELINE_SOURCE, SOURCE_FOLDER, source_path
 from shared.provisioning.plan import Plan, Section, make_plan
 from shared.provisioning.steps import apply_plan, apply_step
 from shared.share_pack_file.model import ScdType, SharePackSpec, Strategy
+from shared.status import SharePackStatus
+from shared.use_cases.provision import JobInterrupted, ProvisioningJob
+from tests.integration.provisioning.test_job import WORKSPACE, Never, StopAfter, submit
 from tests.unit.provisioning.builders import d2o, pack, pipeline, share
 
 pytestmark = pytest.mark.integration
@@ -179,3 +187,108 @@ def test_a_source_path_is_one_workspace_name_per_pipeline() -> None:
     assert source_path("orders_nightly") == f"{SOURCE_FOLDER}/orders_nightly"
     assert source_path("a/b") != source_path("a_b")
     assert "/" not in source_path("a/b").removeprefix(f"{SOURCE_FOLDER}/")
+
+
+def test_a_job_stopped_between_steps_7_and_8_resumes_and_records_each_pipeline_once(
+    gateway: DatabricksGateway, emulator: EmulatorControl, session_factory: sessionmaker[Session], engine: Engine
+) -> None:
+    job = ProvisioningJob(session_factory=session_factory, engine=engine, gateway_for=lambda url: gateway)
+    command = submit(session_factory, two_pipelines())
+
+    with pytest.raises(JobInterrupted):
+        job.run(command, StopAfter(checks=7))  # the job checks before each step: stop at the one before 8
+    with session_factory() as session:
+        status = History(session, SharePack).get_current(command.share_pack_id).provisioning_status
+    assert status == "Interrupted before step 8/8; will resume"
+    state = emulator.lakeflow_state()
+    assert len(state["pipelines"]) == 2 and state["jobs"] == []
+
+    job.run(command, Never())
+
+    state = emulator.lakeflow_state()
+    assert len(state["pipelines"]) == 2 and len(state["jobs"]) == 1
+    ids = {p["name"]: p["pipeline_id"] for p in state["pipelines"]}
+    with session_factory() as session:
+        rows = session.scalars(select(Pipeline).where(Pipeline.is_current)).all()
+        recorded = {r.pipeline_name: (r.workspace_url, r.databricks_pipeline_id, r.databricks_job_id) for r in rows}
+        pack_row = History(session, SharePack).get_current(command.share_pack_id)
+        assert pack_row.share_pack_status == SharePackStatus.COMPLETED
+    assert recorded == {
+        "orders_nightly": (WORKSPACE, ids["orders_nightly"], str(state["jobs"][0]["job_id"])),
+        "ledger_live": (WORKSPACE, ids["ledger_live"], None),
+    }
+
+
+def test_steps_7_and_8_call_only_what_each_change_needs(gateway: DatabricksGateway, emulator: EmulatorControl) -> None:
+    plan = plan_for(two_pipelines(), gateway)
+    for section in (Section.RECIPIENTS, Section.SHARES, Section.DATA_OBJECTS, Section.GRANTS):
+        apply_step(section, plan, gateway)
+    emulator.clear_requests()
+    apply_plan(Plan(plan.strategy, plan.changes_for(Section.PIPELINES) + plan.changes_for(Section.SCHEDULES)), gateway)
+
+    calls = sorted(f"{r['method']} {r['path'].split('/api/')[-1]}" for r in emulator.requests())
+    ids_before = {p["name"]: p["pipeline_id"] for p in emulator.lakeflow_state()["pipelines"]}
+    # one folder for the step, then per pipeline its source and the create; one job for the scheduled one
+    assert calls == ["POST 2.0/pipelines", "POST 2.0/pipelines", "POST 2.0/workspace/import",
+                     "POST 2.0/workspace/import", "POST 2.0/workspace/mkdirs", "POST 2.2/jobs/create"]
+
+    update = plan_for(two_pipelines(Strategy.UPDATE, tables=(LEDGER,)), gateway)
+    emulator.clear_requests()
+    apply_plan(update, gateway)
+    lakeflow_calls = [r for r in emulator.requests() if "/unity-catalog/" not in r["path"]]
+    # the dropped pipeline: its job, its source, itself; no lookups (the plan read the ids)
+    assert [f"{r['method']} {r['path'].split('/api/')[-1]}" for r in lakeflow_calls] == [
+        "POST 2.2/jobs/delete", "POST 2.0/workspace/delete", f"DELETE 2.0/pipelines/{ids_before['orders_nightly']}"]
+
+
+def exact_plan(spec: SharePackSpec, gateway: DatabricksGateway) -> Plan:
+    return make_plan(spec, gateway.read_state(spec), exact=True)
+
+
+def definitions(emulator: EmulatorControl) -> tuple[dict, dict]:
+    state = emulator.lakeflow_state()
+    names = {p["pipeline_id"]: p["name"] for p in state["pipelines"]}
+    pipelines = {p["name"]: {k: v for k, v in p["spec"].items() if k != "id"} for p in state["pipelines"]}
+    jobs = {j["settings"]["name"]: (j["settings"]["schedule"], names[j["settings"]["tasks"][0]["pipeline_task"]
+                                                                      ["pipeline_id"]]) for j in state["jobs"]}
+    return pipelines, jobs
+
+
+def test_a_restore_replaces_a_pipeline_and_a_crash_inside_the_replacement_resumes(
+    gateway: DatabricksGateway, emulator: EmulatorControl
+) -> None:
+    target = two_pipelines(Strategy.UPDATE)
+    apply_plan(plan_for(two_pipelines(), gateway), gateway)
+    as_target = definitions(emulator)
+    apply_plan(exact_plan(two_pipelines(Strategy.UPDATE, source="raw.erp.orders"), gateway), gateway)
+    assert definitions(emulator) != as_target
+
+    plan = exact_plan(target, gateway)
+    assert [(c.entity, c.action, c.name) for c in plan.changes if c.name == "orders_nightly"] == [
+        ("pipeline", "replace", "orders_nightly"), ("schedule", "create", "orders_nightly")]
+    # the old pipeline and its job are deleted, then the create is refused: the worker would stop here
+    emulator.inject_fault(method="POST", path_regex=r"/api/2\.0/pipelines$", status=400,
+                          error_code="INVALID_PARAMETER_VALUE")
+    with pytest.raises(PermanentProvisioningError):
+        apply_plan(plan, gateway)
+    assert emulator.lakeflow_state()["jobs"] == []
+
+    again = exact_plan(target, gateway)
+    assert [(c.entity, c.action, c.name) for c in again.changes if c.name == "orders_nightly"] == [
+        ("pipeline", "create", "orders_nightly"), ("schedule", "create", "orders_nightly")]
+    apply_plan(again, gateway)
+    assert definitions(emulator) == as_target
+    assert exact_plan(target, gateway).is_empty
+
+
+def test_a_create_whose_reply_was_lost_adopts_what_it_made(
+    gateway: DatabricksGateway, emulator: EmulatorControl
+) -> None:
+    plan = plan_for(two_pipelines(), gateway)
+    emulator.inject_fault(method="POST", path_regex=r"/api/2\.0/pipelines$", status=400,
+                          error_code="INVALID_PARAMETER_VALUE", phase="after")  # made, but the reply is lost
+    apply_plan(plan, gateway)
+
+    state = emulator.lakeflow_state()
+    assert len(state["pipelines"]) == 2 and len(state["jobs"]) == 1
+    assert plan_for(two_pipelines(), gateway).is_empty

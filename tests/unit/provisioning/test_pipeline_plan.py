@@ -4,8 +4,15 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from shared.provisioning.pipeline_state import PROJECT_TAG, PipelineState, ScheduleState, desired_pipeline
-from shared.provisioning.plan import make_plan, make_rollback_plan
+from shared.provisioning.apply import StepResult, hand_over
+from shared.provisioning.pipeline_state import (
+    PROJECT_TAG,
+    PipelineIds,
+    PipelineState,
+    ScheduleState,
+    desired_pipeline,
+)
+from shared.provisioning.plan import Section, make_plan, make_rollback_plan
 from shared.provisioning.workspace_state import ShareState, WorkspaceState
 from shared.share_pack_file.model import ScdType, Strategy
 from shared.use_cases.lifecycle import rollback_specs
@@ -105,3 +112,40 @@ def test_a_rollback_plan_restores_and_removes_without_repeating_a_change() -> No
 def test_a_schedule_state_describes_its_definition_only() -> None:
     assert ScheduleState("0 0 2 * * ?", job_id=9).describe() == {"cron": "0 0 2 * * ?", "timezone": "UTC",
                                                                  "notification_list": []}
+
+
+def test_changes_to_existing_pipelines_carry_the_ids_the_plan_read() -> None:
+    actual = WorkspaceState(shares={"sales": ShareState("sales")}, pipelines=existing())
+    plan = make_plan(spec(Strategy.UPDATE, tables=(LEDGER,), cron="0 0 5 * * ?"), actual)
+
+    dropped = {(str(c.entity), str(c.action)): c for c in plan.changes if c.name == "orders"}
+    assert dropped[("pipeline", "delete")].pipeline_id == "id-orders"
+    assert dropped[("pipeline", "delete")].job_id == 7
+    assert dropped[("schedule", "delete")].job_id == 7
+
+
+def test_a_restore_replaces_a_pipeline_whose_immutable_fields_differ_and_schedules_it_again() -> None:
+    restore = spec(Strategy.UPDATE, scd=ScdType.SCD1)
+    plan = make_plan(restore, WorkspaceState(pipelines=existing()), exact=True)
+
+    assert plan.can_apply
+    assert [c for c in changes(plan) if c[2] == "orders"] == [("pipeline", "replace", "orders"),
+                                                               ("schedule", "create", "orders")]
+    replace_change = plan.changes_for("pipelines")[0]
+    assert replace_change.pipeline_id == "id-orders" and replace_change.job_id == 7
+    assert replace_change.pipeline().scd_type == "1"
+    assert replace_change.describe() == "remove pipeline orders, then create it again in share sales"
+    # the same difference outside a restore is still refused, with the field named
+    assert "scd_type cannot change" in make_plan(restore, WorkspaceState(pipelines=existing())).conflicts[0]
+
+
+def test_step_7_hands_the_ids_it_created_to_the_schedule_changes_of_step_8() -> None:
+    plan = make_plan(spec(Strategy.NEW), WorkspaceState())
+    result = StepResult(Section.PIPELINES, pipelines={"orders": PipelineIds("new-orders"), "ledger": PipelineIds("l")})
+
+    handed = hand_over(plan, result)
+
+    [schedule] = handed.changes_for(Section.SCHEDULES)
+    assert (schedule.pipeline_id, schedule.job_id) == ("new-orders", None)
+    assert handed.changes_for(Section.PIPELINES) == plan.changes_for(Section.PIPELINES)
+    assert hand_over(plan, StepResult(Section.GRANTS)) is plan
