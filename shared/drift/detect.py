@@ -64,6 +64,7 @@ _KIND_OF_ACTION = {
     Action.ADD: DriftKind.MISSING,
     Action.GRANT: DriftKind.MISSING,
     Action.UPDATE: DriftKind.CHANGED,
+    Action.REPLACE: DriftKind.CHANGED,  # a definition that can only change by re-creating
     Action.REMOVE: DriftKind.UNEXPECTED,
     Action.REVOKE: DriftKind.UNEXPECTED,
     Action.DELETE: DriftKind.UNEXPECTED,

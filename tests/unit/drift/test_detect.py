@@ -112,3 +112,11 @@ def test_volumes_and_models_are_not_looked_up():
     spec = pack(Strategy.NEW, shares=[share("s", [DataObjectSpec(name="c.s.vol", type=DataObjectType.VOLUME)])])
     errors, _ = check_pack(spec, facts(spec, {}), make_plan(spec, WorkspaceState()))
     assert errors == []
+
+
+def test_every_action_a_plan_can_carry_out_is_a_kind_of_drift() -> None:
+    # A finding is built from each change of a plan; an action missing here would raise KeyError mid-sync.
+    from shared.drift.detect import _KIND_OF_ACTION
+    from shared.provisioning.plan import Action
+
+    assert set(_KIND_OF_ACTION) == set(Action) - {Action.ADOPT}  # adopted changes are not changes of the plan
