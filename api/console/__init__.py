@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers.response import Response as WerkzeugResponse
 
-from api.console import present
+from api.console import actions, present
 from api.console.session import (
     CSRF_FIELD,
     CSRF_HEADER,
@@ -76,6 +76,7 @@ def _require_session_and_csrf() -> WerkzeugResponse | None:
     principal = signed_in_principal(services().settings)
     if principal is not None:
         g.caller = principal  # what api.context.access() reads: the same access model as the API
+        g.workspace_url = chosen_workspace()  # what api.context.workspace_url() reads, as for X-Workspace-URL
     if request.method == "POST":
         presented = request.form.get(CSRF_FIELD) or request.headers.get(CSRF_HEADER)
         if not csrf_token_is_valid(presented):
@@ -248,6 +249,7 @@ def pack(share_pack_id: str) -> str:
         current = versions[-1]
         plan = current.plan
         can_decide = _may_decide(session, current)
+        offered = actions.pack_actions(session, current)
     return render_template(
         "pack.html",
         pack=current,
@@ -256,6 +258,8 @@ def pack(share_pack_id: str) -> str:
         plan_rows=present.plan_rows(plan),
         plan=plan,
         can_decide=can_decide,
+        actions=offered,
+        default_overlap_hours=actions.DEFAULT_OVERLAP_HOURS,
     )
 
 
@@ -289,6 +293,9 @@ def _visible_pack(session: Session, share_pack_id: str) -> SharePack:
     pack = get_share_pack(session, parse_share_pack_id(share_pack_id), workspace_url=chosen_workspace())
     access().require_visible(session, pack)
     return pack
+
+
+actions.register(blp, visible_pack=_visible_pack, pack_page="console.pack")
 
 
 def _visible_history(session: Session, share_pack_id: str) -> list[SharePack]:

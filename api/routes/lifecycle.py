@@ -44,7 +44,8 @@ class QueuedSchema(Schema):
     ValidationWarnings = fields.List(fields.Nested(IssueSchema))
 
 
-def _lifecycle() -> Lifecycle:
+def lifecycle() -> Lifecycle:
+    """The lifecycle use cases for this request's caller (the console uses them too)."""
     svc = services()
     return Lifecycle(
         svc.session_factory,
@@ -75,7 +76,7 @@ class SharePackRetry(MethodView):
     @documents_errors(blp, *COMMON_ERRORS, HTTPStatus.FORBIDDEN, HTTPStatus.CONFLICT)
     def post(self, share_pack_id: str):
         """Queue a FAILED share pack again; what its earlier attempt finished is not redone."""
-        queued = _lifecycle().retry(
+        queued = lifecycle().retry(
             parse_share_pack_id(share_pack_id), workspace_url=workspace_url(), performed_by=caller().identity,
             request_id=g.get("request_id"),
         )
@@ -89,7 +90,7 @@ class SharePackRollback(MethodView):
     @documents_errors(blp, *COMMON_ERRORS, HTTPStatus.FORBIDDEN, HTTPStatus.CONFLICT, HTTPStatus.UNPROCESSABLE_ENTITY)
     def post(self, body: dict[str, Any], share_pack_id: str):
         """Take the workspace back to a configuration version of this pack, as a new version."""
-        queued = _lifecycle().rollback(
+        queued = lifecycle().rollback(
             parse_share_pack_id(share_pack_id), body["ToVersion"], workspace_url=workspace_url(),
             performed_by=caller().identity, request_id=g.get("request_id"),
         )
@@ -108,7 +109,7 @@ class SharePackRevision(MethodView):
         """Upload a revision of a share pack: validated like an upload, stored as its next configuration."""
         upload = files["file"]
         content = upload.stream.read(services().settings.max_upload_bytes + 1)
-        queued = _lifecycle().revise(
+        queued = lifecycle().revise(
             parse_share_pack_id(share_pack_id), content=content, filename=upload.filename or "upload",
             workspace_url=workspace_url(), performed_by=caller().identity, request_id=g.get("request_id"),
             admit=lambda session, pack: admit_upload(session, Access.load(session, caller()), pack, workspace_url()),
