@@ -82,8 +82,11 @@ class Settings:
     max_sheet_columns: int = 100
     max_sheet_cells: int = 1_000_000
     # Signs the web console's session cookies; every API process must share it. None: a random key per
-    # process (one process only, e.g. tests; sessions end when it restarts).
+    # process (one process only, e.g. tests; sessions end when it restarts), refused in production.
     console_secret_key: str | None = field(default=None, repr=False)
+    # "production" (the images, compose and Azure set it) or "development": production refuses defaults
+    # that only suit one local process, such as a missing console_secret_key.
+    deployment: str = "development"
     log_format: str = "console"
     log_level: str = "INFO"
     # None when the process talks to no workspace (the API); the worker then refuses to provision.
@@ -219,6 +222,8 @@ class Settings:
             raise ConfigurationError(
                 "Missing setting entra_tenant_id/entra_audience/entra_jwks_url: required when auth_mode is 'entra'"
             )
+        if self.deployment not in ("development", "production"):
+            raise ConfigurationError("Invalid setting deployment: expected 'development' or 'production'")
         if self.log_format not in ("json", "console"):
             raise ConfigurationError("Invalid setting log_format: expected 'json' or 'console'")
         if self.transient_retry_max_delay_seconds < self.transient_retry_delay_seconds:

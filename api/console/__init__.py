@@ -46,9 +46,10 @@ from api.errors import status_for
 from api.schemas import ListQuerySchema
 from api.uploads import dry_run_upload, submit_upload
 from shared.access.approval import approve, decline
-from shared.errors import Forbidden, InvalidInput, NotFound, Unauthenticated, WorkflowError
+from shared.errors import ConfigurationError, Forbidden, InvalidInput, NotFound, Unauthenticated, WorkflowError
 from shared.logging import get_logger
 from shared.models import Project, SharePack
+from shared.settings import Settings
 from shared.share_pack_file import to_excel, to_yaml
 from shared.share_pack_file.cli import TEMPLATE_HEADER
 from shared.share_pack_file.parse import detect_format
@@ -106,6 +107,20 @@ def _http_error(exc: HTTPException) -> tuple[str, int]:
     if status == 413:
         message = "The file is larger than the configured limit."
     return render_template("error.html", status=status, message=message), status
+
+
+def check_settings(settings: Settings) -> None:
+    """Refuse to serve the console in production without a shared session key.
+
+    Without one each process signs cookies with its own random key, so a session made by one gunicorn
+    worker is refused by the next, and every session ends at a restart.
+    """
+    if settings.deployment == "production" and not settings.console_secret_key:
+        raise ConfigurationError(
+            "Missing setting console_secret_key: required when deployment is 'production' (every API process "
+            "must sign console sessions with the same key; generate one with "
+            "`python -c 'import secrets; print(secrets.token_hex(32))'`)"
+        )
 
 
 # -- signing in ---------------------------------------------------------------------------------------------
