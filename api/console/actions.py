@@ -147,8 +147,9 @@ def register(blp: Blueprint, *, visible_pack: Callable[[Session, str], SharePack
             raise InvalidInput(f"The current token can keep working for at most {MAX_OVERLAP_SECONDS // HOURS} hours")
         with services().session_factory() as session:
             pack = visible_pack(session, share_pack_id)
-        if name.lower() not in {n.lower() for n in _d2o_recipients(pack)}:
-            raise NotFound(f"Share pack {pack.share_pack_id} has no D2O recipient {name!r}")
+            recipients, pack_id = _d2o_recipients(pack), pack.share_pack_id
+        if name.lower() not in {n.lower() for n in recipients}:
+            raise NotFound(f"Share pack {pack_id} has no D2O recipient {name!r}")
         rotation = rotate_token(chosen_workspace(), name, existing_token_expires_in_seconds=hours * HOURS)
         new, existing = _when(rotation.new_token_expires_at), _when(rotation.existing_token_expires_at)
         mailed_to = rotation.recipient_email or "nobody (the recipient has no contact e-mail)"
@@ -157,7 +158,7 @@ def register(blp: Blueprint, *, visible_pack: Callable[[Session, str], SharePack
             f"working {existing}. The activation link is e-mailed to {mailed_to}.",
             DONE,
         )
-        return back_to(pack.share_pack_id)
+        return back_to(pack_id)
 
 
 def _whole_number(raw: str | None, what: str) -> int:

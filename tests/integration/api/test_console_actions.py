@@ -107,6 +107,10 @@ def test_a_post_checks_again_what_the_page_did_not_offer(
     assert post(client, share_pack_id, "rollback", to_version="x").status_code == 400
     assert post(client, share_pack_id, "rollback", to_version="2").status_code == 400  # v2: a status, not a config
     assert client.post(f"/console/packs/{share_pack_id}/retry").status_code == 400  # no CSRF token
+    rotate = "recipients/{}/rotate-token"
+    assert post(client, share_pack_id, rotate.format("nobody"), overlap_hours="1").status_code == 404
+    assert post(client, share_pack_id, rotate.format("acme_analytics"), overlap_hours="x").status_code == 400
+    assert post(client, share_pack_id, rotate.format("acme_analytics"), overlap_hours="9000").status_code == 400
 
     client.post("/console/sign-out", data={"csrf_token": csrf_of(client, "/console/packs")})
     sign_in(client, api_key=OUTSIDER_KEY)
