@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from databricks.sdk import WorkspaceClient
@@ -71,8 +72,17 @@ def _completed_pack(web: BrowserPage, spec: SharePackSpec | None = None) -> str:
     return path
 
 
-def _result(web: BrowserPage) -> object:
+def _result(web: BrowserPage) -> Any:
+    """The status region holding the result of the action just taken."""
     return web.page.get_by_role("status").filter(has=web.page.locator(".alert-ok"))
+
+
+def _take_action(web: BrowserPage, button: str, screenshot: str, result: str | re.Pattern[str]) -> None:
+    """Check the page that offers the action, take it, and see its result after the redirect."""
+    web.assert_accessible()
+    web.screenshot(screenshot)
+    web.page.get_by_role("button", name=button).click()
+    expect(_result(web)).to_contain_text(result)
 
 
 def test_a_pack_that_failed_on_a_missing_table_is_retried_after_the_table_is_created(
@@ -99,10 +109,7 @@ def test_a_pack_that_failed_on_a_missing_table_is_retried_after_the_table_is_cre
     emulator.seed_tables([MISSING_TABLE])
 
     web.goto(path)
-    web.assert_accessible()
-    web.screenshot("action-retry-offered")
-    web.page.get_by_role("button", name="Retry").click()
-    expect(_result(web)).to_contain_text("Queued for retry")
+    _take_action(web, "Retry", "action-retry-offered", "Queued for retry")
     _wait_for(web, "COMPLETED")
     expect(web.page.locator("ol.timeline")).to_contain_text("retry")
     expect(web.page.get_by_role("button", name="Retry")).to_have_count(0)
@@ -124,10 +131,7 @@ def test_a_pack_is_rolled_back_from_v2_to_v1(web: BrowserPage, seeded_workspace:
 
     web.goto(path)
     web.page.get_by_label("Roll back to configuration version").select_option("1")
-    web.assert_accessible()
-    web.screenshot("action-rollback-offered")
-    web.page.get_by_role("button", name="Roll back").click()
-    expect(_result(web)).to_contain_text("Rollback to version 1 queued")
+    _take_action(web, "Roll back", "action-rollback-offered", "Rollback to version 1 queued")
     _wait_for(web, "COMPLETED")
     expect(web.page.locator("ol.timeline")).to_contain_text("rollback to v1")
     assert "globex_lakehouse" in _grantees(workspace, "sales_reporting")
@@ -148,10 +152,7 @@ def test_drift_made_behind_the_services_back_is_reconciled(
     web.goto(path)
     expect(web.page.locator("#drift-summary")).to_contain_text("found 1 change")
     expect(web.page.locator("ul.drift")).to_contain_text(MISSING_TABLE)
-    web.assert_accessible()
-    web.screenshot("action-reconcile-offered")
-    web.page.get_by_role("button", name="Reconcile drift").click()
-    expect(_result(web)).to_contain_text("Reconcile queued: 1 drift finding")
+    _take_action(web, "Reconcile drift", "action-reconcile-offered", "Reconcile queued: 1 drift finding")
     _wait_for(web, "COMPLETED")
     shared = {o.name for o in workspace.shares.get("finance_ledger", include_shared_data=True).objects or ()}
     assert MISSING_TABLE in shared
@@ -163,10 +164,8 @@ def test_a_token_is_rotated_and_its_link_is_mailed_not_shown(
 ) -> None:
     path = _completed_pack(web)
     web.page.get_by_label("Hours the current token of acme_analytics keeps working").fill("2")
-    web.assert_accessible()
-    web.screenshot("action-rotate-offered")
-    web.page.get_by_role("button", name="Rotate token of acme_analytics").click()
-    expect(_result(web)).to_contain_text(re.compile(r"The new token expires at \d{4}-\d\d-\d\d \d\d:\d\d UTC"))
+    _take_action(web, "Rotate token of acme_analytics", "action-rotate-offered",
+                 re.compile(r"The new token expires at \d{4}-\d\d-\d\d \d\d:\d\d UTC"))
     expect(_result(web)).to_contain_text("the current one stops working at")
     web.screenshot("action-token-rotated")
     newest = max(workspace.recipients.get("acme_analytics").tokens or (), key=lambda t: t.created_at or 0)
