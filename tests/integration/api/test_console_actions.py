@@ -14,25 +14,32 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session, sessionmaker
 
+from shared.access.administration import put_local_group, put_project
+from shared.access.policy import Access
+from shared.access.principals import Principal
 from shared.errors import ConfigurationError
 from shared.history import History
 from shared.models import DriftFindingRow, SharePack, Tenant
 from shared.share_pack_file import SharePackSpec, to_yaml
 from shared.share_pack_file.sample import sample_share_pack
 from shared.status import SharePackStatus
+from tests.fixtures.access import EXAMPLE_BUSINESS_LINE
 from tests.integration.api.conftest import API_KEY, LOCAL_WORKSPACE, RecordingPublisher, make_settings
 from tests.integration.api.test_console_routes import csrf_of, sign_in
 
 pytestmark = pytest.mark.integration
 
 OUTSIDER_KEY = "outsider-key-0123"
+APPROVER_KEY = "approver-key-0123"
 STATUS_REGION = re.compile(r'<div id="flash" role="status">\s*<p class="alert alert-ok">([^<]+)</p>')
 
 
 @pytest.fixture
 def client(app_factory: Callable[..., FlaskClient]) -> FlaskClient:
-    """The administrator `tester` (may do everything) and `outsider`, who belongs to no business line."""
-    return app_factory(make_settings(api_keys=f"tester={API_KEY},outsider={OUTSIDER_KEY}"))
+    """The administrator `tester` (may do everything), `outsider`, who belongs to no business line, and
+    `approver`, who approves the example project's packs (so sees them) but does not configure it."""
+    keys = f"tester={API_KEY},outsider={OUTSIDER_KEY},approver={APPROVER_KEY}"
+    return app_factory(make_settings(api_keys=keys))
 
 
 def upload(client: FlaskClient, spec: SharePackSpec, share_pack_id: str | None = None) -> str:
@@ -184,3 +191,25 @@ def test_production_needs_a_console_key_shared_by_every_process(app_factory: Cal
     ).status_code == 200
     with pytest.raises(ConfigurationError, match="Invalid setting deployment"):
         make_settings(deployment="staging")
+
+
+def test_an_approver_who_sees_the_pack_gets_no_button_and_a_403(
+    client: FlaskClient, session_factory: sessionmaker[Session]
+) -> None:
+    share_pack_id = upload(client, sample_share_pack())
+    finish(session_factory, share_pack_id, SharePackStatus.FAILED, "TABLE_DOES_NOT_EXIST")
+    admin = Access(Principal.from_api_key("tester", admins=frozenset({"tester"})), frozenset())
+    put_local_group(session_factory, admin, "example-approvers", ["approver"])
+    put_project(session_factory, admin, EXAMPLE_BUSINESS_LINE, sample_share_pack().metadata.project_name,
+                approver_groups=["example-approvers"], configurator_groups=[])
+    sign_in(client, api_key=APPROVER_KEY)
+    page = client.get(f"/console/packs/{share_pack_id}")
+    assert page.status_code == 200
+    assert 'id="actions-heading"' not in page.get_data(as_text=True)
+    for action, form in (("retry", {}), ("rollback", {"to_version": "1"})):
+        refused = post(client, share_pack_id, action, **form)
+        assert refused.status_code == 403, action
+        assert "may upload share packs" in refused.get_data(as_text=True)
+    refused = post(client, share_pack_id, "reconcile")
+    assert refused.status_code == 403
+    assert "may reconcile its share packs" in refused.get_data(as_text=True)
