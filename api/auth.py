@@ -13,8 +13,10 @@ import hmac
 import jwt
 
 from api.signing_keys import SigningKeys
-from shared.access.principals import Principal
+from shared.access.overage import OverageGroups
+from shared.access.principals import Principal, principal_from_entra_claims
 from shared.errors import Forbidden, Unauthenticated
+from shared.graph.config import graph_client_from_settings
 from shared.settings import Settings, hash_api_key
 
 CLOCK_SKEW_SECONDS = 60
@@ -23,9 +25,19 @@ CLOCK_SKEW_SECONDS = 60
 class Authenticator:
     """Checks bearer credentials against the configured API keys or Entra ID signing keys."""
 
-    def __init__(self, settings: Settings, *, signing_keys: SigningKeys | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        signing_keys: SigningKeys | None = None,
+        overage_groups: OverageGroups | None = None,
+    ) -> None:
         self.settings = settings
         self._signing_keys = signing_keys
+        # Shared with the console's Entra sign-in: one cache of overage groups per process.
+        self.overage_groups = overage_groups or OverageGroups(
+            graph_client_from_settings(settings), budget_seconds=settings.graph_validation_budget_seconds
+        )
         if settings.auth_mode == "entra" and signing_keys is None:
             self._signing_keys = SigningKeys(url=settings.entra_jwks_url, file=settings.entra_jwks_file)
 
@@ -80,15 +92,8 @@ class Authenticator:
         roles = frozenset(r for r in claims.get("roles") or [] if isinstance(r, str))
         scopes = frozenset(str(claims.get("scp") or "").split())
         self._require_role_or_scope(roles, scopes)
-        identity = claims.get("preferred_username") or claims.get("upn") or claims.get("azp") or claims.get("appid")
-        groups = frozenset(g for g in claims.get("groups") or [] if isinstance(g, str))
-        return Principal.from_entra(
-            tenant_id=str(claims["tid"]),
-            object_id=str(claims["oid"]),
-            identity=str(identity or claims["oid"]),
-            roles=roles,
-            groups=groups,
-            admins=settings.admin_principals,
+        return principal_from_entra_claims(
+            claims, admins=settings.admin_principals, overage_groups=self.overage_groups.groups_of
         )
 
     def _require_role_or_scope(self, roles: frozenset[str], scopes: frozenset[str]) -> None:

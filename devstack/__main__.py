@@ -45,9 +45,11 @@ from shared.embedded_postgres import start_embedded_postgres
 
 ROOT = Path(__file__).resolve().parents[1]
 CHILD_STOP_SECONDS = 30
+LOCAL_TENANT_ID = "00000000-0000-0000-0000-00000000000a"
 
 
-def local_defaults(emulator_url: str, graph_url: str = "http://127.0.0.1:8002") -> dict[str, str]:
+def local_defaults(emulator_url: str, graph_url: str = "http://127.0.0.1:8002",
+                   api_url: str = "http://127.0.0.1:8000") -> dict[str, str]:
     return {
         "ENABLE_WORKFLOW": "true",
         "API_KEYS": "local-dev=local-dev-key,requestor@example.com=local-requestor-key,"
@@ -61,7 +63,7 @@ def local_defaults(emulator_url: str, graph_url: str = "http://127.0.0.1:8002") 
         "SMTP_PORT": "8025",
         "SYNC_SCHEDULE_NOTIFICATIONS": "5",
         # Azure AD is the Graph emulator (graph_emulator/README.md); the AD jobs run every 30 seconds.
-        "AZURE_TENANT_ID": "00000000-0000-0000-0000-00000000000a",
+        "AZURE_TENANT_ID": LOCAL_TENANT_ID,
         "GRAPH_CLIENT_ID": "graph-local-client",
         "GRAPH_CLIENT_SECRET": "graph-local-secret",
         "GRAPH_BASE_URL": graph_url,
@@ -69,6 +71,12 @@ def local_defaults(emulator_url: str, graph_url: str = "http://127.0.0.1:8002") 
         "ADMIN_GROUPS": "sharepack-admins",
         "SYNC_SCHEDULE_AD_USERS": "30",
         "SYNC_SCHEDULE_AD_GROUPS": "30",
+        # The console's "Sign in with Microsoft" against the Graph emulator's Entra endpoints (its app
+        # registration console-local-client; the emulator's page lists devstack/graph_seed.json's users).
+        "CONSOLE_ENTRA_CLIENT_ID": "console-local-client",
+        "CONSOLE_ENTRA_CLIENT_SECRET": "console-local-secret",
+        "CONSOLE_ENTRA_AUTHORITY": f"{graph_url}/{LOCAL_TENANT_ID}",
+        "CONSOLE_ENTRA_REDIRECT_URI": f"{api_url}/console/sign-in/microsoft/callback",
     }
 
 
@@ -94,7 +102,7 @@ def main() -> int:
     local.mkdir(parents=True, exist_ok=True)
     # The console's session key, shared by gunicorn's workers; a new one per run signs everyone out.
     env = {
-        **local_defaults(emulator_url, graph_url),
+        **local_defaults(emulator_url, graph_url, api_url),
         "ACTIVATION_LINK_KEYS": _local_activation_link_key(local),
         "CONSOLE_SECRET_KEY": secrets.token_hex(32),
         **os.environ,
@@ -128,7 +136,8 @@ def main() -> int:
             children = stack.enter_context(running(commands))
             if _wait_healthy(api_url):
                 print(
-                    f"\nready: console {api_url}/console (API key local-dev-key)\n"
+                    f"\nready: console {api_url}/console (API key local-dev-key, or Sign in with Microsoft and "
+                    "pick a user on the Graph emulator's page)\n"
                     f"       API {api_url}/workflow/health  docs {api_url}/workflow/docs  "
                     f"workspace emulator {emulator_url}  mail {local / 'mail'}  metrics {api_url}/metrics "
                     f"http://127.0.0.1:{worker_metrics_port}/metrics http://127.0.0.1:{sync_metrics_port}/metrics  "

@@ -788,7 +788,11 @@ class Workspace:
 
     @staticmethod
     def _ip_access_list(value: Any) -> list[str] | None:
-        """Validate ``{"allowed_ip_addresses": [...]}``; ``{}`` or an empty list clears (reference §0.6)."""
+        """Validate ``{"allowed_ip_addresses": [...]}``; ``{}`` or an empty list clears the list.
+
+        The SDK drops an empty list, so a clearing arrives as ``{"ip_access_list": {}}``; see
+        https://docs.databricks.com/api/workspace/recipients/update (``ip_access_list``).
+        """
         if not isinstance(value, Mapping):
             raise invalid_parameter("ip_access_list must be an object")
         addresses = value.get("allowed_ip_addresses") or []

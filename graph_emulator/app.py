@@ -29,6 +29,7 @@ from graph_emulator.directory import (
     Directory,
     DirectoryError,
 )
+from graph_emulator.identity import CONSOLE_CLIENT_ID, CONSOLE_CLIENT_SECRET, IdentityProvider, Reply
 from graph_emulator.query import QueryError, parse_filter, parse_select
 from graph_emulator.tokens import BadToken, sign, verify
 
@@ -45,11 +46,12 @@ MAX_PAGE_SIZE = 999
 
 @dataclass
 class Response:
-    """Status, JSON payload (``None``: empty body) and headers."""
+    """Status, JSON payload (``None``: empty body) and headers; ``body`` (an HTML page) replaces the payload."""
 
     status: int
     payload: Any = None
     headers: dict[str, str] = field(default_factory=dict)
+    body: bytes | None = None
 
 
 class GraphError(Exception):
@@ -96,7 +98,9 @@ class GraphEmulatorApp:
     def __init__(self, directory: Directory, *, clients: Mapping[str, str] | None = None,
                  delta_page_size: int = 100) -> None:
         self.directory = directory
-        self.clients = dict(clients or {DEFAULT_CLIENT_ID: DEFAULT_CLIENT_SECRET})
+        self.clients = dict(clients or {DEFAULT_CLIENT_ID: DEFAULT_CLIENT_SECRET,
+                                        CONSOLE_CLIENT_ID: CONSOLE_CLIENT_SECRET})
+        self.identity = IdentityProvider(directory, self.clients)
         self.delta_page_size = delta_page_size
         self.base_url = "http://127.0.0.1"
         self._faults: list[Fault] = []
@@ -147,7 +151,11 @@ class GraphEmulatorApp:
         if request.method == "POST" and segments[1:] == ["oauth2", "v2.0", "token"]:
             return self._token(segments[0], request)
         if request.method == "GET" and segments[1:] == ["v2.0", ".well-known", "openid-configuration"]:
-            return self._openid_configuration(segments[0])
+            return _reply(self.identity.openid_configuration(self.base_url, segments[0]))
+        if request.method == "GET" and segments[1:] == ["discovery", "v2.0", "keys"]:
+            return _reply(self.identity.keys())
+        if request.method in ("GET", "POST") and segments[1:] == ["oauth2", "v2.0", "authorize"]:
+            return _reply(self.identity.authorize(segments[0], request.method, request.query, request.body))
         if not segments or segments[0] != "v1.0":
             raise GraphError(404, "BadRequest", f"Resource not found for the segment '{request.path}'.")
         fault = self._take_fault(request.path)
@@ -174,12 +182,16 @@ class GraphEmulatorApp:
                 return self._get_group(gid, request)
             case ["groups", gid, ("members" | "transitiveMembers") as relation, *cast] if len(cast) <= 1:
                 return self._members(gid, relation, cast[0] if cast else None, request)
+            case ["users", ref, "transitiveMemberOf", *cast] if cast in ([], ["microsoft.graph.group"]):
+                return self._member_of(ref, request)
         raise GraphError(400, "BadRequest", f"Resource not found for the segment '{'/'.join(segments)}'.")
 
     # -- auth ---------------------------------------------------------------------------------------
 
     def _token(self, tenant: str, request: Request) -> Response:
         form = {k: v[0] for k, v in parse_qs(request.body.decode()).items()}
+        if form.get("grant_type") == "authorization_code":
+            return _reply(self.identity.redeem(self.base_url, tenant, form, _aad_error))
         if form.get("grant_type") != "client_credentials":
             return _aad_error(400, "unsupported_grant_type", 70003, "The app requested an unsupported grant type.")
         client_id = form.get("client_id", "")
@@ -194,16 +206,6 @@ class GraphEmulatorApp:
                       "exp": now + TOKEN_LIFETIME_SECONDS}, self.directory.secret)
         return Response(200, {"token_type": "Bearer", "expires_in": TOKEN_LIFETIME_SECONDS,
                               "ext_expires_in": TOKEN_LIFETIME_SECONDS, "access_token": token})
-
-    def _openid_configuration(self, tenant: str) -> Response:
-        base = f"{self.base_url}/{tenant}"
-        return Response(200, {
-            "issuer": f"{base}/v2.0",
-            "authorization_endpoint": f"{base}/oauth2/v2.0/authorize",
-            "token_endpoint": f"{base}/oauth2/v2.0/token",
-            "token_endpoint_auth_methods_supported": ["client_secret_post"],
-            "tenant_region_scope": "EU",
-        })
 
     def _authenticate(self, request: Request) -> None:
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
@@ -309,6 +311,24 @@ class GraphEmulatorApp:
         payload: dict[str, Any] = {"@odata.context": self._context("directoryObjects", request.query.get("$select"))}
         if more:
             payload["@odata.nextLink"] = self._next_link(path, request, {"after": last})
+        payload["value"] = chosen
+        return Response(200, payload)
+
+    def _member_of(self, ref: str, request: Request) -> Response:
+        """A user's groups, nested ones included (graph/api/user-list-transitivememberof); no roles or units."""
+        try:
+            uid = self.directory.user_id(ref)
+        except DirectoryError:
+            raise _not_found(ref) from None
+        select = parse_select(request.query.get("$select"), GROUP_PROPERTIES, DEFAULT_GROUP_PROPERTIES)
+        page = self._page(request)
+        state = self._skip_state(request, {"after": ""})
+        ids = _after(self.identity.transitive_groups(uid), state["after"])
+        chosen = [{"@odata.type": "#microsoft.graph.group", **_project(self.directory.groups[gid], select)}
+                  for gid in ids[:page]]
+        payload: dict[str, Any] = {"@odata.context": self._context("directoryObjects", request.query.get("$select"))}
+        if len(ids) > page:
+            payload["@odata.nextLink"] = self._next_link(request.path, request, {"after": ids[page - 1]})
         payload["value"] = chosen
         return Response(200, payload)
 
@@ -515,6 +535,17 @@ class GraphEmulatorApp:
         """Forget the request log."""
         with self._log_lock:
             self._log.clear()
+
+
+def _reply(reply: Reply | Response) -> Response:
+    """An identity endpoint's answer as this pipeline's Response (an HTML page goes out as is)."""
+    if isinstance(reply, Response):
+        return reply
+    headers = dict(reply.headers or {})
+    if reply.html is None:
+        return Response(reply.status, reply.payload, headers)
+    headers["Content-Type"] = "text/html; charset=utf-8"
+    return Response(reply.status, None, headers, body=reply.html.encode())
 
 
 def _after(ids: list[str], after: str) -> list[str]:

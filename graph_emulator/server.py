@@ -32,7 +32,8 @@ class GraphRequestHandler(BaseHTTPRequestHandler):
     do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _dispatch
 
     def _write(self, response: Response) -> None:
-        data = b"" if response.payload is None else json.dumps(response.payload).encode()
+        data = response.body if response.body is not None else (
+            b"" if response.payload is None else json.dumps(response.payload).encode())
         self.send_response(response.status)
         for name, value in response.headers.items():
             self.send_header(name, value)

@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 from croniter import croniter
 from dotenv import dotenv_values
@@ -87,6 +88,13 @@ class Settings:
     # "production" (the images, compose and Azure set it) or "development": production refuses defaults
     # that only suit one local process, such as a missing console_secret_key.
     deployment: str = "development"
+    # The console's own app registration for "Sign in with Microsoft" (authorization code + PKCE). Unset
+    # client id: the sign-in page offers the API-key form only. The authority is Entra's host (or the Graph
+    # emulator's) followed by the tenant id; the redirect URI is registered on the app as a Web platform URI.
+    console_entra_client_id: str | None = None
+    console_entra_client_secret: str | None = field(default=None, repr=False)
+    console_entra_authority: str | None = None
+    console_entra_redirect_uri: str | None = None
     log_format: str = "console"
     log_level: str = "INFO"
     # None when the process talks to no workspace (the API); the worker then refuses to provision.
@@ -224,6 +232,15 @@ class Settings:
             )
         if self.deployment not in ("development", "production"):
             raise ConfigurationError("Invalid setting deployment: expected 'development' or 'production'")
+        if self.console_entra_client_id and not (
+            self.console_entra_client_secret and self.console_entra_authority and self.console_entra_redirect_uri
+        ):
+            raise ConfigurationError(
+                "Missing setting console_entra_client_secret/console_entra_authority/console_entra_redirect_uri: "
+                "required when console_entra_client_id is set"
+            )
+        if self.console_entra_authority:
+            _check_console_authority(self.console_entra_authority)
         if self.log_format not in ("json", "console"):
             raise ConfigurationError("Invalid setting log_format: expected 'json' or 'console'")
         if self.transient_retry_max_delay_seconds < self.transient_retry_delay_seconds:
@@ -245,9 +262,26 @@ class Settings:
         return bool(self.azure_tenant_id and self.graph_client_id)
 
     @property
+    def console_entra_configured(self) -> bool:
+        """Whether the console offers "Sign in with Microsoft"."""
+        return bool(self.console_entra_client_id)
+
+    @property
     def known_workspace_urls(self) -> frozenset[str]:
         """Workspace URLs this deployment may act on (tenant regions in the database add more)."""
         return frozenset(self.allowed_workspace_urls) | frozenset(self.dev_workspace_urls)
+
+
+def _check_console_authority(authority: str) -> None:
+    """One tenant (`common` would admit any tenant's users), and https except on loopback (a secret goes there)."""
+    parts = urlparse(authority)
+    tenant = parts.path.strip("/").split("/")[-1] if parts.path.strip("/") else ""
+    if not tenant or tenant.lower() in ("common", "organizations", "consumers"):
+        raise ConfigurationError(
+            "Invalid setting console_entra_authority: expected https://login.microsoftonline.com/<tenant id>"
+        )
+    if parts.scheme != "https" and parts.hostname not in ("127.0.0.1", "localhost", "::1"):
+        raise ConfigurationError("Invalid setting console_entra_authority: https is required off loopback")
 
 
 def _as_str(value: str) -> str:
@@ -457,5 +491,6 @@ _PARSERS = {
     "graph_validation_budget_seconds": _as_positive_float,
     "graph_base_url": lambda value: value.strip().rstrip("/"),
     "graph_authority_host": lambda value: value.strip().rstrip("/"),
+    "console_entra_authority": lambda value: value.strip().rstrip("/"),
     "admin_groups": lambda value: tuple(g.strip() for g in value.split(",") if g.strip()),
 }

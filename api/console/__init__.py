@@ -66,7 +66,10 @@ blp = Blueprint(
     static_folder="static", static_url_path="/static",
 )
 
-PUBLIC_ENDPOINTS = frozenset({"console.sign_in_form", "console.sign_in_submit", "console.static"})
+PUBLIC_ENDPOINTS = frozenset({
+    "console.sign_in_form", "console.sign_in_submit", "console.static",
+    "console.entra_start", "console.entra_callback",
+})
 PAGE_SIZE = 20
 MAX_INBOX = 200
 XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -74,7 +77,8 @@ XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.s
 
 @blp.before_request
 def _require_session_and_csrf() -> WerkzeugResponse | None:
-    principal = signed_in_principal(services().settings)
+    svc = services()
+    principal = signed_in_principal(svc.settings, svc.authenticator.overage_groups.groups_of)
     if principal is not None:
         g.caller = principal  # what api.context.access() reads: the same access model as the API
         g.workspace_url = chosen_workspace()  # what api.context.workspace_url() reads, as for X-Workspace-URL
@@ -421,3 +425,7 @@ def _download(body: bytes, filename: str, media_type: str) -> Response:
     response = Response(body, mimetype=media_type)
     response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
+
+
+# "Sign in with Microsoft" registers its routes on this blueprint (it needs the helpers above).
+from api.console import entra  # noqa: E402, F401

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hmac
 import secrets
+from collections.abc import Callable
 
 from flask import Flask, request, session
 from flask.sessions import SecureCookieSessionInterface
@@ -21,6 +22,9 @@ CSRF_HEADER = "X-CSRF-Token"
 _PRINCIPAL = "principal"
 _WORKSPACE = "workspace_url"
 _CSRF = "csrf"
+# A browser drops a cookie above 4096 bytes (RFC 6265 §6.1); a group id takes about 25 of them once compressed.
+# An Entra user with more groups keeps none in the cookie: they are read from the directory (briefly cached).
+MAX_GROUPS_IN_COOKIE = 60
 
 
 class ConsoleSessionInterface(SecureCookieSessionInterface):
@@ -43,12 +47,14 @@ def configure_sessions(app: Flask, secret_key: str | None) -> None:
 
 def sign_in(principal: Principal, workspace_url: str) -> None:
     session.clear()  # a fresh session (and CSRF token) at sign-in: no fixation of an earlier one
+    groups_in_cookie = len(principal.token_groups) <= MAX_GROUPS_IN_COOKIE
     session[_PRINCIPAL] = {
         "identity": principal.identity,
         "key": principal.key,
         "method": principal.method,
         "is_admin": principal.is_admin,
-        "token_groups": sorted(principal.token_groups),
+        "token_groups": sorted(principal.token_groups) if groups_in_cookie else [],
+        "groups_from_directory": not groups_in_cookie,
         "object_id": principal.object_id,
     }
     session[_WORKSPACE] = workspace_url
@@ -58,10 +64,13 @@ def sign_out() -> None:
     session.clear()
 
 
-def signed_in_principal(settings: Settings) -> Principal | None:
+def signed_in_principal(
+    settings: Settings, directory_groups: Callable[[str], frozenset[str]]
+) -> Principal | None:
     """The principal of this session; None if signed out, or if their API key was removed since.
 
     An API key's administrator flag is read from the settings again, so a change applies at once.
+    `directory_groups(oid)` gives the groups of an Entra user who has too many for the cookie.
     """
     stored = session.get(_PRINCIPAL)
     if not isinstance(stored, dict) or not stored.get("identity"):
@@ -76,7 +85,10 @@ def signed_in_principal(settings: Settings) -> Principal | None:
         key=stored["key"],
         method=stored["method"],
         is_admin=bool(stored.get("is_admin")),
-        token_groups=frozenset(stored.get("token_groups") or ()),
+        token_groups=(
+            directory_groups(str(stored["object_id"])) if stored.get("groups_from_directory")
+            else frozenset(stored.get("token_groups") or ())
+        ),
         object_id=stored.get("object_id"),
     )
 

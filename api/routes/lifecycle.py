@@ -17,7 +17,8 @@ from api.routes.share_packs import COMMON_ERRORS, WORKSPACE_HEADER, authenticate
 from api.schemas import IssueSchema, UploadSchema
 from shared.access.admission import admit_upload
 from shared.access.policy import Access
-from shared.use_cases.lifecycle import Lifecycle, Queued, uploader_of
+from shared.provisioning.plan import Plan
+from shared.use_cases.lifecycle import Lifecycle, Queued, RollbackPreview, uploader_of
 from shared.use_cases.queries import parse_share_pack_id
 from shared.use_cases.submit import format_limits
 
@@ -33,6 +34,11 @@ class RollbackSchema(Schema):
         required=True, strict=True, validate=validate.Range(min=1),
         metadata={"description": "A configuration version of this pack (see IsConfiguration in its history)"},
     )
+    DryRun = fields.Boolean(
+        load_default=False,
+        metadata={"description": "Only plan the rollback against the workspace and answer 200 with the plan; "
+                                 "nothing is stored or queued"},
+    )
 
 
 class QueuedSchema(Schema):
@@ -42,6 +48,15 @@ class QueuedSchema(Schema):
     Version = fields.Integer()
     Status = fields.String()
     ValidationWarnings = fields.List(fields.Nested(IssueSchema))
+
+
+class RollbackAnswerSchema(QueuedSchema):
+    Plan = fields.Dict(
+        allow_none=True,
+        metadata={"description": "The rollback's plan against the workspace as it is now (a preview: the worker "
+                                 "plans again when it applies it); null when the workspace could not be read, "
+                                 "with a warning"},
+    )
 
 
 def lifecycle() -> Lifecycle:
@@ -56,18 +71,25 @@ def lifecycle() -> Lifecycle:
         authorize=uploader_of(access()),
         limits=format_limits(svc.settings),
         check_directory=svc.directory_validator.check if svc.directory_validator else None,
+        reader_for=svc.reader_for,
+        read_budget_seconds=svc.settings.preflight_budget_seconds,
     )
 
 
-def _answer(message: str, queued: Queued) -> dict[str, Any]:
+def _answer(message: str, outcome: Queued | RollbackPreview, **extra: Any) -> dict[str, Any]:
     return {
         "Message": message,
-        "SharePackId": queued.share_pack_id,
-        "SharePackName": queued.share_pack_name,
-        "Version": queued.version,
-        "Status": queued.status,
-        "ValidationWarnings": [w.to_dict() for w in queued.warnings],
+        "SharePackId": outcome.share_pack_id,
+        "SharePackName": outcome.share_pack_name,
+        "Version": outcome.version,
+        "Status": outcome.status,
+        "ValidationWarnings": [w.to_dict() for w in outcome.warnings],
+        **extra,
     }
+
+
+def _plan(plan: Plan | None) -> dict[str, Any] | None:
+    return plan.to_dict() if plan is not None else None
 
 
 @blp.route("/sharepack/<string:share_pack_id>/retry", parameters=[WORKSPACE_HEADER])
@@ -86,15 +108,27 @@ class SharePackRetry(MethodView):
 @blp.route("/sharepack/<string:share_pack_id>/rollback", parameters=[WORKSPACE_HEADER])
 class SharePackRollback(MethodView):
     @blp.arguments(RollbackSchema)
-    @blp.response(202, QueuedSchema)
+    @blp.response(202, RollbackAnswerSchema)
+    @blp.alt_response(200, schema=RollbackAnswerSchema, description="DryRun: the plan; nothing stored or queued")
     @documents_errors(blp, *COMMON_ERRORS, HTTPStatus.FORBIDDEN, HTTPStatus.CONFLICT, HTTPStatus.UNPROCESSABLE_ENTITY)
     def post(self, body: dict[str, Any], share_pack_id: str):
-        """Take the workspace back to a configuration version of this pack, as a new version."""
+        """Take the workspace back to a configuration version of this pack, as a new version.
+
+        The plan is made against the workspace now and shown at once (`GET .../plan`); `DryRun` only
+        answers it.
+        """
+        to_version = body["ToVersion"]
+        if body["DryRun"]:
+            preview = lifecycle().preview_rollback(
+                parse_share_pack_id(share_pack_id), to_version, workspace_url=workspace_url()
+            )
+            message = f"Plan of a rollback to version {to_version}; nothing was queued"
+            return _answer(message, preview, Plan=_plan(preview.plan)), HTTPStatus.OK
         queued = lifecycle().rollback(
-            parse_share_pack_id(share_pack_id), body["ToVersion"], workspace_url=workspace_url(),
+            parse_share_pack_id(share_pack_id), to_version, workspace_url=workspace_url(),
             performed_by=caller().identity, request_id=g.get("request_id"),
         )
-        return _answer(f"Share pack queued for rollback to version {body['ToVersion']}", queued)
+        return _answer(f"Share pack queued for rollback to version {to_version}", queued, Plan=_plan(queued.plan))
 
 
 @blp.route("/sharepack/<string:share_pack_id>/upload", parameters=[WORKSPACE_HEADER])

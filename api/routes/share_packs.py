@@ -24,6 +24,7 @@ from api.schemas import (
 from api.uploads import submit_upload
 from shared.models import SharePack
 from shared.status import SharePackStatus
+from shared.use_cases.lifecycle import PLAN_PREVIEW
 from shared.use_cases.queries import (
     get_share_pack,
     list_share_packs,
@@ -123,7 +124,9 @@ class SharePackPlan(MethodView):
             pack = visible_pack(session, share_pack_id)
             plan = pack.plan  # a deferred column: read it while the session is open
         return {
-            "Message": "Plan not made yet" if plan is None else "Plan",
+            "Message": "Plan not made yet" if plan is None else (
+                "Plan preview: the worker plans again when it applies it" if plan.get(PLAN_PREVIEW) else "Plan"
+            ),
             "SharePackId": pack.share_pack_id,
             "Status": pack.share_pack_status,
             "Plan": plan,

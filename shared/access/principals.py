@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,41 @@ class Principal:
             token_groups=groups,
             object_id=object_id,
         )
+
+
+def principal_from_entra_claims(
+    claims: Mapping[str, Any],
+    *,
+    admins: frozenset[str],
+    overage_groups: Callable[[str], frozenset[str]],
+) -> Principal:
+    """The principal of a validated Entra token: an API access token or the console's ID token.
+
+    `overage_groups(oid)` reads the groups of a user whose token has too many to carry (`has_group_overage`).
+    """
+    object_id = str(claims["oid"])
+    identity = claims.get("preferred_username") or claims.get("upn") or claims.get("azp") or claims.get("appid")
+    if has_group_overage(claims):
+        groups = overage_groups(object_id)
+    else:
+        groups = frozenset(g for g in claims.get("groups") or [] if isinstance(g, str))
+    return Principal.from_entra(
+        tenant_id=str(claims["tid"]),
+        object_id=object_id,
+        identity=str(identity or object_id),
+        roles=frozenset(r for r in claims.get("roles") or [] if isinstance(r, str)),
+        groups=groups,
+        admins=admins,
+    )
+
+
+def has_group_overage(claims: Mapping[str, Any]) -> bool:
+    """Whether the token left its groups out: `_claim_names.groups` (JWT above 200) or `hasgroups` (implicit flow).
+
+    https://learn.microsoft.com/entra/identity-platform/id-token-claims-reference#groups-overage-claim
+    """
+    claim_names = claims.get("_claim_names")
+    return (isinstance(claim_names, Mapping) and "groups" in claim_names) or claims.get("hasgroups") is True
 
 
 # The app role that makes an Entra principal a platform administrator.

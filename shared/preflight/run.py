@@ -12,7 +12,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from shared.errors import ConfigurationError
 from shared.logging import get_logger
@@ -26,6 +26,7 @@ from shared.share_pack_file import Issue, SharePackSpec
 log = get_logger(__name__)
 
 DEFAULT_CONCURRENCY = 16
+T = TypeVar("T")
 
 
 class CatalogReader(Protocol):
@@ -94,6 +95,29 @@ def preflight(pack: SharePackSpec, reader: CatalogReader, *, concurrency: int = 
 _BACKGROUND = ThreadPoolExecutor(max_workers=8, thread_name_prefix="preflight")
 
 
+class WorkspaceUnreadable(Exception):
+    """The workspace could not be read within the budget; ``reason`` says why, for a warning."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def read_within(read: Callable[[], T], *, budget_seconds: float) -> T:
+    """Run a read of a workspace, waiting at most ``budget_seconds`` for it.
+
+    Raises:
+        WorkspaceUnreadable: it took longer, or the workspace could not be read (a classified failure).
+    """
+    future = _BACKGROUND.submit(read)
+    try:
+        return future.result(timeout=budget_seconds)
+    except FutureTimeout:
+        raise WorkspaceUnreadable(f"the workspace could not be read within {budget_seconds:g} s") from None
+    except (ProvisioningError, ConfigurationError) as exc:
+        raise WorkspaceUnreadable(f"the workspace could not be read: {exc.message}") from exc
+
+
 def preflight_within(
     pack: SharePackSpec,
     reader_for: Callable[[], CatalogReader],
@@ -103,12 +127,9 @@ def preflight_within(
 ) -> PreflightReport:
     """`preflight` bounded in time; a workspace that cannot be read (in time) yields a skipped report with a
     warning instead of an error."""
-    future = _BACKGROUND.submit(lambda: preflight(pack, reader_for(), concurrency=concurrency))
     try:
-        return future.result(timeout=budget_seconds)
-    except FutureTimeout:
-        reason = f"the workspace could not be read within {budget_seconds:g} s"
-    except (ProvisioningError, ConfigurationError) as exc:
-        reason = f"the workspace could not be read: {exc.message}"
-    log.warning("preflight.skipped", reason=reason)
-    return PreflightReport(warnings=[Issue(path="", message=f"Pre-flight check skipped: {reason}")])
+        return read_within(lambda: preflight(pack, reader_for(), concurrency=concurrency),
+                           budget_seconds=budget_seconds)
+    except WorkspaceUnreadable as exc:
+        log.warning("preflight.skipped", reason=exc.reason)
+        return PreflightReport(warnings=[Issue(path="", message=f"Pre-flight check skipped: {exc.reason}")])

@@ -216,7 +216,7 @@ def _recipient_task(gateway: WorkspaceGateway, change: Change) -> Callable[[], _
         elif change.action is Action.UPDATE:
             gateway.update_recipient(
                 change.name,
-                comment=change.new.get("comment"),
+                comment=_comment_update(change),
                 allowed_ips=frozenset(change.new["allowed_ips"]) if "allowed_ips" in change.new else None,
             )
         elif change.action is Action.DELETE:
@@ -225,6 +225,16 @@ def _recipient_task(gateway: WorkspaceGateway, change: Change) -> Callable[[], _
         return outcome
 
     return run
+
+
+def _comment_update(change: Change) -> str | None:
+    """Return the comment an UPDATE sets: None leaves it as is, "" clears it (a restored "no comment").
+
+    The SDK leaves out a None comment, so only an empty string reaches Databricks as a clearing.
+    """
+    if "comment" not in change.new:
+        return None
+    return change.new["comment"] or ""
 
 
 def _create_recipient(gateway: WorkspaceGateway, change: Change) -> str | None:
@@ -266,7 +276,7 @@ def _share_task(gateway: WorkspaceGateway, change: Change) -> Callable[[], _Outc
                 if existing is None or existing.comment != comment:
                     raise
         elif change.action is Action.UPDATE:
-            gateway.update_share_comment(change.name, change.new["comment"])
+            gateway.update_share_comment(change.name, _comment_update(change) or "")
         elif change.action is Action.DELETE:
             with contextlib.suppress(ObjectDoesNotExist):  # already gone
                 gateway.delete_share(change.name)

@@ -105,7 +105,7 @@ class WorkspaceGateway(Protocol):
     def update_recipient(
         self, name: str, *, comment: str | None = None, allowed_ips: frozenset[str] | None = None
     ) -> None:
-        """Change a recipient's comment and/or IP access list (None: leave as is)."""
+        """Change a recipient's comment and/or IP access list (None: leave as is; "" or an empty set clears)."""
         ...
 
     def delete_recipient(self, name: str) -> None:
@@ -121,7 +121,7 @@ class WorkspaceGateway(Protocol):
         ...
 
     def update_share_comment(self, name: str, comment: str) -> None:
-        """Change a share's comment."""
+        """Change a share's comment ("" clears it)."""
         ...
 
     def delete_share(self, name: str) -> None:
@@ -387,7 +387,7 @@ class DatabricksGateway(LakeflowCalls):
     def update_recipient(
         self, name: str, *, comment: str | None = None, allowed_ips: frozenset[str] | None = None
     ) -> None:
-        """Change a recipient's comment and/or IP access list (None: leave as is)."""
+        """Change a recipient's comment and/or IP access list (None: leave as is; "" or an empty set clears)."""
         ip_list = IpAccessList(allowed_ip_addresses=sorted(allowed_ips)) if allowed_ips is not None else None
         self._call(
             f"recipient '{name}'",
@@ -405,7 +405,7 @@ class DatabricksGateway(LakeflowCalls):
         self._call(f"share '{name}'", lambda: self._client.shares.create(name, comment=comment))
 
     def update_share_comment(self, name: str, comment: str) -> None:
-        """Change a share's comment."""
+        """Change a share's comment ("" clears it)."""
         self._call(f"share '{name}'", lambda: self._client.shares.update(name, comment=comment))
 
     def delete_share(self, name: str) -> None:

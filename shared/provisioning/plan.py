@@ -16,6 +16,10 @@ Strategies:
   removed, IP lists and comments updated; whatever the pack does not name is untouched; a named recipient
   or share that does not exist is created. An empty IP list or a missing comment means "leave as is"
   (clearing an IP list opens the recipient to the internet, so it is never implied by an omission).
+* An *exact* UPDATE (``make_plan(..., exact=True)``, what a rollback restores with) makes the named
+  recipients and shares equal to the pack: IP lists become exactly the declared set, cleared when it
+  declares none, and comments are restored or cleared. The plan spells a clearing out (``new`` holds
+  ``allowed_ips: []``), so whoever reads the plan sees the recipient opened to any address.
 * DELETE removes the named shares and recipients, revoking their grants first; missing ones are no-ops.
 
 A recipient's type (D2O ↔ D2D) and a D2D recipient's metastore id cannot change in place: conflicts.
@@ -137,7 +141,22 @@ class Change:
             return f"{self.action} SELECT on share {self.share} for recipient {self.name}"
         if self.entity is Entity.SCHEDULE:
             return f"{self.action} the schedule of pipeline {self.name}"
-        return f"{self.action} {self.entity} {self.name}" + (f" in share {self.share}" if self.share else "")
+        text = f"{self.action} {self.entity} {self.name}" + (f" in share {self.share}" if self.share else "")
+        if self.widens_ip_access:
+            cleared = not self.new["allowed_ips"]
+            text += " (clears its IP access list: any address may connect)" if cleared else " (allows more IPs)"
+        return text
+
+    @property
+    def widens_ip_access(self) -> bool:
+        """Whether this recipient update lets more addresses connect: its IP list is cleared or gains one.
+
+        A recipient without an IP list accepts any address already, so nothing can widen it.
+        """
+        if self.entity is not Entity.RECIPIENT or self.action is not Action.UPDATE or "allowed_ips" not in self.new:
+            return False
+        before, after = set(self.old.get("allowed_ips") or ()), set(self.new["allowed_ips"] or ())
+        return bool(before) and (not after or bool(after - before))
 
     def recipient(self) -> RecipientState:
         """Return the recipient a recipient CREATE makes (token expiry is added by `apply`)."""
@@ -173,6 +192,8 @@ class Change:
             data["old"] = dict(self.old)
         if self.new:
             data["new"] = dict(self.new)
+        if self.widens_ip_access:  # for approvers: this change opens the recipient to more addresses
+            data["widens_access"] = True
         return data
 
     @classmethod
@@ -270,31 +291,35 @@ class Plan:
 # -- the diff -------------------------------------------------------------------------------------------
 
 
-def make_plan(share_pack: SharePackSpec, actual: WorkspaceState) -> Plan:
-    """Return the plan that makes ``actual`` match ``share_pack`` under the pack's strategy."""
+def make_plan(share_pack: SharePackSpec, actual: WorkspaceState, *, exact: bool = False) -> Plan:
+    """Return the plan that makes ``actual`` match ``share_pack`` under the pack's strategy.
+
+    ``exact`` (UPDATE only) restores the declared definitions as they are: an empty IP list or a missing
+    comment clears the workspace's instead of leaving it as is.
+    """
     draft = _Draft()
     strategy = share_pack.metadata.strategy
     if strategy is Strategy.DELETE:
         _plan_delete(share_pack, actual, draft)
     else:
-        _plan_recipients(share_pack.recipients, actual, strategy, draft)
+        _plan_recipients(share_pack.recipients, actual, strategy, draft, exact=exact)
         for share in share_pack.shares:
-            _plan_share(share, actual, strategy, draft, declared=share_pack.recipients)
+            _plan_share(share, actual, strategy, draft, declared=share_pack.recipients, exact=exact)
         _plan_pipelines(share_pack, actual, strategy, draft)
     return draft.plan(strategy)
 
 
 def make_rollback_plan(restore: SharePackSpec, remove: SharePackSpec, actual: WorkspaceState) -> Plan:
     """Return the plan that takes a workspace back to a configuration: ``restore`` (an UPDATE to that
-    configuration: what it had is re-created or restored) plus ``remove`` (a DELETE of what later
-    configurations added).
+    configuration: what it had is re-created or restored exactly, IP lists and comments included) plus
+    ``remove`` (a DELETE of what later configurations added).
 
     Both run in forward step order: deleting a recipient or share takes its grants with it, so the
     revokes that follow find them gone, which `apply` counts as done.
     """
     if restore.metadata.strategy is not Strategy.UPDATE or remove.metadata.strategy is not Strategy.DELETE:
         raise ValueError("a rollback restores with an UPDATE and removes with a DELETE")
-    plans = (make_plan(restore, actual), make_plan(remove, actual))
+    plans = (make_plan(restore, actual, exact=True), make_plan(remove, actual))
     seen: set[tuple[str, str, str, str | None]] = set()
     by_section: dict[Section, list[Change]] = {section: [] for section in Section}
     for plan in plans:
@@ -388,7 +413,7 @@ DEFAULT_TOKEN_EXPIRY_DAYS = 90
 
 
 def _plan_recipients(
-    recipients: Iterable[RecipientSpec], actual: WorkspaceState, strategy: Strategy, draft: _Draft
+    recipients: Iterable[RecipientSpec], actual: WorkspaceState, strategy: Strategy, draft: _Draft, *, exact: bool
 ) -> None:
     for declared in recipients:
         want = desired_recipient(declared)
@@ -414,7 +439,7 @@ def _plan_recipients(
             if want.authentication_type == TOKEN and not have.activated:
                 draft.pending_activations.append(want.name)
         else:
-            _update_recipient(want, have, draft)
+            _update_recipient(want, have, draft, exact=exact)
 
 
 def _check_sharing_identifier(want: RecipientState, actual: WorkspaceState, draft: _Draft) -> None:
@@ -429,19 +454,32 @@ def _check_sharing_identifier(want: RecipientState, actual: WorkspaceState, draf
             )
 
 
-def _update_recipient(want: RecipientState, have: RecipientState, draft: _Draft) -> None:
+def _update_recipient(want: RecipientState, have: RecipientState, draft: _Draft, *, exact: bool) -> None:
+    """Plan the comment and IP list changes of an existing recipient.
+
+    Unless ``exact``, an empty declared IP list or comment leaves the recipient's own. A D2D recipient has
+    no IP list (Databricks accepts one on TOKEN recipients only), so there is nothing to restore there.
+    """
     old: dict[str, Any] = {}
     new: dict[str, Any] = {}
-    if want.comment is not None and want.comment != normalize_comment(have.comment):
-        old["comment"], new["comment"] = have.comment, want.comment
-    if want.allowed_ips and want.allowed_ips != have.allowed_ips:
+    have_comment = normalize_comment(have.comment)
+    if (exact or want.comment is not None) and want.comment != have_comment:
+        old["comment"], new["comment"] = have_comment, want.comment
+    ips_apply = want.authentication_type == TOKEN and (exact or bool(want.allowed_ips))
+    if ips_apply and want.allowed_ips != have.allowed_ips:
         old["allowed_ips"], new["allowed_ips"] = sorted(have.allowed_ips), sorted(want.allowed_ips)
     if new:
         draft.add(Change(Entity.RECIPIENT, Action.UPDATE, want.name, old=old, new=new))
 
 
 def _plan_share(
-    share: ShareSpec, actual: WorkspaceState, strategy: Strategy, draft: _Draft, *, declared: Iterable[RecipientSpec]
+    share: ShareSpec,
+    actual: WorkspaceState,
+    strategy: Strategy,
+    draft: _Draft,
+    *,
+    declared: Iterable[RecipientSpec],
+    exact: bool = False,
 ) -> None:
     name = share.name
     want_objects = [desired_object(o) for o in share.data_objects]
@@ -457,7 +495,7 @@ def _plan_share(
         if normalize_comment(have.comment) != comment:
             draft.conflicts.append(f"share {name} already exists with comment {have.comment!r} instead of {comment!r}")
             return
-    elif comment is not None and comment != normalize_comment(have.comment):
+    elif (exact or comment is not None) and comment != normalize_comment(have.comment):
         draft.add(Change(Entity.SHARE, Action.UPDATE, name, old={"comment": have.comment}, new={"comment": comment}))
     removals, additions, kept = _diff_objects(want_objects, have)
     have_grantees = actual.grantees(name)

@@ -5,9 +5,13 @@ carry a new *configuration*: the upload, each revision and each rollback. Those 
 return to, and what the history route marks. Each operation here writes one new version, an audit row and
 an outbox message in one transaction, then hands the message to the publisher, like an upload.
 
-A rollback to configuration N stores N's pack as an UPDATE (what N had is re-created or restored) plus,
-under `ROLLBACK_KEY`, a DELETE of what later configurations added that N did not have; the worker plans
-both against the workspace (`shared.provisioning.plan.make_rollback_plan`).
+A rollback to configuration N stores N's pack as an UPDATE (what N had is re-created or restored
+exactly, IP lists and comments included) plus, under `ROLLBACK_KEY`, a DELETE of what later
+configurations added that N did not have (`shared.provisioning.plan.make_rollback_plan`). Its plan is
+made against the workspace when the rollback is asked for, so it can be shown before it is confirmed and
+stored (marked `PLAN_PREVIEW`) for `GET .../plan` at once; the worker plans again when it applies it,
+since the workspace may change in between. A workspace that cannot be read within the budget leaves the
+plan to the worker, with a warning.
 """
 
 from __future__ import annotations
@@ -26,7 +30,10 @@ from shared.access.approvers import notify_approvers
 from shared.access.policy import Access
 from shared.errors import Conflict, InvalidInput
 from shared.history import History
+from shared.logging import get_logger
 from shared.models import AuditEntry, Project, Request, SharePack, Tenant
+from shared.preflight import CatalogReader, WorkspaceUnreadable, read_within
+from shared.provisioning.plan import Plan, make_rollback_plan
 from shared.queue.messages import ProvisionSharePack
 from shared.queue.outbox import add_to_outbox
 from shared.share_pack_file import FormatLimits, Issue
@@ -36,12 +43,17 @@ from shared.status import AuditAction, RequestStatus, SharePackStatus
 from shared.use_cases.queries import get_share_pack
 from shared.use_cases.submit import validate_upload
 
+log = get_logger(__name__)
+
 UPLOADED = "uploaded"
 REVISED = "revision uploaded"
 RETRIED = "retry"
 ROLLBACK_PREFIX = "rollback to v"
 #: Where a rollback configuration keeps what it removes (a DELETE pack's canonical form).
 ROLLBACK_KEY = "rollback"
+#: Marks a stored plan as made at request time. It has no `made_at` on purpose: the worker takes only a
+#: plan with one for an earlier attempt's (`Recorder.previous_plan`), and replaces this one with its own.
+PLAN_PREVIEW = "preview"
 
 
 def is_configuration(change_reason: str | None) -> bool:
@@ -64,6 +76,31 @@ class Queued:
     version: int
     status: str
     warnings: tuple[Issue, ...] = ()
+    #: A rollback's plan, made when it was asked for (None: the worker makes it); None for other operations.
+    plan: Plan | None = None
+
+
+@dataclass(frozen=True)
+class RollbackPreview:
+    """A rollback's plan against the workspace as it is now; None, with a warning, when it could not be read."""
+
+    share_pack_id: uuid.UUID
+    share_pack_name: str
+    version: int
+    status: str
+    plan: Plan | None
+    warnings: tuple[Issue, ...] = ()
+
+
+@dataclass(frozen=True)
+class _RollbackTarget:
+    """What a rollback to ``to_version`` restores and removes, as read from the pack at ``version``."""
+
+    pack: SharePack
+    to_version: int
+    restore: SharePackSpec
+    remove: SharePackSpec
+    later: tuple[SharePackSpec, ...]
 
 
 @dataclass(frozen=True)
@@ -80,6 +117,10 @@ class Lifecycle:
     check_directory: Callable[[Session, SharePackSpec, Findings], None] | None = None
     #: Who may change the pack: raises NotFound/Forbidden (see `uploader_of`); None: anyone (tests, tools).
     authorize: Callable[[Session, SharePack], None] | None = None
+    #: Read access to a workspace, to plan a rollback at request time; None: no credentials, the worker plans.
+    reader_for: Callable[[str], CatalogReader] | None = None
+    #: How long a rollback request waits for the workspace before leaving its plan to the worker.
+    read_budget_seconds: float = 3.0
 
     def retry(
         self, share_pack_id: uuid.UUID, *, workspace_url: str, performed_by: str, request_id: str | None = None
@@ -144,6 +185,21 @@ class Lifecycle:
         self._publish(outbox_id)
         return replace(queued, warnings=tuple(parsed.warnings))
 
+    def preview_rollback(self, share_pack_id: uuid.UUID, to_version: int, *, workspace_url: str) -> RollbackPreview:
+        """Plan the return to configuration ``to_version`` against the workspace; store and queue nothing.
+
+        Raises:
+            NotFound: no such pack in this workspace.
+            InvalidInput: ``to_version`` is not a configuration version of this pack.
+            Conflict: the pack is still being provisioned.
+        """
+        with self.session_factory() as session:
+            target = self._rollback_target(session, share_pack_id, to_version, workspace_url)
+        plan, warnings = self._plan_rollback(target, workspace_url)
+        pack = target.pack
+        return RollbackPreview(pack.share_pack_id, pack.share_pack_name, pack.version, pack.share_pack_status,
+                               plan, warnings)
+
     def rollback(
         self,
         share_pack_id: uuid.UUID,
@@ -153,45 +209,80 @@ class Lifecycle:
         performed_by: str,
         request_id: str | None = None,
     ) -> Queued:
-        """Queue the workspace's return to configuration ``to_version`` of this pack.
+        """Queue the workspace's return to configuration ``to_version`` of this pack, its plan shown at once.
 
         Raises:
             NotFound: no such pack in this workspace.
             InvalidInput: ``to_version`` is not a configuration version of this pack.
-            Conflict: the pack is still being provisioned.
+            Conflict: the pack is still being provisioned, or changed while the rollback was planned.
         """
+        with self.session_factory() as session:
+            target = self._rollback_target(session, share_pack_id, to_version, workspace_url)
+        plan, warnings = self._plan_rollback(target, workspace_url)  # no transaction open while reading
+        restore = target.restore
+        config = {**restore.to_dict(), ROLLBACK_KEY: {"to_version": to_version, "remove": target.remove.to_dict()}}
         with self.session_factory.begin() as session:
             pack = self._finished(session, share_pack_id, workspace_url, verb="rolled back")
-            configurations = _configurations(session, share_pack_id)
-            if to_version not in configurations:
-                listed = ", ".join(f"v{v}" for v in configurations)
-                raise InvalidInput(
-                    f"Version {to_version} of share pack {share_pack_id} is not a configuration; "
-                    f"its configurations are {listed}"
+            if pack.version != target.pack.version:
+                raise Conflict(
+                    f"Share pack {share_pack_id} changed (now version {pack.version}) while its rollback was "
+                    "planned; ask again"
                 )
-            target = SharePackSpec.from_dict(configurations[to_version])
-            later = [SharePackSpec.from_dict(c) for v, c in configurations.items() if v > to_version]
-            restore, remove = rollback_specs(target, later)
-            config = {**restore.to_dict(), ROLLBACK_KEY: {"to_version": to_version, "remove": remove.to_dict()}}
             current = SharePackSpec.from_dict(pack.config)
             tenant = History(session, Tenant).current(pack.tenant_id) if pack.tenant_id else None
             # The approval gate applies when going back gives someone access the pack does not give now.
             waits = (
                 tenant is not None
-                and widens_access(restore, current)
+                and widens_access(restore, current, plan=plan, later=target.later)
                 and needs_approval(session, tenant, restore, workspace_url)
             )
             queued, outbox_id = self._queue(
                 session, pack, performed_by=performed_by, request_id=request_id,
                 reason=f"{ROLLBACK_PREFIX}{to_version}", provisioning_status="Queued for rollback",
                 audit=AuditAction.UPDATED, spec=restore, config=config, waits=waits,
+                plan={**plan.to_dict(), PLAN_PREVIEW: True} if plan is not None else None,
             )
             if waits:
                 _new_request(session, pack, restore, performed_by=performed_by, waits=True)
         self._publish(outbox_id)
-        return queued
+        return replace(queued, warnings=warnings, plan=plan)
 
     # -- helpers ----------------------------------------------------------------------------------------
+
+    def _rollback_target(
+        self, session: Session, share_pack_id: uuid.UUID, to_version: int, workspace_url: str
+    ) -> _RollbackTarget:
+        pack = self._finished(session, share_pack_id, workspace_url, verb="rolled back")
+        configurations = _configurations(session, share_pack_id)
+        if to_version not in configurations:
+            listed = ", ".join(f"v{v}" for v in configurations)
+            raise InvalidInput(
+                f"Version {to_version} of share pack {share_pack_id} is not a configuration; "
+                f"its configurations are {listed}"
+            )
+        target = SharePackSpec.from_dict(configurations[to_version])
+        later = tuple(SharePackSpec.from_dict(c) for v, c in configurations.items() if v > to_version)
+        restore, remove = rollback_specs(target, later)
+        return _RollbackTarget(pack, to_version, restore, remove, later)
+
+    def _plan_rollback(self, target: _RollbackTarget, workspace_url: str) -> tuple[Plan | None, tuple[Issue, ...]]:
+        """Plan the rollback against the workspace within the budget; (None, warning) when it cannot."""
+        reader_for = self.reader_for
+        if reader_for is None:
+            reason = "no Databricks credentials are configured"
+        else:
+            def read_and_plan() -> Plan:
+                reader = reader_for(workspace_url)
+                state = reader.read_state(target.restore).merged(reader.read_state(target.remove))
+                return make_rollback_plan(target.restore, target.remove, state)
+
+            try:
+                return read_within(read_and_plan, budget_seconds=self.read_budget_seconds), ()
+            except WorkspaceUnreadable as exc:
+                reason = exc.reason
+        log.warning("rollback.plan_pending", reason=reason)
+        return None, (Issue(path="", message=f"Plan pending: {reason}; the worker plans the rollback when it "
+                                             "applies it"),)
 
     def _publish(self, outbox_id: int | None) -> None:
         if outbox_id is not None:  # None: the pack waits for an approver, who queues it
@@ -310,8 +401,20 @@ def _new_request(
         requests.change(current.request_id, changed_by=performed_by, change_reason="new configuration", **values)
 
 
-def widens_access(restore: SharePackSpec, current: SharePackSpec) -> bool:
-    """Whether ``restore`` grants a (share, recipient) pair or declares a recipient ``current`` does not."""
+def widens_access(
+    restore: SharePackSpec,
+    current: SharePackSpec,
+    *,
+    plan: Plan | None = None,
+    later: Iterable[SharePackSpec] = (),
+) -> bool:
+    """Whether going back to ``restore`` gives access the pack does not give now.
+
+    It does when it grants a (share, recipient) pair or declares a recipient ``current`` does not, or
+    opens a recipient's IP list: clears it or adds an address. The ``plan`` against the workspace says
+    which IP lists open; without one (the workspace could not be read), any IP list a ``later``
+    configuration declared may be in force, so restoring one that is empty or not inside it counts.
+    """
     def grants(spec: SharePackSpec) -> set[tuple[str, str]]:
         if spec.metadata.strategy is Strategy.DELETE:
             return set()
@@ -320,7 +423,16 @@ def widens_access(restore: SharePackSpec, current: SharePackSpec) -> bool:
     def recipients(spec: SharePackSpec) -> set[str]:
         return set() if spec.metadata.strategy is Strategy.DELETE else {r.name for r in spec.recipients}
 
-    return bool(grants(restore) - grants(current) or recipients(restore) - recipients(current))
+    if grants(restore) - grants(current) or recipients(restore) - recipients(current):
+        return True
+    if plan is not None:
+        return any(change.widens_ip_access for change in plan.changes)
+    declared = {(r.name, frozenset(r.allowed_ips)) for spec in later for r in spec.recipients if r.allowed_ips}
+    return any(
+        name == recipient.name and (not recipient.allowed_ips or not set(recipient.allowed_ips) <= ips)
+        for recipient in restore.recipients
+        for name, ips in declared
+    )
 
 
 def _configurations(session: Session, share_pack_id: uuid.UUID) -> dict[int, dict[str, Any]]:

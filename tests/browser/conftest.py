@@ -29,6 +29,10 @@ from api import create_app
 from emulator.auth import DEFAULT_TOKEN
 from emulator.control import EmulatorControl
 from emulator.server import RunningEmulator
+from graph_emulator.app import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
+from graph_emulator.control import GraphEmulatorControl
+from graph_emulator.identity import CONSOLE_CLIENT_ID, CONSOLE_CLIENT_SECRET
+from graph_emulator.server import RunningGraphEmulator
 from shared.access.administration import put_local_group, put_project, put_tenant
 from shared.access.policy import Access
 from shared.access.principals import Principal
@@ -41,6 +45,7 @@ from shared.queue.factory import make_queue
 from shared.queue.outbox import OutboxPublisher
 from shared.recipient_tokens import RecipientTokens
 from shared.settings import Settings
+from tests.fixtures.graph_emulator import GRAPH_TENANT
 from tests.fixtures.postgres import alembic_config, fresh_database_url
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
@@ -55,6 +60,9 @@ API_KEY = "console-requestor-key-0123"
 APPROVER_KEY = "console-approver-key-0123"
 OUTSIDER_KEY = "console-outsider-key-0123"
 MARKETS, MARKETS_PROJECT = "Markets", "Market data"
+# An Entra group (fixed id, seeded into the Graph emulator by the tests that sign in with Microsoft) whose
+# members configure Finance: the console learns the membership from the ID token's `groups` claim.
+FINANCE_ENTRA_GROUP = "0f1ace00-0000-4000-8000-00000000f1ac"
 SEED_TABLES = [
     "sales.reporting.orders",
     "sales.reporting.customers",
@@ -73,6 +81,7 @@ class ConsoleStack:
     sessions: sessionmaker[Session]
     #: The Fernet key of activation links, shared by the app, the worker and a test's mail delivery.
     activation_key: str
+    graph: GraphEmulatorControl
 
     def url(self, path: str) -> str:
         return self.base_url + path
@@ -93,9 +102,14 @@ def console_stack(
     postgres_server_url: str,
     azurite_connection_string: str,
     workspace_emulator: RunningEmulator,
+    running_graph_emulator: RunningGraphEmulator,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[ConsoleStack]:
     database_url = fresh_database_url(postgres_server_url, prefix="console")
+    # Bound before the app exists: the app's settings need its own URL (the Entra redirect URI).
+    server: BaseWSGIServer = make_server("127.0.0.1", 0, _not_ready, threaded=True)
+    base_url = f"http://127.0.0.1:{server.server_port}"
+    graph_url = running_graph_emulator.url
     command.upgrade(alembic_config(database_url), "head")
     engine = make_engine(database_url)
     env = {
@@ -106,6 +120,16 @@ def console_stack(
         "api_keys": f"{REQUESTOR}={API_KEY},{APPROVER}={APPROVER_KEY},{OUTSIDER}={OUTSIDER_KEY}",
         "dev_workspace_urls": workspace_emulator.url,
         "log_format": "json",
+        # "Sign in with Microsoft" against the Graph emulator, and Graph for the group overage.
+        "console_entra_client_id": CONSOLE_CLIENT_ID,
+        "console_entra_client_secret": CONSOLE_CLIENT_SECRET,
+        "console_entra_authority": f"{graph_url}/{GRAPH_TENANT}",
+        "console_entra_redirect_uri": f"{base_url}/console/sign-in/microsoft/callback",
+        "azure_tenant_id": GRAPH_TENANT,
+        "graph_client_id": DEFAULT_CLIENT_ID,
+        "graph_client_secret": DEFAULT_CLIENT_SECRET,
+        "graph_base_url": graph_url,
+        "graph_authority_host": graph_url,
     }
     settings = Settings.from_env(env, dotenv_path=None)
     queue = make_queue(settings, engine)
@@ -121,7 +145,7 @@ def console_stack(
         reader_for=readers.gateway, activation_links=ActivationLinkCipher([activation_key]),
         recipient_tokens=lambda url: RecipientTokens(readers.client(url)),
     )
-    server: BaseWSGIServer = make_server("127.0.0.1", 0, app, threaded=True)
+    server.app = app
     serving = threading.Thread(target=server.serve_forever, name="console-http", daemon=True)
     serving.start()
     worker_log = tmp_path_factory.mktemp("console-worker") / "worker.log"
@@ -141,12 +165,13 @@ def console_stack(
         )
     try:
         yield ConsoleStack(
-            base_url=f"http://127.0.0.1:{server.server_port}",
+            base_url=base_url,
             workspace_url=workspace_emulator.url,
             emulator=EmulatorControl(workspace_emulator.url),
             worker_log=worker_log,
             sessions=sessions,
             activation_key=activation_key,
+            graph=GraphEmulatorControl(graph_url),
         )
     finally:
         worker.terminate()
@@ -159,6 +184,11 @@ def console_stack(
         engine.dispose()
 
 
+def _not_ready(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+    start_response("503 Service Unavailable", [("Content-Type", "text/plain")])
+    return [b"starting"]
+
+
 def _register_tenants(sessions: sessionmaker[Session], settings: Settings, workspace_url: str) -> None:
     """Finance provisions at once; Markets holds every pack for its project's approver; Retail is elsewhere."""
     admin = Access(Principal.from_api_key("admin", admins=frozenset({"admin"})), frozenset())
@@ -166,7 +196,7 @@ def _register_tenants(sessions: sessionmaker[Session], settings: Settings, works
     put_local_group(sessions, admin, "approvers", [APPROVER])
     put_local_group(sessions, admin, "retail", [OUTSIDER])
     for business_line, groups, rule in (
-        ("Finance", ["configurators"], "never"),
+        ("Finance", ["configurators", FINANCE_ENTRA_GROUP], "never"),
         (MARKETS, ["configurators"], "always"),
         ("Retail", ["retail"], "never"),
     ):
@@ -210,7 +240,7 @@ class BrowserPage:
         self.goto("/console/sign-in")
         self.page.get_by_label("API key").fill(api_key)
         self.page.get_by_label("Databricks workspace").select_option(self.stack.workspace_url)
-        self.page.get_by_role("button", name="Sign in").click()
+        self.page.get_by_role("button", name="Sign in", exact=True).click()
         if succeeds:  # wait for the next page, so the test's first action is not on the sign-in form
             playwright_sync.expect(self.page.get_by_role("button", name="Sign out")).to_be_visible()
 

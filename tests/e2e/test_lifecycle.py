@@ -25,6 +25,10 @@ ACME = """
     type: D2O
     email: data@acme.example.com
 """
+#: acme as later configurations declare it: restricted to some addresses, with a comment.
+ACME_RESTRICTED = ACME + """    allowed_ips: [203.0.113.0/24, 198.51.100.7]
+    comment: Acme, restricted
+"""
 GLOBEX = """
   - name: globex
     type: D2O
@@ -50,12 +54,12 @@ def pack(strategy: str, *, recipients: str = ACME, shares: str, pipelines: str =
     return HEAD.format(strategy=strategy) + "recipient:" + recipients + "share:" + shares + pipelines
 
 
-def sales(tables: str, recipients: str = "[acme]") -> str:
+def sales(tables: str, recipients: str = "[acme]", comment: str | None = None) -> str:
     return f"""
   - name: sales
     recipients: {recipients}
     data_objects: {tables}
-"""
+""" + (f"    comment: {comment}\n" if comment else "")
 
 
 def revise(stack, share_pack_id: str, yaml_text: str) -> dict[str, Any]:
@@ -82,11 +86,27 @@ def lakeflow(stack) -> dict[str, Any]:
     }
 
 
+#: What the server fills in on every change: never part of a definition.
+SERVER_FILLED = frozenset({"updated_at", "updated_by", "added_at", "added_by"})
+
+
+def definition(value: Any) -> Any:
+    """``value`` without server-filled fields, with "no comment" spelled one way (None, as the gateway reads it)."""
+    if isinstance(value, dict):
+        return {key: (item or None) if key == "comment" else definition(item)
+                for key, item in value.items() if key not in SERVER_FILLED}
+    if isinstance(value, list):
+        return [definition(item) for item in value]
+    return value
+
+
 def sharing(stack) -> dict[str, Any]:
-    """The emulator's recipients, shares with their objects, and grants (what a rollback must restore)."""
+    """The emulator's recipients and shares, whole (IP lists, comments, objects), and grants: what a
+    rollback must restore."""
     state = stack.emulator.state()
     return {
-        "recipients": sorted(r["name"] for r in state["recipients"]),
+        "recipients": {r["name"]: definition(r) for r in state["recipients"]},
+        "shares": {s["name"]: definition(s) for s in state["shares"]},
         "objects": {s["name"]: sorted(o["name"] for o in s["objects"].values()) for s in state["shares"]},
         "grants": {share: sorted(p for p, privileges in g.items() if "SELECT" in privileges)
                    for share, g in state["grants"].items() if g},
@@ -156,17 +176,22 @@ def test_rollback_from_the_third_configuration_to_the_first_restores_the_workspa
     completed(stack, share_pack_id)
     as_first = (sharing(stack), lakeflow(stack))
 
-    # configuration 2: the customers table (and its pipeline) goes, a second recipient comes
-    second = pack("UPDATE", recipients=ACME + GLOBEX, shares=sales("[sales.reporting.orders]", "[acme, globex]"),
+    # configuration 2: the customers table (and its pipeline) goes, a second recipient comes, acme gets an
+    # IP list and a comment, the share a comment
+    second = pack("UPDATE", recipients=ACME_RESTRICTED + GLOBEX,
+                  shares=sales("[sales.reporting.orders]", "[acme, globex]", comment="Sales v2"),
                   pipelines=PIPELINES.split("  - name: customers_live")[0])
     revise(stack, share_pack_id, second)
     completed(stack, share_pack_id)
-    # configuration 3: another share and the returns table
-    third = pack("UPDATE", recipients=ACME + GLOBEX, shares=sales("[sales.reporting.orders]", "[acme, globex]")
+    # configuration 3: another share and the returns table; acme's IP list narrows, comments change
+    third = pack("UPDATE", recipients=ACME_RESTRICTED.replace(", 198.51.100.7", "").replace("restricted", "v3")
+                 + GLOBEX, shares=sales("[sales.reporting.orders]", "[acme, globex]", comment="Sales v3")
                  + "\n  - name: extra\n    recipients: [globex]\n    data_objects: [sales.reporting.returns]\n")
     revise(stack, share_pack_id, third)
     completed(stack, share_pack_id)
-    assert sharing(stack) != as_first[0]
+    acme = sharing(stack)["recipients"]["acme"]
+    assert acme["ip_access_list"] == ["203.0.113.0/24"] and acme["comment"] == "Acme, v3"
+    assert sharing(stack)["shares"]["sales"]["comment"] == "Sales v3"
 
     history = stack.history(share_pack_id)
     configurations = [v["Version"] for v in history if v["IsConfiguration"]]
@@ -176,7 +201,8 @@ def test_rollback_from_the_third_configuration_to_the_first_restores_the_workspa
     assert response.status_code == 202, response.json
     completed(stack, share_pack_id)
 
-    assert (sharing(stack), lakeflow(stack)) == as_first
+    assert sharing(stack) == as_first[0]  # acme open again and without a comment, the share without one
+    assert lakeflow(stack) == as_first[1]
     plan = stack.client.get(f"/workflow/sharepack/{share_pack_id}/plan", headers=stack.headers).json["Plan"]
     assert plan["summary"]["share_delete"] == 1 and plan["summary"]["recipient_delete"] == 1
     assert plan["summary"]["pipeline_create"] == 1

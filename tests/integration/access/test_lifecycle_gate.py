@@ -92,3 +92,33 @@ def test_only_the_packs_uploaders_may_change_it(session_factory, submit, finance
         lifecycle(OUTSIDER).retry(first.share_pack_id, workspace_url=WORKSPACE, performed_by=OUTSIDER.identity)
     queued = lifecycle().retry(first.share_pack_id, workspace_url=WORKSPACE, performed_by=CONFIGURATOR.identity)
     assert queued.status == "IN_PROGRESS" and len(lifecycle.published) == 1  # type: ignore[attr-defined]
+
+
+ALL_IPS = "  allowed_ips:\n  - 203.0.113.0/24\n  - 198.51.100.7\n"
+ONE_IP = "  allowed_ips:\n  - 198.51.100.7\n"
+
+
+@pytest.mark.parametrize(
+    ("first_ips", "later_ips", "status"),
+    [
+        ("", ALL_IPS, "PENDING_APPROVAL"),  # going back clears the IP list: anyone may connect
+        (ALL_IPS, ONE_IP, "PENDING_APPROVAL"),  # going back allows an address the pack does not now
+        (ONE_IP, ALL_IPS, "IN_PROGRESS"),  # going back narrows the list
+    ],
+)
+def test_a_rollback_that_opens_an_ip_list_waits_for_an_approver(
+    first_ips, later_ips, status, session_factory, submit, finance, lifecycle, access_of
+):
+    """Without a workspace to read (no reader), IP lists are compared with those later configurations set."""
+    first = submit(CONFIGURATOR, sample(**{ALL_IPS: first_ips}))
+    approve(session_factory, access_of(APPROVER), first.share_pack_id, comment=None, queue_name="access-tests")
+    finish(session_factory, first.share_pack_id)
+    later = revise(lifecycle, access_of, first.share_pack_id, sample(**{ALL_IPS: later_ips, "NEW": "UPDATE"}))
+    if later.status == "PENDING_APPROVAL":
+        approve(session_factory, access_of(APPROVER), first.share_pack_id, comment=None, queue_name="access-tests")
+    finish(session_factory, first.share_pack_id)
+
+    back = lifecycle().rollback(first.share_pack_id, 1, workspace_url=WORKSPACE, performed_by=CONFIGURATOR.identity)
+
+    assert back.status == status
+    assert back.plan is None and "Plan pending" in back.warnings[0].message

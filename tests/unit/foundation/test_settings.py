@@ -109,3 +109,35 @@ def test_incomplete_or_double_credentials_fail_at_start():
         settings(azure_client_id="only-the-id")
     with pytest.raises(ConfigurationError, match="Invalid setting workspace_credentials"):
         settings(workspace_credentials='{"https://adb-1.2.azuredatabricks.net": {"token": "t", "azure_client_id": "i"}}')  # noqa: E501
+
+
+CONSOLE_ENTRA = {
+    "console_entra_client_id": "console-app",
+    "console_entra_client_secret": "s3cret-value",
+    "console_entra_authority": "https://login.microsoftonline.com/11111111-2222-3333-4444-555555555555/",
+    "console_entra_redirect_uri": "https://sharepack.example.com/console/sign-in/microsoft/callback",
+}
+
+
+def test_console_entra_sign_in_is_configured_by_its_client_id_and_keeps_the_secret_out_of_repr():
+    settings = Settings.from_env(CONSOLE_ENTRA, dotenv_path=None)
+    assert settings.console_entra_configured
+    assert settings.console_entra_authority == CONSOLE_ENTRA["console_entra_authority"].rstrip("/")
+    assert "s3cret-value" not in repr(settings)
+    assert not Settings.from_env({}, dotenv_path=None).console_entra_configured
+
+
+@pytest.mark.parametrize(("changes", "message"), [
+    ({"console_entra_client_secret": ""}, "Missing setting console_entra_client_secret"),
+    ({"console_entra_authority": "https://login.microsoftonline.com/common"}, "expected https://login"),
+    ({"console_entra_authority": "https://login.microsoftonline.com"}, "Invalid setting console_entra_authority"),
+    ({"console_entra_authority": "http://login.example.com/tenant"}, "https is required off loopback"),
+])
+def test_console_entra_settings_are_checked_at_start(changes, message):
+    with pytest.raises(ConfigurationError, match=message):
+        Settings.from_env({**CONSOLE_ENTRA, **changes}, dotenv_path=None)
+
+
+def test_console_entra_may_use_plain_http_on_loopback_only():
+    local = {**CONSOLE_ENTRA, "console_entra_authority": "http://127.0.0.1:8002/00000000-0000-0000-0000-00000000000a"}
+    assert Settings.from_env(local, dotenv_path=None).console_entra_configured
