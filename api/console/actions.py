@@ -12,10 +12,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from flask import Blueprint, flash, g, redirect, request, url_for
+from flask import Blueprint, flash, g, redirect, render_template, request, url_for
 from sqlalchemy.orm import Session
 from werkzeug.wrappers.response import Response as WerkzeugResponse
 
+from api.console import present
 from api.console.session import chosen_workspace
 from api.context import access, services
 from api.routes.drift import reconcile, require_reconciler
@@ -118,6 +119,18 @@ def register(blp: Blueprint, *, visible_pack: Callable[[Session, str], SharePack
         )
         flash(f"Queued for retry as version {queued.version}: what the failed attempt finished is not redone.", DONE)
         return back_to(queued.share_pack_id)
+
+    @blp.get("/packs/<share_pack_id>/rollback")
+    def rollback_preview(share_pack_id: str) -> str:
+        """The rollback's plan against the workspace as it is now, before the caller confirms it."""
+        to_version = _whole_number(request.args.get("to_version"), "the version to roll back to")
+        preview = lifecycle().preview_rollback(
+            parse_share_pack_id(share_pack_id), to_version, workspace_url=chosen_workspace()
+        )
+        plan = preview.plan.to_dict() if preview.plan is not None else None
+        return render_template(
+            "rollback.html", preview=preview, to_version=to_version, plan=plan, plan_rows=present.plan_rows(plan),
+        )
 
     @blp.post("/packs/<share_pack_id>/rollback")
     def rollback_pack(share_pack_id: str) -> WerkzeugResponse:

@@ -131,7 +131,12 @@ def test_a_pack_is_rolled_back_from_v2_to_v1(web: BrowserPage, seeded_workspace:
 
     web.goto(path)
     web.page.get_by_label("Roll back to configuration version").select_option("1")
-    _take_action(web, "Roll back", "action-rollback-offered", "Rollback to version 1 queued")
+    web.page.get_by_role("button", name="Preview the rollback").click()
+    # The plan against the workspace as it is, before anything changes: globex gets its grant back.
+    expect(web.page.get_by_role("heading", level=1)).to_contain_text("to version 1")
+    expect(web.page.locator("ul.plan")).to_contain_text("globex_lakehouse")
+    assert "globex_lakehouse" not in _grantees(workspace, "sales_reporting")
+    _take_action(web, "Roll back", "action-rollback-preview", "Rollback to version 1 queued")
     _wait_for(web, "COMPLETED")
     expect(web.page.locator("ol.timeline")).to_contain_text("rollback to v1")
     assert "globex_lakehouse" in _grantees(workspace, "sales_reporting")

@@ -124,6 +124,7 @@ def test_a_post_checks_again_what_the_page_did_not_offer(
     assert client.get(f"/console/packs/{share_pack_id}").status_code == 404
     for action, form in (("retry", {}), ("rollback", {"to_version": "1"}), ("reconcile", {})):
         assert post(client, share_pack_id, action, **form).status_code == 404, action
+    assert client.get(f"/console/packs/{share_pack_id}/rollback?to_version=1").status_code == 404
     rotate = post(client, share_pack_id, "recipients/acme_analytics/rotate-token", overlap_hours="1")
     assert rotate.status_code == 404
 
@@ -140,8 +141,17 @@ def test_a_rollback_is_chosen_from_the_configuration_versions_and_queued(
     offered = re.search(r'<select id="rollback-version" name="to_version">(.*?)</select>', page).group(1)
     assert re.findall(r'<option value="(\d+)">', offered) == ["1"]  # not v2 (a status), not v3 (current)
 
+    preview = client.get(f"/console/packs/{share_pack_id}/rollback?to_version=1")
+    assert preview.status_code == 200
+    shown = preview.get_data(as_text=True)
+    assert "Roll back SharePack_" in shown and "to version 1</h1>" in shown
+    # This app has no Databricks credentials: the preview says the worker will plan it.
+    assert "Plan pending: no Databricks credentials are configured" in shown
+    assert client.get(f"/console/packs/{share_pack_id}/rollback?to_version=2").status_code == 400
+    assert client.get(f"/console/packs/{share_pack_id}/rollback").status_code == 400
+
     message = flashed(client, post(client, share_pack_id, "rollback", to_version="1"))
-    assert message == "Rollback to version 1 queued as version 5."
+    assert message.startswith("Rollback to version 1 queued as version 5")
     timeline = client.get(f"/console/packs/{share_pack_id}").get_data(as_text=True)
     assert "rollback to v1" in timeline
 
@@ -210,6 +220,7 @@ def test_an_approver_who_sees_the_pack_gets_no_button_and_a_403(
         refused = post(client, share_pack_id, action, **form)
         assert refused.status_code == 403, action
         assert "may upload share packs" in refused.get_data(as_text=True)
+    assert client.get(f"/console/packs/{share_pack_id}/rollback?to_version=1").status_code == 403
     refused = post(client, share_pack_id, "reconcile")
     assert refused.status_code == 403
     assert "may reconcile its share packs" in refused.get_data(as_text=True)
