@@ -20,7 +20,7 @@ from shared.health import CachedHealth, check_health, check_readiness
 from shared.logging import configure_logging, get_logger
 from shared.notifications.activation_links import ActivationLinkCipher
 from shared.preflight import CatalogReader
-from shared.provisioning.clients import WorkspaceClients
+from shared.provisioning.clients import workspace_clients_from_settings
 from shared.queue.factory import make_queue
 from shared.queue.outbox import OutboxPublisher
 from shared.recipient_tokens import tokens_from_settings
@@ -69,17 +69,13 @@ def _log_startup(settings: Settings, engine: Engine) -> None:
 
 def _workspace_readers(settings: Settings) -> Callable[[str], CatalogReader] | None:
     """Read-only workspace access for the pre-flight; None when no Databricks credentials are configured."""
-    if settings.databricks_credentials is None and not settings.workspace_credentials:
-        return None
-    clients = WorkspaceClients(
-        settings.databricks_credentials,
-        per_workspace=settings.workspace_credentials,
+    clients = workspace_clients_from_settings(
+        settings,
+        product="sharepack-api",
         # a pre-flight read must not outlive the request by much: it is skipped, not waited out
         retry_timeout_seconds=max(5, int(settings.preflight_budget_seconds * 10)),
-        concurrency=settings.workspace_concurrency,
-        product="sharepack-api",
     )
-    return clients.gateway
+    return clients.gateway if clients is not None else None
 
 
 try:

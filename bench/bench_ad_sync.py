@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import gc
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -39,13 +38,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT)]
 
-from alembic import command  # noqa: E402
+from devserver.ready import free_port  # noqa: E402
 from graph_emulator.control import GraphEmulatorControl  # noqa: E402
 from shared.db import make_engine, make_session_factory  # noqa: E402
 from shared.embedded_postgres import start_embedded_postgres  # noqa: E402
 from shared.graph.ad_sync import AdSync, SyncCounts  # noqa: E402
 from tests.fixtures.graph_emulator import make_graph_client  # noqa: E402
-from tests.fixtures.postgres import alembic_config, fresh_database_url  # noqa: E402
+from tests.fixtures.postgres import migrated_database_url  # noqa: E402
 
 MEMBERS_PER_GROUP = 20
 GOAL_MEMORY_RATIO = 5.0
@@ -61,25 +60,15 @@ class Step:
     counts: SyncCounts
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @contextmanager
 def graph_emulator_process() -> Iterator[GraphEmulatorControl]:
     """``python -m graph_emulator`` on a free port, in memory only."""
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen([sys.executable, "-m", "graph_emulator", "--port", str(port)], cwd=ROOT,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=dict(os.environ))
     control = GraphEmulatorControl(f"http://127.0.0.1:{port}", timeout=600)
     try:
-        deadline = time.monotonic() + 60
-        while not control.health():
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("the Graph emulator did not start")
-            time.sleep(0.05)
+        control.wait_ready(timeout=60, process=process)
         yield control
     finally:
         process.terminate()
@@ -120,8 +109,7 @@ def measure(name: str, call: Callable[[], SyncCounts], traced: bool) -> Step:
 
 def scenario(database_url: str, users: int, groups: int, traced: bool) -> list[Step]:
     """Fresh database and directory; the three runs described in the module docstring."""
-    url = fresh_database_url(database_url, prefix="adsync")
-    command.upgrade(alembic_config(url), "head")
+    url = migrated_database_url(database_url, prefix="adsync")
     engine = make_engine(url)
     try:
         with graph_emulator_process() as control:

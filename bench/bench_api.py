@@ -21,7 +21,6 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.request
 import uuid
 from pathlib import Path
 
@@ -30,14 +29,14 @@ from sqlalchemy import create_engine, text
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from alembic import command  # noqa: E402
+from devserver.ready import NotReadyError, answers, wait_until_ready  # noqa: E402
 from shared.db import make_session_factory  # noqa: E402
 from shared.embedded_postgres import start_embedded_postgres  # noqa: E402
 from shared.queue.factory import make_queue  # noqa: E402
 from shared.settings import Settings  # noqa: E402
 from tests.fixtures.access import register_tenant  # noqa: E402
 from tests.fixtures.azurite import AzuriteQueueService  # noqa: E402
-from tests.fixtures.postgres import alembic_config, fresh_database_url  # noqa: E402
+from tests.fixtures.postgres import migrated_database_url  # noqa: E402
 
 API_KEY = "bench-api-key-0123"
 WORKSPACE = "http://127.0.0.1:8001"
@@ -111,15 +110,10 @@ def wait_published(database_url: str, timeout: float = 30) -> float:
 
 
 def wait_healthy(port: int, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/workflow/health", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.3)
-    raise SystemExit("gunicorn did not become healthy")
+    try:
+        wait_until_ready(lambda: answers(f"http://127.0.0.1:{port}/workflow/health"), timeout=timeout, what="gunicorn")
+    except NotReadyError as exc:
+        raise SystemExit(str(exc)) from None
 
 
 def main() -> int:
@@ -132,8 +126,7 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory(prefix="sp-bench-", dir="/tmp") as tmp:
         server = start_embedded_postgres(Path(tmp) / "pg")
-        database_url = fresh_database_url(server, prefix="bench")
-        command.upgrade(alembic_config(database_url), "head")
+        database_url = migrated_database_url(server, prefix="bench")
         # Uploads are admitted only for a registered business line and its workspace (issue 9).
         register_tenant(make_session_factory(create_engine(database_url)), {"EMEA": WORKSPACE})
         azurite = AzuriteQueueService(Path(tmp) / "azurite")

@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -46,6 +45,7 @@ from databricks.sdk.service.sharing import (
     SharedDataObjectUpdateAction,
 )
 
+from devserver.ready import free_port
 from emulator.auth import DEFAULT_TOKEN
 from emulator.control import EmulatorControl
 
@@ -68,16 +68,10 @@ class Timing:
     server_ms: float
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @contextmanager
 def emulator_process(state_file: Path, root: Path = ROOT) -> Iterator[tuple[EmulatorControl, float]]:
     """Run ``python -m emulator`` from ``root`` on ``state_file``; yield its hooks client and start time (s)."""
-    port = _free_port()
+    port = free_port()
     started = time.perf_counter()
     process = subprocess.Popen(
         [
@@ -98,11 +92,7 @@ def emulator_process(state_file: Path, root: Path = ROOT) -> Iterator[tuple[Emul
     )
     control = EmulatorControl(f"http://127.0.0.1:{port}", timeout=120)
     try:
-        deadline = time.monotonic() + 120
-        while not control.health():
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("the emulator did not start")
-            time.sleep(0.02)
+        control.wait_ready(timeout=120, process=process)
         yield control, time.perf_counter() - started
     finally:
         process.terminate()

@@ -34,8 +34,8 @@ from sqlalchemy import func, insert, select
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from alembic import command  # noqa: E402
-from devstack.mailserver import MailDrop, free_port, start_mail_server  # noqa: E402
+from devserver.ready import free_port  # noqa: E402
+from devstack.mailserver import MailDrop, start_mail_server  # noqa: E402
 from shared.db import make_engine, make_session_factory  # noqa: E402
 from shared.embedded_postgres import start_embedded_postgres  # noqa: E402
 from shared.logging import configure_logging  # noqa: E402
@@ -43,7 +43,7 @@ from shared.models import Notification  # noqa: E402
 from shared.notifications.activation_links import ActivationLinkCipher, store_activation_link  # noqa: E402
 from shared.notifications.delivery import NotificationDeliverer  # noqa: E402
 from shared.notifications.smtp import SmtpTransport  # noqa: E402
-from tests.fixtures.postgres import alembic_config, fresh_database_url  # noqa: E402
+from tests.fixtures.postgres import migrated_database_url  # noqa: E402
 
 SENDER = "bench@workflow.example"
 
@@ -106,8 +106,7 @@ def main() -> int:
         server = start_embedded_postgres(Path(tmp) / "pg")
         try:
             for _ in range(args.runs):
-                url = fresh_database_url(server, prefix="benchmail")
-                command.upgrade(alembic_config(url), "head")
+                url = migrated_database_url(server, prefix="benchmail")
                 engine = make_engine(url)
                 session_factory = make_session_factory(engine)
                 mailbox.clear()

@@ -32,7 +32,6 @@ sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
 from bench_provisioning import share_pack, table_names  # noqa: E402
 
-from alembic import command  # noqa: E402
 from emulator.auth import DEFAULT_TOKEN  # noqa: E402
 from emulator.server import start_emulator  # noqa: E402
 from shared.db import make_engine, make_session_factory  # noqa: E402
@@ -43,7 +42,7 @@ from shared.share_pack_file.model import Strategy  # noqa: E402
 from shared.share_pack_file.write import to_yaml  # noqa: E402
 from shared.use_cases.submit import submit_share_pack  # noqa: E402
 from tests.fixtures.azurite import AzuriteQueueService  # noqa: E402
-from tests.fixtures.postgres import alembic_config, fresh_database_url  # noqa: E402
+from tests.fixtures.postgres import migrated_database_url  # noqa: E402
 
 
 def run_round(
@@ -99,8 +98,7 @@ def main() -> int:
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="sp-bench-", dir="/tmp") as tmp:
-        database_url = fresh_database_url(start_embedded_postgres(Path(tmp) / "pg"), prefix="bench")
-        command.upgrade(alembic_config(database_url), "head")
+        database_url = migrated_database_url(start_embedded_postgres(Path(tmp) / "pg"), prefix="bench")
         azurite = AzuriteQueueService(Path(tmp) / "azurite")
         azurite.start()
         emulator = start_emulator(latency_ms=args.latency_ms, seed_tables=table_names())

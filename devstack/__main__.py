@@ -29,7 +29,6 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager, suppress
 from pathlib import Path
@@ -39,6 +38,7 @@ from alembic.config import Config
 from cryptography.fernet import Fernet
 
 from alembic import command
+from devserver.ready import NotReadyError, answers, wait_until_ready
 from devstack.local_defaults import register_local_defaults
 from shared.db import make_engine, make_session_factory, sqlalchemy_url
 from shared.embedded_postgres import start_embedded_postgres
@@ -238,17 +238,12 @@ def _signal_group(child: subprocess.Popen[bytes], signum: signal.Signals) -> Non
 
 
 def _wait_healthy(api_url: str, timeout: float = 60) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"{api_url}/workflow/health", timeout=2) as response:
-                if response.status == 200:
-                    return True
-        except OSError:
-            pass
-        time.sleep(0.5)
-    print("warning: the API did not report healthy within a minute; see the logs above", flush=True)
-    return False
+    try:
+        wait_until_ready(lambda: answers(f"{api_url}/workflow/health"), timeout=timeout, what="the API")
+    except NotReadyError:
+        print("warning: the API did not report healthy within a minute; see the logs above", flush=True)
+        return False
+    return True
 
 
 if __name__ == "__main__":

@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import email
 import signal
-import socket
 import sys
 import threading
 import time
@@ -66,12 +65,6 @@ class MailDrop:
             self.messages.append(message)
             self._received.notify_all()
         return "250 Message accepted for delivery"
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]
 
 
 def start_mail_server(handler: MailDrop, *, host: str = "127.0.0.1", port: int = 8025) -> Controller:

@@ -9,23 +9,13 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import signal
 import sys
-import threading
 from collections.abc import Sequence
-from types import FrameType
 
+from devserver.cli import serve_until, stop_on_signals
 from emulator.auth import DEFAULT_TOKEN
 from emulator.errors import ERROR_CODE_STYLES
-from emulator.server import start_emulator
-
-DEFAULT_SEED_TABLES = (
-    "sales.reporting.orders",
-    "sales.reporting.customers",
-    "sales.reporting.returns",
-    "finance.ledger.entries",
-    "finance.ledger.accounts",
-)
+from emulator.server import DEMO_TABLES, start_emulator
 
 log = logging.getLogger("emulator")
 
@@ -64,21 +54,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Serve until SIGTERM or SIGINT, then exit 0."""
     args = parse_args(argv)
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    stop = threading.Event()
-
-    def _request_stop(signum: int, _frame: FrameType | None) -> None:
-        log.info("emulator stopping on %s", signal.Signals(signum).name)
-        stop.set()
-
-    signal.signal(signal.SIGTERM, _request_stop)
-    signal.signal(signal.SIGINT, _request_stop)
+    stop = stop_on_signals(log)
     running = start_emulator(
         host=args.host,
         port=args.port,
         tokens=args.tokens or (DEFAULT_TOKEN,),
         state_file=args.state_file,
         latency_ms=args.latency_ms,
-        seed_tables=args.seed_tables or DEFAULT_SEED_TABLES,
+        seed_tables=args.seed_tables or DEMO_TABLES,
         error_code_style=args.error_code_style,
         page_size=args.page_size,
     )
@@ -89,9 +72,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.latency_ms,
         len(running.app.workspace.tables),
     )
-    while not stop.wait(timeout=1.0):
-        pass
-    running.stop()
+    serve_until(stop, running)
     return 0
 
 

@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-import json
-import urllib.error
-import urllib.request
 from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import quote, urlencode
 
+from devserver.control import ControlClient, ControlError
+
 TableSpec = str | Mapping[str, Any]
 
 
-class EmulatorControlError(RuntimeError):
+class EmulatorControlError(ControlError):
     """A hook call the emulator refused (bad payload, unknown table...)."""
 
 
-class EmulatorControl:
+class EmulatorControl(ControlClient):
     """Drive one emulator: seed tables, reset, read the request log, inject faults and latency.
 
     Args:
@@ -24,31 +23,8 @@ class EmulatorControl:
         timeout: seconds to wait for a hook call.
     """
 
-    def __init__(self, url: str, *, timeout: float = 10.0) -> None:
-        self.url = url.rstrip("/")
-        self.timeout = timeout
-
-    def _call(self, method: str, route: str, payload: Mapping[str, Any] | None = None) -> Any:
-        data = json.dumps(payload).encode() if payload is not None else None
-        request = urllib.request.Request(
-            f"{self.url}/__emulator/{route}",
-            data=data,
-            method=method,
-            headers={"Content-Type": "application/json"} if data is not None else {},
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                body = response.read()
-        except urllib.error.HTTPError as exc:
-            raise EmulatorControlError(f"{method} /__emulator/{route}: {exc.code} {exc.read().decode()}") from exc
-        return json.loads(body) if body else {}
-
-    def health(self) -> bool:
-        """Return whether the emulator answers."""
-        try:
-            return self._call("GET", "health").get("status") == "ok"
-        except OSError:
-            return False
+    hooks = "/__emulator"
+    error = EmulatorControlError
 
     def seed_tables(
         self,
@@ -81,10 +57,6 @@ class EmulatorControl:
         headers with secrets redacted, started_at/ended_at epoch seconds), oldest first."""
         query = urlencode({k: v for k, v in {"method": method, "path_contains": path_contains}.items() if v})
         return list(self._call("GET", f"requests?{query}" if query else "requests")["requests"])
-
-    def clear_requests(self) -> None:
-        """Empty the request log."""
-        self._call("DELETE", "requests")
 
     def inject_fault(
         self,

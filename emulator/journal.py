@@ -23,11 +23,12 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from devserver.persistence import write_atomically
 
 log = logging.getLogger(__name__)
 
@@ -114,18 +115,8 @@ class StateStore:
         The snapshot is durable before the journal is emptied; a crash in between replays the old journal
         over the new snapshot, which is harmless because replay sets values (see :class:`Change`).
         """
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         payload = json.dumps(state, separators=(",", ":")).encode()
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.")
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(payload)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_atomically(self.path, payload)
         self._snapshot_bytes = len(payload)
         self.close()
         with self.journal_path.open("wb"):

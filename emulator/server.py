@@ -2,84 +2,32 @@
 
 from __future__ import annotations
 
-import json
-import logging
 import os
-import threading
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 
-from emulator.app import EmulatorApp, EmulatorConfig, Response
+from devserver.http import JsonHTTPServer, RunningServer
+from emulator.app import EmulatorApp, EmulatorConfig
 from emulator.auth import DEFAULT_PRINCIPAL, DEFAULT_TOKEN, Authenticator
 from emulator.errors import ErrorCodeStyle
 from emulator.state import Workspace
 
-log = logging.getLogger(__name__)
+#: The tables the sample share pack (``sharepack template``, ``examples/``) shares: what ``python -m emulator``
+#: seeds by default, so the sample provisions on a fresh workspace, and what the end-to-end tests seed.
+DEMO_TABLES = (
+    "sales.reporting.orders",
+    "sales.reporting.customers",
+    "sales.reporting.returns",
+    "finance.ledger.entries",
+    "finance.ledger.accounts",
+)
 
 
-class EmulatorRequestHandler(BaseHTTPRequestHandler):
-    """Adapts ``http.server`` to :class:`EmulatorApp`; keep-alive, because the SDK pools connections."""
-
-    protocol_version = "HTTP/1.1"
-    # Headers and body go out in separate writes; with Nagle on, delayed ACKs add ~40 ms to every call.
-    disable_nagle_algorithm = True
-    server: EmulatorHTTPServer
-
-    def _dispatch(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length > 0 else b""
-        response = self.server.app.handle(self.command, self.path, dict(self.headers.items()), body)
-        self._write(response)
-
-    do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _dispatch
-
-    def _write(self, response: Response) -> None:
-        data = b"" if response.payload is None else json.dumps(response.payload).encode()
-        self.send_response(response.status)
-        for name, value in response.headers.items():
-            self.send_header(name, value)
-        if response.payload is not None:
-            self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        log.debug("emulator.http " + format, *args)
-
-
-class EmulatorHTTPServer(ThreadingHTTPServer):
-    """A threading HTTP server that carries the app its handlers call."""
-
-    daemon_threads = True
-    allow_reuse_address = True
-    request_queue_size = 128  # benchmarks open many connections at once
-
-    def __init__(self, address: tuple[str, int], app: EmulatorApp) -> None:
-        super().__init__(address, EmulatorRequestHandler)
-        self.app = app
-
-
-@dataclass
-class RunningEmulator:
-    """An emulator serving in a background thread."""
-
-    server: EmulatorHTTPServer
-    thread: threading.Thread
-    url: str
-
-    @property
-    def app(self) -> EmulatorApp:
-        """Return the in-process app (for tests that want to reach the model directly)."""
-        return self.server.app
+class RunningEmulator(RunningServer[EmulatorApp]):
+    """An emulated workspace serving in a background thread."""
 
     def stop(self) -> None:
-        """Stop serving and release the port."""
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=5)
+        """Stop serving, release the port and close the workspace's state file."""
+        super().stop()
         self.app.workspace.close()
 
 
@@ -117,15 +65,9 @@ def start_emulator(
         config=EmulatorConfig(latency_ms=latency_ms, error_code_style=error_code_style, page_size=page_size),
         seed_tables=seeds,
     )
-    server = EmulatorHTTPServer((host, port), app)
-    bound_host, bound_port = server.server_address[:2]
-    # A wildcard bind is reachable on loopback; activation links must name a host a client can open.
-    url_host = "127.0.0.1" if bound_host in ("0.0.0.0", "") else bound_host
-    url = f"http://{url_host}:{bound_port}"
-    workspace.public_url = url
+    server = JsonHTTPServer((host, port), app, name="emulator")
+    workspace.public_url = server.url  # activation links must name a host a client can open
     missing = [name for name in seeds if name not in workspace.tables]
     if missing:
         workspace.seed_tables([{"full_name": name} for name in missing])
-    thread = threading.Thread(target=server.serve_forever, name=f"emulator-{bound_port}", daemon=True)
-    thread.start()
-    return RunningEmulator(server=server, thread=thread, url=url)
+    return RunningEmulator.start(server)

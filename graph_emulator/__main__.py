@@ -5,12 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import signal
 import sys
-import threading
 from collections.abc import Sequence
-from types import FrameType
 
+from devserver.cli import serve_until, stop_on_signals
 from graph_emulator.server import start_graph_emulator
 
 log = logging.getLogger("graph_emulator")
@@ -27,24 +25,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--log-level", default="INFO")
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    running = start_graph_emulator(host=args.host, port=args.port, state_file=args.state_file,
-                                   delta_page_size=args.delta_page_size)
-    directory = running.app.directory
-    # Only into an empty directory: a restart keeps the changes made since (a disabled user stays disabled).
-    if args.seed and not directory.users and not directory.groups:
+    stop = stop_on_signals(log)
+    seed = None
+    if args.seed:
         with open(args.seed) as handle:
             seed = json.load(handle)
-        directory.seed(seed.get("users", []), seed.get("groups", []))
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
+    running = start_graph_emulator(host=args.host, port=args.port, state_file=args.state_file,
+                                   delta_page_size=args.delta_page_size, seed=seed)
     log.info("Graph emulator serving on %s", running.url)
-    stop.wait()
-    running.stop()
+    serve_until(stop, running)
     return 0
 
 

@@ -2,44 +2,30 @@
 
 from __future__ import annotations
 
-import json
-import urllib.error
-import urllib.request
 from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 
+from devserver.control import ControlClient, ControlError
 
-class GraphEmulatorControlError(RuntimeError):
+
+class GraphEmulatorControlError(ControlError):
     """A hook call the emulator refused."""
 
 
-class GraphEmulatorControl:
-    """Drive one Graph emulator: seed, change users and members, inject faults, expire delta links."""
+class GraphEmulatorControl(ControlClient):
+    """Drive one Graph emulator: seed, change users and members, inject faults, expire delta links.
+
+    Args:
+        url: the emulator's base URL, e.g. ``http://127.0.0.1:8002``.
+        timeout: seconds to wait for a hook call (seeding a large directory takes a while).
+    """
+
+    hooks = "/__graph"
+    error = GraphEmulatorControlError
 
     def __init__(self, url: str, *, timeout: float = 60.0) -> None:
-        self.url = url.rstrip("/")
-        self.timeout = timeout
-
-    def _call(self, method: str, route: str, payload: Mapping[str, Any] | None = None) -> Any:
-        data = json.dumps(payload).encode() if payload is not None else None
-        request = urllib.request.Request(
-            f"{self.url}/__graph/{route}", data=data, method=method,
-            headers={"Content-Type": "application/json"} if data is not None else {},
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                body = response.read()
-        except urllib.error.HTTPError as exc:
-            raise GraphEmulatorControlError(f"{method} /__graph/{route}: {exc.code} {exc.read().decode()}") from exc
-        return json.loads(body) if body else {}
-
-    def health(self) -> bool:
-        """Whether the emulator answers."""
-        try:
-            return self._call("GET", "health").get("status") == "ok"
-        except OSError:
-            return False
+        super().__init__(url, timeout=timeout)
 
     def reset(self) -> None:
         """Empty the directory, faults and request log; delta links issued before become expired."""
@@ -83,7 +69,3 @@ class GraphEmulatorControl:
     def requests(self) -> list[dict[str, Any]]:
         """The Graph calls served so far (method, path, query, consistency_level, status)."""
         return list(self._call("GET", "requests")["requests"])
-
-    def clear_requests(self) -> None:
-        """Forget the request log."""
-        self._call("DELETE", "requests")

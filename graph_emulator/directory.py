@@ -17,13 +17,14 @@ import bisect
 import json
 import os
 import secrets
-import tempfile
 import threading
 import time
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
+
+from devserver.persistence import write_atomically
 
 USER_PROPERTIES = (
     "id",
@@ -141,15 +142,7 @@ class Directory:
             "expiry_mode": self.expiry_mode,
             "clock_offset": self.clock_offset,
         }
-        self.state_file.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.state_file.parent, prefix=f".{self.state_file.name}.")
-        try:
-            with os.fdopen(fd, "w") as handle:
-                json.dump(data, handle, separators=(",", ":"))
-            os.replace(tmp, self.state_file)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_atomically(self.state_file, json.dumps(data, separators=(",", ":")).encode())
 
     def _bump(self, kind: str, object_id: str, properties: Iterable[str]) -> None:
         self.version += 1

@@ -17,7 +17,7 @@ from databricks.sdk import WorkspaceClient
 from databricks.sdk.service.sharing import AuthenticationType, RecipientInfo
 
 from shared.errors import Conflict, InvalidInput, NotFound, ServiceUnavailable
-from shared.provisioning.clients import WorkspaceClients
+from shared.provisioning.clients import workspace_clients_from_settings
 from shared.provisioning.errors import ObjectDoesNotExist, TransientProvisioningError, classify_failure
 from shared.settings import Settings
 
@@ -114,12 +114,7 @@ def _newest_active(info: RecipientInfo) -> TokenExpiry | None:
 
 def tokens_from_settings(settings: Settings) -> TokensFor | None:
     """Token operations per workspace with the configured credentials; None when there are none."""
-    if settings.databricks_credentials is None and not settings.workspace_credentials:
+    clients = workspace_clients_from_settings(settings)
+    if clients is None:
         return None
-    clients = WorkspaceClients(
-        settings.databricks_credentials,
-        per_workspace=settings.workspace_credentials,
-        retry_timeout_seconds=settings.databricks_retry_timeout_seconds,
-        concurrency=settings.workspace_concurrency,
-    )
     return lambda workspace_url: RecipientTokens(clients.client(workspace_url))

@@ -14,10 +14,10 @@ import hashlib
 import json
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlparse
 
 from croniter import croniter
@@ -28,6 +28,8 @@ from shared.errors import ConfigurationError
 
 AZURE_WORKSPACE_URL = re.compile(r"^https://adb-\d+\.\d+\.azuredatabricks\.net$")
 LOOPBACK_URL = re.compile(r"^https?://(127\.0\.0\.1|localhost|\[::1\])(:\d+)?$")
+
+N = TypeVar("N", int, float)
 
 
 def normalize_workspace_url(url: str) -> str:
@@ -297,34 +299,24 @@ def _as_bool(value: str) -> bool:
     raise ValueError(f"expected true or false, got {value!r}")
 
 
-def _as_positive_int(value: str) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        raise ValueError(f"expected a whole number, got {value!r}") from None
-    if number <= 0:
-        raise ValueError(f"expected a number above 0, got {number}")
-    return number
+def _number_parser(convert: Callable[[str], N], expected: str, *, zero_allowed: bool = False) -> Callable[[str], N]:
+    """A parser of numbers above 0 (or, with ``zero_allowed``, of 0 and more) whose errors say what it expected."""
+
+    def parse(value: str) -> N:
+        try:
+            number = convert(value)
+        except ValueError:
+            raise ValueError(f"expected {expected}, got {value!r}") from None
+        if number < 0 or (number == 0 and not zero_allowed):
+            raise ValueError(f"expected a number {'of 0 or more' if zero_allowed else 'above 0'}, got {number}")
+        return number
+
+    return parse
 
 
-def _as_positive_float(value: str) -> float:
-    try:
-        number = float(value)
-    except ValueError:
-        raise ValueError(f"expected a number, got {value!r}") from None
-    if number <= 0:
-        raise ValueError(f"expected a number above 0, got {number}")
-    return number
-
-
-def _as_non_negative_int(value: str) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        raise ValueError(f"expected a whole number, got {value!r}") from None
-    if number < 0:
-        raise ValueError(f"expected a number of 0 or more, got {number}")
-    return number
+_as_positive_int = _number_parser(int, "a whole number")
+_as_positive_float = _number_parser(float, "a number")
+_as_non_negative_int = _number_parser(int, "a whole number", zero_allowed=True)
 
 
 def _as_port(value: str) -> int:
@@ -375,20 +367,23 @@ def _as_connection_string(value: str) -> str:
     return value
 
 
-def _as_azure_workspace_urls(value: str) -> tuple[str, ...]:
-    urls = tuple(normalize_workspace_url(u) for u in re.split(r"[,\s]+", value) if u.strip())
-    for url in urls:
-        if not AZURE_WORKSPACE_URL.match(url):
-            raise ValueError(f"{url!r} is not an Azure Databricks URL (https://adb-<id>.<n>.azuredatabricks.net)")
-    return urls
+def _url_list_parser(pattern: re.Pattern[str], problem: str) -> Callable[[str], tuple[str, ...]]:
+    """A parser of comma- or space-separated workspace URLs, each of which must match ``pattern``."""
+
+    def parse(value: str) -> tuple[str, ...]:
+        urls = tuple(normalize_workspace_url(u) for u in re.split(r"[,\s]+", value) if u.strip())
+        for url in urls:
+            if not pattern.match(url):
+                raise ValueError(f"{url!r} {problem}")
+        return urls
+
+    return parse
 
 
-def _as_loopback_urls(value: str) -> tuple[str, ...]:
-    urls = tuple(normalize_workspace_url(u) for u in re.split(r"[,\s]+", value) if u.strip())
-    for url in urls:
-        if not LOOPBACK_URL.match(url):
-            raise ValueError(f"{url!r} is not a loopback URL; development workspaces must be local")
-    return urls
+_as_azure_workspace_urls = _url_list_parser(
+    AZURE_WORKSPACE_URL, "is not an Azure Databricks URL (https://adb-<id>.<n>.azuredatabricks.net)"
+)
+_as_loopback_urls = _url_list_parser(LOOPBACK_URL, "is not a loopback URL; development workspaces must be local")
 
 
 def _as_api_keys(value: str) -> tuple[ApiKey, ...]:

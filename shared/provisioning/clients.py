@@ -103,13 +103,22 @@ class WorkspaceClients:
         )
 
 
-def workspace_clients_from_settings(settings: Settings) -> WorkspaceClients | None:
-    """Return clients with the configured credentials (global or per workspace); None when there are none."""
+def workspace_clients_from_settings(
+    settings: Settings, *, product: str = "sharepack-worker", retry_timeout_seconds: int | None = None
+) -> WorkspaceClients | None:
+    """Return clients with the configured credentials (global or per workspace); None when there are none.
+
+    Args:
+        product: the SDK's user-agent product, so a workspace's audit log tells the callers apart.
+        retry_timeout_seconds: how long the SDK retries a call (default: the configured
+            ``databricks_retry_timeout_seconds``).
+    """
     if settings.databricks_credentials is None and not settings.workspace_credentials:
         return None
     return WorkspaceClients(
         settings.databricks_credentials,
         per_workspace=settings.workspace_credentials,
-        retry_timeout_seconds=settings.databricks_retry_timeout_seconds,
+        retry_timeout_seconds=retry_timeout_seconds or settings.databricks_retry_timeout_seconds,
         concurrency=settings.workspace_concurrency,
+        product=product,
     )

@@ -13,7 +13,7 @@ from databricks.sdk import WorkspaceClient
 from sqlalchemy.orm import Session, sessionmaker
 
 from shared.pipeline_runs import JobMetricsCollector, ProjectCostsCollector
-from shared.provisioning.clients import WorkspaceClients
+from shared.provisioning.clients import workspace_clients_from_settings
 from shared.settings import Settings
 from shared.status import SyncType
 from sync.jobs.base import JobContext, JobResult
@@ -21,16 +21,8 @@ from sync.jobs.base import JobContext, JobResult
 
 def clients_from_settings(settings: Settings) -> Callable[[str], WorkspaceClient] | None:
     """Return a client per workspace with the configured credentials; None when there are none."""
-    if settings.databricks_credentials is None and not settings.workspace_credentials:
-        return None
-    clients = WorkspaceClients(
-        settings.databricks_credentials,
-        per_workspace=settings.workspace_credentials,
-        retry_timeout_seconds=settings.databricks_retry_timeout_seconds,
-        concurrency=settings.workspace_concurrency,
-        product="sharepack-sync",
-    )
-    return clients.client
+    clients = workspace_clients_from_settings(settings, product="sharepack-sync")
+    return clients.client if clients is not None else None
 
 
 @dataclass

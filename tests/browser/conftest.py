@@ -28,7 +28,7 @@ from alembic import command
 from api import create_app
 from emulator.auth import DEFAULT_TOKEN
 from emulator.control import EmulatorControl
-from emulator.server import RunningEmulator
+from emulator.server import DEMO_TABLES, RunningEmulator
 from graph_emulator.app import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
 from graph_emulator.control import GraphEmulatorControl
 from graph_emulator.identity import CONSOLE_CLIENT_ID, CONSOLE_CLIENT_SECRET
@@ -63,13 +63,6 @@ MARKETS, MARKETS_PROJECT = "Markets", "Market data"
 # An Entra group (fixed id, seeded into the Graph emulator by the tests that sign in with Microsoft) whose
 # members configure Finance: the console learns the membership from the ID token's `groups` claim.
 FINANCE_ENTRA_GROUP = "0f1ace00-0000-4000-8000-00000000f1ac"
-SEED_TABLES = [
-    "sales.reporting.orders",
-    "sales.reporting.customers",
-    "sales.reporting.returns",
-    "finance.ledger.entries",
-    "finance.ledger.accounts",
-]
 
 
 @dataclass
@@ -211,7 +204,7 @@ def _register_tenants(sessions: sessionmaker[Session], settings: Settings, works
 def seeded_workspace(console_stack: ConsoleStack) -> EmulatorControl:
     """The emulator reset and holding the tables the example pack shares (other tests reset it too)."""
     console_stack.emulator.reset()
-    console_stack.emulator.seed_tables(SEED_TABLES)
+    console_stack.emulator.seed_tables(DEMO_TABLES)
     return console_stack.emulator
 
 

@@ -24,10 +24,10 @@ from cryptography.fernet import Fernet
 from flask.testing import FlaskClient
 from sqlalchemy import Engine
 
-from alembic import command
 from api import create_app
 from emulator.auth import DEFAULT_TOKEN
 from emulator.control import EmulatorControl
+from emulator.server import DEMO_TABLES
 from shared.db import make_engine, make_session_factory
 from shared.health import check_health
 from shared.logging import configure_logging
@@ -36,17 +36,10 @@ from shared.queue.interface import MessageQueue
 from shared.queue.outbox import OutboxPublisher
 from shared.settings import Settings
 from tests.fixtures.access import register_tenant
-from tests.fixtures.postgres import alembic_config, fresh_database_url
+from tests.fixtures.postgres import migrated_database_url
 
 ROOT = Path(__file__).resolve().parents[2]
 API_KEY = "e2e-api-key-0123"
-SEED_TABLES = [
-    "sales.reporting.orders",
-    "sales.reporting.customers",
-    "sales.reporting.returns",
-    "finance.ledger.entries",
-    "finance.ledger.accounts",
-]
 
 
 @dataclass
@@ -119,8 +112,7 @@ class Stack:
 @pytest.fixture
 def e2e_database_url(postgres_server_url: str) -> str:
     """A database of this test's own: the emulator is reset per test, so the records must be too."""
-    url = fresh_database_url(postgres_server_url, prefix="e2e")
-    command.upgrade(alembic_config(url), "head")
+    url = migrated_database_url(postgres_server_url, prefix="e2e")
     return url
 
 
@@ -147,7 +139,7 @@ def stack(
     queue_backend: str,
 ) -> Iterator[Stack]:
     database_url = e2e_database_url
-    emulator.seed_tables(SEED_TABLES)
+    emulator.seed_tables(DEMO_TABLES)
     queue_name = f"e2e-{uuid.uuid4().hex[:12]}"
     env = {
         "domain_db_connection_string": database_url,

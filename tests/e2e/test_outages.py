@@ -11,7 +11,7 @@ import json
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,7 +21,6 @@ from pgserver._commands import pg_ctl
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import sessionmaker
 
-from alembic import command
 from shared.embedded_postgres import start_embedded_postgres
 from shared.models import AuditEntry, DatabricksObject, Recipient, Share
 from shared.queue.azure import AzureStorageQueue
@@ -29,7 +28,8 @@ from shared.queue.factory import poison_queue_name
 from shared.queue.interface import MessageQueue
 from shared.queue.postgres import PostgresQueue
 from tests.e2e.test_provisioning import pack, workspace
-from tests.fixtures.postgres import alembic_config, fresh_database_url
+from tests.fixtures.postgres import migrated_database_url
+from tests.fixtures.waiting import wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
@@ -76,18 +76,8 @@ def e2e_database_url(request: pytest.FixtureRequest) -> str:
         server_url = request.getfixturevalue("private_postgres").url
     else:
         server_url = request.getfixturevalue("postgres_server_url")
-    url = fresh_database_url(server_url, prefix="e2e")
-    command.upgrade(alembic_config(url), "head")
+    url = migrated_database_url(server_url, prefix="e2e")
     return url
-
-
-def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.5)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def log_events(stack, event: str) -> list[dict]:
@@ -121,7 +111,8 @@ def test_a_503_storm_longer_than_the_crash_budget_is_waited_out_and_the_pack_com
         return sum("will be retried" in (v["ProvisioningStatus"] or "") for v in stack.history(share_pack_id))
 
     # Twice as many failed attempts as the crash budget allows: the old consumer had failed the pack by now.
-    wait_until(lambda: retries() > 2 * MAX_DEQUEUE_COUNT, timeout=120, what="the pack to be retried 7 times")
+    wait_for(lambda: retries() > 2 * MAX_DEQUEUE_COUNT, timeout=120, what="the pack to be retried 7 times",
+             poll_seconds=0.5)
     assert stack.status(share_pack_id)["Status"] == "IN_PROGRESS"
     stack.emulator.clear_faults()
 
@@ -159,7 +150,8 @@ def test_postgresql_stopped_for_a_minute_mid_pack_then_the_pack_completes_with_n
     stopped_at = time.monotonic()
     # The outage itself lasts a minute (this wait is the scenario, not a synchronisation); meanwhile the
     # worker must keep trying, far more often than the crash budget would allow.
-    wait_until(lambda: time.monotonic() - stopped_at >= OUTAGE_SECONDS, timeout=OUTAGE_SECONDS + 5, what="the outage")
+    wait_for(lambda: time.monotonic() - stopped_at >= OUTAGE_SECONDS, timeout=OUTAGE_SECONDS + 5, what="the outage",
+             poll_seconds=0.5)
     if queue_backend == "azure":  # the queue is up: each attempt fails on the database and backs off
         waits = [w for w in log_events(stack, "queue.retry_later") if "Database unavailable" in w["reason"]]
         assert len(waits) > MAX_DEQUEUE_COUNT

@@ -1,4 +1,5 @@
-"""Dependencies point inward: api -> shared <- worker; shared never imports a deployable or Flask."""
+"""Dependencies point inward: api -> shared <- worker; shared never imports a deployable or Flask; the
+dev-server plumbing both emulators share stays dev-only and knows neither emulator."""
 
 from __future__ import annotations
 
@@ -8,11 +9,14 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+#: Development-only packages: the emulators and the plumbing they share. No deployable may import them.
+DEV_ONLY = {"emulator", "graph_emulator", "devserver"}
 FORBIDDEN = {
-    "sync": {"api", "worker", "flask", "flask_smorest", "emulator", "graph_emulator"},
-    "shared": {"flask", "flask_smorest", "api", "worker", "sync", "emulator", "graph_emulator", "gunicorn"},
-    "api": {"worker", "sync", "emulator", "graph_emulator"},
-    "worker": {"api", "sync", "flask", "flask_smorest", "emulator", "graph_emulator"},
+    "sync": {"api", "worker", "flask", "flask_smorest", *DEV_ONLY},
+    "shared": {"flask", "flask_smorest", "api", "worker", "sync", "gunicorn", *DEV_ONLY},
+    "api": {"worker", "sync", *DEV_ONLY},
+    "worker": {"api", "sync", "flask", "flask_smorest", *DEV_ONLY},
+    "devserver": {"shared", "api", "worker", "sync", "emulator", "graph_emulator", "devstack"},
 }
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -26,11 +25,12 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import sessionmaker
 
-from alembic import command
+from devserver.ready import free_port
 from shared.queue.factory import make_queue
 from shared.settings import Settings
 from tests.fixtures.access import register_tenant
-from tests.fixtures.postgres import alembic_config, fresh_database_url
+from tests.fixtures.postgres import migrated_database_url
+from tests.fixtures.waiting import wait_for
 from tests.unit.share_pack_file.conftest import document_sheets, valid_document, workbook_bytes, yaml_bytes
 from tests.unit.share_pack_file.hostile import HOSTILE_FILES, yaml_dense_values, yaml_many_bad_values
 
@@ -88,24 +88,9 @@ def multipart(filename: str, content: bytes) -> bytes:
     return head + content + f"\r\n--{BOUNDARY}--\r\n".encode()
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def wait_until(condition, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
-
-
 @pytest.fixture(scope="module")
 def server(postgres_server_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    database_url = fresh_database_url(postgres_server_url, prefix="hostile")
-    command.upgrade(alembic_config(database_url), "head")
+    database_url = migrated_database_url(postgres_server_url, prefix="hostile")
     queue_name = f"hostile-{uuid.uuid4().hex[:8]}"
     port = free_port()
     env = {
@@ -133,7 +118,7 @@ def server(postgres_server_url: str, tmp_path_factory: pytest.TempPathFactory) -
         )
     running = Server(port=port, master=master, database_url=database_url, log=log)
     try:
-        wait_until(lambda: _healthy(running), 60, f"gunicorn to answer; log: {log}")
+        wait_for(lambda: _healthy(running), timeout=60, what=f"gunicorn to answer; log: {log}")
         # Warm up: the first uploads import the readers and fill caches, which is not what is measured.
         for filename, content in (("pack.yaml", yaml_bytes(valid_document())),
                                   ("pack.xlsx", workbook_bytes(document_sheets(valid_document())))):
@@ -182,9 +167,9 @@ def test_a_hostile_upload_is_refused_quickly_and_the_worker_survives_it(name, se
     assert errors[0]["location"], errors[0]
     assert server.request("/workflow/health/live")[0] == 200
     assert server.worker_pid() == pid, f"the worker was replaced; log: {server.log_tail()}"
-    wait_until(lambda: server.rss_bytes(pid) <= rss_before + RSS_SLACK_BYTES, 10,
-               f"{name}: worker RSS back within 50 MB of {rss_before / 2**20:.0f} MB "
-               f"(now {server.rss_bytes(pid) / 2**20:.0f} MB)")
+    wait_for(lambda: server.rss_bytes(pid) <= rss_before + RSS_SLACK_BYTES, timeout=10,
+             what=f"{name}: worker RSS back within 50 MB of {rss_before / 2**20:.0f} MB "
+             f"(now {server.rss_bytes(pid) / 2**20:.0f} MB)")
 
 
 def test_every_refusal_leaves_an_audit_record_a_database_can_hold(server, hostile_files):

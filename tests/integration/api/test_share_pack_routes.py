@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import time
 import uuid
 from pathlib import Path
 
@@ -12,6 +11,7 @@ from sqlalchemy import select
 
 from shared.models import AuditEntry, OutboxMessage, Request, SharePack
 from shared.queue.messages import ProvisionSharePack
+from tests.fixtures.waiting import wait_for
 from tests.integration.api.conftest import AZURE_WORKSPACE, make_settings
 
 pytestmark = pytest.mark.integration
@@ -29,13 +29,7 @@ def upload(client, headers, content: bytes, filename: str = "pack.yaml"):
 
 
 def receive_within(queue, *, seconds: float):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        message = queue.receive(visibility_timeout=30)
-        if message is not None:
-            return message
-        time.sleep(0.05)
-    raise AssertionError(f"no message on {queue.name} within {seconds} s")
+    return wait_for(lambda: queue.receive(visibility_timeout=30), timeout=seconds, what=f"a message on {queue.name}")
 
 
 def sample(name: str = "sample_sharepack.yaml") -> bytes:

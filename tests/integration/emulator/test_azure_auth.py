@@ -17,9 +17,8 @@ pytestmark = pytest.mark.integration
 @pytest.fixture
 def sp_emulator(monkeypatch: pytest.MonkeyPatch) -> Iterator[RunningEmulator]:
     clear_databricks_env(monkeypatch)
-    running = start_emulator(azure_service_principals={"sp-client-id": "sp-secret"})
-    yield running
-    running.stop()
+    with start_emulator(azure_service_principals={"sp-client-id": "sp-secret"}) as running:
+        yield running
 
 
 def _sp_client(url: str, secret: str) -> WorkspaceClient:

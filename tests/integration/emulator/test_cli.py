@@ -4,25 +4,20 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
+from devserver.ready import NotReadyError, free_port
 from emulator.control import EmulatorControl
+from emulator.server import DEMO_TABLES
+from shared.share_pack_file.sample import sample_share_pack
 
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[3]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _run(port: int, state_file: Path, *extra: str) -> subprocess.Popen[str]:
@@ -38,11 +33,11 @@ def _run(port: int, state_file: Path, *extra: str) -> subprocess.Popen[str]:
 
 
 def _wait_ready(control: EmulatorControl, process: subprocess.Popen[str]) -> None:
-    deadline = time.monotonic() + 15
-    while not control.health():
-        assert process.poll() is None, process.stdout.read() if process.stdout else ""
-        assert time.monotonic() < deadline, "emulator did not start"
-        time.sleep(0.05)
+    try:
+        control.wait_ready(timeout=15, process=process)
+    except NotReadyError as exc:
+        output = process.stdout.read() if process.stdout and process.poll() is not None else ""
+        pytest.fail(f"{exc}\n{output}")
 
 
 def _stop(process: subprocess.Popen[str], sig: signal.Signals) -> tuple[int, str]:
@@ -53,7 +48,7 @@ def _stop(process: subprocess.Popen[str], sig: signal.Signals) -> tuple[int, str
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_cli_serves_default_tables_and_exits_cleanly(tmp_path: Path, sig: signal.Signals) -> None:
-    port = _free_port()
+    port = free_port()
     process = _run(port, tmp_path / "state.json")
     control = EmulatorControl(f"http://127.0.0.1:{port}")
     try:
@@ -74,7 +69,7 @@ def test_cli_serves_default_tables_and_exits_cleanly(tmp_path: Path, sig: signal
 
 
 def test_cli_state_survives_restart(tmp_path: Path) -> None:
-    state_file, port = tmp_path / "state.json", _free_port()
+    state_file, port = tmp_path / "state.json", free_port()
     control = EmulatorControl(f"http://127.0.0.1:{port}")
     process = _run(port, state_file, "--seed-table", "ops.audit.events")
     try:
@@ -92,3 +87,8 @@ def test_cli_state_survives_restart(tmp_path: Path) -> None:
         ]
     finally:
         _stop(process, signal.SIGTERM)
+
+
+def test_the_default_tables_are_the_ones_the_sample_pack_shares() -> None:
+    shared = {obj.name for share in sample_share_pack().shares for obj in share.data_objects}
+    assert sorted(shared) == sorted(DEMO_TABLES)

@@ -156,20 +156,16 @@ def test_reset_restores_the_start_state(workspace_client: WorkspaceClient, emula
 
 def test_state_survives_a_restart(tmp_path: Path) -> None:
     state_file = tmp_path / "workspace.json"
-    first = start_emulator(state_file=state_file, seed_tables=["sales.reporting.orders"])
-    try:
+    with start_emulator(state_file=state_file, seed_tables=["sales.reporting.orders"]) as first:
         client = _client(first.url)
         client.recipients.create(name="acme", authentication_type=AuthenticationType.TOKEN)
         client.shares.create(name="sales")
         client.shares.update("sales", updates=[add("sales.reporting.orders")])
         client.shares.update_permissions("sales", changes=[PermissionsChange(principal="acme", add=["SELECT"])])
         metastore_id = client.metastores.summary().metastore_id
-    finally:
-        first.stop()
     assert not list(tmp_path.glob(".workspace.json.*")), "no temp files left behind"
 
-    second = start_emulator(state_file=state_file, seed_tables=["sales.reporting.orders", "sales.reporting.new"])
-    try:
+    with start_emulator(state_file=state_file, seed_tables=["sales.reporting.orders", "sales.reporting.new"]) as second:
         client = _client(second.url)
         recipient = client.recipients.get("acme")
         assert recipient.activation_url.startswith(f"{second.url}/delta_sharing/")
@@ -179,5 +175,3 @@ def test_state_survives_a_restart(tmp_path: Path) -> None:
         assert client.shares.share_permissions("sales").privilege_assignments[0].principal == "acme"
         assert client.metastores.summary().metastore_id == metastore_id
         assert client.tables.exists("sales.reporting.new").table_exists is True
-    finally:
-        second.stop()

@@ -5,10 +5,8 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,6 +22,7 @@ from databricks.sdk.service.sharing import (
     SharedDataObjectUpdateAction,
 )
 
+from devserver.ready import free_port
 from emulator import journal
 from emulator.control import EmulatorControl
 from emulator.server import start_emulator
@@ -101,21 +100,15 @@ def _durable_state(control: EmulatorControl) -> dict[str, Any]:
 
 def test_every_change_survives_a_clean_restart(tmp_path: Path) -> None:
     state_file = tmp_path / "workspace.json"
-    first = start_emulator(state_file=state_file)
-    try:
+    with start_emulator(state_file=state_file) as first:
         control = EmulatorControl(first.url)
         _make_every_kind_of_change(_client(first.url), control)
         before = _durable_state(control)
-    finally:
-        first.stop()
 
-    second = start_emulator(state_file=state_file)
-    try:
+    with start_emulator(state_file=state_file) as second:
         assert _durable_state(EmulatorControl(second.url)) == before
         client = _client(second.url)
         assert [g.principal for g in client.shares.share_permissions("new_name").privilege_assignments] == ["acme2"]
-    finally:
-        second.stop()
     assert before["metastore"]["delta_sharing_organization_name"] == "Renamed Org"
     assert sorted(s["name"] for s in before["shares"]) == ["new_name", "sales"]
 
@@ -123,28 +116,21 @@ def test_every_change_survives_a_clean_restart(tmp_path: Path) -> None:
 def test_start_folds_the_journal_into_the_snapshot(tmp_path: Path) -> None:
     state_file = tmp_path / "workspace.json"
     journal_file = tmp_path / "workspace.json.journal"
-    first = start_emulator(state_file=state_file)
-    try:
+    with start_emulator(state_file=state_file) as first:
         _client(first.url).shares.create(name="sales")
         assert journal_file.stat().st_size > 0, "the change is journalled, not written to the snapshot"
         assert json.loads(state_file.read_text())["shares"] == []
-    finally:
-        first.stop()
 
-    second = start_emulator(state_file=state_file)
-    try:
+    with start_emulator(state_file=state_file):
         assert journal_file.stat().st_size == 0
         assert [s["name"] for s in json.loads(state_file.read_text())["shares"]] == ["sales"]
-    finally:
-        second.stop()
 
 
 def test_a_long_journal_is_compacted_while_running(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(journal, "COMPACT_MIN_BYTES", 0)
     monkeypatch.setattr(journal, "COMPACT_RATIO", 1)
     state_file = tmp_path / "workspace.json"
-    running = start_emulator(state_file=state_file)
-    try:
+    with start_emulator(state_file=state_file) as running:
         client = _client(running.url)
         for i in range(5):
             client.shares.create(name=f"s{i}", comment="x" * 2000)
@@ -152,45 +138,28 @@ def test_a_long_journal_is_compacted_while_running(tmp_path: Path, monkeypatch: 
         in_snapshot = {s["name"] for s in json.loads(state_file.read_text())["shares"]}
         assert in_snapshot, "the journal outgrew the snapshot and was folded into it"
         assert in_snapshot <= {f"s{i}" for i in range(5)}
-    finally:
-        running.stop()
-    restarted = start_emulator(state_file=state_file)
-    try:
+    with start_emulator(state_file=state_file) as restarted:
         assert [s.name for s in _client(restarted.url).shares.list_shares()] == [f"s{i}" for i in range(5)]
-    finally:
-        restarted.stop()
 
 
 def test_a_torn_last_line_is_ignored(tmp_path: Path) -> None:
     state_file = tmp_path / "workspace.json"
-    first = start_emulator(state_file=state_file)
-    try:
+    with start_emulator(state_file=state_file) as first:
         _client(first.url).shares.create(name="kept")
-    finally:
-        first.stop()
     with (tmp_path / "workspace.json.journal").open("ab") as handle:
         handle.write(b'{"kind":"share","key":"torn","value":{"name":"to')  # a crash mid-write
 
-    second = start_emulator(state_file=state_file)
-    try:
+    with start_emulator(state_file=state_file) as second:
         assert [s.name for s in _client(second.url).shares.list_shares()] == ["kept"]
-    finally:
-        second.stop()
 
 
 # -- a real process, killed -----------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 def emulator_process(tmp_path: Path) -> Iterator[Any]:
     """Start ``python -m emulator`` processes on one port and state file; kill leftovers after the test."""
-    port, state_file = _free_port(), tmp_path / "workspace.json"
+    port, state_file = free_port(), tmp_path / "workspace.json"
     processes: list[subprocess.Popen[bytes]] = []
 
     def start() -> EmulatorControl:
@@ -203,11 +172,7 @@ def emulator_process(tmp_path: Path) -> Iterator[Any]:
         )
         processes.append(process)
         control = EmulatorControl(f"http://127.0.0.1:{port}")
-        deadline = time.monotonic() + 20
-        while not control.health():
-            assert process.poll() is None, "emulator exited during start"
-            assert time.monotonic() < deadline, "emulator did not start"
-            time.sleep(0.05)
+        control.wait_ready(timeout=20, process=process)
         return control
 
     yield start, processes

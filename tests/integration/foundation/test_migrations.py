@@ -9,7 +9,7 @@ from sqlalchemy import create_engine, inspect, text
 from alembic import command
 from shared.db import verify_schema
 from shared.models import DOMAIN_TABLES
-from tests.fixtures.postgres import alembic_config, fresh_database_url
+from tests.fixtures.postgres import alembic_config, fresh_database_url, migrated_database_url
 
 pytestmark = pytest.mark.integration
 
@@ -51,8 +51,7 @@ def test_models_and_migrations_agree(database_url):
 
 
 def test_verify_schema_names_missing_tables(postgres_server_url):
-    url = fresh_database_url(postgres_server_url)
-    command.upgrade(alembic_config(url), "head")
+    url = migrated_database_url(postgres_server_url)
     engine = create_engine(url)
     try:
         with engine.begin() as conn:

@@ -104,9 +104,8 @@ def test_a_slow_graph_is_skipped_within_the_budget(session, graph, tenant):
 def test_an_unreachable_graph_is_skipped(session, tenant):
     from graph_emulator.server import start_graph_emulator
 
-    running = start_graph_emulator()
-    client = make_graph_client(running.url, max_attempts=1)
-    client.tokens.token()
-    running.stop()
+    with start_graph_emulator() as running:
+        client = make_graph_client(running.url, max_attempts=1)
+        client.tokens.token()
     findings = check(session, AdValidator(client), pack())
     assert findings.errors == [] and "unavailable" in findings.warnings[0].message

@@ -167,10 +167,9 @@ def test_a_rejected_token_is_refreshed_once(graph, graph_client):
 
 
 def test_unreachable_graph_is_unavailable(graph):
-    running = start_graph_emulator()
-    client = make_graph_client(running.url, max_attempts=2)
-    client.tokens.token()
-    running.stop()
+    with start_graph_emulator() as running:
+        client = make_graph_client(running.url, max_attempts=2)
+        client.tokens.token()
     with pytest.raises(GraphUnavailable):
         client.get(client.url("users"))
 
@@ -183,15 +182,12 @@ def test_state_survives_a_restart(tmp_path):
     first = client.delta("users", "id,userPrincipalName")
     list(first.pages())
     running.stop()
-    restarted = start_graph_emulator(state_file=state)
-    try:
+    with start_graph_emulator(state_file=state) as restarted:
         client = make_graph_client(restarted.url)
         assert [u["userPrincipalName"] for u in client.items("users")] == ["kept@example.com"]
         # A delta link issued before the restart still works (tokens are signed with the persisted secret).
         link = first.delta_link.replace(running.url, restarted.url)
         assert [i for p in client.delta("users", "id", link).pages() for i in p] == []
-    finally:
-        restarted.stop()
 
 
 def test_https_authority_uses_azure_identity_and_no_secret_a_managed_identity():

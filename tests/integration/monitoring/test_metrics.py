@@ -16,7 +16,6 @@ from prometheus_client.registry import REGISTRY
 from sqlalchemy import Engine, insert, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from alembic import command
 from api import create_app
 from emulator.auth import DEFAULT_TOKEN
 from emulator.control import EmulatorControl
@@ -34,7 +33,7 @@ from shared.share_pack_file.model import Strategy
 from shared.status import SharePackStatus
 from shared.use_cases.provision import ProvisioningJob
 from tests.fixtures.emulator import clear_databricks_env
-from tests.fixtures.postgres import alembic_config, fresh_database_url
+from tests.fixtures.postgres import migrated_database_url
 from tests.integration.api.conftest import API_KEY, AZURE_WORKSPACE, RecordingPublisher, make_settings
 from tests.unit.provisioning.builders import d2o, pack, share
 
@@ -57,8 +56,7 @@ def gauges(collector: StateCollector) -> dict[tuple[str, tuple[tuple[str, str], 
 
 @pytest.fixture(scope="module")
 def own_url(postgres_server_url: str) -> str:
-    url = fresh_database_url(postgres_server_url, prefix="metrics")
-    command.upgrade(alembic_config(url), "head")
+    url = migrated_database_url(postgres_server_url, prefix="metrics")
     return url
 
 

@@ -7,10 +7,8 @@ import os
 import socket
 import subprocess
 import sys
-import threading
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
 from alembic.script import ScriptDirectory
@@ -22,26 +20,16 @@ from shared.db import make_engine, make_session_factory
 from shared.health import CachedHealth, Heartbeat, check_health, check_readiness, read_heartbeats
 from shared.queue.outbox import OutboxPublisher
 from shared.queue.postgres import PostgresQueue
-from tests.fixtures.postgres import REPO_ROOT, alembic_config, fresh_database_url
+from tests.fixtures.postgres import REPO_ROOT, alembic_config, fresh_database_url, migrated_database_url
+from tests.fixtures.waiting import wait_for
 from tests.integration.api.conftest import RecordingPublisher, make_settings
 
 pytestmark = pytest.mark.integration
 
 
-def wait_until(condition: Callable[[], bool], *, seconds: float) -> bool:
-    """Poll `condition` until it holds or the deadline passes."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        threading.Event().wait(0.05)
-    return condition()
-
-
 @pytest.fixture(scope="module")
 def ready_url(postgres_server_url: str) -> str:
-    url = fresh_database_url(postgres_server_url, prefix="ready")
-    command.upgrade(alembic_config(url), "head")
+    url = migrated_database_url(postgres_server_url, prefix="ready")
     return url
 
 
@@ -158,7 +146,7 @@ def test_heartbeats_beat_and_the_container_check_reads_them(db, ready_url):
         [first] = read_heartbeats(db)
         with db.begin() as conn:  # pretend the last beat was long ago; the thread must refresh it
             conn.execute(text("UPDATE monitoring.heartbeats SET last_beat_at = now() - interval '1 hour'"))
-        assert wait_until(lambda: not read_heartbeats(db)[0].stale, seconds=10)
+        wait_for(lambda: not read_heartbeats(db)[0].stale, timeout=10, what="a fresh heartbeat")
         assert read_heartbeats(db)[0].last_beat_at >= first.last_beat_at
         assert first.instance == socket.gethostname()
 

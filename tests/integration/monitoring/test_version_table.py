@@ -14,15 +14,14 @@ from sqlalchemy import Engine, create_engine, text
 
 from alembic import command
 from shared.db import verify_schema
-from tests.fixtures.postgres import alembic_config, fresh_database_url
+from tests.fixtures.postgres import alembic_config, fresh_database_url, migrated_database_url
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
 def migrated(postgres_server_url: str) -> Iterator[tuple[str, Engine]]:
-    url = fresh_database_url(postgres_server_url, prefix="vt")
-    command.upgrade(alembic_config(url), "head")
+    url = migrated_database_url(postgres_server_url, prefix="vt")
     engine = create_engine(url)
     yield url, engine
     engine.dispose()

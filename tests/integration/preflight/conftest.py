@@ -12,6 +12,7 @@ from flask.testing import FlaskClient
 from ruamel.yaml import YAML
 
 from emulator.control import EmulatorControl
+from emulator.server import DEMO_TABLES
 from shared.provisioning.clients import WorkspaceClients
 from tests.fixtures.access import register_tenant
 from tests.integration.api.conftest import (  # noqa: F401 (fixtures)
@@ -24,14 +25,8 @@ from tests.integration.api.conftest import (  # noqa: F401 (fixtures)
 from tests.integration.provisioning.conftest import clients  # noqa: F401 (fixture)
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
-#: The tables the example pack shares, and their types in the emulated catalog.
-EXAMPLE_TABLES = [
-    "sales.reporting.orders",
-    "sales.reporting.customers",
-    "sales.reporting.returns",
-    "finance.ledger.entries",
-    "finance.ledger.accounts",
-]
+#: The tables the example pack shares.
+EXAMPLE_TABLES = list(DEMO_TABLES)
 
 
 def sample() -> bytes:

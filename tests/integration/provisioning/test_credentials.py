@@ -21,9 +21,8 @@ pytestmark = pytest.mark.integration
 def sp_emulator(monkeypatch: pytest.MonkeyPatch) -> Iterator[RunningEmulator]:
     clear_databricks_env(monkeypatch)
     monkeypatch.setenv("DATABRICKS_TOKEN", "a-stray-token-that-must-not-clash")
-    running = start_emulator(azure_service_principals={"sp-client-id": "sp-secret"})
-    yield running
-    running.stop()
+    with start_emulator(azure_service_principals={"sp-client-id": "sp-secret"}) as running:
+        yield running
 
 
 def sp_credentials(url: str, secret: str) -> DatabricksCredentials:

@@ -14,13 +14,13 @@ import pytest
 from sqlalchemy import Engine, create_engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from alembic import command
+from devserver.ready import free_port
 from shared.db import make_engine, make_session_factory
 from shared.queue.azure import AzureStorageQueue
 from shared.queue.interface import MessageQueue
 from shared.queue.postgres import PostgresQueue
-from tests.fixtures.azurite import connection_string, free_port
-from tests.fixtures.postgres import alembic_config, fresh_database_url
+from tests.fixtures.azurite import connection_string
+from tests.fixtures.postgres import migrated_database_url
 
 BACKENDS = ("azure", "postgres")
 
@@ -35,8 +35,7 @@ def unique_queue_name() -> str:
 @pytest.fixture(scope="session")
 def queue_engine(postgres_server_url: str) -> Iterator[Engine]:
     """An engine on a database migrated to head, private to the queue tests."""
-    url = fresh_database_url(postgres_server_url, prefix="queue")
-    command.upgrade(alembic_config(url), "head")
+    url = migrated_database_url(postgres_server_url, prefix="queue")
     engine = make_engine(url, pool_size=10)
     yield engine
     engine.dispose()

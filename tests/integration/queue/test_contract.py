@@ -11,6 +11,7 @@ from shared.errors import ServiceUnavailable
 from shared.queue.azure import AzureStorageQueue
 from shared.queue.interface import MessageLost, MessageQueue
 from tests.fixtures.azurite import AzuriteQueueService
+from tests.fixtures.waiting import wait_for
 from tests.integration.queue.conftest import QueueMaker, unique_queue_name
 
 pytestmark = pytest.mark.integration
@@ -205,24 +206,13 @@ def test_azure_stopped_service_is_unavailable_then_back_with_its_messages(
     assert message.content == "kept across a restart"
 
 
-def wait_for_message(queue: MessageQueue, timeout: float) -> object:
-    """Receive the next message, polling until `timeout` seconds have passed; None if none came."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        message = queue.receive(visibility_timeout=30)
-        if message is not None:
-            return message
-        time.sleep(0.1)
-    return None
-
 
 def test_a_delayed_send_stays_hidden_for_the_delay_then_arrives_fresh(queue: MessageQueue) -> None:
     queue.send("later", delay_seconds=1)
 
     assert queue.receive(visibility_timeout=30) is None
     assert queue.approximate_count() == 1  # hidden, not lost
-    message = wait_for_message(queue, timeout=5)
+    message = wait_for(lambda: queue.receive(visibility_timeout=30), timeout=5, what="the delayed message")
 
-    assert message is not None
     assert message.content == "later"
     assert message.dequeue_count == 1  # a delayed message has not been delivered before

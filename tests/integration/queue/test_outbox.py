@@ -12,14 +12,16 @@ from sqlalchemy import create_engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from alembic import command
+from devserver.ready import free_port
 from shared.db import make_engine, make_session_factory
 from shared.models.runtime import OutboxMessage
 from shared.queue.azure import AzureStorageQueue
 from shared.queue.interface import MessageQueue
 from shared.queue.messages import ProvisionSharePack
 from shared.queue.outbox import OutboxPublisher, OutboxRelay, add_to_outbox, publish_pending, purge_published
-from tests.fixtures.azurite import AzuriteQueueService, free_port
+from tests.fixtures.azurite import AzuriteQueueService
 from tests.fixtures.postgres import alembic_config, fresh_database_url
+from tests.fixtures.waiting import wait_for
 from tests.integration.queue.conftest import QueueMaker, unique_queue_name
 
 pytestmark = pytest.mark.integration
@@ -63,13 +65,6 @@ def test_add_to_outbox_flushes_but_leaves_the_commit_to_the_caller(
         assert session.get(OutboxMessage, row.id) is None
 
 
-def wait_until(condition, seconds: float = 5) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.05)
-
-
 def test_the_publisher_sends_a_committed_row_right_away_and_marks_it(
     queue: MessageQueue, queue_session_factory: sessionmaker[Session]
 ) -> None:
@@ -77,7 +72,8 @@ def test_the_publisher_sends_a_committed_row_right_away_and_marks_it(
     try:
         outbox_id, message = upload(queue_session_factory, queue.name)
         publisher.notify(outbox_id)
-        wait_until(lambda: outbox_row(queue_session_factory, outbox_id).published_at is not None)
+        wait_for(lambda: outbox_row(queue_session_factory, outbox_id).published_at is not None, timeout=5,
+                 what="the row to be published")
         publisher.notify(outbox_id)  # a second notice for a published row sends nothing
         time.sleep(0.2)
     finally:
@@ -95,12 +91,14 @@ def test_an_upload_while_the_queue_is_down_is_published_by_the_sweep_later(
     try:
         outbox_id, message = upload(queue_session_factory, queue.name)
         publisher.notify(outbox_id)
-        wait_until(lambda: outbox_row(queue_session_factory, outbox_id).attempts >= 2)  # notice, then sweeps
+        wait_for(lambda: outbox_row(queue_session_factory, outbox_id).attempts >= 2, timeout=5,
+                 what="a second attempt")  # notice, then sweeps
         row = outbox_row(queue_session_factory, outbox_id)
         assert row.published_at is None and "unavailable" in (row.last_error or "")
 
         private_azurite.start()
-        wait_until(lambda: outbox_row(queue_session_factory, outbox_id).published_at is not None, seconds=10)
+        wait_for(lambda: outbox_row(queue_session_factory, outbox_id).published_at is not None, timeout=10,
+                 what="the row to be published")
     finally:
         publisher.stop()
     assert drain(queue) == [message]

@@ -99,7 +99,7 @@ def test_a_permanent_refusal_fails_at_once(make_deliverer, add_notification, smt
 
 
 def test_an_unreachable_server_schedules_a_retry_with_back_off(make_deliverer, add_notification, session):
-    from devstack.mailserver import free_port
+    from devserver.ready import free_port
 
     notification_id = add_notification()
     closed = SmtpTransport("127.0.0.1", free_port(), timeout_seconds=2)

@@ -8,7 +8,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -17,13 +16,13 @@ import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy import Engine, func, insert, select
 
-from alembic import command
 from shared.db import make_engine, make_session_factory
 from shared.models import Notification, SyncJob
 from shared.notifications.delivery import NotificationDeliverer
 from shared.notifications.smtp import SmtpTransport
-from tests.fixtures.postgres import alembic_config, fresh_database_url
+from tests.fixtures.postgres import migrated_database_url
 from tests.fixtures.smtp import SmtpServer
+from tests.fixtures.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[3]
@@ -31,8 +30,7 @@ ROOT = Path(__file__).resolve().parents[3]
 
 @pytest.fixture
 def service_database(postgres_server_url: str) -> Iterator[tuple[str, Engine]]:
-    url = fresh_database_url(postgres_server_url, prefix="sync")
-    command.upgrade(alembic_config(url), "head")
+    url = migrated_database_url(postgres_server_url, prefix="sync")
     engine = make_engine(url)
     yield url, engine
     engine.dispose()
@@ -89,14 +87,6 @@ def _add_pending(engine: Engine, count: int) -> None:
         )
 
 
-def _wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)
-
-
 def _runs(engine: Engine) -> list[SyncJob]:
     """The NOTIFICATIONS runs (other job types run beside them and may overlap them)."""
     with engine.connect() as conn:
@@ -111,7 +101,8 @@ def test_two_instances_never_overlap_and_mail_each_notification_once(service_dat
     first, second = start_service(), start_service()
 
     messages = smtp_server.mailbox.wait_for(60, timeout=60)
-    _wait_until(lambda: len([r for r in _runs(engine) if r.status == "COMPLETED"]) >= 3, 30, "three completed runs")
+    wait_for(lambda: len([r for r in _runs(engine) if r.status == "COMPLETED"]) >= 3, timeout=30,
+             what="three completed runs", poll_seconds=0.1)
     for process in (first, second):
         process.send_signal(signal.SIGTERM)
     assert [p.wait(timeout=30) for p in (first, second)] == [0, 0]

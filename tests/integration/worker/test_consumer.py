@@ -17,12 +17,13 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.orm import Session, sessionmaker
 from structlog.testing import capture_logs
 
+from devserver.ready import free_port
 from shared.db import lock_key
 from shared.errors import ServiceUnavailable
 from shared.queue.interface import MessageQueue, QueueMessage
 from shared.queue.messages import ProvisionSharePack
 from shared.use_cases.provision import JobInterrupted, ProvisioningJob, RetryLater
-from tests.fixtures.azurite import free_port
+from tests.fixtures.waiting import wait_for
 from tests.integration.queue.conftest import QueueMaker
 from worker.consumer import QueueConsumer
 from worker.retry_policy import RetryPolicy
@@ -70,13 +71,8 @@ def send(queue: MessageQueue, command: ProvisionSharePack | None = None) -> Prov
 
 def wait_for_message(queue: MessageQueue, timeout: float = 10, *, visibility_timeout: int = 30) -> QueueMessage:
     """Receive the next message, polling until it becomes visible; fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        message = queue.receive(visibility_timeout=visibility_timeout)
-        if message is not None:
-            return message
-        time.sleep(0.1)
-    raise AssertionError(f"no message on {queue.name} within {timeout} s")
+    return wait_for(lambda: queue.receive(visibility_timeout=visibility_timeout), timeout=timeout,
+                    what=f"a message on {queue.name}", poll_seconds=0.1)
 
 
 def transient(command: ProvisionSharePack, heartbeat: object) -> None:
@@ -122,24 +118,18 @@ def test_transient_failures_beyond_the_dequeue_budget_do_not_poison(queues):
 
     with capture_logs() as logs:
         for _ in range(3):  # three deliveries in a row fail, past max_dequeue_count=2
-            wait_until(lambda: outage.process_next(transient))
+            wait_for(lambda: outage.process_next(transient), timeout=10, what="a message to process", poll_seconds=0.1)
     assert [e["attempt"] for e in logs if e["event"] == "queue.retry_later"] == [10, 11, 12]
     assert poisoned == [] and poison.approximate_count() == 0
 
     ran: list[ProvisionSharePack] = []
-    wait_until(lambda: outage.process_next(lambda c, h: ran.append(c)))
+    wait_for(lambda: outage.process_next(lambda c, h: ran.append(c)), timeout=10, what="a message to process",
+             poll_seconds=0.1)
     assert ran[0].transient_attempts == 12
     assert ran[0].first_transient_failure_at == first_failure  # the budget counts from the first failure
     assert queue.approximate_count() == 0
 
 
-def wait_until(condition: Callable[[], bool], timeout: float = 10) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"condition not met within {timeout} s")
 
 
 def test_the_back_off_grows_and_honours_retry_after(queues):

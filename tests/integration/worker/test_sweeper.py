@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -18,6 +17,7 @@ from shared.models import AuditEntry, OutboxMessage, SharePack
 from shared.queue.messages import ProvisionSharePack
 from shared.status import AuditAction, SharePackStatus
 from shared.use_cases.sweep import SWEEP_LOCK_KEY, StuckPackSweeper
+from tests.fixtures.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -50,12 +50,8 @@ def sweeper(session_factory: sessionmaker[Session], stuck_after_seconds: int = 1
 
 def sweep_until(sweep: StuckPackSweeper, share_pack_id: uuid.UUID, timeout: float = 10) -> None:
     """Sweep until the pack has been idle long enough to be re-queued (fail after `timeout` seconds)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if share_pack_id in {r.share_pack_id for r in sweep.sweep_once()}:
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"share pack {share_pack_id} was not re-queued within {timeout} s")
+    wait_for(lambda: share_pack_id in {r.share_pack_id for r in sweep.sweep_once()}, timeout=timeout,
+             what=f"share pack {share_pack_id} to be re-queued", poll_seconds=0.2)
 
 
 def outbox_messages(session_factory: sessionmaker[Session], share_pack_id: uuid.UUID) -> list[ProvisionSharePack]:

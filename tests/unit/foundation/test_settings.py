@@ -50,6 +50,14 @@ def test_dotenv_file_is_read_and_environment_wins(tmp_path, monkeypatch):
         ({"queue_backend": "azure"}, "Missing setting azure_queue_connection_string"),
         ({"azure_queue_name": "Bad_Name"}, "Invalid setting azure_queue_name"),
         ({"max_dequeue_count": "0"}, "Invalid setting max_dequeue_count: expected a number above 0"),
+        ({"max_dequeue_count": "2.5"}, "Invalid setting max_dequeue_count: expected a whole number, got '2.5'"),
+        ({"poll_interval_seconds": "soon"}, "Invalid setting poll_interval_seconds: expected a number, got 'soon'"),
+        ({"poll_interval_seconds": "-1"}, "Invalid setting poll_interval_seconds: expected a number above 0"),
+        (
+            {"notification_retry_delay_seconds": "-1"},
+            "Invalid setting notification_retry_delay_seconds: expected a number of 0 or more, got -1",
+        ),
+        ({"smtp_port": "70000"}, "Invalid setting smtp_port: expected a TCP port"),
         ({"allowed_workspace_urls": "https://evil.example.com"}, "Invalid setting allowed_workspace_urls"),
         ({"dev_workspace_urls": "http://10.0.0.5:8001"}, "is not a loopback URL"),
         ({"api_keys": "short"}, "Invalid setting api_keys"),
@@ -67,6 +75,20 @@ def test_bad_values_fail_with_one_line_naming_the_setting(env, message):
         settings(**env)
     assert message in str(info.value)
     assert "\n" not in str(info.value)
+
+
+def test_numbers_within_their_range_are_parsed():
+    s = settings(max_dequeue_count="3", poll_interval_seconds="0.25", notification_retry_delay_seconds="0")
+    assert (s.max_dequeue_count, s.poll_interval_seconds, s.notification_retry_delay_seconds) == (3, 0.25, 0)
+
+
+def test_workspace_url_lists_are_split_on_commas_and_spaces_and_normalised():
+    s = settings(
+        allowed_workspace_urls="https://adb-1.2.azuredatabricks.net/, https://ADB-3.4.azuredatabricks.net",
+        dev_workspace_urls="http://127.0.0.1:8001 http://localhost:8002",
+    )
+    assert s.allowed_workspace_urls == ("https://adb-1.2.azuredatabricks.net", "https://adb-3.4.azuredatabricks.net")
+    assert s.dev_workspace_urls == ("http://127.0.0.1:8001", "http://localhost:8002")
 
 
 def test_api_keys_are_kept_only_as_hashes():
