@@ -21,6 +21,7 @@ from playwright.sync_api import expect
 
 from emulator.auth import DEFAULT_TOKEN
 from emulator.control import EmulatorControl
+from emulator.server import DEMO_TABLES
 from shared.credentials import DatabricksCredentials
 from shared.drift.sync import DatabricksObjectsSync
 from shared.notifications.activation_links import ActivationLinkCipher
@@ -30,7 +31,7 @@ from shared.provisioning.clients import WorkspaceClients
 from shared.share_pack_file import SharePackSpec, to_yaml
 from shared.share_pack_file.model import Strategy
 from shared.share_pack_file.sample import sample_share_pack
-from tests.browser.conftest import API_KEY, OUTSIDER_KEY, SEED_TABLES, BrowserPage, ConsoleStack
+from tests.browser.conftest import API_KEY, OUTSIDER_KEY, BrowserPage, ConsoleStack
 from tests.browser.test_console import COMPLETION_TIMEOUT_MS, _upload
 from tests.fixtures.smtp import SmtpServer
 
@@ -90,7 +91,7 @@ def test_a_pack_that_failed_on_a_missing_table_is_retried_after_the_table_is_cre
 ) -> None:
     emulator = console_stack.emulator
     emulator.reset()
-    emulator.seed_tables([t for t in SEED_TABLES if t != MISSING_TABLE])
+    emulator.seed_tables([t for t in DEMO_TABLES if t != MISSING_TABLE])
     # The upload route's pre-flight cannot list the catalog (it then only warns: the worker's plan is the
     # final word), so the requestor's tools upload a pack that reaches the worker with a table missing.
     emulator.inject_fault(method="GET", path_regex=r"/unity-catalog/tables$", status=403,
