@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from api import docs
 from api.auth import Authenticator
 from api.console import blp as console_blp
+from api.console import check_settings as check_console_settings
 from api.console.session import configure_sessions
 from api.context import HealthCheck, Publisher, ReadinessCheck, Services
 from api.errors import register_error_handlers
@@ -63,7 +64,12 @@ def create_app(
     activation_links: ActivationLinkCipher | None = None,
     directory_validator: AdValidator | None = None,
 ) -> Flask:
-    """Build the Flask app around its collaborators; the caller owns their lifecycle (e.g. the publisher thread)."""
+    """Build the Flask app around its collaborators; the caller owns their lifecycle (e.g. the publisher thread).
+
+    Raises:
+        ConfigurationError: the settings cannot serve this deployment (e.g. no console key in production).
+    """
+    check_console_settings(settings)
     app = Flask(__name__)
     app.config.update(
         API_TITLE="Share Pack Workflow",

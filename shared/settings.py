@@ -85,8 +85,11 @@ class Settings:
     max_sheet_columns: int = 100
     max_sheet_cells: int = 1_000_000
     # Signs the web console's session cookies; every API process must share it. None: a random key per
-    # process (one process only, e.g. tests; sessions end when it restarts).
+    # process (one process only, e.g. tests; sessions end when it restarts), refused in production.
     console_secret_key: str | None = field(default=None, repr=False)
+    # "production" (the images, compose and Azure set it) or "development": production refuses defaults
+    # that only suit one local process, such as a missing console_secret_key.
+    deployment: str = "development"
     # The console's own app registration for "Sign in with Microsoft" (authorization code + PKCE). Unset
     # client id: the sign-in page offers the API-key form only. The authority is Entra's host (or the Graph
     # emulator's) followed by the tenant id; the redirect URI is registered on the app as a Web platform URI.
@@ -229,6 +232,8 @@ class Settings:
             raise ConfigurationError(
                 "Missing setting entra_tenant_id/entra_audience/entra_jwks_url: required when auth_mode is 'entra'"
             )
+        if self.deployment not in ("development", "production"):
+            raise ConfigurationError("Invalid setting deployment: expected 'development' or 'production'")
         if self.console_entra_client_id and not (
             self.console_entra_client_secret and self.console_entra_authority and self.console_entra_redirect_uri
         ):

@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers.response import Response as WerkzeugResponse
 
-from api.console import present
+from api.console import actions, present
 from api.console.session import (
     CSRF_FIELD,
     CSRF_HEADER,
@@ -46,9 +46,10 @@ from api.errors import status_for
 from api.schemas import ListQuerySchema
 from api.uploads import dry_run_upload, submit_upload
 from shared.access.approval import approve, decline
-from shared.errors import Forbidden, InvalidInput, NotFound, Unauthenticated, WorkflowError
+from shared.errors import ConfigurationError, Forbidden, InvalidInput, NotFound, Unauthenticated, WorkflowError
 from shared.logging import get_logger
 from shared.models import Project, SharePack
+from shared.settings import Settings
 from shared.share_pack_file import to_excel, to_yaml
 from shared.share_pack_file.cli import TEMPLATE_HEADER
 from shared.share_pack_file.parse import detect_format
@@ -80,6 +81,7 @@ def _require_session_and_csrf() -> WerkzeugResponse | None:
     principal = signed_in_principal(svc.settings, svc.authenticator.overage_groups.groups_of)
     if principal is not None:
         g.caller = principal  # what api.context.access() reads: the same access model as the API
+        g.workspace_url = chosen_workspace()  # what api.context.workspace_url() reads, as for X-Workspace-URL
     if request.method == "POST":
         presented = request.form.get(CSRF_FIELD) or request.headers.get(CSRF_HEADER)
         if not csrf_token_is_valid(presented):
@@ -109,6 +111,20 @@ def _http_error(exc: HTTPException) -> tuple[str, int]:
     if status == 413:
         message = "The file is larger than the configured limit."
     return render_template("error.html", status=status, message=message), status
+
+
+def check_settings(settings: Settings) -> None:
+    """Refuse to serve the console in production without a shared session key.
+
+    Without one each process signs cookies with its own random key, so a session made by one gunicorn
+    worker is refused by the next, and every session ends at a restart.
+    """
+    if settings.deployment == "production" and not settings.console_secret_key:
+        raise ConfigurationError(
+            "Missing setting console_secret_key: required when deployment is 'production' (every API process "
+            "must sign console sessions with the same key; generate one with "
+            "`python -c 'import secrets; print(secrets.token_hex(32))'`)"
+        )
 
 
 # -- signing in ---------------------------------------------------------------------------------------------
@@ -252,6 +268,7 @@ def pack(share_pack_id: str) -> str:
         current = versions[-1]
         plan = current.plan
         can_decide = _may_decide(session, current)
+        offered = actions.pack_actions(session, current)
     return render_template(
         "pack.html",
         pack=current,
@@ -260,6 +277,8 @@ def pack(share_pack_id: str) -> str:
         plan_rows=present.plan_rows(plan),
         plan=plan,
         can_decide=can_decide,
+        actions=offered,
+        default_overlap_hours=actions.DEFAULT_OVERLAP_HOURS,
     )
 
 
@@ -293,6 +312,9 @@ def _visible_pack(session: Session, share_pack_id: str) -> SharePack:
     pack = get_share_pack(session, parse_share_pack_id(share_pack_id), workspace_url=chosen_workspace())
     access().require_visible(session, pack)
     return pack
+
+
+actions.register(blp, visible_pack=_visible_pack, pack_page="console.pack")
 
 
 def _visible_history(session: Session, share_pack_id: str) -> list[SharePack]:

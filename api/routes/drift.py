@@ -13,15 +13,16 @@ from flask import g
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields
+from sqlalchemy.orm import Session
 
 from api.context import access, caller, services, workspace_url
 from api.errors import documents_errors
 from api.permissions import require_project_configurator
 from api.routes.share_packs import COMMON_ERRORS, WORKSPACE_HEADER, authenticate_and_resolve_workspace, visible_pack
 from shared.drift.queries import last_sync, pack_findings, packs_with_drift, unowned_findings
-from shared.drift.reconcile import reconcile_share_pack
+from shared.drift.reconcile import Reconciliation, reconcile_share_pack
 from shared.history import History
-from shared.models import Project, Tenant
+from shared.models import Project, SharePack, Tenant
 from shared.use_cases.queries import parse_share_pack_id
 
 blp = Blueprint("drift", __name__, url_prefix="/workflow", description="Drift between workspaces and share packs")
@@ -119,21 +120,7 @@ class SharePackReconcile(MethodView):
     @documents_errors(blp, *COMMON_ERRORS, HTTPStatus.FORBIDDEN, HTTPStatus.CONFLICT)
     def post(self, share_pack_id: str):
         """Re-queue the pack as an UPDATE of its stored configuration, putting back what drifted."""
-        svc = services()
-        with svc.session_factory() as session:
-            pack = visible_pack(session, share_pack_id)
-            tenant = History(session, Tenant).current(pack.tenant_id) if pack.tenant_id else None
-            project = History(session, Project).current(pack.project_id) if pack.project_id else None
-        require_project_configurator(tenant, project, "reconcile its share packs")
-        result = reconcile_share_pack(
-            svc.session_factory,
-            parse_share_pack_id(share_pack_id),
-            workspace_url=workspace_url(),
-            requested_by=caller().identity,
-            queue_name=svc.settings.azure_queue_name,
-            publish=svc.publisher.notify,
-            request_id=g.get("request_id"),
-        )
+        result = reconcile(share_pack_id)
         return {
             "Message": "Share pack queued for reconciliation",
             "SharePackId": result.share_pack_id,
@@ -141,3 +128,26 @@ class SharePackReconcile(MethodView):
             "Strategy": result.strategy,
             "Drift": [f.to_dict() for f in result.drift],
         }
+
+
+def require_reconciler(session: Session, pack: SharePack) -> None:
+    """Forbidden unless the caller configures the pack's project (or its tenant), or administers the service."""
+    tenant = History(session, Tenant).current(pack.tenant_id) if pack.tenant_id else None
+    project = History(session, Project).current(pack.project_id) if pack.project_id else None
+    require_project_configurator(tenant, project, "reconcile its share packs")
+
+
+def reconcile(share_pack_id: str) -> Reconciliation:
+    """Reconcile a pack of this request's workspace for its caller (the API route and the console)."""
+    svc = services()
+    with svc.session_factory() as session:
+        require_reconciler(session, visible_pack(session, share_pack_id))
+    return reconcile_share_pack(
+        svc.session_factory,
+        parse_share_pack_id(share_pack_id),
+        workspace_url=workspace_url(),
+        requested_by=caller().identity,
+        queue_name=svc.settings.azure_queue_name,
+        publish=svc.publisher.notify,
+        request_id=g.get("request_id"),
+    )

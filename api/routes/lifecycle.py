@@ -59,7 +59,8 @@ class RollbackAnswerSchema(QueuedSchema):
     )
 
 
-def _lifecycle() -> Lifecycle:
+def lifecycle() -> Lifecycle:
+    """The lifecycle use cases for this request's caller (the console uses them too)."""
     svc = services()
     return Lifecycle(
         svc.session_factory,
@@ -97,7 +98,7 @@ class SharePackRetry(MethodView):
     @documents_errors(blp, *COMMON_ERRORS, HTTPStatus.FORBIDDEN, HTTPStatus.CONFLICT)
     def post(self, share_pack_id: str):
         """Queue a FAILED share pack again; what its earlier attempt finished is not redone."""
-        queued = _lifecycle().retry(
+        queued = lifecycle().retry(
             parse_share_pack_id(share_pack_id), workspace_url=workspace_url(), performed_by=caller().identity,
             request_id=g.get("request_id"),
         )
@@ -118,12 +119,12 @@ class SharePackRollback(MethodView):
         """
         to_version = body["ToVersion"]
         if body["DryRun"]:
-            preview = _lifecycle().preview_rollback(
+            preview = lifecycle().preview_rollback(
                 parse_share_pack_id(share_pack_id), to_version, workspace_url=workspace_url()
             )
             message = f"Plan of a rollback to version {to_version}; nothing was queued"
             return _answer(message, preview, Plan=_plan(preview.plan)), HTTPStatus.OK
-        queued = _lifecycle().rollback(
+        queued = lifecycle().rollback(
             parse_share_pack_id(share_pack_id), to_version, workspace_url=workspace_url(),
             performed_by=caller().identity, request_id=g.get("request_id"),
         )
@@ -142,7 +143,7 @@ class SharePackRevision(MethodView):
         """Upload a revision of a share pack: validated like an upload, stored as its next configuration."""
         upload = files["file"]
         content = upload.stream.read(services().settings.max_upload_bytes + 1)
-        queued = _lifecycle().revise(
+        queued = lifecycle().revise(
             parse_share_pack_id(share_pack_id), content=content, filename=upload.filename or "upload",
             workspace_url=workspace_url(), performed_by=caller().identity, request_id=g.get("request_id"),
             admit=lambda session, pack: admit_upload(session, Access.load(session, caller()), pack, workspace_url()),

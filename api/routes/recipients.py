@@ -11,7 +11,12 @@ from api.context import services
 from api.errors import ROUTE_ERRORS, documents_errors
 from api.permissions import authenticated_caller, require_project_configurator
 from shared.errors import ServiceUnavailable
-from shared.use_cases.rotate_token import find_recipient_to_rotate, rotate_recipient_token
+from shared.use_cases.rotate_token import (
+    RecipientToRotate,
+    Rotation,
+    find_recipient_to_rotate,
+    rotate_recipient_token,
+)
 from shared.workspaces import resolve_workspace_url
 
 blp = Blueprint("recipients", __name__, url_prefix="/workflow/recipients", description="Delta Sharing recipients")
@@ -47,25 +52,9 @@ class RotateToken(MethodView):
     @blp.response(200, RotatedTokenSchema)
     def post(self, body, name: str):
         """Rotate the recipient's token; the existing one keeps working for the overlap given."""
-        svc = services()
-        caller = authenticated_caller()
-        with svc.session_factory() as session:
-            workspace_url = resolve_workspace_url(session, svc.settings, request.headers.get("X-Workspace-URL"))
-            target = find_recipient_to_rotate(session, workspace_url=workspace_url, name=name)
-        require_project_configurator(target.tenant, target.project, "rotate its recipients' tokens")
-        if svc.recipient_tokens is None or svc.activation_links is None:
-            raise ServiceUnavailable(
-                "Token rotation is not configured here: it needs Databricks credentials and activation_link_keys"
-            )
-        rotation = rotate_recipient_token(
-            svc.session_factory,
-            svc.recipient_tokens(workspace_url),
-            svc.activation_links,
-            target,
-            existing_token_expires_in_seconds=body["ExistingTokenExpiresInSeconds"],
-            performed_by=caller.identity,
-            request_id=g.get("request_id"),
-        )
+        with services().session_factory() as session:
+            url = resolve_workspace_url(session, services().settings, request.headers.get("X-Workspace-URL"))
+        rotation = rotate_token(url, name, existing_token_expires_in_seconds=body["ExistingTokenExpiresInSeconds"])
         return {
             "Message": f"Token rotated; the new activation link is e-mailed to {rotation.recipient_email or 'nobody'}",
             "RecipientName": rotation.recipient_name,
@@ -73,3 +62,36 @@ class RotateToken(MethodView):
             "ExistingTokenExpiresAt": rotation.existing_token_expires_at,
             "NewTokenExpiresAt": rotation.new_token_expires_at,
         }
+
+
+def require_rotator(target: RecipientToRotate) -> None:
+    """Forbidden unless the caller configures the recipient's project (or its tenant), or administers the service."""
+    require_project_configurator(target.tenant, target.project, "rotate its recipients' tokens")
+
+
+def rotate_token(workspace_url: str, name: str, *, existing_token_expires_in_seconds: int) -> Rotation:
+    """Rotate recipient ``name``'s token for this request's caller (the API route and the console).
+
+    Raises:
+        NotFound, InvalidInput: no such D2O recipient in the workspace.
+        Forbidden: the caller does not configure the recipient's project.
+        ServiceUnavailable: this process has no Databricks credentials or activation link keys.
+    """
+    svc = services()
+    caller = authenticated_caller()
+    with svc.session_factory() as session:
+        target = find_recipient_to_rotate(session, workspace_url=workspace_url, name=name)
+    require_rotator(target)
+    if svc.recipient_tokens is None or svc.activation_links is None:
+        raise ServiceUnavailable(
+            "Token rotation is not configured here: it needs Databricks credentials and activation_link_keys"
+        )
+    return rotate_recipient_token(
+        svc.session_factory,
+        svc.recipient_tokens(workspace_url),
+        svc.activation_links,
+        target,
+        existing_token_expires_in_seconds=existing_token_expires_in_seconds,
+        performed_by=caller.identity,
+        request_id=g.get("request_id"),
+    )

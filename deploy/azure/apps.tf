@@ -22,6 +22,7 @@ locals {
   # Seed setting names; values that are secrets come from Key Vault (see keyvault.tf).
   common_env = {
     ENABLE_WORKFLOW                       = "true"
+    DEPLOYMENT                            = "production"
     QUEUE_BACKEND                         = "azure"
     AZURE_QUEUE_NAME                      = var.azure_queue_name
     ALLOWED_WORKSPACE_URLS                = join(",", var.allowed_workspace_urls)
@@ -42,6 +43,7 @@ locals {
     AZURE_QUEUE_CONNECTION_STRING = "azure-queue-connection-string"
     API_KEYS                      = "api-keys"
     AZURE_CLIENT_SECRET           = "databricks-client-secret"
+    CONSOLE_SECRET_KEY            = "console-secret-key"
   }
 }
 

@@ -28,12 +28,21 @@ resource "azurerm_role_assignment" "deployer_secrets" {
   principal_id         = data.azurerm_client_config.current.object_id
 }
 
+# Signs the console's session cookies; every API replica must share it (the API refuses to start in
+# production without it). Rotating it (terraform apply -replace=random_password.console_secret_key) signs
+# everyone out.
+resource "random_password" "console_secret_key" {
+  length  = 64
+  special = false
+}
+
 locals {
   secrets = {
     "domain-db-connection-string"   = local.database_url
     "azure-queue-connection-string" = azurerm_storage_account.main.primary_connection_string
     "api-keys"                      = var.api_keys
     "databricks-client-secret"      = var.databricks_client_secret
+    "console-secret-key"            = random_password.console_secret_key.result
   }
 }
 
@@ -61,7 +70,7 @@ resource "azurerm_user_assigned_identity" "app" {
 locals {
   # Which secrets each app may read (granted per secret, not on the whole vault).
   secret_readers = {
-    api     = ["domain-db-connection-string", "azure-queue-connection-string", "api-keys"]
+    api     = ["domain-db-connection-string", "azure-queue-connection-string", "api-keys", "console-secret-key"]
     worker  = ["domain-db-connection-string", "azure-queue-connection-string", "databricks-client-secret"]
     sync    = ["domain-db-connection-string", "databricks-client-secret"]
     migrate = ["domain-db-connection-string"]

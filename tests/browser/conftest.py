@@ -39,9 +39,11 @@ from shared.access.principals import Principal
 from shared.credentials import DatabricksCredentials
 from shared.db import make_engine, make_session_factory
 from shared.health import check_health
+from shared.notifications.activation_links import ActivationLinkCipher
 from shared.provisioning.clients import WorkspaceClients
 from shared.queue.factory import make_queue
 from shared.queue.outbox import OutboxPublisher
+from shared.recipient_tokens import RecipientTokens
 from shared.settings import Settings
 from tests.fixtures.graph_emulator import GRAPH_TENANT
 from tests.fixtures.postgres import alembic_config, fresh_database_url
@@ -69,6 +71,9 @@ class ConsoleStack:
     workspace_url: str
     emulator: EmulatorControl
     worker_log: Path
+    sessions: sessionmaker[Session]
+    #: The Fernet key of activation links, shared by the app, the worker and a test's mail delivery.
+    activation_key: str
     graph: GraphEmulatorControl
 
     def url(self, path: str) -> str:
@@ -127,9 +132,11 @@ def console_stack(
     publisher = OutboxPublisher(sessions, queue, sweep_interval=settings.outbox_relay_interval_seconds).start()
     # Read access to the workspace for the dry run's plan preview, as api/wsgi.py builds it.
     readers = WorkspaceClients(DatabricksCredentials(token=DEFAULT_TOKEN), retry_timeout_seconds=15)
+    activation_key = Fernet.generate_key().decode()
     app = create_app(
         settings, session_factory=sessions, publisher=publisher, health_check=partial(check_health, engine, queue),
-        reader_for=readers.gateway,
+        reader_for=readers.gateway, activation_links=ActivationLinkCipher([activation_key]),
+        recipient_tokens=lambda url: RecipientTokens(readers.client(url)),
     )
     server.app = app
     serving = threading.Thread(target=server.serve_forever, name="console-http", daemon=True)
@@ -139,7 +146,7 @@ def console_stack(
         **{k: v for k, v in os.environ.items() if not k.startswith(("DATABRICKS_", "ARM_"))},
         **{k.upper(): v for k, v in env.items()},
         "DATABRICKS_TOKEN": DEFAULT_TOKEN,
-        "ACTIVATION_LINK_KEYS": Fernet.generate_key().decode(),
+        "ACTIVATION_LINK_KEYS": activation_key,
         "DATABRICKS_RETRY_TIMEOUT_SECONDS": "15",
         "VISIBILITY_TIMEOUT_SECONDS": "6",
         "TRANSIENT_RETRY_DELAY_SECONDS": "1",
@@ -155,6 +162,8 @@ def console_stack(
             workspace_url=workspace_emulator.url,
             emulator=EmulatorControl(workspace_emulator.url),
             worker_log=worker_log,
+            sessions=sessions,
+            activation_key=activation_key,
             graph=GraphEmulatorControl(graph_url),
         )
     finally:

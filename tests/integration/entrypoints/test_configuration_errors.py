@@ -69,3 +69,22 @@ def test_a_malformed_schedule_or_key_names_the_setting():
     assert result.stderr.strip().splitlines()[-1].startswith("error: Invalid setting sync_schedule_notifications:")
     result = run(["-m", "sync"], ACTIVATION_LINK_KEYS="not-a-key")
     assert result.stderr.strip().splitlines()[-1].startswith("error: Invalid setting activation_link_keys:")
+
+
+def test_the_api_refuses_to_start_in_production_without_a_console_key(database_url):
+    """One random key per gunicorn worker would refuse sessions made by the others, and end all at a restart."""
+    result = run(["-c", "import api.wsgi"], DOMAIN_DB_CONNECTION_STRING=database_url, DEPLOYMENT="production",
+                 CONSOLE_SECRET_KEY="")  # an empty setting is an unset one
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith(
+        "error: Missing setting console_secret_key: required when deployment is 'production'"
+    )
+
+
+def test_an_unknown_deployment_names_the_setting():
+    result = run(["-c", "import api.wsgi"], DEPLOYMENT="staging")
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        "error: Invalid setting deployment: expected 'development' or 'production'"
+    )

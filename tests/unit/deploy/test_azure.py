@@ -45,21 +45,32 @@ def checkov(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-@cache
-def parsed() -> dict[str, dict[str, Any]]:
-    """Every resource block of deploy/azure as {type: {name: body}} (python-hcl2, as checkov parses it)."""
+def hcl_blocks(key: str) -> list[dict[str, Any]]:
+    """Every top-level `key` block (resource, locals...) of deploy/azure (python-hcl2, as checkov parses it)."""
     script = (
         "import hcl2, json, pathlib, sys\n"
-        "out = {}\n"
-        "for path in sorted(pathlib.Path(sys.argv[1]).glob('*.tf')):\n"
-        "    for block in hcl2.load(path.open()).get('resource', []):\n"
-        "        for kind, named in block.items():\n"
-        "            out.setdefault(kind, {}).update(named)\n"
-        "print(json.dumps(out))\n"
+        "paths = sorted(pathlib.Path(sys.argv[1]).glob('*.tf'))\n"
+        "print(json.dumps([block for path in paths for block in hcl2.load(path.open()).get(sys.argv[2], [])]))\n"
     )
-    result = subprocess.run([str(CHECKOV_PYTHON), "-c", script, str(AZURE)],
+    result = subprocess.run([str(CHECKOV_PYTHON), "-c", script, str(AZURE), key],
                             capture_output=True, text=True, check=True, timeout=120)
     return json.loads(result.stdout)
+
+
+@cache
+def parsed() -> dict[str, dict[str, Any]]:
+    """Every resource block of deploy/azure as {type: {name: body}}."""
+    out: dict[str, dict[str, Any]] = {}
+    for block in hcl_blocks("resource"):
+        for kind, named in block.items():
+            out.setdefault(kind, {}).update(named)
+    return out
+
+
+@cache
+def parsed_locals() -> dict[str, Any]:
+    """Every `locals` value of deploy/azure, merged."""
+    return {name: value for block in hcl_blocks("locals") for name, value in block.items()}
 
 
 def one(value: list[Any]) -> Any:
@@ -143,3 +154,15 @@ def test_every_prometheus_alert_has_an_azure_monitor_rule():
     text = "\n".join(path.read_text() for path in AZURE.glob("*.tf"))
     missing = {alert for alert in alerts if f"({alert})" not in text}
     assert not missing, f"no Azure Monitor rule names {missing}"
+
+
+
+@needs_checkov
+def test_the_api_gets_a_generated_console_key_from_key_vault_and_runs_as_production():
+    values = {name: one(parsed_locals()[name]) for name in ("common_env", "secret_env", "secrets", "secret_readers")}
+    assert values["common_env"]["DEPLOYMENT"] == "production"
+    assert values["secret_env"]["CONSOLE_SECRET_KEY"] == "console-secret-key"
+    assert values["secrets"]["console-secret-key"] == "${random_password.console_secret_key.result}"
+    readers = {app for app, names in values["secret_readers"].items() if "console-secret-key" in names}
+    assert readers == {"api"}  # only the API signs console sessions
+    assert one(parsed()["random_password"]["console_secret_key"]["length"]) >= 32

@@ -24,12 +24,18 @@ def instructions(name: str) -> list[tuple[str, str]]:
     return [(i["instruction"], i["value"]) for i in parser.structure if i["instruction"] != "COMMENT"]
 
 
+def final_stage(steps: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The instructions of the image that ships: from the last FROM on (earlier stages only build files)."""
+    last_from = max(i for i, (kind, _) in enumerate(steps) if kind == "FROM")
+    return steps[last_from:]
+
+
 @pytest.mark.parametrize(
     ("dockerfile", "package", "command"),
     [("Dockerfile.api", "api/", "gunicorn"), ("Dockerfile.worker", "worker/", "worker")],
 )
 def test_dockerfile_is_slim_non_root_and_runs_one_process(dockerfile, package, command):
-    steps = instructions(dockerfile)
+    steps = final_stage(instructions(dockerfile))
     kinds = [kind for kind, _ in steps]
     assert steps[0][0] == "FROM" and "slim" in steps[0][1]
     assert kinds.count("CMD") == 1 and command in dict(steps)["CMD"]
@@ -47,6 +53,7 @@ SECRETS = {
     "API_KEYS": "ops=test-key",
     "POSTGRES_PASSWORD": "test-password",
     "ACTIVATION_LINK_KEYS": "x8Yh0VQxkqzC6c4Zb3V2F6b3f8VqUQm7Zq2cJrJ0l3E=",
+    "CONSOLE_SECRET_KEY": "0123456789abcdef0123456789abcdef",
 }
 
 
@@ -75,6 +82,10 @@ def test_compose_file_is_valid_and_has_the_whole_stack(tmp_path):
     assert services["worker"]["build"]["dockerfile"] == "Dockerfile.worker"
     assert "/workflow/health/ready" in " ".join(services["api"]["healthcheck"]["test"])
     assert services["api"]["environment"]["API_KEYS"] == SECRETS["API_KEYS"]
+    # Every API replica signs console sessions with the one key, and the API refuses to start without it.
+    assert services["api"]["environment"]["CONSOLE_SECRET_KEY"] == SECRETS["CONSOLE_SECRET_KEY"]
+    assert services["api"]["environment"]["DEPLOYMENT"] == "production"
+    assert "CONSOLE_SECRET_KEY" not in services["worker"]["environment"]  # each process gets only its secrets
     assert services["sync"]["build"]["dockerfile"] == "Dockerfile.worker"
     assert services["sync"]["command"] == ["python", "-m", "sync"]
 
@@ -90,7 +101,9 @@ def test_compose_has_no_default_secrets(tmp_path, missing):
 @pytest.mark.parametrize("dockerfile", ["Dockerfile.api", "Dockerfile.worker"])
 def test_images_are_pinned_by_digest_and_have_a_healthcheck(dockerfile):
     steps = instructions(dockerfile)
-    assert re.fullmatch(r"python:[\w.-]+@sha256:[0-9a-f]{64}", steps[0][1])
+    assert re.fullmatch(r"python:[\w.-]+@sha256:[0-9a-f]{64}", final_stage(steps)[0][1])
+    for image in (value for kind, value in steps if kind == "FROM"):
+        assert re.fullmatch(r"[\w.-]+:[\w.-]+@sha256:[0-9a-f]{64}( AS [\w-]+)?", image), image
     healthchecks = [value for kind, value in steps if kind == "HEALTHCHECK"]
     assert len(healthchecks) == 1 and "CMD" in healthchecks[0]
 
@@ -103,3 +116,21 @@ def test_api_image_listens_on_all_interfaces_itself():
 def test_dockerignore_keeps_secrets_and_local_state_out_of_the_build_context():
     ignored = {line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines()}
     assert {".env", ".git", ".venv", ".local", "tests", "node_modules"} <= ignored
+
+
+def test_api_image_ships_swagger_ui_where_api_docs_reads_it():
+    """The image has no npm: a build stage installs the locked swagger-ui-dist, the image gets its files."""
+    from api.docs import SWAGGER_UI_DIR, SWAGGER_UI_FILES
+
+    steps = instructions("Dockerfile.api")
+    stages = {value.split(" AS ")[1]: value for kind, value in steps if kind == "FROM" and " AS " in value}
+    assert any(value.startswith("node:") for value in stages.values())
+    build = [value for kind, value in steps if kind == "RUN" and "npm" in value]
+    assert build == ["npm ci --ignore-scripts --no-audit --no-fund"]  # `ci`: exactly package-lock.json
+    workdir = next(value for kind, value in final_stage(steps) if kind == "WORKDIR")
+    copies = [value.split() for kind, value in final_stage(steps) if kind == "COPY" and value.startswith("--from=")]
+    [copy] = [c for c in copies if c[0].removeprefix("--from=") in stages]
+    *sources, target = copy[1:]
+    assert {Path(source).name for source in sources} >= SWAGGER_UI_FILES
+    assert all(source.startswith("/build/node_modules/swagger-ui-dist/") for source in sources)
+    assert Path(workdir, target) == Path("/app") / SWAGGER_UI_DIR.relative_to(ROOT)
