@@ -60,7 +60,7 @@ class PlanRow:
 
 _KIND_BY_ACTION = {
     "create": "create", "add": "create", "grant": "create",
-    "update": "change",
+    "update": "change", "replace": "change",  # a replacement deletes and re-creates one object
     "delete": "remove", "remove": "remove", "revoke": "remove",
 }
 _SYMBOL_BY_KIND = {"create": "+", "change": "~", "remove": "\N{MINUS SIGN}"}
