@@ -34,7 +34,8 @@ depends_on: str | Sequence[str] | None = None
 
 DEFAULT_APP_ROLE = "sharepack_app"
 SCHEMAS = ("deltashare", "workflow_runtime")
-# The append-only logs and the columns their trigger (deltashare.forbid_log_rewrite) lets change after insert.
+# The append-only logs and the columns their trigger (deltashare.forbid_log_rewrite) lets change after insert,
+# as 0001 declared them: a revision keeps its own copy (it must not change when the models do).
 APPEND_ONLY = {
     "job_metrics": (),
     "project_costs": (),

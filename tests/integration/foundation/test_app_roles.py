@@ -17,6 +17,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, ProgrammingError
 
 from alembic import command
+from shared.models import APPEND_ONLY_MODELS
 from shared.queue.postgres import PostgresQueue
 from tests.fixtures.postgres import alembic_config, create_database
 
@@ -108,6 +109,23 @@ def test_the_app_role_reads_and_writes_what_the_apps_do(database_url, app_login)
             assert conn.scalar(text("SELECT count(*) FROM deltashare.alembic_version")) == 1
     finally:
         engine.dispose()
+
+
+@pytest.mark.parametrize("model", APPEND_ONLY_MODELS, ids=lambda model: model.__tablename__)
+def test_every_append_only_log_grants_the_apps_no_delete_and_only_its_delivery_columns(engine, model):
+    """Default privileges grant DML on a new table: a revision adding a log must take DELETE back, as 0008 did."""
+    table = model.__tablename__
+    with engine.connect() as conn:
+        granted = set(conn.scalars(text(
+            "SELECT privilege_type FROM information_schema.role_table_grants "
+            "WHERE grantee = 'sharepack_app' AND table_schema = 'deltashare' AND table_name = :t"
+        ), {"t": table}))
+        updatable = set(conn.scalars(text(
+            "SELECT column_name FROM information_schema.column_privileges WHERE grantee = 'sharepack_app' "
+            "AND table_schema = 'deltashare' AND table_name = :t AND privilege_type = 'UPDATE'"
+        ), {"t": table}))
+    assert granted == {"SELECT", "INSERT"}
+    assert updatable == set(model.__mutable_columns__)
 
 
 @pytest.fixture
