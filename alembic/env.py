@@ -17,6 +17,7 @@ from shared.db import database_url
 from shared.errors import ConfigurationError
 from shared.models import DOMAIN_SCHEMA, RUNTIME_SCHEMA, Base
 from shared.settings import Settings
+from shared.settings_contract import require_settings
 
 config = context.config
 if config.config_file_name is not None and config.attributes.get("configure_logger", True):
@@ -41,6 +42,7 @@ def _url() -> str:
     if url:
         return url
     try:
+        require_settings("migrate")
         return database_url(Settings.from_env())
     except ConfigurationError as exc:
         sys.exit(f"error: {exc}")

@@ -25,10 +25,12 @@ from shared.queue.factory import make_queue
 from shared.queue.outbox import OutboxPublisher
 from shared.recipient_tokens import tokens_from_settings
 from shared.settings import Settings
+from shared.settings_contract import require_settings
 
 
 def production_app() -> Flask:
     """The app on the configured database and queue, with its outbox publisher thread running."""
+    require_settings("api")
     settings = Settings.from_env()
     configure_logging(json=settings.log_format == "json", level=settings.log_level)
     engine = make_engine(database_url(settings))

@@ -173,11 +173,16 @@ class Settings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, *, dotenv_path: str | None = ".env") -> Settings:
         """Build settings from `env` (default: os.environ) over an optional `.env` file."""
+        return cls._from_raw(cls.raw_environment(env, dotenv_path=dotenv_path))
+
+    @staticmethod
+    def raw_environment(env: Mapping[str, str] | None = None, *, dotenv_path: str | None = ".env") -> dict[str, str]:
+        """The unparsed settings by lower-case name: `env` (default: os.environ) over an optional `.env`."""
         raw: dict[str, str] = {}
         if dotenv_path and Path(dotenv_path).is_file():
             raw.update({k.lower(): v for k, v in dotenv_values(dotenv_path).items() if v is not None})
         raw.update({k.lower(): v for k, v in (os.environ if env is None else env).items()})
-        return cls._from_raw(raw)
+        return raw
 
     @classmethod
     def _from_raw(cls, raw: Mapping[str, str]) -> Settings:

@@ -14,6 +14,7 @@ from shared import metrics
 from shared.errors import ConfigurationError
 from shared.health import Heartbeat
 from shared.logging import configure_logging, get_logger
+from shared.settings_contract import require_settings
 from sync.bootstrap import build_sync_service
 
 log = get_logger("sync")
@@ -21,6 +22,7 @@ log = get_logger("sync")
 
 def main(argv: list[str] | None = None) -> int:
     try:
+        require_settings("sync")
         service = build_sync_service()
     except ConfigurationError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -17,6 +17,7 @@ from shared import metrics, tracing
 from shared.errors import ConfigurationError
 from shared.health import Heartbeat
 from shared.logging import configure_logging, get_logger
+from shared.settings_contract import require_settings
 from worker.bootstrap import build_worker
 
 log = get_logger("worker")
@@ -26,6 +27,7 @@ MAX_IDLE_WAIT_SECONDS = 30.0
 
 def main(argv: list[str] | None = None) -> int:
     try:
+        require_settings("worker")
         worker = build_worker()
     except ConfigurationError as exc:
         print(f"error: {exc}", file=sys.stderr)

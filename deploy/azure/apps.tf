@@ -1,7 +1,7 @@
 # The Container Apps environment and the four apps of one release (all run `var.image_tag`):
 #   api      ingress, at least 2 replicas, scaled on concurrent requests
 #   worker   0..N replicas, scaled by KEDA's azure-queue scaler on the provisioning queue's length
-#   sync     exactly 1 replica (its jobs must not run twice)
+#   sync     exactly 1 replica (its jobs must not run twice): the worker image, command `python -m sync`
 #   migrate  a Container Apps job, started by hand before each release: `alembic upgrade head`
 resource "azurerm_container_app_environment" "main" {
   name                       = "cae-${local.name}"
@@ -19,31 +19,87 @@ resource "azurerm_container_app_environment" "main" {
 }
 
 locals {
-  # Seed setting names; values that are secrets come from Key Vault (see keyvault.tf).
+  # What each app is configured with. shared/settings_contract.py declares what each process requires and
+  # reads, and tests/unit/deploy/test_settings_contract.py holds app_env and app_secret_env to it.
   common_env = {
     ENABLE_WORKFLOW                       = "true"
     DEPLOYMENT                            = "production"
-    QUEUE_BACKEND                         = "azure"
-    AZURE_QUEUE_NAME                      = var.azure_queue_name
     ALLOWED_WORKSPACE_URLS                = join(",", var.allowed_workspace_urls)
     LOG_FORMAT                            = "json"
     APPLICATIONINSIGHTS_CONNECTION_STRING = azurerm_application_insights.main.connection_string
   }
+  # The provisioning queue (its connection string is in Key Vault). Not the sync service's: with
+  # QUEUE_BACKEND=azure and no connection string a process refuses to start.
+  queue_env = {
+    QUEUE_BACKEND    = "azure"
+    AZURE_QUEUE_NAME = var.azure_queue_name
+  }
+  # The Databricks service principal (its secret is in Key Vault); its tenant is also the Directory's.
   databricks_env = {
     AZURE_CLIENT_ID = var.databricks_client_id
     AZURE_TENANT_ID = data.azurerm_client_config.current.tenant_id
   }
+  # Microsoft Graph: AD sync, upload validation and the groups overage (the secret is in Key Vault).
+  graph_env = {
+    GRAPH_CLIENT_ID = var.graph_client_id
+  }
+  api_env = {
+    WEB_CONCURRENCY = "2"
+  }
+  worker_env = {
+    METRICS_PORT = "9102"
+  }
+  sync_env = {
+    METRICS_PORT      = "9103"
+    SMTP_HOST         = var.smtp_host
+    SMTP_PORT         = tostring(var.smtp_port)
+    SMTP_USERNAME     = var.smtp_username
+    SMTP_STARTTLS     = "true"
+    NOTIFICATION_FROM = var.notification_from
+    OPERATOR_EMAILS   = join(",", var.operator_emails)
+  }
+  migrate_env = {
+    DEPLOYMENT = "production"
+    LOG_FORMAT = "json"
+  }
+  app_env = {
+    api     = merge(local.common_env, local.queue_env, local.databricks_env, local.graph_env, local.api_env)
+    worker  = merge(local.common_env, local.queue_env, local.databricks_env, local.worker_env)
+    sync    = merge(local.common_env, local.databricks_env, local.graph_env, local.sync_env)
+    migrate = merge(local.migrate_env)
+  }
+  # Secret settings: variable => Key Vault secret. It is also exactly what each app's identity may read.
+  app_secret_env = {
+    api = {
+      DOMAIN_DB_CONNECTION_STRING   = "database-url-api"
+      AZURE_QUEUE_CONNECTION_STRING = "azure-queue-connection-string"
+      API_KEYS                      = "api-keys"
+      CONSOLE_SECRET_KEY            = "console-secret-key"
+      AZURE_CLIENT_SECRET           = "databricks-client-secret"
+      ACTIVATION_LINK_KEYS          = "activation-link-keys"
+      GRAPH_CLIENT_SECRET           = "graph-client-secret"
+    }
+    worker = {
+      DOMAIN_DB_CONNECTION_STRING   = "database-url-worker"
+      AZURE_QUEUE_CONNECTION_STRING = "azure-queue-connection-string"
+      AZURE_CLIENT_SECRET           = "databricks-client-secret"
+      ACTIVATION_LINK_KEYS          = "activation-link-keys"
+    }
+    sync = {
+      DOMAIN_DB_CONNECTION_STRING = "database-url-sync"
+      AZURE_CLIENT_SECRET         = "databricks-client-secret"
+      ACTIVATION_LINK_KEYS        = "activation-link-keys"
+      GRAPH_CLIENT_SECRET         = "graph-client-secret"
+      SMTP_PASSWORD               = "smtp-password"
+    }
+    migrate = {
+      DOMAIN_DB_CONNECTION_STRING = "database-url-migrate"
+    }
+  }
+  # The sync service runs from the worker's image with its own command.
   images = {
     api    = "${var.image_registry}/sharepack-api:${var.image_tag}"
     worker = "${var.image_registry}/sharepack-worker:${var.image_tag}"
-    sync   = "${var.image_registry}/sharepack-sync:${var.image_tag}"
-  }
-  secret_env = {
-    DOMAIN_DB_CONNECTION_STRING   = "domain-db-connection-string"
-    AZURE_QUEUE_CONNECTION_STRING = "azure-queue-connection-string"
-    API_KEYS                      = "api-keys"
-    AZURE_CLIENT_SECRET           = "databricks-client-secret"
-    CONSOLE_SECRET_KEY            = "console-secret-key"
   }
 }
 
@@ -66,7 +122,7 @@ resource "azurerm_container_app" "api" {
   }
 
   dynamic "secret" {
-    for_each = toset(local.secret_readers["api"])
+    for_each = toset(values(local.app_secret_env["api"]))
     content {
       name                = secret.value
       key_vault_secret_id = azurerm_key_vault_secret.app[secret.value].versionless_id
@@ -102,22 +158,18 @@ resource "azurerm_container_app" "api" {
       memory = "1Gi"
 
       dynamic "env" {
-        for_each = local.common_env
+        for_each = local.app_env["api"]
         content {
           name  = env.key
           value = env.value
         }
       }
       dynamic "env" {
-        for_each = { for k, v in local.secret_env : k => v if contains(local.secret_readers["api"], v) }
+        for_each = local.app_secret_env["api"]
         content {
           name        = env.key
           secret_name = env.value
         }
-      }
-      env {
-        name  = "WEB_CONCURRENCY"
-        value = "2"
       }
 
       liveness_probe {
@@ -162,7 +214,7 @@ resource "azurerm_container_app" "worker" {
   }
 
   dynamic "secret" {
-    for_each = toset(local.secret_readers["worker"])
+    for_each = toset(values(local.app_secret_env["worker"]))
     content {
       name                = secret.value
       key_vault_secret_id = azurerm_key_vault_secret.app[secret.value].versionless_id
@@ -198,14 +250,14 @@ resource "azurerm_container_app" "worker" {
       memory = "2Gi"
 
       dynamic "env" {
-        for_each = merge(local.common_env, local.databricks_env, { METRICS_PORT = "9102" })
+        for_each = local.app_env["worker"]
         content {
           name  = env.key
           value = env.value
         }
       }
       dynamic "env" {
-        for_each = { for k, v in local.secret_env : k => v if contains(local.secret_readers["worker"], v) }
+        for_each = local.app_secret_env["worker"]
         content {
           name        = env.key
           secret_name = env.value
@@ -236,7 +288,7 @@ resource "azurerm_container_app" "sync" {
   }
 
   dynamic "secret" {
-    for_each = toset(local.secret_readers["sync"])
+    for_each = toset(values(local.app_secret_env["sync"]))
     content {
       name                = secret.value
       key_vault_secret_id = azurerm_key_vault_secret.app[secret.value].versionless_id
@@ -249,20 +301,21 @@ resource "azurerm_container_app" "sync" {
     max_replicas = 1
 
     container {
-      name   = "sync"
-      image  = local.images.sync
-      cpu    = 0.5
-      memory = "1Gi"
+      name    = "sync"
+      image   = local.images.worker
+      command = ["python", "-m", "sync"]
+      cpu     = 0.5
+      memory  = "1Gi"
 
       dynamic "env" {
-        for_each = merge(local.common_env, local.databricks_env, { METRICS_PORT = "9103" })
+        for_each = local.app_env["sync"]
         content {
           name  = env.key
           value = env.value
         }
       }
       dynamic "env" {
-        for_each = { for k, v in local.secret_env : k => v if contains(local.secret_readers["sync"], v) }
+        for_each = local.app_secret_env["sync"]
         content {
           name        = env.key
           secret_name = env.value
@@ -302,10 +355,13 @@ resource "azurerm_container_app_job" "migrate" {
     identity = azurerm_user_assigned_identity.app["migrate"].id
   }
 
-  secret {
-    name                = "domain-db-connection-string"
-    key_vault_secret_id = azurerm_key_vault_secret.app["domain-db-connection-string"].versionless_id
-    identity            = azurerm_user_assigned_identity.app["migrate"].id
+  dynamic "secret" {
+    for_each = toset(values(local.app_secret_env["migrate"]))
+    content {
+      name                = secret.value
+      key_vault_secret_id = azurerm_key_vault_secret.app[secret.value].versionless_id
+      identity            = azurerm_user_assigned_identity.app["migrate"].id
+    }
   }
 
   template {
@@ -316,13 +372,19 @@ resource "azurerm_container_app_job" "migrate" {
       cpu     = 0.5
       memory  = "1Gi"
 
-      env {
-        name        = "DOMAIN_DB_CONNECTION_STRING"
-        secret_name = "domain-db-connection-string"
+      dynamic "env" {
+        for_each = local.app_env["migrate"]
+        content {
+          name  = env.key
+          value = env.value
+        }
       }
-      env {
-        name  = "LOG_FORMAT"
-        value = "json"
+      dynamic "env" {
+        for_each = local.app_secret_env["migrate"]
+        content {
+          name        = env.key
+          secret_name = env.value
+        }
       }
     }
   }

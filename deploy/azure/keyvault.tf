@@ -37,12 +37,19 @@ resource "random_password" "console_secret_key" {
 }
 
 locals {
+  # Every secret a process reads; app_secret_env (apps.tf) says which app reads which.
   secrets = {
-    "domain-db-connection-string"   = local.database_url
+    "database-url-migrate"          = local.database_urls.migrate
+    "database-url-api"              = local.database_urls.api
+    "database-url-worker"           = local.database_urls.worker
+    "database-url-sync"             = local.database_urls.sync
     "azure-queue-connection-string" = azurerm_storage_account.main.primary_connection_string
     "api-keys"                      = var.api_keys
     "databricks-client-secret"      = var.databricks_client_secret
     "console-secret-key"            = random_password.console_secret_key.result
+    "activation-link-keys"          = var.activation_link_keys
+    "graph-client-secret"           = var.graph_client_secret
+    "smtp-password"                 = var.smtp_password
   }
 }
 
@@ -68,15 +75,9 @@ resource "azurerm_user_assigned_identity" "app" {
 }
 
 locals {
-  # Which secrets each app may read (granted per secret, not on the whole vault).
-  secret_readers = {
-    api     = ["domain-db-connection-string", "azure-queue-connection-string", "api-keys", "console-secret-key"]
-    worker  = ["domain-db-connection-string", "azure-queue-connection-string", "databricks-client-secret"]
-    sync    = ["domain-db-connection-string", "databricks-client-secret"]
-    migrate = ["domain-db-connection-string"]
-  }
+  # Which secrets each app may read: exactly those its settings name (granted per secret, not on the vault).
   secret_grants = merge([
-    for app, names in local.secret_readers : { for name in names : "${app}/${name}" => { app = app, secret = name } }
+    for app, env in local.app_secret_env : { for name in distinct(values(env)) : "${app}/${name}" => { app = app, secret = name } }
   ]...)
 }
 

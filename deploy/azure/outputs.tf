@@ -27,3 +27,9 @@ output "log_analytics_workspace_id" {
   description = "Workspace for the KQL in docs/monitoring.md."
   value       = azurerm_log_analytics_workspace.main.workspace_id
 }
+
+output "database_roles_sql" {
+  description = "Run once after the first migration, as the administrator: the apps' login roles, members of sharepack_app."
+  value       = local.database_roles_sql
+  sensitive   = true
+}

@@ -32,10 +32,14 @@ resource "azurerm_storage_account" "main" {
       retention_policy_days = 30
     }
     hour_metrics {
+      enabled               = true # required by azurerm 4.x's schema
+      include_apis          = true
       version               = "1.0"
       retention_policy_days = 30
     }
     minute_metrics {
+      enabled               = true # required by azurerm 4.x's schema
+      include_apis          = true
       version               = "1.0"
       retention_policy_days = 7
     }

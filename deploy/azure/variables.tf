@@ -28,7 +28,7 @@ variable "image_registry" {
 }
 
 variable "image_tag" {
-  description = "The release to run: the tag of sharepack-api, sharepack-worker and sharepack-sync. Changing it is a release; setting the previous tag back is a rollback."
+  description = "The release to run: the tag of sharepack-api and sharepack-worker (the sync service runs the worker image). Changing it is a release; setting the previous tag back is a rollback."
   type        = string
 }
 
@@ -48,9 +48,78 @@ variable "databricks_client_id" {
 }
 
 variable "databricks_client_secret" {
-  description = "Its client secret; stored in Key Vault and read by the worker and sync through their identity."
+  description = "Its client secret; stored in Key Vault and read by the API, worker and sync through their identity."
   type        = string
   sensitive   = true
+}
+
+variable "activation_link_keys" {
+  description = "Seed setting activation_link_keys: Fernet keys, newest first, comma separated (the API, worker and sync read them). Stored in Key Vault."
+  type        = string
+  sensitive   = true
+
+  validation {
+    condition     = length(trimspace(var.activation_link_keys)) > 0
+    error_message = "activation_link_keys is required: the worker refuses to start without a key for activation links."
+  }
+}
+
+variable "graph_client_id" {
+  description = "Application (client) id of the app registration that reads the Directory through Microsoft Graph (AD sync, upload validation)."
+  type        = string
+}
+
+variable "graph_client_secret" {
+  description = "Its client secret; stored in Key Vault and read by the API and sync."
+  type        = string
+  sensitive   = true
+}
+
+variable "smtp_host" {
+  description = "Mail relay the sync service sends notifications through (seed setting smtp_host), e.g. smtp.office365.com."
+  type        = string
+}
+
+variable "smtp_port" {
+  description = "Its port (STARTTLS is always used)."
+  type        = number
+  default     = 587
+}
+
+variable "smtp_username" {
+  description = "User the sync service authenticates to the relay as."
+  type        = string
+}
+
+variable "smtp_password" {
+  description = "Its password; stored in Key Vault and read by the sync service only."
+  type        = string
+  sensitive   = true
+}
+
+variable "notification_from" {
+  description = "Sender address of notification mail (seed setting notification_from)."
+  type        = string
+}
+
+variable "operator_emails" {
+  description = "Who is mailed when a sync job fails (seed setting operator_emails)."
+  type        = list(string)
+
+  validation {
+    condition     = length(var.operator_emails) > 0
+    error_message = "Name at least one operator: failed sync jobs are mailed to them."
+  }
+}
+
+variable "postgres_entra_admin_object_id" {
+  description = "Object id of the Entra group that administers PostgreSQL (maps identities to roles)."
+  type        = string
+}
+
+variable "postgres_entra_admin_name" {
+  description = "Display name of that group (its PostgreSQL role name)."
+  type        = string
 }
 
 variable "api_keys" {

@@ -5,8 +5,9 @@ terraform {
   required_version = ">= 1.5"
   required_providers {
     azurerm = {
+      # Exactly the version whose schema tests/unit/deploy/test_provider_schema.py checks these files against.
       source  = "hashicorp/azurerm"
-      version = "~> 4.42" # rbac_authorization_enabled on azurerm_key_vault
+      version = "4.55.0"
     }
     random = {
       source  = "hashicorp/random"

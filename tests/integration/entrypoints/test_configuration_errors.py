@@ -73,13 +73,45 @@ def test_a_malformed_schedule_or_key_names_the_setting():
 
 def test_the_api_refuses_to_start_in_production_without_a_console_key(database_url):
     """One random key per gunicorn worker would refuse sessions made by the others, and end all at a restart."""
-    result = run(["-c", "import api.wsgi"], DOMAIN_DB_CONNECTION_STRING=database_url, DEPLOYMENT="production",
+    result = run(["-c", "import api.wsgi"], **{**PRODUCTION_API, "DOMAIN_DB_CONNECTION_STRING": database_url},
                  CONSOLE_SECRET_KEY="")  # an empty setting is an unset one
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines()[-1].startswith(
-        "error: Missing setting console_secret_key: required when deployment is 'production'"
+        "error: Missing setting CONSOLE_SECRET_KEY: the API requires it when deployment is 'production'"
     )
+
+
+# Everything the API's settings contract requires in production, but its console key.
+PRODUCTION_API = {
+    "DEPLOYMENT": "production",
+    "QUEUE_BACKEND": "azure",
+    "AZURE_QUEUE_CONNECTION_STRING": "UseDevelopmentStorage=true",
+    "API_KEYS": "ops=a-long-enough-key",
+    "ACTIVATION_LINK_KEYS": "x8Yh0VQxkqzC6c4Zb3V2F6b3f8VqUQm7Zq2cJrJ0l3E=",
+    "ALLOWED_WORKSPACE_URLS": "https://adb-1234567890123456.7.azuredatabricks.net",
+    "DATABRICKS_TOKEN": "dapi-test",
+}
+
+
+def test_a_production_worker_without_a_required_setting_names_the_variable(database_url):
+    """Each process checks its own contract at start: the worker has no activation-link key here."""
+    env = {**PRODUCTION_API, "DOMAIN_DB_CONNECTION_STRING": database_url, "ACTIVATION_LINK_KEYS": ""}
+    result = run(["-m", "worker"], **env)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "error: Missing setting ACTIVATION_LINK_KEYS: the worker requires it when deployment is 'production' "
+        "(shared/settings_contract.py lists what each process needs)"
+    ]
+
+
+def test_a_production_sync_service_names_every_missing_variable(database_url):
+    """Without these the sync service would mail 127.0.0.1:8025 and skip AD sync, silently."""
+    result = run(["-m", "sync"], **{**PRODUCTION_API, "DOMAIN_DB_CONNECTION_STRING": database_url})
+    assert result.returncode == 2
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("error: Missing setting AZURE_TENANT_ID, GRAPH_CLIENT_ID, NOTIFICATION_FROM, "
+                           "OPERATOR_EMAILS, SMTP_HOST, SMTP_PORT: the sync service requires them")
 
 
 def test_an_unknown_deployment_names_the_setting():

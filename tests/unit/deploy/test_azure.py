@@ -159,10 +159,10 @@ def test_every_prometheus_alert_has_an_azure_monitor_rule():
 
 @needs_checkov
 def test_the_api_gets_a_generated_console_key_from_key_vault_and_runs_as_production():
-    values = {name: one(parsed_locals()[name]) for name in ("common_env", "secret_env", "secrets", "secret_readers")}
+    values = {name: one(parsed_locals()[name]) for name in ("common_env", "app_secret_env", "secrets")}
     assert values["common_env"]["DEPLOYMENT"] == "production"
-    assert values["secret_env"]["CONSOLE_SECRET_KEY"] == "console-secret-key"
+    assert values["app_secret_env"]["api"]["CONSOLE_SECRET_KEY"] == "console-secret-key"
     assert values["secrets"]["console-secret-key"] == "${random_password.console_secret_key.result}"
-    readers = {app for app, names in values["secret_readers"].items() if "console-secret-key" in names}
+    readers = {app for app, env in values["app_secret_env"].items() if "console-secret-key" in env.values()}
     assert readers == {"api"}  # only the API signs console sessions
     assert one(parsed()["random_password"]["console_secret_key"]["length"]) >= 32

@@ -54,6 +54,15 @@ SECRETS = {
     "POSTGRES_PASSWORD": "test-password",
     "ACTIVATION_LINK_KEYS": "x8Yh0VQxkqzC6c4Zb3V2F6b3f8VqUQm7Zq2cJrJ0l3E=",
     "CONSOLE_SECRET_KEY": "0123456789abcdef0123456789abcdef",
+    # Not secrets, but settings a process requires (shared/settings_contract.py): no default either.
+    "ALLOWED_WORKSPACE_URLS": "https://adb-1234567890123456.7.azuredatabricks.net",
+    "DATABRICKS_TOKEN": "dapi-test",
+    "SMTP_HOST": "smtp.example.com",
+    "NOTIFICATION_FROM": "sharepack@example.com",
+    "OPERATOR_EMAILS": "ops@example.com",
+    "AZURE_TENANT_ID": "00000000-0000-0000-0000-000000000001",
+    "GRAPH_CLIENT_ID": "00000000-0000-0000-0000-000000000002",
+    "GRAPH_CLIENT_SECRET": "graph-secret",
 }
 
 
