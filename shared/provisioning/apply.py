@@ -28,6 +28,7 @@ gateway (`clients.WorkspaceClients.gateway`).
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import dataclasses
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -35,6 +36,7 @@ from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
+from shared.logging import get_logger
 from shared.provisioning.errors import (
     ObjectAlreadyExists,
     ObjectDoesNotExist,
@@ -54,6 +56,8 @@ from shared.provisioning.plan import (
 )
 from shared.provisioning.workspace_state import TOKEN, SharedObjectState, ShareState, WorkspaceState
 from shared.share_pack_file.model import Strategy
+
+log = get_logger(__name__)
 
 __all__ = [
     "StepResult",
@@ -181,7 +185,9 @@ def _run(step: Section, tasks: Sequence[Callable[[], _Outcome]], *, concurrency:
                 break
     else:
         with ThreadPoolExecutor(max_workers=min(concurrency, len(tasks))) as pool:
-            futures: list[Future[_Outcome]] = [pool.submit(task) for task in tasks]
+            # Each task runs in a copy of this thread's context, so its log lines keep the pack's ids and its
+            # calls stay in the step's trace span.
+            futures: list[Future[_Outcome]] = [pool.submit(contextvars.copy_context().run, task) for task in tasks]
             done, pending = wait(futures, return_when=FIRST_EXCEPTION)
             if pending and any(f.exception() is not None for f in done):
                 for future in pending:
@@ -233,6 +239,8 @@ def _recipient_task(gateway: WorkspaceGateway, change: Change) -> Callable[[], _
     def run() -> _Outcome:
         outcome = _Outcome(changes=[change])
         if change.action is Action.CREATE:
+            kind = "D2O" if change.recipient().authentication_type == TOKEN else "D2D"
+            log.info(f"Creating {kind} recipient: {change.name}", recipient=change.name, recipient_type=kind)
             link = _create_recipient(gateway, change)
             if link:
                 outcome.links[change.name] = link
@@ -243,6 +251,7 @@ def _recipient_task(gateway: WorkspaceGateway, change: Change) -> Callable[[], _
                 allowed_ips=frozenset(change.new["allowed_ips"]) if "allowed_ips" in change.new else None,
             )
         elif change.action is Action.DELETE:
+            log.info(f"Deleting recipient: {change.name}", recipient=change.name)
             with contextlib.suppress(ObjectDoesNotExist):  # already gone
                 gateway.delete_recipient(change.name)
         return outcome
@@ -291,6 +300,7 @@ def _activation_task(gateway: WorkspaceGateway, name: str) -> Callable[[], _Outc
 def _share_task(gateway: WorkspaceGateway, change: Change) -> Callable[[], _Outcome]:
     def run() -> _Outcome:
         if change.action is Action.CREATE:
+            log.info(f"Creating share: {change.name}", share=change.name)
             comment = change.new.get("comment")
             try:
                 gateway.create_share(change.name, comment=comment)
@@ -301,6 +311,7 @@ def _share_task(gateway: WorkspaceGateway, change: Change) -> Callable[[], _Outc
         elif change.action is Action.UPDATE:
             gateway.update_share_comment(change.name, _comment_update(change) or "")
         elif change.action is Action.DELETE:
+            log.info(f"Deleting share: {change.name}", share=change.name)
             with contextlib.suppress(ObjectDoesNotExist):  # already gone
                 gateway.delete_share(change.name)
         return _Outcome(changes=[change])

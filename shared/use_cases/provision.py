@@ -26,6 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+import structlog
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -128,7 +129,10 @@ class ProvisioningJob:
                 raise SharePackBusy("another worker is provisioning this share pack")
             pack = self._load(command)
             if pack is not None:
-                self._provision(pack, stop)
+                metadata = pack.spec.metadata
+                with structlog.contextvars.bound_contextvars(tenant=metadata.business_line,
+                                                             project=metadata.project_name):
+                    self._provision(pack, stop)
 
     def mark_failed(self, share_pack_id: uuid.UUID, reason: str) -> None:
         """Record a pack as FAILED for a reason found outside the job (e.g. a poisoned message)."""
@@ -159,9 +163,11 @@ class ProvisioningJob:
     def _provision(self, pack: _Pack, stop: StopSignal) -> None:
         record = self.recorder
         record.status(pack.share_pack_id, steps.TENANT.status_line(pack.strategy))
+        log.info(_step_line(pack, steps.TENANT), step=steps.TENANT.number)
         tenant_id = pack.tenant_id or self.resolver.tenant(pack.spec)
         self._check_stop(pack, stop, steps.PROJECT)
         record.status(pack.share_pack_id, steps.PROJECT.status_line(pack.strategy), tenant_id=tenant_id)
+        log.info(_step_line(pack, steps.PROJECT), step=steps.PROJECT.number)
         project_id = pack.project_id or self.resolver.project(pack.spec, tenant_id)
         self._check_stop(pack, stop, steps.RECIPIENTS)
 
@@ -194,6 +200,7 @@ class ProvisioningJob:
             for step in steps.plan_steps(pack.strategy):
                 self._check_stop(pack, stop, step)
                 record.status(pack.share_pack_id, step.status_line(pack.strategy))
+                log.info(_step_line(pack, step), step=step.number)
                 with tracing.span(f"step {step.label}", step=step.label), \
                         metrics.STEP_DURATION.labels(step.label).time():
                     result = step.run(plan, gateway, concurrency=self.concurrency)
@@ -254,6 +261,14 @@ class ProvisioningJob:
                 pack.share_pack_id, f"Interrupted before step {next_step.number}/{steps.TOTAL_STEPS}; will resume"
             )
             raise JobInterrupted("shutdown requested between steps")
+
+
+def _step_line(pack: _Pack, step: Step) -> str:
+    """The step's status line for the log, naming the tenant and project it resolves (as operators grep)."""
+    names = {steps.TENANT.number: pack.spec.metadata.business_line,
+             steps.PROJECT.number: pack.spec.metadata.project_name}
+    named = names.get(step.number)
+    return f"{step.status_line(pack.strategy)} '{named}'" if named else step.status_line(pack.strategy)
 
 
 def _make_plan(pack: _Pack, state: WorkspaceState, gateway: WorkspaceGateway) -> Plan:

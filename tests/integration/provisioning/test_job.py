@@ -7,8 +7,10 @@ import uuid
 from datetime import UTC, datetime
 
 import pytest
+import structlog
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
+from structlog.testing import capture_logs
 
 from shared.db import advisory_lock, lock_key
 from shared.history import History
@@ -128,6 +130,26 @@ def test_a_new_pack_is_provisioned_audited_and_recorded(
     assert pack_row.project_id == History(session, Project).find_current(tenant_id=tenant[0].tenant_id)[0].project_id
     kinds = session.scalars(select(Notification.notification_type)).all()
     assert sorted(kinds) == [NotificationType.PROVISION_SUCCESS, NotificationType.RECIPIENT_ACTIVATION]
+
+
+def test_the_log_says_what_operators_grep_for(
+    job: ProvisioningJob, session_factory: sessionmaker[Session]
+) -> None:
+    command = submit(session_factory, new_pack())
+
+    with capture_logs(processors=[structlog.contextvars.merge_contextvars]) as logs:
+        job.run(command, Never())
+
+    events = [entry["event"] for entry in logs]
+    for line in ("Step 1/8: Resolving tenant 'sales'", "Step 2/8: Resolving project 'reporting'",
+                 "Creating D2O recipient: acme", "Creating D2D recipient: partner", "Creating share: sales",
+                 "Step 4/8: Creating shares"):
+        assert line in events, line
+    creating = next(entry for entry in logs if entry["event"] == "Creating share: sales")
+    assert (creating["share"], creating["tenant"], creating["project"]) == ("sales", "sales", "reporting")
+    # Recipients are created in a thread pool: its lines carry the pack's ids all the same.
+    threaded = next(entry for entry in logs if entry["event"] == "Creating D2D recipient: partner")
+    assert (threaded["recipient"], threaded["project"]) == ("partner", "reporting")
 
 
 def test_the_status_walks_through_the_numbered_steps(
