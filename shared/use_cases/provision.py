@@ -45,6 +45,7 @@ from shared.provisioning.errors import ProvisioningError, TransientProvisioningE
 from shared.provisioning.gateway import WorkspaceGateway
 from shared.provisioning.plan import Action, Entity, Plan, make_plan, make_rollback_plan
 from shared.provisioning.steps import Step
+from shared.provisioning.summary import plan_counts
 from shared.provisioning.workspace_state import WorkspaceState
 from shared.queue.messages import ProvisionSharePack
 from shared.share_pack_file.model import SharePackSpec, Strategy
@@ -218,7 +219,7 @@ class ProvisioningJob:
                 reason, retry_after_seconds=exc.retry_after_seconds
             ) from exc
 
-        summary = ", ".join(f"{k}={v}" for k, v in plan.summary().items() if v)
+        summary = plan_counts(plan.to_dict())
         record.complete(
             pack.share_pack_id,
             pack.spec,

@@ -32,6 +32,7 @@ from shared.notifications.activation_links import ActivationLinkCipher, record_a
 from shared.provisioning.apply import StepResult
 from shared.provisioning.pipeline_state import PipelineIds
 from shared.provisioning.plan import Action, Change, Entity, Plan
+from shared.provisioning.summary import plan_sentences
 from shared.share_pack_file.model import SharePackSpec, Strategy
 from shared.status import AuditAction, NotificationType, SharePackStatus
 
@@ -404,12 +405,33 @@ class Recorder:
             Notification(
                 notification_type=NotificationType.PROVISION_SUCCESS if success else NotificationType.PROVISION_FAILURE,
                 recipient_email=requestor_email(pack),
-                subject=f"{pack.share_pack_name} {'completed' if success else 'failed'}",
-                body=provisioning_status if success else f"{provisioning_status}\n{error}",
+                subject=f"Share pack {pack.share_pack_name} {'completed' if success else 'failed'} "
+                f"({str(pack.share_pack_id)[:8]})",
+                body=outcome_mail_body(pack, success=success, provisioning_status=provisioning_status, error=error),
                 related_entity_type="share_pack",
                 related_entity_id=pack.share_pack_id,
             )
         )
+
+
+def outcome_mail_body(pack: SharePack, *, success: bool, provisioning_status: str, error: str | None) -> str:
+    """What the requestor reads: which pack, where, how it ended, and what changed for whom, in words."""
+    lines = [
+        f"Share pack: {pack.share_pack_name}",
+        f"SharePackId: {pack.share_pack_id}",
+        f"Workspace: {pack.workspace_url}",
+        f"Strategy: {pack.strategy}",
+    ]
+    if success:
+        lines.append("Result: completed")
+    else:
+        lines += ["Result: failed", f"Failed step: {provisioning_status}", f"Error: {error or 'not recorded'}"]
+    changes = plan_sentences(pack.plan)
+    heading = "What changed" if success else "What the plan was to change (see the pack's history for what was done)"
+    lines += ["", f"{heading}:", *(f"- {sentence}" for sentence in changes)] if changes else [
+        "", "Nothing needed to change: the workspace already matched the share pack." if success else
+        "No plan was made before the failure."]
+    return "\n".join(lines)
 
 
 def requestor_email(pack: SharePack) -> str | None:
