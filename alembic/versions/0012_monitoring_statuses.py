@@ -5,7 +5,8 @@ in the "stuck packs" query forever and never counted as finished, and the time a
 counted as queue time. Here a run ends at COMPLETED, FAILED, VALIDATION_FAILED or DECLINED; a run whose
 latest version waits for an approver has the outcome PENDING_APPROVAL; and the wait splits into
 `approval_wait_seconds` (submitted until queued) and `queue_wait_seconds` (queued until a worker's first
-step). The views hold no data, so they are dropped and made again; docs/monitoring.md states each column.
+step). `tenant_id` and `project_id` let a report show each caller their own packs only. The views hold no
+data, so they are dropped and made again; docs/monitoring.md states each column.
 
 Revision ID: 0012
 Revises: 0007
@@ -53,6 +54,8 @@ runs AS (
         (array_agg(workspace_url ORDER BY version DESC))[1] AS workspace_url,
         (array_agg(strategy ORDER BY version DESC))[1] AS strategy,
         (array_agg(requested_by ORDER BY version DESC))[1] AS requested_by,
+        (array_agg(tenant_id ORDER BY version DESC))[1] AS tenant_id,
+        (array_agg(project_id ORDER BY version DESC))[1] AS project_id,
         min(effective_from) AS submitted_at,
         min(effective_from) FILTER (WHERE share_pack_status = 'IN_PROGRESS') AS queued_at,
         min(effective_from) FILTER (WHERE step IS NOT NULL) AS started_at,
@@ -92,7 +95,9 @@ SELECT
     versions,
     queued_at,
     CASE WHEN needed_approval
-        THEN extract(EPOCH FROM coalesce(queued_at, finished_at) - submitted_at) END AS approval_wait_seconds
+        THEN extract(EPOCH FROM coalesce(queued_at, finished_at) - submitted_at) END AS approval_wait_seconds,
+    tenant_id,
+    project_id
 FROM runs
 """
 
