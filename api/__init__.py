@@ -24,7 +24,19 @@ from api.console import check_settings as check_console_settings
 from api.console.session import configure_sessions
 from api.context import HealthCheck, Publisher, ReadinessCheck, Services
 from api.errors import register_error_handlers
-from api.routes import admin, approvals, drift, health, lifecycle, metrics, recipients, share_packs, sync, validate
+from api.routes import (
+    admin,
+    approvals,
+    drift,
+    health,
+    lifecycle,
+    metrics,
+    recipients,
+    reports,
+    share_packs,
+    sync,
+    validate,
+)
 from api.schemas import ErrorSchema
 from api.security_headers import add_security_headers
 from shared import metrics as measured
@@ -143,6 +155,7 @@ def create_app(
     api.register_blueprint(recipients.blp)
     api.register_blueprint(approvals.blp)
     api.register_blueprint(admin.blp)
+    api.register_blueprint(reports.blp)
     app.register_blueprint(docs.blp)
     app.register_blueprint(console_blp)
     register_error_handlers(app)  # after Api(): our body shape replaces flask-smorest's

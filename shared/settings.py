@@ -97,6 +97,9 @@ class Settings:
     console_entra_client_secret: str | None = field(default=None, repr=False)
     console_entra_authority: str | None = None
     console_entra_redirect_uri: str | None = None
+    # Where people open the console (e.g. https://sharepack.example.com): mails link to a pack's page under
+    # it. None: mails carry the pack's id but no link.
+    console_base_url: str | None = None
     log_format: str = "console"
     log_level: str = "INFO"
     # None when the process talks to no workspace (the API); the worker then refuses to provision.
@@ -490,6 +493,7 @@ _PARSERS = {
     "token_expiry_max_days": _as_positive_int,
     "graph_validation_budget_seconds": _as_positive_float,
     "graph_base_url": lambda value: value.strip().rstrip("/"),
+    "console_base_url": lambda value: value.strip().rstrip("/"),
     "graph_authority_host": lambda value: value.strip().rstrip("/"),
     "console_entra_authority": lambda value: value.strip().rstrip("/"),
     "admin_groups": lambda value: tuple(g.strip() for g in value.split(",") if g.strip()),

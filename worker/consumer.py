@@ -123,6 +123,7 @@ class QueueConsumer:
         message = self.queue.receive(visibility_timeout=self.visibility_timeout)
         if message is None:
             return False
+        log.info("Received 1 message(s)", count=1)
         with structlog.contextvars.bound_contextvars(
             message_id=message.id, dequeue_count=message.dequeue_count
         ):
@@ -143,6 +144,7 @@ class QueueConsumer:
         with structlog.contextvars.bound_contextvars(
             share_pack_id=str(command.share_pack_id), request_id=command.request_id
         ):
+            log.info(f"Processing share pack: {command.share_pack_id}")
             heartbeat = Heartbeat(
                 self.queue,
                 message,
@@ -172,7 +174,8 @@ class QueueConsumer:
                     return
                 log.exception("queue.job_crashed")
                 return
-            self._settle(self.queue.delete, heartbeat)
+            if self._settle(self.queue.delete, heartbeat):
+                log.info("Message deleted from queue")
 
     def _retry_transient(
         self, heartbeat: Heartbeat, command: ProvisionSharePack, reason: str, retry_after_seconds: int | None
@@ -216,15 +219,19 @@ class QueueConsumer:
             return
         self._settle(self.queue.delete, heartbeat)
 
-    def _settle(self, action: Callable[[QueueMessage], object], heartbeat: Heartbeat) -> None:
+    def _settle(self, action: Callable[[QueueMessage], object], heartbeat: Heartbeat) -> bool:
+        """Apply `action` to the held message; return whether it was applied."""
         if heartbeat.lost:
-            return  # another consumer holds it now; it is theirs to settle
+            return False  # another consumer holds it now; it is theirs to settle
         try:
             action(heartbeat.message)
         except MessageLost:
             log.warning("queue.message_lost_at_settle")
         except ServiceUnavailable:
             log.warning("queue.settle_failed", exc_info=True)  # it comes back after its visibility timeout
+        else:
+            return True
+        return False
 
     def _poison(self, message: QueueMessage, command: ProvisionSharePack | None, reason: str) -> None:
         # Record first: if that fails the message stays, comes back, and is poisoned again.

@@ -94,6 +94,7 @@ class NotificationDeliverer:
     retry_delay_seconds: int
     templates: EmailTemplates = field(default_factory=EmailTemplates)
     batch_size: int = 50
+    console_base_url: str | None = None  # mails about a pack link to its console page under it
 
     def deliver_due(self, should_stop: Callable[[], bool] = lambda: False) -> DeliveryCounts:
         """Deliver every notification that is due now, until none is left or `should_stop()`."""
@@ -175,9 +176,11 @@ class NotificationDeliverer:
     def _compose(self, session: Session, notification: Notification, message_id: str) -> EmailMessage:
         if not notification.recipient_email:
             raise DeliveryFailed("The notification has no recipient e-mail address", permanent=True)
-        context: dict[str, str] = {"body": notification.body}
+        context: dict[str, str] = {"body": notification.body, "pack_url": ""}
         if notification.notification_type == NotificationType.RECIPIENT_ACTIVATION:
             context.update(self._activation_context(session, notification.notification_id))
+        if notification.related_entity_type == "share_pack" and self.console_base_url:
+            context["pack_url"] = f"{self.console_base_url}/console/packs/{notification.related_entity_id}"
         rendered = self.templates.render(notification.notification_type, subject=notification.subject, **context)
         message = EmailMessage()
         message["Subject"] = rendered.subject

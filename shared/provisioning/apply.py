@@ -28,6 +28,7 @@ gateway (`clients.WorkspaceClients.gateway`).
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import dataclasses
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -35,6 +36,7 @@ from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
+from shared.logging import get_logger
 from shared.provisioning.errors import (
     ObjectAlreadyExists,
     ObjectDoesNotExist,
@@ -52,8 +54,16 @@ from shared.provisioning.plan import (
     batch_object_changes,
     recipient_differences,
 )
-from shared.provisioning.workspace_state import TOKEN, SharedObjectState, ShareState, WorkspaceState
+from shared.provisioning.workspace_state import (
+    TOKEN,
+    RecipientCreated,
+    SharedObjectState,
+    ShareState,
+    WorkspaceState,
+)
 from shared.share_pack_file.model import Strategy
+
+log = get_logger(__name__)
 
 __all__ = [
     "StepResult",
@@ -83,12 +93,15 @@ class StepResult:
             they are left out of ``repr`` and `to_dict`. A link may repeat one an earlier attempt delivered.
         pipelines: pipeline name → its ids after this step, for each pipeline whose ids the step set
             (created, replaced, deleted, scheduled or unscheduled).
+        recipient_ids: recipient name → the id Databricks gave it, for each recipient the step created
+            (or found created by an earlier attempt).
     """
 
     step: Section
     changes: tuple[Change, ...] = ()
     activation_links: Mapping[str, str] = field(default_factory=dict, repr=False)
     pipelines: Mapping[str, PipelineIds] = field(default_factory=dict)
+    recipient_ids: Mapping[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """Return the result as JSON-able data, without the activation links themselves."""
@@ -104,6 +117,7 @@ class _Outcome:
     changes: list[Change] = field(default_factory=list)
     links: dict[str, str] = field(default_factory=dict)
     pipelines: dict[str, PipelineIds] = field(default_factory=dict)
+    recipient_ids: dict[str, str] = field(default_factory=dict)
 
 
 def apply_recipients(plan: Plan, gateway: WorkspaceGateway, *, concurrency: int = 8) -> StepResult:
@@ -181,7 +195,9 @@ def _run(step: Section, tasks: Sequence[Callable[[], _Outcome]], *, concurrency:
                 break
     else:
         with ThreadPoolExecutor(max_workers=min(concurrency, len(tasks))) as pool:
-            futures: list[Future[_Outcome]] = [pool.submit(task) for task in tasks]
+            # Each task runs in a copy of this thread's context, so its log lines keep the pack's ids and its
+            # calls stay in the step's trace span.
+            futures: list[Future[_Outcome]] = [pool.submit(contextvars.copy_context().run, task) for task in tasks]
             done, pending = wait(futures, return_when=FIRST_EXCEPTION)
             if pending and any(f.exception() is not None for f in done):
                 for future in pending:
@@ -200,6 +216,7 @@ def _run(step: Section, tasks: Sequence[Callable[[], _Outcome]], *, concurrency:
         changes=tuple(change for outcome in outcomes for change in outcome.changes),
         activation_links={name: link for outcome in outcomes for name, link in outcome.links.items()},
         pipelines={name: ids for outcome in outcomes for name, ids in outcome.pipelines.items()},
+        recipient_ids={name: i for outcome in outcomes for name, i in outcome.recipient_ids.items()},
     )
     if failures:
         error = _most_telling(failures)
@@ -233,9 +250,13 @@ def _recipient_task(gateway: WorkspaceGateway, change: Change) -> Callable[[], _
     def run() -> _Outcome:
         outcome = _Outcome(changes=[change])
         if change.action is Action.CREATE:
-            link = _create_recipient(gateway, change)
-            if link:
-                outcome.links[change.name] = link
+            kind = "D2O" if change.recipient().authentication_type == TOKEN else "D2D"
+            log.info(f"Creating {kind} recipient: {change.name}", recipient=change.name, recipient_type=kind)
+            created = _create_recipient(gateway, change)
+            if created.activation_link:
+                outcome.links[change.name] = created.activation_link
+            if created.databricks_id:
+                outcome.recipient_ids[change.name] = created.databricks_id
         elif change.action is Action.UPDATE:
             gateway.update_recipient(
                 change.name,
@@ -243,6 +264,7 @@ def _recipient_task(gateway: WorkspaceGateway, change: Change) -> Callable[[], _
                 allowed_ips=frozenset(change.new["allowed_ips"]) if "allowed_ips" in change.new else None,
             )
         elif change.action is Action.DELETE:
+            log.info(f"Deleting recipient: {change.name}", recipient=change.name)
             with contextlib.suppress(ObjectDoesNotExist):  # already gone
                 gateway.delete_recipient(change.name)
         return outcome
@@ -260,8 +282,8 @@ def _comment_update(change: Change) -> str | None:
     return change.new["comment"] or ""
 
 
-def _create_recipient(gateway: WorkspaceGateway, change: Change) -> str | None:
-    """Create a recipient, or adopt an equal one an earlier attempt created; return its activation link."""
+def _create_recipient(gateway: WorkspaceGateway, change: Change) -> RecipientCreated:
+    """Create a recipient, or adopt an equal one an earlier attempt created; return its link and id."""
     recipient = change.recipient()
     days = change.new.get("token_expiry_days")
     if recipient.authentication_type == TOKEN and days:
@@ -272,9 +294,9 @@ def _create_recipient(gateway: WorkspaceGateway, change: Change) -> str | None:
         existing = gateway.get_recipient(change.name)
         if existing is None or recipient_differences(recipient, existing):
             raise  # another recipient (e.g. one per D2D metastore) or a different definition
-        if existing.authentication_type == TOKEN and not existing.activated:
-            return gateway.activation_link(change.name)
-        return None
+        pending = existing.authentication_type == TOKEN and not existing.activated
+        link = gateway.activation_link(change.name) if pending else None
+        return RecipientCreated(activation_link=link, databricks_id=existing.databricks_id)
 
 
 def _activation_task(gateway: WorkspaceGateway, name: str) -> Callable[[], _Outcome]:
@@ -291,6 +313,7 @@ def _activation_task(gateway: WorkspaceGateway, name: str) -> Callable[[], _Outc
 def _share_task(gateway: WorkspaceGateway, change: Change) -> Callable[[], _Outcome]:
     def run() -> _Outcome:
         if change.action is Action.CREATE:
+            log.info(f"Creating share: {change.name}", share=change.name)
             comment = change.new.get("comment")
             try:
                 gateway.create_share(change.name, comment=comment)
@@ -301,6 +324,7 @@ def _share_task(gateway: WorkspaceGateway, change: Change) -> Callable[[], _Outc
         elif change.action is Action.UPDATE:
             gateway.update_share_comment(change.name, _comment_update(change) or "")
         elif change.action is Action.DELETE:
+            log.info(f"Deleting share: {change.name}", share=change.name)
             with contextlib.suppress(ObjectDoesNotExist):  # already gone
                 gateway.delete_share(change.name)
         return _Outcome(changes=[change])

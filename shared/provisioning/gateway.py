@@ -43,6 +43,7 @@ from shared.provisioning.plan import MAX_UPDATES_PER_CALL, SELECT
 from shared.provisioning.workspace_state import (
     TABLE_LIKE_TYPES,
     TOKEN,
+    RecipientCreated,
     RecipientState,
     SharedObjectState,
     ShareState,
@@ -98,8 +99,8 @@ class WorkspaceGateway(Protocol):
         """Return a TOKEN recipient's not yet downloaded activation link, or None. It is a credential."""
         ...
 
-    def create_recipient(self, recipient: RecipientState) -> str | None:
-        """Create a recipient; return its activation link (TOKEN recipients) or None."""
+    def create_recipient(self, recipient: RecipientState) -> RecipientCreated:
+        """Create a recipient; return its activation link (TOKEN recipients only) and its Databricks id."""
         ...
 
     def update_recipient(
@@ -372,8 +373,8 @@ class DatabricksGateway(LakeflowCalls):
 
     # -- recipients ----------------------------------------------------------------------------------
 
-    def create_recipient(self, recipient: RecipientState) -> str | None:
-        """Create a recipient; return its activation link (TOKEN recipients) or None."""
+    def create_recipient(self, recipient: RecipientState) -> RecipientCreated:
+        """Create a recipient; return its activation link (TOKEN recipients only) and its Databricks id."""
         token = recipient.authentication_type == TOKEN
         info = self._call(
             f"recipient '{recipient.name}'",
@@ -390,7 +391,7 @@ class DatabricksGateway(LakeflowCalls):
                 ),
             ),
         )
-        return _activation_link(info)
+        return RecipientCreated(activation_link=_activation_link(info), databricks_id=info.id)
 
     def update_recipient(
         self, name: str, *, comment: str | None = None, allowed_ips: frozenset[str] | None = None
@@ -464,6 +465,7 @@ def _recipient_state(info: RecipientInfo) -> RecipientState:
         comment=normalize_comment(info.comment),
         activated=bool(info.activated),
         expiration_time=info.expiration_time,
+        databricks_id=info.id,
     )
 
 

@@ -35,12 +35,21 @@ def default_shared_as(name: str, object_type: str) -> str | None:
 
 
 @dataclass(frozen=True)
+class RecipientCreated:
+    """What creating a recipient gives back: its activation link (a credential; TOKEN only) and its id."""
+
+    activation_link: str | None = field(default=None, repr=False)
+    databricks_id: str | None = None
+
+
+@dataclass(frozen=True)
 class RecipientState:
     """A Delta Sharing recipient.
 
     ``activated`` is server-filled (a TOKEN recipient whose credential was downloaded); it never causes a
     change, it only tells whether an activation link is still worth delivering. ``expiration_time`` is
-    the token expiry in epoch milliseconds (only used when creating).
+    the token expiry in epoch milliseconds (only used when creating). ``databricks_id`` is the id
+    Databricks gave it (known once read or created; never part of a comparison).
     """
 
     name: str
@@ -50,6 +59,7 @@ class RecipientState:
     comment: str | None = None
     activated: bool = False
     expiration_time: int | None = None
+    databricks_id: str | None = field(default=None, compare=False)
 
     @property
     def kind(self) -> str:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from shared.errors import InvalidInput
+from shared.provisioning.summary import plan_counts, plan_sentences
 from shared.share_pack_file.issues import Issue
 from shared.share_pack_file.json_schema import render_json_schema
 from shared.share_pack_file.parse import DEFAULT_MAX_BYTES, ParsedSharePack, parse_share_pack
@@ -102,9 +103,10 @@ def _validate_remotely(args: argparse.Namespace) -> int:
             print(f"error: {Issue(issue['path'], issue['message'])}")
         for issue in answer.get("ValidationWarnings", []):
             print(f"warning: {Issue(issue['path'], issue['message'])}")
-        summary = ((answer.get("Plan") or {}).get("summary")) or {}
-        changes = ", ".join(f"{k}={v}" for k, v in summary.items() if v) or "nothing to change"
-        print(f"{args.file} on {args.workspace}: {answer.get('Message')}; plan: {changes}")
+        print(f"{args.file} on {args.workspace}: {answer.get('Message')}")
+        print(f"plan: {plan_counts(answer.get('Plan')) or 'nothing to change'}")
+        for sentence in plan_sentences(answer.get("Plan")):
+            print(f"  - {sentence}")
     return EXIT_VALID if answer.get("Valid") else EXIT_INVALID
 
 

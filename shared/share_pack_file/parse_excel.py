@@ -30,6 +30,7 @@ from shared.share_pack_file.limits import FormatLimits
 from shared.share_pack_file.schema import (
     DATA_OBJECTS_SHEET,
     METADATA_COLUMNS,
+    PIPELINES_SHEET,
     SHARE_COLUMN,
     DataObjectSchema,
     MetadataSchema,
@@ -42,8 +43,6 @@ from shared.share_pack_file.schema import (
     split_delimited,
 )
 from shared.share_pack_file.validate import unknown_field_message
-
-PIPELINES_SHEET = "pipelines"
 
 # Sheet names as written (lowercase, spaces as underscores, without a trailing "s") → the sheet's role.
 _SHEET_ROLES = {

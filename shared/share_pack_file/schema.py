@@ -38,6 +38,7 @@ FREE_TEXT_FIELDS = ("comment", "description")
 METADATA_COLUMNS = ("field", "value")
 DATA_OBJECTS_SHEET = "data_objects"
 SHARE_COLUMN = "share"
+PIPELINES_SHEET = "pipelines"
 
 UNKNOWN_FIELD = "Unknown field."
 NOT_A_MAPPING = "Invalid input type."

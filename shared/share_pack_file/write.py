@@ -1,8 +1,9 @@
 """Write a canonical share pack back to the files requestors edit: YAML, or an Excel workbook.
 
 Both writers follow the vocabulary of `schema.py` (section, sheet and column names, field order), so what
-they write reads back to the same `SharePack`. Unset fields are left out (YAML) or left blank (Excel); a data
-object with only a name is written in its short form.
+they write reads back to the same `SharePackSpec`, every section included (`pipelines` is a section in YAML
+and a `pipelines` sheet in Excel). Unset fields are left out (YAML) or left blank (Excel); a data object
+with only a name is written in its short form.
 """
 
 from __future__ import annotations
@@ -16,13 +17,15 @@ from openpyxl.worksheet.datavalidation import DataValidation
 from openpyxl.worksheet.worksheet import Worksheet
 from ruamel.yaml import YAML
 
-from shared.share_pack_file.model import DataObjectType, RecipientType, SharePackSpec, Strategy
+from shared.share_pack_file.model import DataObjectType, RecipientType, ScdType, SharePackSpec, Strategy
 from shared.share_pack_file.schema import (
     DATA_OBJECTS_SHEET,
     METADATA_COLUMNS,
+    PIPELINES_SHEET,
     SHARE_COLUMN,
     DataObjectSchema,
     MetadataSchema,
+    PipelineSchema,
     RecipientSchema,
     ShareSchema,
     field_names,
@@ -43,6 +46,8 @@ def to_yaml(share_pack: SharePackSpec) -> str:
             for share in canonical["share"]
         ],
     }
+    if canonical["pipelines"]:
+        document["pipelines"] = [_compact(pipeline) for pipeline in canonical["pipelines"]]
     yaml = YAML(typ="safe", pure=True)
     yaml.default_flow_style = False
     yaml.sort_base_mapping_type_on_output = False
@@ -53,7 +58,7 @@ def to_yaml(share_pack: SharePackSpec) -> str:
 
 
 def to_excel(share_pack: SharePackSpec) -> bytes:
-    """Return the pack as an .xlsx workbook: sheets metadata, recipient, share and data_objects."""
+    """Return the pack as an .xlsx workbook: sheets metadata, recipient, share, data_objects and pipelines."""
     canonical = share_pack.to_dict()
     workbook = Workbook()
     metadata_sheet = workbook.active
@@ -83,13 +88,20 @@ def to_excel(share_pack: SharePackSpec) -> bytes:
     ])
     _choices(object_sheet, [member.value for member in DataObjectType], _column_range(object_columns, "type"))
 
+    pipeline_columns = field_names(PipelineSchema())
+    pipeline_sheet = workbook.create_sheet(PIPELINES_SHEET)
+    _write_rows(pipeline_sheet, pipeline_columns, [
+        tuple(_cell(pipeline[name]) for name in pipeline_columns) for pipeline in canonical["pipelines"]
+    ])
+    _choices(pipeline_sheet, [member.value for member in ScdType], _column_range(pipeline_columns, "scd_type"))
+
     buffer = io.BytesIO()
     workbook.save(buffer)
     return buffer.getvalue()
 
 
 def _compact(mapping: dict[str, Any]) -> dict[str, Any]:
-    return {key: value for key, value in mapping.items() if value is not None and value != []}
+    return {key: value for key, value in mapping.items() if value is not None and value != [] and value != {}}
 
 
 def _short_data_object(item: dict[str, Any]) -> str | dict[str, Any]:
@@ -98,8 +110,11 @@ def _short_data_object(item: dict[str, Any]) -> str | dict[str, Any]:
 
 
 def _cell(value: Any) -> Any:
+    """One Excel cell: a list as comma-separated text, tags as ``key=value, key=value``."""
     if isinstance(value, list):
         return ", ".join(value) or None
+    if isinstance(value, dict):
+        return ", ".join(f"{key}={item}" for key, item in value.items()) or None
     return value
 
 

@@ -26,6 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+import structlog
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -39,17 +40,18 @@ from shared.logging import get_logger
 from shared.models import SharePack
 from shared.notifications.activation_links import ActivationLinkCipher
 from shared.provisioning import steps
-from shared.provisioning.apply import StepResult, hand_over, pipeline_ids
+from shared.provisioning.apply import hand_over, pipeline_ids
 from shared.provisioning.errors import ProvisioningError, TransientProvisioningError
 from shared.provisioning.gateway import WorkspaceGateway
 from shared.provisioning.plan import Action, Entity, Plan, make_plan, make_rollback_plan
 from shared.provisioning.steps import Step
+from shared.provisioning.summary import plan_counts
 from shared.provisioning.workspace_state import WorkspaceState
 from shared.queue.messages import ProvisionSharePack
 from shared.share_pack_file.model import SharePackSpec, Strategy
 from shared.status import SharePackStatus
 from shared.use_cases.lifecycle import rollback_removals
-from shared.use_cases.provision_recording import Recorder
+from shared.use_cases.provision_recording import Attempt, Recorder
 from shared.use_cases.provision_resolution import OwnerResolver
 
 log = get_logger(__name__)
@@ -128,7 +130,10 @@ class ProvisioningJob:
                 raise SharePackBusy("another worker is provisioning this share pack")
             pack = self._load(command)
             if pack is not None:
-                self._provision(pack, stop)
+                metadata = pack.spec.metadata
+                with structlog.contextvars.bound_contextvars(tenant=metadata.business_line,
+                                                             project=metadata.project_name):
+                    self._provision(pack, stop)
 
     def mark_failed(self, share_pack_id: uuid.UUID, reason: str) -> None:
         """Record a pack as FAILED for a reason found outside the job (e.g. a poisoned message)."""
@@ -159,11 +164,14 @@ class ProvisioningJob:
     def _provision(self, pack: _Pack, stop: StopSignal) -> None:
         record = self.recorder
         record.status(pack.share_pack_id, steps.TENANT.status_line(pack.strategy))
+        log.info(_step_line(pack, steps.TENANT), step=steps.TENANT.number)
         tenant_id = pack.tenant_id or self.resolver.tenant(pack.spec)
         self._check_stop(pack, stop, steps.PROJECT)
         record.status(pack.share_pack_id, steps.PROJECT.status_line(pack.strategy), tenant_id=tenant_id)
+        log.info(_step_line(pack, steps.PROJECT), step=steps.PROJECT.number)
         project_id = pack.project_id or self.resolver.project(pack.spec, tenant_id)
         self._check_stop(pack, stop, steps.RECIPIENTS)
+        attempt = Attempt(pack.share_pack_id, pack.spec, pack.workspace_url, pack.request_id, project_id)
 
         first = steps.plan_steps(pack.strategy)[0]
         try:
@@ -172,6 +180,7 @@ class ProvisioningJob:
             record.fail(pack.share_pack_id, f"{first.status_line(pack.strategy)} failed: {exc.message}")
             return
         step = first
+        ids: dict[str, str] = {}  # recipient name → Databricks id, as read and as created
         try:
             previous = record.previous_plan(pack.share_pack_id)
             state = gateway.read_state(pack.spec)
@@ -191,17 +200,20 @@ class ProvisioningJob:
                 record.fail(pack.share_pack_id, f"The workspace conflicts with the share pack: {conflicts}")
                 return
             made = pipeline_ids(state)  # the pipelines' ids as planned, then as each step leaves them
+            ids.update({name: r.databricks_id for name, r in state.recipients.items() if r.databricks_id})
             for step in steps.plan_steps(pack.strategy):
                 self._check_stop(pack, stop, step)
                 record.status(pack.share_pack_id, step.status_line(pack.strategy))
+                log.info(_step_line(pack, step), step=step.number)
                 with tracing.span(f"step {step.label}", step=step.label), \
                         metrics.STEP_DURATION.labels(step.label).time():
                     result = step.run(plan, gateway, concurrency=self.concurrency)
-                self._record_step(pack, result)
+                ids.update(result.recipient_ids)
+                record.step(result, attempt, ids)
                 plan, made = hand_over(plan, result), {**made, **result.pipelines}
         except ProvisioningError as exc:
             if exc.partial_result is not None:  # what the failed step did complete is recorded too
-                self._record_step(pack, exc.partial_result)
+                record.step(exc.partial_result, attempt, {**ids, **exc.partial_result.recipient_ids})
             if not isinstance(exc, TransientProvisioningError):
                 record.fail(pack.share_pack_id, _failure_message(step, pack.strategy, exc))
                 return
@@ -211,16 +223,14 @@ class ProvisioningJob:
                 reason, retry_after_seconds=exc.retry_after_seconds
             ) from exc
 
-        summary = ", ".join(f"{k}={v}" for k, v in plan.summary().items() if v)
+        summary = plan_counts(plan.to_dict())
         record.complete(
-            pack.share_pack_id,
-            pack.spec,
+            attempt,
             removed=pack.removals,
-            workspace_url=pack.workspace_url,
             provisioning_status=f"Step {steps.TOTAL_STEPS}/{steps.TOTAL_STEPS}: Completed "
             f"({summary or 'no changes needed'})",
             pipelines=made,
-            project_id=project_id,
+            recipient_ids=ids,
         )
         log.info("provision.completed", changes=len(plan.changes))
 
@@ -239,21 +249,20 @@ class ProvisioningJob:
             )
         return ownership_conflicts(pack.spec, state, owners, project_id)
 
-    def _record_step(self, pack: _Pack, result: StepResult) -> None:
-        self.recorder.step(
-            result,
-            share_pack=pack.spec,
-            share_pack_id=pack.share_pack_id,
-            workspace_url=pack.workspace_url,
-            request_id=pack.request_id,
-        )
-
     def _check_stop(self, pack: _Pack, stop: StopSignal, next_step: Step) -> None:
         if stop.should_stop():
             self.recorder.status(
                 pack.share_pack_id, f"Interrupted before step {next_step.number}/{steps.TOTAL_STEPS}; will resume"
             )
             raise JobInterrupted("shutdown requested between steps")
+
+
+def _step_line(pack: _Pack, step: Step) -> str:
+    """The step's status line for the log, naming the tenant and project it resolves (as operators grep)."""
+    names = {steps.TENANT.number: pack.spec.metadata.business_line,
+             steps.PROJECT.number: pack.spec.metadata.project_name}
+    named = names.get(step.number)
+    return f"{step.status_line(pack.strategy)} '{named}'" if named else step.status_line(pack.strategy)
 
 
 def _make_plan(pack: _Pack, state: WorkspaceState, gateway: WorkspaceGateway) -> Plan:

@@ -27,13 +27,30 @@ from shared import metrics
 from shared.db import insert_rows
 from shared.history import History
 from shared.logging import get_logger
-from shared.models import AuditEntry, DatabricksObject, Notification, Pipeline, Recipient, Share, SharePack
+from shared.models import (
+    AuditEntry,
+    DatabricksObject,
+    Notification,
+    Pipeline,
+    Recipient,
+    Request,
+    Share,
+    SharePack,
+)
 from shared.notifications.activation_links import ActivationLinkCipher, record_activation
 from shared.provisioning.apply import StepResult
 from shared.provisioning.pipeline_state import PipelineIds
 from shared.provisioning.plan import Action, Change, Entity, Plan
-from shared.share_pack_file.model import SharePackSpec, Strategy
-from shared.status import AuditAction, NotificationType, SharePackStatus
+from shared.provisioning.summary import plan_sentences
+from shared.share_pack_file.model import (
+    DataObjectSpec,
+    PipelineSpec,
+    RecipientSpec,
+    SharePackSpec,
+    ShareSpec,
+    Strategy,
+)
+from shared.status import AuditAction, NotificationType, RequestStatus, SharePackStatus
 
 log = get_logger(__name__)
 
@@ -43,6 +60,17 @@ CHUNK = 5_000
 PLAN_MADE_AT = "made_at"
 
 T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One run of the job on one pack: what every record it writes needs to know."""
+
+    share_pack_id: uuid.UUID
+    spec: SharePackSpec
+    workspace_url: str
+    request_id: str | None
+    project_id: uuid.UUID | None = None
 
 
 @dataclass
@@ -90,23 +118,36 @@ class Recorder:
                 plan={**plan.to_dict(), PLAN_MADE_AT: made_at.isoformat()},
                 **changes,
             )
+            self._advance_request(session, share_pack_id, RequestStatus.IN_PROGRESS)
         log.info("provision.step", status=provisioning_status)
+
+    def _advance_request(self, session: Session, share_pack_id: uuid.UUID, status: RequestStatus) -> None:
+        """Move the pack's newest request along with the pack (IN_PROGRESS, then COMPLETED or FAILED).
+
+        A request an approver declined, or one already where it is asked to go, is left as it is.
+        """
+        request = session.scalars(
+            select(Request).where(Request.is_current, Request.share_pack_id == share_pack_id)
+            .order_by(Request.effective_from.desc()).limit(1)
+        ).one_or_none()
+        if request is None or request.status in (status, RequestStatus.DECLINED):
+            return
+        History(session, Request).change(
+            request.request_id, changed_by=self.performed_by, change_reason="provisioning progress", status=status
+        )
 
     # -- audit and notifications ------------------------------------------------------------------------
 
-    def step(
-        self,
-        result: StepResult,
-        *,
-        share_pack: SharePackSpec,
-        share_pack_id: uuid.UUID,
-        workspace_url: str,
-        request_id: str | None,
-    ) -> None:
-        """Audit every change the step made in Databricks; hand activation links to notifications."""
-        emails = {r.name: r.email for r in share_pack.recipients}
+    def step(self, result: StepResult, attempt: Attempt, recipient_ids: Mapping[str, str]) -> None:
+        """Audit every change the step made in Databricks, make the tables say so at once (a pack that fails
+        later still leaves its objects recorded, with their Databricks ids), and hand activation links to
+        notifications. ``recipient_ids``: the Databricks id of each recipient known so far, by name."""
+        emails = {r.name: r.email for r in attempt.spec.recipients}
         with self.session_factory.begin() as session:
-            self._audit_changes(session, result.changes, workspace_url=workspace_url, request_id=request_id)
+            self._audit_changes(
+                session, result.changes, workspace_url=attempt.workspace_url, request_id=attempt.request_id
+            )
+            self._project(session, result, attempt, recipient_ids)
             for recipient, link in result.activation_links.items():
                 record_activation(
                     session,
@@ -114,10 +155,44 @@ class Recorder:
                     recipient_name=recipient,
                     recipient_email=emails.get(recipient),
                     link=link,
-                    workspace_url=workspace_url,
+                    workspace_url=attempt.workspace_url,
                     related_entity_type="share_pack",
-                    related_entity_id=share_pack_id,
+                    related_entity_id=attempt.share_pack_id,
                 )
+
+    def _project(
+        self, session: Session, result: StepResult, attempt: Attempt, recipient_ids: Mapping[str, str]
+    ) -> None:
+        """Write the recipients, shares, objects and pipelines rows the step's changes touched."""
+        who = {"changed_by": self.performed_by, "change_reason": f"{attempt.spec.metadata.strategy} share pack"}
+        written = {Action.CREATE, Action.UPDATE, Action.REPLACE, Action.ADD}
+        touched: dict[Entity, set[str]] = {}
+        removed: dict[Entity, set[str]] = {}
+        for change in result.changes:
+            into = touched if change.action in written else removed if change.action is Action.DELETE else None
+            if into is not None:
+                into.setdefault(change.entity, set()).add(change.name)
+        spec = attempt.spec
+        recipients = [r for r in spec.recipients if r.name in touched.get(Entity.RECIPIENT, ())]
+        shares = [s for s in spec.shares if s.name in touched.get(Entity.SHARE, ())]
+        added = touched.get(Entity.DATA_OBJECT, set())
+        objects = {o.name: o for share in spec.shares for o in share.data_objects if o.name in added}
+        self._write_recipients(session, recipients, attempt, recipient_ids, who)
+        self._write_shares(session, shares, attempt, who)
+        self._write_objects(session, objects, attempt.workspace_url, who)
+        for entity, model, column in ((Entity.RECIPIENT, Recipient, "recipient_name"),
+                                      (Entity.SHARE, Share, "share_name"),
+                                      (Entity.PIPELINE, Pipeline, "pipeline_name")):
+            if names := sorted(removed.get(entity, ())):
+                History(session, model).delete_many(
+                    [{"workspace_url": attempt.workspace_url, column: name} for name in names],
+                    key=("workspace_url", column), **who,
+                )
+        pipelines = touched.get(Entity.PIPELINE, set()) | touched.get(Entity.SCHEDULE, set()) | set(result.pipelines)
+        pipelines -= removed.get(Entity.PIPELINE, set())
+        if pipelines:
+            self._write_pipelines(session, [p for p in spec.pipelines if p.name in pipelines], result.pipelines,
+                                  attempt, who)
 
     def reconcile(
         self,
@@ -188,54 +263,72 @@ class Recorder:
         self,
         session: Session,
         share_pack: SharePackSpec,
-        *,
-        workspace_url: str,
-        share_pack_id: uuid.UUID,
-        project_id: uuid.UUID | None = None,
+        attempt: Attempt,
+        recipient_ids: Mapping[str, str] | None = None,
     ) -> None:
-        """Make the current rows of recipients, shares and objects say what the workspace now holds, and
-        which project owns each recipient and share (issue 9)."""
+        """Make the current rows of recipients, shares and objects say what the workspace now holds for
+        `share_pack` (the attempt's own spec, or what a rollback removes), and which project owns each."""
         who = {"changed_by": self.performed_by, "change_reason": f"{share_pack.metadata.strategy} share pack"}
-        recipients, shares = History(session, Recipient), History(session, Share)
         if share_pack.metadata.strategy == Strategy.DELETE:
-            recipients.delete_many(
-                [{"workspace_url": workspace_url, "recipient_name": r.name} for r in share_pack.recipients],
-                key=("workspace_url", "recipient_name"),
-                **who,
-            )
-            shares.delete_many(
-                [{"workspace_url": workspace_url, "share_name": s.name} for s in share_pack.shares],
-                key=("workspace_url", "share_name"),
-                **who,
-            )
+            for model, column, names in ((Recipient, "recipient_name", [r.name for r in share_pack.recipients]),
+                                         (Share, "share_name", [s.name for s in share_pack.shares])):
+                History(session, model).delete_many(
+                    [{"workspace_url": attempt.workspace_url, column: name} for name in names],
+                    key=("workspace_url", column), **who,
+                )
             return
-        recipients.upsert_many(
+        self._write_recipients(session, list(share_pack.recipients), attempt, recipient_ids or {}, who)
+        self._write_shares(session, list(share_pack.shares), attempt, who)
+        objects = {o.name: o for share in share_pack.shares for o in share.data_objects}
+        self._write_objects(session, objects, attempt.workspace_url, who)
+
+    @staticmethod
+    def _write_recipients(
+        session: Session,
+        recipients: Sequence[RecipientSpec],
+        attempt: Attempt,
+        ids: Mapping[str, str],
+        who: Mapping[str, str],
+    ) -> None:
+        rows = [
+            {
+                "workspace_url": attempt.workspace_url,
+                "recipient_name": recipient.name,
+                "share_pack_id": attempt.share_pack_id,
+                "project_id": attempt.project_id,
+                "recipient_contact_email": recipient.email,
+                "recipient_type": recipient.type.value,
+                "recipient_databricks_org": recipient.metastore_id,
+                "description": recipient.comment,
+                "client_ip_addresses": list(recipient.allowed_ips),
+                "token_expiry_days": recipient.token_expiry_days,
+                "request_source": "share_pack",
+                **({"recipient_databricks_id": ids[recipient.name]} if recipient.name in ids else {}),
+            }
+            for recipient in recipients
+        ]
+        # A recipient whose id is not known here keeps the one recorded before (History carries it over).
+        for known in (True, False):
+            same = [row for row in rows if ("recipient_databricks_id" in row) is known]
+            if same:
+                History(session, Recipient).upsert_many(same, key=("workspace_url", "recipient_name"), **who)
+
+    @staticmethod
+    def _write_shares(
+        session: Session, shares: Sequence[ShareSpec], attempt: Attempt, who: Mapping[str, str]
+    ) -> None:
+        if not shares:
+            return
+        # Shares have no id of their own in the Databricks API (ShareInfo carries none); every sharing
+        # endpoint names a share by its name, so that is what `databricks_share_id` holds.
+        History(session, Share).upsert_many(
             [
                 {
-                    "workspace_url": workspace_url,
-                    "recipient_name": recipient.name,
-                    "share_pack_id": share_pack_id,
-                    "project_id": project_id,
-                    "recipient_contact_email": recipient.email,
-                    "recipient_type": recipient.type.value,
-                    "recipient_databricks_org": recipient.metastore_id,
-                    "description": recipient.comment,
-                    "client_ip_addresses": list(recipient.allowed_ips),
-                    "token_expiry_days": recipient.token_expiry_days,
-                    "request_source": "share_pack",
-                }
-                for recipient in share_pack.recipients
-            ],
-            key=("workspace_url", "recipient_name"),
-            **who,
-        )
-        shares.upsert_many(
-            [
-                {
-                    "workspace_url": workspace_url,
+                    "workspace_url": attempt.workspace_url,
                     "share_name": share.name,
-                    "share_pack_id": share_pack_id,
-                    "project_id": project_id,
+                    "databricks_share_id": share.name,
+                    "share_pack_id": attempt.share_pack_id,
+                    "project_id": attempt.project_id,
                     "description": share.comment,
                     "share_assets": [
                         {"name": o.name, "type": o.type.value, "shared_as": o.shared_as, "history": o.history}
@@ -244,12 +337,18 @@ class Recorder:
                     "recipients": sorted(share.recipients),
                     "request_source": "share_pack",
                 }
-                for share in share_pack.shares
+                for share in shares
             ],
             key=("workspace_url", "share_name"),
             **who,
         )
-        shared_objects = {o.name: o for share in share_pack.shares for o in share.data_objects}
+
+    @staticmethod
+    def _write_objects(
+        session: Session, objects: Mapping[str, DataObjectSpec], workspace_url: str, who: Mapping[str, str]
+    ) -> None:
+        if not objects:
+            return
         History(session, DatabricksObject).upsert_many(
             [
                 {
@@ -260,7 +359,7 @@ class Recorder:
                         zip(("catalog_name", "schema_name", "table_name"), [*name.split("."), None, None], strict=False)
                     ),
                 }
-                for name, data_object in shared_objects.items()
+                for name, data_object in objects.items()
             ],
             key=("workspace_url", "full_name"),
             **who,
@@ -271,9 +370,7 @@ class Recorder:
         session: Session,
         share_pack: SharePackSpec,
         made: Mapping[str, PipelineIds],
-        *,
-        share_pack_id: uuid.UUID,
-        workspace_url: str,
+        attempt: Attempt,
     ) -> None:
         """Make the current `pipelines` rows say which pipelines (and Databricks ids) the pack now has.
 
@@ -281,30 +378,37 @@ class Recorder:
         DELETE) get a deleted last version.
         """
         who = {"changed_by": self.performed_by, "change_reason": f"{share_pack.metadata.strategy} share pack"}
-        history = History(session, Pipeline)
         declared = {} if share_pack.metadata.strategy == Strategy.DELETE else {p.name: p for p in share_pack.pipelines}
         gone = session.scalars(
             select(Pipeline.pipeline_name).where(
                 Pipeline.is_current,
-                Pipeline.share_pack_id == share_pack_id,
+                Pipeline.share_pack_id == attempt.share_pack_id,
                 Pipeline.pipeline_name.not_in(list(declared)) if declared else true(),
             )
         ).all()
-        key = ("workspace_url", "pipeline_name")  # names are unique per workspace
         if gone:
-            history.delete_many(
-                [{"workspace_url": workspace_url, "pipeline_name": name} for name in gone], key=key, **who
+            History(session, Pipeline).delete_many(
+                [{"workspace_url": attempt.workspace_url, "pipeline_name": name} for name in gone],
+                key=("workspace_url", "pipeline_name"), **who,
             )
+        self._write_pipelines(session, list(declared.values()), made, attempt, who)
+
+    @staticmethod
+    def _write_pipelines(
+        session: Session,
+        pipelines: Sequence[PipelineSpec],
+        made: Mapping[str, PipelineIds],
+        attempt: Attempt,
+        who: Mapping[str, str],
+    ) -> None:
         rows = []
-        for name, spec in declared.items():
-            ids = made.get(name) or PipelineIds()
+        for spec in pipelines:
+            ids = made.get(spec.name)
             rows.append({
-                "workspace_url": workspace_url,
-                "pipeline_name": name,
-                "share_pack_id": share_pack_id,
+                "workspace_url": attempt.workspace_url,
+                "pipeline_name": spec.name,
+                "share_pack_id": attempt.share_pack_id,
                 "asset_name": spec.target_table,
-                "databricks_pipeline_id": ids.pipeline_id,
-                "databricks_job_id": str(ids.job_id) if ids.job_id is not None else None,
                 "source_table": spec.source_table,
                 "target_table": spec.target_table,
                 "scd_type": spec.scd_type.value,
@@ -316,40 +420,37 @@ class Recorder:
                 "tags": dict(spec.tags),
                 "serverless": spec.serverless,
                 "request_source": "share_pack",
+                # Ids only where this run knows them; a row without them keeps the ones recorded before.
+                **({"databricks_pipeline_id": ids.pipeline_id,
+                    "databricks_job_id": str(ids.job_id) if ids.job_id is not None else None} if ids else {}),
             })
-        if rows:
-            history.upsert_many(rows, key=key, **who)
+        for known in (True, False):
+            same = [row for row in rows if ("databricks_pipeline_id" in row) is known]
+            if same:
+                History(session, Pipeline).upsert_many(same, key=("workspace_url", "pipeline_name"), **who)
 
     # -- the end ----------------------------------------------------------------------------------------
 
     def complete(
         self,
-        share_pack_id: uuid.UUID,
-        share_pack: SharePackSpec,
+        attempt: Attempt,
         *,
-        workspace_url: str,
         provisioning_status: str,
-        project_id: uuid.UUID | None = None,
         pipelines: Mapping[str, PipelineIds] | None = None,
         removed: SharePackSpec | None = None,
+        recipient_ids: Mapping[str, str] | None = None,
     ) -> None:
         """Record the outcome and mark the pack COMPLETED, in one transaction.
 
-        ``pipelines`` are the Databricks ids of the pack's pipelines, by name;
-        ``removed`` is what a rollback removed besides (a DELETE pack).
+        ``pipelines`` are the Databricks ids of the pack's pipelines, by name; ``removed`` is what a
+        rollback removed besides (a DELETE pack); ``recipient_ids`` the Databricks ids of its recipients.
         """
         with self.session_factory.begin() as session:
             if removed is not None:
-                self.outcome(
-                    session, removed, workspace_url=workspace_url, share_pack_id=share_pack_id, project_id=project_id
-                )
-            self.outcome(
-                session, share_pack, workspace_url=workspace_url, share_pack_id=share_pack_id, project_id=project_id
-            )
-            self.pipelines(
-                session, share_pack, pipelines or {}, share_pack_id=share_pack_id, workspace_url=workspace_url
-            )
-            pack = History(session, SharePack).get_current(share_pack_id)
+                self.outcome(session, removed, attempt)
+            self.outcome(session, attempt.spec, attempt, recipient_ids)
+            self.pipelines(session, attempt.spec, pipelines or {}, attempt)
+            pack = History(session, SharePack).get_current(attempt.share_pack_id)
             self.finish(session, pack, SharePackStatus.COMPLETED, None, provisioning_status)
 
     def fail(self, share_pack_id: uuid.UUID, reason: str) -> None:
@@ -395,6 +496,7 @@ class Recorder:
             )
         )
         success = status == SharePackStatus.COMPLETED
+        self._advance_request(session, pack.share_pack_id, RequestStatus.COMPLETED if success else RequestStatus.FAILED)
         duration = (new.effective_from - pack.created_at).total_seconds()
         metrics.PACKS_FINISHED.labels(status.value, pack.workspace_url).inc()
         metrics.PACK_DURATION.labels(status.value).observe(duration)
@@ -404,12 +506,33 @@ class Recorder:
             Notification(
                 notification_type=NotificationType.PROVISION_SUCCESS if success else NotificationType.PROVISION_FAILURE,
                 recipient_email=requestor_email(pack),
-                subject=f"{pack.share_pack_name} {'completed' if success else 'failed'}",
-                body=provisioning_status if success else f"{provisioning_status}\n{error}",
+                subject=f"Share pack {pack.share_pack_name} {'completed' if success else 'failed'} "
+                f"({str(pack.share_pack_id)[:8]})",
+                body=outcome_mail_body(pack, success=success, provisioning_status=provisioning_status, error=error),
                 related_entity_type="share_pack",
                 related_entity_id=pack.share_pack_id,
             )
         )
+
+
+def outcome_mail_body(pack: SharePack, *, success: bool, provisioning_status: str, error: str | None) -> str:
+    """What the requestor reads: which pack, where, how it ended, and what changed for whom, in words."""
+    lines = [
+        f"Share pack: {pack.share_pack_name}",
+        f"SharePackId: {pack.share_pack_id}",
+        f"Workspace: {pack.workspace_url}",
+        f"Strategy: {pack.strategy}",
+    ]
+    if success:
+        lines.append("Result: completed")
+    else:
+        lines += ["Result: failed", f"Failed step: {provisioning_status}", f"Error: {error or 'not recorded'}"]
+    changes = plan_sentences(pack.plan)
+    heading = "What changed" if success else "What the plan was to change (see the pack's history for what was done)"
+    lines += ["", f"{heading}:", *(f"- {sentence}" for sentence in changes)] if changes else [
+        "", "Nothing needed to change: the workspace already matched the share pack." if success else
+        "No plan was made before the failure."]
+    return "\n".join(lines)
 
 
 def requestor_email(pack: SharePack) -> str | None:

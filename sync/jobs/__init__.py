@@ -46,6 +46,7 @@ def _notifications(parts: JobParts) -> Job:
             cipher=ActivationLinkCipher(settings.activation_link_keys) if settings.activation_link_keys else None,
             max_attempts=settings.notification_max_attempts,
             retry_delay_seconds=settings.notification_retry_delay_seconds,
+            console_base_url=settings.console_base_url,
         ),
         expiry_watch=TokenExpiryWatch(parts.session_factory, tokens)
         if (tokens := tokens_from_settings(settings))

@@ -34,6 +34,7 @@ def sync_service(stack: Stack, smtp_server: SmtpServer, tmp_path: Path) -> Itera
         "NOTIFICATION_FROM": "sharepack@workflow.example",
         "SYNC_SCHEDULE_NOTIFICATIONS": "1",
         "SYNC_TICK_SECONDS": "0.2",
+        "CONSOLE_BASE_URL": "https://sharepack.example.com/",
     }
     with log_path.open("wb") as log:
         process = subprocess.Popen(
@@ -82,7 +83,18 @@ def test_an_upload_mails_the_activation_link_and_the_result_and_stores_no_link(
     assert activation["To"] == "data@acme.example.com"
     assert url in activation.get_body(("plain",)).get_content()
     assert url in activation.get_body(("html",)).get_content()
-    assert by_type["PROVISION_SUCCESS"]["To"] == "jane.doe@example.com"
+    outcome = by_type["PROVISION_SUCCESS"]
+    assert outcome["To"] == "jane.doe@example.com"
+    # Which pack, where, and what changed for whom, in words; the link leads to the pack's console page.
+    assert share_pack_id[:8] in outcome["Subject"]
+    page = f"https://sharepack.example.com/console/packs/{share_pack_id}"
+    text_body, html_body = outcome.get_body(("plain",)).get_content(), outcome.get_body(("html",)).get_content()
+    for expected in (f"SharePackId: {share_pack_id}", "Workspace: ", "Result: completed", page,
+                     "2 recipients created (acme-analytics (D2O), partner-lakehouse (D2D))",
+                     "3 recipients given access"):
+        assert expected in text_body, expected
+    assert f'href="{page}"' in html_body and share_pack_id in html_body
+    assert "recipient_create" not in text_body and "grant_grant" not in text_body
 
     # Stored nowhere: not in any table (the ciphertext is gone once mailed), not in any log or API response.
     responses = [

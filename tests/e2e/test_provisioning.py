@@ -73,7 +73,7 @@ def workspace(stack) -> Workspace:
     )
 
 
-def test_upload_reaches_completed_with_everything_in_the_workspace(stack):
+def test_upload_reaches_completed_with_everything_in_the_workspace(stack, engine):
     stack.start_worker()
     share_pack_id = stack.upload(pack())
     final = stack.wait_final(share_pack_id)
@@ -98,6 +98,14 @@ def test_upload_reaches_completed_with_everything_in_the_workspace(stack):
     plan = stack.client.get(f"/workflow/sharepack/{share_pack_id}/plan", headers=stack.headers).json["Plan"]
     assert plan["summary"]["recipient_create"] == 2 and plan["summary"]["data_object_add"] == 3
     assert "retrieve_config" not in str(plan) and "retrieve_config" not in stack.worker_logs()
+
+    # The recipients' rows carry the ids the workspace gave them.
+    with engine.connect() as conn:
+        recorded = dict(conn.execute(
+            select(Recipient.recipient_name, Recipient.recipient_databricks_id).where(
+                Recipient.is_current, Recipient.workspace_url == stack.emulator.url)
+        ).all())
+    assert recorded == {name: r["id"] for name, r in ws.recipients.items()} and all(recorded.values())
 
 
 def test_update_adds_and_removes_objects_and_recipients(stack, engine):

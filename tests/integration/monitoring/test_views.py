@@ -162,3 +162,77 @@ def test_recent_failures_are_the_last_24_hours_with_their_error(session: Session
         ("share_pack", "recent", "Step 3/8: Provisioning recipients", "recent"),
         ("sync_job", "AD_USERS", "FAILED", "Graph said 403"),
     ]
+
+
+def approval_run(decision: str) -> list[tuple[timedelta, str, str, str | None]]:
+    """Upload held for an approver 10 min; then declined, or approved and provisioned in 30 s."""
+    waiting = [(timedelta(0), "PENDING_APPROVAL", "Waiting for approval", None)]
+    if decision == "DECLINED":
+        return [*waiting, (timedelta(minutes=10), "DECLINED", "Declined by approver", None)]
+    if decision == "PENDING_APPROVAL":
+        return waiting
+    approved = timedelta(minutes=10)
+    return [
+        *waiting,
+        (approved, "IN_PROGRESS", "Queued for provisioning", None),
+        (approved + timedelta(seconds=5), "IN_PROGRESS", "Step 1/8: label", None),
+        (approved + timedelta(seconds=30), "COMPLETED", "Step 8/8: Completed", None),
+    ]
+
+
+def test_every_status_gets_its_own_outcome_and_waiting_for_an_approver_is_not_queue_time(session: Session):
+    start = T0 + timedelta(hours=3)
+    declined = write_history(session, approval_run("DECLINED"), start=start, name="declined")
+    pending = write_history(session, approval_run("PENDING_APPROVAL"), start=start, name="pending")
+    approved = write_history(session, approval_run("COMPLETED"), start=start, name="approved")
+    plain = write_history(session, completed_run(seconds_per_step=1, queue_wait=2), start=start, name="plain")
+    invalid = write_history(session, [
+        (timedelta(0), "IN_PROGRESS", "Queued for provisioning", None),
+        (timedelta(seconds=1), "VALIDATION_FAILED", "Step 2/8: Validating", "no such table"),
+    ], start=start, name="invalid")
+    running = write_history(session, completed_run()[:3], start=start, name="running")
+
+    by_name = {run["share_pack_name"]: run for run in runs(session, declined, pending, approved, plain, invalid,
+                                                             running)}
+    outcomes = {name: run["outcome"] for name, run in by_name.items()}
+    assert outcomes == {"declined": "DECLINED", "pending": "PENDING_APPROVAL", "approved": "COMPLETED",
+                        "plain": "COMPLETED", "invalid": "VALIDATION_FAILED", "running": "IN_PROGRESS"}
+
+    assert by_name["declined"]["finished_at"] == start + timedelta(minutes=10)
+    assert float(by_name["declined"]["approval_wait_seconds"]) == 600
+    assert by_name["declined"]["queue_wait_seconds"] is None  # it was never queued
+    assert by_name["pending"]["finished_at"] is None and by_name["pending"]["approval_wait_seconds"] is None
+    assert float(by_name["approved"]["approval_wait_seconds"]) == 600
+    assert float(by_name["approved"]["queue_wait_seconds"]) == 5  # from the approval, not the upload
+    assert float(by_name["approved"]["duration_seconds"]) == 630  # what the requestor waited, in all
+    assert by_name["plain"]["approval_wait_seconds"] is None
+    assert float(by_name["plain"]["queue_wait_seconds"]) == 2
+
+    # The "stuck packs" question of docs/monitoring.md names the running pack only.
+    stuck = session.execute(text(
+        "SELECT share_pack_name FROM monitoring.pack_runs WHERE outcome = 'IN_PROGRESS' AND share_pack_id = ANY(:i)"
+    ), {"i": [declined, pending, approved, plain, invalid, running]}).scalars().all()
+    assert stuck == ["running"]
+
+
+def test_hourly_throughput_counts_a_declined_pack_as_finished_but_not_failed(session: Session):
+    start = T0 + timedelta(hours=6)
+    write_history(session, approval_run("DECLINED"), start=start)
+    write_history(session, approval_run("PENDING_APPROVAL"), start=start)
+    write_history(session, approval_run("COMPLETED"), start=start)
+    failed = completed_run()
+    failed[-1] = (failed[-1][0], "FAILED", "Step 7/8: Pipelines", "broken")
+    write_history(session, failed, start=start)
+
+    [hour] = session.execute(text("SELECT * FROM monitoring.hourly_throughput WHERE hour = :h"), {"h": start}).all()
+    assert (hour.submitted, hour.finished, hour.completed, hour.failed, hour.declined) == (4, 3, 1, 1, 1)
+
+
+def test_recent_failures_leave_declined_and_pending_packs_out(session: Session):
+    now = session.scalar(text("SELECT now()"))
+    assert now is not None
+    ids = [write_history(session, approval_run(decision), start=now - timedelta(hours=1))
+           for decision in ("DECLINED", "PENDING_APPROVAL")]
+    rows = session.execute(text("SELECT * FROM monitoring.recent_failures WHERE subject_id = ANY(:i)"),
+                           {"i": [str(i) for i in ids]}).all()
+    assert rows == []

@@ -58,7 +58,7 @@ def test_a_pack_the_workspace_can_take_prints_its_plan(served_api, pack_file, em
     code, out = run_cli(["validate", str(pack_file), "--workspace", emulator.url], served_api, monkeypatch, capsys)
 
     assert code == EXIT_VALID, out
-    assert "plan:" in out and "recipient_create=2" in out and "data_object_add=5" in out
+    assert "plan:" in out and "2 recipients created" in out and "5 tables added" in out
 
 
 def test_a_missing_table_is_an_error(served_api, pack_file, emulator, monkeypatch, capsys):

@@ -7,17 +7,29 @@ import uuid
 from datetime import UTC, datetime
 
 import pytest
+import structlog
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
+from structlog.testing import capture_logs
 
 from shared.db import advisory_lock, lock_key
 from shared.history import History
-from shared.models import AuditEntry, DatabricksObject, Notification, Project, Recipient, Share, SharePack, Tenant
+from shared.models import (
+    AuditEntry,
+    DatabricksObject,
+    Notification,
+    Project,
+    Recipient,
+    Request,
+    Share,
+    SharePack,
+    Tenant,
+)
 from shared.provisioning.errors import TransientProvisioningError
 from shared.provisioning.plan import Section
 from shared.queue.messages import ProvisionSharePack
 from shared.share_pack_file.model import SharePackSpec, Strategy
-from shared.status import NotificationType, SharePackStatus
+from shared.status import NotificationType, RequestStatus, SharePackStatus
 from shared.use_cases.provision import JobInterrupted, ProvisioningJob, RetryLater, SharePackBusy
 from shared.use_cases.provision_recording import Recorder
 from tests.unit.provisioning.builders import d2d, d2o, pack, share
@@ -117,9 +129,10 @@ def test_a_new_pack_is_provisioned_audited_and_recorded(
     objects = audit_counts(session, "data_object")
     assert objects == {(f"{WORKSPACE}/sales/{t}", "CREATED"): 1 for t in TABLES}
     assert len(audit_counts(session, "grant")) == 2
-    assert {r.recipient_name for r in History(session, Recipient).find_current(workspace_url=WORKSPACE)} == {
-        "acme",
-        "partner",
+    assert {r.recipient_name: r.recipient_databricks_id
+            for r in History(session, Recipient).find_current(workspace_url=WORKSPACE)} == {
+        "acme": "id-acme",
+        "partner": "id-partner",
     }
     assert [s.share_name for s in History(session, Share).find_current(workspace_url=WORKSPACE)] == ["sales"]
     assert len(History(session, DatabricksObject).find_current(workspace_url=WORKSPACE)) == len(TABLES)
@@ -128,6 +141,26 @@ def test_a_new_pack_is_provisioned_audited_and_recorded(
     assert pack_row.project_id == History(session, Project).find_current(tenant_id=tenant[0].tenant_id)[0].project_id
     kinds = session.scalars(select(Notification.notification_type)).all()
     assert sorted(kinds) == [NotificationType.PROVISION_SUCCESS, NotificationType.RECIPIENT_ACTIVATION]
+
+
+def test_the_log_says_what_operators_grep_for(
+    job: ProvisioningJob, session_factory: sessionmaker[Session]
+) -> None:
+    command = submit(session_factory, new_pack())
+
+    with capture_logs(processors=[structlog.contextvars.merge_contextvars]) as logs:
+        job.run(command, Never())
+
+    events = [entry["event"] for entry in logs]
+    for line in ("Step 1/8: Resolving tenant 'sales'", "Step 2/8: Resolving project 'reporting'",
+                 "Creating D2O recipient: acme", "Creating D2D recipient: partner", "Creating share: sales",
+                 "Step 4/8: Creating shares"):
+        assert line in events, line
+    creating = next(entry for entry in logs if entry["event"] == "Creating share: sales")
+    assert (creating["share"], creating["tenant"], creating["project"]) == ("sales", "sales", "reporting")
+    # Recipients are created in a thread pool: its lines carry the pack's ids all the same.
+    threaded = next(entry for entry in logs if entry["event"] == "Creating D2D recipient: partner")
+    assert (threaded["recipient"], threaded["project"]) == ("partner", "reporting")
 
 
 def test_the_status_walks_through_the_numbered_steps(
@@ -193,6 +226,14 @@ def test_a_permanent_failure_fails_the_pack_with_the_step_and_databricks_code(
     kinds = session.scalars(select(Notification.notification_type)).all()
     assert NotificationType.PROVISION_FAILURE in kinds
     assert History(session, DatabricksObject).find_current(workspace_url=WORKSPACE) == []
+    # What the failed pack did create is recorded as it happened, with the ids Databricks gave it.
+    recipients = {r.recipient_name: r for r in History(session, Recipient).find_current(workspace_url=WORKSPACE)}
+    assert {name: r.recipient_databricks_id for name, r in recipients.items()} == {
+        "acme": "id-acme", "partner": "id-partner"}
+    assert all(r.project_id == pack_row.project_id and r.share_pack_id == pack_row.share_pack_id
+               for r in recipients.values())
+    [sales] = History(session, Share).find_current(workspace_url=WORKSPACE)
+    assert (sales.share_name, sales.databricks_share_id, sales.project_id) == ("sales", "sales", pack_row.project_id)
 
 
 def test_an_interrupted_job_says_where_and_the_next_attempt_completes(
@@ -258,10 +299,10 @@ def test_a_crash_between_applying_and_recording_is_audited_on_resume(
     command = submit(session_factory, new_pack())
     record_step = Recorder.step
 
-    def die_after_objects(self: Recorder, result, **kwargs) -> None:  # type: ignore[no-untyped-def]
+    def die_after_objects(self: Recorder, result, *args) -> None:  # type: ignore[no-untyped-def]
         if result.step is Section.DATA_OBJECTS:
             raise Crash("the worker died after adding the objects, before recording them")
-        record_step(self, result, **kwargs)
+        record_step(self, result, *args)
 
     monkeypatch.setattr(Recorder, "step", die_after_objects)
     with pytest.raises(Crash):
@@ -284,3 +325,26 @@ def test_the_advisory_lock_is_exclusive_and_released(engine: Engine) -> None:
         assert (first, second) == (True, False)
     with advisory_lock(engine, key) as again:
         assert again
+
+
+def add_request(session_factory: sessionmaker[Session], command: ProvisionSharePack) -> uuid.UUID:
+    with session_factory.begin() as session:
+        return History(session, Request).create(
+            created_by="test", share_pack_id=command.share_pack_id, requested_by="alice@example.com",
+            status=RequestStatus.SUBMITTED, request_type="NEW",
+        ).request_id
+
+
+@pytest.mark.parametrize(("tables", "final"), [(TABLES, RequestStatus.COMPLETED), (TABLES[:-1], RequestStatus.FAILED)])
+def test_the_request_moves_with_its_pack(
+    session_factory: sessionmaker[Session], engine: Engine, session: Session, tables: list[str], final: str
+) -> None:
+    gateway = FakeWorkspaceGateway(tables=tables)
+    job = ProvisioningJob(session_factory=session_factory, engine=engine, gateway_for=lambda url: gateway)
+    command = submit(session_factory, new_pack())
+    request_id = add_request(session_factory, command)
+
+    job.run(command, Never())
+
+    statuses = [r.status for r in History(session, Request).history(request_id)]
+    assert statuses == [RequestStatus.SUBMITTED, RequestStatus.IN_PROGRESS, final]

@@ -87,9 +87,13 @@ def test_a_finished_job_deletes_its_message(queues):
     queue, _ = queues
     sent = send(queue)
     seen: list[ProvisionSharePack] = []
-    assert consumer(queues, []).process_next(lambda command, heartbeat: seen.append(command)) is True
+    with capture_logs() as logs:
+        assert consumer(queues, []).process_next(lambda command, heartbeat: seen.append(command)) is True
     assert seen == [sent]
     assert queue.approximate_count() == 0
+    assert [entry["event"] for entry in logs] == [  # the lines operators grep for, in order
+        "Received 1 message(s)", f"Processing share pack: {sent.share_pack_id}", "Message deleted from queue",
+    ]
 
 
 def test_a_transient_failure_is_replaced_by_a_delayed_successor_with_a_fresh_dequeue_count(queues):

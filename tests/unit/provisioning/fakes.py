@@ -15,6 +15,7 @@ from shared.provisioning.errors import ObjectAlreadyExists, ObjectDoesNotExist, 
 from shared.provisioning.plan import MAX_UPDATES_PER_CALL
 from shared.provisioning.workspace_state import (
     TOKEN,
+    RecipientCreated,
     RecipientState,
     SharedObjectState,
     ShareState,
@@ -96,18 +97,19 @@ class FakeWorkspaceGateway:
             return None
         return self.activation_links.get(name)
 
-    def create_recipient(self, recipient: RecipientState) -> str | None:
+    def create_recipient(self, recipient: RecipientState) -> RecipientCreated:
         self._record("create_recipient", recipient.name)
         if recipient.name in self.recipients:
             raise ObjectAlreadyExists(
                 f"Recipient {recipient.name} already exists", error_code="RECIPIENT_ALREADY_EXISTS"
             )
+        recipient = replace(recipient, databricks_id=f"id-{recipient.name}")
         self.recipients[recipient.name] = recipient
         if recipient.authentication_type != TOKEN:
-            return None
+            return RecipientCreated(databricks_id=recipient.databricks_id)
         link = f"https://example.test/delta_sharing/retrieve_config.html?secret-{recipient.name}"
         self.activation_links[recipient.name] = link
-        return link
+        return RecipientCreated(activation_link=link, databricks_id=recipient.databricks_id)
 
     def update_recipient(
         self, name: str, *, comment: str | None = None, allowed_ips: frozenset[str] | None = None
