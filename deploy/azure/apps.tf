@@ -57,6 +57,7 @@ locals {
     SMTP_STARTTLS     = "true"
     NOTIFICATION_FROM = var.notification_from
     OPERATOR_EMAILS   = join(",", var.operator_emails)
+    CONSOLE_BASE_URL  = var.console_base_url
   }
   migrate_env = {
     DEPLOYMENT = "production"

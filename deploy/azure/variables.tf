@@ -102,6 +102,16 @@ variable "notification_from" {
   type        = string
 }
 
+variable "console_base_url" {
+  description = "Where people open the console (https://, the API app's address or its custom domain): mails link to a pack's page under it."
+  type        = string
+
+  validation {
+    condition     = startswith(var.console_base_url, "https://")
+    error_message = "The console is served over HTTPS: give its https:// address."
+  }
+}
+
 variable "operator_emails" {
   description = "Who is mailed when a sync job fails (seed setting operator_emails)."
   type        = list(string)

@@ -60,6 +60,7 @@ SECRETS = {
     "SMTP_HOST": "smtp.example.com",
     "NOTIFICATION_FROM": "sharepack@example.com",
     "OPERATOR_EMAILS": "ops@example.com",
+    "CONSOLE_BASE_URL": "https://sharepack.example.com",
     "AZURE_TENANT_ID": "00000000-0000-0000-0000-000000000001",
     "GRAPH_CLIENT_ID": "00000000-0000-0000-0000-000000000002",
     "GRAPH_CLIENT_SECRET": "graph-secret",
