@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers.response import Response as WerkzeugResponse
 
-from api.console import actions, present
+from api.console import actions, charts, present
 from api.console.session import (
     CSRF_FIELD,
     CSRF_HEADER,
@@ -43,6 +43,7 @@ from api.console.session import (
 )
 from api.context import access, services
 from api.errors import status_for
+from api.routes.reports import build_report
 from api.schemas import ListQuerySchema
 from api.uploads import dry_run_upload, submit_upload
 from shared.access.approval import approve, decline
@@ -195,6 +196,31 @@ def packs() -> str:
     last_page = max(1, -(-page.total // page.page_size))
     return render_template(
         "packs.html", page=page, filters=raw, last_page=last_page, statuses=[str(s) for s in SharePackStatus],
+    )
+
+
+REPORT_PERIODS = (7, 30, 90)
+
+
+@blp.get("/reports")
+def reports() -> str:
+    """Pack runs, pipeline runs and costs of the tenants the caller sees, as charts and tables."""
+    try:
+        days = int(request.args.get("days", "30"))
+    except ValueError:
+        days = 0
+    if days not in REPORT_PERIODS:
+        raise InvalidInput(f"Choose a period of {', '.join(map(str, REPORT_PERIODS))} days")
+    with services().session_factory() as session:
+        shown = {name: build_report(name, session, days).to_json() for name in ("packs", "pipeline-runs", "costs")}
+    pack_days, pack_series = charts.series_of(shown["packs"]["Daily"])
+    run_days, run_series = charts.series_of(shown["pipeline-runs"]["Daily"])
+    cost_days, cost_series = charts.series_of(shown["costs"]["Daily"])
+    return render_template(
+        "reports.html", days=days, periods=REPORT_PERIODS, reports=shown,
+        pack_chart=charts.stacked_bars("Share pack runs finished per day", pack_days, pack_series),
+        run_chart=charts.stacked_bars("Pipeline runs per day", run_days, run_series),
+        cost_chart=charts.lines("Databricks cost per project per day", cost_days, cost_series),
     )
 
 

@@ -275,3 +275,28 @@ def test_a_requestor_cannot_see_another_tenants_pack(web: BrowserPage, seeded_wo
     expect(web.page.get_by_role("alert")).to_contain_text("not found")
     response = web.goto(pack_path + "/progress")
     assert response is not None and response.status == 404
+
+
+def test_reports_chart_a_finished_pack_under_the_csp_on_a_desktop_and_a_phone(
+    web: BrowserPage, seeded_workspace: EmulatorControl
+) -> None:
+    web.sign_in()
+    _submit(web, to_yaml(sample_share_pack()))
+    expect(web.page.locator("#pack-status")).to_have_text("COMPLETED", timeout=COMPLETION_TIMEOUT_MS)
+
+    web.page.get_by_role("link", name="Reports").click()
+    charts = web.page.get_by_role("img")
+    expect(charts).to_have_count(3)
+    expect(web.page.locator("#packs-heading + p")).to_contain_text("completed")
+    # The bars are drawn: a finished run today is at least one bar of the pack chart.
+    expect(web.page.locator("svg.chart").first.locator("rect[height]").first).to_be_attached()
+    web.assert_accessible()
+    web.screenshot("reports")
+
+    web.page.set_viewport_size({"width": 375, "height": 800})
+    web.page.reload()
+    expect(charts.first).to_be_visible()
+    overflow = web.page.evaluate("() => document.documentElement.scrollWidth - document.documentElement.clientWidth")
+    assert overflow <= 0, f"the page is {overflow}px wider than a phone's screen"
+    web.assert_accessible()
+    web.screenshot("reports-phone")
