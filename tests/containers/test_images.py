@@ -135,7 +135,8 @@ def test_the_whole_path_through_containers(
     }
 
     # Migrations run once per release, from the API image (Terraform's migrate job, compose's migrate service).
-    migrate = engine.run(engine.image("api"), common, tmp_path, command=["alembic", "upgrade", "head"],
+    migrate_env = {"DOMAIN_DB_CONNECTION_STRING": common["DOMAIN_DB_CONNECTION_STRING"]}
+    migrate = engine.run(engine.image("api"), migrate_env, tmp_path, command=["alembic", "upgrade", "head"],
                          mounts=[mount], detach=False)
     assert engine.exit_code(migrate) == 0, engine.logs(migrate)
 
