@@ -4,7 +4,8 @@
 #
 # Steps, each skipped when its result is already there:
 #   1. the base: the Dockerfiles' pinned python:3.11-slim when it can be pulled; otherwise a Debian bookworm
-#      base with Debian's Python made by mmdebstrap and imported as localhost/sharepack-python-base:bookworm;
+#      base with Debian's Python made by mmdebstrap (without manuals, translations and documentation other
+#      than the copyright files) and imported as localhost/sharepack-python-base:bookworm-<recipe hash>;
 #   2. the wheelhouse: `pip wheel` of requirements.lock into build/images/wheels (the images install from it
 #      with --no-index --require-hashes);
 #   3. Swagger UI's files from node_modules (installed by `make install`) into build/images/swagger-ui-dist;
@@ -24,7 +25,12 @@ TAG=${IMAGE_TAG:-local}
 PYTHON=${PYTHON:-.venv/bin/python}
 STATE=.local/images
 CONTEXT=build/images
-LOCAL_BASE=localhost/sharepack-python-base:bookworm
+# The local base's recipe; its hash names the image, so a changed recipe builds a new base.
+BASE_RECIPE=(--variant=minbase --include=python3,python3-venv,ca-certificates
+    --dpkgopt='path-exclude=/usr/share/man/*' --dpkgopt='path-exclude=/usr/share/info/*'
+    --dpkgopt='path-exclude=/usr/share/locale/*' --dpkgopt='path-include=/usr/share/locale/locale.alias'
+    --dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-include=/usr/share/doc/*/copyright' bookworm)
+LOCAL_BASE=localhost/sharepack-python-base:bookworm-$(echo "${BASE_RECIPE[*]}" | sha256sum | cut -c1-12)
 mkdir -p "$STATE" "$CONTEXT"
 
 step_started=$SECONDS
@@ -81,8 +87,7 @@ choose_base() {
             echo "images: $published cannot be pulled and mmdebstrap is not installed (make install)" >&2
             exit 1
         }
-        mmdebstrap --quiet --variant=minbase --include=python3,python3-venv,ca-certificates \
-            bookworm "$STATE/base.tar"
+        mmdebstrap --quiet "${BASE_RECIPE[@]}" "$STATE/base.tar"
         "$ENGINE" import --quiet "$STATE/base.tar" "$LOCAL_BASE" >/dev/null
         rm -f "$STATE/base.tar"
     fi
