@@ -7,14 +7,16 @@ STAMP := $(VENV)/.installed
 CHECKOV := $(VENV)/checkov/bin/checkov
 CHECKOV_VERSION := 3.3.30
 
-.PHONY: install tools run test bench clean
+.PHONY: install tools run test test-containers images lock bench clean
 
 install: $(STAMP) node_modules/.installed tools $(CHECKOV)
 
 # Debian tools the suite uses on files only: docker-compose validates docker-compose.yml (no Docker engine
 # is needed or used); promtool (package prometheus) checks and unit-tests deploy/alerts.yml; chromium runs the
-# console's browser tests through Playwright (whose own browser download cannot run here).
-APT_TOOLS := docker-compose:docker-compose promtool:prometheus chromium:chromium
+# console's browser tests through Playwright (whose own browser download cannot run here); podman (with runc,
+# uidmap and mmdebstrap for a base image made offline) builds and runs the images (`make images`).
+APT_TOOLS := docker-compose:docker-compose promtool:prometheus chromium:chromium podman:podman runc:runc \
+	newuidmap:uidmap mmdebstrap:mmdebstrap
 tools:
 	@for pair in $(APT_TOOLS); do tool=$${pair%%:*}; package=$${pair#*:}; \
 		command -v $$tool >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 \
@@ -42,6 +44,18 @@ run: install
 test: install
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The images run the way production runs them (tests/containers); `make images` builds them first.
+test-containers: install
+	$(BIN)/python -m pytest -m containers tests/containers $(PYTEST_ARGS)
+
+# sharepack-api and sharepack-worker (which also runs the sync service): deploy/images/build.sh says how.
+images: install
+	deploy/images/build.sh
+
+# requirements.lock: the production dependencies of pyproject.toml, each pinned with its hashes.
+lock: install
+	deploy/images/lock.sh
 
 # Each benchmark exits 1 when it misses a goal; run them all regardless (results: bench/README.md).
 bench: install

@@ -37,7 +37,7 @@ def final_stage(steps: list[tuple[str, str]]) -> list[tuple[str, str]]:
 def test_dockerfile_is_slim_non_root_and_runs_one_process(dockerfile, package, command):
     steps = final_stage(instructions(dockerfile))
     kinds = [kind for kind, _ in steps]
-    assert steps[0][0] == "FROM" and "slim" in steps[0][1]
+    assert steps[0] == ("FROM", "${BASE_IMAGE}")
     assert kinds.count("CMD") == 1 and command in dict(steps)["CMD"]
     assert any(kind == "COPY" and value.startswith(package) for kind, value in steps)
     assert any(kind == "COPY" and value.startswith("shared/") for kind, value in steps)
@@ -110,12 +110,28 @@ def test_compose_has_no_default_secrets(tmp_path, missing):
 
 @pytest.mark.parametrize("dockerfile", ["Dockerfile.api", "Dockerfile.worker"])
 def test_images_are_pinned_by_digest_and_have_a_healthcheck(dockerfile):
+    """The base is a build argument (`make images` passes a local one where no registry answers) whose
+    default is the published image pinned by digest; every stage starts from it."""
     steps = instructions(dockerfile)
-    assert re.fullmatch(r"python:[\w.-]+@sha256:[0-9a-f]{64}", final_stage(steps)[0][1])
-    for image in (value for kind, value in steps if kind == "FROM"):
-        assert re.fullmatch(r"[\w.-]+:[\w.-]+@sha256:[0-9a-f]{64}( AS [\w-]+)?", image), image
+    [default] = [value.split("=", 1)[1] for kind, value in steps if kind == "ARG" and value.startswith("BASE_IMAGE=")]
+    assert re.fullmatch(r"python:3\.11[\w.-]*-slim[\w.-]*@sha256:[0-9a-f]{64}", default)
+    assert {value.split(" AS ")[0] for kind, value in steps if kind == "FROM"} == {"${BASE_IMAGE}"}
     healthchecks = [value for kind, value in steps if kind == "HEALTHCHECK"]
     assert len(healthchecks) == 1 and "CMD" in healthchecks[0]
+
+
+@pytest.mark.parametrize("dockerfile", ["Dockerfile.api", "Dockerfile.worker"])
+def test_images_install_only_the_hash_locked_wheelhouse(dockerfile):
+    """Offline and reproducible: pip reads no index, only requirements.lock's wheels, each checked by hash."""
+    installs = [value for kind, value in instructions(dockerfile) if kind == "RUN" and "pip install" in value]
+    assert installs and all(
+        {"--no-index", "--require-hashes", "-r /tmp/requirements.lock"} <= set(re.findall(r"--[\w-]+|-r \S+", i))
+        for i in installs
+    ), installs
+    # The wheelhouse and pip stay in the build stage: the image gets the finished virtualenv.
+    copies = [value for kind, value in final_stage(instructions(dockerfile)) if kind == "COPY"]
+    assert "--from=venv /opt/venv /opt/venv" in copies
+    assert not any("wheels" in value for value in copies)
 
 
 def test_api_image_listens_on_all_interfaces_itself():
@@ -129,18 +145,16 @@ def test_dockerignore_keeps_secrets_and_local_state_out_of_the_build_context():
 
 
 def test_api_image_ships_swagger_ui_where_api_docs_reads_it():
-    """The image has no npm: a build stage installs the locked swagger-ui-dist, the image gets its files."""
+    """No image can be pulled here, so no node stage: deploy/images/build.sh copies the files npm installed
+    (from package-lock.json, integrity-checked) into build/images/swagger-ui-dist, and the image COPYs them."""
     from api.docs import SWAGGER_UI_DIR, SWAGGER_UI_FILES
 
-    steps = instructions("Dockerfile.api")
-    stages = {value.split(" AS ")[1]: value for kind, value in steps if kind == "FROM" and " AS " in value}
-    assert any(value.startswith("node:") for value in stages.values())
-    build = [value for kind, value in steps if kind == "RUN" and "npm" in value]
-    assert build == ["npm ci --ignore-scripts --no-audit --no-fund"]  # `ci`: exactly package-lock.json
-    workdir = next(value for kind, value in final_stage(steps) if kind == "WORKDIR")
-    copies = [value.split() for kind, value in final_stage(steps) if kind == "COPY" and value.startswith("--from=")]
-    [copy] = [c for c in copies if c[0].removeprefix("--from=") in stages]
-    *sources, target = copy[1:]
-    assert {Path(source).name for source in sources} >= SWAGGER_UI_FILES
-    assert all(source.startswith("/build/node_modules/swagger-ui-dist/") for source in sources)
+    steps = final_stage(instructions("Dockerfile.api"))
+    workdir = next(value for kind, value in steps if kind == "WORKDIR")
+    [copy] = [value.split() for kind, value in steps if kind == "COPY" and "swagger-ui-dist" in value]
+    source, target = copy
+    assert source == "build/images/swagger-ui-dist/"
+    script = (ROOT / "deploy/images/build.sh").read_text()
+    copied = re.search(r'cp "\$swagger"/\{([^}]*)\}', script)
+    assert copied and set(copied[1].split(",")) >= SWAGGER_UI_FILES
     assert Path(workdir, target) == Path("/app") / SWAGGER_UI_DIR.relative_to(ROOT)
