@@ -107,9 +107,7 @@ def create_app(
     def _start_request() -> None:
         g.request_id = _request_id(request.headers.get("X-Request-ID"))
         g.started = time.perf_counter()
-        route = request.url_rule.rule if request.url_rule else "unmatched"
-        g.span = tracing.ServerSpan.start(f"{request.method} {route}", request.headers,
-                                          request_id=g.request_id, **{"http.route": route})
+        g.span = tracing.ServerSpan.start(_traced_request(), request_id=g.request_id)
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(
             request_id=g.request_id, method=request.method, path=request.path
@@ -157,6 +155,18 @@ def _measure(status: int) -> None:
         measured.HTTP_DURATION.labels(route).observe(time.perf_counter() - g.started)
     if route == "/workflow/sharepack/upload" and request.method == "POST":
         measured.UPLOADS.labels(measured.upload_result(status)).inc()
+
+
+def _traced_request() -> tracing.HttpRequest:
+    return tracing.HttpRequest(
+        method=request.method,
+        scheme=request.scheme,
+        host=request.host,
+        path=request.path,
+        route=request.url_rule.rule if request.url_rule else None,
+        headers=request.headers,
+        client_address=request.remote_addr,
+    )
 
 
 def _request_id(supplied: str | None) -> str:
