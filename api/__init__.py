@@ -16,6 +16,7 @@ import structlog
 from flask import Flask, abort, g, request
 from flask_smorest import Api
 from sqlalchemy.orm import Session, sessionmaker
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from api import docs
 from api.auth import Authenticator
@@ -100,7 +101,8 @@ def create_app(
         directory_validator=directory_validator,
     )
 
-    configure_sessions(app, settings.console_secret_key)
+    configure_sessions(app, settings)
+    _trust_proxy_hops(app, settings.trusted_proxy_hops)
     tracing.configure(settings, "sharepack-api")
 
     @app.before_request
@@ -122,7 +124,7 @@ def create_app(
         response.headers["X-Request-ID"] = g.get("request_id", "")
         _measure(response.status_code)
         g.status_code = response.status_code
-        return add_security_headers(response)
+        return add_security_headers(response, https_only=settings.deployment == "production")
 
     @app.teardown_request
     def _close_span(error: BaseException | None) -> None:
@@ -145,6 +147,18 @@ def create_app(
     app.register_blueprint(console_blp)
     register_error_handlers(app)  # after Api(): our body shape replaces flask-smorest's
     return app
+
+
+def _trust_proxy_hops(app: Flask, hops: int) -> None:
+    """Believe the last `hops` proxies' X-Forwarded-For and X-Forwarded-Proto, so the client's address and
+    scheme are the ones the TLS ingress saw (https://werkzeug.palletsprojects.com/en/stable/middleware/proxy_fix/).
+
+    In the app rather than gunicorn's `forwarded_allow_ips`: that trusts proxies by address, and the
+    Container Apps ingress has none we can name, and it would not apply under the test client. The Host
+    header is passed through by the ingress, so X-Forwarded-Host is not believed.
+    """
+    if hops:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
 
 
 def _measure(status: int) -> None:

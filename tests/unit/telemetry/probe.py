@@ -12,22 +12,16 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from collections.abc import Sequence
 from typing import Any
 
 from azure.monitor.opentelemetry.exporter.export.logs._exporter import _convert_log_to_envelope
-from azure.monitor.opentelemetry.exporter.export.trace._exporter import (
-    _convert_span_events_to_envelopes,
-    _convert_span_to_envelope,
-)
 from opentelemetry import _logs
 from opentelemetry.sdk._logs import LoggerProvider, LogRecordProcessor
-from opentelemetry.sdk.trace import ReadableSpan
-from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from shared import tracing
 from shared.logging import configure_logging, get_logger
 from shared.settings import Settings
+from tests.fixtures.telemetry import EnvelopeRecorder
 
 # What the parent asserts never leaves the process unmasked.
 STORAGE_KEY = "c2VjcmV0LXN0b3JhZ2Uta2V5LW5vdC1yZWFs"
@@ -38,20 +32,15 @@ CLIENT_SECRET = "Zx8Q~not-a-real-client-secret-4711"
 DATABASE_PASSWORD = "pg-Passw0rd-not-real"
 DATABASE_URL = f"postgresql://sharepack:{DATABASE_PASSWORD}@db.example.com:5432/sharepack"
 
-envelopes: list[dict[str, Any]] = []
-
-
-class EnvelopeRecorder(SpanExporter):
-    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        for span in spans:
-            envelopes.append(_convert_span_to_envelope(span).as_dict())
-            envelopes.extend(e.as_dict() for e in _convert_span_events_to_envelopes(span))
-        return SpanExportResult.SUCCESS
-
 
 class LogEnvelopeRecorder(LogRecordProcessor):
+    """What `AzureMonitorLogExporter.export` would make of each log record, were any shipped."""
+
+    def __init__(self, envelopes: list[dict[str, Any]]) -> None:
+        self.envelopes = envelopes
+
     def on_emit(self, log_record: Any) -> None:
-        envelopes.append(_convert_log_to_envelope(log_record).as_dict())
+        self.envelopes.append(_convert_log_to_envelope(log_record).as_dict())
 
     def shutdown(self) -> None:
         pass
@@ -66,12 +55,13 @@ def main() -> None:
     masking = [p.span_exporter for p in provider._active_span_processor._span_processors
                if isinstance(getattr(p, "span_exporter", None), tracing.MaskingSpanExporter)]
     exporter = type(masking[0].inner).__name__ if masking else None
+    recorder = EnvelopeRecorder()
     for found in masking:
-        found.inner = EnvelopeRecorder()
+        found.inner = recorder
     # Were logs shipped through OpenTelemetry, their envelopes would be recorded (and checked) too.
     logger_provider = _logs.get_logger_provider()
     if isinstance(logger_provider, LoggerProvider):
-        logger_provider.add_log_record_processor(LogEnvelopeRecorder())
+        logger_provider.add_log_record_processor(LogEnvelopeRecorder(recorder.envelopes))
 
     log = get_logger("probe")
     try:
@@ -95,7 +85,7 @@ def main() -> None:
         "exporter": exporter,
         "logs_through_opentelemetry": isinstance(logger_provider, LoggerProvider),
         "root_handlers": [type(h).__name__ for h in logging.getLogger().handlers],
-        "envelopes": envelopes,
+        "envelopes": recorder.envelopes,
     }, default=str))
 
 
