@@ -8,6 +8,7 @@ is collected while it is up: its descendants, and the embedded PostgreSQL server
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import queue
@@ -21,6 +22,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
 from pathlib import Path
 
 import psutil
@@ -63,11 +65,14 @@ def processes_of(stack: subprocess.Popen[str], home: Path) -> list[psutil.Proces
     return started
 
 
-def stop_leftovers(stack: subprocess.Popen[str], home: Path) -> None:
-    """After a failed run: no stack, no server left behind."""
+def stop_leftovers(stack: subprocess.Popen[str], home: Path, started: Sequence[psutil.Process] = ()) -> None:
+    """After a failed run: no stack, none of the processes it started, no server left behind."""
     if stack.poll() is None:
         stack.kill()
     stack.wait()
+    for process in started:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            process.kill()
     leftover = postmaster_pid(home / "postgres")
     if leftover is not None and psutil.pid_exists(leftover):
         psutil.Process(leftover).send_signal(signal.SIGINT)
@@ -199,6 +204,7 @@ def test_sigkill_leaves_no_process_of_the_stack_and_frees_its_ports():
     env = stack_env(home)
     stack = start_stack(env)
     seen: list[str] = []
+    started: list[psutil.Process] = []
     try:
         lines = lines_of(stack.stdout)
         wait_for_line(lines, "ready:", STARTUP_SECONDS, seen)
@@ -215,7 +221,7 @@ def test_sigkill_leaves_no_process_of_the_stack_and_frees_its_ports():
         wait_for(lambda: all(port_is_free(port) for port in ports), timeout=10, what="the stack's ports to be free")
         assert postmaster_pid(home / "postgres") is None  # the server shut down cleanly (it removes its pid file)
     finally:
-        stop_leftovers(stack, home)
+        stop_leftovers(stack, home, started)
 
 
 def test_a_taken_port_is_named_with_its_process_and_nothing_starts():
