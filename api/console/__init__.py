@@ -79,6 +79,8 @@ XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.s
 
 @blp.before_request
 def _require_session_and_csrf() -> WerkzeugResponse | None:
+    if request.endpoint == "console.static":
+        return None  # public files: no session to look up
     svc = services()
     principal = signed_in_principal(svc.settings, svc.authenticator.overage_groups.groups_of, svc.session_factory,
                                     activity=request.endpoint not in POLLED_ENDPOINTS)
