@@ -16,6 +16,7 @@ import structlog
 from flask import Flask, abort, g, request
 from flask_smorest import Api
 from sqlalchemy.orm import Session, sessionmaker
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from api import docs
 from api.auth import Authenticator
@@ -112,16 +113,15 @@ def create_app(
         directory_validator=directory_validator,
     )
 
-    configure_sessions(app, settings.console_secret_key)
+    configure_sessions(app, settings)
+    _trust_proxy_hops(app, settings.trusted_proxy_hops)
     tracing.configure(settings, "sharepack-api")
 
     @app.before_request
     def _start_request() -> None:
         g.request_id = _request_id(request.headers.get("X-Request-ID"))
         g.started = time.perf_counter()
-        route = request.url_rule.rule if request.url_rule else "unmatched"
-        g.span = tracing.ServerSpan.start(f"{request.method} {route}", request.headers,
-                                          request_id=g.request_id, **{"http.route": route})
+        g.span = tracing.ServerSpan.start(_traced_request(), request_id=g.request_id)
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(
             request_id=g.request_id, method=request.method, path=request.path
@@ -136,7 +136,7 @@ def create_app(
         response.headers["X-Request-ID"] = g.get("request_id", "")
         _measure(response.status_code)
         g.status_code = response.status_code
-        return add_security_headers(response)
+        return add_security_headers(response, https_only=settings.deployment == "production")
 
     @app.teardown_request
     def _close_span(error: BaseException | None) -> None:
@@ -162,6 +162,18 @@ def create_app(
     return app
 
 
+def _trust_proxy_hops(app: Flask, hops: int) -> None:
+    """Believe the last `hops` proxies' X-Forwarded-For and X-Forwarded-Proto, so the client's address and
+    scheme are the ones the TLS ingress saw (https://werkzeug.palletsprojects.com/en/stable/middleware/proxy_fix/).
+
+    In the app rather than gunicorn's `forwarded_allow_ips`: that trusts proxies by address, and the
+    Container Apps ingress has none we can name, and it would not apply under the test client. The Host
+    header is passed through by the ingress, so X-Forwarded-Host is not believed.
+    """
+    if hops:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
+
+
 def _measure(status: int) -> None:
     """Count the request by route template (bounded labels: never the raw path)."""
     route = request.url_rule.rule if request.url_rule else "unmatched"
@@ -170,6 +182,18 @@ def _measure(status: int) -> None:
         measured.HTTP_DURATION.labels(route).observe(time.perf_counter() - g.started)
     if route == "/workflow/sharepack/upload" and request.method == "POST":
         measured.UPLOADS.labels(measured.upload_result(status)).inc()
+
+
+def _traced_request() -> tracing.HttpRequest:
+    return tracing.HttpRequest(
+        method=request.method,
+        scheme=request.scheme,
+        host=request.host,
+        path=request.path,
+        route=request.url_rule.rule if request.url_rule else None,
+        headers=request.headers,
+        client_address=request.remote_addr,
+    )
 
 
 def _request_id(supplied: str | None) -> str:

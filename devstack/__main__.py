@@ -13,12 +13,14 @@
 Settings from the environment or `.env` override these defaults (for example QUEUE_BACKEND=azure).
 Prometheus metrics: the API at http://127.0.0.1:8000/metrics, the worker at http://127.0.0.1:9102/metrics,
 the sync service at http://127.0.0.1:9103/metrics.
-DEVSTACK_HOME, DEVSTACK_API_PORT, DEVSTACK_EMULATOR_PORT, DEVSTACK_GRAPH_PORT and DEVSTACK_WORKER_METRICS_PORT
-move the stack (the tests run one aside).
+DEVSTACK_HOME, DEVSTACK_API_PORT, DEVSTACK_EMULATOR_PORT, DEVSTACK_GRAPH_PORT, DEVSTACK_WORKER_METRICS_PORT,
+DEVSTACK_SYNC_METRICS_PORT and DEVSTACK_SMTP_PORT move the stack (the tests run one aside). If a port is
+taken, it says which and by what process, and exits before starting anything.
 
 When it stops, it stops everything it started: the children (each in its own process group, so
 gunicorn's workers go with their master) and the embedded PostgreSQL server, which `pg_ctl` runs detached
-and which would otherwise outlive us.
+and which would otherwise outlive us. When it is killed (even with SIGKILL) they stop too: see
+`devstack.lifeline`.
 """
 
 from __future__ import annotations
@@ -39,7 +41,9 @@ from cryptography.fernet import Fernet
 
 from alembic import command
 from devserver.ready import NotReadyError, answers, wait_until_ready
+from devstack.lifeline import Watchdog, die_with_parent, stop_postgres
 from devstack.local_defaults import register_local_defaults
+from devstack.ports import taken_ports
 from shared.db import make_engine, make_session_factory, sqlalchemy_url
 from shared.embedded_postgres import start_embedded_postgres
 
@@ -49,7 +53,7 @@ LOCAL_TENANT_ID = "00000000-0000-0000-0000-00000000000a"
 
 
 def local_defaults(emulator_url: str, graph_url: str = "http://127.0.0.1:8002",
-                   api_url: str = "http://127.0.0.1:8000") -> dict[str, str]:
+                   api_url: str = "http://127.0.0.1:8000", smtp_port: int = 8025) -> dict[str, str]:
     return {
         "ENABLE_WORKFLOW": "true",
         "API_KEYS": "local-dev=local-dev-key,requestor@example.com=local-requestor-key,"
@@ -60,7 +64,7 @@ def local_defaults(emulator_url: str, graph_url: str = "http://127.0.0.1:8002",
         "LOG_FORMAT": "console",
         "DATABRICKS_RETRY_TIMEOUT_SECONDS": "60",
         "SMTP_HOST": "127.0.0.1",
-        "SMTP_PORT": "8025",
+        "SMTP_PORT": str(smtp_port),
         "SYNC_SCHEDULE_NOTIFICATIONS": "5",
         # Azure AD is the Graph emulator (graph_emulator/README.md); the AD jobs run every 30 seconds.
         "AZURE_TENANT_ID": LOCAL_TENANT_ID,
@@ -98,18 +102,34 @@ def main() -> int:
     graph_url = f"http://127.0.0.1:{graph_port}"
     worker_metrics_port = int(os.environ.get("DEVSTACK_WORKER_METRICS_PORT", "9102"))
     sync_metrics_port = int(os.environ.get("DEVSTACK_SYNC_METRICS_PORT", "9103"))
+    smtp_port = int(os.environ.get("DEVSTACK_SMTP_PORT", "8025"))
     api_url, emulator_url = f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{emulator_port}"
+    taken = taken_ports({
+        "API, DEVSTACK_API_PORT": api_port, "workspace emulator, DEVSTACK_EMULATOR_PORT": emulator_port,
+        "Graph emulator, DEVSTACK_GRAPH_PORT": graph_port,
+        "worker metrics, DEVSTACK_WORKER_METRICS_PORT": worker_metrics_port,
+        "sync metrics, DEVSTACK_SYNC_METRICS_PORT": sync_metrics_port, "SMTP server, DEVSTACK_SMTP_PORT": smtp_port,
+    })
+    if taken:
+        print("\n".join(f"error: {problem}" for problem in taken), file=sys.stderr, flush=True)
+        print("error: nothing was started; stop that process or move the stack with the variable named",
+              file=sys.stderr, flush=True)
+        return 2
     local.mkdir(parents=True, exist_ok=True)
     # The console's session key, shared by gunicorn's workers; a new one per run signs everyone out.
     env = {
-        **local_defaults(emulator_url, graph_url, api_url),
+        **local_defaults(emulator_url, graph_url, api_url, smtp_port),
         "ACTIVATION_LINK_KEYS": _local_activation_link_key(local),
         "CONSOLE_SECRET_KEY": secrets.token_hex(32),
         **os.environ,
     }
     try:
         with ExitStack() as stack:
-            if not env.get("DOMAIN_DB_CONNECTION_STRING") and not env.get("domain_db_connection_string"):
+            embedded = not env.get("DOMAIN_DB_CONNECTION_STRING") and not env.get("domain_db_connection_string")
+            # First in, last out: it must be watching before anything starts, and stays until all stopped.
+            watchdog = Watchdog(local / "postgres" if embedded else None)
+            stack.callback(watchdog.close)
+            if embedded:
                 env["DOMAIN_DB_CONNECTION_STRING"] = stack.enter_context(embedded_postgres(local / "postgres"))
                 print(f"database: embedded PostgreSQL in {local / 'postgres'}", flush=True)
             config = Config(str(ROOT / "alembic.ini"))
@@ -129,11 +149,11 @@ def main() -> int:
                   "--seed", str(ROOT / "devstack" / "graph_seed.json")], child_env),
                 ([python, "-m", "gunicorn", "--config", "api/gunicorn.conf.py", "api.wsgi:app"], child_env),
                 ([python, "-m", "worker"], {**child_env, "METRICS_PORT": str(worker_metrics_port)}),
-                ([python, "-m", "devstack.mailserver", "--port", "8025", "--directory", str(local / "mail")],
+                ([python, "-m", "devstack.mailserver", "--port", str(smtp_port), "--directory", str(local / "mail")],
                  child_env),
                 ([python, "-m", "sync"], {**child_env, "METRICS_PORT": str(sync_metrics_port)}),
             ]
-            children = stack.enter_context(running(commands))
+            children = stack.enter_context(running(commands, watchdog))
             if _wait_healthy(api_url):
                 print(
                     f"\nready: console {api_url}/console (API key local-dev-key, or Sign in with Microsoft and "
@@ -179,47 +199,22 @@ def embedded_postgres(data_dir: Path) -> Iterator[str]:
 
 
 def _stop_postgres(data_dir: Path) -> None:
-    import psutil
-    from pgserver.utils import DiskList
-
-    handles = DiskList(data_dir / ".handle_pids.json")
-    others = [pid for pid in handles.get_and_remove(os.getpid()) if pid != os.getpid() and psutil.pid_exists(pid)]
-    if others:
-        print(f"embedded PostgreSQL left running: still used by process {others}", flush=True)
-        return
-    postmaster = postmaster_pid(data_dir)
-    if postmaster is None:
-        return
-    try:
-        # SIGINT is PostgreSQL's "fast shutdown": roll back open transactions, close, exit
-        # (https://www.postgresql.org/docs/current/server-shutdown.html).
-        server = psutil.Process(postmaster)
-        server.send_signal(signal.SIGINT)
-        server.wait(timeout=CHILD_STOP_SECONDS)
-    except psutil.NoSuchProcess:
-        pass
-    except psutil.TimeoutExpired:
-        server.kill()
-    print("embedded PostgreSQL stopped", flush=True)
-
-
-def postmaster_pid(data_dir: Path) -> int | None:
-    """The server's pid: the first line of `postmaster.pid` in its data directory, if it is running."""
-    try:
-        return int((data_dir / "postmaster.pid").read_text().split("\n", 1)[0])
-    except (OSError, ValueError):
-        return None
+    if stop_postgres(data_dir, owner=os.getpid()):
+        print("embedded PostgreSQL stopped", flush=True)
 
 
 @contextmanager
 def running(
-    commands: list[tuple[list[str], Mapping[str, str]]],
+    commands: list[tuple[list[str], Mapping[str, str]]], watchdog: Watchdog,
 ) -> Iterator[list[subprocess.Popen[bytes]]]:
-    """Start each (argv, env) in its own process group; on exit SIGTERM each group, then SIGKILL stragglers."""
+    """Start each (argv, env) in its own process group, dying with us; on exit SIGTERM each group, then
+    SIGKILL stragglers."""
     children: list[subprocess.Popen[bytes]] = []
     try:
         for argv, env in commands:
-            children.append(subprocess.Popen(argv, env=dict(env), cwd=ROOT, start_new_session=True))
+            children.append(subprocess.Popen(argv, env=dict(env), cwd=ROOT, start_new_session=True,
+                                             preexec_fn=die_with_parent()))
+            watchdog.watch(children[-1].pid)  # its pid is its process group's id (a new session)
         yield children
     finally:
         for child in children:

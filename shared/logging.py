@@ -2,7 +2,10 @@
 
 structlog and the standard library (gunicorn, SQLAlchemy, the Azure SDK) share one pipeline: JSON lines in
 production, readable console output in development. Context bound with `bind_contextvars` (a request id in
-the API, a job id in the worker) appears on every line.
+the API, a job id in the worker) appears on every line, and so do the `trace_id` and `span_id` of the
+OpenTelemetry span the line was written in (`shared.tracing`): Application Insights shows them as the
+request's `OperationId` and `Id`, so a line and its request join in one query. This stdout output is the
+only way logs leave the process (see `shared.tracing` for why they do not go through OpenTelemetry).
 
 Secrets never reach the output: the last processor before the renderer masks every string of the event,
 nested ones included, after the exception has been rendered into it (as a string on the console, as a list
@@ -19,6 +22,7 @@ from typing import Any
 
 import structlog
 import structlog.tracebacks
+from opentelemetry import trace
 
 _SECRET_KEYS = re.compile(r"(password|secret|token|key|authorization|activation|connection_string)", re.I)
 _SECRET_IN_TEXT = [
@@ -51,6 +55,20 @@ def _mask_event(_logger: Any, _name: str, event: dict[str, Any]) -> dict[str, An
     return event
 
 
+def mask_field(key: str, value: Any) -> Any:
+    """`value` masked as the field `key` of a log line is: all of it under a secret's name, else what it hides."""
+    return _masked(key, value, 0)
+
+
+def _add_trace_context(_logger: Any, _name: str, event: dict[str, Any]) -> dict[str, Any]:
+    """The W3C trace and span id of the current span, as Application Insights and `traceparent` spell them."""
+    span_context = trace.get_current_span().get_span_context()
+    if span_context.is_valid:
+        event.setdefault("trace_id", trace.format_trace_id(span_context.trace_id))
+        event.setdefault("span_id", trace.format_span_id(span_context.span_id))
+    return event
+
+
 def _masked(key: object, value: Any, depth: int) -> Any:
     if isinstance(key, str) and _SECRET_KEYS.search(key) and value not in (None, "", True, False):
         return "***"
@@ -80,6 +98,7 @@ def configure_logging(*, json: bool, level: str = "INFO") -> None:
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
+        _add_trace_context,
     ]
     structlog.configure(
         # filter_by_level first: a disabled level costs one check, not the whole processor chain.

@@ -90,6 +90,13 @@ class Settings:
     # "production" (the images, compose and Azure set it) or "development": production refuses defaults
     # that only suit one local process, such as a missing console_secret_key.
     deployment: str = "development"
+    # Reverse proxies in front of the API whose X-Forwarded-For/-Proto are believed (werkzeug's ProxyFix).
+    # None: 1 in production (the Container Apps ingress), 0 in development. Set 0 where clients reach the
+    # API directly: a client could otherwise claim any address or scheme.
+    proxy_trusted_hops: int | None = None
+    # A console session ends this long after sign-in, or after this long without a request, whichever first.
+    console_session_lifetime_seconds: int = 12 * 3600
+    console_session_idle_seconds: int = 30 * 60
     # The console's own app registration for "Sign in with Microsoft" (authorization code + PKCE). Unset
     # client id: the sign-in page offers the API-key form only. The authority is Entra's host (or the Graph
     # emulator's) followed by the tenant id; the redirect URI is registered on the app as a Web platform URI.
@@ -265,6 +272,13 @@ class Settings:
                 "Invalid setting stuck_pack_after_seconds: must exceed the longest retry delay "
                 f"plus visibility_timeout_seconds ({longest_quiet + self.visibility_timeout_seconds} s)"
             )
+
+    @property
+    def trusted_proxy_hops(self) -> int:
+        """How many proxy hops to trust: the setting, or 1 in production (its TLS ingress) and 0 elsewhere."""
+        if self.proxy_trusted_hops is not None:
+            return self.proxy_trusted_hops
+        return 1 if self.deployment == "production" else 0
 
     @property
     def graph_configured(self) -> bool:
@@ -456,6 +470,9 @@ _PARSERS = {
     "entra_required_scopes": _as_names,
     "admin_principals": _as_lower_names,
     "workspace_credentials": _as_workspace_credentials,
+    "proxy_trusted_hops": _as_non_negative_int,
+    "console_session_lifetime_seconds": _as_positive_int,
+    "console_session_idle_seconds": _as_positive_int,
     "max_upload_bytes": _as_positive_int,
     "metrics_port": _as_positive_int,
     "max_comment_chars": _as_positive_int,

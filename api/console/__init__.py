@@ -71,6 +71,8 @@ PUBLIC_ENDPOINTS = frozenset({
     "console.sign_in_form", "console.sign_in_submit", "console.static",
     "console.entra_start", "console.entra_callback",
 })
+# Requests a page makes by itself: they do not keep an idle session alive.
+POLLED_ENDPOINTS = frozenset({"console.pack_progress"})
 PAGE_SIZE = 20
 MAX_INBOX = 200
 XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -78,8 +80,11 @@ XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.s
 
 @blp.before_request
 def _require_session_and_csrf() -> WerkzeugResponse | None:
+    if request.endpoint == "console.static":
+        return None  # public files: no session to look up
     svc = services()
-    principal = signed_in_principal(svc.settings, svc.authenticator.overage_groups.groups_of)
+    principal = signed_in_principal(svc.settings, svc.authenticator.overage_groups.groups_of, svc.session_factory,
+                                    activity=request.endpoint not in POLLED_ENDPOINTS)
     if principal is not None:
         g.caller = principal  # what api.context.access() reads: the same access model as the API
         g.workspace_url = chosen_workspace()  # what api.context.workspace_url() reads, as for X-Workspace-URL
@@ -154,14 +159,14 @@ def sign_in_submit() -> WerkzeugResponse | tuple[str, int]:
             error=exc.message,
         )
         return page, status_for(exc)[0]
-    sign_in(caller, workspace)
+    sign_in(caller, workspace, svc.session_factory, svc.settings)
     log.info("console.signed_in", identity=caller.identity)
     return redirect(_safe_next(request.form.get("next")) or url_for("console.packs"))
 
 
 @blp.post("/sign-out")
 def sign_out_submit() -> WerkzeugResponse:
-    sign_out()
+    sign_out(services().session_factory)
     return redirect(url_for("console.sign_in_form"))
 
 

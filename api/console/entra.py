@@ -108,7 +108,7 @@ def entra_callback() -> WerkzeugResponse | tuple[str, int]:
         )
     except (InvalidInput, Unauthenticated, Forbidden, ServiceUnavailable) as exc:
         return _refused(exc, next_url)
-    sign_in(principal, pending.workspace_url)
+    sign_in(principal, pending.workspace_url, services().session_factory, services().settings)
     log.info("console.signed_in", identity=principal.identity, method="entra")
     return redirect(pending.next_url or url_for("console.packs"))
 

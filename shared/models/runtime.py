@@ -79,3 +79,21 @@ class DriftFindingRow(Base):
     expected: Mapped[dict[str, Any] | None]
     actual: Mapped[dict[str, Any] | None]
     detected_at: Mapped[datetime] = mapped_column(server_default=text("now()"))
+
+
+class ConsoleSessionRow(Base):
+    """A web console session, so that it can end on the server: sign-out revokes it, and a session idle
+    or older than its limits is refused, whatever cookie a browser (or an attacker) presents.
+
+    The cookie carries a random session id; this table keeps only its SHA-256, so a read of the table
+    cannot be replayed as a cookie (which must also be signed with the console's key).
+    """
+
+    __tablename__ = "console_sessions"
+    __table_args__ = ({"schema": RUNTIME_SCHEMA},)
+
+    session_hash: Mapped[str] = mapped_column(primary_key=True)
+    identity: Mapped[str]
+    created_at: Mapped[datetime] = mapped_column(server_default=text("now()"))
+    last_seen_at: Mapped[datetime] = mapped_column(server_default=text("now()"))
+    revoked_at: Mapped[datetime | None]

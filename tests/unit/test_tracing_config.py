@@ -39,4 +39,4 @@ def test_a_connection_string_exports_to_azure_monitor() -> None:
     # Statsbeat (the SDK's own usage telemetry to Microsoft) is off: no network beyond loopback in tests.
     service, exporters = probe(APPLICATIONINSIGHTS_CONNECTION_STRING=connection,
                                APPLICATIONINSIGHTS_STATSBEAT_DISABLED_ALL="true").split(" ", 1)
-    assert service == "probe" and "'AzureMonitorTraceExporter'" in exporters
+    assert service == "probe" and "'MaskingSpanExporter'" in exporters

@@ -1,4 +1,5 @@
-"""`make run` stops everything it started: SIGTERM to `python -m devstack` leaves no process behind.
+"""`make run` stops everything it started: SIGTERM to `python -m devstack` leaves no process behind, and
+neither does SIGKILL (no cleanup of its own runs then); a taken port stops it before it starts anything.
 
 The stack runs aside from a developer's own (its own data directory and ports). Every process it started
 is collected while it is up: its descendants, and the embedded PostgreSQL server with its backends (which
@@ -7,11 +8,13 @@ is collected while it is up: its descendants, and the embedded PostgreSQL server
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import queue
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -19,18 +22,72 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
 from pathlib import Path
 
 import psutil
 import pytest
 
 from devserver.ready import free_port
-from devstack.__main__ import postmaster_pid
+from devstack.lifeline import postmaster_pid
+from tests.fixtures.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[3]
 STARTUP_SECONDS = 180
+PORT_VARIABLES = ("DEVSTACK_API_PORT", "DEVSTACK_EMULATOR_PORT", "DEVSTACK_GRAPH_PORT", "DEVSTACK_WORKER_METRICS_PORT",
+                  "DEVSTACK_SYNC_METRICS_PORT", "DEVSTACK_SMTP_PORT")
+
+
+def stack_env(home: Path) -> dict[str, str]:
+    """A stack aside: its own data directory (short: Unix socket paths are limited to ~100 bytes) and ports."""
+    env = {**os.environ, "DEVSTACK_HOME": str(home), "WEB_CONCURRENCY": "1"}
+    env.update({name: str(free_port()) for name in PORT_VARIABLES})
+    for name in ("DOMAIN_DB_CONNECTION_STRING", "domain_db_connection_string"):
+        env.pop(name, None)
+    return env
+
+
+def start_stack(env: dict[str, str]) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-m", "devstack"], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def processes_of(stack: subprocess.Popen[str], home: Path) -> list[psutil.Process]:
+    """Every process the stack started: its descendants, and the detached PostgreSQL server and backends."""
+    started = psutil.Process(stack.pid).children(recursive=True)
+    server_pid = postmaster_pid(home / "postgres")
+    assert server_pid is not None
+    server = psutil.Process(server_pid)
+    started += [server, *server.children(recursive=True)]
+    assert {"python", "postgres"} <= {p.name().split(".")[0].rstrip("0123456789") for p in started}
+    return started
+
+
+def stop_leftovers(stack: subprocess.Popen[str], home: Path, started: Sequence[psutil.Process] = ()) -> None:
+    """After a failed run: no stack, none of the processes it started, no server left behind."""
+    if stack.poll() is None:
+        stack.kill()
+    stack.wait()
+    for process in started:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            process.kill()
+    leftover = postmaster_pid(home / "postgres")
+    if leftover is not None and psutil.pid_exists(leftover):
+        psutil.Process(leftover).send_signal(signal.SIGINT)
+        psutil.wait_procs([psutil.Process(leftover)], timeout=30)
+    shutil.rmtree(home, ignore_errors=True)
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 def lines_of(stream) -> queue.Queue[str]:
@@ -108,24 +165,9 @@ def wait_for_ad_users(api_url: str, *, seconds: float) -> None:
 
 
 def test_sigterm_stops_the_children_and_the_embedded_postgres():
-    # Unix socket paths are limited to ~100 bytes: keep the directory short.
     home = Path(tempfile.mkdtemp(prefix="ds-", dir="/tmp"))
-    env = {
-        **os.environ,
-        "DEVSTACK_HOME": str(home),
-        "DEVSTACK_API_PORT": str(free_port()),
-        "DEVSTACK_EMULATOR_PORT": str(free_port()),
-        "DEVSTACK_GRAPH_PORT": str(free_port()),
-        "DEVSTACK_WORKER_METRICS_PORT": str(free_port()),
-        "DEVSTACK_SYNC_METRICS_PORT": str(free_port()),
-        "WEB_CONCURRENCY": "1",
-    }
-    for name in ("DOMAIN_DB_CONNECTION_STRING", "domain_db_connection_string"):
-        env.pop(name, None)
-    stack = subprocess.Popen(
-        [sys.executable, "-m", "devstack"], cwd=ROOT, env=env,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )
+    env = stack_env(home)
+    stack = start_stack(env)
     seen: list[str] = []
     try:
         lines = lines_of(stack.stdout)
@@ -145,12 +187,7 @@ def test_sigterm_stops_the_children_and_the_embedded_postgres():
         # It beats before its first run, so readiness lists it once that run completed.
         assert "sync" in {beat["Service"] for beat in readiness(f"http://127.0.0.1:{env['DEVSTACK_API_PORT']}")
                           ["Heartbeats"]}
-        started = psutil.Process(stack.pid).children(recursive=True)
-        server_pid = postmaster_pid(home / "postgres")
-        assert server_pid is not None
-        server = psutil.Process(server_pid)
-        started += [server, *server.children(recursive=True)]
-        assert {"python", "postgres"} <= {p.name().split(".")[0].rstrip("0123456789") for p in started}
+        started = processes_of(stack, home)
 
         stack.send_signal(signal.SIGTERM)
         assert stack.wait(timeout=90) == 0
@@ -159,11 +196,48 @@ def test_sigterm_stops_the_children_and_the_embedded_postgres():
         assert alive == [], f"still running after the stack stopped: {[(p.pid, p.name()) for p in alive]}"
         wait_for_line(lines, "embedded PostgreSQL stopped", 5, seen)
     finally:
-        if stack.poll() is None:
-            stack.kill()
-        stack.wait()
-        leftover = postmaster_pid(home / "postgres")
-        if leftover is not None and psutil.pid_exists(leftover):  # a failed run must not leak a server
-            psutil.Process(leftover).send_signal(signal.SIGINT)
-            psutil.wait_procs([psutil.Process(leftover)], timeout=30)
-        shutil.rmtree(home, ignore_errors=True)
+        stop_leftovers(stack, home)
+
+
+def test_sigkill_leaves_no_process_of_the_stack_and_frees_its_ports():
+    home = Path(tempfile.mkdtemp(prefix="ds-", dir="/tmp"))
+    env = stack_env(home)
+    stack = start_stack(env)
+    seen: list[str] = []
+    started: list[psutil.Process] = []
+    try:
+        lines = lines_of(stack.stdout)
+        wait_for_line(lines, "ready:", STARTUP_SECONDS, seen)
+        started = processes_of(stack, home)
+        ports = [int(env[name]) for name in PORT_VARIABLES]
+        fetch(f"http://127.0.0.1:{env['DEVSTACK_SYNC_METRICS_PORT']}/metrics", retry=True)  # every port is up
+        assert not any(port_is_free(port) for port in ports)
+
+        stack.kill()  # SIGKILL: none of the stack's own cleanup runs
+        assert stack.wait(timeout=10) == -signal.SIGKILL
+
+        _, alive = psutil.wait_procs(started, timeout=60)
+        assert alive == [], f"still running after the stack was killed: {[(p.pid, p.name()) for p in alive]}"
+        wait_for(lambda: all(port_is_free(port) for port in ports), timeout=10, what="the stack's ports to be free")
+        assert postmaster_pid(home / "postgres") is None  # the server shut down cleanly (it removes its pid file)
+    finally:
+        stop_leftovers(stack, home, started)
+
+
+def test_a_taken_port_is_named_with_its_process_and_nothing_starts():
+    home = Path(tempfile.mkdtemp(prefix="ds-", dir="/tmp"))
+    env = stack_env(home)
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", int(env["DEVSTACK_GRAPH_PORT"])))
+        squatter.listen()
+        stack = start_stack(env)
+        try:
+            output, _ = stack.communicate(timeout=60)
+            made_a_database = (home / "postgres").exists()
+        finally:
+            stop_leftovers(stack, home)
+    assert stack.returncode == 2, output
+    assert f"port {env['DEVSTACK_GRAPH_PORT']} (Graph emulator, DEVSTACK_GRAPH_PORT) is in use by pid {os.getpid()}" \
+        in output
+    assert "nothing was started" in output
+    assert "database:" not in output and not made_a_database
