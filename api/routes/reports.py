@@ -75,7 +75,12 @@ def _route(name: str, summary: str) -> None:
         @blp.arguments(ReportQuerySchema, location="query")
         @documents_errors(blp, *ROUTE_ERRORS)
         @blp.response(HTTPStatus.OK, ReportSchema)
-        @blp.doc(summary=summary, operationId=f"report_{name.replace('-', '_')}")
+        @blp.doc(summary=summary, operationId=f"report_{name.replace('-', '_')}", responses={"200": {"content": {
+            "application/json": {"schema": {"$ref": "#/components/schemas/Report"}},
+            "text/csv": {"schema": {"type": "string", "description": "format=csv: the report's main table"}},
+            XLSX_MEDIA_TYPE: {"schema": {"type": "string", "format": "binary",
+                                         "description": "format=xlsx: every table, one sheet each"}},
+        }}})
         def get(self, args: dict[str, Any]) -> Response | dict[str, Any]:
             return _respond(name, args)
 
