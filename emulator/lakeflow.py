@@ -34,10 +34,18 @@ def _now_ms() -> int:
 
 
 def _not_found(kind: str, identifier: object) -> ApiError:
-    # The Databricks CLI's test server (libs/testserver/{pipelines,jobs}.go) answers 404 with these texts.
+    """The answer to a call naming a pipeline, job or run that does not exist.
+
+    Pipelines: 404 RESOURCE_DOES_NOT_EXIST (the Databricks CLI's test server, libs/testserver/pipelines.go).
+    Jobs and runs: the real Jobs API answers 400 INVALID_PARAMETER_VALUE "Job N does not exist." (recorded in
+    https://github.com/databricks/terraform-provider-databricks/pull/2225), which databricks-sdk turns into
+    ResourceDoesNotExist only for ``jobs/get`` and ``jobs/runs/get`` (databricks/sdk/errors/overrides.py); every
+    other job endpoint is answered the same way here, the stricter reading where no recording exists.
+    """
     if kind == "pipeline":
         return ApiError(404, "RESOURCE_DOES_NOT_EXIST", f"The specified pipeline {identifier} was not found.")
-    return ApiError(404, "RESOURCE_DOES_NOT_EXIST", f"Job {identifier} does not exist.")
+    noun = "Run" if kind == "run" else "Job"
+    return ApiError(400, "INVALID_PARAMETER_VALUE", f"{noun} {identifier} does not exist.")
 
 
 # -- Quartz cron, as Jobs validates it -------------------------------------------------------------
@@ -172,7 +180,6 @@ class Lakeflow:
 
     def create_pipeline(self, body: Mapping[str, Any], *, caller: str) -> dict[str, Any]:
         spec = _pipeline_spec(body)
-        self._check_libraries(spec)
         with self._lock:
             if not body.get("allow_duplicate_names") and self._pipeline_named(spec["name"]) is not None:
                 raise ApiError(
@@ -190,7 +197,6 @@ class Lakeflow:
 
     def edit_pipeline(self, pipeline_id: str, body: Mapping[str, Any]) -> dict[str, Any]:
         spec = _pipeline_spec(body)
-        self._check_libraries(spec)
         with self._lock:
             pipeline = self._pipeline(pipeline_id)
             expected = body.get("expected_last_modified")
@@ -226,10 +232,11 @@ class Lakeflow:
             pipeline = self._pipeline(pipeline_id)
             if any(u["state"] not in ("COMPLETED", "FAILED", "CANCELED") for u in pipeline.updates):
                 raise ApiError(409, "RESOURCE_CONFLICT", f"An active update exists for pipeline {pipeline_id}.")
+            missing = self._missing_library(pipeline.spec)
             update = {
                 "update_id": str(uuid.uuid4()),
                 "pipeline_id": pipeline_id,
-                "state": "COMPLETED",
+                "state": "COMPLETED" if missing is None else "FAILED",
                 "cause": "API_CALL",
                 "creation_time": self._clock(),
                 "full_refresh": bool(body.get("full_refresh")),
@@ -241,16 +248,18 @@ class Lakeflow:
         with self._lock:
             return {"updates": [dict(u) for u in reversed(self._pipeline(pipeline_id).updates)]}
 
-    def _check_libraries(self, spec: Mapping[str, Any]) -> None:
-        """Refuse a notebook or file library that is not in the workspace, so a pipeline never points at
-        source that its first update would fail to find."""
+    def _missing_library(self, spec: Mapping[str, Any]) -> str | None:
+        """Return why an update cannot find the pipeline's source (a notebook or file library that is not
+        in the workspace), or None. Create and edit accept such a spec, as the real service does: the
+        source is read by the update, which then fails."""
         if self._files is None:
-            return
+            return None
         for library in spec.get("libraries") or ():
             for kind in ("notebook", "file"):
                 path = (library.get(kind) or {}).get("path") if isinstance(library, Mapping) else None
                 if path is not None and not self._files.exists(str(path)):
-                    raise invalid_parameter(f"The {kind} library path '{path}' does not exist in the workspace.")
+                    return f"The {kind} library path '{path}' does not exist in the workspace."
+        return None
 
     def _pipeline(self, pipeline_id: str) -> PipelineRecord:
         pipeline = self.pipelines.get(pipeline_id)
@@ -276,10 +285,12 @@ class Lakeflow:
 
     def list_jobs(self, query: Mapping[str, str]) -> dict[str, Any]:
         size = _page_size(query.get("limit"), default=20, limit=MAX_JOB_PAGE)
+        # "A filter on the list based on the exact (case insensitive) job name" (jobs.py of databricks-sdk).
         name = query.get("name")
+        wanted = name.casefold() if name is not None else None
         with self._lock:
             rows = [j.describe() for j in sorted(self.jobs.values(), key=lambda j: j.job_id)
-                    if name is None or j.settings.get("name") == name]
+                    if wanted is None or str(j.settings.get("name", "")).casefold() == wanted]
         return _paged(rows, "jobs", query.get("page_token"), size, has_more=True)
 
     def reset_job(self, body: Mapping[str, Any]) -> dict[str, Any]:
@@ -318,6 +329,8 @@ class Lakeflow:
         job_id = _job_id(query["job_id"]) if query.get("job_id") else None
         now = self._clock()
         with self._lock:
+            if job_id is not None:
+                self._job(job_id)  # no recording settles a missing job here: the stricter answer, a refusal
             runs = sorted(
                 (r for r in self.runs.values() if job_id is None or r.job_id == job_id),
                 key=lambda r: (r.start_time, r.run_id),
@@ -335,7 +348,7 @@ class Lakeflow:
         with self._lock:
             run = self.runs.get(run_id)
             if run is None:
-                raise ApiError(404, "RESOURCE_DOES_NOT_EXIST", f"Run {run_id} does not exist.")
+                raise _not_found("run", run_id)
             return run.describe(self._clock())
 
     def add_run(
@@ -376,7 +389,7 @@ class Lakeflow:
         with self._lock:
             run = self.runs.get(run_id)
             if run is None:
-                raise ApiError(404, "RESOURCE_DOES_NOT_EXIST", f"Run {run_id} does not exist.")
+                raise _not_found("run", run_id)
             run.result, run.ends_at, run.message = result, self._clock(), message
             return run.describe(self._clock())
 
