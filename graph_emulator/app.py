@@ -8,17 +8,18 @@ graph/errors) and the token endpoint's follow Entra's (``error``, ``error_descri
 
 from __future__ import annotations
 
+import base64
 import bisect
 import json
 import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import parse_qs, quote, unquote, urlencode
+from urllib.parse import parse_qs, quote, unquote, unquote_plus, urlencode
 
 from graph_emulator.directory import (
     ALL,
@@ -29,7 +30,13 @@ from graph_emulator.directory import (
     Directory,
     DirectoryError,
 )
-from graph_emulator.identity import CONSOLE_CLIENT_ID, CONSOLE_CLIENT_SECRET, IdentityProvider, Reply
+from graph_emulator.identity import (
+    CONSOLE_CLIENT_ID,
+    CONSOLE_CLIENT_SECRET,
+    CONSOLE_REDIRECT_URIS,
+    IdentityProvider,
+    Reply,
+)
 from graph_emulator.query import QueryError, parse_filter, parse_select
 from graph_emulator.tokens import BadToken, sign, verify
 
@@ -92,15 +99,20 @@ class GraphEmulatorApp:
     Args:
         directory: the users, groups and change log.
         clients: ``client_id -> client_secret`` accepted by the token endpoint.
+        redirect_uris: ``client_id -> redirect URIs`` registered for sign-in (default: the console's callback
+            on a loopback host); added to the defaults.
         delta_page_size: objects per delta page (Graph picks its own size; clients must not assume one).
     """
 
     def __init__(self, directory: Directory, *, clients: Mapping[str, str] | None = None,
-                 delta_page_size: int = 100) -> None:
+                 redirect_uris: Mapping[str, Sequence[str]] | None = None, delta_page_size: int = 100) -> None:
         self.directory = directory
         self.clients = dict(clients or {DEFAULT_CLIENT_ID: DEFAULT_CLIENT_SECRET,
                                         CONSOLE_CLIENT_ID: CONSOLE_CLIENT_SECRET})
-        self.identity = IdentityProvider(directory, self.clients)
+        registered: dict[str, list[str]] = {CONSOLE_CLIENT_ID: list(CONSOLE_REDIRECT_URIS)}
+        for client, uris in (redirect_uris or {}).items():
+            registered.setdefault(client, []).extend(uris)
+        self.identity = IdentityProvider(directory, self.clients, registered)
         self.delta_page_size = delta_page_size
         self.base_url = "http://127.0.0.1"
         self._faults: list[Fault] = []
@@ -190,6 +202,16 @@ class GraphEmulatorApp:
 
     def _token(self, tenant: str, request: Request) -> Response:
         form = {k: v[0] for k, v in parse_qs(request.body.decode()).items()}
+        basic = _basic_credentials(request.headers.get("authorization", ""))
+        if basic is not None:
+            # client_secret_basic (RFC 6749 §2.3.1), which Entra accepts besides client_secret_post; a client
+            # must use one method, so credentials sent both ways must name the same client with one secret.
+            client_id, secret = basic
+            if form.get("client_id", client_id) != client_id or form.get("client_secret", secret) != secret:
+                return _aad_error(401, "invalid_client", 7000215, "Invalid client secret provided. Ensure the "
+                                  "secret being sent in the request is the client secret value, not the client "
+                                  "secret ID.")
+            form.update(client_id=client_id, client_secret=secret)
         if form.get("grant_type") == "authorization_code":
             return _reply(self.identity.redeem(self.base_url, tenant, form, _aad_error))
         if form.get("grant_type") != "client_credentials":
@@ -572,6 +594,19 @@ def _error(error: GraphError) -> Response:
              "client-request-id": str(uuid.uuid4())}
     return Response(error.status, {"error": {"code": error.code, "message": error.message, "innerError": inner}},
                     dict(error.headers))
+
+
+def _basic_credentials(header: str) -> tuple[str, str] | None:
+    """The client id and secret of an ``Authorization: Basic`` header (each form-urlencoded), or None."""
+    scheme, _, encoded = header.partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        decoded = base64.b64decode(encoded.strip(), validate=True).decode()
+    except (ValueError, UnicodeDecodeError):
+        return ("", "")  # unreadable credentials: no client matches them
+    client_id, _, secret = decoded.partition(":")
+    return unquote_plus(client_id), unquote_plus(secret)
 
 
 def _aad_error(status: int, error: str, code: int, description: str) -> Response:
