@@ -12,6 +12,7 @@ import base64
 import bisect
 import json
 import logging
+import re
 import threading
 import time
 import uuid
@@ -50,6 +51,9 @@ TOKEN_LIFETIME_SECONDS = 3599
 DELTA_TOKEN_LIFETIME_SECONDS = 7 * 24 * 3600  # graph/delta-query-overview: directory tokens live 7 days
 MAX_PAGE_SIZE = 999
 
+
+#: An object id as Entra writes it (a GUID); ``/users/{key}`` and ``/groups/{id}`` take no other kind of id.
+_OBJECT_ID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
 @dataclass
 class Response:
@@ -285,27 +289,47 @@ class GraphEmulatorApp:
         payload["value"] = chosen
         return Response(200, payload)
 
+    def _user_by_key(self, ref: str) -> str:
+        """The id of the user ``/users/{ref}`` names: an object id, or a userPrincipalName (never a mail).
+
+        https://learn.microsoft.com/graph/api/user-get: "{id | userPrincipalName}". A key that is neither a
+        GUID nor a UPN-shaped name is a malformed object id: 400 Request_BadRequest "Invalid object
+        identifier" (recorded in microsoftgraph/microsoft-graph-docs#11724 for directory objects).
+        """
+        if _OBJECT_ID.match(ref):
+            if ref.lower() in self.directory.users:
+                return ref.lower()
+            raise _not_found(ref)
+        if "@" not in ref:
+            raise _invalid_object_id(ref)
+        uid = self.directory.user_id_by_upn(ref)
+        if uid is None:
+            raise _not_found(ref)
+        return uid
+
+    def _group_by_key(self, ref: str) -> str:
+        """The id of the group ``/groups/{ref}`` names: an object id only (graph/api/group-get)."""
+        if not _OBJECT_ID.match(ref):
+            raise _invalid_object_id(ref)
+        if ref.lower() not in self.directory.groups:
+            raise _not_found(ref)
+        return ref.lower()
+
     def _get_user(self, ref: str, request: Request) -> Response:
         select = parse_select(request.query.get("$select"), USER_PROPERTIES, DEFAULT_USER_PROPERTIES)
-        try:
-            uid = self.directory.user_id(ref)
-        except DirectoryError:
-            raise _not_found(ref) from None
+        uid = self._user_by_key(ref)
         user = self.directory.users[uid]
         return Response(200, {"@odata.context": self._context("users/$entity", request.query.get("$select")),
                               **_project(user, select)})
 
     def _get_group(self, gid: str, request: Request) -> Response:
-        group = self.directory.groups.get(gid)
-        if group is None:
-            raise _not_found(gid)
+        group = self.directory.groups[self._group_by_key(gid)]
         select = parse_select(request.query.get("$select"), GROUP_PROPERTIES, DEFAULT_GROUP_PROPERTIES)
         return Response(200, {"@odata.context": self._context("groups/$entity", request.query.get("$select")),
                               **_project(group, select)})
 
     def _members(self, gid: str, relation: str, cast: str | None, request: Request) -> Response:
-        if gid not in self.directory.groups:
-            raise _not_found(gid)
+        gid = self._group_by_key(gid)
         if cast not in (None, "microsoft.graph.user", "microsoft.graph.group"):
             raise QueryError(f"The type '{cast}' is not a supported cast for '{relation}'.")
         ids = sorted(self.directory.members.get(gid, ())) if relation == "members" else (
@@ -338,10 +362,7 @@ class GraphEmulatorApp:
 
     def _member_of(self, ref: str, request: Request) -> Response:
         """A user's groups, nested ones included (graph/api/user-list-transitivememberof); no roles or units."""
-        try:
-            uid = self.directory.user_id(ref)
-        except DirectoryError:
-            raise _not_found(ref) from None
+        uid = self._user_by_key(ref)
         select = parse_select(request.query.get("$select"), GROUP_PROPERTIES, DEFAULT_GROUP_PROPERTIES)
         page = self._page(request)
         state = self._skip_state(request, {"after": ""})
@@ -582,6 +603,10 @@ def _project(obj: Mapping[str, Any], select: tuple[str, ...]) -> dict[str, Any]:
 def _advanced(request: Request) -> bool:
     return (request.headers.get("consistencylevel", "").lower() == "eventual"
             and request.query.get("$count", "").lower() == "true")
+
+
+def _invalid_object_id(ref: str) -> GraphError:
+    return GraphError(400, "Request_BadRequest", f"Invalid object identifier '{ref}'.")
 
 
 def _not_found(ref: str) -> GraphError:
