@@ -26,6 +26,7 @@ from emulator.workspace_files import WorkspaceFiles
 PIPELINES = "/api/2.0/pipelines"
 MAX_PIPELINE_PAGE = 100  # list_pipelines: "max_results ... cannot exceed 100"
 MAX_JOB_PAGE = 100
+MAX_RUN_PAGE = 24  # "less than 25"
 RESULT_STATES = ("SUCCESS", "FAILED", "TIMEDOUT", "CANCELED")
 
 
@@ -284,13 +285,19 @@ class Lakeflow:
             return self._job(_job_id(query.get("job_id"))).describe()
 
     def list_jobs(self, query: Mapping[str, str]) -> dict[str, Any]:
-        size = _page_size(query.get("limit"), default=20, limit=MAX_JOB_PAGE)
+        # "This value must be greater than 0 and less or equal to 100. The default value is 20." (jobs.py)
+        size = _page_size(query.get("limit"), default=20, limit=MAX_JOB_PAGE, zero_means_limit=False)
         # "A filter on the list based on the exact (case insensitive) job name" (jobs.py of databricks-sdk).
         name = query.get("name")
         wanted = name.casefold() if name is not None else None
         with self._lock:
             rows = [j.describe() for j in sorted(self.jobs.values(), key=lambda j: j.job_id)
                     if wanted is None or str(j.settings.get("name", "")).casefold() == wanted]
+        if query.get("expand_tasks", "").lower() != "true":
+            # "expand_tasks: Whether to include task and cluster details in the response" (jobs.py): a list
+            # without it carries the other settings but no tasks or job clusters.
+            rows = [{**row, "settings": {k: v for k, v in row["settings"].items()
+                                         if k not in ("tasks", "job_clusters")}} for row in rows]
         return _paged(rows, "jobs", query.get("page_token"), size, has_more=True)
 
     def reset_job(self, body: Mapping[str, Any]) -> dict[str, Any]:
@@ -325,7 +332,8 @@ class Lakeflow:
             return {"run_id": run.run_id, "number_in_job": run.number_in_job}
 
     def list_runs(self, query: Mapping[str, str]) -> dict[str, Any]:
-        size = _page_size(query.get("limit"), default=20, limit=25)
+        # "greater than 0 and less than 25 ... a limit of 0 [means] the maximum limit" (jobs.py, list_runs)
+        size = _page_size(query.get("limit"), default=20, limit=MAX_RUN_PAGE)
         job_id = _job_id(query["job_id"]) if query.get("job_id") else None
         now = self._clock()
         with self._lock:
@@ -463,15 +471,18 @@ def _job_id(raw: Any, *, noun: str = "job_id") -> int:
         raise invalid_parameter(f"Invalid {noun}: '{raw}'") from None
 
 
-def _page_size(raw: str | None, *, default: int, limit: int) -> int:
+def _page_size(raw: str | None, *, default: int, limit: int, zero_means_limit: bool = True) -> int:
+    """The page size a list call asked for, ``default`` if none; 400 outside ``0..limit`` (``1..limit`` when
+    0 is not documented as "the maximum")."""
     if raw in (None, ""):
         return default
     try:
         size = int(raw)
     except ValueError:
         raise invalid_parameter(f"Invalid page size '{raw}'") from None
-    if size < 0 or size > limit:
-        raise invalid_parameter(f"Page size must be between 0 and {limit} (got {size}).")
+    lowest = 0 if zero_means_limit else 1
+    if size < lowest or size > limit:
+        raise invalid_parameter(f"Page size must be between {lowest} and {limit} (got {size}).")
     return size or limit
 
 
