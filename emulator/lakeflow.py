@@ -150,6 +150,12 @@ class JobRecord:
     settings: dict[str, Any]
     creator: str
     created_time: int = field(default_factory=_now_ms)
+    name_key: str = field(init=False, default="")  # the name as the list filter compares it
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        super().__setattr__(name, value)
+        if name == "settings":  # keep the filter's key with the settings it is derived from
+            super().__setattr__("name_key", str(value.get("name", "")).casefold())
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -292,7 +298,7 @@ class Lakeflow:
         wanted = name.casefold() if name is not None else None
         with self._lock:
             rows = [j.describe() for j in sorted(self.jobs.values(), key=lambda j: j.job_id)
-                    if wanted is None or str(j.settings.get("name", "")).casefold() == wanted]
+                    if wanted is None or j.name_key == wanted]
         if query.get("expand_tasks", "").lower() != "true":
             # "expand_tasks: Whether to include task and cluster details in the response" (jobs.py): a list
             # without it carries the other settings but no tasks or job clusters.

@@ -95,8 +95,9 @@ class Billing:
         if not re.fullmatch(r"0s|([5-9]|[1-4][0-9]|50)s", wait):
             raise invalid_parameter("wait_timeout must be 0s or between 5s and 50s")
         try:
-            bound = bind_parameters(text, body.get("parameters"))
-            rows, error = self._run(text, bound), None
+            clean = _NOT_MARKERS.sub(" ", text)  # the text a marker can be in, computed once
+            bound = bind_parameters(clean, body.get("parameters"))
+            rows, error = self._run(text, clean, bound), None
         except StatementError as failure:
             rows, error = None, failure
         statement = Statement(str(uuid.uuid4()), rows, error, 1 if wait == "0s" else 0, self.chunk_rows)
@@ -154,7 +155,7 @@ class Billing:
 
     # -- the query -----------------------------------------------------------------------------------
 
-    def _run(self, text: str, bound: Mapping[str, Any]) -> list[list[str | None]]:
+    def _run(self, text: str, clean: str, bound: Mapping[str, Any]) -> list[list[str | None]]:
         lowered = text.lower()
         if "system.billing.usage" not in lowered or "system.billing.list_prices" not in lowered:
             raise StatementError("42P01", "[TABLE_OR_VIEW_NOT_FOUND] The emulator answers only the billing cost query")
@@ -162,12 +163,12 @@ class Billing:
         if tag is None:
             raise StatementError(
                 "42703", "[UNRESOLVED_COLUMN] the cost query must group by a custom_tags['<tag>'] value")
-        window = _window(text, bound)
+        window = _window(clean, bound)
         totals: dict[tuple[str, str], list[Decimal | str]] = {}
         with self.lock:
             for usage in self.usage:
                 project = (usage.get("custom_tags") or {}).get(tag.group(1))
-                if project is None or not all(test(_day(usage["usage_date"])) for test in window):
+                if project is None or not all(test(str(usage["usage_date"])[:10]) for test in window):
                     continue
                 price = self._price(usage)
                 if price is None:
@@ -192,13 +193,17 @@ class Billing:
 
 def markers(text: str) -> list[str]:
     """Return the named parameter markers of a statement, in order of first use."""
-    found = _MARKER.findall(_NOT_MARKERS.sub(" ", text))
-    return list(dict.fromkeys(found))
+    return _markers(_NOT_MARKERS.sub(" ", text))
 
 
-def bind_parameters(text: str, parameters: Any) -> dict[str, Any]:
-    """Return the statement's markers bound to their typed values; raise `StatementError` for an unbound
-    marker or a value its type cannot hold, and 400 for a malformed ``parameters`` list."""
+def _markers(clean: str) -> list[str]:
+    return list(dict.fromkeys(_MARKER.findall(clean)))
+
+
+def bind_parameters(clean: str, parameters: Any) -> dict[str, Any]:
+    """Return the markers of ``clean`` (a statement without literals and comments) bound to their typed
+    values; raise `StatementError` for an unbound marker or a value its type cannot hold, and 400 for a
+    malformed ``parameters`` list."""
     if parameters is None:
         parameters = []
     if not isinstance(parameters, list):
@@ -208,7 +213,7 @@ def bind_parameters(text: str, parameters: Any) -> dict[str, Any]:
         if not isinstance(item, Mapping) or not isinstance(item.get("name"), str) or not item["name"]:
             raise invalid_parameter("Each parameter needs a name")
         given[item["name"]] = _typed(item["name"], item.get("value"), str(item.get("type") or "STRING"))
-    for name in markers(text):
+    for name in _markers(clean):
         if name not in given:
             raise StatementError(
                 "42P02",
@@ -248,20 +253,20 @@ def _typed(name: str, value: Any, type_name: str) -> Any:
     raise StatementError("0A000", f'[UNSUPPORTED_DATATYPE] Unsupported data type "{type_name}" (parameter :{name}).')
 
 
-def _window(text: str, bound: Mapping[str, Any]) -> list[Callable[[date], bool]]:
-    """Return the usage-date conditions of the cost query, with their bound values applied."""
-    clean = _NOT_MARKERS.sub(" ", text)
-    tests: list[Callable[[date], bool]] = []
+def _window(clean: str, bound: Mapping[str, Any]) -> list[Callable[[str], bool]]:
+    """Return the usage-date conditions of the cost query (``clean``: without literals and comments), with
+    their bound values applied; each takes a ``YYYY-MM-DD`` day (ISO dates order as their text does)."""
+    tests: list[Callable[[str], bool]] = []
     applied: set[str] = set()
     for operator, name in _WINDOW.findall(clean):
         value = bound[name]
         if value is None:
             return [lambda _day: False]  # a comparison with NULL is never true
-        limit = value if isinstance(value, date) and not isinstance(value, datetime) else _day(value)
+        limit = _day(value).isoformat()
         compare = _COMPARE[operator]
         tests.append(lambda day, compare=compare, limit=limit: compare(day, limit))
         applied.add(name)
-    ignored = [name for name in markers(text) if name not in applied]
+    ignored = [name for name in _markers(clean) if name not in applied]
     if ignored:
         raise StatementError(
             "0A000", f"the emulator computes only usage_date windows; it cannot apply :{', :'.join(ignored)}")
