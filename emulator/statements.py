@@ -75,7 +75,8 @@ class Billing:
             self.usage, self.list_prices, self.statements, self.chunk_rows = [], [], {}, 1000
 
     def seed(self, data: Mapping[str, Any]) -> dict[str, Any]:
-        """Add usage and price rows (the §8 columns; ``custom_tags`` a mapping); ``chunk_rows`` sets paging."""
+        """Add usage and price rows (the columns of https://docs.databricks.com/admin/system-tables/billing.html;
+        ``custom_tags`` a mapping); ``chunk_rows`` sets paging."""
         with self.lock:
             self.usage.extend(dict(row) for row in data.get("usage") or ())
             self.list_prices.extend(dict(row) for row in data.get("list_prices") or ())
