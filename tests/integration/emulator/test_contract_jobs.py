@@ -54,6 +54,7 @@ def test_the_sdk_maps_the_missing_job_to_not_found_only_for_jobs_get_and_runs_ge
     settings = JobSettings(name="x", schedule=CronSchedule(quartz_cron_expression="0 30 2 * * ?", timezone_id="UTC"))
     for call in (lambda: workspace_client.jobs.delete(MISSING),
                  lambda: workspace_client.jobs.reset(MISSING, settings),
+                 lambda: workspace_client.jobs.update(MISSING, new_settings=settings),
                  lambda: workspace_client.jobs.run_now(MISSING),
                  lambda: list(workspace_client.jobs.list_runs(job_id=MISSING))):
         with pytest.raises(InvalidParameterValue, match=f"Job {MISSING} does not exist") as refused:
