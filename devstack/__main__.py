@@ -146,7 +146,9 @@ def main() -> int:
                   "--token", "local-dev-token", "--state-file", str(local / "emulator-state.json")], child_env),
                 ([python, "-m", "graph_emulator", "--host", "127.0.0.1", "--port", str(graph_port),
                   "--state-file", str(local / "graph-state.json"),
-                  "--seed", str(ROOT / "devstack" / "graph_seed.json")], child_env),
+                  "--seed", str(ROOT / "devstack" / "graph_seed.json"),
+                  # Entra sends a browser back only to a registered redirect URI (AADSTS50011 otherwise).
+                  "--redirect-uri", f"console-local-client={child_env['CONSOLE_ENTRA_REDIRECT_URI']}"], child_env),
                 ([python, "-m", "gunicorn", "--config", "api/gunicorn.conf.py", "api.wsgi:app"], child_env),
                 ([python, "-m", "worker"], {**child_env, "METRICS_PORT": str(worker_metrics_port)}),
                 ([python, "-m", "devstack.mailserver", "--port", str(smtp_port), "--directory", str(local / "mail")],

@@ -215,7 +215,7 @@ class EmulatorApp:
         try:
             return Response(200, self.authenticator.issue_aad_token(form))
         except AadTokenError as exc:
-            # The SDK reads Content-Type unconditionally on token errors (reference §1.3): always JSON.
+            # The SDK reads Content-Type unconditionally on token errors (``databricks/sdk/oauth.py``): always JSON.
             return Response(exc.status, {"error": exc.error, "error_description": exc.description})
 
     # -- test hooks --------------------------------------------------------------------------------

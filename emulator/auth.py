@@ -1,8 +1,9 @@
 """Who may call the emulated workspace: personal access tokens and AAD-issued service principal tokens.
 
-The Azure service-principal path of databricks-sdk (reference §1.3) asks ``{aad}/{tenant}/oauth2/token``
-for two tokens — one for the Databricks resource, one for Azure management — and then sends both on every
-call. The emulator plays that AAD endpoint so the path can be exercised end to end on a laptop.
+The Azure service-principal path of databricks-sdk (``databricks/sdk/credentials_provider.py``) asks
+``{aad}/{tenant}/oauth2/token`` for two tokens — one for the Databricks resource, one for Azure management —
+and then sends both on every call. The emulator plays that AAD endpoint so the path can be exercised end to
+end on a laptop.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Unity Catalog style errors raised by the workspace model and rendered by the HTTP layer.
 
 The databricks-sdk picks the exception class from ``error_code`` first and the HTTP status second
-(reference §3.2), so every failure carries both, exactly as a real workspace would send them.
+(``databricks/sdk/errors/mapper.py``), so every failure carries both, exactly as a real workspace would send them.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from typing import Literal
 
 #: ``specific`` answers ``RECIPIENT_ALREADY_EXISTS``/``SHARE_DOES_NOT_EXIST`` (what Unity Catalog sends);
 #: ``canonical`` answers ``RESOURCE_ALREADY_EXISTS``/``RESOURCE_DOES_NOT_EXIST`` (what newer services send).
-#: The worker must cope with both (reference §6.9, §9), so the emulator can play either.
+#: The worker must cope with both, so the emulator can play either.
 ErrorCodeStyle = Literal["specific", "canonical"]
 ERROR_CODE_STYLES: tuple[str, ...] = ("specific", "canonical")
 

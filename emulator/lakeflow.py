@@ -26,6 +26,7 @@ from emulator.workspace_files import WorkspaceFiles
 PIPELINES = "/api/2.0/pipelines"
 MAX_PIPELINE_PAGE = 100  # list_pipelines: "max_results ... cannot exceed 100"
 MAX_JOB_PAGE = 100
+MAX_RUN_PAGE = 24  # "less than 25"
 RESULT_STATES = ("SUCCESS", "FAILED", "TIMEDOUT", "CANCELED")
 
 
@@ -34,10 +35,18 @@ def _now_ms() -> int:
 
 
 def _not_found(kind: str, identifier: object) -> ApiError:
-    # The Databricks CLI's test server (libs/testserver/{pipelines,jobs}.go) answers 404 with these texts.
+    """The answer to a call naming a pipeline, job or run that does not exist.
+
+    Pipelines: 404 RESOURCE_DOES_NOT_EXIST (the Databricks CLI's test server, libs/testserver/pipelines.go).
+    Jobs and runs: the real Jobs API answers 400 INVALID_PARAMETER_VALUE "Job N does not exist." (recorded in
+    https://github.com/databricks/terraform-provider-databricks/pull/2225), which databricks-sdk turns into
+    ResourceDoesNotExist only for ``jobs/get`` and ``jobs/runs/get`` (databricks/sdk/errors/overrides.py); every
+    other job endpoint is answered the same way here, the stricter reading where no recording exists.
+    """
     if kind == "pipeline":
         return ApiError(404, "RESOURCE_DOES_NOT_EXIST", f"The specified pipeline {identifier} was not found.")
-    return ApiError(404, "RESOURCE_DOES_NOT_EXIST", f"Job {identifier} does not exist.")
+    noun = "Run" if kind == "run" else "Job"
+    return ApiError(400, "INVALID_PARAMETER_VALUE", f"{noun} {identifier} does not exist.")
 
 
 # -- Quartz cron, as Jobs validates it -------------------------------------------------------------
@@ -141,6 +150,12 @@ class JobRecord:
     settings: dict[str, Any]
     creator: str
     created_time: int = field(default_factory=_now_ms)
+    name_key: str = field(init=False, default="")  # the name as the list filter compares it
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        super().__setattr__(name, value)
+        if name == "settings":  # keep the filter's key with the settings it is derived from
+            super().__setattr__("name_key", str(value.get("name", "")).casefold())
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -172,7 +187,6 @@ class Lakeflow:
 
     def create_pipeline(self, body: Mapping[str, Any], *, caller: str) -> dict[str, Any]:
         spec = _pipeline_spec(body)
-        self._check_libraries(spec)
         with self._lock:
             if not body.get("allow_duplicate_names") and self._pipeline_named(spec["name"]) is not None:
                 raise ApiError(
@@ -190,7 +204,6 @@ class Lakeflow:
 
     def edit_pipeline(self, pipeline_id: str, body: Mapping[str, Any]) -> dict[str, Any]:
         spec = _pipeline_spec(body)
-        self._check_libraries(spec)
         with self._lock:
             pipeline = self._pipeline(pipeline_id)
             expected = body.get("expected_last_modified")
@@ -226,10 +239,11 @@ class Lakeflow:
             pipeline = self._pipeline(pipeline_id)
             if any(u["state"] not in ("COMPLETED", "FAILED", "CANCELED") for u in pipeline.updates):
                 raise ApiError(409, "RESOURCE_CONFLICT", f"An active update exists for pipeline {pipeline_id}.")
+            missing = self._missing_library(pipeline.spec)
             update = {
                 "update_id": str(uuid.uuid4()),
                 "pipeline_id": pipeline_id,
-                "state": "COMPLETED",
+                "state": "COMPLETED" if missing is None else "FAILED",
                 "cause": "API_CALL",
                 "creation_time": self._clock(),
                 "full_refresh": bool(body.get("full_refresh")),
@@ -241,16 +255,18 @@ class Lakeflow:
         with self._lock:
             return {"updates": [dict(u) for u in reversed(self._pipeline(pipeline_id).updates)]}
 
-    def _check_libraries(self, spec: Mapping[str, Any]) -> None:
-        """Refuse a notebook or file library that is not in the workspace, so a pipeline never points at
-        source that its first update would fail to find."""
+    def _missing_library(self, spec: Mapping[str, Any]) -> str | None:
+        """Return why an update cannot find the pipeline's source (a notebook or file library that is not
+        in the workspace), or None. Create and edit accept such a spec, as the real service does: the
+        source is read by the update, which then fails."""
         if self._files is None:
-            return
+            return None
         for library in spec.get("libraries") or ():
             for kind in ("notebook", "file"):
                 path = (library.get(kind) or {}).get("path") if isinstance(library, Mapping) else None
                 if path is not None and not self._files.exists(str(path)):
-                    raise invalid_parameter(f"The {kind} library path '{path}' does not exist in the workspace.")
+                    return f"The {kind} library path '{path}' does not exist in the workspace."
+        return None
 
     def _pipeline(self, pipeline_id: str) -> PipelineRecord:
         pipeline = self.pipelines.get(pipeline_id)
@@ -275,11 +291,19 @@ class Lakeflow:
             return self._job(_job_id(query.get("job_id"))).describe()
 
     def list_jobs(self, query: Mapping[str, str]) -> dict[str, Any]:
-        size = _page_size(query.get("limit"), default=20, limit=MAX_JOB_PAGE)
+        # "This value must be greater than 0 and less or equal to 100. The default value is 20." (jobs.py)
+        size = _page_size(query.get("limit"), default=20, limit=MAX_JOB_PAGE, zero_means_limit=False)
+        # "A filter on the list based on the exact (case insensitive) job name" (jobs.py of databricks-sdk).
         name = query.get("name")
+        wanted = name.casefold() if name is not None else None
         with self._lock:
             rows = [j.describe() for j in sorted(self.jobs.values(), key=lambda j: j.job_id)
-                    if name is None or j.settings.get("name") == name]
+                    if wanted is None or j.name_key == wanted]
+        if query.get("expand_tasks", "").lower() != "true":
+            # "expand_tasks: Whether to include task and cluster details in the response" (jobs.py): a list
+            # without it carries the other settings but no tasks or job clusters.
+            rows = [{**row, "settings": {k: v for k, v in row["settings"].items()
+                                         if k not in ("tasks", "job_clusters")}} for row in rows]
         return _paged(rows, "jobs", query.get("page_token"), size, has_more=True)
 
     def reset_job(self, body: Mapping[str, Any]) -> dict[str, Any]:
@@ -314,10 +338,13 @@ class Lakeflow:
             return {"run_id": run.run_id, "number_in_job": run.number_in_job}
 
     def list_runs(self, query: Mapping[str, str]) -> dict[str, Any]:
-        size = _page_size(query.get("limit"), default=20, limit=25)
+        # "greater than 0 and less than 25 ... a limit of 0 [means] the maximum limit" (jobs.py, list_runs)
+        size = _page_size(query.get("limit"), default=20, limit=MAX_RUN_PAGE)
         job_id = _job_id(query["job_id"]) if query.get("job_id") else None
         now = self._clock()
         with self._lock:
+            if job_id is not None:
+                self._job(job_id)  # no recording settles a missing job here: the stricter answer, a refusal
             runs = sorted(
                 (r for r in self.runs.values() if job_id is None or r.job_id == job_id),
                 key=lambda r: (r.start_time, r.run_id),
@@ -335,7 +362,7 @@ class Lakeflow:
         with self._lock:
             run = self.runs.get(run_id)
             if run is None:
-                raise ApiError(404, "RESOURCE_DOES_NOT_EXIST", f"Run {run_id} does not exist.")
+                raise _not_found("run", run_id)
             return run.describe(self._clock())
 
     def add_run(
@@ -376,7 +403,7 @@ class Lakeflow:
         with self._lock:
             run = self.runs.get(run_id)
             if run is None:
-                raise ApiError(404, "RESOURCE_DOES_NOT_EXIST", f"Run {run_id} does not exist.")
+                raise _not_found("run", run_id)
             run.result, run.ends_at, run.message = result, self._clock(), message
             return run.describe(self._clock())
 
@@ -450,15 +477,18 @@ def _job_id(raw: Any, *, noun: str = "job_id") -> int:
         raise invalid_parameter(f"Invalid {noun}: '{raw}'") from None
 
 
-def _page_size(raw: str | None, *, default: int, limit: int) -> int:
+def _page_size(raw: str | None, *, default: int, limit: int, zero_means_limit: bool = True) -> int:
+    """The page size a list call asked for, ``default`` if none; 400 outside ``0..limit`` (``1..limit`` when
+    0 is not documented as "the maximum")."""
     if raw in (None, ""):
         return default
     try:
         size = int(raw)
     except ValueError:
         raise invalid_parameter(f"Invalid page size '{raw}'") from None
-    if size < 0 or size > limit:
-        raise invalid_parameter(f"Page size must be between 0 and {limit} (got {size}).")
+    lowest = 0 if zero_means_limit else 1
+    if size < lowest or size > limit:
+        raise invalid_parameter(f"Page size must be between {lowest} and {limit} (got {size}).")
     return size or limit
 
 

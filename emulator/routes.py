@@ -1,9 +1,9 @@
 """The Unity Catalog REST surface: which method and path reach which workspace operation.
 
-Routes match the raw (still percent-encoded) path one segment at a time and decode each captured
-segment afterwards, because databricks-sdk inserts names into paths unescaped and only ``requests``
-re-quotes them (reference §0.7): ``my%20share`` is the share ``my share``, and an encoded ``/`` stays
-inside its segment.
+Routes match the raw (still percent-encoded) path one segment at a time and decode each captured segment
+afterwards, because databricks-sdk inserts names into paths unescaped and only ``requests`` re-quotes them
+(``databricks/sdk/service/sharing.py`` builds paths with f-strings): ``my%20share`` is the share ``my share``,
+and an encoded ``/`` stays inside its segment.
 """
 
 from __future__ import annotations
@@ -91,7 +91,7 @@ class Router:
 
 
 def _deleted() -> dict[str, Any]:
-    # Real Unity Catalog answers DELETE with 200 and an empty JSON object (reference §2).
+    # Real Unity Catalog answers DELETE with 200 and an empty JSON object.
     return {}
 
 

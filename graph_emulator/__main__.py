@@ -22,6 +22,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--state-file", help="keep the directory in this JSON file across restarts")
     parser.add_argument("--seed", help='JSON file {"users": [...], "groups": [...]} loaded into an empty directory')
     parser.add_argument("--delta-page-size", type=int, default=100, help="objects per delta page")
+    parser.add_argument("--redirect-uri", action="append", default=[], metavar="CLIENT_ID=URI",
+                        help="register a sign-in redirect URI for a client (repeatable); the console's loopback "
+                        "callback is registered already")
     parser.add_argument("--log-level", default="INFO")
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
@@ -30,8 +33,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.seed:
         with open(args.seed) as handle:
             seed = json.load(handle)
+    redirect_uris: dict[str, list[str]] = {}
+    for item in args.redirect_uri:
+        client, separator, uri = item.partition("=")
+        if not separator or not client or not uri:
+            parser.error(f"--redirect-uri takes CLIENT_ID=URI, got {item!r}")
+        redirect_uris.setdefault(client, []).append(uri)
     running = start_graph_emulator(host=args.host, port=args.port, state_file=args.state_file,
-                                   delta_page_size=args.delta_page_size, seed=seed)
+                                   redirect_uris=redirect_uris, delta_page_size=args.delta_page_size, seed=seed)
     log.info("Graph emulator serving on %s", running.url)
     serve_until(stop, running)
     return 0

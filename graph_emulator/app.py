@@ -8,17 +8,19 @@ graph/errors) and the token endpoint's follow Entra's (``error``, ``error_descri
 
 from __future__ import annotations
 
+import base64
 import bisect
 import json
 import logging
+import re
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import parse_qs, quote, unquote, urlencode
+from urllib.parse import parse_qs, quote, unquote, unquote_plus, urlencode
 
 from graph_emulator.directory import (
     ALL,
@@ -29,7 +31,13 @@ from graph_emulator.directory import (
     Directory,
     DirectoryError,
 )
-from graph_emulator.identity import CONSOLE_CLIENT_ID, CONSOLE_CLIENT_SECRET, IdentityProvider, Reply
+from graph_emulator.identity import (
+    CONSOLE_CLIENT_ID,
+    CONSOLE_CLIENT_SECRET,
+    CONSOLE_REDIRECT_URIS,
+    IdentityProvider,
+    Reply,
+)
 from graph_emulator.query import QueryError, parse_filter, parse_select
 from graph_emulator.tokens import BadToken, sign, verify
 
@@ -43,6 +51,9 @@ TOKEN_LIFETIME_SECONDS = 3599
 DELTA_TOKEN_LIFETIME_SECONDS = 7 * 24 * 3600  # graph/delta-query-overview: directory tokens live 7 days
 MAX_PAGE_SIZE = 999
 
+
+#: An object id as Entra writes it (a GUID); ``/users/{key}`` and ``/groups/{id}`` take no other kind of id.
+_OBJECT_ID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
 @dataclass
 class Response:
@@ -92,15 +103,20 @@ class GraphEmulatorApp:
     Args:
         directory: the users, groups and change log.
         clients: ``client_id -> client_secret`` accepted by the token endpoint.
+        redirect_uris: ``client_id -> redirect URIs`` registered for sign-in (default: the console's callback
+            on a loopback host); added to the defaults.
         delta_page_size: objects per delta page (Graph picks its own size; clients must not assume one).
     """
 
     def __init__(self, directory: Directory, *, clients: Mapping[str, str] | None = None,
-                 delta_page_size: int = 100) -> None:
+                 redirect_uris: Mapping[str, Sequence[str]] | None = None, delta_page_size: int = 100) -> None:
         self.directory = directory
         self.clients = dict(clients or {DEFAULT_CLIENT_ID: DEFAULT_CLIENT_SECRET,
                                         CONSOLE_CLIENT_ID: CONSOLE_CLIENT_SECRET})
-        self.identity = IdentityProvider(directory, self.clients)
+        registered: dict[str, list[str]] = {CONSOLE_CLIENT_ID: list(CONSOLE_REDIRECT_URIS)}
+        for client, uris in (redirect_uris or {}).items():
+            registered.setdefault(client, []).extend(uris)
+        self.identity = IdentityProvider(directory, self.clients, registered)
         self.delta_page_size = delta_page_size
         self.base_url = "http://127.0.0.1"
         self._faults: list[Fault] = []
@@ -190,6 +206,16 @@ class GraphEmulatorApp:
 
     def _token(self, tenant: str, request: Request) -> Response:
         form = {k: v[0] for k, v in parse_qs(request.body.decode()).items()}
+        basic = _basic_credentials(request.headers.get("authorization", ""))
+        if basic is not None:
+            # client_secret_basic (RFC 6749 §2.3.1), which Entra accepts besides client_secret_post; a client
+            # must use one method, so credentials sent both ways must name the same client with one secret.
+            client_id, secret = basic
+            if form.get("client_id", client_id) != client_id or form.get("client_secret", secret) != secret:
+                return _aad_error(401, "invalid_client", 7000215, "Invalid client secret provided. Ensure the "
+                                  "secret being sent in the request is the client secret value, not the client "
+                                  "secret ID.")
+            form.update(client_id=client_id, client_secret=secret)
         if form.get("grant_type") == "authorization_code":
             return _reply(self.identity.redeem(self.base_url, tenant, form, _aad_error))
         if form.get("grant_type") != "client_credentials":
@@ -263,27 +289,47 @@ class GraphEmulatorApp:
         payload["value"] = chosen
         return Response(200, payload)
 
+    def _user_by_key(self, ref: str) -> str:
+        """The id of the user ``/users/{ref}`` names: an object id, or a userPrincipalName (never a mail).
+
+        https://learn.microsoft.com/graph/api/user-get: "{id | userPrincipalName}". A key that is neither a
+        GUID nor a UPN-shaped name is a malformed object id: 400 Request_BadRequest "Invalid object
+        identifier" (recorded in microsoftgraph/microsoft-graph-docs#11724 for directory objects).
+        """
+        if _OBJECT_ID.match(ref):
+            if ref.lower() in self.directory.users:
+                return ref.lower()
+            raise _not_found(ref)
+        if "@" not in ref:
+            raise _invalid_object_id(ref)
+        uid = self.directory.user_id_by_upn(ref)
+        if uid is None:
+            raise _not_found(ref)
+        return uid
+
+    def _group_by_key(self, ref: str) -> str:
+        """The id of the group ``/groups/{ref}`` names: an object id only (graph/api/group-get)."""
+        if not _OBJECT_ID.match(ref):
+            raise _invalid_object_id(ref)
+        if ref.lower() not in self.directory.groups:
+            raise _not_found(ref)
+        return ref.lower()
+
     def _get_user(self, ref: str, request: Request) -> Response:
         select = parse_select(request.query.get("$select"), USER_PROPERTIES, DEFAULT_USER_PROPERTIES)
-        try:
-            uid = self.directory.user_id(ref)
-        except DirectoryError:
-            raise _not_found(ref) from None
+        uid = self._user_by_key(ref)
         user = self.directory.users[uid]
         return Response(200, {"@odata.context": self._context("users/$entity", request.query.get("$select")),
                               **_project(user, select)})
 
     def _get_group(self, gid: str, request: Request) -> Response:
-        group = self.directory.groups.get(gid)
-        if group is None:
-            raise _not_found(gid)
+        group = self.directory.groups[self._group_by_key(gid)]
         select = parse_select(request.query.get("$select"), GROUP_PROPERTIES, DEFAULT_GROUP_PROPERTIES)
         return Response(200, {"@odata.context": self._context("groups/$entity", request.query.get("$select")),
                               **_project(group, select)})
 
     def _members(self, gid: str, relation: str, cast: str | None, request: Request) -> Response:
-        if gid not in self.directory.groups:
-            raise _not_found(gid)
+        gid = self._group_by_key(gid)
         if cast not in (None, "microsoft.graph.user", "microsoft.graph.group"):
             raise QueryError(f"The type '{cast}' is not a supported cast for '{relation}'.")
         ids = sorted(self.directory.members.get(gid, ())) if relation == "members" else (
@@ -316,10 +362,7 @@ class GraphEmulatorApp:
 
     def _member_of(self, ref: str, request: Request) -> Response:
         """A user's groups, nested ones included (graph/api/user-list-transitivememberof); no roles or units."""
-        try:
-            uid = self.directory.user_id(ref)
-        except DirectoryError:
-            raise _not_found(ref) from None
+        uid = self._user_by_key(ref)
         select = parse_select(request.query.get("$select"), GROUP_PROPERTIES, DEFAULT_GROUP_PROPERTIES)
         page = self._page(request)
         state = self._skip_state(request, {"after": ""})
@@ -562,6 +605,10 @@ def _advanced(request: Request) -> bool:
             and request.query.get("$count", "").lower() == "true")
 
 
+def _invalid_object_id(ref: str) -> GraphError:
+    return GraphError(400, "Request_BadRequest", f"Invalid object identifier '{ref}'.")
+
+
 def _not_found(ref: str) -> GraphError:
     return GraphError(404, "Request_ResourceNotFound", f"Resource '{ref}' does not exist or one of its queried "
                       "reference-property objects are not present.")
@@ -572,6 +619,19 @@ def _error(error: GraphError) -> Response:
              "client-request-id": str(uuid.uuid4())}
     return Response(error.status, {"error": {"code": error.code, "message": error.message, "innerError": inner}},
                     dict(error.headers))
+
+
+def _basic_credentials(header: str) -> tuple[str, str] | None:
+    """The client id and secret of an ``Authorization: Basic`` header (each form-urlencoded), or None."""
+    scheme, _, encoded = header.partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        decoded = base64.b64decode(encoded.strip(), validate=True).decode()
+    except (ValueError, UnicodeDecodeError):
+        return ("", "")  # unreadable credentials: no client matches them
+    client_id, _, secret = decoded.partition(":")
+    return unquote_plus(client_id), unquote_plus(secret)
 
 
 def _aad_error(status: int, error: str, code: int, description: str) -> Response:

@@ -335,6 +335,17 @@ class Directory:
                 raise DirectoryError(f"no user {ref!r}")
             return found
 
+    def user_id_by_upn(self, upn: str) -> str | None:
+        """The id of the live user whose userPrincipalName is ``upn`` (case-insensitive), or None."""
+        with self._lock:
+            wanted = upn.lower()
+            uid = self._find_user_id(upn)
+            if uid is not None and str(self.users[uid].get("userPrincipalName", "")).lower() == wanted:
+                return uid
+            # The name index also holds mails; one may equal another user's UPN, so look the UPN up itself.
+            return next((u for u, user in self.users.items()
+                         if str(user.get("userPrincipalName", "")).lower() == wanted), None)
+
     def group_id(self, ref: str) -> str:
         """The id of the group named by id or (first) display name."""
         with self._lock:

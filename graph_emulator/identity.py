@@ -25,7 +25,7 @@ import html
 import secrets
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -38,6 +38,12 @@ from graph_emulator.directory import Directory
 #: The console's app registration in the emulator (a development emulator's well-known secret).
 CONSOLE_CLIENT_ID = "console-local-client"
 CONSOLE_CLIENT_SECRET = "console-local-secret"
+#: The console's registered redirect URIs: its callback on a loopback host, any port (see `redirect_registered`).
+CONSOLE_REDIRECT_URIS = (
+    "http://localhost/console/sign-in/microsoft/callback",
+    "http://127.0.0.1/console/sign-in/microsoft/callback",
+)
+_LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 CODE_LIFETIME_SECONDS = 600  # "Authorization codes are short lived. Typically, they expire after about 10 minutes."
 ID_TOKEN_LIFETIME_SECONDS = 3600
 #: Above this many groups a JWT carries the overage claim instead of ``groups``.
@@ -71,11 +77,14 @@ class _Grant:
 
 
 class IdentityProvider:
-    """Signs users in for the registered ``clients`` (``client_id -> secret``) of one emulator."""
+    """Signs users in for the registered ``clients`` (``client_id -> secret``) of one emulator, each sent back
+    only to its registered ``redirect_uris`` (``client_id -> URIs``; a client without any cannot sign in)."""
 
-    def __init__(self, directory: Directory, clients: Mapping[str, str]) -> None:
+    def __init__(self, directory: Directory, clients: Mapping[str, str],
+                 redirect_uris: Mapping[str, Sequence[str]] | None = None) -> None:
         self.directory = directory
         self.clients = clients
+        self.redirect_uris = {client: tuple(uris) for client, uris in (redirect_uris or {}).items()}
         # A fresh key per process: ID tokens are redeemed at once, and a client refetches the keys when it
         # sees an unknown `kid` (https://learn.microsoft.com/entra/identity-platform/signing-key-rollover).
         self._key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -100,7 +109,7 @@ class IdentityProvider:
             "scopes_supported": ["openid", "profile", "email", "offline_access"],
             "subject_types_supported": ["pairwise"],
             "id_token_signing_alg_values_supported": ["RS256"],
-            "token_endpoint_auth_methods_supported": ["client_secret_post"],
+            "token_endpoint_auth_methods_supported": ["client_secret_post", "client_secret_basic"],
             "tenant_region_scope": "EU",
         })
 
@@ -119,9 +128,9 @@ class IdentityProvider:
         if client_id not in self.clients:
             return _error_page(400, 700016, f"Application with identifier '{client_id}' was not found in the "
                                "directory.")
-        if urlsplit(redirect_uri).scheme not in ("http", "https"):
-            return _error_page(400, 50011, "The redirect URI specified in the request does not match the "
-                               "redirect URIs configured for the application.")
+        if not redirect_registered(redirect_uri, self.redirect_uris.get(client_id, ())):
+            return _error_page(400, 50011, f"The redirect URI '{redirect_uri}' specified in the request does not "
+                               f"match the redirect URIs configured for the application '{client_id}'.")
         state = params.get("state")
         if params.get("response_type") != "code":
             return _redirect(redirect_uri, state, error="unsupported_response_type",
@@ -267,6 +276,27 @@ class IdentityProvider:
                     seen.add(gid)
                     stack.extend(containing.get(gid, ()))
             return sorted(seen)
+
+
+def redirect_registered(redirect_uri: str, registered: Sequence[str]) -> bool:
+    """Whether Entra would send a browser to ``redirect_uri`` for an app registering ``registered``.
+
+    The match is exact (case-sensitive, path included), except that for a loopback host (``localhost``,
+    ``127.0.0.1``, ``[::1]``) the port is ignored
+    (https://learn.microsoft.com/entra/identity-platform/reply-url#localhost-exceptions, RFC 8252 §7.3). The host
+    itself must match: ``localhost`` and ``127.0.0.1`` are different registrations here, the stricter reading.
+    """
+    if redirect_uri in registered:
+        return True
+    asked = urlsplit(redirect_uri)
+    if asked.scheme != "http" or asked.hostname not in _LOOPBACK_HOSTS:
+        return False
+    for uri in registered:
+        known = urlsplit(uri)
+        if (known.scheme, known.hostname, known.path, known.query) == (
+                asked.scheme, asked.hostname, asked.path, asked.query):
+            return True
+    return False
 
 
 def issuer(base_url: str, tenant: str) -> str:

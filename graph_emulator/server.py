@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from devserver.http import JsonHTTPServer, RunningServer
@@ -24,6 +24,7 @@ def start_graph_emulator(
     port: int = 0,
     state_file: str | os.PathLike[str] | None = None,
     clients: Mapping[str, str] | None = None,
+    redirect_uris: Mapping[str, Sequence[str]] | None = None,
     delta_page_size: int = 100,
     seed: Mapping[str, Any] | None = None,
 ) -> RunningGraphEmulator:
@@ -32,6 +33,7 @@ def start_graph_emulator(
     Args:
         state_file: JSON file the directory is loaded from and saved to after every hook change.
         clients: ``client_id -> secret`` the token endpoint accepts (default: the local development client).
+        redirect_uris: ``client_id -> URIs`` registered for sign-in, besides the console's loopback callback.
         delta_page_size: objects per delta page.
         seed: ``{"users": [...], "groups": [...]}`` loaded before the first call is served, and only into an
             empty directory: a restart keeps the changes made since (a disabled user stays disabled).
@@ -39,7 +41,8 @@ def start_graph_emulator(
     directory = Directory(state_file)
     if seed and not directory.users and not directory.groups:
         directory.seed(seed.get("users", []), seed.get("groups", []))
-    app = GraphEmulatorApp(directory, clients=clients, delta_page_size=delta_page_size)
+    app = GraphEmulatorApp(directory, clients=clients, redirect_uris=redirect_uris,
+                           delta_page_size=delta_page_size)
     server = JsonHTTPServer((host, port), app, name="graph-emulator", content_type=GRAPH_CONTENT_TYPE)
     app.base_url = server.url  # Graph's links are absolute: https://learn.microsoft.com/en-us/graph/paging
     return RunningGraphEmulator.start(server)

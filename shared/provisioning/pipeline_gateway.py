@@ -19,7 +19,7 @@ from databricks.sdk.service.jobs import CronSchedule, JobEmailNotifications, Job
 from databricks.sdk.service.pipelines import NotebookLibrary, Notifications, PipelineLibrary
 from databricks.sdk.service.workspace import ImportFormat, Language
 
-from shared.provisioning.errors import ObjectDoesNotExist
+from shared.provisioning.errors import ObjectDoesNotExist, PermanentProvisioningError
 from shared.provisioning.pipeline_state import (
     CONFIG_PREFIX,
     PIPELINE_SOURCE,
@@ -90,11 +90,13 @@ class LakeflowCalls:
         )
 
     def _schedule(self, pipeline: str) -> ScheduleState | None:
-        jobs = self._call(f"schedule of '{pipeline}'",
-                          lambda: list(self._client.jobs.list(name=schedule_name(pipeline), limit=100)))
+        name = schedule_name(pipeline)
+        jobs = self._call(f"schedule of '{pipeline}'", lambda: list(self._client.jobs.list(name=name, limit=100)))
         for job in jobs:
             settings = job.settings
-            if job.job_id is None or settings is None or settings.schedule is None:
+            # The name filter is case-insensitive ("the exact (case insensitive) job name", jobs.py of
+            # databricks-sdk): the job of pipeline `orders` is listed for `Orders` too, so compare exactly.
+            if job.job_id is None or settings is None or settings.schedule is None or settings.name != name:
                 continue
             emails = settings.email_notifications.on_failure if settings.email_notifications else None
             return ScheduleState(
@@ -161,13 +163,37 @@ class LakeflowCalls:
     def reset_schedule(
         self, job_id: int, pipeline: str, pipeline_id: str, schedule: ScheduleState, *, tags: Mapping[str, str]
     ) -> None:
-        """Replace a job's settings (``jobs/reset`` replaces all of them, so cleared e-mails are cleared)."""
+        """Replace a job's settings (``jobs/reset`` replaces all of them, so cleared e-mails are cleared);
+        raise `ObjectDoesNotExist` if the job is gone (confirmed as in `delete_schedule`)."""
         settings = _job_settings(pipeline, pipeline_id, schedule, tags)
-        self._call(f"schedule of '{pipeline}'", lambda: self._client.jobs.reset(job_id, settings))
+        try:
+            self._call(f"schedule of '{pipeline}'", lambda: self._client.jobs.reset(job_id, settings))
+        except PermanentProvisioningError as refused:
+            self._raise_if_gone(job_id, refused)
+            raise
 
     def delete_schedule(self, job_id: int) -> None:
-        """Delete a job."""
-        self._call(f"job {job_id}", lambda: self._client.jobs.delete(job_id))
+        """Delete a job; raise `ObjectDoesNotExist` if it is already gone.
+
+        The Jobs API refuses a call naming a missing job with 400 INVALID_PARAMETER_VALUE ("Job N does not
+        exist."), which databricks-sdk turns into not-found only for ``jobs/get`` and ``jobs/runs/get``
+        (databricks/sdk/errors/overrides.py). So a refused deletion is confirmed with ``jobs.get``: only
+        its not-found says the job is gone; otherwise the refusal stands, whatever its code.
+        """
+        try:
+            self._call(f"job {job_id}", lambda: self._client.jobs.delete(job_id))
+        except PermanentProvisioningError as refused:
+            self._raise_if_gone(job_id, refused)
+            raise
+
+    def _raise_if_gone(self, job_id: int, refused: PermanentProvisioningError) -> None:
+        """Raise `ObjectDoesNotExist` if ``jobs.get`` finds no job ``job_id``; return if it exists."""
+        if isinstance(refused, ObjectDoesNotExist):
+            raise refused
+        try:
+            self._call(f"job {job_id}", lambda: self._client.jobs.get(job_id))
+        except ObjectDoesNotExist as gone:
+            raise gone from refused
 
 
 def _pipeline_fields(pipeline: PipelineState) -> dict[str, Any]:

@@ -26,7 +26,7 @@ pytestmark = pytest.mark.integration
 
 
 def _pipeline(client: WorkspaceClient, name: str = "sp_orders") -> str:
-    client.workspace.mkdirs("/Shared/sp")  # the emulator refuses a library that is not in the workspace
+    client.workspace.mkdirs("/Shared/sp")  # an update reads the library from the workspace
     client.workspace.import_("/Shared/sp/orders", content=base64.b64encode(b"select 1").decode(),
                              format=ImportFormat.SOURCE, language=Language.SQL, overwrite=True)
     created = client.pipelines.create(

@@ -6,7 +6,7 @@ import base64
 
 import pytest
 from databricks.sdk import WorkspaceClient
-from databricks.sdk.errors import BadRequest, InvalidParameterValue, NotFound, ResourceAlreadyExists
+from databricks.sdk.errors import BadRequest, NotFound, ResourceAlreadyExists
 from databricks.sdk.service.pipelines import NotebookLibrary, PipelineLibrary
 from databricks.sdk.service.workspace import ImportFormat, Language, ObjectType
 
@@ -49,9 +49,14 @@ def test_import_needs_the_parent_folder(workspace_client: WorkspaceClient) -> No
         _import(workspace_client, "/Shared/missing/nb", "print(1)")
 
 
-def test_a_pipeline_needs_its_library_in_the_workspace(workspace_client: WorkspaceClient) -> None:
-    with pytest.raises(InvalidParameterValue):
-        workspace_client.pipelines.create(
-            name="no_source", catalog="sales", schema="shared", serverless=True,
-            libraries=[PipelineLibrary(notebook=NotebookLibrary(path="/Shared/nowhere/nb"))],
-        )
+def test_a_pipeline_without_its_library_is_created_and_its_first_update_fails(
+    workspace_client: WorkspaceClient,
+) -> None:
+    created = workspace_client.pipelines.create(
+        name="no_source", catalog="sales", schema="shared", serverless=True,
+        libraries=[PipelineLibrary(notebook=NotebookLibrary(path="/Shared/nowhere/nb"))],
+    )
+    assert created.pipeline_id
+    update = workspace_client.pipelines.start_update(created.pipeline_id)
+    updates = workspace_client.pipelines.list_updates(created.pipeline_id).updates or []
+    assert [(u.update_id, u.state.value if u.state else None) for u in updates] == [(update.update_id, "FAILED")]

@@ -16,7 +16,7 @@ from tests.fixtures.graph_emulator import GRAPH_TENANT
 
 pytestmark = pytest.mark.integration
 
-REDIRECT = "http://localhost/callback"
+REDIRECT = "http://localhost/console/sign-in/microsoft/callback"  # registered for the console client
 
 
 def authorize(graph: GraphEmulatorControl, user: str, verifier: str, **extra: str) -> requests.Response:
