@@ -20,6 +20,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 from databricks.sdk import WorkspaceClient
+from databricks.sdk.errors import InvalidParameterValue, NotFound
 from databricks.sdk.service.jobs import BaseRun, RunResultState
 from databricks.sdk.service.sql import StatementParameterListItem, StatementResponse, StatementState
 from sqlalchemy import BigInteger, cast, func, select
@@ -79,7 +80,13 @@ class JobMetricsCollector:
                     select(func.max(cast(JobMetric.run_id, BigInteger)))
                     .where(JobMetric.databricks_pipeline_id == pipeline.databricks_pipeline_id)
                 )
-            runs = list(_new_runs(client, int(pipeline.databricks_job_id or 0), last_seen or 0))
+            try:
+                runs = list(_new_runs(client, int(pipeline.databricks_job_id or 0), last_seen or 0))
+            except (NotFound, InvalidParameterValue) as exc:
+                # The job was deleted outside the service ("Job N does not exist.", 400 INVALID_PARAMETER_VALUE
+                # on jobs/runs/list): drift reports it; the other pipelines' runs are still collected.
+                log.warning("job_metrics.job_missing", pipeline=pipeline.pipeline_name, error=str(exc))
+                continue
             read += len(runs)
             with self.session_factory.begin() as session:
                 for run in reversed(runs):  # oldest first, so the rows read in order

@@ -24,6 +24,8 @@ from shared.models import JobMetric, Pipeline, Project, ProjectCost, SharePack
 
 MAX_DAYS = 366
 FAILED_OUTCOMES = ("FAILED", "VALIDATION_FAILED")
+# A pipeline run's status is its Jobs result state (jobs.RunResultState); anything but SUCCESS went wrong.
+RUN_SUCCEEDED = "SUCCESS"
 RECENT_FAILURES = 20
 
 
@@ -121,7 +123,7 @@ def pipeline_run_report(session: Session, *, days: int, tenant_ids: Collection[u
         grouped = frame.groupby("pipeline_name")
         per_pipeline = pd.DataFrame({
             "runs": grouped.size(),
-            "failed": grouped["status"].apply(lambda s: int((s != "COMPLETED").sum())),
+            "failed": grouped["status"].apply(lambda s: int((s != RUN_SUCCEEDED).sum())),
             "duration_seconds_p50": grouped["duration_seconds"].median(),
             "duration_seconds_p95": grouped["duration_seconds"].quantile(0.95),
             "last_run": grouped["start_time"].last(),
@@ -130,7 +132,7 @@ def pipeline_run_report(session: Session, *, days: int, tenant_ids: Collection[u
         per_pipeline["success_rate"] = 1 - per_pipeline["failed"] / per_pipeline["runs"]
     totals = {
         "Runs": len(frame),
-        "Failed": int((frame["status"] != "COMPLETED").sum()) if not frame.empty else 0,
+        "Failed": int((frame["status"] != RUN_SUCCEEDED).sum()) if not frame.empty else 0,
         "Pipelines": len(per_pipeline),
         "DurationSecondsP50": _quantile(frame, "duration_seconds", 0.5),
     }

@@ -77,8 +77,8 @@ def test_pipeline_report_groups_runs_per_pipeline_of_visible_packs(session: Sess
         History(session, Pipeline).create(created_by="test", share_pack_id=pack, pipeline_name=name,
                                           workspace_url=f"https://{name}.example.com",
                                           databricks_pipeline_id=f"dbx-{name}")
-    runs = [("orders_feed", 60, "COMPLETED"), ("orders_feed", 120, "COMPLETED"), ("orders_feed", 90, "FAILED"),
-            ("their_feed", 10, "COMPLETED")]
+    runs = [("orders_feed", 60, "SUCCESS"), ("orders_feed", 120, "SUCCESS"), ("orders_feed", 90, "FAILED"),
+            ("their_feed", 10, "SUCCESS")]
     session.execute(insert(JobMetric), [
         {"pipeline_name": name, "databricks_pipeline_id": f"dbx-{name}", "run_id": uuid.uuid4().hex,
          "start_time": TODAY + timedelta(minutes=i), "duration_seconds": seconds, "status": status}

@@ -148,3 +148,13 @@ def test_each_collection_is_a_sync_jobs_row(
     runs = {r.sync_type: r for r in session.scalars(select(SyncJob))}
     assert (runs["JOB_METRICS"].status, runs["JOB_METRICS"].records_created) == ("COMPLETED", 1)
     assert (runs["PROJECT_COSTS"].status, runs["PROJECT_COSTS"].records_created) == ("COMPLETED", 1)
+
+
+def test_a_job_deleted_by_hand_does_not_stop_the_collection(
+    provisioned: int, workspace_client: WorkspaceClient, session_factory: sessionmaker[Session], session: Session,
+) -> None:
+    workspace_client.jobs.delete(provisioned)
+
+    collected = collector(session_factory, workspace_client).collect()
+
+    assert (collected.read, collected.written) == (0, 0)
