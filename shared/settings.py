@@ -56,18 +56,29 @@ class ApiKey:
 class Settings:
     """Everything a process of this service can be configured with."""
 
+    # False switches the service off: every /workflow and /console path answers 404 (the seed's switch).
     enable_workflow: bool = True
     # None means: start the embedded PostgreSQL (local development only).
     # Secrets (passwords, account keys, key hashes, tokens) are kept out of repr(): a settings object in a
     # log line or a traceback must not print them.
     domain_db_connection_string: str | None = field(default=None, repr=False)
+    # Where provisioning messages wait: "azure" (Azure Storage Queue, production) or "postgres" (one
+    # table, for local development and tests).
     queue_backend: str = "postgres"
+    # The Azure Storage Queue account's connection string (Azurite's for local runs).
     azure_queue_connection_string: str | None = field(default=None, repr=False)
+    # The provisioning queue's name; the poison queue is this name with "-poison".
     azure_queue_name: str = "sharepack-processing"
+    # Azure Databricks workspaces this deployment may act on (tenant regions add more).
     allowed_workspace_urls: tuple[str, ...] = ()
+    # Workspaces on loopback addresses, for development and tests (the emulator); nothing else is accepted.
     dev_workspace_urls: tuple[str, ...] = ()
+    # How API callers authenticate: "api_key" (an API key as the bearer token) or "entra" (Entra ID tokens).
     auth_mode: str = "api_key"
+    # API keys as name=key pairs, comma separated; the name is the caller's identity.
     api_keys: tuple[ApiKey, ...] = field(default=(), repr=False)
+    # Entra ID bearer tokens: the tenant, the audience (the API's app id URI), the issuer and where the
+    # signing keys are (JWKS URL, or a file for tests).
     entra_tenant_id: str | None = None
     entra_audience: str | None = None
     entra_issuer: str | None = None
@@ -78,6 +89,7 @@ class Settings:
     entra_required_scopes: tuple[str, ...] = ()
     # Platform administrators: API key names, or Entra `tid/oid` (an Entra app role ShareAdmin counts too).
     admin_principals: frozenset[str] = frozenset()
+    # The largest share pack file accepted (413 above it).
     max_upload_bytes: int = 10 * 1024 * 1024
     # Share pack file bounds (see shared.share_pack_file.limits.FormatLimits for why each exists).
     max_comment_chars: int = 4096
@@ -107,16 +119,23 @@ class Settings:
     # Where people open the console (e.g. https://sharepack.example.com): mails link to a pack's page under
     # it. None: mails carry the pack's id but no link.
     console_base_url: str | None = None
+    # "json" (one object per line, for containers) or "console" (for a terminal); and the level.
     log_format: str = "console"
     log_level: str = "INFO"
     # None when the process talks to no workspace (the API); the worker then refuses to provision.
     # (DatabricksCredentials keeps its own token and client secret out of repr.)
     databricks_credentials: DatabricksCredentials | None = None
+    # Credentials per workspace (JSON: url -> {token} or {azure_client_id, ...}); others use the default ones.
     workspace_credentials: Mapping[str, DatabricksCredentials] = field(default_factory=dict)
+    # How long the Databricks SDK retries one call (429 and 5xx) before the job's own back-off takes over.
     databricks_retry_timeout_seconds: int = 120
+    # Calls one worker makes to one workspace at the same time, across the packs it runs.
     workspace_concurrency: int = 8
+    # Deliveries of a message that crashed its job before it is set aside as poison (crashes only).
     max_dequeue_count: int = 5
+    # How long a received message stays hidden; the worker extends it while the job runs.
     visibility_timeout_seconds: int = 120
+    # How long an idle worker waits before asking the queue again.
     poll_interval_seconds: float = 1.0
     # Transient failures (throttling, 5xx, an unreachable workspace or database) are waited out with
     # exponential backoff and jitter: the first retry waits about `transient_retry_delay_seconds`, each
@@ -132,10 +151,12 @@ class Settings:
     # holds and that have not changed for `stuck_pack_after_seconds` are queued again.
     stuck_pack_after_seconds: int = 3600
     stuck_pack_sweep_interval_seconds: float = 300.0
+    # How often the outbox relay sends messages whose publish after commit did not go through.
     outbox_relay_interval_seconds: float = 5.0
     # The upload route checks a pack against its workspace for at most this long; a workspace not read
     # in time skips the check with a warning (the worker's plan is the final word).
     preflight_budget_seconds: float = 3.0
+    # Where `make run` keeps the embedded PostgreSQL's data (no domain_db_connection_string set).
     embedded_data_dir: str = ".local/postgres"
     # The worker and the sync service serve Prometheus metrics on this port (None: not served).
     metrics_port: int | None = None
@@ -148,12 +169,15 @@ class Settings:
     smtp_password: str | None = None
     smtp_starttls: bool = False
     smtp_timeout_seconds: float = 30.0
+    # The sender of notification mail; a failed delivery is tried again this many times, this far apart.
     notification_from: str = "sharepack-workflow@localhost"
     notification_max_attempts: int = 5
     notification_retry_delay_seconds: int = 60
+    # Who is mailed when a sync job fails.
     operator_emails: tuple[str, ...] = ()
     # Fernet keys (newest first) for activation links at rest; MultiFernet decrypts with any, encrypts with the first.
     activation_link_keys: tuple[str, ...] = ()
+    # Sync jobs run on cron schedules (UTC): notifications every minute.
     sync_schedule_notifications: str = "*/1 * * * *"
     # Users first, groups a few minutes later (a group's members are the synced users that are active).
     sync_schedule_ad_users: str = "0 * * * *"
@@ -172,6 +196,8 @@ class Settings:
     # Azure AD through Microsoft Graph (AD sync and upload validation). No graph_client_id: Graph is not
     # configured, and the validator skips its checks with a warning. No secret: a managed identity.
     azure_tenant_id: str | None = None
+    # The app registration that reads Microsoft Graph (its secret; none: a managed identity), Graph's address,
+    # the Entra authority host, and how long an upload's directory check may take before it is skipped.
     graph_client_id: str | None = None
     graph_client_secret: str | None = field(default=None, repr=False)
     graph_base_url: str = "https://graph.microsoft.com"
