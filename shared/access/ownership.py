@@ -17,9 +17,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
+from shared.access.directory import resolve_upload_target
 from shared.models import Pipeline, Recipient, Share, SharePack
+from shared.provisioning.plan import Change, Entity, Plan, make_plan, make_rollback_plan
 from shared.provisioning.workspace_state import WorkspaceState
 from shared.share_pack_file import SharePackSpec
 from shared.share_pack_file.model import Strategy
@@ -42,6 +44,14 @@ class Owners:
     recipients: Mapping[str, Owner]
     shares: Mapping[str, Owner]
     pipelines: Mapping[str, Owner] = field(default_factory=dict)
+    #: Pipelines whose last recorded version is a deletion, and the project that recorded it. An UPDATE that
+    #: stops declaring a pipeline ends its row while Databricks keeps it; it stays that project's while it exists.
+    released_pipelines: Mapping[str, Owner] = field(default_factory=dict)
+
+    def pipelines_in(self, actual: WorkspaceState) -> Mapping[str, Owner]:
+        """Owners of pipelines: the recorded ones, and the released ones the workspace still holds."""
+        kept = {name: owner for name, owner in self.released_pipelines.items() if name in actual.pipelines}
+        return {**kept, **self.pipelines}
 
     def with_created(self, project_id: uuid.UUID, *, recipients: Iterable[str] = (), shares: Iterable[str] = (),
                      pipelines: Iterable[str] = ()) -> Owners:
@@ -50,6 +60,7 @@ class Owners:
             recipients={**self.recipients, **dict.fromkeys(recipients, project_id)},
             shares={**self.shares, **dict.fromkeys(shares, project_id)},
             pipelines={**self.pipelines, **dict.fromkeys(pipelines, project_id)},
+            released_pipelines=self.released_pipelines,
         )
 
 
@@ -72,11 +83,16 @@ def recorded_owners(session: Session, workspace_url: str, *specs: SharePackSpec)
     ).all()
     # Every pipeline: a plan may touch pipelines a pack does not name (those feeding its shares' tables).
     pipelines = session.execute(
-        select(Pipeline.pipeline_name, SharePack.project_id)
+        select(Pipeline.pipeline_name, SharePack.project_id, Pipeline.is_deleted)
         .outerjoin(SharePack, (SharePack.share_pack_id == Pipeline.share_pack_id) & SharePack.is_current)
-        .where(Pipeline.is_current, ~Pipeline.is_deleted, Pipeline.workspace_url == workspace_url)
+        .where(Pipeline.is_current, Pipeline.workspace_url == workspace_url)
     ).all()
-    return Owners(recipients=dict(recipients), shares=dict(shares), pipelines=dict(pipelines))
+    return Owners(
+        recipients=dict(recipients),
+        shares=dict(shares),
+        pipelines={name: owner for name, owner, deleted in pipelines if not deleted},
+        released_pipelines={name: owner for name, owner, deleted in pipelines if deleted},
+    )
 
 
 def ownership_conflicts(
@@ -94,8 +110,8 @@ def ownership_conflicts(
     for share in spec.shares:
         conflicts.extend(_refusal("share", share.name, share.name in actual.shares, owners.shares, project_id))
     for pipeline in spec.pipelines:
-        conflicts.extend(_refusal("pipeline", pipeline.name, pipeline.name in actual.pipelines, owners.pipelines,
-                                  project_id))
+        conflicts.extend(_refusal("pipeline", pipeline.name, pipeline.name in actual.pipelines,
+                                  owners.pipelines_in(actual), project_id))
     return conflicts
 
 
@@ -105,7 +121,8 @@ def owned_state(actual: WorkspaceState, owners: Owners, project_id: uuid.UUID | 
     A pack names its pipelines (checked by `ownership_conflicts`), but a plan also removes the pipelines
     feeding a table its share no longer holds: another project's pipeline there is left alone.
     """
-    mine = {name: p for name, p in actual.pipelines.items() if _owns(owners.pipelines, name, project_id)}
+    recorded = owners.pipelines_in(actual)
+    mine = {name: p for name, p in actual.pipelines.items() if _owns(recorded, name, project_id)}
     return actual if len(mine) == len(actual.pipelines) else replace(actual, pipelines=mine)
 
 
@@ -128,7 +145,7 @@ def owned_removals(
                          if mine("recipient", r.name, r.name in actual.recipients, owners.recipients)),
         shares=tuple(s for s in removals.shares if mine("share", s.name, s.name in actual.shares, owners.shares)),
         pipelines=tuple(p for p in removals.pipelines
-                        if mine("pipeline", p.name, p.name in actual.pipelines, owners.pipelines)),
+                        if mine("pipeline", p.name, p.name in actual.pipelines, owners.pipelines_in(actual))),
     )
     left = [
         f"{kind} {name} {TAKEN}; the rollback leaves it as it is"
@@ -155,3 +172,115 @@ def _refusal(
         # Missing from the workspace: free, unless the database keeps the name for another project.
         return [f"{kind} {name} {TAKEN}"] if recorded.get(name) is not None else []
     return [f"{kind} {name} exists and is {OUT_OF_BAND if recorded.get(name) is None else FOREIGN}"]
+
+
+# -- previews: plans that describe only what the project owns ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ProjectScope:
+    """What one project owns in one workspace, to plan a preview (dry run, pre-flight, rollback) for it.
+
+    A preview plans only against the objects the project owns: a named object of another project (or one
+    made outside this service) is taken out of the workspace state before planning, so no change, adoption
+    or conflict describes it (its grantees, objects, IP list or comment); the plan says only that the name
+    is taken. ``project_id`` is None for a project not registered yet, which owns nothing.
+    """
+
+    project_id: uuid.UUID | None
+    owners: Owners
+
+    def plan(self, spec: SharePackSpec, actual: WorkspaceState) -> Plan:
+        """`make_plan` of ``spec`` as this project may see it."""
+        hidden = _not_owned(spec, actual, self.owners, self.project_id)
+        plan = make_plan(spec, _visible(actual, hidden, self.owners, self.project_id))
+        return _without(plan, hidden, ownership_conflicts(spec, actual, self.owners, self.project_id))
+
+    def rollback_plan(self, restore: SharePackSpec, remove: SharePackSpec, actual: WorkspaceState) -> Plan:
+        """`make_rollback_plan` as this project may see it: removals of what it does not own are dropped."""
+        kept, _ = owned_removals(remove, actual, self.owners, self.project_id)
+        hidden = _not_owned(restore, actual, self.owners, self.project_id)
+        plan = make_rollback_plan(restore, kept, _visible(actual, hidden, self.owners, self.project_id))
+        return _without(plan, hidden, ownership_conflicts(restore, actual, self.owners, self.project_id))
+
+
+def upload_scope(session: Session, spec: SharePackSpec, workspace_url: str) -> ProjectScope:
+    """The scope of the project an upload names (None when its business line or project is not registered)."""
+    metadata = spec.metadata
+    target = resolve_upload_target(session, metadata.business_line, metadata.project_name, workspace_url)
+    project_id = target.project.project_id if target is not None and target.project is not None else None
+    return ProjectScope(project_id, recorded_owners(session, workspace_url, spec))
+
+
+def pack_scope(session: Session, pack: SharePack, *specs: SharePackSpec) -> ProjectScope:
+    """The scope of a stored pack's project, for the names ``specs`` declare."""
+    return ProjectScope(pack.project_id, recorded_owners(session, pack.workspace_url, *specs))
+
+
+#: Per kind of object, the names a pack declares that its project may not touch.
+_Hidden = Mapping[Entity, frozenset[str]]
+
+
+def _not_owned(spec: SharePackSpec, actual: WorkspaceState, owners: Owners, project_id: uuid.UUID | None) -> _Hidden:
+    def refused(kind: str, names: Iterable[str], present: Mapping[str, object], recorded: Mapping[str, Owner]
+                ) -> frozenset[str]:
+        return frozenset(n for n in names if _refusal(kind, n, n in present, recorded, project_id))
+
+    return {
+        Entity.RECIPIENT: refused("recipient", [r.name for r in spec.recipients], actual.recipients,
+                                  owners.recipients),
+        Entity.SHARE: refused("share", [s.name for s in spec.shares], actual.shares, owners.shares),
+        Entity.PIPELINE: refused("pipeline", [p.name for p in spec.pipelines], actual.pipelines,
+                                 owners.pipelines_in(actual)),
+    }
+
+
+def _visible(actual: WorkspaceState, hidden: _Hidden, owners: Owners, project_id: uuid.UUID | None
+             ) -> WorkspaceState:
+    shares = hidden[Entity.SHARE]
+    return owned_state(
+        replace(
+            actual,
+            recipients={n: r for n, r in actual.recipients.items() if n not in hidden[Entity.RECIPIENT]},
+            shares={n: s for n, s in actual.shares.items() if n not in shares},
+            grants={n: g for n, g in actual.grants.items() if n not in shares},
+        ),
+        owners,
+        project_id,
+    )
+
+
+def _without(plan: Plan, hidden: _Hidden, refused: Iterable[str]) -> Plan:
+    """``plan`` without any change about a hidden name, refused with one sentence per name instead."""
+
+    def shown(change: Change) -> bool:
+        if change.entity in (Entity.PIPELINE, Entity.SCHEDULE):
+            return change.name not in hidden[Entity.PIPELINE]
+        if change.entity is Entity.RECIPIENT:
+            return change.name not in hidden[Entity.RECIPIENT]
+        if change.entity is Entity.SHARE:
+            return change.name not in hidden[Entity.SHARE]
+        if change.entity is Entity.GRANT and change.name in hidden[Entity.RECIPIENT]:
+            return False
+        return change.share not in hidden[Entity.SHARE]
+
+    return replace(
+        plan,
+        changes=tuple(c for c in plan.changes if shown(c)),
+        adopted=tuple(c for c in plan.adopted if shown(c)),
+        conflicts=(*plan.conflicts, *refused),
+        pending_activations=tuple(n for n in plan.pending_activations if n not in hidden[Entity.RECIPIENT]),
+    )
+
+
+def rollback_preview_plan(
+    session_factory: sessionmaker[Session],
+    pack: SharePack,
+    restore: SharePackSpec,
+    remove: SharePackSpec,
+    actual: WorkspaceState,
+) -> Plan:
+    """A rollback's plan, made when it is asked for, as the pack's project may see it."""
+    with session_factory() as session:
+        scope = pack_scope(session, pack, restore, remove)
+    return scope.rollback_plan(restore, remove, actual)

@@ -26,8 +26,8 @@ from shared.provisioning.gateway import DatabricksGateway
 from shared.queue.messages import ProvisionSharePack
 from shared.share_pack_file.model import SharePackSpec, Strategy
 from shared.status import SharePackStatus
-from shared.use_cases.provision import ProvisioningJob
 from shared.use_cases.lifecycle import REVISED, Lifecycle
+from shared.use_cases.provision import ProvisioningJob
 from tests.unit.provisioning.builders import d2o, pack, pipeline, share
 
 pytestmark = pytest.mark.integration
