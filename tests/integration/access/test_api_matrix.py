@@ -1,8 +1,9 @@
 """Principals by actions through the HTTP API: two tenants share one deployment and cannot reach each other.
 
-Finance (rule `external`) works on workspace A: alice configures it, bob approves its project. Retail works on
-workspace B: carol configures it. mallory is authenticated and belongs to nothing. Each test's app runs on the
-suite's rolled-back session factory, so nothing is committed.
+Finance (rule `external`) works on workspace A: alice configures it, bob approves its project `Partner
+analytics`; dave approves and erin configures its other project `Other`, and so see that project's packs only.
+Retail works on workspace B: carol configures it. mallory is authenticated and belongs to nothing. Each test's
+app runs on the suite's rolled-back session factory, so nothing is committed.
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ KEYS = {
     "alice": "alice@example.com",
     "bob": "bob@example.com",
     "carol": "carol@example.com",
+    "dave": "dave@example.com",
+    "erin": "erin@example.com",
     "mallory": "mallory@example.com",
 }
 
@@ -69,7 +72,8 @@ def client(settings, session_factory) -> FlaskClient:
 def two_tenants(settings, session_factory) -> None:
     admin = Access(Principal.from_api_key("platform-admin", admins=frozenset({"platform-admin"})), frozenset())
     for group, members in {"fin-conf": ["alice@example.com"], "fin-appr": ["bob@example.com"],
-                           "retail-conf": ["carol@example.com"]}.items():
+                           "retail-conf": ["carol@example.com"], "other-appr": ["dave@example.com"],
+                           "other-conf": ["erin@example.com"]}.items():
         put_local_group(session_factory, admin, group, members)
     put_tenant(session_factory, admin, settings, "Finance", workspaces={"EMEA": WS_A},
                configurator_groups=["fin-conf"], approval_required="external")
@@ -77,6 +81,8 @@ def two_tenants(settings, session_factory) -> None:
                configurator_groups=["retail-conf"], approval_required="never")
     put_project(session_factory, admin, "Finance", "Partner analytics", approver_groups=["fin-appr"],
                 configurator_groups=[])
+    put_project(session_factory, admin, "Finance", "Other", approver_groups=["other-appr"],
+                configurator_groups=["other-conf"])
 
 
 def headers(who: str | None, workspace: str = WS_A) -> dict[str, str]:
@@ -86,9 +92,10 @@ def headers(who: str | None, workspace: str = WS_A) -> dict[str, str]:
     return result
 
 
-def upload(client: FlaskClient, who: str | None, content: bytes, workspace: str = WS_A) -> Any:
+def upload(client: FlaskClient, who: str | None, content: bytes, workspace: str = WS_A, *,
+           route: str = "upload") -> Any:
     return client.post(
-        "/workflow/sharepack/upload",
+        f"/workflow/sharepack/{route}",
         data={"file": (io.BytesIO(content), "pack.yaml")},
         headers=headers(who, workspace),
         content_type="multipart/form-data",
@@ -120,6 +127,15 @@ ACTIONS: dict[str, Callable[[FlaskClient, str | None, str], Any]] = {
         json={"Workspaces": {"AM": WS_B}, "ConfiguratorGroups": [], "ApprovalRequired": "never"},
         headers=headers(who),
     ),
+    # A revision of alice's pack (an administrator may upload it on her behalf), a rollback's preview, and a dry
+    # run of the caller's own pack.
+    "revise": lambda c, who, pack: upload(c, who, sample(**{"jane.doe@": "alice@"}), route=f"{pack}/upload"),
+    "rollback": lambda c, who, pack: c.post(
+        f"/workflow/sharepack/{pack}/rollback", json={"ToVersion": 1, "DryRun": True}, headers=headers(who)
+    ),
+    "validate": lambda c, who, pack: upload(
+        c, who, sample(**{"jane.doe@": f"{who}@"} if who != "admin" else {}), route="validate"
+    ),
     "import": lambda c, who, pack: c.post(
         "/workflow/imports",
         json={"BusinessLine": "Finance", "ProjectName": "Partner analytics", "WorkspaceUrl": WS_A,
@@ -129,17 +145,24 @@ ACTIONS: dict[str, Callable[[FlaskClient, str | None, str], Any]] = {
 }
 
 # Status per principal and action; "list" is 200 for everyone but shows the pack only where marked "200+".
+OUTSIDE = {"upload": "403", "read": "404", "history": "404", "plan": "404", "list": "200", "approve": "404",
+           "decline": "404", "administer": "403", "import": "403", "revise": "404", "rollback": "404",
+           "validate": "403"}
 EXPECTED: dict[str | None, dict[str, str]] = {
     "admin": {"upload": "202", "read": "200", "history": "200", "plan": "200", "list": "200+",
-              "approve": "403", "decline": "403", "administer": "200", "import": "200"},
+              "approve": "403", "decline": "403", "administer": "200", "import": "200", "revise": "202",
+              "rollback": "200", "validate": "200"},
     "alice": {"upload": "202", "read": "200", "history": "200", "plan": "200", "list": "200+",
-              "approve": "403", "decline": "403", "administer": "403", "import": "403"},
+              "approve": "403", "decline": "403", "administer": "403", "import": "403", "revise": "202",
+              "rollback": "200", "validate": "200"},
     "bob": {"upload": "403", "read": "200", "history": "200", "plan": "200", "list": "200+",
-            "approve": "200", "decline": "200", "administer": "403", "import": "403"},
-    "carol": {"upload": "403", "read": "404", "history": "404", "plan": "404", "list": "200",
-              "approve": "404", "decline": "404", "administer": "403", "import": "403"},
-    "mallory": {"upload": "403", "read": "404", "history": "404", "plan": "404", "list": "200",
-                "approve": "404", "decline": "404", "administer": "403", "import": "403"},
+            "approve": "200", "decline": "200", "administer": "403", "import": "403", "revise": "403",
+            "rollback": "403", "validate": "403"},
+    # project-level roles of another project of the same tenant: that project's packs only
+    "dave": OUTSIDE,
+    "erin": OUTSIDE,
+    "carol": OUTSIDE,
+    "mallory": OUTSIDE,
     None: dict.fromkeys(ACTIONS, "401"),
 }
 
