@@ -237,3 +237,23 @@ def test_bad_administration_bodies_are_4xx_not_500(client, two_tenants):
     for method, path, body in bad:
         response = getattr(client, method)(path, json=body, headers=headers("admin"))
         assert 400 <= response.status_code < 500, (path, response.status_code, response.json)
+
+
+def test_an_administrator_scopes_a_tenants_data_and_an_upload_outside_it_is_403(client, two_tenants, session_factory):
+    body = {"Workspaces": {"EMEA": WS_A}, "ConfiguratorGroups": ["fin-conf"], "ApprovalRequired": "external",
+            "ShareableScope": ["sales"], "OwnMetastores": ["azure:westeurope:6f1c9a2e-3b4d-4e5f-8a9b-0c1d2e3f4a5b"]}
+    refused = client.put("/workflow/tenants/Finance", json=body, headers=headers("alice"))
+    assert refused.status_code == 403  # a configurator cannot widen (or set) her tenant's scope
+    changed = client.put("/workflow/tenants/Finance", json=body, headers=headers("admin"))
+    assert changed.status_code == 200, changed.json
+    assert changed.json["ShareableScope"] == ["sales"] and changed.json["OwnMetastores"] == body["OwnMetastores"]
+
+    response = upload(client, "alice", sample(**{"jane.doe@": "alice@"}))
+
+    assert response.status_code == 403
+    assert response.json["Message"].startswith("share[1].data_objects[0]: finance.ledger.entries is outside the data "
+                                               "scope of business line 'Finance', which may share only sales")
+    with session_factory() as session:
+        assert session.scalars(select(SharePack)).first() is None
+    bad = client.put("/workflow/tenants/Finance", json={**body, "ShareableScope": ["sales.*"]}, headers=headers("admin"))
+    assert bad.status_code == 400
