@@ -255,5 +255,6 @@ def test_an_administrator_scopes_a_tenants_data_and_an_upload_outside_it_is_403(
                                                "scope of business line 'Finance', which may share only sales")
     with session_factory() as session:
         assert session.scalars(select(SharePack)).first() is None
-    bad = client.put("/workflow/tenants/Finance", json={**body, "ShareableScope": ["sales.*"]}, headers=headers("admin"))
+    bad = client.put("/workflow/tenants/Finance", json={**body, "ShareableScope": ["sales.*"]},
+                     headers=headers("admin"))
     assert bad.status_code == 400
