@@ -6,11 +6,13 @@ transaction owned by the use case.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from shared.access.data_scope import normalise_scope
@@ -25,6 +27,29 @@ from shared.status import ApprovalRule, AuditAction
 
 REGIONS = ("AM", "EMEA", "APAC")
 LOCAL_SOURCE = "local"
+#: A directory (Entra) object id: how tenants and projects name directory groups.
+OBJECT_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+
+def group_references(session: Session, groups: Sequence[str], *, field: str) -> list[str]:
+    """Groups as a tenant or project stores them: an Entra group by its object id, a local group by its name.
+
+    Entra display names are neither unique nor protected, so one never names a group here: an entry that is
+    not an object id must be a local group's name (`PUT /workflow/groups/{name}`).
+    """
+    refs = normalise_members(list(groups))
+    names = [r for r in refs if not OBJECT_ID.match(r)]
+    if names:
+        local = {n.lower() for n in session.scalars(select(AdGroup.group_name).where(
+            AdGroup.is_current, ~AdGroup.is_deleted, AdGroup.ad_object_id.is_(None),
+            func.lower(AdGroup.group_name).in_(names)))}
+        unknown = [n for n in names if n not in local]
+        if unknown:
+            raise InvalidInput(
+                f"{field}: {unknown[0][:80]!r} is neither an Entra group's object id nor a local group; "
+                "name directory groups by object id (display names are not unique)"
+            )
+    return refs
 
 
 def _audit(
@@ -174,7 +199,8 @@ def put_tenant(
         existing = find_tenant(session, name)
         old = _tenant_view(session, existing).__dict__ if existing else None
         values: dict[str, Any] = {
-            "configurator_ad_group": normalise_members(list(configurator_groups)), "approval_required": rule
+            "configurator_ad_group": group_references(session, configurator_groups, field="ConfiguratorGroups"),
+            "approval_required": rule,
         }
         if shareable_scope is not None:
             values["shareable_scope"] = normalise_scope(shareable_scope, field="ShareableScope")
@@ -249,8 +275,8 @@ def put_project(
             raise NotFound(f"Business line {business_line!r} is not registered")
         access.require_tenant_configurator(tenant, "create or change its projects")
         values: dict[str, Any] = {
-            "approver": normalise_members(list(approver_groups)),
-            "configurator": normalise_members(list(configurator_groups)),
+            "approver": group_references(session, approver_groups, field="ApproverGroups"),
+            "configurator": group_references(session, configurator_groups, field="ConfiguratorGroups"),
         }
         if shareable_scope is not None:
             values["shareable_scope"] = normalise_scope(shareable_scope, field="ShareableScope")
