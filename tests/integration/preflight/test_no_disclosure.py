@@ -18,6 +18,9 @@ from sqlalchemy import func, select
 from emulator.control import EmulatorControl
 from shared.history import History
 from shared.models import AdGroup, Project, Recipient, Share, SharePack, Tenant
+from shared.share_pack_file import parse_share_pack
+from shared.status import SharePackStatus
+from shared.use_cases.lifecycle import REVISED
 from tests.integration.preflight.conftest import EXAMPLE_TABLES, post_file
 
 pytestmark = pytest.mark.integration
@@ -110,4 +113,34 @@ def test_an_upload_whose_pre_flight_meets_another_projects_recipient_is_refused_
         assert secret not in text_of(response)
     with session_factory() as session:
         assert session.scalar(select(func.count()).select_from(SharePack)) == 0
+    assert {r["method"] for r in emulator.requests()} == {"GET"}
+
+
+def test_a_rollback_preview_neither_removes_nor_describes_what_a_revision_named_of_another_project(
+    rival, session_factory, emulator: EmulatorControl
+):
+    client, headers = rival
+    own = RIVAL_PACK.format(strategy="NEW").replace("- name: acme_analytics", "- name: rival_partner").replace(
+        "- name: sales_reporting\n  recipients: [acme_analytics]", "- name: rival_share\n  recipients: [rival_partner]")
+    first = post_file(client, "upload", headers, own.encode())
+    assert first.status_code == 202, first.json
+    pack_id = first.json["SharePackId"]
+    # A revision naming the victim's share and recipient (the worker refused it); the rollback to v1 removes
+    # every name v2 declared that v1 did not.
+    hostile = parse_share_pack(RIVAL_PACK.format(strategy="UPDATE").encode(), filename="v2.yaml").share_pack
+    assert hostile is not None
+    with session_factory.begin() as session:
+        History(session, SharePack).change(pack_id, changed_by="rival@example.com", change_reason=REVISED,
+                                           share_pack_status=SharePackStatus.FAILED, config=hostile.to_dict(),
+                                           strategy="UPDATE")
+
+    response = client.post(f"/workflow/sharepack/{pack_id}/rollback", json={"ToVersion": 1, "DryRun": True},
+                           headers=headers)
+
+    assert response.status_code == 200, response.json
+    for secret in SECRETS:
+        assert secret not in text_of(response)
+    changes = [c for changes in response.json["Plan"]["steps"].values() for c in changes]
+    assert changes and all(c["name"] not in ("acme_analytics", "sales_reporting") and c.get("share") !=
+                           "sales_reporting" for c in changes)
     assert {r["method"] for r in emulator.requests()} == {"GET"}
