@@ -81,12 +81,13 @@ def recorded_owners(session: Session, workspace_url: str, *specs: SharePackSpec)
             Share.is_current, ~Share.is_deleted, Share.workspace_url == workspace_url, Share.share_name.in_(share_names)
         )
     ).all()
-    # Every pipeline: a plan may touch pipelines a pack does not name (those feeding its shares' tables).
+    # Every pipeline: a plan may touch pipelines a pack does not name (those feeding its shares' tables); a NEW
+    # pack without pipelines touches none, so the upload's hot path skips the read.
     pipelines = session.execute(
         select(Pipeline.pipeline_name, SharePack.project_id, Pipeline.is_deleted)
         .outerjoin(SharePack, (SharePack.share_pack_id == Pipeline.share_pack_id) & SharePack.is_current)
         .where(Pipeline.is_current, Pipeline.workspace_url == workspace_url)
-    ).all()
+    ).all() if any(spec.pipelines or spec.metadata.strategy is not Strategy.NEW for spec in specs) else []
     return Owners(
         recipients=dict(recipients),
         shares=dict(shares),
