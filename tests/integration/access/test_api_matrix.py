@@ -109,9 +109,19 @@ def alices_pack(client: FlaskClient) -> str:
     return response.json["SharePackId"]
 
 
+PIPELINE = b"""
+pipelines:
+- name: orders_nightly
+  source_table: raw.sales.orders
+  target_table: sales.reporting.orders
+  schedule: "30 2 * * *"
+"""
+
 ACTIONS: dict[str, Callable[[FlaskClient, str | None, str], Any]] = {
     # Each uploads as themselves; the administrator (not e-mail-shaped) uploads on Jane's behalf.
     "upload": lambda c, who, pack: upload(c, who, sample(**{"jane.doe@": f"{who}@"} if who != "admin" else {})),
+    "pipelines": lambda c, who, pack: upload(
+        c, who, sample(**{"jane.doe@": f"{who}@"} if who != "admin" else {}) + PIPELINE),
     "read": lambda c, who, pack: c.get(f"/workflow/sharepack/{pack}", headers=headers(who)),
     "history": lambda c, who, pack: c.get(f"/workflow/sharepack/{pack}/history", headers=headers(who)),
     "plan": lambda c, who, pack: c.get(f"/workflow/sharepack/{pack}/plan", headers=headers(who)),
@@ -145,17 +155,17 @@ ACTIONS: dict[str, Callable[[FlaskClient, str | None, str], Any]] = {
 }
 
 # Status per principal and action; "list" is 200 for everyone but shows the pack only where marked "200+".
-OUTSIDE = {"upload": "403", "read": "404", "history": "404", "plan": "404", "list": "200", "approve": "404",
-           "decline": "404", "administer": "403", "import": "403", "revise": "404", "rollback": "404",
+OUTSIDE = {"upload": "403", "pipelines": "403", "read": "404", "history": "404", "plan": "404", "list": "200",
+           "approve": "404", "decline": "404", "administer": "403", "import": "403", "revise": "404", "rollback": "404",
            "validate": "403"}
 EXPECTED: dict[str | None, dict[str, str]] = {
-    "admin": {"upload": "202", "read": "200", "history": "200", "plan": "200", "list": "200+",
+    "admin": {"upload": "202", "pipelines": "202", "read": "200", "history": "200", "plan": "200", "list": "200+",
               "approve": "403", "decline": "403", "administer": "200", "import": "200", "revise": "202",
               "rollback": "200", "validate": "200"},
-    "alice": {"upload": "202", "read": "200", "history": "200", "plan": "200", "list": "200+",
+    "alice": {"upload": "202", "pipelines": "202", "read": "200", "history": "200", "plan": "200", "list": "200+",
               "approve": "403", "decline": "403", "administer": "403", "import": "403", "revise": "202",
               "rollback": "200", "validate": "200"},
-    "bob": {"upload": "403", "read": "200", "history": "200", "plan": "200", "list": "200+",
+    "bob": {"upload": "403", "pipelines": "403", "read": "200", "history": "200", "plan": "200", "list": "200+",
             "approve": "200", "decline": "200", "administer": "403", "import": "403", "revise": "403",
             "rollback": "403", "validate": "403"},
     # project-level roles of another project of the same tenant: that project's packs only
