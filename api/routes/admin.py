@@ -82,6 +82,7 @@ class TenantResponseSchema(Schema):
     Version = fields.Integer()
     ShareableScope = fields.List(fields.String())
     OwnMetastores = fields.List(fields.String())
+    GroupNames = fields.Dict(keys=fields.String(), values=fields.String())
 
 
 class TenantListSchema(Schema):
@@ -117,6 +118,7 @@ def _tenant(view: TenantView) -> dict[str, Any]:
         "Version": view.version,
         "ShareableScope": view.shareable_scope,
         "OwnMetastores": view.own_metastores,
+        "GroupNames": view.group_names,
     }
 
 

@@ -131,6 +131,8 @@ class TenantView:
     version: int
     shareable_scope: list[str]
     own_metastores: list[str]
+    #: For showing only: the display name of each configurator group named by object id that the sync knows.
+    group_names: dict[str, str]
 
 
 def _metastores(ids: Sequence[str]) -> list[str]:
@@ -152,7 +154,17 @@ def _tenant_view(session: Session, tenant: Tenant) -> TenantView:
         version=tenant.version,
         shareable_scope=list(tenant.shareable_scope or ()),
         own_metastores=list(tenant.own_metastores or ()),
+        group_names=group_display_names(session, tenant.configurator_ad_group),
     )
+
+
+def group_display_names(session: Session, refs: Sequence[object]) -> dict[str, str]:
+    """Object id → display name of the directory groups ``refs`` name (for showing; never for deciding)."""
+    ids = [str(r) for r in refs if OBJECT_ID.match(str(r))]
+    if not ids:
+        return {}
+    return dict(session.execute(select(AdGroup.ad_object_id, AdGroup.group_name).where(
+        AdGroup.is_current, ~AdGroup.is_deleted, func.lower(AdGroup.ad_object_id).in_(ids))).all())
 
 
 def _workspace_urls(settings: Settings, workspaces: Mapping[str, str]) -> dict[str, str]:

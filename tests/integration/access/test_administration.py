@@ -132,3 +132,13 @@ def test_a_directory_group_is_mapped_by_object_id_never_by_display_name(session_
     project = put_project(session_factory, access_of(ADMIN), "Finance", "Ledger",
                           approver_groups=[LEDGER_APPROVERS_ID.upper()], configurator_groups=["finance-approvers"])
     assert project.approver == [LEDGER_APPROVERS_ID] and project.configurator == ["finance-approvers"]
+
+
+def test_a_tenant_shows_its_directory_groups_display_names_beside_their_ids(session_factory, access_of, settings):
+    with session_factory.begin() as session:
+        History(session, AdGroup).create(created_by="sync", group_name="Ledger Approvers",
+                                         ad_object_id=LEDGER_APPROVERS_ID, members=[], source="azure_ad")
+    view = put_tenant(session_factory, access_of(ADMIN), settings, "Ledger", workspaces={"EMEA": WORKSPACE},
+                      configurator_groups=[LEDGER_APPROVERS_ID], approval_required="never")
+    assert view.configurator_groups == [LEDGER_APPROVERS_ID]
+    assert view.group_names == {LEDGER_APPROVERS_ID: "Ledger Approvers"}
