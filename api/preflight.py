@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import partial
 
 from api.context import Services
+from shared.access.ownership import upload_scope
 from shared.preflight import PreflightReport, preflight_within
 from shared.share_pack_file import SharePackSpec
 
@@ -16,8 +16,12 @@ def upload_preflight(svc: Services, url: str) -> Callable[[SharePackSpec], Prefl
     reader_for = svc.reader_for
     if reader_for is None:
         return None
-    return partial(
-        preflight_within,
-        reader_for=lambda: reader_for(url),
-        budget_seconds=svc.settings.preflight_budget_seconds,
-    )
+
+    def check(pack: SharePackSpec) -> PreflightReport:
+        # The plan shows only what the pack's project owns; another project's object is "a name taken".
+        with svc.session_factory() as session:
+            scope = upload_scope(session, pack, url)
+        return preflight_within(pack, reader_for=lambda: reader_for(url),
+                                budget_seconds=svc.settings.preflight_budget_seconds, planner=scope.plan)
+
+    return check

@@ -7,6 +7,7 @@ from flask import g
 from api.context import services
 from api.preflight import upload_preflight
 from shared.access.admission import admit_upload
+from shared.access.ownership import ProjectScope, upload_scope
 from shared.access.policy import Access
 from shared.access.principals import Principal
 from shared.share_pack_file import SharePackSpec
@@ -44,6 +45,10 @@ def dry_run_upload(content: bytes, filename: str, workspace_url: str, principal:
         with svc.session_factory() as session:
             admit_upload(session, Access.load(session, principal), pack, workspace_url)
 
+    def scope(pack: SharePackSpec) -> ProjectScope:
+        with svc.session_factory() as session:
+            return upload_scope(session, pack, workspace_url)
+
     return dry_run(
         content=content,
         filename=filename,
@@ -52,4 +57,5 @@ def dry_run_upload(content: bytes, filename: str, workspace_url: str, principal:
         reader_for=svc.reader_for,
         limits=format_limits(svc.settings),
         admit=admit,
+        scope=scope,
     )

@@ -42,7 +42,7 @@ from cryptography.fernet import Fernet
 from alembic import command
 from devserver.ready import NotReadyError, answers, wait_until_ready
 from devstack.lifeline import Watchdog, die_with_parent, stop_postgres
-from devstack.local_defaults import register_local_defaults
+from devstack.local_defaults import SHAREPACK_ADMINS_ID, register_local_defaults
 from devstack.ports import taken_ports
 from shared.db import make_engine, make_session_factory, sqlalchemy_url
 from shared.embedded_postgres import start_embedded_postgres
@@ -72,7 +72,7 @@ def local_defaults(emulator_url: str, graph_url: str = "http://127.0.0.1:8002",
         "GRAPH_CLIENT_SECRET": "graph-local-secret",
         "GRAPH_BASE_URL": graph_url,
         "GRAPH_AUTHORITY_HOST": graph_url,
-        "ADMIN_GROUPS": "sharepack-admins",
+        "ADMIN_GROUPS": SHAREPACK_ADMINS_ID,  # by object id: display names select no group
         "SYNC_SCHEDULE_AD_USERS": "30",
         "SYNC_SCHEDULE_AD_GROUPS": "30",
         # The console's "Sign in with Microsoft" against the Graph emulator's Entra endpoints (its app

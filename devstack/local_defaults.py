@@ -19,6 +19,11 @@ ADMIN = "local-dev"
 REQUESTOR = "requestor@example.com"
 BUSINESS_LINE = "Finance"
 PROJECT = "Partner analytics"
+# The object ids of the Graph emulator's groups (`devstack/graph_seed.json`): directory groups are named by id,
+# never by display name, so the AD sync brings in their members.
+FINANCE_CONFIGURATORS_ID = "0f3c2a51-7e1b-4c7d-9a8e-2b6d4f1a0c01"
+FINANCE_APPROVERS_ID = "0f3c2a51-7e1b-4c7d-9a8e-2b6d4f1a0c02"
+SHAREPACK_ADMINS_ID = "0f3c2a51-7e1b-4c7d-9a8e-2b6d4f1a0c03"
 
 
 def register_local_defaults(session_factory: sessionmaker[Session], workspace_url: str) -> bool:
@@ -35,12 +40,13 @@ def register_local_defaults(session_factory: sessionmaker[Session], workspace_ur
         Settings(dev_workspace_urls=(workspace_url,)),
         BUSINESS_LINE,
         workspaces={"EMEA": workspace_url},
-        configurator_groups=["finance-configurators"],
+        configurator_groups=["finance-configurators", FINANCE_CONFIGURATORS_ID],
         # `never` keeps the first upload of the examples provisioning straight away; the README shows how
         # to switch to `external` and walk through an approval.
         approval_required="never",
     )
     put_project(
-        session_factory, admin, BUSINESS_LINE, PROJECT, approver_groups=["finance-approvers"], configurator_groups=[]
+        session_factory, admin, BUSINESS_LINE, PROJECT, approver_groups=["finance-approvers", FINANCE_APPROVERS_ID],
+        configurator_groups=[]
     )
     return True

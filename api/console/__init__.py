@@ -196,8 +196,7 @@ def packs() -> str:
     except ValidationError as exc:
         raise InvalidInput(f"Invalid filter: {_first_message(exc.messages)}") from None
     with services().session_factory() as session:
-        tenant_ids = access().visible_tenant_ids(session)
-        page = list_share_packs(session, workspace_url=chosen_workspace(), tenant_ids=tenant_ids, **filters)
+        page = list_share_packs(session, workspace_url=chosen_workspace(), visible=access().visible(session), **filters)
     last_page = max(1, -(-page.total // page.page_size))
     return render_template(
         "packs.html", page=page, filters=raw, last_page=last_page, statuses=[str(s) for s in SharePackStatus],
@@ -380,9 +379,8 @@ def _project(session: Session, project_id: uuid.UUID | None) -> Project | None:
 def approvals() -> str:
     """The approver's inbox: packs of their projects waiting for a decision, oldest first."""
     with services().session_factory() as session:
-        tenant_ids = access().visible_tenant_ids(session)
         waiting = list_share_packs(
-            session, workspace_url=chosen_workspace(), tenant_ids=tenant_ids,
+            session, workspace_url=chosen_workspace(), visible=access().visible(session),
             status=SharePackStatus.PENDING_APPROVAL, page_size=MAX_INBOX,
         )
         inbox = [

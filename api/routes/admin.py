@@ -47,11 +47,15 @@ class TenantSchema(Schema):
     )
     ConfiguratorGroups = names()
     ApprovalRequired = fields.String(required=True, validate=validate.OneOf(values(ApprovalRule)))
+    # Omitted: kept as they are.
+    ShareableScope = fields.List(fields.String(validate=NAME), validate=validate.Length(max=500), load_default=None)
+    OwnMetastores = fields.List(fields.String(validate=NAME), validate=validate.Length(max=500), load_default=None)
 
 
 class ProjectSchema(Schema):
     ApproverGroups = names()
     ConfiguratorGroups = names()
+    ShareableScope = fields.List(fields.String(validate=NAME), validate=validate.Length(max=500), load_default=None)
 
 
 class RecipientImportSchema(Schema):
@@ -76,6 +80,9 @@ class TenantResponseSchema(Schema):
     ConfiguratorGroups = fields.List(fields.String())
     ApprovalRequired = fields.String()
     Version = fields.Integer()
+    ShareableScope = fields.List(fields.String())
+    OwnMetastores = fields.List(fields.String())
+    GroupNames = fields.Dict(keys=fields.String(), values=fields.String())
 
 
 class TenantListSchema(Schema):
@@ -109,6 +116,9 @@ def _tenant(view: TenantView) -> dict[str, Any]:
         "ConfiguratorGroups": view.configurator_groups,
         "ApprovalRequired": view.approval_required,
         "Version": view.version,
+        "ShareableScope": view.shareable_scope,
+        "OwnMetastores": view.own_metastores,
+        "GroupNames": view.group_names,
     }
 
 
@@ -153,6 +163,8 @@ class TenantByName(MethodView):
             workspaces=body["Workspaces"],
             configurator_groups=body["ConfiguratorGroups"],
             approval_required=body["ApprovalRequired"],
+            shareable_scope=body["ShareableScope"],
+            own_metastores=body["OwnMetastores"],
             request_id=g.get("request_id"),
         )
         return _tenant(view)
@@ -172,6 +184,7 @@ class ProjectByName(MethodView):
             project_name,
             approver_groups=body["ApproverGroups"],
             configurator_groups=body["ConfiguratorGroups"],
+            shareable_scope=body["ShareableScope"],
             request_id=g.get("request_id"),
         )
         return {"Message": f"Project {project.project_name}", "Id": project.project_id, "Version": project.version}

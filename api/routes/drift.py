@@ -93,10 +93,10 @@ class WorkspaceDrift(MethodView):
         """The packs of this workspace with drift the caller may see; for administrators also the recipients and
         shares no pack created."""
         with services().session_factory() as session:
-            tenant_ids = access().visible_tenant_ids(session)
-            packs = packs_with_drift(session, workspace_url(), tenant_ids=tenant_ids)
+            visible = access().visible(session)
+            packs = packs_with_drift(session, workspace_url(), visible=visible)
             # what no pack created belongs to no tenant: only administrators (who see every tenant) see it
-            unowned = unowned_findings(session, workspace_url()) if tenant_ids is None else []
+            unowned = unowned_findings(session, workspace_url()) if visible is None else []
             synced = last_sync(session, workspace_url())
         return {
             "Message": f"{len(packs)} share pack{'s' if len(packs) != 1 else ''} with drift",

@@ -55,7 +55,7 @@ class ReportSchema(Schema):
 
 def build_report(name: str, session: Session, days: int) -> Report:
     """The report `name` for the caller: the tenants they see, over the last `days` days."""
-    return REPORTS[name](session, days=days, tenant_ids=access().visible_tenant_ids(session))
+    return REPORTS[name](session, days=days, visible=access().visible(session))
 
 
 def _respond(name: str, args: dict[str, Any]) -> Response | dict[str, Any]:

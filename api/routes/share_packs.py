@@ -141,8 +141,7 @@ class SharePacks(MethodView):
     def get(self, args):
         """Share packs of this workspace, newest first, filtered by status, requestor or project."""
         with services().session_factory() as session:
-            tenant_ids = access().visible_tenant_ids(session)
-            page = list_share_packs(session, workspace_url=workspace_url(), tenant_ids=tenant_ids, **args)
+            page = list_share_packs(session, workspace_url=workspace_url(), visible=access().visible(session), **args)
         return {
             "Message": f"{len(page.items)} share packs",
             "Count": len(page.items),

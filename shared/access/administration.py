@@ -6,13 +6,16 @@ transaction owned by the use case.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from shared.access.data_scope import normalise_scope
 from shared.access.directory import find_project, find_tenant, tenant_workspaces
 from shared.access.membership import normalise_members
 from shared.access.policy import Access
@@ -24,6 +27,29 @@ from shared.status import ApprovalRule, AuditAction
 
 REGIONS = ("AM", "EMEA", "APAC")
 LOCAL_SOURCE = "local"
+#: A directory (Entra) object id: how tenants and projects name directory groups.
+OBJECT_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+
+def group_references(session: Session, groups: Sequence[str], *, field: str) -> list[str]:
+    """Groups as a tenant or project stores them: an Entra group by its object id, a local group by its name.
+
+    Entra display names are neither unique nor protected, so one never names a group here: an entry that is
+    not an object id must be a local group's name (`PUT /workflow/groups/{name}`).
+    """
+    refs = normalise_members(list(groups))
+    names = [r for r in refs if not OBJECT_ID.match(r)]
+    if names:
+        local = {n.lower() for n in session.scalars(select(AdGroup.group_name).where(
+            AdGroup.is_current, ~AdGroup.is_deleted, AdGroup.ad_object_id.is_(None),
+            func.lower(AdGroup.group_name).in_(names)))}
+        unknown = [n for n in names if n not in local]
+        if unknown:
+            raise InvalidInput(
+                f"{field}: {unknown[0][:80]!r} is neither an Entra group's object id nor a local group; "
+                "name directory groups by object id (display names are not unique)"
+            )
+    return refs
 
 
 def _audit(
@@ -103,6 +129,19 @@ class TenantView:
     configurator_groups: list[str]
     approval_required: str
     version: int
+    shareable_scope: list[str]
+    own_metastores: list[str]
+    #: For showing only: the display name of each configurator group named by object id that the sync knows.
+    group_names: dict[str, str]
+
+
+def _metastores(ids: Sequence[str]) -> list[str]:
+    """Global metastore ids as stored: lowercased, unique, sorted (``<cloud>:<region>:<uuid>``)."""
+    result = sorted({str(m).strip().lower() for m in ids if str(m).strip()})
+    bad = [m for m in result if m.count(":") != 2 or any(c.isspace() for c in m) or len(m) > 255]
+    if bad:
+        raise InvalidInput(f"OwnMetastores: {bad[0][:80]!r} is not a global metastore id (<cloud>:<region>:<uuid>)")
+    return result
 
 
 def _tenant_view(session: Session, tenant: Tenant) -> TenantView:
@@ -113,7 +152,19 @@ def _tenant_view(session: Session, tenant: Tenant) -> TenantView:
         configurator_groups=list(tenant.configurator_ad_group),
         approval_required=tenant.approval_required,
         version=tenant.version,
+        shareable_scope=list(tenant.shareable_scope or ()),
+        own_metastores=list(tenant.own_metastores or ()),
+        group_names=group_display_names(session, tenant.configurator_ad_group),
     )
+
+
+def group_display_names(session: Session, refs: Sequence[object]) -> dict[str, str]:
+    """Object id → display name of the directory groups ``refs`` name (for showing; never for deciding)."""
+    ids = [str(r) for r in refs if OBJECT_ID.match(str(r))]
+    if not ids:
+        return {}
+    return dict(session.execute(select(AdGroup.ad_object_id, AdGroup.group_name).where(
+        AdGroup.is_current, ~AdGroup.is_deleted, func.lower(AdGroup.ad_object_id).in_(ids))).all())
 
 
 def _workspace_urls(settings: Settings, workspaces: Mapping[str, str]) -> dict[str, str]:
@@ -140,9 +191,12 @@ def put_tenant(
     workspaces: Mapping[str, str],
     configurator_groups: Sequence[str],
     approval_required: str,
+    shareable_scope: Sequence[str] | None = None,
+    own_metastores: Sequence[str] | None = None,
     request_id: str | None = None,
 ) -> TenantView:
-    """Register or change a tenant: its workspace per region, configurator groups and approval rule."""
+    """Register or change a tenant: its workspace per region, configurator groups and approval rule, the data
+    it may share and its own metastores (None: kept as they are; a new tenant starts with none)."""
     access.require_admin("register or change tenants")
     name = business_line.strip()
     if not name:
@@ -156,7 +210,14 @@ def put_tenant(
     with session_factory.begin() as session:
         existing = find_tenant(session, name)
         old = _tenant_view(session, existing).__dict__ if existing else None
-        values = {"configurator_ad_group": normalise_members(list(configurator_groups)), "approval_required": rule}
+        values: dict[str, Any] = {
+            "configurator_ad_group": group_references(session, configurator_groups, field="ConfiguratorGroups"),
+            "approval_required": rule,
+        }
+        if shareable_scope is not None:
+            values["shareable_scope"] = normalise_scope(shareable_scope, field="ShareableScope")
+        if own_metastores is not None:
+            values["own_metastores"] = _metastores(own_metastores)
         if existing is None:
             tenant = History(session, Tenant).create(
                 created_by=by, change_reason="registered", business_line_name=name, **values
@@ -209,9 +270,13 @@ def put_project(
     *,
     approver_groups: Sequence[str],
     configurator_groups: Sequence[str],
+    shareable_scope: Sequence[str] | None = None,
     request_id: str | None = None,
 ) -> Project:
-    """Create or change a project of a registered tenant (administrators and the tenant's configurators)."""
+    """Create or change a project of a registered tenant (administrators and the tenant's configurators).
+
+    ``shareable_scope`` narrows what the tenant may share for this project's packs (None: kept as it is).
+    """
     name = project_name.strip()
     if not name:
         raise InvalidInput("A project needs a name")
@@ -221,12 +286,15 @@ def put_project(
         if tenant is None:
             raise NotFound(f"Business line {business_line!r} is not registered")
         access.require_tenant_configurator(tenant, "create or change its projects")
-        values = {
-            "approver": normalise_members(list(approver_groups)),
-            "configurator": normalise_members(list(configurator_groups)),
+        values: dict[str, Any] = {
+            "approver": group_references(session, approver_groups, field="ApproverGroups"),
+            "configurator": group_references(session, configurator_groups, field="ConfiguratorGroups"),
         }
+        if shareable_scope is not None:
+            values["shareable_scope"] = normalise_scope(shareable_scope, field="ShareableScope")
         existing = find_project(session, tenant.tenant_id, name)
-        old = {"approver": existing.approver, "configurator": existing.configurator} if existing else None
+        old = {"approver": existing.approver, "configurator": existing.configurator,
+               "shareable_scope": existing.shareable_scope} if existing else None
         if existing is None:
             project = History(session, Project).create(
                 created_by=by, change_reason="created", project_name=name, tenant_id=tenant.tenant_id, **values

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from shared.access.data_scope import is_external_d2d, require_in_data_scope
 from shared.access.directory import resolve_upload_target
 from shared.access.policy import Access
 from shared.errors import Forbidden, InvalidInput
@@ -59,6 +60,7 @@ def admit_upload(session: Session, access: Access, pack: SharePackSpec, workspac
             f"Workspace {workspace_url} is not one of business line {tenant.business_line_name!r}'s workspaces"
         )
     access.require_uploader(tenant, project)
+    require_in_data_scope(pack, tenant, project)
     principal = access.principal
     if not (access.is_self(metadata.requestor) or access.is_admin):
         raise Forbidden(
@@ -97,7 +99,7 @@ def needs_approval(session: Session, tenant: Tenant, pack: SharePackSpec, worksp
         return True
     if rule is ApprovalRule.NEVER:
         return False
-    if any(r.type is RecipientType.D2O for r in pack.recipients):
+    if any(r.type is RecipientType.D2O or is_external_d2d(r, tenant) for r in pack.recipients):
         return True
     return _grants_existing_share_to_new_recipient(session, pack, workspace_url)
 

@@ -10,10 +10,11 @@ from shared.models import AdGroup
 
 
 def member_of(session: Session, principal: Principal) -> frozenset[str]:
-    """Every group the principal belongs to, by name and by directory object id, lowercased.
+    """Every group the principal belongs to, lowercased: a local group by its name, a directory group by its
+    object id only.
 
-    Tenants and projects name their groups either way (a local group's name, or an Entra group's object id),
-    so both spellings of each group are returned.
+    Entra display names are neither unique nor protected, so a synced group's display name never stands for
+    a group a tenant or project names; local groups (made by administrators) are named.
     """
     if principal.method == "entra":
         # Microsoft: authorize on `oid`, never on `preferred_username`/`upn` (a user can change those).
@@ -31,9 +32,7 @@ def member_of(session: Session, principal: Principal) -> frozenset[str]:
     ).all()
     groups = set(token_groups)
     for name, object_id in rows:
-        groups.add(name.lower())
-        if object_id:
-            groups.add(object_id.lower())
+        groups.add(object_id.lower() if object_id else name.lower())
     return frozenset(groups)
 
 

@@ -11,13 +11,29 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.orm import Session
 
 from shared.access.membership import member_of
 from shared.access.principals import Principal
 from shared.errors import Forbidden, NotFound
 from shared.models import Project, SharePack, Tenant
+
+
+@dataclass(frozen=True)
+class Visibility:
+    """Whose packs a principal sees: every pack of ``tenant_ids`` (tenant configurators), and the packs of
+    ``project_ids`` only (a project's approvers and configurators see that project's packs, not its tenant's)."""
+
+    tenant_ids: frozenset[uuid.UUID]
+    project_ids: frozenset[uuid.UUID]
+
+    def sees(self, pack: SharePack) -> bool:
+        return pack.tenant_id in self.tenant_ids or pack.project_id in self.project_ids
+
+    def where(self) -> ColumnElement[bool]:
+        """The SQL condition on `SharePack` rows this principal sees."""
+        return or_(SharePack.tenant_id.in_(sorted(self.tenant_ids)), SharePack.project_id.in_(sorted(self.project_ids)))
 
 
 @dataclass(frozen=True)
@@ -87,24 +103,24 @@ class Access:
 
     # -- visibility ----------------------------------------------------------------------------------------
 
-    def visible_tenant_ids(self, session: Session) -> frozenset[uuid.UUID] | None:
-        """Tenants whose packs this principal sees; None means all (administrators)."""
+    def visible(self, session: Session) -> Visibility | None:
+        """Whose packs this principal sees; None means all (administrators)."""
         if self.is_admin:
             return None
-        visible = {
+        tenants = frozenset(
             t.tenant_id
             for t in session.scalars(select(Tenant).where(Tenant.is_current, ~Tenant.is_deleted))
             if self.is_tenant_configurator(t)
-        }
-        visible |= {
-            p.tenant_id
+        )
+        projects = frozenset(
+            p.project_id
             for p in session.scalars(select(Project).where(Project.is_current, ~Project.is_deleted))
             if self.is_project_configurator(p) or self.is_project_approver(p)
-        }
-        return frozenset(visible)
+        )
+        return Visibility(tenants, projects)
 
     def require_visible(self, session: Session, pack: SharePack) -> None:
-        """NotFound, worded like an unknown id, unless the principal sees the pack's tenant."""
-        visible = self.visible_tenant_ids(session)
-        if visible is not None and pack.tenant_id not in visible:
+        """NotFound, worded like an unknown id, unless the principal sees the pack (its tenant or project)."""
+        visible = self.visible(session)
+        if visible is not None and not visible.sees(pack):
             raise NotFound(f"Share pack {pack.share_pack_id} not found")

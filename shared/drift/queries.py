@@ -9,6 +9,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from shared.access.policy import Visibility
 from shared.drift.detect import DriftKind, Finding
 from shared.models import DriftFindingRow, SharePack, SyncJob
 from shared.status import SyncStatus, SyncType
@@ -45,9 +46,9 @@ def unowned_findings(session: Session, workspace_url: str) -> list[Finding]:
 
 
 def packs_with_drift(
-    session: Session, workspace_url: str, *, tenant_ids: frozenset[uuid.UUID] | None = None
+    session: Session, workspace_url: str, *, visible: Visibility | None = None
 ) -> list[PackDrift]:
-    """Return the workspace's packs with drift, most findings first (only those of ``tenant_ids``, if given)."""
+    """Return the workspace's packs with drift, most findings first (only those ``visible``, if given)."""
     query = (
         select(
             DriftFindingRow.share_pack_id,
@@ -60,8 +61,8 @@ def packs_with_drift(
         .group_by(DriftFindingRow.share_pack_id, SharePack.share_pack_name)
         .order_by(func.count().desc(), SharePack.share_pack_name)
     )
-    if tenant_ids is not None:
-        query = query.where(SharePack.tenant_id.in_(tenant_ids))
+    if visible is not None:
+        query = query.where(visible.where())
     rows = session.execute(query)
     return [PackDrift(r.share_pack_id, r.share_pack_name, r.findings, r.detected_at) for r in rows]
 

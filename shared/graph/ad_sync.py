@@ -7,8 +7,11 @@ soft-deleted. Pages are streamed and written in batches of `batch_size` objects,
 transaction: memory stays bounded by the batch, and a crash mid-round only repeats work (the link is
 saved after the last page, and writing the same state again adds no history).
 
-Groups: only those named by a tenant or project (by display name or object id) plus `admin_groups` are
-kept. Graph reports direct members (`members@delta`); these land in `graph_group_members`, and
+Groups are selected by object id only: those a tenant or project names by object id, plus `admin_groups`.
+Entra display names are neither unique nor protected (anyone may create a group called `FINANCE-APPROVERS`),
+so a display name never selects a group, never takes over a local group of that name, and two groups with one
+name are both kept: the display name is stored for showing, with the object id added when it is taken.
+Graph reports direct members (`members@delta`); these land in `graph_group_members`, and
 `ad_groups.members` is derived from them and the *active* synced users, so disabling a user removes
 them from every group's members at the next group sync even though Graph's group did not change.
 Members of nested groups are read with `/transitiveMembers` on each run for the groups that have any.
@@ -147,7 +150,7 @@ class AdSync:
     # -- groups -------------------------------------------------------------------------------------
 
     def wanted_groups(self) -> frozenset[str]:
-        """Lowercased names and object ids of the groups that matter: tenants', projects', administrators'."""
+        """Lowercased group references of tenants, projects and administrators; only object ids select groups."""
         with self.session_factory() as session:
             wanted = {g.lower() for g in self.admin_groups}
             for (groups,) in session.execute(select(Tenant.configurator_ad_group).where(
@@ -192,8 +195,8 @@ class AdSync:
                     if gid in tracked:
                         removed.append(gid)
                     continue
-                name = item.get("displayName") or names.get(gid) or tracked.get(gid)
-                if name is None or (name.lower() not in wanted and gid.lower() not in wanted):
+                name = item.get("displayName") or names.get(gid) or tracked.get(gid) or gid
+                if gid.lower() not in wanted:
                     if gid in tracked:  # renamed out of the groups that matter
                         removed.append(gid)
                     continue
@@ -278,18 +281,12 @@ class AdSync:
         history = History(session, AdGroup)
         known = set(session.scalars(select(AdGroup.ad_object_id).where(
             AdGroup.is_current, ~AdGroup.is_deleted, AdGroup.ad_object_id.in_([g[0] for g in groups]))))
-        # A group made by hand under the same name (before Graph was configured) becomes the synced one.
-        by_name = set(session.scalars(select(AdGroup.group_name).where(
-            AdGroup.is_current, ~AdGroup.is_deleted, AdGroup.ad_object_id.is_(None),
-            AdGroup.group_name.in_([g[1] for g in groups if g[0] not in known]))))
-        rows = [{"ad_object_id": gid, "group_name": name, "members": members, "source": SOURCE}
-                for gid, name, members in groups]
-        new = [r for r in rows if r["ad_object_id"] not in known and r["group_name"] not in by_name]
+        shown = _display_names(session, groups)
+        rows = [{"ad_object_id": gid, "group_name": shown[gid], "members": members, "source": SOURCE}
+                for gid, _, members in groups]
+        new = [r for r in rows if r["ad_object_id"] not in known]
         written = history.upsert_many([r for r in rows if r["ad_object_id"] in known], key=("ad_object_id",),
                                       changed_by=SYNCED_BY, change_reason="synced from Azure AD")
-        written += history.upsert_many([r for r in rows if r["ad_object_id"] not in known and r["group_name"]
-                                        in by_name], key=("group_name",), changed_by=SYNCED_BY,
-                                       change_reason="linked to Azure AD")
         written += history.upsert_many(new, key=("ad_object_id",), changed_by=SYNCED_BY,
                                        change_reason="found in Azure AD")
         counts.created += len(new)
@@ -324,6 +321,30 @@ class AdSync:
             session.execute(pg_insert(GraphDeltaLink).values(resource=resource, delta_link=link, scope=scope)
                             .on_conflict_do_update(index_elements=["resource"],
                                                    set_={"delta_link": link, "scope": scope}))
+
+
+def _display_names(session: Session, groups: Sequence[tuple[str, str, list[str]]]) -> dict[str, str]:
+    """The name each group is stored under: its display name, or ``name (object id)`` when another group (a
+    local one, or a synced one with another id) has that name already. Names are unique among current
+    groups, and a collision must never fail a sync; a group keeps the name it is stored under if it can."""
+    ids = {gid for gid, _, _ in groups}
+    rows = session.execute(select(AdGroup.group_name, AdGroup.ad_object_id).where(
+        AdGroup.is_current, ~AdGroup.is_deleted,
+        AdGroup.group_name.in_(sorted({name for _, name, _ in groups})) | AdGroup.ad_object_id.in_(sorted(ids))))
+    stored: dict[str, str] = {}
+    taken: set[str] = set()
+    for name, gid in rows:
+        if gid in ids:
+            stored[gid] = name
+        else:
+            taken.add(name.lower())
+    result: dict[str, str] = {}
+    # Groups already stored under their display name go first: they keep it.
+    for gid, name, _ in sorted(groups, key=lambda g: (stored.get(g[0]) != g[1], g[0])):
+        shown = name if name.lower() not in taken else f"{name} ({gid})"
+        taken.add(shown.lower())
+        result[gid] = shown
+    return result
 
 
 def _user_values(item: Mapping[str, Any], existing: User | None) -> dict[str, Any] | None:

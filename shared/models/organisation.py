@@ -30,6 +30,10 @@ class Tenant(Versioned, Base):
     approval_required: Mapped[str] = mapped_column(server_default=text("'never'"))
     # E-mail domains D2O recipients may have (lowercase, no "@"); empty: any domain.
     allowed_email_domains: Mapped[list[Any]] = mapped_column(server_default=text("'[]'::jsonb"))
+    # Catalogs or catalog.schema prefixes its packs may share (`shared.access.data_scope`); empty: no limit.
+    shareable_scope: Mapped[list[Any]] = mapped_column(server_default=text("'[]'::jsonb"))
+    # Global metastore ids of its own metastores: a D2D recipient elsewhere is external (approval rule).
+    own_metastores: Mapped[list[Any]] = mapped_column(server_default=text("'[]'::jsonb"))
 
 
 class TenantRegion(Versioned, Base):
@@ -58,6 +62,8 @@ class Project(Versioned, Base):
     tenant_id: Mapped[uuid.UUID]
     approver: Mapped[list[Any]] = mapped_column(server_default=text("'[]'::jsonb"))
     configurator: Mapped[list[Any]] = mapped_column(server_default=text("'[]'::jsonb"))
+    # Narrows the tenant's shareable scope for this project's packs; empty: the tenant's.
+    shareable_scope: Mapped[list[Any]] = mapped_column(server_default=text("'[]'::jsonb"))
 
 
 class User(Versioned, Base):

@@ -27,6 +27,8 @@ log = get_logger(__name__)
 
 DEFAULT_CONCURRENCY = 16
 T = TypeVar("T")
+#: Makes the plan a preview shows: `make_plan`, or one limited to what the caller's project owns.
+Planner = Callable[[SharePackSpec, WorkspaceState], Plan]
 
 
 class CatalogReader(Protocol):
@@ -78,14 +80,20 @@ def read_facts(pack: SharePackSpec, reader: CatalogReader, *, concurrency: int =
         )
 
 
-def preflight(pack: SharePackSpec, reader: CatalogReader, *, concurrency: int = DEFAULT_CONCURRENCY) -> PreflightReport:
+def preflight(
+    pack: SharePackSpec,
+    reader: CatalogReader,
+    *,
+    concurrency: int = DEFAULT_CONCURRENCY,
+    planner: Planner = make_plan,
+) -> PreflightReport:
     """Check ``pack`` against the workspace and preview its plan, reading only.
 
     Raises:
         ProvisioningError: the workspace could not be read (classified: transient or permanent).
     """
     facts = read_facts(pack, reader, concurrency=concurrency)
-    plan = make_plan(pack, facts.state)
+    plan = planner(pack, facts.state)
     errors, warnings = check_pack(pack, facts, plan)
     return PreflightReport(errors=errors, warnings=warnings, plan=plan)
 
@@ -124,11 +132,12 @@ def preflight_within(
     *,
     budget_seconds: float,
     concurrency: int = DEFAULT_CONCURRENCY,
+    planner: Planner = make_plan,
 ) -> PreflightReport:
     """`preflight` bounded in time; a workspace that cannot be read (in time) yields a skipped report with a
     warning instead of an error."""
     try:
-        return read_within(lambda: preflight(pack, reader_for(), concurrency=concurrency),
+        return read_within(lambda: preflight(pack, reader_for(), concurrency=concurrency, planner=planner),
                            budget_seconds=budget_seconds)
     except WorkspaceUnreadable as exc:
         log.warning("preflight.skipped", reason=exc.reason)

@@ -459,15 +459,18 @@ def _plan_recipients(
 
 
 def _check_sharing_identifier(want: RecipientState, actual: WorkspaceState, draft: _Draft) -> None:
-    """Flag a D2D recipient whose metastore already has a recipient under another name (one per id)."""
+    """Flag a D2D recipient whose metastore already has a recipient under another name (one per id).
+
+    The other recipient is not named: it may be another project's, and a plan never describes those.
+    """
     if want.authentication_type != DATABRICKS:
         return
-    for other in actual.recipients.values():
-        if other.data_recipient_global_metastore_id == want.data_recipient_global_metastore_id:
-            draft.conflicts.append(
-                f"recipient {want.name}: metastore {want.data_recipient_global_metastore_id} already has the "
-                f"recipient {other.name} (a metastore can have only one recipient)"
-            )
+    if any(other.data_recipient_global_metastore_id == want.data_recipient_global_metastore_id
+           for other in actual.recipients.values()):
+        draft.conflicts.append(
+            f"recipient {want.name}: metastore {want.data_recipient_global_metastore_id} already has a recipient "
+            "under another name (a metastore can have only one recipient)"
+        )
 
 
 def _update_recipient(want: RecipientState, have: RecipientState, draft: _Draft, *, exact: bool) -> None:

@@ -27,13 +27,14 @@ from sqlalchemy.orm import Session, sessionmaker
 from shared import tracing
 from shared.access.admission import Admission, needs_approval
 from shared.access.approvers import notify_approvers
+from shared.access.ownership import rollback_preview_plan
 from shared.access.policy import Access
 from shared.errors import Conflict, InvalidInput
 from shared.history import History
 from shared.logging import get_logger
 from shared.models import AuditEntry, Project, Request, SharePack, Tenant
 from shared.preflight import CatalogReader, WorkspaceUnreadable, read_within
-from shared.provisioning.plan import Plan, make_rollback_plan
+from shared.provisioning.plan import Plan
 from shared.queue.messages import ProvisionSharePack
 from shared.queue.outbox import add_to_outbox
 from shared.share_pack_file import FormatLimits, Issue
@@ -274,7 +275,7 @@ class Lifecycle:
             def read_and_plan() -> Plan:
                 reader = reader_for(workspace_url)
                 state = reader.read_state(target.restore).merged(reader.read_state(target.remove))
-                return make_rollback_plan(target.restore, target.remove, state)
+                return rollback_preview_plan(self.session_factory, target.pack, target.restore, target.remove, state)
 
             try:
                 return read_within(read_and_plan, budget_seconds=self.read_budget_seconds), ()

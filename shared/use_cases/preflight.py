@@ -6,10 +6,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from shared.access.ownership import ProjectScope
 from shared.errors import ConfigurationError, ServiceUnavailable
 from shared.logging import get_logger
 from shared.preflight import CatalogReader, PreflightReport, preflight
 from shared.provisioning.errors import ProvisioningError
+from shared.provisioning.plan import make_plan
 from shared.share_pack_file import FormatLimits, Issue, SharePackSpec, parse_share_pack
 from shared.use_cases.submit import _workspace_mismatch
 
@@ -34,11 +36,13 @@ def dry_run(
     reader_for: Callable[[str], CatalogReader] | None,
     limits: FormatLimits | None = None,
     admit: Callable[[SharePackSpec], object] | None = None,
+    scope: Callable[[SharePackSpec], ProjectScope] | None = None,
 ) -> DryRun:
     """Validate an upload as the upload route would, then check it against the workspace, read-only.
 
     `admit` applies the upload's access rules before the workspace is read: what a workspace holds (tables,
-    other packs' objects in a plan's conflicts) is only for callers who may upload to it.
+    other packs' objects in a plan's conflicts) is only for callers who may upload to it. `scope` limits the
+    plan to what the pack's project owns (`shared.access.ownership`): other projects' objects are never described.
 
     Raises:
         Forbidden, InvalidInput: `admit` refused the caller.
@@ -55,7 +59,8 @@ def dry_run(
         skipped = Issue(path="", message="Pre-flight check skipped: no Databricks credentials are configured")
         return DryRun(errors=[], warnings=[*parsed.warnings, skipped], plan=None)
     try:
-        report: PreflightReport = preflight(parsed.share_pack, reader_for(workspace_url))
+        planner = scope(parsed.share_pack).plan if scope is not None else make_plan
+        report: PreflightReport = preflight(parsed.share_pack, reader_for(workspace_url), planner=planner)
     except (ProvisioningError, ConfigurationError) as exc:
         log.warning("preflight.unreadable", error=exc.message)
         raise ServiceUnavailable(f"The workspace {workspace_url} cannot be read right now: {exc.message}") from exc

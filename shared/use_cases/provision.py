@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from shared import metrics, tracing
 from shared.access.approval import missing_approval
-from shared.access.ownership import Owners, ownership_conflicts, recorded_owners
+from shared.access.ownership import Owners, owned_removals, owned_state, ownership_conflicts, recorded_owners
 from shared.db import advisory_lock, lock_key
 from shared.errors import ConfigurationError, WorkflowError
 from shared.history import History
@@ -184,12 +184,17 @@ class ProvisioningJob:
         try:
             previous = record.previous_plan(pack.share_pack_id)
             state = gateway.read_state(pack.spec)
-            refused = self._foreign_objects(pack, state, project_id, previous[0] if previous else None)
+            owners = self._owners(pack, project_id, previous[0] if previous else None)
+            refused = ownership_conflicts(pack.spec, state, owners, project_id)
             if refused:
                 reason = "The share pack conflicts with objects its project does not own: " + "; ".join(refused)
                 record.fail(pack.share_pack_id, reason)
                 return
-            plan = _make_plan(pack, state, gateway)
+            removals, left_alone = None, []
+            if pack.removals is not None:  # a rollback removes only what its project owns
+                state = state.merged(gateway.read_state(pack.removals))
+                removals, left_alone = owned_removals(pack.removals, state, owners, project_id)
+            plan = _make_plan(pack.spec, removals, owned_state(state, owners, project_id))
             if previous is not None:  # an earlier attempt: audit what it did but died before recording
                 record.reconcile(*previous, plan, workspace_url=pack.workspace_url, request_id=pack.request_id)
             record.plan_ready(
@@ -223,10 +228,10 @@ class ProvisioningJob:
                 reason, retry_after_seconds=exc.retry_after_seconds
             ) from exc
 
-        summary = plan_counts(plan.to_dict())
+        summary = ", ".join([counts for counts in [plan_counts(plan.to_dict())] if counts] + left_alone)
         record.complete(
             attempt,
-            removed=pack.removals,
+            removed=removals,
             provisioning_status=f"Step {steps.TOTAL_STEPS}/{steps.TOTAL_STEPS}: Completed "
             f"({summary or 'no changes needed'})",
             pipelines=made,
@@ -234,20 +239,20 @@ class ProvisioningJob:
         )
         log.info("provision.completed", changes=len(plan.changes))
 
-    def _foreign_objects(
-        self, pack: _Pack, state: WorkspaceState, project_id: uuid.UUID, previous: Plan | None
-    ) -> list[str]:
-        """Existing objects the pack names that its project does not own (checked before planning)."""
+    def _owners(self, pack: _Pack, project_id: uuid.UUID, previous: Plan | None) -> Owners:
+        """Who owns what the pack (and a rollback's removals) names, as recorded, plus what an interrupted
+        attempt of this pack created (this project's, though not recorded yet)."""
+        specs = [pack.spec] if pack.removals is None else [pack.spec, pack.removals]
         with self.session_factory() as session:
-            owners = recorded_owners(session, pack.spec, pack.workspace_url)
-        if previous is not None:  # what an interrupted attempt of this pack created is this project's
-            created = [c for c in previous.changes if c.action is Action.CREATE]
-            mine = {entity: {c.name: project_id for c in created if c.entity is entity} for entity in Entity}
-            owners = Owners(
-                recipients={**owners.recipients, **mine[Entity.RECIPIENT]},
-                shares={**owners.shares, **mine[Entity.SHARE]},
-            )
-        return ownership_conflicts(pack.spec, state, owners, project_id)
+            owners = recorded_owners(session, pack.workspace_url, *specs)
+        if previous is None:
+            return owners
+        created = [c for c in previous.changes if c.action in (Action.CREATE, Action.REPLACE)]
+        return owners.with_created(
+            project_id, **{kind: [c.name for c in created if c.entity is entity] for kind, entity in
+                           (("recipients", Entity.RECIPIENT), ("shares", Entity.SHARE),
+                            ("pipelines", Entity.PIPELINE))}
+        )
 
     def _check_stop(self, pack: _Pack, stop: StopSignal, next_step: Step) -> None:
         if stop.should_stop():
@@ -265,11 +270,11 @@ def _step_line(pack: _Pack, step: Step) -> str:
     return f"{step.status_line(pack.strategy)} '{named}'" if named else step.status_line(pack.strategy)
 
 
-def _make_plan(pack: _Pack, state: WorkspaceState, gateway: WorkspaceGateway) -> Plan:
+def _make_plan(spec: SharePackSpec, removals: SharePackSpec | None, state: WorkspaceState) -> Plan:
     """Plan the pack from what the workspace holds now (a rollback also removes what it must)."""
-    if pack.removals is None:
-        return make_plan(pack.spec, state)
-    return make_rollback_plan(pack.spec, pack.removals, state.merged(gateway.read_state(pack.removals)))
+    if removals is None:
+        return make_plan(spec, state)
+    return make_rollback_plan(spec, removals, state)
 
 
 def _failure_message(step: Step, strategy: Strategy, exc: ProvisioningError) -> str:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Collection
 
 from sqlalchemy import func
 from sqlalchemy.orm import Session
 
+from shared.access.policy import Visibility
 from shared.errors import NotFound
 from shared.history import History
 from shared.models import SharePack
@@ -55,15 +55,15 @@ def list_share_packs(
     project: str | None = None,
     page: int = 1,
     page_size: int = 50,
-    tenant_ids: Collection[uuid.UUID] | None = None,
+    visible: Visibility | None = None,
 ) -> SharePackPage:
     """Current share packs matching the filters, newest first, one page at a time.
 
-    `tenant_ids` limits the listing to packs of those tenants (what the caller may see); None: no limit.
+    `visible` limits the listing to the packs the caller may see (`Access.visible`); None: no limit.
     """
     conditions = [SharePack.is_current]
-    if tenant_ids is not None:
-        conditions.append(SharePack.tenant_id.in_(list(tenant_ids)))
+    if visible is not None:
+        conditions.append(visible.where())
     if workspace_url:
         conditions.append(SharePack.workspace_url == workspace_url)
     if status:

@@ -3,23 +3,24 @@
 Each report reads what the service already records (`monitoring.pack_runs`, `job_metrics`,
 `project_costs`) for the packs a caller may see, and shapes it with pandas: group-bys, percentiles and
 daily series are what pandas is for, and the same frames export to CSV and Excel for people who take the
-numbers elsewhere. Every report covers the last `days` days and is limited to `tenant_ids` (None: all, for
-administrators). Durations are seconds; money is the currency the billing tables give (list prices).
+numbers elsewhere. Every report covers the last `days` days and what the caller's `Visibility` shows (their
+tenants' and projects' packs; None: all, for administrators). Durations are seconds; money is the
+currency the billing tables give (list prices).
 """
 
 from __future__ import annotations
 
 import io
 import uuid
-from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Select, column, select, table
+from sqlalchemy import Select, column, or_, select, table
 from sqlalchemy.orm import Session
 
+from shared.access.policy import Visibility
 from shared.models import JobMetric, Pipeline, Project, ProjectCost, SharePack
 
 MAX_DAYS = 366
@@ -62,16 +63,17 @@ class Report:
         return buffer.getvalue()
 
 
-def pack_report(session: Session, *, days: int, tenant_ids: Collection[uuid.UUID] | None) -> Report:
+def pack_report(session: Session, *, days: int, visible: Visibility | None) -> Report:
     """Pack runs: how many finished how, how long they took (waiting for approval apart), recent failures."""
     since = _since(days)
     runs = table("pack_runs", *(column(c) for c in (
         "share_pack_id", "share_pack_name", "workspace_url", "submitted_at", "finished_at", "outcome",
         "duration_seconds", "processing_seconds", "queue_wait_seconds", "approval_wait_seconds", "last_status",
-        "error_message", "tenant_id")), schema="monitoring")
+        "error_message", "tenant_id", "project_id")), schema="monitoring")
     query = select(runs).where(runs.c.submitted_at >= since)
-    if tenant_ids is not None:
-        query = query.where(runs.c.tenant_id.in_(list(tenant_ids)))
+    if visible is not None:
+        query = query.where(or_(runs.c.tenant_id.in_(sorted(visible.tenant_ids)),
+                                runs.c.project_id.in_(sorted(visible.project_ids))))
     frame = _frame(session, query)
     finished = frame[frame["finished_at"].notna()] if not frame.empty else frame
     outcomes = frame["outcome"].value_counts().to_dict() if not frame.empty else {}
@@ -98,7 +100,7 @@ def pack_report(session: Session, *, days: int, tenant_ids: Collection[uuid.UUID
     )
 
 
-def pipeline_run_report(session: Session, *, days: int, tenant_ids: Collection[uuid.UUID] | None) -> Report:
+def pipeline_run_report(session: Session, *, days: int, visible: Visibility | None) -> Report:
     """Pipeline runs per pipeline: how often they ran and failed, and how long a run takes."""
     since = _since(days)
     query: Select[Any] = (
@@ -106,11 +108,11 @@ def pipeline_run_report(session: Session, *, days: int, tenant_ids: Collection[u
                JobMetric.duration_seconds, JobMetric.status, JobMetric.error_message)
         .where(JobMetric.start_time >= since)
     )
-    if tenant_ids is not None:
+    if visible is not None:
         owned = (
             select(Pipeline.databricks_pipeline_id)
             .join(SharePack, (SharePack.share_pack_id == Pipeline.share_pack_id) & SharePack.is_current)
-            .where(Pipeline.is_current, SharePack.tenant_id.in_(list(tenant_ids)))
+            .where(Pipeline.is_current, visible.where())
         )
         query = query.where(JobMetric.databricks_pipeline_id.in_(owned))
     frame = _frame(session, query)
@@ -144,7 +146,7 @@ def pipeline_run_report(session: Session, *, days: int, tenant_ids: Collection[u
     )
 
 
-def cost_report(session: Session, *, days: int, tenant_ids: Collection[uuid.UUID] | None) -> Report:
+def cost_report(session: Session, *, days: int, visible: Visibility | None) -> Report:
     """Daily Databricks list cost per project (from `system.billing`, collected by PROJECT_COSTS).
 
     Only `databricks_cost` can be filled from the billing tables; `azure_cost`, `network_cost` and
@@ -157,8 +159,9 @@ def cost_report(session: Session, *, days: int, tenant_ids: Collection[uuid.UUID
         .join(Project, (Project.project_id == ProjectCost.project_id) & Project.is_current)
         .where(ProjectCost.period_start >= since)
     )
-    if tenant_ids is not None:
-        query = query.where(Project.tenant_id.in_(list(tenant_ids)))
+    if visible is not None:
+        query = query.where(or_(Project.tenant_id.in_(sorted(visible.tenant_ids)),
+                                Project.project_id.in_(sorted(visible.project_ids))))
     frame = _frame(session, query)
     if not frame.empty:
         # A day collected twice keeps its newest figure (costs of a day grow until it is over).

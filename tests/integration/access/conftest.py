@@ -31,6 +31,7 @@ def sample(**replacements: str) -> bytes:
     return text.encode()
 
 
+GLOBEX_METASTORE = "azure:westeurope:6f1c9a2e-3b4d-4e5f-8a9b-0c1d2e3f4a5b"
 D2D_ONLY = b"""
 metadata:
   requestor: jane.doe@example.com
@@ -76,6 +77,7 @@ def finance(session_factory, settings, access_of) -> None:
         workspaces={"EMEA": WORKSPACE},
         configurator_groups=["finance-configurators"],
         approval_required="external",
+        own_metastores=[GLOBEX_METASTORE],  # D2D_ONLY's recipient is on Finance's own metastore: internal
     )
     put_project(
         session_factory,

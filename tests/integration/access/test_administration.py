@@ -22,6 +22,8 @@ from tests.integration.access.conftest import ADMIN, CONFIGURATOR, OTHER_WORKSPA
 
 pytestmark = pytest.mark.integration
 
+LEDGER_APPROVERS_ID = "3c9e1f20-0000-4000-8000-00000000c0de"
+
 
 def audits(session, entity_type: str) -> list[AuditEntry]:
     return list(session.scalars(select(AuditEntry).where(AuditEntry.entity_type == entity_type)))
@@ -72,8 +74,8 @@ def test_synced_group_cannot_be_edited(session_factory, access_of):
 
 def test_tenant_configurators_create_projects_and_outsiders_cannot(session_factory, access_of, finance):
     project = put_project(session_factory, access_of(CONFIGURATOR), "Finance", "Ledger",
-                          approver_groups=["g1"], configurator_groups=[])
-    assert project.project_name == "Ledger"
+                          approver_groups=[LEDGER_APPROVERS_ID], configurator_groups=[])
+    assert project.project_name == "Ledger" and project.approver == [LEDGER_APPROVERS_ID]
     with pytest.raises(Forbidden, match="configurators of business line 'Finance'"):
         put_project(session_factory, access_of(OUTSIDER), "Finance", "Ledger2",
                     approver_groups=[], configurator_groups=[])
@@ -116,4 +118,27 @@ def test_entra_principals_are_members_by_object_id_and_token_groups_never_by_nam
     )
     with session_factory() as session:
         groups = member_of(session, ann)
-    assert {"by-oid", "synced", "g-object-id"} <= groups and "by-name" not in groups
+    assert {"by-oid", "g-object-id"} <= groups and "by-name" not in groups
+    assert "synced" not in groups  # a directory group counts by its id: its display name stands for nothing
+
+
+def test_a_directory_group_is_mapped_by_object_id_never_by_display_name(session_factory, access_of, finance):
+    with session_factory.begin() as session:  # an Entra group the sync brought in, shown as "ledger approvers"
+        History(session, AdGroup).create(created_by="sync", group_name="Ledger Approvers",
+                                         ad_object_id=LEDGER_APPROVERS_ID, members=[], source="azure_ad")
+    with pytest.raises(InvalidInput, match="'ledger approvers' is neither an Entra group's object id nor a local"):
+        put_project(session_factory, access_of(ADMIN), "Finance", "Ledger", approver_groups=["Ledger Approvers"],
+                    configurator_groups=[])
+    project = put_project(session_factory, access_of(ADMIN), "Finance", "Ledger",
+                          approver_groups=[LEDGER_APPROVERS_ID.upper()], configurator_groups=["finance-approvers"])
+    assert project.approver == [LEDGER_APPROVERS_ID] and project.configurator == ["finance-approvers"]
+
+
+def test_a_tenant_shows_its_directory_groups_display_names_beside_their_ids(session_factory, access_of, settings):
+    with session_factory.begin() as session:
+        History(session, AdGroup).create(created_by="sync", group_name="Ledger Approvers",
+                                         ad_object_id=LEDGER_APPROVERS_ID, members=[], source="azure_ad")
+    view = put_tenant(session_factory, access_of(ADMIN), settings, "Ledger", workspaces={"EMEA": WORKSPACE},
+                      configurator_groups=[LEDGER_APPROVERS_ID], approval_required="never")
+    assert view.configurator_groups == [LEDGER_APPROVERS_ID]
+    assert view.group_names == {LEDGER_APPROVERS_ID: "Ledger Approvers"}

@@ -1,8 +1,9 @@
 """Principals by actions through the HTTP API: two tenants share one deployment and cannot reach each other.
 
-Finance (rule `external`) works on workspace A: alice configures it, bob approves its project. Retail works on
-workspace B: carol configures it. mallory is authenticated and belongs to nothing. Each test's app runs on the
-suite's rolled-back session factory, so nothing is committed.
+Finance (rule `external`) works on workspace A: alice configures it, bob approves its project `Partner
+analytics`; dave approves and erin configures its other project `Other`, and so see that project's packs only.
+Retail works on workspace B: carol configures it. mallory is authenticated and belongs to nothing. Each test's
+app runs on the suite's rolled-back session factory, so nothing is committed.
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ KEYS = {
     "alice": "alice@example.com",
     "bob": "bob@example.com",
     "carol": "carol@example.com",
+    "dave": "dave@example.com",
+    "erin": "erin@example.com",
     "mallory": "mallory@example.com",
 }
 
@@ -69,7 +72,8 @@ def client(settings, session_factory) -> FlaskClient:
 def two_tenants(settings, session_factory) -> None:
     admin = Access(Principal.from_api_key("platform-admin", admins=frozenset({"platform-admin"})), frozenset())
     for group, members in {"fin-conf": ["alice@example.com"], "fin-appr": ["bob@example.com"],
-                           "retail-conf": ["carol@example.com"]}.items():
+                           "retail-conf": ["carol@example.com"], "other-appr": ["dave@example.com"],
+                           "other-conf": ["erin@example.com"]}.items():
         put_local_group(session_factory, admin, group, members)
     put_tenant(session_factory, admin, settings, "Finance", workspaces={"EMEA": WS_A},
                configurator_groups=["fin-conf"], approval_required="external")
@@ -77,6 +81,8 @@ def two_tenants(settings, session_factory) -> None:
                configurator_groups=["retail-conf"], approval_required="never")
     put_project(session_factory, admin, "Finance", "Partner analytics", approver_groups=["fin-appr"],
                 configurator_groups=[])
+    put_project(session_factory, admin, "Finance", "Other", approver_groups=["other-appr"],
+                configurator_groups=["other-conf"])
 
 
 def headers(who: str | None, workspace: str = WS_A) -> dict[str, str]:
@@ -86,9 +92,10 @@ def headers(who: str | None, workspace: str = WS_A) -> dict[str, str]:
     return result
 
 
-def upload(client: FlaskClient, who: str | None, content: bytes, workspace: str = WS_A) -> Any:
+def upload(client: FlaskClient, who: str | None, content: bytes, workspace: str = WS_A, *,
+           route: str = "upload") -> Any:
     return client.post(
-        "/workflow/sharepack/upload",
+        f"/workflow/sharepack/{route}",
         data={"file": (io.BytesIO(content), "pack.yaml")},
         headers=headers(who, workspace),
         content_type="multipart/form-data",
@@ -102,9 +109,19 @@ def alices_pack(client: FlaskClient) -> str:
     return response.json["SharePackId"]
 
 
+PIPELINE = b"""
+pipelines:
+- name: orders_nightly
+  source_table: raw.sales.orders
+  target_table: sales.reporting.orders
+  schedule: "30 2 * * *"
+"""
+
 ACTIONS: dict[str, Callable[[FlaskClient, str | None, str], Any]] = {
     # Each uploads as themselves; the administrator (not e-mail-shaped) uploads on Jane's behalf.
     "upload": lambda c, who, pack: upload(c, who, sample(**{"jane.doe@": f"{who}@"} if who != "admin" else {})),
+    "pipelines": lambda c, who, pack: upload(
+        c, who, sample(**{"jane.doe@": f"{who}@"} if who != "admin" else {}) + PIPELINE),
     "read": lambda c, who, pack: c.get(f"/workflow/sharepack/{pack}", headers=headers(who)),
     "history": lambda c, who, pack: c.get(f"/workflow/sharepack/{pack}/history", headers=headers(who)),
     "plan": lambda c, who, pack: c.get(f"/workflow/sharepack/{pack}/plan", headers=headers(who)),
@@ -120,6 +137,15 @@ ACTIONS: dict[str, Callable[[FlaskClient, str | None, str], Any]] = {
         json={"Workspaces": {"AM": WS_B}, "ConfiguratorGroups": [], "ApprovalRequired": "never"},
         headers=headers(who),
     ),
+    # A revision of alice's pack (an administrator may upload it on her behalf), a rollback's preview, and a dry
+    # run of the caller's own pack.
+    "revise": lambda c, who, pack: upload(c, who, sample(**{"jane.doe@": "alice@"}), route=f"{pack}/upload"),
+    "rollback": lambda c, who, pack: c.post(
+        f"/workflow/sharepack/{pack}/rollback", json={"ToVersion": 1, "DryRun": True}, headers=headers(who)
+    ),
+    "validate": lambda c, who, pack: upload(
+        c, who, sample(**{"jane.doe@": f"{who}@"} if who != "admin" else {}), route="validate"
+    ),
     "import": lambda c, who, pack: c.post(
         "/workflow/imports",
         json={"BusinessLine": "Finance", "ProjectName": "Partner analytics", "WorkspaceUrl": WS_A,
@@ -129,17 +155,24 @@ ACTIONS: dict[str, Callable[[FlaskClient, str | None, str], Any]] = {
 }
 
 # Status per principal and action; "list" is 200 for everyone but shows the pack only where marked "200+".
+OUTSIDE = {"upload": "403", "pipelines": "403", "read": "404", "history": "404", "plan": "404", "list": "200",
+           "approve": "404", "decline": "404", "administer": "403", "import": "403", "revise": "404", "rollback": "404",
+           "validate": "403"}
 EXPECTED: dict[str | None, dict[str, str]] = {
-    "admin": {"upload": "202", "read": "200", "history": "200", "plan": "200", "list": "200+",
-              "approve": "403", "decline": "403", "administer": "200", "import": "200"},
-    "alice": {"upload": "202", "read": "200", "history": "200", "plan": "200", "list": "200+",
-              "approve": "403", "decline": "403", "administer": "403", "import": "403"},
-    "bob": {"upload": "403", "read": "200", "history": "200", "plan": "200", "list": "200+",
-            "approve": "200", "decline": "200", "administer": "403", "import": "403"},
-    "carol": {"upload": "403", "read": "404", "history": "404", "plan": "404", "list": "200",
-              "approve": "404", "decline": "404", "administer": "403", "import": "403"},
-    "mallory": {"upload": "403", "read": "404", "history": "404", "plan": "404", "list": "200",
-                "approve": "404", "decline": "404", "administer": "403", "import": "403"},
+    "admin": {"upload": "202", "pipelines": "202", "read": "200", "history": "200", "plan": "200", "list": "200+",
+              "approve": "403", "decline": "403", "administer": "200", "import": "200", "revise": "202",
+              "rollback": "200", "validate": "200"},
+    "alice": {"upload": "202", "pipelines": "202", "read": "200", "history": "200", "plan": "200", "list": "200+",
+              "approve": "403", "decline": "403", "administer": "403", "import": "403", "revise": "202",
+              "rollback": "200", "validate": "200"},
+    "bob": {"upload": "403", "pipelines": "403", "read": "200", "history": "200", "plan": "200", "list": "200+",
+            "approve": "200", "decline": "200", "administer": "403", "import": "403", "revise": "403",
+            "rollback": "403", "validate": "403"},
+    # project-level roles of another project of the same tenant: that project's packs only
+    "dave": OUTSIDE,
+    "erin": OUTSIDE,
+    "carol": OUTSIDE,
+    "mallory": OUTSIDE,
     None: dict.fromkeys(ACTIONS, "401"),
 }
 
@@ -214,3 +247,24 @@ def test_bad_administration_bodies_are_4xx_not_500(client, two_tenants):
     for method, path, body in bad:
         response = getattr(client, method)(path, json=body, headers=headers("admin"))
         assert 400 <= response.status_code < 500, (path, response.status_code, response.json)
+
+
+def test_an_administrator_scopes_a_tenants_data_and_an_upload_outside_it_is_403(client, two_tenants, session_factory):
+    body = {"Workspaces": {"EMEA": WS_A}, "ConfiguratorGroups": ["fin-conf"], "ApprovalRequired": "external",
+            "ShareableScope": ["sales"], "OwnMetastores": ["azure:westeurope:6f1c9a2e-3b4d-4e5f-8a9b-0c1d2e3f4a5b"]}
+    refused = client.put("/workflow/tenants/Finance", json=body, headers=headers("alice"))
+    assert refused.status_code == 403  # a configurator cannot widen (or set) her tenant's scope
+    changed = client.put("/workflow/tenants/Finance", json=body, headers=headers("admin"))
+    assert changed.status_code == 200, changed.json
+    assert changed.json["ShareableScope"] == ["sales"] and changed.json["OwnMetastores"] == body["OwnMetastores"]
+
+    response = upload(client, "alice", sample(**{"jane.doe@": "alice@"}))
+
+    assert response.status_code == 403
+    assert response.json["Message"].startswith("share[1].data_objects[0]: finance.ledger.entries is outside the data "
+                                               "scope of business line 'Finance', which may share only sales")
+    with session_factory() as session:
+        assert session.scalars(select(SharePack)).first() is None
+    bad = client.put("/workflow/tenants/Finance", json={**body, "ShareableScope": ["sales.*"]},
+                     headers=headers("admin"))
+    assert bad.status_code == 400

@@ -21,9 +21,12 @@ from tests.fixtures.graph_emulator import GRAPH_TENANT
 pytestmark = pytest.mark.integration
 
 
+ADMINS_ID = "5b0e7f3a-0000-4000-8000-0000000000b1"  # groups are selected by object id
+
+
 def graph_settings(url: str | None) -> Settings:
     env = {"azure_tenant_id": GRAPH_TENANT, "graph_client_id": DEFAULT_CLIENT_ID,
-           "graph_client_secret": DEFAULT_CLIENT_SECRET, "admin_groups": "Platform Admins"}
+           "graph_client_secret": DEFAULT_CLIENT_SECRET, "admin_groups": ADMINS_ID}
     if url:
         env |= {"graph_base_url": url, "graph_authority_host": url}
     else:
@@ -38,7 +41,7 @@ def runs(session) -> list[SyncJob]:
 
 def test_the_jobs_are_built_from_settings_and_record_their_counts(engine, session_factory, session, graph):
     graph.seed(users=[{"userPrincipalName": "carol@example.com"}, {"userPrincipalName": "dan@example.com"}],
-               groups=[{"displayName": "Platform Admins", "members": ["carol@example.com"]}])
+               groups=[{"id": ADMINS_ID, "displayName": "Platform Admins", "members": ["carol@example.com"]}])
     jobs = build_jobs(JobParts(settings=graph_settings(graph.url), session_factory=session_factory))
     assert isinstance(jobs[SyncType.AD_USERS], AdUsersJob) and isinstance(jobs[SyncType.AD_GROUPS], AdGroupsJob)
     runner = SyncRunner(engine, session_factory)

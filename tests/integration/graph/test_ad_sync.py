@@ -14,11 +14,15 @@ pytestmark = pytest.mark.integration
 ALICE = "alice@example.com"
 BOB = "bob@example.com"
 CAROL = "carol@example.com"
+# Groups are selected by object id: the directory's groups get known ids.
+APPROVERS = "6a1d0c9e-0000-4000-8000-00000000a001"
+ADMINS = "6a1d0c9e-0000-4000-8000-00000000a002"
+OUTER = "6a1d0c9e-0000-4000-8000-00000000a003"
 
 
 @pytest.fixture
 def ad_sync(session_factory, graph_client):
-    return AdSync(session_factory, graph_client, batch_size=2, admin_groups=["Platform Admins"])
+    return AdSync(session_factory, graph_client, batch_size=2, admin_groups=[ADMINS])
 
 
 @pytest.fixture
@@ -31,8 +35,8 @@ def directory(graph):
             {"userPrincipalName": "carol@contoso.onmicrosoft.com", "mail": CAROL, "displayName": "Carol"},
         ],
         groups=[
-            {"displayName": "Finance Approvers", "members": [ALICE, BOB]},
-            {"displayName": "Platform Admins", "members": [CAROL]},
+            {"id": APPROVERS, "displayName": "Finance Approvers", "members": [ALICE, BOB]},
+            {"id": ADMINS, "displayName": "Platform Admins", "members": [CAROL]},
             {"displayName": "Unrelated", "members": [ALICE, BOB, CAROL]},
         ],
     )
@@ -115,19 +119,19 @@ def test_an_expired_delta_link_runs_a_full_round_that_reconciles_deletions(
 
 def test_only_the_groups_that_matter_are_synced_with_their_active_members(ad_sync, directory, session_factory):
     ad_sync.sync_users()
-    counts = ad_sync.sync_groups(["finance approvers", "platform admins"])
+    counts = ad_sync.sync_groups([APPROVERS, ADMINS])
     assert counts.created == 2
     groups = current_groups(session_factory)
     assert set(groups) == {"Finance Approvers", "Platform Admins"}
     users = current_users(session_factory)
     assert groups["Finance Approvers"].members == sorted(
         [ALICE, BOB, users[ALICE].ad_object_id.lower(), users[BOB].ad_object_id.lower()])
-    assert ad_sync.sync_groups(["finance approvers", "platform admins"]).versions_written == 0
+    assert ad_sync.sync_groups([APPROVERS, ADMINS]).versions_written == 0
 
 
 def test_a_member_leaving_writes_a_new_group_version(ad_sync, directory, session_factory):
     ad_sync.sync_users()
-    wanted = ["Finance Approvers"]
+    wanted = [APPROVERS]
     ad_sync.sync_groups(wanted)
     directory.change_members("Finance Approvers", remove=[BOB])
     counts = ad_sync.sync_groups(wanted)
@@ -138,26 +142,26 @@ def test_a_member_leaving_writes_a_new_group_version(ad_sync, directory, session
 
 def test_disabling_a_member_removes_them_after_the_next_sync(ad_sync, directory, session_factory):
     ad_sync.sync_users()
-    ad_sync.sync_groups(["Finance Approvers"])
+    ad_sync.sync_groups([APPROVERS])
     directory.disable_user(BOB)
     ad_sync.sync_users()
-    ad_sync.sync_groups(["Finance Approvers"])
+    ad_sync.sync_groups([APPROVERS])
     assert BOB not in current_groups(session_factory)["Finance Approvers"].members
 
 
 def test_nested_groups_count_their_users_transitively(ad_sync, directory, session_factory):
-    directory.seed(groups=[{"displayName": "Outer", "members": []}])
+    directory.seed(groups=[{"id": OUTER, "displayName": "Outer", "members": []}])
     inner = directory.seed(groups=[{"displayName": "Inner", "members": [CAROL]}])["groups"][0]
     directory.change_members("Outer", add=[inner])
     ad_sync.sync_users()
-    ad_sync.sync_groups(["outer"])
+    ad_sync.sync_groups([OUTER])
     assert CAROL in current_groups(session_factory)["Outer"].members
 
 
 def test_a_group_no_longer_named_is_soft_deleted(ad_sync, directory, session_factory):
     ad_sync.sync_users()
-    ad_sync.sync_groups(["Finance Approvers", "Platform Admins"])
-    counts = ad_sync.sync_groups(["Platform Admins"])
+    ad_sync.sync_groups([APPROVERS, ADMINS])
+    counts = ad_sync.sync_groups([ADMINS])
     assert counts.full_round and counts.deleted == 1
     assert set(current_groups(session_factory)) == {"Platform Admins"}
 
@@ -168,15 +172,50 @@ def test_wanted_groups_come_from_tenants_projects_and_admin_groups(ad_sync, sess
                                                  configurator_ad_group=["Finance Configurators"])
         History(session, Project).create(created_by="t", project_name="p", tenant_id=tenant.tenant_id,
                                          approver=["Finance Approvers"], configurator=["abc-object-id"])
-    assert ad_sync.wanted_groups() == {"finance configurators", "finance approvers", "abc-object-id",
-                                       "platform admins"}
+    assert ad_sync.wanted_groups() == {"finance configurators", "finance approvers", "abc-object-id", ADMINS}
 
 
-def test_a_local_group_of_the_same_name_is_adopted(ad_sync, directory, session_factory):
+def test_a_local_group_of_the_same_name_is_never_taken_over(ad_sync, directory, session_factory):
     with session_factory.begin() as session:
         History(session, AdGroup).create(created_by="admin", group_name="Finance Approvers",
                                          members=["someone@example.com"], source="local")
     ad_sync.sync_users()
-    ad_sync.sync_groups(["Finance Approvers"])
-    group = current_groups(session_factory)["Finance Approvers"]
-    assert group.source == "azure_ad" and group.version == 2 and "someone@example.com" not in group.members
+    ad_sync.sync_groups([APPROVERS])
+    groups = current_groups(session_factory)
+    local = groups["Finance Approvers"]
+    assert local.source == "local" and local.version == 1 and local.members == ["someone@example.com"]
+    synced = groups[f"Finance Approvers ({APPROVERS})"]  # the display name is for showing: the id is added
+    assert synced.ad_object_id == APPROVERS and ALICE in synced.members
+
+
+def test_a_directory_user_naming_a_group_like_the_approvers_gains_nothing_and_breaks_no_sync(
+    ad_sync, directory, session_factory
+):
+    ad_sync.sync_users()
+    ad_sync.sync_groups([APPROVERS])
+    # Mallory, an ordinary directory user, creates groups named like the approvers' (exactly, and in capitals)
+    # and puts herself in them.
+    directory.seed(users=[{"userPrincipalName": "mallory@example.com"}],
+                   groups=[{"displayName": "Finance Approvers", "members": ["mallory@example.com"]},
+                           {"displayName": "FINANCE APPROVERS", "members": ["mallory@example.com"]}])
+    ad_sync.sync_users()
+
+    counts = ad_sync.sync_groups([APPROVERS])
+
+    assert counts.failed == 0
+    groups = current_groups(session_factory)
+    assert list(groups) == ["Finance Approvers"] and groups["Finance Approvers"].ad_object_id == APPROVERS
+    assert "mallory@example.com" not in groups["Finance Approvers"].members
+
+
+def test_two_wanted_groups_with_one_display_name_are_both_kept(ad_sync, directory, session_factory):
+    twin = "6a1d0c9e-0000-4000-8000-00000000a004"
+    directory.seed(groups=[{"id": twin, "displayName": "Finance Approvers", "members": [CAROL]}])
+    ad_sync.sync_users()
+
+    ad_sync.sync_groups([APPROVERS, twin])
+    ad_sync.sync_groups([APPROVERS, twin])  # and again: stable names, no failure
+
+    by_id = {g.ad_object_id: g for g in current_groups(session_factory).values()}
+    assert by_id[APPROVERS].group_name == "Finance Approvers"
+    assert by_id[twin].group_name == f"Finance Approvers ({twin})" and CAROL in by_id[twin].members

@@ -19,6 +19,9 @@ from tests.integration.access.conftest import ADMIN, APPROVER, CONFIGURATOR, WOR
 pytestmark = pytest.mark.integration
 
 
+APPROVERS_ID = "5b0e7f3a-0000-4000-8000-0000000000a1"  # the Entra group finance-approvers' object id
+
+
 @pytest.fixture
 def finance(session_factory) -> None:
     with session_factory() as session:
@@ -36,7 +39,7 @@ def finance(session_factory) -> None:
 def directory(graph):
     graph.seed(users=[{"userPrincipalName": CONFIGURATOR.identity}, {"userPrincipalName": APPROVER.identity}],
                groups=[{"displayName": "finance-configurators", "members": [CONFIGURATOR.identity]},
-                       {"displayName": "finance-approvers", "members": [APPROVER.identity]}])
+                       {"id": APPROVERS_ID, "displayName": "finance-approvers", "members": [APPROVER.identity]}])
     return graph
 
 
@@ -77,6 +80,11 @@ def test_without_graph_the_upload_succeeds_and_says_what_was_not_checked(session
 def test_disabling_an_approver_in_azure_ad_removes_their_approval_right_after_the_next_sync(
         session_factory, finance, directory, graph_client):
     sync = AdSync(session_factory, graph_client)
+    with session_factory() as session:
+        admin = Access.load(session, ADMIN)
+    # The administrator maps the project's approvers to the Entra group, by object id.
+    put_project(session_factory, admin, "Finance", "Partner analytics", approver_groups=[APPROVERS_ID],
+                configurator_groups=[])
 
     def is_approver() -> bool:
         with session_factory() as session:

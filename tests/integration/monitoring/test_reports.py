@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import insert, text
 from sqlalchemy.orm import Session
 
+from shared.access.policy import Visibility
 from shared.history import History
 from shared.models import JobMetric, Pipeline, Project, ProjectCost, Tenant
 from shared.use_cases.reports import cost_report, pack_report, pipeline_run_report
@@ -54,7 +55,7 @@ def test_pack_report_counts_outcomes_and_durations_of_the_callers_tenants(sessio
         owned_by(session, pack, mine, my_project)
     owned_by(session, write_history(session, completed_run(), start=start, name="x"), theirs, their_project)
 
-    report = pack_report(session, days=7, tenant_ids=[mine])
+    report = pack_report(session, days=7, visible=Visibility(frozenset([mine]), frozenset()))
 
     assert report.totals["Runs"] == 4
     assert report.totals["ByOutcome"] == {"COMPLETED": 2, "DECLINED": 1, "FAILED": 1}
@@ -64,8 +65,8 @@ def test_pack_report_counts_outcomes_and_durations_of_the_callers_tenants(sessio
     today = daily["Days"].index(TODAY.date().isoformat())
     assert (daily["COMPLETED"][today], daily["FAILED"][today], daily["DECLINED"][today]) == (2, 1, 1)
     assert len(daily["Days"]) == 7
-    assert pack_report(session, days=7, tenant_ids=None).totals["Runs"] >= 5  # administrators see all
-    assert pack_report(session, days=7, tenant_ids=[]).totals["Runs"] == 0
+    assert pack_report(session, days=7, visible=None).totals["Runs"] >= 5  # administrators see all
+    assert pack_report(session, days=7, visible=Visibility(frozenset(), frozenset())).totals["Runs"] == 0
 
 
 def test_pipeline_report_groups_runs_per_pipeline_of_visible_packs(session: Session):
@@ -85,7 +86,7 @@ def test_pipeline_report_groups_runs_per_pipeline_of_visible_packs(session: Sess
         for i, (name, seconds, status) in enumerate(runs)
     ])
 
-    report = pipeline_run_report(session, days=3, tenant_ids=[mine])
+    report = pipeline_run_report(session, days=3, visible=Visibility(frozenset([mine]), frozenset()))
 
     [row] = report.to_json()["Tables"]["pipelines"]
     assert (row["pipeline_name"], row["runs"], row["failed"], row["duration_seconds_p50"]) == ("orders_feed", 3, 1, 90)
@@ -109,7 +110,7 @@ def test_cost_report_sums_the_newest_figure_of_each_day_per_project(session: Ses
         for p, t, day, cost, collected in rows
     ])
 
-    report = cost_report(session, days=3, tenant_ids=[mine])
+    report = cost_report(session, days=3, visible=Visibility(frozenset([mine]), frozenset()))
 
     assert report.totals == {"DatabricksCost": 15.75, "Currency": "USD", "Projects": 1}
     daily = report.to_json()["Daily"]
@@ -122,4 +123,4 @@ def test_cost_report_sums_the_newest_figure_of_each_day_per_project(session: Ses
 
 def test_a_window_outside_the_limits_is_refused(session: Session):
     with pytest.raises(ValueError, match="between 1 and 366"):
-        pack_report(session, days=0, tenant_ids=None)
+        pack_report(session, days=0, visible=None)

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from emulator.control import EmulatorControl
 from shared.history import History
-from shared.models import OutboxMessage, SharePack
+from shared.models import OutboxMessage, Recipient, SharePack
 from shared.status import SharePackStatus
 from tests.integration.preflight.conftest import EXAMPLE_TABLES, edited, post_file
 
@@ -56,6 +56,11 @@ def two_configurations(api, headers, emulator: EmulatorControl, session_factory,
         ACME, AuthenticationType.TOKEN, comment="Acme's analytics team (open sharing, bearer token).",
         ip_access_list=IpAccessList(allowed_ip_addresses=LATER_IPS),
     )
+    with session_factory.begin() as session:  # recorded as the pack's project's, as the worker would
+        History(session, Recipient).create(
+            created_by="worker", workspace_url=emulator.url, recipient_name=ACME, recipient_type="D2O",
+            project_id=History(session, SharePack).get_current(pack_id).project_id,
+        )
     return client, pack_id
 
 

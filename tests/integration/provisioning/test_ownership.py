@@ -26,8 +26,9 @@ from shared.provisioning.gateway import DatabricksGateway
 from shared.queue.messages import ProvisionSharePack
 from shared.share_pack_file.model import SharePackSpec, Strategy
 from shared.status import SharePackStatus
+from shared.use_cases.lifecycle import REVISED, Lifecycle
 from shared.use_cases.provision import ProvisioningJob
-from tests.unit.provisioning.builders import d2o, pack, share
+from tests.unit.provisioning.builders import d2o, pack, pipeline, share
 
 pytestmark = pytest.mark.integration
 
@@ -67,6 +68,19 @@ def job(session_factory, engine, gateway: DatabricksGateway) -> ProvisioningJob:
 
 
 def run(job, session_factory, projects, project: str, spec: SharePackSpec, workspace: str) -> SharePack:
+    row = store(session_factory, projects, project, spec, workspace)
+    return provision(job, session_factory, row.share_pack_id)
+
+
+def provision(job, session_factory, share_pack_id: uuid.UUID) -> SharePack:
+    with session_factory() as session:
+        version = History(session, SharePack).get_current(share_pack_id).version
+    job.run(ProvisionSharePack(share_pack_id=share_pack_id, version=version, request_id=None), Never())
+    with session_factory() as session:
+        return History(session, SharePack).get_current(share_pack_id)
+
+
+def store(session_factory, projects, project: str, spec: SharePackSpec, workspace: str) -> SharePack:
     with session_factory.begin() as session:
         row = History(session, SharePack).create(
             created_by="test",
@@ -81,10 +95,9 @@ def run(job, session_factory, projects, project: str, spec: SharePackSpec, works
             project_id=projects[project],
             project_name=project,
             created_at=datetime.now(UTC),
+            change_reason="uploaded",
         )
-    job.run(ProvisionSharePack(share_pack_id=row.share_pack_id, version=1, request_id=None), Never())
-    with session_factory() as session:
-        return History(session, SharePack).get_current(row.share_pack_id)
+    return row
 
 
 def first_pack() -> SharePackSpec:
@@ -177,3 +190,94 @@ def test_the_worker_refuses_a_pack_that_needs_approval_and_lacks_it(job, session
     assert result.share_pack_status == "FAILED"
     assert result.error_message.startswith("The share pack needs approval")
     assert mutations(emulator) == []
+
+
+# -- pipelines, drift and rollbacks: the insider's other ways round ------------------------------------------
+
+ORDERS = TABLES[0]
+
+
+def pipelined_pack() -> SharePackSpec:
+    nightly = pipeline("orders_nightly", ORDERS, cron="0 30 2 * * ?", emails=["ops@example.com"])
+    return dataclasses.replace(first_pack(), pipelines=(nightly,))
+
+
+def test_another_projects_pipeline_can_be_neither_deleted_nor_repointed(job, session_factory, projects, emulator):
+    assert run(job, session_factory, projects, "reporting", pipelined_pack(), emulator.url).share_pack_status == (
+        "COMPLETED")
+    before = emulator.lakeflow_state()
+    assert [p["name"] for p in before["pipelines"]] == ["orders_nightly"] and len(before["jobs"]) == 1
+    emulator.clear_requests()
+    # The rival configurator names the pipeline in a DELETE, then "adopts" it into a share of their own with
+    # their own schedule and notification list.
+    delete = pack(Strategy.DELETE, pipelines=[pipeline("orders_nightly", ORDERS)])
+    repoint = pack(
+        Strategy.UPDATE,
+        shares=[share("rival_sales", [ORDERS])],
+        pipelines=[pipeline("orders_nightly", ORDERS, cron="0 0 * * * ?", emails=["thief@evil.example"])],
+    )
+    for hostile in (delete, repoint):
+        result = run(job, session_factory, projects, "rival", hostile, emulator.url)
+
+        assert result.share_pack_status == "FAILED"
+        assert result.error_message.endswith("pipeline orders_nightly exists and is owned by another project")
+    assert mutations(emulator) == []
+    assert emulator.lakeflow_state() == before
+
+
+def test_a_new_pack_cannot_take_over_names_another_project_lost_to_drift(
+    job, session_factory, projects, emulator, workspace_client: WorkspaceClient
+):
+    run(job, session_factory, projects, "reporting", first_pack(), emulator.url)
+    workspace_client.shares.delete("sales")  # deleted by hand: the database still records them as reporting's
+    workspace_client.recipients.delete("acme")
+    emulator.clear_requests()
+
+    result = run(job, session_factory, projects, "rival", first_pack(), emulator.url)
+
+    assert result.share_pack_status == "FAILED"
+    assert result.error_message == (
+        "The share pack conflicts with objects its project does not own: "
+        "recipient acme is a name taken by another project; share sales is a name taken by another project"
+    )
+    assert mutations(emulator) == []
+    with session_factory() as session:
+        owners = {r.project_id for r in History(session, Recipient).find_current(workspace_url=emulator.url)}
+    assert owners == {projects["reporting"]}
+
+
+def test_a_rollback_does_not_remove_what_a_failed_revision_named_of_another_project(
+    job, session_factory, projects, emulator, workspace_client: WorkspaceClient
+):
+    run(job, session_factory, projects, "reporting", first_pack(), emulator.url)  # reporting's sales and acme
+    rivals = pack(Strategy.NEW, recipients=[d2o("globex")], shares=[share("rival_sales", TABLES[1:])])
+    rival = run(job, session_factory, projects, "rival", rivals, emulator.url)
+    assert rival.share_pack_status == "COMPLETED"
+    # v2: a revision that names reporting's share and recipient; the worker refuses it...
+    revision = pack(Strategy.UPDATE, recipients=[d2o("globex"), d2o("acme")],
+                    shares=[share("rival_sales", TABLES[1:]), share("sales", TABLES[:1], recipients=["acme"])])
+    with session_factory.begin() as session:
+        History(session, SharePack).change(
+            rival.share_pack_id, changed_by="rival@example.com", change_reason=REVISED,
+            share_pack_status=SharePackStatus.IN_PROGRESS, config=revision.to_dict(), strategy="UPDATE",
+        )
+    assert provision(job, session_factory, rival.share_pack_id).share_pack_status == "FAILED"
+    emulator.clear_requests()
+
+    # ...then "roll back to v1", whose removals are everything v2 declared that v1 did not: sales and acme.
+    lifecycle = Lifecycle(session_factory, queue_name="ownership-tests", publish=lambda _: None,
+                          max_upload_bytes=1_000_000)
+    lifecycle.rollback(rival.share_pack_id, 1, workspace_url=emulator.url, performed_by="rival@example.com")
+    result = provision(job, session_factory, rival.share_pack_id)
+
+    assert result.share_pack_status == "COMPLETED"
+    assert "share sales is a name taken by another project; the rollback leaves it as it is" in (
+        result.provisioning_status)
+    assert [m for m in mutations(emulator) if "acme" in m["path"] or "/sales" in m["path"]] == []
+    assert workspace_client.shares.get("sales").name == "sales"
+    assert workspace_client.recipients.get("acme").name == "acme"
+    with session_factory() as session:  # and the database still records them, as reporting's
+        assert History(session, Share).find_current(workspace_url=emulator.url, share_name="sales")[0].project_id == (
+            projects["reporting"])
+        assert History(session, Recipient).find_current(workspace_url=emulator.url, recipient_name="acme")[
+            0].project_id == projects["reporting"]

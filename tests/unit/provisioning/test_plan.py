@@ -181,7 +181,7 @@ def test_a_metastore_can_have_only_one_recipient() -> None:
     actual = WorkspaceState.of([RecipientState("old_name", DATABRICKS, METASTORE_A)])
     plan = make_plan(pack(Strategy.NEW, recipients=[d2d("partner", METASTORE_A.upper())]), actual)
     assert plan.conflicts == (
-        f"recipient partner: metastore {METASTORE_A} already has the recipient old_name "
+        f"recipient partner: metastore {METASTORE_A} already has a recipient under another name "
         "(a metastore can have only one recipient)",
     )
 
