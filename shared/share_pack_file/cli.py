@@ -1,28 +1,62 @@
-"""`sharepack`: the requestor's tool to check, start and convert share pack files without the service.
+"""`sharepack`: the requestor's tool to check, start and convert share pack files, and to submit one to the
+service and follow it to its end.
 
-Exit codes: 0 success (a valid pack), 1 the pack has errors, 2 the file cannot be used at all (missing,
-unreadable, too large, not YAML or .xlsx) or the command line is wrong.
+Exit codes: 0 success (a valid pack; for ``submit --follow`` only a COMPLETED pack), 1 the pack has errors or
+did not complete (refused by the service, FAILED, DECLINED, VALIDATION_FAILED), 2 the file cannot be used at
+all (missing, unreadable, too large, not YAML or .xlsx), the command line is wrong or the service cannot be
+asked, 3 ``submit --follow`` stopped before a final status (``--timeout``, or ``--no-wait-approval`` on a
+pack waiting for an approver).
+
+``submit`` without ``--follow`` exits 0 once the service accepted the pack (queued, or waiting for an
+approver). With ``--follow`` it polls the pack's status until it is final and shows each step ("Step k/8:
+...") as a progress bar on a terminal, as plain lines otherwise; a pack waiting for an approver is waited
+for (the approval is a person's decision, it may take a while: bound it with ``--timeout``).
+
+With ``--json`` every command prints one JSON object on stdout (progress goes to stderr), one shape per
+command, whatever the outcome:
+
+* validate: ``{"command", "file", "valid", "file_format", "workspace", "message", "errors", "warnings",
+  "plan"}`` — ``workspace``, ``message`` and ``plan`` are null unless ``--workspace`` asked the service.
+* submit: ``{"command", "file", "workspace", "accepted", "share_pack_id", "share_pack_name", "status",
+  "provisioning_status", "error_message", "message", "errors", "warnings"}`` — ``status`` is the last one seen
+  (the final one with ``--follow``).
+* convert: ``{"command", "source", "target", "written", "errors", "warnings"}``.
+* template: ``{"command", "format", "out"}``.
+* schema: ``{"command", "out", "schema"}`` — ``schema`` is the JSON Schema itself when ``out`` is null.
+
+Errors and warnings are ``{"path", "message", "location"}`` everywhere, as the API gives them.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
+import time
+from collections.abc import Callable, Sequence
+from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from shared.errors import InvalidInput
 from shared.share_pack_file.issues import Issue
 from shared.share_pack_file.json_schema import render_json_schema
 from shared.share_pack_file.parse import DEFAULT_MAX_BYTES, ParsedSharePack, parse_share_pack
-from shared.share_pack_file.remote import API_KEY_VARIABLE, API_URL_VARIABLE, RemoteValidationError, remote_dry_run
+from shared.share_pack_file.remote import API_KEY_VARIABLE, API_URL_VARIABLE, RemoteError, Service, remote_dry_run
 from shared.share_pack_file.sample import sample_share_pack
 from shared.share_pack_file.write import to_excel, to_yaml
 
 EXIT_VALID = 0
 EXIT_INVALID = 1
 EXIT_UNUSABLE = 2
+EXIT_NOT_FINAL = 3
+
+#: The statuses a pack does not leave by itself; only COMPLETED is a success.
+FINAL_STATUSES = frozenset({"COMPLETED", "FAILED", "DECLINED", "VALIDATION_FAILED"})
+PENDING_APPROVAL = "PENDING_APPROVAL"
+_STEP = re.compile(r"Step (\d+)/(\d+)")
+_BAR_WIDTH = 24
 
 TEMPLATE_HEADER = """\
 # A share pack: who asks (metadata), who receives (recipient), what is shared (share).
@@ -35,50 +69,88 @@ def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     try:
         args = parser.parse_args(argv)
-    except SystemExit as exc:  # argparse exits 2 on usage errors, 0 on --help
+    except SystemExit as exc:  # argparse exits 2 on usage errors, 0 on --help and --version
         return int(exc.code or 0)
     return int(args.run(args))
 
 
+def version() -> str:
+    """The installed distribution's version (``unknown`` when run from a source tree that is not installed)."""
+    try:
+        return metadata.version("sharepack-workflow")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="sharepack", description="Check, start and convert share pack files.")
+    parser = argparse.ArgumentParser(
+        prog="sharepack", description="Check, start, follow and convert share pack files."
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     commands = parser.add_subparsers(dest="command", required=True)
+    service = f"through the service (${API_URL_VARIABLE}, ${API_KEY_VARIABLE})"
 
     check = commands.add_parser("validate", help="check a share pack (YAML or .xlsx) and list every problem")
     check.add_argument("file", type=Path)
     check.add_argument("--json", action="store_true", help="print the result as JSON")
     check.add_argument("--max-bytes", type=int, default=DEFAULT_MAX_BYTES, help=argparse.SUPPRESS)
-    check.add_argument(
-        "--workspace",
-        metavar="URL",
-        help=f"also check it against this workspace through the service (${API_URL_VARIABLE}, ${API_KEY_VARIABLE})",
-    )
+    check.add_argument("--workspace", metavar="URL", help=f"also check it against this workspace {service}")
     check.set_defaults(run=_validate)
+
+    submit = commands.add_parser("submit", help=f"upload a share pack {service}; --follow shows its progress")
+    submit.add_argument("file", type=Path)
+    submit.add_argument("--workspace", metavar="URL", required=True, help="the workspace to provision")
+    submit.add_argument("--follow", action="store_true", help="wait for the final status, showing each step")
+    submit.add_argument(
+        "--no-wait-approval", dest="wait_approval", action="store_false",
+        help="with --follow: stop (exit 3) rather than wait while the pack waits for an approver",
+    )
+    submit.add_argument("--timeout", type=float, default=3600, metavar="SECONDS",
+                        help="with --follow: give up waiting after this long (exit 3); default 3600")
+    submit.add_argument("--interval", type=float, default=1.0, metavar="SECONDS", help=argparse.SUPPRESS)
+    submit.add_argument("--json", action="store_true", help="print the result as JSON")
+    submit.set_defaults(run=_submit)
 
     template = commands.add_parser("template", help="write a filled example share pack to start from")
     template.add_argument("--format", choices=("yaml", "xlsx"), default="yaml")
+    template.add_argument("--json", action="store_true", help="print the result as JSON")
     template.add_argument("out", type=Path)
     template.set_defaults(run=_template)
 
     convert = commands.add_parser("convert", help="convert a valid share pack between YAML and .xlsx")
     convert.add_argument("source", type=Path)
     convert.add_argument("target", type=Path, help="the output; its suffix (.yaml, .yml, .xlsx) picks the format")
+    convert.add_argument("--json", action="store_true", help="print the result as JSON")
     convert.set_defaults(run=_convert)
 
     schema = commands.add_parser("schema", help="print or write the JSON Schema of the share pack format")
     schema.add_argument("out", type=Path, nargs="?")
+    schema.add_argument("--json", action="store_true", help="print the result as JSON")
     schema.set_defaults(run=_schema)
     return parser
 
 
+def _print_json(payload: dict[str, Any]) -> None:
+    print(json.dumps(payload, indent=2))
+
+
+# -- validate --------------------------------------------------------------------------------------------
+
+
 def _validate(args: argparse.Namespace) -> int:
-    result = _read(args.file, args.max_bytes, as_json=args.json)
+    result, problem = _read(args.file, args.max_bytes)
     if result is None:
+        if args.json:
+            _print_json(_validate_json(args, valid=False, file_format=None, errors=[problem.to_dict()]))
+        else:
+            print(f"error: {args.file}: {problem.message}", file=sys.stderr)
         return EXIT_UNUSABLE
     if args.workspace and result.is_valid:
-        return _validate_remotely(args)
+        return _validate_remotely(args, result)
     if args.json:
-        print(json.dumps(_result_json(args.file, result), indent=2))
+        _print_json(_validate_json(args, valid=result.is_valid, file_format=result.file_format,
+                                   errors=[i.to_dict() for i in result.errors],
+                                   warnings=[i.to_dict() for i in result.warnings]))
     else:
         for issue in result.errors:
             print(f"error: {issue}")
@@ -88,24 +160,186 @@ def _validate(args: argparse.Namespace) -> int:
     return EXIT_VALID if result.is_valid else EXIT_INVALID
 
 
-def _validate_remotely(args: argparse.Namespace) -> int:
+def _validate_remotely(args: argparse.Namespace, result: ParsedSharePack) -> int:
     """The service's dry run: the file checked against the workspace, and the plan it would carry out."""
     try:
         answer = remote_dry_run(args.file, workspace_url=args.workspace)
-    except (RemoteValidationError, OSError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except (RemoteError, OSError) as exc:
+        if args.json:
+            _print_json(_validate_json(args, valid=False, file_format=result.file_format,
+                                       errors=[Issue("", str(exc)).to_dict()]))
+        else:
+            print(f"error: {exc}", file=sys.stderr)
         return EXIT_UNUSABLE
+    valid = bool(answer.get("Valid"))
     if args.json:
-        print(json.dumps(answer, indent=2))
+        _print_json(_validate_json(
+            args, valid=valid, file_format=result.file_format, message=answer.get("Message"),
+            errors=answer.get("ValidationErrors") or [], warnings=answer.get("ValidationWarnings") or [],
+            plan=answer.get("Plan"),
+        ))
     else:
-        for issue in answer.get("ValidationErrors", []):
-            print(f"error: {Issue(issue['path'], issue['message'])}")
-        for issue in answer.get("ValidationWarnings", []):
-            print(f"warning: {Issue(issue['path'], issue['message'])}")
+        _print_issues(answer.get("ValidationErrors"), answer.get("ValidationWarnings"), sys.stdout)
         summary = ((answer.get("Plan") or {}).get("summary")) or {}
         changes = ", ".join(f"{k}={v}" for k, v in summary.items() if v) or "nothing to change"
         print(f"{args.file} on {args.workspace}: {answer.get('Message')}; plan: {changes}")
-    return EXIT_VALID if answer.get("Valid") else EXIT_INVALID
+    return EXIT_VALID if valid else EXIT_INVALID
+
+
+def _validate_json(
+    args: argparse.Namespace,
+    *,
+    valid: bool,
+    file_format: str | None,
+    errors: list[dict[str, Any]],
+    warnings: list[dict[str, Any]] | None = None,
+    message: str | None = None,
+    plan: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    return {
+        "command": "validate",
+        "file": str(args.file),
+        "valid": valid,
+        "file_format": file_format,
+        "workspace": args.workspace,
+        "message": message,
+        "errors": errors,
+        "warnings": warnings or [],
+        "plan": plan,
+    }
+
+
+def _print_issues(errors: list[dict[str, Any]] | None, warnings: list[dict[str, Any]] | None, out: TextIO) -> None:
+    for issue in errors or ():
+        print(f"error: {Issue(issue['path'], issue['message'], issue.get('location') or {})}", file=out)
+    for issue in warnings or ():
+        print(f"warning: {Issue(issue['path'], issue['message'], issue.get('location') or {})}", file=out)
+
+
+# -- submit ----------------------------------------------------------------------------------------------
+
+
+def _submit(args: argparse.Namespace) -> int:
+    """Upload the file; with ``--follow``, poll its status until it is final (or the wait is over)."""
+    report: dict[str, Any] = {
+        "command": "submit", "file": str(args.file), "workspace": args.workspace, "accepted": False,
+        "share_pack_id": None, "share_pack_name": None, "status": None, "provisioning_status": None,
+        "error_message": None, "message": None, "errors": [], "warnings": [],
+    }
+    out = sys.stderr if args.json else sys.stdout
+    result, problem = _read(args.file, DEFAULT_MAX_BYTES)
+    if result is None:
+        return _submitted(args, report, EXIT_UNUSABLE, errors=[problem.to_dict()], message=problem.message)
+    if not result.is_valid:  # the service would refuse it for the same reasons: say so without a round trip
+        errors = [i.to_dict() for i in result.errors]
+        return _submitted(args, report, EXIT_INVALID, errors=errors, warnings=[i.to_dict() for i in result.warnings],
+                          message="the file has errors; not submitted")
+    service = Service.from_env()
+    try:
+        upload = service.upload(args.file, workspace_url=args.workspace)
+    except (RemoteError, OSError) as exc:
+        return _submitted(args, report, EXIT_UNUSABLE, errors=[Issue("", str(exc)).to_dict()], message=str(exc))
+    report.update(accepted=upload.accepted, share_pack_id=upload.share_pack_id, status=upload.status,
+                  share_pack_name=upload.share_pack_name, message=upload.message, errors=upload.errors,
+                  warnings=upload.warnings)
+    if not upload.accepted:
+        return _submitted(args, report, EXIT_INVALID)
+    print(f"{args.file}: {upload.message} (SharePackId {upload.share_pack_id}, status {upload.status})", file=out)
+    if not args.follow:
+        return _submitted(args, report, EXIT_VALID)
+    assert upload.share_pack_id is not None
+    progress = Progress(out)
+    try:
+        final = _follow(service, upload.share_pack_id, args, progress.show)
+    except RemoteError as exc:
+        progress.close()
+        return _submitted(args, report, EXIT_UNUSABLE, message=str(exc))
+    progress.close()
+    report.update(status=final.get("Status"), provisioning_status=final.get("ProvisioningStatus"),
+                  error_message=final.get("ErrorMessage"))
+    status = final.get("Status")
+    if status == "COMPLETED":
+        code = EXIT_VALID
+    elif status in FINAL_STATUSES:
+        code = EXIT_INVALID
+    else:
+        code = EXIT_NOT_FINAL
+    return _submitted(args, report, code)
+
+
+def _follow(
+    service: Service, share_pack_id: str, args: argparse.Namespace, show: Callable[[dict[str, Any]], None]
+) -> dict[str, Any]:
+    """Poll the pack's status every ``args.interval`` seconds; return the last one seen: final, pending
+    approval (without ``wait_approval``), or whatever it was when ``args.timeout`` ran out."""
+    deadline = time.monotonic() + args.timeout
+    while True:
+        status = service.status(share_pack_id, workspace_url=args.workspace)
+        show(status)
+        if status.get("Status") in FINAL_STATUSES:
+            return status
+        if status.get("Status") == PENDING_APPROVAL and not args.wait_approval:
+            return status
+        if time.monotonic() >= deadline:
+            return status
+        time.sleep(args.interval)  # a person's command polling a service: there is nothing to wait on but time
+
+
+def _submitted(args: argparse.Namespace, report: dict[str, Any], code: int, **changes: Any) -> int:
+    report.update(changes)
+    if args.json:
+        _print_json(report)
+        return code
+    _print_issues(report["errors"], report["warnings"], sys.stdout)
+    if report["share_pack_id"] is None:
+        print(f"{args.file}: not submitted: {report['message']}", file=sys.stderr)
+    elif args.follow:
+        ending = {EXIT_VALID: "completed", EXIT_INVALID: "did not complete", EXIT_NOT_FINAL: "not final yet"}
+        detail = f": {report['error_message']}" if report["error_message"] else ""
+        print(f"{report['share_pack_name'] or args.file} {ending.get(code, 'not followed to its end')}: "
+              f"{report['status']}{detail}")
+    return code
+
+
+class Progress:
+    """Shows a pack's progress: a redrawn bar on a terminal, one line per change otherwise."""
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+        self.tty = out.isatty()
+        self.last: tuple[str | None, str | None] | None = None
+        self.drawn = False
+
+    def show(self, status: dict[str, Any]) -> None:
+        now = (status.get("Status"), status.get("ProvisioningStatus"))
+        if now == self.last:
+            return
+        self.last = now
+        line = _progress_line(*now)
+        if self.tty:
+            print(f"\r\x1b[2K{line}", end="", file=self.out, flush=True)
+            self.drawn = True
+        else:
+            print(line, file=self.out, flush=True)
+
+    def close(self) -> None:
+        if self.drawn:
+            print(file=self.out, flush=True)
+
+
+def _progress_line(status: str | None, provisioning: str | None) -> str:
+    """``[#####...] Step 3/8: Creating shares`` while steps run; the status otherwise."""
+    if status == PENDING_APPROVAL:
+        return f"{status}: waiting for an approver of the project"
+    step = _STEP.search(provisioning or "")
+    if step is None:
+        return f"{status}: {provisioning}" if provisioning else f"{status}"
+    done, total = int(step.group(1)), int(step.group(2))
+    filled = round(_BAR_WIDTH * min(done, total) / max(total, 1))
+    return f"[{'#' * filled}{'.' * (_BAR_WIDTH - filled)}] {provisioning} ({status})"
+
+
+# -- template, convert, schema ---------------------------------------------------------------------------
 
 
 def _template(args: argparse.Namespace) -> int:
@@ -114,66 +348,73 @@ def _template(args: argparse.Namespace) -> int:
         args.out.write_bytes(to_excel(pack))
     else:
         args.out.write_text(TEMPLATE_HEADER + to_yaml(pack), encoding="utf-8")
-    print(f"wrote {args.out}")
-    return EXIT_VALID
-
-
-def _convert(args: argparse.Namespace) -> int:
-    suffix = args.target.suffix.lower()
-    if suffix not in (".yaml", ".yml", ".xlsx"):
-        print(f"error: cannot write '{suffix}' files; use .yaml, .yml or .xlsx", file=sys.stderr)
-        return EXIT_UNUSABLE
-    result = _read(args.source, DEFAULT_MAX_BYTES, as_json=False)
-    if result is None:
-        return EXIT_UNUSABLE
-    if result.share_pack is None:
-        for issue in result.errors:
-            print(f"error: {issue}", file=sys.stderr)
-        print(f"{args.source}: not converted, fix the errors first", file=sys.stderr)
-        return EXIT_INVALID
-    if suffix == ".xlsx":
-        args.target.write_bytes(to_excel(result.share_pack))
+    if args.json:
+        _print_json({"command": "template", "format": args.format, "out": str(args.out)})
     else:
-        args.target.write_text(to_yaml(result.share_pack), encoding="utf-8")
-    print(f"wrote {args.target}")
-    return EXIT_VALID
-
-
-def _schema(args: argparse.Namespace) -> int:
-    text = render_json_schema()
-    if args.out is None:
-        sys.stdout.write(text)
-    else:
-        args.out.write_text(text, encoding="utf-8")
         print(f"wrote {args.out}")
     return EXIT_VALID
 
 
-def _read(path: Path, max_bytes: int, *, as_json: bool) -> ParsedSharePack | None:
-    """Parse a file, or report why it cannot be used at all and return None."""
+def _convert(args: argparse.Namespace) -> int:
+    def done(code: int, *, written: bool = False, errors: Sequence[Issue] = (), warnings: Sequence[Issue] = ()) -> int:
+        if args.json:
+            _print_json({"command": "convert", "source": str(args.source), "target": str(args.target),
+                         "written": written, "errors": [i.to_dict() for i in errors],
+                         "warnings": [i.to_dict() for i in warnings]})
+        return code
+
+    suffix = args.target.suffix.lower()
+    if suffix not in (".yaml", ".yml", ".xlsx"):
+        message = f"cannot write '{suffix}' files; use .yaml, .yml or .xlsx"
+        if not args.json:
+            print(f"error: {message}", file=sys.stderr)
+        return done(EXIT_UNUSABLE, errors=[Issue("", message)])
+    result, problem = _read(args.source, DEFAULT_MAX_BYTES)
+    if result is None:
+        if not args.json:
+            print(f"error: {args.source}: {problem.message}", file=sys.stderr)
+        return done(EXIT_UNUSABLE, errors=[problem])
+    if result.share_pack is None:
+        if not args.json:
+            for issue in result.errors:
+                print(f"error: {issue}", file=sys.stderr)
+            print(f"{args.source}: not converted, fix the errors first", file=sys.stderr)
+        return done(EXIT_INVALID, errors=list(result.errors), warnings=list(result.warnings))
+    if suffix == ".xlsx":
+        args.target.write_bytes(to_excel(result.share_pack))
+    else:
+        args.target.write_text(to_yaml(result.share_pack), encoding="utf-8")
+    if not args.json:
+        print(f"wrote {args.target}")
+    return done(EXIT_VALID, written=True, warnings=list(result.warnings))
+
+
+def _schema(args: argparse.Namespace) -> int:
+    text = render_json_schema()
+    if args.out is not None:
+        args.out.write_text(text, encoding="utf-8")
+    if args.json:
+        _print_json({"command": "schema", "out": str(args.out) if args.out else None,
+                     "schema": None if args.out else json.loads(text)})
+    elif args.out is None:
+        sys.stdout.write(text)
+    else:
+        print(f"wrote {args.out}")
+    return EXIT_VALID
+
+
+# -- reading ---------------------------------------------------------------------------------------------
+
+
+def _read(path: Path, max_bytes: int) -> tuple[ParsedSharePack | None, Issue]:
+    """Parse a file; or return None and why it cannot be used at all."""
     try:
-        return parse_share_pack(path.read_bytes(), filename=path.name, max_bytes=max_bytes)
+        return parse_share_pack(path.read_bytes(), filename=path.name, max_bytes=max_bytes), Issue("", "")
     except OSError as exc:
         message = f"cannot read the file: {exc.strerror or exc}"
     except InvalidInput as exc:  # PayloadTooLarge, UnsupportedMediaType
         message = exc.message
-    if as_json:
-        issue = Issue(path="", message=message)
-        print(json.dumps({"file": str(path), "valid": False, "file_format": None, "errors": [issue.to_dict()],
-                          "warnings": []}, indent=2))
-    else:
-        print(f"error: {path}: {message}", file=sys.stderr)
-    return None
-
-
-def _result_json(path: Path, result: ParsedSharePack) -> dict[str, Any]:
-    return {
-        "file": str(path),
-        "valid": result.is_valid,
-        "file_format": result.file_format,
-        "errors": [issue.to_dict() for issue in result.errors],
-        "warnings": [issue.to_dict() for issue in result.warnings],
-    }
+    return None, Issue(path="", message=message)
 
 
 def _summary(result: ParsedSharePack) -> str:

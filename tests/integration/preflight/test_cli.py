@@ -1,9 +1,11 @@
-"""`sharepack validate FILE --workspace URL`: the service's dry run over real HTTP (the app served by werkzeug)."""
+"""`sharepack validate FILE --workspace URL` and `sharepack submit`: the service over real HTTP (the app served
+by werkzeug, no worker: `tests/e2e/test_cli_submit.py` follows packs to their end)."""
 
 from __future__ import annotations
 
 import json
 import threading
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,8 +15,10 @@ from werkzeug.serving import make_server
 from api import create_app
 from emulator.control import EmulatorControl
 from shared.health import HealthReport
+from shared.history import History
+from shared.models import SharePack
 from shared.provisioning.clients import WorkspaceClients
-from shared.share_pack_file.cli import EXIT_INVALID, EXIT_UNUSABLE, EXIT_VALID, main
+from shared.share_pack_file.cli import EXIT_INVALID, EXIT_NOT_FINAL, EXIT_UNUSABLE, EXIT_VALID, main, version
 from tests.integration.api.conftest import API_KEY, RecordingPublisher, make_settings
 from tests.integration.preflight.conftest import EXAMPLE_TABLES, sample
 
@@ -52,6 +56,12 @@ def run_cli(args: list[str], served_api: str, monkeypatch, capsys) -> tuple[int,
     return code, capsys.readouterr().out
 
 
+def printed_json(out: str) -> dict:
+    """The CLI's JSON object, apart from the served API's own log lines (same process, same stdout)."""
+    lines = out.splitlines()
+    return json.loads("\n".join(lines[lines.index("{"):]))
+
+
 def test_a_pack_the_workspace_can_take_prints_its_plan(served_api, pack_file, emulator, monkeypatch, capsys):
     emulator.seed_tables(EXAMPLE_TABLES)
 
@@ -69,8 +79,9 @@ def test_a_missing_table_is_an_error(served_api, pack_file, emulator, monkeypatc
     )
 
     assert code == EXIT_INVALID
-    answer = json.loads(out)
-    assert any(EXAMPLE_TABLES[-1] in e["message"] for e in answer["ValidationErrors"])
+    answer = printed_json(out)
+    assert answer["command"] == "validate" and answer["valid"] is False and answer["workspace"] == emulator.url
+    assert any(EXAMPLE_TABLES[-1] in e["message"] for e in answer["errors"])
 
 
 def test_a_refused_key_is_reported(served_api, pack_file, emulator, monkeypatch, capsys):
@@ -81,3 +92,62 @@ def test_a_refused_key_is_reported(served_api, pack_file, emulator, monkeypatch,
 
     assert code == EXIT_UNUSABLE
     assert "401" in capsys.readouterr().err
+
+
+def test_submit_uploads_and_exits_0_once_accepted(served_api, pack_file, emulator, session_factory, monkeypatch,
+                                                  capsys):
+    emulator.seed_tables(EXAMPLE_TABLES)
+
+    code, out = run_cli(["submit", str(pack_file), "--workspace", emulator.url, "--json"], served_api, monkeypatch,
+                        capsys)
+
+    report = printed_json(out)
+    assert code == EXIT_VALID, report
+    assert report["accepted"] is True and report["status"] == "IN_PROGRESS" and report["errors"] == []
+    with session_factory() as session:
+        stored = History(session, SharePack).get_current(uuid.UUID(report["share_pack_id"]))
+    assert stored.share_pack_name == report["share_pack_name"] and stored.workspace_url == emulator.url
+
+
+def test_follow_without_a_worker_stops_at_the_timeout_with_exit_3(served_api, pack_file, emulator, monkeypatch,
+                                                                  capsys):
+    emulator.seed_tables(EXAMPLE_TABLES)
+
+    code, out = run_cli(
+        ["submit", str(pack_file), "--workspace", emulator.url, "--follow", "--timeout", "0.3", "--interval", "0.1"],
+        served_api, monkeypatch, capsys,
+    )
+
+    assert code == EXIT_NOT_FINAL, out
+    assert "not final yet: IN_PROGRESS" in out.splitlines()[-1]
+
+
+def test_submit_of_a_file_with_errors_exits_1_and_sends_nothing(served_api, tmp_path, emulator, session_factory,
+                                                                monkeypatch, capsys):
+    broken = tmp_path / "broken.yaml"
+    broken.write_bytes(sample().replace(b"email: data-team@acme.example.com", b"email: nope"))
+
+    code, out = run_cli(["submit", str(broken), "--workspace", emulator.url, "--json"], served_api, monkeypatch,
+                        capsys)
+
+    report = printed_json(out)
+    assert code == EXIT_INVALID
+    assert report["accepted"] is False and report["share_pack_id"] is None
+    assert [e["path"] for e in report["errors"]] == ["recipient[0].email"]
+    with session_factory() as session:
+        assert session.query(SharePack).count() == 0
+
+
+def test_submit_with_a_refused_key_exits_2(served_api, pack_file, emulator, monkeypatch, capsys):
+    monkeypatch.setenv("SHAREPACK_API_URL", served_api)
+    monkeypatch.setenv("SHAREPACK_API_KEY", "wrong-key-0000")
+
+    code = main(["submit", str(pack_file), "--workspace", emulator.url, "--follow"])
+
+    assert code == EXIT_UNUSABLE
+    assert "401" in capsys.readouterr().err
+
+
+def test_version_is_the_installed_distribution_s(capsys):
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"sharepack {version()}" and version() != "unknown"
