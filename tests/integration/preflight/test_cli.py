@@ -14,10 +14,14 @@ from werkzeug.serving import make_server
 
 from api import create_app
 from emulator.control import EmulatorControl
+from shared.access.administration import put_local_group, put_project, put_tenant
+from shared.access.policy import Access
+from shared.access.principals import Principal
 from shared.health import HealthReport
 from shared.history import History
 from shared.models import SharePack
 from shared.provisioning.clients import WorkspaceClients
+from shared.settings import Settings
 from shared.share_pack_file.cli import EXIT_INVALID, EXIT_NOT_FINAL, EXIT_UNUSABLE, EXIT_VALID, main, version
 from tests.integration.api.conftest import API_KEY, RecordingPublisher, make_settings
 from tests.integration.preflight.conftest import EXAMPLE_TABLES, sample
@@ -25,10 +29,20 @@ from tests.integration.preflight.conftest import EXAMPLE_TABLES, sample
 pytestmark = pytest.mark.integration
 
 
+#: alice configures Finance (`approval_gate`); the tests that do not set the gate up call as the admin.
+CONFIGURATOR_KEY = "alice-secret-key"
+
+
 @pytest.fixture
-def served_api(session_factory, clients: WorkspaceClients, emulator: EmulatorControl) -> Iterator[str]:
+def settings(emulator: EmulatorControl) -> Settings:
+    return make_settings(dev_workspace_urls=emulator.url,
+                         api_keys=f"tester={API_KEY},alice@example.com={CONFIGURATOR_KEY}")
+
+
+@pytest.fixture
+def served_api(session_factory, clients: WorkspaceClients, emulator: EmulatorControl, settings) -> Iterator[str]:
     app = create_app(
-        make_settings(dev_workspace_urls=emulator.url),
+        settings,
         session_factory=session_factory,
         publisher=RecordingPublisher(),
         health_check=lambda: HealthReport(False, False, 0, ("not used",)),
@@ -151,3 +165,46 @@ def test_submit_with_a_refused_key_exits_2(served_api, pack_file, emulator, monk
 def test_version_is_the_installed_distribution_s(capsys):
     assert main(["--version"]) == 0
     assert capsys.readouterr().out.strip() == f"sharepack {version()}" and version() != "unknown"
+
+
+@pytest.fixture
+def approval_gate(settings, session_factory, emulator) -> Settings:
+    """Finance on the emulator holds packs with an external recipient for an approver; alice configures it."""
+    admin = Access(Principal.from_api_key("tester", admins=frozenset({"tester"})), frozenset())
+    put_local_group(session_factory, admin, "fin-conf", ["alice@example.com"])
+    put_local_group(session_factory, admin, "fin-appr", ["bob@example.com"])
+    put_tenant(session_factory, admin, settings, "Finance", workspaces={"EMEA": emulator.url},
+               configurator_groups=["fin-conf"], approval_required="external")
+    put_project(session_factory, admin, "Finance", "Partner analytics", approver_groups=["fin-appr"],
+                configurator_groups=[])
+    return settings
+
+
+def test_no_wait_approval_stops_at_pending_approval_with_exit_3(
+    served_api, tmp_path, emulator, approval_gate, monkeypatch, capsys
+):
+    emulator.seed_tables(EXAMPLE_TABLES)
+    pack_file = tmp_path / "alice.yaml"
+    pack_file.write_bytes(sample().replace(b"jane.doe@example.com", b"alice@example.com"))
+    monkeypatch.setenv("SHAREPACK_API_URL", served_api)
+    monkeypatch.setenv("SHAREPACK_API_KEY", CONFIGURATOR_KEY)
+
+    code = main(["submit", str(pack_file), "--workspace", emulator.url, "--follow", "--no-wait-approval"])
+
+    out = capsys.readouterr().out
+    assert code == EXIT_NOT_FINAL, out
+    assert "PENDING_APPROVAL: waiting for an approver of the project" in out
+    assert "not final yet: PENDING_APPROVAL" in out.splitlines()[-1]
+
+
+def test_a_pack_the_service_refuses_exits_1_with_the_service_s_errors(served_api, pack_file, emulator, monkeypatch,
+                                                                      capsys):
+    emulator.seed_tables(EXAMPLE_TABLES[:-1])  # valid as a file, but a table is missing from the workspace
+
+    code, out = run_cli(["submit", str(pack_file), "--workspace", emulator.url, "--follow", "--json"], served_api,
+                        monkeypatch, capsys)
+
+    report = printed_json(out)
+    assert code == EXIT_INVALID, report
+    assert report["accepted"] is False and report["share_pack_id"] is None and report["status"] is None
+    assert any(EXAMPLE_TABLES[-1] in e["message"] for e in report["errors"])
