@@ -11,6 +11,7 @@ import pytest
 from databricks.sdk import WorkspaceClient
 from databricks.sdk.core import Config
 from databricks.sdk.service.jobs import CronSchedule, JobSettings
+from databricks.sdk.service.pipelines import Notifications
 from databricks.sdk.service.sharing import (
     SharedDataObject,
     SharedDataObjectDataObjectType,
@@ -142,8 +143,19 @@ def test_a_pipeline_deleted_and_a_schedule_retimed_by_hand_are_reported_and_reco
     assert set(pipelines_of(workspace)) == {"returns_nightly", "orders_hourly"}
     assert run_sync(engine, stack).details["workspaces"][stack.emulator.url]["drift"] == 0
 
-    # someone deletes one pipeline and its job, and moves the other's schedule, through the workspace's API
+    hourly_id = pipelines_of(workspace)["orders_hourly"]
+    declared = workspace.pipelines.get(hourly_id).spec
+    assert declared is not None
+
+    # someone deletes one pipeline and its job, retags the other and mails a stranger on its failures, and
+    # moves its schedule, all through the workspace's API
     workspace.pipelines.delete(pipelines_of(workspace)["returns_nightly"])
+    workspace.pipelines.update(
+        hourly_id, name=declared.name, catalog=declared.catalog, schema=declared.schema,
+        serverless=declared.serverless, continuous=declared.continuous, libraries=declared.libraries,
+        configuration=declared.configuration, tags={"owner": "someone"},
+        notifications=[Notifications(email_recipients=["stranger@example.com"], alerts=["on-update-failure"])],
+    )
     for job in workspace.jobs.list(name="returns_nightly_schedule"):
         workspace.jobs.delete(job.job_id)
     hourly = next(iter(workspace.jobs.list(name="orders_hourly_schedule")))
@@ -160,11 +172,15 @@ def test_a_pipeline_deleted_and_a_schedule_retimed_by_hand_are_reported_and_reco
     )
 
     run = run_sync(engine, stack)
-    assert run.status == "COMPLETED" and run.details["workspaces"][stack.emulator.url]["drift"] == 3
+    assert run.status == "COMPLETED" and run.details["workspaces"][stack.emulator.url]["drift"] == 4
     drift = stack.client.get(f"/workflow/sharepack/{pack_id}/drift", headers=stack.headers).json["Drift"]
     found = {(d["Entity"], d["Name"]): d for d in drift}
     assert set(found) == {("pipeline", "returns_nightly"), ("schedule", "returns_nightly"),
-                          ("schedule", "orders_hourly")}
+                          ("pipeline", "orders_hourly"), ("schedule", "orders_hourly")}
+    edited = found[("pipeline", "orders_hourly")]
+    assert edited["Kind"] == "changed" and edited["Actual"]["tags"] == {"owner": "someone"}
+    assert edited["Actual"]["notification_list"] == ["stranger@example.com"]
+    assert edited["Expected"]["tags"] == declared.tags and edited["Expected"]["notification_list"] == []
     assert found[("pipeline", "returns_nightly")]["Kind"] == "missing"
     assert found[("pipeline", "returns_nightly")]["Expected"]["source_table"] == "raw.sales.returns"
     assert found[("schedule", "returns_nightly")]["Kind"] == "missing"
@@ -178,6 +194,8 @@ def test_a_pipeline_deleted_and_a_schedule_retimed_by_hand_are_reported_and_reco
 
     assert set(pipelines_of(workspace)) == {"returns_nightly", "orders_hourly"}
     assert schedules_of(workspace) == as_declared
+    restored = workspace.pipelines.get(pipelines_of(workspace)["orders_hourly"]).spec
+    assert restored is not None and restored.tags == declared.tags and not restored.notifications
     again = run_sync(engine, stack)
     assert again.details["workspaces"][stack.emulator.url]["drift"] == 0
     assert stack.client.get(f"/workflow/sharepack/{pack_id}/drift", headers=stack.headers).json["Drift"] == []
