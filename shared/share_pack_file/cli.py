@@ -4,13 +4,15 @@ service and follow it to its end.
 Exit codes: 0 success (a valid pack; for ``submit --follow`` only a COMPLETED pack), 1 the pack has errors or
 did not complete (refused by the service, FAILED, DECLINED, VALIDATION_FAILED), 2 the file cannot be used at
 all (missing, unreadable, too large, not YAML or .xlsx), the command line is wrong or the service cannot be
-asked, 3 ``submit --follow`` stopped before a final status (``--timeout``, or ``--no-wait-approval`` on a
-pack waiting for an approver).
+asked, 3 ``submit --follow`` or ``follow`` stopped before a final status (``--timeout``,
+``--no-wait-approval`` on a pack waiting for an approver, or Ctrl-C: the pack goes on, ``sharepack follow ID``
+picks it up again).
 
 ``submit`` without ``--follow`` exits 0 once the service accepted the pack (queued, or waiting for an
 approver). With ``--follow`` it polls the pack's status until it is final and shows each step ("Step k/8:
 ...") as a progress bar on a terminal, as plain lines otherwise; a pack waiting for an approver is waited
-for (the approval is a person's decision, it may take a while: bound it with ``--timeout``).
+for (the approval is a person's decision, it may take a while: bound it with ``--timeout``). Polls the
+service does not answer (a restart, a 503) are tried again, up to `MAX_MISSED_POLLS` in a row.
 
 With ``--json`` every command prints one JSON object on stdout (progress goes to stderr), one shape per
 command, whatever the outcome:
@@ -19,7 +21,9 @@ command, whatever the outcome:
   "plan"}`` — ``workspace``, ``message`` and ``plan`` are null unless ``--workspace`` asked the service.
 * submit: ``{"command", "file", "workspace", "accepted", "share_pack_id", "share_pack_name", "status",
   "provisioning_status", "error_message", "message", "errors", "warnings"}`` — ``status`` is the last one seen
-  (the final one with ``--follow``).
+  (the final one with ``--follow``); ``errors`` are the file's or the service's refusal's, ``message`` the
+  service's answer or why it could not be asked.
+* follow: the shape of submit, with ``file`` null.
 * convert: ``{"command", "source", "target", "written", "errors", "warnings"}``.
 * template: ``{"command", "format", "out"}``.
 * schema: ``{"command", "out", "schema"}`` — ``schema`` is the JSON Schema itself when ``out`` is null.
@@ -55,6 +59,8 @@ EXIT_NOT_FINAL = 3
 #: The statuses a pack does not leave by itself; only COMPLETED is a success.
 FINAL_STATUSES = frozenset({"COMPLETED", "FAILED", "DECLINED", "VALIDATION_FAILED"})
 PENDING_APPROVAL = "PENDING_APPROVAL"
+#: Polls in a row that may go unanswered (service restarting, 503) before `--follow` gives up.
+MAX_MISSED_POLLS = 10
 _STEP = re.compile(r"Step (\d+)/(\d+)")
 _BAR_WIDTH = 24
 
@@ -101,15 +107,14 @@ def _parser() -> argparse.ArgumentParser:
     submit.add_argument("file", type=Path)
     submit.add_argument("--workspace", metavar="URL", required=True, help="the workspace to provision")
     submit.add_argument("--follow", action="store_true", help="wait for the final status, showing each step")
-    submit.add_argument(
-        "--no-wait-approval", dest="wait_approval", action="store_false",
-        help="with --follow: stop (exit 3) rather than wait while the pack waits for an approver",
-    )
-    submit.add_argument("--timeout", type=float, default=3600, metavar="SECONDS",
-                        help="with --follow: give up waiting after this long (exit 3); default 3600")
-    submit.add_argument("--interval", type=float, default=1.0, metavar="SECONDS", help=argparse.SUPPRESS)
-    submit.add_argument("--json", action="store_true", help="print the result as JSON")
+    _follow_options(submit)
     submit.set_defaults(run=_submit)
+
+    follow = commands.add_parser("follow", help="follow a submitted share pack to its final status")
+    follow.add_argument("share_pack_id", metavar="SHARE_PACK_ID")
+    follow.add_argument("--workspace", metavar="URL", required=True, help="the pack's workspace")
+    _follow_options(follow)
+    follow.set_defaults(run=_follow_command)
 
     template = commands.add_parser("template", help="write a filled example share pack to start from")
     template.add_argument("--format", choices=("yaml", "xlsx"), default="yaml")
@@ -128,6 +133,17 @@ def _parser() -> argparse.ArgumentParser:
     schema.add_argument("--json", action="store_true", help="print the result as JSON")
     schema.set_defaults(run=_schema)
     return parser
+
+
+def _follow_options(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--no-wait-approval", dest="wait_approval", action="store_false",
+        help="stop (exit 3) rather than wait while the pack waits for an approver",
+    )
+    command.add_argument("--timeout", type=float, default=3600, metavar="SECONDS",
+                         help="give up waiting after this long (exit 3); default 3600")
+    command.add_argument("--interval", type=float, default=1.0, metavar="SECONDS", help=argparse.SUPPRESS)
+    command.add_argument("--json", action="store_true", help="print the result as JSON")
 
 
 def _print_json(payload: dict[str, Any]) -> None:
@@ -221,15 +237,11 @@ def _print_issues(errors: list[dict[str, Any]] | None, warnings: list[dict[str, 
 
 def _submit(args: argparse.Namespace) -> int:
     """Upload the file; with ``--follow``, poll its status until it is final (or the wait is over)."""
-    report: dict[str, Any] = {
-        "command": "submit", "file": str(args.file), "workspace": args.workspace, "accepted": False,
-        "share_pack_id": None, "share_pack_name": None, "status": None, "provisioning_status": None,
-        "error_message": None, "message": None, "errors": [], "warnings": [],
-    }
+    report = _report("submit", args.file, args.workspace)
     out = sys.stderr if args.json else sys.stdout
     result, problem = _read(args.file, DEFAULT_MAX_BYTES)
     if result is None:
-        return _submitted(args, report, EXIT_UNUSABLE, errors=[problem.to_dict()], message=problem.message)
+        return _submitted(args, report, EXIT_UNUSABLE, errors=[problem.to_dict()])
     if not result.is_valid:  # the service would refuse it for the same reasons: say so without a round trip
         errors = [i.to_dict() for i in result.errors]
         return _submitted(args, report, EXIT_INVALID, errors=errors, warnings=[i.to_dict() for i in result.warnings],
@@ -238,7 +250,7 @@ def _submit(args: argparse.Namespace) -> int:
     try:
         upload = service.upload(args.file, workspace_url=args.workspace)
     except (RemoteError, OSError) as exc:
-        return _submitted(args, report, EXIT_UNUSABLE, errors=[Issue("", str(exc)).to_dict()], message=str(exc))
+        return _submitted(args, report, EXIT_UNUSABLE, message=str(exc))
     report.update(accepted=upload.accepted, share_pack_id=upload.share_pack_id, status=upload.status,
                   share_pack_name=upload.share_pack_name, message=upload.message, errors=upload.errors,
                   warnings=upload.warnings)
@@ -247,16 +259,41 @@ def _submit(args: argparse.Namespace) -> int:
     print(f"{args.file}: {upload.message} (SharePackId {upload.share_pack_id}, status {upload.status})", file=out)
     if not args.follow:
         return _submitted(args, report, EXIT_VALID)
-    assert upload.share_pack_id is not None
+    return _follow_to_the_end(args, service, report, out)
+
+
+def _follow_command(args: argparse.Namespace) -> int:
+    """Follow a pack submitted earlier (or left with Ctrl-C) to its final status."""
+    args.follow, args.file = True, None
+    report = _report("follow", None, args.workspace)
+    report.update(accepted=True, share_pack_id=args.share_pack_id)
+    return _follow_to_the_end(args, Service.from_env(), report, sys.stderr if args.json else sys.stdout)
+
+
+def _report(command: str, file: Path | None, workspace: str) -> dict[str, Any]:
+    """The JSON shape of `submit` and `follow`, before anything happened."""
+    return {
+        "command": command, "file": str(file) if file else None, "workspace": workspace, "accepted": False,
+        "share_pack_id": None, "share_pack_name": None, "status": None, "provisioning_status": None,
+        "error_message": None, "message": None, "errors": [], "warnings": [],
+    }
+
+
+def _follow_to_the_end(args: argparse.Namespace, service: Service, report: dict[str, Any], out: TextIO) -> int:
     progress = Progress(out)
     try:
-        final = _follow(service, upload.share_pack_id, args, progress.show)
+        final = _follow(service, report["share_pack_id"], args, progress.show)
     except RemoteError as exc:
         progress.close()
         return _submitted(args, report, EXIT_UNUSABLE, message=str(exc))
+    except KeyboardInterrupt:  # the pack goes on without us
+        progress.close()
+        return _submitted(args, report, EXIT_NOT_FINAL,
+                          message=f"stopped following; the pack goes on: sharepack follow {report['share_pack_id']}")
     progress.close()
     report.update(status=final.get("Status"), provisioning_status=final.get("ProvisioningStatus"),
-                  error_message=final.get("ErrorMessage"))
+                  error_message=final.get("ErrorMessage"), share_pack_name=final.get("SharePackName")
+                  or report["share_pack_name"])
     status = final.get("Status")
     if status == "COMPLETED":
         code = EXIT_VALID
@@ -273,8 +310,18 @@ def _follow(
     """Poll the pack's status every ``args.interval`` seconds; return the last one seen: final, pending
     approval (without ``wait_approval``), or whatever it was when ``args.timeout`` ran out."""
     deadline = time.monotonic() + args.timeout
+    status: dict[str, Any] = {}
+    misses = 0
     while True:
-        status = service.status(share_pack_id, workspace_url=args.workspace)
+        try:
+            status = service.status(share_pack_id, workspace_url=args.workspace)
+            misses = 0
+        except RemoteError as exc:  # a restart or a blip of the service must not end a long wait
+            misses += 1
+            if not exc.transient or misses > MAX_MISSED_POLLS or time.monotonic() >= deadline:
+                raise
+            time.sleep(args.interval)
+            continue
         show(status)
         if status.get("Status") in FINAL_STATUSES:
             return status
@@ -292,12 +339,16 @@ def _submitted(args: argparse.Namespace, report: dict[str, Any], code: int, **ch
         return code
     _print_issues(report["errors"], report["warnings"], sys.stdout)
     if report["share_pack_id"] is None:
-        print(f"{args.file}: not submitted: {report['message']}", file=sys.stderr)
+        reason = f": {report['message']}" if report["message"] else ""
+        print(f"{args.file}: not submitted{reason}", file=sys.stderr)
+    elif code == EXIT_UNUSABLE:
+        print(f"error: {report['message']}; share pack {report['share_pack_id']} goes on", file=sys.stderr)
     elif args.follow:
         ending = {EXIT_VALID: "completed", EXIT_INVALID: "did not complete", EXIT_NOT_FINAL: "not final yet"}
-        detail = f": {report['error_message']}" if report["error_message"] else ""
-        print(f"{report['share_pack_name'] or args.file} {ending.get(code, 'not followed to its end')}: "
-              f"{report['status']}{detail}")
+        detail = report["error_message"] or (report["message"] if code != EXIT_INVALID else None)
+        name = report["share_pack_name"] or report["share_pack_id"]
+        print(f"{name} {ending.get(code, 'not followed to its end')}: {report['status']}"
+              + (f": {detail}" if detail and code != EXIT_VALID else ""))
     return code
 
 

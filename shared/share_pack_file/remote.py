@@ -23,7 +23,19 @@ DEFAULT_API_URL = "http://127.0.0.1:8000"
 
 
 class RemoteValidationError(Exception):
-    """The service could not be asked (unreachable, refused the credentials, answered an error)."""
+    """The service could not be asked (unreachable, refused the credentials, answered an error).
+
+    ``status`` is the HTTP status it answered (None: no answer at all).
+    """
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+    @property
+    def transient(self) -> bool:
+        """Worth asking again: no answer, or an answer that says "later" (429, 502, 503, 504)."""
+        return self.status is None or self.status in (429, 502, 503, 504)
 
 
 #: The same failure, named for what the CLI does besides validating.
@@ -114,7 +126,7 @@ class Service:
             if exc.code in (400, 422) and isinstance(errors, list) and errors:
                 raise _Refused(answer) from exc
             message = answer.get("Message")
-            raise RemoteError(f"{self.base_url} answered {exc.code}: {message or exc.reason}") from exc
+            raise RemoteError(f"{self.base_url} answered {exc.code}: {message or exc.reason}", status=exc.code) from exc
         except (urllib.error.URLError, TimeoutError, ValueError) as exc:
             raise RemoteError(f"cannot reach {self.base_url}: {getattr(exc, 'reason', exc)}") from exc
 
@@ -123,7 +135,7 @@ class _Refused(RemoteError):
     """The service refused the file's content and said why (its ``ValidationErrors``)."""
 
     def __init__(self, body: dict[str, Any]) -> None:
-        super().__init__(body.get("Message") or "refused")
+        super().__init__(body.get("Message") or "refused", status=400)
         self.body = body
 
 

@@ -4,6 +4,7 @@ by werkzeug, no worker: `tests/e2e/test_cli_submit.py` follows packs to their en
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import uuid
 from collections.abc import Iterator
@@ -208,3 +209,39 @@ def test_a_pack_the_service_refuses_exits_1_with_the_service_s_errors(served_api
     assert code == EXIT_INVALID, report
     assert report["accepted"] is False and report["share_pack_id"] is None and report["status"] is None
     assert any(EXAMPLE_TABLES[-1] in e["message"] for e in report["errors"])
+
+
+def test_follow_picks_up_a_submitted_pack(served_api, pack_file, emulator, monkeypatch, capsys):
+    emulator.seed_tables(EXAMPLE_TABLES)
+    code, out = run_cli(["submit", str(pack_file), "--workspace", emulator.url, "--json"], served_api, monkeypatch,
+                        capsys)
+    share_pack_id = printed_json(out)["share_pack_id"]
+
+    code, out = run_cli(["follow", share_pack_id, "--workspace", emulator.url, "--json", "--timeout", "0.2",
+                         "--interval", "0.05"], served_api, monkeypatch, capsys)
+
+    report = printed_json(out)
+    assert code == EXIT_NOT_FINAL  # no worker here: it stays queued
+    assert (report["command"], report["share_pack_id"], report["status"]) == ("follow", share_pack_id,
+                                                                             "IN_PROGRESS")
+    assert report["share_pack_name"] and report["file"] is None
+
+
+def test_follow_of_an_unknown_pack_exits_2_at_once(served_api, emulator, monkeypatch, capsys):
+    code, out = run_cli(["follow", str(uuid.uuid4()), "--workspace", emulator.url, "--json"], served_api,
+                        monkeypatch, capsys)
+
+    assert code == EXIT_UNUSABLE
+    assert "404" in printed_json(out)["message"]
+
+
+def test_follow_gives_up_when_the_service_stays_unreachable(emulator, monkeypatch, capsys):
+    with socket.socket() as closed:  # a port nothing listens on once the socket is closed
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    monkeypatch.setenv("SHAREPACK_API_URL", f"http://127.0.0.1:{port}")
+
+    code = main(["follow", str(uuid.uuid4()), "--workspace", emulator.url, "--interval", "0.01"])
+
+    assert code == EXIT_UNUSABLE
+    assert "cannot reach" in capsys.readouterr().err
