@@ -72,12 +72,12 @@ class Service:
         """Send ``path`` to the service's dry run for ``workspace_url``; return its JSON answer."""
         return self._call("POST", "/workflow/sharepack/validate", workspace_url, file=path)
 
-    def upload(self, path: Path, *, workspace_url: str, idempotency_key: str | None = None) -> Upload:
-        """Upload ``path`` as a new pack. A refusal for the file's content (400/422 with ``ValidationErrors``)
-        is an `Upload` that is not accepted; any other failure raises `RemoteError`."""
-        headers = {"Idempotency-Key": idempotency_key or str(uuid.uuid4())}
+    def upload(self, path: Path, *, workspace_url: str) -> Upload:
+        """Upload ``path`` as a new pack, once (an upload is not retried: a lost answer could mean a stored
+        pack). A refusal for the file's content (400/422 with ``ValidationErrors``) is an `Upload` that is not
+        accepted; any other failure raises `RemoteError`."""
         try:
-            answer = self._call("POST", "/workflow/sharepack/upload", workspace_url, file=path, headers=headers)
+            answer = self._call("POST", "/workflow/sharepack/upload", workspace_url, file=path)
         except _Refused as refused:
             return Upload(False, refused.body.get("Message") or "refused", errors=refused.body["ValidationErrors"],
                           warnings=refused.body.get("ValidationWarnings") or [])
