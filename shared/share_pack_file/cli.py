@@ -241,24 +241,24 @@ def _submit(args: argparse.Namespace) -> int:
     out = sys.stderr if args.json else sys.stdout
     result, problem = _read(args.file, DEFAULT_MAX_BYTES)
     if result is None:
-        return _submitted(args, report, EXIT_UNUSABLE, errors=[problem.to_dict()])
+        return _finish(args, report, EXIT_UNUSABLE, errors=[problem.to_dict()])
     if not result.is_valid:  # the service would refuse it for the same reasons: say so without a round trip
         errors = [i.to_dict() for i in result.errors]
-        return _submitted(args, report, EXIT_INVALID, errors=errors, warnings=[i.to_dict() for i in result.warnings],
-                          message="the file has errors; not submitted")
+        return _finish(args, report, EXIT_INVALID, errors=errors, warnings=[i.to_dict() for i in result.warnings],
+                          message="the file has errors")
     service = Service.from_env()
     try:
         upload = service.upload(args.file, workspace_url=args.workspace)
     except (RemoteError, OSError) as exc:
-        return _submitted(args, report, EXIT_UNUSABLE, message=str(exc))
+        return _finish(args, report, EXIT_UNUSABLE, message=str(exc))
     report.update(accepted=upload.accepted, share_pack_id=upload.share_pack_id, status=upload.status,
                   share_pack_name=upload.share_pack_name, message=upload.message, errors=upload.errors,
                   warnings=upload.warnings)
     if not upload.accepted:
-        return _submitted(args, report, EXIT_INVALID)
+        return _finish(args, report, EXIT_INVALID)
     print(f"{args.file}: {upload.message} (SharePackId {upload.share_pack_id}, status {upload.status})", file=out)
     if not args.follow:
-        return _submitted(args, report, EXIT_VALID)
+        return _finish(args, report, EXIT_VALID)
     return _follow_to_the_end(args, service, report, out)
 
 
@@ -285,10 +285,10 @@ def _follow_to_the_end(args: argparse.Namespace, service: Service, report: dict[
         final = _follow(service, report["share_pack_id"], args, progress.show)
     except RemoteError as exc:
         progress.close()
-        return _submitted(args, report, EXIT_UNUSABLE, message=str(exc))
+        return _finish(args, report, EXIT_UNUSABLE, message=str(exc))
     except KeyboardInterrupt:  # the pack goes on without us
         progress.close()
-        return _submitted(args, report, EXIT_NOT_FINAL,
+        return _finish(args, report, EXIT_NOT_FINAL,
                           message=f"stopped following; the pack goes on: sharepack follow {report['share_pack_id']}")
     progress.close()
     report.update(status=final.get("Status"), provisioning_status=final.get("ProvisioningStatus"),
@@ -301,7 +301,7 @@ def _follow_to_the_end(args: argparse.Namespace, service: Service, report: dict[
         code = EXIT_INVALID
     else:
         code = EXIT_NOT_FINAL
-    return _submitted(args, report, code)
+    return _finish(args, report, code)
 
 
 def _follow(
@@ -332,7 +332,8 @@ def _follow(
         time.sleep(args.interval)  # a person's command polling a service: there is nothing to wait on but time
 
 
-def _submitted(args: argparse.Namespace, report: dict[str, Any], code: int, **changes: Any) -> int:
+def _finish(args: argparse.Namespace, report: dict[str, Any], code: int, **changes: Any) -> int:
+    """Print the outcome of `submit` or `follow` (the JSON report, or lines for a person); return ``code``."""
     report.update(changes)
     if args.json:
         _print_json(report)
