@@ -5,7 +5,8 @@ every recipient and share it names, a DELETE gives them up. A pack's drift is th
 own configuration would make against the workspace, restricted to what it still owns — so the drift report
 and the plan of a reconcile are the same list by construction: a missing object is an ADD/CREATE, an object
 added out of band a REMOVE/REVOKE, a changed comment or IP list an UPDATE. Recipients and shares no pack
-owns are reported once per workspace, as unexpected, without a pack.
+owns are reported once per workspace, as unexpected, without a pack; so are the pipelines of this service
+(recognised by their configuration) that no pack declares and that feed no share a pack owns.
 
 Pipelines and their schedule jobs are owned by the last pack declaring them by name (a pipeline no pack
 declares but that feeds one of a pack's shares belongs to that share's pack, whose UPDATE would remove it):
@@ -139,6 +140,11 @@ def detect_drift(actual: WorkspaceState, packs: Sequence[CompletedPack]) -> list
         share = actual.shares[name]
         described = {"comment": share.comment, "objects": sorted(o.name for o in share.objects)}
         findings.append(Finding(None, str(Entity.SHARE), name, DriftKind.UNEXPECTED, None, described))
+    for name, pipeline in sorted(actual.pipelines.items()):
+        if name not in pipeline_owner and pipeline.share not in share_owner:
+            findings.append(
+                Finding(None, str(Entity.PIPELINE), name, DriftKind.UNEXPECTED, None, pipeline.describe())
+            )
     return findings
 
 

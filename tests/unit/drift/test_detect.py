@@ -193,3 +193,15 @@ def test_the_last_pack_declaring_a_pipeline_owns_it_and_a_delete_releases_it():
     state = as_provisioned(first)  # orders still runs on the first pack's schedule
     found = detect_drift(state, [CompletedPack(A, first), CompletedPack(B, second)])
     assert [(f.share_pack_id, f.entity, f.name, f.kind) for f in found] == [(B, "schedule", "orders", "changed")]
+
+
+def test_a_pipeline_of_ours_no_pack_declares_is_unexpected_without_a_pack():
+    spec = piped_pack()
+    state = as_provisioned(spec)
+    stray = replace(state.pipelines["returns"], name="stray", share="elsewhere", pipeline_id="id-stray")
+    state = replace(state, pipelines={**state.pipelines, "stray": stray})
+
+    found = detect_drift(state, [CompletedPack(A, spec)])
+
+    assert [(f.share_pack_id, f.entity, f.name, f.kind) for f in found] == [(None, "pipeline", "stray", "unexpected")]
+    assert found[0].actual == stray.describe()
