@@ -187,19 +187,21 @@ def _validate_remotely(args: argparse.Namespace, result: ParsedSharePack) -> int
         else:
             print(f"error: {exc}", file=sys.stderr)
         return EXIT_UNUSABLE
-    valid = bool(answer.get("Valid"))
     if args.json:
         _print_json(_validate_json(
-            args, valid=valid, file_format=result.file_format, message=answer.get("Message"),
+            args, valid=bool(answer.get("Valid")), file_format=result.file_format, message=answer.get("Message"),
             errors=answer.get("ValidationErrors") or [], warnings=answer.get("ValidationWarnings") or [],
             plan=answer.get("Plan"),
         ))
     else:
-        _print_issues(answer.get("ValidationErrors"), answer.get("ValidationWarnings"), sys.stdout)
+        for issue in answer.get("ValidationErrors", []):
+            print(f"error: {Issue(issue['path'], issue['message'])}")
+        for issue in answer.get("ValidationWarnings", []):
+            print(f"warning: {Issue(issue['path'], issue['message'])}")
         summary = ((answer.get("Plan") or {}).get("summary")) or {}
         changes = ", ".join(f"{k}={v}" for k, v in summary.items() if v) or "nothing to change"
         print(f"{args.file} on {args.workspace}: {answer.get('Message')}; plan: {changes}")
-    return EXIT_VALID if valid else EXIT_INVALID
+    return EXIT_VALID if answer.get("Valid") else EXIT_INVALID
 
 
 def _validate_json(
