@@ -30,7 +30,7 @@ blp.before_request(authenticate_and_resolve_workspace)
 
 
 class FindingSchema(Schema):
-    Entity = fields.String(metadata={"description": "recipient, share, data_object or grant"})
+    Entity = fields.String(metadata={"description": "recipient, share, data_object, grant, pipeline or schedule"})
     Name = fields.String(metadata={"description": "data objects and grants: <share>/<object or recipient>"})
     Kind = fields.String(metadata={"description": "missing | unexpected | changed"})
     Expected = fields.Dict(allow_none=True)

@@ -1,5 +1,9 @@
 """The Databricks sync: read a workspace's recipients and shares into `databricks_objects`, then detect drift.
 
+Drift also covers the pipelines and schedule jobs this service made: they are read as the worker's plan
+reads them (`LakeflowCalls.read_pipelines`), but only in a workspace where some completed pack declares
+pipelines (otherwise the read, two calls per pipeline, can find no drift).
+
 One run per workspace is one `sync_jobs` row (DATABRICKS_OBJECTS) with its counts. The read is the gateway's
 `read_inventory` (paged lists, bounded concurrency, Retry-After honoured by the SDK). Recipients and shares
 are written with SCD2 history, keyed by workspace, type and name; a run that finds nothing changed writes no
@@ -12,7 +16,7 @@ from __future__ import annotations
 import socket
 import uuid
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -26,6 +30,7 @@ from shared.logging import get_logger
 from shared.models import DatabricksObject, DriftFindingRow, SharePack, SyncJob, TenantRegion
 from shared.provisioning.errors import ProvisioningError
 from shared.provisioning.gateway import Inventory
+from shared.provisioning.pipeline_state import PipelineState
 from shared.settings import Settings
 from shared.share_pack_file import SharePackSpec
 from shared.status import SharePackStatus, SyncStatus, SyncType
@@ -38,9 +43,11 @@ _KEY = ("workspace_url", "object_type", "full_name")
 
 
 class InventoryReader(Protocol):
-    """The one read the sync makes (`DatabricksGateway.read_inventory`)."""
+    """The reads the sync makes (`DatabricksGateway.read_inventory` and `read_pipelines`)."""
 
     def read_inventory(self) -> Inventory: ...
+
+    def read_pipelines(self) -> dict[str, PipelineState]: ...
 
 
 @dataclass(frozen=True)
@@ -138,14 +145,19 @@ class DatabricksObjectsSync:
         A workspace that cannot be read is a FAILED outcome (with the reason), not an exception, so one
         unreadable workspace does not stop the sync of the others.
         """
+        with self.session_factory() as session:
+            packs = completed_packs(session, workspace_url)
         try:
-            inventory = self.reader_for(workspace_url).read_inventory()
+            reader = self.reader_for(workspace_url)
+            inventory = reader.read_inventory()
+            if any(pack.spec.pipelines for pack in packs):
+                inventory = replace(inventory, state=replace(inventory.state, pipelines=reader.read_pipelines()))
         except (ProvisioningError, ConfigurationError) as exc:
             log.warning("databricks_sync.failed", workspace_url=workspace_url, error=exc.message)
             return SyncOutcome(sync_job_id, SyncStatus.FAILED, error=exc.message)
         with self.session_factory.begin() as session:
             created, updated, deleted = self._record_objects(session, workspace_url, inventory)
-            findings = detect_drift(inventory.state, completed_packs(session, workspace_url))
+            findings = detect_drift(inventory.state, packs)
             replace_findings(session, workspace_url, sync_job_id, findings)
         objects = len(inventory.state.recipients) + len(inventory.state.shares)
         log.info("databricks_sync.completed", workspace_url=workspace_url, objects=objects, drift=len(findings))

@@ -3,27 +3,44 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 
-from shared.drift.detect import CompletedPack, DriftKind, detect_drift, owners, reconcile_spec
+from shared.drift.detect import CompletedPack, DriftKind, detect_drift, owners, pipeline_owners, reconcile_spec
 from shared.preflight.checks import CatalogFacts, check_pack
 from shared.provisioning.gateway import MetastoreSharing
+from shared.provisioning.pipeline_state import ScheduleState, desired_pipeline
 from shared.provisioning.plan import desired_object, desired_recipient, make_plan
 from shared.provisioning.workspace_state import ShareState, WorkspaceState
-from shared.share_pack_file.model import DataObjectSpec, DataObjectType, SharePackSpec, Strategy
-from tests.unit.provisioning.builders import d2d, d2o, pack, share
+from shared.share_pack_file.model import DataObjectSpec, DataObjectType, ScdType, SharePackSpec, Strategy
+from tests.unit.provisioning.builders import d2d, d2o, pack, pipeline, share
 
 A, B = uuid.uuid4(), uuid.uuid4()
 
 
 def as_provisioned(spec: SharePackSpec) -> WorkspaceState:
-    """The workspace exactly as the pack declared it."""
-    return WorkspaceState.of(
+    """The workspace exactly as the pack declared it (pipelines and schedules read back with ids)."""
+    share_of = {o.name: s.name for s in spec.shares for o in s.data_objects}
+    pipelines = {}
+    for declared in spec.pipelines:
+        made = desired_pipeline(declared, share_of.get(declared.target_table or ""), project=spec.metadata.project_name)
+        schedule = replace(made.schedule, job_id=7) if made.schedule else None
+        pipelines[made.name] = replace(made, pipeline_id=f"id-{made.name}", schedule=schedule)
+    state = WorkspaceState.of(
         recipients=[desired_recipient(r) for r in spec.recipients],
         shares=[
             ShareState(s.name, s.comment, frozenset(desired_object(o) for o in s.data_objects)) for s in spec.shares
         ],
         grants={s.name: s.recipients for s in spec.shares},
     )
+    return replace(state, pipelines=pipelines)
+
+
+def piped_pack() -> SharePackSpec:
+    """The sales pack with a scheduled SCD 2 pipeline per table."""
+    return replace(sales_pack(), pipelines=(
+        pipeline("orders", "c.s.orders", scd=ScdType.SCD2, keys=["id"], cron="0 0 2 * * ?", emails=["ops@x.com"]),
+        pipeline("returns", "c.s.returns", cron="0 0 3 * * ?"),
+    ))
 
 
 def sales_pack() -> SharePackSpec:
@@ -120,3 +137,71 @@ def test_every_action_a_plan_can_carry_out_is_a_kind_of_drift() -> None:
     from shared.provisioning.plan import Action
 
     assert set(_KIND_OF_ACTION) == set(Action) - {Action.ADOPT}  # adopted changes are not changes of the plan
+
+
+def test_a_pack_s_pipelines_as_declared_have_no_drift():
+    spec = piped_pack()
+    assert detect_drift(as_provisioned(spec), [CompletedPack(A, spec)]) == []
+
+
+def test_a_deleted_pipeline_and_an_edited_one_and_schedule_are_reported_for_their_pack():
+    spec = piped_pack()
+    state = as_provisioned(spec)
+    orders = state.pipelines["orders"]
+    edited = replace(orders, notification_list=(), tags={"owner": "someone"},
+                     schedule=ScheduleState("0 0 5 * * ?", "UTC", ("ops@x.com",), job_id=7))
+    state = replace(state, pipelines={"orders": edited})  # returns deleted by hand, with its job
+
+    found = {(f.entity, f.name): f for f in detect_drift(state, [CompletedPack(A, spec)])}
+
+    assert set(found) == {("pipeline", "returns"), ("schedule", "returns"), ("pipeline", "orders"),
+                          ("schedule", "orders")}
+    assert all(f.share_pack_id == A for f in found.values())
+    assert found[("pipeline", "returns")].kind is DriftKind.MISSING
+    assert found[("schedule", "returns")].kind is DriftKind.MISSING
+    changed = found[("pipeline", "orders")]
+    assert changed.kind is DriftKind.CHANGED
+    assert changed.actual["notification_list"] == [] and changed.actual["tags"] == {"owner": "someone"}
+    assert changed.expected["notification_list"] == ["ops@x.com"]
+    retimed = found[("schedule", "orders")]
+    assert retimed.kind is DriftKind.CHANGED and retimed.actual["cron"] == "0 0 5 * * ?"
+    assert retimed.expected["cron"] == "0 0 2 * * ?"
+
+
+def test_a_pipeline_whose_source_was_edited_is_reported_as_changed():
+    spec = piped_pack()
+    state = as_provisioned(spec)
+    state = replace(state, pipelines={**state.pipelines,
+                                      "orders": replace(state.pipelines["orders"], source_table="raw.other.t")})
+
+    found = detect_drift(state, [CompletedPack(A, spec)])
+
+    assert [(f.entity, f.name, f.kind) for f in found] == [("pipeline", "orders", DriftKind.CHANGED)]
+    assert found[0].expected == {"source_table": "raw.s.orders"} and found[0].actual == {"source_table": "raw.other.t"}
+
+
+def test_the_last_pack_declaring_a_pipeline_owns_it_and_a_delete_releases_it():
+    first = piped_pack()
+    second = replace(first, metadata=replace(first.metadata, strategy=Strategy.UPDATE), pipelines=(
+        pipeline("orders", "c.s.orders", scd=ScdType.SCD2, keys=["id"], cron="0 0 4 * * ?", emails=["ops@x.com"]),
+    ))
+    gone = pack(Strategy.DELETE, pipelines=[pipeline("returns", "c.s.returns")])
+    assert pipeline_owners([CompletedPack(A, first), CompletedPack(B, second), CompletedPack(A, gone)]) == {
+        "orders": B
+    }
+
+    state = as_provisioned(first)  # orders still runs on the first pack's schedule
+    found = detect_drift(state, [CompletedPack(A, first), CompletedPack(B, second)])
+    assert [(f.share_pack_id, f.entity, f.name, f.kind) for f in found] == [(B, "schedule", "orders", "changed")]
+
+
+def test_a_pipeline_of_ours_no_pack_declares_is_unexpected_without_a_pack():
+    spec = piped_pack()
+    state = as_provisioned(spec)
+    stray = replace(state.pipelines["returns"], name="stray", share="elsewhere", pipeline_id="id-stray")
+    state = replace(state, pipelines={**state.pipelines, "stray": stray})
+
+    found = detect_drift(state, [CompletedPack(A, spec)])
+
+    assert [(f.share_pack_id, f.entity, f.name, f.kind) for f in found] == [(None, "pipeline", "stray", "unexpected")]
+    assert found[0].actual == stray.describe()

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
 import pytest
 
-from shared.share_pack_file.cli import main
+from shared.share_pack_file.cli import Progress, main
 from tests.unit.share_pack_file.conftest import valid_document, yaml_bytes
 
 EXAMPLES = sorted((Path(__file__).resolve().parents[3] / "examples").glob("sample_sharepack.*"))
@@ -88,3 +89,50 @@ def test_schema_prints_the_json_schema(capsys):
 
 def test_usage_errors_exit_2():
     assert main(["validate"]) == 2
+
+
+class Terminal(io.StringIO):
+    """What a terminal is to the CLI: a stream that says it is one."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_is_a_redrawn_bar_on_a_terminal_and_lines_otherwise():
+    statuses = [
+        {"Status": "PENDING_APPROVAL", "ProvisioningStatus": None},
+        {"Status": "IN_PROGRESS", "ProvisioningStatus": "Step 2/8: Resolving project 'Sales'"},
+        {"Status": "IN_PROGRESS", "ProvisioningStatus": "Step 2/8: Resolving project 'Sales'"},
+        {"Status": "COMPLETED", "ProvisioningStatus": "Step 8/8: Completed"},
+    ]
+    terminal, pipe = Terminal(), io.StringIO()
+    for out in (terminal, pipe):
+        progress = Progress(out)
+        for status in statuses:
+            progress.show(status)
+        progress.close()
+
+    assert pipe.getvalue().splitlines() == [
+        "PENDING_APPROVAL: waiting for an approver of the project",
+        "[######..................] Step 2/8: Resolving project 'Sales' (IN_PROGRESS)",
+        "[########################] Step 8/8: Completed (COMPLETED)",
+    ]
+    drawn = terminal.getvalue()
+    assert drawn.count("\r\x1b[2K") == 3 and drawn.endswith("(COMPLETED)\n") and drawn.count("\n") == 1
+
+
+@pytest.mark.parametrize("command", [["template"], ["schema"], ["convert"]])
+def test_every_command_prints_one_json_object(tmp_path, capsys, command):
+    source = tmp_path / "in.yaml"
+    main(["template", str(source)])
+    capsys.readouterr()
+    args = {"template": ["template", "--json", str(tmp_path / "t.xlsx"), "--format", "xlsx"],
+            "schema": ["schema", "--json"],
+            "convert": ["convert", "--json", str(source), str(tmp_path / "out.xlsx")]}[command[0]]
+
+    assert main(args) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["command"] == command[0]
+    expected = {"template": {"command", "format", "out"}, "schema": {"command", "out", "schema"},
+                "convert": {"command", "source", "target", "written", "errors", "warnings"}}[command[0]]
+    assert set(printed) == expected
