@@ -11,6 +11,7 @@ import re
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import replace
 
 import structlog
 from flask import Flask, abort, g, request
@@ -27,6 +28,7 @@ from api.errors import register_error_handlers
 from api.routes import admin, approvals, drift, health, lifecycle, metrics, recipients, share_packs, sync, validate
 from api.schemas import ErrorSchema
 from api.security_headers import add_security_headers
+from api.uploads import build_workflow
 from shared import metrics as measured
 from shared import tracing
 from shared.graph.validator import AdValidator
@@ -87,7 +89,7 @@ def create_app(
             "security": [{"bearer": []}],
         },
     )
-    app.extensions["sharepack"] = Services(
+    services = Services(
         settings=settings,
         session_factory=session_factory,
         publisher=publisher,
@@ -99,6 +101,7 @@ def create_app(
         activation_links=activation_links,
         directory_validator=directory_validator,
     )
+    app.extensions["sharepack"] = replace(services, workflow=build_workflow(services))
 
     configure_sessions(app, settings.console_secret_key)
     tracing.configure(settings, "sharepack-api")

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from shared import metrics
 from shared.db import insert_rows
-from shared.history import History
+from shared.history import History, audit
 from shared.logging import get_logger
 from shared.models import AuditEntry, DatabricksObject, Notification, Pipeline, Recipient, Share, SharePack
 from shared.notifications.activation_links import ActivationLinkCipher, record_activation
@@ -384,15 +384,10 @@ class Recorder:
             error_message=error,
             provisioning_status=provisioning_status,
         )
-        session.add(
-            AuditEntry(
-                entity_type="share_pack",
-                entity_id=str(pack.share_pack_id),
-                action=AuditAction.STATUS_CHANGED,
-                performed_by=self.performed_by,
-                old_values={"share_pack_status": pack.share_pack_status},
-                new_values={"share_pack_status": new.share_pack_status, "error_message": error},
-            )
+        audit(
+            session, ("share_pack", pack.share_pack_id), AuditAction.STATUS_CHANGED, by=self.performed_by,
+            old={"share_pack_status": pack.share_pack_status},
+            new={"share_pack_status": new.share_pack_status, "error_message": error},
         )
         success = status == SharePackStatus.COMPLETED
         duration = (new.effective_from - pack.created_at).total_seconds()
