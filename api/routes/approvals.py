@@ -74,15 +74,13 @@ def _asker() -> Asker:
 
 
 def _verdict(body: dict[str, Any]) -> Verdict:
-    """The version decided: `Version` in the body, or `If-Match: "<version>"` (both must agree)."""
+    """The version decided: `Version` in the body, or `If-Match: "<version>"` (both must agree; neither: the
+    workflow refuses it, once it has checked the caller may decide at all)."""
     version = body["Version"]
     matched = version_in_if_match(request.headers.get("If-Match"))
     if version is not None and matched is not None and version != matched:
         raise InvalidInput(f"Version {version} and If-Match {matched} name different versions; name one")
-    decided = version if version is not None else matched
-    if decided is None:
-        raise InvalidInput("Name the version you decide: Version in the body (or If-Match: \"<version>\")")
-    return Verdict(decided, body.get("Comment"))
+    return Verdict(version if version is not None else matched, body.get("Comment"))
 
 
 def version_in_if_match(header: str | None) -> int | None:

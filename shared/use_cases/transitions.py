@@ -108,9 +108,10 @@ class Asker:
 
 @dataclass(frozen=True)
 class Verdict:
-    """An approver's decision input: the version of the pack they read, and what they say about it."""
+    """An approver's decision input: the version of the pack they read (None: not named, refused), and what they
+    say about it."""
 
-    version: int
+    version: int | None
     comment: str | None = None
 
 
@@ -237,7 +238,7 @@ class Workflow:
             waits = admission is not None and admission.needs_approval
             new = self._move(session, asker, pack, _Move(
                 REVISED, AuditAction.UPDATED, _waiting_or_queued(waits), "Queued for provisioning",
-                columns={**_configuration(spec), "file_format": parsed.file_format,
+                columns={**_configuration(spec), "requested_by": asker.identity, "file_format": parsed.file_format,
                          "original_filename": upload.stored_name,
                          "validation_warnings": [w.to_dict() for w in parsed.warnings]},
             ))
@@ -256,7 +257,8 @@ class Workflow:
         with _publishing(self.session_factory, self.publish) as session:
             pack = self._changeable(session, asker, share_pack_id, verb="retried", only=SharePackStatus.FAILED)
             new = self._move(session, asker, pack, _Move(
-                RETRIED, AuditAction.STATUS_CHANGED, SharePackStatus.IN_PROGRESS, "Queued for retry"))
+                RETRIED, AuditAction.STATUS_CHANGED, SharePackStatus.IN_PROGRESS, "Queued for retry",
+                columns={"requested_by": asker.identity}))
             _open_request(session, asker, new, _spec(pack), _latest_grant(session, share_pack_id))
         return _queued(new)
 
@@ -335,7 +337,7 @@ class Workflow:
             new = self._move(session, asker, pack, _Move(
                 f"{ROLLBACK_PREFIX}{to_version}", AuditAction.UPDATED, _waiting_or_queued(waits),
                 "Queued for rollback",
-                columns={**_configuration(target.restore, target.to_config()),
+                columns={**_configuration(target.restore, target.to_config()), "requested_by": asker.identity,
                          "plan": {**plan.to_dict(), PLAN_PREVIEW: True} if plan is not None else None},
             ))
             _open_request(session, asker, new, target.restore, grant)
@@ -377,6 +379,10 @@ class Workflow:
                 require_decider(access, session, pack)
             if pack.share_pack_status != SharePackStatus.PENDING_APPROVAL:
                 raise Conflict(f"Share pack {share_pack_id} is {pack.share_pack_status}, not waiting for approval")
+            if verdict.version is None:
+                raise InvalidInput(
+                    f"Name the version you decide: share pack {share_pack_id} waits at version {pack.version}"
+                )
             if verdict.version != pack.version:
                 raise Conflict(
                     f"Share pack {share_pack_id} is now version {pack.version}, not version {verdict.version}: "
@@ -481,13 +487,13 @@ class Workflow:
                 file_format=parsed.file_format,
                 original_filename=upload.stored_name,
                 workspace_url=upload.workspace_url,
-                project_name=admission.project_name if admission else spec.metadata.project_name,
                 tenant_id=admission.tenant_id if admission else None,
                 project_id=admission.project_id if admission else None,
                 request_source="api",
                 created_at=now,
-                **_configuration(spec),
                 requested_by=asker.identity,
+                **{**_configuration(spec), "project_name": admission.project_name if admission
+                   else spec.metadata.project_name},
             )
             _open_request(session, asker, row, spec, _PENDING if waits else _Grant())
             audit(

@@ -72,8 +72,11 @@ def test_synced_group_cannot_be_edited(session_factory, access_of):
 
 def test_tenant_configurators_create_projects_and_outsiders_cannot(session_factory, access_of, finance):
     project = put_project(session_factory, access_of(CONFIGURATOR), "Finance", "Ledger",
-                          approver_groups=["g1"], configurator_groups=[])
-    assert project.project_name == "Ledger"
+                          approver_groups=None, configurator_groups=["g2"])
+    assert (project.project_name, project.approver, project.configurator) == ("Ledger", [], ["g2"])
+    approved = put_project(session_factory, access_of(ADMIN), "Finance", "Ledger", approver_groups=["g1"],
+                           configurator_groups=["g2"])
+    assert approved.approver == ["g1"]
     with pytest.raises(Forbidden, match="configurators of business line 'Finance'"):
         put_project(session_factory, access_of(OUTSIDER), "Finance", "Ledger2",
                     approver_groups=[], configurator_groups=[])

@@ -75,7 +75,7 @@ def submit(session_factory: sessionmaker[Session], spec: SharePackSpec) -> Provi
             workspace_url=WORKSPACE,
             created_at=datetime.now(UTC),
         )
-        return ProvisionSharePack(share_pack_id=row.share_pack_id, version=row.version, request_id="req-1")
+        return ProvisionSharePack(share_pack_id=row.share_pack_id, request_id="req-1")
 
 
 @pytest.fixture

@@ -82,7 +82,7 @@ def run(job, session_factory, projects, project: str, spec: SharePackSpec, works
             project_name=project,
             created_at=datetime.now(UTC),
         )
-    job.run(ProvisionSharePack(share_pack_id=row.share_pack_id, version=1, request_id=None), Never())
+    job.run(ProvisionSharePack(share_pack_id=row.share_pack_id, request_id=None), Never())
     with session_factory() as session:
         return History(session, SharePack).get_current(row.share_pack_id)
 

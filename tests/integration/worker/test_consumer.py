@@ -64,7 +64,7 @@ def consumer(
 
 
 def send(queue: MessageQueue, command: ProvisionSharePack | None = None) -> ProvisionSharePack:
-    command = command or ProvisionSharePack(share_pack_id=uuid.uuid4(), version=1, request_id="r-1")
+    command = command or ProvisionSharePack(share_pack_id=uuid.uuid4(), request_id="r-1")
     queue.send(command.to_json())
     return command
 
