@@ -17,7 +17,7 @@ fields are optional in the envelope, so messages written before they existed sti
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, replace
+from dataclasses import KW_ONLY, dataclass, replace
 from datetime import datetime
 from typing import Any, ClassVar
 from uuid import UUID
@@ -34,6 +34,7 @@ class ProvisionSharePack:
     """Ask the worker to make the workspace match the current version of share pack `share_pack_id`."""
 
     share_pack_id: UUID
+    _: KW_ONLY
     request_id: str | None = None
     # The W3C trace context of the request that asked for this run, so the worker's spans join its trace.
     traceparent: str | None = None

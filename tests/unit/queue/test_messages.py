@@ -87,17 +87,17 @@ def test_unreadable_is_a_permanent_input_error() -> None:
 
 def test_the_transient_record_round_trips_and_is_left_out_when_empty() -> None:
     moment = datetime(2026, 11, 30, 16, 0, tzinfo=UTC)
-    message = ProvisionSharePack(PACK_ID, 3, "r-1", transient_attempts=4, first_transient_failure_at=moment)
+    message = ProvisionSharePack(PACK_ID, request_id="r-1", transient_attempts=4, first_transient_failure_at=moment)
 
     assert ProvisionSharePack.from_json(message.to_json()) == message
-    assert "transient_attempts" not in json.loads(ProvisionSharePack(PACK_ID, 3).to_json())
+    assert "transient_attempts" not in json.loads(ProvisionSharePack(PACK_ID).to_json())
 
 
 def test_a_successor_counts_one_more_failure_and_keeps_the_first_failure_time() -> None:
     first = datetime(2026, 11, 30, 16, 0, tzinfo=UTC)
     later = first + timedelta(minutes=5)
 
-    once = ProvisionSharePack(PACK_ID, 3).after_transient_failure(first)
+    once = ProvisionSharePack(PACK_ID).after_transient_failure(first)
     twice = once.after_transient_failure(later)
 
     assert (once.transient_attempts, once.first_transient_failure_at) == (1, first)
