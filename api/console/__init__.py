@@ -369,9 +369,11 @@ def decline_pack(share_pack_id: str) -> WerkzeugResponse:
     return redirect(url_for("console.pack", share_pack_id=decision.share_pack_id))
 
 
-def _decided_version() -> int:
-    """The version of the pack the approver's page showed (the form carries it)."""
+def _decided_version() -> int | None:
+    """The version of the pack the approver's page showed (the form carries it; None: the workflow refuses)."""
     raw = request.form.get("version") or ""
+    if not raw:
+        return None
     if not raw.isdigit() or len(raw) > 9:
         raise InvalidInput("This form names no version of the share pack; reload the page and decide again")
     return int(raw)

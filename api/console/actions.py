@@ -63,7 +63,7 @@ def pack_actions(session: Session, pack: SharePack) -> PackActions:
     if pack.share_pack_status in (SharePackStatus.IN_PROGRESS, SharePackStatus.PENDING_APPROVAL):
         return PackActions()  # in flight or waiting for a decision: every action would be refused (409)
     may_upload = _allowed(lambda: _require_uploader(session, pack))
-    targets = [v for v in rollback_targets(session, pack.share_pack_id) if v < pack.version] if may_upload else []
+    targets = rollback_targets(session, pack.share_pack_id, besides_current=True) if may_upload else []
     drift: tuple[Finding, ...] = ()
     if pack.share_pack_status in RECONCILABLE and _allowed(lambda: require_reconciler(session, pack)):
         drift = tuple(pack_findings(session, pack.share_pack_id))

@@ -88,9 +88,13 @@ def configurations(session: Session, share_pack_id: uuid.UUID) -> list[Configura
     return found
 
 
-def rollback_targets(session: Session, share_pack_id: uuid.UUID) -> list[int]:
-    """The configuration versions a pack may return to, oldest first: every one no approver declined."""
-    return [c.version for c in configurations(session, share_pack_id) if c.decision != DECLINED]
+def rollback_targets(session: Session, share_pack_id: uuid.UUID, *, besides_current: bool = False) -> list[int]:
+    """The configuration versions a pack may return to, oldest first: every one no approver declined
+    (``besides_current``: but the latest, which a rollback would only repeat)."""
+    known = configurations(session, share_pack_id)
+    if besides_current:
+        known = known[:-1]
+    return [c.version for c in known if c.decision != DECLINED]
 
 
 def rollback_target(session: Session, share_pack_id: uuid.UUID, to_version: int) -> RollbackTarget:
