@@ -128,16 +128,9 @@ class Queued:
     plan: Plan | None = None
 
 
-@dataclass(frozen=True)
-class RollbackPreview:
-    """A rollback's plan against the workspace as it is now; None, with a warning, when it could not be read."""
-
-    share_pack_id: uuid.UUID
-    share_pack_name: str
-    version: int
-    status: str
-    plan: Plan | None
-    warnings: tuple[Issue, ...] = ()
+class RollbackPreview(Queued):
+    """A rollback's plan against the workspace as it is now (None, with a warning, when it could not be read),
+    beside the pack as it is: nothing was stored or queued."""
 
 
 @dataclass(frozen=True)
@@ -307,7 +300,7 @@ class Workflow:
             target = rollback_target(session, share_pack_id, to_version)
         plan, warnings = self.planner.plan(target, asker.workspace_url)
         return RollbackPreview(pack.share_pack_id, pack.share_pack_name, pack.version, pack.share_pack_status,
-                               plan, warnings)
+                               warnings, plan)
 
     def rollback(self, asker: Asker, share_pack_id: uuid.UUID, to_version: int) -> Queued:
         """Queue the workspace's return to configuration ``to_version`` of this pack, its plan shown at once.
