@@ -20,7 +20,7 @@ def latest_request(session: Session, share_pack_id: uuid.UUID) -> Request | None
     return session.scalar(
         select(Request)
         .where(Request.is_current, Request.share_pack_id == share_pack_id)
-        .order_by(Request.effective_from.desc(), Request.version.desc())
+        .order_by(Request.share_pack_version.desc().nulls_last(), Request.effective_from.desc())
         .limit(1)
     )
 

@@ -606,6 +606,7 @@ def _open_request(session: Session, asker: Asker, pack: SharePack, spec: SharePa
         created_by=asker.identity,
         change_reason=pack.change_reason,
         share_pack_id=pack.share_pack_id,
+        share_pack_version=pack.version,
         project_id=pack.project_id,
         requested_by=asker.identity,
         request_description=spec.metadata.description,
