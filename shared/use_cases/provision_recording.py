@@ -388,6 +388,7 @@ class Recorder:
             session, ("share_pack", pack.share_pack_id), AuditAction.STATUS_CHANGED, by=self.performed_by,
             old={"share_pack_status": pack.share_pack_status},
             new={"share_pack_status": new.share_pack_status, "error_message": error},
+            request_id=_asked_by_request(session, pack.share_pack_id),
         )
         success = status == SharePackStatus.COMPLETED
         duration = (new.effective_from - pack.created_at).total_seconds()
@@ -405,6 +406,17 @@ class Recorder:
                 related_entity_id=pack.share_pack_id,
             )
         )
+
+
+def _asked_by_request(session: Session, share_pack_id: uuid.UUID) -> str | None:
+    """The request id of the move that queued this attempt: the latest one on the pack's audit trail."""
+    return session.scalar(
+        select(AuditEntry.request_id)
+        .where(AuditEntry.entity_type == "share_pack", AuditEntry.entity_id == str(share_pack_id),
+               AuditEntry.request_id.is_not(None))
+        .order_by(AuditEntry.timestamp.desc())
+        .limit(1)
+    )
 
 
 def requestor_email(pack: SharePack) -> str | None:

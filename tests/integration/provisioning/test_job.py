@@ -17,9 +17,12 @@ from shared.provisioning.errors import TransientProvisioningError
 from shared.provisioning.plan import Section
 from shared.queue.messages import ProvisionSharePack
 from shared.share_pack_file.model import SharePackSpec, Strategy
+from shared.share_pack_file.write import to_yaml
 from shared.status import NotificationType, SharePackStatus
 from shared.use_cases.provision import JobInterrupted, ProvisioningJob, RetryLater, SharePackBusy
 from shared.use_cases.provision_recording import Recorder
+from shared.use_cases.submit import UploadRules
+from shared.use_cases.transitions import Asker, Workflow
 from tests.unit.provisioning.builders import d2d, d2o, pack, share
 from tests.unit.provisioning.fakes import FakeWorkspaceGateway
 
@@ -284,3 +287,23 @@ def test_the_advisory_lock_is_exclusive_and_released(engine: Engine) -> None:
         assert (first, second) == (True, False)
     with advisory_lock(engine, key) as again:
         assert again
+
+
+def test_the_outcome_is_audited_with_the_request_that_asked_for_it(
+    job: ProvisioningJob, session: Session, session_factory: sessionmaker[Session]
+) -> None:
+    queued: list[int] = []
+    workflow = Workflow(session_factory, queue_name="job-tests", publish=queued.append,
+                        rules=UploadRules(max_bytes=1_000_000))
+    submitted = workflow.submit(Asker(WORKSPACE, request_id="req-42", tool="tests"), to_yaml(new_pack()).encode(),
+                                "pack.yaml")
+    assert len(queued) == 1
+
+    job.run(ProvisionSharePack(submitted.share_pack_id, request_id="req-42"), Never())
+
+    audits = session.scalars(
+        select(AuditEntry).where(AuditEntry.entity_type == "share_pack",
+                                 AuditEntry.entity_id == str(submitted.share_pack_id))
+        .order_by(AuditEntry.timestamp)
+    ).all()
+    assert [(a.action, a.request_id) for a in audits] == [("CREATED", "req-42"), ("STATUS_CHANGED", "req-42")]
