@@ -11,6 +11,7 @@ import re
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import replace
 
 import structlog
 from flask import Flask, abort, g, request
@@ -40,6 +41,7 @@ from api.routes import (
 )
 from api.schemas import ErrorSchema
 from api.security_headers import add_security_headers
+from api.uploads import build_workflow
 from shared import metrics as measured
 from shared import tracing
 from shared.graph.validator import AdValidator
@@ -100,7 +102,7 @@ def create_app(
             "security": [{"bearer": []}],
         },
     )
-    app.extensions["sharepack"] = Services(
+    services = Services(
         settings=settings,
         session_factory=session_factory,
         publisher=publisher,
@@ -112,6 +114,7 @@ def create_app(
         activation_links=activation_links,
         directory_validator=directory_validator,
     )
+    app.extensions["sharepack"] = replace(services, workflow=build_workflow(services))
 
     configure_sessions(app, settings)
     _trust_proxy_hops(app, settings.trusted_proxy_hops)

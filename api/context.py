@@ -18,6 +18,7 @@ from shared.notifications.activation_links import ActivationLinkCipher
 from shared.preflight import CatalogReader
 from shared.recipient_tokens import TokensFor
 from shared.settings import Settings
+from shared.use_cases.transitions import Asker, Workflow
 
 HealthCheck = Callable[[], HealthReport]
 """Checks the process's dependencies (database, queue) on demand: the only user of the engine in the API."""
@@ -49,6 +50,8 @@ class Services:
     activation_links: ActivationLinkCipher | None = None
     # Azure AD checks at upload; None: not checked at all (the production app always has one).
     directory_validator: AdValidator | None = None
+    # The share packs' moves (submit, revise, approve, ...), built once by `create_app` from the above.
+    workflow: Workflow | None = None
 
 
 def services() -> Services:
@@ -74,3 +77,14 @@ def authenticate() -> None:
 
 def workspace_url() -> str:
     return g.workspace_url
+
+
+def workflow() -> Workflow:
+    built = services().workflow
+    assert built is not None, "create_app builds the workflow"
+    return built
+
+
+def asker() -> Asker:
+    """This request's caller, in its workspace, as the workflow records them."""
+    return Asker(workspace_url(), g.caller, g.get("request_id"))

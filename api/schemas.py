@@ -97,7 +97,8 @@ class HistoryEntrySchema(_SharePackVersionSchema):
     ChangeReason = fields.String(attribute="change_reason", allow_none=True)
     IsConfiguration = fields.Function(
         lambda version: is_configuration(version.change_reason),
-        metadata={"description": "Whether this version stores a configuration (a rollback target)"},
+        metadata={"description": "Whether this version stores a configuration (see RollbackTargets for which "
+                                 "may be rolled back to)"},
     )
 
 
@@ -106,6 +107,11 @@ class HistoryResponseSchema(Schema):
     SharePackId = fields.UUID()
     SharePackName = fields.String()
     History = fields.List(fields.Nested(HistoryEntrySchema))
+    RollbackTargets = fields.List(
+        fields.Integer(),
+        metadata={"description": "The configuration versions a rollback may return to: every one no approver "
+                                 "declined"},
+    )
 
 
 class PlanResponseSchema(Schema):

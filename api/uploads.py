@@ -1,39 +1,38 @@
-"""Submitting an upload as the API and the console both do: one place wires the use case to the deployment."""
+"""The workflow wired to this deployment, and the dry run of an upload: what the API and the console share."""
 
 from __future__ import annotations
 
-from flask import g
+from functools import partial
 
-from api.context import services
+from api.context import Services, services
 from api.preflight import upload_preflight
 from shared.access.admission import admit_upload
 from shared.access.ownership import ProjectScope, upload_scope
 from shared.access.policy import Access
 from shared.access.principals import Principal
 from shared.share_pack_file import SharePackSpec
+from shared.use_cases.lifecycle import RollbackPlanner
 from shared.use_cases.preflight import DryRun, dry_run
-from shared.use_cases.submit import SubmittedSharePack, format_limits, submit_share_pack
+from shared.use_cases.submit import UploadRules, format_limits
+from shared.use_cases.transitions import Workflow
 
 
-def submit_upload(content: bytes, filename: str, workspace_url: str, principal: Principal) -> SubmittedSharePack:
-    """Validate, admit (access rules), store and queue an upload for `principal` on `workspace_url`."""
-    svc = services()
-    return submit_share_pack(
+def build_workflow(svc: Services) -> Workflow:
+    """The process's one `Workflow`, with this deployment's upload checks, queue and workspace readers."""
+    settings = svc.settings
+    return Workflow(
         svc.session_factory,
-        content=content,
-        filename=filename,
-        workspace_url=workspace_url,
-        submitted_by=principal.identity,
-        queue_name=svc.settings.azure_queue_name,
-        max_bytes=svc.settings.max_upload_bytes,
+        queue_name=settings.azure_queue_name,
         publish=svc.publisher.notify,
-        request_id=g.get("request_id"),
-        preflight=upload_preflight(svc, workspace_url),
-        max_token_expiry_days=svc.settings.token_expiry_max_days,
-        # Groups are read in the upload's own transaction: no second connection per upload.
-        admit=lambda session, pack: admit_upload(session, Access.load(session, principal), pack, workspace_url),
-        limits=format_limits(svc.settings),
-        check_directory=svc.directory_validator.check if svc.directory_validator else None,
+        rules=UploadRules(
+            max_bytes=settings.max_upload_bytes,
+            max_token_expiry_days=settings.token_expiry_max_days,
+            limits=format_limits(settings),
+            check_directory=svc.directory_validator.check if svc.directory_validator else None,
+            preflight_for=partial(upload_preflight, svc),
+        ),
+        planner=RollbackPlanner(svc.reader_for, budget_seconds=settings.preflight_budget_seconds,
+                                session_factory=svc.session_factory),
     )
 
 

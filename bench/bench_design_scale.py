@@ -171,7 +171,7 @@ def submit(database_url: str, pack: SharePackSpec, workspace_url: str) -> Provis
                 workspace_url=workspace_url,
                 created_at=datetime.now(UTC),
             )
-            return ProvisionSharePack(share_pack_id=row.share_pack_id, version=row.version)
+            return ProvisionSharePack(share_pack_id=row.share_pack_id)
     finally:
         engine.dispose()
 

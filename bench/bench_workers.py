@@ -4,7 +4,7 @@ Run: ``.venv/bin/python bench/bench_workers.py [--packs 4] [--latency-ms 50]``
 
 What production runs, on this machine: the embedded PostgreSQL (migrated), Azurite for the queue, the
 workspace emulator with a per-call latency, and `python -m worker` processes. Each round stores ``--packs``
-share packs the way the API does (`submit_share_pack`: share pack, request, audit and outbox rows in one
+share packs the way the API does (`Workflow.submit`: share pack, request, audit and outbox rows in one
 transaction), publishes them, and times until every pack is COMPLETED: first with one worker, then with
 as many workers as packs. Workers are started and idle before the clock starts. Each pack is the
 provisioning benchmark's pack (100 recipients, 50 shares, 5,000 data objects) under its own name prefix.
@@ -40,7 +40,8 @@ from shared.queue.azure import AzureStorageQueue  # noqa: E402
 from shared.queue.outbox import OutboxRelay  # noqa: E402
 from shared.share_pack_file.model import Strategy  # noqa: E402
 from shared.share_pack_file.write import to_yaml  # noqa: E402
-from shared.use_cases.submit import submit_share_pack  # noqa: E402
+from shared.use_cases.submit import UploadRules  # noqa: E402
+from shared.use_cases.transitions import Asker, Workflow  # noqa: E402
 from tests.fixtures.azurite import AzuriteQueueService  # noqa: E402
 from tests.fixtures.postgres import migrated_database_url  # noqa: E402
 
@@ -60,10 +61,9 @@ def run_round(
     ids = []
     for index in range(packs):
         content = to_yaml(share_pack(Strategy.NEW, prefix=f"{tag}p{index}-", index=first_index + index)).encode()
-        submitted = submit_share_pack(
-            session_factory, content=content, filename="bench.yaml", workspace_url=url, submitted_by="bench",
-            queue_name=queue.name, max_bytes=50 * 1024 * 1024, publish=lambda _id: None,
-        )
+        workflow = Workflow(session_factory, queue_name=queue.name, publish=lambda _id: None,
+                            rules=UploadRules(max_bytes=50 * 1024 * 1024))
+        submitted = workflow.submit(Asker(url, tool="bench"), content, "bench.yaml")
         ids.append(str(submitted.share_pack_id))
     OutboxRelay(session_factory, queue).run_once()
     with session_factory() as session:

@@ -68,13 +68,6 @@ def is_database_unavailable(exc: BaseException) -> bool:
     return sqlstate is None or sqlstate.startswith(_UNAVAILABLE_SQLSTATES)
 
 
-@contextmanager
-def unit_of_work(session_factory: sessionmaker[Session]) -> Iterator[Session]:
-    """Yield a session whose work commits on success and rolls back on any exception."""
-    with session_factory.begin() as session:
-        yield session
-
-
 def insert_rows(session: Session, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
     """Insert many rows with one statement and one parameter: a JSON array unpacked by `jsonb_to_recordset`.
 

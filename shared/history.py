@@ -24,6 +24,8 @@ from sqlalchemy.orm import Session
 
 from shared.errors import Conflict, NotFound
 from shared.models.base import Versioned
+from shared.models.logs import AuditEntry
+from shared.status import AuditAction
 
 V = TypeVar("V", bound=Versioned)
 T = TypeVar("T")
@@ -34,6 +36,32 @@ _HISTORY_COLUMNS = frozenset(
 _LOCK_ATTEMPTS = 5
 #: Entities per statement in bulk writes.
 BULK_CHUNK = 5_000
+
+
+def audit(
+    session: Session,
+    entity: tuple[str, object],
+    action: AuditAction,
+    *,
+    by: str,
+    new: Mapping[str, Any] | None,
+    old: Mapping[str, Any] | None = None,
+    request_id: str | None = None,
+) -> None:
+    """Add the audit row of a change, in the caller's transaction: who (`by`) did `action` to `entity`
+    (its type and id), with the values before and after, and the request that asked for it."""
+    entity_type, entity_id = entity
+    session.add(
+        AuditEntry(
+            entity_type=entity_type,
+            entity_id=str(entity_id),
+            action=action,
+            performed_by=by,
+            old_values=dict(old) if old is not None else None,
+            new_values=dict(new) if new is not None else None,
+            request_id=request_id,
+        )
+    )
 
 
 class History(Generic[V]):

@@ -14,6 +14,7 @@ from shared.queue.outbox import OutboxRelay
 from shared.settings import Settings
 from shared.use_cases.provision import ProvisioningJob
 from shared.use_cases.sweep import StuckPackSweeper
+from shared.use_cases.transitions import Workflow
 from worker.consumer import QueueConsumer
 from worker.retry_policy import RetryPolicy
 
@@ -72,11 +73,18 @@ def build_worker(settings: Settings | None = None) -> Worker:
         consumer=consumer,
         job=job,
         outbox_relay=OutboxRelay(session_factory, queue),
+        # The worker takes no uploads; what it re-queues the relay publishes (it runs beside the loop).
         sweeper=StuckPackSweeper(
-            session_factory, queue_name=queue.name, stuck_after_seconds=settings.stuck_pack_after_seconds
+            session_factory,
+            Workflow(session_factory, queue_name=queue.name, publish=_relayed),
+            stuck_after_seconds=settings.stuck_pack_after_seconds,
         ),
         stop_requested=stop,
     )
+
+
+def _relayed(_outbox_id: int) -> None:
+    """The worker's publisher: its outbox relay thread sends every committed row within its interval."""
 
 
 def workspace_clients(settings: Settings) -> WorkspaceClients:

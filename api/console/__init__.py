@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import uuid
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -25,7 +24,6 @@ from flask import (
     url_for,
 )
 from marshmallow import ValidationError
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers.response import Response as WerkzeugResponse
@@ -41,15 +39,14 @@ from api.console.session import (
     sign_out,
     signed_in_principal,
 )
-from api.context import access, services
+from api.context import access, asker, services, workflow
 from api.errors import status_for
 from api.routes.reports import build_report
 from api.schemas import ListQuerySchema
-from api.uploads import dry_run_upload, submit_upload
-from shared.access.approval import approve, decline
+from api.uploads import dry_run_upload
 from shared.errors import ConfigurationError, Forbidden, InvalidInput, NotFound, Unauthenticated, WorkflowError
 from shared.logging import get_logger
-from shared.models import Project, SharePack
+from shared.models import SharePack
 from shared.settings import Settings
 from shared.share_pack_file import to_excel, to_yaml
 from shared.share_pack_file.cli import TEMPLATE_HEADER
@@ -58,6 +55,7 @@ from shared.share_pack_file.sample import sample_share_pack
 from shared.status import SharePackStatus
 from shared.use_cases.queries import get_share_pack, list_share_packs, parse_share_pack_id, share_pack_history
 from shared.use_cases.submit import InvalidSharePack
+from shared.use_cases.transitions import Verdict, require_decider
 from shared.workspaces import resolve_workspace_url
 
 log = get_logger(__name__)
@@ -282,7 +280,7 @@ def upload_submit() -> WerkzeugResponse | tuple[str, int]:
     except (binascii.Error, ValueError):
         raise InvalidInput("The checked file did not come back intact; upload it again") from None
     try:
-        submitted = submit_upload(content, filename, chosen_workspace(), g.caller)
+        submitted = workflow().submit(asker(), content, filename)
     except InvalidSharePack:
         return _check_page(content, filename)
     return redirect(url_for("console.pack", share_pack_id=submitted.share_pack_id))
@@ -360,16 +358,10 @@ def _may_decide(session: Session, pack: SharePack) -> bool:
     if pack.share_pack_status != SharePackStatus.PENDING_APPROVAL:
         return False
     try:
-        access().require_approver(_project(session, pack.project_id), pack, pack.requested_by)
+        require_decider(access(), session, pack)
     except Forbidden:
         return False
     return True
-
-
-def _project(session: Session, project_id: uuid.UUID | None) -> Project | None:
-    if project_id is None:
-        return None
-    return session.scalar(select(Project).where(Project.project_id == project_id, Project.is_current))
 
 
 # -- approving ----------------------------------------------------------------------------------------------
@@ -392,14 +384,8 @@ def approvals() -> str:
 
 @blp.post("/packs/<share_pack_id>/approve")
 def approve_pack(share_pack_id: str) -> WerkzeugResponse:
-    svc = services()
-    decision = approve(
-        svc.session_factory, access(), parse_share_pack_id(share_pack_id),
-        comment=request.form.get("comment") or None, queue_name=svc.settings.azure_queue_name,
-        request_id=g.get("request_id"),
-    )
-    if decision.outbox_id is not None:
-        svc.publisher.notify(decision.outbox_id)
+    verdict = Verdict(_decided_version(), request.form.get("comment") or None)
+    decision = workflow().approve(asker(), parse_share_pack_id(share_pack_id), verdict)
     return redirect(url_for("console.pack", share_pack_id=decision.share_pack_id))
 
 
@@ -408,11 +394,18 @@ def decline_pack(share_pack_id: str) -> WerkzeugResponse:
     comment = (request.form.get("comment") or "").strip()
     if not comment:
         raise InvalidInput("Say why you decline: the requestor reads it")
-    decision = decline(
-        services().session_factory, access(), parse_share_pack_id(share_pack_id),
-        comment=comment, request_id=g.get("request_id"),
-    )
+    decision = workflow().decline(asker(), parse_share_pack_id(share_pack_id), Verdict(_decided_version(), comment))
     return redirect(url_for("console.pack", share_pack_id=decision.share_pack_id))
+
+
+def _decided_version() -> int | None:
+    """The version of the pack the approver's page showed (the form carries it; None: the workflow refuses)."""
+    raw = request.form.get("version") or ""
+    if not raw:
+        return None
+    if not raw.isdigit() or len(raw) > 9:
+        raise InvalidInput("This form names no version of the share pack; reload the page and decide again")
+    return int(raw)
 
 
 def _version(by_number: dict[int, Any], raw: str | None) -> Any:

@@ -12,27 +12,27 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from flask import Blueprint, flash, g, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from sqlalchemy.orm import Session
 from werkzeug.wrappers.response import Response as WerkzeugResponse
 
 from api.console import present
 from api.console.session import chosen_workspace
-from api.context import access, services
+from api.context import access, asker, services, workflow
 from api.routes.drift import reconcile, require_reconciler
-from api.routes.lifecycle import lifecycle
 from api.routes.recipients import MAX_OVERLAP_SECONDS, require_rotator, rotate_token
 from shared.drift.detect import Finding
 from shared.drift.queries import pack_findings
-from shared.drift.reconcile import RECONCILABLE
 from shared.errors import Forbidden, InvalidInput, NotFound
-from shared.models import SharePack
+from shared.history import History
+from shared.models import Project, SharePack, Tenant
 from shared.share_pack_file import SharePackSpec
 from shared.share_pack_file.model import RecipientType
 from shared.status import SharePackStatus
-from shared.use_cases.lifecycle import configuration_versions, uploader_of
+from shared.use_cases.lifecycle import rollback_targets
 from shared.use_cases.queries import parse_share_pack_id
 from shared.use_cases.rotate_token import find_recipient_to_rotate
+from shared.use_cases.transitions import RECONCILABLE
 
 #: A flashed message's category: the template styles it (`alert-ok`), a status region announces it.
 DONE = "ok"
@@ -45,7 +45,8 @@ class PackActions:
     """What the pack page offers this caller (empty everywhere: no action section at all)."""
 
     retry: bool = False
-    #: Configuration versions the pack can be rolled back to (newest first; the current one is not offered).
+    #: Configuration versions the pack can be rolled back to (newest first; neither the current one nor one an
+    #: approver declined is offered).
     rollback_versions: tuple[int, ...] = ()
     #: The last sync's drift, when the caller may reconcile it.
     drift: tuple[Finding, ...] = ()
@@ -61,17 +62,26 @@ def pack_actions(session: Session, pack: SharePack) -> PackActions:
     """The actions that apply to ``pack`` now and that the caller may take (the caller sees the pack)."""
     if pack.share_pack_status in (SharePackStatus.IN_PROGRESS, SharePackStatus.PENDING_APPROVAL):
         return PackActions()  # in flight or waiting for a decision: every action would be refused (409)
-    may_upload = _allowed(lambda: uploader_of(access())(session, pack))
-    configurations = configuration_versions(session, pack.share_pack_id) if may_upload else []
+    may_upload = _allowed(lambda: _require_uploader(session, pack))
+    targets = rollback_targets(session, pack.share_pack_id, besides_current=True) if may_upload else []
     drift: tuple[Finding, ...] = ()
     if pack.share_pack_status in RECONCILABLE and _allowed(lambda: require_reconciler(session, pack)):
         drift = tuple(pack_findings(session, pack.share_pack_id))
     return PackActions(
         retry=may_upload and pack.share_pack_status == SharePackStatus.FAILED,
-        rollback_versions=tuple(reversed(configurations[:-1])),
+        rollback_versions=tuple(reversed(targets)),
         drift=drift,
         rotatable=tuple(_rotatable(session, pack)),
     )
+
+
+def _require_uploader(session: Session, pack: SharePack) -> None:
+    """Forbidden unless the caller may upload for the pack's project (the rule of retry, revise and rollback)."""
+    if pack.tenant_id is None:
+        return
+    tenant = History(session, Tenant).get_current(pack.tenant_id)
+    project = History(session, Project).current(pack.project_id) if pack.project_id else None
+    access().require_uploader(tenant, project)
 
 
 def _rotatable(session: Session, pack: SharePack) -> list[str]:
@@ -113,10 +123,7 @@ def register(blp: Blueprint, *, visible_pack: Callable[[Session, str], SharePack
 
     @blp.post("/packs/<share_pack_id>/retry")
     def retry_pack(share_pack_id: str) -> WerkzeugResponse:
-        queued = lifecycle().retry(
-            parse_share_pack_id(share_pack_id), workspace_url=chosen_workspace(), performed_by=g.caller.identity,
-            request_id=g.get("request_id"),
-        )
+        queued = workflow().retry(asker(), parse_share_pack_id(share_pack_id))
         flash(f"Queued for retry as version {queued.version}: what the failed attempt finished is not redone.", DONE)
         return back_to(queued.share_pack_id)
 
@@ -124,9 +131,7 @@ def register(blp: Blueprint, *, visible_pack: Callable[[Session, str], SharePack
     def rollback_preview(share_pack_id: str) -> str:
         """The rollback's plan against the workspace as it is now, before the caller confirms it."""
         to_version = _whole_number(request.args.get("to_version"), "the version to roll back to")
-        preview = lifecycle().preview_rollback(
-            parse_share_pack_id(share_pack_id), to_version, workspace_url=chosen_workspace()
-        )
+        preview = workflow().preview_rollback(asker(), parse_share_pack_id(share_pack_id), to_version)
         plan = preview.plan.to_dict() if preview.plan is not None else None
         return render_template(
             "rollback.html", preview=preview, to_version=to_version, plan=plan, plan_rows=present.plan_rows(plan),
@@ -135,10 +140,7 @@ def register(blp: Blueprint, *, visible_pack: Callable[[Session, str], SharePack
     @blp.post("/packs/<share_pack_id>/rollback")
     def rollback_pack(share_pack_id: str) -> WerkzeugResponse:
         to_version = _whole_number(request.form.get("to_version"), "the version to roll back to")
-        queued = lifecycle().rollback(
-            parse_share_pack_id(share_pack_id), to_version, workspace_url=chosen_workspace(),
-            performed_by=g.caller.identity, request_id=g.get("request_id"),
-        )
+        queued = workflow().rollback(asker(), parse_share_pack_id(share_pack_id), to_version)
         if queued.status == SharePackStatus.PENDING_APPROVAL:
             flash(f"Rollback to version {to_version} stored as version {queued.version}. It gives access the pack "
                   "does not give now, so it waits for an approver of the project.", DONE)

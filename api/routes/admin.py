@@ -1,6 +1,7 @@
 """Administration: local groups, tenants, projects and imports of objects made outside this service.
 
-Administrators only, except projects, which a tenant's configurators may also create and change.
+Administrators only, except projects, which a tenant's configurators may also create and change (all but
+their approver groups: whoever sets those could approve their own work).
 """
 
 from __future__ import annotations
@@ -53,7 +54,11 @@ class TenantSchema(Schema):
 
 
 class ProjectSchema(Schema):
-    ApproverGroups = names()
+    ApproverGroups = fields.List(
+        fields.String(validate=NAME), validate=validate.Length(max=1000), load_default=None,
+        metadata={"description": "Administrators only (a configurator may send the current ones unchanged); "
+                                 "omitted: the project keeps its approver groups"},
+    )
     ConfiguratorGroups = names()
     ShareableScope = fields.List(fields.String(validate=NAME), validate=validate.Length(max=500), load_default=None)
 

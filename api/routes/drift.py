@@ -9,21 +9,20 @@ from __future__ import annotations
 
 from http import HTTPStatus
 
-from flask import g
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 from sqlalchemy.orm import Session
 
-from api.context import access, caller, services, workspace_url
+from api.context import access, asker, services, workflow, workspace_url
 from api.errors import documents_errors
 from api.permissions import require_project_configurator
 from api.routes.share_packs import COMMON_ERRORS, WORKSPACE_HEADER, authenticate_and_resolve_workspace, visible_pack
 from shared.drift.queries import last_sync, pack_findings, packs_with_drift, unowned_findings
-from shared.drift.reconcile import Reconciliation, reconcile_share_pack
 from shared.history import History
 from shared.models import Project, SharePack, Tenant
 from shared.use_cases.queries import parse_share_pack_id
+from shared.use_cases.transitions import Reconciliation
 
 blp = Blueprint("drift", __name__, url_prefix="/workflow", description="Drift between workspaces and share packs")
 blp.before_request(authenticate_and_resolve_workspace)
@@ -139,15 +138,4 @@ def require_reconciler(session: Session, pack: SharePack) -> None:
 
 def reconcile(share_pack_id: str) -> Reconciliation:
     """Reconcile a pack of this request's workspace for its caller (the API route and the console)."""
-    svc = services()
-    with svc.session_factory() as session:
-        require_reconciler(session, visible_pack(session, share_pack_id))
-    return reconcile_share_pack(
-        svc.session_factory,
-        parse_share_pack_id(share_pack_id),
-        workspace_url=workspace_url(),
-        requested_by=caller().identity,
-        queue_name=svc.settings.azure_queue_name,
-        publish=svc.publisher.notify,
-        request_id=g.get("request_id"),
-    )
+    return workflow().reconcile(asker(), parse_share_pack_id(share_pack_id))

@@ -6,21 +6,17 @@ from __future__ import annotations
 from http import HTTPStatus
 from typing import Any
 
-from flask import g
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import RAISE, Schema, fields, validate
 
-from api.context import access, caller, services, workspace_url
+from api.context import asker, services, workflow
 from api.errors import documents_errors
 from api.routes.share_packs import COMMON_ERRORS, WORKSPACE_HEADER, authenticate_and_resolve_workspace
 from api.schemas import IssueSchema, UploadSchema
-from shared.access.admission import admit_upload
-from shared.access.policy import Access
 from shared.provisioning.plan import Plan
-from shared.use_cases.lifecycle import Lifecycle, Queued, RollbackPreview, uploader_of
 from shared.use_cases.queries import parse_share_pack_id
-from shared.use_cases.submit import format_limits
+from shared.use_cases.transitions import Queued, RollbackPreview
 
 blp = Blueprint("lifecycle", __name__, url_prefix="/workflow", description="Retry, revise and roll back share packs")
 blp.before_request(authenticate_and_resolve_workspace)
@@ -32,7 +28,8 @@ class RollbackSchema(Schema):
 
     ToVersion = fields.Integer(
         required=True, strict=True, validate=validate.Range(min=1),
-        metadata={"description": "A configuration version of this pack (see IsConfiguration in its history)"},
+        metadata={"description": "A configuration version of this pack that no approver declined (see "
+                                 "RollbackTargets in its history)"},
     )
     DryRun = fields.Boolean(
         load_default=False,
@@ -59,23 +56,6 @@ class RollbackAnswerSchema(QueuedSchema):
     )
 
 
-def lifecycle() -> Lifecycle:
-    """The lifecycle use cases for this request's caller (the console uses them too)."""
-    svc = services()
-    return Lifecycle(
-        svc.session_factory,
-        queue_name=svc.settings.azure_queue_name,
-        publish=svc.publisher.notify,
-        max_upload_bytes=svc.settings.max_upload_bytes,
-        max_token_expiry_days=svc.settings.token_expiry_max_days,
-        authorize=uploader_of(access()),
-        limits=format_limits(svc.settings),
-        check_directory=svc.directory_validator.check if svc.directory_validator else None,
-        reader_for=svc.reader_for,
-        read_budget_seconds=svc.settings.preflight_budget_seconds,
-    )
-
-
 def _answer(message: str, outcome: Queued | RollbackPreview, **extra: Any) -> dict[str, Any]:
     return {
         "Message": message,
@@ -98,10 +78,7 @@ class SharePackRetry(MethodView):
     @documents_errors(blp, *COMMON_ERRORS, HTTPStatus.FORBIDDEN, HTTPStatus.CONFLICT)
     def post(self, share_pack_id: str):
         """Queue a FAILED share pack again; what its earlier attempt finished is not redone."""
-        queued = lifecycle().retry(
-            parse_share_pack_id(share_pack_id), workspace_url=workspace_url(), performed_by=caller().identity,
-            request_id=g.get("request_id"),
-        )
+        queued = workflow().retry(asker(), parse_share_pack_id(share_pack_id))
         return _answer("Share pack queued for retry", queued)
 
 
@@ -119,15 +96,10 @@ class SharePackRollback(MethodView):
         """
         to_version = body["ToVersion"]
         if body["DryRun"]:
-            preview = lifecycle().preview_rollback(
-                parse_share_pack_id(share_pack_id), to_version, workspace_url=workspace_url()
-            )
+            preview = workflow().preview_rollback(asker(), parse_share_pack_id(share_pack_id), to_version)
             message = f"Plan of a rollback to version {to_version}; nothing was queued"
             return _answer(message, preview, Plan=_plan(preview.plan)), HTTPStatus.OK
-        queued = lifecycle().rollback(
-            parse_share_pack_id(share_pack_id), to_version, workspace_url=workspace_url(),
-            performed_by=caller().identity, request_id=g.get("request_id"),
-        )
+        queued = workflow().rollback(asker(), parse_share_pack_id(share_pack_id), to_version)
         return _answer(f"Share pack queued for rollback to version {to_version}", queued, Plan=_plan(queued.plan))
 
 
@@ -143,11 +115,7 @@ class SharePackRevision(MethodView):
         """Upload a revision of a share pack: validated like an upload, stored as its next configuration."""
         upload = files["file"]
         content = upload.stream.read(services().settings.max_upload_bytes + 1)
-        queued = lifecycle().revise(
-            parse_share_pack_id(share_pack_id), content=content, filename=upload.filename or "upload",
-            workspace_url=workspace_url(), performed_by=caller().identity, request_id=g.get("request_id"),
-            admit=lambda session, pack: admit_upload(session, Access.load(session, caller()), pack, workspace_url()),
-        )
+        queued = workflow().revise(asker(), parse_share_pack_id(share_pack_id), content, upload.filename or "upload")
         waits = queued.status == "PENDING_APPROVAL"
         return _answer("Revision uploaded; waiting for an approver" if waits else
                        "Revision uploaded and queued for provisioning", queued)

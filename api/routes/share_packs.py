@@ -10,7 +10,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from sqlalchemy.orm import Session
 
-from api.context import access, authenticate, caller, services, workspace_url
+from api.context import access, asker, authenticate, services, workflow, workspace_url
 from api.errors import documents_errors
 from api.schemas import (
     HistoryResponseSchema,
@@ -21,10 +21,9 @@ from api.schemas import (
     UploadResponseSchema,
     UploadSchema,
 )
-from api.uploads import submit_upload
 from shared.models import SharePack
 from shared.status import SharePackStatus
-from shared.use_cases.lifecycle import PLAN_PREVIEW
+from shared.use_cases.lifecycle import PLAN_PREVIEW, rollback_targets
 from shared.use_cases.queries import (
     get_share_pack,
     list_share_packs,
@@ -71,7 +70,7 @@ class SharePackUpload(MethodView):
         upload = files["file"]
         svc = services()
         content = upload.stream.read(svc.settings.max_upload_bytes + 1)
-        submitted = submit_upload(content, upload.filename or "upload", workspace_url(), caller())
+        submitted = workflow().submit(asker(), content, upload.filename or "upload")
         waits = submitted.status == SharePackStatus.PENDING_APPROVAL
         return {
             "Message": "Share pack uploaded; it waits for an approver of its project"
@@ -106,11 +105,13 @@ class SharePackHistory(MethodView):
             versions = share_pack_history(
                 session, parse_share_pack_id(share_pack_id), workspace_url=workspace_url()
             )
+            targets = rollback_targets(session, versions[-1].share_pack_id)
         return {
             "Message": f"{len(versions)} versions",
             "SharePackId": versions[-1].share_pack_id,
             "SharePackName": versions[-1].share_pack_name,
             "History": versions,
+            "RollbackTargets": targets,
         }
 
 

@@ -20,8 +20,8 @@ from shared.access.directory import find_project, find_tenant, tenant_workspaces
 from shared.access.membership import normalise_members
 from shared.access.policy import Access
 from shared.errors import Conflict, InvalidInput, NotFound
-from shared.history import History
-from shared.models import AdGroup, AuditEntry, Project, Recipient, Share, Tenant, TenantRegion
+from shared.history import History, audit
+from shared.models import AdGroup, Project, Recipient, Share, Tenant, TenantRegion
 from shared.settings import AZURE_WORKSPACE_URL, Settings, normalize_workspace_url
 from shared.status import ApprovalRule, AuditAction
 
@@ -52,30 +52,6 @@ def group_references(session: Session, groups: Sequence[str], *, field: str) -> 
     return refs
 
 
-def _audit(
-    session: Session,
-    *,
-    entity_type: str,
-    entity_id: object,
-    action: AuditAction,
-    by: str,
-    old: Mapping[str, Any] | None,
-    new: Mapping[str, Any],
-    request_id: str | None,
-) -> None:
-    session.add(
-        AuditEntry(
-            entity_type=entity_type,
-            entity_id=str(entity_id),
-            action=action,
-            performed_by=by,
-            old_values=dict(old) if old is not None else None,
-            new_values=dict(new),
-            request_id=request_id,
-        )
-    )
-
-
 # -- groups -------------------------------------------------------------------------------------------------
 
 
@@ -103,11 +79,10 @@ def put_local_group(
         row = History(session, AdGroup).upsert(
             {"group_name": name}, values, changed_by=access.principal.identity, change_reason="members set"
         )
-        _audit(
+        audit(
             session,
-            entity_type="ad_group",
-            entity_id=row.group_id,
-            action=AuditAction.UPDATED if existing else AuditAction.CREATED,
+            ("ad_group", row.group_id),
+            AuditAction.UPDATED if existing else AuditAction.CREATED,
             by=access.principal.identity,
             old=old,
             new={"group_name": name, **values},
@@ -239,11 +214,10 @@ def put_tenant(
                 {"tenant_id": tenant.tenant_id, "region": region}, changed_by=by, change_reason="workspace removed"
             )
         view = _tenant_view(session, tenant)
-        _audit(
+        audit(
             session,
-            entity_type="tenant",
-            entity_id=tenant.tenant_id,
-            action=AuditAction.UPDATED if existing else AuditAction.CREATED,
+            ("tenant", tenant.tenant_id),
+            AuditAction.UPDATED if existing else AuditAction.CREATED,
             by=by,
             old=_jsonable(old),
             new=_jsonable(view.__dict__),
@@ -268,7 +242,7 @@ def put_project(
     business_line: str,
     project_name: str,
     *,
-    approver_groups: Sequence[str],
+    approver_groups: Sequence[str] | None,
     configurator_groups: Sequence[str],
     shareable_scope: Sequence[str] | None = None,
     request_id: str | None = None,
@@ -276,6 +250,14 @@ def put_project(
     """Create or change a project of a registered tenant (administrators and the tenant's configurators).
 
     ``shareable_scope`` narrows what the tenant may share for this project's packs (None: kept as it is).
+    Only administrators set its approver groups: whoever could would approve their own work, or remove
+    the approvers. ``approver_groups`` None keeps the project's (none for a new project); a configurator
+    may send the current ones unchanged.
+
+    Raises:
+        NotFound: the business line is not registered.
+        Forbidden: the caller configures neither the tenant nor the service, or is not an administrator and
+            the approver groups differ from the project's.
     """
     name = project_name.strip()
     if not name:
@@ -286,13 +268,19 @@ def put_project(
         if tenant is None:
             raise NotFound(f"Business line {business_line!r} is not registered")
         access.require_tenant_configurator(tenant, "create or change its projects")
+        existing = find_project(session, tenant.tenant_id, name)
+        approvers = list(existing.approver or []) if existing else []
+        if approver_groups is not None:
+            wanted = group_references(session, approver_groups, field="ApproverGroups")
+            if wanted != normalise_members(approvers):
+                access.require_admin("set a project's approver groups")
+                approvers = wanted
         values: dict[str, Any] = {
-            "approver": group_references(session, approver_groups, field="ApproverGroups"),
+            "approver": approvers,
             "configurator": group_references(session, configurator_groups, field="ConfiguratorGroups"),
         }
         if shareable_scope is not None:
             values["shareable_scope"] = normalise_scope(shareable_scope, field="ShareableScope")
-        existing = find_project(session, tenant.tenant_id, name)
         old = {"approver": existing.approver, "configurator": existing.configurator,
                "shareable_scope": existing.shareable_scope} if existing else None
         if existing is None:
@@ -303,11 +291,10 @@ def put_project(
             project = History(session, Project).upsert(
                 {"project_id": existing.project_id}, values, changed_by=by, change_reason="changed"
             )
-        _audit(
+        audit(
             session,
-            entity_type="project",
-            entity_id=project.project_id,
-            action=AuditAction.UPDATED if existing else AuditAction.CREATED,
+            ("project", project.project_id),
+            AuditAction.UPDATED if existing else AuditAction.CREATED,
             by=by,
             old=old,
             new={"business_line": tenant.business_line_name, "project_name": name, **values},
@@ -366,11 +353,10 @@ def import_objects(
         imported_shares = [
             _claim(session, Share, "share_name", s, workspace_url, project.project_id, by, {}) for s in shares
         ]
-        _audit(
+        audit(
             session,
-            entity_type="project",
-            entity_id=project.project_id,
-            action=AuditAction.IMPORTED,
+            ("project", project.project_id),
+            AuditAction.IMPORTED,
             by=by,
             old=None,
             new={"workspace_url": workspace_url, "recipients": imported_recipients, "shares": imported_shares},

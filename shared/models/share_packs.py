@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Index
+from sqlalchemy import Index, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from shared.models.base import Base, Versioned, one_of
@@ -53,11 +53,18 @@ class Request(Versioned, Base):
 
     __tablename__ = "requests"
     __business_key__ = "request_id"
-    __extra_table_args__ = (one_of("status", values(RequestStatus)),)
+    __extra_table_args__ = (
+        one_of("status", values(RequestStatus)),
+        Index(
+            "ix_requests_share_pack_latest", "share_pack_id", "share_pack_version", postgresql_where=text("is_current")
+        ),
+    )
 
     request_id: Mapped[uuid.UUID]
     project_id: Mapped[uuid.UUID | None]
     share_pack_id: Mapped[uuid.UUID]
+    #: The version of the pack this request asks for (each move of a pack writes a request of its own).
+    share_pack_version: Mapped[int | None]
     requested_by: Mapped[str]
     approved_by: Mapped[str | None]
     assigned_to: Mapped[str | None]

@@ -1,8 +1,11 @@
 """The messages the API sends to the worker: small, versioned envelopes that carry ids, never file bodies.
 
-A message is a pointer (`share_pack_id` + `version`): the worker reads everything else from the database,
-so a duplicate or late message is harmless. Anything that is not a well-formed envelope of a type this code
-knows raises `UnreadableMessage`; retrying cannot help, so the worker moves it to the poison queue.
+A message is a pointer (`share_pack_id`): the worker reads the pack's current version and everything else
+from the database, so a duplicate or late message is harmless. Envelopes written before the pointer lost
+its `version` still read (the key is ignored); a worker older than this reader refuses envelopes without
+it, so workers are upgraded before the processes that write messages. Anything that is not a well-formed
+envelope of a type this code knows raises `UnreadableMessage`; retrying cannot help, so the worker moves it
+to the poison queue.
 
 A message also carries its pack's transient-failure record (`transient_attempts`, `first_transient_failure_at`):
 after a transient failure the worker sends a successor message with the record updated and deletes the
@@ -14,7 +17,7 @@ fields are optional in the envelope, so messages written before they existed sti
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, replace
+from dataclasses import KW_ONLY, dataclass, replace
 from datetime import datetime
 from typing import Any, ClassVar
 from uuid import UUID
@@ -28,10 +31,10 @@ class UnreadableMessage(InvalidInput):
 
 @dataclass(frozen=True)
 class ProvisionSharePack:
-    """Ask the worker to make the workspace match version `version` of share pack `share_pack_id`."""
+    """Ask the worker to make the workspace match the current version of share pack `share_pack_id`."""
 
     share_pack_id: UUID
-    version: int
+    _: KW_ONLY
     request_id: str | None = None
     # The W3C trace context of the request that asked for this run, so the worker's spans join its trace.
     traceparent: str | None = None
@@ -47,7 +50,6 @@ class ProvisionSharePack:
             "v": self.ENVELOPE_VERSION,
             "type": self.TYPE,
             "share_pack_id": str(self.share_pack_id),
-            "version": self.version,
             "request_id": self.request_id,
         }
         if self.traceparent:
@@ -83,20 +85,16 @@ class ProvisionSharePack:
             share_pack_id = UUID(data["share_pack_id"])
         except (KeyError, TypeError, ValueError, AttributeError):
             raise UnreadableMessage("Message has no valid share_pack_id") from None
-        version = data.get("version")
-        # bool is an int subclass: refuse `true` explicitly.
-        if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-            raise UnreadableMessage("Message has no valid version (a whole number from 1)")
         request_id = data.get("request_id")
         if request_id is not None and not isinstance(request_id, str):
             raise UnreadableMessage("Message request_id must be a string or null")
         attempts = data.get("transient_attempts", 0)
+        # bool is an int subclass: refuse `true` explicitly.
         if not isinstance(attempts, int) or isinstance(attempts, bool) or attempts < 0:
             raise UnreadableMessage("Message transient_attempts must be a whole number from 0")
         traceparent = data.get("traceparent")
         return cls(
             share_pack_id=share_pack_id,
-            version=version,
             request_id=request_id,
             # Only a trace link: a malformed one starts a new trace rather than losing the message to poison.
             traceparent=traceparent if isinstance(traceparent, str) else None,

@@ -31,9 +31,6 @@ from shared.queue.messages import ProvisionSharePack
 
 log = get_logger(__name__)
 
-QueueResolver = Callable[[str], MessageQueue]
-"""Returns the queue for a queue name (e.g. `lambda name: make_queue(settings, engine, name=name)`)."""
-
 _LAST_ERROR_MAX_CHARS = 1000
 
 
@@ -47,15 +44,14 @@ def add_to_outbox(session: Session, *, queue_name: str, message: ProvisionShareP
 
 def publish_pending(
     session_factory: sessionmaker[Session],
-    queues: MessageQueue | QueueResolver,
+    queue: MessageQueue,
     *,
     limit: int = 100,
     only: Collection[int] | None = None,
 ) -> int:
-    """Send up to `limit` unpublished rows, oldest first; return how many were published.
+    """Send up to `limit` unpublished rows of `queue`, oldest first; return how many were published.
 
-    `queues` is either one queue (then only rows for that queue are considered) or a function returning
-    the queue for a row's `queue_name`. Rows are locked with SKIP LOCKED, so any number of relays (API
+    Rows are locked with SKIP LOCKED, so any number of relays (API
     processes, workers) may run at once without sending a row twice. The first failure stops the batch:
     the queue is most likely down, and the next run tries again. Database errors propagate. `only`
     restricts the batch to those row ids (the publisher's fresh rows).
@@ -66,15 +62,13 @@ def publish_pending(
         .order_by(OutboxMessage.id)
         .limit(limit)
         .with_for_update(skip_locked=True)
+        .where(OutboxMessage.queue_name == queue.name)
     )
-    if isinstance(queues, MessageQueue):
-        stmt = stmt.where(OutboxMessage.queue_name == queues.name)
     if only is not None:
         stmt = stmt.where(OutboxMessage.id.in_(list(only)))
     published = 0
     with session_factory.begin() as session:
         for row in session.scalars(stmt):
-            queue = queues if isinstance(queues, MessageQueue) else queues(row.queue_name)
             if not _publish_row(row, queue):
                 break
             published += 1
@@ -117,19 +111,19 @@ class OutboxRelay:
     def __init__(
         self,
         session_factory: sessionmaker[Session],
-        queues: MessageQueue | QueueResolver,
+        queue: MessageQueue,
         *,
         batch_size: int = 100,
     ) -> None:
         self._session_factory = session_factory
-        self._queues = queues
+        self._queue = queue
         self._batch_size = batch_size
 
     def run_once(self) -> int:
         """Publish batches until the backlog is empty or a send fails; return how many were published."""
         total = 0
         while True:
-            published = publish_pending(self._session_factory, self._queues, limit=self._batch_size)
+            published = publish_pending(self._session_factory, self._queue, limit=self._batch_size)
             total += published
             if published < self._batch_size:
                 return total

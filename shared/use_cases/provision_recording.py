@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from shared import metrics
 from shared.db import insert_rows
-from shared.history import History
+from shared.history import History, audit
 from shared.logging import get_logger
 from shared.models import (
     AuditEntry,
@@ -485,15 +485,11 @@ class Recorder:
             error_message=error,
             provisioning_status=provisioning_status,
         )
-        session.add(
-            AuditEntry(
-                entity_type="share_pack",
-                entity_id=str(pack.share_pack_id),
-                action=AuditAction.STATUS_CHANGED,
-                performed_by=self.performed_by,
-                old_values={"share_pack_status": pack.share_pack_status},
-                new_values={"share_pack_status": new.share_pack_status, "error_message": error},
-            )
+        audit(
+            session, ("share_pack", pack.share_pack_id), AuditAction.STATUS_CHANGED, by=self.performed_by,
+            old={"share_pack_status": pack.share_pack_status},
+            new={"share_pack_status": new.share_pack_status, "error_message": error},
+            request_id=_asked_by_request(session, pack.share_pack_id),
         )
         success = status == SharePackStatus.COMPLETED
         self._advance_request(session, pack.share_pack_id, RequestStatus.COMPLETED if success else RequestStatus.FAILED)
@@ -533,6 +529,17 @@ def outcome_mail_body(pack: SharePack, *, success: bool, provisioning_status: st
         "", "Nothing needed to change: the workspace already matched the share pack." if success else
         "No plan was made before the failure."]
     return "\n".join(lines)
+
+
+def _asked_by_request(session: Session, share_pack_id: uuid.UUID) -> str | None:
+    """The request id of the move that queued this attempt: the latest one on the pack's audit trail."""
+    return session.scalar(
+        select(AuditEntry.request_id)
+        .where(AuditEntry.entity_type == "share_pack", AuditEntry.entity_id == str(share_pack_id),
+               AuditEntry.request_id.is_not(None))
+        .order_by(AuditEntry.timestamp.desc())
+        .limit(1)
+    )
 
 
 def requestor_email(pack: SharePack) -> str | None:

@@ -13,8 +13,8 @@ from datetime import datetime
 from sqlalchemy.orm import Session, sessionmaker
 
 from shared.errors import InvalidInput, NotFound
-from shared.history import History
-from shared.models import AuditEntry, Project, Recipient, Tenant
+from shared.history import History, audit
+from shared.models import Project, Recipient, Tenant
 from shared.notifications.activation_links import ActivationLinkCipher, record_activation
 from shared.recipient_tokens import RecipientTokens
 from shared.status import AuditAction
@@ -77,16 +77,10 @@ def rotate_recipient_token(
             change_reason=f"token rotated (existing token expires in at most {existing_token_expires_in_seconds}s)",
             token_rotation=True,
         )
-        session.add(
-            AuditEntry(
-                entity_type="recipient",
-                entity_id=f"{recipient.workspace_url}/{recipient.recipient_name}",
-                action=AuditAction.UPDATED,
-                performed_by=performed_by,
-                old_values={"token_rotation": recipient.token_rotation},
-                new_values={"token_rotation": True, "token_rotated": True, **expiries},
-                request_id=request_id,
-            )
+        audit(
+            session, ("recipient", f"{recipient.workspace_url}/{recipient.recipient_name}"), AuditAction.UPDATED,
+            by=performed_by, old={"token_rotation": recipient.token_rotation},
+            new={"token_rotation": True, "token_rotated": True, **expiries}, request_id=request_id,
         )
         notification = record_activation(
             session,

@@ -1,8 +1,7 @@
-"""Submitting an upload: validate, store with history, and queue — losing nothing on the way.
+"""Checking an upload before anything is stored: parse, validate, ask the directory, pre-flight.
 
-One transaction stores the share pack (version 1, IN_PROGRESS), its request, an audit row and an outbox
-message. After the commit the outbox row is handed to the publisher; when the queue is unreachable the row
-waits for the relay, so the upload still succeeds and is provisioned once the queue is back.
+A refused upload leaves one audit row (and nothing else), so support can see what happened. Storing and
+queueing an accepted one is `shared.use_cases.transitions`'s job.
 """
 
 from __future__ import annotations
@@ -11,24 +10,18 @@ import hashlib
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from shared import tracing
-from shared.access.admission import Admission
-from shared.access.approvers import notify_approvers
-from shared.errors import Forbidden, InvalidInput
-from shared.history import History
+from shared.errors import InvalidInput
+from shared.history import audit
 from shared.logging import get_logger
-from shared.models import AuditEntry, Request, SharePack
 from shared.preflight import PreflightReport
-from shared.queue.messages import ProvisionSharePack
-from shared.queue.outbox import add_to_outbox
 from shared.settings import Settings
 from shared.share_pack_file import FormatLimits, Issue, ParsedSharePack, SharePackSpec, parse_share_pack
 from shared.share_pack_file.issues import Findings, echo
-from shared.status import AuditAction, RequestStatus, SharePackStatus
+from shared.status import AuditAction
 
 log = get_logger(__name__)
 
@@ -53,6 +46,37 @@ class SubmittedSharePack:
     warnings: list[Issue]
 
 
+@dataclass(frozen=True)
+class Upload:
+    """A file as it arrived: its bytes, the name the client gave it, and who sent it where."""
+
+    content: bytes
+    filename: str
+    workspace_url: str
+    submitted_by: str
+    request_id: str | None = None
+
+    @property
+    def stored_name(self) -> str:
+        """The name comes from the client: stored and shown, so bounded and printable (PostgreSQL refuses NUL)."""
+        return echo(self.filename)
+
+
+@dataclass(frozen=True)
+class UploadRules:
+    """This deployment's checks of an upload, in the order they run."""
+
+    max_bytes: int
+    max_token_expiry_days: int = 365
+    limits: FormatLimits | None = None
+    #: The Azure AD checks (`shared.graph.validator`): errors and warnings about who the pack names. They run
+    #: outside any storing transaction, so their Graph calls never hold one.
+    check_directory: Callable[[Session, SharePackSpec, Findings], None] | None = None
+    #: The pre-flight of a new pack against its workspace (`shared.preflight`); None, or None for a
+    #: workspace: not checked (no credentials).
+    preflight_for: Callable[[str], Callable[[SharePackSpec], PreflightReport] | None] | None = None
+
+
 def format_limits(settings: Settings) -> FormatLimits:
     """The share pack file bounds this deployment is configured with."""
     return FormatLimits(
@@ -68,211 +92,57 @@ def share_pack_name(requestor: str, moment: datetime) -> str:
     return f"SharePack_{requestor}_{moment.strftime('%Y%m%d_%H%M%S')}"
 
 
-def submit_share_pack(
-    session_factory: sessionmaker[Session],
-    *,
-    content: bytes,
-    filename: str,
-    workspace_url: str,
-    submitted_by: str,
-    queue_name: str,
-    max_bytes: int,
-    publish: Callable[[int], object],
-    request_id: str | None = None,
-    preflight: Callable[[SharePackSpec], PreflightReport] | None = None,
-    max_token_expiry_days: int = 365,
-    admit: Callable[[Session, SharePackSpec], Admission] | None = None,
-    limits: FormatLimits | None = None,
-    check_directory: Callable[[Session, SharePackSpec, Findings], None] | None = None,
-) -> SubmittedSharePack:
-    """Validate and store an upload, then hand its committed outbox row to `publish`.
-
-    `admit` applies the access rules (shared.access.admission) inside the storing transaction; a pack it
-    holds for approval is stored as PENDING_APPROVAL and not queued. `check_directory` (the Azure AD
-    validator, `shared.graph.validator`) adds errors and warnings about who the pack names; it runs before
-    the storing transaction opens, so its Graph calls never hold one.
-
-    Raises:
-        PayloadTooLarge, UnsupportedMediaType: the file cannot be read at all (an audit row records it).
-        InvalidSharePack: the file breaks the rules, or `preflight` finds errors against the workspace
-            (an audit row records it; nothing else is stored).
-        Forbidden, InvalidInput: `admit` refused the upload (an audit row records it; nothing else is stored).
-    """
-    # The name comes from the client: stored and shown, so bounded and printable (PostgreSQL refuses NUL).
-    stored_name = echo(filename)
-    parsed = validate_upload(
-        session_factory,
-        content=content,
-        filename=filename,
-        workspace_url=workspace_url,
-        submitted_by=submitted_by,
-        max_bytes=max_bytes,
-        request_id=request_id,
-        max_token_expiry_days=max_token_expiry_days,
-        limits=limits,
-        check_directory=check_directory,
-    )
-    if preflight is not None:
-        if admit is not None:  # the workspace's tables are only for callers who may upload to it
-            try:
-                with session_factory() as session:
-                    admit(session, parsed.share_pack)
-            except (Forbidden, InvalidInput) as exc:
-                _record_rejection(session_factory, stored_name, content, submitted_by, request_id, [exc.message])
-                raise
-        report = preflight(parsed.share_pack)
-        parsed.warnings.extend(report.warnings)
-        if report.errors:
-            _record_rejection(
-                session_factory, stored_name, content, submitted_by, request_id, [e.to_dict() for e in report.errors]
-            )
-            raise InvalidSharePack(report.errors, parsed.warnings)
-    pack = parsed.share_pack
-    assert pack is not None
-    now = datetime.now(UTC)
-    try:
-        return _store(session_factory, parsed, pack, now, stored_name, workspace_url, submitted_by, queue_name,
-                      publish, request_id, admit)
-    except (Forbidden, InvalidInput) as exc:
-        _record_rejection(session_factory, stored_name, content, submitted_by, request_id, [exc.message])
-        raise
-
-
-def _store(
-    session_factory: sessionmaker[Session],
-    parsed: ParsedSharePack,
-    pack: SharePackSpec,
-    now: datetime,
-    stored_name: str,
-    workspace_url: str,
-    submitted_by: str,
-    queue_name: str,
-    publish: Callable[[int], object],
-    request_id: str | None,
-    admit: Callable[[Session, SharePackSpec], Admission] | None,
-) -> SubmittedSharePack:
-    with session_factory.begin() as session:
-        admission = admit(session, pack) if admit is not None else None
-        waits = admission is not None and admission.needs_approval
-        requested_by = admission.requested_by if admission else pack.metadata.requestor
-        row = History(session, SharePack).create(
-            created_by=submitted_by,
-            change_reason="uploaded",
-            share_pack_name=share_pack_name(pack.metadata.requestor, now),
-            share_pack_status=SharePackStatus.PENDING_APPROVAL if waits else SharePackStatus.IN_PROGRESS,
-            provisioning_status="Waiting for an approver" if waits else "Queued for provisioning",
-            requested_by=requested_by,
-            strategy=pack.metadata.strategy.value,
-            config=pack.to_dict(),
-            validation_warnings=[w.to_dict() for w in parsed.warnings],
-            file_format=parsed.file_format,
-            original_filename=stored_name,
-            workspace_url=workspace_url,
-            project_name=admission.project_name if admission else pack.metadata.project_name,
-            tenant_id=admission.tenant_id if admission else None,
-            project_id=admission.project_id if admission else None,
-            request_source="api",
-            created_at=now,
-        )
-        History(session, Request).create(
-            created_by=submitted_by,
-            share_pack_id=row.share_pack_id,
-            project_id=row.project_id,
-            requested_by=requested_by,
-            request_description=pack.metadata.description,
-            status=RequestStatus.PENDING_APPROVAL if waits else RequestStatus.SUBMITTED,
-            approver_status="PENDING" if waits else None,
-            request_type=pack.metadata.strategy.value,
-        )
-        session.add(
-            AuditEntry(
-                entity_type="share_pack",
-                entity_id=str(row.share_pack_id),
-                action=AuditAction.CREATED,
-                performed_by=submitted_by,
-                new_values={
-                    "share_pack_name": row.share_pack_name,
-                    "strategy": row.strategy,
-                    "original_filename": stored_name,
-                    "workspace_url": workspace_url,
-                    # An administrator may upload on behalf of someone: both names are on the record.
-                    "requestor": pack.metadata.requestor,
-                    "requested_by": requested_by,
-                    "share_pack_status": row.share_pack_status,
-                },
-                request_id=request_id,
-            )
-        )
-        outbox_id = None
-        if waits:
-            notify_approvers(session, row)
-        else:
-            outbox_id = add_to_outbox(
-                session,
-                queue_name=queue_name,
-                message=ProvisionSharePack(
-                    share_pack_id=row.share_pack_id, version=row.version, request_id=request_id,
-                    traceparent=tracing.current_traceparent(),
-                ),
-            ).id
-    if outbox_id is not None:
-        publish(outbox_id)
-    log.info("share_pack.received", share_pack_id=str(row.share_pack_id), warnings=len(parsed.warnings))
-    return SubmittedSharePack(
-        share_pack_id=row.share_pack_id,
-        share_pack_name=row.share_pack_name,
-        status=row.share_pack_status,
-        warnings=parsed.warnings,
-    )
-
-
 def validate_upload(
-    session_factory: sessionmaker[Session],
-    *,
-    content: bytes,
-    filename: str,
-    workspace_url: str,
-    submitted_by: str,
-    max_bytes: int,
-    request_id: str | None = None,
-    max_token_expiry_days: int = 365,
-    limits: FormatLimits | None = None,
-    check_directory: Callable[[Session, SharePackSpec, Findings], None] | None = None,
+    session_factory: sessionmaker[Session], upload: Upload, rules: UploadRules
 ) -> ParsedSharePack:
-    """Parse and validate an upload for ``workspace_url``; a refused one leaves an audit row and raises.
-
-    `check_directory` (the Azure AD validator, `shared.graph.validator`) adds errors and warnings about who the
-    pack names; it runs outside any storing transaction, so its Graph calls never hold one.
+    """Parse and validate an upload for its workspace; a refused one leaves an audit row and raises.
 
     Raises:
         PayloadTooLarge, UnsupportedMediaType: the file cannot be read at all.
         InvalidSharePack: the file breaks the rules.
     """
-    stored_name = echo(filename)
     try:
-        parsed = parse_share_pack(content, filename=filename, max_bytes=max_bytes, limits=limits)
+        parsed = parse_share_pack(upload.content, filename=upload.filename, max_bytes=rules.max_bytes,
+                                  limits=rules.limits)
     except InvalidInput as exc:
-        _record_rejection(session_factory, stored_name, content, submitted_by, request_id, [str(exc)])
+        record_rejection(session_factory, upload, [str(exc)])
         raise
     errors = list(parsed.errors)
-    errors.extend(_workspace_mismatch(parsed, workspace_url))
-    errors.extend(_token_expiry_over_limit(parsed, max_token_expiry_days))
+    errors.extend(_workspace_mismatch(parsed, upload.workspace_url))
+    errors.extend(_token_expiry_over_limit(parsed, rules.max_token_expiry_days))
     if errors or parsed.share_pack is None:
-        _record_rejection(
-            session_factory, stored_name, content, submitted_by, request_id, [e.to_dict() for e in errors]
-        )
+        record_rejection(session_factory, upload, [e.to_dict() for e in errors])
         raise InvalidSharePack(errors, parsed.warnings)
-    if check_directory is not None:
+    if rules.check_directory is not None:
         findings = Findings()
         with session_factory() as session:
-            check_directory(session, parsed.share_pack, findings)
+            rules.check_directory(session, parsed.share_pack, findings)
         parsed.warnings = [*parsed.warnings, *findings.warnings]
         if findings.errors:
-            _record_rejection(
-                session_factory, stored_name, content, submitted_by, request_id, [e.to_dict() for e in findings.errors]
-            )
+            record_rejection(session_factory, upload, [e.to_dict() for e in findings.errors])
             raise InvalidSharePack(findings.errors, parsed.warnings)
     return parsed
+
+
+def preflight_upload(
+    session_factory: sessionmaker[Session],
+    upload: Upload,
+    check: Callable[[SharePackSpec], PreflightReport] | None,
+    parsed: ParsedSharePack,
+) -> None:
+    """Run ``check`` (the pre-flight against the workspace; None: none) on a valid new pack: its warnings
+    join ``parsed``'s, its errors refuse the upload.
+
+    Raises:
+        InvalidSharePack: the workspace contradicts the pack (an audit row records it).
+    """
+    if check is None or parsed.share_pack is None:
+        return
+    report = check(parsed.share_pack)
+    parsed.warnings.extend(report.warnings)
+    if report.errors:
+        record_rejection(session_factory, upload, [e.to_dict() for e in report.errors])
+        raise InvalidSharePack(report.errors, parsed.warnings)
 
 
 def _workspace_mismatch(parsed: ParsedSharePack, workspace_url: str) -> list[Issue]:
@@ -303,29 +173,20 @@ def _token_expiry_over_limit(parsed: ParsedSharePack, max_days: int) -> list[Iss
     ]
 
 
-def _record_rejection(
-    session_factory: sessionmaker[Session],
-    filename: str,
-    content: bytes,
-    submitted_by: str,
-    request_id: str | None,
-    errors: list,
-) -> None:
+def record_rejection(session_factory: sessionmaker[Session], upload: Upload, errors: list) -> None:
     """Keep an audit record of a refused upload (and nothing else), so support can see what happened."""
     with session_factory.begin() as session:
-        session.add(
-            AuditEntry(
-                entity_type="share_pack_upload",
-                entity_id=hashlib.sha256(content).hexdigest(),
-                action=AuditAction.REJECTED,
-                performed_by=submitted_by,
-                new_values={
-                    "original_filename": filename,
-                    "size_bytes": len(content),
-                    "errors": errors[:50],
-                    "error_count": len(errors),
-                },
-                request_id=request_id,
-            )
+        audit(
+            session,
+            ("share_pack_upload", hashlib.sha256(upload.content).hexdigest()),
+            AuditAction.REJECTED,
+            by=upload.submitted_by,
+            new={
+                "original_filename": upload.stored_name,
+                "size_bytes": len(upload.content),
+                "errors": errors[:50],
+                "error_count": len(errors),
+            },
+            request_id=upload.request_id,
         )
-    log.info("share_pack.rejected", original_filename=filename, error_count=len(errors))
+    log.info("share_pack.rejected", original_filename=upload.stored_name, error_count=len(errors))

@@ -3,7 +3,7 @@
 A pack can be left IN_PROGRESS with no message to finish it: a message deleted by mistake, lost with a
 queue, expired (Azure drops messages after their time-to-live, 7 days by default), or a worker that lost
 its message while another one dropped it. The sweeper finds such packs and re-queues them through the
-outbox, exactly as an upload is queued, so a queue outage cannot lose the re-queue either.
+outbox (`Workflow.requeue`), exactly as an upload is queued, so a queue outage cannot lose the re-queue either.
 
 How "nobody works on it and nothing will wake it" is known without searching the queue (an Azure queue
 cannot be searched by content):
@@ -35,12 +35,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from shared.db import lock_key
 from shared.errors import Conflict
-from shared.history import History
 from shared.logging import get_logger
-from shared.models import AuditEntry, SharePack
-from shared.queue.messages import ProvisionSharePack
-from shared.queue.outbox import add_to_outbox
-from shared.status import AuditAction, SharePackStatus
+from shared.models import SharePack
+from shared.status import SharePackStatus
+from shared.use_cases.transitions import Workflow
 
 log = get_logger(__name__)
 
@@ -63,14 +61,14 @@ class StuckPackSweeper:
     def __init__(
         self,
         session_factory: sessionmaker[Session],
+        workflow: Workflow,
         *,
-        queue_name: str,
         stuck_after_seconds: int,
         batch_size: int = 100,
         performed_by: str = f"sweeper@{socket.gethostname()}",
     ) -> None:
         self._session_factory = session_factory
-        self._queue_name = queue_name
+        self._workflow = workflow
         self._stuck_after = timedelta(seconds=stuck_after_seconds)
         self._batch_size = batch_size
         self._performed_by = performed_by
@@ -119,37 +117,7 @@ class StuckPackSweeper:
             return None  # a live worker is on it
         try:
             with session.begin_nested():
-                pack = History(session, SharePack).get_current(share_pack_id)
-                old_status = pack.provisioning_status
-                idle_seconds = int(session.scalar(select(func.extract("epoch", func.now() - pack.effective_from))))
-                status = f"Re-queued: no worker and no queued message for {idle_seconds} s"
-                request_id = f"sweep-{uuid.uuid4().hex[:12]}"
-                new = History(session, SharePack).change(
-                    share_pack_id,
-                    changed_by=self._performed_by,
-                    change_reason="stuck pack re-queued",
-                    expected_version=version,
-                    provisioning_status=status,
-                )
-                session.add(
-                    AuditEntry(
-                        entity_type="share_pack",
-                        entity_id=str(share_pack_id),
-                        action=AuditAction.UPDATED,
-                        performed_by=self._performed_by,
-                        old_values={"provisioning_status": old_status},
-                        new_values={"provisioning_status": status, "requeued": True, "idle_seconds": idle_seconds},
-                        request_id=request_id,
-                    )
-                )
-                add_to_outbox(
-                    session,
-                    queue_name=self._queue_name,
-                    message=ProvisionSharePack(share_pack_id=share_pack_id, version=new.version, request_id=request_id),
-                )
+                idle_seconds = self._workflow.requeue(session, share_pack_id, version, self._performed_by)
         except Conflict:
             return None  # changed since we looked: something is working on it
-        log.warning(
-            "sweep.requeued", share_pack_id=str(share_pack_id), idle_seconds=idle_seconds, request_id=request_id
-        )
         return Requeued(share_pack_id=share_pack_id, idle_seconds=idle_seconds)

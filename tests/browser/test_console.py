@@ -234,7 +234,9 @@ def _submit(web: BrowserPage, yaml_text: str) -> str:
     return web.page.url.removeprefix(web.stack.base_url)
 
 
-def test_an_approver_approves_a_pending_pack_from_the_inbox(web: BrowserPage, browser: object) -> None:
+def test_an_approver_approves_a_pending_pack_from_the_inbox(
+    web: BrowserPage, browser: object, seeded_workspace: EmulatorControl  # its check reads the example's tables
+) -> None:
     markets_pack = to_yaml(sample_share_pack()).replace("business_line: Finance", f"business_line: {MARKETS}")
     markets_pack = markets_pack.replace("project_name: Partner analytics", f"project_name: {MARKETS_PROJECT}")
     web.sign_in()

@@ -9,11 +9,11 @@ import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
 from shared.access.administration import put_local_group, put_project, put_tenant
-from shared.access.admission import admit_upload
 from shared.access.policy import Access
 from shared.access.principals import Principal
 from shared.settings import Settings
-from shared.use_cases.submit import SubmittedSharePack, submit_share_pack
+from shared.use_cases.submit import SubmittedSharePack, UploadRules
+from shared.use_cases.transitions import Asker, Workflow
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
 WORKSPACE = "https://adb-1111111111111111.1.azuredatabricks.net"
@@ -90,22 +90,25 @@ def finance(session_factory, settings, access_of) -> None:
 
 
 @pytest.fixture
-def submit(session_factory, access_of) -> Callable[..., SubmittedSharePack]:
+def workflow(session_factory) -> Workflow:
+    """The workflow as a process builds it; what it queued is in `workflow.publish.__self__` (a list)."""
     published: list[int] = []
+    return Workflow(session_factory, queue_name="access-tests", publish=published.append,
+                    rules=UploadRules(max_bytes=1_000_000))
 
+
+def as_(principal: Principal, workspace: str = WORKSPACE) -> Asker:
+    return Asker(workspace, principal)
+
+
+def published(workflow: Workflow) -> list[int]:
+    return workflow.publish.__self__  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def submit(workflow) -> Callable[..., SubmittedSharePack]:
     def run(principal: Principal, content: bytes, *, workspace: str = WORKSPACE) -> SubmittedSharePack:
-        access = access_of(principal)
-        return submit_share_pack(
-            session_factory,
-            content=content,
-            filename="pack.yaml",
-            workspace_url=workspace,
-            submitted_by=principal.identity,
-            queue_name="access-tests",
-            max_bytes=1_000_000,
-            publish=published.append,
-            admit=lambda session, pack: admit_upload(session, access, pack, workspace),
-        )
+        return workflow.submit(as_(principal, workspace), content, "pack.yaml")
 
-    run.published = published  # type: ignore[attr-defined]
+    run.published = published(workflow)  # type: ignore[attr-defined]
     return run

@@ -74,8 +74,11 @@ def test_synced_group_cannot_be_edited(session_factory, access_of):
 
 def test_tenant_configurators_create_projects_and_outsiders_cannot(session_factory, access_of, finance):
     project = put_project(session_factory, access_of(CONFIGURATOR), "Finance", "Ledger",
-                          approver_groups=[LEDGER_APPROVERS_ID], configurator_groups=[])
-    assert project.project_name == "Ledger" and project.approver == [LEDGER_APPROVERS_ID]
+                          approver_groups=None, configurator_groups=[])
+    assert (project.project_name, project.approver) == ("Ledger", [])  # approvers are the administrators' to set
+    approved = put_project(session_factory, access_of(ADMIN), "Finance", "Ledger",
+                           approver_groups=[LEDGER_APPROVERS_ID], configurator_groups=[])
+    assert approved.approver == [LEDGER_APPROVERS_ID]
     with pytest.raises(Forbidden, match="configurators of business line 'Finance'"):
         put_project(session_factory, access_of(OUTSIDER), "Finance", "Ledger2",
                     approver_groups=[], configurator_groups=[])

@@ -21,7 +21,7 @@ from api import create_app
 from shared.access.administration import put_local_group, put_project, put_tenant
 from shared.access.policy import Access
 from shared.access.principals import Principal
-from shared.models import AuditEntry, OutboxMessage, SharePack
+from shared.models import AuditEntry, OutboxMessage, Project, SharePack
 from shared.settings import Settings
 from tests.integration.access.conftest import sample
 from tests.integration.api.conftest import RecordingPublisher
@@ -127,10 +127,10 @@ ACTIONS: dict[str, Callable[[FlaskClient, str | None, str], Any]] = {
     "plan": lambda c, who, pack: c.get(f"/workflow/sharepack/{pack}/plan", headers=headers(who)),
     "list": lambda c, who, pack: c.get("/workflow/sharepacks", headers=headers(who)),
     "approve": lambda c, who, pack: c.post(
-        f"/workflow/sharepack/{pack}/approve", json={"Comment": "fine"}, headers=headers(who)
+        f"/workflow/sharepack/{pack}/approve", json={"Comment": "fine", "Version": 1}, headers=headers(who)
     ),
     "decline": lambda c, who, pack: c.post(
-        f"/workflow/sharepack/{pack}/decline", json={"Comment": "no"}, headers=headers(who)
+        f"/workflow/sharepack/{pack}/decline", json={"Comment": "no", "Version": 1}, headers=headers(who)
     ),
     "administer": lambda c, who, pack: c.put(
         "/workflow/tenants/Marketing",
@@ -227,12 +227,50 @@ def test_self_approval_is_403_and_approval_queues_via_the_outbox(client, two_ten
     refused = client.post(f"/workflow/sharepack/{pack}/approve", json={}, headers=headers("alice"))
     assert refused.status_code == 403
     assert refused.json["Message"] == "The requestor of a share pack may not approve or decline it"
-    approved = client.post(f"/workflow/sharepack/{pack}/approve", json={"Comment": "ok"}, headers=headers("bob"))
+    approved = client.post(f"/workflow/sharepack/{pack}/approve", json={"Comment": "ok"},
+                           headers={**headers("bob"), "If-Match": '"1"'})  # the version's ETag names it
     assert approved.status_code == 200 and approved.json["Status"] == "IN_PROGRESS"
     with session_factory() as session:
         assert len(session.scalars(select(OutboxMessage)).all()) == 1
         audit = session.scalars(select(AuditEntry).where(AuditEntry.action == "APPROVED")).one()
         assert audit.performed_by == "bob@example.com"
+
+
+def test_an_approver_deciding_a_version_that_is_not_the_packs_gets_409_and_nothing_is_queued(
+    client, two_tenants, session_factory
+):
+    pack = alices_pack(client)
+    for how in ({"json": {"Version": 2}}, {"json": {}, "headers": {"If-Match": '"2"'}}):
+        extra = how.get("headers", {})
+        stale = client.post(f"/workflow/sharepack/{pack}/approve", json=how["json"],
+                            headers={**headers("bob"), **extra})
+        assert stale.status_code == 409 and "now version 1, not version 2" in stale.json["Message"]
+    unnamed = client.post(f"/workflow/sharepack/{pack}/approve", json={}, headers=headers("bob"))
+    assert unnamed.status_code == 400 and "waits at version 1" in unnamed.json["Message"]
+    with session_factory() as session:
+        assert session.scalars(select(OutboxMessage)).first() is None
+        assert session.scalars(select(AuditEntry).where(AuditEntry.action == "APPROVED")).first() is None
+
+
+def test_a_tenant_configurator_setting_approver_groups_gets_403_and_nothing_changes(
+    client, two_tenants, session_factory
+):
+    path = "/workflow/tenants/Finance/projects/Partner analytics"
+    with session_factory() as session:
+        before = session.scalars(select(Project.version).where(Project.is_current)).all()
+
+    for approvers in (["fin-conf"], []):  # alice approves her own work, or removes the approvers
+        refused = client.put(path, json={"ApproverGroups": approvers, "ConfiguratorGroups": []},
+                             headers=headers("alice"))
+        assert refused.status_code == 403 and "approver groups" in refused.json["Message"]
+
+    with session_factory() as session:
+        assert session.scalars(select(Project.version).where(Project.is_current)).all() == before
+    kept = client.put(path, json={"ConfiguratorGroups": ["fin-conf"]}, headers=headers("alice"))
+    assert kept.status_code == 200
+    with session_factory() as session:
+        current = select(Project).where(Project.is_current, Project.project_name == "Partner analytics")
+        assert session.scalars(current).one().approver == ["fin-appr"]
 
 
 def test_bad_administration_bodies_are_4xx_not_500(client, two_tenants):

@@ -3,30 +3,25 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import select
 
-from shared.access.admission import admit_upload
-from shared.access.approval import approve
+from shared.access.approval import latest_request
 from shared.errors import Forbidden, NotFound
 from shared.history import History
-from shared.models import Request, SharePack
+from shared.models import SharePack
 from shared.status import SharePackStatus
-from shared.use_cases.lifecycle import Lifecycle, configuration_versions, uploader_of
-from tests.integration.access.conftest import APPROVER, CONFIGURATOR, D2D_ONLY, OUTSIDER, WORKSPACE, sample
+from shared.use_cases.lifecycle import configurations
+from shared.use_cases.transitions import Verdict, Workflow
+from tests.integration.access.conftest import (
+    APPROVER,
+    CONFIGURATOR,
+    D2D_ONLY,
+    OUTSIDER,
+    as_,
+    published,
+    sample,
+)
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def lifecycle(session_factory, access_of):
-    published: list[int] = []
-
-    def make(principal=CONFIGURATOR) -> Lifecycle:
-        return Lifecycle(session_factory, queue_name="access-tests", publish=published.append,
-                         max_upload_bytes=1_000_000, authorize=uploader_of(access_of(principal)))
-
-    make.published = published  # type: ignore[attr-defined]
-    return make
 
 
 def finish(session_factory, share_pack_id, status=SharePackStatus.COMPLETED) -> None:
@@ -36,62 +31,64 @@ def finish(session_factory, share_pack_id, status=SharePackStatus.COMPLETED) -> 
                                            share_pack_status=status)
 
 
-def revise(lifecycle, access_of, share_pack_id, content: bytes, principal=CONFIGURATOR):
-    access = access_of(principal)
-    return lifecycle(principal).revise(
-        share_pack_id, content=content, filename="rev.yaml", workspace_url=WORKSPACE, performed_by=principal.identity,
-        admit=lambda session, pack: admit_upload(session, access, pack, WORKSPACE),
-    )
+def revise(workflow: Workflow, share_pack_id, content: bytes, principal=CONFIGURATOR):
+    return workflow.revise(as_(principal), share_pack_id, content, "rev.yaml")
+
+
+def approve(workflow: Workflow, session_factory, share_pack_id, principal=APPROVER):
+    """An approver reads the pack's current version and approves it."""
+    with session_factory() as session:
+        version = History(session, SharePack).get_current(share_pack_id).version
+    return workflow.approve(as_(principal), share_pack_id, Verdict(version))
 
 
 def test_a_revision_that_adds_an_external_recipient_waits_for_an_approver(
-    session_factory, submit, finance, lifecycle, access_of
+    session_factory, submit, finance, workflow
 ):
     first = submit(CONFIGURATOR, D2D_ONLY)
     finish(session_factory, first.share_pack_id)
 
-    revised = revise(lifecycle, access_of, first.share_pack_id, sample())
+    queued_before = list(published(workflow))
+    revised = revise(workflow, first.share_pack_id, sample())
 
     assert revised.share_pack_id == first.share_pack_id and revised.status == "PENDING_APPROVAL"
-    assert lifecycle.published == []  # type: ignore[attr-defined]
+    assert published(workflow) == queued_before
     with session_factory() as session:
-        request = session.scalars(select(Request).where(Request.is_current,
-                                                        Request.share_pack_id == first.share_pack_id)).one()
-        assert request.approver_status == "PENDING"
-    decision = approve(session_factory, access_of(APPROVER), first.share_pack_id, comment=None,
-                       queue_name="access-tests")
+        request = latest_request(session, first.share_pack_id)
+        assert (request.approver_status, request.requested_by) == ("PENDING", CONFIGURATOR.identity)
+    decision = approve(workflow, session_factory, first.share_pack_id)
     assert decision.status == SharePackStatus.IN_PROGRESS
 
 
 def test_a_rollback_that_widens_access_waits_and_one_that_does_not_is_queued(
-    session_factory, submit, finance, lifecycle, access_of
+    session_factory, submit, finance, workflow
 ):
     first = submit(CONFIGURATOR, sample())  # a D2O recipient: held for approval, then approved
-    approve(session_factory, access_of(APPROVER), first.share_pack_id, comment=None, queue_name="access-tests")
+    approve(workflow, session_factory, first.share_pack_id)
     finish(session_factory, first.share_pack_id)
-    narrower = revise(lifecycle, access_of, first.share_pack_id, D2D_ONLY)
+    narrower = revise(workflow, first.share_pack_id, D2D_ONLY)
     assert narrower.status == "IN_PROGRESS"
     finish(session_factory, first.share_pack_id)
     with session_factory() as session:
-        one, two = configuration_versions(session, first.share_pack_id)
+        one, two = (c.version for c in configurations(session, first.share_pack_id))
 
-    same = lifecycle().rollback(first.share_pack_id, two, workspace_url=WORKSPACE, performed_by="jane.doe@example.com")
+    same = workflow.rollback(as_(CONFIGURATOR), first.share_pack_id, two)
     assert same.status == "IN_PROGRESS"
     finish(session_factory, first.share_pack_id)
 
-    wider = lifecycle().rollback(first.share_pack_id, one, workspace_url=WORKSPACE,
-                                 performed_by="jane.doe@example.com")
+    wider = workflow.rollback(as_(CONFIGURATOR), first.share_pack_id, one)
     assert wider.status == "PENDING_APPROVAL"
 
 
-def test_only_the_packs_uploaders_may_change_it(session_factory, submit, finance, lifecycle):
+def test_only_the_packs_uploaders_may_change_it(session_factory, submit, finance, workflow):
     first = submit(CONFIGURATOR, D2D_ONLY)
     finish(session_factory, first.share_pack_id, SharePackStatus.FAILED)
 
     with pytest.raises((Forbidden, NotFound)):
-        lifecycle(OUTSIDER).retry(first.share_pack_id, workspace_url=WORKSPACE, performed_by=OUTSIDER.identity)
-    queued = lifecycle().retry(first.share_pack_id, workspace_url=WORKSPACE, performed_by=CONFIGURATOR.identity)
-    assert queued.status == "IN_PROGRESS" and len(lifecycle.published) == 1  # type: ignore[attr-defined]
+        workflow.retry(as_(OUTSIDER), first.share_pack_id)
+    before = len(published(workflow))
+    queued = workflow.retry(as_(CONFIGURATOR), first.share_pack_id)
+    assert queued.status == "IN_PROGRESS" and len(published(workflow)) == before + 1
 
 
 ALL_IPS = "  allowed_ips:\n  - 203.0.113.0/24\n  - 198.51.100.7\n"
@@ -107,18 +104,18 @@ ONE_IP = "  allowed_ips:\n  - 198.51.100.7\n"
     ],
 )
 def test_a_rollback_that_opens_an_ip_list_waits_for_an_approver(
-    first_ips, later_ips, status, session_factory, submit, finance, lifecycle, access_of
+    first_ips, later_ips, status, session_factory, submit, finance, workflow
 ):
     """Without a workspace to read (no reader), IP lists are compared with those later configurations set."""
     first = submit(CONFIGURATOR, sample(**{ALL_IPS: first_ips}))
-    approve(session_factory, access_of(APPROVER), first.share_pack_id, comment=None, queue_name="access-tests")
+    approve(workflow, session_factory, first.share_pack_id)
     finish(session_factory, first.share_pack_id)
-    later = revise(lifecycle, access_of, first.share_pack_id, sample(**{ALL_IPS: later_ips, "NEW": "UPDATE"}))
+    later = revise(workflow, first.share_pack_id, sample(**{ALL_IPS: later_ips, "NEW": "UPDATE"}))
     if later.status == "PENDING_APPROVAL":
-        approve(session_factory, access_of(APPROVER), first.share_pack_id, comment=None, queue_name="access-tests")
+        approve(workflow, session_factory, first.share_pack_id)
     finish(session_factory, first.share_pack_id)
 
-    back = lifecycle().rollback(first.share_pack_id, 1, workspace_url=WORKSPACE, performed_by=CONFIGURATOR.identity)
+    back = workflow.rollback(as_(CONFIGURATOR), first.share_pack_id, 1)
 
     assert back.status == status
     assert back.plan is None and "Plan pending" in back.warnings[0].message

@@ -6,10 +6,10 @@ import pytest
 from sqlalchemy import func, select
 
 from shared.access.admission import UnregisteredBusinessLine
-from shared.access.approval import approve, decline
 from shared.errors import Conflict, Forbidden, NotFound
 from shared.history import History
 from shared.models import AuditEntry, Notification, OutboxMessage, Request, SharePack
+from shared.use_cases.transitions import Verdict
 from tests.integration.access.conftest import (
     ADMIN,
     APPROVER,
@@ -17,6 +17,8 @@ from tests.integration.access.conftest import (
     D2D_ONLY,
     OTHER_WORKSPACE,
     OUTSIDER,
+    as_,
+    published,
     sample,
 )
 
@@ -71,7 +73,7 @@ def test_unknown_project_is_created_only_for_tenant_configurators(session_factor
         assert History(session, SharePack).get_current(submitted.share_pack_id).project_name == "Brand new"
 
 
-def test_external_pack_waits_for_an_approver_then_is_queued(session_factory, submit, finance, access_of):
+def test_external_pack_waits_for_an_approver_then_is_queued(session_factory, submit, finance, workflow):
     submitted = submit(CONFIGURATOR, sample())  # declares a D2O recipient: the `external` rule holds it
     assert submitted.status == "PENDING_APPROVAL"
     assert submit.published == []  # type: ignore[attr-defined]
@@ -83,12 +85,12 @@ def test_external_pack_waits_for_an_approver_then_is_queued(session_factory, sub
         ]
 
     with pytest.raises(Forbidden, match="requestor of a share pack may not approve"):
-        approve(session_factory, access_of(CONFIGURATOR), submitted.share_pack_id, comment=None, queue_name="q")
+        workflow.approve(as_(CONFIGURATOR), submitted.share_pack_id, Verdict(1))
     with pytest.raises(NotFound):  # cannot see Finance at all
-        approve(session_factory, access_of(OUTSIDER), submitted.share_pack_id, comment=None, queue_name="q")
+        workflow.approve(as_(OUTSIDER), submitted.share_pack_id, Verdict(1))
 
-    decision = approve(session_factory, access_of(APPROVER), submitted.share_pack_id, comment="ok", queue_name="q")
-    assert decision.status == "IN_PROGRESS" and decision.outbox_id is not None
+    decision = workflow.approve(as_(APPROVER), submitted.share_pack_id, Verdict(1, "ok"))
+    assert decision.status == "IN_PROGRESS" and len(published(workflow)) == 1
     with session_factory() as session:
         request = session.scalars(select(Request).where(Request.is_current)).one()
         assert (request.status, request.approver_status, request.approved_by) == (
@@ -97,13 +99,13 @@ def test_external_pack_waits_for_an_approver_then_is_queued(session_factory, sub
         approved = session.scalars(select(AuditEntry).where(AuditEntry.action == "APPROVED")).one()
         assert approved.performed_by == APPROVER.identity and approved.new_values["comment"] == "ok"
     with pytest.raises(Conflict, match="not waiting for approval"):
-        decline(session_factory, access_of(APPROVER), submitted.share_pack_id, comment="too late")
+        workflow.decline(as_(APPROVER), submitted.share_pack_id, Verdict(decision.version, "too late"))
 
 
-def test_declined_pack_is_never_queued(session_factory, submit, finance, access_of):
+def test_declined_pack_is_never_queued(session_factory, submit, finance, workflow):
     submitted = submit(CONFIGURATOR, sample())
-    decision = decline(session_factory, access_of(APPROVER), submitted.share_pack_id, comment="no")
-    assert decision.status == "DECLINED" and decision.outbox_id is None
+    decision = workflow.decline(as_(APPROVER), submitted.share_pack_id, Verdict(1, "no"))
+    assert decision.status == "DECLINED" and published(workflow) == []
     with session_factory() as session:
         assert count(session, OutboxMessage) == 0
         assert History(session, SharePack).get_current(submitted.share_pack_id).share_pack_status == "DECLINED"

@@ -66,9 +66,7 @@ def job(session_factory: sessionmaker[Session], engine: Engine, clients: Workspa
 
 
 def provision(job: ProvisioningJob, session_factory, share_pack_id: str) -> SharePack:
-    with session_factory() as session:
-        version = History(session, SharePack).get_current(uuid.UUID(share_pack_id)).version
-    job.run(ProvisionSharePack(share_pack_id=uuid.UUID(share_pack_id), version=version), Never())
+    job.run(ProvisionSharePack(share_pack_id=uuid.UUID(share_pack_id)), Never())
     with session_factory() as session:
         return History(session, SharePack).get_current(uuid.UUID(share_pack_id))
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from shared.access.administration import put_local_group, put_project, put_tenant
-from shared.access.admission import admit_upload
 from shared.access.directory import find_project, find_tenant
 from shared.access.policy import Access
 from shared.access.principals import Principal
@@ -13,7 +12,8 @@ from shared.graph.ad_sync import AdSync
 from shared.graph.validator import AdValidator
 from shared.models import AuditEntry
 from shared.settings import Settings
-from shared.use_cases.submit import InvalidSharePack, submit_share_pack
+from shared.use_cases.submit import InvalidSharePack, UploadRules
+from shared.use_cases.transitions import Asker, Workflow
 from tests.integration.access.conftest import ADMIN, APPROVER, CONFIGURATOR, WORKSPACE, sample
 
 pytestmark = pytest.mark.integration
@@ -44,14 +44,9 @@ def directory(graph):
 
 
 def upload(session_factory, principal: Principal, validator: AdValidator):
-    with session_factory() as session:
-        access = Access.load(session, principal)
-    return submit_share_pack(
-        session_factory, content=sample(), filename="pack.yaml", workspace_url=WORKSPACE,
-        submitted_by=principal.identity, queue_name="graph-tests", max_bytes=1_000_000, publish=lambda _: None,
-        admit=lambda session, pack: admit_upload(session, access, pack, WORKSPACE),
-        check_directory=validator.check,
-    )
+    workflow = Workflow(session_factory, queue_name="graph-tests", publish=lambda _: None,
+                        rules=UploadRules(max_bytes=1_000_000, check_directory=validator.check))
+    return workflow.submit(Asker(WORKSPACE, principal), sample(), "pack.yaml")
 
 
 def test_an_upload_by_a_requestor_disabled_in_azure_ad_is_refused_with_that_sentence(

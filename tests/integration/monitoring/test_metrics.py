@@ -139,7 +139,7 @@ def test_a_provisioning_run_moves_the_pack_step_and_databricks_counters(
         "share_calls": sample("sharepack_databricks_calls_total", endpoint="share", error_code="OK"),
     }
 
-    job.run(ProvisionSharePack(share_pack_id=row.share_pack_id, version=1, request_id="r"), _Never())
+    job.run(ProvisionSharePack(share_pack_id=row.share_pack_id, request_id="r"), _Never())
 
     assert sample("sharepack_packs_finished_total", status="COMPLETED", workspace=emulator.url) \
         == before["completed"] + 1

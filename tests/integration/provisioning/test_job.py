@@ -29,9 +29,12 @@ from shared.provisioning.errors import TransientProvisioningError
 from shared.provisioning.plan import Section
 from shared.queue.messages import ProvisionSharePack
 from shared.share_pack_file.model import SharePackSpec, Strategy
+from shared.share_pack_file.write import to_yaml
 from shared.status import NotificationType, RequestStatus, SharePackStatus
 from shared.use_cases.provision import JobInterrupted, ProvisioningJob, RetryLater, SharePackBusy
 from shared.use_cases.provision_recording import Recorder
+from shared.use_cases.submit import UploadRules
+from shared.use_cases.transitions import Asker, Workflow
 from tests.unit.provisioning.builders import d2d, d2o, pack, share
 from tests.unit.provisioning.fakes import FakeWorkspaceGateway
 
@@ -87,7 +90,7 @@ def submit(session_factory: sessionmaker[Session], spec: SharePackSpec) -> Provi
             workspace_url=WORKSPACE,
             created_at=datetime.now(UTC),
         )
-        return ProvisionSharePack(share_pack_id=row.share_pack_id, version=row.version, request_id="req-1")
+        return ProvisionSharePack(share_pack_id=row.share_pack_id, request_id="req-1")
 
 
 @pytest.fixture
@@ -348,3 +351,22 @@ def test_the_request_moves_with_its_pack(
 
     statuses = [r.status for r in History(session, Request).history(request_id)]
     assert statuses == [RequestStatus.SUBMITTED, RequestStatus.IN_PROGRESS, final]
+
+def test_the_outcome_is_audited_with_the_request_that_asked_for_it(
+    job: ProvisioningJob, session: Session, session_factory: sessionmaker[Session]
+) -> None:
+    queued: list[int] = []
+    workflow = Workflow(session_factory, queue_name="job-tests", publish=queued.append,
+                        rules=UploadRules(max_bytes=1_000_000))
+    submitted = workflow.submit(Asker(WORKSPACE, request_id="req-42", tool="tests"), to_yaml(new_pack()).encode(),
+                                "pack.yaml")
+    assert len(queued) == 1
+
+    job.run(ProvisionSharePack(submitted.share_pack_id, request_id="req-42"), Never())
+
+    audits = session.scalars(
+        select(AuditEntry).where(AuditEntry.entity_type == "share_pack",
+                                 AuditEntry.entity_id == str(submitted.share_pack_id))
+        .order_by(AuditEntry.timestamp)
+    ).all()
+    assert [(a.action, a.request_id) for a in audits] == [("CREATED", "req-42"), ("STATUS_CHANGED", "req-42")]

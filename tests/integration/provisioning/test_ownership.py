@@ -73,9 +73,7 @@ def run(job, session_factory, projects, project: str, spec: SharePackSpec, works
 
 
 def provision(job, session_factory, share_pack_id: uuid.UUID) -> SharePack:
-    with session_factory() as session:
-        version = History(session, SharePack).get_current(share_pack_id).version
-    job.run(ProvisionSharePack(share_pack_id=share_pack_id, version=version, request_id=None), Never())
+    job.run(ProvisionSharePack(share_pack_id=share_pack_id, request_id=None), Never())
     with session_factory() as session:
         return History(session, SharePack).get_current(share_pack_id)
 

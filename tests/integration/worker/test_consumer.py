@@ -64,7 +64,7 @@ def consumer(
 
 
 def send(queue: MessageQueue, command: ProvisionSharePack | None = None) -> ProvisionSharePack:
-    command = command or ProvisionSharePack(share_pack_id=uuid.uuid4(), version=1, request_id="r-1")
+    command = command or ProvisionSharePack(share_pack_id=uuid.uuid4(), request_id="r-1")
     queue.send(command.to_json())
     return command
 
@@ -116,7 +116,7 @@ def test_a_transient_failure_is_replaced_by_a_delayed_successor_with_a_fresh_deq
 def test_transient_failures_beyond_the_dequeue_budget_do_not_poison(queues):
     queue, poison = queues
     first_failure = datetime.now(UTC) - timedelta(minutes=30)
-    send(queue, ProvisionSharePack(uuid.uuid4(), 1, transient_attempts=9, first_transient_failure_at=first_failure))
+    send(queue, ProvisionSharePack(uuid.uuid4(), transient_attempts=9, first_transient_failure_at=first_failure))
     poisoned: list = []
     outage = consumer(queues, poisoned, max_dequeue_count=2)
 
@@ -139,7 +139,7 @@ def test_transient_failures_beyond_the_dequeue_budget_do_not_poison(queues):
 def test_the_back_off_grows_and_honours_retry_after(queues):
     with capture_logs() as logs:
         for attempt in range(1, 5):
-            command = ProvisionSharePack(uuid.uuid4(), 1, transient_attempts=attempt - 1)
+            command = ProvisionSharePack(uuid.uuid4(), transient_attempts=attempt - 1)
             send(queues[0], command)
             consumer(queues, []).process_next(transient)
         send(queues[0])
@@ -155,7 +155,7 @@ def test_the_back_off_grows_and_honours_retry_after(queues):
 def test_a_spent_transient_budget_poisons_the_message_and_records_why(queues):
     queue, poison = queues
     long_ago = datetime.now(UTC) - timedelta(hours=2)
-    sent = send(queue, ProvisionSharePack(uuid.uuid4(), 1, transient_attempts=40, first_transient_failure_at=long_ago))
+    sent = send(queue, ProvisionSharePack(uuid.uuid4(), transient_attempts=40, first_transient_failure_at=long_ago))
     poisoned: list = []
     policy = RetryPolicy(base_delay_seconds=1, max_delay_seconds=4, budget_seconds=3600, busy_delay_seconds=1)
 

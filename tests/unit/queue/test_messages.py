@@ -15,31 +15,35 @@ PACK_ID = uuid.UUID("0b7c3c1e-8d51-4c1a-9a53-6f0e2d3b9a10")
 
 
 def envelope(**overrides: object) -> str:
-    data = {"v": 1, "type": "provision_share_pack", "share_pack_id": str(PACK_ID), "version": 3, "request_id": "r-1"}
+    data = {"v": 1, "type": "provision_share_pack", "share_pack_id": str(PACK_ID), "request_id": "r-1"}
     data.update(overrides)
     return json.dumps(data)
 
 
 def test_a_message_round_trips_through_json() -> None:
-    message = ProvisionSharePack(share_pack_id=PACK_ID, version=3, request_id="r-1")
+    message = ProvisionSharePack(share_pack_id=PACK_ID, request_id="r-1")
 
     assert ProvisionSharePack.from_json(message.to_json()) == message
 
 
 def test_the_envelope_is_versioned_and_carries_only_ids() -> None:
-    message = ProvisionSharePack(share_pack_id=PACK_ID, version=2)
+    message = ProvisionSharePack(share_pack_id=PACK_ID)
 
     assert json.loads(message.to_json()) == {
         "v": 1,
         "type": "provision_share_pack",
         "share_pack_id": str(PACK_ID),
-        "version": 2,
         "request_id": None,
     }
 
 
 def test_bytes_are_read_like_text() -> None:
-    assert ProvisionSharePack.from_json(envelope().encode()).version == 3
+    assert ProvisionSharePack.from_json(envelope().encode()).share_pack_id == PACK_ID
+
+
+def test_an_envelope_written_with_the_pack_version_still_reads() -> None:
+    """Messages queued before the pointer lost its version are still provisioned (the key is ignored)."""
+    assert ProvisionSharePack.from_json(envelope(version=3)).request_id == "r-1"
 
 
 def test_unknown_extra_fields_are_ignored() -> None:
@@ -60,10 +64,6 @@ def test_unknown_extra_fields_are_ignored() -> None:
         pytest.param(envelope(share_pack_id="not-a-uuid"), id="bad-share-pack-id"),
         pytest.param(envelope(share_pack_id=None), id="null-share-pack-id"),
         pytest.param(envelope(share_pack_id=42), id="numeric-share-pack-id"),
-        pytest.param(envelope(version=0), id="version-zero"),
-        pytest.param(envelope(version="3"), id="version-as-text"),
-        pytest.param(envelope(version=True), id="version-as-bool"),
-        pytest.param(envelope(version=None), id="no-version"),
         pytest.param(envelope(request_id=7), id="numeric-request-id"),
     ],
 )
@@ -87,17 +87,17 @@ def test_unreadable_is_a_permanent_input_error() -> None:
 
 def test_the_transient_record_round_trips_and_is_left_out_when_empty() -> None:
     moment = datetime(2026, 11, 30, 16, 0, tzinfo=UTC)
-    message = ProvisionSharePack(PACK_ID, 3, "r-1", transient_attempts=4, first_transient_failure_at=moment)
+    message = ProvisionSharePack(PACK_ID, request_id="r-1", transient_attempts=4, first_transient_failure_at=moment)
 
     assert ProvisionSharePack.from_json(message.to_json()) == message
-    assert "transient_attempts" not in json.loads(ProvisionSharePack(PACK_ID, 3).to_json())
+    assert "transient_attempts" not in json.loads(ProvisionSharePack(PACK_ID).to_json())
 
 
 def test_a_successor_counts_one_more_failure_and_keeps_the_first_failure_time() -> None:
     first = datetime(2026, 11, 30, 16, 0, tzinfo=UTC)
     later = first + timedelta(minutes=5)
 
-    once = ProvisionSharePack(PACK_ID, 3).after_transient_failure(first)
+    once = ProvisionSharePack(PACK_ID).after_transient_failure(first)
     twice = once.after_transient_failure(later)
 
     assert (once.transient_attempts, once.first_transient_failure_at) == (1, first)
@@ -124,7 +124,7 @@ TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 
 
 def test_the_trace_context_round_trips_and_survives_a_retry() -> None:
-    message = ProvisionSharePack(share_pack_id=PACK_ID, version=3, traceparent=TRACEPARENT)
+    message = ProvisionSharePack(share_pack_id=PACK_ID, traceparent=TRACEPARENT)
 
     assert json.loads(message.to_json())["traceparent"] == TRACEPARENT
     assert ProvisionSharePack.from_json(message.to_json()) == message
@@ -133,7 +133,7 @@ def test_the_trace_context_round_trips_and_survives_a_retry() -> None:
 
 
 def test_a_message_from_before_tracing_still_reads() -> None:
-    assert "traceparent" not in json.loads(ProvisionSharePack(share_pack_id=PACK_ID, version=3).to_json())
+    assert "traceparent" not in json.loads(ProvisionSharePack(share_pack_id=PACK_ID).to_json())
     assert ProvisionSharePack.from_json(envelope()).traceparent is None
 
 

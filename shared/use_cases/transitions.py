@@ -1,0 +1,664 @@
+"""Every move of a share pack to its next state: the one place that versions a pack, audits it and queues it.
+
+A pack moves when someone submits it, revises it, retries it, rolls it back, approves or declines it,
+reconciles its drift, or when the sweeper re-queues it. Each move is one transaction that writes the
+pack's next version, its audit row (with the request id), the request row the move stands for, and then
+either an outbox message (the pack goes to the worker) or the approvers' notifications (it waits for
+one). The outbox rows a transaction wrote are handed to the publisher when, and only when, it commits
+(`_publish_on_commit`), whoever owns the transaction; a queue outage loses nothing, since the relay sends
+what the publisher could not.
+
+Four eyes, by construction:
+
+* every move records its caller (`requested_by` on the pack and on a request row of its own), so the
+  person who starts a revision, a rollback, a retry or a reconcile is on the record as its requestor;
+* nobody who changed a pack since its last decision may approve or decline it;
+* an approver names the version they decide (`Verdict.version`): a pack revised since they read it is
+  a `Conflict`, not an approval of something they never saw;
+* a rollback waits for an approver unless its target was itself approved and gives no access the current
+  configuration does not give; a declined configuration is never a rollback target.
+"""
+
+from __future__ import annotations
+
+import socket
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import event, func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from shared import tracing
+from shared.access.admission import Admission, admit_upload, needs_approval
+from shared.access.approval import latest_request
+from shared.access.approvers import notify_approvers
+from shared.access.policy import Access
+from shared.access.principals import Principal
+from shared.drift.detect import Finding, reconcile_spec
+from shared.drift.queries import pack_findings
+from shared.errors import Conflict, Forbidden, InvalidInput, NotFound
+from shared.history import History, audit
+from shared.logging import get_logger
+from shared.models import Project, Request, SharePack, Tenant
+from shared.provisioning.plan import Plan
+from shared.queue.messages import ProvisionSharePack
+from shared.queue.outbox import add_to_outbox
+from shared.share_pack_file import Issue, ParsedSharePack, SharePackSpec
+from shared.status import AuditAction, RequestStatus, SharePackStatus
+from shared.use_cases.lifecycle import (
+    APPROVED,
+    DECLINED,
+    PLAN_PREVIEW,
+    RETRIED,
+    REVISED,
+    ROLLBACK_PREFIX,
+    UPLOADED,
+    RollbackPlanner,
+    RollbackTarget,
+    rollback_target,
+    widens_access,
+)
+from shared.use_cases.queries import get_share_pack
+from shared.use_cases.submit import (
+    SubmittedSharePack,
+    Upload,
+    UploadRules,
+    preflight_upload,
+    record_rejection,
+    share_pack_name,
+    validate_upload,
+)
+
+log = get_logger(__name__)
+
+MAX_COMMENT_CHARS = 2000
+RECONCILED = "reconcile requested"
+REQUEUED = "stuck pack re-queued"
+#: A pack in flight is provisioned already; one that never passed validation has nothing approved to restore.
+RECONCILABLE = frozenset({SharePackStatus.COMPLETED, SharePackStatus.FAILED})
+_OUTBOX_IDS = "workflow.outbox_ids"
+_PUBLISHES = "workflow.publishes"
+
+
+@dataclass(frozen=True)
+class Asker:
+    """Who asks for a move, in which workspace and request.
+
+    ``principal`` None is a trusted tool in this process (the stuck-pack sweeper, a benchmark): no access
+    rule applies to it, and it is on the record as ``tool``.
+    """
+
+    workspace_url: str
+    principal: Principal | None = None
+    request_id: str | None = None
+    tool: str = f"workflow@{socket.gethostname()}"
+
+    @property
+    def identity(self) -> str:
+        return self.principal.identity if self.principal is not None else self.tool
+
+    def access(self, session: Session) -> Access | None:
+        """The principal's rights, their groups read in ``session`` (the move's own transaction)."""
+        return Access.load(session, self.principal) if self.principal is not None else None
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """An approver's decision input: the version of the pack they read (None: not named, refused), and what they
+    say about it."""
+
+    version: int | None
+    comment: str | None = None
+
+
+@dataclass(frozen=True)
+class Queued:
+    """What the caller is told: the pack, its new version and status, and any upload warnings."""
+
+    share_pack_id: uuid.UUID
+    share_pack_name: str
+    version: int
+    status: str
+    warnings: tuple[Issue, ...] = ()
+    #: A rollback's plan, made when it was asked for (None: the worker makes it); None for other moves.
+    plan: Plan | None = None
+
+
+class RollbackPreview(Queued):
+    """A rollback's plan against the workspace as it is now (None, with a warning, when it could not be read),
+    beside the pack as it is: nothing was stored or queued."""
+
+
+@dataclass(frozen=True)
+class Decision:
+    share_pack_id: uuid.UUID
+    status: str
+    decided_by: str
+    version: int
+
+
+@dataclass(frozen=True)
+class Reconciliation:
+    share_pack_id: uuid.UUID
+    status: str
+    strategy: str
+    drift: list[Finding]
+
+
+@dataclass(frozen=True)
+class _Move:
+    """One move of a pack: its new version's reason and status, and what its audit row says."""
+
+    reason: str
+    action: AuditAction
+    status: SharePackStatus
+    provisioning_status: str
+    #: Columns of the new version besides its status (a new configuration, its strategy, ...).
+    columns: Mapping[str, Any] = field(default_factory=dict)
+    #: What the audit row adds to the version, status and reason it always records.
+    note: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class _Grant:
+    """The approvers' word a new request row starts with (None everywhere: nobody decided yet)."""
+
+    approver_status: str | None = None
+    approved_by: str | None = None
+    approved_datetime: datetime | None = None
+
+
+_PENDING = _Grant(approver_status="PENDING")
+
+
+@dataclass(frozen=True)
+class Workflow:
+    """The share packs' moves for one process; built once in its composition root."""
+
+    session_factory: sessionmaker[Session]
+    queue_name: str
+    #: Hands a committed outbox row to the publisher (`OutboxPublisher.notify`); the relay sends what it misses.
+    publish: Callable[[int], object]
+    #: The checks of an upload; None: this process takes no uploads (the worker).
+    rules: UploadRules | None = None
+    planner: RollbackPlanner = field(default_factory=RollbackPlanner)
+
+    # -- uploads ----------------------------------------------------------------------------------------
+
+    def submit(self, asker: Asker, content: bytes, filename: str) -> SubmittedSharePack:
+        """Validate and store an upload as a new pack (version 1), then queue it or hold it for an approver.
+
+        Raises:
+            PayloadTooLarge, UnsupportedMediaType: the file cannot be read at all (an audit row records it).
+            InvalidSharePack: the file breaks the rules, or the pre-flight finds errors against the workspace
+                (an audit row records it; nothing else is stored).
+            Forbidden, InvalidInput: the access rules refuse the upload (an audit row records it).
+        """
+        upload, rules = self._upload(asker, content, filename)
+        parsed = validate_upload(self.session_factory, upload, rules)
+        check = rules.preflight_for(upload.workspace_url) if rules.preflight_for is not None else None
+        if check is not None and asker.principal is not None:
+            # The workspace's tables are only read for callers who may upload to it.
+            self._refusal_recorded(upload, lambda: self._read_only_admission(asker, parsed.share_pack))
+        preflight_upload(self.session_factory, upload, check, parsed)
+        row = self._refusal_recorded(upload, lambda: self._store_new(asker, upload, parsed))
+        log.info("share_pack.received", share_pack_id=str(row.share_pack_id), warnings=len(parsed.warnings))
+        return SubmittedSharePack(row.share_pack_id, row.share_pack_name, row.share_pack_status, parsed.warnings)
+
+    def revise(self, asker: Asker, share_pack_id: uuid.UUID, content: bytes, filename: str) -> Queued:
+        """Store an upload as the next configuration of an existing pack (same SharePackId) and queue it.
+
+        The upload's access rules apply as for a new pack; a revision they hold for approval waits.
+
+        Raises:
+            NotFound, Forbidden: no such pack for this caller, or they may not upload for it.
+            Conflict: the pack is being provisioned.
+            InvalidSharePack, PayloadTooLarge, UnsupportedMediaType: as for an upload.
+        """
+        with self.session_factory() as session:
+            self._changeable(session, asker, share_pack_id, verb="revised")
+        upload, rules = self._upload(asker, content, filename)
+        parsed = validate_upload(self.session_factory, upload, rules)
+        spec = parsed.share_pack
+        assert spec is not None
+        with _publishing(self.session_factory, self.publish) as session:
+            pack = self._changeable(session, asker, share_pack_id, verb="revised")
+            admission = self._admission(session, asker, spec)
+            waits = admission is not None and admission.needs_approval
+            new = self._move(session, asker, pack, _Move(
+                REVISED, AuditAction.UPDATED, _waiting_or_queued(waits), "Queued for provisioning",
+                columns={**_configuration(spec), "requested_by": asker.identity, "file_format": parsed.file_format,
+                         "original_filename": upload.stored_name,
+                         "validation_warnings": [w.to_dict() for w in parsed.warnings]},
+            ))
+            _open_request(session, asker, new, spec, _PENDING if waits else _Grant())
+        return _queued(new, warnings=tuple(parsed.warnings))
+
+    # -- moves of a stored configuration ----------------------------------------------------------------
+
+    def retry(self, asker: Asker, share_pack_id: uuid.UUID) -> Queued:
+        """Queue a FAILED pack again as it is; the worker plans anew, so finished work is not redone.
+
+        Raises:
+            NotFound, Forbidden: no such pack for this caller, or they may not upload for it.
+            Conflict: the pack is not FAILED.
+        """
+        with _publishing(self.session_factory, self.publish) as session:
+            pack = self._changeable(session, asker, share_pack_id, verb="retried", only=SharePackStatus.FAILED)
+            new = self._move(session, asker, pack, _Move(
+                RETRIED, AuditAction.STATUS_CHANGED, SharePackStatus.IN_PROGRESS, "Queued for retry",
+                columns={"requested_by": asker.identity}))
+            _open_request(session, asker, new, _spec(pack), _latest_grant(session, share_pack_id))
+        return _queued(new)
+
+    def reconcile(self, asker: Asker, share_pack_id: uuid.UUID) -> Reconciliation:
+        """Queue a finished pack again as an UPDATE of its stored configuration, putting back what drifted.
+
+        Raises:
+            NotFound, Forbidden: no such pack for this caller, or they configure neither its project nor tenant.
+            Conflict: the pack is being provisioned, or was never valid.
+        """
+        with _publishing(self.session_factory, self.publish) as session:
+            pack = get_share_pack(session, share_pack_id, workspace_url=asker.workspace_url)
+            access = asker.access(session)
+            if access is not None:
+                access.require_visible(session, pack)
+                tenant, project = _owners(session, pack)
+                access.require_project_configurator(tenant, project, "reconcile its share packs")
+            if pack.share_pack_status not in RECONCILABLE:
+                raise Conflict(
+                    f"Share pack {share_pack_id} is {pack.share_pack_status}; "
+                    "only a completed or failed pack can be reconciled"
+                )
+            spec = reconcile_spec(_spec(pack))
+            new = self._move(session, asker, pack, _Move(
+                RECONCILED, AuditAction.STATUS_CHANGED, SharePackStatus.IN_PROGRESS, "Queued for reconciliation",
+                # the earlier run's plan must not be taken for an interrupted attempt of this one
+                columns={"strategy": spec.metadata.strategy.value, "config": spec.to_dict(), "plan": None,
+                         "requested_by": asker.identity},
+                note={"strategy": spec.metadata.strategy.value, "reason": "reconcile"},
+            ))
+            _open_request(session, asker, new, spec, _latest_grant(session, share_pack_id))
+            drift = pack_findings(session, share_pack_id)
+        log.info("share_pack.reconcile_queued", share_pack_id=str(share_pack_id), drift=len(drift))
+        return Reconciliation(share_pack_id, new.share_pack_status, new.strategy, drift)
+
+    def preview_rollback(self, asker: Asker, share_pack_id: uuid.UUID, to_version: int) -> RollbackPreview:
+        """Plan the return to configuration ``to_version`` against the workspace; store and queue nothing.
+
+        Raises:
+            NotFound, Forbidden: no such pack for this caller, or they may not upload for it.
+            InvalidInput: ``to_version`` is not a configuration version of this pack.
+            Conflict: the pack is being provisioned, or an approver declined ``to_version``.
+        """
+        with self.session_factory() as session:
+            pack = self._changeable(session, asker, share_pack_id, verb="rolled back")
+            target = rollback_target(session, share_pack_id, to_version)
+        plan, warnings = self.planner.plan(target, pack, asker.workspace_url)
+        return RollbackPreview(pack.share_pack_id, pack.share_pack_name, pack.version, pack.share_pack_status,
+                               warnings, plan)
+
+    def rollback(self, asker: Asker, share_pack_id: uuid.UUID, to_version: int) -> Queued:
+        """Queue the workspace's return to configuration ``to_version`` of this pack, its plan shown at once.
+
+        It waits for an approver when the tenant's rule holds the restored configuration, unless an approver
+        approved that configuration and going back gives no access the pack does not give now.
+
+        Raises:
+            NotFound, Forbidden: no such pack for this caller, or they may not upload for it.
+            InvalidInput: ``to_version`` is not a configuration version of this pack.
+            Conflict: the pack is being provisioned, changed while the rollback was planned, or an approver
+                declined ``to_version``.
+        """
+        with self.session_factory() as session:
+            read = self._changeable(session, asker, share_pack_id, verb="rolled back")
+            target = rollback_target(session, share_pack_id, to_version)
+        plan, warnings = self.planner.plan(target, read, asker.workspace_url)  # no transaction open while reading
+        with _publishing(self.session_factory, self.publish) as session:
+            pack = self._changeable(session, asker, share_pack_id, verb="rolled back")
+            if pack.version != read.version:
+                raise Conflict(
+                    f"Share pack {share_pack_id} changed (now version {pack.version}) while its rollback was "
+                    "planned; ask again"
+                )
+            grant = _rollback_grant(session, pack, target, plan)
+            waits = grant is _PENDING
+            new = self._move(session, asker, pack, _Move(
+                f"{ROLLBACK_PREFIX}{to_version}", AuditAction.UPDATED, _waiting_or_queued(waits),
+                "Queued for rollback",
+                columns={**_configuration(target.restore, target.to_config()), "requested_by": asker.identity,
+                         "plan": {**plan.to_dict(), PLAN_PREVIEW: True} if plan is not None else None},
+            ))
+            _open_request(session, asker, new, target.restore, grant)
+        return replace(_queued(new), warnings=warnings, plan=plan)
+
+    # -- the approval gate ------------------------------------------------------------------------------
+
+    def approve(self, asker: Asker, share_pack_id: uuid.UUID, verdict: Verdict) -> Decision:
+        """Approve version ``verdict.version`` of a pack waiting for approval, and queue it.
+
+        Raises:
+            NotFound: no such pack for this caller.
+            Forbidden: the caller is not an approver of its project, or requested or changed it since its
+                last decision.
+            Conflict: the pack is not waiting for approval, or is no longer at ``verdict.version``.
+        """
+        return self._decide(asker, share_pack_id, verdict, approved=True)
+
+    def decline(self, asker: Asker, share_pack_id: uuid.UUID, verdict: Verdict) -> Decision:
+        """Decline version ``verdict.version`` of a pack waiting for approval; it is never provisioned.
+
+        Raises: as `approve`.
+        """
+        return self._decide(asker, share_pack_id, verdict, approved=False)
+
+    def _decide(self, asker: Asker, share_pack_id: uuid.UUID, verdict: Verdict, *, approved: bool) -> Decision:
+        comment = verdict.comment
+        if comment is not None and len(comment) > MAX_COMMENT_CHARS:
+            raise InvalidInput(f"Comment is longer than {MAX_COMMENT_CHARS} characters")
+        verb = APPROVED if approved else DECLINED
+        by = asker.identity
+        with _publishing(self.session_factory, self.publish) as session:
+            pack = History(session, SharePack).current(share_pack_id)
+            if pack is None:
+                raise NotFound(f"Share pack {share_pack_id} not found")
+            access = asker.access(session)
+            if access is not None:
+                access.require_visible(session, pack)
+                require_decider(access, session, pack)
+            if pack.share_pack_status != SharePackStatus.PENDING_APPROVAL:
+                raise Conflict(f"Share pack {share_pack_id} is {pack.share_pack_status}, not waiting for approval")
+            if verdict.version is None:
+                raise InvalidInput(
+                    f"Name the version you decide: share pack {share_pack_id} waits at version {pack.version}"
+                )
+            if verdict.version != pack.version:
+                raise Conflict(
+                    f"Share pack {share_pack_id} is now version {pack.version}, not version {verdict.version}: "
+                    f"it changed after you read it; read version {pack.version} and decide again"
+                )
+            note = f"{verb.capitalize()} by {by}" + (f": {comment}" if comment else "")
+            new = self._move(session, asker, pack, _Move(
+                verb, AuditAction.APPROVED if approved else AuditAction.DECLINED,
+                SharePackStatus.IN_PROGRESS if approved else SharePackStatus.DECLINED,
+                f"{note}; queued for provisioning" if approved else note,
+                note={"comment": comment, "requested_by": pack.requested_by},
+            ))
+            request = latest_request(session, share_pack_id)
+            if request is not None:
+                decided = RequestStatus.APPROVED if approved else RequestStatus.DECLINED
+                History(session, Request).change(
+                    request.request_id, changed_by=by, change_reason=verb, status=decided, approver_status=decided,
+                    approved_by=by, approved_datetime=datetime.now(UTC),
+                )
+        return Decision(share_pack_id, new.share_pack_status, by, new.version)
+
+    # -- the sweeper ------------------------------------------------------------------------------------
+
+    def requeue(self, session: Session, share_pack_id: uuid.UUID, version: int, tool: str) -> int:
+        """Queue again a pack IN_PROGRESS at ``version`` that nothing has touched for a while; return for how
+        many seconds it was idle.
+
+        Runs in the sweeper's transaction (which holds the pack's lock); its message is published when that
+        transaction commits.
+
+        Raises:
+            Conflict: the pack changed since the sweeper looked.
+        """
+        pack = History(session, SharePack).get_current(share_pack_id)
+        if pack.version != version:
+            raise Conflict(f"Share pack {share_pack_id} changed since it was found idle")
+        idle_seconds = int(session.scalar(select(func.extract("epoch", func.now() - pack.effective_from))))
+        asker = Asker(pack.workspace_url, request_id=f"sweep-{uuid.uuid4().hex[:12]}", tool=tool)
+        self._move(session, asker, pack, _Move(
+            REQUEUED, AuditAction.UPDATED, SharePackStatus.IN_PROGRESS,
+            f"Re-queued: no worker and no queued message for {idle_seconds} s",
+            note={"requeued": True, "idle_seconds": idle_seconds},
+        ))
+        _publish_on_commit(session, self.publish)
+        log.warning("sweep.requeued", share_pack_id=str(share_pack_id), idle_seconds=idle_seconds,
+                    request_id=asker.request_id)
+        return idle_seconds
+
+    # -- what every move shares ---------------------------------------------------------------------------
+
+    def _move(self, session: Session, asker: Asker, pack: SharePack, move: _Move) -> SharePack:
+        """Write the pack's next version and its audit row; queue it, or tell its approvers it waits."""
+        new = History(session, SharePack).change(
+            pack.share_pack_id,
+            changed_by=asker.identity,
+            change_reason=move.reason,
+            expected_version=pack.version,  # a concurrent move gets a Conflict, not a second outcome
+            share_pack_status=move.status,
+            provisioning_status="Waiting for an approver"
+            if move.status == SharePackStatus.PENDING_APPROVAL else move.provisioning_status,
+            error_message=None,
+            **move.columns,
+        )
+        audit(
+            session, ("share_pack", pack.share_pack_id), move.action, by=asker.identity,
+            old={"version": pack.version, "share_pack_status": pack.share_pack_status,
+                 "provisioning_status": pack.provisioning_status},
+            new={"version": new.version, "share_pack_status": new.share_pack_status,
+                 "provisioning_status": new.provisioning_status, "change_reason": move.reason, **move.note},
+            request_id=asker.request_id,
+        )
+        self._forward(session, new, asker.request_id)
+        return new
+
+    def _forward(self, session: Session, pack: SharePack, request_id: str | None) -> None:
+        """Put an IN_PROGRESS pack on the queue (through the outbox); tell a waiting pack's approvers."""
+        if pack.share_pack_status == SharePackStatus.PENDING_APPROVAL:
+            notify_approvers(session, pack)
+        elif pack.share_pack_status == SharePackStatus.IN_PROGRESS:
+            row = add_to_outbox(
+                session,
+                queue_name=self.queue_name,
+                message=ProvisionSharePack(pack.share_pack_id, request_id=request_id,
+                                           traceparent=tracing.current_traceparent()),
+            )
+            session.info.setdefault(_OUTBOX_IDS, []).append(row.id)
+
+    def _store_new(self, asker: Asker, upload: Upload, parsed: ParsedSharePack) -> SharePack:
+        spec = parsed.share_pack
+        assert spec is not None
+        now = datetime.now(UTC)
+        with _publishing(self.session_factory, self.publish) as session:
+            admission = self._admission(session, asker, spec)
+            waits = admission is not None and admission.needs_approval
+            row = History(session, SharePack).create(
+                created_by=asker.identity,
+                change_reason=UPLOADED,
+                share_pack_name=share_pack_name(spec.metadata.requestor, now),
+                share_pack_status=_waiting_or_queued(waits),
+                provisioning_status="Waiting for an approver" if waits else "Queued for provisioning",
+                validation_warnings=[w.to_dict() for w in parsed.warnings],
+                file_format=parsed.file_format,
+                original_filename=upload.stored_name,
+                workspace_url=upload.workspace_url,
+                tenant_id=admission.tenant_id if admission else None,
+                project_id=admission.project_id if admission else None,
+                request_source="api",
+                created_at=now,
+                requested_by=asker.identity,
+                **{**_configuration(spec), "project_name": admission.project_name if admission
+                   else spec.metadata.project_name},
+            )
+            _open_request(session, asker, row, spec, _PENDING if waits else _Grant())
+            audit(
+                session, ("share_pack", row.share_pack_id), AuditAction.CREATED, by=asker.identity,
+                new={
+                    "version": row.version,
+                    "share_pack_name": row.share_pack_name,
+                    "strategy": row.strategy,
+                    "original_filename": upload.stored_name,
+                    "workspace_url": upload.workspace_url,
+                    # An administrator may upload on behalf of someone: both names are on the record.
+                    "requestor": spec.metadata.requestor,
+                    "requested_by": asker.identity,
+                    "share_pack_status": row.share_pack_status,
+                },
+                request_id=asker.request_id,
+            )
+            self._forward(session, row, asker.request_id)
+        return row
+
+    def _upload(self, asker: Asker, content: bytes, filename: str) -> tuple[Upload, UploadRules]:
+        if self.rules is None:
+            raise InvalidInput("This process takes no uploads")
+        return Upload(content, filename, asker.workspace_url, asker.identity, asker.request_id), self.rules
+
+    def _admission(self, session: Session, asker: Asker, spec: SharePackSpec) -> Admission | None:
+        access = asker.access(session)
+        return admit_upload(session, access, spec, asker.workspace_url) if access is not None else None
+
+    def _read_only_admission(self, asker: Asker, spec: SharePackSpec | None) -> None:
+        assert spec is not None
+        with self.session_factory() as session:
+            self._admission(session, asker, spec)
+
+    def _refusal_recorded(self, upload: Upload, step: Callable[[], Any]) -> Any:
+        """Run ``step``; an access rule's refusal leaves the upload's audit row, as every refused upload does."""
+        try:
+            return step()
+        except (Forbidden, InvalidInput) as exc:
+            record_rejection(self.session_factory, upload, [exc.message])
+            raise
+
+    def _changeable(
+        self, session: Session, asker: Asker, share_pack_id: uuid.UUID, *, verb: str, only: str | None = None
+    ) -> SharePack:
+        """The pack, if the caller may upload for it and it is not being provisioned (``only``: in that status)."""
+        pack = get_share_pack(session, share_pack_id, workspace_url=asker.workspace_url)
+        access = asker.access(session)
+        if access is not None:
+            access.require_visible(session, pack)
+            tenant, project = _owners(session, pack)
+            if tenant is not None:
+                access.require_uploader(tenant, project)
+        if only is not None and pack.share_pack_status != only:
+            raise Conflict(
+                f"Share pack {share_pack_id} is {pack.share_pack_status}; only a {only} pack can be {verb}"
+            )
+        if pack.share_pack_status == SharePackStatus.IN_PROGRESS:
+            raise Conflict(f"Share pack {share_pack_id} is being provisioned; it can be {verb} when it has finished")
+        return pack
+
+
+@contextmanager
+def _publishing(session_factory: sessionmaker[Session], publish: Callable[[int], object]) -> Iterator[Session]:
+    """``session_factory.begin()`` whose outbox rows are handed to ``publish`` once it has committed."""
+    with session_factory.begin() as session:
+        _publish_on_commit(session, publish)
+        yield session
+
+
+def _publish_on_commit(session: Session, publish: Callable[[int], object]) -> None:
+    """When ``session`` commits, hand every outbox row it wrote to ``publish`` (a rolled-back session is
+    discarded, its rows with it; a row rolled back to a savepoint is simply not found by the publisher)."""
+    if session.info.get(_PUBLISHES):
+        return
+    session.info[_PUBLISHES] = True
+
+    def sent(committed: Session) -> None:
+        for outbox_id in committed.info.pop(_OUTBOX_IDS, []):
+            publish(outbox_id)
+
+    event.listen(session, "after_commit", sent)
+
+
+def _waiting_or_queued(waits: bool) -> SharePackStatus:
+    return SharePackStatus.PENDING_APPROVAL if waits else SharePackStatus.IN_PROGRESS
+
+
+def _spec(pack: SharePack) -> SharePackSpec:
+    return SharePackSpec.from_dict(pack.config)
+
+
+def _configuration(spec: SharePackSpec, config: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The columns of a version that stores ``spec`` as a new configuration (``config``: its stored form)."""
+    return {
+        "config": config if config is not None else spec.to_dict(),
+        "strategy": spec.metadata.strategy.value,
+        "project_name": spec.metadata.project_name,
+        "plan": None,  # a new configuration: the previous plan says nothing about it
+    }
+
+
+def _queued(pack: SharePack, warnings: tuple[Issue, ...] = ()) -> Queued:
+    return Queued(pack.share_pack_id, pack.share_pack_name, pack.version, pack.share_pack_status, warnings)
+
+
+def _owners(session: Session, pack: SharePack) -> tuple[Tenant | None, Project | None]:
+    tenant = History(session, Tenant).current(pack.tenant_id) if pack.tenant_id else None
+    project = History(session, Project).current(pack.project_id) if pack.project_id else None
+    return tenant, project
+
+
+def _open_request(session: Session, asker: Asker, pack: SharePack, spec: SharePackSpec, grant: _Grant) -> None:
+    """Write the request row of a move: the caller asks for it; ``grant`` is the approvers' word so far."""
+    waits = grant.approver_status == "PENDING"
+    History(session, Request).create(
+        created_by=asker.identity,
+        change_reason=pack.change_reason,
+        share_pack_id=pack.share_pack_id,
+        share_pack_version=pack.version,
+        project_id=pack.project_id,
+        requested_by=asker.identity,
+        request_description=spec.metadata.description,
+        status=RequestStatus.PENDING_APPROVAL if waits else RequestStatus.SUBMITTED,
+        request_type=spec.metadata.strategy.value,
+        approver_status=grant.approver_status,
+        approved_by=grant.approved_by,
+        approved_datetime=grant.approved_datetime,
+    )
+
+
+def _latest_grant(session: Session, share_pack_id: uuid.UUID) -> _Grant:
+    """A move that repeats the current configuration (retry, reconcile) carries the decision taken on it."""
+    request = latest_request(session, share_pack_id)
+    if request is None:
+        return _Grant()
+    return _Grant(request.approver_status, request.approved_by, request.approved_datetime)
+
+
+def _rollback_grant(session: Session, pack: SharePack, target: RollbackTarget, plan: Plan | None) -> _Grant:
+    """The approvers' word a rollback starts with: PENDING unless it needs none or inherits its target's.
+
+    It needs one when the tenant's rule holds the restored configuration; it inherits the target's
+    approval only when an approver approved the target and going back gives no access the pack does not
+    give now (`widens_access`).
+    """
+    tenant, _project = _owners(session, pack)
+    if tenant is None or not needs_approval(session, tenant, target.restore, pack.workspace_url):
+        return _Grant()
+    chosen = target.configuration
+    if chosen.decision != APPROVED or widens_access(target.restore, _spec(pack), plan=plan, later=target.later):
+        return _PENDING
+    approval = session.scalar(
+        select(SharePack.effective_from).where(
+            SharePack.share_pack_id == pack.share_pack_id, SharePack.version > chosen.version,
+            SharePack.change_reason == APPROVED,
+        ).order_by(SharePack.version).limit(1)
+    )
+    return _Grant(RequestStatus.APPROVED, chosen.decided_by, approval)
+
+
+def require_decider(access: Access, session: Session, pack: SharePack) -> None:
+    """Forbidden unless the caller approves the pack's project, did not request it, and wrote no version of it
+    since its last decision (or ever, if it has none)."""
+    access.require_approver(_owners(session, pack)[1], pack, _spec(pack).metadata.requestor)
+    versions = session.execute(
+        select(SharePack.version, SharePack.change_reason, SharePack.created_by)
+        .where(SharePack.share_pack_id == pack.share_pack_id)
+    ).all()
+    last_decision = max((v for v, reason, _by in versions if reason in (APPROVED, DECLINED)), default=0)
+    if any(access.is_self(by) for v, _reason, by in versions if v > last_decision):
+        raise Forbidden(
+            f"You changed share pack {pack.share_pack_id} since its last decision; another approver of its "
+            "project must decide"
+        )
