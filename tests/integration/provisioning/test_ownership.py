@@ -26,8 +26,9 @@ from shared.provisioning.gateway import DatabricksGateway
 from shared.queue.messages import ProvisionSharePack
 from shared.share_pack_file.model import SharePackSpec, Strategy
 from shared.status import SharePackStatus
-from shared.use_cases.lifecycle import REVISED, Lifecycle
+from shared.use_cases.lifecycle import REVISED
 from shared.use_cases.provision import ProvisioningJob
+from shared.use_cases.transitions import Asker, Workflow
 from tests.unit.provisioning.builders import d2o, pack, pipeline, share
 
 pytestmark = pytest.mark.integration
@@ -263,9 +264,8 @@ def test_a_rollback_does_not_remove_what_a_failed_revision_named_of_another_proj
     emulator.clear_requests()
 
     # ...then "roll back to v1", whose removals are everything v2 declared that v1 did not: sales and acme.
-    lifecycle = Lifecycle(session_factory, queue_name="ownership-tests", publish=lambda _: None,
-                          max_upload_bytes=1_000_000)
-    lifecycle.rollback(rival.share_pack_id, 1, workspace_url=emulator.url, performed_by="rival@example.com")
+    workflow = Workflow(session_factory, queue_name="ownership-tests", publish=lambda _: None)
+    workflow.rollback(Asker(emulator.url, tool="rival@example.com"), rival.share_pack_id, 1)
     result = provision(job, session_factory, rival.share_pack_id)
 
     assert result.share_pack_status == "COMPLETED"
