@@ -54,6 +54,7 @@ from shared.share_pack_file import to_excel, to_yaml
 from shared.share_pack_file.cli import TEMPLATE_HEADER
 from shared.share_pack_file.parse import detect_format
 from shared.share_pack_file.sample import sample_share_pack
+from shared.share_pack_file.schema import DEFAULT_MAX_COMMENT_CHARS, check_characters
 from shared.status import SharePackStatus
 from shared.use_cases.queries import get_share_pack, list_share_packs, parse_share_pack_id, share_pack_history
 from shared.use_cases.submit import InvalidSharePack
@@ -71,6 +72,7 @@ PUBLIC_ENDPOINTS = frozenset({
     "console.entra_start", "console.entra_callback",
 })
 PAGE_SIZE = 20
+MAX_NEXT_CHARS = 2048
 MAX_INBOX = 200
 XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -170,8 +172,8 @@ def _workspace_choices() -> list[str]:
 
 def _safe_next(target: str | None) -> str | None:
     """Only a path inside the console: a `next` pointing elsewhere would make sign-in an open redirect."""
-    if not target:
-        return None
+    if not target or not target.isprintable() or len(target) > MAX_NEXT_CHARS:
+        return None  # a CR or LF would split the Location header (werkzeug refuses it with a 500)
     parts = urlsplit(target)
     if parts.scheme or parts.netloc or not parts.path.startswith("/console/") or "\\" in target:
         return None
@@ -366,7 +368,7 @@ def approve_pack(share_pack_id: str) -> WerkzeugResponse:
     svc = services()
     decision = approve(
         svc.session_factory, access(), parse_share_pack_id(share_pack_id),
-        comment=request.form.get("comment") or None, queue_name=svc.settings.azure_queue_name,
+        comment=_comment(request.form.get("comment")), queue_name=svc.settings.azure_queue_name,
         request_id=g.get("request_id"),
     )
     if decision.outbox_id is not None:
@@ -376,7 +378,7 @@ def approve_pack(share_pack_id: str) -> WerkzeugResponse:
 
 @blp.post("/packs/<share_pack_id>/decline")
 def decline_pack(share_pack_id: str) -> WerkzeugResponse:
-    comment = (request.form.get("comment") or "").strip()
+    comment = _comment(request.form.get("comment"))
     if not comment:
         raise InvalidInput("Say why you decline: the requestor reads it")
     decision = decline(
@@ -384,6 +386,17 @@ def decline_pack(share_pack_id: str) -> WerkzeugResponse:
         comment=comment, request_id=g.get("request_id"),
     )
     return redirect(url_for("console.pack", share_pack_id=decision.share_pack_id))
+
+
+def _comment(raw: str | None) -> str | None:
+    """An approver's comment as stored and mailed: free text without control characters, of bounded length."""
+    comment = (raw or "").strip()
+    if len(comment) > DEFAULT_MAX_COMMENT_CHARS:
+        raise InvalidInput(f"The comment has {len(comment):,} characters; at most {DEFAULT_MAX_COMMENT_CHARS:,}.")
+    try:
+        return check_characters(comment, free_text=True) or None
+    except ValidationError as exc:
+        raise InvalidInput(f"The comment: {_first_message(exc.messages)}") from None
 
 
 def _version(by_number: dict[int, Any], raw: str | None) -> Any:

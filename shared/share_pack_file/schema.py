@@ -592,3 +592,14 @@ def _aliases_by_field() -> dict[str, tuple[str, ...]]:
         for alias, name in _aliases(schema_class).items():
             by_field[name] = (*by_field.get(name, ()), alias)
     return by_field
+
+
+@cache
+def vocabulary() -> frozenset[str]:
+    """Every section, field and alias name of the share pack format (and the Excel sheets' extra columns)."""
+    names = {"field", "value", SHARE_COLUMN, DATA_OBJECTS_SHEET}
+    for schema_class in (SharePackSchema, MetadataSchema, RecipientSchema, ShareSchema, DataObjectSchema,
+                         PipelineSchema):
+        names.update(schema_class._declared_fields)
+        names.update(_aliases(schema_class))
+    return frozenset(names)
