@@ -38,7 +38,7 @@ from tests.fixtures.access import register_tenant  # noqa: E402
 from tests.fixtures.azurite import AzuriteQueueService  # noqa: E402
 from tests.fixtures.postgres import migrated_database_url  # noqa: E402
 
-API_KEY = "bench-api-key-0123"
+API_KEY = "bench-api-key-0123456789abcdef01234"
 WORKSPACE = "http://127.0.0.1:8001"
 BOUNDARY = "sharepackbench"
 

@@ -46,7 +46,15 @@ from api.errors import status_for
 from api.schemas import ListQuerySchema
 from api.uploads import dry_run_upload, submit_upload
 from shared.access.approval import approve, decline
-from shared.errors import ConfigurationError, Forbidden, InvalidInput, NotFound, Unauthenticated, WorkflowError
+from shared.errors import (
+    ConfigurationError,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    TooManyRequests,
+    Unauthenticated,
+    WorkflowError,
+)
 from shared.logging import get_logger
 from shared.models import Project, SharePack
 from shared.settings import Settings
@@ -143,18 +151,20 @@ def sign_in_form() -> str:
 
 
 @blp.post("/sign-in")
-def sign_in_submit() -> WerkzeugResponse | tuple[str, int]:
+def sign_in_submit() -> WerkzeugResponse | tuple[str, int, dict[str, str]]:
     svc = services()
     try:
-        caller = svc.authenticator.authenticate(f"Bearer {request.form.get('api_key', '')}")
+        caller = svc.authenticator.authenticate(f"Bearer {request.form.get('api_key', '')}",
+                                                client=request.remote_addr)
         with svc.session_factory() as session:
             workspace = resolve_workspace_url(session, svc.settings, request.form.get("workspace_url"))
-    except (Unauthenticated, Forbidden, InvalidInput) as exc:
+    except (Unauthenticated, Forbidden, InvalidInput, TooManyRequests) as exc:
         page = render_template(
             "sign_in.html", workspaces=_workspace_choices(), next=_safe_next(request.form.get("next")),
             error=exc.message,
         )
-        return page, status_for(exc)[0]
+        headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, TooManyRequests) else {}
+        return page, status_for(exc)[0], headers
     sign_in(caller, workspace)
     log.info("console.signed_in", identity=caller.identity)
     return redirect(_safe_next(request.form.get("next")) or url_for("console.packs"))

@@ -40,7 +40,7 @@ from tests.unit.share_pack_file.hostile import HOSTILE_FILES, yaml_dense_values,
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[3]
-API_KEY = "hostile-api-key-0123"
+API_KEY = "hostile-api-key-0123456789abcdef01234"
 WORKSPACE = "http://127.0.0.1:8001"
 BOUNDARY = "hostile-boundary-7f3a"
 REFUSAL_SECONDS = 2.0
