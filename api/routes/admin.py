@@ -31,6 +31,9 @@ from shared.workspaces import resolve_workspace_url
 blp = Blueprint("administration", __name__, url_prefix="/workflow", description="Administration")
 
 NAME = [validate.Length(min=1, max=255), refuse_control_characters]
+# A DNS name (RFC 1035 labels, at least two), as the part of an e-mail address after the "@".
+DOMAIN = validate.Regexp(r"^@?(?=.{1,253}$)([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?\.)+[a-zA-Z]{2,63}$",
+                         error="Must be a domain name such as example.com.")
 
 
 def names() -> fields.List:
@@ -47,6 +50,11 @@ class TenantSchema(Schema):
     )
     ConfiguratorGroups = names()
     ApprovalRequired = fields.String(required=True, validate=validate.OneOf(values(ApprovalRule)))
+    AllowedEmailDomains = fields.List(
+        fields.String(validate=DOMAIN), validate=validate.Length(max=100), load_default=None,
+        metadata={"description": "Domains D2O recipients' and pipeline notifications' addresses must be in "
+                  "(subdomains included); empty: any. Left out: unchanged."},
+    )
 
 
 class ProjectSchema(Schema):
@@ -75,6 +83,7 @@ class TenantResponseSchema(Schema):
     Workspaces = fields.Dict(keys=fields.String(), values=fields.String())
     ConfiguratorGroups = fields.List(fields.String())
     ApprovalRequired = fields.String()
+    AllowedEmailDomains = fields.List(fields.String())
     Version = fields.Integer()
 
 
@@ -108,6 +117,7 @@ def _tenant(view: TenantView) -> dict[str, Any]:
         "Workspaces": view.workspaces,
         "ConfiguratorGroups": view.configurator_groups,
         "ApprovalRequired": view.approval_required,
+        "AllowedEmailDomains": view.allowed_email_domains,
         "Version": view.version,
     }
 
@@ -153,6 +163,7 @@ class TenantByName(MethodView):
             workspaces=body["Workspaces"],
             configurator_groups=body["ConfiguratorGroups"],
             approval_required=body["ApprovalRequired"],
+            allowed_email_domains=body["AllowedEmailDomains"],
             request_id=g.get("request_id"),
         )
         return _tenant(view)

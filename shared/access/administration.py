@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -103,6 +103,7 @@ class TenantView:
     configurator_groups: list[str]
     approval_required: str
     version: int
+    allowed_email_domains: list[str] = field(default_factory=list)
 
 
 def _tenant_view(session: Session, tenant: Tenant) -> TenantView:
@@ -113,6 +114,7 @@ def _tenant_view(session: Session, tenant: Tenant) -> TenantView:
         configurator_groups=list(tenant.configurator_ad_group),
         approval_required=tenant.approval_required,
         version=tenant.version,
+        allowed_email_domains=[str(domain) for domain in tenant.allowed_email_domains or ()],
     )
 
 
@@ -140,9 +142,11 @@ def put_tenant(
     workspaces: Mapping[str, str],
     configurator_groups: Sequence[str],
     approval_required: str,
+    allowed_email_domains: Sequence[str] | None = None,
     request_id: str | None = None,
 ) -> TenantView:
-    """Register or change a tenant: its workspace per region, configurator groups and approval rule."""
+    """Register or change a tenant: its workspace per region, configurator groups, approval rule and the
+    e-mail domains its D2O recipients and pipeline notifications may use (None: unchanged; empty: any)."""
     access.require_admin("register or change tenants")
     name = business_line.strip()
     if not name:
@@ -157,6 +161,8 @@ def put_tenant(
         existing = find_tenant(session, name)
         old = _tenant_view(session, existing).__dict__ if existing else None
         values = {"configurator_ad_group": normalise_members(list(configurator_groups)), "approval_required": rule}
+        if allowed_email_domains is not None:
+            values["allowed_email_domains"] = sorted({d.strip().lower().lstrip("@") for d in allowed_email_domains})
         if existing is None:
             tenant = History(session, Tenant).create(
                 created_by=by, change_reason="registered", business_line_name=name, **values

@@ -78,3 +78,24 @@ def test_a_made_up_method_or_uploaded_key_makes_no_new_metric_series(client):
     assert 'method="OTHER"' in exposed
     assert "BREWCOFFEE" not in exposed and "zz_attacker_series" not in exposed
     assert 'rule="metadata.OTHER"' in exposed
+
+
+def test_administrators_set_the_allowed_e_mail_domains_and_no_one_else_does(app_factory):
+    keys = f"tester={API_KEY},mallory=mallory-key-0123456789abcdef01234"
+    client = app_factory(make_settings(api_keys=keys))
+    admin = {"Authorization": f"Bearer {API_KEY}"}
+    body = {"Workspaces": {"EMEA": LOCAL_WORKSPACE}, "ApprovalRequired": "never"}
+
+    changed = client.put("/workflow/tenants/Domains", headers=admin,
+                         json={**body, "AllowedEmailDomains": ["Example.com", "@partner.example.org"]})
+    mallory = {"Authorization": "Bearer mallory-key-0123456789abcdef01234"}
+    refused = client.put("/workflow/tenants/Domains", headers=mallory, json={**body, "AllowedEmailDomains": []})
+    malformed = client.put("/workflow/tenants/Domains", headers=admin,
+                           json={**body, "AllowedEmailDomains": ["not a domain"]})
+    unchanged = client.put("/workflow/tenants/Domains", headers=admin, json=body)
+
+    assert changed.status_code == 200, changed.json
+    assert changed.json["AllowedEmailDomains"] == ["example.com", "partner.example.org"]
+    assert refused.status_code == 403
+    assert malformed.status_code == 422 and "AllowedEmailDomains" in str(malformed.json["Details"])
+    assert unchanged.json["AllowedEmailDomains"] == ["example.com", "partner.example.org"]
