@@ -32,7 +32,7 @@ from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from ruamel.yaml.resolver import VersionedResolver, implicit_resolvers
 from ruamel.yaml.tag import Tag
 
-from shared.share_pack_file.issues import Findings, Path
+from shared.share_pack_file.issues import Findings, Path, echo
 from shared.share_pack_file.schema import WrittenFloat, WrittenInt, aliases_of
 
 # Share packs nest about five levels deep; these bounds are far above that and far below a crash.
@@ -43,6 +43,9 @@ MAX_BLOCK_INDENT = 1000
 MAX_VALUES = 200_000
 # No share pack item has more than a dozen fields; a mapping with more keys is refused before it is built.
 MAX_KEYS = 100
+# A section (recipient, share, pipelines) of ten times the design scale's 1,000 recipients is refused once
+# composed, before its items are built and checked one by one.
+MAX_SECTION_ITEMS = 10_000
 # Merge keys are for sharing a few defaults; a chain deeper than this is an attack on the recursive flattening.
 MAX_MERGE_DEPTH = 20
 # The longest number a share pack holds is a few digits (token_expiry_days); 100 is far above it and far below
@@ -213,6 +216,8 @@ def read_yaml(content: bytes, findings: Findings) -> Any | None:
         if root is None:
             findings.error((), "The file holds only comments: a share pack needs metadata, recipient and share.")
             return None
+        if not _sections_are_sane(root, findings):
+            return None
         if "*" in text and not _aliases_are_sane(root, len(content), findings):
             return None
         document = _BoundedConstructor(loader=yaml).construct_document(root)
@@ -261,24 +266,32 @@ def _shape_is_bounded(content: bytes, text: str, yaml: YAML, findings: Findings)
 
     Counting characters bounds both at no cost for every real pack: nesting needs an opening bracket per flow
     level, and every value follows a separator. Only a file above a bound has its parse events counted (without
-    building nodes), stopping at the first event over it.
+    building nodes), stopping at the first event over it; a section over `MAX_SECTION_ITEMS` stops it too.
     """
     openers = content.count(b"[") + content.count(b"{")
     if openers <= MAX_FLOW_DEPTH and 2 * sum(content.count(sep) for sep in _VALUE_SEPARATORS) + 1 <= MAX_VALUES:
         return True
-    count = depth = 0
+    count = depth = section_items = 0
     for event in yaml.parse(text):
         if isinstance(event, CollectionEndEvent):
             depth -= 1
             continue
+        if not isinstance(event, CollectionStartEvent | ScalarEvent):
+            continue
+        if depth == 2:  # an item of a top-level list (or a key or value of a top-level mapping)
+            section_items += 1
+            if section_items > 2 * MAX_SECTION_ITEMS:
+                findings.error((), f"A section holds more than {MAX_SECTION_ITEMS:,} items; a share pack holds at "
+                               "most that many per section. Split it into several packs.", _event_location(event))
+                return False
+        elif depth == 1:
+            section_items = 0
         if isinstance(event, CollectionStartEvent):
             depth += 1
             if depth > MAX_FLOW_DEPTH:
                 findings.error((), f"The YAML nests more than {MAX_FLOW_DEPTH} levels deep; a share pack never "
                                "does.", _event_location(event))
                 return False
-        elif not isinstance(event, ScalarEvent):
-            continue
         count += 1
         if count > MAX_VALUES:
             findings.error((), f"The YAML holds more than {MAX_VALUES:,} values; a share pack at three times "
@@ -289,6 +302,19 @@ def _shape_is_bounded(content: bytes, text: str, yaml: YAML, findings: Findings)
 
 def _event_location(event: Any) -> dict[str, Any]:
     return {"line": event.start_mark.line + 1, "column": event.start_mark.column + 1}
+
+
+def _sections_are_sane(root: Node, findings: Findings) -> bool:
+    """Refuse a top-level list of more than `MAX_SECTION_ITEMS` items (cheap: one look per section)."""
+    if not isinstance(root, MappingNode):
+        return True
+    for key, value in root.value:
+        if isinstance(value, SequenceNode) and len(value.value) > MAX_SECTION_ITEMS:
+            name = echo(key.value) if isinstance(key, ScalarNode) else "this section"
+            findings.error((), f"'{name}' holds {len(value.value):,} items; a share pack holds at most "
+                           f"{MAX_SECTION_ITEMS:,} per section. Split it into several packs.", _node_location(value))
+            return False
+    return True
 
 
 def _aliases_are_sane(root: Node, written_bytes: int, findings: Findings) -> bool:

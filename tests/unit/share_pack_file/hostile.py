@@ -282,6 +282,13 @@ def yaml_long_line_of_invalid_items(count: int = 40_000) -> HostileFile:
     return "long-line.yaml", yaml_bytes(document)
 
 
+def yaml_long_line_of_invalid_recipients(count: int = 27_000) -> HostileFile:
+    """One 570 KB line: tens of thousands of invalid recipients in one flow sequence, each a schema load."""
+    line = ", ".join(["{name: a b, type: X}"] * count)
+    return "long-line-recipients.yaml", (_valid_yaml().replace("recipient:\n", "recipient_old:\n", 1)
+                                         + f"recipient: [{line}]\n").encode()
+
+
 def excel_many_unreferenced_parts(parts: int = 900, rows: int = 1_000) -> HostileFile:
     """Hundreds of parts full of cells that no sheet of the workbook refers to (tens of MB to scan), around a
     pack with one bad value: the refusal must not wait for the parts nothing reads."""
@@ -323,6 +330,7 @@ HOSTILE_FILES.update({
     "yaml-bidi-override-in-name": yaml_bidi_override_in_name,
     "yaml-zero-width-in-name": yaml_zero_width_in_name,
     "yaml-long-line-of-invalid-items": yaml_long_line_of_invalid_items,
+    "yaml-long-line-of-invalid-recipients": yaml_long_line_of_invalid_recipients,
     "excel-many-unreferenced-parts": excel_many_unreferenced_parts,
     "excel-cron-huge-number": excel_cron_huge_number,
 })
