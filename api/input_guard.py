@@ -52,11 +52,12 @@ def check_json_body(body: bytes) -> Any:
     return document
 
 
-def check_fields(fields: Iterable[tuple[str, str]], where: str) -> None:
+def check_fields(fields: Iterable[tuple[str | None, str | None]], where: str) -> None:
     """Refuse a form field holding NUL, a lone surrogate or a C0 control other than tab, CR, LF."""
     for name, value in fields:
+        name = name if isinstance(name, str) else ""
         for text, what in ((name, "name"), (value, "value")):
-            found = _UNSAFE_FIELD.search(text)
+            found = _UNSAFE_FIELD.search(text) if isinstance(text, str) else None
             if found:
                 shown = _UNSAFE_FIELD.sub("?", name[:MAX_FIELD_NAME_ECHO])
                 raise InvalidInput(f"The {where} field '{shown}' holds the control character "
