@@ -227,6 +227,8 @@ HOSTILE_REQUESTS: dict[str, tuple[str, bytes | None, str | None]] = {
     "json-lone-surrogate-key": (ROLLBACK, b'{"\\udc00": 1}', JSON),
     "json-nul": (ROLLBACK, b'{"ToVersion": 1, "Comment": "a\\u0000b"}', JSON),
     "json-huge-integer": (ROLLBACK, b'{"ToVersion": ' + b"9" * 5_000 + b"}", JSON),
+    "json-integer-beyond-the-database": (ROLLBACK, b'{"ToVersion": ' + b"9" * 60 + b"}", JSON),
+    "json-float-overflow": (ROLLBACK, b'{"ToVersion": 1e400}', JSON),
     "json-nan": (ROLLBACK, b'{"ToVersion": NaN}', JSON),
     "json-infinity": (ROLLBACK, b'{"ToVersion": -Infinity}', JSON),
     "json-problem-json-deep": (ROLLBACK, b"[" * 100_000, "application/problem+json"),
@@ -240,8 +242,8 @@ def test_a_hostile_request_is_refused_quickly_and_names_the_problem(name, server
 
     status, answer = refused_quickly(server, name, lambda: server.request(path, body, content_type=content_type))
 
-    assert status == 400, answer[:500]
-    assert json.loads(answer)["ErrorCode"] == "INVALID_INPUT"
+    assert status in (400, 422), answer[:500]  # 400: the body guard; 422: the route's schema names the field
+    assert json.loads(answer)["ErrorCode"] in ("INVALID_INPUT", "UNPROCESSABLE_ENTITY")
 
 
 class Browser:
