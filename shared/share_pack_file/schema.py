@@ -369,12 +369,12 @@ class MetadataSchema(_BaseSchema):
     requestor = Email(required=True, metadata={"description": "E-mail address of the requestor."})
     project_name = Text(
         required=True,
-        validate=validate.Length(min=1, max=MAX_NAME_LENGTH),
+        validate=[validate.Length(min=1, max=MAX_NAME_LENGTH), check_name_form],
         metadata={"description": "The project the data is shared for."},
     )
     business_line = Text(
         required=True,
-        validate=validate.Length(min=1, max=MAX_NAME_LENGTH),
+        validate=[validate.Length(min=1, max=MAX_NAME_LENGTH), check_name_form],
         metadata={"description": "The business line that owns the request, e.g. Finance."},
     )
     strategy = Choice(

@@ -99,3 +99,14 @@ def test_a_name_is_measured_after_lower_casing_and_may_not_hide_characters():
     assert "U+2066" in with_name("a\u2066b")["share[0].name"]
     assert "U+FEFF" in with_name("a\ufeffb")["share[0].name"]
     assert "share[0].name" not in with_name("Ünïcödé")
+
+
+def test_project_and_business_line_names_may_not_hide_characters_either():
+    document = valid_document()
+    document["metadata"]["project_name"] = "Partner\u202eanalytics"
+    document["metadata"]["business_line"] = "Fin\u200bance"
+
+    found = messages(parse_share_pack(yaml_bytes(document), filename="pack.yaml").errors)
+
+    assert "U+202E" in found["metadata.project_name"]
+    assert "U+200B" in found["metadata.business_line"]
