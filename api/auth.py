@@ -8,16 +8,16 @@ configured tenant, audience, `tid`, 60 s of clock skew, and a required app role 
 
 from __future__ import annotations
 
-import hmac
-
 import jwt
 
 from api.signing_keys import SigningKeys
+from shared import api_keys
 from shared.access.overage import OverageGroups
 from shared.access.principals import Principal, principal_from_entra_claims
-from shared.errors import Forbidden, Unauthenticated
+from shared.errors import Forbidden, TooManyRequests, Unauthenticated
 from shared.graph.config import graph_client_from_settings
-from shared.settings import Settings, hash_api_key
+from shared.rate_limit import RateLimiter
+from shared.settings import Settings
 
 CLOCK_SKEW_SECONDS = 60
 
@@ -40,22 +40,52 @@ class Authenticator:
         )
         if settings.auth_mode == "entra" and signing_keys is None:
             self._signing_keys = SigningKeys(url=settings.entra_jwks_url, file=settings.entra_jwks_file)
+        self._verified = api_keys.VerifiedKeys()
+        # Guessing: a client address that fails too often is locked out (also what bounds the key derivations
+        # an unknown credential costs). Volume: each API key has its own budget per minute.
+        self.failures = RateLimiter(settings.failed_sign_ins_allowed, settings.sign_in_lockout_seconds,
+                                    lockout_seconds=settings.sign_in_lockout_seconds)
+        self._per_key = RateLimiter(settings.api_key_requests_per_minute, 60)
 
-    def authenticate(self, authorization: str | None) -> Principal:
+    def authenticate(self, authorization: str | None, *, client: str | None = None) -> Principal:
+        """The caller behind `authorization`; `client` (the peer address) is what failed attempts count against.
+
+        Raises:
+            Unauthenticated: no credential, or one this deployment does not accept.
+            TooManyRequests: `client` failed too often lately, or the API key went past its rate limit.
+        """
         scheme, _, credential = (authorization or "").partition(" ")
         if scheme.lower() != "bearer" or not credential.strip():
             raise Unauthenticated("Missing credentials: send 'Authorization: Bearer <API key or token>'")
         credential = credential.strip()
         if self.settings.auth_mode == "entra":
             return self._entra(credential)
-        return self._api_key(credential)
+        return self._api_key(credential, client or "unknown")
 
-    def _api_key(self, credential: str) -> Principal:
-        presented = hash_api_key(credential)
-        for key in self.settings.api_keys:
-            if hmac.compare_digest(presented, key.key_hash):
-                return Principal.from_api_key(key.name, admins=self.settings.admin_principals)
-        raise Unauthenticated("Invalid credentials")
+    def _api_key(self, credential: str, client: str) -> Principal:
+        name = self._verified.name_of(credential)
+        if name is None:
+            self._refuse_if_locked_out(client)
+            name = next((key.name for key in self.settings.api_keys if api_keys.matches(credential, key.key_hash)),
+                        None)
+            if name is None:
+                wait = self.failures.hit(client)
+                if wait is not None:
+                    raise TooManyRequests(f"Too many failed sign-ins from this address; try again in {wait} s.",
+                                          retry_after=wait)
+                raise Unauthenticated("Invalid credentials")
+            self._verified.remember(credential, name)
+        wait = self._per_key.hit(name)
+        if wait is not None:
+            raise TooManyRequests(f"This API key sent more than {self._per_key.limit} requests in a minute; "
+                                  f"try again in {wait} s.", retry_after=wait)
+        return Principal.from_api_key(name, admins=self.settings.admin_principals)
+
+    def _refuse_if_locked_out(self, client: str) -> None:
+        wait = self.failures.retry_after(client)
+        if wait is not None:
+            raise TooManyRequests(f"Too many failed sign-ins from this address; try again in {wait} s.",
+                                  retry_after=wait)
 
     def _entra(self, token: str) -> Principal:
         settings = self.settings

@@ -72,7 +72,8 @@ def access() -> Access:
 
 def authenticate() -> None:
     """Run before every protected view: 401 unless the caller proves who they are."""
-    g.caller = services().authenticator.authenticate(request.headers.get("Authorization"))
+    g.caller = services().authenticator.authenticate(request.headers.get("Authorization"),
+                                                     client=request.remote_addr)
 
 
 def workspace_url() -> str:

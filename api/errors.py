@@ -26,6 +26,7 @@ from shared.errors import (
     NotFound,
     PayloadTooLarge,
     ServiceUnavailable,
+    TooManyRequests,
     Unauthenticated,
     UnsupportedMediaType,
     WorkflowError,
@@ -46,6 +47,7 @@ STATUS_BY_ERROR: tuple[tuple[type[WorkflowError], int, str], ...] = (
     (Forbidden, 403, "FORBIDDEN"),
     (NotFound, 404, "NOT_FOUND"),
     (Conflict, 409, "CONFLICT"),
+    (TooManyRequests, 429, "TOO_MANY_REQUESTS"),
     (ServiceUnavailable, 503, "SERVICE_UNAVAILABLE"),
 )
 
@@ -55,7 +57,7 @@ View = TypeVar("View", bound=Callable[..., Any])
 
 # What a protected route outside the share pack routes may answer besides its success: bad input (400, 422),
 # no or bad credentials (401), a rule that refuses the caller (403), an unknown or invisible id (404), a state
-# that forbids the action (409), a dependency down (503).
+# that forbids the action (409), a rate limit or lockout (429), a dependency down (503).
 ROUTE_ERRORS = (
     HTTPStatus.BAD_REQUEST,
     HTTPStatus.UNAUTHORIZED,
@@ -63,6 +65,7 @@ ROUTE_ERRORS = (
     HTTPStatus.NOT_FOUND,
     HTTPStatus.CONFLICT,
     HTTPStatus.UNPROCESSABLE_ENTITY,
+    HTTPStatus.TOO_MANY_REQUESTS,
     HTTPStatus.SERVICE_UNAVAILABLE,
 )
 
@@ -111,6 +114,8 @@ def register_error_handlers(app: Flask) -> None:
         response.status_code = status
         if status == 401:
             response.headers["WWW-Authenticate"] = "Bearer"
+        if isinstance(exc, TooManyRequests):
+            response.headers["Retry-After"] = str(exc.retry_after)
         return response
 
     @app.errorhandler(HTTPException)

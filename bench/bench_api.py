@@ -38,7 +38,7 @@ from tests.fixtures.access import register_tenant  # noqa: E402
 from tests.fixtures.azurite import AzuriteQueueService  # noqa: E402
 from tests.fixtures.postgres import migrated_database_url  # noqa: E402
 
-API_KEY = "bench-api-key-0123"
+API_KEY = "bench-api-key-0123456789abcdef01234"
 WORKSPACE = "http://127.0.0.1:8001"
 BOUNDARY = "sharepackbench"
 
@@ -140,6 +140,7 @@ def main() -> int:
             "AZURE_QUEUE_CONNECTION_STRING": azurite.connection_string,
             "AZURE_QUEUE_NAME": queue_name,
             "API_KEYS": f"bench={API_KEY}",
+            "API_KEY_REQUESTS_PER_MINUTE": "1000000",  # the benchmark is one key at full speed
             "ADMIN_PRINCIPALS": "bench",
             "DEV_WORKSPACE_URLS": WORKSPACE,
             "LOG_LEVEL": "WARNING",

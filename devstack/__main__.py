@@ -3,8 +3,9 @@
     embedded PostgreSQL (.local/postgres)  ->  alembic upgrade head
     workspace emulator   http://127.0.0.1:8001   (token local-dev-token, state in .local/emulator-state.json)
     Graph emulator       http://127.0.0.1:8002   (Azure AD: devstack/graph_seed.json, state in .local/graph-state.json)
-    API (gunicorn)       http://127.0.0.1:8000   (API keys: local-dev-key, an administrator;
-                                                  local-requestor-key, requestor@example.com, a configurator;
+    API (gunicorn)       http://127.0.0.1:8000   (API keys: local-dev-key-0123456789abcdef0123, an administrator;
+                                                  local-requestor-key-0123456789abcdef, requestor@example.com,
+                                                  a configurator;
                                                   the web console at /console)
     worker               (queue backend: PostgreSQL)
     sync service         (python -m sync: mails notifications every 5 seconds)
@@ -56,8 +57,9 @@ def local_defaults(emulator_url: str, graph_url: str = "http://127.0.0.1:8002",
                    api_url: str = "http://127.0.0.1:8000", smtp_port: int = 8025) -> dict[str, str]:
     return {
         "ENABLE_WORKFLOW": "true",
-        "API_KEYS": "local-dev=local-dev-key,requestor@example.com=local-requestor-key,"
-                    "approver@example.com=local-approver-key",
+        "API_KEYS": "local-dev=local-dev-key-0123456789abcdef0123,"
+                    "requestor@example.com=local-requestor-key-0123456789abcdef,"
+                    "approver@example.com=local-approver-key-0123456789abcdef",
         "ADMIN_PRINCIPALS": "local-dev",
         "DEV_WORKSPACE_URLS": emulator_url,
         "DATABRICKS_TOKEN": "local-dev-token",
@@ -158,7 +160,8 @@ def main() -> int:
             children = stack.enter_context(running(commands, watchdog))
             if _wait_healthy(api_url):
                 print(
-                    f"\nready: console {api_url}/console (API key local-dev-key, or Sign in with Microsoft and "
+                    f"\nready: console {api_url}/console (API key local-dev-key-0123456789abcdef0123, or Sign in "
+                    "with Microsoft and "
                     "pick a user on the Graph emulator's page)\n"
                     f"       API {api_url}/workflow/health  docs {api_url}/workflow/docs  "
                     f"workspace emulator {emulator_url}  mail {local / 'mail'}  metrics {api_url}/metrics "

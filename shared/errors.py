@@ -47,6 +47,14 @@ class Unauthenticated(WorkflowError):
     """The caller did not prove who they are."""
 
 
+class TooManyRequests(WorkflowError):
+    """The caller went past a rate limit, or is locked out after failed sign-ins; `retry_after` in seconds."""
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class Forbidden(WorkflowError):
     """The caller is known but a rule refuses them this action; the message names the rule."""
 

@@ -19,6 +19,7 @@ import re
 import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from functools import cache
 
 from prometheus_client import (
     CollectorRegistry,
@@ -79,7 +80,11 @@ SYNC_RUNS = Counter("sharepack_sync_runs", "Sync job runs by type and result", [
 
 
 _ROUTE_PARAMETER = re.compile(r"'[^']*'")
-_PATH_INDEX = re.compile(r"\[\d+\]")
+_PATH_SEGMENT = re.compile(r"([^\[]*)((?:\[\d+\])*)")
+# Label values come from closed sets only: a value a caller chooses (any HTTP method, any key of an uploaded
+# file) would make a new series each, kept in every worker's multiprocess file until the next deployment.
+HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+OTHER = "OTHER"
 
 
 def databricks_endpoint(concerning: str) -> str:
@@ -87,9 +92,33 @@ def databricks_endpoint(concerning: str) -> str:
     return " ".join(_ROUTE_PARAMETER.sub("", concerning).split()) or "unknown"
 
 
+def http_method(method: str) -> str:
+    """A bounded label from a request's method: the standard ones, any other as `OTHER`."""
+    return method if method in HTTP_METHODS else OTHER
+
+
 def validation_rule(path: str) -> str:
-    """A bounded label from an issue's path: "share[0].data_objects[3].name" -> "share[].data_objects[].name"."""
-    return _PATH_INDEX.sub("[]", path) or "file"
+    """A bounded label from an issue's path: "share[0].data_objects[3].name" -> "share[].data_objects[].name".
+
+    Only field names of the share pack schema make a label; the path stops at the first segment that is not
+    one (an unknown key of the file), written `OTHER`."""
+    if not path:
+        return "file"
+    segments = []
+    for part in path.split("."):
+        match = _PATH_SEGMENT.fullmatch(part)
+        if match is None or match.group(1) not in _field_names():
+            segments.append(OTHER)
+            break
+        segments.append(match.group(1) + "[]" * match.group(2).count("["))
+    return ".".join(segments)
+
+
+@cache
+def _field_names() -> frozenset[str]:
+    from shared.share_pack_file.schema import vocabulary
+
+    return vocabulary()
 
 
 def upload_result(status: int) -> str:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import json
 import os
 import re
@@ -23,6 +22,7 @@ from urllib.parse import urlparse
 from croniter import croniter
 from dotenv import dotenv_values
 
+from shared import api_keys
 from shared.credentials import DatabricksCredentials
 from shared.errors import ConfigurationError
 
@@ -39,14 +39,9 @@ def normalize_workspace_url(url: str) -> str:
     return url if "://" in url else f"https://{url}"
 
 
-def hash_api_key(key: str) -> str:
-    """Return the stored form of an API key (keys are compared by hash, never kept in memory as given)."""
-    return "sha256:" + hashlib.sha256(key.encode()).hexdigest()
-
-
 @dataclass(frozen=True)
 class ApiKey:
-    """An accepted API key: who it identifies and the hash of its secret."""
+    """An accepted API key: who it identifies and the salted hash of its secret (`shared.api_keys`)."""
 
     name: str
     key_hash: str = field(repr=False)
@@ -77,6 +72,11 @@ class Settings:
     auth_mode: str = "api_key"
     # API keys as name=key pairs, comma separated; the name is the caller's identity.
     api_keys: tuple[ApiKey, ...] = field(default=(), repr=False)
+    # Rate limits, counted per API process (shared/rate_limit.py): requests per API key per minute, and failed
+    # sign-ins (API key or console) per client address before that address is locked out for a while.
+    api_key_requests_per_minute: int = 1200
+    failed_sign_ins_allowed: int = 10
+    sign_in_lockout_seconds: int = 300
     # Entra ID bearer tokens: the tenant, the audience (the API's app id URI), the issuer and where the
     # signing keys are (JWKS URL, or a file for tests).
     entra_tenant_id: str | None = None
@@ -435,7 +435,10 @@ _as_loopback_urls = _url_list_parser(LOOPBACK_URL, "is not a loopback URL; devel
 
 
 def _as_api_keys(value: str) -> tuple[ApiKey, ...]:
-    """Parse `name=secret` or `name=sha256:<hex>` entries (a bare secret gets a name from its hash)."""
+    """Parse `name=secret` or `name=scrypt:<salt>:<digest>` entries (a bare secret gets a name from its hash).
+
+    A secret given as is is hashed here with a salt of its own and forgotten; the stored form
+    (`python -m shared.api_keys`) keeps even the settings free of it."""
     keys = []
     for entry in (e.strip() for e in value.split(",")):
         if not entry:
@@ -444,14 +447,17 @@ def _as_api_keys(value: str) -> tuple[ApiKey, ...]:
         if not sep:
             name, secret = "", entry
         if secret.startswith("sha256:"):
-            if not re.fullmatch(r"sha256:[0-9a-f]{64}", secret):
-                raise ValueError("a hashed key must be sha256:<64 hex digits>")
+            raise ValueError("an unsalted sha256: key hash is no longer accepted; store the key's salted form "
+                             "(python -m shared.api_keys prints it)")
+        if secret.startswith(f"{api_keys.SCHEME}:"):
+            if not api_keys.STORED_FORM.fullmatch(secret):
+                raise ValueError("a hashed key must be scrypt:<32 hex digits of salt>:<64 hex digits>")
             key_hash = secret
         else:
-            if len(secret) < 8:
-                raise ValueError("an API key must be at least 8 characters")
-            key_hash = hash_api_key(secret)
-        keys.append(ApiKey(name=name.strip() or f"api-key-{key_hash[7:15]}", key_hash=key_hash))
+            if len(secret) < api_keys.MIN_KEY_CHARS:
+                raise ValueError(f"an API key must be at least {api_keys.MIN_KEY_CHARS} characters")
+            key_hash = api_keys.hash_api_key(secret)
+        keys.append(ApiKey(name=name.strip() or f"api-key-{key_hash[-8:]}", key_hash=key_hash))
     return tuple(keys)
 
 
@@ -501,6 +507,9 @@ _PARSERS = {
     "console_session_idle_seconds": _as_positive_int,
     "max_upload_bytes": _as_positive_int,
     "metrics_port": _as_positive_int,
+    "api_key_requests_per_minute": _as_positive_int,
+    "failed_sign_ins_allowed": _as_positive_int,
+    "sign_in_lockout_seconds": _as_positive_int,
     "max_comment_chars": _as_positive_int,
     "max_sheet_rows": _as_positive_int,
     "max_sheet_columns": _as_positive_int,

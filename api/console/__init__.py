@@ -44,7 +44,15 @@ from api.errors import status_for
 from api.routes.reports import build_report
 from api.schemas import ListQuerySchema
 from api.uploads import dry_run_upload
-from shared.errors import ConfigurationError, Forbidden, InvalidInput, NotFound, Unauthenticated, WorkflowError
+from shared.errors import (
+    ConfigurationError,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    TooManyRequests,
+    Unauthenticated,
+    WorkflowError,
+)
 from shared.logging import get_logger
 from shared.models import SharePack
 from shared.settings import Settings
@@ -52,6 +60,7 @@ from shared.share_pack_file import to_excel, to_yaml
 from shared.share_pack_file.cli import TEMPLATE_HEADER
 from shared.share_pack_file.parse import detect_format
 from shared.share_pack_file.sample import sample_share_pack
+from shared.share_pack_file.schema import DEFAULT_MAX_COMMENT_CHARS, check_characters
 from shared.status import SharePackStatus
 from shared.use_cases.queries import get_share_pack, list_share_packs, parse_share_pack_id, share_pack_history
 from shared.use_cases.submit import InvalidSharePack
@@ -72,6 +81,7 @@ PUBLIC_ENDPOINTS = frozenset({
 # Requests a page makes by itself: they do not keep an idle session alive.
 POLLED_ENDPOINTS = frozenset({"console.pack_progress"})
 PAGE_SIZE = 20
+MAX_NEXT_CHARS = 2048
 MAX_INBOX = 200
 XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -145,18 +155,20 @@ def sign_in_form() -> str:
 
 
 @blp.post("/sign-in")
-def sign_in_submit() -> WerkzeugResponse | tuple[str, int]:
+def sign_in_submit() -> WerkzeugResponse | tuple[str, int, dict[str, str]]:
     svc = services()
     try:
-        caller = svc.authenticator.authenticate(f"Bearer {request.form.get('api_key', '')}")
+        caller = svc.authenticator.authenticate(f"Bearer {request.form.get('api_key', '')}",
+                                                client=request.remote_addr)
         with svc.session_factory() as session:
             workspace = resolve_workspace_url(session, svc.settings, request.form.get("workspace_url"))
-    except (Unauthenticated, Forbidden, InvalidInput) as exc:
+    except (Unauthenticated, Forbidden, InvalidInput, TooManyRequests) as exc:
         page = render_template(
             "sign_in.html", workspaces=_workspace_choices(), next=_safe_next(request.form.get("next")),
             error=exc.message,
         )
-        return page, status_for(exc)[0]
+        headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, TooManyRequests) else {}
+        return page, status_for(exc)[0], headers
     sign_in(caller, workspace, svc.session_factory, svc.settings)
     log.info("console.signed_in", identity=caller.identity)
     return redirect(_safe_next(request.form.get("next")) or url_for("console.packs"))
@@ -174,8 +186,8 @@ def _workspace_choices() -> list[str]:
 
 def _safe_next(target: str | None) -> str | None:
     """Only a path inside the console: a `next` pointing elsewhere would make sign-in an open redirect."""
-    if not target:
-        return None
+    if not target or not target.isprintable() or len(target) > MAX_NEXT_CHARS:
+        return None  # a CR or LF would split the Location header (werkzeug refuses it with a 500)
     parts = urlsplit(target)
     if parts.scheme or parts.netloc or not parts.path.startswith("/console/") or "\\" in target:
         return None
@@ -384,14 +396,14 @@ def approvals() -> str:
 
 @blp.post("/packs/<share_pack_id>/approve")
 def approve_pack(share_pack_id: str) -> WerkzeugResponse:
-    verdict = Verdict(_decided_version(), request.form.get("comment") or None)
+    verdict = Verdict(_decided_version(), _comment(request.form.get("comment")))
     decision = workflow().approve(asker(), parse_share_pack_id(share_pack_id), verdict)
     return redirect(url_for("console.pack", share_pack_id=decision.share_pack_id))
 
 
 @blp.post("/packs/<share_pack_id>/decline")
 def decline_pack(share_pack_id: str) -> WerkzeugResponse:
-    comment = (request.form.get("comment") or "").strip()
+    comment = _comment(request.form.get("comment"))
     if not comment:
         raise InvalidInput("Say why you decline: the requestor reads it")
     decision = workflow().decline(asker(), parse_share_pack_id(share_pack_id), Verdict(_decided_version(), comment))
@@ -406,6 +418,17 @@ def _decided_version() -> int | None:
     if not raw.isdigit() or len(raw) > 9:
         raise InvalidInput("This form names no version of the share pack; reload the page and decide again")
     return int(raw)
+
+
+def _comment(raw: str | None) -> str | None:
+    """An approver's comment as stored and mailed: free text without control characters, of bounded length."""
+    comment = (raw or "").strip()
+    if len(comment) > DEFAULT_MAX_COMMENT_CHARS:
+        raise InvalidInput(f"The comment has {len(comment):,} characters; at most {DEFAULT_MAX_COMMENT_CHARS:,}.")
+    try:
+        return check_characters(comment, free_text=True) or None
+    except ValidationError as exc:
+        raise InvalidInput(f"The comment: {_first_message(exc.messages)}") from None
 
 
 def _version(by_number: dict[int, Any], raw: str | None) -> Any:

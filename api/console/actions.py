@@ -176,9 +176,16 @@ def register(blp: Blueprint, *, visible_pack: Callable[[Session, str], SharePack
         return back_to(pack_id)
 
 
+MAX_WHOLE_NUMBER_DIGITS = 9  # versions and hours fit a PostgreSQL integer
+
+
 def _whole_number(raw: str | None, what: str) -> int:
+    text = (raw or "").strip()
+    if len(text) > MAX_WHOLE_NUMBER_DIGITS:
+        raise InvalidInput(f"Choose {what}: a whole number of at most {MAX_WHOLE_NUMBER_DIGITS} digits "
+                           f"(got {len(text):,} characters)")
     try:
-        number = int(raw or "")
+        number = int(text)
     except ValueError:
         raise InvalidInput(f"Choose {what}: a whole number, got {raw!r}") from None
     if number < 0:

@@ -92,7 +92,8 @@ def entra_callback() -> WerkzeugResponse | tuple[str, int]:
         if pending is None:
             raise InvalidInput("This sign-in was not started in this browser, or took longer than 10 minutes; "
                                "start again.")
-        if not hmac.compare_digest(request.args.get("state", ""), pending.state):
+        presented_state = request.args.get("state", "").encode("utf-8", "surrogateescape")
+        if not hmac.compare_digest(presented_state, pending.state.encode()):
             raise InvalidInput("This answer from Microsoft does not belong to the sign-in you started; start again.")
         error = request.args.get("error")
         if error == "access_denied":

@@ -176,4 +176,6 @@ def csrf_token() -> str:
 
 def csrf_token_is_valid(presented: str | None) -> bool:
     expected = session.get(_CSRF)
-    return bool(expected and presented and hmac.compare_digest(expected, presented))
+    # compare_digest refuses non-ASCII text (TypeError); compared as bytes, a forged token is just wrong.
+    return bool(expected and presented
+                and hmac.compare_digest(expected.encode(), presented.encode("utf-8", "surrogateescape")))

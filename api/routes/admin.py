@@ -32,6 +32,9 @@ from shared.workspaces import resolve_workspace_url
 blp = Blueprint("administration", __name__, url_prefix="/workflow", description="Administration")
 
 NAME = [validate.Length(min=1, max=255), refuse_control_characters]
+# A DNS name (RFC 1035 labels, at least two), as the part of an e-mail address after the "@".
+DOMAIN = validate.Regexp(r"^@?(?=.{1,253}$)([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?\.)+[a-zA-Z]{2,63}$",
+                         error="Must be a domain name such as example.com.")
 
 
 def names() -> fields.List:
@@ -51,6 +54,11 @@ class TenantSchema(Schema):
     # Omitted: kept as they are.
     ShareableScope = fields.List(fields.String(validate=NAME), validate=validate.Length(max=500), load_default=None)
     OwnMetastores = fields.List(fields.String(validate=NAME), validate=validate.Length(max=500), load_default=None)
+    AllowedEmailDomains = fields.List(
+        fields.String(validate=DOMAIN), validate=validate.Length(max=100), load_default=None,
+        metadata={"description": "Domains D2O recipients' and pipeline notifications' addresses must be in "
+                  "(subdomains included); empty: any. Left out: unchanged."},
+    )
 
 
 class ProjectSchema(Schema):
@@ -84,6 +92,7 @@ class TenantResponseSchema(Schema):
     Workspaces = fields.Dict(keys=fields.String(), values=fields.String())
     ConfiguratorGroups = fields.List(fields.String())
     ApprovalRequired = fields.String()
+    AllowedEmailDomains = fields.List(fields.String())
     Version = fields.Integer()
     ShareableScope = fields.List(fields.String())
     OwnMetastores = fields.List(fields.String())
@@ -120,6 +129,7 @@ def _tenant(view: TenantView) -> dict[str, Any]:
         "Workspaces": view.workspaces,
         "ConfiguratorGroups": view.configurator_groups,
         "ApprovalRequired": view.approval_required,
+        "AllowedEmailDomains": view.allowed_email_domains,
         "Version": view.version,
         "ShareableScope": view.shareable_scope,
         "OwnMetastores": view.own_metastores,
@@ -170,6 +180,7 @@ class TenantByName(MethodView):
             approval_required=body["ApprovalRequired"],
             shareable_scope=body["ShareableScope"],
             own_metastores=body["OwnMetastores"],
+            allowed_email_domains=body["AllowedEmailDomains"],
             request_id=g.get("request_id"),
         )
         return _tenant(view)

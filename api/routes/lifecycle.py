@@ -27,7 +27,8 @@ class RollbackSchema(Schema):
         unknown = RAISE
 
     ToVersion = fields.Integer(
-        required=True, strict=True, validate=validate.Range(min=1),
+        # Versions are PostgreSQL integers: a larger number names no version (and would not fit the query).
+        required=True, strict=True, validate=validate.Range(min=1, max=2**31 - 1),
         metadata={"description": "A configuration version of this pack that no approver declined (see "
                                  "RollbackTargets in its history)"},
     )

@@ -35,11 +35,12 @@ from shared.workspaces import resolve_workspace_url
 blp = Blueprint("share_packs", __name__, url_prefix="/workflow", description="Share pack uploads and status")
 
 # What any route here may answer before its view runs: an unknown workspace (400), no or bad credentials
-# (401), the workflow disabled in this deployment (404), the database down (503).
+# (401), the workflow disabled in this deployment (404), a rate limit or lockout (429), the database down (503).
 COMMON_ERRORS = (
     HTTPStatus.BAD_REQUEST,
     HTTPStatus.UNAUTHORIZED,
     HTTPStatus.NOT_FOUND,
+    HTTPStatus.TOO_MANY_REQUESTS,
     HTTPStatus.SERVICE_UNAVAILABLE,
 )
 WORKSPACE_HEADER = {

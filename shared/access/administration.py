@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import func, select
@@ -108,6 +108,7 @@ class TenantView:
     own_metastores: list[str]
     #: For showing only: the display name of each configurator group named by object id that the sync knows.
     group_names: dict[str, str]
+    allowed_email_domains: list[str] = field(default_factory=list)
 
 
 def _metastores(ids: Sequence[str]) -> list[str]:
@@ -130,6 +131,7 @@ def _tenant_view(session: Session, tenant: Tenant) -> TenantView:
         shareable_scope=list(tenant.shareable_scope or ()),
         own_metastores=list(tenant.own_metastores or ()),
         group_names=group_display_names(session, tenant.configurator_ad_group),
+        allowed_email_domains=[str(domain) for domain in tenant.allowed_email_domains or ()],
     )
 
 
@@ -168,10 +170,12 @@ def put_tenant(
     approval_required: str,
     shareable_scope: Sequence[str] | None = None,
     own_metastores: Sequence[str] | None = None,
+    allowed_email_domains: Sequence[str] | None = None,
     request_id: str | None = None,
 ) -> TenantView:
     """Register or change a tenant: its workspace per region, configurator groups and approval rule, the data
-    it may share and its own metastores (None: kept as they are; a new tenant starts with none)."""
+    it may share, its own metastores, and the e-mail domains its D2O recipients and pipeline notifications may
+    use (None: kept as they are; a new tenant starts with none; empty domains: any)."""
     access.require_admin("register or change tenants")
     name = business_line.strip()
     if not name:
@@ -193,6 +197,8 @@ def put_tenant(
             values["shareable_scope"] = normalise_scope(shareable_scope, field="ShareableScope")
         if own_metastores is not None:
             values["own_metastores"] = _metastores(own_metastores)
+        if allowed_email_domains is not None:
+            values["allowed_email_domains"] = sorted({d.strip().lower().lstrip("@") for d in allowed_email_domains})
         if existing is None:
             tenant = History(session, Tenant).create(
                 created_by=by, change_reason="registered", business_line_name=name, **values

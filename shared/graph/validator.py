@@ -1,4 +1,5 @@
-"""Azure AD checks of an upload: the requestor, the project's groups, and D2O recipients' e-mail domains.
+"""Azure AD checks of an upload: the requestor, the project's groups, and the e-mail domains of D2O recipients
+and pipeline notifications.
 
 The synced tables (`users`, `ad_groups`) answer first; Graph is asked only about what they do not know,
 and all Graph calls of one upload share one time budget (default 2 s). When Graph is not configured, is
@@ -102,14 +103,23 @@ class AdValidator:
         allowed = [str(d).strip().lower().lstrip("@") for d in tenant.allowed_email_domains or () if str(d).strip()]
         if not allowed:
             return
+        def outside(address: str) -> bool:
+            domain = address.rsplit("@", 1)[-1].strip().lower()
+            return not any(domain == d or domain.endswith(f".{d}") for d in allowed)
+
         for index, recipient in enumerate(pack.recipients):
-            if recipient.type != RecipientType.D2O or not recipient.email:
-                continue
-            domain = recipient.email.rsplit("@", 1)[-1].strip().lower()
-            if not any(domain == d or domain.endswith(f".{d}") for d in allowed):
+            if recipient.type == RecipientType.D2O and recipient.email and outside(recipient.email):
                 findings.error(("recipient", index, "email"),
                                f"{recipient.email} is not in a domain tenant {tenant.business_line_name!r} allows "
                                f"for D2O recipients ({', '.join(allowed)})")
+        # A pipeline's failure mails name its tables and errors: they go to the same domains only.
+        for index, pipeline in enumerate(pack.pipelines):
+            for address in pipeline.notification_list:
+                if outside(address):
+                    findings.error(("pipelines", index, "notification_list"),
+                                   f"{address} is not in a domain tenant {tenant.business_line_name!r} allows for "
+                                   f"pipeline notifications ({', '.join(allowed)})")
+                    break
 
 
 class _Run:

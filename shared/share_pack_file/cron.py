@@ -11,8 +11,15 @@ from __future__ import annotations
 
 import re
 import zoneinfo
+from functools import cache
 
 CONTINUOUS = "continuous"
+# The longest sensible Quartz expression ("0 0,15,30,45 0-23 1,8,15,22 JAN-DEC ? 2025-2099") is under 60
+# characters; anything past this bound is refused before it is split.
+MAX_EXPRESSION_CHARS = 256
+# The zone database names files and directories; only these ids are zones (a directory such as "America", or
+# a path, is not). Time zone ids are at most a few dozen characters.
+MAX_ZONE_CHARS = 64
 
 _RANGES = {  # field: (lowest, highest) numeric value Quartz accepts
     "second": (0, 59),
@@ -27,7 +34,8 @@ _NAMES = {
     "month": ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"),
     "day-of-week": ("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"),
 }
-_ATOM = re.compile(r"^(\*|[0-9A-Z]+)(-[0-9A-Z]+)?(/[0-9]+)?$")
+# Values and increments are at most four digits (years): a longer number is refused before it is converted.
+_ATOM = re.compile(r"^(\*|[0-9]{1,4}|[A-Z]{3})(-(?:[0-9]{1,4}|[A-Z]{3}))?(/[0-9]{1,4})?$")
 
 
 class CronError(ValueError):
@@ -36,6 +44,9 @@ class CronError(ValueError):
 
 def to_quartz(expression: str) -> str:
     """Return ``expression`` as a valid Quartz expression (converting Unix cron), or raise `CronError`."""
+    if len(expression) > MAX_EXPRESSION_CHARS:
+        raise CronError(f"The schedule has {len(expression):,} characters; a cron expression has at most "
+                        f"{MAX_EXPRESSION_CHARS}.")
     parts = expression.strip().upper().split()
     if len(parts) == 5:
         parts = _from_unix(parts)
@@ -61,7 +72,7 @@ def _from_unix(parts: list[str]) -> list[str]:
             "A Unix cron expression that restricts both day-of-month and day-of-week runs on either; "
             "Quartz cannot say that. Restrict only one of them."
         )
-    return ["0", minute, hour, "?", month, re.sub(r"\d+", lambda m: str(int(m.group()) % 7 + 1), dow)]
+    return ["0", minute, hour, "?", month, re.sub(r"\d{1,4}", lambda m: str(int(m.group()) % 7 + 1), dow)]
 
 
 def _check_field(expression: str, name: str, part: str) -> None:
@@ -86,6 +97,11 @@ def _check_field(expression: str, name: str, part: str) -> None:
             number = _number(name, value)
             if number is None or not low <= number <= high:
                 raise CronError(f"'{expression}': the {name} field '{part}' must lie between {low} and {high}.")
+        increment = match.group(3)
+        # Quartz refuses an increment larger than its field ("Increment > 60" for minutes), or of zero.
+        if increment is not None and not 1 <= int(increment[1:]) <= high - low + min(low, 1):
+            raise CronError(f"'{expression}': the {name} field '{part}' steps by {increment[1:]}; its step "
+                            f"must lie between 1 and {high - low + min(low, 1)}.")
 
 
 def _number(name: str, value: str) -> int | None:
@@ -96,9 +112,16 @@ def _number(name: str, value: str) -> int | None:
 
 
 def check_time_zone(zone: str) -> str:
-    """Return ``zone`` if it is an IANA (Java) time zone id, as Jobs' ``timezone_id`` needs; else raise."""
-    try:
-        zoneinfo.ZoneInfo(zone)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        raise CronError(f"'{zone}' is not a time zone id (e.g. UTC or Europe/Paris).") from None
+    """Return ``zone`` if it is an IANA (Java) time zone id, as Jobs' ``timezone_id`` needs; else raise.
+
+    The id is looked up in the set of zone ids, never opened as a file: `zoneinfo.ZoneInfo("America")` reads a
+    directory (IsADirectoryError) and other paths reach the file system."""
+    if len(zone) > MAX_ZONE_CHARS or zone not in _time_zones():
+        shown = zone if len(zone) <= MAX_ZONE_CHARS else f"{zone[:MAX_ZONE_CHARS]}..."
+        raise CronError(f"'{shown}' is not a time zone id (e.g. UTC or Europe/Paris).")
     return zone
+
+
+@cache
+def _time_zones() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())

@@ -106,9 +106,11 @@ def inspect_workbook(content: bytes, findings: Findings, limits: FormatLimits) -
     try:
         parts = _read_parts(archive, entries)
         inspected = InspectedWorkbook(titles=_sheet_titles(parts))
-        for name, data in parts.items():
+        # Only the parts the workbook names as sheets are read by the engine; scanning the others (a workbook
+        # may carry hundreds of unreferenced parts) would cost seconds and protect nothing.
+        for name, title in inspected.titles.items():
+            data = parts.get(name, b"")
             if _SHEET_DATA in data:
-                title = inspected.titles.get(name, name)
                 inspected.formulas[title] = _scan_sheet(_markup(data, title), title, limits)
     except _Refused as refusal:
         findings.error((), refusal.message, refusal.location)

@@ -100,17 +100,21 @@ class _Capped:
         self.kind = kind
         self.kept: list[Issue] = []
         self.left_out = 0
+        self.unchecked: dict[str, int] = {}  # section → items not checked once the list was full
 
     @property
     def full(self) -> bool:
         return len(self.kept) >= MAX_REPORTED_ISSUES
 
     def issues(self) -> list[Issue]:
-        if not self.left_out:
+        if not self.left_out and not self.unchecked:
             return list(self.kept)
-        more = Issue(path="", message=f"… and {self.left_out:,} more {self.kind}s (only the first "
-                     f"{MAX_REPORTED_ISSUES} are listed).")
-        return [*self.kept, more]
+        message = f"… and {self.left_out:,} more {self.kind}s (only the first {MAX_REPORTED_ISSUES} are listed)."
+        if self.unchecked:
+            skipped = ", ".join(f"{count:,} {section} items" for section, count in self.unchecked.items())
+            message = (f"… and more {self.kind}s: checking stopped after the first {MAX_REPORTED_ISSUES} "
+                       f"({self.left_out:,} more found, {skipped} not checked).")
+        return [*self.kept, Issue(path="", message=message)]
 
 
 class Findings:
@@ -139,6 +143,10 @@ class Findings:
     def errors_full(self) -> bool:
         """True when further errors are only counted: callers may skip composing their messages."""
         return self._errors.full
+
+    def stop_checking(self, section: str, remaining: int) -> None:
+        """Note that `remaining` items of `section` were not checked because the errors are full."""
+        self._errors.unchecked[section] = self._errors.unchecked.get(section, 0) + remaining
 
     def error(self, path: Path, message: str, location: dict[str, Any] | None = None) -> None:
         """Record a problem that makes the pack unusable."""

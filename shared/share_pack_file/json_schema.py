@@ -90,6 +90,7 @@ def _shape(field: fields.Field, definitions: dict[str, Any]) -> dict[str, Any]:
             if isinstance(validator, validate.Length) and validator.max is not None:
                 array["maxItems"] = validator.max
         if isinstance(field, DelimitedList):
+            array["maxItems"] = field.max_items
             return {"anyOf": [array, {"type": "string", "description": "Items separated by commas or new lines."}]}
         return array
     if isinstance(field, DataObjectField):

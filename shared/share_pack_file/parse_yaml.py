@@ -7,11 +7,16 @@ version on every scalar, which costs more than the parse itself; `_CoreResolver`
 schema instead (no timestamps, no `=` value tag: such scalars stay text).
 
 Safety: only the safe constructor runs, so tags that would build objects (`!!python/...`) are errors, never
-executed; the text is checked for nesting depth before libyaml sees it (libyaml recurses and crashes the
-process on ~100,000 levels) and for its number of values (a few MB of `[0,0,0,...]` would compose into
-millions of node objects: 36 s and 1.3 GB for 8 MB); the composed tree is checked for alias expansion (billion
-laughs, merge-key bombs, one big scalar referenced thousands of times) and self-reference before anything is
-constructed.
+executed; the nesting depth and the number of values are bounded before anything is composed: the composer of
+ruamel.yaml.clib recurses in C and crashes the process on ~100,000 levels, and a few MB of `[0,0,0,...]` would
+compose into millions of node objects (36 s and 1.3 GB for 8 MB). A text that could exceed either bound (more
+opening brackets than `MAX_FLOW_DEPTH`, or more value separators than `MAX_VALUES`) has its parse events
+counted first: libyaml's parser keeps its state on the heap, so the count is iterative and stops at the first
+value over a bound, wherever the closing brackets hide (in quotes, in comments). The composed tree is checked
+for alias expansion (billion laughs, merge-key bombs, one big scalar referenced thousands of times) and
+self-reference before anything is constructed; merge keys (`<<`) nest at most `MAX_MERGE_DEPTH` deep (the
+constructor flattens them recursively); numbers are at most `MAX_NUMBER_CHARS` characters (Python refuses to
+convert more than 4,300 digits) and keep the text written, so `name: 0x7A69` is the name "0x7A69".
 """
 
 from __future__ import annotations
@@ -22,13 +27,13 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.constructor import BaseConstructor, SafeConstructor
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
-from ruamel.yaml.events import MappingStartEvent, ScalarEvent, SequenceStartEvent
+from ruamel.yaml.events import CollectionEndEvent, CollectionStartEvent, ScalarEvent
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from ruamel.yaml.resolver import VersionedResolver, implicit_resolvers
 from ruamel.yaml.tag import Tag
 
-from shared.share_pack_file.issues import Findings, Path
-from shared.share_pack_file.schema import aliases_of
+from shared.share_pack_file.issues import Findings, Path, echo
+from shared.share_pack_file.schema import WrittenFloat, WrittenInt, aliases_of
 
 # Share packs nest about five levels deep; these bounds are far above that and far below a crash.
 MAX_FLOW_DEPTH = 500
@@ -38,6 +43,14 @@ MAX_BLOCK_INDENT = 1000
 MAX_VALUES = 200_000
 # No share pack item has more than a dozen fields; a mapping with more keys is refused before it is built.
 MAX_KEYS = 100
+# A section (recipient, share, pipelines) of ten times the design scale's 1,000 recipients is refused once
+# composed, before its items are built and checked one by one.
+MAX_SECTION_ITEMS = 10_000
+# Merge keys are for sharing a few defaults; a chain deeper than this is an attack on the recursive flattening.
+MAX_MERGE_DEPTH = 20
+# The longest number a share pack holds is a few digits (token_expiry_days); 100 is far above it and far below
+# Python's 4,300-digit conversion limit (https://docs.python.org/3/library/stdtypes.html#int-max-str-digits).
+MAX_NUMBER_CHARS = 100
 # Every value but the first follows one of these characters (after spaces, an anchor or a tag), and each of
 # them introduces at most two values (a key and what follows it), so twice their count bounds the values.
 _VALUE_SEPARATORS = (b"\n", b":", b"-", b",", b"[", b"{", b"?")
@@ -50,7 +63,6 @@ ALIAS_EXPANSION_FLOOR = 1024 * 1024
 _NODE_BYTES = 4
 
 _CORE_TAGS = {"bool", "float", "int", "merge", "null"}
-_FLOW_BRACKETS = re.compile(r"[^\[\]{}]+")
 _DEEP_BLOCK_PREFIX = re.compile(rf"^[ \t?:-]{{{MAX_BLOCK_INDENT + 1}}}", re.MULTILINE)
 
 
@@ -83,22 +95,60 @@ class _CoreResolver(VersionedResolver):
         return self.DEFAULT_SEQUENCE_TAG if kind is SequenceNode else self.DEFAULT_MAPPING_TAG
 
 
-class _TooManyKeys(Exception):
-    def __init__(self, node: MappingNode) -> None:
-        super().__init__()
+class _Refused(Exception):
+    """A node breaks one of the bounds; `message` says which."""
+
+    def __init__(self, node: Node, message: str) -> None:
+        super().__init__(message)
         self.node = node
+        self.message = message
 
 
 class _BoundedConstructor(SafeConstructor):
     """The safe constructor, refusing a mapping with more than `MAX_KEYS` keys (merged ones included) before
-    building it: tens of thousands of unknown keys would each be built, validated and reported."""
+    building it (tens of thousands of unknown keys would each be built, validated and reported), merge keys
+    nested deeper than `MAX_MERGE_DEPTH`, and numbers longer than `MAX_NUMBER_CHARS`."""
+
+    _merge_depth = 0
 
     def construct_mapping(self, node: Any, deep: bool = False) -> Any:
         if isinstance(node, MappingNode):
             self.flatten_mapping(node)
             if len(node.value) > MAX_KEYS:
-                raise _TooManyKeys(node)
+                raise _Refused(node, f"This mapping has {len(node.value):,} keys; share pack items have at most a "
+                               f"dozen fields, so more than {MAX_KEYS} is refused.")
         return BaseConstructor.construct_mapping(self, node, deep=deep)
+
+    def flatten_mapping(self, node: Any) -> Any:
+        self._merge_depth += 1
+        try:
+            if self._merge_depth > MAX_MERGE_DEPTH:
+                raise _Refused(node, f"Merge keys (<<) nest more than {MAX_MERGE_DEPTH} levels deep here; a share "
+                               "pack never needs that. Write the values out instead.")
+            return super().flatten_mapping(node)
+        finally:
+            self._merge_depth -= 1
+
+    def construct_written_int(self, node: Any) -> int:
+        number = WrittenInt(super().construct_yaml_int(self._short_number(node)))
+        number.written = node.value
+        return number
+
+    def construct_written_float(self, node: Any) -> float:
+        number = WrittenFloat(super().construct_yaml_float(self._short_number(node)))
+        number.written = node.value
+        return number
+
+    @staticmethod
+    def _short_number(node: Any) -> Any:
+        if len(node.value) > MAX_NUMBER_CHARS:
+            raise _Refused(node, f"This number has {len(node.value):,} characters; share pack numbers have a few "
+                           f"digits, so more than {MAX_NUMBER_CHARS} is refused (quote it if it is text).")
+        return node
+
+
+_BoundedConstructor.add_constructor("tag:yaml.org,2002:int", _BoundedConstructor.construct_written_int)
+_BoundedConstructor.add_constructor("tag:yaml.org,2002:float", _BoundedConstructor.construct_written_float)
 
 
 class YamlLocator:
@@ -155,23 +205,24 @@ def read_yaml(content: bytes, findings: Findings) -> Any | None:
     if not text.strip():
         findings.error((), "The file is empty: a share pack needs metadata, recipient and share sections.")
         return None
-    if not _nesting_is_sane(text, findings):
+    if not _indentation_is_sane(text, findings):
         return None
     yaml = YAML(typ="safe")
     yaml.Resolver = _CoreResolver
     try:
-        if not _values_are_few_enough(content, text, yaml, findings):
+        if not _shape_is_bounded(content, text, yaml, findings):
             return None
         root = yaml.compose(text)
         if root is None:
             findings.error((), "The file holds only comments: a share pack needs metadata, recipient and share.")
             return None
+        if not _sections_are_sane(root, findings):
+            return None
         if "*" in text and not _aliases_are_sane(root, len(content), findings):
             return None
         document = _BoundedConstructor(loader=yaml).construct_document(root)
-    except _TooManyKeys as exc:
-        findings.error((), f"This mapping has {len(exc.node.value):,} keys; share pack items have at most a dozen "
-                       f"fields, so more than {MAX_KEYS} is refused.", _node_location(exc.node))
+    except _Refused as exc:
+        findings.error((), exc.message, _node_location(exc.node))
         return None
     except MarkedYAMLError as exc:
         findings.error((), _syntax_message(exc), _mark_location(exc))
@@ -200,21 +251,8 @@ def _decode(content: bytes, findings: Findings) -> str | None:
         return None
 
 
-def _nesting_is_sane(text: str, findings: Findings) -> bool:
-    """Refuse text nested deeper than any share pack, before libyaml's recursive parser sees it.
-
-    Both bounds over-estimate (brackets inside quotes count too), which only matters for absurd files.
-    """
-    brackets = _FLOW_BRACKETS.sub("", text)
-    if len(brackets) > MAX_FLOW_DEPTH:
-        depth = deepest = 0
-        for char in brackets:
-            depth += 1 if char in "[{" else -1
-            deepest = max(deepest, depth)
-        if deepest > MAX_FLOW_DEPTH:
-            findings.error((), f"The YAML nests brackets more than {MAX_FLOW_DEPTH} levels deep; a share pack "
-                           "never does.")
-            return False
+def _indentation_is_sane(text: str, findings: Findings) -> bool:
+    """Refuse block nesting deeper than any share pack (each block level is indented, or written `- - -`)."""
     if _DEEP_BLOCK_PREFIX.search(text):
         findings.error((), f"The YAML is indented more than {MAX_BLOCK_INDENT} characters deep; a share pack "
                        "never is.")
@@ -222,23 +260,60 @@ def _nesting_is_sane(text: str, findings: Findings) -> bool:
     return True
 
 
-def _values_are_few_enough(content: bytes, text: str, yaml: YAML, findings: Findings) -> bool:
-    """Refuse YAML with more than `MAX_VALUES` values before it is composed into node objects.
+def _shape_is_bounded(content: bytes, text: str, yaml: YAML, findings: Findings) -> bool:
+    """Refuse YAML nested deeper than `MAX_FLOW_DEPTH` or holding more than `MAX_VALUES` values, before it is
+    composed into node objects.
 
-    Counting characters bounds the values at no cost for every real pack; only a file above that bound
-    has its parse events counted (without building nodes), stopping at the first value over the limit.
+    Counting characters bounds both at no cost for every real pack: nesting needs an opening bracket per flow
+    level, and every value follows a separator. Only a file above a bound has its parse events counted (without
+    building nodes), stopping at the first event over it; a section over `MAX_SECTION_ITEMS` stops it too.
     """
-    if 2 * sum(content.count(separator) for separator in _VALUE_SEPARATORS) + 1 <= MAX_VALUES:
+    openers = content.count(b"[") + content.count(b"{")
+    if openers <= MAX_FLOW_DEPTH and 2 * sum(content.count(sep) for sep in _VALUE_SEPARATORS) + 1 <= MAX_VALUES:
         return True
-    count = 0
+    count = depth = section_items = 0
     for event in yaml.parse(text):
-        if isinstance(event, ScalarEvent | SequenceStartEvent | MappingStartEvent):
-            count += 1
-            if count > MAX_VALUES:
-                findings.error((), f"The YAML holds more than {MAX_VALUES:,} values; a share pack at three times "
-                               "the design scale holds fewer. Split it into several packs.",
-                               {"line": event.start_mark.line + 1, "column": event.start_mark.column + 1})
+        if isinstance(event, CollectionEndEvent):
+            depth -= 1
+            continue
+        if not isinstance(event, CollectionStartEvent | ScalarEvent):
+            continue
+        if depth == 2:  # an item of a top-level list (or a key or value of a top-level mapping)
+            section_items += 1
+            if section_items > 2 * MAX_SECTION_ITEMS:
+                findings.error((), f"A section holds more than {MAX_SECTION_ITEMS:,} items; a share pack holds at "
+                               "most that many per section. Split it into several packs.", _event_location(event))
                 return False
+        elif depth == 1:
+            section_items = 0
+        if isinstance(event, CollectionStartEvent):
+            depth += 1
+            if depth > MAX_FLOW_DEPTH:
+                findings.error((), f"The YAML nests more than {MAX_FLOW_DEPTH} levels deep; a share pack never "
+                               "does.", _event_location(event))
+                return False
+        count += 1
+        if count > MAX_VALUES:
+            findings.error((), f"The YAML holds more than {MAX_VALUES:,} values; a share pack at three times "
+                           "the design scale holds fewer. Split it into several packs.", _event_location(event))
+            return False
+    return True
+
+
+def _event_location(event: Any) -> dict[str, Any]:
+    return {"line": event.start_mark.line + 1, "column": event.start_mark.column + 1}
+
+
+def _sections_are_sane(root: Node, findings: Findings) -> bool:
+    """Refuse a top-level list of more than `MAX_SECTION_ITEMS` items (cheap: one look per section)."""
+    if not isinstance(root, MappingNode):
+        return True
+    for key, value in root.value:
+        if isinstance(value, SequenceNode) and len(value.value) > MAX_SECTION_ITEMS:
+            name = echo(key.value) if isinstance(key, ScalarNode) else "this section"
+            findings.error((), f"'{name}' holds {len(value.value):,} items; a share pack holds at most "
+                           f"{MAX_SECTION_ITEMS:,} per section. Split it into several packs.", _node_location(value))
+            return False
     return True
 
 

@@ -10,7 +10,9 @@ cross references, duplicates, quotas) live in `validate.py`.
 from __future__ import annotations
 
 import ipaddress
+import math
 import re
+import unicodedata
 from collections.abc import Mapping
 from functools import cache
 from typing import Any
@@ -25,6 +27,13 @@ from shared.share_pack_file.model import DataObjectSpec, DataObjectType, Recipie
 # (00-1F hex) or DEL (7F hex); https://docs.databricks.com/en/sql/language-manual/sql-ref-names.html
 MAX_NAME_LENGTH = 255
 MAX_ALLOWED_IPS = 100
+# A share's lists, bounded before their items are checked: every Unity Catalog per-share quota added up
+# (1,000 tables and views, 500 schemas, 1,000 volumes, 1,000 models), and ten times the design scale's 1,000
+# recipients.
+MAX_SHARE_DATA_OBJECTS = 3_500
+MAX_SHARE_RECIPIENTS = 10_000
+# Key columns, notification addresses: a pipeline has a handful.
+MAX_LIST_ITEMS = 100
 TOKEN_EXPIRY_DAYS = (1, 365)
 # An address is at most 254 characters: the 256-octet path limit of RFC 5321 (section 4.5.3.1.3) less "<>".
 MAX_EMAIL_LENGTH = 254
@@ -68,8 +77,42 @@ def check_characters(value: str, *, free_text: bool = False) -> str:
     return value
 
 
+class WrittenInt(int):
+    """An integer that remembers the text written, so a text field reads `0x7A69` as "0x7A69", not "31337"."""
+
+    written: str
+
+
+class WrittenFloat(float):
+    """A float that remembers the text written (`1e3` stays "1e3" in a text field)."""
+
+    written: str
+
+
+def written_text(value: Any) -> str:
+    """Return the text a number was written as (its YAML source, or its decimal form)."""
+    return getattr(value, "written", None) or str(value)
+
+
+def check_name_form(value: str) -> str:
+    """Return `value`, or raise if its normalised form (NFC, case folded: how names are compared and stored)
+    is longer than `MAX_NAME_LENGTH`, or it holds an invisible format character (Unicode category Cf: bidi
+    overrides and isolates, zero-width spaces and joiners), which would make two names look alike or show a
+    name reversed (https://unicode.org/reports/tr36/#Bidirectional_Text_Spoofing)."""
+    folded = unicodedata.normalize("NFC", value).casefold()
+    longest = max(len(folded), len(value.lower()))
+    if longest > MAX_NAME_LENGTH:
+        raise ValidationError(f"Must be at most {MAX_NAME_LENGTH} characters once lower-cased (has {longest:,}).")
+    for position, char in enumerate(value, start=1):
+        if unicodedata.category(char) == "Cf":
+            raise ValidationError(f"Must not contain the invisible character U+{ord(char):04X} "
+                                  f"({unicodedata.name(char, 'format character')}, character {position}).")
+    return value
+
+
 class UnityCatalogName(validate.Validator):
-    """Refuse share and recipient names Unity Catalog refuses (see `MAX_NAME_LENGTH`)."""
+    """Refuse share and recipient names Unity Catalog refuses (see `MAX_NAME_LENGTH`), and names that would
+    show as another name (see `check_name_form`)."""
 
     pattern = rf"^{_PART}$"
 
@@ -82,7 +125,7 @@ class UnityCatalogName(validate.Validator):
         if bad:
             char = {".": "'.'", " ": "a space", "/": "'/'"}.get(bad.group(), "a control character")
             raise ValidationError(f"Must not contain {char} (Unity Catalog refuses it in names).")
-        return value
+        return check_name_form(value)
 
 
 class DataObjectName(validate.Validator):
@@ -97,6 +140,9 @@ class DataObjectName(validate.Validator):
                 f"'{echo(value)}' is not a data object name: write catalog.schema.table (catalog.schema for a "
                 "SCHEMA), each part without spaces, '/' or control characters."
             )
+        if not value.isascii():
+            for part in value.split("."):
+                check_name_form(part)
         return value
 
 
@@ -120,7 +166,7 @@ class Text(fields.String):
 
     def _deserialize(self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any) -> str:
         if isinstance(value, int | float) and not isinstance(value, bool):
-            value = str(value)
+            value = written_text(value)
         return check_characters(super()._deserialize(value, attr, data, **kwargs), free_text=self.free_text)
 
 
@@ -206,11 +252,18 @@ def split_delimited(text: str) -> list[str]:
 
 class DelimitedList(fields.List):
     """A list, or one string of items separated by commas or new lines (how Excel cells and the original
-    system's sheets hold lists)."""
+    system's sheets hold lists), of at most `max_items` items: counted before any item is checked, so one
+    line of a hundred thousand bad items costs one message, not a hundred thousand checks."""
+
+    def __init__(self, inner: fields.Field, *, max_items: int, **kwargs: Any) -> None:
+        super().__init__(inner, **kwargs)
+        self.max_items = max_items
 
     def _deserialize(self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any) -> list:
         if isinstance(value, str):
             value = split_delimited(value)
+        if isinstance(value, list) and len(value) > self.max_items:
+            raise ValidationError(f"At most {self.max_items:,} items (has {len(value):,}).")
         return super()._deserialize(value, attr, data, **kwargs)
 
 
@@ -317,12 +370,12 @@ class MetadataSchema(_BaseSchema):
     requestor = Email(required=True, metadata={"description": "E-mail address of the requestor."})
     project_name = Text(
         required=True,
-        validate=validate.Length(min=1, max=MAX_NAME_LENGTH),
+        validate=[validate.Length(min=1, max=MAX_NAME_LENGTH), check_name_form],
         metadata={"description": "The project the data is shared for."},
     )
     business_line = Text(
         required=True,
-        validate=validate.Length(min=1, max=MAX_NAME_LENGTH),
+        validate=[validate.Length(min=1, max=MAX_NAME_LENGTH), check_name_form],
         metadata={"description": "The business line that owns the request, e.g. Finance."},
     )
     strategy = Choice(
@@ -349,7 +402,7 @@ class RecipientSchema(_BaseSchema):
     email = Email(metadata={"description": "Contact e-mail (required for D2O)."})
     allowed_ips = DelimitedList(
         IPv4Network(),
-        validate=validate.Length(max=MAX_ALLOWED_IPS, error=f"At most {MAX_ALLOWED_IPS} IP addresses or CIDRs."),
+        max_items=MAX_ALLOWED_IPS,
         metadata={
             "description": "D2O only: IPv4 addresses or CIDRs allowed to use the token (at most 100).",
             "aliases": ("recipient_ips",),
@@ -376,10 +429,12 @@ class ShareSchema(_BaseSchema):
     comment = FreeText(metadata={"description": "Free text shown on the share."})
     recipients = DelimitedList(
         Text(validate=UnityCatalogName()),
+        max_items=MAX_SHARE_RECIPIENTS,
         metadata={"description": "Names of recipients declared in this pack."},
     )
     data_objects = DelimitedList(
         DataObjectField(),
+        max_items=MAX_SHARE_DATA_OBJECTS,
         metadata={
             "description": "Tables as catalog.schema.table, or mappings with name, type, shared_as, history.",
             "aliases": ("share_assets",),
@@ -414,6 +469,8 @@ class ScdChoice(fields.Field):
     """1, 2 or full_refresh (numbers may arrive as numbers or text)."""
 
     def _deserialize(self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any) -> ScdType:
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValidationError(f"Must be 1, 2 or full_refresh (got '{value}').")
         text = str(int(value)) if isinstance(value, int | float) and not isinstance(value, bool) else str(value)
         text = text.strip().lower().replace(" ", "_").removeprefix("scd").strip("_")
         try:
@@ -450,11 +507,12 @@ class PipelineSchema(_BaseSchema):
         metadata={"description": "catalog.schema.table it writes; must be shared by a share of this pack."},
     )
     scd_type = ScdChoice(metadata={"description": "1 (default), 2 (keeps history) or full_refresh."})
-    key_columns = DelimitedList(Text(validate=validate.Length(min=1, max=MAX_NAME_LENGTH)),
+    key_columns = DelimitedList(Text(validate=validate.Length(min=1, max=MAX_NAME_LENGTH)), max_items=MAX_LIST_ITEMS,
                                 metadata={"description": "Columns that identify a row (required for SCD 2)."})
     schedule = Schedule(metadata={"description": "A cron expression (Quartz or Unix), or continuous."})
     timezone = TimeZone(metadata={"description": "Time zone of the cron schedule (default UTC)."})
-    notification_list = DelimitedList(fields.Email(), metadata={"description": "Who is e-mailed on failure."})
+    notification_list = DelimitedList(Email(), max_items=MAX_LIST_ITEMS,
+                                      metadata={"description": "Who is e-mailed on failure."})
     serverless = fields.Boolean(metadata={"description": "Run on serverless compute (default true)."})
     tags = Tags(metadata={"description": "key=value tags put on the pipeline and its job."})
 
@@ -535,3 +593,14 @@ def _aliases_by_field() -> dict[str, tuple[str, ...]]:
         for alias, name in _aliases(schema_class).items():
             by_field[name] = (*by_field.get(name, ()), alias)
     return by_field
+
+
+@cache
+def vocabulary() -> frozenset[str]:
+    """Every section, field and alias name of the share pack format (and the Excel sheets' extra columns)."""
+    names = {"field", "value", SHARE_COLUMN, DATA_OBJECTS_SHEET}
+    for schema_class in (SharePackSchema, MetadataSchema, RecipientSchema, ShareSchema, DataObjectSchema,
+                         PipelineSchema):
+        names.update(schema_class._declared_fields)
+        names.update(_aliases(schema_class))
+    return frozenset(names)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import difflib
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from marshmallow import Schema, ValidationError
@@ -98,11 +98,11 @@ def validate_share_pack(
 
     recipients = [
         _check_recipient(item, ("recipient", index), deleting=deleting, limits=limits, findings=findings)
-        for index, item in enumerate(raw_recipients)
+        for index, item in _while_errors_fit(raw_recipients, "recipient", findings)
     ]
     shares = [
         _check_share(item, ("share", index), deleting=deleting, declared=declared, limits=limits, findings=findings)
-        for index, item in enumerate(raw_shares)
+        for index, item in _while_errors_fit(raw_shares, "share", findings)
     ]
     pipelines = _check_pipelines(document, shares, deleting=deleting, findings=findings)
     _check_duplicates(recipients, "recipient", findings)
@@ -131,7 +131,8 @@ def _check_pipelines(
 ) -> list[dict[str, Any]]:
     tables = pipeline_rules.shared_tables(shares)
     loaded_items = []
-    for index, item in enumerate(_section_items(document, pipeline_rules.SECTION, findings)):
+    items = _section_items(document, pipeline_rules.SECTION, findings)
+    for index, item in _while_errors_fit(items, pipeline_rules.SECTION, findings):
         path = (pipeline_rules.SECTION, index)
         given, loaded, messages = _load(section_schema(pipeline_rules.SECTION), item, path, findings)
         pipeline_rules.check_pipeline(loaded, given, messages, path, deleting=deleting, shared_tables=tables,
@@ -244,6 +245,17 @@ def _check_free_text(item: Mapping[str, Any], path: Path, limits: FormatLimits, 
                            f"(this one has {len(text):,}).")
             refused = True
     return refused
+
+
+def _while_errors_fit(items: list[Any], section: str, findings: Findings) -> Iterator[tuple[int, Any]]:
+    """Yield a section's items with their index until the reported errors are full, then note how many were
+    not checked: past that point each item would cost a schema load whose errors are only counted, and one
+    line of tens of thousands of bad items took seconds."""
+    for index, item in enumerate(items):
+        if findings.errors_full:
+            findings.stop_checking(section, len(items) - index)
+            return
+        yield index, item
 
 
 def _section_items(document: Mapping[str, Any], section: str, findings: Findings) -> list[Any]:

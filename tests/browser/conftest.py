@@ -56,9 +56,9 @@ AXE_SCRIPT = ROOT / "node_modules" / "axe-core" / "axe.min.js"
 # The example pack's requestor (uploads must come from the requestor named in the pack), a Finance and Markets
 # configurator; an approver of the Markets project; and a configurator of another tenant (Retail) only.
 REQUESTOR, APPROVER, OUTSIDER = "jane.doe@example.com", "approver@example.com", "outsider@example.com"
-API_KEY = "console-requestor-key-0123"
-APPROVER_KEY = "console-approver-key-0123"
-OUTSIDER_KEY = "console-outsider-key-0123"
+API_KEY = "console-requestor-key-0123456789abcdef01234"
+APPROVER_KEY = "console-approver-key-0123456789abcdef01234"
+OUTSIDER_KEY = "console-outsider-key-0123456789abcdef01234"
 MARKETS, MARKETS_PROJECT = "Markets", "Market data"
 # An Entra group (fixed id, seeded into the Graph emulator by the tests that sign in with Microsoft) whose
 # members configure Finance: the console learns the membership from the ID token's `groups` claim.

@@ -39,7 +39,7 @@ from tests.fixtures.access import register_tenant
 from tests.fixtures.postgres import migrated_database_url
 
 ROOT = Path(__file__).resolve().parents[2]
-API_KEY = "e2e-api-key-0123"
+API_KEY = "e2e-api-key-0123456789abcdef01234"
 
 
 @dataclass

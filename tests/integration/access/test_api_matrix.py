@@ -42,7 +42,7 @@ KEYS = {
 
 
 def secret(who: str) -> str:
-    return f"{who}-secret-key"
+    return f"{who}-secret-key-0123456789abcdef0123"
 
 
 @pytest.fixture

@@ -30,7 +30,7 @@ from shared.queue.postgres import PostgresQueue
 from shared.settings import Settings
 from tests.fixtures.access import register_tenant, remove_tenant
 
-API_KEY = "test-api-key-0123"
+API_KEY = "test-api-key-0123456789abcdef01234"
 AZURE_WORKSPACE = "https://adb-1234567890123456.7.azuredatabricks.net"
 LOCAL_WORKSPACE = "http://127.0.0.1:8001"
 

@@ -154,6 +154,15 @@ def test_an_answer_with_another_state_is_refused(console, seeded):
     assert callback(console, answer).status_code == 400
 
 
+def test_an_answer_with_a_non_ascii_state_is_refused_not_a_500(console, seeded):
+    answer = pick(start(console))
+
+    refused = callback(console, {**answer, "state": "\u00e9tat-forg\u00e9"})
+
+    assert refused.status_code == 400
+    assert "does not belong to the sign-in you started" in refused.text
+
+
 def test_an_answer_nobody_started_here_is_refused(console, seeded, app_factory, graph):
     answer = pick(start(console))
     stranger = app_factory(entra_settings(graph.url))  # another browser: no pending sign-in

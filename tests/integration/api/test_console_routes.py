@@ -178,7 +178,8 @@ def test_a_session_ends_when_its_api_key_is_removed(app_factory: Callable[..., F
     same = app_factory(make_settings(console_secret_key=secret))
     same.set_cookie(cookie.key, cookie.value, path="/console")
     assert same.get("/console/packs").status_code == 200
-    rotated = app_factory(make_settings(console_secret_key=secret, api_keys="someone-else=another-key-0123"))
+    rotated = app_factory(make_settings(console_secret_key=secret,
+                                        api_keys="someone-else=another-key-0123456789abcdef01234"))
     rotated.set_cookie(cookie.key, cookie.value, path="/console")
     assert rotated.get("/console/packs").status_code == 302
 

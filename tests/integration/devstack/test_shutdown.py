@@ -36,6 +36,9 @@ pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[3]
 STARTUP_SECONDS = 180
+DEV_KEY = "local-dev-key-0123456789abcdef0123"  # devstack's administrator key
+
+
 PORT_VARIABLES = ("DEVSTACK_API_PORT", "DEVSTACK_EMULATOR_PORT", "DEVSTACK_GRAPH_PORT", "DEVSTACK_WORKER_METRICS_PORT",
                   "DEVSTACK_SYNC_METRICS_PORT", "DEVSTACK_SMTP_PORT")
 
@@ -115,12 +118,13 @@ def wait_for_line(lines: queue.Queue[str], prefix: str, seconds: float, seen: li
     pytest.fail(f"no line starting {prefix!r} within {seconds} s; output:\n{''.join(seen[-40:])}")
 
 
-def fetch(url: str, *, retry: bool = False, seconds: float = 60) -> str:
+def fetch(url: str, *, retry: bool = False, seconds: float = 60, key: str | None = None) -> str:
     """GET `url`; with `retry`, until it answers (the worker opens its port a moment after the API is up)."""
     deadline = time.monotonic() + seconds
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {key}"} if key else {})
     while True:
         try:
-            with urllib.request.urlopen(url, timeout=10) as response:
+            with urllib.request.urlopen(request, timeout=10) as response:
                 return response.read().decode()
         except OSError:
             if not retry or time.monotonic() > deadline:
@@ -155,7 +159,7 @@ def wait_for_ad_users(api_url: str, *, seconds: float) -> None:
     runs: list[dict] = []
     while time.monotonic() < deadline:
         request = urllib.request.Request(f"{api_url}/workflow/sync/jobs?sync_type=AD_USERS",
-                                         headers={"Authorization": "Bearer local-dev-key"})
+                                         headers={"Authorization": f"Bearer {DEV_KEY}"})
         with urllib.request.urlopen(request, timeout=10) as response:
             runs = json.loads(response.read())["SyncJobs"]
         if any(r["Status"] == "COMPLETED" and r["RecordsCreated"] >= 4 for r in runs):
@@ -173,7 +177,7 @@ def test_sigterm_stops_the_children_and_the_embedded_postgres():
         lines = lines_of(stack.stdout)
         wait_for_line(lines, "ready:", STARTUP_SECONDS, seen)
         # While it runs, the API (all gunicorn workers, multiprocess mode) and the worker serve metrics.
-        api_metrics = fetch(f"http://127.0.0.1:{env['DEVSTACK_API_PORT']}/metrics")
+        api_metrics = fetch(f"http://127.0.0.1:{env['DEVSTACK_API_PORT']}/metrics", key=DEV_KEY)
         assert 'route="/workflow/health"' in api_metrics
         worker_metrics = fetch(f"http://127.0.0.1:{env['DEVSTACK_WORKER_METRICS_PORT']}/metrics", retry=True)
         assert 'sharepack_database_up{service="worker"} 1.0' in worker_metrics

@@ -165,8 +165,8 @@ def test_a_caller_who_may_not_see_the_pack_gets_404(
     remove_table(workspace_client, "sales_reporting", "sales.reporting.returns")
     workspace_client.recipients.create("intruder", AuthenticationType.TOKEN)
     sync.run(emulator.url)
-    outsider = api(api_keys=f"tester={API_KEY},outsider=outsider-key-0123")
-    their_headers = {**headers, "Authorization": "Bearer outsider-key-0123"}
+    outsider = api(api_keys=f"tester={API_KEY},outsider=outsider-key-0123456789abcdef01234")
+    their_headers = {**headers, "Authorization": "Bearer outsider-key-0123456789abcdef01234"}
 
     assert outsider.get(f"/workflow/sharepack/{pack_id}/drift", headers=their_headers).status_code == 404
     assert outsider.post(f"/workflow/sharepack/{pack_id}/reconcile", headers=their_headers).status_code == 404

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from shared.graph.validator import AdValidator
 from shared.history import History
 from shared.models import AdGroup, Project, Tenant, User
 from shared.share_pack_file.issues import Findings
-from shared.share_pack_file.model import Metadata, RecipientSpec, RecipientType, SharePackSpec, Strategy
+from shared.share_pack_file.model import (
+    Metadata,
+    PipelineSpec,
+    RecipientSpec,
+    RecipientType,
+    SharePackSpec,
+    Strategy,
+)
 from tests.fixtures.graph_emulator import make_graph_client
 
 pytestmark = pytest.mark.integration
@@ -79,6 +88,20 @@ def test_d2o_emails_must_be_in_the_tenants_domains(session, graph, graph_client,
     assert [(e.path, e.message) for e in findings.errors] == [
         ("recipient[1].email", "y@other.org is not in a domain tenant 'Finance' allows for D2O recipients "
                                "(example.com)")]
+
+
+def test_pipeline_notifications_must_be_in_the_tenants_domains(session, graph, graph_client, tenant):
+    graph.seed(users=[{"userPrincipalName": "alice@example.com"}],
+               groups=[{"displayName": "Finance Approvers"}, {"displayName": "Finance Configurators"}])
+    pipelines = (PipelineSpec(name="ok", notification_list=("ops@example.com", "x@sub.example.com")),
+                 PipelineSpec(name="leak", notification_list=("ops@example.com", "me@attacker.example.org")))
+    spec = dataclasses.replace(pack(), pipelines=pipelines)
+
+    findings = check(session, AdValidator(graph_client), spec)
+
+    assert [(e.path, e.message) for e in findings.errors] == [
+        ("pipelines[1].notification_list", "me@attacker.example.org is not in a domain tenant 'Finance' allows for "
+                                           "pipeline notifications (example.com)")]
 
 
 def test_without_graph_the_unknown_is_skipped_with_a_warning(session, tenant):

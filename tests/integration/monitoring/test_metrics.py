@@ -179,7 +179,7 @@ def test_the_api_counts_requests_by_route_uploads_and_validation_rules(engine, s
     rules = {issue["path"] for issue in upload.json["ValidationErrors"]}
     assert "metadata" in {validation_rule(path) for path in rules}
     assert sample("sharepack_validation_failures_total", rule="metadata") == before["rule"] + 1
-    body = client.get("/metrics")
+    body = client.get("/metrics", headers=headers)
     assert body.status_code == 200 and b"sharepack_http_requests_total{" in body.data
 
 

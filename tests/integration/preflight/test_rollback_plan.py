@@ -132,11 +132,12 @@ def test_a_caller_who_may_not_upload_here_neither_sees_nor_queues_a_rollback(
     dry_run: bool, api, two_configurations, headers, emulator: EmulatorControl, session_factory
 ):
     _, pack_id = two_configurations
-    outsider = api(api_keys="tester=unused-key-0123,outsider=outsider-key-0123")
+    outsider = api(api_keys="tester=unused-key-0123456789abcdef01234,outsider=outsider-key-0123456789abcdef01234")
     before = counts(session_factory)
     emulator.clear_requests()
 
-    response = rollback(outsider, {**headers, "Authorization": "Bearer outsider-key-0123"}, pack_id, DryRun=dry_run)
+    response = rollback(outsider, {**headers, "Authorization": "Bearer outsider-key-0123456789abcdef01234"}, pack_id,
+                        DryRun=dry_run)
 
     assert response.status_code in (403, 404), response.json
     assert "Plan" not in response.json

@@ -151,8 +151,8 @@ def test_a_caller_who_may_not_upload_here_learns_nothing_of_the_workspace(
     """What a workspace holds (its tables, other packs' objects in a plan) is only for its uploaders."""
     emulator.seed_tables(EXAMPLE_TABLES)
     emulator.clear_requests()
-    outsider = api(api_keys="tester=unused-key-0123,outsider=outsider-key-0123")
-    their_headers = {**headers, "Authorization": "Bearer outsider-key-0123"}
+    outsider = api(api_keys="tester=unused-key-0123456789abcdef01234,outsider=outsider-key-0123456789abcdef01234")
+    their_headers = {**headers, "Authorization": "Bearer outsider-key-0123456789abcdef01234"}
 
     response = post_file(outsider, route, their_headers, sample())
 

@@ -119,10 +119,11 @@ def test_an_unknown_notification_is_404(client, admin_headers, raw):
 )
 def test_only_administrators_operate_the_sync_service(app_factory, queue, session_factory, method, path):
     outsider = app_factory(
-        make_settings(azure_queue_name=queue.name, api_keys=f"tester={API_KEY},someone=someone-key-0123")
+        make_settings(azure_queue_name=queue.name,
+                      api_keys=f"tester={API_KEY},someone=someone-key-0123456789abcdef01234")
     )
 
-    response = getattr(outsider, method)(path, headers={"Authorization": "Bearer someone-key-0123"})
+    response = getattr(outsider, method)(path, headers={"Authorization": "Bearer someone-key-0123456789abcdef01234"})
 
     assert response.status_code == 403, response.json
     assert "Only administrators" in response.json["Message"]

@@ -128,7 +128,8 @@ def test_a_caller_who_does_not_configure_the_owning_project_may_not_rotate(
     app_factory, emulator, workspace_client: WorkspaceClient, cipher, queue, acme
 ):
     settings = make_settings(
-        dev_workspace_urls=emulator.url, azure_queue_name=queue.name, api_keys=f"tester={API_KEY},someone=key-0123456"
+        dev_workspace_urls=emulator.url, azure_queue_name=queue.name,
+        api_keys=f"tester={API_KEY},someone=someone-key-0123456789abcdef01234",
     )
     outsider = app_factory(
         settings, recipient_tokens=lambda url: RecipientTokens(workspace_client), activation_links=cipher
@@ -138,7 +139,7 @@ def test_a_caller_who_does_not_configure_the_owning_project_may_not_rotate(
     response = outsider.post(
         f"/workflow/recipients/{acme}/rotate-token",
         json={"ExistingTokenExpiresInSeconds": 3600},
-        headers={"Authorization": "Bearer key-0123456", "X-Workspace-URL": emulator.url},
+        headers={"Authorization": "Bearer someone-key-0123456789abcdef01234", "X-Workspace-URL": emulator.url},
     )
 
     assert response.status_code == 403, response.json

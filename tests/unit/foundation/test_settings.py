@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from shared.api_keys import hash_api_key, matches
 from shared.errors import ConfigurationError
-from shared.settings import Settings, hash_api_key
+from shared.settings import Settings
 
 
 def settings(**env: str) -> Settings:
@@ -91,11 +92,21 @@ def test_workspace_url_lists_are_split_on_commas_and_spaces_and_normalised():
     assert s.dev_workspace_urls == ("http://127.0.0.1:8001", "http://localhost:8002")
 
 
-def test_api_keys_are_kept_only_as_hashes():
-    s = settings(api_keys="ci-bot=a-long-secret-key, local=sha256:" + "ab" * 32)
+def test_api_keys_are_kept_only_as_salted_hashes():
+    stored = hash_api_key("a-stored-secret-key-0123456789abcdef")
+    s = settings(api_keys=f"ci-bot=a-long-secret-key-0123456789abcdef, local={stored}")
     assert [k.name for k in s.api_keys] == ["ci-bot", "local"]
-    assert s.api_keys[0].key_hash == hash_api_key("a-long-secret-key")
-    assert "a-long-secret-key" not in repr(s)
+    assert matches("a-long-secret-key-0123456789abcdef", s.api_keys[0].key_hash)
+    assert s.api_keys[1].key_hash == stored and matches("a-stored-secret-key-0123456789abcdef", stored)
+    assert "a-long-secret-key-0123456789abcdef" not in repr(s)
+    # Each key has its own salt: the same key stored twice gives two different forms.
+    assert hash_api_key("a-long-secret-key-0123456789abcdef") != hash_api_key("a-long-secret-key-0123456789abcdef")
+
+
+@pytest.mark.parametrize("entry", ["ci=short-key-of-31-characters-xx", "ci=sha256:" + "ab" * 32, "ci=scrypt:00:11"])
+def test_short_keys_and_unsalted_or_malformed_hashes_are_refused(entry):
+    with pytest.raises(ConfigurationError, match="Invalid setting api_keys"):
+        settings(api_keys=entry)
 
 
 def test_connection_strings_keys_and_secrets_stay_out_of_repr():
@@ -103,12 +114,12 @@ def test_connection_strings_keys_and_secrets_stay_out_of_repr():
         domain_db_connection_string="postgresql://app:db-pa55word@db:5432/sharepack",
         queue_backend="azure",
         azure_queue_connection_string="DefaultEndpointsProtocol=https;AccountName=a;AccountKey=queue-k3y==",
-        api_keys="ci-bot=a-long-secret-key",
+        api_keys="ci-bot=a-long-secret-key-0123456789abcdef",
         azure_client_id="app-id",
         azure_client_secret="client-s3cret",
     )
     shown = repr(s)
-    for secret in ("db-pa55word", "queue-k3y", hash_api_key("a-long-secret-key"), "client-s3cret"):
+    for secret in ("db-pa55word", "queue-k3y", s.api_keys[0].key_hash, "client-s3cret"):
         assert secret not in shown
     assert "queue_backend='azure'" in shown  # the rest of the settings is still there to read
 

@@ -187,3 +187,150 @@ HOSTILE_FILES: dict[str, Callable[[], HostileFile]] = {
     "yaml-lone-surrogate": yaml_lone_surrogate,
     "yaml-dense-values": yaml_dense_values,
 }
+
+
+# The third round: each of these reached a recursive routine, a C extension or Python's integer conversion
+# unbounded, or was accepted when it must not be.
+
+
+def _valid_yaml() -> str:
+    return yaml_bytes(valid_document()).decode()
+
+
+def yaml_deep_flow_closed_in_quotes(depth: int = 50_000) -> HostileFile:
+    """Flow sequences tens of thousands deep whose closing brackets sit inside a quoted scalar written first:
+    a count of every bracket in the text sees them balanced; libyaml's recursive parser sees the nesting."""
+    return "deep-flow-quoted.yaml", (f'metadata: "{"]" * depth}"\nrecipient: ' + "[" * depth + "\n").encode()
+
+
+def yaml_deep_flow_closed_in_comment(depth: int = 50_000) -> HostileFile:
+    """The same with the closing brackets inside a comment."""
+    return "deep-flow-comment.yaml", (f"# {'}' * depth}\nrecipient: " + "{a: " * depth + "\n").encode()
+
+
+def yaml_deep_merge_keys(depth: int = 450) -> HostileFile:
+    """Merge keys (`<<`) nested hundreds deep: the constructor flattens them recursively."""
+    merges = "{<<: " * depth + "{a: 1}" + "}" * depth
+    return "deep-merge.yaml", (_valid_yaml() + f"pipelines:\n- {merges}\n").encode()
+
+
+def yaml_huge_integer(digits: int = 5_000) -> HostileFile:
+    """An integer beyond Python's 4,300-digit conversion limit where a number is expected."""
+    text = _valid_yaml().replace("  type: D2O\n", f"  type: D2O\n  token_expiry_days: {'9' * digits}\n", 1)
+    return "huge-integer.yaml", text.encode()
+
+
+def yaml_nan_for_integer() -> HostileFile:
+    """`.nan` and `.inf` where whole numbers are expected."""
+    pipeline = ("pipelines:\n- name: p\n  source_table: sales.reporting.raw\n  target_table: sales.reporting.orders\n"
+                "  scd_type: .inf\n")
+    text = _valid_yaml().replace("  type: D2O\n", "  type: D2O\n  token_expiry_days: .nan\n", 1) + pipeline
+    return "nan.yaml", text.encode()
+
+
+def _with_pipeline(**fields: str) -> str:
+    pipeline = {"name": "p", "source_table": "sales.reporting.raw", "target_table": "sales.reporting.orders",
+                **fields}
+    return _valid_yaml() + "pipelines:\n- " + "\n  ".join(f"{key}: {value}" for key, value in pipeline.items()) + "\n"
+
+
+def yaml_time_zone_directory() -> HostileFile:
+    """A time zone naming a directory of the zone database."""
+    return "zone-directory.yaml", _with_pipeline(schedule="'0 0 2 * * ?'", timezone="America").encode()
+
+
+def yaml_time_zone_path() -> HostileFile:
+    """A time zone naming a path out of the zone database."""
+    return "zone-path.yaml", _with_pipeline(schedule="'0 0 2 * * ?'", timezone="../../../etc/passwd").encode()
+
+
+def yaml_cron_increment_beyond_field() -> HostileFile:
+    """A Quartz increment larger than its field (every 90 minutes of an hour)."""
+    return "cron-increment.yaml", _with_pipeline(schedule="'0 0/90 * * * ?'").encode()
+
+
+def yaml_cron_huge_number(digits: int = 5_000) -> HostileFile:
+    """A cron field of thousands of digits."""
+    return "cron-digits.yaml", _with_pipeline(schedule=f"'0 {'1' * digits} * * * ?'").encode()
+
+
+def yaml_name_longer_once_lower_cased() -> HostileFile:
+    """A name of 200 characters that lower-cases to 400 (`İ` lower-cases to two)."""
+    return "dotted-i.yaml", _valid_yaml().replace("- name: Sales\n", f"- name: {'İ' * 200}\n", 1).encode()
+
+
+def yaml_bidi_override_in_name() -> HostileFile:
+    """A right-to-left override in a name: it shows as another name on every screen."""
+    return "bidi.yaml", _valid_yaml().replace("- name: Sales\n", "- name: \"Sa\\u202eles\"\n", 1).encode()
+
+
+def yaml_zero_width_in_name() -> HostileFile:
+    """A zero-width space in a name: two names that look the same."""
+    return "zero-width.yaml", _valid_yaml().replace("- name: Sales\n", "- name: \"Sa\\u200bles\"\n", 1).encode()
+
+
+def yaml_hex_number_as_name() -> HostileFile:
+    """An unquoted `0x7A69` as a name: YAML reads the integer 31337."""
+    return "hex-name.yaml", _valid_yaml().replace("- name: Sales\n", "- name: 0x7A69\n", 1).encode()
+
+
+def yaml_long_line_of_invalid_items(count: int = 40_000) -> HostileFile:
+    """One line of hundreds of KB: tens of thousands of invalid data objects, comma-separated in one value."""
+    line = ",".join(f"bad{i}" for i in range(count))
+    document = valid_document()
+    document["share"][0]["data_objects"] = line
+    return "long-line.yaml", yaml_bytes(document)
+
+
+def yaml_long_line_of_invalid_recipients(count: int = 27_000) -> HostileFile:
+    """One 570 KB line: tens of thousands of invalid recipients in one flow sequence, each a schema load."""
+    line = ", ".join(["{name: a b, type: X}"] * count)
+    return "long-line-recipients.yaml", (_valid_yaml().replace("recipient:\n", "recipient_old:\n", 1)
+                                         + f"recipient: [{line}]\n").encode()
+
+
+def excel_many_unreferenced_parts(parts: int = 900, rows: int = 1_000) -> HostileFile:
+    """Hundreds of parts full of cells that no sheet of the workbook refers to (tens of MB to scan), around a
+    pack with one bad value: the refusal must not wait for the parts nothing reads."""
+    document = valid_document()
+    document["recipient"][0]["email"] = "not an address"
+    workbook = workbook_bytes(document_sheets(document))
+    cells = b"".join(f'<row r="{row}"><c r="A{row}" t="inlineStr"><is><t>x</t></is></c></row>'.encode()
+                     for row in range(1, rows))
+    filler = b"<worksheet><sheetData>" + cells + b"</sheetData></worksheet>"
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as target:
+        source = zipfile.ZipFile(io.BytesIO(workbook))
+        for entry in source.infolist():
+            target.writestr(entry.filename, source.read(entry))
+        for index in range(parts):
+            target.writestr(f"xl/worksheets/unused{index}.xml", filler)
+    return "many-parts.xlsx", buffer.getvalue()
+
+
+def excel_cron_huge_number(digits: int = 5_000) -> HostileFile:
+    """The Pipelines sheet's schedule with a field of thousands of digits."""
+    sheets = document_sheets(valid_document())
+    sheets["Pipelines"] = [["name", "source_table", "target_table", "schedule"],
+                           ["p", "sales.reporting.raw", "sales.reporting.orders", f"0 {'7' * digits} * * * ?"]]
+    return "cron-digits.xlsx", workbook_bytes(sheets)
+
+
+HOSTILE_FILES.update({
+    "yaml-deep-flow-closed-in-quotes": yaml_deep_flow_closed_in_quotes,
+    "yaml-deep-flow-closed-in-comment": yaml_deep_flow_closed_in_comment,
+    "yaml-deep-merge-keys": yaml_deep_merge_keys,
+    "yaml-huge-integer": yaml_huge_integer,
+    "yaml-nan-for-integer": yaml_nan_for_integer,
+    "yaml-time-zone-directory": yaml_time_zone_directory,
+    "yaml-time-zone-path": yaml_time_zone_path,
+    "yaml-cron-increment-beyond-field": yaml_cron_increment_beyond_field,
+    "yaml-cron-huge-number": yaml_cron_huge_number,
+    "yaml-name-longer-once-lower-cased": yaml_name_longer_once_lower_cased,
+    "yaml-bidi-override-in-name": yaml_bidi_override_in_name,
+    "yaml-zero-width-in-name": yaml_zero_width_in_name,
+    "yaml-long-line-of-invalid-items": yaml_long_line_of_invalid_items,
+    "yaml-long-line-of-invalid-recipients": yaml_long_line_of_invalid_recipients,
+    "excel-many-unreferenced-parts": excel_many_unreferenced_parts,
+    "excel-cron-huge-number": excel_cron_huge_number,
+})
