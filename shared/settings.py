@@ -75,8 +75,9 @@ class Settings:
     # Rate limits, counted per API process (shared/rate_limit.py): requests per API key per minute, and failed
     # sign-ins (API key or console) per client address before that address is locked out for a while.
     api_key_requests_per_minute: int = 1200
-    # Failed sign-ins from one client address before it is locked out, and for how long.
+    # Failed sign-ins from one client address before it is locked out.
     failed_sign_ins_allowed: int = 10
+    # How long a locked-out address is refused.
     sign_in_lockout_seconds: int = 300
     # Entra ID bearer tokens: the tenant, the audience (the API's app id URI), the issuer and where the
     # signing keys are (JWKS URL, or a file for tests).

@@ -41,7 +41,7 @@ from tests.fixtures.waiting import wait_for
 
 pytestmark = pytest.mark.containers
 
-API_KEY = "containers-api-key-0123"
+API_KEY = "containers-api-key-0123456789abcdef0123"
 SOCKET_DIR_IN_CONTAINER = "/run/postgresql"
 # Each process's grace period: Container Apps and compose give 30 s before SIGKILL.
 GRACE_SECONDS = 30

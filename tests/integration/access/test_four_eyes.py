@@ -79,9 +79,9 @@ def test_a_tenant_configurator_cannot_change_or_clear_approver_groups(session_fa
     assert tables(session_factory) == before
     # What she may do: change the configurators, the approvers kept (sent unchanged, or left out).
     put_project(session_factory, jane, "Finance", "Partner analytics", approver_groups=["Finance-Approvers"],
-                configurator_groups=["team-a"])
+                configurator_groups=["finance-configurators"])
     project = put_project(session_factory, jane, "Finance", "Partner analytics", approver_groups=None,
-                          configurator_groups=["team-a"])
+                          configurator_groups=["finance-configurators"])
     assert project.approver == ["finance-approvers"]
 
 

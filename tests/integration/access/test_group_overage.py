@@ -83,12 +83,12 @@ def test_the_emulator_issues_the_overage_claim_above_200_groups(graph, member_of
     user_id, _ = member_of_250
     picked = requests.get(f"{graph.url}/{GRAPH_TENANT}/oauth2/v2.0/authorize", allow_redirects=False, timeout=10,
                           params={"client_id": CONSOLE_CLIENT_ID, "response_type": "code", "login_hint": user_id,
-                                  "redirect_uri": "http://localhost/cb", "nonce": "n"})
+                                  "redirect_uri": "http://localhost/console/sign-in/microsoft/callback", "nonce": "n"})
     assert picked.status_code == 302
     code = picked.headers["Location"].split("code=")[1].split("&")[0]
     answer = requests.post(f"{graph.url}/{GRAPH_TENANT}/oauth2/v2.0/token", timeout=10, data={
         "client_id": CONSOLE_CLIENT_ID, "client_secret": CONSOLE_CLIENT_SECRET, "grant_type": "authorization_code",
-        "code": code, "redirect_uri": "http://localhost/cb",
+        "code": code, "redirect_uri": "http://localhost/console/sign-in/microsoft/callback",
     }).json()
     claims = jwt.decode(answer["id_token"], options={"verify_signature": False})
     assert "groups" not in claims and claims["_claim_names"] == {"groups": "src1"}

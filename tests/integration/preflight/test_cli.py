@@ -31,7 +31,7 @@ pytestmark = pytest.mark.integration
 
 
 #: alice configures Finance (`approval_gate`); the tests that do not set the gate up call as the admin.
-CONFIGURATOR_KEY = "alice-secret-key"
+CONFIGURATOR_KEY = "alice-secret-key-0123456789abcdef0123"
 
 
 @pytest.fixture

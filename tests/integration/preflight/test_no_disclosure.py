@@ -21,11 +21,12 @@ from shared.models import AdGroup, Project, Recipient, Share, SharePack, Tenant
 from shared.share_pack_file import parse_share_pack
 from shared.status import SharePackStatus
 from shared.use_cases.lifecycle import REVISED
+from tests.integration.api.conftest import API_KEY
 from tests.integration.preflight.conftest import EXAMPLE_TABLES, post_file
 
 pytestmark = pytest.mark.integration
 
-RIVAL_KEY = "rival-secret-key-0123456789"
+RIVAL_KEY = "rival-secret-key-0123456789abcdef0123"
 SECRETS = ("10.1.2.3", "victim secret comment", "sales.reporting.orders")
 
 RIVAL_PACK = """
@@ -70,7 +71,7 @@ def rival(api, session_factory, emulator: EmulatorControl, workspace_client: Wor
         History(session, Share).create(created_by="worker", workspace_url=emulator.url,
                                        share_name="sales_reporting", project_id=victim.project_id)
     emulator.clear_requests()
-    client = api(api_keys=f"tester=test-api-key-0123,rival@example.com={RIVAL_KEY}")
+    client = api(api_keys=f"tester={API_KEY},rival@example.com={RIVAL_KEY}")
     return client, {"Authorization": f"Bearer {RIVAL_KEY}", "X-Workspace-URL": emulator.url}
 
 
