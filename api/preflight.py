@@ -6,7 +6,7 @@ from collections.abc import Callable
 from functools import partial
 
 from api.context import Services
-from shared.preflight import PreflightReport, preflight_within
+from shared.preflight import CachedReaders, PreflightReport, preflight_within
 from shared.share_pack_file import SharePackSpec
 
 
@@ -16,8 +16,10 @@ def upload_preflight(svc: Services, url: str) -> Callable[[SharePackSpec], Prefl
     reader_for = svc.reader_for
     if reader_for is None:
         return None
+    # A burst of uploads reads the workspace once (shared.preflight.cache); refusals are still read live.
+    reader = reader_for.cached if isinstance(reader_for, CachedReaders) else reader_for
     return partial(
         preflight_within,
-        reader_for=lambda: reader_for(url),
+        reader_for=lambda: reader(url),
         budget_seconds=svc.settings.preflight_budget_seconds,
     )

@@ -13,8 +13,8 @@
 Settings from the environment or `.env` override these defaults (for example QUEUE_BACKEND=azure).
 Prometheus metrics: the API at http://127.0.0.1:8000/metrics, the worker at http://127.0.0.1:9102/metrics,
 the sync service at http://127.0.0.1:9103/metrics.
-DEVSTACK_HOME, DEVSTACK_API_PORT, DEVSTACK_EMULATOR_PORT, DEVSTACK_GRAPH_PORT and DEVSTACK_WORKER_METRICS_PORT
-move the stack (the tests run one aside).
+DEVSTACK_HOME, DEVSTACK_API_PORT, DEVSTACK_EMULATOR_PORT, DEVSTACK_GRAPH_PORT, DEVSTACK_WORKER_METRICS_PORT,
+DEVSTACK_SYNC_METRICS_PORT and DEVSTACK_SMTP_PORT move the stack (the tests and bench/bench_api.py run one aside).
 
 When it stops, it stops everything it started: the children (each in its own process group, so
 gunicorn's workers go with their master) and the embedded PostgreSQL server, which `pg_ctl` runs detached
@@ -98,6 +98,7 @@ def main() -> int:
     graph_url = f"http://127.0.0.1:{graph_port}"
     worker_metrics_port = int(os.environ.get("DEVSTACK_WORKER_METRICS_PORT", "9102"))
     sync_metrics_port = int(os.environ.get("DEVSTACK_SYNC_METRICS_PORT", "9103"))
+    smtp_port = int(os.environ.get("DEVSTACK_SMTP_PORT", "8025"))
     api_url, emulator_url = f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{emulator_port}"
     local.mkdir(parents=True, exist_ok=True)
     # The console's session key, shared by gunicorn's workers; a new one per run signs everyone out.
@@ -107,6 +108,8 @@ def main() -> int:
         "CONSOLE_SECRET_KEY": secrets.token_hex(32),
         **os.environ,
     }
+    if "DEVSTACK_SMTP_PORT" in os.environ:  # moved aside: the stack's own mail server is where mail goes
+        env["SMTP_PORT"] = str(smtp_port)
     try:
         with ExitStack() as stack:
             if not env.get("DOMAIN_DB_CONNECTION_STRING") and not env.get("domain_db_connection_string"):
@@ -129,7 +132,7 @@ def main() -> int:
                   "--seed", str(ROOT / "devstack" / "graph_seed.json")], child_env),
                 ([python, "-m", "gunicorn", "--config", "api/gunicorn.conf.py", "api.wsgi:app"], child_env),
                 ([python, "-m", "worker"], {**child_env, "METRICS_PORT": str(worker_metrics_port)}),
-                ([python, "-m", "devstack.mailserver", "--port", "8025", "--directory", str(local / "mail")],
+                ([python, "-m", "devstack.mailserver", "--port", str(smtp_port), "--directory", str(local / "mail")],
                  child_env),
                 ([python, "-m", "sync"], {**child_env, "METRICS_PORT": str(sync_metrics_port)}),
             ]

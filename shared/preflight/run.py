@@ -3,7 +3,9 @@
 Reads are batched: one ``tables.list`` per schema the pack names (not one call per table), run at most
 ``concurrency`` at a time alongside the metastore summary, the share list and the planner's own read.
 `preflight_within` bounds the whole run in time for the upload route: a workspace that cannot be read in
-time is not a reason to refuse an upload (the worker's plan is the final word), only a warning.
+time is not a reason to refuse an upload (the worker's plan is the final word), only a warning. The upload
+reads through `cache.CachedCatalogReader` (a few seconds' memory per workspace); its refusals are confirmed
+by a live read.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Protocol, TypeVar
 
 from shared.errors import ConfigurationError
 from shared.logging import get_logger
+from shared.preflight.cache import CachedCatalogReader
 from shared.preflight.checks import CatalogFacts, check_pack, schemas_to_read
 from shared.provisioning.errors import ProvisioningError
 from shared.provisioning.gateway import MetastoreSharing
@@ -87,6 +90,9 @@ def preflight(pack: SharePackSpec, reader: CatalogReader, *, concurrency: int = 
     facts = read_facts(pack, reader, concurrency=concurrency)
     plan = make_plan(pack, facts.state)
     errors, warnings = check_pack(pack, facts, plan)
+    if errors and isinstance(reader, CachedCatalogReader) and not reader.fresh:
+        # Cached answers may only let a pack through: a refusal is what the live workspace says.
+        return preflight(pack, reader.refreshing(), concurrency=concurrency)
     return PreflightReport(errors=errors, warnings=warnings, plan=plan)
 
 
