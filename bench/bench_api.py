@@ -33,6 +33,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from contextlib import suppress
 from pathlib import Path
 
 from sqlalchemy import create_engine, text
@@ -164,7 +165,7 @@ def devstack_run(tree: Path, *, seconds: float, clients: int, profile: Path | No
             workspace_log = EmulatorControl(workspace)
             graph_log = GraphEmulatorControl(f"http://127.0.0.1:{ports['GRAPH']}")
             workspace_before, graph_before = len(workspace_log.requests()), len(graph_log.requests())
-            cpu_before = sum(sum(p.cpu_times()[:2]) for p in gunicorn)
+            cpu_before = cpu_seconds(gunicorn)
             others_before = component_cpu(stack.pid, Path(home) / "postgres")
             spies = [subprocess.Popen([str(Path(sys.executable).parent / "py-spy"), "record", "--nonblocking",
                                        "--format", "raw", "--duration", str(int(seconds)), "--pid", str(p.pid),
@@ -173,8 +174,9 @@ def devstack_run(tree: Path, *, seconds: float, clients: int, profile: Path | No
                      for p in gunicorn[1:]] if profile else []
             uploads = load(port, method="POST", path="/workflow/sharepack/upload", body=body, clients=clients,
                            seconds=seconds, headers=headers)
-            cpu = sum(sum(p.cpu_times()[:2]) for p in gunicorn) - cpu_before
-            others = {k: v - others_before.get(k, 0.0) for k, v in component_cpu(stack.pid, Path(home) / "postgres").items()}
+            cpu = cpu_seconds(gunicorn) - cpu_before
+            others_after = component_cpu(stack.pid, Path(home) / "postgres")
+            others = {k: v - others_before.get(k, 0.0) for k, v in others_after.items()}
             for spy in spies:
                 spy.wait(timeout=60)
             calls = workspace_log.requests()[workspace_before:]
@@ -192,6 +194,17 @@ def devstack_run(tree: Path, *, seconds: float, clients: int, profile: Path | No
         "worker_calls": (len(calls) - by_api) / max(1, uploads["requests"]),
         "graph_calls": len(graph_calls) / max(1, uploads["requests"]),
     }
+
+
+def cpu_seconds(processes: list) -> float:
+    """User + system CPU of the processes still running."""
+    import psutil
+
+    total = 0.0
+    for process in processes:
+        with suppress(psutil.NoSuchProcess):
+            total += sum(process.cpu_times()[:2])
+    return total
 
 
 COMPONENTS = ("graph_emulator", "emulator", "gunicorn", "worker", "sync", "mailserver")
@@ -255,8 +268,11 @@ def describe(r: dict) -> str:
             f"{r['ceiling']['per_second']:6.0f}/s | uploads/health {share(r):.3f} | API CPU {r['cpu_ms']:5.1f} ms"
             f"/upload | workspace calls/upload API {r['api_calls']:.2f} worker {r['worker_calls']:.2f} | Graph "
             f"{r['graph_calls']:.2f} | statuses {u['statuses']}"
-            + (f"\n    CPU ms per upload by part: {', '.join(f'{k} {v:.1f}' for k, v in sorted(r['stack_cpu_ms'].items()))}"
-               if "stack_cpu_ms" in r else ""))
+            + (f"\n    CPU ms per upload by part: {by_part(r['stack_cpu_ms'])}" if "stack_cpu_ms" in r else ""))
+
+
+def by_part(cpu_ms: dict[str, float]) -> str:
+    return ", ".join(f"{part} {ms:.1f}" for part, ms in sorted(cpu_ms.items()))
 
 
 def median_of(results: list[dict]) -> dict:

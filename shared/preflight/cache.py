@@ -77,6 +77,12 @@ class ReadCache:
         pending.set_result(value)
         return value
 
+    def has(self, key: Hashable) -> bool:
+        """Whether ``key`` has a value that is still fresh."""
+        with self._lock:
+            kept = self._values.get(key)
+            return kept is not None and kept[0] > self._clock()
+
     def invalidate(self) -> None:
         """Forget everything (and what is being loaded right now will not be kept)."""
         with self._lock:
@@ -137,11 +143,23 @@ class CachedCatalogReader:
 
     def _all(self, reads: list[tuple[Hashable, Callable[[], Any]]]) -> dict[Hashable, Any]:
         """Every read's value; the misses run side by side (at most ``concurrency`` at once)."""
-        if len(reads) <= 1:
-            return {key: self._get(key, load) for key, load in reads}
-        with ThreadPoolExecutor(max_workers=min(self._concurrency, len(reads))) as pool:
-            futures = {key: pool.submit(self._get, key, load) for key, load in reads}
-            return {key: future.result() for key, future in futures.items()}
+        missing = [(key, load) for key, load in reads if self.fresh or not self._cache.has(key)]
+        values: dict[Hashable, Any] = {}
+        if len(missing) > 1:
+            with ThreadPoolExecutor(max_workers=min(self._concurrency, len(missing))) as pool:
+                futures = {key: pool.submit(self._get, key, load) for key, load in missing}
+                values = {key: future.result() for key, future in futures.items()}
+        return {key: values[key] if key in values else self._get(key, load) for key, load in reads}
+
+    def has_facts(self, share_pack: SharePackSpec, schemas: list[str]) -> bool:
+        """Whether every read a pre-flight of ``share_pack`` makes is kept (then it needs no threads)."""
+        if self.fresh or not all(self._cache.has(key) for key in (("recipients",), ("shares",), ("metastore",))):
+            return False
+        existing = self.share_names()
+        keys = [(kind, share.name) for share in share_pack.shares if share.name in existing
+                for kind in ("share", "grants")]
+        keys += [("tables", *schema.lower().split(".", 1)) for schema in schemas]
+        return all(self._cache.has(key) for key in keys)
 
     def list_tables(self, catalog: str, schema: str) -> dict[str, str] | None:
         return self._get(("tables", catalog.lower(), schema.lower()), lambda: self.live.list_tables(catalog, schema))

@@ -10,11 +10,11 @@ by a live read.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from shared.errors import ConfigurationError
 from shared.logging import get_logger
@@ -60,7 +60,9 @@ class PreflightReport:
 def read_facts(pack: SharePackSpec, reader: CatalogReader, *, concurrency: int = DEFAULT_CONCURRENCY) -> CatalogFacts:
     """Read what the checks need, concurrently."""
     schemas = sorted(schemas_to_read(pack))
-    with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
+    if isinstance(reader, CachedCatalogReader) and reader.has_facts(pack, schemas):
+        concurrency = 0  # all kept: read in this thread (a pool's threads cost more than the reads)
+    with ThreadPoolExecutor(max_workers=max(1, concurrency)) if concurrency else _InThread() as pool:
         state = pool.submit(reader.read_state, pack)
         sharing = pool.submit(reader.metastore_sharing)
         share_names = pool.submit(reader.share_names)
@@ -94,6 +96,27 @@ def preflight(pack: SharePackSpec, reader: CatalogReader, *, concurrency: int = 
         # Cached answers may only let a pack through: a refusal is what the live workspace says.
         return preflight(pack, reader.refreshing(), concurrency=concurrency)
     return PreflightReport(errors=errors, warnings=warnings, plan=plan)
+
+
+class _InThread:
+    """The part of `ThreadPoolExecutor` `read_facts` uses, running each call at once in this thread."""
+
+    def __enter__(self) -> _InThread:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def submit(self, fn: Callable[..., T], *args: Any) -> Future[T]:
+        future: Future[T] = Future()
+        try:
+            future.set_result(fn(*args))
+        except Exception as exc:
+            future.set_exception(exc)
+        return future
+
+    def map(self, fn: Callable[..., T], items: Iterable[Any]) -> Iterator[T]:
+        return map(fn, items)
 
 
 #: Threads that outlive a timed-out pre-flight finish in the background (their reads are bounded by the
