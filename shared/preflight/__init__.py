@@ -9,6 +9,7 @@ from shared.preflight.run import (
     preflight,
     preflight_within,
     read_within,
+    wait_for_background_reads,
 )
 
 __all__ = [
@@ -23,4 +24,5 @@ __all__ = [
     "preflight",
     "preflight_within",
     "read_within",
+    "wait_for_background_reads",
 ]

@@ -10,6 +10,7 @@ by a live read.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -132,13 +133,51 @@ class WorkspaceUnreadable(Exception):
         self.reason = reason
 
 
+class _InFlight:
+    """How many reads `read_within` has running, so a process (or a test) can wait for the ones it left."""
+
+    def __init__(self) -> None:
+        self._count = 0
+        self._changed = threading.Condition()
+
+    def run(self, read: Callable[[], T]) -> T:
+        try:
+            return read()
+        finally:
+            with self._changed:
+                self._count -= 1
+                self._changed.notify_all()
+
+    def submit(self, read: Callable[[], T]) -> Future[T]:
+        with self._changed:
+            self._count += 1
+        try:
+            return _BACKGROUND.submit(self.run, read)
+        except BaseException:
+            with self._changed:
+                self._count -= 1
+            raise
+
+    def wait_idle(self, timeout: float) -> bool:
+        with self._changed:
+            return self._changed.wait_for(lambda: self._count == 0, timeout=timeout)
+
+
+_IN_FLIGHT = _InFlight()
+
+
+def wait_for_background_reads(timeout: float) -> bool:
+    """Wait until no read that outlived its budget is still running; False if some still are after ``timeout``."""
+    return _IN_FLIGHT.wait_idle(timeout)
+
+
 def read_within(read: Callable[[], T], *, budget_seconds: float) -> T:
     """Run a read of a workspace, waiting at most ``budget_seconds`` for it.
 
     Raises:
         WorkspaceUnreadable: it took longer, or the workspace could not be read (a classified failure).
     """
-    future = _BACKGROUND.submit(read)
+    future = _IN_FLIGHT.submit(read)
     try:
         return future.result(timeout=budget_seconds)
     except FutureTimeout:

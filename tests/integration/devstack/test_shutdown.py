@@ -118,6 +118,7 @@ def test_sigterm_stops_the_children_and_the_embedded_postgres():
         "DEVSTACK_GRAPH_PORT": str(free_port()),
         "DEVSTACK_WORKER_METRICS_PORT": str(free_port()),
         "DEVSTACK_SYNC_METRICS_PORT": str(free_port()),
+        "DEVSTACK_SMTP_PORT": str(free_port()),  # 8025 may be taken by `make run` or another session's test
         "WEB_CONCURRENCY": "1",
     }
     for name in ("DOMAIN_DB_CONNECTION_STRING", "domain_db_connection_string"):
