@@ -6,8 +6,9 @@ unreachable, throttles us or runs out of budget, the checks that needed it are s
 warning: the upload must not depend on Azure AD being up. A check that fails is an error located at the
 field it concerns ("alice@example.com is disabled in Azure AD" at `metadata.requestor`).
 
-With ``cache_seconds`` (the API sets a few seconds) what the tables and Graph said is reused for that long,
-so a burst of uploads by the same people costs no lookup at all; answers Graph could not give are not kept,
+With ``cache_seconds`` (the API sets a few seconds) what the tables and Graph said of a user or a group is
+reused for that long, so a burst of uploads by the same people costs one query (the tenant and project, which
+administrators change, are always read); answers Graph could not give are not kept,
 and an upload the kept answers would refuse is checked again live, so only the directory's current word
 refuses one (the same rule as the pre-flight's cache, `shared.preflight.cache`).
 """
@@ -181,11 +182,10 @@ class _Lookups:
         return _Known(exists=True) if synced else self.run.group(name)
 
     def tenant(self, business_line: str, project_name: str) -> _TenantFacts | None:
-        """The registered tenant of a business line and its project (None: not registered)."""
-        key = ("tenant", business_line.strip().lower(), project_name.strip().lower())
-        return self._get(key, lambda: self._tenant(business_line, project_name))
+        """The registered tenant of a business line and its project (None: not registered), in one query.
 
-    def _tenant(self, business_line: str, project_name: str) -> _TenantFacts | None:
+        Not kept: an administrator's change of the allowed domains or the project's groups applies at once.
+        """
         project = and_(Project.tenant_id == Tenant.tenant_id, Project.is_current, ~Project.is_deleted,
                        func.lower(Project.project_name) == project_name.strip().lower())
         row = self.session.execute(
