@@ -35,6 +35,7 @@ import uuid
 from collections.abc import Callable
 from contextlib import suppress
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import create_engine, text
 
@@ -160,21 +161,21 @@ def devstack_run(tree: Path, *, seconds: float, clients: int, profile: Path | No
                  headers=headers)  # warm-up: every gunicorn thread has its connections and clients
             ceiling = load(port, method="GET", path="/workflow/health/live", body=None, clients=clients,
                            seconds=seconds, headers=headers)
-            gunicorn = [p for p in psutil.Process(stack.pid).children(recursive=True)
-                        if "gunicorn" in " ".join(p.cmdline())]
+            master = next(p for p in psutil.Process(stack.pid).children() if "gunicorn" in " ".join(p.cmdline()))
+            gunicorn = master.children()
             workspace_log = EmulatorControl(workspace)
             graph_log = GraphEmulatorControl(f"http://127.0.0.1:{ports['GRAPH']}")
             workspace_before, graph_before = len(workspace_log.requests()), len(graph_log.requests())
-            cpu_before = cpu_seconds(gunicorn)
+            cpu_before = gunicorn_cpu(master)
             others_before = component_cpu(stack.pid, Path(home) / "postgres")
             spies = [subprocess.Popen([str(Path(sys.executable).parent / "py-spy"), "record", "--nonblocking",
                                        "--format", "raw", "--duration", str(int(seconds)), "--pid", str(p.pid),
                                        "--output", str(profile / f"{tree.name}-{p.pid}.txt")],
                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-                     for p in gunicorn[1:]] if profile else []
+                     for p in gunicorn] if profile else []
             uploads = load(port, method="POST", path="/workflow/sharepack/upload", body=body, clients=clients,
                            seconds=seconds, headers=headers)
-            cpu = cpu_seconds(gunicorn) - cpu_before
+            cpu = gunicorn_cpu(master) - cpu_before
             others_after = component_cpu(stack.pid, Path(home) / "postgres")
             others = {k: v - others_before.get(k, 0.0) for k, v in others_after.items()}
             for spy in spies:
@@ -196,14 +197,15 @@ def devstack_run(tree: Path, *, seconds: float, clients: int, profile: Path | No
     }
 
 
-def cpu_seconds(processes: list) -> float:
-    """User + system CPU of the processes still running."""
+def gunicorn_cpu(master: Any) -> float:
+    """CPU seconds of gunicorn so far: the master, its running workers, and the workers it has reaped
+    (a worker is replaced after `max_requests`; its time then counts in the master's children times)."""
     import psutil
 
-    total = 0.0
-    for process in processes:
+    total = sum(master.cpu_times()[:4])
+    for worker in master.children():
         with suppress(psutil.NoSuchProcess):
-            total += sum(process.cpu_times()[:2])
+            total += sum(worker.cpu_times()[:2])
     return total
 
 
@@ -217,7 +219,8 @@ def component_cpu(stack_pid: int, data_dir: Path) -> dict[str, float]:
     from devstack.__main__ import postmaster_pid
 
     seconds: dict[str, float] = {}
-    processes = [("stack", p) for p in psutil.Process(stack_pid).children(recursive=True)]
+    processes = [("stack", p) for p in psutil.Process(stack_pid).children(recursive=True)
+                 if "gunicorn" not in " ".join(p.cmdline())]
     if (postmaster := postmaster_pid(data_dir)) is not None:
         server = psutil.Process(postmaster)
         processes += [("postgres", p) for p in [server, *server.children(recursive=True)]]
@@ -229,6 +232,9 @@ def component_cpu(stack_pid: int, data_dir: Path) -> dict[str, float]:
             continue
         name = kind if kind == "postgres" else next((c for c in COMPONENTS if c in command), "other")
         seconds[name] = seconds.get(name, 0.0) + used
+    for master in psutil.Process(stack_pid).children():
+        if "gunicorn" in " ".join(master.cmdline()):
+            seconds["gunicorn"] = gunicorn_cpu(master)
     return seconds
 
 
