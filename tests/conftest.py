@@ -14,12 +14,12 @@ from pathlib import Path
 import pytest
 
 pytest_plugins = [
+    "tests.fixtures.leftovers",  # first: tests.fixtures.azurite imports it
     "tests.fixtures.postgres",
     "tests.fixtures.azurite",
     "tests.fixtures.emulator",
     "tests.fixtures.smtp",
     "tests.fixtures.graph_emulator",
-    "tests.fixtures.leftovers",
 ]
 
 TESTS = Path(__file__).resolve().parent
