@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 CHECKOV := $(VENV)/checkov/bin/checkov
 CHECKOV_VERSION := 3.3.30
 
-.PHONY: install tools run test test-containers images lock bench clean
+.PHONY: install tools run lint test test-fast test-containers images lock bench clean
 
 install: $(STAMP) node_modules/.installed tools $(CHECKOV)
 
@@ -41,9 +41,20 @@ node_modules/.installed: package.json
 run: install
 	$(BIN)/python -m devstack
 
-test: install
+# The suite in random order (pytest-randomly, on in pyproject.toml: a test leaning on another's leftovers fails;
+# rerun an order with PYTEST_ARGS=--randomly-seed=N, the seed printed at the top), spread over every core by
+# pytest-xdist, each file on one worker (its module fixtures are built once).
+XDIST := -n auto --dist loadfile
+test: lint
+	$(BIN)/python -m pytest $(XDIST) $(PYTEST_ARGS)
+
+# ruff over the whole tree (pyproject.toml's [tool.ruff]); `make test` runs it first.
+lint: install
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The inner loop: unit and integration tests without the slow ones (about a minute).
+test-fast: install
+	$(BIN)/python -m pytest $(XDIST) -m "(unit or integration) and not slow" $(PYTEST_ARGS)
 
 # The images run the way production runs them (tests/containers); `make images` builds them first.
 test-containers: install

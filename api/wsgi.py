@@ -19,7 +19,8 @@ from shared.graph.validator import AdValidator
 from shared.health import CachedHealth, check_health, check_readiness
 from shared.logging import configure_logging, get_logger
 from shared.notifications.activation_links import ActivationLinkCipher
-from shared.preflight import CatalogReader
+from shared.preflight import CachedReaders, CatalogReader
+from shared.preflight.cache import DEFAULT_TTL_SECONDS as DIRECTORY_CACHE_SECONDS
 from shared.provisioning.clients import workspace_clients_from_settings
 from shared.queue.factory import make_queue
 from shared.queue.outbox import OutboxPublisher
@@ -48,7 +49,8 @@ def production_app() -> Flask:
         activation_links=ActivationLinkCipher(settings.activation_link_keys) if settings.activation_link_keys else None,
         # Without Graph settings it checks the synced tables only and warns about what it could not check.
         directory_validator=AdValidator(graph_client_from_settings(settings),
-                                        budget_seconds=settings.graph_validation_budget_seconds),
+                                        budget_seconds=settings.graph_validation_budget_seconds,
+                                        cache_seconds=DIRECTORY_CACHE_SECONDS),
         reader_for=_workspace_readers(settings),
     )
 
@@ -77,7 +79,9 @@ def _workspace_readers(settings: Settings) -> Callable[[str], CatalogReader] | N
         # a pre-flight read must not outlive the request by much: it is skipped, not waited out
         retry_timeout_seconds=max(5, int(settings.preflight_budget_seconds * 10)),
     )
-    return clients.gateway if clients is not None else None
+    if clients is None:
+        return None
+    return CachedReaders(clients.gateway, concurrency=settings.workspace_concurrency)
 
 
 try:

@@ -7,6 +7,16 @@ database, no queue: the ceiling of this server on this machine). Afterwards it c
 upload is a stored share pack and a queue message: rows == messages == uploads.
 
     .venv/bin/python bench/bench_api.py [--seconds 20] [--clients 16] [--workers 4]
+
+`--stack devstack` measures instead what a new user gets from `make run`: the whole local stack
+(`python -m devstack`: API with pre-flight and the Azure AD check on, workspace and Graph emulators, worker,
+sync service, mail server), moved aside to free ports and a temporary home. Besides the rates it reports
+the API's CPU per upload (every gunicorn process's CPU time over the upload run) and the workspace and
+Graph calls per upload (the emulators' request logs; the workspace calls split by user agent into the
+API's and the worker's). `--tree DIR` runs another checkout's stack the same way (the baseline), and
+`--runs N` alternates N rounds of this tree and the baseline, printing each run and the medians.
+
+    .venv/bin/python bench/bench_api.py --stack devstack [--seconds 20] [--runs 3] [--tree /tmp/main]
 """
 
 from __future__ import annotations
@@ -22,7 +32,10 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Callable
+from contextlib import suppress
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import create_engine, text
 
@@ -50,9 +63,10 @@ def multipart(content: bytes, filename: str) -> bytes:
     ).encode() + content + f"\r\n--{BOUNDARY}--\r\n".encode()
 
 
-def load(port: int, *, method: str, path: str, body: bytes | None, clients: int, seconds: float) -> dict:
+def load(port: int, *, method: str, path: str, body: bytes | None, clients: int, seconds: float,
+         headers: dict[str, str] | None = None) -> dict:
     """Run `clients` threads, each on its own keep-alive connection, for `seconds`; return latencies."""
-    headers = {"Authorization": f"Bearer {API_KEY}", "X-Workspace-URL": WORKSPACE}
+    headers = dict(headers or {"Authorization": f"Bearer {API_KEY}", "X-Workspace-URL": WORKSPACE})
     if body is not None:
         headers["Content-Type"] = f"multipart/form-data; boundary={BOUNDARY}"
     latencies: list[float] = []
@@ -116,13 +130,190 @@ def wait_healthy(port: int, timeout: float = 60) -> None:
         raise SystemExit(str(exc)) from None
 
 
+DEVSTACK_KEY = "local-dev-key"
+DEVSTACK_PORTS = ("API", "EMULATOR", "GRAPH", "WORKER_METRICS", "SYNC_METRICS", "SMTP")
+
+
+def devstack_run(tree: Path, *, seconds: float, clients: int, profile: Path | None = None) -> dict:
+    """Start `python -m devstack` of ``tree`` aside, measure liveness then uploads, stop it; return the figures."""
+    import psutil
+
+    from devserver.ready import free_port
+    from emulator.control import EmulatorControl
+    from graph_emulator.control import GraphEmulatorControl
+
+    with tempfile.TemporaryDirectory(prefix="sp-bench-stack-", dir="/tmp") as home:
+        ports = {name: free_port() for name in DEVSTACK_PORTS}
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABRICKS_", "ARM_", "DEVSTACK_"))}
+        env |= {f"DEVSTACK_{name}_PORT": str(port) for name, port in ports.items()}
+        env |= {"DEVSTACK_HOME": home, "PYTHONPATH": str(tree)}
+        api, workspace = f"http://127.0.0.1:{ports['API']}", f"http://127.0.0.1:{ports['EMULATOR']}"
+        with open(Path(home) / "stack.log", "wb") as output:
+            stack = subprocess.Popen([sys.executable, "-m", "devstack"], cwd=tree, env=env, stdout=output,
+                                     stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            wait_until_ready(lambda: answers(f"{api}/workflow/health"), timeout=120, what="the stack",
+                             process=stack)
+            port = ports["API"]
+            body = multipart((ROOT / "examples" / "sample_sharepack.yaml").read_bytes(), "sample_sharepack.yaml")
+            headers = {"Authorization": f"Bearer {DEVSTACK_KEY}", "X-Workspace-URL": workspace}
+            load(port, method="POST", path="/workflow/sharepack/upload", body=body, clients=4, seconds=2,
+                 headers=headers)  # warm-up: every gunicorn thread has its connections and clients
+            ceiling = load(port, method="GET", path="/workflow/health/live", body=None, clients=clients,
+                           seconds=seconds, headers=headers)
+            master = next(p for p in psutil.Process(stack.pid).children() if "gunicorn" in " ".join(p.cmdline()))
+            gunicorn = master.children()
+            workspace_log = EmulatorControl(workspace)
+            graph_log = GraphEmulatorControl(f"http://127.0.0.1:{ports['GRAPH']}")
+            workspace_before, graph_before = len(workspace_log.requests()), len(graph_log.requests())
+            cpu_before = gunicorn_cpu(master)
+            others_before = component_cpu(stack.pid, Path(home) / "postgres")
+            spies = [subprocess.Popen([str(Path(sys.executable).parent / "py-spy"), "record", "--nonblocking",
+                                       "--format", "raw", "--duration", str(int(seconds)), "--pid", str(p.pid),
+                                       "--output", str(profile / f"{tree.name}-{p.pid}.txt")],
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                     for p in gunicorn] if profile else []
+            uploads = load(port, method="POST", path="/workflow/sharepack/upload", body=body, clients=clients,
+                           seconds=seconds, headers=headers)
+            cpu = gunicorn_cpu(master) - cpu_before
+            others_after = component_cpu(stack.pid, Path(home) / "postgres")
+            others = {k: v - others_before.get(k, 0.0) for k, v in others_after.items()}
+            for spy in spies:
+                spy.wait(timeout=60)
+            calls = workspace_log.requests()[workspace_before:]
+            graph_calls = [r for r in graph_log.requests()[graph_before:] if "delta" not in r.get("path", "")]
+        finally:
+            os.killpg(stack.pid, signal.SIGTERM)
+            stack.wait(timeout=60)
+    accepted = uploads["statuses"].get(202, 0)
+    by_api = sum("sharepack-api" in c.get("headers", {}).get("user-agent", "") for c in calls)
+    return {
+        "uploads": uploads, "ceiling": ceiling, "accepted": accepted,
+        "cpu_ms": cpu * 1000 / max(1, uploads["requests"]),
+        "stack_cpu_ms": {k: v * 1000 / max(1, uploads["requests"]) for k, v in others.items()},
+        "api_calls": by_api / max(1, uploads["requests"]),
+        "worker_calls": (len(calls) - by_api) / max(1, uploads["requests"]),
+        "graph_calls": len(graph_calls) / max(1, uploads["requests"]),
+    }
+
+
+def gunicorn_cpu(master: Any) -> float:
+    """CPU seconds of gunicorn so far: the master, its running workers, and the workers it has reaped
+    (a worker is replaced after `max_requests`; its time then counts in the master's children times)."""
+    import psutil
+
+    total = sum(master.cpu_times()[:4])
+    for worker in master.children():
+        with suppress(psutil.NoSuchProcess):
+            total += sum(worker.cpu_times()[:2])
+    return total
+
+
+COMPONENTS = ("graph_emulator", "emulator", "gunicorn", "worker", "sync", "mailserver")
+
+
+def component_cpu(stack_pid: int, data_dir: Path) -> dict[str, float]:
+    """CPU seconds so far of each part of the stack (PostgreSQL runs detached: found by its data directory)."""
+    import psutil
+
+    from devstack.__main__ import postmaster_pid
+
+    seconds: dict[str, float] = {}
+    processes = [("stack", p) for p in psutil.Process(stack_pid).children(recursive=True)
+                 if "gunicorn" not in " ".join(p.cmdline())]
+    if (postmaster := postmaster_pid(data_dir)) is not None:
+        server = psutil.Process(postmaster)
+        processes += [("postgres", p) for p in [server, *server.children(recursive=True)]]
+    for kind, process in processes:
+        try:
+            command = " ".join(process.cmdline())
+            used = sum(process.cpu_times()[:2])
+        except psutil.NoSuchProcess:
+            continue
+        name = kind if kind == "postgres" else next((c for c in COMPONENTS if c in command), "other")
+        seconds[name] = seconds.get(name, 0.0) + used
+    for master in psutil.Process(stack_pid).children():
+        if "gunicorn" in " ".join(master.cmdline()):
+            seconds["gunicorn"] = gunicorn_cpu(master)
+    return seconds
+
+
+def devstack_rounds(baseline: Path | None, *, seconds: float, clients: int, runs: int,
+                    profile: Path | None = None) -> int:
+    """Alternate this tree and ``baseline`` for ``runs`` rounds; print each run and the medians."""
+    trees = [("this", ROOT)] + ([("baseline", baseline.resolve())] if baseline else [])
+    results: dict[str, list[dict]] = {name: [] for name, _ in trees}
+    print(f"machine: {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}; `make run` stack; {clients} clients "
+          f"keep-alive; {seconds:.0f} s per endpoint; example YAML pack", flush=True)
+    for round_ in range(1, runs + 1):
+        for name, tree in (trees if round_ % 2 else trees[::-1]):
+            result = devstack_run(tree, seconds=seconds, clients=clients, profile=profile)
+            results[name].append(result)
+            print(f"round {round_} {name:>8}: {describe(result)}", flush=True)
+    for name, _ in trees:
+        print(f"median   {name:>8}: {describe(median_of(results[name]))}")
+    mine = median_of(results["this"])
+    if baseline:
+        theirs = median_of(results["baseline"])
+        print(f"ratio this/baseline: uploads/s {mine['uploads']['per_second'] / theirs['uploads']['per_second']:.2f}x"
+              f", p99 {mine['uploads']['p99_ms'] / theirs['uploads']['p99_ms']:.2f}x, uploads/health "
+              f"{share(mine) / share(theirs):.2f}x, CPU per upload {mine['cpu_ms'] / theirs['cpu_ms']:.2f}x")
+    errors = sum(r["uploads"]["requests"] - r["accepted"] for r in results["this"])
+    goals = mine["uploads"]["per_second"] >= 150 and mine["uploads"]["p99_ms"] <= 150 and errors == 0
+    print(f"goals (>= 150 uploads/s, p99 <= 150 ms, zero errors): {'met' if goals else 'NOT met'}")
+    return 0 if goals else 1
+
+
+def share(result: dict) -> float:
+    return result["uploads"]["per_second"] / result["ceiling"]["per_second"]
+
+
+def describe(r: dict) -> str:
+    u = r["uploads"]
+    return (f"uploads {u['per_second']:6.1f}/s p50 {u['p50_ms']:6.1f} ms p99 {u['p99_ms']:6.1f} ms | liveness "
+            f"{r['ceiling']['per_second']:6.0f}/s | uploads/health {share(r):.3f} | API CPU {r['cpu_ms']:5.1f} ms"
+            f"/upload | workspace calls/upload API {r['api_calls']:.2f} worker {r['worker_calls']:.2f} | Graph "
+            f"{r['graph_calls']:.2f} | statuses {u['statuses']}"
+            + (f"\n    CPU ms per upload by part: {by_part(r['stack_cpu_ms'])}" if "stack_cpu_ms" in r else ""))
+
+
+def by_part(cpu_ms: dict[str, float]) -> str:
+    return ", ".join(f"{part} {ms:.1f}" for part, ms in sorted(cpu_ms.items()))
+
+
+def median_of(results: list[dict]) -> dict:
+    """Each figure's median over the runs (statuses summed)."""
+    def med(get: Callable[[dict], float]) -> float:
+        return statistics.median(get(r) for r in results)
+
+    statuses: dict[int, int] = {}
+    for r in results:
+        for code, count in r["uploads"]["statuses"].items():
+            statuses[code] = statuses.get(code, 0) + count
+    return {
+        "uploads": {key: med(lambda r, k=key: r["uploads"][k]) for key in ("per_second", "p50_ms", "p99_ms")}
+        | {"statuses": statuses},
+        "ceiling": {"per_second": med(lambda r: r["ceiling"]["per_second"])},
+        "accepted": sum(r["accepted"] for r in results),
+        **{key: med(lambda r, k=key: r[k]) for key in ("cpu_ms", "api_calls", "worker_calls", "graph_calls")},
+    }
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--workers", type=int, default=4, help="gunicorn worker processes")
     parser.add_argument("--queue", choices=("azure", "postgres"), default="azure", help="queue backend")
+    parser.add_argument("--stack", choices=("api", "devstack"), default="api",
+                        help="api: gunicorn on PostgreSQL + Azurite; devstack: the whole `make run` stack")
+    parser.add_argument("--tree", type=Path, help="devstack: also measure this checkout, alternating rounds")
+    parser.add_argument("--runs", type=int, default=1, help="devstack: rounds (median reported)")
+    parser.add_argument("--profile", type=Path, help="devstack: py-spy each API worker during the uploads into DIR")
     args = parser.parse_args()
+    if args.stack == "devstack":
+        return devstack_rounds(args.tree, seconds=args.seconds, clients=args.clients, runs=args.runs,
+                               profile=args.profile)
 
     with tempfile.TemporaryDirectory(prefix="sp-bench-", dir="/tmp") as tmp:
         server = start_embedded_postgres(Path(tmp) / "pg")

@@ -15,8 +15,8 @@ Settings from the environment or `.env` override these defaults (for example QUE
 Prometheus metrics: the API at http://127.0.0.1:8000/metrics, the worker at http://127.0.0.1:9102/metrics,
 the sync service at http://127.0.0.1:9103/metrics.
 DEVSTACK_HOME, DEVSTACK_API_PORT, DEVSTACK_EMULATOR_PORT, DEVSTACK_GRAPH_PORT, DEVSTACK_WORKER_METRICS_PORT,
-DEVSTACK_SYNC_METRICS_PORT and DEVSTACK_SMTP_PORT move the stack (the tests run one aside). If a port is
-taken, it says which and by what process, and exits before starting anything.
+DEVSTACK_SYNC_METRICS_PORT and DEVSTACK_SMTP_PORT move the stack (the tests and bench/bench_api.py run one
+aside). If a port is taken, it says which and by what process, and exits before starting anything.
 
 When it stops, it stops everything it started: the children (each in its own process group, so
 gunicorn's workers go with their master) and the embedded PostgreSQL server, which `pg_ctl` runs detached
@@ -125,6 +125,8 @@ def main() -> int:
         "CONSOLE_SECRET_KEY": secrets.token_hex(32),
         **os.environ,
     }
+    if "DEVSTACK_SMTP_PORT" in os.environ:  # moved aside: the stack's own mail server is where mail goes
+        env["SMTP_PORT"] = str(smtp_port)
     try:
         with ExitStack() as stack:
             embedded = not env.get("DOMAIN_DB_CONNECTION_STRING") and not env.get("domain_db_connection_string")

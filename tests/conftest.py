@@ -1,9 +1,41 @@
-"""Suite-wide fixtures: real services started once per session (PostgreSQL, Azurite, the workspace emulator)."""
+"""Suite-wide fixtures: real services started once per session (PostgreSQL, Azurite, the workspace emulator).
+
+Under pytest-xdist each worker is its own session, so each starts its own services (the database is named
+after PYTEST_XDIST_WORKER as well). Tiers are marked by folder here, so `-m` can pick them (`make test-fast`):
+``unit``, ``integration``, ``e2e``, ``browser``, plus ``slow`` for the few tests that take many seconds each.
+
+No test may leave work running behind it (`tests.fixtures.leftovers` fails the test that does).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
 
 pytest_plugins = [
+    "tests.fixtures.leftovers",  # first: tests.fixtures.azurite imports it
     "tests.fixtures.postgres",
     "tests.fixtures.azurite",
     "tests.fixtures.emulator",
     "tests.fixtures.smtp",
     "tests.fixtures.graph_emulator",
 ]
+
+TESTS = Path(__file__).resolve().parent
+TIERS = ("unit", "integration", "e2e", "browser")
+#: Tests of many seconds each: outages waited out, the design-scale pack, hostile files sent to gunicorn.
+SLOW = ("e2e/test_outages.py", "e2e/test_big_pack.py", "integration/api/test_hostile_uploads.py")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        try:
+            relative = item.path.resolve().relative_to(TESTS).as_posix()
+        except ValueError:
+            continue
+        tier = relative.split("/", 1)[0]
+        if tier in TIERS:
+            item.add_marker(tier)
+        if relative.startswith(SLOW):
+            item.add_marker("slow")

@@ -6,34 +6,54 @@ and all Graph calls of one upload share one time budget (default 2 s). When Grap
 unreachable, throttles us or runs out of budget, the checks that needed it are skipped and say so in a
 warning: the upload must not depend on Azure AD being up. A check that fails is an error located at the
 field it concerns ("alice@example.com is disabled in Azure AD" at `metadata.requestor`).
+
+With ``cache_seconds`` (the API sets a few seconds) what the tables and Graph said of a user or a group is
+reused for that long, so a burst of uploads by the same people costs one query (the tenant and project, which
+administrators change, are always read); answers Graph could not give are not kept,
+and an upload the kept answers would refuse is checked again live, so only the directory's current word
+refuses one (the same rule as the pre-flight's cache, `shared.preflight.cache`).
 """
 
 from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from shared.graph.client import GraphClient
 from shared.graph.errors import GraphError, GraphNotFound, GraphUnavailable
 from shared.models import AdGroup, Project, Tenant, User
-from shared.share_pack_file.issues import Findings
+from shared.preflight.cache import ReadCache
+from shared.share_pack_file.issues import Findings, Path
 from shared.share_pack_file.model import RecipientType, SharePackSpec
 
 GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I)
 NOT_CONFIGURED = "Azure AD (Microsoft Graph) is not configured"
+T = TypeVar("T")
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Known:
     """What the directory says of a name: None when it cannot tell (not synced, Graph unusable)."""
 
     exists: bool
     active: bool = True
+
+
+@dataclass(frozen=True)
+class _TenantFacts:
+    """What the checks need of a registered tenant and the pack's project (values, not rows: they are kept)."""
+
+    business_line_name: str
+    allowed_email_domains: tuple[str, ...]
+    project_name: str | None = None
+    approver_groups: tuple[str, ...] = ()
+    configurator_groups: tuple[str, ...] = ()
 
 
 class AdValidator:
@@ -42,56 +62,47 @@ class AdValidator:
     Args:
         client: a Graph client, or None when Graph is not configured (checks the tables only).
         budget_seconds: the time all Graph calls of one upload may take together.
+        cache_seconds: how long an answer of the tables or Graph is reused (0: never).
     """
 
-    def __init__(self, client: GraphClient | None, *, budget_seconds: float = 2.0) -> None:
+    def __init__(self, client: GraphClient | None, *, budget_seconds: float = 2.0, cache_seconds: float = 0.0) -> None:
         self.client = client
         self.budget_seconds = budget_seconds
+        self._cache = ReadCache(cache_seconds) if cache_seconds > 0 else None
 
     def check(self, session: Session, pack: SharePackSpec, findings: Findings) -> None:
         """Add errors and warnings about `pack` to `findings`."""
-        run = _Run(self.client, time.monotonic() + self.budget_seconds)
-        self._check_requestor(session, run, pack.metadata.requestor.strip(), findings)
-        tenant = session.scalars(select(Tenant).where(
-            Tenant.is_current, ~Tenant.is_deleted,
-            func.lower(Tenant.business_line_name) == pack.metadata.business_line.strip().lower())).first()
+        found = _Found()
+        self._check(_Lookups(session, self.client, self.budget_seconds, self._cache), pack, found)
+        if self._cache is not None and found.has_errors:  # kept answers may only let an upload through
+            found = _Found()
+            self._check(_Lookups(session, self.client, self.budget_seconds, self._cache, fresh=True), pack, found)
+        found.add_to(findings)
+
+    def _check(self, lookups: _Lookups, pack: SharePackSpec, findings: _Found) -> None:
+        self._check_requestor(lookups, pack.metadata.requestor.strip(), findings)
+        tenant = lookups.tenant(pack.metadata.business_line, pack.metadata.project_name)
         if tenant is None:
             return  # an unregistered tenant is the access rules' refusal, not a directory question
-        project = session.scalars(select(Project).where(
-            Project.is_current, ~Project.is_deleted, Project.tenant_id == tenant.tenant_id,
-            func.lower(Project.project_name) == pack.metadata.project_name.strip().lower())).first()
-        if project is not None:
-            for role, groups in (("Approver", project.approver), ("Configurator", project.configurator)):
-                for name in groups or ():
-                    self._check_group(session, run, str(name), role, project.project_name, findings)
+        if tenant.project_name is not None:
+            for role, groups in (("Approver", tenant.approver_groups), ("Configurator", tenant.configurator_groups)):
+                for name in groups:
+                    self._check_group(lookups, name, role, tenant.project_name, findings)
         self._check_domains(tenant, pack, findings)
 
-    def _check_requestor(self, session: Session, run: _Run, email: str, findings: Findings) -> None:
+    def _check_requestor(self, lookups: _Lookups, email: str, findings: _Found) -> None:
         path = ("metadata", "requestor")
-        row = session.scalars(select(User).where(User.is_current, func.lower(User.email) == email.lower())).first()
-        if row is not None:
-            known = _Known(exists=not row.is_deleted, active=row.is_active)
-        else:
-            known_or_reason = run.user(email)
-            if isinstance(known_or_reason, str):
-                findings.warn(path, f"The Azure AD check of the requestor {email} was skipped: {known_or_reason}")
-                return
-            known = known_or_reason
-        if not known.exists:
+        known = lookups.user(email)
+        if isinstance(known, str):
+            findings.warn(path, f"The Azure AD check of the requestor {email} was skipped: {known}")
+        elif not known.exists:
             findings.error(path, f"{email} does not exist in Azure AD")
         elif not known.active:
             findings.error(path, f"{email} is disabled in Azure AD")
 
-    def _check_group(self, session: Session, run: _Run, name: str, role: str, project: str,
-                     findings: Findings) -> None:
+    def _check_group(self, lookups: _Lookups, name: str, role: str, project: str, findings: _Found) -> None:
         path = ("metadata", "project_name")
-        lowered = name.strip().lower()
-        synced = session.scalar(select(func.count()).select_from(AdGroup).where(
-            AdGroup.is_current, ~AdGroup.is_deleted,
-            or_(func.lower(AdGroup.group_name) == lowered, func.lower(AdGroup.ad_object_id) == lowered)))
-        if synced:
-            return
-        known = run.group(name.strip())
+        known = lookups.group(name)
         if isinstance(known, str):
             findings.warn(path, f"The Azure AD check of {role.lower()} group {name!r} of project {project!r} "
                                 f"was skipped: {known}")
@@ -99,8 +110,8 @@ class AdValidator:
             findings.error(path, f"{role} group {name!r} of project {project!r} does not exist in Azure AD")
 
     @staticmethod
-    def _check_domains(tenant: Tenant, pack: SharePackSpec, findings: Findings) -> None:
-        allowed = [str(d).strip().lower().lstrip("@") for d in tenant.allowed_email_domains or () if str(d).strip()]
+    def _check_domains(tenant: _TenantFacts, pack: SharePackSpec, findings: _Found) -> None:
+        allowed = [str(d).strip().lower().lstrip("@") for d in tenant.allowed_email_domains if str(d).strip()]
         if not allowed:
             return
         def outside(address: str) -> bool:
@@ -120,6 +131,89 @@ class AdValidator:
                                    f"{address} is not in a domain tenant {tenant.business_line_name!r} allows for "
                                    f"pipeline notifications ({', '.join(allowed)})")
                     break
+
+
+class _Found:
+    """One check's issues, held until it is known whether a live check must replace them."""
+
+    def __init__(self) -> None:
+        self.issues: list[tuple[bool, Path, str]] = []
+
+    @property
+    def has_errors(self) -> bool:
+        return any(is_error for is_error, _, _ in self.issues)
+
+    def error(self, path: Path, message: str) -> None:
+        self.issues.append((True, path, message))
+
+    def warn(self, path: Path, message: str) -> None:
+        self.issues.append((False, path, message))
+
+    def add_to(self, findings: Findings) -> None:
+        for is_error, path, message in self.issues:
+            (findings.error if is_error else findings.warn)(path, message)
+
+
+class _Lookups:
+    """One upload's directory lookups: the synced tables first, then Graph, each kept in ``cache`` if any."""
+
+    def __init__(self, session: Session, client: GraphClient | None, budget_seconds: float,
+                 cache: ReadCache | None, *, fresh: bool = False) -> None:
+        self.session = session
+        self.run = _Run(client, time.monotonic() + budget_seconds)
+        self.cache = cache
+        self.fresh = fresh
+
+    def _get(self, key: tuple[str, ...], load: Callable[[], T]) -> T:
+        if self.cache is None:
+            return load()
+        return self.cache.get(key, load, fresh=self.fresh, keep=lambda v: not isinstance(v, str))
+
+    def user(self, email: str) -> _Known | str:
+        """The requestor's existence and state, or the reason nobody could tell."""
+        return self._get(("user", email.lower()), lambda: self._user(email))
+
+    def _user(self, email: str) -> _Known | str:
+        row = self.session.execute(select(User.is_deleted, User.is_active).where(
+            User.is_current, func.lower(User.email) == email.lower()).limit(1)).first()
+        if row is not None:
+            return _Known(exists=not row.is_deleted, active=row.is_active)
+        return self.run.user(email)
+
+    def group(self, name: str) -> _Known | str:
+        """Whether a group (display name or object id) exists, or the reason nobody could tell."""
+        return self._get(("group", name.strip().lower()), lambda: self._group(name.strip()))
+
+    def _group(self, name: str) -> _Known | str:
+        lowered = name.lower()
+        synced = self.session.scalar(select(func.count()).select_from(AdGroup).where(
+            AdGroup.is_current, ~AdGroup.is_deleted,
+            or_(func.lower(AdGroup.group_name) == lowered, func.lower(AdGroup.ad_object_id) == lowered)))
+        return _Known(exists=True) if synced else self.run.group(name)
+
+    def tenant(self, business_line: str, project_name: str) -> _TenantFacts | None:
+        """The registered tenant of a business line and its project (None: not registered), in one query.
+
+        Not kept: an administrator's change of the allowed domains or the project's groups applies at once.
+        """
+        project = and_(Project.tenant_id == Tenant.tenant_id, Project.is_current, ~Project.is_deleted,
+                       func.lower(Project.project_name) == project_name.strip().lower())
+        row = self.session.execute(
+            select(Tenant.business_line_name, Tenant.allowed_email_domains, Project.project_name, Project.approver,
+                   Project.configurator)
+            .outerjoin(Project, project)
+            .where(Tenant.is_current, ~Tenant.is_deleted,
+                   func.lower(Tenant.business_line_name) == business_line.strip().lower())
+            .limit(1)).first()
+        if row is None:
+            return None
+        return _TenantFacts(
+            business_line_name=row.business_line_name,
+            allowed_email_domains=tuple(str(d) for d in row.allowed_email_domains or ()),
+            project_name=row.project_name,
+            approver_groups=tuple(str(g) for g in row.approver or ()),
+            configurator_groups=tuple(str(g) for g in row.configurator or ()),
+        )
 
 
 class _Run:

@@ -1,5 +1,6 @@
 """Pre-flight validation: check a share pack against its workspace, read-only, before it is accepted."""
 
+from shared.preflight.cache import CachedCatalogReader, CachedReaders, ReadCache
 from shared.preflight.checks import CatalogFacts, check_pack
 from shared.preflight.run import (
     CatalogReader,
@@ -8,15 +9,20 @@ from shared.preflight.run import (
     preflight,
     preflight_within,
     read_within,
+    wait_for_background_reads,
 )
 
 __all__ = [
+    "CachedCatalogReader",
+    "CachedReaders",
     "CatalogFacts",
     "CatalogReader",
     "PreflightReport",
+    "ReadCache",
     "WorkspaceUnreadable",
     "check_pack",
     "preflight",
     "preflight_within",
     "read_within",
+    "wait_for_background_reads",
 ]

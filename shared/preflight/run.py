@@ -3,19 +3,23 @@
 Reads are batched: one ``tables.list`` per schema the pack names (not one call per table), run at most
 ``concurrency`` at a time alongside the metastore summary, the share list and the planner's own read.
 `preflight_within` bounds the whole run in time for the upload route: a workspace that cannot be read in
-time is not a reason to refuse an upload (the worker's plan is the final word), only a warning.
+time is not a reason to refuse an upload (the worker's plan is the final word), only a warning. The upload
+reads through `cache.CachedCatalogReader` (a few seconds' memory per workspace); its refusals are confirmed
+by a live read.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from shared.errors import ConfigurationError
 from shared.logging import get_logger
+from shared.preflight.cache import CachedCatalogReader
 from shared.preflight.checks import CatalogFacts, check_pack, schemas_to_read
 from shared.provisioning.errors import ProvisioningError
 from shared.provisioning.gateway import MetastoreSharing
@@ -59,7 +63,9 @@ class PreflightReport:
 def read_facts(pack: SharePackSpec, reader: CatalogReader, *, concurrency: int = DEFAULT_CONCURRENCY) -> CatalogFacts:
     """Read what the checks need, concurrently."""
     schemas = sorted(schemas_to_read(pack))
-    with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
+    if isinstance(reader, CachedCatalogReader) and reader.has_facts(pack, schemas):
+        concurrency = 0  # all kept: read in this thread (a pool's threads cost more than the reads)
+    with ThreadPoolExecutor(max_workers=max(1, concurrency)) if concurrency else _InThread() as pool:
         state = pool.submit(reader.read_state, pack)
         sharing = pool.submit(reader.metastore_sharing)
         share_names = pool.submit(reader.share_names)
@@ -95,7 +101,31 @@ def preflight(
     facts = read_facts(pack, reader, concurrency=concurrency)
     plan = planner(pack, facts.state)
     errors, warnings = check_pack(pack, facts, plan)
+    if errors and isinstance(reader, CachedCatalogReader) and not reader.fresh:
+        # Cached answers may only let a pack through: a refusal is what the live workspace says.
+        return preflight(pack, reader.refreshing(), concurrency=concurrency)
     return PreflightReport(errors=errors, warnings=warnings, plan=plan)
+
+
+class _InThread:
+    """The part of `ThreadPoolExecutor` `read_facts` uses, running each call at once in this thread."""
+
+    def __enter__(self) -> _InThread:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def submit(self, fn: Callable[..., T], *args: Any) -> Future[T]:
+        future: Future[T] = Future()
+        try:
+            future.set_result(fn(*args))
+        except Exception as exc:
+            future.set_exception(exc)
+        return future
+
+    def map(self, fn: Callable[..., T], items: Iterable[Any]) -> Iterator[T]:
+        return map(fn, items)
 
 
 #: Threads that outlive a timed-out pre-flight finish in the background (their reads are bounded by the
@@ -111,13 +141,51 @@ class WorkspaceUnreadable(Exception):
         self.reason = reason
 
 
+class _InFlight:
+    """How many reads `read_within` has running, so a process (or a test) can wait for the ones it left."""
+
+    def __init__(self) -> None:
+        self._count = 0
+        self._changed = threading.Condition()
+
+    def run(self, read: Callable[[], T]) -> T:
+        try:
+            return read()
+        finally:
+            with self._changed:
+                self._count -= 1
+                self._changed.notify_all()
+
+    def submit(self, read: Callable[[], T]) -> Future[T]:
+        with self._changed:
+            self._count += 1
+        try:
+            return _BACKGROUND.submit(self.run, read)
+        except BaseException:
+            with self._changed:
+                self._count -= 1
+            raise
+
+    def wait_idle(self, timeout: float) -> bool:
+        with self._changed:
+            return self._changed.wait_for(lambda: self._count == 0, timeout=timeout)
+
+
+_IN_FLIGHT = _InFlight()
+
+
+def wait_for_background_reads(timeout: float) -> bool:
+    """Wait until no read that outlived its budget is still running; False if some still are after ``timeout``."""
+    return _IN_FLIGHT.wait_idle(timeout)
+
+
 def read_within(read: Callable[[], T], *, budget_seconds: float) -> T:
     """Run a read of a workspace, waiting at most ``budget_seconds`` for it.
 
     Raises:
         WorkspaceUnreadable: it took longer, or the workspace could not be read (a classified failure).
     """
-    future = _BACKGROUND.submit(read)
+    future = _IN_FLIGHT.submit(read)
     try:
         return future.result(timeout=budget_seconds)
     except FutureTimeout:

@@ -21,14 +21,15 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from api import create_app
 from api.context import HealthCheck, Publisher
-from shared.db import make_session_factory
+from shared.db import make_engine, make_session_factory
 from shared.health import check_health
 from shared.logging import configure_logging
 from shared.queue.interface import MessageQueue
 from shared.queue.outbox import OutboxPublisher
 from shared.queue.postgres import PostgresQueue
 from shared.settings import Settings
-from tests.fixtures.access import register_tenant, remove_tenant
+from tests.fixtures.access import register_tenant
+from tests.fixtures.postgres import migrated_database_url
 
 API_KEY = "test-api-key-0123456789abcdef01234"
 AZURE_WORKSPACE = "https://adb-1234567890123456.7.azuredatabricks.net"
@@ -77,12 +78,14 @@ def publisher() -> RecordingPublisher:
 
 
 @pytest.fixture
-def committing_sessions(engine: Engine) -> Iterator[sessionmaker[Session]]:
-    """Sessions that really commit: for the few tests about what happens after a commit."""
+def committing_sessions(postgres_server_url: str) -> Iterator[sessionmaker[Session]]:
+    """Sessions that really commit, for the few tests about what happens after a commit: on a database of
+    their own, since what they commit (packs, history, outbox rows) would be seen by every later test."""
+    engine = make_engine(migrated_database_url(postgres_server_url, prefix="commit"))
     sessions = make_session_factory(engine)
-    tenant_id = register_tenant(sessions, {"EMEA": LOCAL_WORKSPACE, "AM": AZURE_WORKSPACE})
+    register_tenant(sessions, {"EMEA": LOCAL_WORKSPACE, "AM": AZURE_WORKSPACE})
     yield sessions
-    remove_tenant(engine, tenant_id)
+    engine.dispose()
 
 
 @pytest.fixture(autouse=True)

@@ -132,3 +132,24 @@ def test_an_unreachable_graph_is_skipped(session, tenant):
         client.tokens.token()
     findings = check(session, AdValidator(client), pack())
     assert findings.errors == [] and "unavailable" in findings.warnings[0].message
+
+
+def test_kept_answers_spare_graph(session, graph, graph_client, tenant):
+    graph.seed(users=[{"userPrincipalName": "alice@example.com", "mail": "alice@example.com"}],
+               groups=[{"displayName": "Finance Approvers"}, {"displayName": "Finance Configurators"}])
+    validator = AdValidator(graph_client, cache_seconds=60)
+    assert check(session, validator, pack()).errors == []
+    assert graph.requests() != []
+    graph.clear_requests()
+
+    assert (check(session, validator, pack()).errors, graph.requests()) == ([], [])
+
+
+def test_a_refusal_on_kept_answers_is_checked_again_live(session, graph, graph_client):
+    validator = AdValidator(graph_client, cache_seconds=60)
+    assert [e.message for e in check(session, validator, pack()).errors] == [
+        "alice@example.com does not exist in Azure AD"]
+
+    graph.seed(users=[{"userPrincipalName": "alice@example.com", "mail": "alice@example.com"}])
+
+    assert check(session, validator, pack()).errors == []
