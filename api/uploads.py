@@ -12,9 +12,21 @@ from shared.access.policy import Access
 from shared.access.principals import Principal
 from shared.share_pack_file import SharePackSpec
 from shared.use_cases.lifecycle import RollbackPlanner
-from shared.use_cases.preflight import DryRun, dry_run
-from shared.use_cases.submit import UploadRules, format_limits
+from shared.use_cases.preflight import DryRun, DryRunChecks, dry_run
+from shared.use_cases.submit import Upload, UploadRules, format_limits
 from shared.use_cases.transitions import Workflow
+
+
+def upload_rules(svc: Services) -> UploadRules:
+    """This deployment's checks of an upload: the same for the upload, its dry run and the console's check."""
+    settings = svc.settings
+    return UploadRules(
+        max_bytes=settings.max_upload_bytes,
+        max_token_expiry_days=settings.token_expiry_max_days,
+        limits=format_limits(settings),
+        check_directory=svc.directory_validator.check if svc.directory_validator else None,
+        preflight_for=partial(upload_preflight, svc),
+    )
 
 
 def build_workflow(svc: Services) -> Workflow:
@@ -24,13 +36,7 @@ def build_workflow(svc: Services) -> Workflow:
         svc.session_factory,
         queue_name=settings.azure_queue_name,
         publish=svc.publisher.notify,
-        rules=UploadRules(
-            max_bytes=settings.max_upload_bytes,
-            max_token_expiry_days=settings.token_expiry_max_days,
-            limits=format_limits(settings),
-            check_directory=svc.directory_validator.check if svc.directory_validator else None,
-            preflight_for=partial(upload_preflight, svc),
-        ),
+        rules=upload_rules(svc),
         planner=RollbackPlanner(svc.reader_for, budget_seconds=settings.preflight_budget_seconds,
                                 session_factory=svc.session_factory),
     )
@@ -48,13 +54,5 @@ def dry_run_upload(content: bytes, filename: str, workspace_url: str, principal:
         with svc.session_factory() as session:
             return upload_scope(session, pack, workspace_url)
 
-    return dry_run(
-        content=content,
-        filename=filename,
-        workspace_url=workspace_url,
-        max_bytes=svc.settings.max_upload_bytes,
-        reader_for=svc.reader_for,
-        limits=format_limits(svc.settings),
-        admit=admit,
-        scope=scope,
-    )
+    upload = Upload(content, filename, workspace_url, submitted_by=principal.identity)
+    return dry_run(svc.session_factory, upload, upload_rules(svc), DryRunChecks(svc.reader_for, admit, scope))

@@ -62,6 +62,7 @@ from shared.share_pack_file.parse import detect_format
 from shared.share_pack_file.sample import sample_share_pack
 from shared.share_pack_file.schema import DEFAULT_MAX_COMMENT_CHARS, check_characters
 from shared.status import SharePackStatus
+from shared.use_cases.preflight import DryRun
 from shared.use_cases.queries import get_share_pack, list_share_packs, parse_share_pack_id, share_pack_history
 from shared.use_cases.submit import InvalidSharePack
 from shared.use_cases.transitions import Verdict, require_decider
@@ -265,9 +266,11 @@ def upload_check() -> tuple[str, int]:
     return _check_page(content, upload.filename)
 
 
-def _check_page(content: bytes, filename: str) -> tuple[str, int]:
-    """The API's dry run (`POST /workflow/sharepack/validate`): errors, warnings and the plan preview."""
-    result = dry_run_upload(content, filename, chosen_workspace(), g.caller)
+def _check_page(content: bytes, filename: str, result: DryRun | None = None) -> tuple[str, int]:
+    """The API's dry run (`POST /workflow/sharepack/validate`): errors, warnings and the plan preview; or,
+    when `result` is given, those of a refused submit, so the page shows why it was refused."""
+    if result is None:
+        result = dry_run_upload(content, filename, chosen_workspace(), g.caller)
     is_text = detect_format(content, filename) == "yaml"
     lines = present.source_lines(content.decode("utf-8", "replace"), result.errors, result.warnings) if is_text else []
     page = render_template(
@@ -293,8 +296,8 @@ def upload_submit() -> WerkzeugResponse | tuple[str, int]:
         raise InvalidInput("The checked file did not come back intact; upload it again") from None
     try:
         submitted = workflow().submit(asker(), content, filename)
-    except InvalidSharePack:
-        return _check_page(content, filename)
+    except InvalidSharePack as refused:  # its own errors, located in the file: a check run now might differ
+        return _check_page(content, filename, DryRun(errors=refused.errors, warnings=refused.warnings, plan=None))
     return redirect(url_for("console.pack", share_pack_id=submitted.share_pack_id))
 
 

@@ -6,14 +6,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy.orm import Session, sessionmaker
+
 from shared.access.ownership import ProjectScope
 from shared.errors import ConfigurationError, ServiceUnavailable
 from shared.logging import get_logger
 from shared.preflight import CatalogReader, PreflightReport, preflight
 from shared.provisioning.errors import ProvisioningError
 from shared.provisioning.plan import make_plan
-from shared.share_pack_file import FormatLimits, Issue, SharePackSpec, parse_share_pack
-from shared.use_cases.submit import _workspace_mismatch
+from shared.share_pack_file import Issue, SharePackSpec
+from shared.use_cases.submit import Upload, UploadRules, file_findings
 
 log = get_logger(__name__)
 
@@ -27,18 +29,20 @@ class DryRun:
     plan: dict[str, Any] | None
 
 
+@dataclass(frozen=True)
+class DryRunChecks:
+    """What a dry run checks besides the upload's own rules: who may ask, and how the workspace is read."""
+
+    reader_for: Callable[[str], CatalogReader] | None
+    admit: Callable[[SharePackSpec], object] | None = None
+    scope: Callable[[SharePackSpec], ProjectScope] | None = None
+
+
 def dry_run(
-    *,
-    content: bytes,
-    filename: str,
-    workspace_url: str,
-    max_bytes: int,
-    reader_for: Callable[[str], CatalogReader] | None,
-    limits: FormatLimits | None = None,
-    admit: Callable[[SharePackSpec], object] | None = None,
-    scope: Callable[[SharePackSpec], ProjectScope] | None = None,
+    session_factory: sessionmaker[Session], upload: Upload, rules: UploadRules, checks: DryRunChecks
 ) -> DryRun:
-    """Validate an upload as the upload route would, then check it against the workspace, read-only.
+    """Validate an upload by the same rules as the upload itself (`file_findings`: format, workspace, token
+    lifetime, Azure AD), then check it against the workspace, read-only.
 
     `admit` applies the upload's access rules before the workspace is read: what a workspace holds (tables,
     other packs' objects in a plan's conflicts) is only for callers who may upload to it. `scope` limits the
@@ -49,12 +53,12 @@ def dry_run(
         PayloadTooLarge, UnsupportedMediaType: the file cannot be read at all.
         ServiceUnavailable: the workspace cannot be read right now.
     """
-    parsed = parse_share_pack(content, filename=filename, max_bytes=max_bytes, limits=limits)
-    errors = [*parsed.errors, *_workspace_mismatch(parsed, workspace_url)]
+    workspace_url, reader_for, scope = upload.workspace_url, checks.reader_for, checks.scope
+    parsed, errors = file_findings(session_factory, upload, rules)
     if errors or parsed.share_pack is None:
         return DryRun(errors=errors, warnings=parsed.warnings, plan=None)
-    if admit is not None:
-        admit(parsed.share_pack)
+    if checks.admit is not None:
+        checks.admit(parsed.share_pack)
     if reader_for is None:
         skipped = Issue(path="", message="Pre-flight check skipped: no Databricks credentials are configured")
         return DryRun(errors=[], warnings=[*parsed.warnings, skipped], plan=None)

@@ -102,26 +102,40 @@ def validate_upload(
         InvalidSharePack: the file breaks the rules.
     """
     try:
-        parsed = parse_share_pack(upload.content, filename=upload.filename, max_bytes=rules.max_bytes,
-                                  limits=rules.limits)
+        parsed, errors = file_findings(session_factory, upload, rules)
     except InvalidInput as exc:
         record_rejection(session_factory, upload, [str(exc)])
         raise
+    if errors:
+        record_rejection(session_factory, upload, [e.to_dict() for e in errors])
+        raise InvalidSharePack(errors, parsed.warnings)
+    return parsed
+
+
+def file_findings(
+    session_factory: sessionmaker[Session], upload: Upload, rules: UploadRules
+) -> tuple[ParsedSharePack, list[Issue]]:
+    """The errors of an upload's file by every rule but the workspace's: the format, the workspace it names,
+    the token lifetime and Azure AD. Its warnings join ``parsed``. The upload and the dry run both ask this,
+    so they give the same verdict on the same file. Records nothing.
+
+    Raises:
+        PayloadTooLarge, UnsupportedMediaType: the file cannot be read at all.
+    """
+    parsed = parse_share_pack(upload.content, filename=upload.filename, max_bytes=rules.max_bytes,
+                              limits=rules.limits)
     errors = list(parsed.errors)
     errors.extend(_workspace_mismatch(parsed, upload.workspace_url))
     errors.extend(_token_expiry_over_limit(parsed, rules.max_token_expiry_days))
     if errors or parsed.share_pack is None:
-        record_rejection(session_factory, upload, [e.to_dict() for e in errors])
-        raise InvalidSharePack(errors, parsed.warnings)
+        return parsed, errors
     if rules.check_directory is not None:
         findings = Findings()
         with session_factory() as session:
             rules.check_directory(session, parsed.share_pack, findings)
         parsed.warnings = [*parsed.warnings, *findings.warnings]
-        if findings.errors:
-            record_rejection(session_factory, upload, [e.to_dict() for e in findings.errors])
-            raise InvalidSharePack(findings.errors, parsed.warnings)
-    return parsed
+        return parsed, list(findings.errors)
+    return parsed, []
 
 
 def preflight_upload(

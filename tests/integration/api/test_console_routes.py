@@ -14,6 +14,9 @@ import pytest
 from flask.testing import FlaskClient
 
 from api.security_headers import SECURITY_HEADERS
+from graph_emulator.control import GraphEmulatorControl
+from shared.graph.client import GraphClient
+from shared.graph.validator import AdValidator
 from shared.share_pack_file import to_yaml
 from shared.share_pack_file.sample import sample_share_pack
 from tests.integration.api.conftest import API_KEY, AZURE_WORKSPACE, LOCAL_WORKSPACE, make_settings
@@ -190,3 +193,21 @@ def test_the_docs_page_loads_swagger_ui_from_this_origin(client: FlaskClient) ->
     assert "/workflow/docs/swagger-ui/swagger-ui-bundle.js" in page
     assert client.get("/workflow/docs/swagger-ui/swagger-ui-bundle.js").status_code == 200
     assert client.get("/workflow/docs/swagger-ui/package.json").status_code == 404  # only the UI's files
+
+
+def test_a_refused_submit_shows_its_own_errors_in_the_file(
+    app_factory: Callable[..., FlaskClient], graph: GraphEmulatorControl, graph_client: GraphClient
+) -> None:
+    graph.seed(users=[{"userPrincipalName": "jane.doe@example.com", "accountEnabled": False}])
+    client = app_factory(directory_validator=AdValidator(graph_client))
+    sign_in(client)
+    csrf = csrf_of(client, "/console/upload")
+    content = base64.b64encode(to_yaml(sample_share_pack()).encode()).decode()
+
+    refused = client.post("/console/upload/submit", data={"csrf_token": csrf, "content": content,
+                                                          "filename": "pack.yaml"})
+
+    page = refused.get_data(as_text=True)
+    assert refused.status_code == 422
+    assert "jane.doe@example.com is disabled in Azure AD" in page and "1 error" in page
+    assert "<code>metadata.requestor</code>" in page  # where in the file
