@@ -30,6 +30,7 @@ from api.routes import (
     approvals,
     drift,
     health,
+    inventory,
     lifecycle,
     metrics,
     recipients,
@@ -156,6 +157,7 @@ def create_app(
     api.register_blueprint(approvals.blp)
     api.register_blueprint(admin.blp)
     api.register_blueprint(reports.blp)
+    api.register_blueprint(inventory.blp)
     app.register_blueprint(docs.blp)
     app.register_blueprint(console_blp)
     register_error_handlers(app)  # after Api(): our body shape replaces flask-smorest's
