@@ -163,7 +163,8 @@ def read_estate(session: Session, access: Access, reader: InventoryReader, works
 
 
 def page_of(
-    entries: Iterable[Entry], *, project: str | None, search: str | None, page: int, page_size: int
+    entries: Iterable[Entry], *, project: str | None = None, search: str | None = None, page: int = 1,
+    page_size: int = 50,
 ) -> Page[Entry]:
     """The page of entries owned by ``project`` (a name, or `UNMANAGED`) whose name contains ``search``."""
     wanted = project.lower() if project else None
