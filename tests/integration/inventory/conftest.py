@@ -28,8 +28,10 @@ from emulator.control import EmulatorControl
 from shared.access.administration import put_local_group, put_project
 from shared.access.policy import Access
 from shared.access.principals import Principal
+from shared.settings import Settings
 from tests.integration.api.conftest import API_KEY, app_factory, make_settings, publisher, queue  # noqa: F401
 from tests.integration.preflight.conftest import emulated_tenant  # noqa: F401 (fixture)
+from tests.integration.preflight.test_cli import served_api  # noqa: F401 (fixture; serves `settings` over HTTP)
 from tests.integration.provisioning.conftest import clients  # noqa: F401 (fixture)
 
 GLOBEX = "azure:westeurope:6f1c9a2e-3b4d-4e5f-8a9b-0c1d2e3f4a5b"
@@ -82,11 +84,15 @@ def estate(workspace_client: WorkspaceClient, emulator: EmulatorControl, session
 
 
 @pytest.fixture
-def api(app_factory: Callable[..., FlaskClient], clients: Any, emulator: EmulatorControl,  # noqa: F811
-        queue: Any) -> FlaskClient:  # noqa: F811
+def settings(emulator: EmulatorControl, queue: Any) -> Settings:  # noqa: F811
+    """The emulated workspace, and keys for the administrator, ann and rita."""
+    return make_settings(azure_queue_name=queue.name, dev_workspace_urls=emulator.url,
+                         api_keys=",".join(f"{who}={key}" for who, key in KEYS.items()))
+
+
+@pytest.fixture
+def api(app_factory: Callable[..., FlaskClient], clients: Any, settings: Settings) -> FlaskClient:  # noqa: F811
     """The API reading the emulated workspace, with keys for the administrator, ann and rita."""
-    settings = make_settings(azure_queue_name=queue.name, dev_workspace_urls=emulator.url,
-                             api_keys=",".join(f"{who}={key}" for who, key in KEYS.items()))
     return app_factory(settings, reader_for=clients.gateway)
 
 

@@ -3,43 +3,23 @@
 from __future__ import annotations
 
 import json
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from openpyxl import load_workbook
-from werkzeug.serving import make_server
 
-from api import create_app
 from emulator.control import EmulatorControl
 from shared.access.administration import RecipientImport, import_objects
 from shared.access.policy import Access
 from shared.access.principals import Principal
-from shared.health import HealthReport
 from shared.share_pack_file.cli import EXIT_UNUSABLE, EXIT_VALID, main
-from tests.integration.api.conftest import RecordingPublisher, make_settings
 from tests.integration.inventory.conftest import KEYS
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def served_api(session_factory, clients, emulator: EmulatorControl, estate) -> Iterator[str]:
-    settings = make_settings(dev_workspace_urls=emulator.url,
-                             api_keys=",".join(f"{who}={key}" for who, key in KEYS.items()))
-    app = create_app(settings, session_factory=session_factory, publisher=RecordingPublisher(),
-                     health_check=lambda: HealthReport(False, False, 0, ("not used",)), reader_for=clients.gateway)
-    server = make_server("127.0.0.1", 0, app, threaded=False)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(timeout=10)
-
-
-@pytest.fixture
-def adopted(session_factory, emulator: EmulatorControl) -> None:
+def adopted(session_factory, emulator: EmulatorControl, estate) -> None:
     admin = Access(Principal.from_api_key("tester", admins=frozenset({"tester"})), frozenset())
     import_objects(session_factory, admin, business_line="Finance", project_name="Adopters",
                    workspace_url=emulator.url, recipients=[RecipientImport("acme", "D2O"),
@@ -85,7 +65,7 @@ def test_a_rival_cannot_export_and_nothing_is_written(served_api, adopted, emula
     assert "404" in report["message"] and not out.exists()
 
 
-def test_export_without_names_is_a_usage_error(served_api, emulator, tmp_path, monkeypatch, capsys):
+def test_export_without_names_is_a_usage_error(served_api, estate, emulator, tmp_path, monkeypatch, capsys):
     code, report = run_cli(["export", "--workspace", emulator.url], served_api, "tester", monkeypatch, capsys)
 
     assert code == EXIT_UNUSABLE and "--share" in report["message"]
