@@ -103,12 +103,17 @@ class ExportResponseSchema(Schema):
     Warnings = fields.List(fields.String(), metadata={"description": "What the file does not say, and why"})
 
 
-def _estate() -> Estate:
+def estate_of(url: str) -> Estate:
+    """What this request's caller sees of workspace ``url`` (the API routes and the console).
+
+    Raises:
+        ServiceUnavailable: no Databricks credentials here, or the workspace could not be read.
+    """
     svc = services()
     if svc.reader_for is None:
         raise ServiceUnavailable("The inventory needs Databricks credentials, which this deployment does not have")
     with svc.session_factory() as session:
-        return read_estate(session, access(), svc.reader_for(workspace_url()), workspace_url())  # type: ignore[arg-type]
+        return read_estate(session, access(), svc.reader_for(url), url)  # type: ignore[arg-type]
 
 
 def _owner(owner: Ownership) -> dict[str, Any]:
@@ -143,7 +148,7 @@ class InventoryShares(MethodView):
     @documents_errors(blp, *ROUTE_ERRORS)
     def get(self, args: dict[str, Any]) -> dict[str, Any]:
         """Every share of the workspace the caller sees, with objects, grantees, owning project and pack."""
-        page = page_of(_estate().shares.values(), **args)
+        page = page_of(estate_of(workspace_url()).shares.values(), **args)
         return _page(page, "Shares", [_share(entry) for entry in page.items])
 
 
@@ -155,7 +160,7 @@ class InventoryRecipients(MethodView):
     def get(self, args: dict[str, Any]) -> dict[str, Any]:
         """Every recipient of the workspace the caller sees, with authentication, activation, token expiry
         and owning project and pack."""
-        page = page_of(_estate().recipients.values(), **args)
+        page = page_of(estate_of(workspace_url()).recipients.values(), **args)
         return _page(page, "Recipients", [_recipient(entry) for entry in page.items])
 
 
@@ -167,8 +172,8 @@ class InventoryExport(MethodView):
     def post(self, body: dict[str, Any]) -> dict[str, Any]:
         """A share pack (UPDATE) describing these shares and recipients as they are, with what it cannot say."""
         fmt = ExportFormat(body["Format"])
-        exported = export_pack(_estate(), shares=body["Shares"], recipients=body["Recipients"], fmt=fmt,
-                               requestor=caller().identity, workspace_url=workspace_url())
+        exported = export_pack(estate_of(workspace_url()), shares=body["Shares"], recipients=body["Recipients"],
+                               fmt=fmt, requestor=caller().identity, workspace_url=workspace_url())
         binary = fmt is ExportFormat.XLSX
         return {
             "Message": f"Exported {exported.filename} with {len(exported.warnings)} warnings",
