@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from shared.access.policy import Access, Visibility
 from shared.errors import InvalidInput, NotFound, ServiceUnavailable
-from shared.models import Project, Recipient, Share, SharePack, Tenant
+from shared.models import Pipeline, Project, Recipient, Share, SharePack, Tenant
 from shared.pagination import Page
 from shared.provisioning.errors import ProvisioningError
 from shared.provisioning.gateway import Inventory
@@ -118,6 +118,8 @@ class Estate:
 
     shares: dict[str, ShareEntry]
     recipients: dict[str, RecipientEntry]
+    #: The pipelines this service runs, by the table they feed (a share pack declares them in `pipelines`).
+    pipelines: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -156,9 +158,15 @@ def read_estate(session: Session, access: Access, reader: InventoryReader, works
         name: RecipientEntry(recipient, sorted(held.get(name, ())), recipient_owners.get(name, Ownership()))
         for name, recipient in state.recipients.items()
     }
+    pipelines = session.execute(
+        select(Pipeline.target_table, Pipeline.pipeline_name).where(
+            Pipeline.is_current, ~Pipeline.is_deleted, Pipeline.workspace_url == workspace_url,
+            Pipeline.target_table.is_not(None))
+    ).all()
     return Estate(
         shares={name: entry for name, entry in sorted(shares.items()) if entry.owner.seen_by(visible)},
         recipients={name: entry for name, entry in sorted(recipients.items()) if entry.owner.seen_by(visible)},
+        pipelines={str(table).lower(): name for table, name in pipelines},
     )
 
 
@@ -237,6 +245,9 @@ def _share_spec(entry: ShareEntry, estate: Estate, declared: list[str], warnings
                             "share pack; an UPDATE of this pack would remove it from the share")
         else:
             objects.append(data_object)
+        if obj.name in estate.pipelines:
+            warnings.append(f"share {name}: data object {obj.name} is fed by pipeline {estate.pipelines[obj.name]}, "
+                            "which is not exported; an UPDATE of this pack leaves it as it is")
     return ShareSpec(name=name, comment=entry.state.comment, recipients=tuple(grantees), data_objects=tuple(objects))
 
 

@@ -12,6 +12,8 @@ from databricks.sdk.service.sharing import SharedDataObjectDataObjectType
 from flask.testing import FlaskClient
 
 from emulator.control import EmulatorControl
+from shared.history import History
+from shared.models import Pipeline
 from shared.provisioning.plan import desired_object, make_plan
 from shared.share_pack_file import parse_share_pack
 from shared.use_cases.inventory import UNKNOWN_CONTACT, UNMANAGED
@@ -140,6 +142,18 @@ def test_a_grantee_is_declared_with_its_share_and_unsupported_objects_are_named(
     assert "sales.reporting.daily" not in text
     assert any("sales.reporting.daily" in w and "MATERIALIZED_VIEW" in w for w in answer["Warnings"])
     assert any("UNMANAGED" in w for w in answer["Warnings"])
+
+
+def test_a_pipeline_feeding_an_exported_share_is_named_not_dropped(api, as_, estate, emulator, session_factory):
+    with session_factory.begin() as session:
+        History(session, Pipeline).create(created_by="worker", workspace_url=emulator.url,
+                                          pipeline_name="orders_nightly", source_table="raw.sales.orders",
+                                          target_table="sales.reporting.orders")
+
+    content, answer = export(api, as_("tester"), "yaml", {"Shares": ["sales"]})
+
+    assert "orders_nightly" not in content.decode()
+    assert any("orders_nightly" in w and "sales.reporting.orders" in w for w in answer["Warnings"])
 
 
 def test_a_rival_configurator_neither_sees_nor_exports_another_projects_estate(api, as_, estate, emulator):
