@@ -38,3 +38,15 @@ def test_a_bad_filter_is_a_400_page(api, estate, emulator):
     page = signed_in(api, "tester", emulator.url).get("/console/inventory?page=0")
 
     assert page.status_code == 400
+
+
+def test_a_long_inventory_pages_and_keeps_its_filters(api, estate, emulator, workspace_client):
+    for index in range(25):
+        workspace_client.shares.create(f"bulk_{index:02d}")
+    client = signed_in(api, "tester", emulator.url)
+
+    first = client.get("/console/inventory?search=bulk").get_data(as_text=True)
+    second = client.get("/console/inventory?search=bulk&page=2").get_data(as_text=True)
+
+    assert "Shares (25)" in first and 'href="/console/inventory?search=bulk&amp;page=2"' in first
+    assert "<td>bulk_24</td>" in second and "<td>bulk_00</td>" not in second and 'rel="prev"' in second
