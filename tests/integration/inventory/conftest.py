@@ -2,7 +2,7 @@
 
 The workspace holds two shares and two recipients made through the SDK (as a notebook or Terraform would),
 none recorded by this service. Finance has two projects: `Adopters` (ann configures it) and `Rival` (rita
-configures it). The administrator is `tester`.
+configures it); tina configures the business line. The administrator is `tester`.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from databricks.sdk.service.sharing import (
 from flask.testing import FlaskClient
 
 from emulator.control import EmulatorControl
-from shared.access.administration import put_local_group, put_project
+from shared.access.administration import put_local_group, put_project, put_tenant
 from shared.access.policy import Access
 from shared.access.principals import Principal
 from shared.settings import Settings
@@ -35,7 +35,8 @@ from tests.integration.preflight.test_cli import served_api  # noqa: F401 (fixtu
 from tests.integration.provisioning.conftest import clients  # noqa: F401 (fixture)
 
 GLOBEX = "azure:westeurope:6f1c9a2e-3b4d-4e5f-8a9b-0c1d2e3f4a5b"
-KEYS = {"tester": API_KEY, "ann@example.com": "ann-secret-key", "rita@example.com": "rita-secret-key"}
+KEYS = {"tester": API_KEY, "ann@example.com": "ann-secret-key", "rita@example.com": "rita-secret-key",
+        "tina@example.com": "tina-secret-key"}
 
 
 def add(obj: str, kind: SharedDataObjectDataObjectType, **fields: Any) -> SharedDataObjectUpdate:
@@ -74,10 +75,14 @@ def build_estate(client: WorkspaceClient, emulator: EmulatorControl) -> None:
 
 
 @pytest.fixture
-def estate(workspace_client: WorkspaceClient, emulator: EmulatorControl, session_factory: Any) -> None:
+def estate(workspace_client: WorkspaceClient, emulator: EmulatorControl, session_factory: Any,
+           settings: Settings) -> None:
     admin = Access(Principal.from_api_key("tester", admins=frozenset({"tester"})), frozenset())
     put_local_group(session_factory, admin, "adopt-conf", ["ann@example.com"])
     put_local_group(session_factory, admin, "rival-conf", ["rita@example.com"])
+    put_local_group(session_factory, admin, "fin-conf", ["tina@example.com"])
+    put_tenant(session_factory, admin, settings, "Finance", workspaces={"EMEA": emulator.url},
+               configurator_groups=["fin-conf"], approval_required="never")
     put_project(session_factory, admin, "Finance", "Adopters", approver_groups=[], configurator_groups=["adopt-conf"])
     put_project(session_factory, admin, "Finance", "Rival", approver_groups=[], configurator_groups=["rival-conf"])
     build_estate(workspace_client, emulator)

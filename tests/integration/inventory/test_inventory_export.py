@@ -174,6 +174,19 @@ def test_a_rival_configurator_neither_sees_nor_exports_another_projects_estate(a
         "Recipient 'nonexistent'", "X")  # the refusal reads like a missing name
 
 
+def test_the_business_lines_configurator_sees_its_projects_objects_but_not_unmanaged_ones(
+    api, as_, estate, emulator
+):
+    tina = as_("tina@example.com")
+    before = api.get("/workflow/inventory/recipients", headers=tina)
+    adopt(api, as_, emulator)
+
+    after = api.get("/workflow/inventory/recipients", headers=tina)
+
+    assert names(before, "Recipients") == []
+    assert names(after, "Recipients") == ["acme", "globex"]
+
+
 def test_a_configurator_does_not_see_unmanaged_objects(api, as_, estate):
     ann = as_("ann@example.com")
 
