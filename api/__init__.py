@@ -32,6 +32,7 @@ from api.routes import (
     approvals,
     drift,
     health,
+    inventory,
     lifecycle,
     metrics,
     recipients,
@@ -161,6 +162,7 @@ def create_app(
     api.register_blueprint(approvals.blp)
     api.register_blueprint(admin.blp)
     api.register_blueprint(reports.blp)
+    api.register_blueprint(inventory.blp)
     app.register_blueprint(docs.blp)
     app.register_blueprint(console_blp)
     register_error_handlers(app)  # after Api(): our body shape replaces flask-smorest's

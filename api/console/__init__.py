@@ -41,6 +41,7 @@ from api.console.session import (
 )
 from api.context import access, asker, services, workflow
 from api.errors import status_for
+from api.routes.inventory import InventoryQuerySchema, estate_of
 from api.routes.reports import build_report
 from api.schemas import ListQuerySchema
 from api.uploads import dry_run_upload
@@ -62,6 +63,7 @@ from shared.share_pack_file.parse import detect_format
 from shared.share_pack_file.sample import sample_share_pack
 from shared.share_pack_file.schema import DEFAULT_MAX_COMMENT_CHARS, check_characters
 from shared.status import SharePackStatus
+from shared.use_cases.inventory import UNMANAGED, page_of
 from shared.use_cases.preflight import DryRun
 from shared.use_cases.queries import get_share_pack, list_share_packs, parse_share_pack_id, share_pack_history
 from shared.use_cases.submit import InvalidSharePack
@@ -212,6 +214,22 @@ def packs() -> str:
     return render_template(
         "packs.html", page=page, filters=raw, last_page=last_page, statuses=[str(s) for s in SharePackStatus],
     )
+
+
+@blp.get("/inventory")
+def inventory() -> str:
+    """Every share and recipient of the workspace the caller sees, searchable and filtered by project."""
+    raw = {key: value for key, value in request.args.items() if value and key in ("project", "search", "page")}
+    try:
+        filters = InventoryQuerySchema().load({**raw, "page_size": PAGE_SIZE})
+    except ValidationError as exc:
+        raise InvalidInput(f"Invalid filter: {_first_message(exc.messages)}") from None
+    estate = estate_of(chosen_workspace())
+    shares = page_of(estate.shares.values(), **filters)
+    recipients = page_of(estate.recipients.values(), **filters)
+    last_page = max(1, -(-max(shares.total, recipients.total) // PAGE_SIZE))
+    return render_template("inventory.html", shares=shares, recipients=recipients, filters=raw, last_page=last_page,
+                           unmanaged=UNMANAGED)
 
 
 REPORT_PERIODS = (7, 30, 90)

@@ -26,6 +26,8 @@ command, whatever the outcome:
 * follow: the shape of submit, with ``file`` null.
 * convert: ``{"command", "source", "target", "written", "errors", "warnings"}``.
 * template: ``{"command", "format", "out"}``.
+* export: ``{"command", "workspace", "format", "out", "written", "message", "warnings"}`` — ``warnings`` name
+  what the file does not carry (objects the format cannot express, contacts Databricks does not keep).
 * schema: ``{"command", "out", "schema"}`` — ``schema`` is the JSON Schema itself when ``out`` is null.
 
 Errors and warnings are ``{"path", "message", "location"}`` everywhere, as the API gives them.
@@ -34,6 +36,7 @@ Errors and warnings are ``{"path", "message", "location"}`` everywhere, as the A
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import re
 import sys
@@ -128,6 +131,18 @@ def _parser() -> argparse.ArgumentParser:
     convert.add_argument("target", type=Path, help="the output; its suffix (.yaml, .yml, .xlsx) picks the format")
     convert.add_argument("--json", action="store_true", help="print the result as JSON")
     convert.set_defaults(run=_convert)
+
+    export = commands.add_parser("export", help=f"write a share pack describing existing shares and recipients as "
+                                 f"they are {service}")
+    export.add_argument("--workspace", metavar="URL", required=True, help="the workspace that holds them")
+    export.add_argument("--share", dest="shares", action="append", default=[], metavar="NAME",
+                        help="a share to export (repeat for more); its grantees come with it")
+    export.add_argument("--recipient", dest="recipients", action="append", default=[], metavar="NAME",
+                        help="a recipient to export (repeat for more)")
+    export.add_argument("--format", choices=("yaml", "xlsx"), default="yaml")
+    export.add_argument("--out", type=Path, help="the file to write (default: the name the service gives)")
+    export.add_argument("--json", action="store_true", help="print the result as JSON")
+    export.set_defaults(run=_export)
 
     schema = commands.add_parser("schema", help="print or write the JSON Schema of the share pack format")
     schema.add_argument("out", type=Path, nargs="?")
@@ -396,6 +411,34 @@ def _progress_line(status: str | None, provisioning: str | None) -> str:
 
 
 # -- template, convert, schema ---------------------------------------------------------------------------
+
+
+def _export(args: argparse.Namespace) -> int:
+    """Write the service's export of the named objects; its warnings say what the file does not carry."""
+    report: dict[str, Any] = {"command": "export", "workspace": args.workspace, "format": args.format,
+                              "out": None, "written": False, "message": None, "warnings": []}
+    if not args.shares and not args.recipients:
+        report["message"] = "name at least one --share or --recipient"
+    else:
+        try:
+            answer = Service.from_env().export(workspace_url=args.workspace, shares=args.shares,
+                                               recipients=args.recipients, fmt=args.format)
+            out = args.out or Path(answer["FileName"]).name
+            content = answer["Content"]
+            data = base64.b64decode(content) if answer.get("Encoding") == "base64" else content.encode()
+            Path(out).write_bytes(data)
+            report.update(out=str(out), written=True, message=answer.get("Message"),
+                          warnings=answer.get("Warnings") or [])
+        except (RemoteError, OSError, KeyError, ValueError) as exc:
+            report["message"] = str(exc)
+    if args.json:
+        _print_json(report)
+    else:
+        for warning in report["warnings"]:
+            print(f"warning: {warning}", file=sys.stderr)
+        print(f"wrote {report['out']}" if report["written"] else f"error: {report['message']}",
+              file=sys.stdout if report["written"] else sys.stderr)
+    return EXIT_VALID if report["written"] else EXIT_UNUSABLE
 
 
 def _template(args: argparse.Namespace) -> int:

@@ -1,4 +1,4 @@
-"""The CLI's calls to the service: the dry run, the upload, and a pack's status (what `--follow` polls).
+"""The CLI's calls to the service: the dry run, the upload, a pack's status (what `--follow` polls), the export.
 
 Standard library only (the CLI stays installable without the service's dependencies). The API key comes
 from the environment, never from the command line, so it does not end up in shell history. Every call
@@ -94,6 +94,13 @@ class Service:
         """Return a pack's current status (``Status``, ``ProvisioningStatus``, ``ErrorMessage``, ...)."""
         return self._call("GET", f"/workflow/sharepack/{urllib.parse.quote(share_pack_id)}", workspace_url)
 
+    def export(
+        self, *, workspace_url: str, shares: list[str], recipients: list[str], fmt: str
+    ) -> dict[str, Any]:
+        """Ask for a share pack describing these shares and recipients as they are (``Content``, ``Warnings``)."""
+        return self._call("POST", "/workflow/inventory/export", workspace_url,
+                          json_body={"Shares": shares, "Recipients": recipients, "Format": fmt})
+
     def _call(
         self,
         method: str,
@@ -101,12 +108,16 @@ class Service:
         workspace_url: str,
         *,
         file: Path | None = None,
+        json_body: dict[str, Any] | None = None,
         headers: dict[str, str] | None = None,
     ) -> dict[str, Any]:
         sent = {"X-Workspace-URL": workspace_url, "Accept": "application/json", **(headers or {})}
         if self.api_key:
             sent["Authorization"] = f"Bearer {self.api_key}"
         body = None
+        if json_body is not None:
+            body = json.dumps(json_body).encode()
+            sent["Content-Type"] = "application/json"
         if file is not None:
             boundary = uuid.uuid4().hex
             body = _multipart(boundary, file)

@@ -302,3 +302,22 @@ def test_reports_chart_a_finished_pack_under_the_csp_on_a_desktop_and_a_phone(
     assert overflow <= 0, f"the page is {overflow}px wider than a phone's screen"
     web.assert_accessible()
     web.screenshot("reports-phone")
+
+
+def test_the_inventory_lists_a_provisioned_share_with_its_pack_and_finds_it_by_name(
+    web: BrowserPage, seeded_workspace: EmulatorControl
+) -> None:
+    web.sign_in()
+    _submit(web, to_yaml(sample_share_pack()))
+    expect(web.page.locator("#pack-status")).to_have_text("COMPLETED", timeout=COMPLETION_TIMEOUT_MS)
+
+    web.page.get_by_role("link", name="Inventory").click()
+    web.page.get_by_label("Name contains").fill("sales")
+    web.page.get_by_role("button", name="Filter").click()
+
+    shares = web.page.get_by_role("table", name=re.compile("Shares"))
+    expect(shares.get_by_role("row")).to_have_count(2)  # the header and sales_reporting
+    expect(shares).to_contain_text("sales_reporting")
+    expect(shares.get_by_role("link")).to_have_count(1)  # the pack that manages it
+    web.assert_accessible()
+    web.screenshot("inventory")

@@ -24,9 +24,11 @@ from schemathesis.specs.openapi.checks import (
 from sqlalchemy.orm import sessionmaker
 
 from api import create_app
+from emulator.server import DEMO_TABLES
 from shared.health import HealthReport
 from tests.integration.api.conftest import RecordingPublisher, make_settings
 from tests.integration.api.test_share_pack_routes import sample, upload
+from tests.integration.provisioning.conftest import clients  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.integration
 
@@ -60,6 +62,14 @@ BOUNDED = settings(
     deadline=None,  # one example may wait on PostgreSQL; the run is bounded by the number of examples
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
+
+
+@pytest.fixture
+def client(app_factory, clients, emulator) -> FlaskClient:  # noqa: F811
+    """The API reading the emulated workspace (with the example's tables), so the views that read a workspace
+    (pre-flight, inventory) answer from a real one instead of 503."""
+    emulator.seed_tables(DEMO_TABLES)
+    return app_factory(reader_for=lambda _url: clients.gateway(emulator.url))
 
 
 @pytest.fixture
