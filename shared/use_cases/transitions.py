@@ -317,6 +317,8 @@ class Workflow:
         with self.session_factory() as session:
             read = self._changeable(session, asker, share_pack_id, verb="rolled back")
             target = rollback_target(session, share_pack_id, to_version)
+            # The restored configuration meets today's rules (data scope, e-mail domains), as an upload would.
+            self._admission(session, asker, target.restore)
         plan, warnings = self.planner.plan(target, read, asker.workspace_url)  # no transaction open while reading
         with _publishing(self.session_factory, self.publish) as session:
             pack = self._changeable(session, asker, share_pack_id, verb="rolled back")

@@ -14,9 +14,17 @@ from shared.access.administration import put_project, put_tenant
 from shared.access.data_scope import OutsideDataScope
 from shared.errors import InvalidInput
 from shared.models import AuditEntry, SharePack
-from tests.integration.access.conftest import ADMIN, CONFIGURATOR, D2D_ONLY, WORKSPACE, sample
+from shared.use_cases.submit import UploadRules
+from shared.use_cases.transitions import Workflow
+from tests.integration.access.conftest import ADMIN, CONFIGURATOR, D2D_ONLY, WORKSPACE, as_, sample
+from tests.integration.access.test_four_eyes import approve, finish
 
 pytestmark = pytest.mark.integration
+
+
+def workflow_of(session_factory) -> Workflow:
+    return Workflow(session_factory, queue_name="access-tests", publish=lambda _: None,
+                    rules=UploadRules(max_bytes=1_000_000))
 
 
 def set_tenant(session_factory, access_of, settings, **changes) -> None:
@@ -91,3 +99,19 @@ def test_a_d2d_recipient_outside_the_tenants_own_metastores_is_external(session_
 def test_malformed_scopes_are_refused(session_factory, finance, access_of, settings, bad):
     with pytest.raises(InvalidInput):
         set_tenant(session_factory, access_of, settings, **bad)
+
+
+def test_a_rollback_to_a_configuration_outside_todays_scope_is_refused(
+    session_factory, submit, finance, access_of, settings
+):
+    first = submit(CONFIGURATOR, sample())  # shares sales.reporting.* and finance.ledger.*
+    approve(workflow_of(session_factory), session_factory, first.share_pack_id)
+    finish(session_factory, first.share_pack_id)
+    workflow_of(session_factory).revise(as_(CONFIGURATOR), first.share_pack_id, D2D_ONLY, "narrower.yaml")
+    finish(session_factory, first.share_pack_id)
+    set_tenant(session_factory, access_of, settings, shareable_scope=["sales"])  # finance.ledger is out now
+    before = stored(session_factory)[0]  # share pack versions
+
+    with pytest.raises(OutsideDataScope, match=r"finance\.ledger\.entries is outside the data scope"):
+        workflow_of(session_factory).rollback(as_(CONFIGURATOR), first.share_pack_id, 1)
+    assert stored(session_factory)[0] == before  # no new version: nothing was stored or queued
