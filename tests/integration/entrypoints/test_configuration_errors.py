@@ -110,8 +110,8 @@ def test_a_production_sync_service_names_every_missing_variable(database_url):
     result = run(["-m", "sync"], **{**PRODUCTION_API, "DOMAIN_DB_CONNECTION_STRING": database_url})
     assert result.returncode == 2
     [line] = result.stderr.strip().splitlines()
-    assert line.startswith("error: Missing setting AZURE_TENANT_ID, GRAPH_CLIENT_ID, NOTIFICATION_FROM, "
-                           "OPERATOR_EMAILS, SMTP_HOST, SMTP_PORT: the sync service requires them")
+    assert line.startswith("error: Missing setting AZURE_TENANT_ID, CONSOLE_BASE_URL, GRAPH_CLIENT_ID, "
+                           "NOTIFICATION_FROM, OPERATOR_EMAILS, SMTP_HOST, SMTP_PORT: the sync service requires them")
 
 
 def test_an_unknown_deployment_names_the_setting():
