@@ -274,3 +274,17 @@ def web(browser: Any, console_stack: ConsoleStack) -> Iterator[BrowserPage]:
 def _record_csp(text: str, violations: list[str]) -> None:
     if "Content Security Policy" in text:
         violations.append(text)
+
+
+def markets_pack_yaml() -> str:
+    """The example pack as the Markets business line's project asks for it, under names of its own: the
+    example's names are taken by Finance's project once another journey has provisioned them."""
+    from shared.share_pack_file import to_yaml
+    from shared.share_pack_file.sample import sample_share_pack
+
+    text = to_yaml(sample_share_pack()).replace("business_line: Finance", f"business_line: {MARKETS}")
+    text = text.replace("project_name: Partner analytics", f"project_name: {MARKETS_PROJECT}")
+    for finance_name in ("acme_analytics", "globex_lakehouse", "sales_reporting", "finance_ledger"):
+        text = text.replace(finance_name, finance_name.replace("_", "_markets_", 1))
+    # A metastore has one D2D recipient: Markets' partner is another metastore than Finance's.
+    return text.replace("6f1c9a2e-3b4d-4e5f-8a9b-0c1d2e3f4a5b", "7a2d0b3f-4c5e-4f60-9b0c-1d2e3f4a5b6c")

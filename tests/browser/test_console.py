@@ -15,11 +15,10 @@ from shared.share_pack_file import parse_share_pack, to_excel, to_yaml
 from shared.share_pack_file.sample import sample_share_pack
 from tests.browser.conftest import (
     APPROVER_KEY,
-    MARKETS,
-    MARKETS_PROJECT,
     OUTSIDER_KEY,
     REQUESTOR,
     BrowserPage,
+    markets_pack_yaml,
 )
 
 pytestmark = pytest.mark.e2e
@@ -237,8 +236,7 @@ def _submit(web: BrowserPage, yaml_text: str) -> str:
 def test_an_approver_approves_a_pending_pack_from_the_inbox(
     web: BrowserPage, browser: object, seeded_workspace: EmulatorControl  # its check reads the example's tables
 ) -> None:
-    markets_pack = to_yaml(sample_share_pack()).replace("business_line: Finance", f"business_line: {MARKETS}")
-    markets_pack = markets_pack.replace("project_name: Partner analytics", f"project_name: {MARKETS_PROJECT}")
+    markets_pack = markets_pack_yaml()
     web.sign_in()
     pack_path = _submit(web, markets_pack)
     expect(web.page.locator("#pack-status")).to_have_text("PENDING_APPROVAL")
@@ -248,7 +246,7 @@ def test_an_approver_approves_a_pending_pack_from_the_inbox(
     web.sign_in(APPROVER_KEY)
     web.page.get_by_role("link", name="Approvals").click()
     entry = web.page.locator(".inbox > li").filter(has=web.page.locator(f"a[href='{pack_path}']"))
-    expect(entry).to_contain_text("recipient acme_analytics (D2O")
+    expect(entry).to_contain_text("recipient acme_markets_analytics (D2O")
     web.assert_accessible()
     web.screenshot("approvals")
     entry.get_by_role("link").click()

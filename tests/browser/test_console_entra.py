@@ -11,7 +11,7 @@ from emulator.control import EmulatorControl
 from graph_emulator.control import GraphEmulatorControl
 from shared.share_pack_file import to_yaml
 from shared.share_pack_file.sample import sample_share_pack
-from tests.browser.conftest import FINANCE_ENTRA_GROUP, MARKETS, MARKETS_PROJECT, BrowserPage
+from tests.browser.conftest import FINANCE_ENTRA_GROUP, BrowserPage, markets_pack_yaml
 from tests.browser.test_console import _submit
 
 pytestmark = pytest.mark.e2e
@@ -38,9 +38,7 @@ def test_sign_in_with_microsoft_picks_a_user_and_shows_only_their_tenants_packs(
     # Two packs by the API-key requestor: one of Finance (Erin's tenant), one of Markets (not hers).
     web.sign_in()
     finance_pack = _submit(web, to_yaml(sample_share_pack()))
-    markets_yaml = to_yaml(sample_share_pack()).replace("business_line: Finance", f"business_line: {MARKETS}")
-    markets_pack = _submit(web, markets_yaml.replace("project_name: Partner analytics",
-                                                     f"project_name: {MARKETS_PROJECT}"))
+    markets_pack = _submit(web, markets_pack_yaml())
     web.page.context.clear_cookies()
 
     web.goto("/console/sign-in")
