@@ -36,6 +36,7 @@ from shared import tracing
 from shared.access.admission import Admission, admit_upload, needs_approval
 from shared.access.approval import latest_request
 from shared.access.approvers import notify_approvers
+from shared.access.data_scope import require_in_data_scope
 from shared.access.policy import Access
 from shared.access.principals import Principal
 from shared.drift.detect import Finding, reconcile_spec
@@ -317,8 +318,12 @@ class Workflow:
         with self.session_factory() as session:
             read = self._changeable(session, asker, share_pack_id, verb="rolled back")
             target = rollback_target(session, share_pack_id, to_version)
-            # The restored configuration meets today's rules (data scope, e-mail domains), as an upload would.
-            self._admission(session, asker, target.restore)
+            # The restored configuration is held to today's data scope, as an upload is (its requestor stays
+            # the one it named; the caller is on the record as the rollback's requester).
+            tenant = History(session, Tenant).current(read.tenant_id) if read.tenant_id else None
+            if tenant is not None:
+                project = History(session, Project).current(read.project_id) if read.project_id else None
+                require_in_data_scope(target.restore, tenant, project)
         plan, warnings = self.planner.plan(target, read, asker.workspace_url)  # no transaction open while reading
         with _publishing(self.session_factory, self.publish) as session:
             pack = self._changeable(session, asker, share_pack_id, verb="rolled back")

@@ -60,8 +60,9 @@ def test_administrator_uploads_on_behalf_and_both_names_are_recorded(session_fac
     with session_factory() as session:
         pack = History(session, SharePack).get_current(submitted.share_pack_id)
         assert pack.requested_by == ADMIN.identity
-        created = session.scalars(select(AuditEntry).where(AuditEntry.action == "CREATED",
-                                                           AuditEntry.entity_type == "share_pack")).one()
+        created = session.scalars(select(AuditEntry).where(
+            AuditEntry.action == "CREATED", AuditEntry.entity_type == "share_pack",
+            AuditEntry.entity_id == str(submitted.share_pack_id))).one()
         assert created.new_values["requestor"] == "jane.doe@example.com"
         assert created.new_values["requested_by"] == ADMIN.identity
 

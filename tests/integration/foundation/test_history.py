@@ -5,16 +5,19 @@ from __future__ import annotations
 import itertools
 import threading
 import uuid
+from collections.abc import Iterator
 from datetime import datetime
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import sessionmaker
 
+from shared.db import make_engine
 from shared.errors import Conflict, NotFound
 from shared.history import History
 from shared.models import Recipient, Share, Tenant
+from tests.fixtures.postgres import migrated_database_url
 
 pytestmark = pytest.mark.integration
 
@@ -125,9 +128,18 @@ def test_uppercase_names_are_refused_by_the_database(session):
         )
 
 
-def test_concurrent_changes_never_lose_a_version(engine):
+@pytest.fixture
+def own_engine(postgres_server_url: str) -> Iterator[Engine]:
+    """A database of the test's own: it commits from several connections, and what it commits stays there
+    (the suite's shared database would show its tenants to other tests' listings)."""
+    engine = make_engine(migrated_database_url(postgres_server_url, "race"))
+    yield engine
+    engine.dispose()
+
+
+def test_concurrent_changes_never_lose_a_version(own_engine: Engine):
     """Eight real connections change one entity at once: every change lands as its own version."""
-    factory = sessionmaker(engine, expire_on_commit=False)
+    factory = sessionmaker(own_engine, expire_on_commit=False)
     name = f"race-{uuid.uuid4().hex[:8]}"
     with factory.begin() as session:
         tenant_id = History(session, Tenant).create(created_by="setup", business_line_name=name).tenant_id
@@ -160,8 +172,8 @@ def test_concurrent_changes_never_lose_a_version(engine):
         assert older.effective_to == newer.effective_from
 
 
-def test_concurrent_changes_with_expected_version_let_exactly_one_win(engine):
-    factory = sessionmaker(engine, expire_on_commit=False)
+def test_concurrent_changes_with_expected_version_let_exactly_one_win(own_engine: Engine):
+    factory = sessionmaker(own_engine, expire_on_commit=False)
     with factory.begin() as session:
         tenant_id = History(session, Tenant).create(
             created_by="setup", business_line_name=f"race-{uuid.uuid4().hex[:8]}"

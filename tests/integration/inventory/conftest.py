@@ -35,8 +35,9 @@ from tests.integration.preflight.test_cli import served_api  # noqa: F401 (fixtu
 from tests.integration.provisioning.conftest import clients  # noqa: F401 (fixture)
 
 GLOBEX = "azure:westeurope:6f1c9a2e-3b4d-4e5f-8a9b-0c1d2e3f4a5b"
-KEYS = {"tester": API_KEY, "ann@example.com": "ann-secret-key", "rita@example.com": "rita-secret-key",
-        "tina@example.com": "tina-secret-key"}
+KEYS = {"tester": API_KEY, "ann@example.com": "ann-secret-key-0123456789abcdef0123",
+        "rita@example.com": "rita-secret-key-0123456789abcdef0123",
+        "tina@example.com": "tina-secret-key-0123456789abcdef0123"}
 
 
 def add(obj: str, kind: SharedDataObjectDataObjectType, **fields: Any) -> SharedDataObjectUpdate:
