@@ -23,6 +23,12 @@ DATABRICKS_CREDENTIALS: tuple[frozenset[str], ...] = (
     frozenset({"AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET", "AZURE_TENANT_ID"}),
     frozenset({"WORKSPACE_CREDENTIALS"}),
 )
+# The workspaces a process may act on: Azure Databricks ones, or (a local run of the images against the
+# emulator) loopback development workspaces.
+WORKSPACES: tuple[frozenset[str], ...] = (
+    frozenset({"ALLOWED_WORKSPACE_URLS"}),
+    frozenset({"DEV_WORKSPACE_URLS"}),
+)
 # Read by the process itself rather than `Settings`: gunicorn's configuration (api/gunicorn.conf.py).
 GUNICORN_VARIABLES = frozenset({"GUNICORN_BIND", "WEB_CONCURRENCY", "GUNICORN_THREADS", "GUNICORN_TIMEOUT"})
 
@@ -105,25 +111,25 @@ PROCESS_SETTINGS: dict[str, Contract] = {
     "api": _contract(
         "the API",
         BASE_REQUIRED | QUEUE_REQUIRED
-        | {"API_KEYS", "CONSOLE_SECRET_KEY", "ACTIVATION_LINK_KEYS", "ALLOWED_WORKSPACE_URLS"},
+        | {"API_KEYS", "CONSOLE_SECRET_KEY", "ACTIVATION_LINK_KEYS"},
         COMMON | QUEUE | DATABRICKS | GRAPH | AUTH | UPLOADS | GUNICORN_VARIABLES | {"ACTIVATION_LINK_KEYS"},
-        one_of=(DATABRICKS_CREDENTIALS,),
+        one_of=(DATABRICKS_CREDENTIALS, WORKSPACES),
     ),
     # Provisioning needs Databricks; a new D2O recipient's activation link is stored encrypted.
     "worker": _contract(
         "the worker",
-        BASE_REQUIRED | QUEUE_REQUIRED | {"ACTIVATION_LINK_KEYS", "ALLOWED_WORKSPACE_URLS"},
+        BASE_REQUIRED | QUEUE_REQUIRED | {"ACTIVATION_LINK_KEYS"},
         COMMON | QUEUE | DATABRICKS | WORKER_LOOP | {"ACTIVATION_LINK_KEYS"},
-        one_of=(DATABRICKS_CREDENTIALS,),
+        one_of=(DATABRICKS_CREDENTIALS, WORKSPACES),
     ),
     # Mail goes through a real relay (the default is a local test server), activation links are decrypted
     # to be mailed, AD sync reads the Directory, and failures are mailed to the operators.
     "sync": _contract(
         "the sync service",
         BASE_REQUIRED | {"SMTP_HOST", "SMTP_PORT", "NOTIFICATION_FROM", "OPERATOR_EMAILS", "ACTIVATION_LINK_KEYS",
-                         "AZURE_TENANT_ID", "GRAPH_CLIENT_ID", "ALLOWED_WORKSPACE_URLS", "CONSOLE_BASE_URL"},
+                         "AZURE_TENANT_ID", "GRAPH_CLIENT_ID", "CONSOLE_BASE_URL"},
         COMMON | DATABRICKS | GRAPH | MAIL | SCHEDULES | {"ACTIVATION_LINK_KEYS"},
-        one_of=(DATABRICKS_CREDENTIALS,),
+        one_of=(DATABRICKS_CREDENTIALS, WORKSPACES),
     ),
     # `alembic upgrade head` reads only where the database is.
     "migrate": _contract("the migration", BASE_REQUIRED, frozenset({"DOMAIN_DB_CONNECTION_STRING", "DEPLOYMENT",
