@@ -307,11 +307,8 @@ class Recorder:
             }
             for recipient in recipients
         ]
-        # A recipient whose id is not known here keeps the one recorded before (History carries it over).
-        for known in (True, False):
-            same = [row for row in rows if ("recipient_databricks_id" in row) is known]
-            if same:
-                History(session, Recipient).upsert_many(same, key=("workspace_url", "recipient_name"), **who)
+        _upsert_keeping_ids(History(session, Recipient), rows, "recipient_databricks_id",
+                            ("workspace_url", "recipient_name"), who)
 
     @staticmethod
     def _write_shares(
@@ -424,10 +421,8 @@ class Recorder:
                 **({"databricks_pipeline_id": ids.pipeline_id,
                     "databricks_job_id": str(ids.job_id) if ids.job_id is not None else None} if ids else {}),
             })
-        for known in (True, False):
-            same = [row for row in rows if ("databricks_pipeline_id" in row) is known]
-            if same:
-                History(session, Pipeline).upsert_many(same, key=("workspace_url", "pipeline_name"), **who)
+        _upsert_keeping_ids(History(session, Pipeline), rows, "databricks_pipeline_id",
+                            ("workspace_url", "pipeline_name"), who)
 
     # -- the end ----------------------------------------------------------------------------------------
 
@@ -529,6 +524,18 @@ def outcome_mail_body(pack: SharePack, *, success: bool, provisioning_status: st
         "", "Nothing needed to change: the workspace already matched the share pack." if success else
         "No plan was made before the failure."]
     return "\n".join(lines)
+
+
+def _upsert_keeping_ids(
+    history: History[Any], rows: Sequence[Mapping[str, Any]], id_column: str, key: tuple[str, str],
+    who: Mapping[str, str],
+) -> None:
+    """Upsert `rows`; a row without `id_column` (its Databricks id not known to this run) keeps the id recorded
+    before, as History carries over the columns a row does not name. Rows of one shape go in one statement."""
+    for known in (True, False):
+        same = [row for row in rows if (id_column in row) is known]
+        if same:
+            history.upsert_many(same, key=key, **who)
 
 
 def _asked_by_request(session: Session, share_pack_id: uuid.UUID) -> str | None:
