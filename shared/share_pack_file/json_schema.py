@@ -82,6 +82,8 @@ def _field(field: fields.Field, definitions: dict[str, Any]) -> dict[str, Any]:
 
 
 def _shape(field: fields.Field, definitions: dict[str, Any]) -> dict[str, Any]:
+    if hasattr(field, "json_schema"):  # a field that states its own shape
+        return dict(field.json_schema)
     if isinstance(field, fields.Nested):
         return _reference(field.schema, definitions)
     if isinstance(field, fields.List):

@@ -60,6 +60,7 @@ class RecipientSpec:
     metastore_id: str | None = None
     comment: str | None = None
     token_expiry_days: int | None = None
+    expires_on: str | None = None  # canonical date or UTC datetime (`shared.share_pack_file.expiry`)
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,8 @@ class ShareSpec:
     comment: str | None = None
     recipients: tuple[str, ...] = ()
     data_objects: tuple[DataObjectSpec, ...] = ()
+    #: Recipient name -> when its grant on this share ends (canonical, as `RecipientSpec.expires_on`).
+    expires_on: Mapping[str, str] = field(default_factory=dict)
 
 
 class ScdType(StrEnum):
@@ -178,6 +181,7 @@ class SharePackSpec:
                     "metastore_id": r.metastore_id,
                     "comment": r.comment,
                     "token_expiry_days": r.token_expiry_days,
+                    "expires_on": r.expires_on,
                 }
                 for r in self.recipients
             ],
@@ -190,6 +194,7 @@ class SharePackSpec:
                         {"name": o.name, "type": o.type.value, "shared_as": o.shared_as, "history": o.history}
                         for o in s.data_objects
                     ],
+                    "expires_on": dict(s.expires_on),
                 }
                 for s in self.shares
             ],
@@ -218,6 +223,7 @@ class SharePackSpec:
                     metastore_id=r.get("metastore_id"),
                     comment=r.get("comment"),
                     token_expiry_days=r.get("token_expiry_days"),
+                    expires_on=r.get("expires_on"),
                 )
                 for r in data.get("recipient") or ()
             ),
@@ -235,6 +241,7 @@ class SharePackSpec:
                         )
                         for o in s.get("data_objects") or ()
                     ),
+                    expires_on=dict(s.get("expires_on") or {}),
                 )
                 for s in data.get("share") or ()
             ),

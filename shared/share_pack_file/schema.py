@@ -20,6 +20,7 @@ from typing import Any
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
 from shared.share_pack_file.cron import CONTINUOUS, CronError, check_time_zone, to_quartz
+from shared.share_pack_file.expiry import ExpiresOn, GrantExpiries
 from shared.share_pack_file.issues import echo
 from shared.share_pack_file.model import DataObjectSpec, DataObjectType, RecipientType, ScdType, Strategy
 
@@ -420,6 +421,8 @@ class RecipientSchema(_BaseSchema):
         validate=validate.Range(*TOKEN_EXPIRY_DAYS),
         metadata={"description": "D2O only: bearer token lifetime in days (1..365).", "aliases": ("token_expiry",)},
     )
+    expires_on = ExpiresOn(metadata={"description": "When all its access ends and is revoked: a date (00:00 "
+                                     "UTC) or an ISO datetime in UTC."})
 
 
 class ShareSchema(_BaseSchema):
@@ -440,6 +443,8 @@ class ShareSchema(_BaseSchema):
             "aliases": ("share_assets",),
         },
     )
+    expires_on = GrantExpiries(metadata={"description": "Recipient name: when its grant on this share ends and "
+                                         "is revoked (a date, 00:00 UTC, or an ISO datetime in UTC)."})
 
 
 class Schedule(Text):

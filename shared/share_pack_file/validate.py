@@ -17,6 +17,7 @@ from typing import Any
 from marshmallow import Schema, ValidationError
 
 from shared.share_pack_file import pipelines as pipeline_rules
+from shared.share_pack_file.expiry import check_grant_expiries
 from shared.share_pack_file.issues import Findings, Path, echo
 from shared.share_pack_file.limits import FormatLimits
 from shared.share_pack_file.model import (
@@ -321,6 +322,8 @@ def _check_share(
         else:
             references[name] = None
     share["recipients"] = list(references)
+    if "expires_on" in share and "recipients" not in messages:
+        check_grant_expiries(share, path, findings)
     objects: list[DataObjectSpec] = share.get("data_objects", [])
     if "data_objects" not in messages:
         _check_data_objects(objects, path, findings)
@@ -378,6 +381,7 @@ def _build_recipient(item: dict[str, Any], deleting: bool) -> RecipientSpec:
         metastore_id=metastore_id.lower() if metastore_id else None,
         comment=item.get("comment"),
         token_expiry_days=item.get("token_expiry_days"),
+        expires_on=item.get("expires_on"),
     )
 
 
@@ -387,4 +391,5 @@ def _build_share(item: dict[str, Any]) -> ShareSpec:
         comment=item.get("comment"),
         recipients=tuple(item.get("recipients", ())),
         data_objects=tuple(item.get("data_objects", ())),
+        expires_on=item.get("expires_on", {}),
     )
