@@ -1,5 +1,6 @@
 """The ORM: 16 tables in schema `deltashare` plus the runtime plumbing in `workflow_runtime`."""
 
+from shared.models.access_expiry import AccessExpiry, AccessNotice, PackCertification, ProjectRecertification
 from shared.models.base import DOMAIN_SCHEMA, RUNTIME_SCHEMA, AppendOnly, Base, Versioned
 from shared.models.graph import GraphDeltaLink, GraphGroupMember
 from shared.models.logs import AuditEntry, JobMetric, Notification, ProjectCost, SyncJob
@@ -22,6 +23,8 @@ APPEND_ONLY_MODELS: tuple[type[AppendOnly], ...] = (JobMetric, ProjectCost, Sync
 
 __all__ = [
     "APPEND_ONLY_MODELS",
+    "AccessExpiry",
+    "AccessNotice",
     "DOMAIN_SCHEMA",
     "DOMAIN_TABLES",
     "RUNTIME_SCHEMA",
@@ -38,9 +41,11 @@ __all__ = [
     "NotificationDelivery",
     "NotificationEvent",
     "OutboxMessage",
+    "PackCertification",
     "Pipeline",
     "Project",
     "ProjectCost",
+    "ProjectRecertification",
     "QueueMessageRow",
     "Recipient",
     "Request",
