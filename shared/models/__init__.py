@@ -23,11 +23,11 @@ APPEND_ONLY_MODELS: tuple[type[AppendOnly], ...] = (JobMetric, ProjectCost, Sync
 
 __all__ = [
     "APPEND_ONLY_MODELS",
-    "AccessExpiry",
-    "AccessNotice",
     "DOMAIN_SCHEMA",
     "DOMAIN_TABLES",
     "RUNTIME_SCHEMA",
+    "AccessExpiry",
+    "AccessNotice",
     "ActivationLinkCiphertext",
     "AdGroup",
     "AuditEntry",
