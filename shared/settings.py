@@ -192,6 +192,8 @@ class Settings:
     cost_workspace_url: str | None = None
     # Reading every workspace back (recipients, shares, grants) and detecting drift.
     sync_schedule_databricks_objects: str = "*/15 * * * *"
+    # Reminding before time-boxed access or a recertification lapses (14, 3, 1 days), revoking it when it does.
+    sync_schedule_access_expiry: str = "7 * * * *"
     sync_tick_seconds: float = 1.0
     # The longest D2O token lifetime (token_expiry_days) a pack may ask for; above it the pack is refused.
     token_expiry_max_days: int = 365
@@ -543,6 +545,7 @@ _PARSERS = {
     "sync_schedule_project_costs": _as_schedule,
     "cost_workspace_url": normalize_workspace_url,
     "sync_schedule_databricks_objects": _as_schedule,
+    "sync_schedule_access_expiry": _as_schedule,
     "sync_tick_seconds": _as_positive_float,
     "token_expiry_max_days": _as_positive_int,
     "graph_validation_budget_seconds": _as_positive_float,

@@ -11,7 +11,12 @@ from shared.status import NotificationType
 
 def approver_emails(session: Session, project: Project | None) -> list[str]:
     """The e-mail-shaped members of the project's approver groups (named by group name or directory id)."""
-    groups = [g.lower() for g in (project.approver if project else None) or [] if isinstance(g, str)]
+    return member_emails(session, (project.approver if project else None) or [])
+
+
+def member_emails(session: Session, named: list[object]) -> list[str]:
+    """The e-mail-shaped members of the groups ``named`` (by group name or directory id)."""
+    groups = [g.lower() for g in named if isinstance(g, str)]
     if not groups:
         return []
     rows = session.scalars(

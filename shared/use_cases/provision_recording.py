@@ -24,6 +24,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session, sessionmaker
 
 from shared import metrics
+from shared.access_expiry.records import record_completion
 from shared.db import insert_rows
 from shared.history import History, audit
 from shared.logging import get_logger
@@ -446,6 +447,7 @@ class Recorder:
             self.outcome(session, attempt.spec, attempt, recipient_ids)
             self.pipelines(session, attempt.spec, pipelines or {}, attempt)
             pack = History(session, SharePack).get_current(attempt.share_pack_id)
+            record_completion(session, pack, by=self.performed_by)  # what expires when, for the sync service
             self.finish(session, pack, SharePackStatus.COMPLETED, None, provisioning_status)
 
     def fail(self, share_pack_id: uuid.UUID, reason: str) -> None:

@@ -431,6 +431,31 @@ class Workflow:
                     request_id=asker.request_id)
         return idle_seconds
 
+    # -- lapsed access (the sync service) ----------------------------------------------------------------
+
+    def revoke(self, session: Session, asker: Asker, share_pack_id: uuid.UUID, spec: SharePackSpec,
+               reason: str) -> SharePack:
+        """Queue ``spec``, the pack's configuration less the access that lapsed (an expiry, a recertification
+        not confirmed), as its next version; ``reason`` is on that version and its audit row.
+
+        Runs in the caller's transaction (which queues the mails that go with it); its message is published
+        when that transaction commits.
+
+        Raises:
+            Conflict: the pack is being provisioned or waits for an approver (the caller tries again later).
+        """
+        pack = History(session, SharePack).get_current(share_pack_id)
+        if pack.share_pack_status not in RECONCILABLE:
+            raise Conflict(f"Share pack {share_pack_id} is {pack.share_pack_status}; lapsed access is revoked "
+                           "once it has finished")
+        new = self._move(session, asker, pack, _Move(
+            reason, AuditAction.UPDATED, SharePackStatus.IN_PROGRESS, "Queued to revoke lapsed access",
+            columns={**_configuration(spec), "requested_by": asker.identity}, note={"revoked": reason},
+        ))
+        _open_request(session, asker, new, spec, _latest_grant(session, share_pack_id))
+        _publish_on_commit(session, self.publish)
+        return new
+
     # -- what every move shares ---------------------------------------------------------------------------
 
     def _move(self, session: Session, asker: Asker, pack: SharePack, move: _Move) -> SharePack:

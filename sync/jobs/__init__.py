@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from shared.access_expiry.watch import AccessExpiryWatch
 from shared.drift.sync import DatabricksObjectsSync, workspaces_to_sync
 from shared.graph.ad_sync import AdSync
 from shared.graph.config import graph_client_from_settings
@@ -21,7 +22,9 @@ from shared.provisioning.clients import workspace_clients_from_settings
 from shared.recipient_tokens import tokens_from_settings
 from shared.settings import Settings
 from shared.status import SyncType
+from shared.use_cases.transitions import Workflow
 from sync.jobs import lakeflow
+from sync.jobs.access_expiry import AccessExpiryJob
 from sync.jobs.ad import AdGroupsJob, AdUsersJob
 from sync.jobs.base import Job
 from sync.jobs.databricks_objects import DatabricksObjectsJob
@@ -73,6 +76,12 @@ def _databricks_objects(parts: JobParts) -> Job:
     return DatabricksObjectsJob(sync, workspaces)
 
 
+def _access_expiry(parts: JobParts) -> Job:
+    # The revoking version's outbox row is sent by the workers' outbox relay: this process has no queue client.
+    workflow = Workflow(parts.session_factory, queue_name=parts.settings.azure_queue_name, publish=lambda _id: None)
+    return AccessExpiryJob(AccessExpiryWatch(parts.session_factory, workflow))
+
+
 JOBS: dict[SyncType, Callable[[JobParts], Job]] = {
     SyncType.NOTIFICATIONS: _notifications,
     SyncType.AD_USERS: lambda parts: AdUsersJob(_ad_sync(parts)),
@@ -80,6 +89,7 @@ JOBS: dict[SyncType, Callable[[JobParts], Job]] = {
     SyncType.JOB_METRICS: lambda parts: lakeflow.job_metrics(parts.settings, parts.session_factory),
     SyncType.PROJECT_COSTS: lambda parts: lakeflow.project_costs(parts.settings, parts.session_factory),
     SyncType.DATABRICKS_OBJECTS: _databricks_objects,
+    SyncType.ACCESS_EXPIRY: _access_expiry,
 }
 
 # The schedule setting of each job type (an interval in seconds or a cron expression).
@@ -90,6 +100,7 @@ SCHEDULE_SETTING: dict[SyncType, str] = {
     SyncType.JOB_METRICS: "sync_schedule_job_metrics",
     SyncType.PROJECT_COSTS: "sync_schedule_project_costs",
     SyncType.DATABRICKS_OBJECTS: "sync_schedule_databricks_objects",
+    SyncType.ACCESS_EXPIRY: "sync_schedule_access_expiry",
 }
 
 
