@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 
 from shared.share_pack_file.expiry import expiry_moment
 from shared.share_pack_file.model import SharePackSpec, Strategy
+from shared.use_cases.lifecycle import LAPSED_PREFIX
 
 #: Days before a deadline on which the requestor and the project's owners are reminded.
 THRESHOLD_DAYS = (14, 3, 1)
@@ -118,7 +119,7 @@ def without(spec: SharePackSpec, ended: Iterable[Deadline]) -> SharePackSpec:
 
 def lapse_reason(ended: Iterable[Deadline]) -> str:
     """The change reason of the version that revokes ``ended`` (the pack's history shows it)."""
-    return "access lapsed: " + "; ".join(
+    return LAPSED_PREFIX + "; ".join(
         f"{d.describe()} expired on {d.when()}" if d.recipient else
         f"recertification was due on {d.when()} and not confirmed" for d in ended
     )

@@ -41,6 +41,8 @@ RETRIED = "retry"
 APPROVED = "approved"
 DECLINED = "declined"
 ROLLBACK_PREFIX = "rollback to v"
+#: The sync service revoked access that expired or was not recertified (the rest of the reason says which).
+LAPSED_PREFIX = "access lapsed: "
 #: Where a rollback configuration keeps what it removes (a DELETE pack's canonical form).
 ROLLBACK_KEY = "rollback"
 #: Marks a stored plan as made at request time. It has no `made_at` on purpose: the worker takes only a
@@ -50,7 +52,7 @@ PLAN_PREVIEW = "preview"
 
 def is_configuration(change_reason: str | None) -> bool:
     """Whether a version with this change reason stores a new configuration (not just a status)."""
-    return change_reason in (UPLOADED, REVISED) or (change_reason or "").startswith(ROLLBACK_PREFIX)
+    return change_reason in (UPLOADED, REVISED) or (change_reason or "").startswith((ROLLBACK_PREFIX, LAPSED_PREFIX))
 
 
 def rollback_removals(config: Mapping[str, Any]) -> SharePackSpec | None:
