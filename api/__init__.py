@@ -35,6 +35,7 @@ from api.routes import (
     inventory,
     lifecycle,
     metrics,
+    recertification,
     recipients,
     reports,
     share_packs,
@@ -161,6 +162,8 @@ def create_app(
     api.register_blueprint(recipients.blp)
     api.register_blueprint(approvals.blp)
     api.register_blueprint(admin.blp)
+    api.register_blueprint(recertification.blp)
+    api.register_blueprint(recertification.projects_blp)
     api.register_blueprint(reports.blp)
     api.register_blueprint(inventory.blp)
     app.register_blueprint(docs.blp)

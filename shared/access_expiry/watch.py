@@ -59,7 +59,7 @@ from shared.use_cases.transitions import Asker, Workflow
 log = get_logger(__name__)
 
 HOW_TO_KEEP = ("To keep it, upload a revision of the pack with a later expires_on; for a recertification, "
-               "an owner or approver of the project confirms it (POST /workflow/sharepacks/{id}/recertify or "
+               "an owner or approver of the project confirms it (POST /workflow/sharepack/{id}/recertify or "
                "Recertify on the pack's console page).")
 
 
