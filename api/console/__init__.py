@@ -330,6 +330,7 @@ def pack(share_pack_id: str) -> str:
         plan = current.plan
         can_decide = _may_decide(session, current)
         offered = actions.pack_actions(session, current)
+        recertification = actions.recertification(session, current)
     return render_template(
         "pack.html",
         pack=current,
@@ -339,6 +340,7 @@ def pack(share_pack_id: str) -> str:
         plan=plan,
         can_decide=can_decide,
         actions=offered,
+        recertification=recertification,
         default_overlap_hours=actions.DEFAULT_OVERLAP_HOURS,
     )
 

@@ -1,4 +1,5 @@
-"""The actions on a pack's console page: retry, roll back, reconcile drift, rotate a recipient's token.
+"""The actions on a pack's console page: retry, roll back, reconcile drift, rotate a recipient's token,
+recertify its access.
 
 Each is a POST form (with the CSRF token the console checks on every POST) that calls the same function as
 its API route, with the same access rules, then redirects to the pack page with a flashed result
@@ -12,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, g, redirect, render_template, request, url_for
 from sqlalchemy.orm import Session
 from werkzeug.wrappers.response import Response as WerkzeugResponse
 
@@ -21,6 +22,7 @@ from api.console.session import chosen_workspace
 from api.context import access, asker, services, workflow
 from api.routes.drift import reconcile, require_reconciler
 from api.routes.recipients import MAX_OVERLAP_SECONDS, require_rotator, rotate_token
+from shared.access_expiry.records import Recertification, pack_recertification, recertify, require_recertifier
 from shared.drift.detect import Finding
 from shared.drift.queries import pack_findings
 from shared.errors import Forbidden, InvalidInput, NotFound
@@ -73,6 +75,23 @@ def pack_actions(session: Session, pack: SharePack) -> PackActions:
         drift=drift,
         rotatable=tuple(_rotatable(session, pack)),
     )
+
+
+@dataclass(frozen=True)
+class RecertificationOffer:
+    """A pack whose project requires recertification: its state, and whether the caller may confirm it now."""
+
+    state: Recertification
+    may_confirm: bool
+
+
+def recertification(session: Session, pack: SharePack) -> RecertificationOffer | None:
+    """What the pack page says about recertification (None: its project requires none)."""
+    state = pack_recertification(session, pack)
+    if state.every_days is None:
+        return None
+    may = pack.share_pack_status in RECONCILABLE and _allowed(lambda: require_recertifier(session, access(), pack))
+    return RecertificationOffer(state, may)
 
 
 def _require_uploader(session: Session, pack: SharePack) -> None:
@@ -154,6 +173,14 @@ def register(blp: Blueprint, *, visible_pack: Callable[[Session, str], SharePack
         count = len(result.drift)
         flash(f"Reconcile queued: {count} drift finding{'s' if count != 1 else ''} will be put back.", DONE)
         return back_to(result.share_pack_id)
+
+    @blp.post("/packs/<share_pack_id>/recertify")
+    def recertify_pack(share_pack_id: str) -> WerkzeugResponse:
+        pack_id = parse_share_pack_id(share_pack_id)
+        state = recertify(services().session_factory, access(), pack_id, workspace_url=chosen_workspace(),
+                          request_id=g.get("request_id"))
+        flash(f"Access recertified; the next recertification is due {_when(state.due_at)}.", DONE)
+        return back_to(pack_id)
 
     @blp.post("/packs/<share_pack_id>/recipients/<name>/rotate-token")
     def rotate_recipient_token(share_pack_id: str, name: str) -> WerkzeugResponse:
