@@ -20,7 +20,7 @@ from shared.notifications.delivery import NotificationDeliverer
 from shared.notifications.smtp import SmtpTransport
 from shared.use_cases.transitions import Workflow
 from tests.e2e.conftest import Stack
-from tests.e2e.test_provisioning import pack, workspace
+from tests.e2e.test_provisioning import METASTORE_ID, pack, workspace
 from tests.fixtures.smtp import SmtpServer
 
 pytestmark = pytest.mark.e2e
@@ -111,3 +111,33 @@ def test_an_expired_grant_is_revoked_by_a_new_version_and_the_requestor_is_told(
     # The revoking version completed: nothing of this pack is left to expire.
     with sessions() as session:
         assert session.scalars(select(AccessExpiry).where(AccessExpiry.share_pack_id.in_([share_pack_id]))).all() == []
+
+
+def test_an_expired_recipient_loses_every_grant_and_leaves_the_pack(stack: Stack, engine: Engine):
+    stack.start_worker()
+    expires = datetime.now(UTC) + timedelta(days=2, hours=5)
+    share_pack_id = stack.upload(pack(recipients=f"""
+  - name: acme-analytics
+    type: D2O
+    email: data@acme.example.com
+  - name: partner-lakehouse
+    type: D2D
+    metastore_id: {METASTORE_ID}
+    expires_on: "{expires.strftime('%Y-%m-%dT%H:%M:%SZ')}"
+"""))
+    first = stack.wait_final(share_pack_id)
+    assert first["Status"] == "COMPLETED", first
+    sessions = make_session_factory(engine)
+    watch = AccessExpiryWatch(sessions, Workflow(sessions, queue_name=stack.queue.name, publish=lambda _id: None))
+
+    assert watch.run(now=expires + timedelta(seconds=1)).revoked == 1
+
+    done = stack.wait_for(share_pack_id, lambda s: s["LastUpdated"] > first["LastUpdated"]
+                          and s["Status"] in ("COMPLETED", "FAILED"))
+    assert done["Status"] == "COMPLETED", done
+    grants = workspace(stack).grants
+    assert grants["sales-share"] == {"acme-analytics"}
+    assert "finance-share" not in grants  # its only grantee expired
+    [lapse] = [v for v in stack.history(share_pack_id) if (v["ChangeReason"] or "").startswith("access lapsed")]
+    assert lapse["ChangeReason"] == ("access lapsed: all access of recipient partner-lakehouse expired on "
+                                     f"{expires.strftime('%Y-%m-%dT%H:%M:%SZ')}")
