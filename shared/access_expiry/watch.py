@@ -58,9 +58,9 @@ from shared.use_cases.transitions import Asker, Workflow
 
 log = get_logger(__name__)
 
-HOW_TO_KEEP = ("To keep it, upload a revision of the pack with a later expires_on; for a recertification, "
-               "an owner or approver of the project confirms it (POST /workflow/sharepack/{id}/recertify or "
-               "Recertify on the pack's console page).")
+TO_EXTEND = "To keep it, upload a revision of the pack with a later expires_on (or none)."
+TO_RECERTIFY = ("To keep it, an owner or approver of the project confirms it: Recertify access on the pack's "
+                "console page, or POST /workflow/sharepack/{id}/recertify.")
 
 
 @dataclass
@@ -146,7 +146,8 @@ class AccessExpiryWatch:
                 session, pack,
                 subject=f"Access ends in {nearest} day(s) or less: {pack.share_pack_name}",
                 body=f"In share pack {pack.share_pack_name} ({pack.share_pack_id}) on {pack.workspace_url}, "
-                     f"{what} ends on {deadline.when()}. " + HOW_TO_KEEP.format(id=pack.share_pack_id),
+                     f"{what} ends on {deadline.when()}. "
+                     + (TO_EXTEND if deadline.recipient else TO_RECERTIFY.format(id=pack.share_pack_id)),
             )
         log.info("access_expiry.reminded", share_pack_id=str(share_pack_id), subject=deadline.subject,
                  threshold_days=nearest, mails=sent)

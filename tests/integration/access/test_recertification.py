@@ -164,6 +164,10 @@ def test_an_unconfirmed_pack_is_reminded_then_loses_every_grant_through_a_new_ve
             (subject, to) for to in ("alice@example.com", "bob@example.com") for subject in (
                 "Access ends in 14 day(s) or less", "Access ends in 3 day(s) or less",
                 "Access ends in 1 day(s) or less", "Access revoked"))
+        [body] = set(session.scalars(select(Notification.body).where(
+            Notification.related_entity_id == pack.share_pack_id,
+            Notification.subject.startswith("Access ends in 14"), Notification.recipient_email == "bob@example.com")))
+        assert "every grant of the share pack" in body and f"/workflow/sharepack/{pack_id}/recertify" in body
         reminded = set(session.scalars(select(AccessNotice.threshold_days).where(
             AccessNotice.share_pack_id == pack.share_pack_id)))
         assert reminded == {14, 3, 1}
