@@ -61,7 +61,7 @@ from shared.provisioning.plan import Plan
 from shared.queue.messages import ProvisionSharePack
 from shared.share_pack_file.model import DataObjectSpec, SharePackSpec, Strategy
 from shared.status import SharePackStatus
-from shared.use_cases.provision import ProvisioningJob
+from worker.jobs.provision import ProvisioningJob
 
 ROOT = Path(__file__).resolve().parents[1]
 CHANGED_SHARES = 200  # 1% of the 20,000 objects: one swapped table in each of 200 shares

@@ -35,7 +35,7 @@ from shared.errors import ServiceUnavailable
 from shared.logging import get_logger
 from shared.queue.interface import MessageLost, MessageQueue, QueueMessage
 from shared.queue.messages import ProvisionSharePack, UnreadableMessage
-from shared.use_cases.provision import JobInterrupted, RetryLater, SharePackBusy
+from worker.jobs.provision import JobInterrupted, RetryLater, SharePackBusy
 from worker.retry_policy import RetryPolicy
 
 log = get_logger(__name__)

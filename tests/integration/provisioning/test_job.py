@@ -31,12 +31,12 @@ from shared.queue.messages import ProvisionSharePack
 from shared.share_pack_file.model import SharePackSpec, Strategy
 from shared.share_pack_file.write import to_yaml
 from shared.status import NotificationType, RequestStatus, SharePackStatus
-from shared.use_cases.provision import JobInterrupted, ProvisioningJob, RetryLater, SharePackBusy
-from shared.use_cases.provision_recording import Recorder
 from shared.use_cases.submit import UploadRules
 from shared.use_cases.transitions import Asker, Workflow
 from tests.unit.provisioning.builders import d2d, d2o, pack, share
 from tests.unit.provisioning.fakes import FakeWorkspaceGateway
+from worker.jobs.provision import JobInterrupted, ProvisioningJob, RetryLater, SharePackBusy
+from worker.jobs.provision_recording import Recorder
 
 pytestmark = pytest.mark.integration
 

@@ -21,9 +21,9 @@ from shared.provisioning.plan import Plan, Section, make_plan
 from shared.provisioning.steps import apply_plan, apply_step
 from shared.share_pack_file.model import ScdType, SharePackSpec, Strategy
 from shared.status import SharePackStatus
-from shared.use_cases.provision import JobInterrupted, ProvisioningJob
 from tests.integration.provisioning.test_job import WORKSPACE, Never, StopAfter, submit
 from tests.unit.provisioning.builders import d2o, pack, pipeline, share
+from worker.jobs.provision import JobInterrupted, ProvisioningJob
 
 pytestmark = pytest.mark.integration
 

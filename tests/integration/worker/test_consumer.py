@@ -22,10 +22,10 @@ from shared.db import lock_key
 from shared.errors import ServiceUnavailable
 from shared.queue.interface import MessageQueue, QueueMessage
 from shared.queue.messages import ProvisionSharePack
-from shared.use_cases.provision import JobInterrupted, ProvisioningJob, RetryLater
 from tests.fixtures.waiting import wait_for
 from tests.integration.queue.conftest import QueueMaker
 from worker.consumer import QueueConsumer
+from worker.jobs.provision import JobInterrupted, ProvisioningJob, RetryLater
 from worker.retry_policy import RetryPolicy
 
 pytestmark = pytest.mark.integration

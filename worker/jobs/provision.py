@@ -51,8 +51,8 @@ from shared.queue.messages import ProvisionSharePack
 from shared.share_pack_file.model import SharePackSpec, Strategy
 from shared.status import SharePackStatus
 from shared.use_cases.lifecycle import rollback_removals
-from shared.use_cases.provision_recording import Attempt, Recorder
-from shared.use_cases.provision_resolution import OwnerResolver
+from worker.jobs.provision_recording import Attempt, Recorder
+from worker.jobs.provision_resolution import OwnerResolver
 
 log = get_logger(__name__)
 
