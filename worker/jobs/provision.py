@@ -73,7 +73,7 @@ class SharePackBusy(RetryLater):
     thing that brings the pack back, so it is hidden for a while instead of deleted."""
 
 
-class JobInterrupted(WorkflowError):
+class ProvisioningInterrupted(WorkflowError):
     """Shutdown was requested (or the message was lost) between steps; another attempt will resume."""
 
 
@@ -123,7 +123,7 @@ class ProvisioningJob:
         Raises:
             SharePackBusy: another worker is provisioning this pack right now.
             RetryLater: a transient failure; the pack is still IN_PROGRESS.
-            JobInterrupted: `stop` asked to stop between steps.
+            ProvisioningInterrupted: `stop` asked to stop between steps.
         """
         with advisory_lock(self.engine, lock_key(command.share_pack_id)) as acquired:
             if not acquired:
@@ -259,7 +259,7 @@ class ProvisioningJob:
             self.recorder.status(
                 pack.share_pack_id, f"Interrupted before step {next_step.number}/{steps.TOTAL_STEPS}; will resume"
             )
-            raise JobInterrupted("shutdown requested between steps")
+            raise ProvisioningInterrupted("shutdown requested between steps")
 
 
 def _step_line(pack: _Pack, step: Step) -> str:

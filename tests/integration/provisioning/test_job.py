@@ -35,7 +35,7 @@ from shared.use_cases.submit import UploadRules
 from shared.use_cases.transitions import Asker, Workflow
 from tests.unit.provisioning.builders import d2d, d2o, pack, share
 from tests.unit.provisioning.fakes import FakeWorkspaceGateway
-from worker.jobs.provision import JobInterrupted, ProvisioningJob, RetryLater, SharePackBusy
+from worker.jobs.provision import ProvisioningInterrupted, ProvisioningJob, RetryLater, SharePackBusy
 from worker.jobs.provision_recording import Recorder
 
 pytestmark = pytest.mark.integration
@@ -244,7 +244,7 @@ def test_an_interrupted_job_says_where_and_the_next_attempt_completes(
 ) -> None:
     command = submit(session_factory, new_pack())
 
-    with pytest.raises(JobInterrupted):
+    with pytest.raises(ProvisioningInterrupted):
         job.run(command, StopAfter(checks=3))  # before 2, before 3, before 4: stop
 
     assert current(session, command).provisioning_status == "Interrupted before step 4/8; will resume"
