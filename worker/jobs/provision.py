@@ -44,13 +44,13 @@ from shared.provisioning.apply import hand_over, pipeline_ids
 from shared.provisioning.errors import ProvisioningError, TransientProvisioningError
 from shared.provisioning.gateway import WorkspaceGateway
 from shared.provisioning.plan import Action, Entity, Plan, make_plan, make_rollback_plan
+from shared.provisioning.rollback import rollback_removals
 from shared.provisioning.steps import Step
 from shared.provisioning.summary import plan_counts
 from shared.provisioning.workspace_state import WorkspaceState
 from shared.queue.messages import ProvisionSharePack
 from shared.share_pack_file.model import SharePackSpec, Strategy
 from shared.status import SharePackStatus
-from shared.use_cases.lifecycle import rollback_removals
 from worker.jobs.provision_recording import Attempt, Recorder
 from worker.jobs.provision_resolution import OwnerResolver
 
