@@ -4,8 +4,8 @@
     8 schedules, then the outcome is recorded ("Step 8/8: Completed (...)")
 
 This module is the orchestration only: the order of the steps, when to stop, and what a failure means.
-What is written to the database is `provision_recording`'s job; which tenant and project a pack belongs
-to is `provision_resolution`'s.
+What is written to the database is `provision_recording`'s job (the tables' rows, `provision_projection`'s);
+which tenant and project a pack belongs to is `provision_resolution`'s.
 
 Every step writes `provisioning_status = "Step k/8: ..."` as a new version of the share pack, so the pack's
 history is its timeline. The plan is made from what the workspace really holds on *every* attempt, which is
@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import socket
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 import structlog
@@ -43,6 +43,7 @@ from shared.provisioning import steps
 from shared.provisioning.apply import hand_over, pipeline_ids
 from shared.provisioning.errors import ProvisioningError, TransientProvisioningError
 from shared.provisioning.gateway import WorkspaceGateway
+from shared.provisioning.pipeline_state import PipelineIds
 from shared.provisioning.plan import Action, Entity, Plan, make_plan, make_rollback_plan
 from shared.provisioning.rollback import rollback_removals
 from shared.provisioning.steps import Step
@@ -51,7 +52,8 @@ from shared.provisioning.workspace_state import WorkspaceState
 from shared.queue.messages import ProvisionSharePack
 from shared.share_pack_file.model import SharePackSpec, Strategy
 from shared.status import SharePackStatus
-from worker.jobs.provision_recording import Attempt, Recorder
+from worker.jobs.provision_attempt import Attempt, Outcome
+from worker.jobs.provision_recording import AttemptRecords, PreviousPlan, Recorder, previous_plan
 from worker.jobs.provision_resolution import OwnerResolver
 
 log = get_logger(__name__)
@@ -82,22 +84,27 @@ class StopSignal(Protocol):
 
 
 @dataclass(frozen=True)
-class _Pack:
-    """What the job needs of the pack it runs, read once at the start."""
+class _Loaded:
+    """What the job reads of the pack it runs, once, at the start."""
 
-    share_pack_id: uuid.UUID
-    spec: SharePackSpec
-    workspace_url: str
-    request_id: str | None
-    # Registered at upload (issue 9); None only for packs stored before tenants were registered.
-    tenant_id: uuid.UUID | None = None
-    project_id: uuid.UUID | None = None
-    #: For a rollback: what later configurations added, to be removed (a DELETE pack); else None.
-    removals: SharePackSpec | None = None
+    attempt: Attempt
+    #: The plan an interrupted attempt stored, if any.
+    previous: PreviousPlan | None
+    #: The recorded owners of what the pack (and a rollback's removals) names.
+    owners: Owners
 
-    @property
-    def strategy(self) -> Strategy:
-        return self.spec.metadata.strategy
+
+@dataclass(frozen=True)
+class _Planned:
+    """An attempt's plan, and what it started from."""
+
+    plan: Plan
+    #: What a rollback removes (the part its project owns), else None; and a sentence per name it leaves.
+    removals: SharePackSpec | None
+    left_alone: list[str]
+    #: The pipelines' and recipients' Databricks ids, as read.
+    made: Mapping[str, PipelineIds]
+    recipient_ids: Mapping[str, str]
 
 
 @dataclass
@@ -128,12 +135,12 @@ class ProvisioningJob:
         with advisory_lock(self.engine, lock_key(command.share_pack_id)) as acquired:
             if not acquired:
                 raise SharePackBusy("another worker is provisioning this share pack")
-            pack = self._load(command)
-            if pack is not None:
-                metadata = pack.spec.metadata
+            loaded = self._load(command)
+            if loaded is not None:
+                metadata = loaded.attempt.spec.metadata
                 with structlog.contextvars.bound_contextvars(tenant=metadata.business_line,
                                                              project=metadata.project_name):
-                    self._provision(pack, stop)
+                    self._provision(loaded, stop)
 
     def mark_failed(self, share_pack_id: uuid.UUID, reason: str) -> None:
         """Record a pack as FAILED for a reason found outside the job (e.g. a poisoned message)."""
@@ -141,7 +148,9 @@ class ProvisioningJob:
 
     # -- the steps ------------------------------------------------------------------------------------
 
-    def _load(self, command: ProvisionSharePack) -> _Pack | None:
+    def _load(self, command: ProvisionSharePack) -> _Loaded | None:
+        """Read the pack, the plan an earlier attempt left and the owners of what it names, in one transaction;
+        a pack that lacks the approval it needs is failed in it."""
         with self.session_factory.begin() as session:
             row = History(session, SharePack).current(command.share_pack_id)
             if row is None:
@@ -152,122 +161,159 @@ class ProvisioningJob:
                 return None
             spec = SharePackSpec.from_dict(row.config)
             unapproved = missing_approval(session, row, spec)
-            loaded = _Pack(
-                command.share_pack_id, spec, row.workspace_url, command.request_id, row.tenant_id, row.project_id,
-                removals=rollback_removals(row.config),
-            )
-        if unapproved is not None:
-            self.recorder.fail(command.share_pack_id, unapproved)
-            return None
-        return loaded
+            if unapproved is not None:
+                self.recorder.fail(session, command.share_pack_id, unapproved)
+                return None
+            attempt = Attempt(command.share_pack_id, spec, row.workspace_url, command.request_id, row.tenant_id,
+                              row.project_id, removals=rollback_removals(row.config))
+            specs = [spec] if attempt.removals is None else [spec, attempt.removals]
+            owners = recorded_owners(session, row.workspace_url, *specs)
+            return _Loaded(attempt, previous_plan(row.plan), owners)
 
-    def _provision(self, pack: _Pack, stop: StopSignal) -> None:
-        record = self.recorder
-        record.status(pack.share_pack_id, steps.TENANT.status_line(pack.strategy))
-        log.info(_step_line(pack, steps.TENANT), step=steps.TENANT.number)
-        tenant_id = pack.tenant_id or self.resolver.tenant(pack.spec)
-        self._check_stop(pack, stop, steps.PROJECT)
-        record.status(pack.share_pack_id, steps.PROJECT.status_line(pack.strategy), tenant_id=tenant_id)
-        log.info(_step_line(pack, steps.PROJECT), step=steps.PROJECT.number)
-        project_id = pack.project_id or self.resolver.project(pack.spec, tenant_id)
-        self._check_stop(pack, stop, steps.RECIPIENTS)
-        attempt = Attempt(pack.share_pack_id, pack.spec, pack.workspace_url, pack.request_id, project_id)
-
-        first = steps.plan_steps(pack.strategy)[0]
+    def _provision(self, loaded: _Loaded, stop: StopSignal) -> None:
+        """Run the attempt, committing its records before each call to the workspace and at the end."""
+        records = self.recorder.records(loaded.attempt)
         try:
-            gateway = self.gateway_for(pack.workspace_url)
+            self._steps(loaded, records, stop)
+        except BaseException:
+            # A bug or a cold shutdown: keep what the steps so far did (a lost audit row would be reconciled
+            # by the next attempt, but an activation link would be lost), without hiding the original error.
+            try:
+                records.commit()
+            except Exception:
+                log.warning("provision.records_not_written", exc_info=True)
+            raise
+        records.commit()
+
+    def _steps(self, loaded: _Loaded, records: AttemptRecords, stop: StopSignal) -> None:
+        attempt = self._resolve(records, stop)
+        strategy = attempt.strategy
+        first = steps.plan_steps(strategy)[0]
+        try:
+            gateway = self.gateway_for(attempt.workspace_url)
         except ConfigurationError as exc:  # e.g. no credentials for this workspace: retrying cannot help
-            record.fail(pack.share_pack_id, f"{first.status_line(pack.strategy)} failed: {exc.message}")
+            records.fail(f"{first.status_line(strategy)} failed: {exc.message}")
             return
         step = first
         ids: dict[str, str] = {}  # recipient name → Databricks id, as read and as created
         try:
-            previous = record.previous_plan(pack.share_pack_id)
-            state = gateway.read_state(pack.spec)
-            owners = self._owners(pack, project_id, previous[0] if previous else None)
-            refused = ownership_conflicts(pack.spec, state, owners, project_id)
-            if refused:
-                reason = "The share pack conflicts with objects its project does not own: " + "; ".join(refused)
-                record.fail(pack.share_pack_id, reason)
+            records.commit()  # where the pack stands is visible while the workspace is read
+            planned = self._plan(loaded, attempt, gateway, records)
+            if planned is None:
                 return
-            removals, left_alone = None, []
-            if pack.removals is not None:  # a rollback removes only what its project owns
-                state = state.merged(gateway.read_state(pack.removals))
-                removals, left_alone = owned_removals(pack.removals, state, owners, project_id)
-            plan = _make_plan(pack.spec, removals, owned_state(state, owners, project_id))
-            if previous is not None:  # an earlier attempt: audit what it did but died before recording
-                record.reconcile(*previous, plan, workspace_url=pack.workspace_url, request_id=pack.request_id)
-            record.plan_ready(
-                pack.share_pack_id, first.status_line(pack.strategy, " (plan ready)"), plan, project_id=project_id
-            )
-            if not plan.can_apply:
-                conflicts = "; ".join(plan.conflicts)
-                record.fail(pack.share_pack_id, f"The workspace conflicts with the share pack: {conflicts}")
-                return
-            made = pipeline_ids(state)  # the pipelines' ids as planned, then as each step leaves them
-            ids.update({name: r.databricks_id for name, r in state.recipients.items() if r.databricks_id})
-            for step in steps.plan_steps(pack.strategy):
-                self._check_stop(pack, stop, step)
-                record.status(pack.share_pack_id, step.status_line(pack.strategy))
-                log.info(_step_line(pack, step), step=step.number)
+            plan = planned.plan
+            made = dict(planned.made)  # the pipelines' ids as planned, then as each step leaves them
+            ids.update(planned.recipient_ids)
+            for step in steps.plan_steps(strategy):
+                self._check_stop(records, stop, step)
+                records.status(step.status_line(strategy))
+                records.commit()  # what the last step did, and where this one starts, before it changes anything
+                log.info(_step_line(attempt, step), step=step.number)
                 with tracing.span(f"step {step.label}", step=step.label), \
                         metrics.STEP_DURATION.labels(step.label).time():
                     result = step.run(plan, gateway, concurrency=self.concurrency)
                 ids.update(result.recipient_ids)
-                record.step(result, attempt, ids)
+                records.step(result, ids)
                 plan, made = hand_over(plan, result), {**made, **result.pipelines}
         except ProvisioningError as exc:
             if exc.partial_result is not None:  # what the failed step did complete is recorded too
-                record.step(exc.partial_result, attempt, {**ids, **exc.partial_result.recipient_ids})
+                records.step(exc.partial_result, {**ids, **exc.partial_result.recipient_ids})
             if not isinstance(exc, TransientProvisioningError):
-                record.fail(pack.share_pack_id, _failure_message(step, pack.strategy, exc))
+                records.fail(_failure_message(step, strategy, exc))
                 return
-            reason = f"{step.status_line(pack.strategy)} will be retried: {exc.message}"
-            record.status(pack.share_pack_id, reason)
-            raise RetryLater(
-                reason, retry_after_seconds=exc.retry_after_seconds
-            ) from exc
+            reason = f"{step.status_line(strategy)} will be retried: {exc.message}"
+            records.status(reason)
+            records.commit()
+            raise RetryLater(reason, retry_after_seconds=exc.retry_after_seconds) from exc
 
-        summary = ", ".join([counts for counts in [plan_counts(plan.to_dict())] if counts] + left_alone)
-        record.complete(
-            attempt,
-            removed=removals,
+        summary = ", ".join([counts for counts in [plan_counts(plan.to_dict())] if counts] + planned.left_alone)
+        records.complete(Outcome(
             provisioning_status=f"Step {steps.TOTAL_STEPS}/{steps.TOTAL_STEPS}: Completed "
             f"({summary or 'no changes needed'})",
             pipelines=made,
             recipient_ids=ids,
-        )
+            removed=planned.removals,
+        ))
         log.info("provision.completed", changes=len(plan.changes))
 
-    def _owners(self, pack: _Pack, project_id: uuid.UUID, previous: Plan | None) -> Owners:
-        """Who owns what the pack (and a rollback's removals) names, as recorded, plus what an interrupted
-        attempt of this pack created (this project's, though not recorded yet)."""
-        specs = [pack.spec] if pack.removals is None else [pack.spec, pack.removals]
-        with self.session_factory() as session:
-            owners = recorded_owners(session, pack.workspace_url, *specs)
-        if previous is None:
-            return owners
-        created = [c for c in previous.changes if c.action in (Action.CREATE, Action.REPLACE)]
-        return owners.with_created(
-            project_id, **{kind: [c.name for c in created if c.entity is entity] for kind, entity in
-                           (("recipients", Entity.RECIPIENT), ("shares", Entity.SHARE),
-                            ("pipelines", Entity.PIPELINE))}
-        )
+    def _resolve(self, records: AttemptRecords, stop: StopSignal) -> Attempt:
+        """Steps 1 and 2: the attempt with its tenant and project (found or created when the pack predates
+        their registration, each in a transaction of its own)."""
+        attempt = records.attempt
+        records.status(steps.TENANT.status_line(attempt.strategy))
+        log.info(_step_line(attempt, steps.TENANT), step=steps.TENANT.number)
+        tenant_id = attempt.tenant_id
+        if tenant_id is None:
+            records.commit()
+            tenant_id = self.resolver.tenant(attempt.spec)
+        self._check_stop(records, stop, steps.PROJECT)
+        records.status(steps.PROJECT.status_line(attempt.strategy), tenant_id=tenant_id)
+        log.info(_step_line(attempt, steps.PROJECT), step=steps.PROJECT.number)
+        project_id = attempt.project_id
+        if project_id is None:
+            records.commit()
+            project_id = self.resolver.project(attempt.spec, tenant_id)
+        self._check_stop(records, stop, steps.RECIPIENTS)
+        records.attempt = replace(attempt, tenant_id=tenant_id, project_id=project_id)
+        return records.attempt
 
-    def _check_stop(self, pack: _Pack, stop: StopSignal, next_step: Step) -> None:
+    def _plan(
+        self, loaded: _Loaded, attempt: Attempt, gateway: WorkspaceGateway, records: AttemptRecords
+    ) -> _Planned | None:
+        """Plan the attempt from what the workspace holds and its project owns; None when it cannot go on (the
+        pack is failed). First audits what an interrupted attempt did but never recorded."""
+        project_id, strategy = attempt.project_id, attempt.strategy
+        state = gateway.read_state(attempt.spec)
+        owners = _with_created(loaded.owners, project_id, loaded.previous)
+        refused = ownership_conflicts(attempt.spec, state, owners, project_id)
+        if refused:
+            records.fail("The share pack conflicts with objects its project does not own: " + "; ".join(refused))
+            return None
+        removals, left_alone = None, []
+        if attempt.removals is not None:  # a rollback removes only what its project owns
+            state = state.merged(gateway.read_state(attempt.removals))
+            removals, left_alone = owned_removals(attempt.removals, state, owners, project_id)
+        plan = _make_plan(attempt.spec, removals, owned_state(state, owners, project_id))
+        if loaded.previous is not None:  # an earlier attempt: audit what it did but died before recording
+            records.reconcile(loaded.previous, plan)
+        records.plan_ready(steps.plan_steps(strategy)[0].status_line(strategy, " (plan ready)"), plan)
+        if not plan.can_apply:
+            records.fail(f"The workspace conflicts with the share pack: {'; '.join(plan.conflicts)}")
+            return None
+        recipient_ids = {name: r.databricks_id for name, r in state.recipients.items() if r.databricks_id}
+        return _Planned(plan, removals, left_alone, pipeline_ids(state), recipient_ids)
+
+    def _check_stop(self, records: AttemptRecords, stop: StopSignal, next_step: Step) -> None:
         if stop.should_stop():
-            self.recorder.status(
-                pack.share_pack_id, f"Interrupted before step {next_step.number}/{steps.TOTAL_STEPS}; will resume"
-            )
+            records.status(f"Interrupted before step {next_step.number}/{steps.TOTAL_STEPS}; will resume")
+            records.commit()
             raise ProvisioningInterrupted("shutdown requested between steps")
 
 
-def _step_line(pack: _Pack, step: Step) -> str:
+def _with_created(owners: Owners, project_id: uuid.UUID | None, previous: PreviousPlan | None) -> Owners:
+    """The recorded owners plus what an interrupted attempt of this pack created (its project's, though not
+    recorded yet)."""
+    if previous is None or project_id is None:
+        return owners
+    created = [c for c in previous.plan.changes if c.action in (Action.CREATE, Action.REPLACE)]
+
+    def names(entity: Entity) -> dict[str, uuid.UUID | None]:
+        return dict.fromkeys((c.name for c in created if c.entity is entity), project_id)
+
+    return Owners(
+        recipients={**owners.recipients, **names(Entity.RECIPIENT)},
+        shares={**owners.shares, **names(Entity.SHARE)},
+        pipelines={**owners.pipelines, **names(Entity.PIPELINE)},
+        released_pipelines=owners.released_pipelines,
+    )
+
+
+def _step_line(attempt: Attempt, step: Step) -> str:
     """The step's status line for the log, naming the tenant and project it resolves (as operators grep)."""
-    names = {steps.TENANT.number: pack.spec.metadata.business_line,
-             steps.PROJECT.number: pack.spec.metadata.project_name}
+    names = {steps.TENANT.number: attempt.spec.metadata.business_line,
+             steps.PROJECT.number: attempt.spec.metadata.project_name}
     named = names.get(step.number)
-    return f"{step.status_line(pack.strategy)} '{named}'" if named else step.status_line(pack.strategy)
+    return f"{step.status_line(attempt.strategy)} '{named}'" if named else step.status_line(attempt.strategy)
 
 
 def _make_plan(spec: SharePackSpec, removals: SharePackSpec | None, state: WorkspaceState) -> Plan:

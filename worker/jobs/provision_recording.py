@@ -1,8 +1,13 @@
-"""What provisioning writes to the database: progress, audit and notification rows, history, the end.
+"""What provisioning writes to the database: progress, audit and notification rows, the projection, the end.
 
 Everything here must hold at design scale (1,000 recipients, 500 shares, 20,000 data objects in one pack):
 no statement grows with the pack. Reads of many keys pass one array parameter (`= ANY(:keys)`), in chunks;
 writes are executemany batches, which SQLAlchemy sends as multi-row INSERTs of bounded size.
+
+The job says what to record as it goes (`AttemptRecords`); the records are written together, in one
+transaction, when the job `commit`s them, which it does before each call to the workspace and before it
+leaves. So a pack costs a transaction per step, not one per record, and no record waits across a change
+in Databricks: what a step did is written with the next step's progress line, before that step starts.
 
 Every write is idempotent or reconciled, because a worker can die anywhere:
 * the history of recipients, shares and objects is upserted from the pack, so recording twice adds nothing;
@@ -14,12 +19,12 @@ Every write is idempotent or reconciled, because a worker can die anywhere:
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import String, any_, func, literal, select, true
+from sqlalchemy import String, any_, func, literal, select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -27,30 +32,14 @@ from shared import metrics
 from shared.db import insert_rows
 from shared.history import History, audit
 from shared.logging import get_logger
-from shared.models import (
-    AuditEntry,
-    DatabricksObject,
-    Notification,
-    Pipeline,
-    Recipient,
-    Request,
-    Share,
-    SharePack,
-)
+from shared.models import AuditEntry, Notification, Request, SharePack
 from shared.notifications.activation_links import ActivationLinkCipher, record_activation
 from shared.provisioning.apply import StepResult
-from shared.provisioning.pipeline_state import PipelineIds
 from shared.provisioning.plan import Action, Change, Entity, Plan
 from shared.provisioning.summary import plan_sentences
-from shared.share_pack_file.model import (
-    DataObjectSpec,
-    PipelineSpec,
-    RecipientSpec,
-    SharePackSpec,
-    ShareSpec,
-    Strategy,
-)
 from shared.status import AuditAction, NotificationType, RequestStatus, SharePackStatus
+from worker.jobs.provision_attempt import Attempt, Outcome
+from worker.jobs.provision_projection import TableProjection
 
 log = get_logger(__name__)
 
@@ -63,63 +52,60 @@ T = TypeVar("T")
 
 
 @dataclass(frozen=True)
-class Attempt:
-    """One run of the job on one pack: what every record it writes needs to know."""
+class PreviousPlan:
+    """The plan an earlier attempt stored before it applied any of it, and the database time it was made."""
 
-    share_pack_id: uuid.UUID
-    spec: SharePackSpec
-    workspace_url: str
-    request_id: str | None
-    project_id: uuid.UUID | None = None
+    plan: Plan
+    made_at: datetime
+
+
+def previous_plan(stored: Mapping[str, Any] | None) -> PreviousPlan | None:
+    """The earlier attempt's plan in a pack's stored plan column; None if there is none (a preview has no time)."""
+    if not stored or PLAN_MADE_AT not in stored:
+        return None
+    return PreviousPlan(Plan.from_dict(stored), datetime.fromisoformat(stored[PLAN_MADE_AT]))
 
 
 @dataclass
 class Recorder:
-    """Writes one worker's provisioning records. Each method is its own transaction unless given a session."""
+    """Writes one worker's provisioning records, each in the transaction of the session it is given."""
 
     session_factory: sessionmaker[Session]
     performed_by: str
     # Encrypts activation links for the sync service to mail; None drops them (see `record_activation`).
     activation_links: ActivationLinkCipher | None = None
+    projection: TableProjection = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.projection = TableProjection(self.performed_by)
+
+    def records(self, attempt: Attempt) -> AttemptRecords:
+        """An empty batch of records of ``attempt``, to be written together."""
+        return AttemptRecords(self, attempt)
 
     # -- progress -------------------------------------------------------------------------------------
 
-    def status(self, share_pack_id: uuid.UUID, provisioning_status: str, **changes: Any) -> None:
+    def status(self, session: Session, attempt: Attempt, provisioning_status: str, changes: Mapping[str, Any]) -> None:
         """Write `provisioning_status` (and other columns) as a new version of the pack."""
-        with self.session_factory.begin() as session:
-            History(session, SharePack).change(
-                share_pack_id,
-                changed_by=self.performed_by,
-                change_reason="provisioning progress",
-                provisioning_status=provisioning_status,
-                **changes,
-            )
+        History(session, SharePack).change(
+            attempt.share_pack_id,
+            changed_by=self.performed_by,
+            change_reason="provisioning progress",
+            provisioning_status=provisioning_status,
+            **changes,
+        )
         log.info("provision.step", status=provisioning_status)
 
-    def previous_plan(self, share_pack_id: uuid.UUID) -> tuple[Plan, datetime] | None:
-        """The plan an earlier attempt stored and the time it was made, or None if there is none."""
-        with self.session_factory() as session:
-            stored = session.scalar(
-                select(SharePack.plan).where(SharePack.share_pack_id == share_pack_id, SharePack.is_current)
-            )
-        if not stored or PLAN_MADE_AT not in stored:
-            return None
-        return Plan.from_dict(stored), datetime.fromisoformat(stored[PLAN_MADE_AT])
-
-    def plan_ready(self, share_pack_id: uuid.UUID, provisioning_status: str, plan: Plan, **changes: Any) -> None:
-        """Store the plan (stamped with the database's time) before any of it is applied."""
-        with self.session_factory.begin() as session:
-            made_at: datetime = session.scalar(select(func.clock_timestamp()))
-            History(session, SharePack).change(
-                share_pack_id,
-                changed_by=self.performed_by,
-                change_reason="provisioning progress",
-                provisioning_status=provisioning_status,
-                plan={**plan.to_dict(), PLAN_MADE_AT: made_at.isoformat()},
-                **changes,
-            )
-            self._advance_request(session, share_pack_id, RequestStatus.IN_PROGRESS)
-        log.info("provision.step", status=provisioning_status)
+    def plan_ready(self, session: Session, attempt: Attempt, provisioning_status: str, plan: Plan) -> None:
+        """Store the plan (stamped with the database's time) before any of it is applied, with the attempt's
+        tenant and project, and move the pack's request along."""
+        made_at: datetime = session.scalar(select(func.clock_timestamp()))
+        self.status(session, attempt, provisioning_status, {
+            "plan": {**plan.to_dict(), PLAN_MADE_AT: made_at.isoformat()},
+            "tenant_id": attempt.tenant_id,
+            "project_id": attempt.project_id,
+        })
+        self._advance_request(session, attempt.share_pack_id, RequestStatus.IN_PROGRESS)
 
     def _advance_request(self, session: Session, share_pack_id: uuid.UUID, status: RequestStatus) -> None:
         """Move the pack's newest request along with the pack (IN_PROGRESS, then COMPLETED or FAILED).
@@ -136,73 +122,28 @@ class Recorder:
             request.request_id, changed_by=self.performed_by, change_reason="provisioning progress", status=status
         )
 
-    # -- audit and notifications ------------------------------------------------------------------------
+    # -- audit, notifications and the projection --------------------------------------------------------
 
-    def step(self, result: StepResult, attempt: Attempt, recipient_ids: Mapping[str, str]) -> None:
-        """Audit every change the step made in Databricks, make the tables say so at once (a pack that fails
+    def step(self, session: Session, attempt: Attempt, result: StepResult, recipient_ids: Mapping[str, str]) -> None:
+        """Audit every change the step made in Databricks, project it into the tables at once (a pack that fails
         later still leaves its objects recorded, with their Databricks ids), and hand activation links to
         notifications. ``recipient_ids``: the Databricks id of each recipient known so far, by name."""
+        self._audit_changes(session, result.changes, attempt)
+        self.projection.step(session, attempt, result, recipient_ids)
         emails = {r.name: r.email for r in attempt.spec.recipients}
-        with self.session_factory.begin() as session:
-            self._audit_changes(
-                session, result.changes, workspace_url=attempt.workspace_url, request_id=attempt.request_id
+        for recipient, link in result.activation_links.items():
+            record_activation(
+                session,
+                self.activation_links,
+                recipient_name=recipient,
+                recipient_email=emails.get(recipient),
+                link=link,
+                workspace_url=attempt.workspace_url,
+                related_entity_type="share_pack",
+                related_entity_id=attempt.share_pack_id,
             )
-            self._project(session, result, attempt, recipient_ids)
-            for recipient, link in result.activation_links.items():
-                record_activation(
-                    session,
-                    self.activation_links,
-                    recipient_name=recipient,
-                    recipient_email=emails.get(recipient),
-                    link=link,
-                    workspace_url=attempt.workspace_url,
-                    related_entity_type="share_pack",
-                    related_entity_id=attempt.share_pack_id,
-                )
 
-    def _project(
-        self, session: Session, result: StepResult, attempt: Attempt, recipient_ids: Mapping[str, str]
-    ) -> None:
-        """Write the recipients, shares, objects and pipelines rows the step's changes touched."""
-        who = {"changed_by": self.performed_by, "change_reason": f"{attempt.spec.metadata.strategy} share pack"}
-        written = {Action.CREATE, Action.UPDATE, Action.REPLACE, Action.ADD}
-        touched: dict[Entity, set[str]] = {}
-        removed: dict[Entity, set[str]] = {}
-        for change in result.changes:
-            into = touched if change.action in written else removed if change.action is Action.DELETE else None
-            if into is not None:
-                into.setdefault(change.entity, set()).add(change.name)
-        spec = attempt.spec
-        recipients = [r for r in spec.recipients if r.name in touched.get(Entity.RECIPIENT, ())]
-        shares = [s for s in spec.shares if s.name in touched.get(Entity.SHARE, ())]
-        added = touched.get(Entity.DATA_OBJECT, set())
-        objects = {o.name: o for share in spec.shares for o in share.data_objects if o.name in added}
-        self._write_recipients(session, recipients, attempt, recipient_ids, who)
-        self._write_shares(session, shares, attempt, who)
-        self._write_objects(session, objects, attempt.workspace_url, who)
-        for entity, model, column in ((Entity.RECIPIENT, Recipient, "recipient_name"),
-                                      (Entity.SHARE, Share, "share_name"),
-                                      (Entity.PIPELINE, Pipeline, "pipeline_name")):
-            if names := sorted(removed.get(entity, ())):
-                History(session, model).delete_many(
-                    [{"workspace_url": attempt.workspace_url, column: name} for name in names],
-                    key=("workspace_url", column), **who,
-                )
-        pipelines = touched.get(Entity.PIPELINE, set()) | touched.get(Entity.SCHEDULE, set()) | set(result.pipelines)
-        pipelines -= removed.get(Entity.PIPELINE, set())
-        if pipelines:
-            self._write_pipelines(session, [p for p in spec.pipelines if p.name in pipelines], result.pipelines,
-                                  attempt, who)
-
-    def reconcile(
-        self,
-        previous: Plan,
-        made_at: datetime,
-        current: Plan,
-        *,
-        workspace_url: str,
-        request_id: str | None,
-    ) -> int:
+    def reconcile(self, session: Session, attempt: Attempt, previous: PreviousPlan, current: Plan) -> int:
         """Audit what `previous` changed that `current` (planned from the workspace) shows done; return how many.
 
         A change of the previous plan is done when the new plan no longer contains it (the workspace now
@@ -210,17 +151,17 @@ class Recorder:
         written since the previous plan was made: the worker died between applying and recording.
         """
         still_to_do = {_identity(change) for change in current.changes}
-        done = [change for change in previous.changes if _identity(change) not in still_to_do]
+        done = [change for change in previous.plan.changes if _identity(change) not in still_to_do]
         if not done:
             return 0
-        with self.session_factory.begin() as session:
-            audited = self._audited_since(session, done, made_at, workspace_url)
-            missing = [
-                change
-                for change in done
-                if (str(change.entity), _entity_id(change, workspace_url), _AUDIT_ACTION[change.action]) not in audited
-            ]
-            self._audit_changes(session, missing, workspace_url=workspace_url, request_id=request_id)
+        workspace_url = attempt.workspace_url
+        audited = self._audited_since(session, done, previous.made_at, workspace_url)
+        missing = [
+            change
+            for change in done
+            if (str(change.entity), _entity_id(change, workspace_url), _AUDIT_ACTION[change.action]) not in audited
+        ]
+        self._audit_changes(session, missing, attempt)
         if missing:
             log.warning("provision.audit_reconciled", changes=len(missing))
         return len(missing)
@@ -239,231 +180,46 @@ class Recorder:
             found.update((row.entity_type, row.entity_id, row.action) for row in rows)
         return found
 
-    def _audit_changes(
-        self, session: Session, changes: Iterable[Change], *, workspace_url: str, request_id: str | None
-    ) -> None:
+    def _audit_changes(self, session: Session, changes: Iterable[Change], attempt: Attempt) -> None:
         rows = (
             {
                 "entity_type": str(change.entity),
-                "entity_id": _entity_id(change, workspace_url),
+                "entity_id": _entity_id(change, attempt.workspace_url),
                 "action": _AUDIT_ACTION[change.action],
                 "performed_by": self.performed_by,
                 "old_values": dict(change.old) or None,
                 "new_values": dict(change.new) or None,
-                "request_id": request_id,
+                "request_id": attempt.request_id,
             }
             for change in changes
         )
         for chunk in _chunks(rows, CHUNK):
             insert_rows(session, AuditEntry.__table__, chunk)
 
-    # -- history ----------------------------------------------------------------------------------------
-
-    def outcome(
-        self,
-        session: Session,
-        share_pack: SharePackSpec,
-        attempt: Attempt,
-        recipient_ids: Mapping[str, str] | None = None,
-    ) -> None:
-        """Make the current rows of recipients, shares and objects say what the workspace now holds for
-        `share_pack` (the attempt's own spec, or what a rollback removes), and which project owns each."""
-        who = {"changed_by": self.performed_by, "change_reason": f"{share_pack.metadata.strategy} share pack"}
-        if share_pack.metadata.strategy == Strategy.DELETE:
-            for model, column, names in ((Recipient, "recipient_name", [r.name for r in share_pack.recipients]),
-                                         (Share, "share_name", [s.name for s in share_pack.shares])):
-                History(session, model).delete_many(
-                    [{"workspace_url": attempt.workspace_url, column: name} for name in names],
-                    key=("workspace_url", column), **who,
-                )
-            return
-        self._write_recipients(session, list(share_pack.recipients), attempt, recipient_ids or {}, who)
-        self._write_shares(session, list(share_pack.shares), attempt, who)
-        objects = {o.name: o for share in share_pack.shares for o in share.data_objects}
-        self._write_objects(session, objects, attempt.workspace_url, who)
-
-    @staticmethod
-    def _write_recipients(
-        session: Session,
-        recipients: Sequence[RecipientSpec],
-        attempt: Attempt,
-        ids: Mapping[str, str],
-        who: Mapping[str, str],
-    ) -> None:
-        rows = [
-            {
-                "workspace_url": attempt.workspace_url,
-                "recipient_name": recipient.name,
-                "share_pack_id": attempt.share_pack_id,
-                "project_id": attempt.project_id,
-                "recipient_contact_email": recipient.email,
-                "recipient_type": recipient.type.value,
-                "recipient_databricks_org": recipient.metastore_id,
-                "description": recipient.comment,
-                "client_ip_addresses": list(recipient.allowed_ips),
-                "token_expiry_days": recipient.token_expiry_days,
-                "request_source": "share_pack",
-                **({"recipient_databricks_id": ids[recipient.name]} if recipient.name in ids else {}),
-            }
-            for recipient in recipients
-        ]
-        _upsert_keeping_ids(History(session, Recipient), rows, "recipient_databricks_id",
-                            ("workspace_url", "recipient_name"), who)
-
-    @staticmethod
-    def _write_shares(
-        session: Session, shares: Sequence[ShareSpec], attempt: Attempt, who: Mapping[str, str]
-    ) -> None:
-        if not shares:
-            return
-        # Shares have no id of their own in the Databricks API (ShareInfo carries none); every sharing
-        # endpoint names a share by its name, so that is what `databricks_share_id` holds.
-        History(session, Share).upsert_many(
-            [
-                {
-                    "workspace_url": attempt.workspace_url,
-                    "share_name": share.name,
-                    "databricks_share_id": share.name,
-                    "share_pack_id": attempt.share_pack_id,
-                    "project_id": attempt.project_id,
-                    "description": share.comment,
-                    "share_assets": [
-                        {"name": o.name, "type": o.type.value, "shared_as": o.shared_as, "history": o.history}
-                        for o in share.data_objects
-                    ],
-                    "recipients": sorted(share.recipients),
-                    "request_source": "share_pack",
-                }
-                for share in shares
-            ],
-            key=("workspace_url", "share_name"),
-            **who,
-        )
-
-    @staticmethod
-    def _write_objects(
-        session: Session, objects: Mapping[str, DataObjectSpec], workspace_url: str, who: Mapping[str, str]
-    ) -> None:
-        if not objects:
-            return
-        History(session, DatabricksObject).upsert_many(
-            [
-                {
-                    "workspace_url": workspace_url,
-                    "full_name": name,
-                    "object_type": data_object.type.value,
-                    **dict(
-                        zip(("catalog_name", "schema_name", "table_name"), [*name.split("."), None, None], strict=False)
-                    ),
-                }
-                for name, data_object in objects.items()
-            ],
-            key=("workspace_url", "full_name"),
-            **who,
-        )
-
-    def pipelines(
-        self,
-        session: Session,
-        share_pack: SharePackSpec,
-        made: Mapping[str, PipelineIds],
-        attempt: Attempt,
-    ) -> None:
-        """Make the current `pipelines` rows say which pipelines (and Databricks ids) the pack now has.
-
-        Rows of this pack's pipelines that it no longer declares (removed with their table, or by a
-        DELETE) get a deleted last version.
-        """
-        who = {"changed_by": self.performed_by, "change_reason": f"{share_pack.metadata.strategy} share pack"}
-        declared = {} if share_pack.metadata.strategy == Strategy.DELETE else {p.name: p for p in share_pack.pipelines}
-        gone = session.scalars(
-            select(Pipeline.pipeline_name).where(
-                Pipeline.is_current,
-                Pipeline.share_pack_id == attempt.share_pack_id,
-                Pipeline.pipeline_name.not_in(list(declared)) if declared else true(),
-            )
-        ).all()
-        if gone:
-            History(session, Pipeline).delete_many(
-                [{"workspace_url": attempt.workspace_url, "pipeline_name": name} for name in gone],
-                key=("workspace_url", "pipeline_name"), **who,
-            )
-        self._write_pipelines(session, list(declared.values()), made, attempt, who)
-
-    @staticmethod
-    def _write_pipelines(
-        session: Session,
-        pipelines: Sequence[PipelineSpec],
-        made: Mapping[str, PipelineIds],
-        attempt: Attempt,
-        who: Mapping[str, str],
-    ) -> None:
-        rows = []
-        for spec in pipelines:
-            ids = made.get(spec.name)
-            rows.append({
-                "workspace_url": attempt.workspace_url,
-                "pipeline_name": spec.name,
-                "share_pack_id": attempt.share_pack_id,
-                "asset_name": spec.target_table,
-                "source_table": spec.source_table,
-                "target_table": spec.target_table,
-                "scd_type": spec.scd_type.value,
-                "key_columns": ",".join(spec.key_columns) or None,
-                "schedule_type": "CONTINUOUS" if spec.continuous else ("CRON" if spec.schedule else None),
-                "cron_expression": spec.schedule,
-                "cron_timezone": spec.timezone if spec.schedule else None,
-                "notification_list": list(spec.notification_list),
-                "tags": dict(spec.tags),
-                "serverless": spec.serverless,
-                "request_source": "share_pack",
-                # Ids only where this run knows them; a row without them keeps the ones recorded before.
-                **({"databricks_pipeline_id": ids.pipeline_id,
-                    "databricks_job_id": str(ids.job_id) if ids.job_id is not None else None} if ids else {}),
-            })
-        _upsert_keeping_ids(History(session, Pipeline), rows, "databricks_pipeline_id",
-                            ("workspace_url", "pipeline_name"), who)
-
     # -- the end ----------------------------------------------------------------------------------------
 
-    def complete(
-        self,
-        attempt: Attempt,
-        *,
-        provisioning_status: str,
-        pipelines: Mapping[str, PipelineIds] | None = None,
-        removed: SharePackSpec | None = None,
-        recipient_ids: Mapping[str, str] | None = None,
-    ) -> None:
-        """Record the outcome and mark the pack COMPLETED, in one transaction.
+    def complete(self, session: Session, attempt: Attempt, outcome: Outcome) -> None:
+        """Project the outcome and mark the pack COMPLETED."""
+        self.projection.outcome(session, attempt, outcome)
+        pack = History(session, SharePack).get_current(attempt.share_pack_id)
+        self._finish(session, pack, SharePackStatus.COMPLETED, None, outcome.provisioning_status)
 
-        ``pipelines`` are the Databricks ids of the pack's pipelines, by name; ``removed`` is what a
-        rollback removed besides (a DELETE pack); ``recipient_ids`` the Databricks ids of its recipients.
-        """
-        with self.session_factory.begin() as session:
-            if removed is not None:
-                self.outcome(session, removed, attempt)
-            self.outcome(session, attempt.spec, attempt, recipient_ids)
-            self.pipelines(session, attempt.spec, pipelines or {}, attempt)
-            pack = History(session, SharePack).get_current(attempt.share_pack_id)
-            self.finish(session, pack, SharePackStatus.COMPLETED, None, provisioning_status)
-
-    def fail(self, share_pack_id: uuid.UUID, reason: str) -> None:
+    def fail(self, session: Session, share_pack_id: uuid.UUID, reason: str) -> None:
         """Mark the pack FAILED for `reason`, keeping its last progress line."""
-        with self.session_factory.begin() as session:
-            pack = History(session, SharePack).get_current(share_pack_id)
-            self.finish(session, pack, SharePackStatus.FAILED, reason, pack.provisioning_status or "")
+        pack = History(session, SharePack).get_current(share_pack_id)
+        self._finish(session, pack, SharePackStatus.FAILED, reason, pack.provisioning_status or "")
         log.warning("provision.failed", reason=reason)
 
     def fail_if_in_progress(self, share_pack_id: uuid.UUID, reason: str) -> None:
-        """Mark the pack FAILED unless it is unknown or already finished (e.g. for a poisoned message)."""
+        """Mark the pack FAILED unless it is unknown or already finished (e.g. for a poisoned message), in a
+        transaction of its own."""
         with self.session_factory.begin() as session:
             pack = History(session, SharePack).current(share_pack_id)
             if pack is None or pack.share_pack_status != SharePackStatus.IN_PROGRESS:
                 return
-            self.finish(session, pack, SharePackStatus.FAILED, reason, pack.provisioning_status or "")
+            self._finish(session, pack, SharePackStatus.FAILED, reason, pack.provisioning_status or "")
 
-    def finish(
+    def _finish(
         self,
         session: Session,
         pack: SharePack,
@@ -504,6 +260,53 @@ class Recorder:
                 related_entity_id=pack.share_pack_id,
             )
         )
+
+
+class AttemptRecords:
+    """What one attempt has yet to record, in order; `commit` writes it all in one transaction.
+
+    The job commits before every call to the workspace and before it returns or raises, so a record never
+    waits across a change in Databricks (see the module's docstring for why that is enough).
+    """
+
+    def __init__(self, recorder: Recorder, attempt: Attempt) -> None:
+        self._recorder = recorder
+        #: The attempt the next records are of: steps 1 and 2 may resolve its tenant and project.
+        self.attempt = attempt
+        self._writes: list[Callable[[Session], object]] = []
+
+    def status(self, provisioning_status: str, **changes: Any) -> None:
+        attempt = self.attempt
+        self._writes.append(lambda s: self._recorder.status(s, attempt, provisioning_status, changes))
+
+    def reconcile(self, previous: PreviousPlan, current: Plan) -> None:
+        attempt = self.attempt
+        self._writes.append(lambda s: self._recorder.reconcile(s, attempt, previous, current))
+
+    def plan_ready(self, provisioning_status: str, plan: Plan) -> None:
+        attempt = self.attempt
+        self._writes.append(lambda s: self._recorder.plan_ready(s, attempt, provisioning_status, plan))
+
+    def step(self, result: StepResult, recipient_ids: Mapping[str, str]) -> None:
+        attempt, ids = self.attempt, dict(recipient_ids)
+        self._writes.append(lambda s: self._recorder.step(s, attempt, result, ids))
+
+    def complete(self, outcome: Outcome) -> None:
+        attempt = self.attempt
+        self._writes.append(lambda s: self._recorder.complete(s, attempt, outcome))
+
+    def fail(self, reason: str) -> None:
+        share_pack_id = self.attempt.share_pack_id
+        self._writes.append(lambda s: self._recorder.fail(s, share_pack_id, reason))
+
+    def commit(self) -> None:
+        """Write what is pending, in one transaction (none when nothing is)."""
+        if not self._writes:
+            return
+        writes, self._writes = self._writes, []
+        with self._recorder.session_factory.begin() as session:
+            for write in writes:
+                write(session)
 
 
 def outcome_mail_body(pack: SharePack, *, success: bool, provisioning_status: str, error: str | None) -> str:

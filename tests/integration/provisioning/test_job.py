@@ -4,11 +4,12 @@ rolled-back transaction per test) with the in-memory workspace (`tests.unit.prov
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import pytest
 import structlog
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, event, func, select
 from sqlalchemy.orm import Session, sessionmaker
 from structlog.testing import capture_logs
 
@@ -27,6 +28,7 @@ from shared.models import (
 )
 from shared.provisioning.errors import TransientProvisioningError
 from shared.provisioning.plan import Section
+from shared.provisioning.steps import plan_steps
 from shared.queue.messages import ProvisionSharePack
 from shared.share_pack_file.model import SharePackSpec, Strategy
 from shared.share_pack_file.write import to_yaml
@@ -76,7 +78,15 @@ def delete_pack() -> SharePackSpec:
     return pack(Strategy.DELETE, recipients=[d2o("acme"), d2d("partner")], shares=[share("sales")])
 
 
-def submit(session_factory: sessionmaker[Session], spec: SharePackSpec) -> ProvisionSharePack:
+def submit(
+    session_factory: sessionmaker[Session], spec: SharePackSpec, *, registered_by: ProvisioningJob | None = None
+) -> ProvisionSharePack:
+    """Store ``spec`` as a queued pack; with its tenant and project registered first (as an upload does) when
+    ``registered_by`` is given, else without (as packs stored before tenants were registered)."""
+    registered = {}
+    if registered_by is not None:
+        tenant_id = registered_by.resolver.tenant(spec)
+        registered = {"tenant_id": tenant_id, "project_id": registered_by.resolver.project(spec, tenant_id)}
     with session_factory.begin() as session:
         row = History(session, SharePack).create(
             created_by="test",
@@ -89,6 +99,7 @@ def submit(session_factory: sessionmaker[Session], spec: SharePackSpec) -> Provi
             file_format="yaml",
             workspace_url=WORKSPACE,
             created_at=datetime.now(UTC),
+            **registered,
         )
         return ProvisionSharePack(share_pack_id=row.share_pack_id, request_id="req-1")
 
@@ -213,6 +224,34 @@ def test_a_transient_failure_asks_for_a_retry_which_resumes_without_duplicates(
     assert recipients == {(f"{WORKSPACE}/acme", "CREATED"): 1, (f"{WORKSPACE}/partner", "CREATED"): 1}
 
 
+def transactions_of(session_factory: sessionmaker[Session], run: Callable[[], object]) -> int:
+    """How many database transactions ``run`` opens through ``session_factory``."""
+    begins: list[object] = []
+
+    def count(*_args: object) -> None:
+        begins.append(None)
+
+    event.listen(session_factory, "after_begin", count)
+    try:
+        run()
+    finally:
+        event.remove(session_factory, "after_begin", count)
+    return len(begins)
+
+
+def test_a_pack_is_recorded_in_one_transaction_per_step(
+    job: ProvisioningJob, session: Session, session_factory: sessionmaker[Session]
+) -> None:
+    """One transaction reads the pack; steps 1 and 2 write theirs together; the plan goes with the first
+    applied step's progress, what each step did with the next one's, and the last one's with the outcome."""
+    command = submit(session_factory, new_pack(), registered_by=job)
+
+    opened = transactions_of(session_factory, lambda: job.run(command, Never()))
+
+    assert current(session, command).share_pack_status == SharePackStatus.COMPLETED
+    assert opened == 3 + len(plan_steps(Strategy.NEW))  # 9; a transaction per record took 17
+
+
 def test_a_permanent_failure_fails_the_pack_with_the_step_and_databricks_code(
     session_factory: sessionmaker[Session], engine: Engine, session: Session
 ) -> None:
@@ -302,10 +341,10 @@ def test_a_crash_between_applying_and_recording_is_audited_on_resume(
     command = submit(session_factory, new_pack())
     record_step = Recorder.step
 
-    def die_after_objects(self: Recorder, result, *args) -> None:  # type: ignore[no-untyped-def]
+    def die_after_objects(self: Recorder, session, attempt, result, *args) -> None:  # type: ignore[no-untyped-def]
         if result.step is Section.DATA_OBJECTS:
             raise Crash("the worker died after adding the objects, before recording them")
-        record_step(self, result, *args)
+        record_step(self, session, attempt, result, *args)
 
     monkeypatch.setattr(Recorder, "step", die_after_objects)
     with pytest.raises(Crash):
