@@ -142,7 +142,7 @@ def _worker(database_url: str, workspace_url: str, command_json: str, concurrenc
     )
     timings: dict[str, float] = {}
     recorder = job.recorder
-    for name in ("status", "plan_ready", "previous_plan", "reconcile", "step", "complete", "fail"):
+    for name in ("status", "plan_ready", "reconcile", "step", "complete", "fail"):
         setattr(recorder, name, _timed(timings, name, getattr(recorder, name)))
     started = time.perf_counter()
     job.run(ProvisionSharePack.from_json(command_json), Never())
