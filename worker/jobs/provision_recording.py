@@ -329,18 +329,6 @@ def outcome_mail_body(pack: SharePack, *, success: bool, provisioning_status: st
     return "\n".join(lines)
 
 
-def _upsert_keeping_ids(
-    history: History[Any], rows: Sequence[Mapping[str, Any]], id_column: str, key: tuple[str, str],
-    who: Mapping[str, str],
-) -> None:
-    """Upsert `rows`; a row without `id_column` (its Databricks id not known to this run) keeps the id recorded
-    before, as History carries over the columns a row does not name. Rows of one shape go in one statement."""
-    for known in (True, False):
-        same = [row for row in rows if (id_column in row) is known]
-        if same:
-            history.upsert_many(same, key=key, **who)
-
-
 def _asked_by_request(session: Session, share_pack_id: uuid.UUID) -> str | None:
     """The request id of the move that queued this attempt: the latest one on the pack's audit trail."""
     return session.scalar(
