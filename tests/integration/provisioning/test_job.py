@@ -62,6 +62,15 @@ class StopAfter:
         return self.left < 0
 
 
+class FailsAt(StopAfter):
+    """A stop signal with a bug: it raises at the n-th check instead of answering."""
+
+    def should_stop(self) -> bool:
+        if super().should_stop():
+            raise Crash("the stop check failed")
+        return False
+
+
 class Crash(Exception):
     """Stands for the process dying: nothing after it runs."""
 
@@ -288,11 +297,34 @@ def test_an_interrupted_job_says_where_and_the_next_attempt_completes(
 
     assert current(session, command).provisioning_status == "Interrupted before step 4/8; will resume"
     assert gateway.shares == {}
+    # What step 3 did is written with the interruption: audited and in the tables, with the ids Databricks gave.
+    assert audit_counts(session, "recipient") == {(f"{WORKSPACE}/acme", "CREATED"): 1,
+                                                  (f"{WORKSPACE}/partner", "CREATED"): 1}
+    assert {r.recipient_name: r.recipient_databricks_id
+            for r in History(session, Recipient).find_current(workspace_url=WORKSPACE)} == {
+        "acme": "id-acme", "partner": "id-partner"}
 
     job.run(command, Never())
 
     assert current(session, command).share_pack_status == SharePackStatus.COMPLETED
     assert len(gateway.shares["sales"].objects) == len(TABLES)
+    assert all(count == 1 for count in audit_counts(session, "recipient").values())
+
+
+def test_an_unexpected_error_between_steps_keeps_what_the_last_step_did(
+    job: ProvisioningJob, gateway: FakeWorkspaceGateway, session: Session, session_factory: sessionmaker[Session]
+) -> None:
+    command = submit(session_factory, new_pack())
+
+    with pytest.raises(Crash):
+        job.run(command, FailsAt(checks=3))  # before 2, before 3, before 3 again, before 4: the bug
+
+    assert set(gateway.recipients) == {"acme", "partner"} and gateway.shares == {}
+    assert current(session, command).provisioning_status == "Step 3/8: Provisioning recipients"
+    # The activation link exists only in what step 3 returned: it is kept, not left to a reconcile.
+    kinds = session.scalars(select(Notification.notification_type)).all()
+    assert kinds == [NotificationType.RECIPIENT_ACTIVATION]
+    assert len(audit_counts(session, "recipient")) == 2
 
 
 def test_a_delete_pack_removes_in_reverse_and_records_the_deletions(
