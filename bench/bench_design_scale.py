@@ -61,7 +61,7 @@ from shared.provisioning.plan import Plan
 from shared.queue.messages import ProvisionSharePack
 from shared.share_pack_file.model import DataObjectSpec, SharePackSpec, Strategy
 from shared.status import SharePackStatus
-from shared.use_cases.provision import ProvisioningJob
+from worker.jobs.provision import ProvisioningJob
 
 ROOT = Path(__file__).resolve().parents[1]
 CHANGED_SHARES = 200  # 1% of the 20,000 objects: one swapped table in each of 200 shares
@@ -142,7 +142,7 @@ def _worker(database_url: str, workspace_url: str, command_json: str, concurrenc
     )
     timings: dict[str, float] = {}
     recorder = job.recorder
-    for name in ("status", "plan_ready", "previous_plan", "reconcile", "step", "complete", "fail"):
+    for name in ("status", "plan_ready", "reconcile", "step", "complete", "fail"):
         setattr(recorder, name, _timed(timings, name, getattr(recorder, name)))
     started = time.perf_counter()
     job.run(ProvisionSharePack.from_json(command_json), Never())

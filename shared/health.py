@@ -6,7 +6,7 @@ and the heartbeats the worker and the sync service write so the API can report t
 * `check_readiness`: the misconfigurations that look healthy but make every request fail: migrations behind
   head, no principals (every route answers 401), an empty workspace allow-list (every upload answers 400),
   a worker reading another queue backend or queue than the API writes to, a dead outbox publisher.
-* `Heartbeat`: a row per process in `monitoring.heartbeats` with its queue backend, refreshed every few
+* `ProcessHeartbeat`: a row per process in `monitoring.heartbeats` with its queue backend, refreshed every few
   seconds. `python -m shared.health heartbeat worker` exits 0 while this host's row is fresh (the worker
   image's HEALTHCHECK).
 """
@@ -120,7 +120,7 @@ class ProcessBeat:
     stale: bool
 
 
-class Heartbeat:
+class ProcessHeartbeat:
     """Records that this process runs (and on which queue backend), then refreshes the row on a thread.
 
     The row is keyed by service and instance (the host name: one container, one process of a kind).
@@ -159,7 +159,7 @@ class Heartbeat:
                 {"service": self.service, "instance": self.instance},
             )
 
-    def start(self, interval_seconds: float = HEARTBEAT_INTERVAL_SECONDS) -> Heartbeat:
+    def start(self, interval_seconds: float = HEARTBEAT_INTERVAL_SECONDS) -> ProcessHeartbeat:
         """Record the start on the calling thread if the database answers, then beat on a thread.
 
         A database that is down (or not yet migrated) must not stop the process: the thread keeps trying,

@@ -12,7 +12,7 @@ from types import FrameType
 
 from shared import metrics
 from shared.errors import ConfigurationError
-from shared.health import Heartbeat
+from shared.health import ProcessHeartbeat
 from shared.logging import configure_logging, get_logger
 from shared.settings_contract import require_settings
 from sync.bootstrap import build_sync_service
@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     # Counters only: the worker alone answers the state gauges, however many sync instances run.
     metrics.serve(service.settings)
     # Readiness lists it beside the workers; `python -m shared.health heartbeat sync` reads it for a container check.
-    heartbeat = Heartbeat(service.scheduler.runner.engine, "sync").start()
+    heartbeat = ProcessHeartbeat(service.scheduler.runner.engine, "sync").start()
     log.info("sync.started_service", jobs=sorted(service.scheduler.jobs))
     service.scheduler.run_forever()
     heartbeat.stop()

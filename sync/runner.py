@@ -21,7 +21,7 @@ from shared.logging import get_logger, mask_secrets
 from shared.models.logs import Notification, SyncJob
 from shared.models.sync_runtime import SyncRunRequest
 from shared.status import NotificationType, SyncStatus, SyncType
-from sync.jobs.base import Job, JobContext, JobInterrupted, JobResult
+from sync.jobs.base import Job, JobContext, JobResult, SyncInterrupted
 
 log = get_logger(__name__)
 
@@ -76,7 +76,7 @@ class SyncRunner:
         log.info("sync.started", sync_type=sync_type, sync_job_id=str(sync_job_id))
         try:
             result = job.run(context)
-        except JobInterrupted as exc:
+        except SyncInterrupted as exc:
             self._finish(sync_job_id, SyncStatus.INTERRUPTED, exc.result, "Interrupted by shutdown")
             return RunOutcome(sync_job_id, SyncStatus.INTERRUPTED)
         except Exception as exc:  # any failure of the job is recorded on its run, never lost

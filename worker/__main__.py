@@ -15,7 +15,7 @@ from types import FrameType
 
 from shared import metrics, tracing
 from shared.errors import ConfigurationError
-from shared.health import Heartbeat
+from shared.health import ProcessHeartbeat
 from shared.logging import configure_logging, get_logger
 from shared.settings_contract import require_settings
 from worker.bootstrap import build_worker
@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     sweeper.start()
     # Records the queue backend this worker reads, for the API's readiness check, and beats while it runs.
-    heartbeat = Heartbeat(worker.job.engine, "worker", queue_backend=worker.settings.queue_backend,
+    heartbeat = ProcessHeartbeat(worker.job.engine, "worker", queue_backend=worker.settings.queue_backend,
                           queue_name=worker.consumer.queue.name).start()
     queues = {q.name: q for q in (worker.consumer.queue, worker.consumer.poison_queue)}
     state = metrics.StateCollector(worker.job.engine, worker.settings, service="worker",

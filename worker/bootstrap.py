@@ -12,10 +12,10 @@ from shared.provisioning.clients import WorkspaceClients
 from shared.queue.factory import make_queue, poison_queue_name
 from shared.queue.outbox import OutboxRelay
 from shared.settings import Settings
-from shared.use_cases.provision import ProvisioningJob
-from shared.use_cases.sweep import StuckPackSweeper
 from shared.use_cases.transitions import Workflow
 from worker.consumer import QueueConsumer
+from worker.jobs.provision import ProvisioningJob
+from worker.jobs.sweep import StuckPackSweeper
 from worker.retry_policy import RetryPolicy
 
 

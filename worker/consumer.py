@@ -1,7 +1,7 @@
 """The queue loop's mechanics: receive one message, keep it hidden while it is worked on, and settle it.
 
 At-least-once delivery: a message is deleted only after its outcome is recorded. While a job runs, a
-heartbeat thread keeps extending the message's visibility (keeping the newest pop receipt). A job may end
+`MessageLease` keeps extending the message's visibility (keeping the newest pop receipt). A job may end
 in five ways:
 
 * returns: the outcome (COMPLETED or FAILED) is recorded; delete the message.
@@ -9,7 +9,7 @@ in five ways:
   counting a failure of any kind (the holder may yet lose its message, and then this one finishes the pack).
 * `RetryLater`, or the database or queue unreachable: a transient failure, waited out with exponential
   backoff (see `retry_policy`). Until the transient budget (time) is spent, the pack is not failed.
-* `JobInterrupted`: shutdown was requested between steps; release the message for another worker now.
+* `ProvisioningInterrupted`: shutdown was requested between steps; release the message for another worker now.
 * any other exception: a crash (a bug); log it and let the visibility timeout re-deliver the message.
 
 Two budgets, so that waiting out an outage never poisons a pack: crashes spend the queue's dequeue count
@@ -35,12 +35,12 @@ from shared.errors import ServiceUnavailable
 from shared.logging import get_logger
 from shared.queue.interface import MessageLost, MessageQueue, QueueMessage
 from shared.queue.messages import ProvisionSharePack, UnreadableMessage
-from shared.use_cases.provision import JobInterrupted, RetryLater, SharePackBusy
+from worker.jobs.provision import ProvisioningInterrupted, RetryLater, SharePackBusy
 from worker.retry_policy import RetryPolicy
 
 log = get_logger(__name__)
 
-Job = Callable[[ProvisionSharePack, "Heartbeat"], None]
+Job = Callable[[ProvisionSharePack, "MessageLease"], None]
 PoisonHandler = Callable[[ProvisionSharePack | None, str], None]
 Clock = Callable[[], datetime]
 
@@ -49,7 +49,7 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-class Heartbeat:
+class MessageLease:
     """Keeps one message hidden while its job runs, and tells the job when it should stop."""
 
     def __init__(
@@ -83,7 +83,7 @@ class Heartbeat:
         """Checked by the job between steps: shutdown requested, or the message is no longer ours."""
         return self._stop_requested.is_set() or self._lost
 
-    def __enter__(self) -> Heartbeat:
+    def __enter__(self) -> MessageLease:
         self._thread.start()
         return self
 
@@ -145,40 +145,40 @@ class QueueConsumer:
             share_pack_id=str(command.share_pack_id), request_id=command.request_id
         ):
             log.info(f"Processing share pack: {command.share_pack_id}")
-            heartbeat = Heartbeat(
+            lease = MessageLease(
                 self.queue,
                 message,
                 visibility_timeout=self.visibility_timeout,
                 stop_requested=self.stop_requested,
             )
             try:
-                with heartbeat, tracing.continued("provision share pack", command.traceparent,
+                with lease, tracing.continued("provision share pack", command.traceparent,
                                                   share_pack_id=str(command.share_pack_id),
                                                   request_id=command.request_id or ""):
-                    job(command, heartbeat)
+                    job(command, lease)
             except SharePackBusy as exc:
                 delay = self.retry_policy.busy_delay()
                 log.info("queue.share_pack_busy", delay_seconds=delay, reason=exc.message)
-                self._reschedule(heartbeat, command, delay)
+                self._reschedule(lease, command, delay)
                 return
             except RetryLater as exc:
-                self._retry_transient(heartbeat, command, exc.message, exc.retry_after_seconds)
+                self._retry_transient(lease, command, exc.message, exc.retry_after_seconds)
                 return
-            except JobInterrupted:
+            except ProvisioningInterrupted:
                 log.info("queue.message_released")
-                self._settle(self.queue.release, heartbeat)
+                self._settle(self.queue.release, lease)
                 return
             except Exception as exc:
                 if isinstance(exc, ServiceUnavailable) or is_database_unavailable(exc):
-                    self._retry_transient(heartbeat, command, _describe_outage(exc), None)
+                    self._retry_transient(lease, command, _describe_outage(exc), None)
                     return
                 log.exception("queue.job_crashed")
                 return
-            if self._settle(self.queue.delete, heartbeat):
+            if self._settle(self.queue.delete, lease):
                 log.info("Message deleted from queue")
 
     def _retry_transient(
-        self, heartbeat: Heartbeat, command: ProvisionSharePack, reason: str, retry_after_seconds: int | None
+        self, lease: MessageLease, command: ProvisionSharePack, reason: str, retry_after_seconds: int | None
     ) -> None:
         """Wait out a transient failure with backoff, or poison the message once the budget is spent."""
         now = self.clock()
@@ -187,7 +187,7 @@ class QueueConsumer:
         if self.retry_policy.budget_spent(first_failure_at, now):
             lasted = int((now - first_failure_at).total_seconds())
             self._poison(
-                heartbeat.message,
+                lease.message,
                 command,
                 f"Gave up after {successor.transient_attempts} transient failures over {lasted} s "
                 f"(transient_retry_budget_seconds); last: {reason}",
@@ -203,11 +203,11 @@ class QueueConsumer:
             retry_after_seconds=retry_after_seconds,
             reason=reason,
         )
-        self._reschedule(heartbeat, successor, delay)
+        self._reschedule(lease, successor, delay)
 
-    def _reschedule(self, heartbeat: Heartbeat, successor: ProvisionSharePack, delay: int) -> None:
+    def _reschedule(self, lease: MessageLease, successor: ProvisionSharePack, delay: int) -> None:
         """Replace the held message by `successor`, visible after `delay` seconds (a fresh dequeue count)."""
-        if heartbeat.lost:
+        if lease.lost:
             return  # another consumer holds it now; it is theirs to settle
         try:
             self.queue.send(successor.to_json(), delay_seconds=delay)
@@ -215,16 +215,16 @@ class QueueConsumer:
             # The queue is down too: keep the current message hidden for the delay if we still can; if not,
             # it comes back after its visibility timeout. Either way it costs one delivery of the crash budget.
             log.warning("queue.successor_not_sent", exc_info=True)
-            self._settle(lambda m: self.queue.extend(m, visibility_timeout=delay), heartbeat)
+            self._settle(lambda m: self.queue.extend(m, visibility_timeout=delay), lease)
             return
-        self._settle(self.queue.delete, heartbeat)
+        self._settle(self.queue.delete, lease)
 
-    def _settle(self, action: Callable[[QueueMessage], object], heartbeat: Heartbeat) -> bool:
+    def _settle(self, action: Callable[[QueueMessage], object], lease: MessageLease) -> bool:
         """Apply `action` to the held message; return whether it was applied."""
-        if heartbeat.lost:
+        if lease.lost:
             return False  # another consumer holds it now; it is theirs to settle
         try:
-            action(heartbeat.message)
+            action(lease.message)
         except MessageLost:
             log.warning("queue.message_lost_at_settle")
         except ServiceUnavailable:

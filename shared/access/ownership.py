@@ -53,16 +53,6 @@ class Owners:
         kept = {name: owner for name, owner in self.released_pipelines.items() if name in actual.pipelines}
         return {**kept, **self.pipelines}
 
-    def with_created(self, project_id: uuid.UUID, *, recipients: Iterable[str] = (), shares: Iterable[str] = (),
-                     pipelines: Iterable[str] = ()) -> Owners:
-        """These owners plus what an interrupted attempt of a pack of ``project_id`` created (not recorded yet)."""
-        return Owners(
-            recipients={**self.recipients, **dict.fromkeys(recipients, project_id)},
-            shares={**self.shares, **dict.fromkeys(shares, project_id)},
-            pipelines={**self.pipelines, **dict.fromkeys(pipelines, project_id)},
-            released_pipelines=self.released_pipelines,
-        )
-
 
 def recorded_owners(session: Session, workspace_url: str, *specs: SharePackSpec) -> Owners:
     """Owners of the recipients, shares and pipelines the packs name (and of every recorded pipeline)."""

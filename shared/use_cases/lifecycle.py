@@ -6,8 +6,8 @@ return to, unless an approver declined them. Nothing here writes: `shared.use_ca
 and queues what these functions decide.
 
 A rollback to configuration N stores N's pack as an UPDATE (what N had is re-created or restored
-exactly, IP lists and comments included) plus, under `ROLLBACK_KEY`, a DELETE of what later
-configurations added that N did not have (`shared.provisioning.plan.make_rollback_plan`). Its plan is
+exactly, IP lists and comments included) plus a DELETE of what later configurations added that N did not
+have (stored as `shared.provisioning.rollback` says; planned by `make_rollback_plan`). Its plan is
 made against the workspace when the rollback is asked for, so it can be shown before it is confirmed and
 stored (marked `PLAN_PREVIEW`) for `GET .../plan` at once; the worker plans again when it applies it,
 since the workspace may change in between. A workspace that cannot be read within the budget leaves the
@@ -17,7 +17,7 @@ plan to the worker, with a warning.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -30,6 +30,7 @@ from shared.logging import get_logger
 from shared.models import SharePack
 from shared.preflight import CatalogReader, WorkspaceUnreadable, read_within
 from shared.provisioning.plan import Plan
+from shared.provisioning.rollback import rollback_config
 from shared.share_pack_file import Issue
 from shared.share_pack_file.model import Metadata, SharePackSpec, Strategy
 
@@ -43,8 +44,6 @@ DECLINED = "declined"
 ROLLBACK_PREFIX = "rollback to v"
 #: The sync service revoked access that expired or was not recertified (the rest of the reason says which).
 LAPSED_PREFIX = "access lapsed: "
-#: Where a rollback configuration keeps what it removes (a DELETE pack's canonical form).
-ROLLBACK_KEY = "rollback"
 #: Marks a stored plan as made at request time. It has no `made_at` on purpose: the worker takes only a
 #: plan with one for an earlier attempt's (`Recorder.previous_plan`), and replaces this one with its own.
 PLAN_PREVIEW = "preview"
@@ -53,12 +52,6 @@ PLAN_PREVIEW = "preview"
 def is_configuration(change_reason: str | None) -> bool:
     """Whether a version with this change reason stores a new configuration (not just a status)."""
     return change_reason in (UPLOADED, REVISED) or (change_reason or "").startswith((ROLLBACK_PREFIX, LAPSED_PREFIX))
-
-
-def rollback_removals(config: Mapping[str, Any]) -> SharePackSpec | None:
-    """Return the DELETE pack a rollback configuration carries, or None for any other configuration."""
-    rollback = config.get(ROLLBACK_KEY)
-    return SharePackSpec.from_dict(rollback["remove"]) if rollback else None
 
 
 @dataclass(frozen=True)
@@ -136,9 +129,8 @@ class RollbackTarget:
     later: tuple[SharePackSpec, ...]
 
     def to_config(self) -> dict[str, Any]:
-        """The configuration a rollback stores: the restored pack, and under `ROLLBACK_KEY` what it removes."""
-        to_version = self.configuration.version
-        return {**self.restore.to_dict(), ROLLBACK_KEY: {"to_version": to_version, "remove": self.remove.to_dict()}}
+        """The configuration a rollback stores: the restored pack and what it removes."""
+        return rollback_config(self.restore, self.remove, to_version=self.configuration.version)
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ class JobResult:
     details: dict[str, Any] = field(default_factory=dict)
 
 
-class JobInterrupted(Exception):
+class SyncInterrupted(Exception):
     """The service is stopping; the job stopped between two records (the run is recorded INTERRUPTED)."""
 
     def __init__(self, result: JobResult | None = None) -> None:
@@ -38,9 +38,9 @@ class JobContext:
         return self.stop_requested.is_set()
 
     def check_stop(self) -> None:
-        """Raise `JobInterrupted` if shutdown was requested."""
+        """Raise `SyncInterrupted` if shutdown was requested."""
         if self.should_stop():
-            raise JobInterrupted
+            raise SyncInterrupted
 
 
 class Job(Protocol):

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from shared.drift.sync import DatabricksObjectsSync
 from shared.status import SyncStatus, SyncType
-from sync.jobs.base import JobContext, JobInterrupted, JobResult
+from sync.jobs.base import JobContext, JobResult, SyncInterrupted
 
 
 @dataclass
@@ -24,7 +24,7 @@ class DatabricksObjectsJob:
         result = JobResult(details={"workspaces": {}})
         for url in self.workspaces():
             if context.should_stop():
-                raise JobInterrupted(result)
+                raise SyncInterrupted(result)
             outcome = self.sync.sync_workspace(url)
             result.processed += outcome.objects
             result.created += outcome.created

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from shared.notifications.delivery import NotificationDeliverer
 from shared.notifications.token_expiry import ExpiryCounts, TokenExpiryWatch
 from shared.status import SyncType
-from sync.jobs.base import JobContext, JobInterrupted, JobResult
+from sync.jobs.base import JobContext, JobResult, SyncInterrupted
 
 MAX_FAILURES_IN_DETAILS = 20
 
@@ -41,5 +41,5 @@ class NotificationsJob:
             },
         )
         if context.should_stop():
-            raise JobInterrupted(result)
+            raise SyncInterrupted(result)
         return result

@@ -25,7 +25,6 @@ from shared.models import SharePack
 from shared.provisioning.clients import WorkspaceClients
 from shared.queue.messages import ProvisionSharePack
 from shared.status import SharePackStatus
-from shared.use_cases.provision import ProvisioningJob
 from tests.integration.api.conftest import API_KEY
 from tests.integration.preflight.conftest import (  # noqa: F401 (fixtures)
     EXAMPLE_TABLES,
@@ -38,6 +37,7 @@ from tests.integration.preflight.conftest import (  # noqa: F401 (fixtures)
     queue,
     sample,
 )
+from worker.jobs.provision import ProvisioningJob
 
 pytestmark = pytest.mark.integration
 

@@ -31,11 +31,11 @@ from shared.queue.messages import ProvisionSharePack
 from shared.queue.postgres import PostgresQueue
 from shared.share_pack_file.model import Strategy
 from shared.status import SharePackStatus
-from shared.use_cases.provision import ProvisioningJob
 from tests.fixtures.emulator import clear_databricks_env
 from tests.fixtures.postgres import migrated_database_url
 from tests.integration.api.conftest import API_KEY, AZURE_WORKSPACE, RecordingPublisher, make_settings
 from tests.unit.provisioning.builders import d2o, pack, share
+from worker.jobs.provision import ProvisioningJob
 
 pytestmark = pytest.mark.integration
 

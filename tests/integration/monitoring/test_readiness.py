@@ -17,7 +17,7 @@ from sqlalchemy import Engine, text
 from alembic import command
 from api import create_app
 from shared.db import make_engine, make_session_factory
-from shared.health import CachedHealth, Heartbeat, check_health, check_readiness, read_heartbeats
+from shared.health import CachedHealth, ProcessHeartbeat, check_health, check_readiness, read_heartbeats
 from shared.queue.outbox import OutboxPublisher
 from shared.queue.postgres import PostgresQueue
 from tests.fixtures.postgres import REPO_ROOT, alembic_config, fresh_database_url, migrated_database_url
@@ -58,7 +58,7 @@ def publisher(db: Engine, queue: PostgresQueue) -> Iterator[OutboxPublisher]:
 
 def test_a_configured_api_with_an_agreeing_worker_is_ready(db, queue, publisher):
     settings = make_settings(azure_queue_name=queue.name)
-    beat = Heartbeat(db, "worker", queue_backend="postgres", queue_name=queue.name, instance="w1").start(60)
+    beat = ProcessHeartbeat(db, "worker", queue_backend="postgres", queue_name=queue.name, instance="w1").start(60)
     try:
         report = check_readiness(db, settings, publisher=publisher)
     finally:
@@ -81,17 +81,17 @@ def test_an_empty_allow_list_without_tenant_regions(db, publisher):
 
 def test_a_worker_on_another_queue_backend_or_queue(db, queue, publisher):
     settings = make_settings(azure_queue_name=queue.name)
-    Heartbeat(db, "worker", queue_backend="azure", queue_name=queue.name, instance="w-az").record_start()
+    ProcessHeartbeat(db, "worker", queue_backend="azure", queue_name=queue.name, instance="w-az").record_start()
     [problem] = check_readiness(db, settings, publisher=publisher).problems
     assert problem == "queue backend differs: the API writes to 'postgres', the worker w-az reads 'azure'"
 
-    Heartbeat(db, "worker", queue_backend="postgres", queue_name="elsewhere", instance="w-pg").record_start()
+    ProcessHeartbeat(db, "worker", queue_backend="postgres", queue_name="elsewhere", instance="w-pg").record_start()
     [problem] = check_readiness(db, settings, publisher=publisher).problems
     assert problem == f"queue differs: the API writes to {queue.name!r}, the worker w-pg reads 'elsewhere'"
 
 
 def test_a_stale_worker_is_reported_but_not_compared(db, queue, publisher):
-    Heartbeat(db, "worker", queue_backend="azure", queue_name=queue.name, instance="old").record_start()
+    ProcessHeartbeat(db, "worker", queue_backend="azure", queue_name=queue.name, instance="old").record_start()
     with db.begin() as conn:
         conn.execute(text("UPDATE monitoring.heartbeats SET last_beat_at = now() - interval '10 minutes'"))
     report = check_readiness(db, make_settings(azure_queue_name=queue.name), publisher=publisher)
@@ -119,7 +119,7 @@ def test_migrations_behind_head(postgres_server_url, publisher):
 
 def test_the_ready_route_answers_503_with_every_reason_then_200(db, queue, publisher):
     settings = make_settings(api_keys="", azure_queue_name=queue.name)
-    Heartbeat(db, "worker", queue_backend="azure", queue_name=queue.name, instance="w-az").record_start()
+    ProcessHeartbeat(db, "worker", queue_backend="azure", queue_name=queue.name, instance="w-az").record_start()
 
     def app(settings):
         return create_app(
@@ -141,7 +141,7 @@ def test_the_ready_route_answers_503_with_every_reason_then_200(db, queue, publi
 
 
 def test_heartbeats_beat_and_the_container_check_reads_them(db, ready_url):
-    beat = Heartbeat(db, "worker", queue_backend="postgres", queue_name="q").start(interval_seconds=0.05)
+    beat = ProcessHeartbeat(db, "worker", queue_backend="postgres", queue_name="q").start(interval_seconds=0.05)
     try:
         [first] = read_heartbeats(db)
         with db.begin() as conn:  # pretend the last beat was long ago; the thread must refresh it

@@ -4,11 +4,12 @@ rolled-back transaction per test) with the in-memory workspace (`tests.unit.prov
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import pytest
 import structlog
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, event, func, select
 from sqlalchemy.orm import Session, sessionmaker
 from structlog.testing import capture_logs
 
@@ -27,16 +28,17 @@ from shared.models import (
 )
 from shared.provisioning.errors import TransientProvisioningError
 from shared.provisioning.plan import Section
+from shared.provisioning.steps import plan_steps
 from shared.queue.messages import ProvisionSharePack
 from shared.share_pack_file.model import SharePackSpec, Strategy
 from shared.share_pack_file.write import to_yaml
 from shared.status import NotificationType, RequestStatus, SharePackStatus
-from shared.use_cases.provision import JobInterrupted, ProvisioningJob, RetryLater, SharePackBusy
-from shared.use_cases.provision_recording import Recorder
 from shared.use_cases.submit import UploadRules
 from shared.use_cases.transitions import Asker, Workflow
 from tests.unit.provisioning.builders import d2d, d2o, pack, share
 from tests.unit.provisioning.fakes import FakeWorkspaceGateway
+from worker.jobs.provision import ProvisioningInterrupted, ProvisioningJob, RetryLater, SharePackBusy
+from worker.jobs.provision_recording import Recorder
 
 pytestmark = pytest.mark.integration
 
@@ -60,6 +62,15 @@ class StopAfter:
         return self.left < 0
 
 
+class FailsAt(StopAfter):
+    """A stop signal with a bug: it raises at the n-th check instead of answering."""
+
+    def should_stop(self) -> bool:
+        if super().should_stop():
+            raise Crash("the stop check failed")
+        return False
+
+
 class Crash(Exception):
     """Stands for the process dying: nothing after it runs."""
 
@@ -76,7 +87,15 @@ def delete_pack() -> SharePackSpec:
     return pack(Strategy.DELETE, recipients=[d2o("acme"), d2d("partner")], shares=[share("sales")])
 
 
-def submit(session_factory: sessionmaker[Session], spec: SharePackSpec) -> ProvisionSharePack:
+def submit(
+    session_factory: sessionmaker[Session], spec: SharePackSpec, *, registered_by: ProvisioningJob | None = None
+) -> ProvisionSharePack:
+    """Store ``spec`` as a queued pack; with its tenant and project registered first (as an upload does) when
+    ``registered_by`` is given, else without (as packs stored before tenants were registered)."""
+    registered = {}
+    if registered_by is not None:
+        tenant_id = registered_by.resolver.tenant(spec)
+        registered = {"tenant_id": tenant_id, "project_id": registered_by.resolver.project(spec, tenant_id)}
     with session_factory.begin() as session:
         row = History(session, SharePack).create(
             created_by="test",
@@ -89,6 +108,7 @@ def submit(session_factory: sessionmaker[Session], spec: SharePackSpec) -> Provi
             file_format="yaml",
             workspace_url=WORKSPACE,
             created_at=datetime.now(UTC),
+            **registered,
         )
         return ProvisionSharePack(share_pack_id=row.share_pack_id, request_id="req-1")
 
@@ -213,6 +233,34 @@ def test_a_transient_failure_asks_for_a_retry_which_resumes_without_duplicates(
     assert recipients == {(f"{WORKSPACE}/acme", "CREATED"): 1, (f"{WORKSPACE}/partner", "CREATED"): 1}
 
 
+def transactions_of(session_factory: sessionmaker[Session], run: Callable[[], object]) -> int:
+    """How many database transactions ``run`` opens through ``session_factory``."""
+    begins: list[object] = []
+
+    def count(*_args: object) -> None:
+        begins.append(None)
+
+    event.listen(session_factory, "after_begin", count)
+    try:
+        run()
+    finally:
+        event.remove(session_factory, "after_begin", count)
+    return len(begins)
+
+
+def test_a_pack_is_recorded_in_one_transaction_per_step(
+    job: ProvisioningJob, session: Session, session_factory: sessionmaker[Session]
+) -> None:
+    """One transaction reads the pack; steps 1 and 2 write theirs together; the plan goes with the first
+    applied step's progress, what each step did with the next one's, and the last one's with the outcome."""
+    command = submit(session_factory, new_pack(), registered_by=job)
+
+    opened = transactions_of(session_factory, lambda: job.run(command, Never()))
+
+    assert current(session, command).share_pack_status == SharePackStatus.COMPLETED
+    assert opened == 3 + len(plan_steps(Strategy.NEW))  # 9; a transaction per record took 17
+
+
 def test_a_permanent_failure_fails_the_pack_with_the_step_and_databricks_code(
     session_factory: sessionmaker[Session], engine: Engine, session: Session
 ) -> None:
@@ -244,16 +292,39 @@ def test_an_interrupted_job_says_where_and_the_next_attempt_completes(
 ) -> None:
     command = submit(session_factory, new_pack())
 
-    with pytest.raises(JobInterrupted):
+    with pytest.raises(ProvisioningInterrupted):
         job.run(command, StopAfter(checks=3))  # before 2, before 3, before 4: stop
 
     assert current(session, command).provisioning_status == "Interrupted before step 4/8; will resume"
     assert gateway.shares == {}
+    # What step 3 did is written with the interruption: audited and in the tables, with the ids Databricks gave.
+    assert audit_counts(session, "recipient") == {(f"{WORKSPACE}/acme", "CREATED"): 1,
+                                                  (f"{WORKSPACE}/partner", "CREATED"): 1}
+    assert {r.recipient_name: r.recipient_databricks_id
+            for r in History(session, Recipient).find_current(workspace_url=WORKSPACE)} == {
+        "acme": "id-acme", "partner": "id-partner"}
 
     job.run(command, Never())
 
     assert current(session, command).share_pack_status == SharePackStatus.COMPLETED
     assert len(gateway.shares["sales"].objects) == len(TABLES)
+    assert all(count == 1 for count in audit_counts(session, "recipient").values())
+
+
+def test_an_unexpected_error_between_steps_keeps_what_the_last_step_did(
+    job: ProvisioningJob, gateway: FakeWorkspaceGateway, session: Session, session_factory: sessionmaker[Session]
+) -> None:
+    command = submit(session_factory, new_pack())
+
+    with pytest.raises(Crash):
+        job.run(command, FailsAt(checks=3))  # before 2, before 3, before 3 again, before 4: the bug
+
+    assert set(gateway.recipients) == {"acme", "partner"} and gateway.shares == {}
+    assert current(session, command).provisioning_status == "Step 3/8: Provisioning recipients"
+    # The activation link exists only in what step 3 returned: it is kept, not left to a reconcile.
+    kinds = session.scalars(select(Notification.notification_type)).all()
+    assert kinds == [NotificationType.RECIPIENT_ACTIVATION]
+    assert len(audit_counts(session, "recipient")) == 2
 
 
 def test_a_delete_pack_removes_in_reverse_and_records_the_deletions(
@@ -302,10 +373,10 @@ def test_a_crash_between_applying_and_recording_is_audited_on_resume(
     command = submit(session_factory, new_pack())
     record_step = Recorder.step
 
-    def die_after_objects(self: Recorder, result, *args) -> None:  # type: ignore[no-untyped-def]
+    def die_after_objects(self: Recorder, session, attempt, result, *args) -> None:  # type: ignore[no-untyped-def]
         if result.step is Section.DATA_OBJECTS:
             raise Crash("the worker died after adding the objects, before recording them")
-        record_step(self, result, *args)
+        record_step(self, session, attempt, result, *args)
 
     monkeypatch.setattr(Recorder, "step", die_after_objects)
     with pytest.raises(Crash):

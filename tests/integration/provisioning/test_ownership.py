@@ -27,9 +27,9 @@ from shared.queue.messages import ProvisionSharePack
 from shared.share_pack_file.model import SharePackSpec, Strategy
 from shared.status import SharePackStatus
 from shared.use_cases.lifecycle import REVISED
-from shared.use_cases.provision import ProvisioningJob
 from shared.use_cases.transitions import Asker, Workflow
 from tests.unit.provisioning.builders import d2o, pack, pipeline, share
+from worker.jobs.provision import ProvisioningJob
 
 pytestmark = pytest.mark.integration
 

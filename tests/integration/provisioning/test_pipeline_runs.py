@@ -19,12 +19,12 @@ from shared.provisioning.gateway import DatabricksGateway
 from shared.provisioning.pipeline_state import PROJECT_TAG
 from shared.share_pack_file.model import ScdType, Strategy
 from shared.status import NotificationType, SharePackStatus
-from shared.use_cases.provision import ProvisioningJob
 from sync.jobs.base import JobContext
 from sync.jobs.lakeflow import JobMetricsJob, ProjectCostsJob
 from sync.runner import SyncRunner
 from tests.integration.provisioning.test_job import Never, current, submit
 from tests.unit.provisioning.builders import d2o, pack, pipeline, share
+from worker.jobs.provision import ProvisioningJob
 
 pytestmark = pytest.mark.integration
 

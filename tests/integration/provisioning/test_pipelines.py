@@ -21,9 +21,9 @@ from shared.provisioning.plan import Plan, Section, make_plan
 from shared.provisioning.steps import apply_plan, apply_step
 from shared.share_pack_file.model import ScdType, SharePackSpec, Strategy
 from shared.status import SharePackStatus
-from shared.use_cases.provision import JobInterrupted, ProvisioningJob
 from tests.integration.provisioning.test_job import WORKSPACE, Never, StopAfter, submit
 from tests.unit.provisioning.builders import d2o, pack, pipeline, share
+from worker.jobs.provision import ProvisioningInterrupted, ProvisioningJob
 
 pytestmark = pytest.mark.integration
 
@@ -195,7 +195,7 @@ def test_a_job_stopped_between_steps_7_and_8_resumes_and_records_each_pipeline_o
     job = ProvisioningJob(session_factory=session_factory, engine=engine, gateway_for=lambda url: gateway)
     command = submit(session_factory, two_pipelines())
 
-    with pytest.raises(JobInterrupted):
+    with pytest.raises(ProvisioningInterrupted):
         job.run(command, StopAfter(checks=7))  # the job checks before each step: stop at the one before 8
     with session_factory() as session:
         status = History(session, SharePack).get_current(command.share_pack_id).provisioning_status

@@ -11,7 +11,7 @@ from sqlalchemy import select, text
 
 from shared.models import Notification, SyncJob, SyncRunRequest
 from shared.status import NotificationType, SyncStatus, SyncType
-from sync.jobs.base import JobContext, JobInterrupted, JobResult
+from sync.jobs.base import JobContext, JobResult, SyncInterrupted
 from sync.jobs.notifications import NotificationsJob
 from sync.runner import ORPHAN_MESSAGE, SyncRunner, advisory_lock_key
 from sync.schedule import Schedule
@@ -178,7 +178,7 @@ def test_interrupted_keeps_partial_counts(runner, session):
         sync_type: SyncType = SyncType.NOTIFICATIONS
 
         def run(self, context: JobContext) -> JobResult:
-            raise JobInterrupted(JobResult(processed=2, updated=2))
+            raise SyncInterrupted(JobResult(processed=2, updated=2))
 
     runner.run(Partial(), JobContext(threading.Event()))
     [run] = _runs(session)

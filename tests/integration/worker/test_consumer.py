@@ -22,10 +22,10 @@ from shared.db import lock_key
 from shared.errors import ServiceUnavailable
 from shared.queue.interface import MessageQueue, QueueMessage
 from shared.queue.messages import ProvisionSharePack
-from shared.use_cases.provision import JobInterrupted, ProvisioningJob, RetryLater
 from tests.fixtures.waiting import wait_for
 from tests.integration.queue.conftest import QueueMaker
 from worker.consumer import QueueConsumer
+from worker.jobs.provision import ProvisioningInterrupted, ProvisioningJob, RetryLater
 from worker.retry_policy import RetryPolicy
 
 pytestmark = pytest.mark.integration
@@ -219,7 +219,7 @@ def test_an_interrupted_job_releases_its_message_at_once(queues):
     send(queue)
 
     def interrupted(command, heartbeat):
-        raise JobInterrupted("shutdown")
+        raise ProvisioningInterrupted("shutdown")
 
     consumer(queues, []).process_next(interrupted)
     assert queue.receive(visibility_timeout=30) is not None

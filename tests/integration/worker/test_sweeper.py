@@ -16,9 +16,9 @@ from shared.history import History
 from shared.models import AuditEntry, OutboxMessage, SharePack
 from shared.queue.messages import ProvisionSharePack
 from shared.status import AuditAction, SharePackStatus
-from shared.use_cases.sweep import SWEEP_LOCK_KEY, StuckPackSweeper
 from shared.use_cases.transitions import Workflow
 from tests.fixtures.waiting import wait_for
+from worker.jobs.sweep import SWEEP_LOCK_KEY, StuckPackSweeper
 
 pytestmark = pytest.mark.integration
 

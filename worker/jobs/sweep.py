@@ -20,6 +20,13 @@ cannot be searched by content):
 Each re-queue writes a new version of the pack (its provisioning status says why, and the idle clock
 restarts), an `audit_trail` row and a log line. Several workers may run the sweeper: a sweep-wide
 advisory lock lets one sweep at a time.
+
+Why it runs in the worker: it re-queues for the worker (its delays come from the worker's retry policy),
+and only worker processes hold pack locks; the sync service does not need it. The move itself is the
+workflow's (`Workflow.requeue`, the one place that versions and queues a pack); this module sees it only
+through `Requeuer`. One caveat for deployments that scale workers to zero on queue length (`deploy/azure`):
+while no message is queued no worker runs, so a pack whose message was lost is re-queued when the next
+message starts a worker, not within `stuck_after_seconds`.
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ import threading
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Protocol
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -38,13 +46,18 @@ from shared.errors import Conflict
 from shared.logging import get_logger
 from shared.models import SharePack
 from shared.status import SharePackStatus
-from shared.use_cases.transitions import Workflow
 
 log = get_logger(__name__)
 
 # One advisory lock key for "a sweep is running" (any fixed bigint no share pack key is likely to equal:
 # pack keys are the first 8 bytes of a random UUID). The ASCII of "SWEEPER!".
 SWEEP_LOCK_KEY = int.from_bytes(b"SWEEPER!", "big", signed=True)
+
+
+class Requeuer(Protocol):
+    """Queues a pack again in the caller's transaction (`Workflow.requeue`); raises Conflict if it changed."""
+
+    def requeue(self, session: Session, share_pack_id: uuid.UUID, version: int, tool: str) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -61,7 +74,7 @@ class StuckPackSweeper:
     def __init__(
         self,
         session_factory: sessionmaker[Session],
-        workflow: Workflow,
+        workflow: Requeuer,
         *,
         stuck_after_seconds: int,
         batch_size: int = 100,
