@@ -51,9 +51,9 @@ from shared.models import (
     ProjectRecertification,
     SharePack,
 )
+from shared.notifications.addressees import requestor_email
 from shared.share_pack_file.model import SharePackSpec
 from shared.status import NotificationType, SharePackStatus
-from shared.use_cases.provision_recording import requestor_email
 from shared.use_cases.transitions import Asker, Workflow
 
 log = get_logger(__name__)

@@ -35,6 +35,7 @@ from shared.history import History, audit
 from shared.logging import get_logger
 from shared.models import AuditEntry, Notification, Request, SharePack
 from shared.notifications.activation_links import ActivationLinkCipher, record_activation
+from shared.notifications.addressees import requestor_email
 from shared.provisioning.apply import StepResult
 from shared.provisioning.plan import Action, Change, Entity, Plan
 from shared.provisioning.summary import plan_sentences
@@ -340,13 +341,6 @@ def _asked_by_request(session: Session, share_pack_id: uuid.UUID) -> str | None:
         .order_by(AuditEntry.timestamp.desc())
         .limit(1)
     )
-
-
-def requestor_email(pack: SharePack) -> str | None:
-    """Who hears how their pack ended: the pack's requestor (an administrator may upload on someone's behalf,
-    and an automation principal's identity is no mailbox), else the authenticated uploader."""
-    requestor = ((pack.config or {}).get("metadata") or {}).get("requestor")
-    return requestor or pack.requested_by
 
 
 _AUDIT_ACTION = {
