@@ -9,13 +9,14 @@ from datetime import datetime, timedelta
 
 from shared.share_pack_file.expiry import expiry_moment
 from shared.share_pack_file.model import SharePackSpec, Strategy
-from shared.use_cases.lifecycle import LAPSED_PREFIX
 
 #: Days before a deadline on which the requestor and the project's owners are reminded.
 THRESHOLD_DAYS = (14, 3, 1)
 RECERTIFICATION = "recertification"
 #: `AccessExpiry.share_name` of a recipient's whole access (its `expires_on`), not one grant.
 EVERY_SHARE = ""
+#: The sync service revoked access that expired or was not recertified (the rest of the reason says which).
+LAPSED_PREFIX = "access lapsed: "
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from shared.access.ownership import rollback_preview_plan
+from shared.access_expiry.rules import LAPSED_PREFIX
 from shared.errors import Conflict, InvalidInput
 from shared.logging import get_logger
 from shared.models import SharePack
@@ -42,8 +43,6 @@ RETRIED = "retry"
 APPROVED = "approved"
 DECLINED = "declined"
 ROLLBACK_PREFIX = "rollback to v"
-#: The sync service revoked access that expired or was not recertified (the rest of the reason says which).
-LAPSED_PREFIX = "access lapsed: "
 #: Marks a stored plan as made at request time. It has no `made_at` on purpose: the worker takes only a
 #: plan with one for an earlier attempt's (`Recorder.previous_plan`), and replaces this one with its own.
 PLAN_PREVIEW = "preview"

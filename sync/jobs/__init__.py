@@ -10,7 +10,6 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from shared.access_expiry.watch import AccessExpiryWatch
 from shared.drift.sync import DatabricksObjectsSync, workspaces_to_sync
 from shared.graph.ad_sync import AdSync
 from shared.graph.config import graph_client_from_settings
@@ -22,6 +21,7 @@ from shared.provisioning.clients import workspace_clients_from_settings
 from shared.recipient_tokens import tokens_from_settings
 from shared.settings import Settings
 from shared.status import SyncType
+from shared.use_cases.access_expiry import AccessExpiryWatch
 from shared.use_cases.transitions import Workflow
 from sync.jobs import lakeflow
 from sync.jobs.access_expiry import AccessExpiryJob

@@ -1,12 +1,12 @@
 """ACCESS_EXPIRY: remind before time-boxed access or a recertification lapses, and revoke it through a new pack
-version when it does (see `shared.access_expiry.watch`)."""
+version when it does (see `shared.use_cases.access_expiry`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from shared.access_expiry.watch import AccessExpiryWatch
 from shared.status import SyncType
+from shared.use_cases.access_expiry import AccessExpiryWatch
 from sync.jobs.base import JobContext, JobInterrupted, JobResult
 
 MAX_FAILURES_IN_DETAILS = 20

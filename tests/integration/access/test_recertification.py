@@ -15,10 +15,10 @@ import pytest
 from sqlalchemy import select
 
 from shared.access_expiry.records import record_completion
-from shared.access_expiry.watch import AccessExpiryWatch
 from shared.history import History
 from shared.models import AccessNotice, Notification, OutboxMessage, Project, SharePack
 from shared.share_pack_file.model import SharePackSpec
+from shared.use_cases.access_expiry import AccessExpiryWatch
 from shared.use_cases.transitions import Workflow
 from tests.integration.access import test_api_matrix as matrix
 from tests.integration.access.test_api_matrix import alices_pack, headers
