@@ -13,7 +13,7 @@ from marshmallow import Schema, fields, validate
 
 from api.context import authenticate, workflow
 from api.errors import ROUTE_ERRORS, documents_errors
-from api.schemas import refuse_control_characters_but_line_breaks
+from api.schemas import NO_CONTROL_CHARACTERS_BUT_LINE_BREAKS, refuse_control_characters_but_line_breaks
 from shared.errors import InvalidInput
 from shared.use_cases.queries import parse_share_pack_id
 from shared.use_cases.transitions import MAX_COMMENT_CHARS, Asker, Decision, Verdict
@@ -30,6 +30,7 @@ class DecisionSchema(Schema):
     Comment = fields.String(
         load_default=None,
         validate=[validate.Length(max=MAX_COMMENT_CHARS), refuse_control_characters_but_line_breaks],
+        metadata=NO_CONTROL_CHARACTERS_BUT_LINE_BREAKS,
     )
 
 

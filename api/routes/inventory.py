@@ -17,7 +17,7 @@ from marshmallow import Schema, fields, validate
 from api.context import access, caller, services, workspace_url
 from api.errors import ROUTE_ERRORS, documents_errors
 from api.routes.share_packs import WORKSPACE_HEADER, authenticate_and_resolve_workspace
-from api.schemas import PageQuerySchema, PageSchema, _filter_text, refuse_control_characters
+from api.schemas import NO_CONTROL_CHARACTERS, PageQuerySchema, PageSchema, _filter_text, refuse_control_characters
 from shared.errors import ServiceUnavailable
 from shared.pagination import Page
 from shared.use_cases.inventory import (
@@ -36,7 +36,8 @@ blp = Blueprint("inventory", __name__, url_prefix="/workflow/inventory",
 blp.before_request(authenticate_and_resolve_workspace)
 
 NAMES = fields.List(
-    fields.String(validate=[validate.Length(min=1, max=255), refuse_control_characters]),
+    fields.String(validate=[validate.Length(min=1, max=255), refuse_control_characters],
+                  metadata=NO_CONTROL_CHARACTERS),
     validate=validate.Length(max=500),
     load_default=list,
 )
