@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 from flask import Flask, g, jsonify
 from flask_smorest import Blueprint
 from flask_smorest.arguments import ArgumentsMixin
+from marshmallow import RAISE
 from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException
 
@@ -61,6 +62,11 @@ View = TypeVar("View", bound=Callable[..., Any])
 # (section 15.5.1) lets 400 cover both. Set before any route module applies `@blp.arguments` (each takes
 # the parser's status when it is decorated; `api/__init__.py` imports this module first).
 ArgumentsMixin.ARGUMENTS_PARSER.DEFAULT_VALIDATION_STATUS = HTTPStatus.BAD_REQUEST
+# A query parameter the view does not declare is refused (400 naming it), not ignored: a client's typo
+# (`?stauts=FAILED`) must not silently list everything, and the document then says all a query may hold.
+ArgumentsMixin.ARGUMENTS_PARSER.DEFAULT_UNKNOWN_BY_LOCATION = {
+    **ArgumentsMixin.ARGUMENTS_PARSER.DEFAULT_UNKNOWN_BY_LOCATION, "query": RAISE, "querystring": RAISE,
+}
 
 
 # What a protected route outside the share pack routes may answer besides its success: bad input (400),

@@ -83,7 +83,14 @@ def derived_operation_id(method: str, path: str) -> str:
 
 
 class OperationsPlugin(BasePlugin):
-    """Completes each operation of the document: its operationId and the headers its statuses carry."""
+    """Completes each operation of the document: its operationId and the headers its statuses carry; and
+    each schema with the rules across its fields that marshmallow cannot describe (a schema's
+    `OPENAPI_EXTRA`, e.g. "at least one of these two lists")."""
+
+    def schema_helper(self, name: str, definition: dict, **kwargs: Any) -> dict | None:
+        schema = kwargs.get("schema")
+        extra = getattr(schema, "OPENAPI_EXTRA", None)
+        return {**definition, **extra} if extra else None
 
     def operation_helper(self, path: str | None = None, operations: dict | None = None, **kwargs: Any) -> None:
         for method, operation in (operations or {}).items():

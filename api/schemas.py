@@ -102,6 +102,15 @@ class SharePackStatusSchema(_SharePackVersionSchema):
     LastUpdated = fields.DateTime(attribute="effective_from")
 
 
+class SharePackSchema(SharePackStatusSchema):
+    """One pack's answer: its status and the tickets its request answers to (see `api.routes.share_packs`)."""
+
+    ServiceNowTicket = fields.String(attribute="service_now_ticket", allow_none=True,
+                                     metadata={"description": "From the pack's metadata, e.g. CHG0012345"})
+    AdoTicket = fields.String(attribute="ado_ticket", allow_none=True,
+                              metadata={"description": "Azure DevOps work item number, from the pack's metadata"})
+
+
 class HistoryEntrySchema(_SharePackVersionSchema):
     Version = fields.Integer(attribute="version")
     EffectiveFrom = fields.DateTime(attribute="effective_from")

@@ -26,6 +26,7 @@ from shared.access.administration import (
     put_project,
     put_tenant,
 )
+from shared.settings import AZURE_WORKSPACE_URL
 from shared.status import ApprovalRule, values
 from shared.workspaces import resolve_workspace_url
 
@@ -55,7 +56,12 @@ class TenantSchema(Schema):
     # One workspace per region at most: a schema of the regions (not a dict with checked keys), so the
     # document names the keys a client may send (OpenAPI 3.0 has no `propertyNames`).
     Workspaces = fields.Nested(
-        Schema.from_dict({region: name() for region in REGIONS}, name="RegionWorkspacesSchema"), required=True
+        Schema.from_dict({region: fields.String(validate=NAME, metadata={
+            "pattern": AZURE_WORKSPACE_URL.pattern,
+            "description": "The region's Azure Databricks workspace (in development also a configured "
+                           "development workspace)",
+        }) for region in REGIONS}, name="RegionWorkspacesSchema"),
+        required=True,
     )
     ConfiguratorGroups = names()
     ApprovalRequired = fields.String(required=True, validate=validate.OneOf(values(ApprovalRule)))

@@ -8,7 +8,7 @@ objects as they are, and the warnings for what the format cannot carry. All read
 from __future__ import annotations
 
 import base64
-from typing import Any
+from typing import Any, ClassVar
 
 from flask.views import MethodView
 from flask_smorest import Blueprint
@@ -89,6 +89,11 @@ class RecipientsPageSchema(PageSchema):
 
 
 class ExportSchema(Schema):
+    # The rule `export_pack` enforces, for the document: at least one share or recipient is named.
+    OPENAPI_EXTRA: ClassVar[dict[str, Any]] = {"anyOf": [
+        {"required": [field], "properties": {field: {"minItems": 1}}} for field in ("Shares", "Recipients")
+    ]}
+
     Shares = NAMES
     Recipients = NAMES
     Format = fields.String(load_default=ExportFormat.YAML.value,

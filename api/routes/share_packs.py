@@ -4,6 +4,7 @@ workspace (`X-Workspace-URL`); the checks run before the view, so no work starts
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
 
@@ -20,12 +21,13 @@ from api.schemas import (
     ListQuerySchema,
     ListResponseSchema,
     PlanResponseSchema,
-    SharePackStatusSchema,
+    SharePackSchema,
     UploadResponseSchema,
     UploadSchema,
 )
 from shared import idempotency
-from shared.models import SharePack
+from shared.access.approval import latest_request
+from shared.models import Request, SharePack
 from shared.status import SharePackStatus
 from shared.use_cases.lifecycle import PLAN_PREVIEW, rollback_targets
 from shared.use_cases.queries import (
@@ -106,12 +108,13 @@ class SharePackUpload(MethodView):
 
 @blp.route("/sharepack/<string:share_pack_id>", parameters=[WORKSPACE_HEADER])
 class SharePackById(MethodView):
-    @blp.response(200, SharePackStatusSchema)
+    @blp.response(200, SharePackSchema)
     @documents_errors(blp, *COMMON_ERRORS)
     def get(self, share_pack_id: str):
-        """The current status of a share pack."""
+        """The current status of a share pack, and the tickets it answers to."""
         with services().session_factory() as session:
-            return visible_pack(session, share_pack_id)
+            pack = visible_pack(session, share_pack_id)
+            return PackWithTickets(pack, latest_request(session, pack.share_pack_id))
 
 
 @blp.route("/sharepack/<string:share_pack_id>/history", parameters=[WORKSPACE_HEADER])
@@ -171,6 +174,25 @@ class SharePacks(MethodView):
             "PageSize": page.page_size,
             "SharePacks": page.items,
         }
+
+
+@dataclass(frozen=True)
+class PackWithTickets:
+    """A pack read with the tickets of its latest request (each move of a pack writes one, with them)."""
+
+    pack: SharePack
+    request: Request | None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.pack, name)
+
+    @property
+    def service_now_ticket(self) -> str | None:
+        return self.request.service_now_ticket if self.request else None
+
+    @property
+    def ado_ticket(self) -> str | None:
+        return self.request.ado_ticket if self.request else None
 
 
 def answer_once(
