@@ -43,9 +43,12 @@ SCHEMA_CANNOT_SAY_VALID = {
     "POST /workflow/sharepack/upload",
     "POST /workflow/sharepack/validate",
     "POST /workflow/sharepack/{share_pack_id}/upload",
-    # WorkspaceUrl must name a workspace this deployment has configured or an administrator registered
-    # at run time: no static document can list them, so a well-formed unknown URL is refused with 400.
+    # References to what must exist, which no static document can list: WorkspaceUrl must name a workspace
+    # this deployment has configured or an administrator registered; a group is an Entra group's object id
+    # or a local group made by PUT /workflow/groups/{group_name}. An unknown one is refused with 400.
     "POST /workflow/imports",
+    "PUT /workflow/tenants/{business_line}",
+    "PUT /workflow/tenants/{business_line}/projects/{project_name}",
 }
 
 
