@@ -402,7 +402,8 @@ class MetadataSchema(_BaseSchema):
     )
     ado_ticket = Text(
         validate=validate.Regexp(ADO_TICKET, error="Must be an Azure DevOps work item number, e.g. 12345."),
-        metadata={"description": "The Azure DevOps work item number, e.g. 12345.", "aliases": ("AdoTicket", "adoticket")},
+        metadata={"description": "The Azure DevOps work item number, e.g. 12345.",
+                  "aliases": ("AdoTicket", "adoticket")},
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from shared.share_pack_file import parse_share_pack, to_excel, to_yaml
-from tests.unit.share_pack_file.conftest import messages, parse_as
+from tests.unit.share_pack_file.conftest import messages
 
 
 def with_tickets(parse_with, **tickets):
