@@ -88,16 +88,27 @@ class OperationsPlugin(BasePlugin):
     `OPENAPI_EXTRA`, e.g. "at least one of these two lists")."""
 
     def schema_helper(self, name: str, definition: dict, **kwargs: Any) -> dict | None:
-        schema = kwargs.get("schema")
-        extra = getattr(schema, "OPENAPI_EXTRA", None)
-        return {**definition, **extra} if extra else None
+        """Runs after the marshmallow plugin's, on the properties it wrote.
+
+        A nullable nested schema becomes exact: apispec writes `anyOf: [{type: object, nullable}, {$ref}]`,
+        whose first branch lets any object through; `allOf: [{$ref}]` with `nullable` says "this or null".
+        """
+        properties = dict(definition.get("properties") or {})
+        for field, prop in properties.items():
+            branches = prop.get("anyOf") if isinstance(prop, dict) else None
+            if (isinstance(branches, list) and len(branches) == 2
+                    and branches[0] == {"type": "object", "nullable": True} and "$ref" in branches[1]):
+                properties[field] = {"allOf": [branches[1]], "nullable": True}
+        extra = getattr(kwargs.get("schema"), "OPENAPI_EXTRA", None) or {}
+        return {**definition, "properties": properties, **extra} if properties or extra else None
 
     def operation_helper(self, path: str | None = None, operations: dict | None = None, **kwargs: Any) -> None:
         for method, operation in (operations or {}).items():
             if not isinstance(operation, dict) or path is None:
                 continue
-            operation.setdefault("operationId", OPERATION_IDS.get((method, path))
-                                 or derived_operation_id(method, path))
+            # The table is the one place operations are named (it wins over a view's own `operationId`).
+            operation["operationId"] = (OPERATION_IDS.get((method, path)) or operation.get("operationId")
+                                        or derived_operation_id(method, path))
             for status, response in operation.get("responses", {}).items():
                 headers = _HEADERS_BY_STATUS.get(str(status))
                 # A `$ref` to a response component has no siblings: `DocumentedApi` gave the component them.
