@@ -173,7 +173,7 @@ def test_status_history_and_plan_of_an_upload(client, headers):
     assert status.status_code == 200
     assert set(status.json) == {
         "SharePackId", "SharePackName", "Status", "Strategy", "ProvisioningStatus", "ErrorMessage",
-        "RequestedBy", "CreatedAt", "LastUpdated",
+        "RequestedBy", "CreatedAt", "LastUpdated", "ServiceNowTicket", "AdoTicket",
     }
     assert status.json["Strategy"] == "NEW" and status.json["RequestedBy"] == "tester"  # the caller
 
