@@ -100,7 +100,7 @@ def stored_pack_id(client: FlaskClient, headers: dict[str, str]) -> str:
 
 @schema.parametrize()
 @schema.given(use_stored_pack=st.booleans())
-@settings(BOUNDED, max_examples=60)
+@settings(BOUNDED, max_examples=25)
 def test_no_server_error_and_every_response_is_documented(
     case: schemathesis.Case,
     use_stored_pack: bool,
@@ -118,7 +118,7 @@ def test_no_server_error_and_every_response_is_documented(
 
 
 @schema.exclude(path_regex="/health").parametrize()
-@settings(BOUNDED, max_examples=20)
+@settings(BOUNDED, max_examples=10)
 def test_any_workspace_header_is_answered_as_documented(
     case: schemathesis.Case, client: FlaskClient, headers: dict[str, str]
 ) -> None:
