@@ -15,7 +15,7 @@ from marshmallow import Schema, fields, validate
 
 from api.context import access, authenticate, services
 from api.errors import ROUTE_ERRORS, documents_errors
-from api.schemas import NO_CONTROL_CHARACTERS, refuse_control_characters
+from api.schemas import NO_CONTROL_CHARACTERS, one_of, refuse_control_characters
 from shared.access.administration import (
     REGIONS,
     RecipientImport,
@@ -105,7 +105,7 @@ class TenantResponseSchema(Schema):
     TenantId = fields.UUID()
     Workspaces = fields.Dict(keys=fields.String(), values=fields.String())
     ConfiguratorGroups = fields.List(fields.String())
-    ApprovalRequired = fields.String()
+    ApprovalRequired = one_of(ApprovalRule)
     AllowedEmailDomains = fields.List(fields.String())
     Version = fields.Integer()
     ShareableScope = fields.List(fields.String())
