@@ -70,6 +70,13 @@ class UploadSchema(Schema):
     file = Upload(required=True, metadata={"description": "The share pack: .yaml, .yml or .xlsx"})
 
 
+# The file types an upload may be (`shared.share_pack_file.parse.detect_format` reads the name and the content;
+# anything else is 415), for the document: `@blp.doc(**UPLOAD_FILE_TYPES)` next to `@blp.arguments(UploadSchema)`.
+UPLOAD_FILE_TYPES = {"requestBody": {"content": {"multipart/form-data": {"encoding": {"file": {
+    "contentType": "application/yaml, text/yaml, application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+}}}}}}
+
+
 class IssueSchema(Schema):
     path = fields.String(metadata={"description": "Where in the pack, e.g. recipient[1].email"})
     message = fields.String()

@@ -19,7 +19,7 @@ from api.routes.share_packs import (
     answer_once,
     authenticate_and_resolve_workspace,
 )
-from api.schemas import IssueSchema, PlanSchema, UploadSchema, one_of
+from api.schemas import UPLOAD_FILE_TYPES, IssueSchema, PlanSchema, UploadSchema, one_of
 from shared.provisioning.plan import Plan
 from shared.status import SharePackStatus
 from shared.use_cases.queries import parse_share_pack_id
@@ -113,6 +113,7 @@ class SharePackRollback(MethodView):
 
 @blp.route("/sharepack/<string:share_pack_id>/upload", parameters=[WORKSPACE_HEADER, IDEMPOTENCY_KEY_HEADER])
 class SharePackRevision(MethodView):
+    @blp.doc(**UPLOAD_FILE_TYPES)
     @blp.arguments(UploadSchema, location="files")
     @blp.response(202, QueuedSchema)
     @documents_errors(

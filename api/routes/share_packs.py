@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from api.context import access, asker, authenticate, services, workflow, workspace_url
 from api.errors import documents_errors
 from api.schemas import (
+    UPLOAD_FILE_TYPES,
     HistoryResponseSchema,
     ListQuerySchema,
     ListResponseSchema,
@@ -79,6 +80,7 @@ def authenticate_and_resolve_workspace() -> None:
 
 @blp.route("/sharepack/upload", parameters=[WORKSPACE_HEADER, IDEMPOTENCY_KEY_HEADER])
 class SharePackUpload(MethodView):
+    @blp.doc(**UPLOAD_FILE_TYPES)
     @blp.arguments(UploadSchema, location="files")
     @blp.response(202, UploadResponseSchema)
     @documents_errors(blp, *COMMON_ERRORS, HTTPStatus.CONFLICT, HTTPStatus.REQUEST_ENTITY_TOO_LARGE,

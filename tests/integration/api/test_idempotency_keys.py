@@ -8,7 +8,8 @@ import uuid
 import pytest
 from sqlalchemy import func, select, update
 
-from shared.idempotency import RETENTION, prune_expired
+from shared.errors import Conflict
+from shared.idempotency import RETENTION, Answer, Scope, answer_once, fingerprint, prune_expired
 from shared.models import SharePack
 from shared.models.runtime import IdempotencyKeyRow
 from tests.integration.api.test_share_pack_routes import sample
@@ -92,3 +93,18 @@ def test_a_key_past_its_retention_is_forgotten_and_pruned(client, headers, sessi
     with session_factory.begin() as session:
         assert prune_expired(session) >= 1
         assert session.scalar(select(func.count()).select_from(IdempotencyKeyRow)) == 0
+
+
+def test_a_key_whose_first_request_is_still_being_answered_is_409(session_factory):
+    scope = Scope(caller="tester", workspace_url="http://127.0.0.1:8001", operation="POST /workflow/sharepack/upload")
+    fingerprint_of_file = fingerprint(b"the file", "pack.yaml")
+
+    def first_request() -> Answer:  # the client's retry arrives while the first request is still working
+        with pytest.raises(Conflict, match="still being answered"):
+            answer_once(session_factory, scope, "key-1", fingerprint_of_file, lambda: Answer(202, {"n": 2}))
+        return Answer(202, {"n": 1})
+
+    answer, replayed = answer_once(session_factory, scope, "key-1", fingerprint_of_file, first_request)
+    assert (answer, replayed) == (Answer(202, {"n": 1}), False)
+    assert answer_once(session_factory, scope, "key-1", fingerprint_of_file, lambda: Answer(202, {"n": 3})) == (
+        Answer(202, {"n": 1}), True)
