@@ -9,9 +9,11 @@ import pytest
 from sqlalchemy import func, select, update
 
 from shared.errors import Conflict
+from shared.history import History
 from shared.idempotency import RETENTION, Answer, Scope, answer_once, fingerprint, prune_expired
 from shared.models import SharePack
 from shared.models.runtime import IdempotencyKeyRow
+from shared.status import SharePackStatus
 from tests.integration.api.test_share_pack_routes import sample
 
 pytestmark = pytest.mark.integration
@@ -108,3 +110,25 @@ def test_a_key_whose_first_request_is_still_being_answered_is_409(session_factor
     assert (answer, replayed) == (Answer(202, {"n": 1}), False)
     assert answer_once(session_factory, scope, "key-1", fingerprint_of_file, lambda: Answer(202, {"n": 3})) == (
         Answer(202, {"n": 1}), True)
+
+
+def test_a_retried_revision_answers_the_first_answer_and_makes_one_version(client, headers, session_factory):
+    share_pack_id = upload(client, headers, sample(), None).json["SharePackId"]
+    with session_factory.begin() as session:  # stand in for the worker: the pack's attempt ended
+        History(session, SharePack).change(share_pack_id, changed_by="worker", change_reason="provisioning done",
+                                           share_pack_status=SharePackStatus.COMPLETED)
+    key = str(uuid.uuid4())
+
+    def revise(content: bytes):
+        return client.post(f"/workflow/sharepack/{share_pack_id}/upload",
+                           data={"file": (io.BytesIO(content), "rev.yaml")},
+                           headers={**headers, "Idempotency-Key": key}, content_type="multipart/form-data")
+
+    first, again = revise(sample()), revise(sample())
+    other = revise(sample().replace(b"\n", b"\n\n", 1))
+
+    assert first.status_code == again.status_code == 202, (first.json, again.json)
+    assert again.json == first.json and again.headers["Idempotent-Replayed"] == "true"
+    assert other.status_code == 409
+    with session_factory() as session:
+        assert History(session, SharePack).get_current(share_pack_id).version == first.json["Version"]
