@@ -15,7 +15,6 @@ from dataclasses import replace
 
 import structlog
 from flask import Flask, abort, g, request
-from flask_smorest import Api
 from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -27,6 +26,7 @@ from api.console.session import configure_sessions
 from api.context import HealthCheck, Publisher, ReadinessCheck, Services
 from api.errors import register_error_handlers
 from api.input_guard import check_fields, check_json_body, is_json
+from api.openapi import DocumentedApi, complete_headers
 from api.routes import (
     admin,
     approvals,
@@ -42,7 +42,6 @@ from api.routes import (
     sync,
     validate,
 )
-from api.schemas import ErrorSchema
 from api.security_headers import add_security_headers
 from api.uploads import build_workflow
 from shared import metrics as measured
@@ -57,17 +56,6 @@ MULTIPART_OVERHEAD_BYTES = 64 * 1024
 CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f]")
 # A caller's X-Request-ID is kept (so their logs and ours join) only if it cannot forge log content.
 REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,100}")
-
-
-class DocumentedApi(Api):
-    """flask-smorest's Api with our error body, and no catch-all `default` response in the document.
-
-    Without `default`, every status a view can answer must be declared on the view (see
-    `api.errors.documents_errors`), so a client, and the schemathesis run, can tell an undocumented answer.
-    """
-
-    ERROR_SCHEMA = ErrorSchema
-    DEFAULT_ERROR_RESPONSE_NAME = None
 
 
 def create_app(
@@ -143,6 +131,7 @@ def create_app(
         response.headers["X-Request-ID"] = g.get("request_id", "")
         _measure(response.status_code)
         g.status_code = response.status_code
+        complete_headers(response)
         return add_security_headers(response, https_only=settings.deployment == "production")
 
     @app.teardown_request
@@ -186,7 +175,7 @@ def _trust_proxy_hops(app: Flask, hops: int) -> None:
 
 def _check_input() -> None:
     """Refuse hostile form fields and JSON bodies with a 400 before any view parses them (query fields are
-    the views' schemas' to refuse, with a 422 naming the field)."""
+    the views' schemas' to refuse, with a 400 naming the field)."""
     if request.method in ("POST", "PUT", "PATCH", "DELETE"):
         if is_json(request.mimetype):
             check_json_body(request.get_data(cache=True))

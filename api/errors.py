@@ -15,6 +15,8 @@ from typing import Any, TypeVar
 
 from flask import Flask, g, jsonify
 from flask_smorest import Blueprint
+from flask_smorest.arguments import ArgumentsMixin
+from marshmallow import RAISE
 from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException
 
@@ -54,8 +56,20 @@ STATUS_BY_ERROR: tuple[tuple[type[WorkflowError], int, str], ...] = (
 
 View = TypeVar("View", bound=Callable[..., Any])
 
+# One status for every refused input, whether the domain or a view's schema refuses it: 400. webargs answers
+# 422 by default; but a share pack that breaks a rule was always 400 for this API's clients (and the CLI), a
+# schema cannot tell "malformed" from "semantically wrong" any better than the domain can, and RFC 9110
+# (section 15.5.1) lets 400 cover both. Set before any route module applies `@blp.arguments` (each takes
+# the parser's status when it is decorated; `api/__init__.py` imports this module first).
+ArgumentsMixin.ARGUMENTS_PARSER.DEFAULT_VALIDATION_STATUS = HTTPStatus.BAD_REQUEST
+# A query parameter the view does not declare is refused (400 naming it), not ignored: a client's typo
+# (`?stauts=FAILED`) must not silently list everything, and the document then says all a query may hold.
+ArgumentsMixin.ARGUMENTS_PARSER.DEFAULT_UNKNOWN_BY_LOCATION = {
+    **ArgumentsMixin.ARGUMENTS_PARSER.DEFAULT_UNKNOWN_BY_LOCATION, "query": RAISE, "querystring": RAISE,
+}
 
-# What a protected route outside the share pack routes may answer besides its success: bad input (400, 422),
+
+# What a protected route outside the share pack routes may answer besides its success: bad input (400),
 # no or bad credentials (401), a rule that refuses the caller (403), an unknown or invisible id (404), a state
 # that forbids the action (409), a rate limit or lockout (429), a dependency down (503).
 ROUTE_ERRORS = (
@@ -64,7 +78,6 @@ ROUTE_ERRORS = (
     HTTPStatus.FORBIDDEN,
     HTTPStatus.NOT_FOUND,
     HTTPStatus.CONFLICT,
-    HTTPStatus.UNPROCESSABLE_ENTITY,
     HTTPStatus.TOO_MANY_REQUESTS,
     HTTPStatus.SERVICE_UNAVAILABLE,
 )
@@ -126,8 +139,12 @@ def register_error_handlers(app: Flask) -> None:
         if exc.code == 413:
             message = "The upload is larger than the configured limit"
         extra = {"Details": messages} if messages else {}
+        if messages and exc.code == 400:  # a view's schema refused the input: the code the domain's refusals have
+            code = "INVALID_INPUT"
         response = jsonify(error_body(message, code, **extra))
         response.status_code = exc.code or 500
+        if "Allow" in (headers := dict(exc.get_headers())):  # a 405 names the methods the path has (RFC 9110)
+            response.headers["Allow"] = headers["Allow"]
         return response
 
     @app.errorhandler(DBAPIError)

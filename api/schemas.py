@@ -6,10 +6,14 @@ Response fields are PascalCase, as the original system's users' scripts expect.
 from __future__ import annotations
 
 import re
+from enum import StrEnum
+from typing import Any
 
 from flask_smorest.fields import Upload
 from marshmallow import Schema, ValidationError, fields, validate
 
+from shared.provisioning.plan import Action, Entity, Section
+from shared.share_pack_file.model import Strategy
 from shared.status import SharePackStatus, values
 from shared.use_cases.lifecycle import is_configuration
 
@@ -18,6 +22,10 @@ from shared.use_cases.lifecycle import is_configuration
 # the check itself is `refuse_control_characters`.
 _CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f]")
 _NO_CONTROL_CHARACTERS_PATTERN = r"^[^\x00-\x1f\x7f]*$"
+# Documents `refuse_control_characters` for input fields (metadata of a marshmallow field).
+NO_CONTROL_CHARACTERS = {"pattern": _NO_CONTROL_CHARACTERS_PATTERN}
+# Documents `refuse_control_characters_but_line_breaks`: tab, line feed and carriage return are text.
+NO_CONTROL_CHARACTERS_BUT_LINE_BREAKS = {"pattern": r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"}
 MAX_PAGE = 100_000
 MAX_PAGE_SIZE = 200
 MAX_FILTER_CHARS = 320  # bounds what a filter sends to the database; the longest e-mail (RFC 3696, errata 1690)
@@ -42,6 +50,11 @@ def _filter_text(description: str) -> fields.String:
     )
 
 
+def one_of(vocabulary: type[StrEnum], **kwargs: Any) -> fields.String:
+    """A text field whose values are one enum's (documented as its `enum`; checked when it is input)."""
+    return fields.String(validate=validate.OneOf(values(vocabulary)), **kwargs)
+
+
 class ErrorSchema(Schema):
     """The one body every refusal and failure has (see `api/errors.py`)."""
 
@@ -57,6 +70,13 @@ class UploadSchema(Schema):
     file = Upload(required=True, metadata={"description": "The share pack: .yaml, .yml or .xlsx"})
 
 
+# The file types an upload may be (`shared.share_pack_file.parse.detect_format` reads the name and the content;
+# anything else is 415), for the document: `@blp.doc(**UPLOAD_FILE_TYPES)` next to `@blp.arguments(UploadSchema)`.
+UPLOAD_FILE_TYPES = {"requestBody": {"content": {"multipart/form-data": {"encoding": {"file": {
+    "contentType": "application/yaml, text/yaml, application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+}}}}}}
+
+
 class IssueSchema(Schema):
     path = fields.String(metadata={"description": "Where in the pack, e.g. recipient[1].email"})
     message = fields.String()
@@ -67,7 +87,7 @@ class UploadResponseSchema(Schema):
     Message = fields.String()
     SharePackId = fields.UUID()
     SharePackName = fields.String()
-    Status = fields.String()
+    Status = one_of(SharePackStatus)
     ValidationErrors = fields.List(fields.Nested(IssueSchema))
     ValidationWarnings = fields.List(fields.Nested(IssueSchema))
 
@@ -75,7 +95,7 @@ class UploadResponseSchema(Schema):
 class _SharePackVersionSchema(Schema):
     """What every version of a share pack says about its progress."""
 
-    Status = fields.String(attribute="share_pack_status")
+    Status = one_of(SharePackStatus, attribute="share_pack_status")
     ProvisioningStatus = fields.String(attribute="provisioning_status", allow_none=True)
     ErrorMessage = fields.String(attribute="error_message", allow_none=True)
 
@@ -83,10 +103,19 @@ class _SharePackVersionSchema(Schema):
 class SharePackStatusSchema(_SharePackVersionSchema):
     SharePackId = fields.UUID(attribute="share_pack_id")
     SharePackName = fields.String(attribute="share_pack_name")
-    Strategy = fields.String(attribute="strategy")
+    Strategy = one_of(Strategy, attribute="strategy")
     RequestedBy = fields.String(attribute="requested_by")
     CreatedAt = fields.DateTime(attribute="created_at")
     LastUpdated = fields.DateTime(attribute="effective_from")
+
+
+class SharePackSchema(SharePackStatusSchema):
+    """One pack's answer: its status and the tickets its request answers to (see `api.routes.share_packs`)."""
+
+    ServiceNowTicket = fields.String(attribute="service_now_ticket", allow_none=True,
+                                     metadata={"description": "From the pack's metadata, e.g. CHG0012345"})
+    AdoTicket = fields.String(attribute="ado_ticket", allow_none=True,
+                              metadata={"description": "Azure DevOps work item number, from the pack's metadata"})
 
 
 class HistoryEntrySchema(_SharePackVersionSchema):
@@ -114,11 +143,46 @@ class HistoryResponseSchema(Schema):
     )
 
 
+class PlanChangeSchema(Schema):
+    """One change of a plan (`shared.provisioning.plan.Change.to_dict`)."""
+
+    entity = one_of(Entity, required=True)
+    action = one_of(Action, required=True)
+    name = fields.String(required=True, metadata={"description": "data objects and grants: <object or recipient>"})
+    share = fields.String(metadata={"description": "The share of a data object or grant"})
+    old = fields.Dict(metadata={"description": "The definition in the workspace before the change"})
+    new = fields.Dict(metadata={"description": "The definition after the change"})
+    widens_access = fields.Boolean(metadata={"description": "This change opens a recipient to more IP addresses"})
+
+
+# The changes of each step (a plan section), in the order the strategy carries the steps out.
+PlanStepsSchema = Schema.from_dict(
+    {str(section): fields.List(fields.Nested(PlanChangeSchema)) for section in Section}, name="PlanStepsSchema"
+)
+
+
+class PlanSchema(Schema):
+    """What provisioning creates, changes and removes (`shared.provisioning.plan.Plan.to_dict`)."""
+
+    strategy = one_of(Strategy, required=True)
+    summary = fields.Dict(
+        keys=fields.String(), values=fields.Integer(),
+        metadata={"description": "Changes per <entity>_<action> (e.g. data_object_add), adopted and conflicts"},
+    )
+    steps = fields.Nested(PlanStepsSchema)
+    adopted = fields.List(fields.Nested(PlanChangeSchema), metadata={"description": "Exists already as declared"})
+    conflicts = fields.List(fields.String(), metadata={"description": "Why the plan must not be applied"})
+    pending_activations = fields.List(fields.String(), metadata={
+        "description": "Adopted D2O recipients whose activation link was never downloaded"})
+    preview = fields.Boolean(metadata={"description": "Made when the request was made; the worker plans again"})
+    made_at = fields.String(metadata={"description": "When the worker made this plan (ISO 8601)"})
+
+
 class PlanResponseSchema(Schema):
     Message = fields.String()
     SharePackId = fields.UUID()
-    Status = fields.String()
-    Plan = fields.Dict(allow_none=True)
+    Status = one_of(SharePackStatus)
+    Plan = fields.Nested(PlanSchema, allow_none=True)
 
 
 class PageQuerySchema(Schema):

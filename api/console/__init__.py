@@ -45,6 +45,7 @@ from api.routes.inventory import InventoryQuerySchema, estate_of
 from api.routes.reports import build_report
 from api.schemas import ListQuerySchema
 from api.uploads import dry_run_upload
+from shared.access.approval import latest_request
 from shared.errors import (
     ConfigurationError,
     Forbidden,
@@ -331,9 +332,11 @@ def pack(share_pack_id: str) -> str:
         can_decide = _may_decide(session, current)
         offered = actions.pack_actions(session, current)
         recertification = actions.recertification(session, current)
+        request_row = latest_request(session, current.share_pack_id)
     return render_template(
         "pack.html",
         pack=current,
+        request_row=request_row,
         versions=list(reversed(versions)),
         progress=present.progress(current.share_pack_status, current.provisioning_status, current.error_message),
         plan_rows=present.plan_rows(plan),

@@ -15,7 +15,7 @@ from marshmallow import Schema, fields, validate
 
 from api.context import access, authenticate, services
 from api.errors import ROUTE_ERRORS, documents_errors
-from api.schemas import refuse_control_characters
+from api.schemas import NO_CONTROL_CHARACTERS, one_of, refuse_control_characters
 from shared.access.administration import (
     REGIONS,
     RecipientImport,
@@ -26,34 +26,48 @@ from shared.access.administration import (
     put_project,
     put_tenant,
 )
+from shared.settings import AZURE_WORKSPACE_URL
 from shared.status import ApprovalRule, values
 from shared.workspaces import resolve_workspace_url
 
 blp = Blueprint("administration", __name__, url_prefix="/workflow", description="Administration")
 
 NAME = [validate.Length(min=1, max=255), refuse_control_characters]
+
+
+def name(**kwargs: Any) -> fields.String:
+    """A group, tenant, project or object name: 1 to 255 characters, none of them a control character."""
+    return fields.String(validate=NAME, metadata=NO_CONTROL_CHARACTERS, **kwargs)
+
 # A DNS name (RFC 1035 labels, at least two), as the part of an e-mail address after the "@".
 DOMAIN = validate.Regexp(r"^@?(?=.{1,253}$)([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?\.)+[a-zA-Z]{2,63}$",
                          error="Must be a domain name such as example.com.")
 
 
 def names() -> fields.List:
-    return fields.List(fields.String(validate=NAME), validate=validate.Length(max=1000), load_default=list)
+    return fields.List(name(), validate=validate.Length(max=1000), load_default=list)
 
 
 class GroupSchema(Schema):
-    Members = fields.List(fields.String(validate=NAME), required=True, validate=validate.Length(max=10000))
+    Members = fields.List(name(), required=True, validate=validate.Length(max=10000))
 
 
 class TenantSchema(Schema):
-    Workspaces = fields.Dict(
-        keys=fields.String(validate=validate.OneOf(REGIONS)), values=fields.String(validate=NAME), required=True
+    # One workspace per region at most: a schema of the regions (not a dict with checked keys), so the
+    # document names the keys a client may send (OpenAPI 3.0 has no `propertyNames`).
+    Workspaces = fields.Nested(
+        Schema.from_dict({region: fields.String(validate=NAME, metadata={
+            "pattern": AZURE_WORKSPACE_URL.pattern,
+            "description": "The region's Azure Databricks workspace (in development also a configured "
+                           "development workspace)",
+        }) for region in REGIONS}, name="RegionWorkspacesSchema"),
+        required=True,
     )
     ConfiguratorGroups = names()
     ApprovalRequired = fields.String(required=True, validate=validate.OneOf(values(ApprovalRule)))
     # Omitted: kept as they are.
-    ShareableScope = fields.List(fields.String(validate=NAME), validate=validate.Length(max=500), load_default=None)
-    OwnMetastores = fields.List(fields.String(validate=NAME), validate=validate.Length(max=500), load_default=None)
+    ShareableScope = fields.List(name(), validate=validate.Length(max=500), load_default=None)
+    OwnMetastores = fields.List(name(), validate=validate.Length(max=500), load_default=None)
     AllowedEmailDomains = fields.List(
         fields.String(validate=DOMAIN), validate=validate.Length(max=100), load_default=None,
         metadata={"description": "Domains D2O recipients' and pipeline notifications' addresses must be in "
@@ -63,23 +77,23 @@ class TenantSchema(Schema):
 
 class ProjectSchema(Schema):
     ApproverGroups = fields.List(
-        fields.String(validate=NAME), validate=validate.Length(max=1000), load_default=None,
+        name(), validate=validate.Length(max=1000), load_default=None,
         metadata={"description": "Administrators only (a configurator may send the current ones unchanged); "
                                  "omitted: the project keeps its approver groups"},
     )
     ConfiguratorGroups = names()
-    ShareableScope = fields.List(fields.String(validate=NAME), validate=validate.Length(max=500), load_default=None)
+    ShareableScope = fields.List(name(), validate=validate.Length(max=500), load_default=None)
 
 
 class RecipientImportSchema(Schema):
-    Name = fields.String(required=True, validate=NAME)
+    Name = name(required=True)
     Type = fields.String(required=True, validate=validate.OneOf(("D2O", "D2D")))
 
 
 class ImportSchema(Schema):
-    BusinessLine = fields.String(required=True, validate=NAME)
-    ProjectName = fields.String(required=True, validate=NAME)
-    WorkspaceUrl = fields.String(required=True, validate=NAME)
+    BusinessLine = name(required=True)
+    ProjectName = name(required=True)
+    WorkspaceUrl = name(required=True)
     Recipients = fields.List(
         fields.Nested(RecipientImportSchema), load_default=list, validate=validate.Length(max=1000)
     )
@@ -91,7 +105,7 @@ class TenantResponseSchema(Schema):
     TenantId = fields.UUID()
     Workspaces = fields.Dict(keys=fields.String(), values=fields.String())
     ConfiguratorGroups = fields.List(fields.String())
-    ApprovalRequired = fields.String()
+    ApprovalRequired = one_of(ApprovalRule)
     AllowedEmailDomains = fields.List(fields.String())
     Version = fields.Integer()
     ShareableScope = fields.List(fields.String())

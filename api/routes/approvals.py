@@ -13,8 +13,9 @@ from marshmallow import Schema, fields, validate
 
 from api.context import authenticate, workflow
 from api.errors import ROUTE_ERRORS, documents_errors
-from api.schemas import refuse_control_characters_but_line_breaks
+from api.schemas import NO_CONTROL_CHARACTERS_BUT_LINE_BREAKS, one_of, refuse_control_characters_but_line_breaks
 from shared.errors import InvalidInput
+from shared.status import SharePackStatus
 from shared.use_cases.queries import parse_share_pack_id
 from shared.use_cases.transitions import MAX_COMMENT_CHARS, Asker, Decision, Verdict
 
@@ -30,13 +31,14 @@ class DecisionSchema(Schema):
     Comment = fields.String(
         load_default=None,
         validate=[validate.Length(max=MAX_COMMENT_CHARS), refuse_control_characters_but_line_breaks],
+        metadata=NO_CONTROL_CHARACTERS_BUT_LINE_BREAKS,
     )
 
 
 class DecisionResponseSchema(Schema):
     Message = fields.String()
     SharePackId = fields.UUID()
-    Status = fields.String()
+    Status = one_of(SharePackStatus)
     DecidedBy = fields.String()
     Version = fields.Integer(metadata={"description": "The pack's version after the decision"})
 

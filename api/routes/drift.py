@@ -18,9 +18,14 @@ from api.context import access, asker, services, workflow, workspace_url
 from api.errors import documents_errors
 from api.permissions import require_project_configurator
 from api.routes.share_packs import COMMON_ERRORS, WORKSPACE_HEADER, authenticate_and_resolve_workspace, visible_pack
+from api.schemas import one_of
+from shared.drift.detect import DriftKind
 from shared.drift.queries import last_sync, pack_findings, packs_with_drift, unowned_findings
 from shared.history import History
 from shared.models import Project, SharePack, Tenant
+from shared.provisioning.plan import Entity
+from shared.share_pack_file.model import Strategy
+from shared.status import SharePackStatus
 from shared.use_cases.queries import parse_share_pack_id
 from shared.use_cases.transitions import Reconciliation
 
@@ -29,9 +34,9 @@ blp.before_request(authenticate_and_resolve_workspace)
 
 
 class FindingSchema(Schema):
-    Entity = fields.String(metadata={"description": "recipient, share, data_object, grant, pipeline or schedule"})
+    Entity = one_of(Entity)
     Name = fields.String(metadata={"description": "data objects and grants: <share>/<object or recipient>"})
-    Kind = fields.String(metadata={"description": "missing | unexpected | changed"})
+    Kind = one_of(DriftKind)
     Expected = fields.Dict(allow_none=True)
     Actual = fields.Dict(allow_none=True)
 
@@ -60,8 +65,8 @@ class DriftListResponseSchema(Schema):
 class ReconcileResponseSchema(Schema):
     Message = fields.String()
     SharePackId = fields.UUID()
-    Status = fields.String()
-    Strategy = fields.String()
+    Status = one_of(SharePackStatus)
+    Strategy = one_of(Strategy)
     Drift = fields.List(fields.Nested(FindingSchema), metadata={"description": "what the reconcile puts back"})
 
 

@@ -35,6 +35,7 @@ class ReadinessSchema(Schema):
 
 @blp.route("/health")
 class Health(MethodView):
+    @blp.doc(security=[])
     @blp.response(200, HealthSchema)
     @blp.alt_response(
         503, schema=HealthSchema, description="A dependency is down or the schema is incomplete"
@@ -54,6 +55,7 @@ class Health(MethodView):
 
 @blp.route("/health/ready")
 class Readiness(MethodView):
+    @blp.doc(security=[])
     @blp.response(200, ReadinessSchema)
     @blp.alt_response(503, schema=ReadinessSchema, description="Not ready; `Problems` says why")
     def get(self):
@@ -82,6 +84,7 @@ class Readiness(MethodView):
 
 @blp.route("/health/live")
 class Liveness(MethodView):
+    @blp.doc(security=[])
     @blp.response(200, LivenessSchema)
     @documents_errors(blp, HTTPStatus.NOT_FOUND)
     def get(self):

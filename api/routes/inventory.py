@@ -8,7 +8,7 @@ objects as they are, and the warnings for what the format cannot carry. All read
 from __future__ import annotations
 
 import base64
-from typing import Any
+from typing import Any, ClassVar
 
 from flask.views import MethodView
 from flask_smorest import Blueprint
@@ -17,7 +17,7 @@ from marshmallow import Schema, fields, validate
 from api.context import access, caller, services, workspace_url
 from api.errors import ROUTE_ERRORS, documents_errors
 from api.routes.share_packs import WORKSPACE_HEADER, authenticate_and_resolve_workspace
-from api.schemas import PageQuerySchema, PageSchema, _filter_text, refuse_control_characters
+from api.schemas import NO_CONTROL_CHARACTERS, PageQuerySchema, PageSchema, _filter_text, refuse_control_characters
 from shared.errors import ServiceUnavailable
 from shared.pagination import Page
 from shared.use_cases.inventory import (
@@ -36,7 +36,8 @@ blp = Blueprint("inventory", __name__, url_prefix="/workflow/inventory",
 blp.before_request(authenticate_and_resolve_workspace)
 
 NAMES = fields.List(
-    fields.String(validate=[validate.Length(min=1, max=255), refuse_control_characters]),
+    fields.String(validate=[validate.Length(min=1, max=255), refuse_control_characters],
+                  metadata=NO_CONTROL_CHARACTERS),
     validate=validate.Length(max=500),
     load_default=list,
 )
@@ -88,6 +89,11 @@ class RecipientsPageSchema(PageSchema):
 
 
 class ExportSchema(Schema):
+    # The rule `export_pack` enforces, for the document: at least one share or recipient is named.
+    OPENAPI_EXTRA: ClassVar[dict[str, Any]] = {"anyOf": [
+        {"required": [field], "properties": {field: {"minItems": 1}}} for field in ("Shares", "Recipients")
+    ]}
+
     Shares = NAMES
     Recipients = NAMES
     Format = fields.String(load_default=ExportFormat.YAML.value,

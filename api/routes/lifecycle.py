@@ -12,9 +12,16 @@ from marshmallow import RAISE, Schema, fields, validate
 
 from api.context import asker, services, workflow
 from api.errors import documents_errors
-from api.routes.share_packs import COMMON_ERRORS, WORKSPACE_HEADER, authenticate_and_resolve_workspace
-from api.schemas import IssueSchema, UploadSchema
+from api.routes.share_packs import (
+    COMMON_ERRORS,
+    IDEMPOTENCY_KEY_HEADER,
+    WORKSPACE_HEADER,
+    answer_once,
+    authenticate_and_resolve_workspace,
+)
+from api.schemas import UPLOAD_FILE_TYPES, IssueSchema, PlanSchema, UploadSchema, one_of
 from shared.provisioning.plan import Plan
+from shared.status import SharePackStatus
 from shared.use_cases.queries import parse_share_pack_id
 from shared.use_cases.transitions import Queued, RollbackPreview
 
@@ -44,13 +51,13 @@ class QueuedSchema(Schema):
     SharePackId = fields.UUID()
     SharePackName = fields.String()
     Version = fields.Integer()
-    Status = fields.String()
+    Status = one_of(SharePackStatus)
     ValidationWarnings = fields.List(fields.Nested(IssueSchema))
 
 
 class RollbackAnswerSchema(QueuedSchema):
-    Plan = fields.Dict(
-        allow_none=True,
+    Plan = fields.Nested(
+        PlanSchema, allow_none=True,
         metadata={"description": "The rollback's plan against the workspace as it is now (a preview: the worker "
                                  "plans again when it applies it); null when the workspace could not be read, "
                                  "with a warning"},
@@ -88,7 +95,7 @@ class SharePackRollback(MethodView):
     @blp.arguments(RollbackSchema)
     @blp.response(202, RollbackAnswerSchema)
     @blp.alt_response(200, schema=RollbackAnswerSchema, description="DryRun: the plan; nothing stored or queued")
-    @documents_errors(blp, *COMMON_ERRORS, HTTPStatus.FORBIDDEN, HTTPStatus.CONFLICT, HTTPStatus.UNPROCESSABLE_ENTITY)
+    @documents_errors(blp, *COMMON_ERRORS, HTTPStatus.FORBIDDEN, HTTPStatus.CONFLICT)
     def post(self, body: dict[str, Any], share_pack_id: str):
         """Take the workspace back to a configuration version of this pack, as a new version.
 
@@ -104,8 +111,9 @@ class SharePackRollback(MethodView):
         return _answer(f"Share pack queued for rollback to version {to_version}", queued, Plan=_plan(queued.plan))
 
 
-@blp.route("/sharepack/<string:share_pack_id>/upload", parameters=[WORKSPACE_HEADER])
+@blp.route("/sharepack/<string:share_pack_id>/upload", parameters=[WORKSPACE_HEADER, IDEMPOTENCY_KEY_HEADER])
 class SharePackRevision(MethodView):
+    @blp.doc(**UPLOAD_FILE_TYPES)
     @blp.arguments(UploadSchema, location="files")
     @blp.response(202, QueuedSchema)
     @documents_errors(
@@ -116,7 +124,12 @@ class SharePackRevision(MethodView):
         """Upload a revision of a share pack: validated like an upload, stored as its next configuration."""
         upload = files["file"]
         content = upload.stream.read(services().settings.max_upload_bytes + 1)
-        queued = workflow().revise(asker(), parse_share_pack_id(share_pack_id), content, upload.filename or "upload")
-        waits = queued.status == "PENDING_APPROVAL"
-        return _answer("Revision uploaded; waiting for an approver" if waits else
-                       "Revision uploaded and queued for provisioning", queued)
+        filename = upload.filename or "upload"
+
+        def revise() -> dict[str, Any]:
+            queued = workflow().revise(asker(), parse_share_pack_id(share_pack_id), content, filename)
+            waits = queued.status == "PENDING_APPROVAL"
+            return _answer("Revision uploaded; waiting for an approver" if waits else
+                           "Revision uploaded and queued for provisioning", queued)
+
+        return answer_once(revise, QueuedSchema(), content, filename)

@@ -3,25 +3,32 @@ workspace (`X-Workspace-URL`); the checks run before the view, so no work starts
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from http import HTTPStatus
+from typing import Any
 
 from flask import g, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
+from marshmallow import Schema
 from sqlalchemy.orm import Session
 
 from api.context import access, asker, authenticate, services, workflow, workspace_url
 from api.errors import documents_errors
 from api.schemas import (
+    UPLOAD_FILE_TYPES,
     HistoryResponseSchema,
     ListQuerySchema,
     ListResponseSchema,
     PlanResponseSchema,
-    SharePackStatusSchema,
+    SharePackSchema,
     UploadResponseSchema,
     UploadSchema,
 )
-from shared.models import SharePack
+from shared import idempotency
+from shared.access.approval import latest_request
+from shared.models import Request, SharePack
 from shared.status import SharePackStatus
 from shared.use_cases.lifecycle import PLAN_PREVIEW, rollback_targets
 from shared.use_cases.queries import (
@@ -48,7 +55,17 @@ WORKSPACE_HEADER = {
     "name": "X-Workspace-URL",
     "required": True,
     "description": "The Databricks workspace the request is about (configured or registered ones only)",
-    "schema": {"type": "string"},
+    # Any non-blank value is read as a URL; only configured and registered workspaces are known (400 otherwise).
+    "schema": {"type": "string", "minLength": 1, "pattern": r"\S"},
+}
+IDEMPOTENCY_KEY_HEADER = {
+    "in": "header",
+    "name": "Idempotency-Key",
+    "required": False,
+    "description": "Any unique value of yours (e.g. a UUID) for this request: sent again with the same file "
+                   "within 24 hours it answers what the first answered (the same SharePackId, with "
+                   "`Idempotent-Replayed: true`) instead of making another pack; with a different file, 409",
+    "schema": {"type": "string", "pattern": idempotency.KEY_PATTERN},
 }
 
 
@@ -61,38 +78,45 @@ def authenticate_and_resolve_workspace() -> None:
         g.workspace_url = resolve_workspace_url(session, svc.settings, request.headers.get("X-Workspace-URL"))
 
 
-@blp.route("/sharepack/upload", parameters=[WORKSPACE_HEADER])
+@blp.route("/sharepack/upload", parameters=[WORKSPACE_HEADER, IDEMPOTENCY_KEY_HEADER])
 class SharePackUpload(MethodView):
+    @blp.doc(**UPLOAD_FILE_TYPES)
     @blp.arguments(UploadSchema, location="files")
     @blp.response(202, UploadResponseSchema)
-    @documents_errors(blp, *COMMON_ERRORS, HTTPStatus.REQUEST_ENTITY_TOO_LARGE, HTTPStatus.UNSUPPORTED_MEDIA_TYPE)
+    @documents_errors(blp, *COMMON_ERRORS, HTTPStatus.CONFLICT, HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+                      HTTPStatus.UNSUPPORTED_MEDIA_TYPE)
     def post(self, files):
         """Validate a share pack, store it with history and queue it for provisioning."""
         upload = files["file"]
-        svc = services()
-        content = upload.stream.read(svc.settings.max_upload_bytes + 1)
-        submitted = workflow().submit(asker(), content, upload.filename or "upload")
-        waits = submitted.status == SharePackStatus.PENDING_APPROVAL
-        return {
-            "Message": "Share pack uploaded; it waits for an approver of its project"
-            if waits
-            else "Share pack uploaded successfully and queued for provisioning",
-            "SharePackId": submitted.share_pack_id,
-            "SharePackName": submitted.share_pack_name,
-            "Status": submitted.status,
-            "ValidationErrors": [],
-            "ValidationWarnings": [w.to_dict() for w in submitted.warnings],
-        }
+        content = upload.stream.read(services().settings.max_upload_bytes + 1)
+        filename = upload.filename or "upload"
+
+        def submit() -> dict[str, Any]:
+            submitted = workflow().submit(asker(), content, filename)
+            waits = submitted.status == SharePackStatus.PENDING_APPROVAL
+            return {
+                "Message": "Share pack uploaded; it waits for an approver of its project"
+                if waits
+                else "Share pack uploaded successfully and queued for provisioning",
+                "SharePackId": submitted.share_pack_id,
+                "SharePackName": submitted.share_pack_name,
+                "Status": submitted.status,
+                "ValidationErrors": [],
+                "ValidationWarnings": [w.to_dict() for w in submitted.warnings],
+            }
+
+        return answer_once(submit, UploadResponseSchema(), content, filename)
 
 
 @blp.route("/sharepack/<string:share_pack_id>", parameters=[WORKSPACE_HEADER])
 class SharePackById(MethodView):
-    @blp.response(200, SharePackStatusSchema)
+    @blp.response(200, SharePackSchema)
     @documents_errors(blp, *COMMON_ERRORS)
     def get(self, share_pack_id: str):
-        """The current status of a share pack."""
+        """The current status of a share pack, and the tickets it answers to."""
         with services().session_factory() as session:
-            return visible_pack(session, share_pack_id)
+            pack = visible_pack(session, share_pack_id)
+            return PackWithTickets(pack, latest_request(session, pack.share_pack_id))
 
 
 @blp.route("/sharepack/<string:share_pack_id>/history", parameters=[WORKSPACE_HEADER])
@@ -152,6 +176,44 @@ class SharePacks(MethodView):
             "PageSize": page.page_size,
             "SharePacks": page.items,
         }
+
+
+@dataclass(frozen=True)
+class PackWithTickets:
+    """A pack read with the tickets of its latest request (each move of a pack writes one, with them)."""
+
+    pack: SharePack
+    request: Request | None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.pack, name)
+
+    @property
+    def service_now_ticket(self) -> str | None:
+        return self.request.service_now_ticket if self.request else None
+
+    @property
+    def ado_ticket(self) -> str | None:
+        return self.request.ado_ticket if self.request else None
+
+
+def answer_once(
+    answer: Callable[[], dict[str, Any]], schema: Schema, *request_parts: bytes | str
+) -> tuple[dict[str, Any], int, dict[str, str]]:
+    """A 202 answer, made once per `Idempotency-Key` of this caller, workspace and route (none: every time).
+
+    The first answer is stored as the client will read it (dumped by `schema`), and a repeat of the same
+    request is answered with it again, marked `Idempotent-Replayed: true` (see `shared.idempotency`).
+    """
+    key = request.headers.get("Idempotency-Key")
+    if key is None:
+        return answer(), HTTPStatus.ACCEPTED, {}
+    scope = idempotency.Scope(g.caller.identity, workspace_url(), f"{request.method} {request.path}")
+    first, replayed = idempotency.answer_once(
+        services().session_factory, scope, key, idempotency.fingerprint(*request_parts),
+        lambda: idempotency.Answer(HTTPStatus.ACCEPTED, schema.dump(answer())),
+    )
+    return first.body, first.status_code, {"Idempotent-Replayed": "true"} if replayed else {}
 
 
 def visible_pack(session: Session, share_pack_id: str) -> SharePack:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from flask import url_for
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
@@ -9,8 +10,8 @@ from marshmallow import Schema, fields, validate
 from api.context import services
 from api.errors import ROUTE_ERRORS, documents_errors
 from api.permissions import authenticated_caller, require_administrator
-from api.schemas import PageQuerySchema, PageSchema
-from shared.status import SyncStatus, SyncType, values
+from api.schemas import PageQuerySchema, PageSchema, one_of
+from shared.status import NotificationStatus, NotificationType, SyncStatus, SyncType, values
 from shared.use_cases.sync_jobs import (
     list_sync_jobs,
     notification_with_history,
@@ -34,8 +35,8 @@ class SyncJobQuerySchema(PageQuerySchema):
 
 class SyncJobSchema(Schema):
     SyncJobId = fields.UUID(attribute="sync_job_id")
-    SyncType = fields.String(attribute="sync_type")
-    Status = fields.String(attribute="status")
+    SyncType = one_of(SyncType, attribute="sync_type")
+    Status = one_of(SyncStatus, attribute="status")
     WorkspaceUrl = fields.String(attribute="workspace_url", allow_none=True)
     StartedAt = fields.DateTime(attribute="started_at")
     CompletedAt = fields.DateTime(attribute="completed_at", allow_none=True)
@@ -53,12 +54,12 @@ class SyncJobListSchema(PageSchema):
 
 class SyncRunRequestedSchema(Schema):
     Message = fields.String()
-    SyncType = fields.String()
+    SyncType = one_of(SyncType)
     RequestedAt = fields.DateTime()
 
 
 class StatusChangeSchema(Schema):
-    Status = fields.String(attribute="status")
+    Status = one_of(NotificationStatus, attribute="status")
     At = fields.DateTime(attribute="at")
     Attempt = fields.Integer(attribute="attempt")
     ErrorMessage = fields.String(attribute="error_message", allow_none=True)
@@ -66,10 +67,10 @@ class StatusChangeSchema(Schema):
 
 class NotificationStatusSchema(Schema):
     NotificationId = fields.UUID()
-    NotificationType = fields.String()
+    NotificationType = one_of(NotificationType)
     RecipientEmail = fields.String(allow_none=True)
     Subject = fields.String()
-    Status = fields.String()
+    Status = one_of(NotificationStatus)
     SentAt = fields.DateTime(allow_none=True)
     ErrorMessage = fields.String(allow_none=True)
     History = fields.List(fields.Nested(StatusChangeSchema))
@@ -104,11 +105,12 @@ class SyncJobRun(MethodView):
         caller = require_administrator("run sync jobs")
         wanted = parse_sync_type(sync_type)
         requested_at = request_sync_run(services().session_factory, wanted, requested_by=caller.identity)
-        return {
+        body = {
             "Message": f"{wanted} will run at the sync service's next tick",
             "SyncType": wanted,
             "RequestedAt": requested_at,
         }
+        return body, {"Location": url_for("sync.SyncJobs", sync_type=wanted)}  # where its run will be listed
 
 
 @blp.route("/notifications/<string:notification_id>")

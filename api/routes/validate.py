@@ -17,7 +17,7 @@ from marshmallow import Schema, fields
 from api.context import caller, services, workspace_url
 from api.errors import documents_errors
 from api.routes.share_packs import COMMON_ERRORS, WORKSPACE_HEADER, authenticate_and_resolve_workspace
-from api.schemas import IssueSchema, UploadSchema
+from api.schemas import UPLOAD_FILE_TYPES, IssueSchema, UploadSchema
 from api.uploads import dry_run_upload
 
 blp = Blueprint("validate", __name__, url_prefix="/workflow", description="Dry runs of share packs")
@@ -37,6 +37,7 @@ blp.before_request(authenticate_and_resolve_workspace)
 
 @blp.route("/sharepack/validate", parameters=[WORKSPACE_HEADER])
 class SharePackValidate(MethodView):
+    @blp.doc(**UPLOAD_FILE_TYPES)
     @blp.arguments(UploadSchema, location="files")
     @blp.response(200, ValidateResponseSchema)
     @documents_errors(

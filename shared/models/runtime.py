@@ -97,3 +97,25 @@ class ConsoleSessionRow(Base):
     created_at: Mapped[datetime] = mapped_column(server_default=text("now()"))
     last_seen_at: Mapped[datetime] = mapped_column(server_default=text("now()"))
     revoked_at: Mapped[datetime | None]
+
+
+class IdempotencyKeyRow(Base):
+    """The first answer to a request sent with an `Idempotency-Key` header, so that the same request sent
+    again (a client's network retry) gets that answer instead of making a second share pack.
+
+    Keyed by the SHA-256 of caller, workspace, operation and key, so two callers' keys never meet; kept
+    `shared.idempotency.RETENTION` (at least 24 hours), then pruned. `status_code` is NULL while the first
+    request is still being answered.
+    """
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (
+        Index("ix_idempotency_keys_created_at", "created_at"),
+        {"schema": RUNTIME_SCHEMA},
+    )
+
+    key_hash: Mapped[str] = mapped_column(primary_key=True)
+    request_hash: Mapped[str]
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    response_body: Mapped[dict[str, Any] | None]
+    created_at: Mapped[datetime] = mapped_column(server_default=text("now()"))

@@ -146,6 +146,8 @@ class Metadata:
     strategy: Strategy
     description: str | None = None
     workspace_url: str | None = None
+    service_now_ticket: str | None = None
+    ado_ticket: str | None = None
 
 
 @dataclass(frozen=True)
@@ -171,6 +173,8 @@ class SharePackSpec:
                 "strategy": m.strategy.value,
                 "description": m.description,
                 "workspace_url": m.workspace_url,
+                "service_now_ticket": m.service_now_ticket,
+                "ado_ticket": m.ado_ticket,
             },
             "recipient": [
                 {
@@ -213,6 +217,8 @@ class SharePackSpec:
                 strategy=Strategy(m["strategy"]),
                 description=m.get("description"),
                 workspace_url=m.get("workspace_url"),
+                service_now_ticket=m.get("service_now_ticket"),
+                ado_ticket=m.get("ado_ticket"),
             ),
             recipients=tuple(
                 RecipientSpec(

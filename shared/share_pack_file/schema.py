@@ -365,6 +365,10 @@ class DataObjectField(fields.Field):
         )
 
 
+SERVICE_NOW_TICKET = r"^(CHG|RITM|INC|REQ|PRB|TASK|SCTASK)[0-9]{7,10}$"
+ADO_TICKET = r"^[1-9][0-9]{0,9}$"  # work item ids are positive 32-bit integers
+
+
 class MetadataSchema(_BaseSchema):
     """Who asks, for which project, and what the pack does."""
 
@@ -389,6 +393,18 @@ class MetadataSchema(_BaseSchema):
         require_tld=False,
         schemes={"http", "https"},
         metadata={"description": "The Databricks workspace to provision in (default: the service's)."},
+    )
+    # The change tickets the request answers to, kept with it (`requests.service_now_ticket`, `ado_ticket`).
+    service_now_ticket = Text(
+        validate=validate.Regexp(SERVICE_NOW_TICKET, error="Must be a ServiceNow number: CHG, RITM, INC, REQ, "
+                                 "PRB, TASK or SCTASK and 7 to 10 digits, e.g. CHG0012345."),
+        metadata={"description": "The ServiceNow change, request item or incident, e.g. CHG0012345.",
+                  "aliases": ("ServiceNowTicket", "servicenowticket")},
+    )
+    ado_ticket = Text(
+        validate=validate.Regexp(ADO_TICKET, error="Must be an Azure DevOps work item number, e.g. 12345."),
+        metadata={"description": "The Azure DevOps work item number, e.g. 12345.",
+                  "aliases": ("AdoTicket", "adoticket")},
     )
 
 

@@ -20,12 +20,12 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Protocol, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import select, true
 from sqlalchemy.orm import Session
 
 from shared.access.policy import Access, Visibility
 from shared.errors import InvalidInput, NotFound, ServiceUnavailable
-from shared.models import Pipeline, Project, Recipient, Share, SharePack, Tenant
+from shared.models import Pipeline, Project, Recipient, Request, Share, SharePack, Tenant
 from shared.pagination import Page
 from shared.provisioning.errors import ProvisioningError
 from shared.provisioning.gateway import Inventory
@@ -76,6 +76,9 @@ class Ownership:
     share_pack_id: uuid.UUID | None = None
     share_pack_name: str | None = None
     contact_email: str | None = None
+    # The tickets the managing pack's latest request answers to (`requests` columns), carried into an export.
+    service_now_ticket: str | None = None
+    ado_ticket: str | None = None
 
     @property
     def project(self) -> str:
@@ -297,6 +300,12 @@ def _metadata(
     if "@" not in requestor:
         warnings.append(f"the caller {requestor!r} is not an e-mail address; set the requestor before uploading")
         requestor = UNKNOWN_CONTACT
+    tickets = {(o.service_now_ticket, o.ado_ticket) for o in owners if o.service_now_ticket or o.ado_ticket}
+    if len(tickets) > 1:
+        warnings.append("the objects' packs answer to different tickets: "
+                        + ", ".join(sorted(" / ".join(t for t in pair if t) for pair in tickets))
+                        + "; set the ticket of this change before uploading")
+    service_now_ticket, ado_ticket = next(iter(tickets)) if len(tickets) == 1 else (None, None)
     return Metadata(
         requestor=requestor,
         project_name=project or UNMANAGED,
@@ -304,6 +313,8 @@ def _metadata(
         strategy=Strategy.UPDATE,
         description=f"Exported from {workspace_url}",
         workspace_url=workspace_url,
+        service_now_ticket=service_now_ticket,
+        ado_ticket=ado_ticket,
     )
 
 
@@ -312,14 +323,22 @@ def _owners(
 ) -> dict[str, Ownership]:
     """Each recorded object's project, tenant and managing pack, by name (one query per kind)."""
     email = Recipient.recipient_contact_email if model is Recipient else None
+    tickets = (
+        select(Request.service_now_ticket, Request.ado_ticket)
+        .where(Request.is_current, Request.share_pack_id == SharePack.share_pack_id)
+        .order_by(Request.share_pack_version.desc().nulls_last(), Request.effective_from.desc())
+        .limit(1)
+        .lateral()
+    )
     columns = [name_column, model.project_id, Project.project_name, Tenant.tenant_id, Tenant.business_line_name,
-               SharePack.share_pack_id, SharePack.share_pack_name]
+               SharePack.share_pack_id, SharePack.share_pack_name, tickets.c.service_now_ticket, tickets.c.ado_ticket]
     rows = session.execute(
         select(*columns, *([email] if email is not None else []))
         .select_from(model)
         .outerjoin(Project, (Project.project_id == model.project_id) & Project.is_current & ~Project.is_deleted)
         .outerjoin(Tenant, (Tenant.tenant_id == Project.tenant_id) & Tenant.is_current)
         .outerjoin(SharePack, (SharePack.share_pack_id == model.share_pack_id) & SharePack.is_current)
+        .outerjoin(tickets, true())
         .where(model.is_current, ~model.is_deleted, model.workspace_url == workspace_url)
     ).all()
     return {
@@ -330,7 +349,9 @@ def _owners(
             business_line=row[4],
             share_pack_id=row[5],
             share_pack_name=row[6],
-            contact_email=row[7] if email is not None else None,
+            service_now_ticket=row[7],
+            ado_ticket=row[8],
+            contact_email=row[9] if email is not None else None,
         )
         for row in rows
     }

@@ -642,6 +642,8 @@ def _open_request(session: Session, asker: Asker, pack: SharePack, spec: SharePa
         project_id=pack.project_id,
         requested_by=asker.identity,
         request_description=spec.metadata.description,
+        service_now_ticket=spec.metadata.service_now_ticket,
+        ado_ticket=spec.metadata.ado_ticket,
         status=RequestStatus.PENDING_APPROVAL if waits else RequestStatus.SUBMITTED,
         request_type=spec.metadata.strategy.value,
         approver_status=grant.approver_status,

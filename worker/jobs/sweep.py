@@ -43,6 +43,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from shared.db import lock_key
 from shared.errors import Conflict
+from shared.idempotency import prune_expired
 from shared.logging import get_logger
 from shared.models import SharePack
 from shared.status import SharePackStatus
@@ -97,7 +98,8 @@ class StuckPackSweeper:
                 for share_pack_id, version in self._idle_packs(session)
                 if (done := self._requeue(session, share_pack_id, version)) is not None
             ]
-        log.info("sweep.finished", requeued=len(requeued))
+            pruned = prune_expired(session)  # idempotency keys past their retention: housekeeping of the same kind
+        log.info("sweep.finished", requeued=len(requeued), idempotency_keys_pruned=pruned)
         return requeued
 
     def run_forever(self, stop_event: threading.Event, interval: float) -> None:

@@ -97,5 +97,5 @@ def test_administrators_set_the_allowed_e_mail_domains_and_no_one_else_does(app_
     assert changed.status_code == 200, changed.json
     assert changed.json["AllowedEmailDomains"] == ["example.com", "partner.example.org"]
     assert refused.status_code == 403
-    assert malformed.status_code == 422 and "AllowedEmailDomains" in str(malformed.json["Details"])
+    assert malformed.status_code == 400 and "AllowedEmailDomains" in str(malformed.json["Details"])
     assert unchanged.json["AllowedEmailDomains"] == ["example.com", "partner.example.org"]

@@ -173,7 +173,7 @@ def test_status_history_and_plan_of_an_upload(client, headers):
     assert status.status_code == 200
     assert set(status.json) == {
         "SharePackId", "SharePackName", "Status", "Strategy", "ProvisioningStatus", "ErrorMessage",
-        "RequestedBy", "CreatedAt", "LastUpdated",
+        "RequestedBy", "CreatedAt", "LastUpdated", "ServiceNowTicket", "AdoTicket",
     }
     assert status.json["Strategy"] == "NEW" and status.json["RequestedBy"] == "tester"  # the caller
 
@@ -206,7 +206,7 @@ def test_list_filters_newest_first_and_paginates(client, headers):
     listed = [p["SharePackId"] for p in page["SharePacks"]]
     assert listed == ids[::-1][:2]
     assert client.get("/workflow/sharepacks?status=COMPLETED&project=nope", headers=headers).json["Total"] == 0
-    assert client.get("/workflow/sharepacks?status=BOGUS", headers=headers).status_code == 422
+    assert client.get("/workflow/sharepacks?status=BOGUS", headers=headers).status_code == 400
 
 
 @pytest.mark.parametrize(
@@ -227,10 +227,10 @@ def test_list_filters_newest_first_and_paginates(client, headers):
         "requested_by=" + "a" * 321,
     ],
 )
-def test_out_of_range_or_unsafe_query_parameters_are_422(client, headers, query):
+def test_out_of_range_or_unsafe_query_parameters_are_400(client, headers, query):
     response = client.get(f"/workflow/sharepacks?{query}", headers=headers)
-    assert response.status_code == 422, response.json
-    assert response.json["ErrorCode"] == "UNPROCESSABLE_ENTITY" and response.json["Details"]["query"]
+    assert response.status_code == 400, response.json
+    assert response.json["ErrorCode"] == "INVALID_INPUT" and response.json["Details"]["query"]
 
 
 def test_the_last_allowed_page_is_an_empty_page(client, headers):
