@@ -60,6 +60,9 @@ OPERATION_IDS: dict[tuple[str, str], str] = {
     ("get", "/workflow/inventory/shares"): "listInventoryShares",
     ("get", "/workflow/inventory/recipients"): "listInventoryRecipients",
     ("post", "/workflow/inventory/export"): "exportInventory",
+    ("put", "/workflow/projects/{project_id}/recertification"): "putProjectRecertification",
+    ("get", "/workflow/sharepack/{share_pack_id}/recertification"): "getSharePackRecertification",
+    ("post", "/workflow/sharepack/{share_pack_id}/recertify"): "recertifySharePack",
 }
 
 _HEADERS_BY_STATUS: dict[str, dict[str, Any]] = {

@@ -71,7 +71,6 @@ def _project_id(raw: str) -> uuid.UUID:
 class ProjectRecertificationRule(MethodView):
     @projects_blp.arguments(EverySchema, location="json")
     @projects_blp.response(200, RecertificationSchema)
-    @projects_blp.doc(operationId="put_project_recertification")
     @documents_errors(projects_blp, *ROUTE_ERRORS)
     def put(self, body: dict[str, Any], project_id: str) -> dict[str, Any]:
         """Require the project's packs to be recertified every EveryDays days (administrators only)."""
@@ -84,7 +83,6 @@ class ProjectRecertificationRule(MethodView):
 @blp.route("/sharepack/<string:share_pack_id>/recertification", parameters=[WORKSPACE_HEADER])
 class SharePackRecertification(MethodView):
     @blp.response(200, RecertificationSchema)
-    @blp.doc(operationId="get_sharepack_recertification")
     @documents_errors(blp, *COMMON_ERRORS)
     def get(self, share_pack_id: str) -> dict[str, Any]:
         """When the pack's access was last confirmed and when it lapses unless confirmed again."""
@@ -98,7 +96,6 @@ class SharePackRecertification(MethodView):
 @blp.route("/sharepack/<string:share_pack_id>/recertify", parameters=[WORKSPACE_HEADER])
 class SharePackRecertify(MethodView):
     @blp.response(200, RecertificationSchema)
-    @blp.doc(operationId="recertify_sharepack")
     @documents_errors(blp, *COMMON_ERRORS, HTTPStatus.FORBIDDEN, HTTPStatus.CONFLICT)
     def post(self, share_pack_id: str) -> dict[str, Any]:
         """Confirm that the pack's access is still needed: its recertification period starts again now.

@@ -98,10 +98,12 @@ def test_only_administrators_require_recertification(client, two_tenants, sessio
 def test_a_bad_period_is_refused_with_a_4xx(client, two_tenants, session_factory, body):
     response = client.put(f"/workflow/projects/{project_id(session_factory)}/recertification", json=body,
                           headers=headers("admin"))
-    assert response.status_code == 422, response.json
+    assert response.status_code == 400, response.json
+    assert response.json["ErrorCode"] == "INVALID_INPUT"
 
 
-@pytest.mark.parametrize("project", ["not-a-uuid", str(uuid.uuid4())])
+@pytest.mark.parametrize("project", ["not-a-uuid", "c7807762-07a8-413a-ade7-5c8499d8e2dc"],
+                         ids=["malformed", "unknown"])
 def test_an_unknown_project_is_not_found(client, two_tenants, project):
     assert require_every(client, project, 30).status_code == 404
 
