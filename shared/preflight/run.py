@@ -21,9 +21,10 @@ from shared.errors import ConfigurationError
 from shared.logging import get_logger
 from shared.preflight.cache import CachedCatalogReader
 from shared.preflight.checks import CatalogFacts, check_pack, schemas_to_read
+from shared.provisioning.diff import make_plan
 from shared.provisioning.errors import ProvisioningError
 from shared.provisioning.gateway import MetastoreSharing
-from shared.provisioning.plan import Plan, make_plan
+from shared.provisioning.plan import Plan
 from shared.provisioning.workspace_state import WorkspaceState
 from shared.share_pack_file import Issue, SharePackSpec
 

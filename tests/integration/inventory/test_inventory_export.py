@@ -14,7 +14,8 @@ from flask.testing import FlaskClient
 from emulator.control import EmulatorControl
 from shared.history import History
 from shared.models import Pipeline
-from shared.provisioning.plan import desired_object, make_plan
+from shared.provisioning.diff import make_plan
+from shared.provisioning.sharing_diff import desired_object
 from shared.share_pack_file import parse_share_pack
 from shared.use_cases.inventory import UNKNOWN_CONTACT, UNMANAGED
 from tests.integration.inventory.conftest import GLOBEX as GLOBEX_ID

@@ -8,13 +8,14 @@ import time
 import pytest
 
 from shared.provisioning.apply import StepResult
+from shared.provisioning.diff import make_plan
 from shared.provisioning.errors import (
     ObjectDoesNotExist,
     PermanentProvisioningError,
     PlanConflict,
     TransientProvisioningError,
 )
-from shared.provisioning.plan import Action, Entity, make_plan
+from shared.provisioning.plan import Action, Entity
 from shared.provisioning.steps import apply_plan, apply_step
 from shared.provisioning.workspace_state import RecipientState
 from shared.share_pack_file.model import Strategy
