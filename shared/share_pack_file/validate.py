@@ -20,6 +20,7 @@ from shared.share_pack_file import pipelines as pipeline_rules
 from shared.share_pack_file.issues import Findings, Path, echo
 from shared.share_pack_file.limits import FormatLimits
 from shared.share_pack_file.model import (
+    Authentication,
     DataObjectSpec,
     DataObjectType,
     Metadata,
@@ -296,11 +297,38 @@ def _check_recipient(
         if "token_expiry_days" in recipient:
             findings.warn((*path, "token_expiry_days"), "'token_expiry_days' applies only to D2O recipients; "
                           "it is ignored for D2D.")
+    _check_authentication(given, recipient, path, findings)
     for index, network in enumerate(recipient.get("allowed_ips", []) if "allowed_ips" not in messages else []):
         if network.endswith("/0"):
             findings.warn((*path, "allowed_ips", index), f"'{network}' allows access from any address; the IP "
                           "access list then restricts nothing.")
     return recipient
+
+
+def _check_authentication(
+    given: Mapping[str, Any], recipient: Mapping[str, Any], path: Path, findings: Findings
+) -> None:
+    """How a recipient authenticates must fit its type; federation policies need ``oidc_federation``.
+
+    Databricks accepts an IP access list on TOKEN recipients only (RecipientInfo.ip_access_list).
+    """
+    kind, auth = recipient.get("type"), recipient.get("authentication")
+    allowed = {RecipientType.D2D: (Authentication.DATABRICKS,),
+               RecipientType.D2O: (Authentication.TOKEN, Authentication.OIDC_FEDERATION)}.get(kind, ())
+    if auth is not None and allowed and auth not in allowed:
+        findings.error((*path, "authentication"), f"A {kind.value} recipient authenticates by "
+                       f"{' or '.join(a.value for a in allowed)}, not {auth.value}.")
+    if recipient.get("federation_policies") and auth is not Authentication.OIDC_FEDERATION:
+        findings.error((*path, "federation_policies"), "'federation_policies' are only for recipients with "
+                       "authentication: oidc_federation.")
+    if auth is Authentication.OIDC_FEDERATION:
+        if "federation_policies" not in given:
+            findings.warn((*path, "authentication"), "An oidc_federation recipient without 'federation_policies' "
+                          "cannot read its shares until a policy is added.")
+        for name in ("allowed_ips", "token_expiry_days"):
+            if given.get(name):
+                findings.error((*path, name), f"'{name}' is only for token recipients (oidc_federation has no "
+                               "bearer token).")
 
 
 def _check_share(
@@ -378,6 +406,9 @@ def _build_recipient(item: dict[str, Any], deleting: bool) -> RecipientSpec:
         metastore_id=metastore_id.lower() if metastore_id else None,
         comment=item.get("comment"),
         token_expiry_days=item.get("token_expiry_days"),
+        properties=item.get("properties", {}),
+        authentication=item.get("authentication"),
+        federation_policies=tuple(item.get("federation_policies", ())),
     )
 
 
