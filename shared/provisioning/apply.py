@@ -6,9 +6,10 @@ One function per plan section; `shared.provisioning.steps` names the job step th
 =================  ===================================================  ==========================
 section            NEW / UPDATE                                         DELETE (runs first → last)
 =================  ===================================================  ==========================
-``recipients``     create recipients, update comments and IP lists      delete recipients (last)
+``recipients``     create recipients, update comments, IP lists,        delete recipients (last)
+                   properties and federation policies
 ``shares``         create shares, update comments                       delete shares
-``data_objects``   remove, then add objects, ≤100 per call              nothing (objects go with
+``data_objects``   remove, add, then update objects, ≤100 per call      nothing (objects go with
                                                                         their share)
 ``grants``         grant / revoke SELECT, one call per share            revoke grants
 ``pipelines``      create, update (whole spec), replace or delete       delete pipelines
@@ -50,7 +51,7 @@ from shared.provisioning.pipeline_state import PipelineIds
 from shared.provisioning.plan import MAX_UPDATES_PER_CALL, Action, Change, Plan, Section
 from shared.provisioning.sharing_diff import recipient_differences
 from shared.provisioning.workspace_state import TOKEN, RecipientCreated, SharedObjectState, ShareState
-from shared.share_pack_file.model import Strategy
+from shared.share_pack_file.model import FederationPolicySpec, Strategy
 
 log = get_logger(__name__)
 
@@ -222,11 +223,16 @@ def _recipient_task(gateway: WorkspaceGateway, change: Change) -> Callable[[], O
             if created.databricks_id:
                 outcome.recipient_ids[change.name] = created.databricks_id
         elif change.action is Action.UPDATE:
-            gateway.update_recipient(
-                change.name,
-                comment=_comment_update(change),
-                allowed_ips=frozenset(change.new["allowed_ips"]) if "allowed_ips" in change.new else None,
-            )
+            if change.new.keys() & {"comment", "allowed_ips", "properties"}:
+                gateway.update_recipient(
+                    change.name,
+                    comment=_comment_update(change),
+                    allowed_ips=frozenset(change.new["allowed_ips"]) if "allowed_ips" in change.new else None,
+                    properties=change.new.get("properties"),
+                )
+            if "federation_policies" in change.new:
+                want = [FederationPolicySpec.from_dict(p) for p in change.new["federation_policies"]]
+                _sync_policies(gateway, change.name, want)
         elif change.action is Action.DELETE:
             log.info(f"Deleting recipient: {change.name}", recipient=change.name)
             with contextlib.suppress(ObjectDoesNotExist):  # already gone
@@ -253,14 +259,33 @@ def _create_recipient(gateway: WorkspaceGateway, change: Change) -> RecipientCre
     if recipient.authentication_type == TOKEN and days:
         recipient = dataclasses.replace(recipient, expiration_time=int(time.time() * 1000) + days * _DAY_MS)
     try:
-        return gateway.create_recipient(recipient)
+        created = gateway.create_recipient(recipient)
     except ObjectAlreadyExists:
         existing = gateway.get_recipient(change.name)
-        if existing is None or recipient_differences(recipient, existing):
+        # Its policies may be half made by an earlier attempt: they are completed below, not compared.
+        if existing is None or recipient_differences(dataclasses.replace(recipient, federation_policies=()),
+                                                     dataclasses.replace(existing, federation_policies=())):
             raise  # another recipient (e.g. one per D2D metastore) or a different definition
         pending = existing.authentication_type == TOKEN and not existing.activated
         link = gateway.activation_link(change.name) if pending else None
-        return RecipientCreated(activation_link=link, databricks_id=existing.databricks_id)
+        created = RecipientCreated(activation_link=link, databricks_id=existing.databricks_id)
+    if recipient.federation_policies:
+        _sync_policies(gateway, change.name, recipient.federation_policies)
+    return created
+
+
+def _sync_policies(gateway: WorkspaceGateway, name: str, want: Sequence[FederationPolicySpec]) -> None:
+    """Make a recipient's federation policies ``want``: there is no update, so a changed policy is deleted
+    and created again (https://docs.databricks.com/api/workspace/recipientfederationpolicies)."""
+    have = {policy.name: policy for policy in gateway.list_federation_policies(name)}
+    wanted = {policy.name: policy for policy in want}
+    for policy_name, policy in sorted(have.items()):
+        if wanted.get(policy_name) != policy:
+            with contextlib.suppress(ObjectDoesNotExist):  # already gone
+                gateway.delete_federation_policy(name, policy_name)
+    for policy_name, policy in sorted(wanted.items()):
+        if have.get(policy_name) != policy:
+            gateway.create_federation_policy(name, policy)
 
 
 def _activation_task(gateway: WorkspaceGateway, name: str) -> Callable[[], Outcome]:
@@ -316,6 +341,7 @@ def _apply_object_batch(gateway: WorkspaceGateway, share: str, batch: Sequence[C
                 share,
                 remove=[c.data_object() for c in pending if c.action is Action.REMOVE],
                 add=[c.data_object() for c in pending if c.action is Action.ADD],
+                update=[c.data_object() for c in pending if c.action is Action.UPDATE],
             )
             return
         except (ObjectAlreadyExists, ObjectDoesNotExist):
@@ -330,6 +356,8 @@ def _apply_object_batch(gateway: WorkspaceGateway, share: str, batch: Sequence[C
 
 def _object_change_done(change: Change, state: ShareState) -> bool:
     obj = change.data_object()
+    if change.action is Action.UPDATE:
+        return obj in state.objects
     present = any(_same_object(obj, have) for have in state.objects)
     return present if change.action is Action.ADD else not present
 
@@ -366,13 +394,13 @@ def _grants_task(gateway: WorkspaceGateway, share: str, changes: Sequence[Change
 
 
 def batch_object_changes(changes: Sequence[Change], *, limit: int = MAX_UPDATES_PER_CALL) -> list[list[Change]]:
-    """Split one share's object changes into calls of at most ``limit`` updates, removals first.
+    """Split one share's object changes into calls of at most ``limit`` updates, removals first, updates last.
 
     Independent removals and additions share a call (fewest calls), but an addition that reuses the name
     or alias of a removal waits for a later call: one call may not touch the same object twice, and the
     removal must have happened before the addition.
     """
-    ordered = [c for c in changes if c.action is Action.REMOVE] + [c for c in changes if c.action is Action.ADD]
+    ordered = [c for action in (Action.REMOVE, Action.ADD, Action.UPDATE) for c in changes if c.action is action]
     batches: list[list[Change]] = []
     current: list[Change] = []
     removed_keys: set[str] = set()

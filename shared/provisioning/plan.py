@@ -14,7 +14,7 @@ from typing import Any
 
 from shared.provisioning.pipeline_state import PipelineState
 from shared.provisioning.workspace_state import RecipientState, SharedObjectState
-from shared.share_pack_file.model import Strategy
+from shared.share_pack_file.model import FederationPolicySpec, Strategy
 
 #: The most object updates one `PATCH shares/{name}` accepts.
 MAX_UPDATES_PER_CALL = 100
@@ -114,6 +114,8 @@ class Change:
         if self.widens_ip_access:
             cleared = not self.new["allowed_ips"]
             text += " (clears its IP access list: any address may connect)" if cleared else " (allows more IPs)"
+        if self.new.get("replaces"):
+            text += f" (removed first: {self.new['replaces']})"
         return text
 
     @property
@@ -136,17 +138,15 @@ class Change:
             data_recipient_global_metastore_id=values.get("data_recipient_global_metastore_id"),
             allowed_ips=frozenset(values.get("allowed_ips") or ()),
             comment=values.get("comment"),
+            properties=tuple(sorted((values.get("properties") or {}).items())),
+            federation_policies=tuple(FederationPolicySpec.from_dict(p) for p in values.get("federation_policies")
+                                      or ()),
         )
 
     def data_object(self) -> SharedObjectState:
-        """Return the object an ADD adds or a REMOVE removes."""
-        values = self.new if self.action is Action.ADD else self.old
-        return SharedObjectState(
-            name=self.name,
-            type=values.get("type") or "TABLE",
-            shared_as=values.get("shared_as"),
-            history=values.get("history"),
-        )
+        """Return the object an ADD adds, an UPDATE leaves (its whole new definition) or a REMOVE removes."""
+        values = self.new if self.action in (Action.ADD, Action.UPDATE) else self.old
+        return SharedObjectState.from_description(self.name, values)
 
     def pipeline(self) -> PipelineState:
         """Return the pipeline a pipeline CREATE, UPDATE or REPLACE makes (its definition is in ``new``)."""

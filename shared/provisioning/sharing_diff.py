@@ -8,12 +8,14 @@ extended).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 from shared.provisioning.plan import SELECT, Action, Change, Draft, Entity
 from shared.provisioning.workspace_state import (
     DATABRICKS,
+    OIDC_FEDERATION,
     TOKEN,
     RecipientState,
     SharedObjectState,
@@ -22,6 +24,7 @@ from shared.provisioning.workspace_state import (
     normalize_comment,
 )
 from shared.share_pack_file.model import (
+    Authentication,
     DataObjectSpec,
     RecipientSpec,
     RecipientType,
@@ -34,12 +37,15 @@ from shared.share_pack_file.model import (
 def desired_recipient(recipient: RecipientSpec) -> RecipientState:
     """Return the recipient the share pack declares, in workspace terms."""
     d2d = recipient.type is RecipientType.D2D
+    authentication = DATABRICKS if d2d else _AUTHENTICATION_TYPES[recipient.authenticates_by]
     return RecipientState(
         name=recipient.name,
-        authentication_type=DATABRICKS if d2d else TOKEN,
+        authentication_type=authentication,
         data_recipient_global_metastore_id=recipient.metastore_id.lower() if d2d and recipient.metastore_id else None,
-        allowed_ips=frozenset() if d2d else frozenset(ip.strip() for ip in recipient.allowed_ips),
+        allowed_ips=frozenset(ip.strip() for ip in recipient.allowed_ips) if authentication == TOKEN else frozenset(),
         comment=normalize_comment(recipient.comment),
+        properties=tuple(sorted(recipient.properties.items())),
+        federation_policies=tuple(sorted(recipient.federation_policies, key=lambda p: p.name)),
     )
 
 
@@ -50,18 +56,25 @@ def desired_object(data_object: DataObjectSpec) -> SharedObjectState:
         type=str(data_object.type),
         shared_as=data_object.shared_as,
         history=data_object.history,
+        partitions=data_object.partitions,
+        cdf_enabled=data_object.cdf_enabled,
+        start_version=data_object.start_version,
     )
 
 
 def recipient_differences(want: RecipientState, have: RecipientState) -> list[str]:
     """Return how an existing recipient differs from the declared one, as readable phrases (empty: equal).
 
-    Compares the definition only: type, D2D metastore id, IP list (as a set) and comment. Server-filled
-    fields and the token expiry (a point in time fixed at creation) never count.
+    Compares the definition only: type (authentication), D2D metastore id, IP list (as a set), comment,
+    properties and federation policies. Server-filled fields and the token expiry (a point in time fixed at
+    creation) never count.
     """
     differences = []
     if have.authentication_type != want.authentication_type:
-        differences.append(f"type {have.kind} instead of {want.kind}")
+        if have.kind == want.kind:
+            differences.append(f"authentication {have.authentication_type} instead of {want.authentication_type}")
+        else:
+            differences.append(f"type {have.kind} instead of {want.kind}")
     elif _metastore_differs(want, have):
         have_id, want_id = have.data_recipient_global_metastore_id, want.data_recipient_global_metastore_id
         differences.append(f"metastore {have_id} instead of {want_id}")
@@ -69,6 +82,11 @@ def recipient_differences(want: RecipientState, have: RecipientState) -> list[st
         differences.append(f"allowed IPs {sorted(have.allowed_ips)} instead of {sorted(want.allowed_ips)}")
     if normalize_comment(have.comment) != normalize_comment(want.comment):
         differences.append(f"comment {have.comment!r} instead of {want.comment!r}")
+    if have.properties != want.properties:
+        differences.append(f"properties {dict(have.properties)} instead of {dict(want.properties)}")
+    if have.federation_policies != want.federation_policies:
+        names = sorted({p.name for p in have.federation_policies} | {p.name for p in want.federation_policies})
+        differences.append(f"other federation policies ({', '.join(names)})")
     return differences
 
 
@@ -79,6 +97,10 @@ def _metastore_differs(want: RecipientState, have: RecipientState) -> bool:
         and have.data_recipient_global_metastore_id != want.data_recipient_global_metastore_id
     )
 
+
+#: The workspace's authentication type for each way a pack lets a recipient authenticate.
+_AUTHENTICATION_TYPES = {Authentication.TOKEN: TOKEN, Authentication.DATABRICKS: DATABRICKS,
+                         Authentication.OIDC_FEDERATION: OIDC_FEDERATION}
 
 #: A D2O token's lifetime when the pack names none (Databricks' own default is the metastore's setting).
 DEFAULT_TOKEN_EXPIRY_DAYS = 90
@@ -143,6 +165,13 @@ def _update_recipient(want: RecipientState, have: RecipientState, draft: Draft, 
     ips_apply = want.authentication_type == TOKEN and (exact or bool(want.allowed_ips))
     if ips_apply and want.allowed_ips != have.allowed_ips:
         old["allowed_ips"], new["allowed_ips"] = sorted(have.allowed_ips), sorted(want.allowed_ips)
+    # Properties replace the whole map (RecipientsAPI.update); policies have no update, so `apply` deletes a
+    # changed one and creates it again.
+    if (exact or want.properties) and want.properties != have.properties:
+        old["properties"], new["properties"] = dict(have.properties), dict(want.properties)
+    if (exact or want.federation_policies) and want.federation_policies != have.federation_policies:
+        old["federation_policies"] = [p.to_dict() for p in have.federation_policies]
+        new["federation_policies"] = [p.to_dict() for p in want.federation_policies]
     if new:
         draft.add(Change(Entity.RECIPIENT, Action.UPDATE, want.name, old=old, new=new))
 
@@ -172,7 +201,7 @@ def plan_share(
             return
     elif (exact or comment is not None) and comment != normalize_comment(have.comment):
         draft.add(Change(Entity.SHARE, Action.UPDATE, name, old={"comment": have.comment}, new={"comment": comment}))
-    removals, additions, kept = _diff_objects(want_objects, have)
+    removals, additions, kept = _diff_objects(want_objects, have, exact=exact)
     have_grantees = actual.grantees(name)
     if strategy is Strategy.NEW and name in actual.shares:
         extra = [f"data object {o.name}" + (f" as {o.alias}" if o.alias else "") for o in removals]
@@ -181,13 +210,22 @@ def plan_share(
             draft.conflicts.append(f"share {name} already exists with " + ", ".join(extra) + " not in the share pack")
             return
         draft.adopted.append(Change(Entity.SHARE, Action.ADOPT, name, new={"comment": comment}))
-    for obj in kept:
-        if strategy is Strategy.NEW:
+    for want_obj, obj in kept:
+        target = _updated_object(want_obj, obj, exact=exact)
+        if target != obj and strategy is Strategy.NEW:
+            draft.conflicts.append(f"share {name} already shares {obj.name} with other partitions, change data feed "
+                                   "or start version")
+        elif target != obj:
+            draft.add(Change(Entity.DATA_OBJECT, Action.UPDATE, obj.name, share=name, old=obj.describe(),
+                             new=target.describe()))
+        elif strategy is Strategy.NEW:
             draft.adopted.append(Change(Entity.DATA_OBJECT, Action.ADOPT, obj.name, share=name, new=obj.describe()))
     for obj in removals:
         draft.add(Change(Entity.DATA_OBJECT, Action.REMOVE, obj.name, share=name, old=obj.describe()))
     for obj in additions:
-        draft.add(Change(Entity.DATA_OBJECT, Action.ADD, obj.name, share=name, new=obj.describe()))
+        replaced = next((r for r in removals if r.name == obj.name), None)
+        reason = {"replaces": _replace_reason(obj, replaced)} if replaced is not None else {}
+        draft.add(Change(Entity.DATA_OBJECT, Action.ADD, obj.name, share=name, new={**obj.describe(), **reason}))
     for recipient in sorted(have_grantees - want_grantees):
         draft.add(Change(Entity.GRANT, Action.REVOKE, recipient, share=name, old={"privilege": SELECT}))
     for recipient in sorted(want_grantees - have_grantees):
@@ -195,17 +233,20 @@ def plan_share(
 
 
 def _diff_objects(
-    want: Sequence[SharedObjectState], have: ShareState
-) -> tuple[list[SharedObjectState], list[SharedObjectState], list[SharedObjectState]]:
-    """Return (to remove, to add, kept): objects match by table name, then by any field the pack sets.
+    want: Sequence[SharedObjectState], have: ShareState, *, exact: bool
+) -> tuple[list[SharedObjectState], list[SharedObjectState], list[tuple[SharedObjectState, SharedObjectState]]]:
+    """Return (to remove, to add, kept as (declared, shared) pairs): objects match by table name, then by
+    any field the pack sets.
 
     An object whose declared type, alias or history differs from what is shared is replaced (removed,
-    then added again): the alias identifies a shared table, so it cannot be changed in place.
+    then added again): the alias identifies a shared table, so it cannot be changed in place. So is one
+    whose partitions or start version an exact plan clears: an update cannot send "none"
+    (`SharedDataObject.as_dict` leaves an empty list and a missing version out).
     """
     present = have.objects_named()
     used: set[SharedObjectState] = set()
     additions: list[SharedObjectState] = []
-    kept: list[SharedObjectState] = []
+    kept: list[tuple[SharedObjectState, SharedObjectState]] = []
     seen: set[tuple[str, str | None]] = set()
     for obj in want:
         if (obj.name, obj.shared_as) in seen:
@@ -215,7 +256,7 @@ def _diff_objects(
             (
                 candidate
                 for candidate in present.get(obj.name, ())
-                if candidate not in used and _matches(obj, candidate)
+                if candidate not in used and _matches(obj, candidate, exact=exact)
             ),
             None,
         )
@@ -223,17 +264,49 @@ def _diff_objects(
             additions.append(obj)
         else:
             used.add(match)
-            kept.append(match)
+            kept.append((obj, match))
     removals = [obj for objs in present.values() for obj in objs if obj not in used]
     return removals, additions, kept
 
 
-def _matches(want: SharedObjectState, have: SharedObjectState) -> bool:
+def _matches(want: SharedObjectState, have: SharedObjectState, *, exact: bool = False) -> bool:
+    clears = exact and ((not want.partitions and bool(have.partitions))
+                        or (want.start_version is None and have.start_version is not None))
     return (
         want.type == have.type
         and (want.shared_as is None or want.shared_as == have.alias)
         and (want.history is None or want.history == bool(have.history))
+        and not clears
     )
+
+
+def _updated_object(want: SharedObjectState, have: SharedObjectState, *, exact: bool) -> SharedObjectState:
+    """Return what a kept object becomes: the partitions, change data feed and start version the pack sets
+    (an UPDATE of the shared object), the rest as shared. Unset fields are left as they are, except that an
+    exact plan turns an undeclared change data feed off."""
+    cdf = have.cdf_enabled
+    if want.cdf_enabled is not None and want.cdf_enabled != bool(have.cdf_enabled):
+        cdf = want.cdf_enabled
+    elif want.cdf_enabled is None and exact and have.cdf_enabled:
+        cdf = False
+    return dataclasses.replace(
+        have,
+        partitions=want.partitions or have.partitions,
+        cdf_enabled=cdf,
+        start_version=want.start_version if want.start_version is not None else have.start_version,
+    )
+
+
+def _replace_reason(want: SharedObjectState, have: SharedObjectState) -> str:
+    """Say why an object is removed and added again rather than changed: what Databricks cannot change."""
+    fields = [label for label, differs in (
+        ("type", want.type != have.type),
+        ("name shared as", want.shared_as is not None and want.shared_as != have.alias),
+        ("history sharing", want.history is not None and want.history != bool(have.history)),
+        ("partitions (cleared)", not want.partitions and bool(have.partitions)),
+        ("start version (cleared)", want.start_version is None and have.start_version is not None),
+    ) if differs]
+    return "Databricks cannot change its " + (", ".join(fields) or "definition") + " in place"
 
 
 def _check_aliases(share: str, objects: Sequence[SharedObjectState], draft: Draft) -> None:

@@ -264,13 +264,13 @@ class SlowGateway(FakeWorkspaceGateway):
         self.most_in_flight = 0
         self._count = threading.Lock()
 
-    def update_share_objects(self, name, *, remove=(), add=()):
+    def update_share_objects(self, name, *, remove=(), add=(), update=()):
         with self._count:
             self.in_flight += 1
             self.most_in_flight = max(self.most_in_flight, self.in_flight)
         time.sleep(0.02)
         try:
-            super().update_share_objects(name, remove=remove, add=add)
+            super().update_share_objects(name, remove=remove, add=add, update=update)
         finally:
             with self._count:
                 self.in_flight -= 1
