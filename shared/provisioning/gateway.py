@@ -69,6 +69,15 @@ class MetastoreSharing:
 
 
 @dataclass(frozen=True)
+class TableSharingFacts:
+    """What sharing a table's partitions or change data feed depends on (from ``GET tables/{name}``): its
+    partition columns (`ColumnInfo.partition_index`) and whether ``delta.enableChangeDataFeed`` is on."""
+
+    partition_columns: frozenset[str]
+    change_data_feed: bool
+
+
+@dataclass(frozen=True)
 class Inventory:
     """Everything Delta Sharing holds in a workspace: every recipient, every share with its objects and
     grants, and the owner of each recipient and share (keyed ``recipient:<name>`` / ``share:<name>``)."""
@@ -326,6 +335,17 @@ class DatabricksGateway(LakeflowCalls):
         return self._get_or_none(f"share '{name}'", read)
 
     # -- reading the catalog and the whole workspace (pre-flight checks, the Databricks sync) -----------
+
+    def table_sharing_facts(self, full_name: str) -> TableSharingFacts | None:
+        """Return a table's partition columns and change data feed setting, or None if it does not exist."""
+        info = self._get_or_none(f"table '{full_name}'", lambda: self._client.tables.get(full_name))
+        if info is None:
+            return None
+        return TableSharingFacts(
+            partition_columns=frozenset((c.name or "").lower() for c in info.columns or ()
+                                        if c.partition_index is not None),
+            change_data_feed=(info.properties or {}).get("delta.enableChangeDataFeed", "").lower() == "true",
+        )
 
     def list_tables(self, catalog: str, schema: str) -> dict[str, str] | None:
         """Return a schema's tables as full name → Unity Catalog table type (``MANAGED``, ``VIEW``...),
