@@ -356,8 +356,9 @@ def _apply_object_batch(gateway: WorkspaceGateway, share: str, batch: Sequence[C
 
 def _object_change_done(change: Change, state: ShareState) -> bool:
     obj = change.data_object()
-    if change.action is Action.UPDATE:
-        return obj in state.objects
+    if change.action is Action.UPDATE:  # done when the shared object already holds the new definition
+        return any(_same_object(obj, have) and (have.partitions, bool(have.cdf_enabled), have.start_version)
+                   == (obj.partitions, bool(obj.cdf_enabled), obj.start_version) for have in state.objects)
     present = any(_same_object(obj, have) for have in state.objects)
     return present if change.action is Action.ADD else not present
 

@@ -327,8 +327,10 @@ class Recorder:
                     "share_pack_id": attempt.share_pack_id,
                     "project_id": attempt.project_id,
                     "description": share.comment,
+                    # The sharing fields only when set: rows recorded before they existed stay current.
                     "share_assets": [
-                        {"name": o.name, "type": o.type.value, "shared_as": o.shared_as, "history": o.history}
+                        {key: value for key, value in o.to_dict().items()
+                         if key in ("name", "type", "shared_as", "history") or value not in (None, [])}
                         for o in share.data_objects
                     ],
                     "recipients": sorted(share.recipients),

@@ -6,19 +6,15 @@ from __future__ import annotations
 
 import pytest
 
+from tests.e2e.test_provisioning import pack
+
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
 ORDERS = "sales.reporting.orders"
 
 
-def pack(strategy: str, *, country: str, partition: str) -> str:
-    return f"""
-metadata:
-  requestor: jane.doe@example.com
-  project_name: Partner Analytics
-  business_line: Finance
-  strategy: {strategy}
-recipient:
+def sharing_pack(strategy: str, *, country: str, partition: str) -> str:
+    return pack(strategy, recipients=f"""
   - name: acme-analytics
     type: D2O
     email: data@acme.example.com
@@ -33,7 +29,7 @@ recipient:
         subject_claim: groups
         subject: 0f1e2d3c
         audiences: ["api://databricks-sharing"]
-share:
+""", shares=f"""
   - name: sales-share
     recipients: [acme-analytics, fabrikam-bi]
     data_objects:
@@ -44,7 +40,7 @@ share:
         partitions:
           - {partition}
       - sales.reporting.customers
-"""
+""")
 
 
 def test_a_pack_with_the_sharing_fields_provisions_and_updates_them(stack):
@@ -52,7 +48,7 @@ def test_a_pack_with_the_sharing_fields_provisions_and_updates_them(stack):
                                  "properties": {"delta.enableChangeDataFeed": "true"}}])
     stack.start_worker()
 
-    created = stack.wait_final(stack.upload(pack("NEW", country="FR",
+    created = stack.wait_final(stack.upload(sharing_pack("NEW", country="FR",
                                                  partition="{country: {recipient_property: country}}")))
 
     assert created["Status"] == "COMPLETED", created
@@ -67,7 +63,7 @@ def test_a_pack_with_the_sharing_fields_provisions_and_updates_them(stack):
                                                  "recipient_property_key": "country"}]}]
     assert (orders["cdf_enabled"], orders["start_version"]) == (True, 2)
 
-    update_id = stack.upload(pack("UPDATE", country="DE", partition="{country: FR}"))
+    update_id = stack.upload(sharing_pack("UPDATE", country="DE", partition="{country: FR}"))
     updated = stack.wait_final(update_id)
 
     assert updated["Status"] == "COMPLETED", updated
