@@ -93,7 +93,8 @@ class DataObjectSchema(_BaseSchema):
     )
     history = fields.Boolean(metadata={"description": "Share the table history (time travel, CDF)."})
     partitions = Partitions(metadata={"description": "TABLE only: the partitions to share, each {column: value} "
-                                      "or {column: {recipient_property: key}}."})
+                                      "or {column: {recipient_property: key}}. In Excel: region=EU, year=2024; "
+                                      "country=CURRENT_RECIPIENT().country"})
     cdf_enabled = fields.Boolean(metadata={"description": "TABLE only: share the change data feed (the table "
                                            "needs delta.enableChangeDataFeed)."})
     start_version = WholeNumber(validate=validate.Range(min=0), metadata={
@@ -237,12 +238,14 @@ class RecipientSchema(_BaseSchema):
         validate=validate.Range(*TOKEN_EXPIRY_DAYS),
         metadata={"description": "D2O only: bearer token lifetime in days (1..365).", "aliases": ("token_expiry",)},
     )
-    properties = Properties(metadata={"description": "key=value properties, e.g. for CURRENT_RECIPIENT() views "
-                                      "and partitions shared by recipient property."})
+    properties = Properties(metadata={"description": "Properties (key: value; in Excel key=value, key=value), e.g. "
+                                      "for CURRENT_RECIPIENT() views and partitions shared by recipient property."})
     authentication = Choice(Authentication, metadata={
         "description": "token (D2O default), databricks (D2D) or oidc_federation (D2O without a secret)."})
     federation_policies = FederationPolicies(metadata={
-        "description": "oidc_federation only: OIDC policies with name, issuer, subject_claim, subject, audiences."})
+        "description": "oidc_federation only: OIDC policies with name, issuer (https), subject_claim (oid, azp, "
+                       "groups or sub), subject, audiences. In Excel: name=..., issuer=..., subject_claim=..., "
+                       "subject=..., audiences=a b; next policy"})
 
 
 class ShareSchema(_BaseSchema):

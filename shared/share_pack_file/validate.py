@@ -116,6 +116,7 @@ def validate_share_pack(
         for index, recipient in enumerate(recipients):
             if recipient and recipient.get("name") and recipient["name"].lower() not in used:
                 findings.warn(("recipient", index), f"Recipient '{recipient['name']}' is not used by any share.")
+        _check_property_partitions(recipients, shares, findings)
 
     if findings.has_errors or metadata is None:
         return None
@@ -381,6 +382,25 @@ def _check_data_objects(objects: list[DataObjectSpec], path: Path, findings: Fin
         if count > limit:
             findings.error((*path, "data_objects"), f"A share holds at most {limit} {label}; this one has "
                            f"{count}. Split it into several shares.")
+
+
+def _check_property_partitions(
+    recipients: list[dict[str, Any]], shares: list[dict[str, Any]], findings: Findings
+) -> None:
+    """Warn when a partition shared by recipient property meets a grantee without that property: the
+    grantee then sees none of that partition's rows."""
+    properties = {r["name"].lower(): r.get("properties", {}) for r in recipients
+                  if r and isinstance(r.get("name"), str)}
+    for i, share in enumerate(shares):
+        for j, data_object in enumerate(share.get("data_objects", []) if share else []):
+            if not isinstance(data_object, DataObjectSpec):
+                continue  # it failed to load, and its errors are reported
+            keys = {v.recipient_property for p in data_object.partitions for v in p if v.recipient_property}
+            lacking = sorted(f"{grantee} ({', '.join(sorted(keys - set(properties.get(grantee, {}))))})"
+                             for grantee in share.get("recipients", ()) if keys - set(properties.get(grantee, {})))
+            if lacking and not all(key.lower().startswith("databricks.") for key in keys):
+                findings.warn(("share", i, "data_objects", j, "partitions"), "Shared by recipient property, but "
+                              f"these recipients lack it and will see none of it: {', '.join(lacking)}.")
 
 
 def _check_duplicates(items: list[dict[str, Any]], section: str, findings: Findings) -> None:

@@ -155,3 +155,28 @@ def test_an_oidc_recipient_without_policies_is_warned():
 
     assert result.is_valid
     assert "cannot read its shares until a policy is added" in messages(result.warnings)["recipient[2].authentication"]
+
+
+def test_the_cli_converts_the_sharing_fields_both_ways(tmp_path):
+    from shared.share_pack_file.cli import main
+
+    source, workbook, back = tmp_path / "rich.yaml", tmp_path / "rich.xlsx", tmp_path / "back.yaml"
+    source.write_bytes(yaml_bytes(rich_document()))
+
+    assert main(["convert", str(source), str(workbook)]) == 0
+    assert main(["convert", str(workbook), str(back)]) == 0
+
+    original = parse_share_pack(source.read_bytes(), filename="rich.yaml").share_pack
+    assert parse_share_pack(back.read_bytes(), filename="back.yaml").share_pack == original
+    assert "CURRENT_RECIPIENT().country" not in back.read_text()  # YAML keeps the mapping form
+    assert "recipient_property: country" in back.read_text()
+
+
+def test_a_partition_on_a_property_a_grantee_lacks_is_warned():
+    document = rich_document()  # fabrikam is granted the share but has no 'country' property
+
+    result = parse_as(document, "yaml")
+
+    assert result.is_valid
+    warning = messages(result.warnings)["share[0].data_objects[0].partitions"]
+    assert "fabrikam" in warning and "country" in warning
