@@ -114,7 +114,8 @@ def plan_recipients(
         have = actual.recipients.get(want.name)
         if have is None:
             _check_sharing_identifier(want, actual, draft)
-            days = declared.token_expiry_days or (DEFAULT_TOKEN_EXPIRY_DAYS if want.kind == "D2O" else None)
+            token = want.authentication_type == TOKEN  # an OIDC_FEDERATION recipient has no token to expire
+            days = declared.token_expiry_days or (DEFAULT_TOKEN_EXPIRY_DAYS if token else None)
             new = {**want.describe(), "token_expiry_days": days}
             draft.add(Change(Entity.RECIPIENT, Action.CREATE, want.name, new=new))
             continue

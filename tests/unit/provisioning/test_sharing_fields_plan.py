@@ -47,12 +47,16 @@ def provision(share_pack, gateway, *, exact: bool = False) -> Plan:
 def test_a_new_pack_creates_every_field_and_a_second_plan_is_empty() -> None:
     gateway = FakeWorkspaceGateway()
 
-    provision(rich_pack(), gateway)
+    plan = provision(rich_pack(), gateway)
+
+    created = {c.name: c.new for c in plan.changes if c.entity is Entity.RECIPIENT}
+    assert created["acme"]["token_expiry_days"] == 90 and created["fabrikam"]["token_expiry_days"] is None
 
     acme, fabrikam = gateway.recipients["acme"], gateway.recipients["fabrikam"]
     assert acme.properties == (("country", "FR"),)
     assert fabrikam.authentication_type == "OIDC_FEDERATION" and fabrikam.federation_policies == (POLICY,)
     assert not fabrikam.allowed_ips and "fabrikam" not in gateway.activation_links
+    assert fabrikam.expiration_time is None
     orders = next(o for o in gateway.shares["sales"].objects.values() if o.name == "c.s.orders")
     assert (orders.partitions, orders.cdf_enabled, orders.start_version) == (EU, True, 2)
     assert make_plan(rich_pack(Strategy.UPDATE), gateway.read_state(rich_pack())).is_empty
