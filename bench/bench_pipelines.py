@@ -28,9 +28,10 @@ from emulator.control import EmulatorControl
 from emulator.server import start_emulator
 from shared.credentials import DatabricksCredentials
 from shared.provisioning.clients import WorkspaceClients
+from shared.provisioning.diff import make_plan
 from shared.provisioning.gateway import DatabricksGateway
 from shared.provisioning.pipeline_state import schedule_from
-from shared.provisioning.plan import Plan, Section, make_plan
+from shared.provisioning.plan import Plan, Section
 from shared.provisioning.steps import apply_plan, apply_step
 from shared.share_pack_file.model import (
     DataObjectSpec,

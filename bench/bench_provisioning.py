@@ -35,7 +35,8 @@ from emulator.control import EmulatorControl
 from emulator.server import start_emulator
 from shared.credentials import DatabricksCredentials
 from shared.provisioning.clients import WorkspaceClients
-from shared.provisioning.plan import MAX_UPDATES_PER_CALL, Plan, make_plan
+from shared.provisioning.diff import make_plan
+from shared.provisioning.plan import MAX_UPDATES_PER_CALL, Plan
 from shared.provisioning.steps import apply_step
 from shared.share_pack_file.model import (
     DataObjectSpec,

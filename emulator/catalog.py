@@ -92,6 +92,12 @@ class Table:
     owner_lacks_select: bool = False
     table_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     created_at: int = field(default_factory=now_ms)
+    # What sharing a table's partitions, change data feed or history from a version depends on: its
+    # columns (partition columns first, each partitioned by), its Delta properties and its current version.
+    columns: list[str] = field(default_factory=lambda: ["id"])
+    partition_columns: list[str] = field(default_factory=list)
+    properties: dict[str, str] = field(default_factory=dict)
+    version: int = 0
 
     @property
     def parts(self) -> tuple[str, str, str]:
@@ -115,21 +121,38 @@ class Table:
                 "metastore_id": metastore_id,
                 "storage_location": f"abfss://data@emulator.dfs.core.windows.net/{catalog}/{schema}/{name}",
                 "columns": [
-                    {
-                        "name": "id",
-                        "type_name": "LONG",
-                        "type_text": "bigint",
-                        "position": 0,
-                        "nullable": False,
-                    }
+                    drop_none({
+                        "name": column,
+                        "type_name": "LONG" if column == "id" else "STRING",
+                        "type_text": "bigint" if column == "id" else "string",
+                        "position": position,
+                        "nullable": column != "id",
+                        "partition_index": (
+                            self.partition_columns.index(column) if column in self.partition_columns else None
+                        ),
+                    })
+                    for position, column in enumerate(self.columns)
                 ],
-                "properties": {},
+                "properties": dict(self.properties),
                 "created_at": self.created_at,
                 "created_by": self.owner,
                 "updated_at": self.created_at,
                 "updated_by": self.owner,
             }
         )
+
+
+def _sharing_facts(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """The optional ``columns``, ``partition_columns``, ``properties`` and ``version`` of a seeded table."""
+    partition_columns = [str(c).lower() for c in spec.get("partition_columns") or ()]
+    columns = [str(c).lower() for c in spec.get("columns") or ["id"]]
+    columns += [c for c in partition_columns if c not in columns]
+    return {
+        "columns": columns,
+        "partition_columns": partition_columns,
+        "properties": {str(k): str(v) for k, v in (spec.get("properties") or {}).items()},
+        "version": int(spec.get("version") or 0),
+    }
 
 
 def _check_metastore_changes(changes: Mapping[str, Any]) -> None:
@@ -243,6 +266,7 @@ class CatalogMixin(WorkspaceBase):
             table_type=table_type,
             data_source_format="DELTA" if table_type in ("MANAGED", "EXTERNAL") else None,
             owner_lacks_select=bool(spec.get("owner_lacks_select", False)),
+            **_sharing_facts(spec),
             table_id=existing.table_id if existing else str(uuid.uuid4()),
             created_at=existing.created_at if existing else now_ms(),
         )

@@ -10,14 +10,14 @@ from collections.abc import Mapping
 from typing import Any
 
 from emulator.errors import invalid_parameter
-from emulator.recipients import RecipientsMixin
+from emulator.federation import FederationPoliciesMixin
 from emulator.shares import SharesMixin
 from emulator.workspace_base import drop_none, paginate
 
 SHARE_PRIVILEGES = frozenset({"SELECT"})
 
 
-class PermissionsMixin(RecipientsMixin, SharesMixin):
+class PermissionsMixin(FederationPoliciesMixin, SharesMixin):
     """The grant operations of the workspace."""
 
     def _assignments(self, share_name: str) -> list[dict[str, Any]]:

@@ -70,6 +70,8 @@ class Recipient:
     sharing_code: str | None = None
     activated: bool = False
     tokens: list[RecipientToken] = field(default_factory=list)
+    # OIDC_FEDERATION recipients: policy name → FederationPolicy payload (`emulator.federation`).
+    federation_policies: dict[str, dict[str, Any]] | None = None
 
 
 def recipient_json(recipient: Recipient) -> dict[str, Any]:
@@ -190,6 +192,12 @@ class RecipientsMixin(WorkspaceBase):
     def _properties(value: Any) -> dict[str, str]:
         if not isinstance(value, Mapping) or not isinstance(value.get("properties", {}), Mapping):
             raise invalid_parameter('properties_kvpairs must be {"properties": {key: value}}')
+        for key in value.get("properties", {}):
+            # Keys under 'databricks.' are predefined and set by Databricks only
+            # (https://docs.databricks.com/en/delta-sharing/manage-recipients.html#manage-recipient-properties).
+            if str(key).lower().startswith("databricks."):
+                raise invalid_parameter(f"Recipient property '{key}' is reserved: 'databricks.' properties are "
+                                        "predefined")
         return {str(k): str(v) for k, v in value.get("properties", {}).items()}
 
     @staticmethod

@@ -15,9 +15,11 @@ from typing import Any
 from urllib.parse import unquote
 
 from emulator.errors import invalid_parameter
+from emulator.federation import DATA_SHARING
 from emulator.state import Workspace
 
 UC = "/api/2.1/unity-catalog"
+POLICIES = f"{DATA_SHARING}/recipients/{{name}}/federation-policies"
 
 
 @dataclass(frozen=True)
@@ -118,6 +120,23 @@ def _delete_recipient(call: Call) -> Mapping[str, Any]:
     return _deleted()
 
 
+def _create_federation_policy(call: Call) -> Mapping[str, Any]:
+    return call.workspace.create_federation_policy(call.params["name"], call.body)
+
+
+def _list_federation_policies(call: Call) -> Mapping[str, Any]:
+    return call.workspace.list_federation_policies(call.params["name"])
+
+
+def _get_federation_policy(call: Call) -> Mapping[str, Any]:
+    return call.workspace.get_federation_policy(call.params["name"], call.params["policy"])
+
+
+def _delete_federation_policy(call: Call) -> Mapping[str, Any]:
+    call.workspace.delete_federation_policy(call.params["name"], call.params["policy"])
+    return _deleted()
+
+
 def _rotate_token(call: Call) -> Mapping[str, Any]:
     return call.workspace.rotate_token(call.params["name"], call.body, caller=call.caller)
 
@@ -204,6 +223,10 @@ ROUTER = Router(
         Route("DELETE", f"{UC}/recipients/{{name}}", _delete_recipient),
         Route("POST", f"{UC}/recipients/{{name}}/rotate-token", _rotate_token),
         Route("GET", f"{UC}/recipients/{{name}}/share-permissions", _recipient_share_permissions),
+        Route("POST", f"{POLICIES}", _create_federation_policy),
+        Route("GET", f"{POLICIES}", _list_federation_policies),
+        Route("GET", f"{POLICIES}/{{policy}}", _get_federation_policy),
+        Route("DELETE", f"{POLICIES}/{{policy}}", _delete_federation_policy),
         Route("GET", f"{UC}/public/data_sharing_activation_info/{{token}}", _activation_info, public=True),
         Route("GET", f"{UC}/public/data_sharing_activation/{{token}}", _retrieve_token, public=True),
         Route("POST", f"{UC}/shares", _create_share),

@@ -227,6 +227,7 @@ class SharesMixin(CatalogMixin):
             if key in share.objects:
                 raise already_exists("resource", f"{label} already exists", style="canonical")
             self._check_addable(obj)
+            self._check_sharing_fields(obj)
             share.objects[key] = {
                 **obj,
                 "added_at": at,
@@ -245,6 +246,7 @@ class SharesMixin(CatalogMixin):
         for field_name in UPDATABLE_OBJECT_FIELDS:
             if field_name in obj:
                 current[field_name] = obj[field_name]
+        self._check_sharing_fields(current)
         share.objects[key] = current
 
     @staticmethod
@@ -284,6 +286,52 @@ class SharesMixin(CatalogMixin):
             if len(holders) == 1:
                 return holders[0]
         return key
+
+    def _check_sharing_fields(self, obj: Mapping[str, Any]) -> None:
+        """Check partitions, change data feed and start version against the table, as Unity Catalog does.
+
+        ``PartitionValue``: a column ``name``, then ``value`` or ``recipient_property_key`` (not both; neither
+        is NULL), ``op`` EQUAL or LIKE (databricks-sdk 0.162). Partitions name partition columns; the change
+        data feed needs ``delta.enableChangeDataFeed``; ``start_version`` needs the history shared and must
+        not pass the table's current version (`SharedDataObject.start_version`).
+        """
+        partitions, cdf, start = obj.get("partitions"), obj.get("cdf_enabled"), obj.get("start_version")
+        if not partitions and not cdf and start is None:
+            return
+        if obj["data_object_type"] != "TABLE":
+            raise invalid_parameter(f"Partitions, change data feed and start version apply to tables only, not "
+                                    f"{obj['data_object_type']} '{obj['name']}'")
+        table = self._resolve_table(obj["name"])
+        if not isinstance(partitions or [], list):
+            raise invalid_parameter("partitions must be a list")
+        for partition in partitions or []:
+            values = partition.get("values") if isinstance(partition, Mapping) else None
+            if not isinstance(values, list) or not values:
+                raise invalid_parameter("Each partition must hold a non-empty list of values")
+            for value in values:
+                self._check_partition_value(value, table)
+        if cdf and table.properties.get("delta.enableChangeDataFeed", "").lower() != "true":
+            raise invalid_parameter(f"Cannot share the change data feed of '{table.full_name}': the table does not "
+                                    "have delta.enableChangeDataFeed set to true")
+        if start is not None:
+            if isinstance(start, bool) or not isinstance(start, int) or start < 0:
+                raise invalid_parameter(f"Invalid start_version: {start!r}")
+            if obj.get("history_data_sharing_status") != "ENABLED":
+                raise invalid_parameter("start_version can only be set when history_data_sharing_status is ENABLED")
+            if start > table.version:
+                raise invalid_parameter(f"start_version {start} is greater than the current version "
+                                        f"{table.version} of '{table.full_name}'")
+
+    @staticmethod
+    def _check_partition_value(value: Any, table: Any) -> None:
+        if not isinstance(value, Mapping) or not value.get("name"):
+            raise invalid_parameter("Each partition value needs a column name")
+        if value.get("value") is not None and value.get("recipient_property_key") is not None:
+            raise invalid_parameter("A partition value sets value or recipient_property_key, not both")
+        if value.get("op", "EQUAL") not in ("EQUAL", "LIKE"):
+            raise invalid_parameter(f"Invalid partition value op: {value.get('op')}")
+        if str(value["name"]).lower() not in table.partition_columns:
+            raise invalid_parameter(f"'{value['name']}' is not a partition column of '{table.full_name}'")
 
     def _check_addable(self, obj: Mapping[str, Any]) -> None:
         """Enforce what UC checks when an object is added: it exists, is a UC table, the owner can read it."""

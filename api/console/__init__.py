@@ -62,7 +62,8 @@ from shared.share_pack_file import to_excel, to_yaml
 from shared.share_pack_file.cli import TEMPLATE_HEADER
 from shared.share_pack_file.parse import detect_format
 from shared.share_pack_file.sample import sample_share_pack
-from shared.share_pack_file.schema import DEFAULT_MAX_COMMENT_CHARS, check_characters
+from shared.share_pack_file.schema import DEFAULT_MAX_COMMENT_CHARS
+from shared.share_pack_file.values import check_characters
 from shared.status import SharePackStatus
 from shared.use_cases.inventory import UNMANAGED, page_of
 from shared.use_cases.preflight import DryRun

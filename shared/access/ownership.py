@@ -21,7 +21,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from shared.access.directory import resolve_upload_target
 from shared.models import Pipeline, Recipient, Share, SharePack
-from shared.provisioning.plan import Change, Entity, Plan, make_plan, make_rollback_plan
+from shared.provisioning.diff import make_plan, make_rollback_plan
+from shared.provisioning.plan import Change, Entity, Plan
 from shared.provisioning.workspace_state import WorkspaceState
 from shared.share_pack_file import SharePackSpec
 from shared.share_pack_file.model import Strategy

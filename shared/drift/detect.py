@@ -24,8 +24,10 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
 
+from shared.provisioning.diff import make_plan
+from shared.provisioning.pipeline_diff import IMMUTABLE_PIPELINE_FIELDS
 from shared.provisioning.pipeline_state import desired_pipeline
-from shared.provisioning.plan import IMMUTABLE_PIPELINE_FIELDS, Action, Change, Entity, make_plan
+from shared.provisioning.plan import Action, Change, Entity
 from shared.provisioning.workspace_state import WorkspaceState
 from shared.share_pack_file import SharePackSpec, Strategy
 

@@ -22,7 +22,7 @@ from collections.abc import Callable, Hashable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from shared.provisioning.gateway import MetastoreSharing
+from shared.provisioning.gateway import MetastoreSharing, TableSharingFacts
 from shared.provisioning.workspace_state import WorkspaceState
 from shared.share_pack_file import SharePackSpec, Strategy
 
@@ -166,6 +166,9 @@ class CachedCatalogReader:
 
     def metastore_sharing(self) -> MetastoreSharing:
         return self._get(("metastore",), self.live.metastore_sharing)
+
+    def table_sharing_facts(self, full_name: str) -> TableSharingFacts | None:
+        return self._get(("table", full_name.lower()), lambda: self.live.table_sharing_facts(full_name))
 
     def share_names(self) -> set[str]:
         return self._get(("shares",), self.live.share_names)

@@ -8,10 +8,10 @@ each problem in their file.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from shared.preflight.limits import OBJECTS_PER_SHARE, RECIPIENTS_PER_METASTORE, SHARES_PER_METASTORE, Usage
-from shared.provisioning.gateway import MetastoreSharing
+from shared.provisioning.gateway import MetastoreSharing, TableSharingFacts
 from shared.provisioning.plan import Plan
 from shared.provisioning.workspace_state import WorkspaceState
 from shared.share_pack_file import DataObjectType, Issue, RecipientType, SharePackSpec, Strategy
@@ -36,6 +36,8 @@ class CatalogFacts:
         sharing: the metastore's Delta Sharing scope.
         share_count: how many shares the metastore holds.
         state: what the planner sees (every recipient, the named shares and their grants).
+        table_facts: full name → partition columns and change data feed of each table the pack shares
+            partitions or the change data feed of (absent: the table does not exist).
     """
 
     tables: Mapping[str, str]
@@ -43,6 +45,7 @@ class CatalogFacts:
     sharing: MetastoreSharing
     share_count: int
     state: WorkspaceState
+    table_facts: Mapping[str, TableSharingFacts] = field(default_factory=dict)
 
 
 def schema_of(name: str, declared: DataObjectType) -> str | None:
@@ -67,6 +70,13 @@ def schemas_to_read(pack: SharePackSpec) -> set[str]:
     }
 
 
+def tables_sharing_parts(pack: SharePackSpec) -> set[str]:
+    """Return the tables whose partitions or change data feed the pack shares (their details are read)."""
+    if pack.metadata.strategy is Strategy.DELETE:
+        return set()
+    return {obj.name for share in pack.shares for obj in share.data_objects if obj.partitions or obj.cdf_enabled}
+
+
 def check_pack(pack: SharePackSpec, facts: CatalogFacts, plan: Plan) -> tuple[list[Issue], list[Issue]]:
     """Return the (errors, warnings) that provisioning ``pack`` against ``facts`` would run into."""
     errors: list[Issue] = []
@@ -74,6 +84,7 @@ def check_pack(pack: SharePackSpec, facts: CatalogFacts, plan: Plan) -> tuple[li
     if pack.metadata.strategy is not Strategy.DELETE:
         errors.extend(_data_objects(pack, facts))
         errors.extend(_external_sharing(pack, facts))
+        errors.extend(_sharing_parts(pack, facts))
         for path, usage in _quotas(pack, facts):
             if usage.exceeded:
                 errors.append(Issue(path=path, message=usage.describe()))
@@ -107,6 +118,26 @@ def _data_objects(pack: SharePackSpec, facts: CatalogFacts) -> Iterator[Issue]:
                     message=f"{name} is declared as {obj.type.value} but the workspace has it as {actual}; "
                     f"declare the type that matches it",
                 )
+
+
+def _sharing_parts(pack: SharePackSpec, facts: CatalogFacts) -> Iterator[Issue]:
+    """Partitions must name partition columns and the change data feed needs the table's property, as Unity
+    Catalog checks when the object is added (a missing table is reported by `_data_objects`)."""
+    for i, share in enumerate(pack.shares):
+        for j, obj in enumerate(share.data_objects):
+            table = facts.table_facts.get(obj.name)
+            if table is None:
+                continue
+            path = f"share[{i}].data_objects[{j}]"
+            columns = sorted({value.name for partition in obj.partitions for value in partition}
+                             - table.partition_columns)
+            if columns:
+                known = ", ".join(sorted(table.partition_columns)) or "none"
+                yield Issue(path=f"{path}.partitions", message=f"{obj.name} is not partitioned by "
+                            f"{', '.join(columns)} (its partition columns: {known})")
+            if obj.cdf_enabled and not table.change_data_feed:
+                yield Issue(path=f"{path}.cdf_enabled", message=f"{obj.name} has no change data feed to share: set "
+                            "the table property delta.enableChangeDataFeed = true first")
 
 
 def _external_sharing(pack: SharePackSpec, facts: CatalogFacts) -> Iterator[Issue]:

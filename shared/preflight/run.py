@@ -20,10 +20,11 @@ from typing import Any, Protocol, TypeVar
 from shared.errors import ConfigurationError
 from shared.logging import get_logger
 from shared.preflight.cache import CachedCatalogReader
-from shared.preflight.checks import CatalogFacts, check_pack, schemas_to_read
+from shared.preflight.checks import CatalogFacts, check_pack, schemas_to_read, tables_sharing_parts
+from shared.provisioning.diff import make_plan
 from shared.provisioning.errors import ProvisioningError
-from shared.provisioning.gateway import MetastoreSharing
-from shared.provisioning.plan import Plan, make_plan
+from shared.provisioning.gateway import MetastoreSharing, TableSharingFacts
+from shared.provisioning.plan import Plan
 from shared.provisioning.workspace_state import WorkspaceState
 from shared.share_pack_file import Issue, SharePackSpec
 
@@ -41,6 +42,8 @@ class CatalogReader(Protocol):
     def read_state(self, share_pack: SharePackSpec) -> WorkspaceState: ...
 
     def list_tables(self, catalog: str, schema: str) -> dict[str, str] | None: ...
+
+    def table_sharing_facts(self, full_name: str) -> TableSharingFacts | None: ...
 
     def metastore_sharing(self) -> MetastoreSharing: ...
 
@@ -70,6 +73,8 @@ def read_facts(pack: SharePackSpec, reader: CatalogReader, *, concurrency: int =
         sharing = pool.submit(reader.metastore_sharing)
         share_names = pool.submit(reader.share_names)
         listings = list(pool.map(lambda s: reader.list_tables(*s.split(".", 1)), schemas))
+        shared_parts = sorted(tables_sharing_parts(pack))
+        table_facts = dict(zip(shared_parts, pool.map(reader.table_sharing_facts, shared_parts), strict=True))
         tables: dict[str, str] = {}
         missing: set[str] = set()
         for schema, listing in zip(schemas, listings, strict=True):
@@ -83,6 +88,7 @@ def read_facts(pack: SharePackSpec, reader: CatalogReader, *, concurrency: int =
             sharing=sharing.result(),
             share_count=len(share_names.result()),
             state=state.result(),
+            table_facts={name: found for name, found in table_facts.items() if found is not None},
         )
 
 

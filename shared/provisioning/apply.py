@@ -1,13 +1,15 @@
 """Carry a `Plan` out, one section at a time, idempotently and concurrently.
 
-One function per plan section; `shared.provisioning.steps` names the job step that runs each, in order:
+One function per plan section; `shared.provisioning.steps` names the job step that runs each, in order
+(the pipelines and schedules sections are carried out by `shared.provisioning.apply_pipelines`):
 
 =================  ===================================================  ==========================
 section            NEW / UPDATE                                         DELETE (runs first → last)
 =================  ===================================================  ==========================
-``recipients``     create recipients, update comments and IP lists      delete recipients (last)
+``recipients``     create recipients, update comments, IP lists,        delete recipients (last)
+                   properties and federation policies
 ``shares``         create shares, update comments                       delete shares
-``data_objects``   remove, then add objects, ≤100 per call              nothing (objects go with
+``data_objects``   remove, add, then update objects, ≤100 per call      nothing (objects go with
                                                                         their share)
 ``grants``         grant / revoke SELECT, one call per share            revoke grants
 ``pipelines``      create, update (whole spec), replace or delete       delete pipelines
@@ -45,36 +47,24 @@ from shared.provisioning.errors import (
     ProvisioningError,
 )
 from shared.provisioning.gateway import WorkspaceGateway
-from shared.provisioning.pipeline_state import PipelineIds, PipelineState, schedule_from
-from shared.provisioning.plan import (
-    Action,
-    Change,
-    Plan,
-    Section,
-    batch_object_changes,
-    recipient_differences,
-)
-from shared.provisioning.workspace_state import (
-    TOKEN,
-    RecipientCreated,
-    SharedObjectState,
-    ShareState,
-    WorkspaceState,
-)
-from shared.share_pack_file.model import Strategy
+from shared.provisioning.pipeline_state import PipelineIds
+from shared.provisioning.plan import MAX_UPDATES_PER_CALL, Action, Change, Plan, Section
+from shared.provisioning.sharing_diff import recipient_differences
+from shared.provisioning.workspace_state import TOKEN, RecipientCreated, SharedObjectState, ShareState
+from shared.share_pack_file.model import FederationPolicySpec, Strategy
 
 log = get_logger(__name__)
 
 __all__ = [
+    "Outcome",
     "StepResult",
     "apply_data_objects",
     "apply_grants",
-    "apply_pipelines",
     "apply_recipients",
-    "apply_schedules",
     "apply_shares",
-    "hand_over",
-    "pipeline_ids",
+    "batch_object_changes",
+    "run_tasks",
+    "section_changes",
 ]
 
 _DAY_MS = 86_400_000
@@ -113,7 +103,9 @@ class StepResult:
 
 
 @dataclass
-class _Outcome:
+class Outcome:
+    """What one task of a step did; `run_tasks` merges them into the step's `StepResult`."""
+
     changes: list[Change] = field(default_factory=list)
     links: dict[str, str] = field(default_factory=dict)
     pipelines: dict[str, PipelineIds] = field(default_factory=dict)
@@ -122,69 +114,42 @@ class _Outcome:
 
 def apply_recipients(plan: Plan, gateway: WorkspaceGateway, *, concurrency: int = 8) -> StepResult:
     """Create, update or delete recipients; fetch links of created but never activated D2O recipients."""
-    tasks = [_recipient_task(gateway, change) for change in _changes(plan, Section.RECIPIENTS)]
+    tasks = [_recipient_task(gateway, change) for change in section_changes(plan, Section.RECIPIENTS)]
     if plan.strategy is Strategy.NEW:
         tasks += [_activation_task(gateway, name) for name in plan.pending_activations]
-    return _run(Section.RECIPIENTS, tasks, concurrency=concurrency)
+    return run_tasks(Section.RECIPIENTS, tasks, concurrency=concurrency)
 
 
 def apply_shares(plan: Plan, gateway: WorkspaceGateway, *, concurrency: int = 8) -> StepResult:
     """Create shares, update their comments, or delete them."""
-    tasks = [_share_task(gateway, change) for change in _changes(plan, Section.SHARES)]
-    return _run(Section.SHARES, tasks, concurrency=concurrency)
+    tasks = [_share_task(gateway, change) for change in section_changes(plan, Section.SHARES)]
+    return run_tasks(Section.SHARES, tasks, concurrency=concurrency)
 
 
 def apply_data_objects(plan: Plan, gateway: WorkspaceGateway, *, concurrency: int = 8) -> StepResult:
     """Remove, then add data objects, in calls of at most 100 per share."""
-    groups = _by_share(_changes(plan, Section.DATA_OBJECTS))
+    groups = _by_share(section_changes(plan, Section.DATA_OBJECTS))
     tasks = [_objects_task(gateway, share, group) for share, group in groups.items()]
-    return _run(Section.DATA_OBJECTS, tasks, concurrency=concurrency)
+    return run_tasks(Section.DATA_OBJECTS, tasks, concurrency=concurrency)
 
 
 def apply_grants(plan: Plan, gateway: WorkspaceGateway, *, concurrency: int = 8) -> StepResult:
     """Grant and revoke SELECT, one call per share."""
-    groups = _by_share(_changes(plan, Section.GRANTS))
+    groups = _by_share(section_changes(plan, Section.GRANTS))
     tasks = [_grants_task(gateway, share, group) for share, group in groups.items()]
-    return _run(Section.GRANTS, tasks, concurrency=concurrency)
+    return run_tasks(Section.GRANTS, tasks, concurrency=concurrency)
 
 
-def apply_pipelines(plan: Plan, gateway: WorkspaceGateway, *, concurrency: int = 8) -> StepResult:
-    """Create, update, replace or delete pipelines, using the ids the plan carries (a create that meets
-    the pipeline an earlier run made adopts it). The result holds the ids of what it created: pass it
-    to `hand_over` before step 8."""
-    changes = _changes(plan, Section.PIPELINES)
-    if any(change.action is not Action.DELETE for change in changes):
-        gateway.create_source_folder()  # once for all the sources this step uploads
-    # NEW and UPDATE run this step before step 8, so a deleted pipeline takes its job with it; a DELETE
-    # has already deleted the jobs in step 8.
-    with_job = plan.strategy is not Strategy.DELETE
-    tasks = [_pipeline_task(gateway, change, with_job=with_job) for change in changes]
-    return _run(Section.PIPELINES, tasks, concurrency=concurrency)
-
-
-def apply_schedules(plan: Plan, gateway: WorkspaceGateway, *, concurrency: int = 8) -> StepResult:
-    """Create, reset or delete the job that runs each scheduled pipeline."""
-    # In NEW/UPDATE order step 7 has run: a pipeline it deleted or replaced took its job with it.
-    gone = set() if plan.strategy is Strategy.DELETE else {
-        change.name for change in plan.changes_for(Section.PIPELINES)
-        if change.action in (Action.DELETE, Action.REPLACE)
-    }
-    tasks = [
-        _schedule_task(gateway, change, done=change.name in gone) for change in _changes(plan, Section.SCHEDULES)
-    ]
-    return _run(Section.SCHEDULES, tasks, concurrency=concurrency)
-
-
-def _changes(plan: Plan, section: Section) -> tuple[Change, ...]:
+def section_changes(plan: Plan, section: Section) -> tuple[Change, ...]:
     """The section's changes, refusing a plan with conflicts (it must never be applied)."""
     if not plan.can_apply:
         raise PlanConflict(plan.conflicts)
     return plan.changes_for(section)
 
 
-def _run(step: Section, tasks: Sequence[Callable[[], _Outcome]], *, concurrency: int) -> StepResult:
+def run_tasks(step: Section, tasks: Sequence[Callable[[], Outcome]], *, concurrency: int) -> StepResult:
     """Run independent tasks, at most ``concurrency`` at a time; on failure let running ones finish."""
-    outcomes: list[_Outcome] = []
+    outcomes: list[Outcome] = []
     failures: list[BaseException] = []
     if len(tasks) <= 1 or concurrency <= 1:
         for task in tasks:
@@ -197,7 +162,7 @@ def _run(step: Section, tasks: Sequence[Callable[[], _Outcome]], *, concurrency:
         with ThreadPoolExecutor(max_workers=min(concurrency, len(tasks))) as pool:
             # Each task runs in a copy of this thread's context, so its log lines keep the pack's ids and its
             # calls stay in the step's trace span.
-            futures: list[Future[_Outcome]] = [pool.submit(contextvars.copy_context().run, task) for task in tasks]
+            futures: list[Future[Outcome]] = [pool.submit(contextvars.copy_context().run, task) for task in tasks]
             done, pending = wait(futures, return_when=FIRST_EXCEPTION)
             if pending and any(f.exception() is not None for f in done):
                 for future in pending:
@@ -246,9 +211,9 @@ def _by_share(changes: Iterable[Change]) -> dict[str, list[Change]]:
 # -- recipients ---------------------------------------------------------------------------------------
 
 
-def _recipient_task(gateway: WorkspaceGateway, change: Change) -> Callable[[], _Outcome]:
-    def run() -> _Outcome:
-        outcome = _Outcome(changes=[change])
+def _recipient_task(gateway: WorkspaceGateway, change: Change) -> Callable[[], Outcome]:
+    def run() -> Outcome:
+        outcome = Outcome(changes=[change])
         if change.action is Action.CREATE:
             kind = "D2O" if change.recipient().authentication_type == TOKEN else "D2D"
             log.info(f"Creating {kind} recipient: {change.name}", recipient=change.name, recipient_type=kind)
@@ -258,11 +223,16 @@ def _recipient_task(gateway: WorkspaceGateway, change: Change) -> Callable[[], _
             if created.databricks_id:
                 outcome.recipient_ids[change.name] = created.databricks_id
         elif change.action is Action.UPDATE:
-            gateway.update_recipient(
-                change.name,
-                comment=_comment_update(change),
-                allowed_ips=frozenset(change.new["allowed_ips"]) if "allowed_ips" in change.new else None,
-            )
+            if change.new.keys() & {"comment", "allowed_ips", "properties"}:
+                gateway.update_recipient(
+                    change.name,
+                    comment=_comment_update(change),
+                    allowed_ips=frozenset(change.new["allowed_ips"]) if "allowed_ips" in change.new else None,
+                    properties=change.new.get("properties"),
+                )
+            if "federation_policies" in change.new:
+                want = [FederationPolicySpec.from_dict(p) for p in change.new["federation_policies"]]
+                _sync_policies(gateway, change.name, want)
         elif change.action is Action.DELETE:
             log.info(f"Deleting recipient: {change.name}", recipient=change.name)
             with contextlib.suppress(ObjectDoesNotExist):  # already gone
@@ -289,20 +259,39 @@ def _create_recipient(gateway: WorkspaceGateway, change: Change) -> RecipientCre
     if recipient.authentication_type == TOKEN and days:
         recipient = dataclasses.replace(recipient, expiration_time=int(time.time() * 1000) + days * _DAY_MS)
     try:
-        return gateway.create_recipient(recipient)
+        created = gateway.create_recipient(recipient)
     except ObjectAlreadyExists:
         existing = gateway.get_recipient(change.name)
-        if existing is None or recipient_differences(recipient, existing):
+        # Its policies may be half made by an earlier attempt: they are completed below, not compared.
+        if existing is None or recipient_differences(dataclasses.replace(recipient, federation_policies=()),
+                                                     dataclasses.replace(existing, federation_policies=())):
             raise  # another recipient (e.g. one per D2D metastore) or a different definition
         pending = existing.authentication_type == TOKEN and not existing.activated
         link = gateway.activation_link(change.name) if pending else None
-        return RecipientCreated(activation_link=link, databricks_id=existing.databricks_id)
+        created = RecipientCreated(activation_link=link, databricks_id=existing.databricks_id)
+    if recipient.federation_policies:
+        _sync_policies(gateway, change.name, recipient.federation_policies)
+    return created
 
 
-def _activation_task(gateway: WorkspaceGateway, name: str) -> Callable[[], _Outcome]:
-    def run() -> _Outcome:
+def _sync_policies(gateway: WorkspaceGateway, name: str, want: Sequence[FederationPolicySpec]) -> None:
+    """Make a recipient's federation policies ``want``: there is no update, so a changed policy is deleted
+    and created again (https://docs.databricks.com/api/workspace/recipientfederationpolicies)."""
+    have = {policy.name: policy for policy in gateway.list_federation_policies(name)}
+    wanted = {policy.name: policy for policy in want}
+    for policy_name, policy in sorted(have.items()):
+        if wanted.get(policy_name) != policy:
+            with contextlib.suppress(ObjectDoesNotExist):  # already gone
+                gateway.delete_federation_policy(name, policy_name)
+    for policy_name, policy in sorted(wanted.items()):
+        if have.get(policy_name) != policy:
+            gateway.create_federation_policy(name, policy)
+
+
+def _activation_task(gateway: WorkspaceGateway, name: str) -> Callable[[], Outcome]:
+    def run() -> Outcome:
         link = gateway.activation_link(name)
-        return _Outcome(links={name: link} if link else {})
+        return Outcome(links={name: link} if link else {})
 
     return run
 
@@ -310,8 +299,8 @@ def _activation_task(gateway: WorkspaceGateway, name: str) -> Callable[[], _Outc
 # -- shares -------------------------------------------------------------------------------------------
 
 
-def _share_task(gateway: WorkspaceGateway, change: Change) -> Callable[[], _Outcome]:
-    def run() -> _Outcome:
+def _share_task(gateway: WorkspaceGateway, change: Change) -> Callable[[], Outcome]:
+    def run() -> Outcome:
         if change.action is Action.CREATE:
             log.info(f"Creating share: {change.name}", share=change.name)
             comment = change.new.get("comment")
@@ -327,14 +316,14 @@ def _share_task(gateway: WorkspaceGateway, change: Change) -> Callable[[], _Outc
             log.info(f"Deleting share: {change.name}", share=change.name)
             with contextlib.suppress(ObjectDoesNotExist):  # already gone
                 gateway.delete_share(change.name)
-        return _Outcome(changes=[change])
+        return Outcome(changes=[change])
 
     return run
 
 
-def _objects_task(gateway: WorkspaceGateway, share: str, changes: Sequence[Change]) -> Callable[[], _Outcome]:
-    def run() -> _Outcome:
-        outcome = _Outcome()
+def _objects_task(gateway: WorkspaceGateway, share: str, changes: Sequence[Change]) -> Callable[[], Outcome]:
+    def run() -> Outcome:
+        outcome = Outcome()
         for batch in batch_object_changes(changes):
             _apply_object_batch(gateway, share, batch)
             outcome.changes.extend(batch)
@@ -352,6 +341,7 @@ def _apply_object_batch(gateway: WorkspaceGateway, share: str, batch: Sequence[C
                 share,
                 remove=[c.data_object() for c in pending if c.action is Action.REMOVE],
                 add=[c.data_object() for c in pending if c.action is Action.ADD],
+                update=[c.data_object() for c in pending if c.action is Action.UPDATE],
             )
             return
         except (ObjectAlreadyExists, ObjectDoesNotExist):
@@ -366,6 +356,9 @@ def _apply_object_batch(gateway: WorkspaceGateway, share: str, batch: Sequence[C
 
 def _object_change_done(change: Change, state: ShareState) -> bool:
     obj = change.data_object()
+    if change.action is Action.UPDATE:  # done when the shared object already holds the new definition
+        return any(_same_object(obj, have) and (have.partitions, bool(have.cdf_enabled), have.start_version)
+                   == (obj.partitions, bool(obj.cdf_enabled), obj.start_version) for have in state.objects)
     present = any(_same_object(obj, have) for have in state.objects)
     return present if change.action is Action.ADD else not present
 
@@ -377,8 +370,8 @@ def _same_object(want: SharedObjectState, have: SharedObjectState) -> bool:
 # -- grants -------------------------------------------------------------------------------------------
 
 
-def _grants_task(gateway: WorkspaceGateway, share: str, changes: Sequence[Change]) -> Callable[[], _Outcome]:
-    def run() -> _Outcome:
+def _grants_task(gateway: WorkspaceGateway, share: str, changes: Sequence[Change]) -> Callable[[], Outcome]:
+    def run() -> Outcome:
         grant = [c.name for c in changes if c.action is Action.GRANT]
         revoke = [c.name for c in changes if c.action is Action.REVOKE]
         try:
@@ -393,119 +386,37 @@ def _grants_task(gateway: WorkspaceGateway, share: str, changes: Sequence[Change
                 raise
             if grant or still_held:
                 gateway.update_share_grants(share, grant=grant, revoke=still_held)
-        return _Outcome(changes=list(changes))
+        return Outcome(changes=list(changes))
 
     return run
 
 
-# -- pipelines and schedules --------------------------------------------------------------------------
+# -- batching -------------------------------------------------------------------------------------------
 
 
-def _pipeline_task(gateway: WorkspaceGateway, change: Change, *, with_job: bool) -> Callable[[], _Outcome]:
-    def run() -> _Outcome:
-        outcome = _Outcome(changes=[change])
-        if change.action in (Action.DELETE, Action.REPLACE):
-            _delete_pipeline(gateway, change, with_job=with_job or change.action is Action.REPLACE)
-            outcome.pipelines[change.name] = PipelineIds()
-        if change.action in (Action.CREATE, Action.REPLACE):
-            outcome.pipelines[change.name] = _create_pipeline(gateway, change)
-        elif change.action is Action.UPDATE:
-            pipeline_id = change.pipeline_id or _found(gateway, change.name).pipeline_id
-            gateway.update_pipeline(str(pipeline_id), change.pipeline())
-        return outcome
+def batch_object_changes(changes: Sequence[Change], *, limit: int = MAX_UPDATES_PER_CALL) -> list[list[Change]]:
+    """Split one share's object changes into calls of at most ``limit`` updates, removals first, updates last.
 
-    return run
-
-
-def _delete_pipeline(gateway: WorkspaceGateway, change: Change, *, with_job: bool) -> None:
-    """Delete a pipeline (its job first when ``with_job``: a job left behind by a deleted pipeline could
-    never be found again, as jobs are found through their pipeline)."""
-    pipeline_id, job_id = change.pipeline_id, change.job_id
-    if pipeline_id is None:  # a plan stored before changes carried ids
-        found = gateway.find_pipeline(change.name)
-        if found is None:
-            return
-        pipeline_id, job_id = found.pipeline_id, found.schedule.job_id if found.schedule else None
-    if with_job and job_id is not None:
-        with contextlib.suppress(ObjectDoesNotExist):  # already gone
-            gateway.delete_schedule(job_id)
-    with contextlib.suppress(ObjectDoesNotExist):  # already gone
-        gateway.delete_pipeline(str(pipeline_id), change.name)
-
-
-def _create_pipeline(gateway: WorkspaceGateway, change: Change) -> PipelineIds:
-    """Create the pipeline, or adopt the one an earlier run of this plan created; return its ids.
-
-    Names are unique unless ``allow_duplicate_names`` (https://docs.databricks.com/api/workspace/pipelines/create),
-    so a second create is refused; the refusal's code is not relied on: on any refusal, the pipeline is
-    looked up by name, and the refusal stands if there is none.
+    Independent removals and additions share a call (fewest calls), but an addition that reuses the name
+    or alias of a removal waits for a later call: one call may not touch the same object twice, and the
+    removal must have happened before the addition.
     """
-    want = change.pipeline()
-    try:
-        return PipelineIds(gateway.create_pipeline(want))  # a pipeline created this moment has no job
-    except PermanentProvisioningError:
-        existing = gateway.find_pipeline(change.name)
-        if existing is None or not existing.pipeline_id:
-            raise
-    if existing.describe() != want.describe():
-        gateway.update_pipeline(existing.pipeline_id, want)
-    return PipelineIds(existing.pipeline_id, existing.schedule.job_id if existing.schedule else None)
+    ordered = [c for action in (Action.REMOVE, Action.ADD, Action.UPDATE) for c in changes if c.action is action]
+    batches: list[list[Change]] = []
+    current: list[Change] = []
+    removed_keys: set[str] = set()
+    for change in ordered:
+        keys = _object_keys(change.data_object())
+        if len(current) >= limit or (change.action is Action.ADD and keys & removed_keys):
+            batches.append(current)
+            current, removed_keys = [], set()
+        current.append(change)
+        if change.action is Action.REMOVE:
+            removed_keys |= keys
+    if current:
+        batches.append(current)
+    return batches
 
 
-def _found(gateway: WorkspaceGateway, name: str) -> PipelineState:
-    """Look a pipeline up by name: for a change that does not carry its ids (a plan stored before they
-    travelled, or a step run on its own)."""
-    found = gateway.find_pipeline(name)
-    if found is None or not found.pipeline_id:
-        raise ObjectDoesNotExist(f"pipeline '{name}' does not exist")
-    return found
-
-
-def _schedule_task(gateway: WorkspaceGateway, change: Change, *, done: bool) -> Callable[[], _Outcome]:
-    def run() -> _Outcome:
-        outcome = _Outcome(changes=[change])
-        if change.action is Action.DELETE:
-            if not done and change.job_id is not None:
-                with contextlib.suppress(ObjectDoesNotExist):  # already gone
-                    gateway.delete_schedule(change.job_id)
-            outcome.pipelines[change.name] = PipelineIds(change.pipeline_id)
-            return outcome
-        pipeline_id, job_id = change.pipeline_id, change.job_id
-        if pipeline_id is None:  # neither the plan nor step 7 knew it
-            found = _found(gateway, change.name)
-            pipeline_id, job_id = found.pipeline_id, found.schedule.job_id if found.schedule else None
-        want = schedule_from(change.new)
-        assert want is not None and pipeline_id is not None
-        tags = dict(change.new.get("tags") or {})
-        if job_id is None:
-            job_id = gateway.create_schedule(change.name, pipeline_id, want, tags=tags)
-        else:  # an update, or a create an earlier run of this plan already made (reset is idempotent)
-            gateway.reset_schedule(job_id, change.name, pipeline_id, want, tags=tags)
-        outcome.pipelines[change.name] = PipelineIds(pipeline_id, job_id)
-        return outcome
-
-    return run
-
-
-def pipeline_ids(state: WorkspaceState) -> dict[str, PipelineIds]:
-    """Return the ids of the pipelines a read of the workspace found, by name (each step's
-    `StepResult.pipelines` then says what changed)."""
-    return {
-        name: PipelineIds(pipeline.pipeline_id, pipeline.schedule.job_id if pipeline.schedule else None)
-        for name, pipeline in state.pipelines.items()
-    }
-
-
-def hand_over(plan: Plan, result: StepResult) -> Plan:
-    """Return the plan for the steps after ``result``'s: the schedule changes of the pipelines that step
-    created or replaced carry their new ids, so that step 8 needs no lookup."""
-    if not result.pipelines:
-        return plan
-    changes = []
-    for change in plan.changes:
-        ids = result.pipelines.get(change.name)
-        if change.section is Section.SCHEDULES and change.action is not Action.DELETE and ids and ids.pipeline_id:
-            change = dataclasses.replace(
-                change, new={**change.new, "pipeline_id": ids.pipeline_id, "job_id": ids.job_id})
-        changes.append(change)
-    return dataclasses.replace(plan, changes=tuple(changes))
+def _object_keys(obj: SharedObjectState) -> set[str]:
+    return {f"name:{obj.name}"} | ({f"alias:{obj.alias}"} if obj.alias else set())

@@ -14,6 +14,7 @@ the apply step's decision, which it makes by reading the state back.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -26,31 +27,26 @@ from databricks.sdk.service.sharing import (
     AuthenticationType,
     IpAccessList,
     PermissionsChange,
-    RecipientInfo,
-    SharedDataObject,
-    SharedDataObjectDataObjectType,
-    SharedDataObjectHistoryDataSharingStatus,
-    SharedDataObjectUpdate,
+    SecurablePropertiesKvPairs,
     SharedDataObjectUpdateAction,
-    ShareInfo,
 )
 
 from shared import metrics
+from shared.provisioning import sdk_convert as convert
 from shared.provisioning.errors import ObjectDoesNotExist, classify_failure
 from shared.provisioning.pipeline_gateway import LakeflowCalls
 from shared.provisioning.pipeline_state import PipelineState, ScheduleState
 from shared.provisioning.plan import MAX_UPDATES_PER_CALL, SELECT
 from shared.provisioning.workspace_state import (
-    TABLE_LIKE_TYPES,
+    OIDC_FEDERATION,
     TOKEN,
     RecipientCreated,
     RecipientState,
     SharedObjectState,
     ShareState,
     WorkspaceState,
-    normalize_comment,
 )
-from shared.share_pack_file.model import SharePackSpec, Strategy
+from shared.share_pack_file.model import FederationPolicySpec, SharePackSpec, Strategy
 
 T = TypeVar("T")
 
@@ -70,6 +66,15 @@ class MetastoreSharing:
     def allows_external_sharing(self) -> bool:
         """Whether open sharing (D2O, a token for a non-Databricks client) is enabled on the metastore."""
         return self.delta_sharing_scope == "INTERNAL_AND_EXTERNAL"
+
+
+@dataclass(frozen=True)
+class TableSharingFacts:
+    """What sharing a table's partitions or change data feed depends on (from ``GET tables/{name}``): its
+    partition columns (`ColumnInfo.partition_index`) and whether ``delta.enableChangeDataFeed`` is on."""
+
+    partition_columns: frozenset[str]
+    change_data_feed: bool
 
 
 @dataclass(frozen=True)
@@ -104,9 +109,23 @@ class WorkspaceGateway(Protocol):
         ...
 
     def update_recipient(
-        self, name: str, *, comment: str | None = None, allowed_ips: frozenset[str] | None = None
+        self, name: str, *, comment: str | None = None, allowed_ips: frozenset[str] | None = None,
+        properties: Mapping[str, str] | None = None,
     ) -> None:
-        """Change a recipient's comment and/or IP access list (None: leave as is; "" or an empty set clears)."""
+        """Change a recipient's comment, IP access list and/or properties (None: leave as is; "" or an empty
+        set clears; properties replace the whole map)."""
+        ...
+
+    def list_federation_policies(self, name: str) -> tuple[FederationPolicySpec, ...]:
+        """Return an OIDC_FEDERATION recipient's federation policies."""
+        ...
+
+    def create_federation_policy(self, name: str, policy: FederationPolicySpec) -> None:
+        """Add a federation policy to an OIDC_FEDERATION recipient."""
+        ...
+
+    def delete_federation_policy(self, name: str, policy: str) -> None:
+        """Remove a federation policy from a recipient."""
         ...
 
     def delete_recipient(self, name: str) -> None:
@@ -130,9 +149,10 @@ class WorkspaceGateway(Protocol):
         ...
 
     def update_share_objects(
-        self, name: str, *, remove: Sequence[SharedObjectState] = (), add: Sequence[SharedObjectState] = ()
+        self, name: str, *, remove: Sequence[SharedObjectState] = (), add: Sequence[SharedObjectState] = (),
+        update: Sequence[SharedObjectState] = (),
     ) -> None:
-        """Remove then add data objects in one call (at most `MAX_UPDATES_PER_CALL` in all)."""
+        """Remove, add and update data objects in one call (at most `MAX_UPDATES_PER_CALL` in all)."""
         ...
 
     def get_share_grantees(self, name: str) -> frozenset[str] | None:
@@ -251,7 +271,13 @@ class DatabricksGateway(LakeflowCalls):
 
     def _list_recipients(self) -> dict[str, RecipientState]:
         infos = self._call("recipients", lambda: list(self._client.recipients.list()))
-        return {state.name: state for state in map(_recipient_state, infos)}
+        return {state.name: self._with_policies(state) for state in map(convert.recipient_state, infos)}
+
+    def _with_policies(self, state: RecipientState) -> RecipientState:
+        """Add an OIDC_FEDERATION recipient's policies (one call each: such recipients are few)."""
+        if state.authentication_type != OIDC_FEDERATION:
+            return state
+        return dataclasses.replace(state, federation_policies=self.list_federation_policies(state.name))
 
     def _list_share_names(self) -> set[str]:
         infos = self._call("shares", lambda: list(self._client.shares.list_shares()))
@@ -267,7 +293,7 @@ class DatabricksGateway(LakeflowCalls):
                 response = self._client.recipients.share_permissions(name, page_token=page_token)
                 for item in response.permissions_out or ():
                     if item.share_name and any(
-                        SELECT in _privileges(a.privileges) for a in item.privilege_assignments or ()
+                        SELECT in convert.privileges(a.privileges) for a in item.privilege_assignments or ()
                     ):
                         shares.append(item.share_name.lower())
                 page_token = response.next_page_token
@@ -279,17 +305,17 @@ class DatabricksGateway(LakeflowCalls):
     def get_recipient(self, name: str) -> RecipientState | None:
         """Return a recipient, or None if it does not exist."""
         info = self._get_or_none(f"recipient '{name}'", lambda: self._client.recipients.get(name))
-        return _recipient_state(info) if info is not None else None
+        return self._with_policies(convert.recipient_state(info)) if info is not None else None
 
     def activation_link(self, name: str) -> str | None:
         """Return a TOKEN recipient's not yet downloaded activation link, or None."""
         info = self._get_or_none(f"recipient '{name}'", lambda: self._client.recipients.get(name))
-        return _activation_link(info) if info is not None else None
+        return convert.activation_link(info) if info is not None else None
 
     def get_share(self, name: str) -> ShareState | None:
         """Return a share with its objects, or None if it does not exist."""
         info = self._get_or_none(f"share '{name}'", lambda: self._client.shares.get(name, include_shared_data=True))
-        return _share_state(info) if info is not None else None
+        return convert.share_state(info) if info is not None else None
 
     def get_share_grantees(self, name: str) -> frozenset[str] | None:
         """Return the recipients holding SELECT on a share, or None if the share does not exist."""
@@ -300,7 +326,7 @@ class DatabricksGateway(LakeflowCalls):
             while True:
                 response = self._client.shares.share_permissions(name, page_token=page_token)
                 for assignment in response.privilege_assignments or ():
-                    if assignment.principal and SELECT in _privileges(assignment.privileges):
+                    if assignment.principal and SELECT in convert.privileges(assignment.privileges):
                         grantees.add(assignment.principal.lower())
                 page_token = response.next_page_token
                 if not page_token:
@@ -309,6 +335,17 @@ class DatabricksGateway(LakeflowCalls):
         return self._get_or_none(f"share '{name}'", read)
 
     # -- reading the catalog and the whole workspace (pre-flight checks, the Databricks sync) -----------
+
+    def table_sharing_facts(self, full_name: str) -> TableSharingFacts | None:
+        """Return a table's partition columns and change data feed setting, or None if it does not exist."""
+        info = self._get_or_none(f"table '{full_name}'", lambda: self._client.tables.get(full_name))
+        if info is None:
+            return None
+        return TableSharingFacts(
+            partition_columns=frozenset((c.name or "").lower() for c in info.columns or ()
+                                        if c.partition_index is not None),
+            change_data_feed=(info.properties or {}).get("delta.enableChangeDataFeed", "").lower() == "true",
+        )
 
     def list_tables(self, catalog: str, schema: str) -> dict[str, str] | None:
         """Return a schema's tables as full name → Unity Catalog table type (``MANAGED``, ``VIEW``...),
@@ -363,7 +400,9 @@ class DatabricksGateway(LakeflowCalls):
             grants = dict(zip(names, pool.map(self.get_share_grantees, names), strict=True))
         return Inventory(
             state=WorkspaceState(
-                recipients={state.name: state for state in map(_recipient_state, recipient_infos)},
+                recipients={
+                    state.name: self._with_policies(state) for state in map(convert.recipient_state, recipient_infos)
+                },
                 # a share deleted between the list and the get is simply gone
                 shares={name: share for name, share in shares.items() if share is not None},
                 grants={name: grantees for name, grantees in grants.items() if grantees is not None},
@@ -383,6 +422,9 @@ class DatabricksGateway(LakeflowCalls):
                 AuthenticationType(recipient.authentication_type),
                 comment=recipient.comment,
                 data_recipient_global_metastore_id=recipient.data_recipient_global_metastore_id,
+                properties_kvpairs=(
+                    SecurablePropertiesKvPairs(properties=dict(recipient.properties)) if recipient.properties else None
+                ),
                 expiration_time=recipient.expiration_time if token else None,
                 ip_access_list=(
                     IpAccessList(allowed_ip_addresses=sorted(recipient.allowed_ips))
@@ -391,17 +433,37 @@ class DatabricksGateway(LakeflowCalls):
                 ),
             ),
         )
-        return RecipientCreated(activation_link=_activation_link(info), databricks_id=info.id)
+        return RecipientCreated(activation_link=convert.activation_link(info), databricks_id=info.id)
 
     def update_recipient(
-        self, name: str, *, comment: str | None = None, allowed_ips: frozenset[str] | None = None
+        self, name: str, *, comment: str | None = None, allowed_ips: frozenset[str] | None = None,
+        properties: Mapping[str, str] | None = None,
     ) -> None:
-        """Change a recipient's comment and/or IP access list (None: leave as is; "" or an empty set clears)."""
+        """Change a recipient's comment, IP access list and/or properties (None: leave as is; "" or an empty
+        set clears; properties replace the whole map, as `RecipientsAPI.update` documents)."""
         ip_list = IpAccessList(allowed_ip_addresses=sorted(allowed_ips)) if allowed_ips is not None else None
+        kvpairs = SecurablePropertiesKvPairs(properties=dict(properties)) if properties is not None else None
         self._call(
             f"recipient '{name}'",
-            lambda: self._client.recipients.update(name, comment=comment, ip_access_list=ip_list),
+            lambda: self._client.recipients.update(name, comment=comment, ip_access_list=ip_list,
+                                                   properties_kvpairs=kvpairs),
         )
+
+    def list_federation_policies(self, name: str) -> tuple[FederationPolicySpec, ...]:
+        """Return an OIDC_FEDERATION recipient's federation policies, by name."""
+        policies = self._call(f"recipient '{name}'",
+                              lambda: list(self._client.recipient_federation_policies.list(name)))
+        return tuple(sorted(map(convert.federation_policy_spec, policies), key=lambda p: p.name))
+
+    def create_federation_policy(self, name: str, policy: FederationPolicySpec) -> None:
+        """Add a federation policy to an OIDC_FEDERATION recipient."""
+        self._call(f"federation policy '{policy.name}' of recipient '{name}'",
+                   lambda: self._client.recipient_federation_policies.create(name, convert.federation_policy(policy)))
+
+    def delete_federation_policy(self, name: str, policy: str) -> None:
+        """Remove a federation policy from a recipient."""
+        self._call(f"federation policy '{policy}' of recipient '{name}'",
+                   lambda: self._client.recipient_federation_policies.delete(name, policy))
 
     def delete_recipient(self, name: str) -> None:
         """Delete a recipient."""
@@ -422,13 +484,15 @@ class DatabricksGateway(LakeflowCalls):
         self._call(f"share '{name}'", lambda: self._client.shares.delete(name))
 
     def update_share_objects(
-        self, name: str, *, remove: Sequence[SharedObjectState] = (), add: Sequence[SharedObjectState] = ()
+        self, name: str, *, remove: Sequence[SharedObjectState] = (), add: Sequence[SharedObjectState] = (),
+        update: Sequence[SharedObjectState] = (),
     ) -> None:
-        """Remove then add data objects in one call (at most `MAX_UPDATES_PER_CALL` in all)."""
-        if len(remove) + len(add) > MAX_UPDATES_PER_CALL:
+        """Remove, add and update data objects in one call (at most `MAX_UPDATES_PER_CALL` in all)."""
+        if len(remove) + len(add) + len(update) > MAX_UPDATES_PER_CALL:
             raise ValueError(f"at most {MAX_UPDATES_PER_CALL} object updates per call")
-        updates = [_object_update(SharedDataObjectUpdateAction.REMOVE, obj) for obj in remove]
-        updates += [_object_update(SharedDataObjectUpdateAction.ADD, obj) for obj in add]
+        updates = [convert.object_update(SharedDataObjectUpdateAction.REMOVE, obj) for obj in remove]
+        updates += [convert.object_update(SharedDataObjectUpdateAction.ADD, obj) for obj in add]
+        updates += [convert.object_update(SharedDataObjectUpdateAction.UPDATE, obj) for obj in update]
         if updates:
             self._call(f"share '{name}'", lambda: self._client.shares.update(name, updates=updates))
 
@@ -449,69 +513,3 @@ class DatabricksGateway(LakeflowCalls):
 def _may_own_pipelines(share_pack: SharePackSpec) -> bool:
     """Whether a pack without pipelines may still remove some: an UPDATE or DELETE of shares."""
     return share_pack.metadata.strategy is not Strategy.NEW and bool(share_pack.shares)
-
-
-def _privileges(privileges: Iterable[object] | None) -> set[str]:
-    return {getattr(p, "value", p) for p in privileges or () if p is not None}  # type: ignore[misc]
-
-
-def _recipient_state(info: RecipientInfo) -> RecipientState:
-    ips = info.ip_access_list.allowed_ip_addresses if info.ip_access_list else None
-    return RecipientState(
-        name=(info.name or "").lower(),
-        authentication_type=info.authentication_type.value if info.authentication_type else "",
-        data_recipient_global_metastore_id=(info.data_recipient_global_metastore_id or "").lower() or None,
-        allowed_ips=frozenset(ips or ()),
-        comment=normalize_comment(info.comment),
-        activated=bool(info.activated),
-        expiration_time=info.expiration_time,
-        databricks_id=info.id,
-    )
-
-
-def _activation_link(info: RecipientInfo) -> str | None:
-    """Return the newest not yet downloaded activation link of a TOKEN recipient."""
-    if info.authentication_type is not AuthenticationType.TOKEN:
-        return None
-    pending = [t.activation_url for t in info.tokens or () if t.activation_url]
-    return pending[-1] if pending else info.activation_url or None
-
-
-def _share_state(info: ShareInfo) -> ShareState:
-    return ShareState(
-        name=(info.name or "").lower(),
-        comment=normalize_comment(info.comment),
-        objects=frozenset(
-            SharedObjectState(
-                name=obj.name.lower(),
-                type=obj.data_object_type.value if obj.data_object_type else "TABLE",
-                shared_as=(obj.shared_as or obj.string_shared_as or "").lower() or None,
-                history=obj.history_data_sharing_status is SharedDataObjectHistoryDataSharingStatus.ENABLED,
-            )
-            for obj in info.objects or ()
-            if obj.name
-        ),
-    )
-
-
-def _object_update(action: SharedDataObjectUpdateAction, obj: SharedObjectState) -> SharedDataObjectUpdate:
-    # A removal names the alias it is shared under, so the right one goes when a table is shared twice.
-    alias = obj.alias if action is SharedDataObjectUpdateAction.REMOVE else obj.shared_as
-    table_like = obj.type in TABLE_LIKE_TYPES
-    history = None
-    if obj.history is not None and action is SharedDataObjectUpdateAction.ADD:
-        history = (
-            SharedDataObjectHistoryDataSharingStatus.ENABLED
-            if obj.history
-            else SharedDataObjectHistoryDataSharingStatus.DISABLED
-        )
-    return SharedDataObjectUpdate(
-        action=action,
-        data_object=SharedDataObject(
-            name=obj.name,
-            data_object_type=SharedDataObjectDataObjectType(obj.type),
-            shared_as=alias if table_like else None,
-            string_shared_as=None if table_like else alias,
-            history_data_sharing_status=history,
-        ),
-    )

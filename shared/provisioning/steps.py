@@ -18,12 +18,10 @@ from shared.provisioning.apply import (
     StepResult,
     apply_data_objects,
     apply_grants,
-    apply_pipelines,
     apply_recipients,
-    apply_schedules,
     apply_shares,
-    hand_over,
 )
+from shared.provisioning.apply_pipelines import apply_pipelines, apply_schedules, hand_over
 from shared.provisioning.gateway import WorkspaceGateway
 from shared.provisioning.plan import Plan, Section, sections_in_order
 from shared.share_pack_file.model import Strategy

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from shared.provisioning.pipeline_state import PipelineState
+from shared.share_pack_file.model import FederationPolicySpec, Partition, partitions_from_list, partitions_to_list
 
 TOKEN = "TOKEN"  # open sharing (D2O): a bearer token delivered through an activation link
 DATABRICKS = "DATABRICKS"  # Databricks-to-Databricks (D2D): identified by the recipient's metastore id
+OIDC_FEDERATION = "OIDC_FEDERATION"  # open sharing (D2O) without a secret: the client's own OIDC tokens
 
 # Object types whose alias is `shared_as` (`<schema>.<table>`, defaulted by the server); other types
 # carry `string_shared_as` or no alias at all.
@@ -60,6 +63,9 @@ class RecipientState:
     activated: bool = False
     expiration_time: int | None = None
     databricks_id: str | None = field(default=None, compare=False)
+    # Custom properties as sorted (key, value) pairs, and the federation policies of an OIDC_FEDERATION one.
+    properties: tuple[tuple[str, str], ...] = ()
+    federation_policies: tuple[FederationPolicySpec, ...] = ()
 
     @property
     def kind(self) -> str:
@@ -74,6 +80,9 @@ class RecipientState:
             "data_recipient_global_metastore_id": self.data_recipient_global_metastore_id,
             "allowed_ips": sorted(self.allowed_ips),
             "comment": self.comment,
+            **({"properties": dict(self.properties)} if self.properties else {}),
+            **({"federation_policies": [p.to_dict() for p in self.federation_policies]}
+               if self.federation_policies else {}),
         }
 
 
@@ -85,6 +94,10 @@ class SharedObjectState:
     type: str = "TABLE"
     shared_as: str | None = None
     history: bool | None = None
+    # What of a table is shared: some partitions only (empty: all), its change data feed, from a version.
+    partitions: tuple[Partition, ...] = ()
+    cdf_enabled: bool | None = None
+    start_version: int | None = None
 
     @property
     def alias(self) -> str | None:
@@ -92,8 +105,22 @@ class SharedObjectState:
         return self.shared_as or default_shared_as(self.name, self.type)
 
     def describe(self) -> dict[str, object]:
-        """Return the object as JSON-able data."""
-        return {"type": self.type, "shared_as": self.shared_as, "history": self.history}
+        """Return the object as JSON-able data (the sharing fields only when set, so older plans read alike)."""
+        described: dict[str, object] = {"type": self.type, "shared_as": self.shared_as, "history": self.history}
+        if self.partitions:
+            described["partitions"] = partitions_to_list(self.partitions)
+        if self.cdf_enabled is not None:
+            described["cdf_enabled"] = self.cdf_enabled
+        if self.start_version is not None:
+            described["start_version"] = self.start_version
+        return described
+
+    @classmethod
+    def from_description(cls, name: str, values: Mapping[str, Any]) -> SharedObjectState:
+        """Rebuild an object from `describe` output."""
+        return cls(name=name, type=values.get("type") or "TABLE", shared_as=values.get("shared_as"),
+                   history=values.get("history"), partitions=partitions_from_list(values.get("partitions")),
+                   cdf_enabled=values.get("cdf_enabled"), start_version=values.get("start_version"))
 
 
 @dataclass(frozen=True)

@@ -51,7 +51,7 @@ def canonical_expiry(value: Any, now: datetime | None = None) -> str:
 class ExpiresOn(fields.Field):
     """When a recipient's access ends: a date or an ISO datetime in UTC, not in the past."""
 
-    json_schema = {"type": "string", "anyOf": [{"format": "date"}, {"format": "date-time"}]}
+    json_shape = {"type": "string", "anyOf": [{"format": "date"}, {"format": "date-time"}]}
 
     def _deserialize(self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any) -> str:
         return canonical_expiry(value)
@@ -60,7 +60,7 @@ class ExpiresOn(fields.Field):
 class GrantExpiries(fields.Field):
     """Recipient name -> when its grant on this share ends; a mapping, or `name=date, name=date` text."""
 
-    json_schema = {"type": ["object", "string"], "additionalProperties": {"type": "string"},
+    json_shape = {"type": ["object", "string"], "additionalProperties": {"type": "string"},
                    "description": "In Excel: name=date, separated by commas."}
 
     def _deserialize(

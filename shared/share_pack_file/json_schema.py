@@ -12,16 +12,8 @@ from typing import Any
 
 from marshmallow import Schema, fields, validate
 
-from shared.share_pack_file.schema import (
-    SHARE_PACK_SCHEMA,
-    Choice,
-    DataObjectField,
-    DataObjectName,
-    DelimitedList,
-    IPv4Network,
-    UnityCatalogName,
-    aliases,
-)
+from shared.share_pack_file.schema import SHARE_PACK_SCHEMA, DataObjectField, aliases
+from shared.share_pack_file.values import Choice, DataObjectName, DelimitedList, IPv4Network, UnityCatalogName
 
 SCHEMA_ID = "https://sharepack-workflow.example.com/sharepack.schema.json"
 
@@ -82,8 +74,8 @@ def _field(field: fields.Field, definitions: dict[str, Any]) -> dict[str, Any]:
 
 
 def _shape(field: fields.Field, definitions: dict[str, Any]) -> dict[str, Any]:
-    if hasattr(field, "json_schema"):  # a field that states its own shape
-        return dict(field.json_schema)
+    if hasattr(field, "json_shape"):  # a field that declares its own shape (`sharing_fields`, `expiry`)
+        return dict(field.json_shape)
     if isinstance(field, fields.Nested):
         return _reference(field.schema, definitions)
     if isinstance(field, fields.List):

@@ -39,14 +39,105 @@ class DataObjectType(StrEnum):
     MODEL = "MODEL"
 
 
+class Authentication(StrEnum):
+    """How a recipient authenticates: a bearer token (D2O), its metastore (D2D), or its own identity provider's
+    OIDC tokens checked by federation policies (open sharing without a secret)."""
+
+    TOKEN = "token"
+    DATABRICKS = "databricks"
+    OIDC_FEDERATION = "oidc_federation"
+
+
+@dataclass(frozen=True)
+class PartitionValueSpec:
+    """One column condition of a shared partition: a literal ``value`` (None: NULL) or the value of the
+    recipient's property ``recipient_property`` (`PartitionValue.recipient_property_key` in databricks-sdk)."""
+
+    name: str
+    value: str | None = None
+    recipient_property: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the file form: ``{column: value}`` or ``{column: {recipient_property: key}}``."""
+        if self.recipient_property is not None:
+            return {self.name: {"recipient_property": self.recipient_property}}
+        return {self.name: self.value}
+
+
+#: A shared partition: the column conditions that all hold (databricks-sdk `Partition.values`).
+Partition = tuple[PartitionValueSpec, ...]
+
+
+def partitions_to_list(partitions: tuple[Partition, ...]) -> list[dict[str, Any]]:
+    """Return partitions in the file form: one mapping of column conditions per partition."""
+    return [{k: v for value in partition for k, v in value.to_dict().items()} for partition in partitions]
+
+
+def partitions_from_list(data: Any) -> tuple[Partition, ...]:
+    """Rebuild partitions from `partitions_to_list` output (trusted, stored by us)."""
+    return tuple(
+        tuple(
+            PartitionValueSpec(column, recipient_property=value["recipient_property"]) if isinstance(value, Mapping)
+            else PartitionValueSpec(column, value=value)
+            for column, value in partition.items()
+        )
+        for partition in data or ()
+    )
+
+
 @dataclass(frozen=True)
 class DataObjectSpec:
-    """One securable in a share: `catalog.schema.table` (or `catalog.schema` for a SCHEMA)."""
+    """One securable in a share: `catalog.schema.table` (or `catalog.schema` for a SCHEMA).
+
+    ``partitions`` limits a table to those partitions; ``cdf_enabled`` shares its change data feed and
+    ``start_version`` the first table version recipients may read (None: the pack does not say).
+    """
 
     name: str
     type: DataObjectType = DataObjectType.TABLE
     shared_as: str | None = None
     history: bool | None = None
+    partitions: tuple[Partition, ...] = ()
+    cdf_enabled: bool | None = None
+    start_version: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the canonical JSON-able form."""
+        return {"name": self.name, "type": self.type.value, "shared_as": self.shared_as, "history": self.history,
+                "partitions": partitions_to_list(self.partitions), "cdf_enabled": self.cdf_enabled,
+                "start_version": self.start_version}
+
+    @classmethod
+    def from_dict(cls, o: Mapping[str, Any]) -> DataObjectSpec:
+        """Rebuild a data object from `to_dict()` output."""
+        return cls(name=o["name"], type=DataObjectType(o.get("type") or DataObjectType.TABLE),
+                   shared_as=o.get("shared_as"), history=o.get("history"),
+                   partitions=partitions_from_list(o.get("partitions")), cdf_enabled=o.get("cdf_enabled"),
+                   start_version=o.get("start_version"))
+
+
+@dataclass(frozen=True)
+class FederationPolicySpec:
+    """An OIDC federation policy of an ``oidc_federation`` recipient: tokens from ``issuer`` whose
+    ``subject_claim`` is ``subject`` and whose audience is one of ``audiences`` may read its shares."""
+
+    name: str
+    issuer: str
+    subject_claim: str
+    subject: str
+    audiences: tuple[str, ...] = ()
+    comment: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the canonical JSON-able form."""
+        return {"name": self.name, "issuer": self.issuer, "subject_claim": self.subject_claim,
+                "subject": self.subject, "audiences": list(self.audiences), "comment": self.comment}
+
+    @classmethod
+    def from_dict(cls, p: Mapping[str, Any]) -> FederationPolicySpec:
+        """Rebuild a policy from `to_dict()` output."""
+        return cls(name=p["name"], issuer=p["issuer"], subject_claim=p["subject_claim"], subject=p["subject"],
+                   audiences=tuple(p.get("audiences") or ()), comment=p.get("comment"))
 
 
 @dataclass(frozen=True)
@@ -61,6 +152,17 @@ class RecipientSpec:
     comment: str | None = None
     token_expiry_days: int | None = None
     expires_on: str | None = None  # canonical date or UTC datetime (`shared.share_pack_file.expiry`)
+    # Sharing fields beyond the anchors (None / empty: the pack does not say).
+    properties: Mapping[str, str] = field(default_factory=dict)
+    authentication: Authentication | None = None
+    federation_policies: tuple[FederationPolicySpec, ...] = ()
+
+    @property
+    def authenticates_by(self) -> Authentication:
+        """How the recipient authenticates: as declared, else what its type implies."""
+        if self.authentication is not None:
+            return self.authentication
+        return Authentication.DATABRICKS if self.type is RecipientType.D2D else Authentication.TOKEN
 
 
 @dataclass(frozen=True)
@@ -186,6 +288,9 @@ class SharePackSpec:
                     "comment": r.comment,
                     "token_expiry_days": r.token_expiry_days,
                     "expires_on": r.expires_on,
+                    "properties": dict(r.properties),
+                    "authentication": r.authentication.value if r.authentication else None,
+                    "federation_policies": [p.to_dict() for p in r.federation_policies],
                 }
                 for r in self.recipients
             ],
@@ -194,10 +299,7 @@ class SharePackSpec:
                     "name": s.name,
                     "comment": s.comment,
                     "recipients": list(s.recipients),
-                    "data_objects": [
-                        {"name": o.name, "type": o.type.value, "shared_as": o.shared_as, "history": o.history}
-                        for o in s.data_objects
-                    ],
+                    "data_objects": [o.to_dict() for o in s.data_objects],
                     "expires_on": dict(s.expires_on),
                 }
                 for s in self.shares
@@ -230,6 +332,10 @@ class SharePackSpec:
                     comment=r.get("comment"),
                     token_expiry_days=r.get("token_expiry_days"),
                     expires_on=r.get("expires_on"),
+                    properties=dict(r.get("properties") or {}),
+                    authentication=Authentication(r["authentication"]) if r.get("authentication") else None,
+                    federation_policies=tuple(FederationPolicySpec.from_dict(p) for p in r.get("federation_policies")
+                                              or ()),
                 )
                 for r in data.get("recipient") or ()
             ),
@@ -238,15 +344,7 @@ class SharePackSpec:
                     name=s["name"],
                     comment=s.get("comment"),
                     recipients=tuple(s.get("recipients") or ()),
-                    data_objects=tuple(
-                        DataObjectSpec(
-                            name=o["name"],
-                            type=DataObjectType(o.get("type") or DataObjectType.TABLE),
-                            shared_as=o.get("shared_as"),
-                            history=o.get("history"),
-                        )
-                        for o in s.get("data_objects") or ()
-                    ),
+                    data_objects=tuple(DataObjectSpec.from_dict(o) for o in s.get("data_objects") or ()),
                     expires_on=dict(s.get("expires_on") or {}),
                 )
                 for s in data.get("share") or ()

@@ -40,9 +40,9 @@ from shared.share_pack_file.schema import (
     aliases,
     aliases_of,
     field_names,
-    split_delimited,
 )
 from shared.share_pack_file.validate import unknown_field_message
+from shared.share_pack_file.values import split_delimited
 
 # Sheet names as written (lowercase, spaces as underscores, without a trailing "s") → the sheet's role.
 _SHEET_ROLES = {

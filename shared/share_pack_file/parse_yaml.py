@@ -33,7 +33,8 @@ from ruamel.yaml.resolver import VersionedResolver, implicit_resolvers
 from ruamel.yaml.tag import Tag
 
 from shared.share_pack_file.issues import Findings, Path, echo
-from shared.share_pack_file.schema import WrittenFloat, WrittenInt, aliases_of
+from shared.share_pack_file.schema import aliases_of
+from shared.share_pack_file.values import WrittenFloat, WrittenInt
 
 # Share packs nest about five levels deep; these bounds are far above that and far below a crash.
 MAX_FLOW_DEPTH = 500

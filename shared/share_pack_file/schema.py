@@ -9,24 +9,42 @@ cross references, duplicates, quotas) live in `validate.py`.
 
 from __future__ import annotations
 
-import ipaddress
-import math
-import re
-import unicodedata
 from collections.abc import Mapping
 from functools import cache
 from typing import Any
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
-from shared.share_pack_file.cron import CONTINUOUS, CronError, check_time_zone, to_quartz
 from shared.share_pack_file.expiry import ExpiresOn, GrantExpiries
 from shared.share_pack_file.issues import echo
-from shared.share_pack_file.model import DataObjectSpec, DataObjectType, RecipientType, ScdType, Strategy
+from shared.share_pack_file.model import (
+    Authentication,
+    DataObjectSpec,
+    DataObjectType,
+    RecipientType,
+    Strategy,
+)
+from shared.share_pack_file.sharing_fields import FederationPolicies, Partitions, Properties
+from shared.share_pack_file.values import (
+    MAX_NAME_LENGTH,
+    Choice,
+    DataObjectName,
+    DelimitedList,
+    Email,
+    FreeText,
+    IPv4Network,
+    ScdChoice,
+    Schedule,
+    SharingIdentifier,
+    Tags,
+    Text,
+    TimeZone,
+    UnityCatalogName,
+    WholeNumber,
+    WorkspaceUrl,
+    check_name_form,
+)
 
-# Unity Catalog object names: at most 255 characters, without '.', space, '/', ASCII control characters
-# (00-1F hex) or DEL (7F hex); https://docs.databricks.com/en/sql/language-manual/sql-ref-names.html
-MAX_NAME_LENGTH = 255
 MAX_ALLOWED_IPS = 100
 # A share's lists, bounded before their items are checked: every Unity Catalog per-share quota added up
 # (1,000 tables and views, 500 schemas, 1,000 volumes, 1,000 models), and ten times the design scale's 1,000
@@ -36,9 +54,6 @@ MAX_SHARE_RECIPIENTS = 10_000
 # Key columns, notification addresses: a pipeline has a handful.
 MAX_LIST_ITEMS = 100
 TOKEN_EXPIRY_DAYS = (1, 365)
-# An address is at most 254 characters: the 256-octet path limit of RFC 5321 (section 4.5.3.1.3) less "<>".
-MAX_EMAIL_LENGTH = 254
-MAX_URL_LENGTH = 2048
 # Free text (comments, descriptions): the default of the `max_comment_chars` setting. Databricks documents
 # no limit for share and recipient comments; this one keeps every stored and echoed comment small.
 DEFAULT_MAX_COMMENT_CHARS = 4096
@@ -54,219 +69,7 @@ UNKNOWN_FIELD = "Unknown field."
 NOT_A_MAPPING = "Invalid input type."
 REQUIRED = fields.Field.default_error_messages["required"]
 
-# One identifier part as Unity Catalog accepts it: no '.', space, '/', ASCII control characters or DEL; and
-# as this service stores it: no C1 control characters or lone surrogates either (see `check_characters`).
-_PART = r"[^. /\x00-\x1f\x7f-\x9f\ud800-\udfff]{1,255}"
-_FORBIDDEN_NAME_CHARS = re.compile(r"[. /\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 _SHARED_AS_PART = r"[A-Za-z0-9_]{1,255}"
-
-# Every text field is stored (PostgreSQL text cannot hold NUL: https://www.postgresql.org/docs/current/
-# datatype-character.html), encoded as UTF-8 (which has no lone surrogates), shown on screens and in logs,
-# and sent to Databricks. The other C0 controls, DEL and the C1 controls are invisible there and can rewrite
-# a terminal (ESC sequences), so they are refused everywhere. Free text (comments, descriptions) keeps tab,
-# line feed and carriage return: multi-line comments are YAML block scalars or Alt+Enter in an Excel cell.
-_CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
-_CONTROL_CHARACTERS_IN_FREE_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
-
-
-def check_characters(value: str, *, free_text: bool = False) -> str:
-    """Return `value`, or raise if it holds a character no text field may hold (see `_CONTROL_CHARACTERS`)."""
-    found = (_CONTROL_CHARACTERS_IN_FREE_TEXT if free_text else _CONTROL_CHARACTERS).search(value)
-    if found:
-        raise ValidationError(f"Must not contain the control character {echo(found.group())} (character "
-                              f"{found.start() + 1}); remove it.")
-    return value
-
-
-class WrittenInt(int):
-    """An integer that remembers the text written, so a text field reads `0x7A69` as "0x7A69", not "31337"."""
-
-    written: str
-
-
-class WrittenFloat(float):
-    """A float that remembers the text written (`1e3` stays "1e3" in a text field)."""
-
-    written: str
-
-
-def written_text(value: Any) -> str:
-    """Return the text a number was written as (its YAML source, or its decimal form)."""
-    return getattr(value, "written", None) or str(value)
-
-
-def check_name_form(value: str) -> str:
-    """Return `value`, or raise if its normalised form (NFC, case folded: how names are compared and stored)
-    is longer than `MAX_NAME_LENGTH`, or it holds an invisible format character (Unicode category Cf: bidi
-    overrides and isolates, zero-width spaces and joiners), which would make two names look alike or show a
-    name reversed (https://unicode.org/reports/tr36/#Bidirectional_Text_Spoofing)."""
-    folded = unicodedata.normalize("NFC", value).casefold()
-    longest = max(len(folded), len(value.lower()))
-    if longest > MAX_NAME_LENGTH:
-        raise ValidationError(f"Must be at most {MAX_NAME_LENGTH} characters once lower-cased (has {longest:,}).")
-    for position, char in enumerate(value, start=1):
-        if unicodedata.category(char) == "Cf":
-            raise ValidationError(f"Must not contain the invisible character U+{ord(char):04X} "
-                                  f"({unicodedata.name(char, 'format character')}, character {position}).")
-    return value
-
-
-class UnityCatalogName(validate.Validator):
-    """Refuse share and recipient names Unity Catalog refuses (see `MAX_NAME_LENGTH`), and names that would
-    show as another name (see `check_name_form`)."""
-
-    pattern = rf"^{_PART}$"
-
-    def __call__(self, value: str) -> str:
-        if not value:
-            raise ValidationError("Must not be empty.")
-        if len(value) > MAX_NAME_LENGTH:
-            raise ValidationError(f"Must be at most {MAX_NAME_LENGTH} characters (has {len(value)}).")
-        bad = _FORBIDDEN_NAME_CHARS.search(value)
-        if bad:
-            char = {".": "'.'", " ": "a space", "/": "'/'"}.get(bad.group(), "a control character")
-            raise ValidationError(f"Must not contain {char} (Unity Catalog refuses it in names).")
-        return check_name_form(value)
-
-
-class DataObjectName(validate.Validator):
-    """Accept `catalog.schema` or `catalog.schema.object`, each part a name Unity Catalog accepts."""
-
-    pattern = rf"^{_PART}\.{_PART}(\.{_PART})?$"
-    _match = re.compile(pattern).fullmatch
-
-    def __call__(self, value: str) -> str:
-        if not self._match(value):
-            raise ValidationError(
-                f"'{echo(value)}' is not a data object name: write catalog.schema.table (catalog.schema for a "
-                "SCHEMA), each part without spaces, '/' or control characters."
-            )
-        if not value.isascii():
-            for part in value.split("."):
-                check_name_form(part)
-        return value
-
-
-class SharingIdentifier(validate.Regexp):
-    """A D2D recipient's metastore sharing identifier, `cloud:region:uuid`."""
-
-    def __init__(self) -> None:
-        super().__init__(
-            r"^(aws|azure|gcp):[a-z0-9-]+:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$",
-            flags=re.IGNORECASE,
-            error="Must be a sharing identifier cloud:region:uuid (cloud is aws, azure or gcp), "
-            "e.g. azure:westeurope:1b2c3d4e-0000-4a5b-8c9d-0123456789ab.",
-        )
-
-
-class Text(fields.String):
-    """A string without control characters; numbers are taken as their text, because `project_name: 2024`
-    or an Excel number cell means the characters the requestor typed."""
-
-    free_text = False
-
-    def _deserialize(self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any) -> str:
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            value = written_text(value)
-        return check_characters(super()._deserialize(value, attr, data, **kwargs), free_text=self.free_text)
-
-
-class FreeText(Text):
-    """A comment or description: may span lines (tab, line feed, carriage return); its length is bounded
-    by the `max_comment_chars` setting when the pack is validated."""
-
-    free_text = True
-
-
-class Email(fields.Email):
-    """An e-mail address of at most `MAX_EMAIL_LENGTH` characters, without control characters."""
-
-    def _deserialize(self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any) -> str:
-        if isinstance(value, str):
-            check_characters(value)
-            if len(value) > MAX_EMAIL_LENGTH:
-                raise ValidationError(f"Must be at most {MAX_EMAIL_LENGTH} characters (has {len(value):,}).")
-        return super()._deserialize(value, attr, data, **kwargs)
-
-
-class WorkspaceUrl(fields.Url):
-    """An http(s) URL of at most `MAX_URL_LENGTH` characters, without control characters."""
-
-    def _deserialize(self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any) -> str:
-        if isinstance(value, str):
-            check_characters(value)
-            if len(value) > MAX_URL_LENGTH:
-                raise ValidationError(f"Must be at most {MAX_URL_LENGTH} characters (has {len(value):,}).")
-        return super()._deserialize(value, attr, data, **kwargs)
-
-
-class Choice(fields.Field):
-    """A StrEnum member written in any letter case (`new`, `New`, `NEW`)."""
-
-    def __init__(self, enum: type[Any], **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.enum = enum
-        self.choices = tuple(member.value for member in enum)
-
-    def _deserialize(self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any) -> Any:
-        if isinstance(value, str):
-            member = self.enum.__members__.get(value.strip().upper())
-            if member is not None:
-                return member
-        raise ValidationError(f"Must be one of {', '.join(self.choices)} (got '{echo(value)}').")
-
-
-class WholeNumber(fields.Integer):
-    """An integer; also accepts `90.0` and `"90"` (how Excel cells arrive), never `true` or `90.5`."""
-
-    def _deserialize(self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any) -> int:
-        if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
-            raise self.make_error("invalid", input=value)
-        if isinstance(value, str) and not value.strip().isdigit():
-            raise self.make_error("invalid", input=value)
-        return super()._deserialize(value, attr, data, **kwargs)
-
-
-class IPv4Network(fields.Field):
-    """One IPv4 address or CIDR, normalised to its text (Delta Sharing IP access lists are IPv4 only)."""
-
-    pattern = r"^\d{1,3}(\.\d{1,3}){3}(/\d{1,2})?$"
-
-    def _deserialize(self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any) -> str:
-        if not isinstance(value, str):
-            raise ValidationError("Must be an IPv4 address or CIDR as text.")
-        try:
-            network = ipaddress.ip_network(value.strip(), strict=False)
-        except ValueError:
-            raise ValidationError(
-                f"'{echo(value)}' is not an IPv4 address or CIDR (e.g. 203.0.113.7 or 10.0.0.0/16)."
-            ) from None
-        if network.version != 4:
-            raise ValidationError(f"'{echo(value)}' is IPv6; Delta Sharing IP access lists accept IPv4 only.")
-        return value.strip()
-
-
-def split_delimited(text: str) -> list[str]:
-    """Split one cell of items separated by commas or new lines, dropping blanks."""
-    return [item for item in (part.strip() for part in re.split(r"[,\n]", text)) if item]
-
-
-class DelimitedList(fields.List):
-    """A list, or one string of items separated by commas or new lines (how Excel cells and the original
-    system's sheets hold lists), of at most `max_items` items: counted before any item is checked, so one
-    line of a hundred thousand bad items costs one message, not a hundred thousand checks."""
-
-    def __init__(self, inner: fields.Field, *, max_items: int, **kwargs: Any) -> None:
-        super().__init__(inner, **kwargs)
-        self.max_items = max_items
-
-    def _deserialize(self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any) -> list:
-        if isinstance(value, str):
-            value = split_delimited(value)
-        if isinstance(value, list) and len(value) > self.max_items:
-            raise ValidationError(f"At most {self.max_items:,} items (has {len(value):,}).")
-        return super()._deserialize(value, attr, data, **kwargs)
-
 
 class _BaseSchema(Schema):
     error_messages = {"unknown": UNKNOWN_FIELD, "type": NOT_A_MAPPING}
@@ -290,6 +93,13 @@ class DataObjectSchema(_BaseSchema):
         metadata={"description": "The name recipients see: schema.name (a schema name for a SCHEMA)."},
     )
     history = fields.Boolean(metadata={"description": "Share the table history (time travel, CDF)."})
+    partitions = Partitions(metadata={"description": "TABLE only: the partitions to share, each {column: value} "
+                                      "or {column: {recipient_property: key}}. In Excel: region=EU, year=2024; "
+                                      "country=CURRENT_RECIPIENT().country"})
+    cdf_enabled = fields.Boolean(metadata={"description": "TABLE only: share the change data feed (the table "
+                                           "needs delta.enableChangeDataFeed)."})
+    start_version = WholeNumber(validate=validate.Range(min=0), metadata={
+        "description": "TABLE only, with history: the first table version recipients may read."})
 
 
 def load_flat(schema: Schema, value: Mapping[str, Any]) -> dict[str, Any]:
@@ -357,11 +167,19 @@ class DataObjectField(fields.Field):
         if shared_as is not None and shared_as.count(".") + 1 != parts - 1:
             example = "a schema name" if parts == 2 else "schema.name"
             raise ValidationError({"shared_as": [f"For a {kind.value} write {example} (got '{echo(shared_as)}')."]})
+        table_only = [key for key in ("partitions", "cdf_enabled", "start_version") if key in loaded]
+        if table_only and kind is not DataObjectType.TABLE:
+            raise ValidationError({table_only[0]: [f"Only a TABLE has '{table_only[0]}' (this is a {kind.value})."]})
+        if loaded.get("start_version") is not None and loaded.get("history") is False:
+            raise ValidationError({"start_version": ["'start_version' needs the history shared (history: true)."]})
         return DataObjectSpec(
             name=name.lower(),
             type=kind,
             shared_as=shared_as.lower() if shared_as else None,
             history=loaded.get("history"),
+            partitions=loaded.get("partitions", ()),
+            cdf_enabled=loaded.get("cdf_enabled"),
+            start_version=loaded.get("start_version"),
         )
 
 
@@ -439,6 +257,14 @@ class RecipientSchema(_BaseSchema):
     )
     expires_on = ExpiresOn(metadata={"description": "When all its access ends and is revoked: a date (00:00 "
                                      "UTC) or an ISO datetime in UTC."})
+    properties = Properties(metadata={"description": "Properties (key: value; in Excel key=value, key=value), e.g. "
+                                      "for CURRENT_RECIPIENT() views and partitions shared by recipient property."})
+    authentication = Choice(Authentication, metadata={
+        "description": "token (D2O default), databricks (D2D) or oidc_federation (D2O without a secret)."})
+    federation_policies = FederationPolicies(metadata={
+        "description": "oidc_federation only: OIDC policies with name, issuer (https), subject_claim (oid, azp, "
+                       "groups or sub), subject, audiences. In Excel: name=..., issuer=..., subject_claim=..., "
+                       "subject=..., audiences=a b; next policy"})
 
 
 class ShareSchema(_BaseSchema):
@@ -461,61 +287,6 @@ class ShareSchema(_BaseSchema):
     )
     expires_on = GrantExpiries(metadata={"description": "Recipient name: when its grant on this share ends and "
                                          "is revoked (a date, 00:00 UTC, or an ISO datetime in UTC)."})
-
-
-class Schedule(Text):
-    """``continuous``, or a cron expression (Quartz, or Unix converted to Quartz) as Databricks Jobs reads it."""
-
-    def _deserialize(self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any) -> str:
-        text = super()._deserialize(value, attr, data, **kwargs).strip()
-        if text.lower() == CONTINUOUS:
-            return CONTINUOUS
-        try:
-            return to_quartz(text)
-        except CronError as exc:
-            raise ValidationError(str(exc)) from None
-
-
-class TimeZone(Text):
-    """An IANA time zone id, as the Jobs schedule's ``timezone_id`` needs."""
-
-    def _deserialize(self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any) -> str:
-        try:
-            return check_time_zone(super()._deserialize(value, attr, data, **kwargs).strip())
-        except CronError as exc:
-            raise ValidationError(str(exc)) from None
-
-
-class ScdChoice(fields.Field):
-    """1, 2 or full_refresh (numbers may arrive as numbers or text)."""
-
-    def _deserialize(self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any) -> ScdType:
-        if isinstance(value, float) and not math.isfinite(value):
-            raise ValidationError(f"Must be 1, 2 or full_refresh (got '{value}').")
-        text = str(int(value)) if isinstance(value, int | float) and not isinstance(value, bool) else str(value)
-        text = text.strip().lower().replace(" ", "_").removeprefix("scd").strip("_")
-        try:
-            return ScdType(text)
-        except ValueError:
-            raise ValidationError(f"Must be 1, 2 or full_refresh (got '{value}').") from None
-
-
-class Tags(fields.Field):
-    """A mapping of tag names to values, or one ``key=value, key=value`` text (an Excel cell)."""
-
-    def _deserialize(
-        self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any
-    ) -> dict[str, str]:
-        if isinstance(value, str):
-            pairs = [item.partition("=") for item in split_delimited(value)]
-            if any(not sep or not key.strip() for key, sep, _ in pairs):
-                raise ValidationError("Write tags as key=value, separated by commas.")
-            value = {key.strip(): item.strip() for key, _, item in pairs}
-        if not isinstance(value, Mapping) or any(isinstance(v, Mapping | list) for v in value.values()):
-            raise ValidationError("Must be a mapping of tag names to values.")
-        if len(value) > 25:  # pipelines accept at most 25 tags (databricks-sdk CreatePipeline.tags)
-            raise ValidationError(f"At most 25 tags (has {len(value)}).")
-        return {str(key): str(item) for key, item in value.items()}
 
 
 class PipelineSchema(_BaseSchema):

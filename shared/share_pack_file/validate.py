@@ -21,6 +21,7 @@ from shared.share_pack_file.expiry import check_grant_expiries
 from shared.share_pack_file.issues import Findings, Path, echo
 from shared.share_pack_file.limits import FormatLimits
 from shared.share_pack_file.model import (
+    Authentication,
     DataObjectSpec,
     DataObjectType,
     Metadata,
@@ -116,6 +117,7 @@ def validate_share_pack(
         for index, recipient in enumerate(recipients):
             if recipient and recipient.get("name") and recipient["name"].lower() not in used:
                 findings.warn(("recipient", index), f"Recipient '{recipient['name']}' is not used by any share.")
+        _check_property_partitions(recipients, shares, findings)
 
     if findings.has_errors or metadata is None:
         return None
@@ -297,11 +299,38 @@ def _check_recipient(
         if "token_expiry_days" in recipient:
             findings.warn((*path, "token_expiry_days"), "'token_expiry_days' applies only to D2O recipients; "
                           "it is ignored for D2D.")
+    _check_authentication(given, recipient, path, findings)
     for index, network in enumerate(recipient.get("allowed_ips", []) if "allowed_ips" not in messages else []):
         if network.endswith("/0"):
             findings.warn((*path, "allowed_ips", index), f"'{network}' allows access from any address; the IP "
                           "access list then restricts nothing.")
     return recipient
+
+
+def _check_authentication(
+    given: Mapping[str, Any], recipient: Mapping[str, Any], path: Path, findings: Findings
+) -> None:
+    """How a recipient authenticates must fit its type; federation policies need ``oidc_federation``.
+
+    Databricks accepts an IP access list on TOKEN recipients only (RecipientInfo.ip_access_list).
+    """
+    kind, auth = recipient.get("type"), recipient.get("authentication")
+    allowed = {RecipientType.D2D: (Authentication.DATABRICKS,),
+               RecipientType.D2O: (Authentication.TOKEN, Authentication.OIDC_FEDERATION)}.get(kind, ())
+    if auth is not None and allowed and auth not in allowed:
+        findings.error((*path, "authentication"), f"A {kind.value} recipient authenticates by "
+                       f"{' or '.join(a.value for a in allowed)}, not {auth.value}.")
+    if recipient.get("federation_policies") and auth is not Authentication.OIDC_FEDERATION:
+        findings.error((*path, "federation_policies"), "'federation_policies' are only for recipients with "
+                       "authentication: oidc_federation.")
+    if auth is Authentication.OIDC_FEDERATION:
+        if "federation_policies" not in given:
+            findings.warn((*path, "authentication"), "An oidc_federation recipient without 'federation_policies' "
+                          "cannot read its shares until a policy is added.")
+        for name in ("allowed_ips", "token_expiry_days"):
+            if given.get(name):
+                findings.error((*path, name), f"'{name}' is only for token recipients (oidc_federation has no "
+                               "bearer token).")
 
 
 def _check_share(
@@ -358,6 +387,25 @@ def _check_data_objects(objects: list[DataObjectSpec], path: Path, findings: Fin
                            f"{count}. Split it into several shares.")
 
 
+def _check_property_partitions(
+    recipients: list[dict[str, Any]], shares: list[dict[str, Any]], findings: Findings
+) -> None:
+    """Warn when a partition shared by recipient property meets a grantee without that property: the
+    grantee then sees none of that partition's rows."""
+    properties = {r["name"].lower(): r.get("properties", {}) for r in recipients
+                  if r and isinstance(r.get("name"), str)}
+    for i, share in enumerate(shares):
+        for j, data_object in enumerate(share.get("data_objects", []) if share else []):
+            if not isinstance(data_object, DataObjectSpec):
+                continue  # it failed to load, and its errors are reported
+            keys = {v.recipient_property for p in data_object.partitions for v in p if v.recipient_property}
+            lacking = sorted(f"{grantee} ({', '.join(sorted(keys - set(properties.get(grantee, {}))))})"
+                             for grantee in share.get("recipients", ()) if keys - set(properties.get(grantee, {})))
+            if lacking and not all(key.lower().startswith("databricks.") for key in keys):
+                findings.warn(("share", i, "data_objects", j, "partitions"), "Shared by recipient property, but "
+                              f"these recipients lack it and will see none of it: {', '.join(lacking)}.")
+
+
 def _check_duplicates(items: list[dict[str, Any]], section: str, findings: Findings) -> None:
     first: dict[str, int] = {}
     for index, item in enumerate(items):
@@ -382,6 +430,9 @@ def _build_recipient(item: dict[str, Any], deleting: bool) -> RecipientSpec:
         comment=item.get("comment"),
         token_expiry_days=item.get("token_expiry_days"),
         expires_on=item.get("expires_on"),
+        properties=item.get("properties", {}),
+        authentication=item.get("authentication"),
+        federation_policies=tuple(item.get("federation_policies", ())),
     )
 
 

@@ -30,6 +30,7 @@ from shared.share_pack_file.schema import (
     ShareSchema,
     field_names,
 )
+from shared.share_pack_file.sharing_fields import CELL_WRITERS
 
 
 def to_yaml(share_pack: SharePackSpec) -> str:
@@ -70,7 +71,7 @@ def to_excel(share_pack: SharePackSpec) -> bytes:
     recipient_columns = field_names(RecipientSchema())
     recipient_sheet = workbook.create_sheet("recipient")
     _write_rows(recipient_sheet, recipient_columns, [
-        tuple(_cell(recipient[name]) for name in recipient_columns) for recipient in canonical["recipient"]
+        tuple(_cell(recipient[name], name) for name in recipient_columns) for recipient in canonical["recipient"]
     ])
     _choices(recipient_sheet, [member.value for member in RecipientType], _column_range(recipient_columns, "type"))
 
@@ -82,7 +83,7 @@ def to_excel(share_pack: SharePackSpec) -> bytes:
     object_columns = (SHARE_COLUMN, *field_names(DataObjectSchema()))
     object_sheet = workbook.create_sheet(DATA_OBJECTS_SHEET)
     _write_rows(object_sheet, object_columns, [
-        (share["name"], *(_cell(item[name]) for name in object_columns[1:]))
+        (share["name"], *(_cell(item[name], name) for name in object_columns[1:]))
         for share in canonical["share"]
         for item in share["data_objects"]
     ])
@@ -101,7 +102,10 @@ def to_excel(share_pack: SharePackSpec) -> bytes:
 
 
 def _compact(mapping: dict[str, Any]) -> dict[str, Any]:
-    return {key: value for key, value in mapping.items() if value is not None and value != [] and value != {}}
+    compact = {key: value for key, value in mapping.items() if value is not None and value != [] and value != {}}
+    if "federation_policies" in compact:  # a policy's unset comment is left out too
+        compact["federation_policies"] = [_compact(policy) for policy in compact["federation_policies"]]
+    return compact
 
 
 def _short_data_object(item: dict[str, Any]) -> str | dict[str, Any]:
@@ -109,8 +113,11 @@ def _short_data_object(item: dict[str, Any]) -> str | dict[str, Any]:
     return written["name"] if len(written) == 1 else written
 
 
-def _cell(value: Any) -> Any:
-    """One Excel cell: a list as comma-separated text, tags as ``key=value, key=value``."""
+def _cell(value: Any, name: str = "") -> Any:
+    """One Excel cell: a list as comma-separated text, tags as ``key=value, key=value`` (the sharing fields
+    as `sharing_fields.CELL_WRITERS` writes them)."""
+    if name in CELL_WRITERS:
+        return CELL_WRITERS[name](value) if value else None
     if isinstance(value, list):
         return ", ".join(value) or None
     if isinstance(value, dict):

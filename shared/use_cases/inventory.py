@@ -31,12 +31,14 @@ from shared.provisioning.errors import ProvisioningError
 from shared.provisioning.gateway import Inventory
 from shared.provisioning.workspace_state import (
     DATABRICKS,
+    OIDC_FEDERATION,
     RecipientState,
     SharedObjectState,
     ShareState,
     default_shared_as,
 )
 from shared.share_pack_file.model import (
+    Authentication,
     DataObjectSpec,
     DataObjectType,
     Metadata,
@@ -259,16 +261,19 @@ def _data_object(obj: SharedObjectState) -> DataObjectSpec | None:
         return None
     alias = obj.shared_as if obj.shared_as != default_shared_as(obj.name, obj.type) else None
     return DataObjectSpec(name=obj.name, type=DataObjectType(obj.type), shared_as=alias,
-                          history=True if obj.history else None)
+                          history=True if obj.history else None, partitions=obj.partitions,
+                          cdf_enabled=True if obj.cdf_enabled else None, start_version=obj.start_version)
 
 
 def _recipient_spec(entry: RecipientEntry, warnings: list[str]) -> RecipientSpec:
     state = entry.state
     name = state.name
+    properties = dict(state.properties)
     if state.authentication_type == DATABRICKS:
         return RecipientSpec(name=name, type=RecipientType.D2D, metastore_id=state.data_recipient_global_metastore_id,
-                             comment=state.comment)
-    if state.authentication_type != "TOKEN":
+                             comment=state.comment, properties=properties)
+    oidc = state.authentication_type == OIDC_FEDERATION
+    if state.authentication_type != "TOKEN" and not oidc:
         warnings.append(f"recipient {name}: authentication type {state.authentication_type} cannot be written in "
                         "a share pack; it is written as D2O, which an upload would refuse as a change of type")
     email = entry.owner.contact_email
@@ -280,7 +285,9 @@ def _recipient_spec(entry: RecipientEntry, warnings: list[str]) -> RecipientSpec
         warnings.append(f"recipient {name}: its token expires at {entry.token_expires_at.isoformat()}; a share "
                         "pack sets a token's lifetime only when it creates the recipient, so it is not written")
     return RecipientSpec(name=name, type=RecipientType.D2O, email=email, allowed_ips=tuple(sorted(state.allowed_ips)),
-                         comment=state.comment)
+                         comment=state.comment, properties=properties,
+                         authentication=Authentication.OIDC_FEDERATION if oidc else None,
+                         federation_policies=state.federation_policies)
 
 
 def _metadata(

@@ -7,8 +7,8 @@ and queues what these functions decide.
 
 A rollback to configuration N stores N's pack as an UPDATE (what N had is re-created or restored
 exactly, IP lists and comments included) plus a DELETE of what later configurations added that N did not
-have (stored as `shared.provisioning.rollback` says; planned by `make_rollback_plan`). Its plan is
-made against the workspace when the rollback is asked for, so it can be shown before it is confirmed and
+have (stored as `shared.provisioning.rollback` says; planned by `shared.provisioning.diff.make_rollback_plan`).
+Its plan is made against the workspace when the rollback is asked for, so it can be shown before it is confirmed and
 stored (marked `PLAN_PREVIEW`) for `GET .../plan` at once; the worker plans again when it applies it,
 since the workspace may change in between. A workspace that cannot be read within the budget leaves the
 plan to the worker, with a warning.

@@ -12,8 +12,8 @@ from shared.access.ownership import ProjectScope
 from shared.errors import ConfigurationError, ServiceUnavailable
 from shared.logging import get_logger
 from shared.preflight import CatalogReader, PreflightReport, preflight
+from shared.provisioning.diff import make_plan
 from shared.provisioning.errors import ProvisioningError
-from shared.provisioning.plan import make_plan
 from shared.share_pack_file import Issue, SharePackSpec
 from shared.use_cases.submit import Upload, UploadRules, file_findings
 

@@ -21,7 +21,7 @@ from api.input_guard import check_fields, check_json_body
 from shared.errors import InvalidInput, PayloadTooLarge, UnsupportedMediaType
 from shared.share_pack_file import parse_share_pack
 from shared.share_pack_file.cron import CronError, check_time_zone, to_quartz
-from shared.share_pack_file.schema import DataObjectName, UnityCatalogName
+from shared.share_pack_file.values import DataObjectName, UnityCatalogName
 from tests.unit.share_pack_file.conftest import document_sheets, valid_document, workbook_bytes, yaml_bytes
 
 BOUNDED = settings(max_examples=150, deadline=None, database=None,

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from shared.provisioning.plan import DEFAULT_TOKEN_EXPIRY_DAYS, make_plan
+from shared.provisioning.diff import make_plan
+from shared.provisioning.sharing_diff import DEFAULT_TOKEN_EXPIRY_DAYS
 from shared.provisioning.workspace_state import WorkspaceState
 from shared.share_pack_file.model import Strategy
 from tests.unit.provisioning.builders import d2d, d2o, pack

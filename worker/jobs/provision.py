@@ -40,11 +40,12 @@ from shared.logging import get_logger
 from shared.models import SharePack
 from shared.notifications.activation_links import ActivationLinkCipher
 from shared.provisioning import steps
-from shared.provisioning.apply import hand_over, pipeline_ids
+from shared.provisioning.apply_pipelines import hand_over, pipeline_ids
+from shared.provisioning.diff import make_plan, make_rollback_plan
 from shared.provisioning.errors import ProvisioningError, TransientProvisioningError
 from shared.provisioning.gateway import WorkspaceGateway
 from shared.provisioning.pipeline_state import PipelineIds
-from shared.provisioning.plan import Action, Entity, Plan, make_plan, make_rollback_plan
+from shared.provisioning.plan import Action, Entity, Plan
 from shared.provisioning.rollback import rollback_removals
 from shared.provisioning.steps import Step
 from shared.provisioning.summary import plan_counts

@@ -175,7 +175,9 @@ def _write_shares(session: Session, shares: Sequence[ShareSpec], attempt: Attemp
                 "project_id": attempt.project_id,
                 "description": share.comment,
                 "share_assets": [
-                    {"name": o.name, "type": o.type.value, "shared_as": o.shared_as, "history": o.history}
+                    # The sharing fields only when set: rows recorded before they existed stay current.
+                    {key: value for key, value in o.to_dict().items()
+                     if key in ("name", "type", "shared_as", "history") or value not in (None, [])}
                     for o in share.data_objects
                 ],
                 "recipients": sorted(share.recipients),

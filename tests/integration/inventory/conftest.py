@@ -14,8 +14,14 @@ import pytest
 from databricks.sdk import WorkspaceClient
 from databricks.sdk.service.sharing import (
     AuthenticationType,
+    FederationPolicy,
     IpAccessList,
+    OidcFederationPolicy,
+    Partition,
+    PartitionValue,
+    PartitionValueOp,
     PermissionsChange,
+    SecurablePropertiesKvPairs,
     SharedDataObject,
     SharedDataObjectDataObjectType,
     SharedDataObjectHistoryDataSharingStatus,
@@ -49,19 +55,30 @@ def add(obj: str, kind: SharedDataObjectDataObjectType, **fields: Any) -> Shared
 
 def build_estate(client: WorkspaceClient, emulator: EmulatorControl) -> None:
     """Every object kind and field the share pack format carries, made through the SDK."""
-    emulator.seed_tables(["sales.reporting.orders", "sales.reporting.returns", "finance.ledger.entries"])
+    emulator.seed_tables(["sales.reporting.returns", "finance.ledger.entries"])
+    emulator.seed_tables([{"full_name": "sales.reporting.orders", "partition_columns": ["country"], "version": 4,
+                           "properties": {"delta.enableChangeDataFeed": "true"}}])
     emulator.seed_tables(["sales.reporting.v_orders"], table_type="VIEW")
     client.recipients.create(
         "acme", AuthenticationType.TOKEN, comment="Acme analytics",
         ip_access_list=IpAccessList(allowed_ip_addresses=["203.0.113.0/24", "198.51.100.7"]),
+        properties_kvpairs=SecurablePropertiesKvPairs({"country": "FR", "tier": "gold"}),
     )
+    client.recipients.create("fabrikam", AuthenticationType.OIDC_FEDERATION, comment="Fabrikam Power BI")
+    client.recipient_federation_policies.create("fabrikam", FederationPolicy(
+        name="powerbi", oidc_policy=OidcFederationPolicy(
+            issuer="https://login.microsoftonline.com/fabrikam/v2.0", subject_claim="groups", subject="g-1",
+            audiences=["api://databricks-sharing"])))
     client.recipients.create("globex", AuthenticationType.DATABRICKS, data_recipient_global_metastore_id=GLOBEX,
                              comment="Globex BI")
     client.shares.create("sales", comment="Sales for partners")
     table = SharedDataObjectDataObjectType
     client.shares.update("sales", updates=[
         add("sales.reporting.orders", table.TABLE,
-            history_data_sharing_status=SharedDataObjectHistoryDataSharingStatus.ENABLED),
+            history_data_sharing_status=SharedDataObjectHistoryDataSharingStatus.ENABLED,
+            partitions=[Partition(values=[PartitionValue(name="country", op=PartitionValueOp.EQUAL,
+                                                         recipient_property_key="country")])],
+            cdf_enabled=True, start_version=2),
         add("sales.reporting.returns", table.TABLE, shared_as="partner.returns"),
         add("sales.reporting.v_orders", table.VIEW),
         add("sales.reporting.landing", table.VOLUME, string_shared_as="reporting.landing"),
@@ -72,7 +89,9 @@ def build_estate(client: WorkspaceClient, emulator: EmulatorControl) -> None:
     client.shares.update_permissions("sales", changes=[
         PermissionsChange(principal="acme", add=["SELECT"]), PermissionsChange(principal="globex", add=["SELECT"]),
     ])
-    client.shares.update_permissions("ledger", changes=[PermissionsChange(principal="globex", add=["SELECT"])])
+    client.shares.update_permissions("ledger", changes=[
+        PermissionsChange(principal="globex", add=["SELECT"]), PermissionsChange(principal="fabrikam", add=["SELECT"]),
+    ])
 
 
 @pytest.fixture

@@ -23,6 +23,7 @@ def adopted(session_factory, emulator: EmulatorControl, estate) -> None:
     admin = Access(Principal.from_api_key("tester", admins=frozenset({"tester"})), frozenset())
     import_objects(session_factory, admin, business_line="Finance", project_name="Adopters",
                    workspace_url=emulator.url, recipients=[RecipientImport("acme", "D2O"),
+                                                           RecipientImport("fabrikam", "D2O"),
                                                            RecipientImport("globex", "D2D")],
                    shares=["sales", "ledger"])
 

@@ -14,7 +14,8 @@ from flask.testing import FlaskClient
 from emulator.control import EmulatorControl
 from shared.history import History
 from shared.models import Pipeline
-from shared.provisioning.plan import desired_object, make_plan
+from shared.provisioning.diff import make_plan
+from shared.provisioning.sharing_diff import desired_object
 from shared.share_pack_file import parse_share_pack
 from shared.use_cases.inventory import UNKNOWN_CONTACT, UNMANAGED
 from tests.integration.inventory.conftest import GLOBEX as GLOBEX_ID
@@ -22,7 +23,7 @@ from tests.integration.inventory.conftest import add
 
 pytestmark = pytest.mark.integration
 
-ALL = {"Shares": ["sales", "ledger"], "Recipients": ["acme", "globex"]}
+ALL = {"Shares": ["sales", "ledger"], "Recipients": ["acme", "fabrikam", "globex"]}
 
 
 def names(response: Any, key: str) -> list[str]:
@@ -33,7 +34,8 @@ def names(response: Any, key: str) -> list[str]:
 def adopt(api: FlaskClient, as_, emulator: EmulatorControl) -> None:
     response = api.post("/workflow/imports", headers=as_("tester"), json={
         "BusinessLine": "Finance", "ProjectName": "Adopters", "WorkspaceUrl": emulator.url,
-        "Recipients": [{"Name": "acme", "Type": "D2O"}, {"Name": "globex", "Type": "D2D"}],
+        "Recipients": [{"Name": "acme", "Type": "D2O"}, {"Name": "fabrikam", "Type": "D2O"},
+                       {"Name": "globex", "Type": "D2D"}],
         "Shares": ["sales", "ledger"],
     })
     assert response.status_code == 200, response.json
@@ -67,8 +69,8 @@ def test_the_administrator_sees_the_whole_estate_unmanaged_with_every_field(api,
         ("sales.reporting.landing", "VOLUME", "reporting.landing", False),
         ("sales.reporting.churn", "MODEL", None, False),
     }
-    assert names(recipients, "Recipients") == ["acme", "globex"]
-    acme, globex = recipients.json["Recipients"]
+    assert names(recipients, "Recipients") == ["acme", "fabrikam", "globex"]
+    acme, _, globex = recipients.json["Recipients"]
     assert acme["AuthenticationType"] == "TOKEN" and acme["Activated"] is False
     assert acme["AllowedIps"] == ["198.51.100.7", "203.0.113.0/24"] and acme["Shares"] == ["sales"]
     assert globex["AuthenticationType"] == "DATABRICKS" and globex["MetastoreId"] == GLOBEX_ID
@@ -122,6 +124,13 @@ def test_an_adopted_estate_exported_and_uploaded_back_as_an_update_plans_nothing
         seen = next(s for s in listed if s["Name"] == share.name)
         assert {(o.name, str(o.type), desired_object(o).alias, bool(o.history)) for o in share.data_objects} == {
             (o["Name"], o["Type"], o["SharedAs"], o["History"]) for o in seen["Objects"]}
+    # The sharing fields travel: properties, OIDC federation, partitions, change data feed, start version.
+    acme, fabrikam = (next(r for r in spec.recipients if r.name == name) for name in ("acme", "fabrikam"))
+    assert acme.properties == {"country": "FR", "tier": "gold"}
+    assert str(fabrikam.authentication) == "oidc_federation" and fabrikam.federation_policies[0].subject == "g-1"
+    orders = next(o for s in spec.shares for o in s.data_objects if o.name == "sales.reporting.orders")
+    assert (orders.partitions[0][0].recipient_property, orders.cdf_enabled, orders.start_version) == (
+        "country", True, 2)
     # Nothing dropped silently: the one field Databricks does not keep is named.
     assert any(UNKNOWN_CONTACT in w and "acme" in w for w in answer["Warnings"])
 
@@ -184,7 +193,7 @@ def test_the_business_lines_configurator_sees_its_projects_objects_but_not_unman
     after = api.get("/workflow/inventory/recipients", headers=tina)
 
     assert names(before, "Recipients") == []
-    assert names(after, "Recipients") == ["acme", "globex"]
+    assert names(after, "Recipients") == ["acme", "fabrikam", "globex"]
 
 
 def test_a_configurator_does_not_see_unmanaged_objects(api, as_, estate):

@@ -9,8 +9,8 @@ import pytest
 from emulator.server import RunningEmulator, start_emulator
 from shared.credentials import DatabricksCredentials
 from shared.provisioning.clients import WorkspaceClients
+from shared.provisioning.diff import make_plan
 from shared.provisioning.errors import PermanentProvisioningError
-from shared.provisioning.plan import make_plan
 from shared.share_pack_file.model import Strategy
 from tests.fixtures.emulator import AZURE_TENANT, clear_databricks_env, local_azure_environment
 from tests.unit.provisioning.builders import d2o, pack

@@ -14,10 +14,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from emulator.control import EmulatorControl
 from shared.history import History
 from shared.models import Pipeline, SharePack
+from shared.provisioning.diff import make_plan
 from shared.provisioning.errors import PermanentProvisioningError
 from shared.provisioning.gateway import DatabricksGateway
 from shared.provisioning.pipeline_state import PIPELINE_SOURCE, SOURCE_FOLDER, source_path
-from shared.provisioning.plan import Plan, Section, make_plan
+from shared.provisioning.plan import Plan, Section
 from shared.provisioning.steps import apply_plan, apply_step
 from shared.share_pack_file.model import ScdType, SharePackSpec, Strategy
 from shared.status import SharePackStatus

@@ -7,9 +7,10 @@ from dataclasses import replace
 
 from shared.drift.detect import CompletedPack, DriftKind, detect_drift, owners, pipeline_owners, reconcile_spec
 from shared.preflight.checks import CatalogFacts, check_pack
+from shared.provisioning.diff import make_plan
 from shared.provisioning.gateway import MetastoreSharing
 from shared.provisioning.pipeline_state import ScheduleState, desired_pipeline
-from shared.provisioning.plan import desired_object, desired_recipient, make_plan
+from shared.provisioning.sharing_diff import desired_object, desired_recipient
 from shared.provisioning.workspace_state import ShareState, WorkspaceState
 from shared.share_pack_file.model import DataObjectSpec, DataObjectType, ScdType, SharePackSpec, Strategy
 from tests.unit.provisioning.builders import d2d, d2o, pack, pipeline, share

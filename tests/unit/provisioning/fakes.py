@@ -8,7 +8,7 @@ can assert on what was sent. Real SDK behaviour is covered by the integration te
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from shared.provisioning.errors import ObjectAlreadyExists, ObjectDoesNotExist, ProvisioningError
@@ -21,7 +21,7 @@ from shared.provisioning.workspace_state import (
     ShareState,
     WorkspaceState,
 )
-from shared.share_pack_file.model import SharePackSpec, Strategy
+from shared.share_pack_file.model import FederationPolicySpec, SharePackSpec, Strategy
 
 
 @dataclass
@@ -103,7 +103,7 @@ class FakeWorkspaceGateway:
             raise ObjectAlreadyExists(
                 f"Recipient {recipient.name} already exists", error_code="RECIPIENT_ALREADY_EXISTS"
             )
-        recipient = replace(recipient, databricks_id=f"id-{recipient.name}")
+        recipient = replace(recipient, databricks_id=f"id-{recipient.name}", federation_policies=())
         self.recipients[recipient.name] = recipient
         if recipient.authentication_type != TOKEN:
             return RecipientCreated(databricks_id=recipient.databricks_id)
@@ -112,7 +112,8 @@ class FakeWorkspaceGateway:
         return RecipientCreated(activation_link=link, databricks_id=recipient.databricks_id)
 
     def update_recipient(
-        self, name: str, *, comment: str | None = None, allowed_ips: frozenset[str] | None = None
+        self, name: str, *, comment: str | None = None, allowed_ips: frozenset[str] | None = None,
+        properties: Mapping[str, str] | None = None,
     ) -> None:
         self._record("update_recipient", name)
         current = self._recipient(name)
@@ -120,7 +121,23 @@ class FakeWorkspaceGateway:
             current,
             comment=comment if comment is not None else current.comment,
             allowed_ips=allowed_ips if allowed_ips is not None else current.allowed_ips,
+            properties=tuple(sorted(properties.items())) if properties is not None else current.properties,
         )
+
+    def list_federation_policies(self, name: str) -> tuple[FederationPolicySpec, ...]:
+        return self._recipient(name).federation_policies
+
+    def create_federation_policy(self, name: str, policy: FederationPolicySpec) -> None:
+        self._record("create_federation_policy", name)
+        current = self._recipient(name)
+        policies = tuple(sorted((*current.federation_policies, policy), key=lambda p: p.name))
+        self.recipients[name] = replace(current, federation_policies=policies)
+
+    def delete_federation_policy(self, name: str, policy: str) -> None:
+        self._record("delete_federation_policy", name)
+        current = self._recipient(name)
+        kept = tuple(p for p in current.federation_policies if p.name != policy)
+        self.recipients[name] = replace(current, federation_policies=kept)
 
     def delete_recipient(self, name: str) -> None:
         self._record("delete_recipient", name)
@@ -159,10 +176,11 @@ class FakeWorkspaceGateway:
         del self.shares[name]
 
     def update_share_objects(
-        self, name: str, *, remove: Sequence[SharedObjectState] = (), add: Sequence[SharedObjectState] = ()
+        self, name: str, *, remove: Sequence[SharedObjectState] = (), add: Sequence[SharedObjectState] = (),
+        update: Sequence[SharedObjectState] = (),
     ) -> None:
         self._record("update_share_objects", name)
-        assert len(remove) + len(add) <= MAX_UPDATES_PER_CALL, "more than 100 updates in one call"
+        assert len(remove) + len(add) + len(update) <= MAX_UPDATES_PER_CALL, "more than 100 updates in one call"
         objects = dict(self._share(name).objects)  # all or nothing
         touched: set[str] = set()
         for obj in remove:
@@ -185,6 +203,11 @@ class FakeWorkspaceGateway:
             if self.tables is not None and obj.name not in self.tables:
                 raise ObjectDoesNotExist(f"Table '{obj.name}' does not exist", error_code="TABLE_DOES_NOT_EXIST")
             objects[key] = replace(obj, shared_as=obj.alias, history=bool(obj.history))
+        for obj in update:
+            key = obj.alias or obj.name
+            assert key in objects and key not in touched, f"update of {key} not shared or touched twice"
+            objects[key] = replace(objects[key], partitions=obj.partitions, cdf_enabled=obj.cdf_enabled or None,
+                                   start_version=obj.start_version)
         self.shares[name].objects = objects
 
     def get_share_grantees(self, name: str) -> frozenset[str] | None:

@@ -8,13 +8,14 @@ import time
 import pytest
 
 from shared.provisioning.apply import StepResult
+from shared.provisioning.diff import make_plan
 from shared.provisioning.errors import (
     ObjectDoesNotExist,
     PermanentProvisioningError,
     PlanConflict,
     TransientProvisioningError,
 )
-from shared.provisioning.plan import Action, Entity, make_plan
+from shared.provisioning.plan import Action, Entity
 from shared.provisioning.steps import apply_plan, apply_step
 from shared.provisioning.workspace_state import RecipientState
 from shared.share_pack_file.model import Strategy
@@ -263,13 +264,13 @@ class SlowGateway(FakeWorkspaceGateway):
         self.most_in_flight = 0
         self._count = threading.Lock()
 
-    def update_share_objects(self, name, *, remove=(), add=()):
+    def update_share_objects(self, name, *, remove=(), add=(), update=()):
         with self._count:
             self.in_flight += 1
             self.most_in_flight = max(self.most_in_flight, self.in_flight)
         time.sleep(0.02)
         try:
-            super().update_share_objects(name, remove=remove, add=add)
+            super().update_share_objects(name, remove=remove, add=add, update=update)
         finally:
             with self._count:
                 self.in_flight -= 1

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from shared.provisioning.plan import Action, Change, Entity, Plan, make_plan, make_rollback_plan
+from shared.provisioning.diff import make_plan, make_rollback_plan
+from shared.provisioning.plan import Action, Change, Entity, Plan
 from shared.provisioning.steps import apply_plan
 from shared.provisioning.workspace_state import DATABRICKS, RecipientState, ShareState, WorkspaceState
 from shared.share_pack_file.model import Strategy

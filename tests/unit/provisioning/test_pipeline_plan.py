@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from shared.provisioning.apply import StepResult, hand_over
+from shared.provisioning.apply import StepResult
+from shared.provisioning.apply_pipelines import hand_over
+from shared.provisioning.diff import make_plan, make_rollback_plan
 from shared.provisioning.pipeline_state import (
     PROJECT_TAG,
     PipelineIds,
@@ -12,7 +14,7 @@ from shared.provisioning.pipeline_state import (
     ScheduleState,
     desired_pipeline,
 )
-from shared.provisioning.plan import Section, make_plan, make_rollback_plan
+from shared.provisioning.plan import Section
 from shared.provisioning.workspace_state import ShareState, WorkspaceState
 from shared.share_pack_file.model import ScdType, Strategy
 from shared.use_cases.lifecycle import rollback_specs

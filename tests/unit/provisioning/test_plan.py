@@ -6,15 +6,9 @@ import json
 
 import pytest
 
-from shared.provisioning.plan import (
-    Action,
-    Change,
-    Entity,
-    Plan,
-    Section,
-    batch_object_changes,
-    make_plan,
-)
+from shared.provisioning.apply import batch_object_changes
+from shared.provisioning.diff import make_plan
+from shared.provisioning.plan import Action, Change, Entity, Plan, Section
 from shared.provisioning.workspace_state import (
     DATABRICKS,
     TOKEN,

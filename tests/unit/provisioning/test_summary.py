@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from shared.provisioning.plan import make_plan
+from shared.provisioning.diff import make_plan
 from shared.provisioning.summary import plan_counts, plan_sentences
 from shared.provisioning.workspace_state import WorkspaceState
 from shared.share_pack_file.model import Strategy

@@ -75,6 +75,7 @@ def test_canonical_dict_round_trips_and_uses_the_file_vocabulary():
     assert list(stored) == ["metadata", "recipient", "share", "pipelines"]
     assert stored["share"][0]["data_objects"][0] == {
         "name": "sales.reporting.orders", "type": "TABLE", "shared_as": None, "history": None,
+        "partitions": [], "cdf_enabled": None, "start_version": None,
     }
     assert SharePackSpec.from_dict(stored) == pack
 
