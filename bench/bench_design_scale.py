@@ -17,7 +17,7 @@ peak RSS; the time of step 8, "Recording the outcome" (the history of recipients
 the final status, in one transaction); and, for information, every database write of the job (progress
 lines, the plan, audit and notification rows, reconciliation and step 8).
 
-Goals (issue 8): calls ≤ 1.1 x minimum, wall ≤ 2 x bound, peak RSS ≤ 500 MB, recording the outcome (step 8)
+Goals: calls ≤ 1.1 x minimum, wall ≤ 2 x bound, peak RSS ≤ 500 MB, recording the outcome (step 8)
 ≤ 10% of the wall.
 Prints a Markdown table (medians over ``--runs``) for bench/README.md; exits 1 if a goal is missed.
 """

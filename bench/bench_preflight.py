@@ -6,7 +6,7 @@ The pack: 20,000 tables in 500 schemas, shared in 40 shares of 500 objects to 10
 exists yet). Measured, medians over ``--runs``:
 
 1. the whole pre-flight (reads, checks, plan preview) at concurrency 8 (the default) and 16: wall time
-   and API calls (from the emulator's request log). Goal (issue 12): ≤ 5 s at 50 ms latency.
+   and API calls (from the emulator's request log). Goal: ≤ 5 s at 50 ms latency.
 2. the baseline, in the same run: checking existence one object at a time (``tables.exists``, bounded by
    the same concurrency) on a 1/20 slice (1,000 objects), against the batched reads on that same slice.
 

@@ -14,7 +14,7 @@ Measures, with 100 recipients, 50 shares and 5,000 data objects:
 3. Throughput of 4 packs in 4 worker processes against 1 pack in 1 (all on the one emulator process, each
    pack under its own name prefix).
 
-Goals (issue 5): calls ≤ 1.1 x minimum; wall ≤ 2 x bound; 4 processes ≥ 3 x the throughput of one.
+Goals: calls ≤ 1.1 x minimum; wall ≤ 2 x bound; 4 processes ≥ 3 x the throughput of one.
 Prints a Markdown table (medians over ``--runs``) for bench/README.md; exits 1 if a goal is missed.
 """
 

@@ -9,7 +9,7 @@ transaction), publishes them, and times until every pack is COMPLETED: first wit
 as many workers as packs. Workers are started and idle before the clock starts. Each pack is the
 provisioning benchmark's pack (100 recipients, 50 shares, 5,000 data objects) under its own name prefix.
 
-Goal (issue 5): N workers on N packs ≥ 3 x the throughput of one worker.
+Goal: N workers on N packs ≥ 3 x the throughput of one worker.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""What `make run` registers so a new user can upload the examples at once (issue 9's local defaults).
+"""What `make run` registers so a new user can upload the examples at once.
 
 The examples' tenant (Finance) on the emulator's workspace, its project, and two local principals:
 `local-dev` (an administrator, and approver of the project) and `requestor@example.com` (a configurator of

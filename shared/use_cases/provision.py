@@ -89,7 +89,7 @@ class _Pack:
     spec: SharePackSpec
     workspace_url: str
     request_id: str | None
-    # Registered at upload (issue 9); None only for packs stored before tenants were registered.
+    # Registered at upload (admission); None only for packs stored before tenants were registered.
     tenant_id: uuid.UUID | None = None
     project_id: uuid.UUID | None = None
     #: For a rollback: what later configurations added, to be removed (a DELETE pack); else None.

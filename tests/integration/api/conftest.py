@@ -90,7 +90,7 @@ def committing_sessions(postgres_server_url: str) -> Iterator[sessionmaker[Sessi
 
 @pytest.fixture(autouse=True)
 def example_tenant(request: pytest.FixtureRequest) -> None:
-    """The examples' business line, registered on both test workspaces, so uploads are admitted (issue 9)."""
+    """The examples' business line, registered on both test workspaces, so uploads are admitted."""
     if "committing_sessions" in request.fixturenames:
         return  # registered and removed by `committing_sessions` itself
     sessions = request.getfixturevalue("session_factory")

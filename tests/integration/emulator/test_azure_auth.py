@@ -1,4 +1,5 @@
-"""Azure service-principal auth against the emulator's AAD token endpoint (reference §1.3)."""
+"""Azure service-principal auth against the emulator's AAD token endpoint
+(https://learn.microsoft.com/azure/databricks/dev-tools/auth/azure-sp)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Azure service-principal credentials through the worker's client factory (reference §1.3)."""
+"""Azure service-principal credentials through the worker's client factory
+(https://learn.microsoft.com/azure/databricks/dev-tools/auth/azure-sp)."""
 
 from __future__ import annotations
 
