@@ -22,6 +22,7 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
+from emulator.app import EmulatorConfig
 from emulator.auth import DEFAULT_TOKEN
 from emulator.control import EmulatorControl
 from emulator.server import start_emulator
@@ -99,7 +100,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.getLogger("databricks.sdk").setLevel(logging.ERROR)
     tables = table_names()
-    running = start_emulator(latency_ms=args.latency_ms, seed_tables=tables)
+    running = start_emulator(seed_tables=tables, config=EmulatorConfig(latency_ms=args.latency_ms))
     control = EmulatorControl(running.url)
     try:
         pack = share_pack(tables)

@@ -30,6 +30,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from emulator.app import EmulatorConfig
 from emulator.auth import DEFAULT_TOKEN
 from emulator.control import EmulatorControl
 from emulator.server import start_emulator
@@ -242,7 +243,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=8)
     args = parser.parse_args(argv)
 
-    running = start_emulator(latency_ms=args.latency_ms, seed_tables=table_names())
+    running = start_emulator(seed_tables=table_names(), config=EmulatorConfig(latency_ms=args.latency_ms))
     control = EmulatorControl(running.url)
     round_trip = round_trip_seconds(running.url)
     new_pack = share_pack(Strategy.NEW)

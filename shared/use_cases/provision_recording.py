@@ -37,7 +37,7 @@ from shared.models import (
     Share,
     SharePack,
 )
-from shared.notifications.activation_links import ActivationLinkCipher, record_activation
+from shared.notifications.activation_links import Activation, ActivationLinkCipher, record_activation
 from shared.provisioning.apply import StepResult
 from shared.provisioning.pipeline_state import PipelineIds
 from shared.provisioning.plan import Action, Change, Entity, Plan
@@ -149,15 +149,9 @@ class Recorder:
             )
             self._project(session, result, attempt, recipient_ids)
             for recipient, link in result.activation_links.items():
+                activation = Activation(attempt.workspace_url, recipient, emails.get(recipient), link)
                 record_activation(
-                    session,
-                    self.activation_links,
-                    recipient_name=recipient,
-                    recipient_email=emails.get(recipient),
-                    link=link,
-                    workspace_url=attempt.workspace_url,
-                    related_entity_type="share_pack",
-                    related_entity_id=attempt.share_pack_id,
+                    session, self.activation_links, activation, about=("share_pack", attempt.share_pack_id)
                 )
 
     def _project(

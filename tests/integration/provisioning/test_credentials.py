@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from emulator.auth import Authenticator
 from emulator.server import RunningEmulator, start_emulator
 from shared.credentials import DatabricksCredentials
 from shared.provisioning.clients import WorkspaceClients
@@ -22,7 +23,7 @@ pytestmark = pytest.mark.integration
 def sp_emulator(monkeypatch: pytest.MonkeyPatch) -> Iterator[RunningEmulator]:
     clear_databricks_env(monkeypatch)
     monkeypatch.setenv("DATABRICKS_TOKEN", "a-stray-token-that-must-not-clash")
-    with start_emulator(azure_service_principals={"sp-client-id": "sp-secret"}) as running:
+    with start_emulator(authenticator=Authenticator(service_principals={"sp-client-id": "sp-secret"})) as running:
         yield running
 
 
