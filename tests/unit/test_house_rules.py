@@ -29,7 +29,8 @@ TEXT_SUFFIXES = {".py", ".md", ".tf", ".yml", ".yaml", ".toml"}
 
 
 def tracked_files() -> list[Path]:
-    out = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    listing = ["git", "ls-files", "--cached", "--others", "--exclude-standard"]  # new files count before a commit
+    out = subprocess.run(listing, cwd=ROOT, capture_output=True, text=True, check=True).stdout
     return [ROOT / line for line in out.splitlines() if (ROOT / line).is_file()]
 
 
