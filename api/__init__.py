@@ -10,12 +10,10 @@ from __future__ import annotations
 import re
 import time
 import uuid
-from collections.abc import Callable
 from dataclasses import replace
 
 import structlog
 from flask import Flask, abort, g, request
-from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from api import docs
@@ -23,7 +21,7 @@ from api.auth import Authenticator
 from api.console import blp as console_blp
 from api.console import check_settings as check_console_settings
 from api.console.session import configure_sessions
-from api.context import HealthCheck, Publisher, ReadinessCheck, Services
+from api.context import Services
 from api.errors import register_error_handlers
 from api.input_guard import check_fields, check_json_body, is_json
 from api.openapi import DocumentedApi, complete_headers
@@ -46,11 +44,6 @@ from api.security_headers import add_security_headers
 from api.uploads import build_workflow
 from shared import metrics as measured
 from shared import tracing
-from shared.graph.validator import AdValidator
-from shared.notifications.activation_links import ActivationLinkCipher
-from shared.preflight import CatalogReader
-from shared.recipient_tokens import TokensFor
-from shared.settings import Settings
 
 MULTIPART_OVERHEAD_BYTES = 64 * 1024
 CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f]")
@@ -58,23 +51,15 @@ CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f]")
 REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,100}")
 
 
-def create_app(
-    settings: Settings,
-    *,
-    session_factory: sessionmaker[Session],
-    publisher: Publisher,
-    health_check: HealthCheck,
-    reader_for: Callable[[str], CatalogReader] | None = None,
-    readiness_check: ReadinessCheck | None = None,
-    recipient_tokens: TokensFor | None = None,
-    activation_links: ActivationLinkCipher | None = None,
-    directory_validator: AdValidator | None = None,
-) -> Flask:
+def create_app(services: Services) -> Flask:
     """Build the Flask app around its collaborators; the caller owns their lifecycle (e.g. the publisher thread).
+
+    `create_app` adds what it derives from them: the authenticator (from the settings) and the workflow.
 
     Raises:
         ConfigurationError: the settings cannot serve this deployment (e.g. no console key in production).
     """
+    settings = services.settings
     check_console_settings(settings)
     app = Flask(__name__)
     app.config.update(
@@ -93,18 +78,7 @@ def create_app(
             "security": [{"bearer": []}],
         },
     )
-    services = Services(
-        settings=settings,
-        session_factory=session_factory,
-        publisher=publisher,
-        health_check=health_check,
-        authenticator=Authenticator(settings),
-        reader_for=reader_for,
-        readiness_check=readiness_check,
-        recipient_tokens=recipient_tokens,
-        activation_links=activation_links,
-        directory_validator=directory_validator,
-    )
+    services = replace(services, authenticator=Authenticator(settings))
     app.extensions["sharepack"] = replace(services, workflow=build_workflow(services))
 
     configure_sessions(app, settings)

@@ -41,7 +41,6 @@ class Services:
     session_factory: sessionmaker[Session]
     publisher: Publisher
     health_check: HealthCheck
-    authenticator: Authenticator
     # Read-only access to workspaces (pre-flight, dry runs); None: no credentials, pre-flight is skipped.
     reader_for: Callable[[str], CatalogReader] | None = None
     readiness_check: ReadinessCheck | None = None
@@ -50,7 +49,8 @@ class Services:
     activation_links: ActivationLinkCipher | None = None
     # Azure AD checks at upload; None: not checked at all (the production app always has one).
     directory_validator: AdValidator | None = None
-    # The share packs' moves (submit, revise, approve, ...), built once by `create_app` from the above.
+    # Built once by `create_app` from the above: who the caller is, and the share packs' moves (submit, ...).
+    authenticator: Authenticator | None = None
     workflow: Workflow | None = None
 
 
@@ -72,12 +72,17 @@ def access() -> Access:
 
 def authenticate() -> None:
     """Run before every protected view: 401 unless the caller proves who they are."""
-    g.caller = services().authenticator.authenticate(request.headers.get("Authorization"),
-                                                     client=request.remote_addr)
+    g.caller = authenticator().authenticate(request.headers.get("Authorization"), client=request.remote_addr)
 
 
 def workspace_url() -> str:
     return g.workspace_url
+
+
+def authenticator() -> Authenticator:
+    built = services().authenticator
+    assert built is not None, "create_app builds the authenticator"
+    return built
 
 
 def workflow() -> Workflow:

@@ -12,6 +12,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from api import create_app
+from api.context import Services
 from shared.db import database_url, make_engine, make_session_factory, verify_schema
 from shared.errors import ConfigurationError
 from shared.graph.config import graph_client_from_settings
@@ -40,18 +41,20 @@ def production_app() -> Flask:
     publisher = OutboxPublisher(session_factory, queue, sweep_interval=settings.outbox_relay_interval_seconds)
     _log_startup(settings, engine)
     return create_app(
-        settings,
-        session_factory=session_factory,
-        publisher=publisher.start(),
-        health_check=CachedHealth(partial(check_health, engine, queue)),
-        readiness_check=partial(check_readiness, engine, settings, publisher=publisher),
-        recipient_tokens=tokens_from_settings(settings),
-        activation_links=ActivationLinkCipher(settings.activation_link_keys) if settings.activation_link_keys else None,
-        # Without Graph settings it checks the synced tables only and warns about what it could not check.
-        directory_validator=AdValidator(graph_client_from_settings(settings),
-                                        budget_seconds=settings.graph_validation_budget_seconds,
-                                        cache_seconds=DIRECTORY_CACHE_SECONDS),
-        reader_for=_workspace_readers(settings),
+        Services(
+            settings,
+            session_factory=session_factory,
+            publisher=publisher.start(),
+            health_check=CachedHealth(partial(check_health, engine, queue)),
+            readiness_check=partial(check_readiness, engine, settings, publisher=publisher),
+            recipient_tokens=tokens_from_settings(settings),
+            activation_links=ActivationLinkCipher(keys) if (keys := settings.activation_link_keys) else None,
+            # Without Graph settings it checks the synced tables only and warns about what it could not check.
+            directory_validator=AdValidator(graph_client_from_settings(settings),
+                                            budget_seconds=settings.graph_validation_budget_seconds,
+                                            cache_seconds=DIRECTORY_CACHE_SECONDS),
+            reader_for=_workspace_readers(settings),
+        ),
     )
 
 

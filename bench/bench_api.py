@@ -318,7 +318,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="sp-bench-", dir="/tmp") as tmp:
         server = start_embedded_postgres(Path(tmp) / "pg")
         database_url = migrated_database_url(server, prefix="bench")
-        # Uploads are admitted only for a registered business line and its workspace (issue 9).
+        # Uploads are admitted only for a registered business line and its workspace.
         register_tenant(make_session_factory(create_engine(database_url)), {"EMEA": WORKSPACE})
         azurite = AzuriteQueueService(Path(tmp) / "azurite")
         azurite.start()

@@ -17,7 +17,7 @@ peak RSS; the time of step 8, "Recording the outcome" (the history of recipients
 the final status, in one transaction); and, for information, every database write of the job (progress
 lines, the plan, audit and notification rows, reconciliation and step 8).
 
-Goals (issue 8): calls ≤ 1.1 x minimum, wall ≤ 2 x bound, peak RSS ≤ 500 MB, recording the outcome (step 8)
+Goals: calls ≤ 1.1 x minimum, wall ≤ 2 x bound, peak RSS ≤ 500 MB, recording the outcome (step 8)
 ≤ 10% of the wall.
 Prints a Markdown table (medians over ``--runs``) for bench/README.md; exits 1 if a goal is missed.
 """
@@ -48,6 +48,7 @@ from sqlalchemy import create_engine, select, text
 from alembic import command
 from bench.bench_provisioning import _quiet_sdk, minimum_and_rounds, round_trip_seconds
 from bench.bench_sharepack import big_share_pack
+from emulator.app import EmulatorConfig
 from emulator.auth import DEFAULT_TOKEN
 from emulator.control import EmulatorControl
 from emulator.server import start_emulator
@@ -283,7 +284,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     new, update = new_pack(), update_pack()
     with tempfile.TemporaryDirectory(prefix="sp-bench-", dir="/tmp") as data_dir:
         server_url = start_embedded_postgres(data_dir)
-        running = start_emulator(latency_ms=args.latency_ms, seed_tables=tables())
+        running = start_emulator(seed_tables=tables(), config=EmulatorConfig(latency_ms=args.latency_ms))
         control = EmulatorControl(running.url)
         try:
             round_trip = round_trip_seconds(running.url)

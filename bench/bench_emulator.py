@@ -15,7 +15,7 @@ and HTTP) and on the server (the emulator's request log, ``ended_at - started_at
 persistence included). Reports medians and the big/empty ratio, the time to seed 20,000 tables in one hook
 call, and the restart time on the big state (the journal is folded into the snapshot at start).
 
-Goals (issue 8): server-side median ≤ 2 ms, and big/empty ratio ≤ 1.5 (≈ 1) for both calls.
+Goals: server-side median ≤ 2 ms, and big/empty ratio ≤ 1.5 (≈ 1) for both calls.
 Prints a Markdown table for bench/README.md; exits 1 if a goal is missed.
 """
 

@@ -14,7 +14,7 @@ Measures, with 100 recipients, 50 shares and 5,000 data objects:
 3. Throughput of 4 packs in 4 worker processes against 1 pack in 1 (all on the one emulator process, each
    pack under its own name prefix).
 
-Goals (issue 5): calls ≤ 1.1 x minimum; wall ≤ 2 x bound; 4 processes ≥ 3 x the throughput of one.
+Goals: calls ≤ 1.1 x minimum; wall ≤ 2 x bound; 4 processes ≥ 3 x the throughput of one.
 Prints a Markdown table (medians over ``--runs``) for bench/README.md; exits 1 if a goal is missed.
 """
 
@@ -30,6 +30,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from emulator.app import EmulatorConfig
 from emulator.auth import DEFAULT_TOKEN
 from emulator.control import EmulatorControl
 from emulator.server import start_emulator
@@ -243,7 +244,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=8)
     args = parser.parse_args(argv)
 
-    running = start_emulator(latency_ms=args.latency_ms, seed_tables=table_names())
+    running = start_emulator(seed_tables=table_names(), config=EmulatorConfig(latency_ms=args.latency_ms))
     control = EmulatorControl(running.url)
     round_trip = round_trip_seconds(running.url)
     new_pack = share_pack(Strategy.NEW)

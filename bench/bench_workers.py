@@ -9,7 +9,7 @@ transaction), publishes them, and times until every pack is COMPLETED: first wit
 as many workers as packs. Workers are started and idle before the clock starts. Each pack is the
 provisioning benchmark's pack (100 recipients, 50 shares, 5,000 data objects) under its own name prefix.
 
-Goal (issue 5): N workers on N packs ≥ 3 x the throughput of one worker.
+Goal: N workers on N packs ≥ 3 x the throughput of one worker.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
 from bench_provisioning import share_pack, table_names  # noqa: E402
 
+from emulator.app import EmulatorConfig  # noqa: E402
 from emulator.auth import DEFAULT_TOKEN  # noqa: E402
 from emulator.server import start_emulator  # noqa: E402
 from shared.db import make_engine, make_session_factory  # noqa: E402
@@ -101,7 +102,7 @@ def main() -> int:
         database_url = migrated_database_url(start_embedded_postgres(Path(tmp) / "pg"), prefix="bench")
         azurite = AzuriteQueueService(Path(tmp) / "azurite")
         azurite.start()
-        emulator = start_emulator(latency_ms=args.latency_ms, seed_tables=table_names())
+        emulator = start_emulator(seed_tables=table_names(), config=EmulatorConfig(latency_ms=args.latency_ms))
         queue_name = f"bench-{uuid.uuid4().hex[:8]}"
         queue = AzureStorageQueue.from_connection_string(azurite.connection_string, queue_name)
         queue.ensure_exists()

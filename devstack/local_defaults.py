@@ -1,4 +1,4 @@
-"""What `make run` registers so a new user can upload the examples at once (issue 9's local defaults).
+"""What `make run` registers so a new user can upload the examples at once.
 
 The examples' tenant (Finance) on the emulator's workspace, its project, and two local principals:
 `local-dev` (an administrator, and approver of the project) and `requestor@example.com` (a configurator of
@@ -9,7 +9,13 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from shared.access.administration import put_local_group, put_project, put_tenant
+from shared.access.administration import (
+    ProjectSpec,
+    TenantSpec,
+    put_local_group,
+    put_project,
+    put_tenant,
+)
 from shared.access.directory import find_tenant
 from shared.access.policy import Access
 from shared.access.principals import Principal
@@ -38,15 +44,23 @@ def register_local_defaults(session_factory: sessionmaker[Session], workspace_ur
         session_factory,
         admin,
         Settings(dev_workspace_urls=(workspace_url,)),
-        BUSINESS_LINE,
-        workspaces={"EMEA": workspace_url},
-        configurator_groups=["finance-configurators", FINANCE_CONFIGURATORS_ID],
-        # `never` keeps the first upload of the examples provisioning straight away; the README shows how
-        # to switch to `external` and walk through an approval.
-        approval_required="never",
+        TenantSpec(
+            BUSINESS_LINE,
+            workspaces={"EMEA": workspace_url},
+            configurator_groups=["finance-configurators", FINANCE_CONFIGURATORS_ID],
+            # `never` keeps the first upload of the examples provisioning straight away; the README shows how
+            # to switch to `external` and walk through an approval.
+            approval_required="never",
+        ),
     )
     put_project(
-        session_factory, admin, BUSINESS_LINE, PROJECT, approver_groups=["finance-approvers", FINANCE_APPROVERS_ID],
-        configurator_groups=[]
+        session_factory,
+        admin,
+        ProjectSpec(
+            BUSINESS_LINE,
+            PROJECT,
+            approver_groups=["finance-approvers", FINANCE_APPROVERS_ID],
+            configurator_groups=[],
+        ),
     )
     return True

@@ -13,7 +13,8 @@ import sys
 from collections.abc import Sequence
 
 from devserver.cli import serve_until, stop_on_signals
-from emulator.auth import DEFAULT_TOKEN
+from emulator.app import EmulatorConfig
+from emulator.auth import DEFAULT_TOKEN, Authenticator
 from emulator.errors import ERROR_CODE_STYLES
 from emulator.server import DEMO_TABLES, start_emulator
 
@@ -58,12 +59,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     running = start_emulator(
         host=args.host,
         port=args.port,
-        tokens=args.tokens or (DEFAULT_TOKEN,),
         state_file=args.state_file,
-        latency_ms=args.latency_ms,
         seed_tables=args.seed_tables or DEMO_TABLES,
-        error_code_style=args.error_code_style,
-        page_size=args.page_size,
+        config=EmulatorConfig(
+            latency_ms=args.latency_ms, error_code_style=args.error_code_style, page_size=args.page_size
+        ),
+        authenticator=Authenticator(tokens=args.tokens or (DEFAULT_TOKEN,)),
     )
     log.info(
         "emulator listening on %s (state file: %s, latency: %d ms, tables: %d)",

@@ -68,25 +68,32 @@ class EmulatorControl(ControlClient):
         message: str | None = None,
         retry_after: int | None = None,
         times: int | None = 1,
-        phase: str = "before",
     ) -> dict[str, Any]:
         """Make the next ``times`` requests matching ``method`` and ``path_regex`` (``re.search`` on the
         decoded path) fail with ``status``/``error_code``/``message`` and optional ``Retry-After``.
 
-        ``times=None`` fails until :meth:`clear_faults`; ``phase="after"`` applies the request first and
-        then fails its reply (a lost response).
+        ``times=None`` fails until :meth:`clear_faults`. :meth:`lose_replies` fails the reply instead.
         """
-        payload = {
-            "path_regex": path_regex,
-            "status": status,
-            "method": method,
-            "error_code": error_code,
-            "message": message,
-            "retry_after": retry_after,
-            "times": times,
-            "phase": phase,
-        }
-        return dict(self._call("POST", "faults", payload)["fault"])
+        return self._add_fault(locals(), phase="before")
+
+    def lose_replies(
+        self,
+        *,
+        path_regex: str = ".*",
+        status: int,
+        method: str | None = None,
+        error_code: str | None = None,
+        message: str | None = None,
+        retry_after: int | None = None,
+        times: int | None = 1,
+    ) -> dict[str, Any]:
+        """As :meth:`inject_fault`, but each matching request takes effect first and only its reply fails:
+        how a lost response looks to a client (the change happened, the caller does not know)."""
+        return self._add_fault(locals(), phase="after")
+
+    def _add_fault(self, arguments: dict[str, Any], *, phase: str) -> dict[str, Any]:
+        payload = {name: value for name, value in arguments.items() if name != "self"}
+        return dict(self._call("POST", "faults", {**payload, "phase": phase})["fault"])
 
     def faults(self) -> list[dict[str, Any]]:
         """Return the injected faults with their ``hits``."""

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 
 from devserver.http import JsonHTTPServer, RunningServer
 from emulator.app import EmulatorApp, EmulatorConfig
-from emulator.auth import DEFAULT_PRINCIPAL, DEFAULT_TOKEN, Authenticator
-from emulator.errors import ErrorCodeStyle
+from emulator.auth import Authenticator
 from emulator.state import Workspace
 
 #: The tables the sample share pack (``sharepack template``, ``examples/``) shares: what ``python -m emulator``
@@ -35,34 +34,26 @@ def start_emulator(
     *,
     host: str = "127.0.0.1",
     port: int = 0,
-    tokens: Iterable[str] = (DEFAULT_TOKEN,),
     state_file: str | os.PathLike[str] | None = None,
-    latency_ms: int = 0,
     seed_tables: Iterable[str] = (),
-    error_code_style: ErrorCodeStyle = "specific",
-    page_size: int | None = None,
-    principal: str = DEFAULT_PRINCIPAL,
-    azure_service_principals: Mapping[str, str] | None = None,
+    config: EmulatorConfig | None = None,
+    authenticator: Authenticator | None = None,
 ) -> RunningEmulator:
     """Start an emulated workspace on ``host:port`` (0: a free port) and return once it accepts calls.
 
     Args:
-        tokens: bearer tokens accepted on ``/api/**``.
         state_file: JSON file the workspace is loaded from and saved to after every change.
-        latency_ms: delay added to every ``/api`` call.
         seed_tables: tables that exist at start and after every reset (added if missing from the state file).
-        error_code_style: ``specific`` (``RECIPIENT_ALREADY_EXISTS``...) or ``canonical``
-            (``RESOURCE_ALREADY_EXISTS``/``RESOURCE_DOES_NOT_EXIST``).
-        page_size: page size of list calls that do not ask for one (``None``: everything at once).
-        principal: identity of PAT callers (``created_by``, default owner).
-        azure_service_principals: ``client_id -> secret`` accepted by the AAD token endpoint (``None``: any).
+        config: the run-time knobs it starts with (latency, error code style, page size...); default: none set.
+        authenticator: the bearer tokens, PAT principal and Azure service principals it accepts; default: the
+            token ``DEFAULT_TOKEN`` as ``DEFAULT_PRINCIPAL``, and any service principal.
     """
     seeds = tuple(name.lower() for name in seed_tables)
     workspace = Workspace(state_file=state_file)
     app = EmulatorApp(
         workspace=workspace,
-        authenticator=Authenticator(tokens=tokens, principal=principal, service_principals=azure_service_principals),
-        config=EmulatorConfig(latency_ms=latency_ms, error_code_style=error_code_style, page_size=page_size),
+        authenticator=authenticator or Authenticator(),
+        config=config or EmulatorConfig(),
         seed_tables=seeds,
     )
     server = JsonHTTPServer((host, port), app, name="emulator")

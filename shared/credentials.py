@@ -20,7 +20,8 @@ class DatabricksCredentials:
     """How to authenticate to a workspace: a token, or an Azure service principal.
 
     ``environment`` replaces the Azure endpoints the SDK derives from the host name; tests use it to send
-    the service principal's token requests to the emulator (reference §1.3). Secrets stay out of ``repr``.
+    the service principal's token requests to the emulator (the SDK's ``azure-client-secret`` login,
+    https://learn.microsoft.com/azure/databricks/dev-tools/auth/azure-sp). Secrets stay out of ``repr``.
     """
 
     token: str | None = field(default=None, repr=False)

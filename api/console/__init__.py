@@ -39,7 +39,7 @@ from api.console.session import (
     sign_out,
     signed_in_principal,
 )
-from api.context import access, asker, services, workflow
+from api.context import access, asker, authenticator, services, workflow
 from api.errors import status_for
 from api.routes.inventory import InventoryQuerySchema, estate_of
 from api.routes.reports import build_report
@@ -67,7 +67,13 @@ from shared.share_pack_file.values import check_characters
 from shared.status import SharePackStatus
 from shared.use_cases.inventory import UNMANAGED, page_of
 from shared.use_cases.preflight import DryRun
-from shared.use_cases.queries import get_share_pack, list_share_packs, parse_share_pack_id, share_pack_history
+from shared.use_cases.queries import (
+    SharePackQuery,
+    get_share_pack,
+    list_share_packs,
+    parse_share_pack_id,
+    share_pack_history,
+)
 from shared.use_cases.submit import InvalidSharePack
 from shared.use_cases.transitions import Verdict, require_decider
 from shared.workspaces import resolve_workspace_url
@@ -96,7 +102,7 @@ def _require_session_and_csrf() -> WerkzeugResponse | None:
     if request.endpoint == "console.static":
         return None  # public files: no session to look up
     svc = services()
-    principal = signed_in_principal(svc.settings, svc.authenticator.overage_groups.groups_of, svc.session_factory,
+    principal = signed_in_principal(svc.settings, authenticator().overage_groups.groups_of, svc.session_factory,
                                     activity=request.endpoint not in POLLED_ENDPOINTS)
     if principal is not None:
         g.caller = principal  # what api.context.access() reads: the same access model as the API
@@ -163,7 +169,7 @@ def sign_in_form() -> str:
 def sign_in_submit() -> WerkzeugResponse | tuple[str, int, dict[str, str]]:
     svc = services()
     try:
-        caller = svc.authenticator.authenticate(f"Bearer {request.form.get('api_key', '')}",
+        caller = authenticator().authenticate(f"Bearer {request.form.get('api_key', '')}",
                                                 client=request.remote_addr)
         with svc.session_factory() as session:
             workspace = resolve_workspace_url(session, svc.settings, request.form.get("workspace_url"))
@@ -211,7 +217,8 @@ def packs() -> str:
     except ValidationError as exc:
         raise InvalidInput(f"Invalid filter: {_first_message(exc.messages)}") from None
     with services().session_factory() as session:
-        page = list_share_packs(session, workspace_url=chosen_workspace(), visible=access().visible(session), **filters)
+        query = SharePackQuery(workspace_url=chosen_workspace(), **filters)
+        page = list_share_packs(session, query, visible=access().visible(session))
     last_page = max(1, -(-page.total // page.page_size))
     return render_template(
         "packs.html", page=page, filters=raw, last_page=last_page, statuses=[str(s) for s in SharePackStatus],
@@ -410,10 +417,10 @@ def _may_decide(session: Session, pack: SharePack) -> bool:
 def approvals() -> str:
     """The approver's inbox: packs of their projects waiting for a decision, oldest first."""
     with services().session_factory() as session:
-        waiting = list_share_packs(
-            session, workspace_url=chosen_workspace(), visible=access().visible(session),
-            status=SharePackStatus.PENDING_APPROVAL, page_size=MAX_INBOX,
+        query = SharePackQuery(
+            workspace_url=chosen_workspace(), status=SharePackStatus.PENDING_APPROVAL, page_size=MAX_INBOX
         )
+        waiting = list_share_packs(session, query, visible=access().visible(session))
         inbox = [
             (pack, present.config_summary(pack.config))
             for pack in reversed(waiting.items) if _may_decide(session, pack)

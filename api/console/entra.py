@@ -24,7 +24,7 @@ from werkzeug.wrappers.response import Response as WerkzeugResponse
 from api.console import _safe_next, _workspace_choices, blp
 from api.console.oidc import EntraSignIn, PendingSignIn
 from api.console.session import sign_in
-from api.context import services
+from api.context import authenticator, services
 from api.errors import status_for
 from api.security_headers import CONTENT_SECURITY_POLICY
 from shared.access.principals import principal_from_entra_claims
@@ -105,7 +105,7 @@ def entra_callback() -> WerkzeugResponse | tuple[str, int]:
         settings = services().settings
         _require_role(claims, settings.entra_required_roles)
         principal = principal_from_entra_claims(
-            claims, admins=settings.admin_principals, overage_groups=services().authenticator.overage_groups.groups_of
+            claims, admins=settings.admin_principals, overage_groups=authenticator().overage_groups.groups_of
         )
     except (InvalidInput, Unauthenticated, Forbidden, ServiceUnavailable) as exc:
         return _refused(exc, next_url)

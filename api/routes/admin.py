@@ -18,7 +18,10 @@ from api.errors import ROUTE_ERRORS, documents_errors
 from api.schemas import NO_CONTROL_CHARACTERS, one_of, refuse_control_characters
 from shared.access.administration import (
     REGIONS,
+    ObjectImport,
+    ProjectSpec,
     RecipientImport,
+    TenantSpec,
     TenantView,
     import_objects,
     list_tenants,
@@ -188,13 +191,15 @@ class TenantByName(MethodView):
             svc.session_factory,
             access(),
             svc.settings,
-            business_line,
-            workspaces=body["Workspaces"],
-            configurator_groups=body["ConfiguratorGroups"],
-            approval_required=body["ApprovalRequired"],
-            shareable_scope=body["ShareableScope"],
-            own_metastores=body["OwnMetastores"],
-            allowed_email_domains=body["AllowedEmailDomains"],
+            TenantSpec(
+                business_line,
+                workspaces=body["Workspaces"],
+                configurator_groups=body["ConfiguratorGroups"],
+                approval_required=body["ApprovalRequired"],
+                shareable_scope=body["ShareableScope"],
+                own_metastores=body["OwnMetastores"],
+                allowed_email_domains=body["AllowedEmailDomains"],
+            ),
             request_id=g.get("request_id"),
         )
         return _tenant(view)
@@ -210,11 +215,13 @@ class ProjectByName(MethodView):
         project = put_project(
             services().session_factory,
             access(),
-            business_line,
-            project_name,
-            approver_groups=body["ApproverGroups"],
-            configurator_groups=body["ConfiguratorGroups"],
-            shareable_scope=body["ShareableScope"],
+            ProjectSpec(
+                business_line,
+                project_name,
+                approver_groups=body["ApproverGroups"],
+                configurator_groups=body["ConfiguratorGroups"],
+                shareable_scope=body["ShareableScope"],
+            ),
             request_id=g.get("request_id"),
         )
         return {"Message": f"Project {project.project_name}", "Id": project.project_id, "Version": project.version}
@@ -233,11 +240,13 @@ class Imports(MethodView):
         result = import_objects(
             svc.session_factory,
             access(),
-            business_line=body["BusinessLine"],
-            project_name=body["ProjectName"],
-            workspace_url=workspace,
-            recipients=[RecipientImport(r["Name"], r["Type"]) for r in body["Recipients"]],
-            shares=body["Shares"],
+            ObjectImport(
+                business_line=body["BusinessLine"],
+                project_name=body["ProjectName"],
+                workspace_url=workspace,
+                recipients=[RecipientImport(r["Name"], r["Type"]) for r in body["Recipients"]],
+                shares=body["Shares"],
+            ),
             request_id=g.get("request_id"),
         )
         return {

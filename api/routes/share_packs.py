@@ -32,6 +32,7 @@ from shared.models import Request, SharePack
 from shared.status import SharePackStatus
 from shared.use_cases.lifecycle import PLAN_PREVIEW, rollback_targets
 from shared.use_cases.queries import (
+    SharePackQuery,
     get_share_pack,
     list_share_packs,
     parse_share_pack_id,
@@ -167,7 +168,8 @@ class SharePacks(MethodView):
     def get(self, args):
         """Share packs of this workspace, newest first, filtered by status, requestor or project."""
         with services().session_factory() as session:
-            page = list_share_packs(session, workspace_url=workspace_url(), visible=access().visible(session), **args)
+            query = SharePackQuery(workspace_url=workspace_url(), **args)
+            page = list_share_packs(session, query, visible=access().visible(session))
         return {
             "Message": f"{len(page.items)} share packs",
             "Count": len(page.items),

@@ -159,46 +159,54 @@ def _workspace_urls(settings: Settings, workspaces: Mapping[str, str]) -> dict[s
     return result
 
 
+@dataclass(frozen=True)
+class TenantSpec:
+    """What an administrator asks a tenant to be: its workspace per region, configurator groups and approval
+    rule, the data it may share, its own metastores, and the e-mail domains its D2O recipients and pipeline
+    notifications may use (None: kept as they are; a new tenant starts with none; empty domains: any)."""
+
+    business_line: str
+    workspaces: Mapping[str, str]
+    configurator_groups: Sequence[str]
+    approval_required: str
+    shareable_scope: Sequence[str] | None = None
+    own_metastores: Sequence[str] | None = None
+    allowed_email_domains: Sequence[str] | None = None
+
+
 def put_tenant(
     session_factory: sessionmaker[Session],
     access: Access,
     settings: Settings,
-    business_line: str,
+    spec: TenantSpec,
     *,
-    workspaces: Mapping[str, str],
-    configurator_groups: Sequence[str],
-    approval_required: str,
-    shareable_scope: Sequence[str] | None = None,
-    own_metastores: Sequence[str] | None = None,
-    allowed_email_domains: Sequence[str] | None = None,
     request_id: str | None = None,
 ) -> TenantView:
-    """Register or change a tenant: its workspace per region, configurator groups and approval rule, the data
-    it may share, its own metastores, and the e-mail domains its D2O recipients and pipeline notifications may
-    use (None: kept as they are; a new tenant starts with none; empty domains: any)."""
+    """Register or change a tenant as `spec` describes it (administrators only)."""
     access.require_admin("register or change tenants")
-    name = business_line.strip()
+    name = spec.business_line.strip()
     if not name:
         raise InvalidInput("A tenant needs a business line name")
     try:
-        rule = ApprovalRule(approval_required)
+        rule = ApprovalRule(spec.approval_required)
     except ValueError:
         raise InvalidInput("ApprovalRequired must be one of: always, external, never") from None
-    urls = _workspace_urls(settings, workspaces)
+    urls = _workspace_urls(settings, spec.workspaces)
     by = access.principal.identity
     with session_factory.begin() as session:
         existing = find_tenant(session, name)
         old = _tenant_view(session, existing).__dict__ if existing else None
         values: dict[str, Any] = {
-            "configurator_ad_group": group_references(session, configurator_groups, field="ConfiguratorGroups"),
+            "configurator_ad_group": group_references(session, spec.configurator_groups, field="ConfiguratorGroups"),
             "approval_required": rule,
         }
-        if shareable_scope is not None:
-            values["shareable_scope"] = normalise_scope(shareable_scope, field="ShareableScope")
-        if own_metastores is not None:
-            values["own_metastores"] = _metastores(own_metastores)
-        if allowed_email_domains is not None:
-            values["allowed_email_domains"] = sorted({d.strip().lower().lstrip("@") for d in allowed_email_domains})
+        if spec.shareable_scope is not None:
+            values["shareable_scope"] = normalise_scope(spec.shareable_scope, field="ShareableScope")
+        if spec.own_metastores is not None:
+            values["own_metastores"] = _metastores(spec.own_metastores)
+        if spec.allowed_email_domains is not None:
+            domains = spec.allowed_email_domains
+            values["allowed_email_domains"] = sorted({d.strip().lower().lstrip("@") for d in domains})
         if existing is None:
             tenant = History(session, Tenant).create(
                 created_by=by, change_reason="registered", business_line_name=name, **values
@@ -242,15 +250,23 @@ def list_tenants(session: Session, access: Access) -> list[TenantView]:
 # -- projects -----------------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class ProjectSpec:
+    """What a project of a registered tenant should be: its approver and configurator groups and the data it
+    may share (see `put_project` for who may set what)."""
+
+    business_line: str
+    project_name: str
+    approver_groups: Sequence[str] | None
+    configurator_groups: Sequence[str]
+    shareable_scope: Sequence[str] | None = None
+
+
 def put_project(
     session_factory: sessionmaker[Session],
     access: Access,
-    business_line: str,
-    project_name: str,
+    spec: ProjectSpec,
     *,
-    approver_groups: Sequence[str] | None,
-    configurator_groups: Sequence[str],
-    shareable_scope: Sequence[str] | None = None,
     request_id: str | None = None,
 ) -> Project:
     """Create or change a project of a registered tenant (administrators and the tenant's configurators).
@@ -265,28 +281,28 @@ def put_project(
         Forbidden: the caller configures neither the tenant nor the service, or is not an administrator and
             the approver groups differ from the project's.
     """
-    name = project_name.strip()
+    name = spec.project_name.strip()
     if not name:
         raise InvalidInput("A project needs a name")
     by = access.principal.identity
     with session_factory.begin() as session:
-        tenant = find_tenant(session, business_line)
+        tenant = find_tenant(session, spec.business_line)
         if tenant is None:
-            raise NotFound(f"Business line {business_line!r} is not registered")
+            raise NotFound(f"Business line {spec.business_line!r} is not registered")
         access.require_tenant_configurator(tenant, "create or change its projects")
         existing = find_project(session, tenant.tenant_id, name)
         approvers = list(existing.approver or []) if existing else []
-        if approver_groups is not None:
-            wanted = group_references(session, approver_groups, field="ApproverGroups")
+        if spec.approver_groups is not None:
+            wanted = group_references(session, spec.approver_groups, field="ApproverGroups")
             if wanted != normalise_members(approvers):
                 access.require_admin("set a project's approver groups")
                 approvers = wanted
         values: dict[str, Any] = {
             "approver": approvers,
-            "configurator": group_references(session, configurator_groups, field="ConfiguratorGroups"),
+            "configurator": group_references(session, spec.configurator_groups, field="ConfiguratorGroups"),
         }
-        if shareable_scope is not None:
-            values["shareable_scope"] = normalise_scope(shareable_scope, field="ShareableScope")
+        if spec.shareable_scope is not None:
+            values["shareable_scope"] = normalise_scope(spec.shareable_scope, field="ShareableScope")
         old = {"approver": existing.approver, "configurator": existing.configurator,
                "shareable_scope": existing.shareable_scope} if existing else None
         if existing is None:
@@ -325,15 +341,22 @@ class ImportResult:
     shares: list[str]
 
 
+@dataclass(frozen=True)
+class ObjectImport:
+    """Recipients and shares of `workspace_url`, made outside this service, that a project should own."""
+
+    business_line: str
+    project_name: str
+    workspace_url: str
+    recipients: Sequence[RecipientImport]
+    shares: Sequence[str]
+
+
 def import_objects(
     session_factory: sessionmaker[Session],
     access: Access,
+    objects: ObjectImport,
     *,
-    business_line: str,
-    project_name: str,
-    workspace_url: str,
-    recipients: Sequence[RecipientImport],
-    shares: Sequence[str],
     request_id: str | None = None,
 ) -> ImportResult:
     """Put recipients and shares made outside this service under a project's ownership, once and on record.
@@ -342,23 +365,21 @@ def import_objects(
     """
     access.require_admin("import objects into a project")
     by = access.principal.identity
+    workspace_url = objects.workspace_url
     with session_factory.begin() as session:
-        tenant = find_tenant(session, business_line)
+        tenant = find_tenant(session, objects.business_line)
         if tenant is None:
-            raise NotFound(f"Business line {business_line!r} is not registered")
+            raise NotFound(f"Business line {objects.business_line!r} is not registered")
         if workspace_url not in tenant_workspaces(session, tenant.tenant_id).values():
             raise InvalidInput(f"Workspace {workspace_url} is not one of {tenant.business_line_name}'s workspaces")
-        project = find_project(session, tenant.tenant_id, project_name)
+        project = find_project(session, tenant.tenant_id, objects.project_name)
         if project is None:
-            raise NotFound(f"Project {project_name!r} of {tenant.business_line_name} is not registered")
+            raise NotFound(f"Project {objects.project_name!r} of {tenant.business_line_name} is not registered")
+        owner = _Owner(workspace_url, project.project_id, by)
         imported_recipients = [
-            _claim(session, Recipient, "recipient_name", r.name, workspace_url, project.project_id, by,
-                   {"recipient_type": r.type})
-            for r in recipients
+            _claim(session, Recipient, r.name, owner, {"recipient_type": r.type}) for r in objects.recipients
         ]
-        imported_shares = [
-            _claim(session, Share, "share_name", s, workspace_url, project.project_id, by, {}) for s in shares
-        ]
+        imported_shares = [_claim(session, Share, s, owner, {}) for s in objects.shares]
         audit(
             session,
             ("project", project.project_id),
@@ -371,32 +392,42 @@ def import_objects(
     return ImportResult(project_id=project.project_id, recipients=imported_recipients, shares=imported_shares)
 
 
+@dataclass(frozen=True)
+class _Owner:
+    """The project an import gives objects to, in which workspace, and who asked."""
+
+    workspace_url: str
+    project_id: uuid.UUID
+    by: str
+
+
+_NAME_COLUMN = {Recipient: "recipient_name", Share: "share_name"}
+
+
 def _claim(
     session: Session,
     model: type[Recipient] | type[Share],
-    name_column: str,
     raw_name: str,
-    workspace_url: str,
-    project_id: uuid.UUID,
-    by: str,
+    owner: _Owner,
     create_values: dict[str, Any],
 ) -> str:
     name = raw_name.strip().lower()  # Unity Catalog stores names lowercase
     if not name:
         raise InvalidInput(f"Every imported {model.__tablename__[:-1]} needs a name")
+    name_column = _NAME_COLUMN[model]
     history = History(session, model)
-    existing = history.find_current(workspace_url=workspace_url, **{name_column: name})
+    existing = history.find_current(workspace_url=owner.workspace_url, **{name_column: name})
     if existing and existing[0].project_id is not None:
         raise Conflict(f"{model.__tablename__[:-1].capitalize()} {name!r} is already owned by a project")
     if existing:
         key = getattr(existing[0], model.__business_key__)
-        history.change(key, changed_by=by, change_reason="imported", project_id=project_id)
+        history.change(key, changed_by=owner.by, change_reason="imported", project_id=owner.project_id)
     else:
         history.create(
-            created_by=by,
+            created_by=owner.by,
             change_reason="imported",
-            workspace_url=workspace_url,
-            project_id=project_id,
+            workspace_url=owner.workspace_url,
+            project_id=owner.project_id,
             request_source="import",
             **{name_column: name},
             **create_values,

@@ -40,7 +40,7 @@ class Admission:
 
 
 def admit_upload(session: Session, access: Access, pack: SharePackSpec, workspace_url: str) -> Admission:
-    """Apply the upload rules of issue 9, in order; the first rule that refuses raises.
+    """Apply the upload rules (tenant, workspace, requestor, project), in order; the first rule that refuses raises.
 
     Raises:
         UnregisteredBusinessLine: the business line is not a registered tenant.

@@ -1,1 +1,1 @@
-"""Drift: what a workspace holds compared with what the completed share packs declared (issue 12)."""
+"""Drift: what a workspace holds compared with what the completed share packs declared."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from sqlalchemy import delete
@@ -73,28 +74,36 @@ def forget_activation_link(session: Session, notification_id: uuid.UUID) -> None
     session.execute(delete(ActivationLinkCiphertext).where(ActivationLinkCiphertext.notification_id == notification_id))
 
 
+@dataclass(frozen=True)
+class Activation:
+    """A D2O recipient's new activation link, for its contact (None: nobody to mail it to)."""
+
+    workspace_url: str
+    recipient_name: str
+    recipient_email: str | None
+    link: str = field(repr=False)  # a credential: kept out of logs
+
+
 def record_activation(
     session: Session,
     cipher: ActivationLinkCipher | None,
+    activation: Activation,
     *,
-    recipient_name: str,
-    recipient_email: str | None,
-    link: str,
-    workspace_url: str,
-    related_entity_type: str,
-    related_entity_id: uuid.UUID | None,
+    about: tuple[str, uuid.UUID | None],
 ) -> Notification:
     """Queue the ACTIVATION e-mail of a D2O recipient: the notification says only that a link is sent; the
-    link itself is stored encrypted beside it until the sync service mails it.
+    link itself is stored encrypted beside it until the sync service mails it. ``about`` names the entity the
+    notification belongs to (``("share_pack", id)`` or ``("recipient", id)``).
 
     Without `activation_link_keys` the link is dropped, not stored in plain text: the notification is FAILED
     with the reason, and an operator re-issues the link by rotating the token once keys are configured.
     """
+    related_entity_type, related_entity_id = about
     notification = Notification(
         notification_type=NotificationType.RECIPIENT_ACTIVATION,
-        recipient_email=recipient_email,
-        subject=f"Your Delta Sharing access to {workspace_url} is ready",
-        body=f"Recipient {recipient_name}: activation link sent by e-mail (never stored in plain text)",
+        recipient_email=activation.recipient_email,
+        subject=f"Your Delta Sharing access to {activation.workspace_url} is ready",
+        body=f"Recipient {activation.recipient_name}: activation link sent by e-mail (never stored in plain text)",
         related_entity_type=related_entity_type,
         related_entity_id=related_entity_id,
         status=NotificationStatus.PENDING if cipher else NotificationStatus.FAILED,
@@ -107,8 +116,8 @@ def record_activation(
             session,
             cipher,
             notification_id=notification.notification_id,
-            workspace_url=workspace_url,
-            recipient_name=recipient_name,
-            link=link,
+            workspace_url=activation.workspace_url,
+            recipient_name=activation.recipient_name,
+            link=activation.link,
         )
     return notification

@@ -2,9 +2,10 @@
 
 Authentication is databricks-sdk's unified auth with the strategy pinned (``auth_type``), so a stray
 ``DATABRICKS_*``/``ARM_*`` variable in the environment can never add a second method and make the SDK
-refuse to start (reference §1.1). A client is built on first use — its construction probes the host
-(reference §0.2) — and then reused by every share pack on that workspace, as is the semaphore that
-bounds how many calls the process has in flight against it.
+refuse to start (https://learn.microsoft.com/azure/databricks/dev-tools/auth/unified-auth). A client is built
+on first use — its construction probes the host with ``GET /.well-known/databricks-config`` — and then
+reused by every share pack on that workspace, as is the semaphore that bounds how many
+calls the process has in flight against it.
 """
 
 from __future__ import annotations

@@ -2,7 +2,8 @@
 
 The orchestrator needs one decision per failure: try again later (the message goes back to the queue) or
 fail the share pack with Databricks' own message. That decision is made here and only here, from the
-exception *class* and the ``error_code`` the SDK parsed (reference §0.3, §0.4, §3) — never from message
+exception *class* and the ``error_code`` the SDK parsed (``databricks.sdk.errors``: a persistent 429/503 ends
+as the built-in ``TimeoutError``; Unity Catalog's object-specific codes map by HTTP status only) — never from message
 text, which Databricks rewords freely. Everything the gateway raises is a `ProvisioningError`.
 
 Two subclasses of the permanent kind exist because the engine itself reacts to them: a create that meets

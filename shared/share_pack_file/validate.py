@@ -49,7 +49,8 @@ from shared.share_pack_file.schema import (
     section_schema,
 )
 
-# Unity Catalog per-share quotas (reference §4, "Resource quotas (per share)"); views count as tables.
+# Unity Catalog per-share quotas ("Resource quotas" in https://learn.microsoft.com/azure/databricks/resources/limits);
+# views count as tables.
 SHARE_QUOTAS: dict[str, tuple[frozenset[DataObjectType], int]] = {
     "tables and views": (frozenset({DataObjectType.TABLE, DataObjectType.VIEW}), 1000),
     "schemas": (frozenset({DataObjectType.SCHEMA}), 500),

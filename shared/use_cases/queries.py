@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 
 from sqlalchemy import func
 from sqlalchemy.orm import Session
@@ -46,37 +47,41 @@ def share_pack_history(
 SharePackPage = Page[SharePack]
 
 
+@dataclass(frozen=True)
+class SharePackQuery:
+    """Which current share packs a listing asks for (every filter optional, names case-insensitive) and which page."""
+
+    workspace_url: str | None = None
+    status: str | None = None
+    requested_by: str | None = None
+    project: str | None = None
+    page: int = 1
+    page_size: int = 50
+
+
 def list_share_packs(
-    session: Session,
-    *,
-    workspace_url: str | None = None,
-    status: str | None = None,
-    requested_by: str | None = None,
-    project: str | None = None,
-    page: int = 1,
-    page_size: int = 50,
-    visible: Visibility | None = None,
+    session: Session, query: SharePackQuery, *, visible: Visibility | None = None
 ) -> SharePackPage:
-    """Current share packs matching the filters, newest first, one page at a time.
+    """Current share packs matching the query, newest first, one page at a time.
 
     `visible` limits the listing to the packs the caller may see (`Access.visible`); None: no limit.
     """
     conditions = [SharePack.is_current]
     if visible is not None:
         conditions.append(visible.where())
-    if workspace_url:
-        conditions.append(SharePack.workspace_url == workspace_url)
-    if status:
-        conditions.append(SharePack.share_pack_status == status.upper())
-    if requested_by:
-        conditions.append(func.lower(SharePack.requested_by) == requested_by.lower())
-    if project:
-        conditions.append(func.lower(SharePack.project_name) == project.lower())
+    if query.workspace_url:
+        conditions.append(SharePack.workspace_url == query.workspace_url)
+    if query.status:
+        conditions.append(SharePack.share_pack_status == query.status.upper())
+    if query.requested_by:
+        conditions.append(func.lower(SharePack.requested_by) == query.requested_by.lower())
+    if query.project:
+        conditions.append(func.lower(SharePack.project_name) == query.project.lower())
     return paginate(
         session,
         SharePack,
         conditions,
         order_by=(SharePack.created_at.desc(), SharePack.share_pack_id),
-        page=page,
-        page_size=page_size,
+        page=query.page,
+        page_size=query.page_size,
     )

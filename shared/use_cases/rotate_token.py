@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from shared.errors import InvalidInput, NotFound
 from shared.history import History, audit
 from shared.models import Project, Recipient, Tenant
-from shared.notifications.activation_links import ActivationLinkCipher, record_activation
+from shared.notifications.activation_links import Activation, ActivationLinkCipher, record_activation
 from shared.recipient_tokens import RecipientTokens
 from shared.status import AuditAction
 
@@ -82,16 +82,13 @@ def rotate_recipient_token(
             by=performed_by, old={"token_rotation": recipient.token_rotation},
             new={"token_rotation": True, "token_rotated": True, **expiries}, request_id=request_id,
         )
-        notification = record_activation(
-            session,
-            cipher,
-            recipient_name=recipient.recipient_name,
-            recipient_email=recipient.recipient_contact_email,
-            link=rotated.activation_link,
-            workspace_url=recipient.workspace_url,
-            related_entity_type="recipient",
-            related_entity_id=recipient.recipient_id,
+        activation = Activation(
+            recipient.workspace_url,
+            recipient.recipient_name,
+            recipient.recipient_contact_email,
+            rotated.activation_link,
         )
+        notification = record_activation(session, cipher, activation, about=("recipient", recipient.recipient_id))
     return Rotation(
         recipient_name=recipient.recipient_name,
         recipient_email=recipient.recipient_contact_email,

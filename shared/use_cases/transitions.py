@@ -4,52 +4,49 @@ A pack moves when someone submits it, revises it, retries it, rolls it back, app
 reconciles its drift, or when the sweeper re-queues it. Each move is one transaction that writes the
 pack's next version, its audit row (with the request id), the request row the move stands for, and then
 either an outbox message (the pack goes to the worker) or the approvers' notifications (it waits for
-one). The outbox rows a transaction wrote are handed to the publisher when, and only when, it commits
-(`_publish_on_commit`), whoever owns the transaction; a queue outage loses nothing, since the relay sends
-what the publisher could not.
+one). The outbox rows are published once the transaction commits (`shared.use_cases.publishing`).
 
-Four eyes, by construction:
-
-* every move records its caller (`requested_by` on the pack and on a request row of its own), so the
-  person who starts a revision, a rollback, a retry or a reconcile is on the record as its requestor;
-* nobody who changed a pack since its last decision may approve or decline it;
-* an approver names the version they decide (`Verdict.version`): a pack revised since they read it is
-  a `Conflict`, not an approval of something they never saw;
-* a rollback waits for an approver unless its target was itself approved and gives no access the current
-  configuration does not give; a declined configuration is never a rollback target.
+What a move takes and answers is in `shared.use_cases.moves`, the four-eyes rules it asks (and its request
+row) in `shared.use_cases.four_eyes`. This module and those two are the only writers of pack versions,
+request rows and outbox rows (besides the provisioning job's own progress); `tests/unit/test_house_rules.py`
+keeps it so.
 """
 
 from __future__ import annotations
 
-import socket
 import uuid
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from shared import tracing
-from shared.access.admission import Admission, admit_upload, needs_approval
+from shared.access.admission import Admission, admit_upload
 from shared.access.approval import latest_request
 from shared.access.approvers import notify_approvers
 from shared.access.data_scope import require_in_data_scope
-from shared.access.policy import Access
-from shared.access.principals import Principal
-from shared.drift.detect import Finding, reconcile_spec
+from shared.drift.detect import reconcile_spec
 from shared.drift.queries import pack_findings
 from shared.errors import Conflict, Forbidden, InvalidInput, NotFound
 from shared.history import History, audit
 from shared.logging import get_logger
 from shared.models import Project, Request, SharePack, Tenant
-from shared.provisioning.plan import Plan
 from shared.queue.messages import ProvisionSharePack
-from shared.queue.outbox import add_to_outbox
 from shared.share_pack_file import Issue, ParsedSharePack, SharePackSpec
 from shared.status import AuditAction, RequestStatus, SharePackStatus
+from shared.use_cases.four_eyes import (
+    PENDING,
+    Grant,
+    latest_grant,
+    open_request,
+    owners,
+    require_decider,
+    rollback_grant,
+    stored_spec,
+)
 from shared.use_cases.lifecycle import (
     APPROVED,
     DECLINED,
@@ -59,10 +56,10 @@ from shared.use_cases.lifecycle import (
     ROLLBACK_PREFIX,
     UPLOADED,
     RollbackPlanner,
-    RollbackTarget,
     rollback_target,
-    widens_access,
 )
+from shared.use_cases.moves import Asker, Decision, Queued, Reconciliation, RollbackPreview, Verdict
+from shared.use_cases.publishing import publish_on_commit, publishing, queue_on_commit
 from shared.use_cases.queries import get_share_pack
 from shared.use_cases.submit import (
     SubmittedSharePack,
@@ -81,73 +78,6 @@ RECONCILED = "reconcile requested"
 REQUEUED = "stuck pack re-queued"
 #: A pack in flight is provisioned already; one that never passed validation has nothing approved to restore.
 RECONCILABLE = frozenset({SharePackStatus.COMPLETED, SharePackStatus.FAILED})
-_OUTBOX_IDS = "workflow.outbox_ids"
-_PUBLISHES = "workflow.publishes"
-
-
-@dataclass(frozen=True)
-class Asker:
-    """Who asks for a move, in which workspace and request.
-
-    ``principal`` None is a trusted tool in this process (the stuck-pack sweeper, a benchmark): no access
-    rule applies to it, and it is on the record as ``tool``.
-    """
-
-    workspace_url: str
-    principal: Principal | None = None
-    request_id: str | None = None
-    tool: str = f"workflow@{socket.gethostname()}"
-
-    @property
-    def identity(self) -> str:
-        return self.principal.identity if self.principal is not None else self.tool
-
-    def access(self, session: Session) -> Access | None:
-        """The principal's rights, their groups read in ``session`` (the move's own transaction)."""
-        return Access.load(session, self.principal) if self.principal is not None else None
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """An approver's decision input: the version of the pack they read (None: not named, refused), and what they
-    say about it."""
-
-    version: int | None
-    comment: str | None = None
-
-
-@dataclass(frozen=True)
-class Queued:
-    """What the caller is told: the pack, its new version and status, and any upload warnings."""
-
-    share_pack_id: uuid.UUID
-    share_pack_name: str
-    version: int
-    status: str
-    warnings: tuple[Issue, ...] = ()
-    #: A rollback's plan, made when it was asked for (None: the worker makes it); None for other moves.
-    plan: Plan | None = None
-
-
-class RollbackPreview(Queued):
-    """A rollback's plan against the workspace as it is now (None, with a warning, when it could not be read),
-    beside the pack as it is: nothing was stored or queued."""
-
-
-@dataclass(frozen=True)
-class Decision:
-    share_pack_id: uuid.UUID
-    status: str
-    decided_by: str
-    version: int
-
-
-@dataclass(frozen=True)
-class Reconciliation:
-    share_pack_id: uuid.UUID
-    status: str
-    strategy: str
-    drift: list[Finding]
 
 
 @dataclass(frozen=True)
@@ -162,18 +92,6 @@ class _Move:
     columns: Mapping[str, Any] = field(default_factory=dict)
     #: What the audit row adds to the version, status and reason it always records.
     note: Mapping[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class _Grant:
-    """The approvers' word a new request row starts with (None everywhere: nobody decided yet)."""
-
-    approver_status: str | None = None
-    approved_by: str | None = None
-    approved_datetime: datetime | None = None
-
-
-_PENDING = _Grant(approver_status="PENDING")
 
 
 @dataclass(frozen=True)
@@ -226,7 +144,7 @@ class Workflow:
         parsed = validate_upload(self.session_factory, upload, rules)
         spec = parsed.share_pack
         assert spec is not None
-        with _publishing(self.session_factory, self.publish) as session:
+        with publishing(self.session_factory, self.publish) as session:
             pack = self._changeable(session, asker, share_pack_id, verb="revised")
             admission = self._admission(session, asker, spec)
             waits = admission is not None and admission.needs_approval
@@ -236,7 +154,7 @@ class Workflow:
                          "original_filename": upload.stored_name,
                          "validation_warnings": [w.to_dict() for w in parsed.warnings]},
             ))
-            _open_request(session, asker, new, spec, _PENDING if waits else _Grant())
+            open_request(session, asker, new, spec, PENDING if waits else Grant())
         return _queued(new, warnings=tuple(parsed.warnings))
 
     # -- moves of a stored configuration ----------------------------------------------------------------
@@ -248,12 +166,12 @@ class Workflow:
             NotFound, Forbidden: no such pack for this caller, or they may not upload for it.
             Conflict: the pack is not FAILED.
         """
-        with _publishing(self.session_factory, self.publish) as session:
+        with publishing(self.session_factory, self.publish) as session:
             pack = self._changeable(session, asker, share_pack_id, verb="retried", only=SharePackStatus.FAILED)
             new = self._move(session, asker, pack, _Move(
                 RETRIED, AuditAction.STATUS_CHANGED, SharePackStatus.IN_PROGRESS, "Queued for retry",
                 columns={"requested_by": asker.identity}))
-            _open_request(session, asker, new, _spec(pack), _latest_grant(session, share_pack_id))
+            open_request(session, asker, new, stored_spec(pack), latest_grant(session, share_pack_id))
         return _queued(new)
 
     def reconcile(self, asker: Asker, share_pack_id: uuid.UUID) -> Reconciliation:
@@ -263,19 +181,19 @@ class Workflow:
             NotFound, Forbidden: no such pack for this caller, or they configure neither its project nor tenant.
             Conflict: the pack is being provisioned, or was never valid.
         """
-        with _publishing(self.session_factory, self.publish) as session:
+        with publishing(self.session_factory, self.publish) as session:
             pack = get_share_pack(session, share_pack_id, workspace_url=asker.workspace_url)
             access = asker.access(session)
             if access is not None:
                 access.require_visible(session, pack)
-                tenant, project = _owners(session, pack)
+                tenant, project = owners(session, pack)
                 access.require_project_configurator(tenant, project, "reconcile its share packs")
             if pack.share_pack_status not in RECONCILABLE:
                 raise Conflict(
                     f"Share pack {share_pack_id} is {pack.share_pack_status}; "
                     "only a completed or failed pack can be reconciled"
                 )
-            spec = reconcile_spec(_spec(pack))
+            spec = reconcile_spec(stored_spec(pack))
             new = self._move(session, asker, pack, _Move(
                 RECONCILED, AuditAction.STATUS_CHANGED, SharePackStatus.IN_PROGRESS, "Queued for reconciliation",
                 # the earlier run's plan must not be taken for an interrupted attempt of this one
@@ -283,7 +201,7 @@ class Workflow:
                          "requested_by": asker.identity},
                 note={"strategy": spec.metadata.strategy.value, "reason": "reconcile"},
             ))
-            _open_request(session, asker, new, spec, _latest_grant(session, share_pack_id))
+            open_request(session, asker, new, spec, latest_grant(session, share_pack_id))
             drift = pack_findings(session, share_pack_id)
         log.info("share_pack.reconcile_queued", share_pack_id=str(share_pack_id), drift=len(drift))
         return Reconciliation(share_pack_id, new.share_pack_status, new.strategy, drift)
@@ -325,22 +243,22 @@ class Workflow:
                 project = History(session, Project).current(read.project_id) if read.project_id else None
                 require_in_data_scope(target.restore, tenant, project)
         plan, warnings = self.planner.plan(target, read, asker.workspace_url)  # no transaction open while reading
-        with _publishing(self.session_factory, self.publish) as session:
+        with publishing(self.session_factory, self.publish) as session:
             pack = self._changeable(session, asker, share_pack_id, verb="rolled back")
             if pack.version != read.version:
                 raise Conflict(
                     f"Share pack {share_pack_id} changed (now version {pack.version}) while its rollback was "
                     "planned; ask again"
                 )
-            grant = _rollback_grant(session, pack, target, plan)
-            waits = grant is _PENDING
+            grant = rollback_grant(session, pack, target, plan)
+            waits = grant is PENDING
             new = self._move(session, asker, pack, _Move(
                 f"{ROLLBACK_PREFIX}{to_version}", AuditAction.UPDATED, _waiting_or_queued(waits),
                 "Queued for rollback",
                 columns={**_configuration(target.restore, target.to_config()), "requested_by": asker.identity,
                          "plan": {**plan.to_dict(), PLAN_PREVIEW: True} if plan is not None else None},
             ))
-            _open_request(session, asker, new, target.restore, grant)
+            open_request(session, asker, new, target.restore, grant)
         return replace(_queued(new), warnings=warnings, plan=plan)
 
     # -- the approval gate ------------------------------------------------------------------------------
@@ -369,7 +287,7 @@ class Workflow:
             raise InvalidInput(f"Comment is longer than {MAX_COMMENT_CHARS} characters")
         verb = APPROVED if approved else DECLINED
         by = asker.identity
-        with _publishing(self.session_factory, self.publish) as session:
+        with publishing(self.session_factory, self.publish) as session:
             pack = History(session, SharePack).current(share_pack_id)
             if pack is None:
                 raise NotFound(f"Share pack {share_pack_id} not found")
@@ -426,7 +344,7 @@ class Workflow:
             f"Re-queued: no worker and no queued message for {idle_seconds} s",
             note={"requeued": True, "idle_seconds": idle_seconds},
         ))
-        _publish_on_commit(session, self.publish)
+        publish_on_commit(session, self.publish)
         log.warning("sweep.requeued", share_pack_id=str(share_pack_id), idle_seconds=idle_seconds,
                     request_id=asker.request_id)
         return idle_seconds
@@ -487,19 +405,15 @@ class Workflow:
         if pack.share_pack_status == SharePackStatus.PENDING_APPROVAL:
             notify_approvers(session, pack)
         elif pack.share_pack_status == SharePackStatus.IN_PROGRESS:
-            row = add_to_outbox(
-                session,
-                queue_name=self.queue_name,
-                message=ProvisionSharePack(pack.share_pack_id, request_id=request_id,
-                                           traceparent=tracing.current_traceparent()),
-            )
-            session.info.setdefault(_OUTBOX_IDS, []).append(row.id)
+            message = ProvisionSharePack(pack.share_pack_id, request_id=request_id,
+                                         traceparent=tracing.current_traceparent())
+            queue_on_commit(session, self.queue_name, message)
 
     def _store_new(self, asker: Asker, upload: Upload, parsed: ParsedSharePack) -> SharePack:
         spec = parsed.share_pack
         assert spec is not None
         now = datetime.now(UTC)
-        with _publishing(self.session_factory, self.publish) as session:
+        with publishing(self.session_factory, self.publish) as session:
             admission = self._admission(session, asker, spec)
             waits = admission is not None and admission.needs_approval
             row = History(session, SharePack).create(
@@ -520,7 +434,7 @@ class Workflow:
                 **{**_configuration(spec), "project_name": admission.project_name if admission
                    else spec.metadata.project_name},
             )
-            _open_request(session, asker, row, spec, _PENDING if waits else _Grant())
+            open_request(session, asker, row, spec, PENDING if waits else Grant())
             audit(
                 session, ("share_pack", row.share_pack_id), AuditAction.CREATED, by=asker.identity,
                 new={
@@ -569,7 +483,7 @@ class Workflow:
         access = asker.access(session)
         if access is not None:
             access.require_visible(session, pack)
-            tenant, project = _owners(session, pack)
+            tenant, project = owners(session, pack)
             if tenant is not None:
                 access.require_uploader(tenant, project)
         if only is not None and pack.share_pack_status != only:
@@ -581,34 +495,8 @@ class Workflow:
         return pack
 
 
-@contextmanager
-def _publishing(session_factory: sessionmaker[Session], publish: Callable[[int], object]) -> Iterator[Session]:
-    """``session_factory.begin()`` whose outbox rows are handed to ``publish`` once it has committed."""
-    with session_factory.begin() as session:
-        _publish_on_commit(session, publish)
-        yield session
-
-
-def _publish_on_commit(session: Session, publish: Callable[[int], object]) -> None:
-    """When ``session`` commits, hand every outbox row it wrote to ``publish`` (a rolled-back session is
-    discarded, its rows with it; a row rolled back to a savepoint is simply not found by the publisher)."""
-    if session.info.get(_PUBLISHES):
-        return
-    session.info[_PUBLISHES] = True
-
-    def sent(committed: Session) -> None:
-        for outbox_id in committed.info.pop(_OUTBOX_IDS, []):
-            publish(outbox_id)
-
-    event.listen(session, "after_commit", sent)
-
-
 def _waiting_or_queued(waits: bool) -> SharePackStatus:
     return SharePackStatus.PENDING_APPROVAL if waits else SharePackStatus.IN_PROGRESS
-
-
-def _spec(pack: SharePack) -> SharePackSpec:
-    return SharePackSpec.from_dict(pack.config)
 
 
 def _configuration(spec: SharePackSpec, config: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -623,76 +511,3 @@ def _configuration(spec: SharePackSpec, config: dict[str, Any] | None = None) ->
 
 def _queued(pack: SharePack, warnings: tuple[Issue, ...] = ()) -> Queued:
     return Queued(pack.share_pack_id, pack.share_pack_name, pack.version, pack.share_pack_status, warnings)
-
-
-def _owners(session: Session, pack: SharePack) -> tuple[Tenant | None, Project | None]:
-    tenant = History(session, Tenant).current(pack.tenant_id) if pack.tenant_id else None
-    project = History(session, Project).current(pack.project_id) if pack.project_id else None
-    return tenant, project
-
-
-def _open_request(session: Session, asker: Asker, pack: SharePack, spec: SharePackSpec, grant: _Grant) -> None:
-    """Write the request row of a move: the caller asks for it; ``grant`` is the approvers' word so far."""
-    waits = grant.approver_status == "PENDING"
-    History(session, Request).create(
-        created_by=asker.identity,
-        change_reason=pack.change_reason,
-        share_pack_id=pack.share_pack_id,
-        share_pack_version=pack.version,
-        project_id=pack.project_id,
-        requested_by=asker.identity,
-        request_description=spec.metadata.description,
-        service_now_ticket=spec.metadata.service_now_ticket,
-        ado_ticket=spec.metadata.ado_ticket,
-        status=RequestStatus.PENDING_APPROVAL if waits else RequestStatus.SUBMITTED,
-        request_type=spec.metadata.strategy.value,
-        approver_status=grant.approver_status,
-        approved_by=grant.approved_by,
-        approved_datetime=grant.approved_datetime,
-    )
-
-
-def _latest_grant(session: Session, share_pack_id: uuid.UUID) -> _Grant:
-    """A move that repeats the current configuration (retry, reconcile) carries the decision taken on it."""
-    request = latest_request(session, share_pack_id)
-    if request is None:
-        return _Grant()
-    return _Grant(request.approver_status, request.approved_by, request.approved_datetime)
-
-
-def _rollback_grant(session: Session, pack: SharePack, target: RollbackTarget, plan: Plan | None) -> _Grant:
-    """The approvers' word a rollback starts with: PENDING unless it needs none or inherits its target's.
-
-    It needs one when the tenant's rule holds the restored configuration; it inherits the target's
-    approval only when an approver approved the target and going back gives no access the pack does not
-    give now (`widens_access`).
-    """
-    tenant, _project = _owners(session, pack)
-    if tenant is None or not needs_approval(session, tenant, target.restore, pack.workspace_url):
-        return _Grant()
-    chosen = target.configuration
-    if chosen.decision != APPROVED or widens_access(target.restore, _spec(pack), plan=plan, later=target.later):
-        return _PENDING
-    approval = session.scalar(
-        select(SharePack.effective_from).where(
-            SharePack.share_pack_id == pack.share_pack_id, SharePack.version > chosen.version,
-            SharePack.change_reason == APPROVED,
-        ).order_by(SharePack.version).limit(1)
-    )
-    return _Grant(RequestStatus.APPROVED, chosen.decided_by, approval)
-
-
-def require_decider(access: Access, session: Session, pack: SharePack) -> None:
-    """Forbidden unless the caller approves the pack's project, did not request it, and wrote no version of it
-    since its last decision (or ever, if it has none)."""
-    access.require_approver(_owners(session, pack)[1], pack, _spec(pack).metadata.requestor)
-    versions = session.execute(
-        select(SharePack.version, SharePack.change_reason, SharePack.created_by)
-        .where(SharePack.share_pack_id == pack.share_pack_id)
-    ).all()
-    last_decision = max((v for v, reason, _by in versions if reason in (APPROVED, DECLINED)), default=0)
-    if any(access.is_self(by) for v, _reason, by in versions if v > last_decision):
-        raise Forbidden(
-            f"You changed share pack {pack.share_pack_id} since its last decision; another approver of its "
-            "project must decide"
-        )

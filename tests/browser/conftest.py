@@ -26,6 +26,7 @@ from werkzeug.serving import BaseWSGIServer, make_server
 
 from alembic import command
 from api import create_app
+from api.context import Services
 from emulator.auth import DEFAULT_TOKEN
 from emulator.control import EmulatorControl
 from emulator.server import DEMO_TABLES, RunningEmulator
@@ -33,7 +34,13 @@ from graph_emulator.app import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
 from graph_emulator.control import GraphEmulatorControl
 from graph_emulator.identity import CONSOLE_CLIENT_ID, CONSOLE_CLIENT_SECRET
 from graph_emulator.server import RunningGraphEmulator
-from shared.access.administration import put_local_group, put_project, put_tenant
+from shared.access.administration import (
+    ProjectSpec,
+    TenantSpec,
+    put_local_group,
+    put_project,
+    put_tenant,
+)
 from shared.access.policy import Access
 from shared.access.principals import Principal
 from shared.credentials import DatabricksCredentials
@@ -134,9 +141,15 @@ def console_stack(
     readers = WorkspaceClients(DatabricksCredentials(token=DEFAULT_TOKEN), retry_timeout_seconds=15)
     activation_key = Fernet.generate_key().decode()
     app = create_app(
-        settings, session_factory=sessions, publisher=publisher, health_check=partial(check_health, engine, queue),
-        reader_for=readers.gateway, activation_links=ActivationLinkCipher([activation_key]),
-        recipient_tokens=lambda url: RecipientTokens(readers.client(url)),
+        Services(
+            settings,
+            session_factory=sessions,
+            publisher=publisher,
+            health_check=partial(check_health, engine, queue),
+            reader_for=readers.gateway,
+            activation_links=ActivationLinkCipher([activation_key]),
+            recipient_tokens=lambda url: RecipientTokens(readers.client(url)),
+        ),
     )
     server.app = app
     serving = threading.Thread(target=server.serve_forever, name="console-http", daemon=True)
@@ -194,10 +207,21 @@ def _register_tenants(sessions: sessionmaker[Session], settings: Settings, works
         ("Retail", ["retail"], "never"),
     ):
         put_tenant(
-            sessions, admin, settings, business_line, workspaces={"EMEA": workspace_url},
-            configurator_groups=groups, approval_required=rule,
+            sessions,
+            admin,
+            settings,
+            TenantSpec(
+                business_line,
+                workspaces={"EMEA": workspace_url},
+                configurator_groups=groups,
+                approval_required=rule,
+            ),
         )
-    put_project(sessions, admin, MARKETS, MARKETS_PROJECT, approver_groups=["approvers"], configurator_groups=[])
+    put_project(
+        sessions,
+        admin,
+        ProjectSpec(MARKETS, MARKETS_PROJECT, approver_groups=["approvers"], configurator_groups=[]),
+    )
 
 
 @pytest.fixture

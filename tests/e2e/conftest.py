@@ -25,6 +25,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import Engine
 
 from api import create_app
+from api.context import Services
 from emulator.auth import DEFAULT_TOKEN
 from emulator.control import EmulatorControl
 from emulator.server import DEMO_TABLES
@@ -156,10 +157,15 @@ def stack(
     queue.ensure_exists()
     configure_logging(json=True, level="INFO")  # as api/wsgi.py does before building the app
     sessions = make_session_factory(engine)
-    register_tenant(sessions, {"EMEA": emulator.url})  # the examples' business line (issue 9)
+    register_tenant(sessions, {"EMEA": emulator.url})  # the examples' business line: uploads need a registered tenant
     publisher = OutboxPublisher(sessions, queue, sweep_interval=settings.outbox_relay_interval_seconds).start()
     app = create_app(
-        settings, session_factory=sessions, publisher=publisher, health_check=partial(check_health, engine, queue)
+        Services(
+            settings,
+            session_factory=sessions,
+            publisher=publisher,
+            health_check=partial(check_health, engine, queue),
+        ),
     )
     client = app.test_client()
     worker_env = {

@@ -34,7 +34,7 @@ from shared.db import insert_rows
 from shared.history import History, audit
 from shared.logging import get_logger
 from shared.models import AuditEntry, Notification, Request, SharePack
-from shared.notifications.activation_links import ActivationLinkCipher, record_activation
+from shared.notifications.activation_links import Activation, ActivationLinkCipher, record_activation
 from shared.notifications.addressees import requestor_email
 from shared.provisioning.apply import StepResult
 from shared.provisioning.plan import Action, Change, Entity, Plan
@@ -134,15 +134,9 @@ class Recorder:
         self.projection.step(session, attempt, result, recipient_ids)
         emails = {r.name: r.email for r in attempt.spec.recipients}
         for recipient, link in result.activation_links.items():
+            activation = Activation(attempt.workspace_url, recipient, emails.get(recipient), link)
             record_activation(
-                session,
-                self.activation_links,
-                recipient_name=recipient,
-                recipient_email=emails.get(recipient),
-                link=link,
-                workspace_url=attempt.workspace_url,
-                related_entity_type="share_pack",
-                related_entity_id=attempt.share_pack_id,
+                session, self.activation_links, activation, about=("share_pack", attempt.share_pack_id)
             )
 
     def reconcile(self, session: Session, attempt: Attempt, previous: PreviousPlan, current: Plan) -> int:

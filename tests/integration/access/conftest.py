@@ -8,7 +8,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from shared.access.administration import put_local_group, put_project, put_tenant
+from shared.access.administration import (
+    ProjectSpec,
+    TenantSpec,
+    put_local_group,
+    put_project,
+    put_tenant,
+)
 from shared.access.policy import Access
 from shared.access.principals import Principal
 from shared.settings import Settings
@@ -73,19 +79,18 @@ def finance(session_factory, settings, access_of) -> None:
         session_factory,
         admin,
         settings,
-        "Finance",
-        workspaces={"EMEA": WORKSPACE},
-        configurator_groups=["finance-configurators"],
-        approval_required="external",
-        own_metastores=[GLOBEX_METASTORE],  # D2D_ONLY's recipient is on Finance's own metastore: internal
+        TenantSpec(
+            "Finance",
+            workspaces={"EMEA": WORKSPACE},
+            configurator_groups=["finance-configurators"],
+            approval_required="external",
+            own_metastores=[GLOBEX_METASTORE],  # D2D_ONLY's recipient is on Finance's own metastore: internal
+        ),
     )
     put_project(
         session_factory,
         admin,
-        "Finance",
-        "Partner analytics",
-        approver_groups=["finance-approvers"],
-        configurator_groups=[],
+        ProjectSpec("Finance", "Partner analytics", approver_groups=["finance-approvers"], configurator_groups=[]),
     )
 
 

@@ -6,7 +6,10 @@ import pytest
 from sqlalchemy import select
 
 from shared.access.administration import (
+    ObjectImport,
+    ProjectSpec,
     RecipientImport,
+    TenantSpec,
     import_objects,
     list_tenants,
     put_local_group,
@@ -32,16 +35,25 @@ def audits(session, entity_type: str) -> list[AuditEntry]:
 def test_only_administrators_register_tenants(session_factory, settings, access_of):
     with pytest.raises(Forbidden, match="Only administrators may register or change tenants"):
         put_tenant(
-            session_factory, access_of(OUTSIDER), settings, "Sales",
-            workspaces={"AM": WORKSPACE}, configurator_groups=[], approval_required="never",
+            session_factory,
+            access_of(OUTSIDER),
+            settings,
+            TenantSpec("Sales", workspaces={"AM": WORKSPACE}, configurator_groups=[], approval_required="never"),
         )
 
 
 def test_tenant_change_writes_history_and_audit(session_factory, settings, access_of, finance):
     admin = access_of(ADMIN)
     view = put_tenant(
-        session_factory, admin, settings, "finance",
-        workspaces={"AM": OTHER_WORKSPACE}, configurator_groups=["Finance-Configurators"], approval_required="always",
+        session_factory,
+        admin,
+        settings,
+        TenantSpec(
+            "finance",
+            workspaces={"AM": OTHER_WORKSPACE},
+            configurator_groups=["Finance-Configurators"],
+            approval_required="always",
+        ),
     )
     assert view.workspaces == {"AM": OTHER_WORKSPACE}  # EMEA was not listed, so it is removed
     assert view.approval_required == "always" and view.version == 2
@@ -55,14 +67,31 @@ def test_tenant_change_writes_history_and_audit(session_factory, settings, acces
 def test_bad_tenant_input_is_refused_with_a_sentence(session_factory, settings, access_of):
     admin = access_of(ADMIN)
     with pytest.raises(InvalidInput, match="Unknown region"):
-        put_tenant(session_factory, admin, settings, "X", workspaces={"MARS": WORKSPACE},
-                   configurator_groups=[], approval_required="never")
+        put_tenant(
+            session_factory,
+            admin,
+            settings,
+            TenantSpec("X", workspaces={"MARS": WORKSPACE}, configurator_groups=[], approval_required="never"),
+        )
     with pytest.raises(InvalidInput, match="not an Azure Databricks workspace"):
-        put_tenant(session_factory, admin, settings, "X", workspaces={"AM": "https://evil.example.com"},
-                   configurator_groups=[], approval_required="never")
+        put_tenant(
+            session_factory,
+            admin,
+            settings,
+            TenantSpec(
+                "X",
+                workspaces={"AM": "https://evil.example.com"},
+                configurator_groups=[],
+                approval_required="never",
+            ),
+        )
     with pytest.raises(InvalidInput, match="ApprovalRequired"):
-        put_tenant(session_factory, admin, settings, "X", workspaces={}, configurator_groups=[],
-                   approval_required="sometimes")
+        put_tenant(
+            session_factory,
+            admin,
+            settings,
+            TenantSpec("X", workspaces={}, configurator_groups=[], approval_required="sometimes"),
+        )
 
 
 def test_synced_group_cannot_be_edited(session_factory, access_of):
@@ -73,28 +102,51 @@ def test_synced_group_cannot_be_edited(session_factory, access_of):
 
 
 def test_tenant_configurators_create_projects_and_outsiders_cannot(session_factory, access_of, finance):
-    project = put_project(session_factory, access_of(CONFIGURATOR), "Finance", "Ledger",
-                          approver_groups=None, configurator_groups=[])
+    project = put_project(
+        session_factory,
+        access_of(CONFIGURATOR),
+        ProjectSpec("Finance", "Ledger", approver_groups=None, configurator_groups=[]),
+    )
     assert (project.project_name, project.approver) == ("Ledger", [])  # approvers are the administrators' to set
-    approved = put_project(session_factory, access_of(ADMIN), "Finance", "Ledger",
-                           approver_groups=[LEDGER_APPROVERS_ID], configurator_groups=[])
+    approved = put_project(
+        session_factory,
+        access_of(ADMIN),
+        ProjectSpec("Finance", "Ledger", approver_groups=[LEDGER_APPROVERS_ID], configurator_groups=[]),
+    )
     assert approved.approver == [LEDGER_APPROVERS_ID]
     with pytest.raises(Forbidden, match="configurators of business line 'Finance'"):
-        put_project(session_factory, access_of(OUTSIDER), "Finance", "Ledger2",
-                    approver_groups=[], configurator_groups=[])
+        put_project(
+            session_factory,
+            access_of(OUTSIDER),
+            ProjectSpec("Finance", "Ledger2", approver_groups=[], configurator_groups=[]),
+        )
 
 
 def test_import_claims_an_object_once(session_factory, access_of, finance):
     admin = access_of(ADMIN)
     result = import_objects(
-        session_factory, admin, business_line="Finance", project_name="Partner analytics",
-        workspace_url=WORKSPACE, recipients=[RecipientImport("Legacy_Partner", "D2D")], shares=["old_share"],
+        session_factory,
+        admin,
+        ObjectImport(
+            business_line="Finance",
+            project_name="Partner analytics",
+            workspace_url=WORKSPACE,
+            recipients=[RecipientImport("Legacy_Partner", "D2D")],
+            shares=["old_share"],
+        ),
     )
     assert result.recipients == ["legacy_partner"] and result.shares == ["old_share"]
     with pytest.raises(Conflict, match="already owned"):
         import_objects(
-            session_factory, admin, business_line="Finance", project_name="Partner analytics",
-            workspace_url=WORKSPACE, recipients=[RecipientImport("legacy_partner", "D2D")], shares=[],
+            session_factory,
+            admin,
+            ObjectImport(
+                business_line="Finance",
+                project_name="Partner analytics",
+                workspace_url=WORKSPACE,
+                recipients=[RecipientImport("legacy_partner", "D2D")],
+                shares=[],
+            ),
         )
     with session_factory() as session:
         row = History(session, Recipient).find_current(workspace_url=WORKSPACE, recipient_name="legacy_partner")[0]
@@ -102,8 +154,15 @@ def test_import_claims_an_object_once(session_factory, access_of, finance):
         assert [a.action for a in audits(session, "project") if a.action == "IMPORTED"] == ["IMPORTED"]
     with pytest.raises(Forbidden):
         import_objects(
-            session_factory, access_of(CONFIGURATOR), business_line="Finance", project_name="Partner analytics",
-            workspace_url=WORKSPACE, recipients=[], shares=["x"],
+            session_factory,
+            access_of(CONFIGURATOR),
+            ObjectImport(
+                business_line="Finance",
+                project_name="Partner analytics",
+                workspace_url=WORKSPACE,
+                recipients=[],
+                shares=["x"],
+            ),
         )
 
 
@@ -130,10 +189,21 @@ def test_a_directory_group_is_mapped_by_object_id_never_by_display_name(session_
         History(session, AdGroup).create(created_by="sync", group_name="Ledger Approvers",
                                          ad_object_id=LEDGER_APPROVERS_ID, members=[], source="azure_ad")
     with pytest.raises(InvalidInput, match="'ledger approvers' is neither an Entra group's object id nor a local"):
-        put_project(session_factory, access_of(ADMIN), "Finance", "Ledger", approver_groups=["Ledger Approvers"],
-                    configurator_groups=[])
-    project = put_project(session_factory, access_of(ADMIN), "Finance", "Ledger",
-                          approver_groups=[LEDGER_APPROVERS_ID.upper()], configurator_groups=["finance-approvers"])
+        put_project(
+            session_factory,
+            access_of(ADMIN),
+            ProjectSpec("Finance", "Ledger", approver_groups=["Ledger Approvers"], configurator_groups=[]),
+        )
+    project = put_project(
+        session_factory,
+        access_of(ADMIN),
+        ProjectSpec(
+            "Finance",
+            "Ledger",
+            approver_groups=[LEDGER_APPROVERS_ID.upper()],
+            configurator_groups=["finance-approvers"],
+        ),
+    )
     assert project.approver == [LEDGER_APPROVERS_ID] and project.configurator == ["finance-approvers"]
 
 
@@ -141,7 +211,16 @@ def test_a_tenant_shows_its_directory_groups_display_names_beside_their_ids(sess
     with session_factory.begin() as session:
         History(session, AdGroup).create(created_by="sync", group_name="Ledger Approvers",
                                          ad_object_id=LEDGER_APPROVERS_ID, members=[], source="azure_ad")
-    view = put_tenant(session_factory, access_of(ADMIN), settings, "Ledger", workspaces={"EMEA": WORKSPACE},
-                      configurator_groups=[LEDGER_APPROVERS_ID], approval_required="never")
+    view = put_tenant(
+        session_factory,
+        access_of(ADMIN),
+        settings,
+        TenantSpec(
+            "Ledger",
+            workspaces={"EMEA": WORKSPACE},
+            configurator_groups=[LEDGER_APPROVERS_ID],
+            approval_required="never",
+        ),
+    )
     assert view.configurator_groups == [LEDGER_APPROVERS_ID]
     assert view.group_names == {LEDGER_APPROVERS_ID: "Ledger Approvers"}

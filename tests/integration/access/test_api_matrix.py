@@ -18,7 +18,14 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from api import create_app
-from shared.access.administration import put_local_group, put_project, put_tenant
+from api.context import Services
+from shared.access.administration import (
+    ProjectSpec,
+    TenantSpec,
+    put_local_group,
+    put_project,
+    put_tenant,
+)
 from shared.access.policy import Access
 from shared.access.principals import Principal
 from shared.models import AuditEntry, OutboxMessage, Project, SharePack
@@ -63,7 +70,7 @@ def settings() -> Settings:
 @pytest.fixture
 def client(settings, session_factory) -> FlaskClient:
     app = create_app(
-        settings, session_factory=session_factory, publisher=RecordingPublisher(), health_check=lambda: None
+        Services(settings, session_factory=session_factory, publisher=RecordingPublisher(), health_check=lambda: None),
     )
     return app.test_client()
 
@@ -75,14 +82,33 @@ def two_tenants(settings, session_factory) -> None:
                            "retail-conf": ["carol@example.com"], "other-appr": ["dave@example.com"],
                            "other-conf": ["erin@example.com"]}.items():
         put_local_group(session_factory, admin, group, members)
-    put_tenant(session_factory, admin, settings, "Finance", workspaces={"EMEA": WS_A},
-               configurator_groups=["fin-conf"], approval_required="external")
-    put_tenant(session_factory, admin, settings, "Retail", workspaces={"AM": WS_B},
-               configurator_groups=["retail-conf"], approval_required="never")
-    put_project(session_factory, admin, "Finance", "Partner analytics", approver_groups=["fin-appr"],
-                configurator_groups=[])
-    put_project(session_factory, admin, "Finance", "Other", approver_groups=["other-appr"],
-                configurator_groups=["other-conf"])
+    put_tenant(
+        session_factory,
+        admin,
+        settings,
+        TenantSpec(
+            "Finance",
+            workspaces={"EMEA": WS_A},
+            configurator_groups=["fin-conf"],
+            approval_required="external",
+        ),
+    )
+    put_tenant(
+        session_factory,
+        admin,
+        settings,
+        TenantSpec("Retail", workspaces={"AM": WS_B}, configurator_groups=["retail-conf"], approval_required="never"),
+    )
+    put_project(
+        session_factory,
+        admin,
+        ProjectSpec("Finance", "Partner analytics", approver_groups=["fin-appr"], configurator_groups=[]),
+    )
+    put_project(
+        session_factory,
+        admin,
+        ProjectSpec("Finance", "Other", approver_groups=["other-appr"], configurator_groups=["other-conf"]),
+    )
 
 
 def headers(who: str | None, workspace: str = WS_A) -> dict[str, str]:

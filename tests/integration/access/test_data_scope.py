@@ -10,7 +10,12 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from shared.access.administration import put_project, put_tenant
+from shared.access.administration import (
+    ProjectSpec,
+    TenantSpec,
+    put_project,
+    put_tenant,
+)
 from shared.access.data_scope import OutsideDataScope
 from shared.errors import InvalidInput
 from shared.models import AuditEntry, SharePack
@@ -28,8 +33,18 @@ def workflow_of(session_factory) -> Workflow:
 
 
 def set_tenant(session_factory, access_of, settings, **changes) -> None:
-    put_tenant(session_factory, access_of(ADMIN), settings, "Finance", workspaces={"EMEA": WORKSPACE},
-               configurator_groups=["finance-configurators"], approval_required="external", **changes)
+    put_tenant(
+        session_factory,
+        access_of(ADMIN),
+        settings,
+        TenantSpec(
+            "Finance",
+            workspaces={"EMEA": WORKSPACE},
+            configurator_groups=["finance-configurators"],
+            approval_required="external",
+            **changes,
+        ),
+    )
 
 
 def stored(session_factory) -> tuple[int, int]:
@@ -56,8 +71,17 @@ def test_a_pack_sharing_a_catalog_outside_the_tenants_scope_is_refused_naming_ob
 
 def test_a_project_narrows_its_tenants_scope(session_factory, submit, finance, access_of, settings):
     set_tenant(session_factory, access_of, settings, shareable_scope=["sales", "finance"])
-    put_project(session_factory, access_of(ADMIN), "Finance", "Partner analytics",
-                approver_groups=["finance-approvers"], configurator_groups=[], shareable_scope=["sales"])
+    put_project(
+        session_factory,
+        access_of(ADMIN),
+        ProjectSpec(
+            "Finance",
+            "Partner analytics",
+            approver_groups=["finance-approvers"],
+            configurator_groups=[],
+            shareable_scope=["sales"],
+        ),
+    )
 
     with pytest.raises(OutsideDataScope, match="outside the data scope of project 'Partner analytics', which may "
                                                "share only sales"):

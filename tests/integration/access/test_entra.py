@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from api import create_app
 from api.auth import Authenticator
+from api.context import Services
 from api.signing_keys import REFETCH_COOLDOWN_SECONDS, SigningKeys
 from shared.errors import Forbidden, ServiceUnavailable, Unauthenticated
 from shared.settings import Settings
@@ -205,7 +206,7 @@ def test_over_http_no_roles_is_403_foreign_tenant_401_and_a_jwks_outage_503(jwks
         dotenv_path=None,
     )
     client = create_app(
-        settings, session_factory=session_factory, publisher=RecordingPublisher(), health_check=lambda: None
+        Services(settings, session_factory=session_factory, publisher=RecordingPublisher(), health_check=lambda: None),
     ).test_client()
 
     def status(credential: str) -> tuple[int, str]:
@@ -220,7 +221,7 @@ def test_over_http_no_roles_is_403_foreign_tenant_401_and_a_jwks_outage_503(jwks
     assert code == 503 and "signing keys cannot be fetched" in message
     jwks.available = True  # a new app: the failed fetch started the first one's cooldown
     client = create_app(
-        settings, session_factory=session_factory, publisher=RecordingPublisher(), health_check=lambda: None
+        Services(settings, session_factory=session_factory, publisher=RecordingPublisher(), health_check=lambda: None),
     ).test_client()
     assert status(token(signing_key))[0] == 200
     assert status(token(signing_key, roles=None))[0] == 403

@@ -5,7 +5,11 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from shared.access.administration import put_local_group, put_project
+from shared.access.administration import (
+    ProjectSpec,
+    put_local_group,
+    put_project,
+)
 from shared.access.approval import latest_request
 from shared.access.principals import Principal
 from shared.errors import Conflict, Forbidden
@@ -68,20 +72,51 @@ def test_a_tenant_configurator_cannot_change_or_clear_approver_groups(session_fa
     before = tables(session_factory)
 
     with pytest.raises(Forbidden, match="Only administrators may set a project's approver groups"):
-        put_project(session_factory, jane, "Finance", "Partner analytics", approver_groups=["finance-configurators"],
-                    configurator_groups=[])
+        put_project(
+            session_factory,
+            jane,
+            ProjectSpec(
+                "Finance",
+                "Partner analytics",
+                approver_groups=["finance-configurators"],
+                configurator_groups=[],
+            ),
+        )
     with pytest.raises(Forbidden, match="approver groups"):
-        put_project(session_factory, jane, "Finance", "Partner analytics", approver_groups=[], configurator_groups=[])
+        put_project(
+            session_factory,
+            jane,
+            ProjectSpec("Finance", "Partner analytics", approver_groups=[], configurator_groups=[]),
+        )
     with pytest.raises(Forbidden, match="approver groups"):  # a new project of her own, approved by herself
-        put_project(session_factory, jane, "Finance", "Side door", approver_groups=["finance-configurators"],
-                    configurator_groups=[])
+        put_project(
+            session_factory,
+            jane,
+            ProjectSpec("Finance", "Side door", approver_groups=["finance-configurators"], configurator_groups=[]),
+        )
 
     assert tables(session_factory) == before
     # What she may do: change the configurators, the approvers kept (sent unchanged, or left out).
-    put_project(session_factory, jane, "Finance", "Partner analytics", approver_groups=["Finance-Approvers"],
-                configurator_groups=["finance-configurators"])
-    project = put_project(session_factory, jane, "Finance", "Partner analytics", approver_groups=None,
-                          configurator_groups=["finance-configurators"])
+    put_project(
+        session_factory,
+        jane,
+        ProjectSpec(
+            "Finance",
+            "Partner analytics",
+            approver_groups=["Finance-Approvers"],
+            configurator_groups=["finance-configurators"],
+        ),
+    )
+    project = put_project(
+        session_factory,
+        jane,
+        ProjectSpec(
+            "Finance",
+            "Partner analytics",
+            approver_groups=None,
+            configurator_groups=["finance-configurators"],
+        ),
+    )
     assert project.approver == ["finance-approvers"]
 
 

@@ -20,7 +20,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from api import create_app
-from api.context import HealthCheck, Publisher
+from api.context import HealthCheck, Publisher, Services
 from shared.db import make_engine, make_session_factory
 from shared.health import check_health
 from shared.logging import configure_logging
@@ -90,7 +90,7 @@ def committing_sessions(postgres_server_url: str) -> Iterator[sessionmaker[Sessi
 
 @pytest.fixture(autouse=True)
 def example_tenant(request: pytest.FixtureRequest) -> None:
-    """The examples' business line, registered on both test workspaces, so uploads are admitted (issue 9)."""
+    """The examples' business line, registered on both test workspaces, so uploads are admitted."""
     if "committing_sessions" in request.fixturenames:
         return  # registered and removed by `committing_sessions` itself
     sessions = request.getfixturevalue("session_factory")
@@ -129,7 +129,7 @@ def app_factory(
         settings = settings or make_settings(azure_queue_name=queue.name)
         # As api/wsgi.py does: the app logs through our masked pipeline, not structlog's defaults.
         configure_logging(json=settings.log_format == "json", level=settings.log_level)
-        app = create_app(settings, **(defaults | collaborators))
+        app = create_app(Services(settings, **defaults | collaborators))
         return app.test_client()
 
     return build

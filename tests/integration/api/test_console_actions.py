@@ -14,7 +14,11 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session, sessionmaker
 
-from shared.access.administration import put_local_group, put_project
+from shared.access.administration import (
+    ProjectSpec,
+    put_local_group,
+    put_project,
+)
 from shared.access.policy import Access
 from shared.access.principals import Principal
 from shared.errors import ConfigurationError
@@ -210,8 +214,16 @@ def test_an_approver_who_sees_the_pack_gets_no_button_and_a_403(
     finish(session_factory, share_pack_id, SharePackStatus.FAILED, "TABLE_DOES_NOT_EXIST")
     admin = Access(Principal.from_api_key("tester", admins=frozenset({"tester"})), frozenset())
     put_local_group(session_factory, admin, "example-approvers", ["approver"])
-    put_project(session_factory, admin, EXAMPLE_BUSINESS_LINE, sample_share_pack().metadata.project_name,
-                approver_groups=["example-approvers"], configurator_groups=[])
+    put_project(
+        session_factory,
+        admin,
+        ProjectSpec(
+            EXAMPLE_BUSINESS_LINE,
+            sample_share_pack().metadata.project_name,
+            approver_groups=["example-approvers"],
+            configurator_groups=[],
+        ),
+    )
     sign_in(client, api_key=APPROVER_KEY)
     page = client.get(f"/console/packs/{share_pack_id}")
     assert page.status_code == 200

@@ -22,6 +22,7 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 from sqlalchemy.orm import sessionmaker
 
 from api import create_app
+from api.context import Services
 from emulator.server import DEMO_TABLES
 from shared.health import HealthReport
 from tests.integration.api.conftest import RecordingPublisher, make_settings
@@ -59,10 +60,12 @@ def _document_only_app() -> Flask:
     (`schemathesis.pytest.from_fixture` would load it from the test's own app, but does not run on pytest 9.2.)
     """
     return create_app(
-        make_settings(),
-        session_factory=sessionmaker(),
-        publisher=RecordingPublisher(),
-        health_check=lambda: HealthReport(False, False, 0, ("not connected",)),
+        Services(
+            make_settings(),
+            session_factory=sessionmaker(),
+            publisher=RecordingPublisher(),
+            health_check=lambda: HealthReport(False, False, 0, ("not connected",)),
+        ),
     )
 
 

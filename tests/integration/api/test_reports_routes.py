@@ -15,7 +15,12 @@ from flask.testing import FlaskClient
 from sqlalchemy import text
 
 from api import create_app
-from shared.access.administration import put_local_group, put_tenant
+from api.context import Services
+from shared.access.administration import (
+    TenantSpec,
+    put_local_group,
+    put_tenant,
+)
 from shared.access.policy import Access
 from shared.access.principals import Principal
 from shared.settings import Settings
@@ -53,16 +58,26 @@ def client(session_factory) -> FlaskClient:
     admin = Access(Principal.from_api_key("platform-admin", admins=frozenset({"platform-admin"})), frozenset())
     for tenant, workspace, who in (("Finance", WS_A, "alice@example.com"), ("Retail", WS_B, "carol@example.com")):
         put_local_group(session_factory, admin, f"{tenant}-conf", [who])
-        put_tenant(session_factory, admin, settings, tenant, workspaces={"EMEA": workspace},
-                   configurator_groups=[f"{tenant}-conf"], approval_required="never")
+        put_tenant(
+            session_factory,
+            admin,
+            settings,
+            TenantSpec(
+                tenant,
+                workspaces={"EMEA": workspace},
+                configurator_groups=[f"{tenant}-conf"],
+                approval_required="never",
+            ),
+        )
         with session_factory.begin() as session:
             pack = write_history(session, completed_run(), start=datetime.now(UTC) - timedelta(hours=1),
                                  name=f"{tenant}-pack")
             session.execute(text(
                 "UPDATE deltashare.share_packs SET tenant_id = (SELECT tenant_id FROM deltashare.tenants"
                 " WHERE business_line_name = :t AND is_current) WHERE share_pack_id = :p"), {"t": tenant, "p": pack})
-    app = create_app(settings, session_factory=session_factory, publisher=RecordingPublisher(),
-                     health_check=lambda: None)
+    app = create_app(
+        Services(settings, session_factory=session_factory, publisher=RecordingPublisher(), health_check=lambda: None),
+    )
     return app.test_client()
 
 

@@ -1,4 +1,5 @@
-"""Azure service-principal auth against the emulator's AAD token endpoint (reference §1.3)."""
+"""Azure service-principal auth against the emulator's AAD token endpoint
+(https://learn.microsoft.com/azure/databricks/dev-tools/auth/azure-sp)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import pytest
 from databricks.sdk import WorkspaceClient
 from databricks.sdk.core import Config
 
+from emulator.auth import Authenticator
 from emulator.control import EmulatorControl
 from emulator.server import RunningEmulator, start_emulator
 from tests.fixtures.emulator import AZURE_TENANT, clear_databricks_env, local_azure_environment
@@ -17,7 +19,7 @@ pytestmark = pytest.mark.integration
 @pytest.fixture
 def sp_emulator(monkeypatch: pytest.MonkeyPatch) -> Iterator[RunningEmulator]:
     clear_databricks_env(monkeypatch)
-    with start_emulator(azure_service_principals={"sp-client-id": "sp-secret"}) as running:
+    with start_emulator(authenticator=Authenticator(service_principals={"sp-client-id": "sp-secret"})) as running:
         yield running
 
 

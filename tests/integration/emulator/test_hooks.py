@@ -98,9 +98,7 @@ def test_persistent_throttling_surfaces_as_timeout_error(emulator: EmulatorContr
 def test_after_phase_fault_applies_the_change_but_loses_the_reply(
     workspace_client: WorkspaceClient, emulator: EmulatorControl
 ) -> None:
-    emulator.inject_fault(
-        method="POST", path_regex="/recipients$", status=500, error_code="INTERNAL_ERROR", phase="after"
-    )
+    emulator.lose_replies(method="POST", path_regex="/recipients$", status=500, error_code="INTERNAL_ERROR")
 
     with pytest.raises(Exception) as excinfo:
         workspace_client.recipients.create(name="acme", authentication_type=AuthenticationType.TOKEN)

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from shared.access.administration import put_local_group, put_project, put_tenant
+from shared.access.administration import (
+    ProjectSpec,
+    TenantSpec,
+    put_local_group,
+    put_project,
+    put_tenant,
+)
 from shared.access.directory import find_project, find_tenant
 from shared.access.policy import Access
 from shared.access.principals import Principal
@@ -28,11 +34,22 @@ def finance(session_factory) -> None:
         admin = Access.load(session, ADMIN)
     put_local_group(session_factory, admin, "finance-configurators", [CONFIGURATOR.identity])
     put_local_group(session_factory, admin, "finance-approvers", [APPROVER.identity])
-    put_tenant(session_factory, admin, Settings(allowed_workspace_urls=(WORKSPACE,)), "Finance",
-               workspaces={"EMEA": WORKSPACE}, configurator_groups=["finance-configurators"],
-               approval_required="never")
-    put_project(session_factory, admin, "Finance", "Partner analytics", approver_groups=["finance-approvers"],
-                configurator_groups=[])
+    put_tenant(
+        session_factory,
+        admin,
+        Settings(allowed_workspace_urls=(WORKSPACE,)),
+        TenantSpec(
+            "Finance",
+            workspaces={"EMEA": WORKSPACE},
+            configurator_groups=["finance-configurators"],
+            approval_required="never",
+        ),
+    )
+    put_project(
+        session_factory,
+        admin,
+        ProjectSpec("Finance", "Partner analytics", approver_groups=["finance-approvers"], configurator_groups=[]),
+    )
 
 
 @pytest.fixture
@@ -78,8 +95,11 @@ def test_disabling_an_approver_in_azure_ad_removes_their_approval_right_after_th
     with session_factory() as session:
         admin = Access.load(session, ADMIN)
     # The administrator maps the project's approvers to the Entra group, by object id.
-    put_project(session_factory, admin, "Finance", "Partner analytics", approver_groups=[APPROVERS_ID],
-                configurator_groups=[])
+    put_project(
+        session_factory,
+        admin,
+        ProjectSpec("Finance", "Partner analytics", approver_groups=[APPROVERS_ID], configurator_groups=[]),
+    )
 
     def is_approver() -> bool:
         with session_factory() as session:

@@ -31,7 +31,13 @@ from databricks.sdk.service.sharing import (
 from flask.testing import FlaskClient
 
 from emulator.control import EmulatorControl
-from shared.access.administration import put_local_group, put_project, put_tenant
+from shared.access.administration import (
+    ProjectSpec,
+    TenantSpec,
+    put_local_group,
+    put_project,
+    put_tenant,
+)
 from shared.access.policy import Access
 from shared.access.principals import Principal
 from shared.settings import Settings
@@ -101,10 +107,27 @@ def estate(workspace_client: WorkspaceClient, emulator: EmulatorControl, session
     put_local_group(session_factory, admin, "adopt-conf", ["ann@example.com"])
     put_local_group(session_factory, admin, "rival-conf", ["rita@example.com"])
     put_local_group(session_factory, admin, "fin-conf", ["tina@example.com"])
-    put_tenant(session_factory, admin, settings, "Finance", workspaces={"EMEA": emulator.url},
-               configurator_groups=["fin-conf"], approval_required="never")
-    put_project(session_factory, admin, "Finance", "Adopters", approver_groups=[], configurator_groups=["adopt-conf"])
-    put_project(session_factory, admin, "Finance", "Rival", approver_groups=[], configurator_groups=["rival-conf"])
+    put_tenant(
+        session_factory,
+        admin,
+        settings,
+        TenantSpec(
+            "Finance",
+            workspaces={"EMEA": emulator.url},
+            configurator_groups=["fin-conf"],
+            approval_required="never",
+        ),
+    )
+    put_project(
+        session_factory,
+        admin,
+        ProjectSpec("Finance", "Adopters", approver_groups=[], configurator_groups=["adopt-conf"]),
+    )
+    put_project(
+        session_factory,
+        admin,
+        ProjectSpec("Finance", "Rival", approver_groups=[], configurator_groups=["rival-conf"]),
+    )
     build_estate(workspace_client, emulator)
 
 

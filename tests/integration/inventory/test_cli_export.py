@@ -9,7 +9,11 @@ import pytest
 from openpyxl import load_workbook
 
 from emulator.control import EmulatorControl
-from shared.access.administration import RecipientImport, import_objects
+from shared.access.administration import (
+    ObjectImport,
+    RecipientImport,
+    import_objects,
+)
 from shared.access.policy import Access
 from shared.access.principals import Principal
 from shared.share_pack_file.cli import EXIT_UNUSABLE, EXIT_VALID, main
@@ -21,11 +25,18 @@ pytestmark = pytest.mark.integration
 @pytest.fixture
 def adopted(session_factory, emulator: EmulatorControl, estate) -> None:
     admin = Access(Principal.from_api_key("tester", admins=frozenset({"tester"})), frozenset())
-    import_objects(session_factory, admin, business_line="Finance", project_name="Adopters",
-                   workspace_url=emulator.url, recipients=[RecipientImport("acme", "D2O"),
-                                                           RecipientImport("fabrikam", "D2O"),
-                                                           RecipientImport("globex", "D2D")],
-                   shares=["sales", "ledger"])
+    import_objects(
+        session_factory,
+        admin,
+        ObjectImport(
+            business_line="Finance",
+            project_name="Adopters",
+            workspace_url=emulator.url,
+            recipients=[RecipientImport("acme", "D2O"), RecipientImport("fabrikam", "D2O"),
+                        RecipientImport("globex", "D2D")],
+            shares=["sales", "ledger"],
+        ),
+    )
 
 
 def run_cli(args: list[str], served_api: str, who: str, monkeypatch, capsys) -> tuple[int, dict]:

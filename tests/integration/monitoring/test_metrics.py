@@ -17,6 +17,7 @@ from sqlalchemy import Engine, insert, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from api import create_app
+from api.context import Services
 from emulator.auth import DEFAULT_TOKEN
 from emulator.control import EmulatorControl
 from shared.credentials import DatabricksCredentials
@@ -157,8 +158,12 @@ def test_the_api_counts_requests_by_route_uploads_and_validation_rules(engine, s
     queue = PostgresQueue(engine, f"api-{uuid.uuid4().hex[:8]}")
     queue.ensure_exists()
     client = create_app(
-        make_settings(azure_queue_name=queue.name), session_factory=session_factory,
-        publisher=RecordingPublisher(), health_check=lambda: check_health(engine, queue),
+        Services(
+            make_settings(azure_queue_name=queue.name),
+            session_factory=session_factory,
+            publisher=RecordingPublisher(),
+            health_check=lambda: check_health(engine, queue),
+        ),
     ).test_client()
     route = "/workflow/sharepack/<string:share_pack_id>"
     before = {

@@ -16,6 +16,7 @@ from sqlalchemy import Engine, text
 
 from alembic import command
 from api import create_app
+from api.context import Services
 from shared.db import make_engine, make_session_factory
 from shared.health import CachedHealth, ProcessHeartbeat, check_health, check_readiness, read_heartbeats
 from shared.queue.outbox import OutboxPublisher
@@ -123,9 +124,13 @@ def test_the_ready_route_answers_503_with_every_reason_then_200(db, queue, publi
 
     def app(settings):
         return create_app(
-            settings, session_factory=make_session_factory(db), publisher=RecordingPublisher(),
-            health_check=CachedHealth(lambda: check_health(db, queue)),
-            readiness_check=lambda: check_readiness(db, settings, publisher=publisher),
+            Services(
+                settings,
+                session_factory=make_session_factory(db),
+                publisher=RecordingPublisher(),
+                health_check=CachedHealth(lambda: check_health(db, queue)),
+                readiness_check=lambda: check_readiness(db, settings, publisher=publisher),
+            ),
         ).test_client()
 
     response = app(settings).get("/workflow/health/ready")

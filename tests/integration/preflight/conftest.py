@@ -77,7 +77,7 @@ def api(
 
 @pytest.fixture(autouse=True)
 def emulated_tenant(session_factory: Any, emulator: EmulatorControl) -> None:
-    """The example pack's business line, registered with the emulated workspace (issue 9's access model)."""
+    """The example pack's business line, registered with the emulated workspace (uploads need a registered tenant)."""
     register_tenant(session_factory, {"EMEA": emulator.url})
 
 

@@ -14,8 +14,15 @@ import pytest
 from werkzeug.serving import make_server
 
 from api import create_app
+from api.context import Services
 from emulator.control import EmulatorControl
-from shared.access.administration import put_local_group, put_project, put_tenant
+from shared.access.administration import (
+    ProjectSpec,
+    TenantSpec,
+    put_local_group,
+    put_project,
+    put_tenant,
+)
 from shared.access.policy import Access
 from shared.access.principals import Principal
 from shared.health import HealthReport
@@ -43,11 +50,13 @@ def settings(emulator: EmulatorControl) -> Settings:
 @pytest.fixture
 def served_api(session_factory, clients: WorkspaceClients, emulator: EmulatorControl, settings) -> Iterator[str]:
     app = create_app(
-        settings,
-        session_factory=session_factory,
-        publisher=RecordingPublisher(),
-        health_check=lambda: HealthReport(False, False, 0, ("not used",)),
-        reader_for=clients.gateway,
+        Services(
+            settings,
+            session_factory=session_factory,
+            publisher=RecordingPublisher(),
+            health_check=lambda: HealthReport(False, False, 0, ("not used",)),
+            reader_for=clients.gateway,
+        ),
     )
     server = make_server("127.0.0.1", 0, app, threaded=False)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -174,10 +183,22 @@ def approval_gate(settings, session_factory, emulator) -> Settings:
     admin = Access(Principal.from_api_key("tester", admins=frozenset({"tester"})), frozenset())
     put_local_group(session_factory, admin, "fin-conf", ["alice@example.com"])
     put_local_group(session_factory, admin, "fin-appr", ["bob@example.com"])
-    put_tenant(session_factory, admin, settings, "Finance", workspaces={"EMEA": emulator.url},
-               configurator_groups=["fin-conf"], approval_required="external")
-    put_project(session_factory, admin, "Finance", "Partner analytics", approver_groups=["fin-appr"],
-                configurator_groups=[])
+    put_tenant(
+        session_factory,
+        admin,
+        settings,
+        TenantSpec(
+            "Finance",
+            workspaces={"EMEA": emulator.url},
+            configurator_groups=["fin-conf"],
+            approval_required="external",
+        ),
+    )
+    put_project(
+        session_factory,
+        admin,
+        ProjectSpec("Finance", "Partner analytics", approver_groups=["fin-appr"], configurator_groups=[]),
+    )
     return settings
 
 

@@ -1,4 +1,5 @@
-"""Azure service-principal credentials through the worker's client factory (reference §1.3)."""
+"""Azure service-principal credentials through the worker's client factory
+(https://learn.microsoft.com/azure/databricks/dev-tools/auth/azure-sp)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from emulator.auth import Authenticator
 from emulator.server import RunningEmulator, start_emulator
 from shared.credentials import DatabricksCredentials
 from shared.provisioning.clients import WorkspaceClients
@@ -21,7 +23,7 @@ pytestmark = pytest.mark.integration
 def sp_emulator(monkeypatch: pytest.MonkeyPatch) -> Iterator[RunningEmulator]:
     clear_databricks_env(monkeypatch)
     monkeypatch.setenv("DATABRICKS_TOKEN", "a-stray-token-that-must-not-clash")
-    with start_emulator(azure_service_principals={"sp-client-id": "sp-secret"}) as running:
+    with start_emulator(authenticator=Authenticator(service_principals={"sp-client-id": "sp-secret"})) as running:
         yield running
 
 

@@ -17,7 +17,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from emulator.control import EmulatorControl
-from shared.access.administration import import_objects
+from shared.access.administration import (
+    ObjectImport,
+    import_objects,
+)
 from shared.access.policy import Access
 from shared.access.principals import Principal
 from shared.history import History
@@ -171,8 +174,15 @@ def test_out_of_band_objects_are_conflicts_until_an_administrator_imports_them(
 
     admin = Access(Principal.from_api_key("root", admins=frozenset({"root"})), frozenset())
     import_objects(
-        session_factory, admin, business_line="sales", project_name="reporting", workspace_url=emulator.url,
-        recipients=[], shares=["sales"],
+        session_factory,
+        admin,
+        ObjectImport(
+            business_line="sales",
+            project_name="reporting",
+            workspace_url=emulator.url,
+            recipients=[],
+            shares=["sales"],
+        ),
     )
     assert run(job, session_factory, projects, "reporting", first_pack(), emulator.url).share_pack_status == "COMPLETED"
 

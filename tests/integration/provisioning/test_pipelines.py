@@ -286,8 +286,8 @@ def test_a_create_whose_reply_was_lost_adopts_what_it_made(
     gateway: DatabricksGateway, emulator: EmulatorControl
 ) -> None:
     plan = plan_for(two_pipelines(), gateway)
-    emulator.inject_fault(method="POST", path_regex=r"/api/2\.0/pipelines$", status=400,
-                          error_code="INVALID_PARAMETER_VALUE", phase="after")  # made, but the reply is lost
+    emulator.lose_replies(method="POST", path_regex=r"/api/2\.0/pipelines$", status=400,
+                          error_code="INVALID_PARAMETER_VALUE")  # made, but the reply is lost
     apply_plan(plan, gateway)
 
     state = emulator.lakeflow_state()

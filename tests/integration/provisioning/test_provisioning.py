@@ -272,9 +272,7 @@ def test_a_lost_reply_to_an_object_batch_is_recovered(
 ) -> None:
     # the batch is applied but its reply is a 503: the SDK retries, meets "already exists", and the
     # engine reads the share back and sees the batch is done
-    emulator.inject_fault(
-        method="PATCH", path_regex=r"/shares/sales$", status=503, retry_after=0, times=1, phase="after"
-    )
+    emulator.lose_replies(method="PATCH", path_regex=r"/shares/sales$", status=503, retry_after=0, times=1)
 
     provision(new_pack(objects=30), gateway)
 
