@@ -370,8 +370,8 @@ class Workflow:
             reason, AuditAction.UPDATED, SharePackStatus.IN_PROGRESS, "Queued to revoke lapsed access",
             columns={**_configuration(spec), "requested_by": asker.identity}, note={"revoked": reason},
         ))
-        _open_request(session, asker, new, spec, _latest_grant(session, share_pack_id))
-        _publish_on_commit(session, self.publish)
+        open_request(session, asker, new, spec, latest_grant(session, share_pack_id))
+        publish_on_commit(session, self.publish)
         return new
 
     # -- what every move shares ---------------------------------------------------------------------------
