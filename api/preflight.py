@@ -19,11 +19,11 @@ def upload_preflight(svc: Services, url: str) -> Callable[[SharePackSpec], Prefl
     # A burst of uploads reads the workspace once (shared.preflight.cache); refusals are still read live.
     reader = reader_for.cached if isinstance(reader_for, CachedReaders) else reader_for
 
-    def check(pack: SharePackSpec) -> PreflightReport:
+    def check(spec: SharePackSpec) -> PreflightReport:
         # The plan shows only what the pack's project owns; another project's object is "a name taken".
         with svc.session_factory() as session:
-            scope = upload_scope(session, pack, url)
-        return preflight_within(pack, reader_for=lambda: reader(url),
+            scope = upload_scope(session, spec, url)
+        return preflight_within(spec, reader_for=lambda: reader(url),
                                 budget_seconds=svc.settings.preflight_budget_seconds, planner=scope.plan)
 
     return check

@@ -46,13 +46,13 @@ def dry_run_upload(content: bytes, filename: str, workspace_url: str, principal:
     """Check an upload against its workspace and preview its plan, for a caller allowed to upload there."""
     svc = services()
 
-    def admit(pack: SharePackSpec) -> None:  # read-only: the real admission happens when it is submitted
+    def admit(spec: SharePackSpec) -> None:  # read-only: the real admission happens when it is submitted
         with svc.session_factory() as session:
-            admit_upload(session, Access.load(session, principal), pack, workspace_url)
+            admit_upload(session, Access.load(session, principal), spec, workspace_url)
 
-    def scope(pack: SharePackSpec) -> ProjectScope:
+    def scope(spec: SharePackSpec) -> ProjectScope:
         with svc.session_factory() as session:
-            return upload_scope(session, pack, workspace_url)
+            return upload_scope(session, spec, workspace_url)
 
     upload = Upload(content, filename, workspace_url, submitted_by=principal.identity)
     return dry_run(svc.session_factory, upload, upload_rules(svc), DryRunChecks(svc.reader_for, admit, scope))

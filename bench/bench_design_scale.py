@@ -155,7 +155,7 @@ def _worker(database_url: str, workspace_url: str, command_json: str, concurrenc
     out.put(Measured(wall, sum(timings.values()), timings.get("complete", 0.0), peak, final, timings))
 
 
-def submit(database_url: str, pack: SharePackSpec, workspace_url: str) -> ProvisionSharePack:
+def submit(database_url: str, spec: SharePackSpec, workspace_url: str) -> ProvisionSharePack:
     """Store the pack as the API does after validation (IN_PROGRESS) and return its queue message."""
     engine = make_engine(database_url)
     try:
@@ -165,9 +165,9 @@ def submit(database_url: str, pack: SharePackSpec, workspace_url: str) -> Provis
                 share_pack_name=f"bench-{uuid.uuid4().hex[:8]}",
                 share_pack_status=SharePackStatus.IN_PROGRESS,
                 provisioning_status="Queued for provisioning",
-                requested_by=pack.metadata.requestor,
-                strategy=pack.metadata.strategy.value,
-                config=pack.to_dict(),
+                requested_by=spec.metadata.requestor,
+                strategy=spec.metadata.strategy.value,
+                config=spec.to_dict(),
                 file_format="yaml",
                 workspace_url=workspace_url,
                 created_at=datetime.now(UTC),
@@ -220,13 +220,13 @@ def measure(
     control: EmulatorControl,
     database_url: str,
     workspace_url: str,
-    pack: SharePackSpec,
+    spec: SharePackSpec,
     *,
     existing_shares: int,
     concurrency: int,
     round_trip: float,
 ) -> Run:
-    message = submit(database_url, pack, workspace_url)
+    message = submit(database_url, spec, workspace_url)
     control.clear_requests()
     context = multiprocessing.get_context("spawn")
     out = context.Queue()

@@ -71,12 +71,12 @@ def share_pack(tables: Sequence[str]) -> SharePackSpec:
     return SharePackSpec(metadata=metadata, recipients=recipients, shares=shares)
 
 
-def timed_preflight(url: str, pack: SharePackSpec, control: EmulatorControl, concurrency: int) -> tuple[float, int]:
+def timed_preflight(url: str, spec: SharePackSpec, control: EmulatorControl, concurrency: int) -> tuple[float, int]:
     gateway = WorkspaceClients(DatabricksCredentials(token=DEFAULT_TOKEN), concurrency=concurrency).gateway(url)
     gateway.metastore_sharing()  # build the client (host probe) outside the measurement
     control.clear_requests()
     start = time.perf_counter()
-    report = preflight(pack, gateway, concurrency=concurrency)
+    report = preflight(spec, gateway, concurrency=concurrency)
     elapsed = time.perf_counter() - start
     assert not report.errors, report.errors[:3]
     return elapsed, len(control.requests())

@@ -1,4 +1,4 @@
-"""Benchmark of the provisioning engine against the workspace emulator with real round-trip latency.
+"""Benchmark of the provisioner against the workspace emulator with real round-trip latency.
 
 Run: ``.venv/bin/python bench/bench_provisioning.py [--runs 3] [--latency-ms 50] [--concurrency 8]``
 
@@ -114,12 +114,12 @@ class Run:
     bound: float
 
 
-def provision(url: str, pack: SharePackSpec, *, concurrency: int) -> tuple[Plan, float]:
+def provision(url: str, spec: SharePackSpec, *, concurrency: int) -> tuple[Plan, float]:
     """Read, plan and apply one pack the way the worker does; return the plan and the wall time."""
     clients = WorkspaceClients(DatabricksCredentials(token=DEFAULT_TOKEN), concurrency=concurrency)
     gateway = clients.gateway(url)  # builds the client (host probe) before the clock starts
     started = time.perf_counter()
-    plan = make_plan(pack, gateway.read_state(pack))
+    plan = make_plan(spec, gateway.read_state(spec))
     for step in plan.sections:
         apply_step(step, plan, gateway, concurrency=concurrency)
     return plan, time.perf_counter() - started
@@ -154,7 +154,7 @@ def minimum_and_rounds(plan: Plan, *, existing_shares: int, concurrency: int) ->
 def measure(
     control: EmulatorControl,
     url: str,
-    pack: SharePackSpec,
+    spec: SharePackSpec,
     *,
     existing_shares: int,
     concurrency: int,
@@ -164,7 +164,7 @@ def measure(
     if before is not None:
         before()
     control.clear_requests()
-    plan, wall = provision(url, pack, concurrency=concurrency)
+    plan, wall = provision(url, spec, concurrency=concurrency)
     log = [r for r in control.requests() if r["path"].startswith("/api/")]
     reads = sum(1 for r in log if r["method"] == "GET")
     minimum, rounds = minimum_and_rounds(plan, existing_shares=existing_shares, concurrency=concurrency)

@@ -207,7 +207,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as directory:
         for file_format, content in files.items():
             result = parse_share_pack(content, filename=f"big.{file_format}")
-            assert result.is_valid and result.share_pack == pack, (result.errors[:3], result.warnings[:3])
+            assert result.is_valid and result.spec == pack, (result.errors[:3], result.warnings[:3])
             assert naive[file_format](content) == pack
             fast = median_seconds(lambda c=content, f=file_format: parse_share_pack(c, filename=f"big.{f}"),
                                   args.repeat)

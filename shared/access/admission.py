@@ -39,7 +39,7 @@ class Admission:
     needs_approval: bool
 
 
-def admit_upload(session: Session, access: Access, pack: SharePackSpec, workspace_url: str) -> Admission:
+def admit_upload(session: Session, access: Access, spec: SharePackSpec, workspace_url: str) -> Admission:
     """Apply the upload rules (tenant, workspace, requestor, project), in order; the first rule that refuses raises.
 
     Raises:
@@ -47,7 +47,7 @@ def admit_upload(session: Session, access: Access, pack: SharePackSpec, workspac
         Forbidden: the workspace is not the tenant's, the caller is not a configurator, the project is new
             and the caller may not create it, or `metadata.requestor` is someone else.
     """
-    metadata = pack.metadata
+    metadata = spec.metadata
     target = resolve_upload_target(session, metadata.business_line, metadata.project_name, workspace_url)
     if target is None:
         raise UnregisteredBusinessLine(
@@ -60,7 +60,7 @@ def admit_upload(session: Session, access: Access, pack: SharePackSpec, workspac
             f"Workspace {workspace_url} is not one of business line {tenant.business_line_name!r}'s workspaces"
         )
     access.require_uploader(tenant, project)
-    require_in_data_scope(pack, tenant, project)
+    require_in_data_scope(spec, tenant, project)
     principal = access.principal
     if not (access.is_self(metadata.requestor) or access.is_admin):
         raise Forbidden(
@@ -74,7 +74,7 @@ def admit_upload(session: Session, access: Access, pack: SharePackSpec, workspac
         project_name=project.project_name,
         requested_by=principal.identity,
         requestor=metadata.requestor,
-        needs_approval=needs_approval(session, tenant, pack, workspace_url),
+        needs_approval=needs_approval(session, tenant, spec, workspace_url),
     )
 
 
@@ -92,20 +92,20 @@ def _create_project(session: Session, access: Access, tenant: Tenant, name: str)
     )
 
 
-def needs_approval(session: Session, tenant: Tenant, pack: SharePackSpec, workspace_url: str) -> bool:
+def needs_approval(session: Session, tenant: Tenant, spec: SharePackSpec, workspace_url: str) -> bool:
     """Whether the tenant's approval rule holds this pack for an approver."""
     rule = ApprovalRule(tenant.approval_required)
     if rule is ApprovalRule.ALWAYS:
         return True
     if rule is ApprovalRule.NEVER:
         return False
-    if any(r.type is RecipientType.D2O or is_external_d2d(r, tenant) for r in pack.recipients):
+    if any(r.type is RecipientType.D2O or is_external_d2d(r, tenant) for r in spec.recipients):
         return True
-    return _grants_existing_share_to_new_recipient(session, pack, workspace_url)
+    return _grants_existing_share_to_new_recipient(session, spec, workspace_url)
 
 
-def _grants_existing_share_to_new_recipient(session: Session, pack: SharePackSpec, workspace_url: str) -> bool:
-    wanted = {s.name: set(s.recipients) for s in pack.shares if s.recipients}
+def _grants_existing_share_to_new_recipient(session: Session, spec: SharePackSpec, workspace_url: str) -> bool:
+    wanted = {s.name: set(s.recipients) for s in spec.shares if s.recipients}
     if not wanted:
         return False
     existing = session.execute(

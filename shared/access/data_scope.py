@@ -42,30 +42,30 @@ def within(name: str, scope: Sequence[str]) -> bool:
     return any(parts[: len(prefix)] == prefix for prefix in (entry.split(".") for entry in scope))
 
 
-def require_in_data_scope(pack: SharePackSpec, tenant: Tenant, project: Project | None) -> None:
+def require_in_data_scope(spec: SharePackSpec, tenant: Tenant, project: Project | None) -> None:
     """Raise `OutsideDataScope` naming every object outside the tenant's or the project's scope."""
-    refusals = list(_refusals(pack, tenant, project))
+    refusals = list(_refusals(spec, tenant, project))
     if refusals:
         raise OutsideDataScope("; ".join(refusals[:20]) + (f" (and {len(refusals) - 20} more)" if len(refusals) > 20
                                                             else ""))
 
 
-def _named(pack: SharePackSpec) -> Iterator[tuple[str, str]]:
-    for i, share in enumerate(pack.shares):
+def _named(spec: SharePackSpec) -> Iterator[tuple[str, str]]:
+    for i, share in enumerate(spec.shares):
         for j, obj in enumerate(share.data_objects):
             yield f"share[{i}].data_objects[{j}]", obj.name
-    for i, pipeline in enumerate(pack.pipelines):
+    for i, pipeline in enumerate(spec.pipelines):
         for column in ("source_table", "target_table"):
             value = getattr(pipeline, column)
             if value:
                 yield f"pipelines[{i}].{column}", value
 
 
-def _refusals(pack: SharePackSpec, tenant: Tenant, project: Project | None) -> Iterator[str]:
+def _refusals(spec: SharePackSpec, tenant: Tenant, project: Project | None) -> Iterator[str]:
     rules = [(f"business line {tenant.business_line_name!r}", list(tenant.shareable_scope or ()))]
     if project is not None:
         rules.append((f"project {project.project_name!r}", list(project.shareable_scope or ())))
-    for path, name in _named(pack):
+    for path, name in _named(spec):
         for whose, scope in rules:
             if scope and not within(name, scope):
                 yield (f"{path}: {name.lower()} is outside the data scope of {whose}, which may share only "

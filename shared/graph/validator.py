@@ -70,25 +70,25 @@ class AdValidator:
         self.budget_seconds = budget_seconds
         self._cache = ReadCache(cache_seconds) if cache_seconds > 0 else None
 
-    def check(self, session: Session, pack: SharePackSpec, findings: Findings) -> None:
+    def check(self, session: Session, spec: SharePackSpec, findings: Findings) -> None:
         """Add errors and warnings about `pack` to `findings`."""
         found = _Found()
-        self._check(_Lookups(session, self.client, self.budget_seconds, self._cache), pack, found)
+        self._check(_Lookups(session, self.client, self.budget_seconds, self._cache), spec, found)
         if self._cache is not None and found.has_errors:  # kept answers may only let an upload through
             found = _Found()
-            self._check(_Lookups(session, self.client, self.budget_seconds, self._cache, fresh=True), pack, found)
+            self._check(_Lookups(session, self.client, self.budget_seconds, self._cache, fresh=True), spec, found)
         found.add_to(findings)
 
-    def _check(self, lookups: _Lookups, pack: SharePackSpec, findings: _Found) -> None:
-        self._check_requestor(lookups, pack.metadata.requestor.strip(), findings)
-        tenant = lookups.tenant(pack.metadata.business_line, pack.metadata.project_name)
+    def _check(self, lookups: _Lookups, spec: SharePackSpec, findings: _Found) -> None:
+        self._check_requestor(lookups, spec.metadata.requestor.strip(), findings)
+        tenant = lookups.tenant(spec.metadata.business_line, spec.metadata.project_name)
         if tenant is None:
             return  # an unregistered tenant is the access rules' refusal, not a directory question
         if tenant.project_name is not None:
             for role, groups in (("Approver", tenant.approver_groups), ("Configurator", tenant.configurator_groups)):
                 for name in groups:
                     self._check_group(lookups, name, role, tenant.project_name, findings)
-        self._check_domains(tenant, pack, findings)
+        self._check_domains(tenant, spec, findings)
 
     def _check_requestor(self, lookups: _Lookups, email: str, findings: _Found) -> None:
         path = ("metadata", "requestor")
@@ -110,7 +110,7 @@ class AdValidator:
             findings.error(path, f"{role} group {name!r} of project {project!r} does not exist in Azure AD")
 
     @staticmethod
-    def _check_domains(tenant: _TenantFacts, pack: SharePackSpec, findings: _Found) -> None:
+    def _check_domains(tenant: _TenantFacts, spec: SharePackSpec, findings: _Found) -> None:
         allowed = [str(d).strip().lower().lstrip("@") for d in tenant.allowed_email_domains if str(d).strip()]
         if not allowed:
             return
@@ -118,13 +118,13 @@ class AdValidator:
             domain = address.rsplit("@", 1)[-1].strip().lower()
             return not any(domain == d or domain.endswith(f".{d}") for d in allowed)
 
-        for index, recipient in enumerate(pack.recipients):
+        for index, recipient in enumerate(spec.recipients):
             if recipient.type == RecipientType.D2O and recipient.email and outside(recipient.email):
                 findings.error(("recipient", index, "email"),
                                f"{recipient.email} is not in a domain tenant {tenant.business_line_name!r} allows "
                                f"for D2O recipients ({', '.join(allowed)})")
         # A pipeline's failure mails name its tables and errors: they go to the same domains only.
-        for index, pipeline in enumerate(pack.pipelines):
+        for index, pipeline in enumerate(spec.pipelines):
             for address in pipeline.notification_list:
                 if outside(address):
                     findings.error(("pipelines", index, "notification_list"),

@@ -116,18 +116,18 @@ class CachedCatalogReader:
     def _get(self, key: Hashable, load: Callable[[], T]) -> T:
         return self._cache.get(key, load, fresh=self.fresh)
 
-    def read_state(self, share_pack: SharePackSpec) -> WorkspaceState:
+    def read_state(self, spec: SharePackSpec) -> WorkspaceState:
         """What the planner sees, from the kept lists, shares and grants; reads nothing twice.
 
         A DELETE (which reads each doomed recipient's grants) and a pack that may own pipelines are rare
         and read live.
         """
-        strategy = share_pack.metadata.strategy
-        if share_pack.pipelines or (strategy is not Strategy.NEW and share_pack.shares) or strategy is Strategy.DELETE:
-            return self.live.read_state(share_pack)
+        strategy = spec.metadata.strategy
+        if spec.pipelines or (strategy is not Strategy.NEW and spec.shares) or strategy is Strategy.DELETE:
+            return self.live.read_state(spec)
         recipients = self._get(("recipients",), self.live.list_recipients)  # type: ignore[attr-defined]
         existing = self.share_names()
-        named = [share.name for share in share_pack.shares if share.name in existing]
+        named = [share.name for share in spec.shares if share.name in existing]
         reads: list[tuple[Hashable, Callable[[], Any]]] = []
         for name in named:
             reads.append((("share", name), lambda n=name: self.live.get_share(n)))  # type: ignore[attr-defined]
@@ -151,12 +151,12 @@ class CachedCatalogReader:
                 values = {key: future.result() for key, future in futures.items()}
         return {key: values[key] if key in values else self._get(key, load) for key, load in reads}
 
-    def has_facts(self, share_pack: SharePackSpec, schemas: list[str]) -> bool:
+    def has_facts(self, spec: SharePackSpec, schemas: list[str]) -> bool:
         """Whether every read a pre-flight of ``share_pack`` makes is kept (then it needs no threads)."""
         if self.fresh or not all(self._cache.has(key) for key in (("recipients",), ("shares",), ("metastore",))):
             return False
         existing = self.share_names()
-        keys = [(kind, share.name) for share in share_pack.shares if share.name in existing
+        keys = [(kind, share.name) for share in spec.shares if share.name in existing
                 for kind in ("share", "grants")]
         keys += [("tables", *schema.lower().split(".", 1)) for schema in schemas]
         return all(self._cache.has(key) for key in keys)

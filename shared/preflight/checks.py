@@ -58,34 +58,34 @@ def schema_of(name: str, declared: DataObjectType) -> str | None:
     return None
 
 
-def schemas_to_read(pack: SharePackSpec) -> set[str]:
+def schemas_to_read(spec: SharePackSpec) -> set[str]:
     """Return every schema whose tables the pre-flight must list."""
-    if pack.metadata.strategy is Strategy.DELETE:
+    if spec.metadata.strategy is Strategy.DELETE:
         return set()
     return {
         schema
-        for share in pack.shares
+        for share in spec.shares
         for obj in share.data_objects
         if (schema := schema_of(obj.name, obj.type)) is not None
     }
 
 
-def tables_sharing_parts(pack: SharePackSpec) -> set[str]:
+def tables_sharing_parts(spec: SharePackSpec) -> set[str]:
     """Return the tables whose partitions or change data feed the pack shares (their details are read)."""
-    if pack.metadata.strategy is Strategy.DELETE:
+    if spec.metadata.strategy is Strategy.DELETE:
         return set()
-    return {obj.name for share in pack.shares for obj in share.data_objects if obj.partitions or obj.cdf_enabled}
+    return {obj.name for share in spec.shares for obj in share.data_objects if obj.partitions or obj.cdf_enabled}
 
 
-def check_pack(pack: SharePackSpec, facts: CatalogFacts, plan: Plan) -> tuple[list[Issue], list[Issue]]:
+def check_pack(spec: SharePackSpec, facts: CatalogFacts, plan: Plan) -> tuple[list[Issue], list[Issue]]:
     """Return the (errors, warnings) that provisioning ``pack`` against ``facts`` would run into."""
     errors: list[Issue] = []
     warnings: list[Issue] = []
-    if pack.metadata.strategy is not Strategy.DELETE:
-        errors.extend(_data_objects(pack, facts))
-        errors.extend(_external_sharing(pack, facts))
-        errors.extend(_sharing_parts(pack, facts))
-        for path, usage in _quotas(pack, facts):
+    if spec.metadata.strategy is not Strategy.DELETE:
+        errors.extend(_data_objects(spec, facts))
+        errors.extend(_external_sharing(spec, facts))
+        errors.extend(_sharing_parts(spec, facts))
+        for path, usage in _quotas(spec, facts):
             if usage.exceeded:
                 errors.append(Issue(path=path, message=usage.describe()))
             elif usage.near:
@@ -95,8 +95,8 @@ def check_pack(pack: SharePackSpec, facts: CatalogFacts, plan: Plan) -> tuple[li
     return errors, warnings
 
 
-def _data_objects(pack: SharePackSpec, facts: CatalogFacts) -> Iterator[Issue]:
-    for i, share in enumerate(pack.shares):
+def _data_objects(spec: SharePackSpec, facts: CatalogFacts) -> Iterator[Issue]:
+    for i, share in enumerate(spec.shares):
         for j, obj in enumerate(share.data_objects):
             schema = schema_of(obj.name, obj.type)
             if schema is None:
@@ -120,10 +120,10 @@ def _data_objects(pack: SharePackSpec, facts: CatalogFacts) -> Iterator[Issue]:
                 )
 
 
-def _sharing_parts(pack: SharePackSpec, facts: CatalogFacts) -> Iterator[Issue]:
+def _sharing_parts(spec: SharePackSpec, facts: CatalogFacts) -> Iterator[Issue]:
     """Partitions must name partition columns and the change data feed needs the table's property, as Unity
     Catalog checks when the object is added (a missing table is reported by `_data_objects`)."""
-    for i, share in enumerate(pack.shares):
+    for i, share in enumerate(spec.shares):
         for j, obj in enumerate(share.data_objects):
             table = facts.table_facts.get(obj.name)
             if table is None:
@@ -140,11 +140,11 @@ def _sharing_parts(pack: SharePackSpec, facts: CatalogFacts) -> Iterator[Issue]:
                             "the table property delta.enableChangeDataFeed = true first")
 
 
-def _external_sharing(pack: SharePackSpec, facts: CatalogFacts) -> Iterator[Issue]:
+def _external_sharing(spec: SharePackSpec, facts: CatalogFacts) -> Iterator[Issue]:
     scope = facts.sharing.delta_sharing_scope
     if scope is None or facts.sharing.allows_external_sharing:
         return
-    for i, recipient in enumerate(pack.recipients):
+    for i, recipient in enumerate(spec.recipients):
         if recipient.type is RecipientType.D2O and recipient.name not in facts.state.recipients:
             yield Issue(
                 path=f"recipient[{i}].type",
@@ -154,14 +154,14 @@ def _external_sharing(pack: SharePackSpec, facts: CatalogFacts) -> Iterator[Issu
             )
 
 
-def _quotas(pack: SharePackSpec, facts: CatalogFacts) -> Iterator[tuple[str, Usage]]:
-    new_recipients = {r.name for r in pack.recipients} - set(facts.state.recipients)
+def _quotas(spec: SharePackSpec, facts: CatalogFacts) -> Iterator[tuple[str, Usage]]:
+    new_recipients = {r.name for r in spec.recipients} - set(facts.state.recipients)
     yield "recipient", Usage(
         "recipients in the metastore", len(facts.state.recipients) + len(new_recipients), RECIPIENTS_PER_METASTORE
     )
-    new_shares = {s.name for s in pack.shares} - set(facts.state.shares)
+    new_shares = {s.name for s in spec.shares} - set(facts.state.shares)
     yield "share", Usage("shares in the metastore", facts.share_count + len(new_shares), SHARES_PER_METASTORE)
-    for i, share in enumerate(pack.shares):
+    for i, share in enumerate(spec.shares):
         counts: dict[str, int] = {}
         for obj in share.data_objects:
             counts[obj.type.value] = counts.get(obj.type.value, 0) + 1

@@ -39,7 +39,7 @@ Planner = Callable[[SharePackSpec, WorkspaceState], Plan]
 class CatalogReader(Protocol):
     """The read-only gateway calls the pre-flight makes (`DatabricksGateway` implements them)."""
 
-    def read_state(self, share_pack: SharePackSpec) -> WorkspaceState: ...
+    def read_state(self, spec: SharePackSpec) -> WorkspaceState: ...
 
     def list_tables(self, catalog: str, schema: str) -> dict[str, str] | None: ...
 
@@ -63,17 +63,17 @@ class PreflightReport:
         return self.plan is None
 
 
-def read_facts(pack: SharePackSpec, reader: CatalogReader, *, concurrency: int = DEFAULT_CONCURRENCY) -> CatalogFacts:
+def read_facts(spec: SharePackSpec, reader: CatalogReader, *, concurrency: int = DEFAULT_CONCURRENCY) -> CatalogFacts:
     """Read what the checks need, concurrently."""
-    schemas = sorted(schemas_to_read(pack))
-    if isinstance(reader, CachedCatalogReader) and reader.has_facts(pack, schemas):
+    schemas = sorted(schemas_to_read(spec))
+    if isinstance(reader, CachedCatalogReader) and reader.has_facts(spec, schemas):
         concurrency = 0  # all kept: read in this thread (a pool's threads cost more than the reads)
     with ThreadPoolExecutor(max_workers=max(1, concurrency)) if concurrency else _InThread() as pool:
-        state = pool.submit(reader.read_state, pack)
+        state = pool.submit(reader.read_state, spec)
         sharing = pool.submit(reader.metastore_sharing)
         share_names = pool.submit(reader.share_names)
         listings = list(pool.map(lambda s: reader.list_tables(*s.split(".", 1)), schemas))
-        shared_parts = sorted(tables_sharing_parts(pack))
+        shared_parts = sorted(tables_sharing_parts(spec))
         table_facts = dict(zip(shared_parts, pool.map(reader.table_sharing_facts, shared_parts), strict=True))
         tables: dict[str, str] = {}
         missing: set[str] = set()
@@ -93,7 +93,7 @@ def read_facts(pack: SharePackSpec, reader: CatalogReader, *, concurrency: int =
 
 
 def preflight(
-    pack: SharePackSpec,
+    spec: SharePackSpec,
     reader: CatalogReader,
     *,
     concurrency: int = DEFAULT_CONCURRENCY,
@@ -104,12 +104,12 @@ def preflight(
     Raises:
         ProvisioningError: the workspace could not be read (classified: transient or permanent).
     """
-    facts = read_facts(pack, reader, concurrency=concurrency)
-    plan = planner(pack, facts.state)
-    errors, warnings = check_pack(pack, facts, plan)
+    facts = read_facts(spec, reader, concurrency=concurrency)
+    plan = planner(spec, facts.state)
+    errors, warnings = check_pack(spec, facts, plan)
     if errors and isinstance(reader, CachedCatalogReader) and not reader.fresh:
         # Cached answers may only let a pack through: a refusal is what the live workspace says.
-        return preflight(pack, reader.refreshing(), concurrency=concurrency)
+        return preflight(spec, reader.refreshing(), concurrency=concurrency)
     return PreflightReport(errors=errors, warnings=warnings, plan=plan)
 
 
@@ -201,7 +201,7 @@ def read_within(read: Callable[[], T], *, budget_seconds: float) -> T:
 
 
 def preflight_within(
-    pack: SharePackSpec,
+    spec: SharePackSpec,
     reader_for: Callable[[], CatalogReader],
     *,
     budget_seconds: float,
@@ -211,7 +211,7 @@ def preflight_within(
     """`preflight` bounded in time; a workspace that cannot be read (in time) yields a skipped report with a
     warning instead of an error."""
     try:
-        return read_within(lambda: preflight(pack, reader_for(), concurrency=concurrency, planner=planner),
+        return read_within(lambda: preflight(spec, reader_for(), concurrency=concurrency, planner=planner),
                            budget_seconds=budget_seconds)
     except WorkspaceUnreadable as exc:
         log.warning("preflight.skipped", reason=exc.reason)

@@ -1,4 +1,4 @@
-"""The provisioning engine: read a workspace, plan the diff against a share pack, apply it.
+"""The provisioner: read a workspace, plan the diff against a share pack, apply it.
 
 `plan` (the plan model), `diff` with `sharing_diff` and `pipeline_diff` (pure: pack vs workspace → plan),
 `apply` and `apply_pipelines` (steps), `gateway` (the workspace interface and its databricks-sdk implementation),

@@ -31,22 +31,22 @@ from shared.provisioning.workspace_state import WorkspaceState
 from shared.share_pack_file.model import SharePackSpec, Strategy
 
 
-def make_plan(share_pack: SharePackSpec, actual: WorkspaceState, *, exact: bool = False) -> Plan:
+def make_plan(spec: SharePackSpec, actual: WorkspaceState, *, exact: bool = False) -> Plan:
     """Return the plan that makes ``actual`` match ``share_pack`` under the pack's strategy.
 
     ``exact`` (UPDATE only) restores the declared definitions as they are: an empty IP list or a missing
     comment clears the workspace's instead of leaving it as is.
     """
     draft = Draft()
-    strategy = share_pack.metadata.strategy
+    strategy = spec.metadata.strategy
     if strategy is Strategy.DELETE:
-        plan_delete(share_pack, actual, draft)
-        plan_pipeline_deletes(share_pack, actual, draft)
+        plan_delete(spec, actual, draft)
+        plan_pipeline_deletes(spec, actual, draft)
     else:
-        plan_recipients(share_pack.recipients, actual, strategy, draft, exact=exact)
-        for share in share_pack.shares:
-            plan_share(share, actual, strategy, draft, declared=share_pack.recipients, exact=exact)
-        plan_pipelines(share_pack, actual, strategy, draft, exact=exact)
+        plan_recipients(spec.recipients, actual, strategy, draft, exact=exact)
+        for share in spec.shares:
+            plan_share(share, actual, strategy, draft, declared=spec.recipients, exact=exact)
+        plan_pipelines(spec, actual, strategy, draft, exact=exact)
     return draft.plan(strategy)
 
 

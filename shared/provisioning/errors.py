@@ -6,7 +6,7 @@ exception *class* and the ``error_code`` the SDK parsed (``databricks.sdk.errors
 as the built-in ``TimeoutError``; Unity Catalog's object-specific codes map by HTTP status only) — never from message
 text, which Databricks rewords freely. Everything the gateway raises is a `ProvisioningError`.
 
-Two subclasses of the permanent kind exist because the engine itself reacts to them: a create that meets
+Two subclasses of the permanent kind exist because the provisioner itself reacts to them: a create that meets
 an existing object (`ObjectAlreadyExists`) or a removal that meets a missing one (`ObjectDoesNotExist`)
 may mean "an earlier attempt already did this", which `apply` checks before giving up.
 """

@@ -1,6 +1,6 @@
 """Our one interface to a Databricks workspace, and its implementation with databricks-sdk.
 
-`WorkspaceGateway` speaks the engine's language (`workspace_state` types, names, object lists); only
+`WorkspaceGateway` speaks the provisioner's language (`workspace_state` types, names, object lists); only
 `DatabricksGateway` knows the SDK. Every SDK call goes through `DatabricksGateway._call`, which
 
 * holds one of the workspace's call slots while the request (and the SDK's own Retry-After sleeps) runs,
@@ -87,12 +87,12 @@ class Inventory:
 
 
 class WorkspaceGateway(Protocol):
-    """The calls the provisioning engine makes to one workspace.
+    """The calls the provisioner makes to one workspace.
 
     Every method raises `shared.provisioning.errors.ProvisioningError` subclasses only.
     """
 
-    def read_state(self, share_pack: SharePackSpec) -> WorkspaceState:
+    def read_state(self, spec: SharePackSpec) -> WorkspaceState:
         """Read what the plan for ``share_pack`` needs: all recipients, and the named shares with grants."""
         ...
 
@@ -241,19 +241,19 @@ class DatabricksGateway(LakeflowCalls):
 
     # -- reading -------------------------------------------------------------------------------------
 
-    def read_state(self, share_pack: SharePackSpec) -> WorkspaceState:
+    def read_state(self, spec: SharePackSpec) -> WorkspaceState:
         """Read the state with the fewest calls: two lists, then per existing named share one get with
         objects and one permissions read (a DELETE also reads each doomed recipient's grants)."""
         with ThreadPoolExecutor(max_workers=self._concurrency) as pool:
             recipients_future = pool.submit(self._list_recipients)
             existing_shares = self._list_share_names()
             recipients = recipients_future.result()
-            named = [s.name for s in share_pack.shares if s.name in existing_shares]
+            named = [s.name for s in spec.shares if s.name in existing_shares]
             share_futures = {name: pool.submit(self.get_share, name) for name in named}
             grant_futures = {name: pool.submit(self.get_share_grantees, name) for name in named}
             doomed = []
-            if share_pack.metadata.strategy is Strategy.DELETE:
-                doomed = [r.name for r in share_pack.recipients if r.name in recipients]
+            if spec.metadata.strategy is Strategy.DELETE:
+                doomed = [r.name for r in spec.recipients if r.name in recipients]
             reverse_futures = {name: pool.submit(self._recipient_shares, name) for name in doomed}
             shares = {name: f.result() for name, f in share_futures.items()}
             grants = {name: f.result() or frozenset() for name, f in grant_futures.items()}
@@ -261,7 +261,7 @@ class DatabricksGateway(LakeflowCalls):
                 for share in future.result():
                     if share not in grant_futures:  # the named shares' grants are complete already
                         grants[share] = grants.get(share, frozenset()) | {recipient}
-        pipelines = self.read_pipelines() if share_pack.pipelines or _may_own_pipelines(share_pack) else {}
+        pipelines = self.read_pipelines() if spec.pipelines or _may_own_pipelines(spec) else {}
         return WorkspaceState(
             recipients=recipients,
             shares={name: share for name, share in shares.items() if share is not None},
@@ -510,6 +510,6 @@ class DatabricksGateway(LakeflowCalls):
 # -- SDK ↔ engine types ---------------------------------------------------------------------------------
 
 
-def _may_own_pipelines(share_pack: SharePackSpec) -> bool:
+def _may_own_pipelines(spec: SharePackSpec) -> bool:
     """Whether a pack without pipelines may still remove some: an UPDATE or DELETE of shares."""
-    return share_pack.metadata.strategy is not Strategy.NEW and bool(share_pack.shares)
+    return spec.metadata.strategy is not Strategy.NEW and bool(spec.shares)

@@ -126,10 +126,10 @@ def _remove_pipeline(have: PipelineState, draft: Draft) -> None:
     draft.add(Change(Entity.PIPELINE, Action.DELETE, have.name, share=have.share, old=_pipeline_old(have)))
 
 
-def plan_pipeline_deletes(share_pack: SharePackSpec, actual: WorkspaceState, draft: Draft) -> None:
+def plan_pipeline_deletes(spec: SharePackSpec, actual: WorkspaceState, draft: Draft) -> None:
     """Remove (DELETE) the pipelines the pack names and those feeding a share it deletes, with their jobs."""
-    named = {p.name for p in share_pack.pipelines}
-    doomed_shares = {s.name for s in share_pack.shares}
+    named = {p.name for p in spec.pipelines}
+    doomed_shares = {s.name for s in spec.shares}
     for name, have in sorted(actual.pipelines.items()):
         if name in named or have.share in doomed_shares:
             _remove_pipeline(have, draft)

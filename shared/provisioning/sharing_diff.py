@@ -332,9 +332,9 @@ def _check_grantees(
         )
 
 
-def plan_delete(share_pack: SharePackSpec, actual: WorkspaceState, draft: Draft) -> None:
-    shares = [s.name for s in share_pack.shares if s.name in actual.shares]
-    recipients = [r.name for r in share_pack.recipients if r.name in actual.recipients]
+def plan_delete(spec: SharePackSpec, actual: WorkspaceState, draft: Draft) -> None:
+    shares = [s.name for s in spec.shares if s.name in actual.shares]
+    recipients = [r.name for r in spec.recipients if r.name in actual.recipients]
     doomed = set(recipients)
     for share in shares:
         for recipient in sorted(actual.grantees(share)):

@@ -1,4 +1,4 @@
-"""Snapshots of what exists in a workspace, in the engine's own terms (no SDK types).
+"""Snapshots of what exists in a workspace, in the provisioner's own terms (no SDK types).
 
 The gateway reads these; the plan compares a share pack against them. They hold only the fields the diff
 needs, already normalised (names lowercase, IP lists as sets, empty comments as None) so that ordering and

@@ -473,16 +473,16 @@ def _convert(args: argparse.Namespace) -> int:
         if not args.json:
             print(f"error: {args.source}: {problem.message}", file=sys.stderr)
         return done(EXIT_UNUSABLE, errors=[problem])
-    if result.share_pack is None:
+    if result.spec is None:
         if not args.json:
             for issue in result.errors:
                 print(f"error: {issue}", file=sys.stderr)
             print(f"{args.source}: not converted, fix the errors first", file=sys.stderr)
         return done(EXIT_INVALID, errors=list(result.errors), warnings=list(result.warnings))
     if suffix == ".xlsx":
-        args.target.write_bytes(to_excel(result.share_pack))
+        args.target.write_bytes(to_excel(result.spec))
     else:
-        args.target.write_text(to_yaml(result.share_pack), encoding="utf-8")
+        args.target.write_text(to_yaml(result.spec), encoding="utf-8")
     if not args.json:
         print(f"wrote {args.target}")
     return done(EXIT_VALID, written=True, warnings=list(result.warnings))
@@ -518,7 +518,7 @@ def _read(path: Path, max_bytes: int) -> tuple[ParsedSharePack | None, Issue]:
 
 def _summary(result: ParsedSharePack) -> str:
     counts = f"{len(result.errors)} error(s), {len(result.warnings)} warning(s)"
-    pack = result.share_pack
+    pack = result.spec
     if pack is None:
         return f"invalid ({counts})"
     objects = sum(len(share.data_objects) for share in pack.shares)

@@ -1,6 +1,6 @@
-"""Check an .xlsx archive before any Excel engine reads it, in time linear in its size.
+"""Check an .xlsx archive before any Excel reader reads it, in time linear in its size.
 
-The engine (calamine, in Rust) is fast but trusts the file: it allocates the whole rectangle from A1 to the
+The reader (calamine, in Rust) is fast but trusts the file: it allocates the whole rectangle from A1 to the
 farthest cell, so one cell at XFD1048576, or a reference beyond the grid, asks for hundreds of gigabytes and
 aborts the process (SIGABRT, which no `except` catches). So every worksheet is scanned first:
 
@@ -10,14 +10,14 @@ aborts the process (SIGABRT, which no `except` catches). So every worksheet is s
   expansion impossible whatever reads the part next);
 * every worksheet: its `<dimension>` and the position of every cell, computed the way calamine computes it
   (an `r` attribute, or the next column / next row when a cell or row has none), against the Excel grid
-  (XFD1048576) and the `FormatLimits` bounds. Formula cells are collected on the way, because the engine
+  (XFD1048576) and the `FormatLimits` bounds. Formula cells are collected on the way, because the reader
   gives their cached result and a share pack wants the text that was typed.
 
 How the scan stays linear on hostile XML: it never runs an open-ended regex across the document. Comments,
 CDATA sections and processing instructions are cut out with `bytes.find` (each search starts where the last
 one ended). Tags are then matched by one regex whose quantifiers are possessive and cannot cross a `<`
 outside quotes, so an attempt that fails stops at the next tag and nothing is rescanned; quoted attribute
-values end at their closing quote. A tag the engine would read differently is refused, never guessed.
+values end at their closing quote. A tag the reader would read differently is refused, never guessed.
 """
 
 from __future__ import annotations
@@ -106,7 +106,7 @@ def inspect_workbook(content: bytes, findings: Findings, limits: FormatLimits) -
     try:
         parts = _read_parts(archive, entries)
         inspected = InspectedWorkbook(titles=_sheet_titles(parts))
-        # Only the parts the workbook names as sheets are read by the engine; scanning the others (a workbook
+        # Only the parts the workbook names as sheets are read by the reader; scanning the others (a workbook
         # may carry hundreds of unreferenced parts) would cost seconds and protect nothing.
         for name, title in inspected.titles.items():
             data = parts.get(name, b"")
@@ -139,7 +139,7 @@ def _archive_is_sane(entries: list[zipfile.ZipInfo], findings: Findings) -> bool
 
 def _read_parts(archive: zipfile.ZipFile, entries: list[zipfile.ZipInfo]) -> dict[str, bytes]:
     """Read every entry in chunks, which checks its real size and CRC against the directory (a bomb may fake
-    them). All are kept: the engine reads a worksheet from whatever part the workbook names, `.xml` or not."""
+    them). All are kept: the reader reads a worksheet from whatever part the workbook names, `.xml` or not."""
     parts: dict[str, bytes] = {}
     for entry in entries:
         chunks = []
@@ -178,7 +178,7 @@ def _tags(data: bytes, names: set[bytes]) -> Iterator[tuple[bytes, dict[str, str
 
 
 def _markup(data: bytes, title: str) -> bytes:
-    """Return the part without comments, CDATA sections and processing instructions (which the engine
+    """Return the part without comments, CDATA sections and processing instructions (which the reader
     skips too), refusing a document type declaration; linear: each search starts where the last ended."""
     pieces = []
     position = 0
@@ -288,7 +288,7 @@ def _scan_in_order(data: bytes, bounds: _Bounds) -> dict[tuple[int, int], str]:
 
 
 def _attribute(attributes: bytes, wanted: bytes, bounds: _Bounds) -> bytes | None:
-    """Return one attribute's raw value, reading the attributes in order as the engine does."""
+    """Return one attribute's raw value, reading the attributes in order as the reader does."""
     if not attributes.strip(b" \t\r\n/"):
         return None
     if _ATTRIBUTES.fullmatch(attributes) is None:
@@ -315,7 +315,7 @@ class _Bounds:
         return row - 1, column
 
     def malformed(self, attributes: bytes) -> None:
-        """Refuse a tag whose attributes the engine would refuse or read differently."""
+        """Refuse a tag whose attributes the reader would refuse or read differently."""
         raise _Refused(f"The sheet '{echo(self.title)}' has a malformed tag "
                        f"({echo(attributes.decode('utf-8', 'replace'))}); the workbook is damaged.",
                        {"sheet": echo(self.title)})

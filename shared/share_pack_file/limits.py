@@ -10,8 +10,8 @@ from shared.share_pack_file.schema import DEFAULT_MAX_COMMENT_CHARS
 
 @dataclass(frozen=True)
 class FormatLimits:
-    """What one file may hold. The sheet bounds apply to every worksheet before the Excel engine reads it:
-    the engine allocates the whole rectangle from A1 to the last cell, so one far cell would cost gigabytes.
+    """What one file may hold. The sheet bounds apply to every worksheet before the Excel reader reads it:
+    the reader allocates the whole rectangle from A1 to the last cell, so one far cell would cost gigabytes.
     A rectangle of a million cells costs about a second and 50 MB; the design-scale pack's largest sheet
     (20,000 data objects) is 100,000 cells."""
 

@@ -37,7 +37,7 @@ _UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 class ParsedSharePack:
     """The outcome of reading one file: the pack (None when there are errors) and every issue found."""
 
-    share_pack: SharePackSpec | None
+    spec: SharePackSpec | None
     errors: list[Issue] = field(default_factory=list)
     warnings: list[Issue] = field(default_factory=list)
     file_format: str = "yaml"
@@ -45,7 +45,7 @@ class ParsedSharePack:
     @property
     def is_valid(self) -> bool:
         """True when the pack has no errors (warnings do not count)."""
-        return self.share_pack is not None and not self.errors
+        return self.spec is not None and not self.errors
 
 
 def parse_share_pack(
@@ -74,7 +74,7 @@ def parse_share_pack(
             document = read_yaml(content, findings)
         share_pack = validate_share_pack(document, findings, limits) if document is not None else None
     return ParsedSharePack(
-        share_pack=share_pack if not findings.has_errors else None,
+        spec=share_pack if not findings.has_errors else None,
         errors=findings.errors,
         warnings=findings.warnings,
         file_format=file_format,

@@ -6,7 +6,7 @@ made for the original system still load: their data objects sit comma-separated 
 `data_objects` column. The optional `Pipelines` sheet holds a pipeline per row. Every cell is read as text and
 the marshmallow fields give it its type, exactly as for YAML.
 
-Safety: `excel_archive.inspect_workbook` checks the zip and every worksheet before the engine sees them, and
+Safety: `excel_archive.inspect_workbook` checks the zip and every worksheet before the reader sees them, and
 formulas are never evaluated: the cell's formula text is its value. Speed: the Rust calamine engine, called
 directly (pandas' reader on top of it took two to three times as long); pandas with openpyxl is kept only so
 the benchmark can show what calamine saves.
@@ -125,7 +125,7 @@ def read_excel(
         return None
     try:
         titles, read_sheet = _open(content, engine)
-    except Exception as exc:  # a hostile or damaged workbook can fail anywhere inside the engine
+    except Exception as exc:  # a hostile or damaged workbook can fail anywhere inside the reader
         findings.error((), f"The workbook could not be read ({type(exc).__name__}: {echo(exc)}); save it again "
                        "from Excel as .xlsx.")
         return None
@@ -136,7 +136,7 @@ def read_excel(
     for role, title in roles.items():
         try:
             cells = read_sheet(title)
-        except Exception as exc:  # as above: the engine's own errors vary by engine and damage
+        except Exception as exc:  # as above: the reader's own errors vary by engine and damage
             findings.error((), f"The sheet '{echo(title)}' could not be read ({type(exc).__name__}: {echo(exc)}).",
                            {"sheet": title})
             return None

@@ -33,9 +33,9 @@ from shared.share_pack_file.schema import (
 from shared.share_pack_file.sharing_fields import CELL_WRITERS
 
 
-def to_yaml(share_pack: SharePackSpec) -> str:
+def to_yaml(spec: SharePackSpec) -> str:
     """Return the pack as YAML text in the canonical vocabulary."""
-    canonical = share_pack.to_dict()
+    canonical = spec.to_dict()
     document = {
         "metadata": _compact(canonical["metadata"]),
         "recipient": [_compact(recipient) for recipient in canonical["recipient"]],
@@ -58,9 +58,9 @@ def to_yaml(share_pack: SharePackSpec) -> str:
     return buffer.getvalue()
 
 
-def to_excel(share_pack: SharePackSpec) -> bytes:
+def to_excel(spec: SharePackSpec) -> bytes:
     """Return the pack as an .xlsx workbook: sheets metadata, recipient, share, data_objects and pipelines."""
-    canonical = share_pack.to_dict()
+    canonical = spec.to_dict()
     workbook = Workbook()
     metadata_sheet = workbook.active
     metadata_sheet.title = "metadata"

@@ -55,16 +55,16 @@ def dry_run(
     """
     workspace_url, reader_for, scope = upload.workspace_url, checks.reader_for, checks.scope
     parsed, errors = file_findings(session_factory, upload, rules)
-    if errors or parsed.share_pack is None:
+    if errors or parsed.spec is None:
         return DryRun(errors=errors, warnings=parsed.warnings, plan=None)
     if checks.admit is not None:
-        checks.admit(parsed.share_pack)
+        checks.admit(parsed.spec)
     if reader_for is None:
         skipped = Issue(path="", message="Pre-flight check skipped: no Databricks credentials are configured")
         return DryRun(errors=[], warnings=[*parsed.warnings, skipped], plan=None)
     try:
-        planner = scope(parsed.share_pack).plan if scope is not None else make_plan
-        report: PreflightReport = preflight(parsed.share_pack, reader_for(workspace_url), planner=planner)
+        planner = scope(parsed.spec).plan if scope is not None else make_plan
+        report: PreflightReport = preflight(parsed.spec, reader_for(workspace_url), planner=planner)
     except (ProvisioningError, ConfigurationError) as exc:
         log.warning("preflight.unreadable", error=exc.message)
         raise ServiceUnavailable(f"The workspace {workspace_url} cannot be read right now: {exc.message}") from exc

@@ -127,12 +127,12 @@ def file_findings(
     errors = list(parsed.errors)
     errors.extend(_workspace_mismatch(parsed, upload.workspace_url))
     errors.extend(_token_expiry_over_limit(parsed, rules.max_token_expiry_days))
-    if errors or parsed.share_pack is None:
+    if errors or parsed.spec is None:
         return parsed, errors
     if rules.check_directory is not None:
         findings = Findings()
         with session_factory() as session:
-            rules.check_directory(session, parsed.share_pack, findings)
+            rules.check_directory(session, parsed.spec, findings)
         parsed.warnings = [*parsed.warnings, *findings.warnings]
         return parsed, list(findings.errors)
     return parsed, []
@@ -150,9 +150,9 @@ def preflight_upload(
     Raises:
         InvalidSharePack: the workspace contradicts the pack (an audit row records it).
     """
-    if check is None or parsed.share_pack is None:
+    if check is None or parsed.spec is None:
         return
-    report = check(parsed.share_pack)
+    report = check(parsed.spec)
     parsed.warnings.extend(report.warnings)
     if report.errors:
         record_rejection(session_factory, upload, [e.to_dict() for e in report.errors])
@@ -160,7 +160,7 @@ def preflight_upload(
 
 
 def _workspace_mismatch(parsed: ParsedSharePack, workspace_url: str) -> list[Issue]:
-    declared = parsed.share_pack.metadata.workspace_url if parsed.share_pack else None
+    declared = parsed.spec.metadata.workspace_url if parsed.spec else None
     if declared and declared.rstrip("/").lower() != workspace_url:
         return [
             Issue(
@@ -174,7 +174,7 @@ def _workspace_mismatch(parsed: ParsedSharePack, workspace_url: str) -> list[Iss
 
 def _token_expiry_over_limit(parsed: ParsedSharePack, max_days: int) -> list[Issue]:
     """D2O token lifetimes above this deployment's maximum (setting `token_expiry_max_days`)."""
-    recipients = parsed.share_pack.recipients if parsed.share_pack else ()
+    recipients = parsed.spec.recipients if parsed.spec else ()
     return [
         Issue(
             path=f"recipient[{index}].token_expiry_days",

@@ -122,7 +122,7 @@ class Workflow:
         check = rules.preflight_for(upload.workspace_url) if rules.preflight_for is not None else None
         if check is not None and asker.principal is not None:
             # The workspace's tables are only read for callers who may upload to it.
-            self._refusal_recorded(upload, lambda: self._read_only_admission(asker, parsed.share_pack))
+            self._refusal_recorded(upload, lambda: self._read_only_admission(asker, parsed.spec))
         preflight_upload(self.session_factory, upload, check, parsed)
         row = self._refusal_recorded(upload, lambda: self._store_new(asker, upload, parsed))
         log.info("share_pack.received", share_pack_id=str(row.share_pack_id), warnings=len(parsed.warnings))
@@ -142,7 +142,7 @@ class Workflow:
             self._changeable(session, asker, share_pack_id, verb="revised")
         upload, rules = self._upload(asker, content, filename)
         parsed = validate_upload(self.session_factory, upload, rules)
-        spec = parsed.share_pack
+        spec = parsed.spec
         assert spec is not None
         with publishing(self.session_factory, self.publish) as session:
             pack = self._changeable(session, asker, share_pack_id, verb="revised")
@@ -410,7 +410,7 @@ class Workflow:
             queue_on_commit(session, self.queue_name, message)
 
     def _store_new(self, asker: Asker, upload: Upload, parsed: ParsedSharePack) -> SharePack:
-        spec = parsed.share_pack
+        spec = parsed.spec
         assert spec is not None
         now = datetime.now(UTC)
         with publishing(self.session_factory, self.publish) as session:

@@ -1,4 +1,4 @@
-"""The container engine the tests drive: podman with the settings `make images` wrote, or a running docker.
+"""The container runtime the tests drive: podman with the settings `make images` wrote, or a running docker.
 
 Both take the same commands here (run, stop, inspect, logs, rm); podman reads runc, cgroupfs and the ulimits
 from `.local/images/containers.conf` (deploy/images/build.sh writes it), without which it cannot run
@@ -23,7 +23,7 @@ CONTAINERS_CONF = ROOT / ".local" / "images" / "containers.conf"
 IMAGE_TAG = os.environ.get("IMAGE_TAG", "local")
 
 
-def find_engine() -> str | None:
+def find_runtime() -> str | None:
     """`CONTAINER_ENGINE` if set; else docker when its daemon answers; else podman; else None."""
     if os.environ.get("CONTAINER_ENGINE"):
         return os.environ["CONTAINER_ENGINE"]
@@ -33,7 +33,7 @@ def find_engine() -> str | None:
 
 
 @dataclass
-class ContainerEngine:
+class ContainerRuntime:
     name: str
     started: list[str] = field(default_factory=list)
 
@@ -93,14 +93,14 @@ class ContainerEngine:
 
 
 @contextmanager
-def container_engine() -> Iterator[ContainerEngine]:
-    name = find_engine()
+def container_runtime() -> Iterator[ContainerRuntime]:
+    name = find_runtime()
     if name is None:
         pytest.skip("neither podman nor a running docker is installed (make install installs podman on Debian)")
     if name == "podman" and not CONTAINERS_CONF.is_file():
         pytest.fail(f"{CONTAINERS_CONF} is missing: run `make images` first (it writes podman's settings)")
-    engine = ContainerEngine(name)
+    runtime = ContainerRuntime(name)
     try:
-        yield engine
+        yield runtime
     finally:
-        engine.remove_all()
+        runtime.remove_all()

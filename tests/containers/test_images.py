@@ -31,7 +31,7 @@ from graph_emulator.control import GraphEmulatorControl
 from shared.db import make_engine, make_session_factory
 from shared.queue.factory import make_queue
 from shared.settings import Settings
-from tests.containers.engine import ROOT, ContainerEngine, container_engine
+from tests.containers.engine import ROOT, ContainerRuntime, container_runtime
 from tests.e2e.test_provisioning import pack
 from tests.fixtures.access import register_tenant
 from tests.fixtures.graph_emulator import GRAPH_TENANT
@@ -48,9 +48,9 @@ GRACE_SECONDS = 30
 
 
 @pytest.fixture(scope="module")
-def engine() -> Iterator[ContainerEngine]:
-    with container_engine() as engine:
-        yield engine
+def runtime() -> Iterator[ContainerRuntime]:
+    with container_runtime() as runtime:
+        yield runtime
 
 
 def lock_names() -> set[str]:
@@ -59,15 +59,15 @@ def lock_names() -> set[str]:
 
 
 @pytest.mark.parametrize("image", ["api", "worker"])
-def test_image_runs_as_non_root_with_exactly_the_locked_packages(engine: ContainerEngine, image: str, tmp_path: Path):
+def test_image_runs_as_non_root_with_exactly_the_locked_packages(runtime: ContainerRuntime, image: str, tmp_path: Path):
     """No test runner, linter, embedded database or installer ships: the image has requirements.lock's
     distributions and nothing else (pip and setuptools stay in the build stage)."""
     listing = (
         "import importlib.metadata as m, os; print(os.getuid()); "
         "print(*sorted(d.metadata['Name'] for d in m.distributions()))"
     )
-    name = engine.run(engine.image(image), {}, tmp_path, command=["python", "-c", listing], detach=False)
-    uid, names = engine.logs(name).strip().splitlines()[-2:]
+    name = runtime.run(runtime.image(image), {}, tmp_path, command=["python", "-c", listing], detach=False)
+    uid, names = runtime.logs(name).strip().splitlines()[-2:]
     assert uid != "0"
     assert {canonicalize_name(n) for n in names.split()} == lock_names()
 
@@ -82,7 +82,7 @@ def socket_mount(server_url: str) -> tuple[str, str]:
 
 
 def test_the_whole_path_through_containers(
-    engine: ContainerEngine,
+    runtime: ContainerRuntime,
     postgres_server_url: str,
     azurite_connection_string: str,
     emulator: EmulatorControl,
@@ -139,9 +139,9 @@ def test_the_whole_path_through_containers(
 
     # Migrations run once per release, from the API image (Terraform's migrate job, compose's migrate service).
     migrate_env = {"DOMAIN_DB_CONNECTION_STRING": common["DOMAIN_DB_CONNECTION_STRING"]}
-    migrate = engine.run(engine.image("api"), migrate_env, tmp_path, command=["alembic", "upgrade", "head"],
+    migrate = runtime.run(runtime.image("api"), migrate_env, tmp_path, command=["alembic", "upgrade", "head"],
                          mounts=[mount], detach=False)
-    assert engine.exit_code(migrate) == 0, engine.logs(migrate)
+    assert runtime.exit_code(migrate) == 0, runtime.logs(migrate)
 
     host_engine = make_engine(database_url)
     try:
@@ -152,14 +152,14 @@ def test_the_whole_path_through_containers(
         host_engine.dispose()
 
     containers = {
-        "api": engine.run(engine.image("api"), api_env, tmp_path, mounts=[mount]),
-        "worker": engine.run(engine.image("worker"), worker_env, tmp_path, mounts=[mount]),
-        "sync": engine.run(engine.image("worker"), sync_env, tmp_path, command=["python", "-m", "sync"],
+        "api": runtime.run(runtime.image("api"), api_env, tmp_path, mounts=[mount]),
+        "worker": runtime.run(runtime.image("worker"), worker_env, tmp_path, mounts=[mount]),
+        "sync": runtime.run(runtime.image("worker"), sync_env, tmp_path, command=["python", "-m", "sync"],
                            mounts=[mount]),
     }
 
     def logs() -> str:
-        return "\n".join(f"--- {role}\n{engine.logs(name)}" for role, name in containers.items())
+        return "\n".join(f"--- {role}\n{runtime.logs(name)}" for role, name in containers.items())
 
     api = f"http://127.0.0.1:{api_port}"
     headers = {"Authorization": f"Bearer {API_KEY}", "X-Workspace-URL": emulator.url}
@@ -192,7 +192,7 @@ def test_the_whole_path_through_containers(
         assert "retrieve_config.html?" in by_type["RECIPIENT_ACTIVATION"].get_body(("plain",)).get_content()
 
         for role, name in containers.items():
-            assert wait_for(lambda name=name: engine.healthy(name), timeout=120, poll_seconds=2,
+            assert wait_for(lambda name=name: runtime.healthy(name), timeout=120, poll_seconds=2,
                             what=f"the {role} container's HEALTHCHECK"), role
     except AssertionError as failure:
         raise AssertionError(f"{failure}\n{logs()}") from None
@@ -200,8 +200,8 @@ def test_the_whole_path_through_containers(
     # SIGTERM, then SIGKILL after the grace period: each process must be gone well before, with its own code.
     for role, name in containers.items():
         started = time.monotonic()
-        engine("stop", "--time", str(GRACE_SECONDS), name, timeout=GRACE_SECONDS + 30)
+        runtime("stop", "--time", str(GRACE_SECONDS), name, timeout=GRACE_SECONDS + 30)
         took = time.monotonic() - started
-        assert not engine.running(name)
-        assert engine.exit_code(name) == 0, f"{role} exited {engine.exit_code(name)}\n{engine.logs(name)}"
+        assert not runtime.running(name)
+        assert runtime.exit_code(name) == 0, f"{role} exited {runtime.exit_code(name)}\n{runtime.logs(name)}"
         assert took < GRACE_SECONDS, f"{role} took {took:.1f} s to stop"

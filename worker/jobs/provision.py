@@ -14,7 +14,7 @@ what is still missing and converges, with no duplicates, and first audits what t
 never recorded. Two workers never run one pack at once: a PostgreSQL advisory lock, held on its own
 connection for the whole job, decides (and dies with the process).
 
-Failures are classified once, by the engine: transient ones (throttling, 5xx, timeouts) raise `RetryLater`
+Failures are classified once, by the provisioner: transient ones (throttling, 5xx, timeouts) raise `RetryLater`
 so the message comes back; permanent ones end the pack FAILED with Databricks' own message and the step.
 """
 

@@ -87,22 +87,22 @@ class TableProjection:
         self._pipelines(session, attempt, outcome.pipelines)
 
     def _declared(
-        self, session: Session, attempt: Attempt, share_pack: SharePackSpec, recipient_ids: Mapping[str, str]
+        self, session: Session, attempt: Attempt, spec: SharePackSpec, recipient_ids: Mapping[str, str]
     ) -> None:
         """Make the current rows of recipients, shares and objects say what the workspace now holds for
         `share_pack` (the attempt's own spec, or what a rollback removes), and which project owns each."""
-        who = self._who(share_pack)
-        if share_pack.metadata.strategy == Strategy.DELETE:
-            for model, column, names in ((Recipient, "recipient_name", [r.name for r in share_pack.recipients]),
-                                         (Share, "share_name", [s.name for s in share_pack.shares])):
+        who = self._who(spec)
+        if spec.metadata.strategy == Strategy.DELETE:
+            for model, column, names in ((Recipient, "recipient_name", [r.name for r in spec.recipients]),
+                                         (Share, "share_name", [s.name for s in spec.shares])):
                 History(session, model).delete_many(
                     [{"workspace_url": attempt.workspace_url, column: name} for name in names],
                     key=("workspace_url", column), **who,
                 )
             return
-        _write_recipients(session, list(share_pack.recipients), attempt, recipient_ids, who)
-        _write_shares(session, list(share_pack.shares), attempt, who)
-        objects = {o.name: o for share in share_pack.shares for o in share.data_objects}
+        _write_recipients(session, list(spec.recipients), attempt, recipient_ids, who)
+        _write_shares(session, list(spec.shares), attempt, who)
+        objects = {o.name: o for share in spec.shares for o in share.data_objects}
         _write_objects(session, objects, attempt.workspace_url, who)
 
     def _pipelines(self, session: Session, attempt: Attempt, made: Mapping[str, PipelineIds]) -> None:
@@ -128,8 +128,8 @@ class TableProjection:
             )
         _write_pipelines(session, list(declared.values()), made, attempt, who)
 
-    def _who(self, share_pack: SharePackSpec) -> dict[str, str]:
-        return {"changed_by": self.performed_by, "change_reason": f"{share_pack.metadata.strategy} share pack"}
+    def _who(self, spec: SharePackSpec) -> dict[str, str]:
+        return {"changed_by": self.performed_by, "change_reason": f"{spec.metadata.strategy} share pack"}
 
 
 def _write_recipients(

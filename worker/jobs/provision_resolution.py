@@ -27,23 +27,23 @@ class OwnerResolver:
     session_factory: sessionmaker[Session]
     performed_by: str
 
-    def tenant(self, share_pack: SharePackSpec) -> uuid.UUID:
+    def tenant(self, spec: SharePackSpec) -> uuid.UUID:
         """The tenant of the pack's business line (case-insensitively); created if new."""
         return self._find_or_create(
             Tenant,
             "business_line_name",
-            share_pack.metadata.business_line.strip(),
+            spec.metadata.business_line.strip(),
             scope={},
-            values={"contact_email": share_pack.metadata.requestor},
+            values={"contact_email": spec.metadata.requestor},
             reason="first share pack of this business line",
         )
 
-    def project(self, share_pack: SharePackSpec, tenant_id: uuid.UUID) -> uuid.UUID:
+    def project(self, spec: SharePackSpec, tenant_id: uuid.UUID) -> uuid.UUID:
         """The tenant's project the pack names (case-insensitively); created if new."""
         return self._find_or_create(
             Project,
             "project_name",
-            share_pack.metadata.project_name.strip(),
+            spec.metadata.project_name.strip(),
             scope={"tenant_id": tenant_id},
             values={},
             reason="first share pack of this project",

@@ -26,8 +26,8 @@ def test_registered_once_and_both_principals_may_upload_the_examples(session_fac
     with session_factory() as session:
         tenant = find_tenant(session, "Finance")
         assert tenant is not None and tenant_workspaces(session, tenant.tenant_id) == {"EMEA": EMULATOR}
-        example = parse_share_pack(sample(), filename="x.yaml").share_pack
-        mine = parse_share_pack(sample(**{"jane.doe@": "requestor@"}), filename="x.yaml").share_pack
+        example = parse_share_pack(sample(), filename="x.yaml").spec
+        mine = parse_share_pack(sample(**{"jane.doe@": "requestor@"}), filename="x.yaml").spec
         assert example is not None and mine is not None
         on_behalf = admit_upload(session, Access.load(session, admin), example, EMULATOR)
         own = admit_upload(session, Access.load(session, requestor), mine, EMULATOR)

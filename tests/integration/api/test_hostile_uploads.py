@@ -3,7 +3,7 @@ within 2 s and a located message of bounded size, the worker that served it stay
 returns to within 50 MB of what it was before.
 
 One gunicorn process with one worker serves every test of this module, so the worker's pid identifies the
-process that answered, and a crash (SIGABRT from the Excel engine, or a timeout kill) shows as a new pid.
+process that answered, and a crash (SIGABRT from the Excel reader, or a timeout kill) shows as a new pid.
 """
 
 from __future__ import annotations

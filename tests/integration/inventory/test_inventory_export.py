@@ -114,7 +114,7 @@ def test_an_adopted_estate_exported_and_uploaded_back_as_an_update_plans_nothing
     assert plan["steps"] and all(changes == [] for changes in plan["steps"].values()), plan["steps"]
     assert upload.status_code == 202, upload.json
     # Exactly as they are: even the plan that restores comments and IP lists as written changes nothing.
-    spec = parse_share_pack(content, filename=filename).share_pack
+    spec = parse_share_pack(content, filename=filename).spec
     assert spec is not None
     gateway = clients.gateway(emulator.url)
     assert make_plan(spec, gateway.read_state(spec), exact=True).is_empty

@@ -128,7 +128,7 @@ def test_a_rollback_preview_neither_removes_nor_describes_what_a_revision_named_
     pack_id = first.json["SharePackId"]
     # A revision naming the victim's share and recipient (the worker refused it); the rollback to v1 removes
     # every name v2 declared that v1 did not.
-    hostile = parse_share_pack(RIVAL_PACK.format(strategy="UPDATE").encode(), filename="v2.yaml").share_pack
+    hostile = parse_share_pack(RIVAL_PACK.format(strategy="UPDATE").encode(), filename="v2.yaml").spec
     assert hostile is not None
     with session_factory.begin() as session:
         History(session, SharePack).change(pack_id, changed_by="rival@example.com", change_reason=REVISED,

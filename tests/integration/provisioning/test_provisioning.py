@@ -1,4 +1,4 @@
-"""The provisioning engine with the real databricks-sdk against the workspace emulator."""
+"""The provisioner with the real databricks-sdk against the workspace emulator."""
 
 from __future__ import annotations
 
@@ -27,12 +27,12 @@ def tables(emulator: EmulatorControl) -> None:
     emulator.seed_tables(TABLES)
 
 
-def plan_for(share_pack: SharePackSpec, gateway: DatabricksGateway) -> Plan:
-    return make_plan(share_pack, gateway.read_state(share_pack))
+def plan_for(spec: SharePackSpec, gateway: DatabricksGateway) -> Plan:
+    return make_plan(spec, gateway.read_state(spec))
 
 
-def provision(share_pack: SharePackSpec, gateway: DatabricksGateway):
-    return apply_plan(plan_for(share_pack, gateway), gateway)
+def provision(spec: SharePackSpec, gateway: DatabricksGateway):
+    return apply_plan(plan_for(spec, gateway), gateway)
 
 
 def new_pack(objects: int = 250) -> SharePackSpec:

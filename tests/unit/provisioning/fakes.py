@@ -1,6 +1,6 @@
-"""An in-memory workspace behind our `WorkspaceGateway` interface, for unit tests of the engine's logic.
+"""An in-memory workspace behind our `WorkspaceGateway` interface, for unit tests of the provisioner's logic.
 
-It keeps the rules the engine relies on — lowercase names, objects keyed by alias, all-or-nothing share
+It keeps the rules the provisioner relies on — lowercase names, objects keyed by alias, all-or-nothing share
 updates of at most 100 changes, already-exists / does-not-exist refusals — and records every call so tests
 can assert on what was sent. Real SDK behaviour is covered by the integration tests on the emulator.
 """
@@ -67,12 +67,12 @@ class FakeWorkspaceGateway:
 
     # -- WorkspaceGateway ----------------------------------------------------------------------------
 
-    def read_state(self, share_pack: SharePackSpec) -> WorkspaceState:
+    def read_state(self, spec: SharePackSpec) -> WorkspaceState:
         self._record("read_state", "")
-        named = [s.name for s in share_pack.shares if s.name in self.shares]
+        named = [s.name for s in spec.shares if s.name in self.shares]
         grants = {name: frozenset(self.shares[name].grantees) for name in named}
-        if share_pack.metadata.strategy is Strategy.DELETE:
-            doomed = {r.name for r in share_pack.recipients}
+        if spec.metadata.strategy is Strategy.DELETE:
+            doomed = {r.name for r in spec.recipients}
             for name, share in self.shares.items():
                 if name not in grants and share.grantees & doomed:
                     grants[name] = frozenset(share.grantees & doomed)

@@ -63,7 +63,7 @@ def excel_reference_outside_grid() -> HostileFile:
 
 def excel_sparse_rectangle() -> HostileFile:
     """Two cells, at A1 and CV10001: inside the row and column bounds, but the rectangle between them is a
-    million cells the engine would allocate and convert."""
+    million cells the reader would allocate and convert."""
     cell = '<row r="10001"><c r="CV10001" t="inlineStr"><is><t>x</t></is></c></row>'
     return "sparse-rectangle.xlsx", _recipient_sheet_with(cell)
 

@@ -29,7 +29,7 @@ def test_recipient_and_grant_expiries_are_read_in_both_formats(parse_with):
     parsed = parse_with(change)
 
     assert parsed.errors == []
-    pack = parsed.share_pack
+    pack = parsed.spec
     assert pack.recipients[0].expires_on == FUTURE.isoformat()
     assert pack.shares[0].expires_on == {"globex": f"{FUTURE.isoformat()}T16:30:00Z"}
     assert expiry_moment(pack.recipients[0].expires_on) == datetime(FUTURE.year, FUTURE.month, FUTURE.day, tzinfo=UTC)
@@ -40,12 +40,12 @@ def test_expiries_round_trip_yaml_and_excel(parse_with):
         document["recipient"][1]["expires_on"] = f"{FUTURE.isoformat()}T08:00:00Z"
         document["share"][1]["expires_on"] = {"globex": FUTURE.isoformat()}
 
-    pack = parse_with(change).share_pack
+    pack = parse_with(change).spec
     from_yaml = parse_share_pack(to_yaml(pack).encode(), filename="pack.yaml")
     from_excel = parse_share_pack(to_excel(pack), filename="pack.xlsx")
 
-    assert from_yaml.share_pack == pack
-    assert from_excel.share_pack == pack
+    assert from_yaml.spec == pack
+    assert from_excel.spec == pack
 
 
 def test_a_past_expiry_is_refused_where_it_is_written(file_format):

@@ -1,5 +1,5 @@
 """The bounds behind the hostile-file rule, each at its edge: text, issue lists, YAML values and aliases,
-and worksheet positions computed the way the Excel engine computes them."""
+and worksheet positions computed the way the Excel reader computes them."""
 
 from __future__ import annotations
 
@@ -135,7 +135,7 @@ def test_a_share_may_list_thousands_of_recipients():
     result = parse_yaml(changed(many))
 
     assert result.is_valid, result.errors[:3]
-    assert len(result.share_pack.shares[0].recipients) == 5000
+    assert len(result.spec.shares[0].recipients) == 5000
 
 
 # --- YAML values and aliases --------------------------------------------------------------------------------

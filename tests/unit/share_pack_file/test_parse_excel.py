@@ -52,7 +52,7 @@ def test_a_legacy_workbook_loads():
 
     assert result.is_valid, result.errors
     assert result.warnings == []
-    pack = result.share_pack
+    pack = result.spec
     assert pack.recipients[0].allowed_ips == ("203.0.113.0/24", "198.51.100.7")
     assert pack.shares[0].recipients == ("acme", "globex")
     assert [o.name for o in pack.shares[0].data_objects] == ["sales.reporting.orders", "sales.reporting.customers"]
@@ -70,7 +70,7 @@ def test_pipeline_rows_are_read_and_located():
 
     assert [issue.location for issue in result.errors] == [{"sheet": "Pipelines", "row": 3, "column": "target_table"}]
     sheets["Pipelines"].pop()
-    pack = parse(workbook_bytes(sheets)).share_pack
+    pack = parse(workbook_bytes(sheets)).spec
     assert pack is not None and pack.pipelines[0].schedule == "0 0 2 * * ?"
 
 
@@ -84,7 +84,7 @@ def test_sheet_and_column_names_ignore_case_spaces_and_plurals():
     result = parse(workbook_bytes(renamed))
 
     assert result.is_valid, result.errors
-    assert result.share_pack == parse(workbook_bytes(sheets)).share_pack
+    assert result.spec == parse(workbook_bytes(sheets)).spec
 
 
 def test_issues_carry_sheet_row_and_column():
@@ -154,7 +154,7 @@ def test_an_unknown_sheet_is_a_warning_and_an_alias_column_is_renamed_once():
     result = parse(workbook_bytes(sheets))
 
     assert result.is_valid, result.errors
-    assert result.share_pack.recipients[0].allowed_ips == ("203.0.113.0/24",)
+    assert result.spec.recipients[0].allowed_ips == ("203.0.113.0/24",)
     assert [issue.message for issue in result.warnings] == [
         "The sheet 'Instructions' is not part of a share pack and was ignored.",
         "The column 'Recipient IPs' is an old name for 'allowed_ips'; it was read as 'allowed_ips'.",
@@ -178,7 +178,7 @@ def test_cells_are_read_as_the_text_typed():
     sheets["recipient"][1].append(90.0)
     sheets["data_objects"][1][2] = False
 
-    pack = parse(workbook_bytes(sheets)).share_pack
+    pack = parse(workbook_bytes(sheets)).spec
 
     assert pack.metadata.project_name == "2024"
     assert pack.recipients[0].token_expiry_days == 90
@@ -199,7 +199,7 @@ def test_formulas_are_read_as_text_never_evaluated():
 
     result = parse(buffer.getvalue())
 
-    assert result.share_pack.metadata.business_line == '=CONCAT("Fin", "ance")'
+    assert result.spec.metadata.business_line == '=CONCAT("Fin", "ance")'
     assert "formula" in result.warnings[0].message
     assert result.warnings[0].location == {"sheet": "metadata", "row": 4, "column": "B"}
 
@@ -275,7 +275,7 @@ def test_a_zip_under_declaring_its_size_is_refused_as_damaged():
 
     result = parse(patch_central_sizes(content, 10))
 
-    assert result.share_pack is None
+    assert result.spec is None
     assert "damaged" in result.errors[0].message or "could not be read" in result.errors[0].message
 
 

@@ -67,7 +67,7 @@ def test_an_alias_is_located_where_it_is_written():
 def test_syntax_errors_are_issues_with_a_location():
     result = parse("metadata:\n  requestor: [unclosed\nrecipient: []\n")
 
-    assert result.share_pack is None
+    assert result.spec is None
     assert result.errors[0].message.startswith("YAML syntax error")
     assert result.errors[0].location["line"] == 3
 
@@ -106,7 +106,7 @@ def test_unknown_top_level_key_is_an_error_and_plural_sections_are_aliases():
 def test_broken_or_hostile_yaml_is_an_error_not_an_exception(content, fragment):
     result = parse(content)
 
-    assert result.share_pack is None
+    assert result.spec is None
     assert result.file_format == "yaml"
     assert fragment in " ".join(issue.message for issue in result.errors)
 
@@ -147,7 +147,7 @@ def test_modest_aliases_are_fine():
     result = parse(text)
 
     assert result.is_valid, result.errors
-    assert result.share_pack.shares[1].recipients == ("acme", "globex")
+    assert result.spec.shares[1].recipients == ("acme", "globex")
 
 
 @pytest.mark.parametrize(
@@ -191,7 +191,7 @@ def test_yaml_1_2_core_scalars():
     text = yaml_bytes(document).decode().replace("'2024-01-01'", "2024-01-01").replace("strategy: NEW", "strategy: new")
     text = text.replace("project_name: Partner analytics", "project_name: 2024")
 
-    pack = parse(text).share_pack
+    pack = parse(text).spec
 
     assert pack.metadata.description == "2024-01-01"
     assert pack.metadata.project_name == "2024"

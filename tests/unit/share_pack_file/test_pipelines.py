@@ -42,9 +42,9 @@ def test_two_pipelines_read_the_same_in_both_formats() -> None:
     from_excel = parse_as(with_pipelines(nightly(), continuous()), "xlsx")
 
     assert from_yaml.errors == [] and from_excel.errors == []
-    assert from_yaml.share_pack == from_excel.share_pack
-    assert from_yaml.share_pack is not None
-    scd2, ledger = from_yaml.share_pack.pipelines
+    assert from_yaml.spec == from_excel.spec
+    assert from_yaml.spec is not None
+    scd2, ledger = from_yaml.spec.pipelines
     assert scd2 == PipelineSpec(
         name="orders_scd2", source_table="raw.sales.orders", target_table="sales.reporting.orders",
         scd_type=ScdType.SCD2, key_columns=("order_id",), schedule="0 30 2 * * ?", timezone="Europe/Paris",
@@ -55,11 +55,11 @@ def test_two_pipelines_read_the_same_in_both_formats() -> None:
 
 def test_a_pack_without_pipelines_is_still_valid() -> None:
     result = parse_as(valid_document(), "yaml")
-    assert result.is_valid and result.share_pack is not None and result.share_pack.pipelines == ()
+    assert result.is_valid and result.spec is not None and result.spec.pipelines == ()
 
 
 def test_stored_form_round_trips() -> None:
-    pack = parse_as(with_pipelines(nightly(), continuous()), "yaml").share_pack
+    pack = parse_as(with_pipelines(nightly(), continuous()), "yaml").spec
     assert pack is not None
     assert SharePackSpec.from_dict(pack.to_dict()) == pack
 

@@ -16,8 +16,8 @@ def test_valid_pack_reads_to_the_same_lowercased_model_in_both_formats():
 
     assert from_yaml.is_valid and from_excel.is_valid
     assert (from_yaml.errors, from_yaml.warnings) == ([], [])
-    assert from_yaml.share_pack == from_excel.share_pack
-    pack = from_yaml.share_pack
+    assert from_yaml.spec == from_excel.spec
+    pack = from_yaml.spec
     assert [r.name for r in pack.recipients] == ["acme", "globex"]
     assert pack.recipients[1].type is RecipientType.D2D
     assert pack.shares[0].name == "sales"
@@ -83,7 +83,7 @@ def test_each_rule_is_an_error_at_its_path(parse_with, change, path, fragment):
     result = parse_with(change)
 
     assert not result.is_valid
-    assert result.share_pack is None
+    assert result.spec is None
     assert fragment in messages(result.errors)[path]
 
 
@@ -155,7 +155,7 @@ def test_original_field_names_are_aliases_with_a_warning(file_format):
     result = parse_as(document, file_format)
 
     assert result.is_valid, result.errors
-    pack = result.share_pack
+    pack = result.spec
     assert pack.recipients[0].allowed_ips == ("203.0.113.0/24",)
     assert pack.recipients[1].metastore_id == "aws:us-east-1:6f1c9a2e-3b4d-4e5f-8a9b-0c1d2e3f4a5b"
     assert [o.name for o in pack.shares[0].data_objects] == ["sales.reporting.orders", "sales.reporting.returns"]
@@ -171,7 +171,7 @@ def test_strategy_and_types_ignore_letter_case(parse_with):
         document["recipient"][0]["type"] = "d2o"
         document["share"][0]["data_objects"] = [{"name": "sales.reporting", "type": "schema"}]
 
-    pack = parse_with(lower).share_pack
+    pack = parse_with(lower).spec
 
     assert pack.metadata.strategy is Strategy.UPDATE
     assert pack.recipients[0].type is RecipientType.D2O
@@ -189,8 +189,8 @@ def test_delete_needs_only_names(file_format):
 
     assert result.is_valid, result.errors
     assert result.warnings == []
-    assert [r.name for r in result.share_pack.recipients] == ["acme", "globex"]
-    assert result.share_pack.shares[0].data_objects == ()
+    assert [r.name for r in result.spec.recipients] == ["acme", "globex"]
+    assert result.spec.shares[0].data_objects == ()
 
 
 def test_a_pack_with_nothing_to_do_is_an_error(file_format):

@@ -41,7 +41,7 @@ def rich_document() -> dict[str, Any]:
 def test_every_field_reads_and_round_trips_yaml_and_excel():
     parsed = parse_share_pack(yaml_bytes(rich_document()), filename="pack.yaml")
     assert parsed.is_valid, parsed.errors
-    pack = parsed.share_pack
+    pack = parsed.spec
     acme, fabrikam = pack.recipients[0], pack.recipients[2]
     assert acme.properties == {"country": "FR", "tier": "gold, premium"}
     assert acme.authenticates_by is Authentication.TOKEN
@@ -58,8 +58,8 @@ def test_every_field_reads_and_round_trips_yaml_and_excel():
     from_yaml = parse_share_pack(to_yaml(pack).encode(), filename="pack.yaml")
 
     assert from_excel.is_valid, from_excel.errors
-    assert from_excel.share_pack == pack
-    assert from_yaml.share_pack == pack
+    assert from_excel.spec == pack
+    assert from_yaml.spec == pack
 
 
 def rich_sheets(document: dict[str, Any]) -> dict[str, list[list[Any]]]:
@@ -86,7 +86,7 @@ def test_excel_cells_use_the_sql_spelling_for_a_recipient_property():
     result = parse_share_pack(workbook_bytes(sheets), filename="pack.xlsx")
 
     assert result.is_valid, result.errors
-    assert result.share_pack == parse_share_pack(yaml_bytes(document), filename="pack.yaml").share_pack
+    assert result.spec == parse_share_pack(yaml_bytes(document), filename="pack.yaml").spec
 
 
 @pytest.mark.parametrize(
@@ -166,8 +166,8 @@ def test_the_cli_converts_the_sharing_fields_both_ways(tmp_path):
     assert main(["convert", str(source), str(workbook)]) == 0
     assert main(["convert", str(workbook), str(back)]) == 0
 
-    original = parse_share_pack(source.read_bytes(), filename="rich.yaml").share_pack
-    assert parse_share_pack(back.read_bytes(), filename="back.yaml").share_pack == original
+    original = parse_share_pack(source.read_bytes(), filename="rich.yaml").spec
+    assert parse_share_pack(back.read_bytes(), filename="back.yaml").spec == original
     assert "CURRENT_RECIPIENT().country" not in back.read_text()  # YAML keeps the mapping form
     assert "recipient_property: country" in back.read_text()
 

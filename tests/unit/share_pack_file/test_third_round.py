@@ -20,7 +20,7 @@ def test_an_unquoted_hexadecimal_name_keeps_the_text_written():
     result = parse_share_pack(content, filename=filename)
 
     assert result.is_valid, result.errors
-    assert result.share_pack.shares[0].name == "0x7a69"
+    assert result.spec.shares[0].name == "0x7a69"
 
 
 def test_numbers_still_read_as_numbers_and_numeric_names_as_written():
@@ -32,9 +32,9 @@ def test_numbers_still_read_as_numbers_and_numeric_names_as_written():
     result = parse_text(text)
 
     assert result.is_valid, result.errors
-    assert result.share_pack.recipients[0].token_expiry_days == 30
-    assert result.share_pack.metadata.project_name == "2024"
-    assert result.share_pack.shares[0].name == "1e3"
+    assert result.spec.recipients[0].token_expiry_days == 30
+    assert result.spec.metadata.project_name == "2024"
+    assert result.spec.shares[0].name == "1e3"
 
 
 def test_shallow_merge_keys_still_merge():
@@ -49,7 +49,7 @@ share:
 """)
 
     assert result.is_valid, result.errors
-    assert [(r.name, r.email) for r in result.share_pack.recipients] == [
+    assert [(r.name, r.email) for r in result.spec.recipients] == [
         ("acme", "ops@acme.example.com"), ("other", "ops@acme.example.com")]
 
 
@@ -65,7 +65,7 @@ def test_a_flow_style_pack_with_many_brackets_is_read():
     result = parse_text(text)
 
     assert result.is_valid, result.errors[:3]
-    assert len(result.share_pack.recipients) == 600
+    assert len(result.spec.recipients) == 600
 
 
 @pytest.mark.parametrize("expression", ["0 0/59 * * * ?", "0 0 0/23 * * ?", "0 0 0 1/31 * ?", "0 0 0 ? 1/12 2/7",

@@ -17,8 +17,8 @@ def test_tickets_are_read_into_the_metadata(parse_with, service_now, ado):
     result = with_tickets(parse_with, service_now_ticket=service_now, ado_ticket=ado)
 
     assert result.is_valid, result.errors
-    assert result.share_pack.metadata.service_now_ticket == service_now
-    assert result.share_pack.metadata.ado_ticket == (str(ado) if ado is not None else None)
+    assert result.spec.metadata.service_now_ticket == service_now
+    assert result.spec.metadata.ado_ticket == (str(ado) if ado is not None else None)
 
 
 @pytest.mark.parametrize(("field", "value", "fragment"), [
@@ -41,16 +41,16 @@ def test_the_original_systems_names_are_accepted_with_a_warning(parse_with):
     result = parse_with(lambda document: document["metadata"].update(ServiceNowTicket="CHG0012345", AdoTicket=42))
 
     assert result.is_valid, result.errors
-    assert (result.share_pack.metadata.service_now_ticket, result.share_pack.metadata.ado_ticket) == ("CHG0012345",
+    assert (result.spec.metadata.service_now_ticket, result.spec.metadata.ado_ticket) == ("CHG0012345",
                                                                                                       "42")
     # Excel reads field names in lower case.
     assert {w.path.lower() for w in result.warnings} >= {"metadata.servicenowticket", "metadata.adoticket"}
 
 
 def test_tickets_survive_writing_the_pack_in_either_format(parse_with):
-    pack = with_tickets(parse_with, service_now_ticket="CHG0012345", ado_ticket="12345").share_pack
+    pack = with_tickets(parse_with, service_now_ticket="CHG0012345", ado_ticket="12345").spec
 
     for written, name in ((to_yaml(pack).encode(), "pack.yaml"), (to_excel(pack), "pack.xlsx")):
         again = parse_share_pack(written, filename=name)
         assert again.is_valid, again.errors
-        assert again.share_pack.metadata == pack.metadata
+        assert again.spec.metadata == pack.metadata

@@ -21,12 +21,12 @@ EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
 
 
 def test_yaml_to_model_to_excel_to_model_round_trips():
-    from_yaml = parse_as(valid_document(), "yaml").share_pack
+    from_yaml = parse_as(valid_document(), "yaml").spec
 
     from_excel = parse_share_pack(to_excel(from_yaml), filename="pack.xlsx")
 
     assert from_excel.is_valid, from_excel.errors
-    assert from_excel.share_pack == from_yaml
+    assert from_excel.spec == from_yaml
 
 
 def test_model_to_yaml_to_model_round_trips_every_field():
@@ -38,8 +38,8 @@ def test_model_to_yaml_to_model_round_trips_every_field():
     ))
     pack = dataclasses.replace(pack, shares=(pack.shares[0], share))
 
-    assert parse_share_pack(to_yaml(pack).encode(), filename="pack.yaml").share_pack == pack
-    assert parse_share_pack(to_excel(pack), filename="pack.xlsx").share_pack == pack
+    assert parse_share_pack(to_yaml(pack).encode(), filename="pack.yaml").spec == pack
+    assert parse_share_pack(to_excel(pack), filename="pack.xlsx").spec == pack
 
 
 def test_text_that_looks_like_a_formula_is_written_as_text():
@@ -48,7 +48,7 @@ def test_text_that_looks_like_a_formula_is_written_as_text():
 
     result = parse_share_pack(to_excel(pack), filename="pack.xlsx")
 
-    assert result.share_pack.metadata.description == "=1+1 is two"
+    assert result.spec.metadata.description == "=1+1 is two"
     assert result.warnings == []
 
 
@@ -64,7 +64,7 @@ def test_the_committed_examples_are_the_template():
     excel_example = parse_share_pack((EXAMPLES / "sample_sharepack.xlsx").read_bytes(), filename="sample.xlsx")
 
     assert yaml_example == TEMPLATE_HEADER + to_yaml(sample_share_pack())
-    assert excel_example.share_pack == sample_share_pack()
+    assert excel_example.spec == sample_share_pack()
 
 
 def test_canonical_dict_round_trips_and_uses_the_file_vocabulary():
@@ -121,7 +121,7 @@ def test_convert_there_and_back_keeps_every_section(pipelines: list[dict], suffi
     result = parse_share_pack(content, filename=f"pack.{suffix}")
 
     assert result.is_valid, result.errors
-    assert result.share_pack == pack
+    assert result.spec == pack
 
 
 def test_the_excel_template_has_a_pipelines_sheet(tmp_path: Path):
@@ -140,4 +140,4 @@ def test_cli_convert_keeps_pipelines(tmp_path: Path):
 
     for target in (tmp_path / "pack.xlsx", tmp_path / "again.yaml"):
         assert cli_main(["convert", str(source), str(target)]) == 0
-        assert parse_share_pack(target.read_bytes(), filename=target.name).share_pack == pack
+        assert parse_share_pack(target.read_bytes(), filename=target.name).spec == pack
