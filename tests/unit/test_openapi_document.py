@@ -10,6 +10,7 @@ from flask import Flask
 from sqlalchemy.orm import sessionmaker
 
 from api import create_app
+from api.context import Services
 from api.openapi import OPERATION_IDS
 from shared.health import HealthReport
 from shared.settings import Settings
@@ -22,8 +23,8 @@ def app() -> Flask:
     settings = Settings.from_env({"api_keys": "tester=test-api-key-0123456789abcdef01234",
                                   "dev_workspace_urls": "http://127.0.0.1:8001", "queue_backend": "postgres",
                                   "domain_db_connection_string": "postgresql://unused/unused"}, dotenv_path=None)
-    return create_app(settings, session_factory=sessionmaker(), publisher=_NoPublisher(),
-                      health_check=lambda: HealthReport(True, True, 16, ()))
+    return create_app(Services(settings, session_factory=sessionmaker(), publisher=_NoPublisher(),
+                               health_check=lambda: HealthReport(True, True, 16, ())))
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from shared.access.administration import put_local_group, put_project
+from shared.access.administration import ProjectSpec, put_local_group, put_project
 from shared.access.policy import Access
 from shared.access.principals import Principal
 from shared.access_expiry.records import record_completion
@@ -33,8 +33,8 @@ def provisioned_pack(client: FlaskClient, sessions: sessionmaker[Session]) -> st
     share_pack_id = upload(client, sample_share_pack())
     admin = Access(Principal.from_api_key("tester", admins=frozenset({"tester"})), frozenset())
     put_local_group(sessions, admin, "example-approvers", ["approver"])
-    put_project(sessions, admin, EXAMPLE_BUSINESS_LINE, sample_share_pack().metadata.project_name,
-                approver_groups=["example-approvers"], configurator_groups=[])
+    put_project(sessions, admin, ProjectSpec(EXAMPLE_BUSINESS_LINE, sample_share_pack().metadata.project_name,
+                                             approver_groups=["example-approvers"], configurator_groups=[]))
     with sessions.begin() as session:
         pack = History(session, SharePack).change(uuid.UUID(share_pack_id), changed_by="worker",
                                                   change_reason="provisioned", share_pack_status="COMPLETED")
