@@ -30,8 +30,6 @@ from tests.integration.api.conftest import RecordingPublisher, make_settings
 from tests.integration.api.test_share_pack_routes import sample, upload
 from tests.integration.provisioning.conftest import clients  # noqa: F401 (fixture)
 
-pytestmark = pytest.mark.integration
-
 CHECKS = [
     not_a_server_error,
     status_code_conformance,
@@ -39,7 +37,6 @@ CHECKS = [
     response_headers_conformance,
     response_schema_conformance,
 ]
-
 
 
 def _document_only_app() -> Flask:

@@ -39,8 +39,6 @@ from tests.integration.preflight.conftest import (  # noqa: F401 (fixtures)
     sample,
 )
 
-pytestmark = pytest.mark.integration
-
 
 class Never:
     def should_stop(self) -> bool:

@@ -38,8 +38,6 @@ from tests.fixtures.postgres import migrated_database_url
 from tests.integration.api.conftest import API_KEY, AZURE_WORKSPACE, RecordingPublisher, make_settings
 from tests.unit.provisioning.builders import d2o, pack, share
 
-pytestmark = pytest.mark.integration
-
 
 def sample(name: str, **labels: str) -> float:
     return REGISTRY.get_sample_value(name, labels) or 0.0

@@ -38,8 +38,6 @@ from shared.use_cases.transitions import Asker, Workflow
 from tests.unit.provisioning.builders import d2d, d2o, pack, share
 from tests.unit.provisioning.fakes import FakeWorkspaceGateway
 
-pytestmark = pytest.mark.integration
-
 WORKSPACE = "https://adb-1.azuredatabricks.net"
 TABLES = [f"sales.reporting.t{i:03}" for i in range(150)]
 

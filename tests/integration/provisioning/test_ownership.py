@@ -31,8 +31,6 @@ from shared.use_cases.provision import ProvisioningJob
 from shared.use_cases.transitions import Asker, Workflow
 from tests.unit.provisioning.builders import d2o, pack, pipeline, share
 
-pytestmark = pytest.mark.integration
-
 TABLES = ["sales.reporting.orders", "sales.reporting.customers"]
 MUTATING = ("POST", "PATCH", "PUT", "DELETE")
 

@@ -25,8 +25,6 @@ from shared.use_cases.provision import JobInterrupted, ProvisioningJob
 from tests.integration.provisioning.test_job import WORKSPACE, Never, StopAfter, submit
 from tests.unit.provisioning.builders import d2o, pack, pipeline, share
 
-pytestmark = pytest.mark.integration
-
 ORDERS, LEDGER, EXTRA = "sales.reporting.orders", "sales.reporting.ledger", "sales.reporting.extra"
 
 
