@@ -70,14 +70,14 @@ lock: install
 
 # Each benchmark exits 1 when it misses a goal; run them all regardless (results: bench/README.md).
 bench: install
-	-$(BIN)/python bench/bench_sharepack.py
-	-$(BIN)/python bench/bench_provisioning.py
-	-$(BIN)/python bench/bench_design_scale.py
-	-$(BIN)/python bench/bench_api.py
-	-$(BIN)/python bench/bench_workers.py
-	-$(BIN)/python bench/bench_emulator.py
-	-$(BIN)/python bench/bench_preflight.py
-	-$(BIN)/python bench/bench_notifications.py
+	-$(BIN)/python -m bench.bench_sharepack
+	-$(BIN)/python -m bench.bench_provisioning
+	-$(BIN)/python -m bench.bench_design_scale
+	-$(BIN)/python -m bench.bench_api
+	-$(BIN)/python -m bench.bench_workers
+	-$(BIN)/python -m bench.bench_emulator
+	-$(BIN)/python -m bench.bench_preflight
+	-$(BIN)/python -m bench.bench_notifications
 
 clean:
 	rm -rf $(VENV) .local node_modules

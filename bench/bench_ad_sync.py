@@ -1,6 +1,6 @@
 """Benchmark of the AD sync: 50,000 users and 2,000 groups of 20 members through the Graph emulator.
 
-Run: ``.venv/bin/python bench/bench_ad_sync.py [--users 50000 --groups 2000]``
+Run: ``.venv/bin/python -m bench.bench_ad_sync [--users 50000 --groups 2000]``
 
 Starts the embedded PostgreSQL (migrated) and ``python -m graph_emulator`` as its own process (so the
 emulator's memory and CPU are not counted as the sync's), seeds the directory (plus 10% unrelated groups
@@ -35,16 +35,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT)]
+from devserver.ready import free_port
+from graph_emulator.control import GraphEmulatorControl
+from shared.db import make_engine, make_session_factory
+from shared.embedded_postgres import start_embedded_postgres
+from shared.graph.ad_sync import AdSync, SyncCounts
+from tests.fixtures.graph_emulator import make_graph_client
+from tests.fixtures.postgres import migrated_database_url
 
-from devserver.ready import free_port  # noqa: E402
-from graph_emulator.control import GraphEmulatorControl  # noqa: E402
-from shared.db import make_engine, make_session_factory  # noqa: E402
-from shared.embedded_postgres import start_embedded_postgres  # noqa: E402
-from shared.graph.ad_sync import AdSync, SyncCounts  # noqa: E402
-from tests.fixtures.graph_emulator import make_graph_client  # noqa: E402
-from tests.fixtures.postgres import migrated_database_url  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 MEMBERS_PER_GROUP = 20
 GOAL_MEMORY_RATIO = 5.0

@@ -6,7 +6,7 @@ share pack as fast as they can for a fixed time, and, in the same run, call the 
 database, no queue: the ceiling of this server on this machine). Afterwards it checks that every accepted
 upload is a stored share pack and a queue message: rows == messages == uploads.
 
-    .venv/bin/python bench/bench_api.py [--seconds 20] [--clients 16] [--workers 4]
+    .venv/bin/python -m bench.bench_api [--seconds 20] [--clients 16] [--workers 4]
 
 `--stack devstack` measures instead what a new user gets from `make run`: the whole local stack
 (`python -m devstack`: API with pre-flight and the Azure AD check on, workspace and Graph emulators, worker,
@@ -16,7 +16,7 @@ Graph calls per upload (the emulators' request logs; the workspace calls split b
 API's and the worker's). `--tree DIR` runs another checkout's stack the same way (the baseline), and
 `--runs N` alternates N rounds of this tree and the baseline, printing each run and the medians.
 
-    .venv/bin/python bench/bench_api.py --stack devstack [--seconds 20] [--runs 3] [--tree /tmp/main]
+    .venv/bin/python -m bench.bench_api --stack devstack [--seconds 20] [--runs 3] [--tree /tmp/main]
 """
 
 from __future__ import annotations
@@ -39,17 +39,16 @@ from typing import Any
 
 from sqlalchemy import create_engine, text
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from devserver.ready import NotReadyError, answers, wait_until_ready
+from shared.db import make_session_factory
+from shared.embedded_postgres import start_embedded_postgres
+from shared.queue.factory import make_queue
+from shared.settings import Settings
+from tests.fixtures.access import register_tenant
+from tests.fixtures.azurite import AzuriteQueueService
+from tests.fixtures.postgres import migrated_database_url
 
-from devserver.ready import NotReadyError, answers, wait_until_ready  # noqa: E402
-from shared.db import make_session_factory  # noqa: E402
-from shared.embedded_postgres import start_embedded_postgres  # noqa: E402
-from shared.queue.factory import make_queue  # noqa: E402
-from shared.settings import Settings  # noqa: E402
-from tests.fixtures.access import register_tenant  # noqa: E402
-from tests.fixtures.azurite import AzuriteQueueService  # noqa: E402
-from tests.fixtures.postgres import migrated_database_url  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 API_KEY = "bench-api-key-0123456789abcdef01234"
 WORKSPACE = "http://127.0.0.1:8001"

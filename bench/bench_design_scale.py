@@ -1,6 +1,6 @@
 """Benchmark the whole provisioning job on the pack the format was designed for, with real recording.
 
-Run: ``.venv/bin/python bench/bench_design_scale.py [--runs 3] [--latency-ms 50] [--concurrency 8]``
+Run: ``.venv/bin/python -m bench.bench_design_scale [--runs 3] [--latency-ms 50] [--concurrency 8]``
 
 The pack is `bench_sharepack.big_share_pack()`: 1,000 recipients (half D2O, half D2D), 500 shares, 20,000
 data objects, 2 grants per share. Each run provisions it with the worker's own `ProvisioningJob`, in a
@@ -29,7 +29,6 @@ import dataclasses
 import multiprocessing
 import resource
 import statistics
-import sys
 import tempfile
 import time
 import uuid
@@ -39,8 +38,6 @@ from datetime import UTC, datetime
 from functools import wraps
 from pathlib import Path
 from typing import Any
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from alembic.config import Config
 from sqlalchemy import create_engine, select, text

@@ -1,6 +1,6 @@
 """Benchmark of the emulator's persistence: does a change cost the same whatever the workspace holds?
 
-Run: ``.venv/bin/python bench/bench_emulator.py [--samples 200]``
+Run: ``.venv/bin/python -m bench.bench_emulator [--samples 200]``
 
 Starts ``python -m emulator --state-file ...`` as a real process (0 ms latency) twice in the same run: once
 on an empty workspace, once on a workspace holding the design-scale pack (20,000 tables, 1,000 recipients,

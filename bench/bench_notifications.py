@@ -12,7 +12,7 @@ Prints the medians of `--runs` runs and the ratio, checks every notification was
 exits 1 if a goal is missed: >= 10 mails/s (a pack of 1,000 D2O recipients has its links mailed within two
 minutes), every notification exactly once.
 
-    .venv/bin/python bench/bench_notifications.py [--notifications 500] [--runs 3]
+    .venv/bin/python -m bench.bench_notifications [--notifications 500] [--runs 3]
 """
 
 from __future__ import annotations
@@ -31,19 +31,18 @@ from pathlib import Path
 from cryptography.fernet import Fernet
 from sqlalchemy import func, insert, select
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from devserver.ready import free_port
+from devstack.mailserver import MailDrop, start_mail_server
+from shared.db import make_engine, make_session_factory
+from shared.embedded_postgres import start_embedded_postgres
+from shared.logging import configure_logging
+from shared.models import Notification
+from shared.notifications.activation_links import ActivationLinkCipher, store_activation_link
+from shared.notifications.delivery import NotificationDeliverer
+from shared.notifications.smtp import SmtpTransport
+from tests.fixtures.postgres import migrated_database_url
 
-from devserver.ready import free_port  # noqa: E402
-from devstack.mailserver import MailDrop, start_mail_server  # noqa: E402
-from shared.db import make_engine, make_session_factory  # noqa: E402
-from shared.embedded_postgres import start_embedded_postgres  # noqa: E402
-from shared.logging import configure_logging  # noqa: E402
-from shared.models import Notification  # noqa: E402
-from shared.notifications.activation_links import ActivationLinkCipher, store_activation_link  # noqa: E402
-from shared.notifications.delivery import NotificationDeliverer  # noqa: E402
-from shared.notifications.smtp import SmtpTransport  # noqa: E402
-from tests.fixtures.postgres import migrated_database_url  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 SENDER = "bench@workflow.example"
 

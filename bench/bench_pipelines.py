@@ -1,6 +1,6 @@
 """What pipelines cost provisioning: the plan's read of the workspace, and steps 7-8, against the emulator.
 
-Run: ``.venv/bin/python bench/bench_pipelines.py [--runs 5] [--pipelines 20] [--latency-ms 20]``
+Run: ``.venv/bin/python -m bench.bench_pipelines [--runs 5] [--pipelines 20] [--latency-ms 20]``
 
 An UPDATE of a pack with one share must now also read the pipelines this service made (to remove those
 whose table left the share): one list, then a get and a jobs list per pipeline. This measures, in the same

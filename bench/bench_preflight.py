@@ -1,6 +1,6 @@
 """Benchmark of the pre-flight check on a design-scale pack against the emulator with real latency.
 
-Run: ``.venv/bin/python bench/bench_preflight.py [--runs 5] [--latency-ms 50]``
+Run: ``.venv/bin/python -m bench.bench_preflight [--runs 5] [--latency-ms 50]``
 
 The pack: 20,000 tables in 500 schemas, shared in 40 shares of 500 objects to 100 recipients (NEW, nothing
 exists yet). Measured, medians over ``--runs``:

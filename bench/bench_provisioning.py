@@ -1,6 +1,6 @@
 """Benchmark of the provisioner against the workspace emulator with real round-trip latency.
 
-Run: ``.venv/bin/python bench/bench_provisioning.py [--runs 3] [--latency-ms 50] [--concurrency 8]``
+Run: ``.venv/bin/python -m bench.bench_provisioning [--runs 3] [--latency-ms 50] [--concurrency 8]``
 
 Measures, with 100 recipients, 50 shares and 5,000 data objects:
 

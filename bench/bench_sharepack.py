@@ -1,6 +1,6 @@
 """Benchmark share pack parsing: a big generated pack in YAML and Excel, the chosen path against the naive one.
 
-Run `.venv/bin/python bench/bench_sharepack.py [--repeat N]`. The pack has 1,000 recipients, 500 shares and
+Run `.venv/bin/python -m bench.bench_sharepack [--repeat N]`. The pack has 1,000 recipients, 500 shares and
 20,000 data objects (a quarter of them written as mappings with shared_as/history, the rest as names). Each
 path parses and validates the whole pack; times are the median of N runs in this process. Peak memory is
 measured in a fresh subprocess per format (ru_maxrss, so it includes the interpreter and the imports, and
@@ -28,8 +28,6 @@ import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ruamel.yaml import YAML
 

@@ -1,6 +1,6 @@
 """End-to-end worker throughput: share packs through the queue, worker processes and the emulator.
 
-Run: ``.venv/bin/python bench/bench_workers.py [--packs 4] [--latency-ms 50]``
+Run: ``.venv/bin/python -m bench.bench_workers [--packs 4] [--latency-ms 50]``
 
 What production runs, on this machine: the embedded PostgreSQL (migrated), Azurite for the queue, the
 workspace emulator with a per-call latency, and `python -m worker` processes. Each round stores ``--packs``
@@ -27,24 +27,22 @@ from pathlib import Path
 from cryptography.fernet import Fernet
 from sqlalchemy import text
 
+from bench.bench_provisioning import share_pack, table_names
+from emulator.app import EmulatorConfig
+from emulator.auth import DEFAULT_TOKEN
+from emulator.server import start_emulator
+from shared.db import make_engine, make_session_factory
+from shared.embedded_postgres import start_embedded_postgres
+from shared.queue.azure import AzureStorageQueue
+from shared.queue.outbox import OutboxRelay
+from shared.share_pack_file.model import Strategy
+from shared.share_pack_file.write import to_yaml
+from shared.use_cases.submit import UploadRules
+from shared.use_cases.transitions import Asker, Workflow
+from tests.fixtures.azurite import AzuriteQueueService
+from tests.fixtures.postgres import migrated_database_url
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
-
-from bench_provisioning import share_pack, table_names  # noqa: E402
-
-from emulator.app import EmulatorConfig  # noqa: E402
-from emulator.auth import DEFAULT_TOKEN  # noqa: E402
-from emulator.server import start_emulator  # noqa: E402
-from shared.db import make_engine, make_session_factory  # noqa: E402
-from shared.embedded_postgres import start_embedded_postgres  # noqa: E402
-from shared.queue.azure import AzureStorageQueue  # noqa: E402
-from shared.queue.outbox import OutboxRelay  # noqa: E402
-from shared.share_pack_file.model import Strategy  # noqa: E402
-from shared.share_pack_file.write import to_yaml  # noqa: E402
-from shared.use_cases.submit import UploadRules  # noqa: E402
-from shared.use_cases.transitions import Asker, Workflow  # noqa: E402
-from tests.fixtures.azurite import AzuriteQueueService  # noqa: E402
-from tests.fixtures.postgres import migrated_database_url  # noqa: E402
 
 
 def run_round(

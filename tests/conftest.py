@@ -1,8 +1,9 @@
 """Suite-wide fixtures: real services started once per session (PostgreSQL, Azurite, the workspace emulator).
 
 Under pytest-xdist each worker is its own session, so each starts its own services (the database is named
-after PYTEST_XDIST_WORKER as well). Tiers are marked by folder here, so `-m` can pick them (`make test-fast`):
-``unit``, ``integration``, ``e2e``, ``browser``, plus ``slow`` for the few tests that take many seconds each.
+after PYTEST_XDIST_WORKER as well). Tiers are marked by folder here and nowhere else, so `-m` can pick them
+(`make test-fast`): ``unit``, ``integration``, ``e2e``, ``browser``, ``containers`` (left out unless asked
+for: they need the built images), plus ``slow`` for the few tests that take many seconds each.
 
 No test may leave work running behind it (`tests.fixtures.leftovers` fails the test that does).
 """
@@ -23,7 +24,7 @@ pytest_plugins = [
 ]
 
 TESTS = Path(__file__).resolve().parent
-TIERS = ("unit", "integration", "e2e", "browser")
+TIERS = ("unit", "integration", "e2e", "browser", "containers")
 #: Tests of many seconds each: outages waited out, the design-scale pack, hostile files sent to gunicorn.
 SLOW = ("e2e/test_outages.py", "e2e/test_big_pack.py", "integration/api/test_hostile_uploads.py")
 

@@ -13,7 +13,7 @@ import sys
 import threading
 from types import FrameType
 
-from shared import metrics, tracing
+from shared import gauges, metrics, tracing
 from shared.errors import ConfigurationError
 from shared.health import ProcessHeartbeat
 from shared.logging import configure_logging, get_logger
@@ -63,10 +63,10 @@ def main(argv: list[str] | None = None) -> int:
     heartbeat = ProcessHeartbeat(worker.job.engine, "worker", queue_backend=worker.settings.queue_backend,
                           queue_name=worker.consumer.queue.name).start()
     queues = {q.name: q for q in (worker.consumer.queue, worker.consumer.poison_queue)}
-    state = metrics.StateCollector(worker.job.engine, worker.settings, service="worker",
-                                   depth=lambda name: queues[name].approximate_count())
+    state = gauges.StateCollector(worker.job.engine, worker.settings, service="worker",
+                                  depth=lambda name: queues[name].approximate_count())
     metrics.serve(worker.settings, state)
-    snapshots = metrics.SnapshotLogger(state).start()
+    snapshots = gauges.SnapshotLogger(state).start()
     log.info("worker.started", queue=worker.consumer.queue.name)
     log.info("Share pack queue consumer started", queue=worker.consumer.queue.name,
              queue_backend=worker.settings.queue_backend)

@@ -35,8 +35,6 @@ from tests.browser.conftest import API_KEY, OUTSIDER_KEY, BrowserPage, ConsoleSt
 from tests.browser.test_console import COMPLETION_TIMEOUT_MS, _upload
 from tests.fixtures.smtp import SmtpServer
 
-pytestmark = pytest.mark.e2e
-
 MISSING_TABLE = "finance.ledger.entries"
 
 

@@ -7,7 +7,6 @@ import re
 from pathlib import Path
 
 import openpyxl
-import pytest
 from playwright.sync_api import expect
 
 from emulator.control import EmulatorControl
@@ -20,8 +19,6 @@ from tests.browser.conftest import (
     BrowserPage,
     markets_pack_yaml,
 )
-
-pytestmark = pytest.mark.e2e
 
 COMPLETION_TIMEOUT_MS = 90_000
 

@@ -14,8 +14,6 @@ from shared.share_pack_file.sample import sample_share_pack
 from tests.browser.conftest import FINANCE_ENTRA_GROUP, BrowserPage, markets_pack_yaml
 from tests.browser.test_console import _submit
 
-pytestmark = pytest.mark.e2e
-
 ERIN = "erin.entra@contoso.example"
 
 

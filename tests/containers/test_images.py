@@ -39,8 +39,6 @@ from tests.fixtures.postgres import fresh_database_url
 from tests.fixtures.smtp import SmtpServer
 from tests.fixtures.waiting import wait_for
 
-pytestmark = pytest.mark.containers
-
 API_KEY = "containers-api-key-0123456789abcdef0123"
 SOCKET_DIR_IN_CONTAINER = "/run/postgresql"
 # Each process's grace period: Container Apps and compose give 30 s before SIGKILL.

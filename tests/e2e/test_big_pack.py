@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from collections import Counter
 
-import pytest
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
@@ -14,8 +13,6 @@ from bench.bench_sharepack import big_share_pack
 from shared.models import AuditEntry, DatabricksObject, Notification, Recipient, Share
 from shared.share_pack_file import SharePackSpec, to_yaml
 from shared.status import NotificationType
-
-pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
 #: Generous: the pack takes about a minute on a loaded 2-core machine; a hang must still end the test.
 TIMEOUT_SECONDS = 600

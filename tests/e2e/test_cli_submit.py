@@ -14,8 +14,6 @@ from werkzeug.serving import make_server
 from shared.share_pack_file.cli import EXIT_INVALID, EXIT_VALID, main
 from tests.e2e.conftest import API_KEY, Stack
 
-pytestmark = [pytest.mark.e2e, pytest.mark.integration]
-
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "sample_sharepack.yaml"
 
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-import pytest
 from databricks.sdk import WorkspaceClient
 from databricks.sdk.core import Config
 from databricks.sdk.service.jobs import CronSchedule, JobSettings
@@ -30,8 +29,6 @@ from sync.jobs.base import JobContext
 from sync.jobs.databricks_objects import DatabricksObjectsJob
 from sync.runner import SyncRunner
 from tests.e2e.conftest import Stack
-
-pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
 EXAMPLE = (Path(__file__).resolve().parents[2] / "examples" / "sample_sharepack.yaml").read_text()
 SHARE = "sales_reporting"

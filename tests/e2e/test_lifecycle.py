@@ -5,13 +5,10 @@ from __future__ import annotations
 import io
 from typing import Any
 
-import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from shared.models import Pipeline, SharePack
-
-pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
 HEAD = """
 metadata:

@@ -19,8 +19,6 @@ from tests.e2e.conftest import ROOT, Stack
 from tests.e2e.test_provisioning import pack
 from tests.fixtures.smtp import SmtpServer
 
-pytestmark = pytest.mark.e2e
-
 SCHEMAS = ("deltashare", "workflow_runtime")
 
 

@@ -31,8 +31,6 @@ from tests.e2e.test_provisioning import pack, workspace
 from tests.fixtures.postgres import migrated_database_url
 from tests.fixtures.waiting import wait_for
 
-pytestmark = [pytest.mark.e2e, pytest.mark.integration]
-
 MAX_DEQUEUE_COUNT = 3
 SHORT_BACKOFF = {
     "MAX_DEQUEUE_COUNT": str(MAX_DEQUEUE_COUNT),

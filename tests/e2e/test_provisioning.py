@@ -6,7 +6,6 @@ import signal
 import time
 from dataclasses import dataclass
 
-import pytest
 from databricks.sdk import WorkspaceClient
 from databricks.sdk.core import Config
 from databricks.sdk.service.sharing import AuthenticationType
@@ -15,8 +14,6 @@ from sqlalchemy.orm import sessionmaker
 
 from shared.models import AuditEntry, Notification, Recipient, Share
 from shared.queue.azure import AzureStorageQueue
-
-pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
 METASTORE_ID = "azure:westeurope:12345678-1234-1234-1234-123456789abc"
 

@@ -15,8 +15,6 @@ from shared.settings import Settings
 from tests.e2e.test_provisioning import pack
 from worker.bootstrap import build_worker
 
-pytestmark = [pytest.mark.e2e, pytest.mark.integration]
-
 _exporter: InMemorySpanExporter | None = None
 
 

@@ -1,9 +1,12 @@
 """Dependencies point inward: api -> shared <- worker; shared never imports a deployable or Flask; the
-dev-server plumbing both emulators share stays dev-only and knows neither emulator."""
+dev-server plumbing both emulators share stays dev-only and knows neither emulator. The share pack file
+format and the provisioning engine never load SQLAlchemy, not even through another module: the CLI and the
+engine's unit tests run without a database, and the engine talks to a workspace, not to our tables."""
 
 from __future__ import annotations
 
 import ast
+import functools
 from pathlib import Path
 
 import pytest
@@ -29,13 +32,11 @@ FORBIDDEN_MODULES = {
 }
 
 
-def imported_modules(path: Path) -> set[str]:
-    tree = ast.parse(path.read_text())
-    names = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
-    for n in ast.walk(tree):
-        if isinstance(n, ast.ImportFrom) and n.module and not n.level:
-            names |= {n.module, *(f"{n.module}.{a.name}" for a in n.names)}
-    return names
+#: Packages whose modules, and every module they import in turn, never import these.
+NEVER_LOADS = {
+    "shared/share_pack_file": {"sqlalchemy"},
+    "shared/provisioning": {"sqlalchemy"},
+}
 
 
 def imported_roots(path: Path) -> set[str]:
@@ -55,6 +56,73 @@ def test_package_imports_stay_in_their_lane(package):
     assert files, f"{package} has no modules"
     for path in files:
         assert not imported_roots(path) & FORBIDDEN[package], path
+
+
+@functools.cache
+def imported_modules(path: Path) -> frozenset[str]:
+    """The dotted names a module imports at run time (imports under `if TYPE_CHECKING:` do not run)."""
+    tree = ast.parse(path.read_text())
+    type_checking = {
+        id(child)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.If) and ast.unparse(node.test).endswith("TYPE_CHECKING")
+        for statement in node.body
+        for child in ast.walk(statement)
+    }
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if id(node) in type_checking:
+            continue
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names.add(node.module)
+            names |= {f"{node.module}.{alias.name}" for alias in node.names}  # `from shared import metrics`
+    return frozenset(names)
+
+
+def source_of(module: str) -> Path | None:
+    """This repository's file of a dotted module name, or None for a third-party or missing one."""
+    base = ROOT.joinpath(*module.split("."))
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def third_party_reached(start: Path) -> dict[str, list[str]]:
+    """Every top-level package outside this repository that importing `start` loads, with one import chain each."""
+    first = ".".join(start.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+    chains: dict[str, list[str]] = {first: [first]}
+    reached: dict[str, list[str]] = {}
+    pending = [first]
+    while pending:
+        module = pending.pop()
+        path = source_of(module)
+        if path is None:
+            continue
+        parts = module.split(".")
+        parents = {".".join(parts[:n]) for n in range(1, len(parts))}  # importing a.b.c runs a and a.b
+        for name in imported_modules(path) | parents:
+            if source_of(name) is None:  # third party, or a name inside one of our modules
+                root = name.split(".")[0]
+                if source_of(root) is None:
+                    reached.setdefault(root, [*chains[module], name])
+                continue
+            if name not in chains:
+                chains[name] = [*chains[module], name]
+                pending.append(name)
+    return reached
+
+
+@pytest.mark.parametrize("package", sorted(NEVER_LOADS))
+def test_package_never_loads_what_it_must_not(package):
+    files = sorted((ROOT / package).rglob("*.py"))
+    assert files, f"{package} has no modules"
+    for path in files:
+        reached = third_party_reached(path)
+        for forbidden in sorted(NEVER_LOADS[package] & reached.keys()):
+            pytest.fail(f"{path.relative_to(ROOT)} loads {forbidden}: {' -> '.join(reached[forbidden])}")
 
 
 @pytest.mark.parametrize("package", sorted(FORBIDDEN_MODULES))

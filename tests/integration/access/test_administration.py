@@ -23,8 +23,6 @@ from shared.history import History
 from shared.models import AdGroup, AuditEntry, Recipient, Tenant
 from tests.integration.access.conftest import ADMIN, CONFIGURATOR, OTHER_WORKSPACE, OUTSIDER, WORKSPACE
 
-pytestmark = pytest.mark.integration
-
 LEDGER_APPROVERS_ID = "3c9e1f20-0000-4000-8000-00000000c0de"
 
 

@@ -33,8 +33,6 @@ from shared.settings import Settings
 from tests.integration.access.conftest import sample
 from tests.integration.api.conftest import RecordingPublisher
 
-pytestmark = pytest.mark.integration
-
 WS_A = "https://adb-1000000000000001.1.azuredatabricks.net"
 WS_B = "https://adb-2000000000000002.2.azuredatabricks.net"
 KEYS = {

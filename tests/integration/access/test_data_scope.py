@@ -24,8 +24,6 @@ from shared.use_cases.transitions import Workflow
 from tests.integration.access.conftest import ADMIN, CONFIGURATOR, D2D_ONLY, WORKSPACE, as_, sample
 from tests.integration.access.test_four_eyes import approve, finish
 
-pytestmark = pytest.mark.integration
-
 
 def workflow_of(session_factory) -> Workflow:
     return Workflow(session_factory, queue_name="access-tests", publish=lambda _: None,

@@ -21,8 +21,6 @@ from shared.errors import Forbidden, ServiceUnavailable, Unauthenticated
 from shared.settings import Settings
 from tests.integration.api.conftest import RecordingPublisher
 
-pytestmark = pytest.mark.integration
-
 TENANT = "11111111-2222-3333-4444-555555555555"
 AUDIENCE = "api://sharepack-workflow"
 

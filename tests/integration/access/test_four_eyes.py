@@ -28,8 +28,6 @@ from tests.integration.access.conftest import (
     sample,
 )
 
-pytestmark = pytest.mark.integration
-
 #: Configures Finance and approves its project: may change a pack and may approve, but never both at once.
 BOTH = Principal.from_api_key("bob@example.com", admins=frozenset())
 

@@ -16,7 +16,6 @@ from tests.fixtures.graph_emulator import GRAPH_TENANT
 from tests.integration.access import test_entra
 from tests.integration.access.test_entra import AUDIENCE, TENANT, FakeClock, JwksServer, bearer, token
 
-pytestmark = pytest.mark.integration
 # The JWKS server and signing key of the access-token tests.
 jwks = test_entra.jwks
 signing_key = test_entra.signing_key

@@ -21,8 +21,6 @@ from tests.integration.access.conftest import (
     sample,
 )
 
-pytestmark = pytest.mark.integration
-
 
 def finish(session_factory, share_pack_id, status=SharePackStatus.COMPLETED) -> None:
     """Stand in for the worker: the pack's attempt ended."""

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
-
 from devstack.local_defaults import ADMIN, REQUESTOR, register_local_defaults
 from shared.access.admission import admit_upload
 from shared.access.directory import find_tenant, tenant_workspaces
@@ -11,8 +9,6 @@ from shared.access.policy import Access
 from shared.access.principals import Principal
 from shared.share_pack_file import parse_share_pack
 from tests.integration.access.conftest import sample
-
-pytestmark = pytest.mark.integration
 
 EMULATOR = "http://127.0.0.1:8001"
 

@@ -22,8 +22,6 @@ from tests.integration.access.conftest import (
     sample,
 )
 
-pytestmark = pytest.mark.integration
-
 
 def count(session, model) -> int:
     return session.scalar(select(func.count()).select_from(model)) or 0

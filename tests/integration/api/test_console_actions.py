@@ -31,8 +31,6 @@ from tests.fixtures.access import EXAMPLE_BUSINESS_LINE
 from tests.integration.api.conftest import API_KEY, LOCAL_WORKSPACE, RecordingPublisher, make_settings
 from tests.integration.api.test_console_routes import csrf_of, sign_in
 
-pytestmark = pytest.mark.integration
-
 OUTSIDER_KEY = "outsider-key-0123456789abcdef01234"
 APPROVER_KEY = "approver-key-0123456789abcdef01234"
 STATUS_REGION = re.compile(r'<div id="flash" role="status">\s*<p class="alert alert-ok">([^<]+)</p>')

@@ -29,8 +29,6 @@ from shared.errors import Unauthenticated
 from tests.fixtures.graph_emulator import GRAPH_TENANT
 from tests.integration.api.conftest import LOCAL_WORKSPACE, make_settings
 
-pytestmark = pytest.mark.integration
-
 REDIRECT_URI = "http://localhost/console/sign-in/microsoft/callback"
 CSRF = re.compile(r'<meta name="csrf-token" content="([^"]+)">')
 ANN = "ann@contoso.example"

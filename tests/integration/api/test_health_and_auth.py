@@ -19,8 +19,6 @@ from shared.queue.outbox import OutboxRelay
 from tests.integration.api.conftest import LOCAL_WORKSPACE, health_of, make_settings
 from tests.integration.api.test_share_pack_routes import sample, upload
 
-pytestmark = pytest.mark.integration
-
 TENANT = "11111111-2222-3333-4444-555555555555"
 AUDIENCE = "api://sharepack-workflow"
 

@@ -37,8 +37,6 @@ from tests.fixtures.waiting import wait_for
 from tests.unit.share_pack_file.conftest import document_sheets, valid_document, workbook_bytes, yaml_bytes
 from tests.unit.share_pack_file.hostile import HOSTILE_FILES, yaml_dense_values, yaml_many_bad_values
 
-pytestmark = pytest.mark.integration
-
 ROOT = Path(__file__).resolve().parents[3]
 API_KEY = "hostile-api-key-0123456789abcdef01234"
 WORKSPACE = "http://127.0.0.1:8001"

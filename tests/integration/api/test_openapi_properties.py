@@ -29,8 +29,6 @@ from tests.integration.api.conftest import RecordingPublisher, make_settings
 from tests.integration.api.test_share_pack_routes import sample, upload
 from tests.integration.provisioning.conftest import clients  # noqa: F401 (fixture)
 
-pytestmark = pytest.mark.integration
-
 load_all_checks()
 # Every check that judges one answer (the class-based ones judge a stateful run's sequence of calls, which
 # this test does not make).
@@ -51,7 +49,6 @@ SCHEMA_CANNOT_SAY_VALID = {
     "PUT /workflow/tenants/{business_line}",
     "PUT /workflow/tenants/{business_line}/projects/{project_name}",
 }
-
 
 
 def _document_only_app() -> Flask:

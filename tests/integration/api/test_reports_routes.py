@@ -27,8 +27,6 @@ from shared.settings import Settings
 from tests.integration.api.conftest import RecordingPublisher
 from tests.integration.monitoring.test_views import completed_run, write_history
 
-pytestmark = pytest.mark.integration
-
 WS_A = "https://adb-1000000000000001.1.azuredatabricks.net"
 WS_B = "https://adb-2000000000000002.2.azuredatabricks.net"
 PEOPLE = ("platform-admin", "alice@example.com", "carol@example.com", "mallory@example.com")

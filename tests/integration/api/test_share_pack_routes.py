@@ -14,8 +14,6 @@ from shared.queue.messages import ProvisionSharePack
 from tests.fixtures.waiting import wait_for
 from tests.integration.api.conftest import AZURE_WORKSPACE, make_settings
 
-pytestmark = pytest.mark.integration
-
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
 
 

@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import pytest
-
 from shared.graph.validator import AdValidator
 from tests.integration.api.test_share_pack_routes import sample, upload
-
-pytestmark = pytest.mark.integration
 
 
 def test_an_upload_by_a_requestor_disabled_in_azure_ad_is_refused(app_factory, headers, graph, graph_client):

@@ -23,8 +23,6 @@ from devserver.ready import NotReadyError, answers, free_port
 from graph_emulator.control import GraphEmulatorControl
 from tests.fixtures.graph_emulator import make_graph_client
 
-pytestmark = pytest.mark.integration
-
 ROOT = Path(__file__).resolve().parents[3]
 SEED = ROOT / "devstack" / "graph_seed.json"
 

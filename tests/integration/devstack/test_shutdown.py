@@ -32,8 +32,6 @@ from devserver.ready import free_port
 from devstack.lifeline import postmaster_pid
 from tests.fixtures.waiting import wait_for
 
-pytestmark = pytest.mark.integration
-
 ROOT = Path(__file__).resolve().parents[3]
 STARTUP_SECONDS = 180
 DEV_KEY = "local-dev-key-0123456789abcdef0123"  # devstack's administrator key

@@ -39,8 +39,6 @@ from tests.integration.preflight.conftest import (  # noqa: F401 (fixtures)
 )
 from worker.jobs.provision import ProvisioningJob
 
-pytestmark = pytest.mark.integration
-
 
 class Never:
     def should_stop(self) -> bool:

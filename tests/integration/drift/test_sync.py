@@ -3,7 +3,6 @@ per run, pagination and Retry-After honoured."""
 
 from __future__ import annotations
 
-import pytest
 from databricks.sdk import WorkspaceClient
 from databricks.sdk.service.sharing import (
     AuthenticationType,
@@ -20,8 +19,6 @@ from emulator.control import EmulatorControl
 from shared.drift.sync import DatabricksObjectsSync
 from shared.models import DatabricksObject, SyncJob
 from shared.status import SyncStatus
-
-pytestmark = pytest.mark.integration
 
 GLOBEX = "azure:westeurope:6f1c9a2e-3b4d-4e5f-8a9b-0c1d2e3f4a5b"
 

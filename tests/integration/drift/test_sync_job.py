@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 
-import pytest
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -15,8 +14,6 @@ from shared.status import SyncStatus
 from sync.jobs.base import JobContext
 from sync.jobs.databricks_objects import DatabricksObjectsJob
 from sync.runner import SyncRunner
-
-pytestmark = pytest.mark.integration
 
 UNREACHABLE = "http://127.0.0.1:9"  # the discard port: nothing listens, the read fails fast
 

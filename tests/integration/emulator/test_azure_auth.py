@@ -14,7 +14,6 @@ from emulator.control import EmulatorControl
 from emulator.server import RunningEmulator, start_emulator
 from tests.fixtures.emulator import AZURE_TENANT, clear_databricks_env, local_azure_environment
 
-pytestmark = pytest.mark.integration
 
 @pytest.fixture
 def sp_emulator(monkeypatch: pytest.MonkeyPatch) -> Iterator[RunningEmulator]:

@@ -12,8 +12,6 @@ from databricks.sdk.errors import BadRequest, NotFound, Unauthenticated
 
 from emulator.control import EmulatorControl
 
-pytestmark = pytest.mark.integration
-
 
 def test_get_table_and_exists(workspace_client: WorkspaceClient, emulator: EmulatorControl) -> None:
     emulator.seed_tables(["Sales.Reporting.Orders"])

@@ -15,8 +15,6 @@ from emulator.control import EmulatorControl
 from emulator.server import DEMO_TABLES
 from shared.share_pack_file.sample import sample_share_pack
 
-pytestmark = pytest.mark.integration
-
 ROOT = Path(__file__).resolve().parents[3]
 
 

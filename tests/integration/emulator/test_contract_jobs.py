@@ -15,8 +15,6 @@ from databricks.sdk.service.jobs import CronSchedule, JobSettings, PipelineTask,
 from emulator.auth import DEFAULT_TOKEN
 from emulator.control import EmulatorControl
 
-pytestmark = pytest.mark.integration
-
 #: https://github.com/databricks/terraform-provider-databricks/pull/2225 (GET /api/2.1/jobs/get, HTTP/2.0 400).
 RECORDED_MISSING_JOB = (400, {"error_code": "INVALID_PARAMETER_VALUE", "message": "Job {id} does not exist."})
 MISSING = 998654886170278  # the id of the recording

@@ -10,8 +10,6 @@ from databricks.sdk.errors import NotFound
 from emulator.auth import DEFAULT_TOKEN
 from emulator.control import EmulatorControl
 
-pytestmark = pytest.mark.integration
-
 
 def test_a_missing_pipeline_is_404_resource_does_not_exist(
     workspace_client: WorkspaceClient, emulator: EmulatorControl

@@ -17,8 +17,6 @@ from emulator.control import EmulatorControl
 from shared.pipeline_runs import COST_SQL
 from tests.integration.provisioning.test_pipeline_runs import PRICES, usage
 
-pytestmark = pytest.mark.integration
-
 
 def _run(client: WorkspaceClient, text: str, **parameters: tuple[str | None, str]) -> StatementResponse:
     return client.statement_execution.execute_statement(

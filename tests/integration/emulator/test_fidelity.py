@@ -18,8 +18,6 @@ from emulator.auth import DEFAULT_TOKEN
 from emulator.control import EmulatorControl, EmulatorControlError
 from tests.integration.emulator.helpers import D2D_SHARING_ID
 
-pytestmark = pytest.mark.integration
-
 HOST_METADATA_WARNING = "Failed to automatically resolve config from host metadata"
 
 

@@ -15,8 +15,6 @@ from emulator.control import EmulatorControl, EmulatorControlError
 from emulator.server import start_emulator
 from tests.integration.emulator.helpers import add
 
-pytestmark = pytest.mark.integration
-
 
 def _client(url: str, *, retry_timeout_seconds: int = 10) -> WorkspaceClient:
     return WorkspaceClient(

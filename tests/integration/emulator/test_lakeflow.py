@@ -22,8 +22,6 @@ from databricks.sdk.service.workspace import ImportFormat, Language
 from emulator.control import EmulatorControl
 from emulator.lakeflow import quartz_problem
 
-pytestmark = pytest.mark.integration
-
 
 def _pipeline(client: WorkspaceClient, name: str = "sp_orders") -> str:
     client.workspace.mkdirs("/Shared/sp")  # an update reads the library from the workspace

@@ -28,8 +28,6 @@ from emulator.control import EmulatorControl
 from emulator.server import start_emulator
 from tests.integration.emulator.helpers import D2D_SHARING_ID, add, remove
 
-pytestmark = pytest.mark.integration
-
 ROOT = Path(__file__).resolve().parents[3]
 TABLES = [f"sales.reporting.t{i}" for i in range(6)]
 

@@ -21,8 +21,6 @@ from emulator.control import EmulatorControl
 from emulator.server import RunningEmulator
 from tests.integration.emulator.helpers import D2D_SHARING_ID
 
-pytestmark = pytest.mark.integration
-
 
 def test_token_recipient_gets_an_activation_link_and_full_info(
     workspace_client: WorkspaceClient, emulator: EmulatorControl

@@ -7,8 +7,6 @@ from databricks.sdk import WorkspaceClient
 from databricks.sdk.errors import BadRequest, NotFound
 from databricks.sdk.service.sharing import AuthenticationType, PermissionsChange
 
-pytestmark = pytest.mark.integration
-
 
 @pytest.fixture
 def share_and_recipients(workspace_client: WorkspaceClient) -> None:

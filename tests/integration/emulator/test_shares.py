@@ -21,8 +21,6 @@ from databricks.sdk.service.sharing import (
 from emulator.control import EmulatorControl
 from tests.integration.emulator.helpers import add, remove
 
-pytestmark = pytest.mark.integration
-
 ORDERS = "sales.reporting.orders"
 CUSTOMERS = "sales.reporting.customers"
 

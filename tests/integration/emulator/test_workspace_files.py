@@ -10,8 +10,6 @@ from databricks.sdk.errors import BadRequest, NotFound, ResourceAlreadyExists
 from databricks.sdk.service.pipelines import NotebookLibrary, PipelineLibrary
 from databricks.sdk.service.workspace import ImportFormat, Language, ObjectType
 
-pytestmark = pytest.mark.integration
-
 
 def _import(client: WorkspaceClient, path: str, text: str, *, overwrite: bool = False) -> None:
     client.workspace.import_(path, content=base64.b64encode(text.encode()).decode(), format=ImportFormat.SOURCE,

@@ -21,8 +21,6 @@ from shared.models import APPEND_ONLY_MODELS
 from shared.queue.postgres import PostgresQueue
 from tests.fixtures.postgres import alembic_config, create_database
 
-pytestmark = pytest.mark.integration
-
 
 def as_role(url: str, role: str) -> str:
     """The same database as another user (the embedded server trusts its Unix socket: no password)."""

@@ -8,8 +8,6 @@ from sqlalchemy.exc import DBAPIError
 
 from shared.models import AuditEntry, Notification, SyncJob
 
-pytestmark = pytest.mark.integration
-
 
 def _audit(session) -> AuditEntry:
     entry = AuditEntry(entity_type="share_pack", entity_id="1", action="CREATED", performed_by="alice")

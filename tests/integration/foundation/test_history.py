@@ -19,8 +19,6 @@ from shared.history import History
 from shared.models import Recipient, Share, Tenant
 from tests.fixtures.postgres import migrated_database_url
 
-pytestmark = pytest.mark.integration
-
 
 def _tenant(history: History[Tenant], name: str = "Finance") -> Tenant:
     return history.create(created_by="alice", business_line_name=name, owner="o@example.com")

@@ -15,8 +15,6 @@ from shared.db import verify_schema
 from shared.models import DOMAIN_TABLES
 from tests.fixtures.postgres import alembic_config, fresh_database_url, migrated_database_url
 
-pytestmark = pytest.mark.integration
-
 
 def test_single_head():
     heads = ScriptDirectory.from_config(alembic_config("postgresql+psycopg://unused")).get_heads()

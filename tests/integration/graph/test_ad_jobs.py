@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 
-import pytest
 from sqlalchemy import select
 
 from graph_emulator.app import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
@@ -17,9 +16,6 @@ from sync.jobs.ad import AdGroupsJob, AdUsersJob
 from sync.jobs.base import JobContext
 from sync.runner import SyncRunner
 from tests.fixtures.graph_emulator import GRAPH_TENANT
-
-pytestmark = pytest.mark.integration
-
 
 ADMINS_ID = "5b0e7f3a-0000-4000-8000-0000000000b1"  # groups are selected by object id
 

@@ -9,8 +9,6 @@ from shared.graph.ad_sync import AdSync
 from shared.history import History
 from shared.models import AdGroup, Project, Tenant, User
 
-pytestmark = pytest.mark.integration
-
 ALICE = "alice@example.com"
 BOB = "bob@example.com"
 CAROL = "carol@example.com"

@@ -20,8 +20,6 @@ from shared.share_pack_file.model import (
 )
 from tests.fixtures.graph_emulator import make_graph_client
 
-pytestmark = pytest.mark.integration
-
 
 def pack(requestor: str = "alice@example.com", recipients: tuple[RecipientSpec, ...] = ()) -> SharePackSpec:
     metadata = Metadata(requestor=requestor, project_name="Ledger", business_line="Finance", strategy=Strategy.NEW)

@@ -19,8 +19,6 @@ from graph_emulator.identity import CONSOLE_CLIENT_ID, redirect_registered, s256
 from graph_emulator.server import RunningGraphEmulator, start_graph_emulator
 from tests.fixtures.graph_emulator import GRAPH_TENANT
 
-pytestmark = pytest.mark.integration
-
 CALLBACK = "/console/sign-in/microsoft/callback"
 
 

@@ -20,8 +20,6 @@ from shared.graph.errors import GraphError, GraphNotFound
 from shared.graph.validator import _Known, _Run
 from tests.fixtures.graph_emulator import GRAPH_TENANT
 
-pytestmark = pytest.mark.integration
-
 #: microsoftgraph/microsoft-graph-docs#11724 (Graph Explorer, 2021): the body of a malformed object id.
 RECORDED_MALFORMED_ID = (400, "Request_BadRequest", "Invalid object identifier '{id}'.")
 

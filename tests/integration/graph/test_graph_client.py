@@ -19,8 +19,6 @@ from shared.graph.errors import (
 )
 from tests.fixtures.graph_emulator import GRAPH_TENANT, make_graph_client
 
-pytestmark = pytest.mark.integration
-
 
 def seed_users(graph: GraphEmulatorControl, count: int) -> list[str]:
     users = [{"userPrincipalName": f"user{i:05d}@example.com", "mail": f"user{i:05d}@example.com",

@@ -14,8 +14,6 @@ from graph_emulator.identity import CONSOLE_CLIENT_ID, CONSOLE_CLIENT_SECRET, s2
 from shared.graph.client import GraphClient
 from tests.fixtures.graph_emulator import GRAPH_TENANT
 
-pytestmark = pytest.mark.integration
-
 REDIRECT = "http://localhost/console/sign-in/microsoft/callback"  # registered for the console client
 
 

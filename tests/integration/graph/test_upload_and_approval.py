@@ -22,9 +22,6 @@ from shared.use_cases.submit import InvalidSharePack, UploadRules
 from shared.use_cases.transitions import Asker, Workflow
 from tests.integration.access.conftest import ADMIN, APPROVER, CONFIGURATOR, WORKSPACE, sample
 
-pytestmark = pytest.mark.integration
-
-
 APPROVERS_ID = "5b0e7f3a-0000-4000-8000-0000000000a1"  # the Entra group finance-approvers' object id
 
 

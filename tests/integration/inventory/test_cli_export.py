@@ -19,8 +19,6 @@ from shared.access.principals import Principal
 from shared.share_pack_file.cli import EXIT_UNUSABLE, EXIT_VALID, main
 from tests.integration.inventory.conftest import KEYS
 
-pytestmark = pytest.mark.integration
-
 
 @pytest.fixture
 def adopted(session_factory, emulator: EmulatorControl, estate) -> None:

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import pytest
 from flask.testing import FlaskClient
 
 from tests.integration.api.test_console_routes import csrf_of
 from tests.integration.inventory.conftest import KEYS
-
-pytestmark = pytest.mark.integration
 
 
 def signed_in(api: FlaskClient, who: str, workspace: str) -> FlaskClient:

@@ -21,8 +21,6 @@ from shared.use_cases.inventory import UNKNOWN_CONTACT, UNMANAGED
 from tests.integration.inventory.conftest import GLOBEX as GLOBEX_ID
 from tests.integration.inventory.conftest import add
 
-pytestmark = pytest.mark.integration
-
 ALL = {"Shares": ["sales", "ledger"], "Recipients": ["acme", "fabrikam", "globex"]}
 
 

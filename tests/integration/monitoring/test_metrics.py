@@ -22,9 +22,10 @@ from emulator.auth import DEFAULT_TOKEN
 from emulator.control import EmulatorControl
 from shared.credentials import DatabricksCredentials
 from shared.db import make_engine
+from shared.gauges import StateCollector
 from shared.health import check_health
 from shared.history import History
-from shared.metrics import StateCollector, databricks_endpoint, validation_rule
+from shared.metrics import databricks_endpoint, validation_rule
 from shared.models import SharePack, SyncJob
 from shared.provisioning.clients import WorkspaceClients
 from shared.queue.factory import poison_queue_name
@@ -37,8 +38,6 @@ from tests.fixtures.postgres import migrated_database_url
 from tests.integration.api.conftest import API_KEY, AZURE_WORKSPACE, RecordingPublisher, make_settings
 from tests.unit.provisioning.builders import d2o, pack, share
 from worker.jobs.provision import ProvisioningJob
-
-pytestmark = pytest.mark.integration
 
 
 def sample(name: str, **labels: str) -> float:

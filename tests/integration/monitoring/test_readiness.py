@@ -25,8 +25,6 @@ from tests.fixtures.postgres import REPO_ROOT, alembic_config, fresh_database_ur
 from tests.fixtures.waiting import wait_for
 from tests.integration.api.conftest import RecordingPublisher, make_settings
 
-pytestmark = pytest.mark.integration
-
 
 @pytest.fixture(scope="module")
 def ready_url(postgres_server_url: str) -> str:

@@ -22,8 +22,6 @@ from shared.models import JobMetric, Pipeline, Project, ProjectCost, Tenant
 from shared.use_cases.reports import cost_report, pack_report, pipeline_run_report
 from tests.integration.monitoring.test_views import approval_run, completed_run, write_history
 
-pytestmark = pytest.mark.integration
-
 TODAY = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
 
 

@@ -16,8 +16,6 @@ from alembic import command
 from shared.db import verify_schema
 from tests.fixtures.postgres import alembic_config, fresh_database_url, migrated_database_url
 
-pytestmark = pytest.mark.integration
-
 
 @pytest.fixture
 def migrated(postgres_server_url: str) -> Iterator[tuple[str, Engine]]:

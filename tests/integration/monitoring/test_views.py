@@ -10,13 +10,10 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import pytest
 from sqlalchemy import insert, text
 from sqlalchemy.orm import Session
 
 from shared.models import SharePack, SyncJob
-
-pytestmark = pytest.mark.integration
 
 T0 = datetime(2001, 2, 3, 9, 0, tzinfo=UTC)  # hours no other test writes packs in
 

@@ -34,9 +34,6 @@ from shared.share_pack_file.cli import EXIT_INVALID, EXIT_NOT_FINAL, EXIT_UNUSAB
 from tests.integration.api.conftest import API_KEY, RecordingPublisher, make_settings
 from tests.integration.preflight.conftest import EXAMPLE_TABLES, sample
 
-pytestmark = pytest.mark.integration
-
-
 #: alice configures Finance (`approval_gate`); the tests that do not set the gate up call as the admin.
 CONFIGURATOR_KEY = "alice-secret-key-0123456789abcdef0123"
 

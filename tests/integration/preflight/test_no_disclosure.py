@@ -24,8 +24,6 @@ from shared.use_cases.lifecycle import REVISED
 from tests.integration.api.conftest import API_KEY
 from tests.integration.preflight.conftest import EXAMPLE_TABLES, post_file
 
-pytestmark = pytest.mark.integration
-
 RIVAL_KEY = "rival-secret-key-0123456789abcdef0123"
 SECRETS = ("10.1.2.3", "victim secret comment", "sales.reporting.orders")
 

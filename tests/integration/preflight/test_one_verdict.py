@@ -22,8 +22,6 @@ from shared.provisioning.clients import WorkspaceClients
 from tests.integration.api.conftest import make_settings
 from tests.integration.preflight.conftest import EXAMPLE_TABLES, edited, post_file, sample
 
-pytestmark = pytest.mark.integration
-
 REQUESTOR = {"userPrincipalName": "jane.doe@example.com", "mail": "jane.doe@example.com", "accountEnabled": True}
 
 

@@ -17,8 +17,6 @@ from shared.models import OutboxMessage, Recipient, SharePack
 from shared.status import SharePackStatus
 from tests.integration.preflight.conftest import EXAMPLE_TABLES, edited, post_file
 
-pytestmark = pytest.mark.integration
-
 ACME = "acme_analytics"
 LATER_IPS = ["198.51.100.7", "203.0.113.0/24"]
 

@@ -10,8 +10,6 @@ from shared.preflight import CachedReaders
 from shared.provisioning.clients import WorkspaceClients
 from tests.integration.preflight.conftest import EXAMPLE_TABLES, edited, post_file, sample
 
-pytestmark = pytest.mark.integration
-
 
 @pytest.fixture
 def cached_api(app_factory, clients: WorkspaceClients, emulator: EmulatorControl, queue):

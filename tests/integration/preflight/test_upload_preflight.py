@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import pytest
 from sqlalchemy import func, select
 
 from emulator.control import EmulatorControl
 from shared.models import SharePack
 from tests.integration.preflight.conftest import EXAMPLE_TABLES, post_file, sample
-
-pytestmark = pytest.mark.integration
 
 
 def pack_count(session_factory) -> int:

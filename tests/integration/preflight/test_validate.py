@@ -9,8 +9,6 @@ from emulator.control import EmulatorControl
 from shared.models import AuditEntry, OutboxMessage, SharePack
 from tests.integration.preflight.conftest import EXAMPLE_TABLES, edited, load, post_file, sample
 
-pytestmark = pytest.mark.integration
-
 
 def counts(session_factory) -> tuple[int, int, int]:
     with session_factory() as session:

@@ -17,7 +17,6 @@ from shared.share_pack_file.model import Strategy
 from tests.fixtures.emulator import AZURE_TENANT, clear_databricks_env, local_azure_environment
 from tests.unit.provisioning.builders import d2o, pack
 
-pytestmark = pytest.mark.integration
 
 @pytest.fixture
 def sp_emulator(monkeypatch: pytest.MonkeyPatch) -> Iterator[RunningEmulator]:

@@ -40,8 +40,6 @@ from tests.unit.provisioning.fakes import FakeWorkspaceGateway
 from worker.jobs.provision import ProvisioningInterrupted, ProvisioningJob, RetryLater, SharePackBusy
 from worker.jobs.provision_recording import Recorder
 
-pytestmark = pytest.mark.integration
-
 WORKSPACE = "https://adb-1.azuredatabricks.net"
 TABLES = [f"sales.reporting.t{i:03}" for i in range(150)]
 

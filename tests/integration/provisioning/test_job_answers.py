@@ -17,8 +17,6 @@ from shared.provisioning.pipeline_state import ScheduleState
 from shared.provisioning.steps import apply_plan
 from tests.integration.provisioning.test_pipelines import ORDERS, plan_for, two_pipelines
 
-pytestmark = pytest.mark.integration
-
 
 @pytest.fixture(autouse=True)
 def orders(emulator: EmulatorControl) -> None:

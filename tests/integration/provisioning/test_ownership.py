@@ -34,8 +34,6 @@ from shared.use_cases.transitions import Asker, Workflow
 from tests.unit.provisioning.builders import d2o, pack, pipeline, share
 from worker.jobs.provision import ProvisioningJob
 
-pytestmark = pytest.mark.integration
-
 TABLES = ["sales.reporting.orders", "sales.reporting.customers"]
 MUTATING = ("POST", "PATCH", "PUT", "DELETE")
 

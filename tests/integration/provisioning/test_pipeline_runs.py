@@ -26,8 +26,6 @@ from tests.integration.provisioning.test_job import Never, current, submit
 from tests.unit.provisioning.builders import d2o, pack, pipeline, share
 from worker.jobs.provision import ProvisioningJob
 
-pytestmark = pytest.mark.integration
-
 ORDERS = "sales.reporting.orders"
 
 

@@ -26,8 +26,6 @@ from tests.integration.provisioning.test_job import WORKSPACE, Never, StopAfter,
 from tests.unit.provisioning.builders import d2o, pack, pipeline, share
 from worker.jobs.provision import ProvisioningInterrupted, ProvisioningJob
 
-pytestmark = pytest.mark.integration
-
 ORDERS, LEDGER, EXTRA = "sales.reporting.orders", "sales.reporting.ledger", "sales.reporting.extra"
 
 

@@ -16,8 +16,6 @@ from shared.provisioning.steps import apply_plan, apply_step
 from shared.share_pack_file.model import SharePackSpec, Strategy
 from tests.unit.provisioning.builders import METASTORE_A, d2d, d2o, pack, share, table
 
-pytestmark = pytest.mark.integration
-
 TABLES = [f"sales.reporting.t{i:03}" for i in range(260)] + ["finance.ledger.entries", "finance.ledger.accounts"]
 MUTATING = ("POST", "PATCH", "DELETE")
 

@@ -14,8 +14,6 @@ from tests.fixtures.azurite import AzuriteQueueService
 from tests.fixtures.waiting import wait_for
 from tests.integration.queue.conftest import QueueMaker, unique_queue_name
 
-pytestmark = pytest.mark.integration
-
 # Azure counts visibility in whole seconds; wait comfortably past a 1 s timeout.
 PAST_ONE_SECOND = 1.6
 
@@ -204,7 +202,6 @@ def test_azure_stopped_service_is_unavailable_then_back_with_its_messages(
     message = queue.receive(visibility_timeout=30)
     assert message is not None
     assert message.content == "kept across a restart"
-
 
 
 def test_a_delayed_send_stays_hidden_for_the_delay_then_arrives_fresh(queue: MessageQueue) -> None:

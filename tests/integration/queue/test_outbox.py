@@ -7,7 +7,6 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
-import pytest
 from sqlalchemy import create_engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -21,8 +20,6 @@ from shared.queue.outbox import OutboxPublisher, OutboxRelay, add_to_outbox, pub
 from tests.fixtures.azurite import AzuriteQueueService
 from tests.fixtures.waiting import wait_for
 from tests.integration.queue.conftest import QueueMaker, unique_queue_name
-
-pytestmark = pytest.mark.integration
 
 
 def upload(session_factory: sessionmaker[Session], queue_name: str) -> tuple[int, ProvisionSharePack]:

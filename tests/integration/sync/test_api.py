@@ -9,8 +9,6 @@ from sqlalchemy.orm import Session, sessionmaker
 from shared.models import Notification, NotificationEvent, SyncJob, SyncRunRequest
 from tests.integration.api.conftest import API_KEY, make_settings
 
-pytestmark = pytest.mark.integration
-
 
 @pytest.fixture
 def admin_headers() -> dict[str, str]:

@@ -15,8 +15,6 @@ from shared.notifications.smtp import SmtpTransport
 from shared.status import NotificationStatus, NotificationType
 from tests.integration.sync.conftest import SENDER
 
-pytestmark = pytest.mark.integration
-
 LINK = "https://emulator.example/delta-sharing/retrieve_config.html?token-abc123"
 
 

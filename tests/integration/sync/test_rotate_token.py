@@ -16,8 +16,6 @@ from shared.models import ActivationLinkCiphertext, AuditEntry, Notification, Re
 from shared.recipient_tokens import RecipientTokens
 from tests.integration.api.conftest import API_KEY, make_settings
 
-pytestmark = pytest.mark.integration
-
 
 @pytest.fixture
 def rotating_client(app_factory, emulator, workspace_client: WorkspaceClient, cipher, queue):

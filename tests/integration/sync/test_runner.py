@@ -17,8 +17,6 @@ from sync.runner import ORPHAN_MESSAGE, SyncRunner, advisory_lock_key
 from sync.schedule import Schedule
 from sync.scheduler import Scheduler
 
-pytestmark = pytest.mark.integration
-
 
 @dataclass
 class CountingJob:

@@ -24,7 +24,6 @@ from tests.fixtures.postgres import migrated_database_url
 from tests.fixtures.smtp import SmtpServer
 from tests.fixtures.waiting import wait_for
 
-pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[3]
 
 

@@ -16,8 +16,6 @@ from shared.models import Notification, Recipient
 from shared.notifications.token_expiry import TokenExpiryWatch
 from shared.recipient_tokens import RecipientTokens
 
-pytestmark = pytest.mark.integration
-
 DAY_MS = 24 * 3600 * 1000
 
 

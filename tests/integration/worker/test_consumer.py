@@ -28,8 +28,6 @@ from worker.consumer import QueueConsumer
 from worker.jobs.provision import ProvisioningInterrupted, ProvisioningJob, RetryLater
 from worker.retry_policy import RetryPolicy
 
-pytestmark = pytest.mark.integration
-
 # Attempt k waits base * 2**(k-1) seconds (random() == 1.0: the top of the jitter range), capped at 4.
 POLICY = RetryPolicy(
     base_delay_seconds=1, max_delay_seconds=4, budget_seconds=3600, busy_delay_seconds=1, random=lambda: 1.0
@@ -132,8 +130,6 @@ def test_transient_failures_beyond_the_dequeue_budget_do_not_poison(queues):
     assert ran[0].transient_attempts == 12
     assert ran[0].first_transient_failure_at == first_failure  # the budget counts from the first failure
     assert queue.approximate_count() == 0
-
-
 
 
 def test_the_back_off_grows_and_honours_retry_after(queues):

@@ -20,8 +20,6 @@ from shared.use_cases.transitions import Workflow
 from tests.fixtures.waiting import wait_for
 from worker.jobs.sweep import SWEEP_LOCK_KEY, StuckPackSweeper
 
-pytestmark = pytest.mark.integration
-
 QUEUE = "sweeper-tests"
 
 
