@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-import pytest
 from sqlalchemy import Engine, select
 
 from shared.db import make_session_factory
@@ -22,8 +21,6 @@ from shared.use_cases.transitions import Workflow
 from tests.e2e.conftest import Stack
 from tests.e2e.test_provisioning import METASTORE_ID, pack, workspace
 from tests.fixtures.smtp import SmtpServer
-
-pytestmark = pytest.mark.e2e
 
 
 def deliver(stack: Stack, engine: Engine, smtp: SmtpServer) -> list:

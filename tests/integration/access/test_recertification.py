@@ -23,8 +23,6 @@ from shared.use_cases.transitions import Workflow
 from tests.integration.access import test_api_matrix as matrix
 from tests.integration.access.test_api_matrix import alices_pack, headers
 
-pytestmark = pytest.mark.integration
-
 # The matrix's deployment: its settings, API client and two tenants (fixtures).
 settings, client, two_tenants = matrix.settings, matrix.client, matrix.two_tenants
 

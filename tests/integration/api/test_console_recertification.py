@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import uuid
 
-import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -22,7 +21,6 @@ from tests.integration.api.conftest import API_KEY
 from tests.integration.api.test_console_actions import APPROVER_KEY, OUTSIDER_KEY, client, flashed, post, upload
 from tests.integration.api.test_console_routes import csrf_of, sign_in
 
-pytestmark = pytest.mark.integration
 __all__ = ["client"]  # the fixture: the administrator `tester`, `outsider` and `approver`
 
 BUTTON = ">Recertify access</button>"

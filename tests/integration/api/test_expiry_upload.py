@@ -5,13 +5,9 @@ from __future__ import annotations
 
 import uuid
 
-import pytest
-
 from shared.history import History
 from shared.models import SharePack
 from tests.integration.api.test_share_pack_routes import rejected_audits, sample, upload
-
-pytestmark = pytest.mark.integration
 
 ACME = b"  token_expiry_days: 90\n"  # the last line of the example's D2O recipient
 

@@ -16,8 +16,6 @@ from shared.models.runtime import IdempotencyKeyRow
 from shared.status import SharePackStatus
 from tests.integration.api.test_share_pack_routes import sample
 
-pytestmark = pytest.mark.integration
-
 
 def upload(client, headers, content: bytes, key: str | None, filename: str = "pack.yaml"):
     return client.post(

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import pytest
 from sqlalchemy import select
 
 from shared.models import Request
 from tests.integration.api.test_console_routes import sign_in
 from tests.integration.api.test_share_pack_routes import sample, upload
-
-pytestmark = pytest.mark.integration
 
 TICKETS = b"  service_now_ticket: CHG0012345\n  ado_ticket: 98765\n"
 

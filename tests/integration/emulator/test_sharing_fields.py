@@ -22,8 +22,6 @@ from databricks.sdk.service.sharing import (
 
 from emulator.control import EmulatorControl
 
-pytestmark = pytest.mark.integration
-
 ORDERS = "sales.reporting.orders"
 POLICY = FederationPolicy(name="powerbi-users", oidc_policy=OidcFederationPolicy(
     issuer="https://login.microsoftonline.com/tenant/v2.0", subject_claim="groups", subject="a1b2",

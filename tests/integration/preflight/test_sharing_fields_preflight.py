@@ -3,12 +3,8 @@ feed needs the table's property; an invalid value is refused with its line befor
 
 from __future__ import annotations
 
-import pytest
-
 from emulator.control import EmulatorControl
 from tests.integration.preflight.conftest import EXAMPLE_TABLES, dump, load, post_file, sample
-
-pytestmark = pytest.mark.integration
 
 ORDERS = "sales.reporting.orders"
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import threading
 
-import pytest
 from sqlalchemy import select
 
 from shared.models import SyncJob
@@ -14,8 +13,6 @@ from shared.status import SyncType
 from sync.jobs import JOBS, SCHEDULE_SETTING, JobParts
 from sync.jobs.base import JobContext
 from sync.runner import SyncRunner
-
-pytestmark = pytest.mark.integration
 
 
 def test_the_registered_job_runs_and_records_its_counts(engine, session_factory, session):
