@@ -39,7 +39,7 @@ node_modules/.installed: package.json
 	touch node_modules/.installed
 
 run: install
-	$(BIN)/python -m devstack
+	$(BIN)/python -m dev.devstack
 
 # The suite in random order (pytest-randomly, on in pyproject.toml: a test leaning on another's leftovers fails;
 # rerun an order with PYTEST_ARGS=--randomly-seed=N, the seed printed at the top), spread over every core by

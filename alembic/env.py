@@ -13,11 +13,11 @@ from logging.config import fileConfig
 from sqlalchemy import Connection, create_engine, pool, text
 
 from alembic import context
-from shared.db import database_url
-from shared.errors import ConfigurationError
 from shared.models import DOMAIN_SCHEMA, RUNTIME_SCHEMA, Base
-from shared.settings import Settings
-from shared.settings_contract import require_settings
+from shared.platform.db import database_url
+from shared.platform.errors import ConfigurationError
+from shared.platform.settings import Settings
+from shared.platform.settings_contract import require_settings
 
 config = context.config
 if config.config_file_name is not None and config.attributes.get("configure_logger", True):

@@ -42,8 +42,8 @@ from api.routes import (
 )
 from api.security_headers import add_security_headers
 from api.uploads import build_workflow
-from shared import metrics as measured
-from shared import tracing
+from shared.platform import metrics as measured
+from shared.platform import tracing
 
 MULTIPART_OVERHEAD_BYTES = 64 * 1024
 CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f]")

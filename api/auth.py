@@ -11,13 +11,13 @@ from __future__ import annotations
 import jwt
 
 from api.signing_keys import SigningKeys
-from shared import api_keys
 from shared.access.overage import OverageGroups
 from shared.access.principals import Principal, principal_from_entra_claims
-from shared.errors import Forbidden, TooManyRequests, Unauthenticated
 from shared.graph.config import graph_client_from_settings
-from shared.rate_limit import RateLimiter
-from shared.settings import Settings
+from shared.platform import api_keys
+from shared.platform.errors import Forbidden, TooManyRequests, Unauthenticated
+from shared.platform.rate_limit import RateLimiter
+from shared.platform.settings import Settings
 
 CLOCK_SKEW_SECONDS = 60
 

@@ -13,18 +13,18 @@ from api.auth import Authenticator
 from shared.access.policy import Access
 from shared.access.principals import Principal
 from shared.graph.validator import AdValidator
-from shared.health import HealthReport, ReadinessReport
 from shared.notifications.activation_links import ActivationLinkCipher
+from shared.platform.health import HealthReport, ReadinessReport
+from shared.platform.settings import Settings
 from shared.preflight import CatalogReader
-from shared.recipient_tokens import TokensFor
-from shared.settings import Settings
+from shared.provisioning.recipient_tokens import TokensFor
 from shared.use_cases.transitions import Asker, Workflow
 
 HealthCheck = Callable[[], HealthReport]
 """Checks the process's dependencies (database, queue) on demand: the only user of the engine in the API."""
 
 ReadinessCheck = Callable[[], ReadinessReport]
-"""Checks the configuration that makes the API useful (`shared.health.check_readiness`)."""
+"""Checks the configuration that makes the API useful (`shared.platform.health.check_readiness`)."""
 
 
 class Publisher(Protocol):

@@ -20,8 +20,8 @@ from marshmallow import RAISE
 from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException
 
-from shared.db import is_database_unavailable
-from shared.errors import (
+from shared.platform.db import is_database_unavailable
+from shared.platform.errors import (
     Conflict,
     Forbidden,
     InvalidInput,
@@ -33,8 +33,8 @@ from shared.errors import (
     UnsupportedMediaType,
     WorkflowError,
 )
-from shared.logging import get_logger
-from shared.metrics import VALIDATION_FAILURES, validation_rule
+from shared.platform.logging import get_logger
+from shared.platform.metrics import VALIDATION_FAILURES, validation_rule
 from shared.use_cases.submit import InvalidSharePack
 
 log = get_logger(__name__)

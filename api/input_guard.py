@@ -17,7 +17,7 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from shared.errors import InvalidInput
+from shared.platform.errors import InvalidInput
 
 # Request bodies of this API nest three levels deep; the bound is far above that and far below the recursion
 # limit. The largest body, a local group of 10,000 members of 255 characters each, is about 2.6 MB.

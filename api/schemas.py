@@ -12,9 +12,9 @@ from typing import Any
 from flask_smorest.fields import Upload
 from marshmallow import Schema, ValidationError, fields, validate
 
+from shared.platform.status import SharePackStatus, values
 from shared.provisioning.plan import Action, Entity, Section
 from shared.share_pack_file.model import Strategy
-from shared.status import SharePackStatus, values
 from shared.use_cases.lifecycle import is_configuration
 
 # Query text never holds control characters: PostgreSQL refuses NUL in text, and the others have no

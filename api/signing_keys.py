@@ -17,7 +17,7 @@ from pathlib import Path
 
 import jwt
 
-from shared.errors import ServiceUnavailable, Unauthenticated
+from shared.platform.errors import ServiceUnavailable, Unauthenticated
 
 REFETCH_COOLDOWN_SECONDS = 60.0
 FETCH_TIMEOUT_SECONDS = 5.0

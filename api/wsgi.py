@@ -13,21 +13,21 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from api import create_app
 from api.context import Services
-from shared.db import database_url, make_engine, make_session_factory, verify_schema
-from shared.errors import ConfigurationError
 from shared.graph.config import graph_client_from_settings
 from shared.graph.validator import AdValidator
-from shared.health import CachedHealth, check_health, check_readiness
-from shared.logging import configure_logging, get_logger
 from shared.notifications.activation_links import ActivationLinkCipher
+from shared.platform.db import database_url, make_engine, make_session_factory, verify_schema
+from shared.platform.errors import ConfigurationError
+from shared.platform.health import CachedHealth, check_health, check_readiness
+from shared.platform.logging import configure_logging, get_logger
+from shared.platform.settings import Settings
+from shared.platform.settings_contract import require_settings
 from shared.preflight import CachedReaders, CatalogReader
 from shared.preflight.cache import DEFAULT_TTL_SECONDS as DIRECTORY_CACHE_SECONDS
 from shared.provisioning.clients import workspace_clients_from_settings
+from shared.provisioning.recipient_tokens import tokens_from_settings
 from shared.queue.factory import make_queue
 from shared.queue.outbox import OutboxPublisher
-from shared.recipient_tokens import tokens_from_settings
-from shared.settings import Settings
-from shared.settings_contract import require_settings
 
 
 def production_app() -> Flask:

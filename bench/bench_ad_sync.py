@@ -2,7 +2,7 @@
 
 Run: ``.venv/bin/python -m bench.bench_ad_sync [--users 50000 --groups 2000]``
 
-Starts the embedded PostgreSQL (migrated) and ``python -m graph_emulator`` as its own process (so the
+Starts the embedded PostgreSQL (migrated) and ``python -m dev.graph_emulator`` as its own process (so the
 emulator's memory and CPU are not counted as the sync's), seeds the directory (plus 10% unrelated groups
 the sync must skip), then runs in this process:
 
@@ -35,13 +35,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from devserver.ready import free_port
-from graph_emulator.control import GraphEmulatorControl
-from shared.db import make_engine, make_session_factory
-from shared.embedded_postgres import start_embedded_postgres
+from dev.devserver.ready import free_port
+from dev.graph_emulator.control import GraphEmulatorControl
 from shared.graph.ad_sync import AdSync, SyncCounts
-from tests.fixtures.graph_emulator import make_graph_client
-from tests.fixtures.postgres import migrated_database_url
+from shared.platform.db import make_engine, make_session_factory
+from shared.platform.embedded_postgres import start_embedded_postgres
+from tests.support.graph_emulator import make_graph_client
+from tests.support.postgres import migrated_database_url
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -61,9 +61,9 @@ class Step:
 
 @contextmanager
 def graph_emulator_process() -> Iterator[GraphEmulatorControl]:
-    """``python -m graph_emulator`` on a free port, in memory only."""
+    """``python -m dev.graph_emulator`` on a free port, in memory only."""
     port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "graph_emulator", "--port", str(port)], cwd=ROOT,
+    process = subprocess.Popen([sys.executable, "-m", "dev.graph_emulator", "--port", str(port)], cwd=ROOT,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=dict(os.environ))
     control = GraphEmulatorControl(f"http://127.0.0.1:{port}", timeout=600)
     try:

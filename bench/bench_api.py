@@ -9,7 +9,7 @@ upload is a stored share pack and a queue message: rows == messages == uploads.
     .venv/bin/python -m bench.bench_api [--seconds 20] [--clients 16] [--workers 4]
 
 `--stack devstack` measures instead what a new user gets from `make run`: the whole local stack
-(`python -m devstack`: API with pre-flight and the Azure AD check on, workspace and Graph emulators, worker,
+(`python -m dev.devstack`: API with pre-flight and the Azure AD check on, workspace and Graph emulators, worker,
 sync service, mail server), moved aside to free ports and a temporary home. Besides the rates it reports
 the API's CPU per upload (every gunicorn process's CPU time over the upload run) and the workspace and
 Graph calls per upload (the emulators' request logs; the workspace calls split by user agent into the
@@ -39,14 +39,14 @@ from typing import Any
 
 from sqlalchemy import create_engine, text
 
-from devserver.ready import NotReadyError, answers, wait_until_ready
-from shared.db import make_session_factory
-from shared.embedded_postgres import start_embedded_postgres
+from dev.devserver.ready import NotReadyError, answers, wait_until_ready
+from shared.platform.db import make_session_factory
+from shared.platform.embedded_postgres import start_embedded_postgres
+from shared.platform.settings import Settings
 from shared.queue.factory import make_queue
-from shared.settings import Settings
-from tests.fixtures.access import register_tenant
-from tests.fixtures.azurite import AzuriteQueueService
-from tests.fixtures.postgres import migrated_database_url
+from tests.support.access import register_tenant
+from tests.support.azurite import AzuriteQueueService
+from tests.support.postgres import migrated_database_url
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -134,12 +134,12 @@ DEVSTACK_PORTS = ("API", "EMULATOR", "GRAPH", "WORKER_METRICS", "SYNC_METRICS", 
 
 
 def devstack_run(tree: Path, *, seconds: float, clients: int, profile: Path | None = None) -> dict:
-    """Start `python -m devstack` of ``tree`` aside, measure liveness then uploads, stop it; return the figures."""
+    """Start `python -m dev.devstack` of ``tree`` aside, measure liveness then uploads, stop it; return the figures."""
     import psutil
 
-    from devserver.ready import free_port
-    from emulator.control import EmulatorControl
-    from graph_emulator.control import GraphEmulatorControl
+    from dev.devserver.ready import free_port
+    from dev.emulator.control import EmulatorControl
+    from dev.graph_emulator.control import GraphEmulatorControl
 
     with tempfile.TemporaryDirectory(prefix="sp-bench-stack-", dir="/tmp") as home:
         ports = {name: free_port() for name in DEVSTACK_PORTS}
@@ -148,7 +148,7 @@ def devstack_run(tree: Path, *, seconds: float, clients: int, profile: Path | No
         env |= {"DEVSTACK_HOME": home, "PYTHONPATH": str(tree)}
         api, workspace = f"http://127.0.0.1:{ports['API']}", f"http://127.0.0.1:{ports['EMULATOR']}"
         with open(Path(home) / "stack.log", "wb") as output:
-            stack = subprocess.Popen([sys.executable, "-m", "devstack"], cwd=tree, env=env, stdout=output,
+            stack = subprocess.Popen([sys.executable, "-m", "dev.devstack"], cwd=tree, env=env, stdout=output,
                                      stderr=subprocess.STDOUT, start_new_session=True)
         try:
             wait_until_ready(lambda: answers(f"{api}/workflow/health"), timeout=120, what="the stack",
@@ -215,7 +215,7 @@ def component_cpu(stack_pid: int, data_dir: Path) -> dict[str, float]:
     """CPU seconds so far of each part of the stack (PostgreSQL runs detached: found by its data directory)."""
     import psutil
 
-    from devstack.__main__ import postmaster_pid
+    from dev.devstack.__main__ import postmaster_pid
 
     seconds: dict[str, float] = {}
     processes = [("stack", p) for p in psutil.Process(stack_pid).children(recursive=True)

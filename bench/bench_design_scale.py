@@ -45,20 +45,20 @@ from sqlalchemy import create_engine, select, text
 from alembic import command
 from bench.bench_provisioning import _quiet_sdk, minimum_and_rounds, round_trip_seconds
 from bench.bench_sharepack import big_share_pack
-from emulator.app import EmulatorConfig
-from emulator.auth import DEFAULT_TOKEN
-from emulator.control import EmulatorControl
-from emulator.server import start_emulator
-from shared.credentials import DatabricksCredentials
-from shared.db import make_engine, make_session_factory
-from shared.embedded_postgres import start_embedded_postgres
-from shared.history import History
+from dev.emulator.app import EmulatorConfig
+from dev.emulator.auth import DEFAULT_TOKEN
+from dev.emulator.control import EmulatorControl
+from dev.emulator.server import start_emulator
 from shared.models import SharePack
+from shared.models.history import History
+from shared.platform.credentials import DatabricksCredentials
+from shared.platform.db import make_engine, make_session_factory
+from shared.platform.embedded_postgres import start_embedded_postgres
+from shared.platform.status import SharePackStatus
 from shared.provisioning.clients import WorkspaceClients
 from shared.provisioning.plan import Plan
 from shared.queue.messages import ProvisionSharePack
 from shared.share_pack_file.model import DataObjectSpec, SharePackSpec, Strategy
-from shared.status import SharePackStatus
 from worker.jobs.provision import ProvisioningJob
 
 ROOT = Path(__file__).resolve().parents[1]

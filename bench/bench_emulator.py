@@ -2,7 +2,7 @@
 
 Run: ``.venv/bin/python -m bench.bench_emulator [--samples 200]``
 
-Starts ``python -m emulator --state-file ...`` as a real process (0 ms latency) twice in the same run: once
+Starts ``python -m dev.emulator --state-file ...`` as a real process (0 ms latency) twice in the same run: once
 on an empty workspace, once on a workspace holding the design-scale pack (20,000 tables, 1,000 recipients,
 500 shares of 40 objects, 2 grants per share). On each it times, through the real databricks-sdk:
 
@@ -45,9 +45,9 @@ from databricks.sdk.service.sharing import (
     SharedDataObjectUpdateAction,
 )
 
-from devserver.ready import free_port
-from emulator.auth import DEFAULT_TOKEN
-from emulator.control import EmulatorControl
+from dev.devserver.ready import free_port
+from dev.emulator.auth import DEFAULT_TOKEN
+from dev.emulator.control import EmulatorControl
 
 ROOT = Path(__file__).resolve().parents[1]
 TABLES = 20_000
@@ -70,14 +70,14 @@ class Timing:
 
 @contextmanager
 def emulator_process(state_file: Path, root: Path = ROOT) -> Iterator[tuple[EmulatorControl, float]]:
-    """Run ``python -m emulator`` from ``root`` on ``state_file``; yield its hooks client and start time (s)."""
+    """Run ``python -m dev.emulator`` from ``root`` on ``state_file``; yield its hooks client and start time (s)."""
     port = free_port()
     started = time.perf_counter()
     process = subprocess.Popen(
         [
             sys.executable,
             "-m",
-            "emulator",
+            "dev.emulator",
             "--port",
             str(port),
             "--state-file",

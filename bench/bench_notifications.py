@@ -31,16 +31,16 @@ from pathlib import Path
 from cryptography.fernet import Fernet
 from sqlalchemy import func, insert, select
 
-from devserver.ready import free_port
-from devstack.mailserver import MailDrop, start_mail_server
-from shared.db import make_engine, make_session_factory
-from shared.embedded_postgres import start_embedded_postgres
-from shared.logging import configure_logging
+from dev.devserver.ready import free_port
+from dev.devstack.mailserver import MailDrop, start_mail_server
 from shared.models import Notification
 from shared.notifications.activation_links import ActivationLinkCipher, store_activation_link
 from shared.notifications.delivery import NotificationDeliverer
 from shared.notifications.smtp import SmtpTransport
-from tests.fixtures.postgres import migrated_database_url
+from shared.platform.db import make_engine, make_session_factory
+from shared.platform.embedded_postgres import start_embedded_postgres
+from shared.platform.logging import configure_logging
+from tests.support.postgres import migrated_database_url
 
 ROOT = Path(__file__).resolve().parents[1]
 

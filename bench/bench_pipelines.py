@@ -23,10 +23,10 @@ import statistics
 import time
 from collections.abc import Callable
 
-from emulator.auth import DEFAULT_TOKEN
-from emulator.control import EmulatorControl
-from emulator.server import start_emulator
-from shared.credentials import DatabricksCredentials
+from dev.emulator.auth import DEFAULT_TOKEN
+from dev.emulator.control import EmulatorControl
+from dev.emulator.server import start_emulator
+from shared.platform.credentials import DatabricksCredentials
 from shared.provisioning.clients import WorkspaceClients
 from shared.provisioning.diff import make_plan
 from shared.provisioning.gateway import DatabricksGateway

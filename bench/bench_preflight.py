@@ -22,11 +22,11 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
-from emulator.app import EmulatorConfig
-from emulator.auth import DEFAULT_TOKEN
-from emulator.control import EmulatorControl
-from emulator.server import start_emulator
-from shared.credentials import DatabricksCredentials
+from dev.emulator.app import EmulatorConfig
+from dev.emulator.auth import DEFAULT_TOKEN
+from dev.emulator.control import EmulatorControl
+from dev.emulator.server import start_emulator
+from shared.platform.credentials import DatabricksCredentials
 from shared.preflight import preflight
 from shared.provisioning.clients import WorkspaceClients
 from shared.share_pack_file.model import (

@@ -30,11 +30,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from emulator.app import EmulatorConfig
-from emulator.auth import DEFAULT_TOKEN
-from emulator.control import EmulatorControl
-from emulator.server import start_emulator
-from shared.credentials import DatabricksCredentials
+from dev.emulator.app import EmulatorConfig
+from dev.emulator.auth import DEFAULT_TOKEN
+from dev.emulator.control import EmulatorControl
+from dev.emulator.server import start_emulator
+from shared.platform.credentials import DatabricksCredentials
 from shared.provisioning.clients import WorkspaceClients
 from shared.provisioning.diff import make_plan
 from shared.provisioning.plan import MAX_UPDATES_PER_CALL, Plan

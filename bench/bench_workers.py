@@ -28,19 +28,19 @@ from cryptography.fernet import Fernet
 from sqlalchemy import text
 
 from bench.bench_provisioning import share_pack, table_names
-from emulator.app import EmulatorConfig
-from emulator.auth import DEFAULT_TOKEN
-from emulator.server import start_emulator
-from shared.db import make_engine, make_session_factory
-from shared.embedded_postgres import start_embedded_postgres
+from dev.emulator.app import EmulatorConfig
+from dev.emulator.auth import DEFAULT_TOKEN
+from dev.emulator.server import start_emulator
+from shared.platform.db import make_engine, make_session_factory
+from shared.platform.embedded_postgres import start_embedded_postgres
 from shared.queue.azure import AzureStorageQueue
 from shared.queue.outbox import OutboxRelay
 from shared.share_pack_file.model import Strategy
 from shared.share_pack_file.write import to_yaml
 from shared.use_cases.submit import UploadRules
 from shared.use_cases.transitions import Asker, Workflow
-from tests.fixtures.azurite import AzuriteQueueService
-from tests.fixtures.postgres import migrated_database_url
+from tests.support.azurite import AzuriteQueueService
+from tests.support.postgres import migrated_database_url
 
 ROOT = Path(__file__).resolve().parents[1]
 

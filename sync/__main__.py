@@ -10,11 +10,11 @@ import signal
 import sys
 from types import FrameType
 
-from shared import metrics
-from shared.errors import ConfigurationError
-from shared.health import ProcessHeartbeat
-from shared.logging import configure_logging, get_logger
-from shared.settings_contract import require_settings
+from shared.platform import metrics
+from shared.platform.errors import ConfigurationError
+from shared.platform.health import ProcessHeartbeat
+from shared.platform.logging import configure_logging, get_logger
+from shared.platform.settings_contract import require_settings
 from sync.bootstrap import build_sync_service
 
 log = get_logger("sync")
@@ -38,7 +38,8 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(sig, request_stop)
     # Counters only: the worker alone answers the state gauges, however many sync instances run.
     metrics.serve(service.settings)
-    # Readiness lists it beside the workers; `python -m shared.health heartbeat sync` reads it for a container check.
+    # Readiness lists it beside the workers; `python -m shared.platform.health heartbeat sync` reads it for a
+    # container check.
     heartbeat = ProcessHeartbeat(service.scheduler.runner.engine, "sync").start()
     log.info("sync.started_service", jobs=sorted(service.scheduler.jobs))
     service.scheduler.run_forever()

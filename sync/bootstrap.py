@@ -5,8 +5,8 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
-from shared.db import database_url, make_engine, make_session_factory
-from shared.settings import Settings
+from shared.platform.db import database_url, make_engine, make_session_factory
+from shared.platform.settings import Settings
 from sync.jobs import SCHEDULE_SETTING, JobParts, build_jobs
 from sync.runner import SyncRunner
 from sync.schedule import Schedule

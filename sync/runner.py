@@ -1,6 +1,6 @@
 """Run one sync job once: never overlapping itself, always leaving a `sync_jobs` row that says how it ended.
 
-Overlap is prevented with a PostgreSQL session-level advisory lock per job type (`shared.db.advisory_lock`,
+Overlap is prevented with a PostgreSQL session-level advisory lock per job type (`shared.platform.db.advisory_lock`,
 held on a connection of its own for the whole run): a second instance does not wait, it skips this turn.
 If a process dies, PostgreSQL drops its connection and with it the lock, so the next run that takes the lock
 knows any RUNNING row of its type is an orphan and marks it INTERRUPTED.
@@ -15,12 +15,12 @@ from typing import Any
 from sqlalchemy import Engine, delete, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from shared import metrics
-from shared.db import advisory_lock
-from shared.logging import get_logger, mask_secrets
 from shared.models.logs import Notification, SyncJob
 from shared.models.sync_runtime import SyncRunRequest
-from shared.status import NotificationType, SyncStatus, SyncType
+from shared.platform import metrics
+from shared.platform.db import advisory_lock
+from shared.platform.logging import get_logger, mask_secrets
+from shared.platform.status import NotificationType, SyncStatus, SyncType
 from sync.jobs.base import Job, JobContext, JobResult, SyncInterrupted
 
 log = get_logger(__name__)

@@ -10,10 +10,10 @@ from datetime import UTC, datetime
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from shared.logging import get_logger
 from shared.models.logs import SyncJob
 from shared.models.sync_runtime import SyncRunRequest
-from shared.status import SyncStatus, SyncType
+from shared.platform.logging import get_logger
+from shared.platform.status import SyncStatus, SyncType
 from sync.jobs.base import Job, JobContext
 from sync.runner import SyncRunner
 from sync.schedule import Schedule

@@ -5,7 +5,7 @@ after PYTEST_XDIST_WORKER as well). Tiers are marked by folder here and nowhere 
 (`make test-fast`): ``unit``, ``integration``, ``e2e``, ``browser``, ``containers`` (left out unless asked
 for: they need the built images), plus ``slow`` for the few tests that take many seconds each.
 
-No test may leave work running behind it (`tests.fixtures.leftovers` fails the test that does).
+No test may leave work running behind it (`tests.support.leftovers` fails the test that does).
 """
 
 from __future__ import annotations
@@ -15,12 +15,12 @@ from pathlib import Path
 import pytest
 
 pytest_plugins = [
-    "tests.fixtures.leftovers",  # first: tests.fixtures.azurite imports it
-    "tests.fixtures.postgres",
-    "tests.fixtures.azurite",
-    "tests.fixtures.emulator",
-    "tests.fixtures.smtp",
-    "tests.fixtures.graph_emulator",
+    "tests.support.leftovers",  # first: tests.support.azurite imports it
+    "tests.support.postgres",
+    "tests.support.azurite",
+    "tests.support.emulator",
+    "tests.support.smtp",
+    "tests.support.graph_emulator",
 ]
 
 TESTS = Path(__file__).resolve().parent

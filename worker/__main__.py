@@ -13,11 +13,11 @@ import sys
 import threading
 from types import FrameType
 
-from shared import gauges, metrics, tracing
-from shared.errors import ConfigurationError
-from shared.health import ProcessHeartbeat
-from shared.logging import configure_logging, get_logger
-from shared.settings_contract import require_settings
+from shared.platform import gauges, metrics, tracing
+from shared.platform.errors import ConfigurationError
+from shared.platform.health import ProcessHeartbeat
+from shared.platform.logging import configure_logging, get_logger
+from shared.platform.settings_contract import require_settings
 from worker.bootstrap import build_worker
 
 log = get_logger("worker")

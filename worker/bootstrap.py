@@ -5,13 +5,13 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
-from shared.db import database_url, make_engine, make_session_factory
-from shared.errors import ConfigurationError
 from shared.notifications.activation_links import ActivationLinkCipher
+from shared.platform.db import database_url, make_engine, make_session_factory
+from shared.platform.errors import ConfigurationError
+from shared.platform.settings import Settings
 from shared.provisioning.clients import WorkspaceClients
 from shared.queue.factory import make_queue, poison_queue_name
 from shared.queue.outbox import OutboxRelay
-from shared.settings import Settings
 from shared.use_cases.transitions import Workflow
 from worker.consumer import QueueConsumer
 from worker.jobs.provision import ProvisioningJob

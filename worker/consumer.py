@@ -29,10 +29,10 @@ from datetime import UTC, datetime
 
 import structlog
 
-from shared import tracing
-from shared.db import is_database_unavailable
-from shared.errors import ServiceUnavailable
-from shared.logging import get_logger
+from shared.platform import tracing
+from shared.platform.db import is_database_unavailable
+from shared.platform.errors import ServiceUnavailable
+from shared.platform.logging import get_logger
 from shared.queue.interface import MessageLost, MessageQueue, QueueMessage
 from shared.queue.messages import ProvisionSharePack, UnreadableMessage
 from worker.jobs.provision import ProvisioningInterrupted, RetryLater, SharePackBusy

@@ -2,7 +2,7 @@
 
 An upload or revision sent with an `Idempotency-Key` header keeps its first answer here; the same caller
 sending the same key and body again gets that answer, a different body with the key gets 409. Rows are
-pruned after their retention (`shared.idempotency.RETENTION`), hence the index on `created_at`.
+pruned after their retention (`shared.use_cases.idempotency.RETENTION`), hence the index on `created_at`.
 
 Revision ID: 0014
 Revises: 0010

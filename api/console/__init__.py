@@ -46,7 +46,9 @@ from api.routes.reports import build_report
 from api.schemas import ListQuerySchema
 from api.uploads import dry_run_upload
 from shared.access.approval import latest_request
-from shared.errors import (
+from shared.access.workspaces import resolve_workspace_url
+from shared.models import SharePack
+from shared.platform.errors import (
     ConfigurationError,
     Forbidden,
     InvalidInput,
@@ -55,16 +57,15 @@ from shared.errors import (
     Unauthenticated,
     WorkflowError,
 )
-from shared.logging import get_logger
-from shared.models import SharePack
-from shared.settings import Settings
+from shared.platform.logging import get_logger
+from shared.platform.settings import Settings
+from shared.platform.status import SharePackStatus
 from shared.share_pack_file import to_excel, to_yaml
 from shared.share_pack_file.cli import TEMPLATE_HEADER
 from shared.share_pack_file.parse import detect_format
 from shared.share_pack_file.sample import sample_share_pack
 from shared.share_pack_file.schema import DEFAULT_MAX_COMMENT_CHARS
 from shared.share_pack_file.values import check_characters
-from shared.status import SharePackStatus
 from shared.use_cases.inventory import UNMANAGED, page_of
 from shared.use_cases.preflight import DryRun
 from shared.use_cases.queries import (
@@ -76,7 +77,6 @@ from shared.use_cases.queries import (
 )
 from shared.use_cases.submit import InvalidSharePack
 from shared.use_cases.transitions import Verdict, require_decider
-from shared.workspaces import resolve_workspace_url
 
 log = get_logger(__name__)
 

@@ -25,12 +25,12 @@ from api.routes.recipients import MAX_OVERLAP_SECONDS, require_rotator, rotate_t
 from shared.access_expiry.records import Recertification, pack_recertification, recertify, require_recertifier
 from shared.drift.detect import Finding
 from shared.drift.queries import pack_findings
-from shared.errors import Forbidden, InvalidInput, NotFound
-from shared.history import History
 from shared.models import Project, SharePack, Tenant
+from shared.models.history import History
+from shared.platform.errors import Forbidden, InvalidInput, NotFound
+from shared.platform.status import SharePackStatus
 from shared.share_pack_file import SharePackSpec
 from shared.share_pack_file.model import RecipientType
-from shared.status import SharePackStatus
 from shared.use_cases.lifecycle import rollback_targets
 from shared.use_cases.queries import parse_share_pack_id
 from shared.use_cases.rotate_token import find_recipient_to_rotate

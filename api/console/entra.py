@@ -28,9 +28,9 @@ from api.context import authenticator, services
 from api.errors import status_for
 from api.security_headers import CONTENT_SECURITY_POLICY
 from shared.access.principals import principal_from_entra_claims
-from shared.errors import Forbidden, InvalidInput, ServiceUnavailable, Unauthenticated, WorkflowError
-from shared.logging import get_logger
-from shared.workspaces import resolve_workspace_url
+from shared.access.workspaces import resolve_workspace_url
+from shared.platform.errors import Forbidden, InvalidInput, ServiceUnavailable, Unauthenticated, WorkflowError
+from shared.platform.logging import get_logger
 
 log = get_logger(__name__)
 

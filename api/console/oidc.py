@@ -24,7 +24,7 @@ import jwt
 import requests
 
 from api.signing_keys import SigningKeys
-from shared.errors import ServiceUnavailable, Unauthenticated
+from shared.platform.errors import ServiceUnavailable, Unauthenticated
 
 CLOCK_SKEW_SECONDS = 60
 TIMEOUT_SECONDS = 10.0

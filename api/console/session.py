@@ -29,7 +29,7 @@ from sqlalchemy.sql.functions import Function
 
 from shared.access.principals import Principal
 from shared.models.runtime import ConsoleSessionRow
-from shared.settings import Settings
+from shared.platform.settings import Settings
 
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "X-CSRF-Token"

@@ -29,9 +29,9 @@ from shared.access.administration import (
     put_project,
     put_tenant,
 )
-from shared.settings import AZURE_WORKSPACE_URL
-from shared.status import ApprovalRule, values
-from shared.workspaces import resolve_workspace_url
+from shared.access.workspaces import resolve_workspace_url
+from shared.platform.settings import AZURE_WORKSPACE_URL
+from shared.platform.status import ApprovalRule, values
 
 blp = Blueprint("administration", __name__, url_prefix="/workflow", description="Administration")
 

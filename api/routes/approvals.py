@@ -14,8 +14,8 @@ from marshmallow import Schema, fields, validate
 from api.context import authenticate, workflow
 from api.errors import ROUTE_ERRORS, documents_errors
 from api.schemas import NO_CONTROL_CHARACTERS_BUT_LINE_BREAKS, one_of, refuse_control_characters_but_line_breaks
-from shared.errors import InvalidInput
-from shared.status import SharePackStatus
+from shared.platform.errors import InvalidInput
+from shared.platform.status import SharePackStatus
 from shared.use_cases.queries import parse_share_pack_id
 from shared.use_cases.transitions import MAX_COMMENT_CHARS, Asker, Decision, Verdict
 

@@ -21,11 +21,11 @@ from api.routes.share_packs import COMMON_ERRORS, WORKSPACE_HEADER, authenticate
 from api.schemas import one_of
 from shared.drift.detect import DriftKind
 from shared.drift.queries import last_sync, pack_findings, packs_with_drift, unowned_findings
-from shared.history import History
 from shared.models import Project, SharePack, Tenant
+from shared.models.history import History
+from shared.platform.status import SharePackStatus
 from shared.provisioning.plan import Entity
 from shared.share_pack_file.model import Strategy
-from shared.status import SharePackStatus
 from shared.use_cases.queries import parse_share_pack_id
 from shared.use_cases.transitions import Reconciliation
 

@@ -13,7 +13,7 @@ from marshmallow import Schema, fields
 from api.context import services
 from api.errors import documents_errors
 from api.schemas import HealthSchema, LivenessSchema
-from shared.health import ReadinessReport
+from shared.platform.health import ReadinessReport
 
 blp = Blueprint("health", __name__, url_prefix="/workflow", description="Service health")
 

@@ -18,8 +18,8 @@ from api.context import access, caller, services, workspace_url
 from api.errors import ROUTE_ERRORS, documents_errors
 from api.routes.share_packs import WORKSPACE_HEADER, authenticate_and_resolve_workspace
 from api.schemas import NO_CONTROL_CHARACTERS, PageQuerySchema, PageSchema, _filter_text, refuse_control_characters
-from shared.errors import ServiceUnavailable
-from shared.pagination import Page
+from shared.platform.errors import ServiceUnavailable
+from shared.platform.pagination import Page
 from shared.use_cases.inventory import (
     Estate,
     ExportFormat,

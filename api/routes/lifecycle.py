@@ -20,8 +20,8 @@ from api.routes.share_packs import (
     authenticate_and_resolve_workspace,
 )
 from api.schemas import UPLOAD_FILE_TYPES, IssueSchema, PlanSchema, UploadSchema, one_of
+from shared.platform.status import SharePackStatus
 from shared.provisioning.plan import Plan
-from shared.status import SharePackStatus
 from shared.use_cases.queries import parse_share_pack_id
 from shared.use_cases.transitions import Queued, RollbackPreview
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from flask import Blueprint, Response
 
 from api.context import authenticate
-from shared.metrics import exposition
+from shared.platform.metrics import exposition
 
 blp = Blueprint("metrics", __name__)
 

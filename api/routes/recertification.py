@@ -23,7 +23,7 @@ from shared.access_expiry.records import (
     recertify,
     set_recertification,
 )
-from shared.errors import NotFound
+from shared.platform.errors import NotFound
 from shared.use_cases.queries import get_share_pack, parse_share_pack_id
 
 blp = Blueprint("recertification", __name__, url_prefix="/workflow",

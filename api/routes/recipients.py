@@ -10,14 +10,14 @@ from marshmallow import Schema, fields, validate
 from api.context import services
 from api.errors import ROUTE_ERRORS, documents_errors
 from api.permissions import authenticated_caller, require_project_configurator
-from shared.errors import ServiceUnavailable
+from shared.access.workspaces import resolve_workspace_url
+from shared.platform.errors import ServiceUnavailable
 from shared.use_cases.rotate_token import (
     RecipientToRotate,
     Rotation,
     find_recipient_to_rotate,
     rotate_recipient_token,
 )
-from shared.workspaces import resolve_workspace_url
 
 blp = Blueprint("recipients", __name__, url_prefix="/workflow/recipients", description="Delta Sharing recipients")
 

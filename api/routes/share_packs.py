@@ -26,10 +26,11 @@ from api.schemas import (
     UploadResponseSchema,
     UploadSchema,
 )
-from shared import idempotency
 from shared.access.approval import latest_request
+from shared.access.workspaces import resolve_workspace_url
 from shared.models import Request, SharePack
-from shared.status import SharePackStatus
+from shared.platform.status import SharePackStatus
+from shared.use_cases import idempotency
 from shared.use_cases.lifecycle import PLAN_PREVIEW, rollback_targets
 from shared.use_cases.queries import (
     SharePackQuery,
@@ -38,7 +39,6 @@ from shared.use_cases.queries import (
     parse_share_pack_id,
     share_pack_history,
 )
-from shared.workspaces import resolve_workspace_url
 
 blp = Blueprint("share_packs", __name__, url_prefix="/workflow", description="Share pack uploads and status")
 
@@ -205,7 +205,7 @@ def answer_once(
     """A 202 answer, made once per `Idempotency-Key` of this caller, workspace and route (none: every time).
 
     The first answer is stored as the client will read it (dumped by `schema`), and a repeat of the same
-    request is answered with it again, marked `Idempotent-Replayed: true` (see `shared.idempotency`).
+    request is answered with it again, marked `Idempotent-Replayed: true` (see `shared.use_cases.idempotency`).
     """
     key = request.headers.get("Idempotency-Key")
     if key is None:

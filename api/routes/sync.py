@@ -11,7 +11,7 @@ from api.context import services
 from api.errors import ROUTE_ERRORS, documents_errors
 from api.permissions import authenticated_caller, require_administrator
 from api.schemas import PageQuerySchema, PageSchema, one_of
-from shared.status import NotificationStatus, NotificationType, SyncStatus, SyncType, values
+from shared.platform.status import NotificationStatus, NotificationType, SyncStatus, SyncType, values
 from shared.use_cases.sync_jobs import (
     list_sync_jobs,
     notification_with_history,

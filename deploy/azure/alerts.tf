@@ -20,7 +20,7 @@ locals {
     | extend entry = parse_json(Log_s)
     | extend event = tostring(entry.event)
   KQL
-  # The worker logs a `monitoring.snapshot` event every minute (shared/gauges.py) with the gauges
+  # The worker logs a `monitoring.snapshot` event every minute (shared/platform/gauges.py) with the gauges
   # Prometheus scrapes: queue depth and oldest message age, poison depth, oldest pack in progress,
   # consecutive sync failures per sync type.
   snapshots = "${local.events}| where event == \"monitoring.snapshot\"\n"

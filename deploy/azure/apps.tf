@@ -19,7 +19,7 @@ resource "azurerm_container_app_environment" "main" {
 }
 
 locals {
-  # What each app is configured with. shared/settings_contract.py declares what each process requires and
+  # What each app is configured with. shared/platform/settings_contract.py declares what each process requires and
   # reads, and tests/unit/deploy/test_settings_contract.py holds app_env and app_secret_env to it.
   common_env = {
     ENABLE_WORKFLOW                       = "true"

@@ -1,6 +1,6 @@
 """Administration: local groups, tenants with their workspaces and approval rule, projects, and imports.
 
-Every change is a new history version (shared.history) plus an audit row naming who made it, in one
+Every change is a new history version (shared.models.history) plus an audit row naming who made it, in one
 transaction owned by the use case.
 """
 
@@ -19,11 +19,11 @@ from shared.access.data_scope import normalise_scope
 from shared.access.directory import find_project, find_tenant, tenant_workspaces
 from shared.access.membership import normalise_members
 from shared.access.policy import Access
-from shared.errors import Conflict, InvalidInput, NotFound
-from shared.history import History, audit
 from shared.models import AdGroup, Project, Recipient, Share, Tenant, TenantRegion
-from shared.settings import AZURE_WORKSPACE_URL, Settings, normalize_workspace_url
-from shared.status import ApprovalRule, AuditAction
+from shared.models.history import History, audit
+from shared.platform.errors import Conflict, InvalidInput, NotFound
+from shared.platform.settings import AZURE_WORKSPACE_URL, Settings, normalize_workspace_url
+from shared.platform.status import ApprovalRule, AuditAction
 
 REGIONS = ("AM", "EMEA", "APAC")
 LOCAL_SOURCE = "local"

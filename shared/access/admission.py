@@ -15,12 +15,12 @@ from sqlalchemy.orm import Session
 from shared.access.data_scope import is_external_d2d, require_in_data_scope
 from shared.access.directory import resolve_upload_target
 from shared.access.policy import Access
-from shared.errors import Forbidden, InvalidInput
-from shared.history import History
 from shared.models import Project, Share, Tenant
+from shared.models.history import History
+from shared.platform.errors import Forbidden, InvalidInput
+from shared.platform.status import ApprovalRule
 from shared.share_pack_file import SharePackSpec
 from shared.share_pack_file.model import RecipientType
-from shared.status import ApprovalRule
 
 
 class UnregisteredBusinessLine(InvalidInput):

@@ -9,10 +9,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from shared.access.admission import needs_approval
-from shared.history import History
 from shared.models import Request, SharePack, Tenant
+from shared.models.history import History
+from shared.platform.status import RequestStatus
 from shared.share_pack_file import SharePackSpec
-from shared.status import RequestStatus
 
 
 def latest_request(session: Session, share_pack_id: uuid.UUID) -> Request | None:

@@ -6,7 +6,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from shared.models import AdGroup, Notification, Project, SharePack
-from shared.status import NotificationType
+from shared.platform.status import NotificationType
 
 
 def approver_emails(session: Session, project: Project | None) -> list[str]:

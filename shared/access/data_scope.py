@@ -11,8 +11,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator, Sequence
 
-from shared.errors import Forbidden, InvalidInput
 from shared.models import Project, Tenant
+from shared.platform.errors import Forbidden, InvalidInput
 from shared.share_pack_file import SharePackSpec
 from shared.share_pack_file.model import RecipientSpec, RecipientType
 

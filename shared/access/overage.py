@@ -22,7 +22,7 @@ from collections.abc import Callable
 
 from shared.graph.client import GraphClient
 from shared.graph.errors import GraphError
-from shared.logging import get_logger
+from shared.platform.logging import get_logger
 
 log = get_logger(__name__)
 

@@ -16,8 +16,8 @@ from sqlalchemy.orm import Session
 
 from shared.access.membership import member_of
 from shared.access.principals import Principal
-from shared.errors import Forbidden, NotFound
 from shared.models import Project, SharePack, Tenant
+from shared.platform.errors import Forbidden, NotFound
 
 
 @dataclass(frozen=True)

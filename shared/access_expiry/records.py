@@ -19,11 +19,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from shared.access.policy import Access
 from shared.access_expiry.rules import EVERY_SHARE, deadlines_of, recertification_due
-from shared.errors import Conflict, Forbidden, InvalidInput, NotFound
-from shared.history import History, audit
 from shared.models import AccessExpiry, PackCertification, Project, ProjectRecertification, SharePack
+from shared.models.history import History, audit
+from shared.platform.errors import Conflict, Forbidden, InvalidInput, NotFound
+from shared.platform.status import AuditAction, SharePackStatus
 from shared.share_pack_file.model import SharePackSpec
-from shared.status import AuditAction, SharePackStatus
 
 MAX_EVERY_DAYS = 3660
 

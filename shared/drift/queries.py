@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from shared.access.policy import Visibility
 from shared.drift.detect import DriftKind, Finding
 from shared.models import DriftFindingRow, SharePack, SyncJob
-from shared.status import SyncStatus, SyncType
+from shared.platform.status import SyncStatus, SyncType
 
 
 @dataclass(frozen=True)

@@ -24,16 +24,16 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from shared.drift.detect import CompletedPack, Finding, detect_drift
-from shared.errors import ConfigurationError
-from shared.history import History
-from shared.logging import get_logger
 from shared.models import DatabricksObject, DriftFindingRow, SharePack, SyncJob, TenantRegion
+from shared.models.history import History
+from shared.platform.errors import ConfigurationError
+from shared.platform.logging import get_logger
+from shared.platform.settings import Settings
+from shared.platform.status import SharePackStatus, SyncStatus, SyncType
 from shared.provisioning.errors import ProvisioningError
 from shared.provisioning.gateway import Inventory
 from shared.provisioning.pipeline_state import PipelineState
-from shared.settings import Settings
 from shared.share_pack_file import SharePackSpec
-from shared.status import SharePackStatus, SyncStatus, SyncType
 
 log = get_logger(__name__)
 

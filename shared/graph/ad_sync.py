@@ -31,8 +31,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from shared.graph.client import GraphClient
 from shared.graph.errors import GraphDeltaExpired
-from shared.history import History
 from shared.models import AdGroup, GraphDeltaLink, GraphGroupMember, Project, Tenant, User
+from shared.models.history import History
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,6 @@ from urllib.parse import urlencode
 
 import requests
 
-from shared import metrics
 from shared.graph.auth import TokenProvider
 from shared.graph.errors import (
     GraphAuthenticationFailed,
@@ -30,6 +29,7 @@ from shared.graph.errors import (
     GraphNotFound,
     GraphUnavailable,
 )
+from shared.platform import metrics
 
 RETRIED_STATUSES = frozenset({429, 503, 504})
 DELTA_EXPIRED_CODES = frozenset({"syncstatenotfound", "resyncrequired"})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from shared.graph.auth import build_token_provider
 from shared.graph.client import GraphClient
-from shared.settings import Settings
+from shared.platform.settings import Settings
 
 
 def graph_client_from_settings(settings: Settings) -> GraphClient | None:

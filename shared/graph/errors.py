@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from shared.errors import ConfigurationError, ServiceUnavailable, WorkflowError
+from shared.platform.errors import ConfigurationError, ServiceUnavailable, WorkflowError
 
 
 class GraphError(WorkflowError):

@@ -2,7 +2,7 @@
 
 `Versioned` tables keep SCD Type 2 history: every change closes the current row and inserts the next
 version, so any past state can be read back. The database itself enforces the history rules (one current
-row per business id, unique versions, ordered validity intervals); `shared/history.py` is the one API that
+row per business id, unique versions, ordered validity intervals); `shared/models/history.py` is the one API that
 writes them. `AppendOnly` tables are logs: rows are added, never rewritten or deleted (a trigger in the
 migration refuses it).
 """

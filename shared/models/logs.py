@@ -11,7 +11,7 @@ from sqlalchemy import Computed, Index, Numeric, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from shared.models.base import DOMAIN_SCHEMA, AppendOnly, Base, one_of
-from shared.status import AuditAction, NotificationStatus, NotificationType, SyncStatus, SyncType, values
+from shared.platform.status import AuditAction, NotificationStatus, NotificationType, SyncStatus, SyncType, values
 
 _ID = {"primary_key": True, "default": uuid.uuid4, "server_default": text("gen_random_uuid()")}
 Money = Numeric(14, 2)

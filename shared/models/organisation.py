@@ -9,7 +9,7 @@ from sqlalchemy import Index, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from shared.models.base import Base, Versioned, one_of
-from shared.status import ApprovalRule, values
+from shared.platform.status import ApprovalRule, values
 
 
 class Tenant(Versioned, Base):

@@ -104,7 +104,7 @@ class IdempotencyKeyRow(Base):
     again (a client's network retry) gets that answer instead of making a second share pack.
 
     Keyed by the SHA-256 of caller, workspace, operation and key, so two callers' keys never meet; kept
-    `shared.idempotency.RETENTION` (at least 24 hours), then pruned. `status_code` is NULL while the first
+    `shared.use_cases.idempotency.RETENTION` (at least 24 hours), then pruned. `status_code` is NULL while the first
     request is still being answered.
     """
 

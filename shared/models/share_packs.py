@@ -10,7 +10,7 @@ from sqlalchemy import Index, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from shared.models.base import Base, Versioned, one_of
-from shared.status import RequestStatus, SharePackStatus, values
+from shared.platform.status import RequestStatus, SharePackStatus, values
 
 
 class SharePack(Versioned, Base):

@@ -16,10 +16,10 @@ from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
-from shared.errors import ConfigurationError
 from shared.models.logs import Notification
 from shared.models.sync_runtime import ActivationLinkCiphertext
-from shared.status import NotificationStatus, NotificationType
+from shared.platform.errors import ConfigurationError
+from shared.platform.status import NotificationStatus, NotificationType
 
 
 class ActivationLinkUnreadable(Exception):

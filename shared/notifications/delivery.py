@@ -29,8 +29,6 @@ from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session, sessionmaker
 
-from shared import metrics
-from shared.logging import get_logger
 from shared.models.logs import Notification
 from shared.models.sync_runtime import NotificationDelivery, NotificationEvent
 from shared.notifications.activation_links import (
@@ -41,7 +39,9 @@ from shared.notifications.activation_links import (
 )
 from shared.notifications.render import EmailTemplates
 from shared.notifications.smtp import DeliveryFailed
-from shared.status import NotificationStatus, NotificationType
+from shared.platform import metrics
+from shared.platform.logging import get_logger
+from shared.platform.status import NotificationStatus, NotificationType
 
 log = get_logger(__name__)
 

@@ -13,7 +13,7 @@ import ssl
 from dataclasses import dataclass
 from email.message import EmailMessage
 
-from shared.settings import Settings
+from shared.platform.settings import Settings
 
 
 class DeliveryFailed(Exception):

@@ -17,12 +17,12 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session, sessionmaker
 
-from shared.errors import WorkflowError
-from shared.history import History
-from shared.logging import get_logger
 from shared.models import Notification, Recipient, SharePack, TokenExpiryNotice
-from shared.recipient_tokens import TokenExpiry, TokensFor
-from shared.status import NotificationType
+from shared.models.history import History
+from shared.platform.errors import WorkflowError
+from shared.platform.logging import get_logger
+from shared.platform.status import NotificationType
+from shared.provisioning.recipient_tokens import TokenExpiry, TokensFor
 
 log = get_logger(__name__)
 

@@ -17,8 +17,8 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
-from shared.errors import ConfigurationError
-from shared.logging import get_logger
+from shared.platform.errors import ConfigurationError
+from shared.platform.logging import get_logger
 from shared.preflight.cache import CachedCatalogReader
 from shared.preflight.checks import CatalogFacts, check_pack, schemas_to_read, tables_sharing_parts
 from shared.provisioning.diff import make_plan

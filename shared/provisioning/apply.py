@@ -38,7 +38,7 @@ from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
-from shared.logging import get_logger
+from shared.platform.logging import get_logger
 from shared.provisioning.errors import (
     ObjectAlreadyExists,
     ObjectDoesNotExist,

@@ -16,10 +16,10 @@ from collections.abc import Mapping
 from databricks.sdk import WorkspaceClient
 from databricks.sdk.core import Config
 
-from shared.credentials import DatabricksCredentials
-from shared.errors import ConfigurationError
+from shared.platform.credentials import DatabricksCredentials
+from shared.platform.errors import ConfigurationError
+from shared.platform.settings import Settings, normalize_workspace_url
 from shared.provisioning.gateway import DatabricksGateway
-from shared.settings import Settings, normalize_workspace_url
 
 DEFAULT_CONCURRENCY = 8
 

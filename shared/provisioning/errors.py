@@ -18,7 +18,7 @@ from typing import Any
 import requests
 from databricks.sdk import errors as sdk_errors
 
-from shared.errors import WorkflowError
+from shared.platform.errors import WorkflowError
 
 
 class ProvisioningError(WorkflowError):

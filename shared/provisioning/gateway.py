@@ -31,7 +31,7 @@ from databricks.sdk.service.sharing import (
     SharedDataObjectUpdateAction,
 )
 
-from shared import metrics
+from shared.platform import metrics
 from shared.provisioning import sdk_convert as convert
 from shared.provisioning.errors import ObjectDoesNotExist, classify_failure
 from shared.provisioning.pipeline_gateway import LakeflowCalls

@@ -10,8 +10,8 @@ from datetime import datetime
 from azure.core.exceptions import AzureError, HttpResponseError, ResourceExistsError
 from azure.storage.queue import LinearRetry, QueueClient
 
-from shared.errors import ServiceUnavailable
-from shared.logging import mask_secrets
+from shared.platform.errors import ServiceUnavailable
+from shared.platform.logging import mask_secrets
 from shared.queue.interface import MessageLost, QueueMessage
 
 # The SDK defaults (10 retries with 15 s exponential backoff, 20 s connect timeout) would hold an upload

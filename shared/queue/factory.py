@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from sqlalchemy import Engine
 
-from shared.errors import ConfigurationError
+from shared.platform.errors import ConfigurationError
+from shared.platform.settings import Settings
 from shared.queue.azure import AzureStorageQueue
 from shared.queue.interface import MessageQueue
 from shared.queue.postgres import PostgresQueue
-from shared.settings import Settings
 
 POISON_SUFFIX = "-poison"
 

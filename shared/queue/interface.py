@@ -9,7 +9,7 @@ imitates them:
 * Only the holder of the *current* pop receipt may `extend`, `release` or `delete` the message. `extend`
   and `release` change the pop receipt, so callers must keep the message they return. A stale receipt
   (the message timed out and someone else received it, or it was already deleted) raises `MessageLost`.
-* A backend that cannot be reached raises `shared.errors.ServiceUnavailable`, never a driver exception.
+* A backend that cannot be reached raises `shared.platform.errors.ServiceUnavailable`, never a driver exception.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
-from shared.errors import WorkflowError
+from shared.platform.errors import WorkflowError
 
 
 class MessageLost(WorkflowError):

@@ -22,7 +22,7 @@ from datetime import datetime
 from typing import Any, ClassVar
 from uuid import UUID
 
-from shared.errors import InvalidInput
+from shared.platform.errors import InvalidInput
 
 
 class UnreadableMessage(InvalidInput):

@@ -23,9 +23,9 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from shared.errors import ServiceUnavailable
-from shared.logging import get_logger, mask_secrets
 from shared.models.runtime import OutboxMessage
+from shared.platform.errors import ServiceUnavailable
+from shared.platform.logging import get_logger, mask_secrets
 from shared.queue.interface import MessageQueue
 from shared.queue.messages import ProvisionSharePack
 

@@ -16,8 +16,8 @@ from typing import Any
 from sqlalchemy import ColumnElement, Engine, Row, delete, func, insert, select, update
 from sqlalchemy.exc import DBAPIError
 
-from shared.errors import ServiceUnavailable
 from shared.models.runtime import QueueMessageRow
+from shared.platform.errors import ServiceUnavailable
 from shared.queue.interface import MessageLost, QueueMessage
 
 _messages = QueueMessageRow.__table__

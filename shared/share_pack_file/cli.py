@@ -46,7 +46,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, TextIO
 
-from shared.errors import InvalidInput
+from shared.platform.errors import InvalidInput
 from shared.provisioning.summary import plan_counts, plan_sentences
 from shared.share_pack_file.issues import Issue
 from shared.share_pack_file.json_schema import render_json_schema

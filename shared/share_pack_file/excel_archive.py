@@ -29,7 +29,7 @@ import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from shared.errors import UnsupportedMediaType
+from shared.platform.errors import UnsupportedMediaType
 from shared.share_pack_file.issues import Findings, echo
 from shared.share_pack_file.limits import FormatLimits
 

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import PurePath
 
-from shared.errors import PayloadTooLarge, UnsupportedMediaType
+from shared.platform.errors import PayloadTooLarge, UnsupportedMediaType
 from shared.share_pack_file.issues import Findings, Issue
 from shared.share_pack_file.limits import FormatLimits
 from shared.share_pack_file.model import SharePackSpec

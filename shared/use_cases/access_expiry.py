@@ -39,9 +39,6 @@ from shared.access_expiry.rules import (
     reminders_due,
     without,
 )
-from shared.errors import Conflict, WorkflowError
-from shared.history import History
-from shared.logging import get_logger
 from shared.models import (
     AccessExpiry,
     AccessNotice,
@@ -51,9 +48,12 @@ from shared.models import (
     ProjectRecertification,
     SharePack,
 )
+from shared.models.history import History
 from shared.notifications.addressees import requestor_email
+from shared.platform.errors import Conflict, WorkflowError
+from shared.platform.logging import get_logger
+from shared.platform.status import NotificationType, SharePackStatus
 from shared.share_pack_file.model import SharePackSpec
-from shared.status import NotificationType, SharePackStatus
 from shared.use_cases.transitions import Asker, Workflow
 
 log = get_logger(__name__)

@@ -22,12 +22,12 @@ from sqlalchemy.orm import Session
 from shared.access.admission import needs_approval
 from shared.access.approval import latest_request
 from shared.access.policy import Access
-from shared.errors import Forbidden
-from shared.history import History
 from shared.models import Project, Request, SharePack, Tenant
+from shared.models.history import History
+from shared.platform.errors import Forbidden
+from shared.platform.status import RequestStatus
 from shared.provisioning.plan import Plan
 from shared.share_pack_file import SharePackSpec
-from shared.status import RequestStatus
 from shared.use_cases.lifecycle import APPROVED, DECLINED, RollbackTarget, widens_access
 from shared.use_cases.moves import Asker
 

@@ -24,9 +24,9 @@ from sqlalchemy import select, true
 from sqlalchemy.orm import Session
 
 from shared.access.policy import Access, Visibility
-from shared.errors import InvalidInput, NotFound, ServiceUnavailable
 from shared.models import Pipeline, Project, Recipient, Request, Share, SharePack, Tenant
-from shared.pagination import Page
+from shared.platform.errors import InvalidInput, NotFound, ServiceUnavailable
+from shared.platform.pagination import Page
 from shared.provisioning.errors import ProvisioningError
 from shared.provisioning.gateway import Inventory
 from shared.provisioning.workspace_state import (

@@ -26,9 +26,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from shared.access.ownership import rollback_preview_plan
 from shared.access_expiry.rules import LAPSED_PREFIX
-from shared.errors import Conflict, InvalidInput
-from shared.logging import get_logger
 from shared.models import SharePack
+from shared.platform.errors import Conflict, InvalidInput
+from shared.platform.logging import get_logger
 from shared.preflight import CatalogReader, WorkspaceUnreadable, read_within
 from shared.provisioning.plan import Plan
 from shared.provisioning.rollback import rollback_config

@@ -9,8 +9,8 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from shared.access.ownership import ProjectScope
-from shared.errors import ConfigurationError, ServiceUnavailable
-from shared.logging import get_logger
+from shared.platform.errors import ConfigurationError, ServiceUnavailable
+from shared.platform.logging import get_logger
 from shared.preflight import CatalogReader, PreflightReport, preflight
 from shared.provisioning.diff import make_plan
 from shared.provisioning.errors import ProvisioningError

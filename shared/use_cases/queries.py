@@ -9,10 +9,10 @@ from sqlalchemy import func
 from sqlalchemy.orm import Session
 
 from shared.access.policy import Visibility
-from shared.errors import NotFound
-from shared.history import History
 from shared.models import SharePack
-from shared.pagination import Page, paginate
+from shared.models.history import History
+from shared.platform.errors import NotFound
+from shared.platform.pagination import Page, paginate
 
 _ECHOED_ID_CHARS = 40  # a UUID is 36: enough to recognise a typo, never a caller's megabyte echoed back
 

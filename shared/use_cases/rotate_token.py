@@ -12,12 +12,12 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from shared.errors import InvalidInput, NotFound
-from shared.history import History, audit
 from shared.models import Project, Recipient, Tenant
+from shared.models.history import History, audit
 from shared.notifications.activation_links import Activation, ActivationLinkCipher, record_activation
-from shared.recipient_tokens import RecipientTokens
-from shared.status import AuditAction
+from shared.platform.errors import InvalidInput, NotFound
+from shared.platform.status import AuditAction
+from shared.provisioning.recipient_tokens import RecipientTokens
 
 
 @dataclass(frozen=True)

@@ -14,14 +14,14 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from shared.errors import InvalidInput
-from shared.history import audit
-from shared.logging import get_logger
+from shared.models.history import audit
+from shared.platform.errors import InvalidInput
+from shared.platform.logging import get_logger
+from shared.platform.settings import Settings
+from shared.platform.status import AuditAction
 from shared.preflight import PreflightReport
-from shared.settings import Settings
 from shared.share_pack_file import FormatLimits, Issue, ParsedSharePack, SharePackSpec, parse_share_pack
 from shared.share_pack_file.issues import Findings, echo
-from shared.status import AuditAction
 
 log = get_logger(__name__)
 

@@ -10,12 +10,12 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session, sessionmaker
 
-from shared.errors import NotFound
 from shared.models.logs import Notification, SyncJob
 from shared.models.sync_runtime import SyncRunRequest
 from shared.notifications.delivery import StatusChange, status_history
-from shared.pagination import Page, paginate
-from shared.status import SyncType, values
+from shared.platform.errors import NotFound
+from shared.platform.pagination import Page, paginate
+from shared.platform.status import SyncType, values
 
 
 def parse_sync_type(raw: str) -> SyncType:

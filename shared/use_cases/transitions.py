@@ -23,20 +23,20 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from shared import tracing
 from shared.access.admission import Admission, admit_upload
 from shared.access.approval import latest_request
 from shared.access.approvers import notify_approvers
 from shared.access.data_scope import require_in_data_scope
 from shared.drift.detect import reconcile_spec
 from shared.drift.queries import pack_findings
-from shared.errors import Conflict, Forbidden, InvalidInput, NotFound
-from shared.history import History, audit
-from shared.logging import get_logger
 from shared.models import Project, Request, SharePack, Tenant
+from shared.models.history import History, audit
+from shared.platform import tracing
+from shared.platform.errors import Conflict, Forbidden, InvalidInput, NotFound
+from shared.platform.logging import get_logger
+from shared.platform.status import AuditAction, RequestStatus, SharePackStatus
 from shared.queue.messages import ProvisionSharePack
 from shared.share_pack_file import Issue, ParsedSharePack, SharePackSpec
-from shared.status import AuditAction, RequestStatus, SharePackStatus
 from shared.use_cases.four_eyes import (
     PENDING,
     Grant,

@@ -17,10 +17,10 @@ from shared.notifications.activation_links import ActivationLinkCipher
 from shared.notifications.delivery import NotificationDeliverer
 from shared.notifications.smtp import SmtpTransport
 from shared.notifications.token_expiry import TokenExpiryWatch
+from shared.platform.settings import Settings
+from shared.platform.status import SyncType
 from shared.provisioning.clients import workspace_clients_from_settings
-from shared.recipient_tokens import tokens_from_settings
-from shared.settings import Settings
-from shared.status import SyncType
+from shared.provisioning.recipient_tokens import tokens_from_settings
 from shared.use_cases.access_expiry import AccessExpiryWatch
 from shared.use_cases.transitions import Workflow
 from sync.jobs import lakeflow

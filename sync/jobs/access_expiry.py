@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from shared.status import SyncType
+from shared.platform.status import SyncType
 from shared.use_cases.access_expiry import AccessExpiryWatch
-from sync.jobs.base import JobContext, JobInterrupted, JobResult
+from sync.jobs.base import JobContext, JobResult, SyncInterrupted
 
 MAX_FAILURES_IN_DETAILS = 20
 
@@ -28,5 +28,5 @@ class AccessExpiryJob:
                      "failures": counts.failures[:MAX_FAILURES_IN_DETAILS]},
         )
         if context.should_stop():
-            raise JobInterrupted(result)
+            raise SyncInterrupted(result)
         return result

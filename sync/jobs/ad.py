@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from shared.graph.ad_sync import AdSync, SyncCounts
-from shared.status import SyncType
+from shared.platform.status import SyncType
 from sync.jobs.base import JobContext, JobResult
 
 NOT_CONFIGURED = {"skipped": "Azure AD is not configured (azure_tenant_id, graph_client_id)"}

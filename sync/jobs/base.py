@@ -6,7 +6,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from shared.status import SyncType
+from shared.platform.status import SyncType
 
 
 @dataclass

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from shared.drift.sync import DatabricksObjectsSync
-from shared.status import SyncStatus, SyncType
+from shared.platform.status import SyncStatus, SyncType
 from sync.jobs.base import JobContext, JobResult, SyncInterrupted
 
 

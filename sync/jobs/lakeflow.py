@@ -1,4 +1,5 @@
-"""JOB_METRICS and PROJECT_COSTS: the pipeline runs and billing collectors of `shared.pipeline_runs`, as sync jobs.
+"""JOB_METRICS and PROJECT_COSTS: the pipeline runs and billing collectors of `shared.use_cases.pipeline_runs`, as
+sync jobs.
 
 Both need Databricks credentials; PROJECT_COSTS also a SQL warehouse (``cost_warehouse_id``). Without them a
 run records why it did nothing instead of failing every tick.
@@ -12,10 +13,10 @@ from dataclasses import dataclass, field
 from databricks.sdk import WorkspaceClient
 from sqlalchemy.orm import Session, sessionmaker
 
-from shared.pipeline_runs import JobMetricsCollector, ProjectCostsCollector
+from shared.platform.settings import Settings
+from shared.platform.status import SyncType
 from shared.provisioning.clients import workspace_clients_from_settings
-from shared.settings import Settings
-from shared.status import SyncType
+from shared.use_cases.pipeline_runs import JobMetricsCollector, ProjectCostsCollector
 from sync.jobs.base import JobContext, JobResult
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from shared.notifications.delivery import NotificationDeliverer
 from shared.notifications.token_expiry import ExpiryCounts, TokenExpiryWatch
-from shared.status import SyncType
+from shared.platform.status import SyncType
 from sync.jobs.base import JobContext, JobResult, SyncInterrupted
 
 MAX_FAILURES_IN_DETAILS = 20

@@ -27,13 +27,13 @@ from werkzeug.serving import BaseWSGIServer, make_server
 from alembic import command
 from api import create_app
 from api.context import Services
-from emulator.auth import DEFAULT_TOKEN
-from emulator.control import EmulatorControl
-from emulator.server import DEMO_TABLES, RunningEmulator
-from graph_emulator.app import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
-from graph_emulator.control import GraphEmulatorControl
-from graph_emulator.identity import CONSOLE_CLIENT_ID, CONSOLE_CLIENT_SECRET
-from graph_emulator.server import RunningGraphEmulator
+from dev.emulator.auth import DEFAULT_TOKEN
+from dev.emulator.control import EmulatorControl
+from dev.emulator.server import DEMO_TABLES, RunningEmulator
+from dev.graph_emulator.app import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
+from dev.graph_emulator.control import GraphEmulatorControl
+from dev.graph_emulator.identity import CONSOLE_CLIENT_ID, CONSOLE_CLIENT_SECRET
+from dev.graph_emulator.server import RunningGraphEmulator
 from shared.access.administration import (
     ProjectSpec,
     TenantSpec,
@@ -43,17 +43,17 @@ from shared.access.administration import (
 )
 from shared.access.policy import Access
 from shared.access.principals import Principal
-from shared.credentials import DatabricksCredentials
-from shared.db import make_engine, make_session_factory
-from shared.health import check_health
 from shared.notifications.activation_links import ActivationLinkCipher
+from shared.platform.credentials import DatabricksCredentials
+from shared.platform.db import make_engine, make_session_factory
+from shared.platform.health import check_health
+from shared.platform.settings import Settings
 from shared.provisioning.clients import WorkspaceClients
+from shared.provisioning.recipient_tokens import RecipientTokens
 from shared.queue.factory import make_queue
 from shared.queue.outbox import OutboxPublisher
-from shared.recipient_tokens import RecipientTokens
-from shared.settings import Settings
-from tests.fixtures.graph_emulator import GRAPH_TENANT
-from tests.fixtures.postgres import alembic_config, fresh_database_url
+from tests.support.graph_emulator import GRAPH_TENANT
+from tests.support.postgres import alembic_config, fresh_database_url
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
 

@@ -19,21 +19,21 @@ from databricks.sdk.service.sharing import (
 )
 from playwright.sync_api import expect
 
-from emulator.auth import DEFAULT_TOKEN
-from emulator.control import EmulatorControl
-from emulator.server import DEMO_TABLES
-from shared.credentials import DatabricksCredentials
+from dev.emulator.auth import DEFAULT_TOKEN
+from dev.emulator.control import EmulatorControl
+from dev.emulator.server import DEMO_TABLES
 from shared.drift.sync import DatabricksObjectsSync
 from shared.notifications.activation_links import ActivationLinkCipher
 from shared.notifications.delivery import NotificationDeliverer
 from shared.notifications.smtp import SmtpTransport
+from shared.platform.credentials import DatabricksCredentials
 from shared.provisioning.clients import WorkspaceClients
 from shared.share_pack_file import SharePackSpec, to_yaml
 from shared.share_pack_file.model import Strategy
 from shared.share_pack_file.sample import sample_share_pack
 from tests.browser.conftest import API_KEY, OUTSIDER_KEY, BrowserPage, ConsoleStack
 from tests.browser.test_console import COMPLETION_TIMEOUT_MS, _upload
-from tests.fixtures.smtp import SmtpServer
+from tests.support.smtp import SmtpServer
 
 MISSING_TABLE = "finance.ledger.entries"
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import openpyxl
 from playwright.sync_api import expect
 
-from emulator.control import EmulatorControl
+from dev.emulator.control import EmulatorControl
 from shared.share_pack_file import parse_share_pack, to_excel, to_yaml
 from shared.share_pack_file.sample import sample_share_pack
 from tests.browser.conftest import (

@@ -7,8 +7,8 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from emulator.control import EmulatorControl
-from graph_emulator.control import GraphEmulatorControl
+from dev.emulator.control import EmulatorControl
+from dev.graph_emulator.control import GraphEmulatorControl
 from shared.share_pack_file import to_yaml
 from shared.share_pack_file.sample import sample_share_pack
 from tests.browser.conftest import FINANCE_ENTRA_GROUP, BrowserPage, markets_pack_yaml

@@ -22,22 +22,22 @@ import requests
 from cryptography.fernet import Fernet
 from packaging.utils import canonicalize_name
 
-from devserver.ready import free_port
-from emulator.auth import DEFAULT_TOKEN
-from emulator.control import EmulatorControl
-from emulator.server import DEMO_TABLES
-from graph_emulator.app import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
-from graph_emulator.control import GraphEmulatorControl
-from shared.db import make_engine, make_session_factory
+from dev.devserver.ready import free_port
+from dev.emulator.auth import DEFAULT_TOKEN
+from dev.emulator.control import EmulatorControl
+from dev.emulator.server import DEMO_TABLES
+from dev.graph_emulator.app import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
+from dev.graph_emulator.control import GraphEmulatorControl
+from shared.platform.db import make_engine, make_session_factory
+from shared.platform.settings import Settings
 from shared.queue.factory import make_queue
-from shared.settings import Settings
 from tests.containers.engine import ROOT, ContainerRuntime, container_runtime
 from tests.e2e.test_provisioning import pack
-from tests.fixtures.access import register_tenant
-from tests.fixtures.graph_emulator import GRAPH_TENANT
-from tests.fixtures.postgres import fresh_database_url
-from tests.fixtures.smtp import SmtpServer
-from tests.fixtures.waiting import wait_for
+from tests.support.access import register_tenant
+from tests.support.graph_emulator import GRAPH_TENANT
+from tests.support.postgres import fresh_database_url
+from tests.support.smtp import SmtpServer
+from tests.support.waiting import wait_for
 
 API_KEY = "containers-api-key-0123456789abcdef0123"
 SOCKET_DIR_IN_CONTAINER = "/run/postgresql"

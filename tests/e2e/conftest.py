@@ -26,18 +26,18 @@ from sqlalchemy import Engine
 
 from api import create_app
 from api.context import Services
-from emulator.auth import DEFAULT_TOKEN
-from emulator.control import EmulatorControl
-from emulator.server import DEMO_TABLES
-from shared.db import make_engine, make_session_factory
-from shared.health import check_health
-from shared.logging import configure_logging
+from dev.emulator.auth import DEFAULT_TOKEN
+from dev.emulator.control import EmulatorControl
+from dev.emulator.server import DEMO_TABLES
+from shared.platform.db import make_engine, make_session_factory
+from shared.platform.health import check_health
+from shared.platform.logging import configure_logging
+from shared.platform.settings import Settings
 from shared.queue.factory import make_queue
 from shared.queue.interface import MessageQueue
 from shared.queue.outbox import OutboxPublisher
-from shared.settings import Settings
-from tests.fixtures.access import register_tenant
-from tests.fixtures.postgres import migrated_database_url
+from tests.support.access import register_tenant
+from tests.support.postgres import migrated_database_url
 
 ROOT = Path(__file__).resolve().parents[2]
 API_KEY = "e2e-api-key-0123456789abcdef01234"

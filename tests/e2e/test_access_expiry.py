@@ -11,16 +11,16 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine, select
 
-from shared.db import make_session_factory
 from shared.models import AccessExpiry
 from shared.notifications.activation_links import ActivationLinkCipher
 from shared.notifications.delivery import NotificationDeliverer
 from shared.notifications.smtp import SmtpTransport
+from shared.platform.db import make_session_factory
 from shared.use_cases.access_expiry import AccessExpiryWatch
 from shared.use_cases.transitions import Workflow
 from tests.e2e.conftest import Stack
 from tests.e2e.test_provisioning import METASTORE_ID, pack, workspace
-from tests.fixtures.smtp import SmtpServer
+from tests.support.smtp import SmtpServer
 
 
 def deliver(stack: Stack, engine: Engine, smtp: SmtpServer) -> list:

@@ -11,8 +11,8 @@ from sqlalchemy.orm import Session
 
 from bench.bench_sharepack import big_share_pack
 from shared.models import AuditEntry, DatabricksObject, Notification, Recipient, Share
+from shared.platform.status import NotificationType
 from shared.share_pack_file import SharePackSpec, to_yaml
-from shared.status import NotificationType
 
 #: Generous: the pack takes about a minute on a loaded 2-core machine; a hang must still end the test.
 TIMEOUT_SECONDS = 600

@@ -19,11 +19,11 @@ from databricks.sdk.service.sharing import (
 )
 from sqlalchemy import Engine, select
 
-from emulator.auth import DEFAULT_TOKEN
-from shared.credentials import DatabricksCredentials
-from shared.db import make_session_factory
+from dev.emulator.auth import DEFAULT_TOKEN
 from shared.drift.sync import DatabricksObjectsSync
 from shared.models import SyncJob
+from shared.platform.credentials import DatabricksCredentials
+from shared.platform.db import make_session_factory
 from shared.provisioning.clients import WorkspaceClients
 from sync.jobs.base import JobContext
 from sync.jobs.databricks_objects import DatabricksObjectsJob

@@ -17,7 +17,7 @@ from sqlalchemy import Engine, text
 
 from tests.e2e.conftest import ROOT, Stack
 from tests.e2e.test_provisioning import pack
-from tests.fixtures.smtp import SmtpServer
+from tests.support.smtp import SmtpServer
 
 SCHEMAS = ("deltashare", "workflow_runtime")
 

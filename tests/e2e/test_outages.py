@@ -21,15 +21,15 @@ from pgserver._commands import pg_ctl
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import sessionmaker
 
-from shared.embedded_postgres import start_embedded_postgres
 from shared.models import AuditEntry, DatabricksObject, Recipient, Share
+from shared.platform.embedded_postgres import start_embedded_postgres
 from shared.queue.azure import AzureStorageQueue
 from shared.queue.factory import poison_queue_name
 from shared.queue.interface import MessageQueue
 from shared.queue.postgres import PostgresQueue
 from tests.e2e.test_provisioning import pack, workspace
-from tests.fixtures.postgres import migrated_database_url
-from tests.fixtures.waiting import wait_for
+from tests.support.postgres import migrated_database_url
+from tests.support.waiting import wait_for
 
 MAX_DEQUEUE_COUNT = 3
 SHORT_BACKOFF = {

@@ -10,8 +10,8 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
-from shared import tracing
-from shared.settings import Settings
+from shared.platform import tracing
+from shared.platform.settings import Settings
 from tests.e2e.test_provisioning import pack
 from worker.bootstrap import build_worker
 

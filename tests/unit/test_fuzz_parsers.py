@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from marshmallow import ValidationError
 
 from api.input_guard import check_fields, check_json_body
-from shared.errors import InvalidInput, PayloadTooLarge, UnsupportedMediaType
+from shared.platform.errors import InvalidInput, PayloadTooLarge, UnsupportedMediaType
 from shared.share_pack_file import parse_share_pack
 from shared.share_pack_file.cron import CronError, check_time_zone, to_quartz
 from shared.share_pack_file.values import DataObjectName, UnityCatalogName

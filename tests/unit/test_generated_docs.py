@@ -11,7 +11,7 @@ import dataclasses
 import importlib.util
 from pathlib import Path
 
-from shared.settings import Settings
+from shared.platform.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -29,7 +29,7 @@ def test_the_settings_reference_is_current_and_describes_every_setting():
     assert (ROOT / "docs" / "settings.md").read_text() == docs.settings_markdown(), "run: python docs/generate.py"
     descriptions = docs.setting_descriptions()
     undescribed = [f.name for f in dataclasses.fields(Settings) if not descriptions.get(f.name)]
-    assert undescribed == [], "describe these settings in a comment above them in shared/settings.py"
+    assert undescribed == [], "describe these settings in a comment above them in shared/platform/settings.py"
 
 
 def test_the_format_reference_is_current():

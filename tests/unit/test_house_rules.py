@@ -116,9 +116,8 @@ def test_audit_rows_are_built_in_few_places():
         for node in ast.walk(ast.parse(path.read_text(), filename=str(path)))
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "AuditEntry"
     ]
-    assert 1 <= len(builders) <= MAX_AUDIT_BUILDERS, "build audit rows through shared.history.audit:\n" + "\n".join(
-        builders
-    )
+    where = "\n".join(builders)
+    assert 1 <= len(builders) <= MAX_AUDIT_BUILDERS, f"build audit rows through shared.models.history.audit:\n{where}"
 
 
 def test_no_function_takes_more_than_seven_parameters():

@@ -1,7 +1,10 @@
-"""Dependencies point inward: api -> shared <- worker; shared never imports a deployable or Flask; the
-dev-server plumbing both emulators share stays dev-only and knows neither emulator. The share pack file
-format and the provisioning engine never load SQLAlchemy, not even through another module: the CLI and the
-engine's unit tests run without a database, and the engine talks to a workspace, not to our tables."""
+"""Dependencies point inward: api -> shared <- worker; shared never imports a deployable or Flask; nothing
+deployable imports `dev/`, and the dev-server plumbing both emulators share knows neither emulator.
+
+`shared/` is sorted on one axis: `platform/` (settings, database, logging, ...) below the domain packages,
+which are below `use_cases/`; no loose module sits beside them. The share pack file format and the
+provisioning engine never load SQLAlchemy, not even through another module: the CLI and the engine's unit
+tests run without a database, and the engine talks to a workspace, not to our tables."""
 
 from __future__ import annotations
 
@@ -12,23 +15,24 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-#: Development-only packages: the emulators and the plumbing they share. No deployable may import them.
-DEV_ONLY = {"emulator", "graph_emulator", "devserver"}
+#: Development only: the emulators, the plumbing they share and `make run`'s stack. No deployable imports it.
+DEV_ONLY = {"dev"}
+#: The domain packages of shared/ (besides the table definitions, the queue and the file format, which the
+#: platform's schema check, health check and metric labels read).
+DOMAIN = {"shared.access", "shared.access_expiry", "shared.drift", "shared.graph", "shared.notifications",
+          "shared.preflight", "shared.provisioning"}
+#: Per folder, the modules (and everything under them) none of its files may import.
 FORBIDDEN = {
     "sync": {"api", "worker", "flask", "flask_smorest", *DEV_ONLY},
     "shared": {"flask", "flask_smorest", "api", "worker", "sync", "gunicorn", *DEV_ONLY},
+    "shared/platform": {"shared.use_cases", *DOMAIN},
+    **{f"shared/{package.removeprefix('shared.')}": {"shared.use_cases"} for package in DOMAIN},
+    "shared/models": {"shared.use_cases", *DOMAIN},
+    "shared/queue": {"shared.use_cases", *DOMAIN},
+    "shared/share_pack_file": {"shared.use_cases", *DOMAIN - {"shared.provisioning"}},
     "api": {"worker", "sync", *DEV_ONLY},
     "worker": {"api", "sync", "flask", "flask_smorest", *DEV_ONLY},
-    "devserver": {"shared", "api", "worker", "sync", "emulator", "graph_emulator", "devstack"},
-}
-
-
-#: Modules a package must not import by name, though their package is allowed: the worker takes no uploads.
-FORBIDDEN_MODULES = {
-    "worker": {
-        "shared.share_pack_file.parse", "shared.share_pack_file.validate", "shared.preflight",
-        "shared.use_cases.preflight", "shared.use_cases.submit", "shared.use_cases.lifecycle",
-    },
+    "dev/devserver": {"shared", "api", "worker", "sync", "dev.emulator", "dev.graph_emulator", "dev.devstack"},
 }
 
 
@@ -39,15 +43,13 @@ NEVER_LOADS = {
 }
 
 
-def imported_roots(path: Path) -> set[str]:
-    tree = ast.parse(path.read_text())
-    roots = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
-    roots |= {
-        n.module.split(".")[0]
-        for n in ast.walk(tree)
-        if isinstance(n, ast.ImportFrom) and n.module and not n.level
+def forbidden_imports(path: Path, forbidden: set[str]) -> set[str]:
+    """The names `path` imports (at run time or for type checking) that are, or are inside, a forbidden one."""
+    return {
+        name
+        for name in imported_modules(path, type_checking_too=True)
+        if any(name == f or name.startswith(f + ".") for f in forbidden)
     }
-    return roots
 
 
 @pytest.mark.parametrize("package", sorted(FORBIDDEN))
@@ -55,14 +57,21 @@ def test_package_imports_stay_in_their_lane(package):
     files = list((ROOT / package).rglob("*.py"))
     assert files, f"{package} has no modules"
     for path in files:
-        assert not imported_roots(path) & FORBIDDEN[package], path
+        assert not forbidden_imports(path, FORBIDDEN[package]), path
+
+
+def test_shared_holds_packages_only():
+    """Every module of shared/ sits in the platform, a domain package or the use cases."""
+    loose = sorted(p.name for p in (ROOT / "shared").glob("*.py") if p.name != "__init__.py")
+    assert loose == []
 
 
 @functools.cache
-def imported_modules(path: Path) -> frozenset[str]:
-    """The dotted names a module imports at run time (imports under `if TYPE_CHECKING:` do not run)."""
+def imported_modules(path: Path, *, type_checking_too: bool = False) -> frozenset[str]:
+    """The dotted names a module imports at run time (imports under `if TYPE_CHECKING:` do not run, unless
+    `type_checking_too`)."""
     tree = ast.parse(path.read_text())
-    type_checking = {
+    type_checking = set() if type_checking_too else {
         id(child)
         for node in ast.walk(tree)
         if isinstance(node, ast.If) and ast.unparse(node.test).endswith("TYPE_CHECKING")
@@ -125,9 +134,17 @@ def test_package_never_loads_what_it_must_not(package):
             pytest.fail(f"{path.relative_to(ROOT)} loads {forbidden}: {' -> '.join(reached[forbidden])}")
 
 
+#: Modules a package must not import by name, though their package is allowed: the worker takes no uploads.
+FORBIDDEN_MODULES = {
+    "worker": {
+        "shared.share_pack_file.parse", "shared.share_pack_file.validate", "shared.preflight",
+        "shared.use_cases.preflight", "shared.use_cases.submit", "shared.use_cases.lifecycle",
+    },
+}
+
+
 @pytest.mark.parametrize("package", sorted(FORBIDDEN_MODULES))
 def test_package_imports_no_forbidden_module(package):
     for path in (ROOT / package).rglob("*.py"):
-        names = imported_modules(path)
-        hits = {n for n in names for f in FORBIDDEN_MODULES[package] if n == f or n.startswith(f + ".")}
+        hits = forbidden_imports(path, FORBIDDEN_MODULES[package])
         assert not hits, (path, hits)

@@ -12,8 +12,8 @@ from sqlalchemy.orm import sessionmaker
 from api import create_app
 from api.context import Services
 from api.openapi import OPERATION_IDS
-from shared.health import HealthReport
-from shared.settings import Settings
+from shared.platform.health import HealthReport
+from shared.platform.settings import Settings
 
 METHODS = ("get", "put", "post", "delete", "patch")
 

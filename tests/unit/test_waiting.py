@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.fixtures.waiting import wait_for
+from tests.support.waiting import wait_for
 
 
 def test_returns_the_first_truthy_value() -> None:

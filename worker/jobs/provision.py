@@ -30,15 +30,16 @@ import structlog
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from shared import metrics, tracing
 from shared.access.approval import missing_approval
 from shared.access.ownership import Owners, owned_removals, owned_state, ownership_conflicts, recorded_owners
-from shared.db import advisory_lock, lock_key
-from shared.errors import ConfigurationError, WorkflowError
-from shared.history import History
-from shared.logging import get_logger
 from shared.models import SharePack
+from shared.models.history import History
 from shared.notifications.activation_links import ActivationLinkCipher
+from shared.platform import metrics, tracing
+from shared.platform.db import advisory_lock, lock_key
+from shared.platform.errors import ConfigurationError, WorkflowError
+from shared.platform.logging import get_logger
+from shared.platform.status import SharePackStatus
 from shared.provisioning import steps
 from shared.provisioning.apply_pipelines import hand_over, pipeline_ids
 from shared.provisioning.diff import make_plan, make_rollback_plan
@@ -52,7 +53,6 @@ from shared.provisioning.summary import plan_counts
 from shared.provisioning.workspace_state import WorkspaceState
 from shared.queue.messages import ProvisionSharePack
 from shared.share_pack_file.model import SharePackSpec, Strategy
-from shared.status import SharePackStatus
 from worker.jobs.provision_attempt import Attempt, Outcome
 from worker.jobs.provision_recording import AttemptRecords, PreviousPlan, Recorder, previous_plan
 from worker.jobs.provision_resolution import OwnerResolver

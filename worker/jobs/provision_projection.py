@@ -3,7 +3,7 @@ workspace holds, written from what provisioning did.
 
 After each step, the rows its changes touched (so a pack that fails later still leaves its objects recorded,
 with their Databricks ids); when the pack completes, every row the pack declares, and the owning project of
-each. Rows are upserted as new versions (`shared.history`), so projecting twice adds nothing: a worker that
+each. Rows are upserted as new versions (`shared.models.history`), so projecting twice adds nothing: a worker that
 dies and resumes may project again safely.
 
 Everything here must hold at design scale (1,000 recipients, 500 shares, 20,000 data objects in one pack):
@@ -19,8 +19,8 @@ from typing import Any
 from sqlalchemy import select, true
 from sqlalchemy.orm import Session
 
-from shared.history import History
 from shared.models import DatabricksObject, Pipeline, Recipient, Share
+from shared.models.history import History
 from shared.provisioning.apply import StepResult
 from shared.provisioning.pipeline_state import PipelineIds
 from shared.provisioning.plan import Action, Entity

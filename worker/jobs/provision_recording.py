@@ -28,18 +28,18 @@ from sqlalchemy import String, any_, func, literal, select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session, sessionmaker
 
-from shared import metrics
 from shared.access_expiry.records import record_completion
-from shared.db import insert_rows
-from shared.history import History, audit
-from shared.logging import get_logger
 from shared.models import AuditEntry, Notification, Request, SharePack
+from shared.models.history import History, audit
 from shared.notifications.activation_links import Activation, ActivationLinkCipher, record_activation
 from shared.notifications.addressees import requestor_email
+from shared.platform import metrics
+from shared.platform.db import insert_rows
+from shared.platform.logging import get_logger
+from shared.platform.status import AuditAction, NotificationType, RequestStatus, SharePackStatus
 from shared.provisioning.apply import StepResult
 from shared.provisioning.plan import Action, Change, Entity, Plan
 from shared.provisioning.summary import plan_sentences
-from shared.status import AuditAction, NotificationType, RequestStatus, SharePackStatus
 from worker.jobs.provision_attempt import Attempt, Outcome
 from worker.jobs.provision_projection import TableProjection
 

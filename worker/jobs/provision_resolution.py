@@ -13,11 +13,11 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from shared.errors import Conflict
-from shared.history import History, snapshot
 from shared.models import AuditEntry, Project, Tenant
+from shared.models.history import History, snapshot
+from shared.platform.errors import Conflict
+from shared.platform.status import AuditAction
 from shared.share_pack_file.model import SharePackSpec
-from shared.status import AuditAction
 
 
 @dataclass

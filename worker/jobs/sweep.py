@@ -41,12 +41,12 @@ from typing import Protocol
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from shared.db import lock_key
-from shared.errors import Conflict
-from shared.idempotency import prune_expired
-from shared.logging import get_logger
 from shared.models import SharePack
-from shared.status import SharePackStatus
+from shared.platform.db import lock_key
+from shared.platform.errors import Conflict
+from shared.platform.logging import get_logger
+from shared.platform.status import SharePackStatus
+from shared.use_cases.idempotency import prune_expired
 
 log = get_logger(__name__)
 

@@ -17,7 +17,7 @@ from shared.access.administration import (
 )
 from shared.access.policy import Access
 from shared.access.principals import Principal
-from shared.settings import Settings
+from shared.platform.settings import Settings
 from shared.use_cases.submit import SubmittedSharePack, UploadRules
 from shared.use_cases.transitions import Asker, Workflow
 

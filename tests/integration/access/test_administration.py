@@ -18,9 +18,9 @@ from shared.access.administration import (
 )
 from shared.access.membership import member_of
 from shared.access.principals import Principal
-from shared.errors import Conflict, Forbidden, InvalidInput
-from shared.history import History
 from shared.models import AdGroup, AuditEntry, Recipient, Tenant
+from shared.models.history import History
+from shared.platform.errors import Conflict, Forbidden, InvalidInput
 from tests.integration.access.conftest import ADMIN, CONFIGURATOR, OTHER_WORKSPACE, OUTSIDER, WORKSPACE
 
 LEDGER_APPROVERS_ID = "3c9e1f20-0000-4000-8000-00000000c0de"

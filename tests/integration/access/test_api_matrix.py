@@ -29,7 +29,7 @@ from shared.access.administration import (
 from shared.access.policy import Access
 from shared.access.principals import Principal
 from shared.models import AuditEntry, OutboxMessage, Project, SharePack
-from shared.settings import Settings
+from shared.platform.settings import Settings
 from tests.integration.access.conftest import sample
 from tests.integration.api.conftest import RecordingPublisher
 

@@ -17,8 +17,8 @@ from shared.access.administration import (
     put_tenant,
 )
 from shared.access.data_scope import OutsideDataScope
-from shared.errors import InvalidInput
 from shared.models import AuditEntry, SharePack
+from shared.platform.errors import InvalidInput
 from shared.use_cases.submit import UploadRules
 from shared.use_cases.transitions import Workflow
 from tests.integration.access.conftest import ADMIN, CONFIGURATOR, D2D_ONLY, WORKSPACE, as_, sample

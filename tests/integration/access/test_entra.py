@@ -17,8 +17,8 @@ from api import create_app
 from api.auth import Authenticator
 from api.context import Services
 from api.signing_keys import REFETCH_COOLDOWN_SECONDS, SigningKeys
-from shared.errors import Forbidden, ServiceUnavailable, Unauthenticated
-from shared.settings import Settings
+from shared.platform.errors import Forbidden, ServiceUnavailable, Unauthenticated
+from shared.platform.settings import Settings
 from tests.integration.api.conftest import RecordingPublisher
 
 TENANT = "11111111-2222-3333-4444-555555555555"

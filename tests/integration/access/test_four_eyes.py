@@ -12,10 +12,10 @@ from shared.access.administration import (
 )
 from shared.access.approval import latest_request
 from shared.access.principals import Principal
-from shared.errors import Conflict, Forbidden
-from shared.history import History
 from shared.models import AuditEntry, OutboxMessage, Project, Request, SharePack
-from shared.status import SharePackStatus
+from shared.models.history import History
+from shared.platform.errors import Conflict, Forbidden
+from shared.platform.status import SharePackStatus
 from shared.use_cases.lifecycle import rollback_targets
 from shared.use_cases.transitions import Verdict
 from tests.integration.access.conftest import (

@@ -8,13 +8,13 @@ import requests
 
 from api.auth import Authenticator
 from api.signing_keys import SigningKeys
-from graph_emulator.app import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
-from graph_emulator.control import GraphEmulatorControl
-from graph_emulator.identity import CONSOLE_CLIENT_ID, CONSOLE_CLIENT_SECRET
-from shared.settings import Settings
-from tests.fixtures.graph_emulator import GRAPH_TENANT
+from dev.graph_emulator.app import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
+from dev.graph_emulator.control import GraphEmulatorControl
+from dev.graph_emulator.identity import CONSOLE_CLIENT_ID, CONSOLE_CLIENT_SECRET
+from shared.platform.settings import Settings
 from tests.integration.access import test_entra
 from tests.integration.access.test_entra import AUDIENCE, TENANT, FakeClock, JwksServer, bearer, token
+from tests.support.graph_emulator import GRAPH_TENANT
 
 # The JWKS server and signing key of the access-token tests.
 jwks = test_entra.jwks

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from shared.access.approval import latest_request
-from shared.errors import Forbidden, NotFound
-from shared.history import History
 from shared.models import SharePack
-from shared.status import SharePackStatus
+from shared.models.history import History
+from shared.platform.errors import Forbidden, NotFound
+from shared.platform.status import SharePackStatus
 from shared.use_cases.lifecycle import configurations
 from shared.use_cases.transitions import Verdict, Workflow
 from tests.integration.access.conftest import (

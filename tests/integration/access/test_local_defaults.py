@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from devstack.local_defaults import ADMIN, REQUESTOR, register_local_defaults
+from dev.devstack.local_defaults import ADMIN, REQUESTOR, register_local_defaults
 from shared.access.admission import admit_upload
 from shared.access.directory import find_tenant, tenant_workspaces
 from shared.access.policy import Access

@@ -15,8 +15,8 @@ import pytest
 from sqlalchemy import select
 
 from shared.access_expiry.records import record_completion
-from shared.history import History
 from shared.models import AccessNotice, Notification, OutboxMessage, Project, SharePack
+from shared.models.history import History
 from shared.share_pack_file.model import SharePackSpec
 from shared.use_cases.access_expiry import AccessExpiryWatch
 from shared.use_cases.transitions import Workflow

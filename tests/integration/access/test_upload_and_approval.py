@@ -6,9 +6,9 @@ import pytest
 from sqlalchemy import func, select
 
 from shared.access.admission import UnregisteredBusinessLine
-from shared.errors import Conflict, Forbidden, NotFound
-from shared.history import History
 from shared.models import AuditEntry, Notification, OutboxMessage, Request, SharePack
+from shared.models.history import History
+from shared.platform.errors import Conflict, Forbidden, NotFound
 from shared.use_cases.transitions import Verdict
 from tests.integration.access.conftest import (
     ADMIN,

@@ -21,15 +21,15 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from api import create_app
 from api.context import HealthCheck, Publisher, Services
-from shared.db import make_engine, make_session_factory
-from shared.health import check_health
-from shared.logging import configure_logging
+from shared.platform.db import make_engine, make_session_factory
+from shared.platform.health import check_health
+from shared.platform.logging import configure_logging
+from shared.platform.settings import Settings
 from shared.queue.interface import MessageQueue
 from shared.queue.outbox import OutboxPublisher
 from shared.queue.postgres import PostgresQueue
-from shared.settings import Settings
-from tests.fixtures.access import register_tenant
-from tests.fixtures.postgres import migrated_database_url
+from tests.support.access import register_tenant
+from tests.support.postgres import migrated_database_url
 
 API_KEY = "test-api-key-0123456789abcdef01234"
 AZURE_WORKSPACE = "https://adb-1234567890123456.7.azuredatabricks.net"

@@ -21,15 +21,15 @@ from shared.access.administration import (
 )
 from shared.access.policy import Access
 from shared.access.principals import Principal
-from shared.errors import ConfigurationError
-from shared.history import History
 from shared.models import DriftFindingRow, SharePack, Tenant
+from shared.models.history import History
+from shared.platform.errors import ConfigurationError
+from shared.platform.status import SharePackStatus
 from shared.share_pack_file import SharePackSpec, to_yaml
 from shared.share_pack_file.sample import sample_share_pack
-from shared.status import SharePackStatus
-from tests.fixtures.access import EXAMPLE_BUSINESS_LINE
 from tests.integration.api.conftest import API_KEY, LOCAL_WORKSPACE, RecordingPublisher, make_settings
 from tests.integration.api.test_console_routes import csrf_of, sign_in
+from tests.support.access import EXAMPLE_BUSINESS_LINE
 
 OUTSIDER_KEY = "outsider-key-0123456789abcdef01234"
 APPROVER_KEY = "approver-key-0123456789abcdef01234"

@@ -22,12 +22,12 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from flask.testing import FlaskClient
 
 from api.console.oidc import EntraSignIn
-from graph_emulator.app import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
-from graph_emulator.control import GraphEmulatorControl
-from graph_emulator.identity import CODE_LIFETIME_SECONDS, CONSOLE_CLIENT_ID, CONSOLE_CLIENT_SECRET
-from shared.errors import Unauthenticated
-from tests.fixtures.graph_emulator import GRAPH_TENANT
+from dev.graph_emulator.app import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
+from dev.graph_emulator.control import GraphEmulatorControl
+from dev.graph_emulator.identity import CODE_LIFETIME_SECONDS, CONSOLE_CLIENT_ID, CONSOLE_CLIENT_SECRET
+from shared.platform.errors import Unauthenticated
 from tests.integration.api.conftest import LOCAL_WORKSPACE, make_settings
+from tests.support.graph_emulator import GRAPH_TENANT
 
 REDIRECT_URI = "http://localhost/console/sign-in/microsoft/callback"
 CSRF = re.compile(r'<meta name="csrf-token" content="([^"]+)">')

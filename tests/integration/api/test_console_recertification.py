@@ -13,13 +13,13 @@ from shared.access.administration import ProjectSpec, put_local_group, put_proje
 from shared.access.policy import Access
 from shared.access.principals import Principal
 from shared.access_expiry.records import record_completion
-from shared.history import History
 from shared.models import Project, SharePack
+from shared.models.history import History
 from shared.share_pack_file.sample import sample_share_pack
-from tests.fixtures.access import EXAMPLE_BUSINESS_LINE
 from tests.integration.api.conftest import API_KEY
 from tests.integration.api.test_console_actions import APPROVER_KEY, OUTSIDER_KEY, client, flashed, post, upload
 from tests.integration.api.test_console_routes import csrf_of, sign_in
+from tests.support.access import EXAMPLE_BUSINESS_LINE
 
 __all__ = ["client"]  # the fixture: the administrator `tester`, `outsider` and `approver`
 

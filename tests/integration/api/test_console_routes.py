@@ -14,7 +14,7 @@ import pytest
 from flask.testing import FlaskClient
 
 from api.security_headers import SECURITY_HEADERS
-from graph_emulator.control import GraphEmulatorControl
+from dev.graph_emulator.control import GraphEmulatorControl
 from shared.graph.client import GraphClient
 from shared.graph.validator import AdValidator
 from shared.share_pack_file import to_yaml

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import uuid
 
-from shared.history import History
 from shared.models import SharePack
+from shared.models.history import History
 from tests.integration.api.test_share_pack_routes import rejected_audits, sample, upload
 
 ACME = b"  token_expiry_days: 90\n"  # the last line of the example's D2O recipient

@@ -12,9 +12,9 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlalchemy import create_engine, select
 
-from shared.db import make_session_factory
-from shared.errors import ServiceUnavailable
 from shared.models import OutboxMessage
+from shared.platform.db import make_session_factory
+from shared.platform.errors import ServiceUnavailable
 from shared.queue.outbox import OutboxRelay
 from tests.integration.api.conftest import LOCAL_WORKSPACE, health_of, make_settings
 from tests.integration.api.test_share_pack_routes import sample, upload

@@ -28,12 +28,12 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import sessionmaker
 
-from devserver.ready import free_port
+from dev.devserver.ready import free_port
+from shared.platform.settings import Settings
 from shared.queue.factory import make_queue
-from shared.settings import Settings
-from tests.fixtures.access import register_tenant
-from tests.fixtures.postgres import migrated_database_url
-from tests.fixtures.waiting import wait_for
+from tests.support.access import register_tenant
+from tests.support.postgres import migrated_database_url
+from tests.support.waiting import wait_for
 from tests.unit.share_pack_file.conftest import document_sheets, valid_document, workbook_bytes, yaml_bytes
 from tests.unit.share_pack_file.hostile import HOSTILE_FILES, yaml_dense_values, yaml_many_bad_values
 

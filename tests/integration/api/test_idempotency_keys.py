@@ -8,12 +8,12 @@ import uuid
 import pytest
 from sqlalchemy import func, select, update
 
-from shared.errors import Conflict
-from shared.history import History
-from shared.idempotency import RETENTION, Answer, Scope, answer_once, fingerprint, prune_expired
 from shared.models import SharePack
+from shared.models.history import History
 from shared.models.runtime import IdempotencyKeyRow
-from shared.status import SharePackStatus
+from shared.platform.errors import Conflict
+from shared.platform.status import SharePackStatus
+from shared.use_cases.idempotency import RETENTION, Answer, Scope, answer_once, fingerprint, prune_expired
 from tests.integration.api.test_share_pack_routes import sample
 
 

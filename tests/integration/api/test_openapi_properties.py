@@ -23,8 +23,8 @@ from sqlalchemy.orm import sessionmaker
 
 from api import create_app
 from api.context import Services
-from emulator.server import DEMO_TABLES
-from shared.health import HealthReport
+from dev.emulator.server import DEMO_TABLES
+from shared.platform.health import HealthReport
 from tests.integration.api.conftest import RecordingPublisher, make_settings
 from tests.integration.api.test_share_pack_routes import sample, upload
 from tests.integration.provisioning.conftest import clients  # noqa: F401 (fixture)

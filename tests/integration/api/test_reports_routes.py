@@ -23,7 +23,7 @@ from shared.access.administration import (
 )
 from shared.access.policy import Access
 from shared.access.principals import Principal
-from shared.settings import Settings
+from shared.platform.settings import Settings
 from tests.integration.api.conftest import RecordingPublisher
 from tests.integration.monitoring.test_views import completed_run, write_history
 

@@ -14,10 +14,10 @@ import pytest
 from flask.testing import FlaskClient
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
-from shared import tracing
-from shared.settings import Settings
-from tests.fixtures.telemetry import EnvelopeRecorder
+from shared.platform import tracing
+from shared.platform.settings import Settings
 from tests.integration.api.conftest import make_settings
+from tests.support.telemetry import EnvelopeRecorder
 
 _recorder: EnvelopeRecorder | None = None
 UNKNOWN_PACK = "/workflow/sharepack/00000000-0000-0000-0000-0000000000aa"

@@ -11,8 +11,8 @@ from sqlalchemy import select
 
 from shared.models import AuditEntry, OutboxMessage, Request, SharePack
 from shared.queue.messages import ProvisionSharePack
-from tests.fixtures.waiting import wait_for
 from tests.integration.api.conftest import AZURE_WORKSPACE, make_settings
+from tests.support.waiting import wait_for
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
 

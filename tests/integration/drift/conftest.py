@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from emulator.control import EmulatorControl
+from dev.emulator.control import EmulatorControl
 from shared.drift.sync import DatabricksObjectsSync
 from shared.provisioning.clients import WorkspaceClients
 from tests.integration.provisioning.conftest import clients  # noqa: F401 (fixture)

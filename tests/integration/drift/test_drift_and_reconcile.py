@@ -18,13 +18,13 @@ from databricks.sdk.service.sharing import (
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from emulator.control import EmulatorControl
+from dev.emulator.control import EmulatorControl
 from shared.drift.sync import DatabricksObjectsSync
-from shared.history import History
 from shared.models import SharePack
+from shared.models.history import History
+from shared.platform.status import SharePackStatus
 from shared.provisioning.clients import WorkspaceClients
 from shared.queue.messages import ProvisionSharePack
-from shared.status import SharePackStatus
 from tests.integration.api.conftest import API_KEY
 from tests.integration.preflight.conftest import (  # noqa: F401 (fixtures)
     EXAMPLE_TABLES,

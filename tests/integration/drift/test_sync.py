@@ -15,10 +15,10 @@ from databricks.sdk.service.sharing import (
 )
 from sqlalchemy import select
 
-from emulator.control import EmulatorControl
+from dev.emulator.control import EmulatorControl
 from shared.drift.sync import DatabricksObjectsSync
 from shared.models import DatabricksObject, SyncJob
-from shared.status import SyncStatus
+from shared.platform.status import SyncStatus
 
 GLOBEX = "azure:westeurope:6f1c9a2e-3b4d-4e5f-8a9b-0c1d2e3f4a5b"
 

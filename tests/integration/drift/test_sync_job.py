@@ -7,10 +7,10 @@ import threading
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from emulator.control import EmulatorControl
+from dev.emulator.control import EmulatorControl
 from shared.drift.sync import DatabricksObjectsSync
 from shared.models import SyncJob
-from shared.status import SyncStatus
+from shared.platform.status import SyncStatus
 from sync.jobs.base import JobContext
 from sync.jobs.databricks_objects import DatabricksObjectsJob
 from sync.runner import SyncRunner

@@ -99,7 +99,7 @@ def test_a_production_worker_without_a_required_setting_names_the_variable(datab
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         "error: Missing setting ACTIVATION_LINK_KEYS: the worker requires it when deployment is 'production' "
-        "(shared/settings_contract.py lists what each process needs)"
+        "(shared/platform/settings_contract.py lists what each process needs)"
     ]
 
 

@@ -6,16 +6,16 @@ import threading
 
 from sqlalchemy import select
 
-from graph_emulator.app import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
+from dev.graph_emulator.app import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
 from shared.graph.ad_sync import AdSync
 from shared.models import SyncJob
-from shared.settings import Settings
-from shared.status import SyncType
+from shared.platform.settings import Settings
+from shared.platform.status import SyncType
 from sync.jobs import JobParts, build_jobs
 from sync.jobs.ad import AdGroupsJob, AdUsersJob
 from sync.jobs.base import JobContext
 from sync.runner import SyncRunner
-from tests.fixtures.graph_emulator import GRAPH_TENANT
+from tests.support.graph_emulator import GRAPH_TENANT
 
 ADMINS_ID = "5b0e7f3a-0000-4000-8000-0000000000b1"  # groups are selected by object id
 

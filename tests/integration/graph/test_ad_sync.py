@@ -6,8 +6,8 @@ import pytest
 from sqlalchemy import func, select
 
 from shared.graph.ad_sync import AdSync
-from shared.history import History
 from shared.models import AdGroup, Project, Tenant, User
+from shared.models.history import History
 
 ALICE = "alice@example.com"
 BOB = "bob@example.com"

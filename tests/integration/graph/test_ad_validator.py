@@ -7,8 +7,8 @@ import dataclasses
 import pytest
 
 from shared.graph.validator import AdValidator
-from shared.history import History
 from shared.models import AdGroup, Project, Tenant, User
+from shared.models.history import History
 from shared.share_pack_file.issues import Findings
 from shared.share_pack_file.model import (
     Metadata,
@@ -18,7 +18,7 @@ from shared.share_pack_file.model import (
     SharePackSpec,
     Strategy,
 )
-from tests.fixtures.graph_emulator import make_graph_client
+from tests.support.graph_emulator import make_graph_client
 
 
 def pack(requestor: str = "alice@example.com", recipients: tuple[RecipientSpec, ...] = ()) -> SharePackSpec:
@@ -123,7 +123,7 @@ def test_a_slow_graph_is_skipped_within_the_budget(session, graph, tenant):
 
 
 def test_an_unreachable_graph_is_skipped(session, tenant):
-    from graph_emulator.server import start_graph_emulator
+    from dev.graph_emulator.server import start_graph_emulator
 
     with start_graph_emulator() as running:
         client = make_graph_client(running.url, max_attempts=1)

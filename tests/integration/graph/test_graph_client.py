@@ -6,8 +6,8 @@ import time
 
 import pytest
 
-from graph_emulator.control import GraphEmulatorControl
-from graph_emulator.server import start_graph_emulator
+from dev.graph_emulator.control import GraphEmulatorControl
+from dev.graph_emulator.server import start_graph_emulator
 from shared.graph.auth import LoopbackTokenProvider, build_token_provider
 from shared.graph.client import GraphClient
 from shared.graph.errors import (
@@ -17,7 +17,7 @@ from shared.graph.errors import (
     GraphNotFound,
     GraphUnavailable,
 )
-from tests.fixtures.graph_emulator import GRAPH_TENANT, make_graph_client
+from tests.support.graph_emulator import GRAPH_TENANT, make_graph_client
 
 
 def seed_users(graph: GraphEmulatorControl, count: int) -> list[str]:

@@ -17,7 +17,7 @@ from shared.access.principals import Principal
 from shared.graph.ad_sync import AdSync
 from shared.graph.validator import AdValidator
 from shared.models import AuditEntry
-from shared.settings import Settings
+from shared.platform.settings import Settings
 from shared.use_cases.submit import InvalidSharePack, UploadRules
 from shared.use_cases.transitions import Asker, Workflow
 from tests.integration.access.conftest import ADMIN, APPROVER, CONFIGURATOR, WORKSPACE, sample

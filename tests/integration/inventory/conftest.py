@@ -30,7 +30,7 @@ from databricks.sdk.service.sharing import (
 )
 from flask.testing import FlaskClient
 
-from emulator.control import EmulatorControl
+from dev.emulator.control import EmulatorControl
 from shared.access.administration import (
     ProjectSpec,
     TenantSpec,
@@ -40,7 +40,7 @@ from shared.access.administration import (
 )
 from shared.access.policy import Access
 from shared.access.principals import Principal
-from shared.settings import Settings
+from shared.platform.settings import Settings
 from tests.integration.api.conftest import API_KEY, app_factory, make_settings, publisher, queue  # noqa: F401
 from tests.integration.preflight.conftest import emulated_tenant  # noqa: F401 (fixture)
 from tests.integration.preflight.test_cli import served_api  # noqa: F401 (fixture; serves `settings` over HTTP)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from openpyxl import load_workbook
 
-from emulator.control import EmulatorControl
+from dev.emulator.control import EmulatorControl
 from shared.access.administration import (
     ObjectImport,
     RecipientImport,

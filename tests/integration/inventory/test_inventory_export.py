@@ -11,9 +11,9 @@ import pytest
 from databricks.sdk.service.sharing import SharedDataObjectDataObjectType
 from flask.testing import FlaskClient
 
-from emulator.control import EmulatorControl
-from shared.history import History
+from dev.emulator.control import EmulatorControl
 from shared.models import Pipeline
+from shared.models.history import History
 from shared.provisioning.diff import make_plan
 from shared.provisioning.sharing_diff import desired_object
 from shared.share_pack_file import parse_share_pack

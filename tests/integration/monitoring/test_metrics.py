@@ -18,25 +18,25 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from api import create_app
 from api.context import Services
-from emulator.auth import DEFAULT_TOKEN
-from emulator.control import EmulatorControl
-from shared.credentials import DatabricksCredentials
-from shared.db import make_engine
-from shared.gauges import StateCollector
-from shared.health import check_health
-from shared.history import History
-from shared.metrics import databricks_endpoint, validation_rule
+from dev.emulator.auth import DEFAULT_TOKEN
+from dev.emulator.control import EmulatorControl
 from shared.models import SharePack, SyncJob
+from shared.models.history import History
+from shared.platform.credentials import DatabricksCredentials
+from shared.platform.db import make_engine
+from shared.platform.gauges import StateCollector
+from shared.platform.health import check_health
+from shared.platform.metrics import databricks_endpoint, validation_rule
+from shared.platform.status import SharePackStatus
 from shared.provisioning.clients import WorkspaceClients
 from shared.queue.factory import poison_queue_name
 from shared.queue.messages import ProvisionSharePack
 from shared.queue.postgres import PostgresQueue
 from shared.share_pack_file.model import Strategy
-from shared.status import SharePackStatus
-from tests.fixtures.emulator import clear_databricks_env
-from tests.fixtures.postgres import migrated_database_url
 from tests.integration.api.conftest import API_KEY, AZURE_WORKSPACE, RecordingPublisher, make_settings
-from tests.unit.provisioning.builders import d2o, pack, share
+from tests.support.builders import d2o, pack, share
+from tests.support.emulator import clear_databricks_env
+from tests.support.postgres import migrated_database_url
 from worker.jobs.provision import ProvisioningJob
 
 

@@ -17,13 +17,13 @@ from sqlalchemy import Engine, text
 from alembic import command
 from api import create_app
 from api.context import Services
-from shared.db import make_engine, make_session_factory
-from shared.health import CachedHealth, ProcessHeartbeat, check_health, check_readiness, read_heartbeats
+from shared.platform.db import make_engine, make_session_factory
+from shared.platform.health import CachedHealth, ProcessHeartbeat, check_health, check_readiness, read_heartbeats
 from shared.queue.outbox import OutboxPublisher
 from shared.queue.postgres import PostgresQueue
-from tests.fixtures.postgres import REPO_ROOT, alembic_config, fresh_database_url, migrated_database_url
-from tests.fixtures.waiting import wait_for
 from tests.integration.api.conftest import RecordingPublisher, make_settings
+from tests.support.postgres import REPO_ROOT, alembic_config, fresh_database_url, migrated_database_url
+from tests.support.waiting import wait_for
 
 
 @pytest.fixture(scope="module")
@@ -154,7 +154,7 @@ def test_heartbeats_beat_and_the_container_check_reads_them(db, ready_url):
         assert first.instance == socket.gethostname()
 
         env = {**os.environ, "DOMAIN_DB_CONNECTION_STRING": ready_url}
-        check = [sys.executable, "-m", "shared.health", "heartbeat"]
+        check = [sys.executable, "-m", "shared.platform.health", "heartbeat"]
         fresh = subprocess.run([*check, "worker"], env=env, cwd=REPO_ROOT, capture_output=True, text=True)
         missing = subprocess.run([*check, "sync"], env=env, cwd=REPO_ROOT, capture_output=True, text=True)
     finally:

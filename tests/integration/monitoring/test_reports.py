@@ -17,8 +17,8 @@ from sqlalchemy import insert, text
 from sqlalchemy.orm import Session
 
 from shared.access.policy import Visibility
-from shared.history import History
 from shared.models import JobMetric, Pipeline, Project, ProjectCost, Tenant
+from shared.models.history import History
 from shared.use_cases.reports import cost_report, pack_report, pipeline_run_report
 from tests.integration.monitoring.test_views import approval_run, completed_run, write_history
 

@@ -13,8 +13,8 @@ import pytest
 from sqlalchemy import Engine, create_engine, text
 
 from alembic import command
-from shared.db import verify_schema
-from tests.fixtures.postgres import alembic_config, fresh_database_url, migrated_database_url
+from shared.platform.db import verify_schema
+from tests.support.postgres import alembic_config, fresh_database_url, migrated_database_url
 
 
 @pytest.fixture

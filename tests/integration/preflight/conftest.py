@@ -11,10 +11,9 @@ import pytest
 from flask.testing import FlaskClient
 from ruamel.yaml import YAML
 
-from emulator.control import EmulatorControl
-from emulator.server import DEMO_TABLES
+from dev.emulator.control import EmulatorControl
+from dev.emulator.server import DEMO_TABLES
 from shared.provisioning.clients import WorkspaceClients
-from tests.fixtures.access import register_tenant
 from tests.integration.api.conftest import (  # noqa: F401 (fixtures)
     API_KEY,
     app_factory,
@@ -23,6 +22,7 @@ from tests.integration.api.conftest import (  # noqa: F401 (fixtures)
     queue,
 )
 from tests.integration.provisioning.conftest import clients  # noqa: F401 (fixture)
+from tests.support.access import register_tenant
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
 #: The tables the example pack shares.

@@ -15,7 +15,7 @@ from werkzeug.serving import make_server
 
 from api import create_app
 from api.context import Services
-from emulator.control import EmulatorControl
+from dev.emulator.control import EmulatorControl
 from shared.access.administration import (
     ProjectSpec,
     TenantSpec,
@@ -25,11 +25,11 @@ from shared.access.administration import (
 )
 from shared.access.policy import Access
 from shared.access.principals import Principal
-from shared.health import HealthReport
-from shared.history import History
 from shared.models import SharePack
+from shared.models.history import History
+from shared.platform.health import HealthReport
+from shared.platform.settings import Settings
 from shared.provisioning.clients import WorkspaceClients
-from shared.settings import Settings
 from shared.share_pack_file.cli import EXIT_INVALID, EXIT_NOT_FINAL, EXIT_UNUSABLE, EXIT_VALID, main, version
 from tests.integration.api.conftest import API_KEY, RecordingPublisher, make_settings
 from tests.integration.preflight.conftest import EXAMPLE_TABLES, sample

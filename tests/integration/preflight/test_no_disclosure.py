@@ -15,11 +15,11 @@ from databricks.sdk import WorkspaceClient
 from databricks.sdk.service.sharing import AuthenticationType, IpAccessList, SharedDataObjectUpdate
 from sqlalchemy import func, select
 
-from emulator.control import EmulatorControl
-from shared.history import History
+from dev.emulator.control import EmulatorControl
 from shared.models import AdGroup, Project, Recipient, Share, SharePack, Tenant
+from shared.models.history import History
+from shared.platform.status import SharePackStatus
 from shared.share_pack_file import parse_share_pack
-from shared.status import SharePackStatus
 from shared.use_cases.lifecycle import REVISED
 from tests.integration.api.conftest import API_KEY
 from tests.integration.preflight.conftest import EXAMPLE_TABLES, post_file

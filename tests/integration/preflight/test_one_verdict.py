@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
-from emulator.control import EmulatorControl
-from graph_emulator.control import GraphEmulatorControl
+from dev.emulator.control import EmulatorControl
+from dev.graph_emulator.control import GraphEmulatorControl
 from shared.graph.client import GraphClient
 from shared.graph.validator import AdValidator
 from shared.provisioning.clients import WorkspaceClients

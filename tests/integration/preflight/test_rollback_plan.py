@@ -11,10 +11,10 @@ from databricks.sdk import WorkspaceClient
 from databricks.sdk.service.sharing import AuthenticationType, IpAccessList
 from sqlalchemy import func, select
 
-from emulator.control import EmulatorControl
-from shared.history import History
+from dev.emulator.control import EmulatorControl
 from shared.models import OutboxMessage, Recipient, SharePack
-from shared.status import SharePackStatus
+from shared.models.history import History
+from shared.platform.status import SharePackStatus
 from tests.integration.preflight.conftest import EXAMPLE_TABLES, edited, post_file
 
 ACME = "acme_analytics"

@@ -3,7 +3,7 @@ feed needs the table's property; an invalid value is refused with its line befor
 
 from __future__ import annotations
 
-from emulator.control import EmulatorControl
+from dev.emulator.control import EmulatorControl
 from tests.integration.preflight.conftest import EXAMPLE_TABLES, dump, load, post_file, sample
 
 ORDERS = "sales.reporting.orders"

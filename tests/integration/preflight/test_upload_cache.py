@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from emulator.control import EmulatorControl
+from dev.emulator.control import EmulatorControl
 from shared.preflight import CachedReaders
 from shared.provisioning.clients import WorkspaceClients
 from tests.integration.preflight.conftest import EXAMPLE_TABLES, edited, post_file, sample

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from emulator.control import EmulatorControl
+from dev.emulator.control import EmulatorControl
 from shared.models import SharePack
 from tests.integration.preflight.conftest import EXAMPLE_TABLES, post_file, sample
 

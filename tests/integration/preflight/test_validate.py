@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from emulator.control import EmulatorControl
+from dev.emulator.control import EmulatorControl
 from shared.models import AuditEntry, OutboxMessage, SharePack
 from tests.integration.preflight.conftest import EXAMPLE_TABLES, edited, load, post_file, sample
 

@@ -1,15 +1,15 @@
-"""A gateway on the emulator (fixtures from tests.fixtures.emulator), built the way the worker builds it."""
+"""A gateway on the emulator (fixtures from tests.support.emulator), built the way the worker builds it."""
 
 from __future__ import annotations
 
 import pytest
 
-from emulator.auth import DEFAULT_TOKEN
-from emulator.control import EmulatorControl
-from shared.credentials import DatabricksCredentials
+from dev.emulator.auth import DEFAULT_TOKEN
+from dev.emulator.control import EmulatorControl
+from shared.platform.credentials import DatabricksCredentials
 from shared.provisioning.clients import WorkspaceClients
 from shared.provisioning.gateway import DatabricksGateway
-from tests.fixtures.emulator import clear_databricks_env
+from tests.support.emulator import clear_databricks_env
 
 #: Short, so that an exhausted 429 budget ends a test quickly.
 RETRY_TIMEOUT_SECONDS = 3

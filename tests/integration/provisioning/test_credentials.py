@@ -7,15 +7,15 @@ from collections.abc import Iterator
 
 import pytest
 
-from emulator.auth import Authenticator
-from emulator.server import RunningEmulator, start_emulator
-from shared.credentials import DatabricksCredentials
+from dev.emulator.auth import Authenticator
+from dev.emulator.server import RunningEmulator, start_emulator
+from shared.platform.credentials import DatabricksCredentials
 from shared.provisioning.clients import WorkspaceClients
 from shared.provisioning.diff import make_plan
 from shared.provisioning.errors import PermanentProvisioningError
 from shared.share_pack_file.model import Strategy
-from tests.fixtures.emulator import AZURE_TENANT, clear_databricks_env, local_azure_environment
-from tests.unit.provisioning.builders import d2o, pack
+from tests.support.builders import d2o, pack
+from tests.support.emulator import AZURE_TENANT, clear_databricks_env, local_azure_environment
 
 
 @pytest.fixture

@@ -1,5 +1,5 @@
 """The provisioning job directly: orchestration, recording and resolution on the real PostgreSQL (one
-rolled-back transaction per test) with the in-memory workspace (`tests.unit.provisioning.fakes`)."""
+rolled-back transaction per test) with the in-memory workspace (`tests.support.fakes`)."""
 
 from __future__ import annotations
 
@@ -13,8 +13,6 @@ from sqlalchemy import Engine, event, func, select
 from sqlalchemy.orm import Session, sessionmaker
 from structlog.testing import capture_logs
 
-from shared.db import advisory_lock, lock_key
-from shared.history import History
 from shared.models import (
     AuditEntry,
     DatabricksObject,
@@ -26,17 +24,19 @@ from shared.models import (
     SharePack,
     Tenant,
 )
+from shared.models.history import History
+from shared.platform.db import advisory_lock, lock_key
+from shared.platform.status import NotificationType, RequestStatus, SharePackStatus
 from shared.provisioning.errors import TransientProvisioningError
 from shared.provisioning.plan import Section
 from shared.provisioning.steps import plan_steps
 from shared.queue.messages import ProvisionSharePack
 from shared.share_pack_file.model import SharePackSpec, Strategy
 from shared.share_pack_file.write import to_yaml
-from shared.status import NotificationType, RequestStatus, SharePackStatus
 from shared.use_cases.submit import UploadRules
 from shared.use_cases.transitions import Asker, Workflow
-from tests.unit.provisioning.builders import d2d, d2o, pack, share
-from tests.unit.provisioning.fakes import FakeWorkspaceGateway
+from tests.support.builders import d2d, d2o, pack, share
+from tests.support.fakes import FakeWorkspaceGateway
 from worker.jobs.provision import ProvisioningInterrupted, ProvisioningJob, RetryLater, SharePackBusy
 from worker.jobs.provision_recording import Recorder
 

@@ -1,7 +1,7 @@
 """The gateway's job lookup and deletion against the Jobs API's real answers (as the emulator gives them).
 
 The name filter of ``jobs.list`` is case-insensitive and a missing job is refused with 400
-INVALID_PARAMETER_VALUE on every endpoint but ``jobs/get``; see emulator/README.md, "Jobs".
+INVALID_PARAMETER_VALUE on every endpoint but ``jobs/get``; see dev/emulator/README.md, "Jobs".
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import pytest
 from databricks.sdk import WorkspaceClient
 from databricks.sdk.service.jobs import CronSchedule, PipelineTask, Task
 
-from emulator.control import EmulatorControl
+from dev.emulator.control import EmulatorControl
 from shared.provisioning.errors import ObjectDoesNotExist, PermanentProvisioningError
 from shared.provisioning.gateway import DatabricksGateway
 from shared.provisioning.pipeline_state import ScheduleState

@@ -16,22 +16,22 @@ from databricks.sdk import WorkspaceClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from emulator.control import EmulatorControl
+from dev.emulator.control import EmulatorControl
 from shared.access.administration import (
     ObjectImport,
     import_objects,
 )
 from shared.access.policy import Access
 from shared.access.principals import Principal
-from shared.history import History
 from shared.models import Notification, Project, Recipient, Share, SharePack, Tenant, TenantRegion
+from shared.models.history import History
+from shared.platform.status import SharePackStatus
 from shared.provisioning.gateway import DatabricksGateway
 from shared.queue.messages import ProvisionSharePack
 from shared.share_pack_file.model import SharePackSpec, Strategy
-from shared.status import SharePackStatus
 from shared.use_cases.lifecycle import REVISED
 from shared.use_cases.transitions import Asker, Workflow
-from tests.unit.provisioning.builders import d2o, pack, pipeline, share
+from tests.support.builders import d2o, pack, pipeline, share
 from worker.jobs.provision import ProvisioningJob
 
 TABLES = ["sales.reporting.orders", "sales.reporting.customers"]

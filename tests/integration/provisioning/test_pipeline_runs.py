@@ -11,19 +11,19 @@ from databricks.sdk import WorkspaceClient
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from emulator.control import EmulatorControl
-from shared import pipeline_runs
+from dev.emulator.control import EmulatorControl
 from shared.models import JobMetric, Notification, Pipeline, ProjectCost, SyncJob
-from shared.pipeline_runs import JobMetricsCollector, ProjectCostsCollector, StatementFailed
+from shared.platform.status import NotificationType, SharePackStatus
 from shared.provisioning.gateway import DatabricksGateway
 from shared.provisioning.pipeline_state import PROJECT_TAG
 from shared.share_pack_file.model import ScdType, Strategy
-from shared.status import NotificationType, SharePackStatus
+from shared.use_cases import pipeline_runs
+from shared.use_cases.pipeline_runs import JobMetricsCollector, ProjectCostsCollector, StatementFailed
 from sync.jobs.base import JobContext
 from sync.jobs.lakeflow import JobMetricsJob, ProjectCostsJob
 from sync.runner import SyncRunner
 from tests.integration.provisioning.test_job import Never, current, submit
-from tests.unit.provisioning.builders import d2o, pack, pipeline, share
+from tests.support.builders import d2o, pack, pipeline, share
 from worker.jobs.provision import ProvisioningJob
 
 ORDERS = "sales.reporting.orders"

@@ -11,9 +11,10 @@ from databricks.sdk.service.workspace import ImportFormat, Language, ObjectType
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from emulator.control import EmulatorControl
-from shared.history import History
+from dev.emulator.control import EmulatorControl
 from shared.models import Pipeline, SharePack
+from shared.models.history import History
+from shared.platform.status import SharePackStatus
 from shared.provisioning.diff import make_plan
 from shared.provisioning.errors import PermanentProvisioningError
 from shared.provisioning.gateway import DatabricksGateway
@@ -21,9 +22,8 @@ from shared.provisioning.pipeline_state import PIPELINE_SOURCE, SOURCE_FOLDER, s
 from shared.provisioning.plan import Plan, Section
 from shared.provisioning.steps import apply_plan, apply_step
 from shared.share_pack_file.model import ScdType, SharePackSpec, Strategy
-from shared.status import SharePackStatus
 from tests.integration.provisioning.test_job import WORKSPACE, Never, StopAfter, submit
-from tests.unit.provisioning.builders import d2o, pack, pipeline, share
+from tests.support.builders import d2o, pack, pipeline, share
 from worker.jobs.provision import ProvisioningInterrupted, ProvisioningJob
 
 ORDERS, LEDGER, EXTRA = "sales.reporting.orders", "sales.reporting.ledger", "sales.reporting.extra"

@@ -7,14 +7,14 @@ import time
 import pytest
 from databricks.sdk import WorkspaceClient
 
-from emulator.control import EmulatorControl
+from dev.emulator.control import EmulatorControl
 from shared.provisioning.diff import make_plan
 from shared.provisioning.errors import PermanentProvisioningError, TransientProvisioningError
 from shared.provisioning.gateway import DatabricksGateway
 from shared.provisioning.plan import Plan
 from shared.provisioning.steps import apply_plan, apply_step
 from shared.share_pack_file.model import SharePackSpec, Strategy
-from tests.unit.provisioning.builders import METASTORE_A, d2d, d2o, pack, share, table
+from tests.support.builders import METASTORE_A, d2d, d2o, pack, share, table
 
 TABLES = [f"sales.reporting.t{i:03}" for i in range(260)] + ["finance.ledger.entries", "finance.ledger.accounts"]
 MUTATING = ("POST", "PATCH", "DELETE")

@@ -14,13 +14,13 @@ import pytest
 from sqlalchemy import Engine, create_engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from devserver.ready import free_port
-from shared.db import make_engine, make_session_factory
+from dev.devserver.ready import free_port
+from shared.platform.db import make_engine, make_session_factory
 from shared.queue.azure import AzureStorageQueue
 from shared.queue.interface import MessageQueue
 from shared.queue.postgres import PostgresQueue
-from tests.fixtures.azurite import connection_string
-from tests.fixtures.postgres import migrated_database_url
+from tests.support.azurite import connection_string
+from tests.support.postgres import migrated_database_url
 
 BACKENDS = ("azure", "postgres")
 

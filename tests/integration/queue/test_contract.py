@@ -7,12 +7,12 @@ import time
 
 import pytest
 
-from shared.errors import ServiceUnavailable
+from shared.platform.errors import ServiceUnavailable
 from shared.queue.azure import AzureStorageQueue
 from shared.queue.interface import MessageLost, MessageQueue
-from tests.fixtures.azurite import AzuriteQueueService
-from tests.fixtures.waiting import wait_for
 from tests.integration.queue.conftest import QueueMaker, unique_queue_name
+from tests.support.azurite import AzuriteQueueService
+from tests.support.waiting import wait_for
 
 # Azure counts visibility in whole seconds; wait comfortably past a 1 s timeout.
 PAST_ONE_SECOND = 1.6

@@ -10,16 +10,16 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import create_engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from devserver.ready import free_port
-from shared.db import make_session_factory
+from dev.devserver.ready import free_port
 from shared.models.runtime import OutboxMessage
+from shared.platform.db import make_session_factory
 from shared.queue.azure import AzureStorageQueue
 from shared.queue.interface import MessageQueue
 from shared.queue.messages import ProvisionSharePack
 from shared.queue.outbox import OutboxPublisher, OutboxRelay, add_to_outbox, publish_pending, purge_published
-from tests.fixtures.azurite import AzuriteQueueService
-from tests.fixtures.waiting import wait_for
 from tests.integration.queue.conftest import QueueMaker, unique_queue_name
+from tests.support.azurite import AzuriteQueueService
+from tests.support.waiting import wait_for
 
 
 def upload(session_factory: sessionmaker[Session], queue_name: str) -> tuple[int, ProvisionSharePack]:

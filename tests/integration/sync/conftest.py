@@ -1,4 +1,4 @@
-"""Sync tests run against the suite's PostgreSQL and a real aiosmtpd server (tests/fixtures/smtp.py)."""
+"""Sync tests run against the suite's PostgreSQL and a real aiosmtpd server (tests/support/smtp.py)."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from shared.models import Notification
 from shared.notifications.activation_links import ActivationLinkCipher
 from shared.notifications.delivery import NotificationDeliverer
 from shared.notifications.smtp import SmtpTransport
-from shared.status import NotificationType
-from tests.fixtures.smtp import SmtpServer
+from shared.platform.status import NotificationType
+from tests.support.smtp import SmtpServer
 
 SENDER = "sharepack@workflow.example"
 

@@ -8,8 +8,8 @@ import threading
 from sqlalchemy import select
 
 from shared.models import SyncJob
-from shared.settings import Settings
-from shared.status import SyncType
+from shared.platform.settings import Settings
+from shared.platform.status import SyncType
 from sync.jobs import JOBS, SCHEDULE_SETTING, JobParts
 from sync.jobs.base import JobContext
 from sync.runner import SyncRunner

@@ -12,7 +12,7 @@ from shared.models import ActivationLinkCiphertext, Notification, NotificationDe
 from shared.notifications.activation_links import store_activation_link
 from shared.notifications.delivery import message_id_for, retry_delay, status_history
 from shared.notifications.smtp import SmtpTransport
-from shared.status import NotificationStatus, NotificationType
+from shared.platform.status import NotificationStatus, NotificationType
 from tests.integration.sync.conftest import SENDER
 
 LINK = "https://emulator.example/delta-sharing/retrieve_config.html?token-abc123"
@@ -97,7 +97,7 @@ def test_a_permanent_refusal_fails_at_once(make_deliverer, add_notification, smt
 
 
 def test_an_unreachable_server_schedules_a_retry_with_back_off(make_deliverer, add_notification, session):
-    from devserver.ready import free_port
+    from dev.devserver.ready import free_port
 
     notification_id = add_notification()
     closed = SmtpTransport("127.0.0.1", free_port(), timeout_seconds=2)

@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from alembic import command
-from tests.fixtures.postgres import alembic_config, fresh_database_url
+from tests.support.postgres import alembic_config, fresh_database_url
 
 LINK = "http://127.0.0.1:8001/delta_sharing/retrieve_config.html?abc123"
 

@@ -11,9 +11,9 @@ from databricks.sdk import WorkspaceClient
 from databricks.sdk.service.sharing import AuthenticationType
 from sqlalchemy import select
 
-from shared.history import History
 from shared.models import ActivationLinkCiphertext, AuditEntry, Notification, Recipient
-from shared.recipient_tokens import RecipientTokens
+from shared.models.history import History
+from shared.provisioning.recipient_tokens import RecipientTokens
 from tests.integration.api.conftest import API_KEY, make_settings
 
 

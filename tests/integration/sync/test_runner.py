@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select, text
 
 from shared.models import Notification, SyncJob, SyncRunRequest
-from shared.status import NotificationType, SyncStatus, SyncType
+from shared.platform.status import NotificationType, SyncStatus, SyncType
 from sync.jobs.base import JobContext, JobResult, SyncInterrupted
 from sync.jobs.notifications import NotificationsJob
 from sync.runner import ORPHAN_MESSAGE, SyncRunner, advisory_lock_key

@@ -16,13 +16,13 @@ import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy import Engine, func, insert, select
 
-from shared.db import make_engine, make_session_factory
 from shared.models import Notification, SyncJob
 from shared.notifications.delivery import NotificationDeliverer
 from shared.notifications.smtp import SmtpTransport
-from tests.fixtures.postgres import migrated_database_url
-from tests.fixtures.smtp import SmtpServer
-from tests.fixtures.waiting import wait_for
+from shared.platform.db import make_engine, make_session_factory
+from tests.support.postgres import migrated_database_url
+from tests.support.smtp import SmtpServer
+from tests.support.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[3]
 

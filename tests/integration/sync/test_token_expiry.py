@@ -10,11 +10,11 @@ from databricks.sdk import WorkspaceClient
 from databricks.sdk.service.sharing import AuthenticationType
 from sqlalchemy import select
 
-from shared.errors import ConfigurationError
-from shared.history import History
 from shared.models import Notification, Recipient
+from shared.models.history import History
 from shared.notifications.token_expiry import TokenExpiryWatch
-from shared.recipient_tokens import RecipientTokens
+from shared.platform.errors import ConfigurationError
+from shared.provisioning.recipient_tokens import RecipientTokens
 
 DAY_MS = 24 * 3600 * 1000
 

@@ -17,13 +17,13 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.orm import Session, sessionmaker
 from structlog.testing import capture_logs
 
-from devserver.ready import free_port
-from shared.db import lock_key
-from shared.errors import ServiceUnavailable
+from dev.devserver.ready import free_port
+from shared.platform.db import lock_key
+from shared.platform.errors import ServiceUnavailable
 from shared.queue.interface import MessageQueue, QueueMessage
 from shared.queue.messages import ProvisionSharePack
-from tests.fixtures.waiting import wait_for
 from tests.integration.queue.conftest import QueueMaker
+from tests.support.waiting import wait_for
 from worker.consumer import QueueConsumer
 from worker.jobs.provision import ProvisioningInterrupted, ProvisioningJob, RetryLater
 from worker.retry_policy import RetryPolicy

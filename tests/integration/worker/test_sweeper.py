@@ -11,13 +11,13 @@ from sqlalchemy import Connection, Engine, select, text
 from sqlalchemy.orm import Session, sessionmaker
 from structlog.testing import capture_logs
 
-from shared.db import lock_key
-from shared.history import History
 from shared.models import AuditEntry, OutboxMessage, SharePack
+from shared.models.history import History
+from shared.platform.db import lock_key
+from shared.platform.status import AuditAction, SharePackStatus
 from shared.queue.messages import ProvisionSharePack
-from shared.status import AuditAction, SharePackStatus
 from shared.use_cases.transitions import Workflow
-from tests.fixtures.waiting import wait_for
+from tests.support.waiting import wait_for
 from worker.jobs.sweep import SWEEP_LOCK_KEY, StuckPackSweeper
 
 QUEUE = "sweeper-tests"

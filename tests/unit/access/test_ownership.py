@@ -8,7 +8,7 @@ from shared.access.ownership import Owners, owned_removals, owned_state, ownersh
 from shared.provisioning.pipeline_state import PipelineState
 from shared.provisioning.workspace_state import RecipientState, ShareState, WorkspaceState
 from shared.share_pack_file.model import Strategy
-from tests.unit.provisioning.builders import d2o, pack, pipeline, share
+from tests.support.builders import d2o, pack, pipeline, share
 
 MINE, THEIRS = uuid.uuid4(), uuid.uuid4()
 SPEC = pack(Strategy.UPDATE, recipients=[d2o("acme")], shares=[share("sales", recipients=["acme"])])

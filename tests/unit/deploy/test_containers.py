@@ -41,8 +41,8 @@ def test_dockerfile_is_slim_non_root_and_runs_one_process(dockerfile, package, c
     assert kinds.count("CMD") == 1 and command in dict(steps)["CMD"]
     assert any(kind == "COPY" and value.startswith(package) for kind, value in steps)
     assert any(kind == "COPY" and value.startswith("shared/") for kind, value in steps)
-    # Development tooling never ships: no emulator, no tests, no dev extra.
-    assert not any(kind == "COPY" and value.startswith(("emulator", "tests", "devstack")) for kind, value in steps)
+    # Development tooling never ships: nothing of dev/ (the emulators, make run's stack), no tests, no dev extra.
+    assert not any(kind == "COPY" and value.startswith(("dev/", "tests")) for kind, value in steps)
     assert not any("[dev]" in value for _, value in steps)
     user_index = kinds.index("USER")
     assert steps[user_index][1] not in ("root", "0") and user_index > kinds.index("RUN")
@@ -54,7 +54,7 @@ SECRETS = {
     "POSTGRES_PASSWORD": "test-password",
     "ACTIVATION_LINK_KEYS": "x8Yh0VQxkqzC6c4Zb3V2F6b3f8VqUQm7Zq2cJrJ0l3E=",
     "CONSOLE_SECRET_KEY": "0123456789abcdef0123456789abcdef",
-    # Not secrets, but settings a process requires (shared/settings_contract.py): no default either.
+    # Not secrets, but settings a process requires (shared/platform/settings_contract.py): no default either.
     "ALLOWED_WORKSPACE_URLS": "https://adb-1234567890123456.7.azuredatabricks.net",
     "DATABRICKS_TOKEN": "dapi-test",
     "SMTP_HOST": "smtp.example.com",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from shared.health import CachedHealth, HealthReport
+from shared.platform.health import CachedHealth, HealthReport
 
 
 class Clock:

@@ -1,6 +1,6 @@
 """Terraform, docker-compose and the Azure guide give each process what its settings contract requires.
 
-`shared/settings_contract.py` declares, per process, the settings it requires and the ones it reads. Here
+`shared/platform/settings_contract.py` declares, per process, the settings it requires and the ones it reads. Here
 each deployment is read as it is written (Terraform's `app_env` / `app_secret_env` locals and the container
 apps' env and secret blocks, compose's services, the guide's table) and held to that declaration: a
 required setting missing from an app, a setting an app is given but never reads (a typo, or a setting that
@@ -19,9 +19,9 @@ import hcl2
 import pytest
 from ruamel.yaml import YAML
 
-from shared.credentials import DatabricksCredentials
-from shared.settings import Settings
-from shared.settings_contract import GUNICORN_VARIABLES, PROCESS_SETTINGS
+from shared.platform.credentials import DatabricksCredentials
+from shared.platform.settings import Settings
+from shared.platform.settings_contract import GUNICORN_VARIABLES, PROCESS_SETTINGS
 
 ROOT = Path(__file__).resolve().parents[3]
 AZURE = ROOT / "deploy" / "azure"

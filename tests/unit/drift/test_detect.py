@@ -13,7 +13,7 @@ from shared.provisioning.pipeline_state import ScheduleState, desired_pipeline
 from shared.provisioning.sharing_diff import desired_object, desired_recipient
 from shared.provisioning.workspace_state import ShareState, WorkspaceState
 from shared.share_pack_file.model import DataObjectSpec, DataObjectType, ScdType, SharePackSpec, Strategy
-from tests.unit.provisioning.builders import d2d, d2o, pack, pipeline, share
+from tests.support.builders import d2d, d2o, pack, pipeline, share
 
 A, B = uuid.uuid4(), uuid.uuid4()
 

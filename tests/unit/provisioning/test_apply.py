@@ -19,9 +19,8 @@ from shared.provisioning.plan import Action, Entity
 from shared.provisioning.steps import apply_plan, apply_step
 from shared.provisioning.workspace_state import RecipientState
 from shared.share_pack_file.model import Strategy
-
-from .builders import d2d, d2o, pack, share
-from .fakes import FakeWorkspaceGateway
+from tests.support.builders import d2d, d2o, pack, share
+from tests.support.fakes import FakeWorkspaceGateway
 
 
 def provision(share_pack, gateway, **kwargs) -> list[StepResult]:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from shared.credentials import DatabricksCredentials
-from shared.errors import ConfigurationError
+from shared.platform.credentials import DatabricksCredentials
+from shared.platform.errors import ConfigurationError
+from shared.platform.settings import normalize_workspace_url
 from shared.provisioning.clients import WorkspaceClients
-from shared.settings import normalize_workspace_url
 
 
 def test_a_token_pins_pat_auth() -> None:

@@ -6,7 +6,7 @@ import pytest
 import requests
 from databricks.sdk import errors as sdk_errors
 
-from shared.errors import WorkflowError
+from shared.platform.errors import WorkflowError
 from shared.provisioning.errors import (
     ObjectAlreadyExists,
     ObjectDoesNotExist,

@@ -11,9 +11,9 @@ from shared.provisioning.steps import apply_plan
 from shared.provisioning.workspace_state import DATABRICKS, RecipientState, ShareState, WorkspaceState
 from shared.share_pack_file.model import Strategy
 from shared.use_cases.lifecycle import rollback_specs, widens_access
+from tests.support.builders import METASTORE_A, d2d, d2o, pack, share
+from tests.support.fakes import FakeWorkspaceGateway
 
-from .builders import METASTORE_A, d2d, d2o, pack, share
-from .fakes import FakeWorkspaceGateway
 from .test_plan import token_recipient
 
 

@@ -18,7 +18,7 @@ from shared.provisioning.plan import Section
 from shared.provisioning.workspace_state import ShareState, WorkspaceState
 from shared.share_pack_file.model import ScdType, Strategy
 from shared.use_cases.lifecycle import rollback_specs
-from tests.unit.provisioning.builders import d2o, pack, pipeline, share
+from tests.support.builders import d2o, pack, pipeline, share
 
 ORDERS, LEDGER = "sales.reporting.orders", "sales.reporting.ledger"
 

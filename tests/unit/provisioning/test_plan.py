@@ -18,8 +18,7 @@ from shared.provisioning.workspace_state import (
     WorkspaceState,
 )
 from shared.share_pack_file.model import Strategy
-
-from .builders import METASTORE_A, METASTORE_B, d2d, d2o, pack, share, table
+from tests.support.builders import METASTORE_A, METASTORE_B, d2d, d2o, pack, share, table
 
 EMPTY = WorkspaceState()
 

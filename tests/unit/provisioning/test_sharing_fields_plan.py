@@ -16,9 +16,8 @@ from shared.share_pack_file.model import (
     PartitionValueSpec,
     Strategy,
 )
-
-from .builders import d2o, pack, share
-from .fakes import FakeWorkspaceGateway
+from tests.support.builders import d2o, pack, share
+from tests.support.fakes import FakeWorkspaceGateway
 
 POLICY = FederationPolicySpec(name="bi", issuer="https://idp.example.com", subject_claim="azp", subject="app-1",
                               audiences=("api://sharing",))

@@ -7,7 +7,7 @@ import pytest
 from shared.provisioning import steps
 from shared.provisioning.plan import Plan, Section
 from shared.share_pack_file.model import Strategy
-from tests.unit.provisioning.fakes import FakeWorkspaceGateway
+from tests.support.fakes import FakeWorkspaceGateway
 
 
 def test_steps_are_numbered_in_order_and_carry_each_plan_section_once() -> None:

@@ -6,7 +6,7 @@ from shared.provisioning.diff import make_plan
 from shared.provisioning.summary import plan_counts, plan_sentences
 from shared.provisioning.workspace_state import WorkspaceState
 from shared.share_pack_file.model import Strategy
-from tests.unit.provisioning.builders import d2d, d2o, pack, share
+from tests.support.builders import d2d, d2o, pack, share
 
 
 def test_a_new_pack_reads_as_sentences_in_step_order():

@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import create_engine
 
-from shared.errors import ConfigurationError
+from shared.platform.errors import ConfigurationError
+from shared.platform.settings import Settings
 from shared.queue.azure import AzureStorageQueue
 from shared.queue.factory import make_queue, poison_queue_name
 from shared.queue.interface import MessageQueue
 from shared.queue.postgres import PostgresQueue
-from shared.settings import Settings
 
 AZURE_CONNECTION_STRING = (
     "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=a2V5;"

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from shared.errors import InvalidInput
+from shared.platform.errors import InvalidInput
 from shared.queue.messages import ProvisionSharePack, UnreadableMessage
 
 PACK_ID = uuid.UUID("0b7c3c1e-8d51-4c1a-9a53-6f0e2d3b9a10")

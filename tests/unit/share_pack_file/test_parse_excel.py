@@ -10,7 +10,7 @@ import zipfile
 import pytest
 from openpyxl import Workbook
 
-from shared.errors import UnsupportedMediaType
+from shared.platform.errors import UnsupportedMediaType
 from shared.share_pack_file import parse_share_pack
 from shared.share_pack_file.excel_archive import MAX_UNCOMPRESSED_BYTES
 from tests.unit.share_pack_file.conftest import document_sheets, messages, valid_document, workbook_bytes

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from shared.errors import PayloadTooLarge, UnsupportedMediaType
+from shared.platform.errors import PayloadTooLarge, UnsupportedMediaType
 from shared.share_pack_file import Strategy, parse_share_pack
 from tests.unit.share_pack_file.conftest import messages, valid_document, yaml_bytes
 

@@ -1,0 +1,98 @@
+"""A real PostgreSQL server for the suite: started once per test session, migrated with Alembic.
+
+The server is the same embedded PostgreSQL that `make run` uses (real binaries, Unix socket only),
+started in a temporary directory, so the suite needs nothing installed beyond the dev extra.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.orm import Session, sessionmaker
+
+from alembic import command
+from shared.platform.db import make_engine
+from shared.platform.embedded_postgres import start_embedded_postgres
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def alembic_config(url: str) -> Config:
+    """An Alembic config for `url` that leaves the test run's logging alone."""
+    config = Config(str(REPO_ROOT / "alembic.ini"))
+    config.attributes["database_url"] = url
+    config.attributes["configure_logger"] = False
+    return config
+
+
+@pytest.fixture(scope="session")
+def postgres_server_url() -> Iterator[str]:
+    """URL of the `postgres` database on a server that lives for the whole session."""
+    # Unix socket paths are limited to ~100 bytes: keep the directory short.
+    with tempfile.TemporaryDirectory(prefix="sp-pg-", dir="/tmp") as data_dir:
+        yield start_embedded_postgres(data_dir)
+
+
+def create_database(server_url: str, name: str) -> str:
+    """Create an empty database `name` on the server and return its URL."""
+    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return server_url.replace("/postgres?", f"/{name}?", 1)
+
+
+def fresh_database_url(server_url: str, prefix: str = "t") -> str:
+    """A new, empty database with a unique name."""
+    return create_database(server_url, f"{prefix}_{uuid.uuid4().hex[:10]}")
+
+
+def migrated_database_url(server_url: str, prefix: str = "t") -> str:
+    """A new database with a unique name, migrated to head: for tests that must not share records."""
+    url = fresh_database_url(server_url, prefix)
+    command.upgrade(alembic_config(url), "head")
+    return url
+
+
+@pytest.fixture(scope="session")
+def database_url(postgres_server_url: str) -> str:
+    """A database migrated to head once per session (per xdist worker)."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    url = create_database(postgres_server_url, f"suite_{worker}")
+    command.upgrade(alembic_config(url), "head")
+    return url
+
+
+@pytest.fixture(scope="session")
+def engine(database_url: str) -> Iterator[Engine]:
+    engine = make_engine(database_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def session_factory(engine: Engine) -> Iterator[sessionmaker[Session]]:
+    """Sessions joined to one outer transaction that is rolled back after the test.
+
+    Code under test that "commits" only releases a savepoint, so each test starts from the migrated,
+    empty schema without paying for a new database.
+    """
+    conn = engine.connect()
+    outer = conn.begin()
+    yield sessionmaker(bind=conn, join_transaction_mode="create_savepoint", expire_on_commit=False)
+    outer.rollback()
+    conn.close()
+
+
+@pytest.fixture
+def session(session_factory: sessionmaker[Session]) -> Iterator[Session]:
+    with session_factory() as session:
+        yield session
