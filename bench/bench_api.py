@@ -298,6 +298,8 @@ def median_of(results: list[dict]) -> dict:
         "ceiling": {"per_second": med(lambda r: r["ceiling"]["per_second"])},
         "accepted": sum(r["accepted"] for r in results),
         **{key: med(lambda r, k=key: r[k]) for key in ("cpu_ms", "api_calls", "worker_calls", "graph_calls")},
+        "stack_cpu_ms": {part: med(lambda r, p=part: r["stack_cpu_ms"].get(p, 0.0))
+                         for part in sorted({p for r in results for p in r["stack_cpu_ms"]})},
     }
 
 
