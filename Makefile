@@ -57,7 +57,7 @@ test: lint
 lint: install
 	$(BIN)/ruff check .
 
-# The inner loop: unit and integration tests without the slow ones (about a minute).
+# The inner loop: unit and integration tests without the slow ones (`slow`: tests/conftest.py says which and why).
 test-fast: install
 	$(BIN)/python -m pytest $(XDIST) -m "(unit or integration) and not slow" $(PYTEST_ARGS)
 
