@@ -5,24 +5,22 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from api.context import Services
-from shared.access.ownership import upload_scope
+from shared.access.ownership import ProjectScope
 from shared.preflight import CachedReaders, PreflightReport, preflight_within
 from shared.share_pack_file import SharePackSpec
 
 
-def upload_preflight(svc: Services, url: str) -> Callable[[SharePackSpec], PreflightReport] | None:
+def upload_preflight(svc: Services, url: str) -> Callable[[SharePackSpec, ProjectScope], PreflightReport] | None:
     """Return the check an upload to ``url`` runs, bounded by ``preflight_budget_seconds``; None (no check)
-    when the process has no Databricks credentials."""
+    when the process has no Databricks credentials. The plan shows only what the pack's project owns
+    (``scope``); another project's object is "a name taken"."""
     reader_for = svc.reader_for
     if reader_for is None:
         return None
     # A burst of uploads reads the workspace once (shared.preflight.cache); refusals are still read live.
     reader = reader_for.cached if isinstance(reader_for, CachedReaders) else reader_for
 
-    def check(spec: SharePackSpec) -> PreflightReport:
-        # The plan shows only what the pack's project owns; another project's object is "a name taken".
-        with svc.session_factory() as session:
-            scope = upload_scope(session, spec, url)
+    def check(spec: SharePackSpec, scope: ProjectScope) -> PreflightReport:
         return preflight_within(spec, reader_for=lambda: reader(url),
                                 budget_seconds=svc.settings.preflight_budget_seconds, planner=scope.plan)
 

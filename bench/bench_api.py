@@ -129,7 +129,7 @@ def wait_healthy(port: int, timeout: float = 60) -> None:
         raise SystemExit(str(exc)) from None
 
 
-DEVSTACK_KEY = "local-dev-key"
+DEVSTACK_KEY = "local-dev-key-0123456789abcdef0123"
 DEVSTACK_PORTS = ("API", "EMULATOR", "GRAPH", "WORKER_METRICS", "SYNC_METRICS", "SMTP")
 
 
@@ -158,8 +158,6 @@ def devstack_run(tree: Path, *, seconds: float, clients: int, profile: Path | No
             headers = {"Authorization": f"Bearer {DEVSTACK_KEY}", "X-Workspace-URL": workspace}
             load(port, method="POST", path="/workflow/sharepack/upload", body=body, clients=4, seconds=2,
                  headers=headers)  # warm-up: every gunicorn thread has its connections and clients
-            ceiling = load(port, method="GET", path="/workflow/health/live", body=None, clients=clients,
-                           seconds=seconds, headers=headers)
             master = next(p for p in psutil.Process(stack.pid).children() if "gunicorn" in " ".join(p.cmdline()))
             gunicorn = master.children()
             workspace_log = EmulatorControl(workspace)
@@ -168,7 +166,7 @@ def devstack_run(tree: Path, *, seconds: float, clients: int, profile: Path | No
             cpu_before = gunicorn_cpu(master)
             others_before = component_cpu(stack.pid, Path(home) / "postgres")
             spies = [subprocess.Popen([str(Path(sys.executable).parent / "py-spy"), "record", "--nonblocking",
-                                       "--format", "raw", "--duration", str(int(seconds)), "--pid", str(p.pid),
+                                       "--gil", "--format", "raw", "--duration", str(int(seconds)), "--pid", str(p.pid),
                                        "--output", str(profile / f"{tree.name}-{p.pid}.txt")],
                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                      for p in gunicorn] if profile else []
@@ -181,6 +179,10 @@ def devstack_run(tree: Path, *, seconds: float, clients: int, profile: Path | No
                 spy.wait(timeout=60)
             calls = workspace_log.requests()[workspace_before:]
             graph_calls = [r for r in graph_log.requests()[graph_before:] if "delta" not in r.get("path", "")]
+            # The ceiling after the uploads: its thousands of requests would otherwise reach gunicorn's
+            # `max_requests` during the uploads, whose CPU would then count a worker's restart.
+            ceiling = load(port, method="GET", path="/workflow/health/live", body=None, clients=clients,
+                           seconds=seconds, headers=headers)
         finally:
             os.killpg(stack.pid, signal.SIGTERM)
             stack.wait(timeout=60)
@@ -215,7 +217,7 @@ def component_cpu(stack_pid: int, data_dir: Path) -> dict[str, float]:
     """CPU seconds so far of each part of the stack (PostgreSQL runs detached: found by its data directory)."""
     import psutil
 
-    from dev.devstack.__main__ import postmaster_pid
+    from dev.devstack.lifeline import postmaster_pid
 
     seconds: dict[str, float] = {}
     processes = [("stack", p) for p in psutil.Process(stack_pid).children(recursive=True)
@@ -295,6 +297,8 @@ def median_of(results: list[dict]) -> dict:
         "ceiling": {"per_second": med(lambda r: r["ceiling"]["per_second"])},
         "accepted": sum(r["accepted"] for r in results),
         **{key: med(lambda r, k=key: r[k]) for key in ("cpu_ms", "api_calls", "worker_calls", "graph_calls")},
+        "stack_cpu_ms": {part: med(lambda r, p=part: r["stack_cpu_ms"].get(p, 0.0))
+                         for part in sorted({p for r in results for p in r["stack_cpu_ms"]})},
     }
 
 

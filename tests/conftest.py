@@ -25,8 +25,30 @@ pytest_plugins = [
 
 TESTS = Path(__file__).resolve().parent
 TIERS = ("unit", "integration", "e2e", "browser", "containers")
-#: Tests of many seconds each: outages waited out, the design-scale pack, hostile files sent to gunicorn.
-SLOW = ("e2e/test_outages.py", "e2e/test_big_pack.py", "integration/api/test_hostile_uploads.py")
+#: Tests of many seconds each, left out of `make test-fast` (a file, or a test of it by name prefix): every
+#: end-to-end test (the API, queue, worker and emulator together), hostile files sent to gunicorn, whole
+#: processes started and stopped (the `make run` stack, each entry point, the sync service, checkov), services
+#: stopped and waited for (Azurite, the emulator killed), migrations run on fresh databases, and deliveries
+#: waited out past their visibility delay. Measured with `pytest --durations` (bench/README.md, "The suite").
+SLOW = (
+    "e2e/",
+    "integration/api/test_hostile_uploads.py",
+    "integration/devstack/test_shutdown.py",
+    "integration/entrypoints/test_configuration_errors.py",
+    "integration/foundation/test_migrations.py",
+    "integration/monitoring/test_version_table.py",
+    "integration/foundation/test_app_roles.py::test_an_owner_without_createrole",
+    "integration/sync/test_service.py::test_two_instances_never_overlap",
+    "integration/sync/test_service.py::test_sigterm_during_a_run",
+    "unit/deploy/test_azure.py::test_checkov",
+    "integration/queue/test_outbox.py::test_an_upload_while_the_queue_is_down",
+    "integration/queue/test_outbox.py::test_a_failed_send_is_recorded_and_the_relay_publishes_it",
+    "integration/queue/test_contract.py::test_azure_stopped_service",
+    "integration/worker/test_consumer.py::test_transient_failures_beyond_the_dequeue_budget",
+    "integration/monitoring/test_readiness.py::test_heartbeats_beat",
+    "integration/emulator/test_persistence.py::test_every_change_survives_kill_9",
+    "integration/drift/test_sync_job.py::test_a_run_syncs_every_workspace",
+)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -38,5 +60,5 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         tier = relative.split("/", 1)[0]
         if tier in TIERS:
             item.add_marker(tier)
-        if relative.startswith(SLOW):
+        if f"{relative}::{item.name}".startswith(SLOW):
             item.add_marker("slow")

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from shared.access.data_scope import is_external_d2d, require_in_data_scope
-from shared.access.directory import resolve_upload_target
+from shared.access.directory import UploadTarget, resolve_upload_target
 from shared.access.policy import Access
 from shared.models import Project, Share, Tenant
 from shared.models.history import History
@@ -49,6 +49,17 @@ def admit_upload(session: Session, access: Access, spec: SharePackSpec, workspac
     """
     metadata = spec.metadata
     target = resolve_upload_target(session, metadata.business_line, metadata.project_name, workspace_url)
+    return admit_to(session, access, spec, workspace_url, target)
+
+
+def admit_to(session: Session, access: Access, pack: SharePackSpec, workspace_url: str,
+             target: UploadTarget | None) -> Admission:
+    """`admit_upload` for the ``target`` its pack resolves to (`resolve_upload_target`), when the caller
+    already holds it.
+
+    Raises: as `admit_upload`.
+    """
+    metadata = pack.metadata
     if target is None:
         raise UnregisteredBusinessLine(
             f"Business line {metadata.business_line!r} is not registered; an administrator registers it with "

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import Select, and_, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from shared.models import Project, Tenant, TenantRegion
@@ -57,30 +58,39 @@ def resolve_upload_target(
 ) -> UploadTarget | None:
     """Tenant, workspace check and project in one round trip (the upload path is the hot path); None if the
     business line is not registered."""
+    row = session.execute(_upload_target_statement(), {
+        "business_line": business_line.strip().lower(),
+        "project_name": project_name.strip().lower(),
+        "workspace_url": workspace_url,
+    }).first()
+    if row is None:
+        return None
+    tenant, region_id, found = row
+    return UploadTarget(tenant=tenant, workspace_is_tenants=region_id is not None, project=found)
+
+
+@functools.cache
+def _upload_target_statement() -> Select[tuple[Tenant, uuid.UUID, Project]]:
+    """Built once with bound parameters: building the statement and its cache key on every upload cost the API
+    more CPU than PostgreSQL spent running it
+    (https://docs.sqlalchemy.org/en/20/core/connections.html#sql-compilation-caching)."""
     region = and_(
         TenantRegion.tenant_id == Tenant.tenant_id,
         TenantRegion.is_current,
         ~TenantRegion.is_deleted,
-        TenantRegion.workspace_url == workspace_url,
+        TenantRegion.workspace_url == bindparam("workspace_url"),
     )
     project = and_(
         Project.tenant_id == Tenant.tenant_id,
         Project.is_current,
         ~Project.is_deleted,
-        func.lower(Project.project_name) == project_name.strip().lower(),
+        func.lower(Project.project_name) == bindparam("project_name"),
     )
-    row = session.execute(
+    return (
         select(Tenant, TenantRegion.tenant_region_id, Project)
         .outerjoin(TenantRegion, region)
         .outerjoin(Project, project)
-        .where(
-            Tenant.is_current,
-            ~Tenant.is_deleted,
-            func.lower(Tenant.business_line_name) == business_line.strip().lower(),
-        )
+        .where(Tenant.is_current, ~Tenant.is_deleted,
+               func.lower(Tenant.business_line_name) == bindparam("business_line"))
         .limit(1)
-    ).first()
-    if row is None:
-        return None
-    tenant, region_id, found = row
-    return UploadTarget(tenant=tenant, workspace_is_tenants=region_id is not None, project=found)
+    )

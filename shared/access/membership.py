@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import or_, select
+import functools
+
+from sqlalchemy import Select, bindparam, or_, select
 from sqlalchemy.orm import Session
 
 from shared.access.principals import Principal
@@ -22,14 +24,10 @@ def member_of(session: Session, principal: Principal) -> frozenset[str]:
     else:
         names = {principal.identity.lower()}
     token_groups = {g.lower() for g in principal.token_groups}
-    conditions = [AdGroup.members.contains([name]) for name in sorted(names)]
+    parameters: dict[str, object] = {f"name{index}": [name] for index, name in enumerate(sorted(names))}
     if token_groups:
-        conditions.append(AdGroup.ad_object_id.in_(sorted(principal.token_groups)))
-    rows = session.execute(
-        select(AdGroup.group_name, AdGroup.ad_object_id).where(
-            AdGroup.is_current, ~AdGroup.is_deleted, or_(*conditions)
-        )
-    ).all()
+        parameters["token_groups"] = sorted(principal.token_groups)
+    rows = session.execute(_groups_statement(len(names), bool(token_groups)), parameters).all()
     groups = set(token_groups)
     for name, object_id in rows:
         groups.add(object_id.lower() if object_id else name.lower())
@@ -39,3 +37,15 @@ def member_of(session: Session, principal: Principal) -> frozenset[str]:
 def normalise_members(members: list[str]) -> list[str]:
     """Members as stored: trimmed, lowercased (identities compare case-insensitively), unique, sorted."""
     return sorted({m.strip().lower() for m in members if m.strip()})
+
+
+@functools.cache
+def _groups_statement(names: int, token_groups: bool) -> Select[tuple[str, str | None]]:
+    """`member_of`'s query for one shape of principal, built once: every request loads the caller's groups, and
+    building the statement cost more CPU than running it."""
+    conditions = [AdGroup.members.contains(bindparam(f"name{index}")) for index in range(names)]
+    if token_groups:
+        conditions.append(AdGroup.ad_object_id.in_(bindparam("token_groups", expanding=True)))
+    return select(AdGroup.group_name, AdGroup.ad_object_id).where(
+        AdGroup.is_current, ~AdGroup.is_deleted, or_(*conditions)
+    )

@@ -12,14 +12,15 @@ a conflict message never describes another project's object: a refusal says only
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
-from sqlalchemy import select
+from sqlalchemy import CompoundSelect, bindparam, false, select, true, union_all
 from sqlalchemy.orm import Session, sessionmaker
 
-from shared.access.directory import resolve_upload_target
+from shared.access.directory import UploadTarget, resolve_upload_target
 from shared.models import Pipeline, Recipient, Share, SharePack
 from shared.provisioning.diff import make_plan, make_rollback_plan
 from shared.provisioning.plan import Change, Entity, Plan
@@ -59,19 +60,12 @@ def recorded_owners(session: Session, workspace_url: str, *specs: SharePackSpec)
     """Owners of the recipients, shares and pipelines the packs name (and of every recorded pipeline)."""
     recipient_names = sorted({r.name for spec in specs for r in spec.recipients})
     share_names = sorted({s.name for spec in specs for s in spec.shares})
-    recipients = session.execute(
-        select(Recipient.recipient_name, Recipient.project_id).where(
-            Recipient.is_current,
-            ~Recipient.is_deleted,
-            Recipient.workspace_url == workspace_url,
-            Recipient.recipient_name.in_(recipient_names),
-        )
-    ).all()
-    shares = session.execute(
-        select(Share.share_name, Share.project_id).where(
-            Share.is_current, ~Share.is_deleted, Share.workspace_url == workspace_url, Share.share_name.in_(share_names)
-        )
-    ).all()
+    recipients, shares = [], []
+    # One round trip for both kinds (the upload's hot path asks this); the first column says which.
+    for is_share, name, project_id in session.execute(_owners_statement(), {
+        "workspace_url": workspace_url, "recipients": recipient_names, "shares": share_names,
+    }):
+        (shares if is_share else recipients).append((name, project_id))
     # Every pipeline: a plan may touch pipelines a pack does not name (those feeding its shares' tables); a NEW
     # pack without pipelines touches none, so the upload's hot path skips the read.
     pipelines = session.execute(
@@ -84,6 +78,25 @@ def recorded_owners(session: Session, workspace_url: str, *specs: SharePackSpec)
         shares=dict(shares),
         pipelines={name: owner for name, owner, deleted in pipelines if not deleted},
         released_pipelines={name: owner for name, owner, deleted in pipelines if deleted},
+    )
+
+
+@functools.cache
+def _owners_statement() -> CompoundSelect:
+    """`recorded_owners`' recipients and shares, built once with bound parameters (building it on every upload
+    cost more CPU than running it)."""
+    workspace_url = bindparam("workspace_url")
+    return union_all(
+        select(false(), Recipient.recipient_name, Recipient.project_id).where(
+            Recipient.is_current,
+            ~Recipient.is_deleted,
+            Recipient.workspace_url == workspace_url,
+            Recipient.recipient_name.in_(bindparam("recipients", expanding=True)),
+        ),
+        select(true(), Share.share_name, Share.project_id).where(
+            Share.is_current, ~Share.is_deleted, Share.workspace_url == workspace_url,
+            Share.share_name.in_(bindparam("shares", expanding=True)),
+        ),
     )
 
 
@@ -200,6 +213,12 @@ def upload_scope(session: Session, spec: SharePackSpec, workspace_url: str) -> P
     """The scope of the project an upload names (None when its business line or project is not registered)."""
     metadata = spec.metadata
     target = resolve_upload_target(session, metadata.business_line, metadata.project_name, workspace_url)
+    return target_scope(session, spec, workspace_url, target)
+
+
+def target_scope(session: Session, spec: SharePackSpec, workspace_url: str, target: UploadTarget | None
+                 ) -> ProjectScope:
+    """`upload_scope` for the ``target`` the upload resolves to, when the caller already holds it."""
     project_id = target.project.project_id if target is not None and target.project is not None else None
     return ProjectScope(project_id, recorded_owners(session, workspace_url, spec))
 

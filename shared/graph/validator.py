@@ -16,13 +16,14 @@ refuses one (the same rule as the pre-flight's cache, `shared.preflight.cache`).
 
 from __future__ import annotations
 
+import functools
 import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import Select, and_, bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
 from shared.graph.client import GraphClient
@@ -133,6 +134,21 @@ class AdValidator:
                     break
 
 
+@functools.cache
+def _tenant_statement() -> Select[Any]:
+    """`_Lookups.tenant`'s query, built once: on every upload, building it cost more CPU than running it."""
+    project = and_(Project.tenant_id == Tenant.tenant_id, Project.is_current, ~Project.is_deleted,
+                   func.lower(Project.project_name) == bindparam("project_name"))
+    return (
+        select(Tenant.business_line_name, Tenant.allowed_email_domains, Project.project_name, Project.approver,
+               Project.configurator)
+        .outerjoin(Project, project)
+        .where(Tenant.is_current, ~Tenant.is_deleted,
+               func.lower(Tenant.business_line_name) == bindparam("business_line"))
+        .limit(1)
+    )
+
+
 class _Found:
     """One check's issues, held until it is known whether a live check must replace them."""
 
@@ -196,15 +212,9 @@ class _Lookups:
 
         Not kept: an administrator's change of the allowed domains or the project's groups applies at once.
         """
-        project = and_(Project.tenant_id == Tenant.tenant_id, Project.is_current, ~Project.is_deleted,
-                       func.lower(Project.project_name) == project_name.strip().lower())
-        row = self.session.execute(
-            select(Tenant.business_line_name, Tenant.allowed_email_domains, Project.project_name, Project.approver,
-                   Project.configurator)
-            .outerjoin(Project, project)
-            .where(Tenant.is_current, ~Tenant.is_deleted,
-                   func.lower(Tenant.business_line_name) == business_line.strip().lower())
-            .limit(1)).first()
+        row = self.session.execute(_tenant_statement(), {
+            "business_line": business_line.strip().lower(), "project_name": project_name.strip().lower(),
+        }).first()
         if row is None:
             return None
         return _TenantFacts(

@@ -14,6 +14,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from shared.access.ownership import ProjectScope
 from shared.models.history import audit
 from shared.platform.errors import InvalidInput
 from shared.platform.logging import get_logger
@@ -72,9 +73,9 @@ class UploadRules:
     #: The Azure AD checks (`shared.graph.validator`): errors and warnings about who the pack names. They run
     #: outside any storing transaction, so their Graph calls never hold one.
     check_directory: Callable[[Session, SharePackSpec, Findings], None] | None = None
-    #: The pre-flight of a new pack against its workspace (`shared.preflight`); None, or None for a
-    #: workspace: not checked (no credentials).
-    preflight_for: Callable[[str], Callable[[SharePackSpec], PreflightReport] | None] | None = None
+    #: The pre-flight of a new pack against its workspace (`shared.preflight`), planned within the scope of
+    #: the pack's project; None, or None for a workspace: not checked (no credentials).
+    preflight_for: Callable[[str], Callable[[SharePackSpec, ProjectScope], PreflightReport] | None] | None = None
 
 
 def format_limits(settings: Settings) -> FormatLimits:

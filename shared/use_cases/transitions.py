@@ -18,15 +18,18 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from shared.access.admission import Admission, admit_upload
+from shared.access.admission import Admission, admit_to, admit_upload
 from shared.access.approval import latest_request
 from shared.access.approvers import notify_approvers
 from shared.access.data_scope import require_in_data_scope
+from shared.access.directory import resolve_upload_target
+from shared.access.ownership import ProjectScope, target_scope
 from shared.drift.detect import reconcile_spec
 from shared.drift.queries import pack_findings
 from shared.models import Project, Request, SharePack, Tenant
@@ -120,10 +123,10 @@ class Workflow:
         upload, rules = self._upload(asker, content, filename)
         parsed = validate_upload(self.session_factory, upload, rules)
         check = rules.preflight_for(upload.workspace_url) if rules.preflight_for is not None else None
-        if check is not None and asker.principal is not None:
+        if check is not None:
             # The workspace's tables are only read for callers who may upload to it.
-            self._refusal_recorded(upload, lambda: self._read_only_admission(asker, parsed.spec))
-        preflight_upload(self.session_factory, upload, check, parsed)
+            scope = self._refusal_recorded(upload, lambda: self._preflight_scope(asker, parsed.spec))
+            preflight_upload(self.session_factory, upload, partial(check, scope=scope), parsed)
         row = self._refusal_recorded(upload, lambda: self._store_new(asker, upload, parsed))
         log.info("share_pack.received", share_pack_id=str(row.share_pack_id), warnings=len(parsed.warnings))
         return SubmittedSharePack(row.share_pack_id, row.share_pack_name, row.share_pack_status, parsed.warnings)
@@ -462,10 +465,18 @@ class Workflow:
         access = asker.access(session)
         return admit_upload(session, access, spec, asker.workspace_url) if access is not None else None
 
-    def _read_only_admission(self, asker: Asker, spec: SharePackSpec | None) -> None:
+    def _preflight_scope(self, asker: Asker, spec: SharePackSpec | None) -> ProjectScope:
+        """Before the pre-flight, in one read-only session: the access rules (the storing transaction applies
+        them again) and the scope of the project the pack names, its tenant and project looked up once."""
         assert spec is not None
+        metadata = spec.metadata
         with self.session_factory() as session:
-            self._admission(session, asker, spec)
+            target = resolve_upload_target(session, metadata.business_line, metadata.project_name,
+                                           asker.workspace_url)
+            access = asker.access(session)
+            if access is not None:
+                admit_to(session, access, spec, asker.workspace_url, target)
+            return target_scope(session, spec, asker.workspace_url, target)
 
     def _refusal_recorded(self, upload: Upload, step: Callable[[], Any]) -> Any:
         """Run ``step``; an access rule's refusal leaves the upload's audit row, as every refused upload does."""

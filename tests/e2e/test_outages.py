@@ -1,5 +1,6 @@
 """Outages are waited out, not turned into FAILED: a workspace answering 503 for longer than the crash budget,
-and PostgreSQL stopped for a minute in the middle of a pack. Real worker process, Azurite, emulator, PostgreSQL.
+and PostgreSQL stopped in the middle of a pack for longer than it. Real worker process, Azurite, emulator,
+PostgreSQL.
 
 Delays are configured short (the backoff's base and cap in seconds), so a storm that would last many minutes
 in production takes seconds here; what matters is that it outlasts `max_dequeue_count` attempts.
@@ -38,7 +39,7 @@ SHORT_BACKOFF = {
     "TRANSIENT_RETRY_DELAY_SECONDS": "1",
     "TRANSIENT_RETRY_MAX_DELAY_SECONDS": "4",
 }
-OUTAGE_SECONDS = 60
+OUTAGE_SECONDS = 120  # the longest the outage may take to outlast the crash budget
 
 
 @dataclass
@@ -131,7 +132,7 @@ def test_a_503_storm_longer_than_the_crash_budget_is_waited_out_and_the_pack_com
 
 @pytest.mark.parametrize("queue_backend", ["azure", "postgres"])
 @pytest.mark.parametrize("e2e_database_url", ["private"], indirect=True)
-def test_postgresql_stopped_for_a_minute_mid_pack_then_the_pack_completes_with_nothing_duplicated(
+def test_postgresql_stopped_past_the_crash_budget_mid_pack_then_the_pack_completes_with_nothing_duplicated(
     stack, engine, private_postgres, queue_backend
 ):
     tables = [f"sales.reporting.t{i:03d}" for i in range(250)]
@@ -144,17 +145,17 @@ def test_postgresql_stopped_for_a_minute_mid_pack_then_the_pack_completes_with_n
     share_pack_id = stack.upload(pack(recipients=recipients, shares=shares))
     stack.wait_for(share_pack_id, lambda s: (s["ProvisioningStatus"] or "").startswith("Step 5/8"), timeout=60)
 
+    def failed_attempts() -> int:
+        if queue_backend == "azure":  # the queue is up: each attempt fails on the database and backs off
+            return sum(1 for w in log_events(stack, "queue.retry_later") if "Database unavailable" in w["reason"])
+        # the queue is in the stopped database: the loop itself fails and backs off until it is back
+        return len(log_events(stack, "worker.loop_failed"))
+
     private_postgres.stop()
-    stopped_at = time.monotonic()
-    # The outage itself lasts a minute (this wait is the scenario, not a synchronisation); meanwhile the
-    # worker must keep trying, far more often than the crash budget would allow.
-    wait_for(lambda: time.monotonic() - stopped_at >= OUTAGE_SECONDS, timeout=OUTAGE_SECONDS + 5, what="the outage",
-             poll_seconds=0.5)
-    if queue_backend == "azure":  # the queue is up: each attempt fails on the database and backs off
-        waits = [w for w in log_events(stack, "queue.retry_later") if "Database unavailable" in w["reason"]]
-        assert len(waits) > MAX_DEQUEUE_COUNT
-    else:  # the queue is in the stopped database: the loop itself fails and backs off until it is back
-        assert len(log_events(stack, "worker.loop_failed")) > MAX_DEQUEUE_COUNT
+    # The outage lasts until the worker has kept trying more often than the crash budget would allow (what
+    # the scenario needs; a minute by the clock made it the suite's slowest test, to no further purpose).
+    wait_for(lambda: failed_attempts() > MAX_DEQUEUE_COUNT, timeout=OUTAGE_SECONDS, what="the worker to retry "
+             f"more than {MAX_DEQUEUE_COUNT} times while the database is down", poll_seconds=0.5)
     private_postgres.start()
 
     stack.emulator.set_latency(0)

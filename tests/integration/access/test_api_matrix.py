@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import io
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
 
 from api import create_app
 from api.context import Services
@@ -50,7 +51,7 @@ def secret(who: str) -> str:
     return f"{who}-secret-key-0123456789abcdef0123"
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def settings() -> Settings:
     return Settings.from_env(
         {
@@ -65,12 +66,34 @@ def settings() -> Settings:
     )
 
 
+class _EachTestsSessions:
+    """The module's one app reaches each test's rolled-back session factory through this: building an app and
+    verifying its API keys (scrypt, once per key and process) per test cost more than the test itself."""
+
+    current: sessionmaker[Session] | None = None
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Session:
+        assert self.current is not None
+        return self.current(*args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.current, name)
+
+
+@pytest.fixture(scope="module")
+def sessions_and_app(settings) -> tuple[_EachTestsSessions, Any]:
+    sessions = _EachTestsSessions()
+    app = create_app(Services(settings, session_factory=sessions,  # type: ignore[arg-type]
+                              publisher=RecordingPublisher(), health_check=lambda: None))
+    return sessions, app
+
+
 @pytest.fixture
-def client(settings, session_factory) -> FlaskClient:
-    app = create_app(
-        Services(settings, session_factory=session_factory, publisher=RecordingPublisher(), health_check=lambda: None),
-    )
-    return app.test_client()
+def client(sessions_and_app, session_factory) -> Iterator[FlaskClient]:
+    sessions, app = sessions_and_app
+    sessions.current = session_factory
+    yield app.test_client()
+    sessions.current = None
 
 
 @pytest.fixture
