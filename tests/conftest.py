@@ -33,11 +33,11 @@ TIERS = ("unit", "integration", "e2e", "browser", "containers")
 SLOW = (
     "e2e/",
     "integration/api/test_hostile_uploads.py",
-    "integration/devstack/test_shutdown.py",
+    "integration/dev/devstack/test_shutdown.py",
     "integration/entrypoints/test_configuration_errors.py",
-    "integration/foundation/test_migrations.py",
+    "integration/platform/test_migrations.py",
     "integration/monitoring/test_version_table.py",
-    "integration/foundation/test_app_roles.py::test_an_owner_without_createrole",
+    "integration/platform/test_app_roles.py::test_an_owner_without_createrole",
     "integration/sync/test_service.py::test_two_instances_never_overlap",
     "integration/sync/test_service.py::test_sigterm_during_a_run",
     "unit/deploy/test_azure.py::test_checkov",
@@ -46,7 +46,7 @@ SLOW = (
     "integration/queue/test_contract.py::test_azure_stopped_service",
     "integration/worker/test_consumer.py::test_transient_failures_beyond_the_dequeue_budget",
     "integration/monitoring/test_readiness.py::test_heartbeats_beat",
-    "integration/emulator/test_persistence.py::test_every_change_survives_kill_9",
+    "integration/dev/emulator/test_persistence.py::test_every_change_survives_kill_9",
     "integration/drift/test_sync_job.py::test_a_run_syncs_every_workspace",
 )
 

@@ -52,14 +52,14 @@ def admit_upload(session: Session, access: Access, spec: SharePackSpec, workspac
     return admit_to(session, access, spec, workspace_url, target)
 
 
-def admit_to(session: Session, access: Access, pack: SharePackSpec, workspace_url: str,
+def admit_to(session: Session, access: Access, spec: SharePackSpec, workspace_url: str,
              target: UploadTarget | None) -> Admission:
     """`admit_upload` for the ``target`` its pack resolves to (`resolve_upload_target`), when the caller
     already holds it.
 
     Raises: as `admit_upload`.
     """
-    metadata = pack.metadata
+    metadata = spec.metadata
     if target is None:
         raise UnregisteredBusinessLine(
             f"Business line {metadata.business_line!r} is not registered; an administrator registers it with "

@@ -3,7 +3,7 @@
 The gauges (queue depth and oldest message age, poison depth, the oldest pack in progress, consecutive sync
 failures, database reachability) are read by `StateCollector`, registered in the worker only: one process
 answers them however many API replicas run. `SnapshotLogger` logs the same values as `monitoring.snapshot`
-for Azure's log alerts. Kept apart from `shared.platform.metrics`, which every process (and the provisioning engine)
+for Azure's log alerts. Kept apart from `shared.platform.metrics`, which every process (and the provisioner)
 imports to count, so that counting does not load SQLAlchemy or the queue clients.
 """
 

@@ -3,7 +3,7 @@
 Counters and histograms are incremented at a few central points (the API's request hooks and error
 handler, the provisioning gateway's one call wrapper, the recorder's `finish`, the job's step loop). The
 gauges read from the database and the queue at scrape time live in `shared.platform.gauges`, so that the modules
-that only count (the provisioning engine among them) import neither SQLAlchemy nor a queue client.
+that only count (the provisioner among them) import neither SQLAlchemy nor a queue client.
 
 Exposition: the API serves `/metrics` from gunicorn's workers in prometheus-client's multiprocess mode
 (`PROMETHEUS_MULTIPROC_DIR`, set by api/gunicorn.conf.py); the worker and the sync service serve their own

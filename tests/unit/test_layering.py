@@ -3,7 +3,7 @@ deployable imports `dev/`, and the dev-server plumbing both emulators share know
 
 `shared/` is sorted on one axis: `platform/` (settings, database, logging, ...) below the domain packages,
 which are below `use_cases/`; no loose module sits beside them. The share pack file format and the
-provisioning engine never load SQLAlchemy, not even through another module: the CLI and the engine's unit
+provisioner never load SQLAlchemy, not even through another module: the CLI and the engine's unit
 tests run without a database, and the engine talks to a workspace, not to our tables."""
 
 from __future__ import annotations
