@@ -225,9 +225,10 @@ resource "azurerm_container_app" "worker" {
 
   template {
     # KEDA azure-queue scaler (https://keda.sh/docs/latest/scalers/azure-storage-queue/): one replica
-    # per `queueLength` visible messages, down to zero when the queue is empty. The API's outbox
-    # publisher keeps sending while no worker runs, so nothing waits for a worker to exist.
-    min_replicas = 0
+    # per `queueLength` visible messages, down to one when the queue is empty. Not zero: the worker also
+    # runs the outbox relay (what the API could not send during a queue outage) and the stuck-pack
+    # sweeper (a pack whose message was lost), and both have nothing in the queue to wake a worker.
+    min_replicas = 1
     max_replicas = var.worker_max_replicas
 
     custom_scale_rule {

@@ -173,7 +173,7 @@ variable "api_max_replicas" {
 }
 
 variable "worker_max_replicas" {
-  description = "Worker replicas at most; KEDA scales from 0 on the queue length."
+  description = "Worker replicas at most; KEDA scales from 1 on the queue length."
   type        = number
   default     = 10
 }

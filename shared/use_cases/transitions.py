@@ -15,18 +15,16 @@ keeps it so.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from shared.access.admission import Admission, admit_to, admit_upload
 from shared.access.approval import latest_request
-from shared.access.approvers import notify_approvers
 from shared.access.data_scope import require_in_data_scope
 from shared.access.directory import resolve_upload_target
 from shared.access.ownership import ProjectScope, target_scope
@@ -34,11 +32,9 @@ from shared.drift.detect import reconcile_spec
 from shared.drift.queries import pack_findings
 from shared.models import Project, Request, SharePack, Tenant
 from shared.models.history import History, audit
-from shared.platform import tracing
 from shared.platform.errors import Conflict, Forbidden, InvalidInput, NotFound
 from shared.platform.logging import get_logger
 from shared.platform.status import AuditAction, RequestStatus, SharePackStatus
-from shared.queue.messages import ProvisionSharePack
 from shared.share_pack_file import Issue, ParsedSharePack, SharePackSpec
 from shared.use_cases.four_eyes import (
     PENDING,
@@ -62,7 +58,7 @@ from shared.use_cases.lifecycle import (
     rollback_target,
 )
 from shared.use_cases.moves import Asker, Decision, Queued, Reconciliation, RollbackPreview, Verdict
-from shared.use_cases.publishing import publish_on_commit, publishing, queue_on_commit
+from shared.use_cases.publishing import publish_on_commit, publishing
 from shared.use_cases.queries import get_share_pack
 from shared.use_cases.submit import (
     SubmittedSharePack,
@@ -73,28 +69,14 @@ from shared.use_cases.submit import (
     share_pack_name,
     validate_upload,
 )
+from shared.use_cases.versions import Move, Requeuer, forward, next_version
 
 log = get_logger(__name__)
 
 MAX_COMMENT_CHARS = 2000
 RECONCILED = "reconcile requested"
-REQUEUED = "stuck pack re-queued"
 #: A pack in flight is provisioned already; one that never passed validation has nothing approved to restore.
 RECONCILABLE = frozenset({SharePackStatus.COMPLETED, SharePackStatus.FAILED})
-
-
-@dataclass(frozen=True)
-class _Move:
-    """One move of a pack: its new version's reason and status, and what its audit row says."""
-
-    reason: str
-    action: AuditAction
-    status: SharePackStatus
-    provisioning_status: str
-    #: Columns of the new version besides its status (a new configuration, its strategy, ...).
-    columns: Mapping[str, Any] = field(default_factory=dict)
-    #: What the audit row adds to the version, status and reason it always records.
-    note: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -151,7 +133,7 @@ class Workflow:
             pack = self._changeable(session, asker, share_pack_id, verb="revised")
             admission = self._admission(session, asker, spec)
             waits = admission is not None and admission.needs_approval
-            new = self._move(session, asker, pack, _Move(
+            new = self._move(session, asker, pack, Move(
                 REVISED, AuditAction.UPDATED, _waiting_or_queued(waits), "Queued for provisioning",
                 columns={**_configuration(spec), "requested_by": asker.identity, "file_format": parsed.file_format,
                          "original_filename": upload.stored_name,
@@ -171,7 +153,7 @@ class Workflow:
         """
         with publishing(self.session_factory, self.publish) as session:
             pack = self._changeable(session, asker, share_pack_id, verb="retried", only=SharePackStatus.FAILED)
-            new = self._move(session, asker, pack, _Move(
+            new = self._move(session, asker, pack, Move(
                 RETRIED, AuditAction.STATUS_CHANGED, SharePackStatus.IN_PROGRESS, "Queued for retry",
                 columns={"requested_by": asker.identity}))
             open_request(session, asker, new, stored_spec(pack), latest_grant(session, share_pack_id))
@@ -197,7 +179,7 @@ class Workflow:
                     "only a completed or failed pack can be reconciled"
                 )
             spec = reconcile_spec(stored_spec(pack))
-            new = self._move(session, asker, pack, _Move(
+            new = self._move(session, asker, pack, Move(
                 RECONCILED, AuditAction.STATUS_CHANGED, SharePackStatus.IN_PROGRESS, "Queued for reconciliation",
                 # the earlier run's plan must not be taken for an interrupted attempt of this one
                 columns={"strategy": spec.metadata.strategy.value, "config": spec.to_dict(), "plan": None,
@@ -255,7 +237,7 @@ class Workflow:
                 )
             grant = rollback_grant(session, pack, target, plan)
             waits = grant is PENDING
-            new = self._move(session, asker, pack, _Move(
+            new = self._move(session, asker, pack, Move(
                 f"{ROLLBACK_PREFIX}{to_version}", AuditAction.UPDATED, _waiting_or_queued(waits),
                 "Queued for rollback",
                 columns={**_configuration(target.restore, target.to_config()), "requested_by": asker.identity,
@@ -310,7 +292,7 @@ class Workflow:
                     f"it changed after you read it; read version {pack.version} and decide again"
                 )
             note = f"{verb.capitalize()} by {by}" + (f": {comment}" if comment else "")
-            new = self._move(session, asker, pack, _Move(
+            new = self._move(session, asker, pack, Move(
                 verb, AuditAction.APPROVED if approved else AuditAction.DECLINED,
                 SharePackStatus.IN_PROGRESS if approved else SharePackStatus.DECLINED,
                 f"{note}; queued for provisioning" if approved else note,
@@ -328,29 +310,9 @@ class Workflow:
     # -- the sweeper ------------------------------------------------------------------------------------
 
     def requeue(self, session: Session, share_pack_id: uuid.UUID, version: int, tool: str) -> int:
-        """Queue again a pack IN_PROGRESS at ``version`` that nothing has touched for a while; return for how
-        many seconds it was idle.
-
-        Runs in the sweeper's transaction (which holds the pack's lock); its message is published when that
-        transaction commits.
-
-        Raises:
-            Conflict: the pack changed since the sweeper looked.
-        """
-        pack = History(session, SharePack).get_current(share_pack_id)
-        if pack.version != version:
-            raise Conflict(f"Share pack {share_pack_id} changed since it was found idle")
-        idle_seconds = int(session.scalar(select(func.extract("epoch", func.now() - pack.effective_from))))
-        asker = Asker(pack.workspace_url, request_id=f"sweep-{uuid.uuid4().hex[:12]}", tool=tool)
-        self._move(session, asker, pack, _Move(
-            REQUEUED, AuditAction.UPDATED, SharePackStatus.IN_PROGRESS,
-            f"Re-queued: no worker and no queued message for {idle_seconds} s",
-            note={"requeued": True, "idle_seconds": idle_seconds},
-        ))
-        publish_on_commit(session, self.publish)
-        log.warning("sweep.requeued", share_pack_id=str(share_pack_id), idle_seconds=idle_seconds,
-                    request_id=asker.request_id)
-        return idle_seconds
+        """Queue again a pack that nothing has touched for a while (`Requeuer.requeue`, which the worker's
+        sweeper calls without the rest of the workflow)."""
+        return Requeuer(self.queue_name, self.publish).requeue(session, share_pack_id, version, tool)
 
     # -- lapsed access (the sync service) ----------------------------------------------------------------
 
@@ -369,7 +331,7 @@ class Workflow:
         if pack.share_pack_status not in RECONCILABLE:
             raise Conflict(f"Share pack {share_pack_id} is {pack.share_pack_status}; lapsed access is revoked "
                            "once it has finished")
-        new = self._move(session, asker, pack, _Move(
+        new = self._move(session, asker, pack, Move(
             reason, AuditAction.UPDATED, SharePackStatus.IN_PROGRESS, "Queued to revoke lapsed access",
             columns={**_configuration(spec), "requested_by": asker.identity}, note={"revoked": reason},
         ))
@@ -379,38 +341,8 @@ class Workflow:
 
     # -- what every move shares ---------------------------------------------------------------------------
 
-    def _move(self, session: Session, asker: Asker, pack: SharePack, move: _Move) -> SharePack:
-        """Write the pack's next version and its audit row; queue it, or tell its approvers it waits."""
-        new = History(session, SharePack).change(
-            pack.share_pack_id,
-            changed_by=asker.identity,
-            change_reason=move.reason,
-            expected_version=pack.version,  # a concurrent move gets a Conflict, not a second outcome
-            share_pack_status=move.status,
-            provisioning_status="Waiting for an approver"
-            if move.status == SharePackStatus.PENDING_APPROVAL else move.provisioning_status,
-            error_message=None,
-            **move.columns,
-        )
-        audit(
-            session, ("share_pack", pack.share_pack_id), move.action, by=asker.identity,
-            old={"version": pack.version, "share_pack_status": pack.share_pack_status,
-                 "provisioning_status": pack.provisioning_status},
-            new={"version": new.version, "share_pack_status": new.share_pack_status,
-                 "provisioning_status": new.provisioning_status, "change_reason": move.reason, **move.note},
-            request_id=asker.request_id,
-        )
-        self._forward(session, new, asker.request_id)
-        return new
-
-    def _forward(self, session: Session, pack: SharePack, request_id: str | None) -> None:
-        """Put an IN_PROGRESS pack on the queue (through the outbox); tell a waiting pack's approvers."""
-        if pack.share_pack_status == SharePackStatus.PENDING_APPROVAL:
-            notify_approvers(session, pack)
-        elif pack.share_pack_status == SharePackStatus.IN_PROGRESS:
-            message = ProvisionSharePack(pack.share_pack_id, request_id=request_id,
-                                         traceparent=tracing.current_traceparent())
-            queue_on_commit(session, self.queue_name, message)
+    def _move(self, session: Session, asker: Asker, pack: SharePack, move: Move) -> SharePack:
+        return next_version(session, asker, pack, move, self.queue_name)
 
     def _store_new(self, asker: Asker, upload: Upload, parsed: ParsedSharePack) -> SharePack:
         spec = parsed.spec
@@ -453,7 +385,7 @@ class Workflow:
                 },
                 request_id=asker.request_id,
             )
-            self._forward(session, row, asker.request_id)
+            forward(session, row, asker.request_id, self.queue_name)
         return row
 
     def _upload(self, asker: Asker, content: bytes, filename: str) -> tuple[Upload, UploadRules]:

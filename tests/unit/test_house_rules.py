@@ -2,7 +2,7 @@
 places that build an audit row, short signatures, and comments that stand alone.
 
 A pack moves (a new version, its audit row, its request row, its outbox message) only through the `Workflow`
-(shared/use_cases/transitions.py with its four_eyes.py and publishing.py), so approval, request ids and
+(shared/use_cases/transitions.py with its four_eyes.py, publishing.py and versions.py), so approval, request ids and
 trace context cannot be forgotten by a second copy. The provisioning job records its own progress on the
 pack (its `Recorder`) but never queues one.
 
@@ -52,7 +52,8 @@ def parameter_count(node: ast.FunctionDef | ast.AsyncFunctionDef) -> int:
 
 
 #: The workflow's modules, the only ones that move a pack: (folder, file name) wherever the folder lives.
-WORKFLOW = {("use_cases", "transitions.py"), ("use_cases", "four_eyes.py"), ("use_cases", "publishing.py")}
+WORKFLOW = {("use_cases", "transitions.py"), ("use_cases", "four_eyes.py"), ("use_cases", "publishing.py"),
+            ("use_cases", "versions.py")}
 HISTORY_WRITES = {"create", "change", "upsert", "delete_current"}
 MAX_AUDIT_BUILDERS = 3
 

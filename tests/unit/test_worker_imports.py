@@ -8,8 +8,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parents[2]
 
 #: The modules that read, validate and pre-flight uploaded files.
@@ -49,11 +47,6 @@ def test_the_provisioning_job_and_the_queue_loop_load_no_upload_validation_or_pr
     assert upload_modules(loaded) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the sweeper's re-queue is Workflow.requeue, and shared/use_cases/transitions.py imports the upload "
-    "moves (submit, lifecycle) at module level; passes once requeue can be imported without them",
-)
 def test_the_worker_process_loads_no_upload_validation_or_preflight():
     loaded = loaded_after_importing("worker.__main__")
 

@@ -3,7 +3,8 @@
 A pack can be left IN_PROGRESS with no message to finish it: a message deleted by mistake, lost with a
 queue, expired (Azure drops messages after their time-to-live, 7 days by default), or a worker that lost
 its message while another one dropped it. The sweeper finds such packs and re-queues them through the
-outbox (`Workflow.requeue`), exactly as an upload is queued, so a queue outage cannot lose the re-queue either.
+outbox (`shared.use_cases.versions.Requeuer`), exactly as an upload is queued, so a queue outage cannot
+lose the re-queue either.
 
 How "nobody works on it and nothing will wake it" is known without searching the queue (an Azure queue
 cannot be searched by content):
@@ -23,10 +24,11 @@ advisory lock lets one sweep at a time.
 
 Why it runs in the worker: it re-queues for the worker (its delays come from the worker's retry policy),
 and only worker processes hold pack locks; the sync service does not need it. The move itself is the
-workflow's (`Workflow.requeue`, the one place that versions and queues a pack); this module sees it only
-through `Requeuer`. One caveat for deployments that scale workers to zero on queue length (`deploy/azure`):
-while no message is queued no worker runs, so a pack whose message was lost is re-queued when the next
-message starts a worker, not within `stuck_after_seconds`.
+workflow's (`shared.use_cases.versions.Requeuer`, through the one function that versions and queues a
+pack); this module sees it only through the `Requeuer` protocol, and the worker loads no upload validation.
+One caveat for deployments that scale workers to zero on queue length: while no message is queued no
+worker runs, so a pack whose message was lost would wait for the next message to start a worker; hence
+`deploy/azure` keeps one worker replica running.
 """
 
 from __future__ import annotations
@@ -56,7 +58,7 @@ SWEEP_LOCK_KEY = int.from_bytes(b"SWEEPER!", "big", signed=True)
 
 
 class Requeuer(Protocol):
-    """Queues a pack again in the caller's transaction (`Workflow.requeue`); raises Conflict if it changed."""
+    """Queues a pack again in the caller's transaction (`versions.Requeuer`); raises Conflict if it changed."""
 
     def requeue(self, session: Session, share_pack_id: uuid.UUID, version: int, tool: str) -> int: ...
 

@@ -101,9 +101,10 @@ def test_terraform_fmt_is_clean():
 
 
 @needs_checkov
-def test_worker_scales_from_zero_on_the_queue_length_with_keda():
+def test_worker_scales_on_the_queue_length_with_keda_and_one_always_runs():
+    # One replica stays: the outbox relay and the stuck-pack sweeper have no queued message to wake a worker.
     template = one(parsed()["azurerm_container_app"]["worker"]["template"])
-    assert one(template["min_replicas"]) == 0
+    assert one(template["min_replicas"]) == 1
     assert one(template["max_replicas"]) == "${var.worker_max_replicas}"
     rule = one(template["custom_scale_rule"])
     assert one(rule["custom_rule_type"]) == "azure-queue"
