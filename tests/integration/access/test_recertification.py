@@ -24,7 +24,8 @@ from tests.integration.access import test_api_matrix as matrix
 from tests.integration.access.test_api_matrix import alices_pack, headers
 
 # The matrix's deployment: its settings, API client and two tenants (fixtures).
-settings, client, two_tenants = matrix.settings, matrix.client, matrix.two_tenants
+settings, sessions_and_app, client = matrix.settings, matrix.sessions_and_app, matrix.client
+two_tenants = matrix.two_tenants
 
 
 def project_id(session_factory, name: str = "Partner analytics") -> uuid.UUID:
