@@ -86,6 +86,12 @@ def project_of(sessions: sessionmaker[Session], share_pack_id: str) -> uuid.UUID
         return pack.project_id
 
 
+def provisioned_pack_and_project(client: FlaskClient, sessions: sessionmaker[Session]) -> tuple[str, uuid.UUID]:
+    """`provisioned_pack`, with its project's id (recertified every 30 days)."""
+    share_pack_id = provisioned_pack(client, sessions)
+    return share_pack_id, project_of(sessions, share_pack_id)
+
+
 def set_period(client: FlaskClient, project_id: object, share_pack_id: str, every_days: str, *,
                csrf: bool = True):
     form = {"every_days": every_days, "share_pack_id": share_pack_id}
@@ -122,8 +128,7 @@ def test_the_administrator_sets_changes_and_lifts_the_period_from_the_pack_page(
 def test_an_approver_who_sees_the_pack_gets_no_form_and_is_refused_when_posting_anyway(
     client: FlaskClient, session_factory
 ) -> None:
-    share_pack_id = provisioned_pack(client, session_factory)
-    project_id = project_of(session_factory, share_pack_id)
+    share_pack_id, project_id = provisioned_pack_and_project(client, session_factory)
     sign_in(client, api_key=APPROVER_KEY)
     page = client.get(f"/console/packs/{share_pack_id}").get_data(as_text=True)
     assert BUTTON in page and PERIOD_BUTTON not in page
@@ -140,8 +145,7 @@ def test_an_approver_who_sees_the_pack_gets_no_form_and_is_refused_when_posting_
 def test_an_outsider_is_refused_and_a_post_without_its_csrf_token_is_rejected(
     client: FlaskClient, session_factory
 ) -> None:
-    share_pack_id = provisioned_pack(client, session_factory)
-    project_id = project_of(session_factory, share_pack_id)
+    share_pack_id, project_id = provisioned_pack_and_project(client, session_factory)
     sign_in(client, api_key=OUTSIDER_KEY)
 
     assert set_period(client, project_id, share_pack_id, "1").status_code == 403
@@ -155,10 +159,10 @@ def test_an_outsider_is_refused_and_a_post_without_its_csrf_token_is_rejected(
     ("0", 400), ("-3", 400), ("3661", 400), ("ten", 400), ("9" * 40, 400), ("1.5", 400),
 ])
 def test_a_bad_period_is_refused_and_changes_nothing(client: FlaskClient, session_factory, every_days, status):
-    share_pack_id = provisioned_pack(client, session_factory)
+    share_pack_id, project_id = provisioned_pack_and_project(client, session_factory)
     sign_in(client)
 
-    response = set_period(client, project_of(session_factory, share_pack_id), share_pack_id, every_days)
+    response = set_period(client, project_id, share_pack_id, every_days)
 
     assert response.status_code == status
     assert period_of(client, share_pack_id) == 30
