@@ -152,9 +152,10 @@ class ExportSchema(Schema):
 
 class ExportResponseSchema(Schema):
     Message = fields.String()
-    Format = fields.String()
+    Format = fields.String(validate=validate.OneOf([f.value for f in ExportFormat]))
     FileName = fields.String()
-    Encoding = fields.String(metadata={"description": "utf-8 (YAML text) or base64 (an .xlsx workbook)"})
+    Encoding = fields.String(validate=validate.OneOf(["utf-8", "base64"]),
+                             metadata={"description": "utf-8 (YAML text) or base64 (an .xlsx workbook)"})
     Content = fields.String(metadata={"description": "The share pack file"})
     Warnings = fields.List(fields.String(), metadata={"description": "What the file does not say, and why"})
 
