@@ -1,5 +1,5 @@
 """The actions on a pack's console page: retry, roll back, reconcile drift, rotate a recipient's token,
-recertify its access.
+recertify its access, and (administrators) set how often its project's access must be recertified.
 
 Each is a POST form (with the CSRF token the console checks on every POST) that calls the same function as
 its API route, with the same access rules, then redirects to the pack page with a flashed result
@@ -21,8 +21,16 @@ from api.console import present
 from api.console.session import chosen_workspace
 from api.context import access, asker, services, workflow
 from api.routes.drift import reconcile, require_reconciler
+from api.routes.recertification import parse_project_id
 from api.routes.recipients import MAX_OVERLAP_SECONDS, require_rotator, rotate_token
-from shared.access_expiry.records import Recertification, pack_recertification, recertify, require_recertifier
+from shared.access_expiry.records import (
+    MAX_EVERY_DAYS,
+    Recertification,
+    pack_recertification,
+    recertify,
+    require_recertifier,
+    set_recertification,
+)
 from shared.drift.detect import Finding
 from shared.drift.queries import pack_findings
 from shared.models import Project, SharePack, Tenant
@@ -79,19 +87,24 @@ def pack_actions(session: Session, pack: SharePack) -> PackActions:
 
 @dataclass(frozen=True)
 class RecertificationOffer:
-    """A pack whose project requires recertification: its state, and whether the caller may confirm it now."""
+    """A pack's recertification: its state, whether the caller may confirm it now, and whether they may set
+    how often its project must confirm (administrators, for a pack with a project)."""
 
     state: Recertification
     may_confirm: bool
+    may_set_period: bool = False
+    max_every_days: int = MAX_EVERY_DAYS
 
 
 def recertification(session: Session, pack: SharePack) -> RecertificationOffer | None:
-    """What the pack page says about recertification (None: its project requires none)."""
+    """What the pack page says about recertification (None: its project requires none and the caller may not
+    require it)."""
     state = pack_recertification(session, pack)
+    may_set = access().is_admin and pack.project_id is not None
     if state.every_days is None:
-        return None
+        return RecertificationOffer(state, may_confirm=False, may_set_period=True) if may_set else None
     may = pack.share_pack_status in RECONCILABLE and _allowed(lambda: require_recertifier(session, access(), pack))
-    return RecertificationOffer(state, may)
+    return RecertificationOffer(state, may, may_set)
 
 
 def _require_uploader(session: Session, pack: SharePack) -> None:
@@ -180,6 +193,18 @@ def register(blp: Blueprint, *, visible_pack: Callable[[Session, str], SharePack
         state = recertify(services().session_factory, access(), pack_id, workspace_url=chosen_workspace(),
                           request_id=g.get("request_id"))
         flash(f"Access recertified; the next recertification is due {_when(state.due_at)}.", DONE)
+        return back_to(pack_id)
+
+    @blp.post("/projects/<project_id>/recertification")
+    def set_project_recertification(project_id: str) -> WerkzeugResponse:
+        """The administrator's form on a pack page: the project's period, then back to that pack."""
+        raw = (request.form.get("every_days") or "").strip()
+        every = _whole_number(raw, "the days between recertifications") if raw else None
+        pack_id = parse_share_pack_id(request.form.get("share_pack_id") or "")
+        set_recertification(services().session_factory, access(), parse_project_id(project_id), every,
+                            request_id=g.get("request_id"))
+        flash(f"The project now requires its access to be recertified every {every} days." if every
+              else "The project no longer requires recertification.", DONE)
         return back_to(pack_id)
 
     @blp.post("/packs/<share_pack_id>/recipients/<name>/rotate-token")

@@ -20,6 +20,7 @@ from api.routes.share_packs import WORKSPACE_HEADER, authenticate_and_resolve_wo
 from api.schemas import NO_CONTROL_CHARACTERS, PageQuerySchema, PageSchema, _filter_text, refuse_control_characters
 from shared.platform.errors import ServiceUnavailable
 from shared.platform.pagination import Page
+from shared.provisioning.workspace_state import SharedObjectState
 from shared.use_cases.inventory import (
     Estate,
     ExportFormat,
@@ -55,11 +56,37 @@ class OwnerFields(Schema):
     SharePackName = fields.String(allow_none=True)
 
 
+EXPIRES_ON = {"description": "When the sync service revokes it: the `expires_on` of the completed share pack "
+                             "that gave it (null: it does not expire)"}
+
+
+class PartitionConditionSchema(Schema):
+    Column = fields.String()
+    Value = fields.String(allow_none=True, metadata={"description": "The literal value (null: NULL, or a "
+                                                                    "recipient property instead)"})
+    RecipientProperty = fields.String(allow_none=True, metadata={
+        "description": "The recipient property whose value the column must equal (CURRENT_RECIPIENT())"})
+
+
+class PartitionSchema(Schema):
+    Conditions = fields.List(fields.Nested(PartitionConditionSchema),
+                             metadata={"description": "Column conditions that all hold"})
+
+
 class DataObjectSchema(Schema):
     Name = fields.String()
     Type = fields.String()
     SharedAs = fields.String(allow_none=True)
     History = fields.Boolean(allow_none=True)
+    Partitions = fields.List(fields.Nested(PartitionSchema),
+                             metadata={"description": "The partitions shared (empty: the whole table)"})
+    CdfEnabled = fields.Boolean(allow_none=True, metadata={"description": "Whether its change data feed is shared"})
+    StartVersion = fields.Integer(allow_none=True, metadata={"description": "The first version recipients read"})
+
+
+class ShareGrantSchema(Schema):
+    Recipient = fields.String()
+    ExpiresOn = fields.DateTime(allow_none=True, metadata=EXPIRES_ON)
 
 
 class ShareItemSchema(OwnerFields):
@@ -67,17 +94,40 @@ class ShareItemSchema(OwnerFields):
     Comment = fields.String(allow_none=True)
     Objects = fields.List(fields.Nested(DataObjectSchema))
     Grantees = fields.List(fields.String())
+    Grants = fields.List(fields.Nested(ShareGrantSchema), metadata={"description": "Each grantee's grant"})
+
+
+class FederationPolicySchema(Schema):
+    Name = fields.String()
+    Issuer = fields.String()
+    SubjectClaim = fields.String()
+    Subject = fields.String()
+    Audiences = fields.List(fields.String())
+    Comment = fields.String(allow_none=True)
+
+
+class RecipientGrantSchema(Schema):
+    Share = fields.String()
+    ExpiresOn = fields.DateTime(allow_none=True, metadata=EXPIRES_ON)
 
 
 class RecipientItemSchema(OwnerFields):
     Name = fields.String()
-    AuthenticationType = fields.String(metadata={"description": "TOKEN (D2O) or DATABRICKS (D2D)"})
+    AuthenticationType = fields.String(metadata={
+        "description": "Databricks' authentication type: TOKEN (D2O), DATABRICKS (D2D) or OIDC_FEDERATION (D2O "
+                       "through the recipient's own identity provider)"})
     Activated = fields.Boolean()
     TokenExpiresAt = fields.DateTime(allow_none=True)
     MetastoreId = fields.String(allow_none=True)
     AllowedIps = fields.List(fields.String())
     Comment = fields.String(allow_none=True)
+    Properties = fields.Dict(keys=fields.String(), values=fields.String(), metadata={
+        "description": "Its custom properties (Databricks' predefined databricks.* ones left out)"})
+    FederationPolicies = fields.List(fields.Nested(FederationPolicySchema), metadata={
+        "description": "Whose OIDC tokens may read its shares (OIDC_FEDERATION only)"})
+    ExpiresOn = fields.DateTime(allow_none=True, metadata=EXPIRES_ON)
     Shares = fields.List(fields.String(), metadata={"description": "The shares granted to it"})
+    Grants = fields.List(fields.Nested(RecipientGrantSchema), metadata={"description": "Each share's grant"})
 
 
 class SharesPageSchema(PageSchema):
@@ -102,9 +152,10 @@ class ExportSchema(Schema):
 
 class ExportResponseSchema(Schema):
     Message = fields.String()
-    Format = fields.String()
+    Format = fields.String(validate=validate.OneOf([f.value for f in ExportFormat]))
     FileName = fields.String()
-    Encoding = fields.String(metadata={"description": "utf-8 (YAML text) or base64 (an .xlsx workbook)"})
+    Encoding = fields.String(validate=validate.OneOf(["utf-8", "base64"]),
+                             metadata={"description": "utf-8 (YAML text) or base64 (an .xlsx workbook)"})
     Content = fields.String(metadata={"description": "The share pack file"})
     Warnings = fields.List(fields.String(), metadata={"description": "What the file does not say, and why"})
 
@@ -132,18 +183,29 @@ def _page(page: Page[Any], key: str, rows: list[dict[str, Any]]) -> dict[str, An
             "Page": page.page, "PageSize": page.page_size, key: rows}
 
 
+def _data_object(obj: SharedObjectState) -> dict[str, Any]:
+    partitions = [{"Conditions": [{"Column": c.name, "Value": c.value, "RecipientProperty": c.recipient_property}
+                                  for c in partition]} for partition in obj.partitions]
+    return {"Name": obj.name, "Type": obj.type, "SharedAs": obj.alias, "History": obj.history,
+            "Partitions": partitions, "CdfEnabled": obj.cdf_enabled, "StartVersion": obj.start_version}
+
+
 def _share(entry: ShareEntry) -> dict[str, Any]:
-    objects = [{"Name": o.name, "Type": o.type, "SharedAs": o.alias, "History": o.history}
-               for o in sorted(entry.state.objects, key=lambda o: (o.name, o.alias or ""))]
+    objects = [_data_object(o) for o in sorted(entry.state.objects, key=lambda o: (o.name, o.alias or ""))]
+    grants = [{"Recipient": r, "ExpiresOn": entry.grant_expiries.get(r)} for r in entry.grantees]
     return {"Name": entry.state.name, "Comment": entry.state.comment, "Objects": objects,
-            "Grantees": entry.grantees, **_owner(entry.owner)}
+            "Grantees": entry.grantees, "Grants": grants, **_owner(entry.owner)}
 
 
 def _recipient(entry: RecipientEntry) -> dict[str, Any]:
     state = entry.state
+    policies = [{"Name": p.name, "Issuer": p.issuer, "SubjectClaim": p.subject_claim, "Subject": p.subject,
+                 "Audiences": list(p.audiences), "Comment": p.comment} for p in state.federation_policies]
+    grants = [{"Share": s, "ExpiresOn": entry.grant_expiries.get(s)} for s in entry.shares]
     return {"Name": state.name, "AuthenticationType": state.authentication_type, "Activated": state.activated,
             "TokenExpiresAt": entry.token_expires_at, "MetastoreId": state.data_recipient_global_metastore_id,
-            "AllowedIps": sorted(state.allowed_ips), "Comment": state.comment, "Shares": entry.shares,
+            "AllowedIps": sorted(state.allowed_ips), "Comment": state.comment, "Properties": dict(state.properties),
+            "FederationPolicies": policies, "ExpiresOn": entry.expires_on, "Shares": entry.shares, "Grants": grants,
             **_owner(entry.owner)}
 
 

@@ -60,7 +60,7 @@ def _answer(message: str, state: Recertification) -> dict[str, Any]:
             "CertifiedBy": state.certified_by, "DueAt": state.due_at}
 
 
-def _project_id(raw: str) -> uuid.UUID:
+def parse_project_id(raw: str) -> uuid.UUID:
     try:
         return uuid.UUID(raw)
     except ValueError:
@@ -75,7 +75,7 @@ class ProjectRecertificationRule(MethodView):
     def put(self, body: dict[str, Any], project_id: str) -> dict[str, Any]:
         """Require the project's packs to be recertified every EveryDays days (administrators only)."""
         every = body["EveryDays"]
-        state = set_recertification(services().session_factory, access(), _project_id(project_id), every,
+        state = set_recertification(services().session_factory, access(), parse_project_id(project_id), every,
                                     request_id=g.get("request_id"))
         return _answer(f"Recertification every {every} days" if every else "Recertification not required", state)
 

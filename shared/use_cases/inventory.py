@@ -24,7 +24,8 @@ from sqlalchemy import select, true
 from sqlalchemy.orm import Session
 
 from shared.access.policy import Access, Visibility
-from shared.models import Pipeline, Project, Recipient, Request, Share, SharePack, Tenant
+from shared.access_expiry.rules import EVERY_SHARE
+from shared.models import AccessExpiry, Pipeline, Project, Recipient, Request, Share, SharePack, Tenant
 from shared.platform.errors import InvalidInput, NotFound, ServiceUnavailable
 from shared.platform.pagination import Page
 from shared.provisioning.errors import ProvisioningError
@@ -100,6 +101,8 @@ class ShareEntry:
     state: ShareState
     grantees: list[str]
     owner: Ownership
+    #: When a grant ends, by grantee, where a pack gave it an `expires_on` (the sync service revokes it then).
+    grant_expiries: dict[str, datetime] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -107,6 +110,10 @@ class RecipientEntry:
     state: RecipientState
     shares: list[str]
     owner: Ownership
+    #: When the recipient's whole access ends, where its pack gave it an `expires_on`.
+    expires_on: datetime | None = None
+    #: When a grant to it ends, by share, where its pack gave the grant an `expires_on`.
+    grant_expiries: dict[str, datetime] = field(default_factory=dict)
 
     @property
     def token_expires_at(self) -> datetime | None:
@@ -155,12 +162,16 @@ def read_estate(session: Session, access: Access, reader: InventoryReader, works
     for share, grantees in state.grants.items():
         for grantee in grantees:
             held.setdefault(grantee, []).append(share)
+    expiries = _expiries(session, workspace_url)
     shares = {
-        name: ShareEntry(share, sorted(state.grantees(name)), share_owners.get(name, Ownership()))
+        name: ShareEntry(share, sorted(state.grantees(name)), share_owners.get(name, Ownership()),
+                         {r: expiries[r, name] for r in sorted(state.grantees(name)) if (r, name) in expiries})
         for name, share in state.shares.items()
     }
     recipients = {
-        name: RecipientEntry(recipient, sorted(held.get(name, ())), recipient_owners.get(name, Ownership()))
+        name: RecipientEntry(recipient, sorted(held.get(name, ())), recipient_owners.get(name, Ownership()),
+                             expiries.get((name, EVERY_SHARE)),
+                             {s: expiries[name, s] for s in sorted(held.get(name, ())) if (name, s) in expiries})
         for name, recipient in state.recipients.items()
     }
     pipelines = session.execute(
@@ -323,6 +334,20 @@ def _metadata(
         service_now_ticket=service_now_ticket,
         ado_ticket=ado_ticket,
     )
+
+
+def _expiries(session: Session, workspace_url: str) -> dict[tuple[str, str], datetime]:
+    """When each recorded grant (recipient, share) or recipient's whole access (recipient, EVERY_SHARE) ends:
+    the earliest a completed pack recorded, as the sync service revokes at the first."""
+    earliest: dict[tuple[str, str], datetime] = {}
+    rows = session.execute(
+        select(AccessExpiry.recipient_name, AccessExpiry.share_name, AccessExpiry.expires_at)
+        .where(AccessExpiry.workspace_url == workspace_url)
+    ).all()
+    for recipient, share, expires_at in rows:
+        key = (recipient.lower(), share.lower())
+        earliest[key] = min(expires_at, earliest.get(key, expires_at))
+    return earliest
 
 
 def _owners(

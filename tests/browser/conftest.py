@@ -63,6 +63,8 @@ AXE_SCRIPT = ROOT / "node_modules" / "axe-core" / "axe.min.js"
 # The example pack's requestor (uploads must come from the requestor named in the pack), a Finance and Markets
 # configurator; an approver of the Markets project; and a configurator of another tenant (Retail) only.
 REQUESTOR, APPROVER, OUTSIDER = "jane.doe@example.com", "approver@example.com", "outsider@example.com"
+ADMIN = "admin@example.com"  # a platform administrator (sets recertification periods)
+ADMIN_KEY = "console-admin-key-0123456789abcdef0123456"
 API_KEY = "console-requestor-key-0123456789abcdef01234"
 APPROVER_KEY = "console-approver-key-0123456789abcdef01234"
 OUTSIDER_KEY = "console-outsider-key-0123456789abcdef01234"
@@ -117,7 +119,8 @@ def console_stack(
         "queue_backend": "azure",
         "azure_queue_connection_string": azurite_connection_string,
         "azure_queue_name": f"console-{uuid.uuid4().hex[:12]}",
-        "api_keys": f"{REQUESTOR}={API_KEY},{APPROVER}={APPROVER_KEY},{OUTSIDER}={OUTSIDER_KEY}",
+        "api_keys": f"{REQUESTOR}={API_KEY},{APPROVER}={APPROVER_KEY},{OUTSIDER}={OUTSIDER_KEY},{ADMIN}={ADMIN_KEY}",
+        "admin_principals": ADMIN,
         "dev_workspace_urls": workspace_emulator.url,
         "log_format": "json",
         # "Sign in with Microsoft" against the Graph emulator, and Graph for the group overage.
