@@ -23,9 +23,13 @@ from shared.use_cases.transitions import Workflow
 from tests.integration.access import test_api_matrix as matrix
 from tests.integration.access.test_api_matrix import alices_pack, headers
 
-# The matrix's deployment: its settings, API client and two tenants (fixtures).
+# The matrix's deployment: its settings and API client (fixtures); the two tenants written for each test.
 settings, sessions_and_app, client = matrix.settings, matrix.sessions_and_app, matrix.client
-two_tenants = matrix.two_tenants
+
+
+@pytest.fixture
+def two_tenants(settings, session_factory) -> None:
+    matrix.write_two_tenants(settings, session_factory)
 
 
 def project_id(session_factory, name: str = "Partner analytics") -> uuid.UUID:
