@@ -5,7 +5,8 @@ table below; a route added without one gets a name derived from its method and p
 `tests/unit/api/test_openapi_document.py` asks for an entry). The same rules decide headers in the document
 and on the wire, so they cannot disagree:
 
-* a 202 says where to follow the accepted work: `Location` (RFC 9110, section 10.2.2);
+* a 202 says where to follow the accepted work: `Location` (RFC 9110, section 10.2.2), set by the route that
+  accepts it (`api.routes.share_packs.accepted`, the sync route);
 * a 429 or 503 says when to try again: `Retry-After` (RFC 9110, section 10.2.3; RFC 6585, section 4);
 * a 405 lists the methods the path has: `Allow` (RFC 9110, section 15.5.6), set by `api.errors`.
 """
@@ -17,7 +18,7 @@ from http import HTTPStatus
 from typing import Any
 
 from apispec import BasePlugin
-from flask import Response, request
+from flask import Response
 from flask_smorest import Api
 from flask_smorest.utils import prepare_response
 
@@ -146,9 +147,4 @@ def complete_headers(response: Response) -> Response:
     """Give every answer the headers its status promises (see the module docstring)."""
     if response.status_code in (429, 503) and "Retry-After" not in response.headers:
         response.headers["Retry-After"] = str(DEFAULT_RETRY_AFTER_SECONDS)
-    if response.status_code == 202 and "Location" not in response.headers:
-        body = response.get_json(silent=True) if response.is_json else None
-        pack_id = body.get("SharePackId") if isinstance(body, dict) else None
-        if pack_id:
-            response.headers["Location"] = f"{request.script_root}/workflow/sharepack/{pack_id}"
     return response

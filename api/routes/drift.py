@@ -17,7 +17,13 @@ from sqlalchemy.orm import Session
 from api.context import access, asker, services, workflow, workspace_url
 from api.errors import documents_errors
 from api.permissions import require_project_configurator
-from api.routes.share_packs import COMMON_ERRORS, WORKSPACE_HEADER, authenticate_and_resolve_workspace, visible_pack
+from api.routes.share_packs import (
+    COMMON_ERRORS,
+    WORKSPACE_HEADER,
+    accepted,
+    authenticate_and_resolve_workspace,
+    visible_pack,
+)
 from api.schemas import one_of
 from shared.drift.detect import DriftKind
 from shared.drift.queries import last_sync, pack_findings, packs_with_drift, unowned_findings
@@ -125,13 +131,13 @@ class SharePackReconcile(MethodView):
     def post(self, share_pack_id: str):
         """Re-queue the pack as an UPDATE of its stored configuration, putting back what drifted."""
         result = reconcile(share_pack_id)
-        return {
+        return accepted({
             "Message": "Share pack queued for reconciliation",
             "SharePackId": result.share_pack_id,
             "Status": result.status,
             "Strategy": result.strategy,
             "Drift": [f.to_dict() for f in result.drift],
-        }
+        })
 
 
 def require_reconciler(session: Session, pack: SharePack) -> None:

@@ -16,6 +16,7 @@ from api.routes.share_packs import (
     COMMON_ERRORS,
     IDEMPOTENCY_KEY_HEADER,
     WORKSPACE_HEADER,
+    accepted,
     answer_once,
     authenticate_and_resolve_workspace,
 )
@@ -87,7 +88,7 @@ class SharePackRetry(MethodView):
     def post(self, share_pack_id: str):
         """Queue a FAILED share pack again; what its earlier attempt finished is not redone."""
         queued = workflow().retry(asker(), parse_share_pack_id(share_pack_id))
-        return _answer("Share pack queued for retry", queued)
+        return accepted(_answer("Share pack queued for retry", queued))
 
 
 @blp.route("/sharepack/<string:share_pack_id>/rollback", parameters=[WORKSPACE_HEADER])
@@ -108,7 +109,8 @@ class SharePackRollback(MethodView):
             message = f"Plan of a rollback to version {to_version}; nothing was queued"
             return _answer(message, preview, Plan=_plan(preview.plan)), HTTPStatus.OK
         queued = workflow().rollback(asker(), parse_share_pack_id(share_pack_id), to_version)
-        return _answer(f"Share pack queued for rollback to version {to_version}", queued, Plan=_plan(queued.plan))
+        return accepted(_answer(f"Share pack queued for rollback to version {to_version}", queued,
+                                Plan=_plan(queued.plan)))
 
 
 @blp.route("/sharepack/<string:share_pack_id>/upload", parameters=[WORKSPACE_HEADER, IDEMPOTENCY_KEY_HEADER])

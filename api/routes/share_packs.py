@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
 
-from flask import g, request
+from flask import g, request, url_for
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema
@@ -199,6 +199,15 @@ class PackWithTickets:
         return self.request.ado_ticket if self.request else None
 
 
+def accepted(body: dict[str, Any]) -> tuple[dict[str, Any], int, dict[str, str]]:
+    """A 202 about a share pack, with `Location`: the pack's status, where the accepted work can be followed."""
+    return body, HTTPStatus.ACCEPTED, pack_location(body["SharePackId"])
+
+
+def pack_location(share_pack_id: Any) -> dict[str, str]:
+    return {"Location": url_for("share_packs.SharePackById", share_pack_id=str(share_pack_id))}
+
+
 def answer_once(
     answer: Callable[[], dict[str, Any]], schema: Schema, *request_parts: bytes | str
 ) -> tuple[dict[str, Any], int, dict[str, str]]:
@@ -209,13 +218,14 @@ def answer_once(
     """
     key = request.headers.get("Idempotency-Key")
     if key is None:
-        return answer(), HTTPStatus.ACCEPTED, {}
+        return accepted(answer())
     scope = idempotency.Scope(g.caller.identity, workspace_url(), f"{request.method} {request.path}")
     first, replayed = idempotency.answer_once(
         services().session_factory, scope, key, idempotency.fingerprint(*request_parts),
         lambda: idempotency.Answer(HTTPStatus.ACCEPTED, schema.dump(answer())),
     )
-    return first.body, first.status_code, {"Idempotent-Replayed": "true"} if replayed else {}
+    replay = {"Idempotent-Replayed": "true"} if replayed else {}
+    return first.body, first.status_code, {**pack_location(first.body["SharePackId"]), **replay}
 
 
 def visible_pack(session: Session, share_pack_id: str) -> SharePack:
