@@ -18,6 +18,7 @@ from shared.platform.health import HealthReport, ReadinessReport
 from shared.platform.settings import Settings
 from shared.preflight import CatalogReader
 from shared.provisioning.recipient_tokens import TokensFor
+from shared.use_cases.publishing import Dispatch
 from shared.use_cases.transitions import Asker, Workflow
 
 HealthCheck = Callable[[], HealthReport]
@@ -49,6 +50,8 @@ class Services:
     activation_links: ActivationLinkCipher | None = None
     # Azure AD checks at upload; None: not checked at all (the production app always has one).
     directory_validator: AdValidator | None = None
+    # How a move's message is queued (`dispatch_for`); None: as an outbox row of `azure_queue_name` for `publisher`.
+    dispatch: Dispatch | None = None
     # Built once by `create_app` from the above: who the caller is, and the share packs' moves (submit, ...).
     authenticator: Authenticator | None = None
     workflow: Workflow | None = None

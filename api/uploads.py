@@ -13,6 +13,7 @@ from shared.access.principals import Principal
 from shared.share_pack_file import SharePackSpec
 from shared.use_cases.lifecycle import RollbackPlanner
 from shared.use_cases.preflight import DryRun, DryRunChecks, dry_run
+from shared.use_cases.publishing import ViaOutbox
 from shared.use_cases.submit import Upload, UploadRules, format_limits
 from shared.use_cases.transitions import Workflow
 
@@ -34,8 +35,7 @@ def build_workflow(svc: Services) -> Workflow:
     settings = svc.settings
     return Workflow(
         svc.session_factory,
-        queue_name=settings.azure_queue_name,
-        publish=svc.publisher.notify,
+        svc.dispatch or ViaOutbox(settings.azure_queue_name, svc.publisher.notify),
         rules=upload_rules(svc),
         planner=RollbackPlanner(svc.reader_for, budget_seconds=settings.preflight_budget_seconds,
                                 session_factory=svc.session_factory),

@@ -28,6 +28,7 @@ from shared.provisioning.clients import workspace_clients_from_settings
 from shared.provisioning.recipient_tokens import tokens_from_settings
 from shared.queue.factory import make_queue
 from shared.queue.outbox import OutboxPublisher
+from shared.use_cases.publishing import dispatch_for
 
 
 def production_app() -> Flask:
@@ -45,6 +46,8 @@ def production_app() -> Flask:
             settings,
             session_factory=session_factory,
             publisher=publisher.start(),
+            # The PostgreSQL queue is written in the upload's own transaction; Azure's through the outbox.
+            dispatch=dispatch_for(queue, publisher.notify),
             health_check=CachedHealth(partial(check_health, engine, queue)),
             readiness_check=partial(check_readiness, engine, settings, publisher=publisher),
             recipient_tokens=tokens_from_settings(settings),

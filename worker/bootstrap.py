@@ -12,6 +12,7 @@ from shared.platform.settings import Settings
 from shared.provisioning.clients import WorkspaceClients
 from shared.queue.factory import make_queue, poison_queue_name
 from shared.queue.outbox import OutboxRelay
+from shared.use_cases.publishing import dispatch_for
 from shared.use_cases.versions import Requeuer
 from worker.consumer import QueueConsumer
 from worker.jobs.provision import ProvisioningJob
@@ -76,7 +77,7 @@ def build_worker(settings: Settings | None = None) -> Worker:
         # The worker takes no uploads; what it re-queues the relay publishes (it runs beside the loop).
         sweeper=StuckPackSweeper(
             session_factory,
-            Requeuer(queue.name, publish=_relayed),
+            Requeuer(dispatch_for(queue, publish=_relayed)),
             stuck_after_seconds=settings.stuck_pack_after_seconds,
         ),
         stop_requested=stop,

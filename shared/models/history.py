@@ -79,9 +79,15 @@ class History(Generic[V]):
         created_by: str,
         change_reason: str | None = None,
         business_id: uuid.UUID | None = None,
+        flush: bool = True,
         **values: Any,
     ) -> V:
-        """Insert version 1 of a new entity and return it."""
+        """Insert version 1 of a new entity and return it.
+
+        ``flush=False`` leaves the INSERT to the session's next flush (at the latest its commit), for a new
+        entity that no natural key can collide with (a fresh id, no `__current_unique__`): an upload then
+        writes its pack, request and audit rows in one flush instead of three.
+        """
         row = self.model(
             **{self.model.__business_key__: business_id or uuid.uuid4()},
             **values,
@@ -94,7 +100,8 @@ class History(Generic[V]):
             change_reason=change_reason or "created",
         )
         self.session.add(row)
-        self._flush()
+        if flush or self.model.__current_unique__:
+            self._flush()
         return row
 
     def change(

@@ -7,13 +7,14 @@ so API and worker processes on different hosts agree on when a message becomes v
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Engine, Row, delete, func, insert, select, update
+from sqlalchemy import ColumnElement, Connection, Engine, Insert, Row, bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import DBAPIError
 
 from shared.models.runtime import QueueMessageRow
@@ -45,6 +46,12 @@ class PostgresQueue:
             values["visible_at"] = _now() + timedelta(seconds=delay_seconds)
         with self._translate_errors("send"), self._engine.begin() as conn:
             conn.execute(insert(_messages).values(**values))
+
+    def send_within(self, connection: Connection, content: str) -> None:
+        """Write a message in the caller's transaction on this queue's database: it is visible once, and
+        only if, that transaction commits (`shared.use_cases.publishing.InTransaction`). Errors propagate
+        and fail the caller's transaction."""
+        connection.execute(_insert_statement(), {"id": uuid.uuid4(), "queue_name": self._queue_name, "body": content})
 
     def receive(self, *, visibility_timeout: int) -> QueueMessage | None:
         # Oldest-visible first; SKIP LOCKED lets concurrent receivers take different messages instead of
@@ -142,3 +149,9 @@ def _to_message(row: Row[Any]) -> QueueMessage:
         inserted_on=row.inserted_at,
         next_visible_on=row.visible_at,
     )
+
+
+@functools.cache
+def _insert_statement() -> Insert:
+    """`send_within`'s INSERT, built once: it runs in every upload's transaction."""
+    return insert(_messages).values(id=bindparam("id"), queue_name=bindparam("queue_name"), body=bindparam("body"))

@@ -53,7 +53,9 @@ def owners(session: Session, pack: SharePack) -> tuple[Tenant | None, Project | 
 def open_request(session: Session, asker: Asker, pack: SharePack, spec: SharePackSpec, grant: Grant) -> None:
     """Write the request row of a move: the caller asks for it; ``grant`` is the approvers' word so far."""
     waits = grant.approver_status == "PENDING"
+    # Nothing reads it back in this transaction: it goes with the move's commit.
     History(session, Request).create(
+        flush=False,
         created_by=asker.identity,
         change_reason=pack.change_reason,
         share_pack_id=pack.share_pack_id,

@@ -4,7 +4,7 @@ A pack moves when someone submits it, revises it, retries it, rolls it back, app
 reconciles its drift, or when the sweeper re-queues it. Each move is one transaction that writes the
 pack's next version, its audit row (with the request id), the request row the move stands for, and then
 either an outbox message (the pack goes to the worker) or the approvers' notifications (it waits for
-one). The outbox rows are published once the transaction commits (`shared.use_cases.publishing`).
+one). The message is sent once, and only if, the transaction commits (`shared.use_cases.publishing`).
 
 What a move takes and answers is in `shared.use_cases.moves`, the four-eyes rules it asks (and its request
 row) in `shared.use_cases.four_eyes`. This module and those two are the only writers of pack versions,
@@ -58,7 +58,7 @@ from shared.use_cases.lifecycle import (
     rollback_target,
 )
 from shared.use_cases.moves import Asker, Decision, Queued, Reconciliation, RollbackPreview, Verdict
-from shared.use_cases.publishing import publish_on_commit, publishing
+from shared.use_cases.publishing import Dispatch
 from shared.use_cases.queries import get_share_pack
 from shared.use_cases.submit import (
     SubmittedSharePack,
@@ -84,9 +84,8 @@ class Workflow:
     """The share packs' moves for one process; built once in its composition root."""
 
     session_factory: sessionmaker[Session]
-    queue_name: str
-    #: Hands a committed outbox row to the publisher (`OutboxPublisher.notify`); the relay sends what it misses.
-    publish: Callable[[int], object]
+    #: How a move's message is queued in its transaction (`shared.use_cases.publishing.dispatch_for`).
+    dispatch: Dispatch
     #: The checks of an upload; None: this process takes no uploads (the worker).
     rules: UploadRules | None = None
     planner: RollbackPlanner = field(default_factory=RollbackPlanner)
@@ -129,7 +128,7 @@ class Workflow:
         parsed = validate_upload(self.session_factory, upload, rules)
         spec = parsed.spec
         assert spec is not None
-        with publishing(self.session_factory, self.publish) as session:
+        with self.session_factory.begin() as session:
             pack = self._changeable(session, asker, share_pack_id, verb="revised")
             admission = self._admission(session, asker, spec)
             waits = admission is not None and admission.needs_approval
@@ -151,7 +150,7 @@ class Workflow:
             NotFound, Forbidden: no such pack for this caller, or they may not upload for it.
             Conflict: the pack is not FAILED.
         """
-        with publishing(self.session_factory, self.publish) as session:
+        with self.session_factory.begin() as session:
             pack = self._changeable(session, asker, share_pack_id, verb="retried", only=SharePackStatus.FAILED)
             new = self._move(session, asker, pack, Move(
                 RETRIED, AuditAction.STATUS_CHANGED, SharePackStatus.IN_PROGRESS, "Queued for retry",
@@ -166,7 +165,7 @@ class Workflow:
             NotFound, Forbidden: no such pack for this caller, or they configure neither its project nor tenant.
             Conflict: the pack is being provisioned, or was never valid.
         """
-        with publishing(self.session_factory, self.publish) as session:
+        with self.session_factory.begin() as session:
             pack = get_share_pack(session, share_pack_id, workspace_url=asker.workspace_url)
             access = asker.access(session)
             if access is not None:
@@ -228,7 +227,7 @@ class Workflow:
                 project = History(session, Project).current(read.project_id) if read.project_id else None
                 require_in_data_scope(target.restore, tenant, project)
         plan, warnings = self.planner.plan(target, read, asker.workspace_url)  # no transaction open while reading
-        with publishing(self.session_factory, self.publish) as session:
+        with self.session_factory.begin() as session:
             pack = self._changeable(session, asker, share_pack_id, verb="rolled back")
             if pack.version != read.version:
                 raise Conflict(
@@ -272,7 +271,7 @@ class Workflow:
             raise InvalidInput(f"Comment is longer than {MAX_COMMENT_CHARS} characters")
         verb = APPROVED if approved else DECLINED
         by = asker.identity
-        with publishing(self.session_factory, self.publish) as session:
+        with self.session_factory.begin() as session:
             pack = History(session, SharePack).current(share_pack_id)
             if pack is None:
                 raise NotFound(f"Share pack {share_pack_id} not found")
@@ -312,7 +311,7 @@ class Workflow:
     def requeue(self, session: Session, share_pack_id: uuid.UUID, version: int, tool: str) -> int:
         """Queue again a pack that nothing has touched for a while (`Requeuer.requeue`, which the worker's
         sweeper calls without the rest of the workflow)."""
-        return Requeuer(self.queue_name, self.publish).requeue(session, share_pack_id, version, tool)
+        return Requeuer(self.dispatch).requeue(session, share_pack_id, version, tool)
 
     # -- lapsed access (the sync service) ----------------------------------------------------------------
 
@@ -336,22 +335,22 @@ class Workflow:
             columns={**_configuration(spec), "requested_by": asker.identity}, note={"revoked": reason},
         ))
         open_request(session, asker, new, spec, latest_grant(session, share_pack_id))
-        publish_on_commit(session, self.publish)
         return new
 
     # -- what every move shares ---------------------------------------------------------------------------
 
     def _move(self, session: Session, asker: Asker, pack: SharePack, move: Move) -> SharePack:
-        return next_version(session, asker, pack, move, self.queue_name)
+        return next_version(session, asker, pack, move, self.dispatch)
 
     def _store_new(self, asker: Asker, upload: Upload, parsed: ParsedSharePack) -> SharePack:
         spec = parsed.spec
         assert spec is not None
         now = datetime.now(UTC)
-        with publishing(self.session_factory, self.publish) as session:
+        with self.session_factory.begin() as session:
             admission = self._admission(session, asker, spec)
             waits = admission is not None and admission.needs_approval
             row = History(session, SharePack).create(
+                flush=False,  # a new id: flushed with its request and audit rows when the upload commits
                 created_by=asker.identity,
                 change_reason=UPLOADED,
                 share_pack_name=share_pack_name(spec.metadata.requestor, now),
@@ -385,7 +384,7 @@ class Workflow:
                 },
                 request_id=asker.request_id,
             )
-            forward(session, row, asker.request_id, self.queue_name)
+            forward(session, row, asker.request_id, self.dispatch)
         return row
 
     def _upload(self, asker: Asker, content: bytes, filename: str) -> tuple[Upload, UploadRules]:

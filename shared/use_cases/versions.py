@@ -9,7 +9,7 @@ never loads the upload validation and pre-flight that the other moves need.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,7 +25,7 @@ from shared.platform.logging import get_logger
 from shared.platform.status import AuditAction, SharePackStatus
 from shared.queue.messages import ProvisionSharePack
 from shared.use_cases.moves import Asker
-from shared.use_cases.publishing import publish_on_commit, queue_on_commit
+from shared.use_cases.publishing import Dispatch
 
 log = get_logger(__name__)
 
@@ -46,7 +46,7 @@ class Move:
     note: Mapping[str, Any] = field(default_factory=dict)
 
 
-def next_version(session: Session, asker: Asker, pack: SharePack, move: Move, queue_name: str) -> SharePack:
+def next_version(session: Session, asker: Asker, pack: SharePack, move: Move, dispatch: Dispatch) -> SharePack:
     """Write the pack's next version and its audit row; queue it, or tell its approvers it waits."""
     new = History(session, SharePack).change(
         pack.share_pack_id,
@@ -67,27 +67,26 @@ def next_version(session: Session, asker: Asker, pack: SharePack, move: Move, qu
              "provisioning_status": new.provisioning_status, "change_reason": move.reason, **move.note},
         request_id=asker.request_id,
     )
-    forward(session, new, asker.request_id, queue_name)
+    forward(session, new, asker.request_id, dispatch)
     return new
 
 
-def forward(session: Session, pack: SharePack, request_id: str | None, queue_name: str) -> None:
-    """Put an IN_PROGRESS pack on the queue (through the outbox); tell a waiting pack's approvers."""
+def forward(session: Session, pack: SharePack, request_id: str | None, dispatch: Dispatch) -> None:
+    """Put an IN_PROGRESS pack on the queue (its message is sent if the transaction commits); tell a waiting
+    pack's approvers."""
     if pack.share_pack_status == SharePackStatus.PENDING_APPROVAL:
         notify_approvers(session, pack)
     elif pack.share_pack_status == SharePackStatus.IN_PROGRESS:
         message = ProvisionSharePack(pack.share_pack_id, request_id=request_id,
                                      traceparent=tracing.current_traceparent())
-        queue_on_commit(session, queue_name, message)
+        dispatch.send(session, message)
 
 
 @dataclass(frozen=True)
 class Requeuer:
     """Queues a stuck pack again: the sweeper's one move, built by the worker's composition root."""
 
-    queue_name: str
-    #: Hands a committed outbox row to the publisher (`OutboxPublisher.notify`); the relay sends what it misses.
-    publish: Callable[[int], object]
+    dispatch: Dispatch
 
     def requeue(self, session: Session, share_pack_id: uuid.UUID, version: int, tool: str) -> int:
         """Queue again a pack IN_PROGRESS at ``version`` that nothing has touched for a while; return for how
@@ -108,8 +107,7 @@ class Requeuer:
             REQUEUED, AuditAction.UPDATED, SharePackStatus.IN_PROGRESS,
             f"Re-queued: no worker and no queued message for {idle_seconds} s",
             note={"requeued": True, "idle_seconds": idle_seconds},
-        ), self.queue_name)
-        publish_on_commit(session, self.publish)
+        ), self.dispatch)
         log.warning("sweep.requeued", share_pack_id=str(share_pack_id), idle_seconds=idle_seconds,
                     request_id=asker.request_id)
         return idle_seconds

@@ -22,6 +22,7 @@ from shared.platform.status import SyncType
 from shared.provisioning.clients import workspace_clients_from_settings
 from shared.provisioning.recipient_tokens import tokens_from_settings
 from shared.use_cases.access_expiry import AccessExpiryWatch
+from shared.use_cases.publishing import ViaOutbox
 from shared.use_cases.transitions import Workflow
 from sync.jobs import lakeflow
 from sync.jobs.access_expiry import AccessExpiryJob
@@ -78,7 +79,7 @@ def _databricks_objects(parts: JobParts) -> Job:
 
 def _access_expiry(parts: JobParts) -> Job:
     # The revoking version's outbox row is sent by the workers' outbox relay: this process has no queue client.
-    workflow = Workflow(parts.session_factory, queue_name=parts.settings.azure_queue_name, publish=lambda _id: None)
+    workflow = Workflow(parts.session_factory, ViaOutbox(parts.settings.azure_queue_name, publish=lambda _id: None))
     return AccessExpiryJob(AccessExpiryWatch(parts.session_factory, workflow))
 
 

@@ -17,6 +17,7 @@ from shared.notifications.delivery import NotificationDeliverer
 from shared.notifications.smtp import SmtpTransport
 from shared.platform.db import make_session_factory
 from shared.use_cases.access_expiry import AccessExpiryWatch
+from shared.use_cases.publishing import ViaOutbox
 from shared.use_cases.transitions import Workflow
 from tests.e2e.conftest import Stack
 from tests.e2e.test_provisioning import METASTORE_ID, pack, workspace
@@ -60,7 +61,7 @@ def test_an_expired_grant_is_revoked_by_a_new_version_and_the_requestor_is_told(
             "partner-lakehouse", "sales-share", due)
 
     def watch() -> AccessExpiryWatch:  # a fresh one each time: as a restarted sync service
-        workflow = Workflow(sessions, queue_name=stack.queue.name, publish=lambda _id: None)  # the worker's relay
+        workflow = Workflow(sessions, ViaOutbox(stack.queue.name, lambda _id: None))  # the worker's relay
         return AccessExpiryWatch(sessions, workflow)
 
     # Reminders: 14, 3 and 1 days before, each once however often (and by however many processes) it runs.
@@ -125,7 +126,7 @@ def test_an_expired_recipient_loses_every_grant_and_leaves_the_pack(stack: Stack
     first = stack.wait_final(share_pack_id)
     assert first["Status"] == "COMPLETED", first
     sessions = make_session_factory(engine)
-    watch = AccessExpiryWatch(sessions, Workflow(sessions, queue_name=stack.queue.name, publish=lambda _id: None))
+    watch = AccessExpiryWatch(sessions, Workflow(sessions, ViaOutbox(stack.queue.name, lambda _id: None)))
 
     assert watch.run(now=expires + timedelta(seconds=1)).revoked == 1
 

@@ -18,6 +18,7 @@ from shared.access.administration import (
 from shared.access.policy import Access
 from shared.access.principals import Principal
 from shared.platform.settings import Settings
+from shared.use_cases.publishing import ViaOutbox
 from shared.use_cases.submit import SubmittedSharePack, UploadRules
 from shared.use_cases.transitions import Asker, Workflow
 
@@ -96,9 +97,9 @@ def finance(session_factory, settings, access_of) -> None:
 
 @pytest.fixture
 def workflow(session_factory) -> Workflow:
-    """The workflow as a process builds it; what it queued is in `workflow.publish.__self__` (a list)."""
+    """The workflow as a process builds it; what it queued is in `workflow.dispatch.publish.__self__` (a list)."""
     published: list[int] = []
-    return Workflow(session_factory, queue_name="access-tests", publish=published.append,
+    return Workflow(session_factory, ViaOutbox("access-tests", published.append),
                     rules=UploadRules(max_bytes=1_000_000))
 
 
@@ -107,7 +108,7 @@ def as_(principal: Principal, workspace: str = WORKSPACE) -> Asker:
 
 
 def published(workflow: Workflow) -> list[int]:
-    return workflow.publish.__self__  # type: ignore[attr-defined]
+    return workflow.dispatch.publish.__self__  # type: ignore[attr-defined]
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ from shared.access.administration import (
 from shared.access.data_scope import OutsideDataScope
 from shared.models import AuditEntry, SharePack
 from shared.platform.errors import InvalidInput
+from shared.use_cases.publishing import ViaOutbox
 from shared.use_cases.submit import UploadRules
 from shared.use_cases.transitions import Workflow
 from tests.integration.access.conftest import ADMIN, CONFIGURATOR, D2D_ONLY, WORKSPACE, as_, sample
@@ -26,7 +27,7 @@ from tests.integration.access.test_four_eyes import approve, finish
 
 
 def workflow_of(session_factory) -> Workflow:
-    return Workflow(session_factory, queue_name="access-tests", publish=lambda _: None,
+    return Workflow(session_factory, ViaOutbox("access-tests", lambda _: None),
                     rules=UploadRules(max_bytes=1_000_000))
 
 

@@ -19,6 +19,7 @@ from shared.models import AccessNotice, Notification, OutboxMessage, Project, Sh
 from shared.models.history import History
 from shared.share_pack_file.model import SharePackSpec
 from shared.use_cases.access_expiry import AccessExpiryWatch
+from shared.use_cases.publishing import ViaOutbox
 from shared.use_cases.transitions import Workflow
 from tests.integration.access import test_api_matrix as matrix
 from tests.integration.access.test_api_matrix import alices_pack, headers
@@ -147,7 +148,7 @@ def test_an_unconfirmed_pack_is_reminded_then_loses_every_grant_through_a_new_ve
     due = datetime.fromisoformat(
         client.get(f"/workflow/sharepack/{pack_id}/recertification", headers=headers("bob")).json["DueAt"])
     published: list[int] = []
-    watch = AccessExpiryWatch(session_factory, Workflow(session_factory, queue_name="recert", publish=published.append))
+    watch = AccessExpiryWatch(session_factory, Workflow(session_factory, ViaOutbox("recert", published.append)))
 
     for days in (14, 3, 1):
         assert watch.run(now=due - timedelta(days=days) + timedelta(minutes=1)).reminders == 2
@@ -182,7 +183,7 @@ def test_a_confirmation_before_the_deadline_keeps_the_access(client, two_tenants
     pack_id = completed_pack(client, session_factory)
     assert require_every(client, project_id(session_factory), 30).status_code == 200
     first_due = datetime.fromisoformat(recertify(client, pack_id, "bob").json["DueAt"])
-    watch = AccessExpiryWatch(session_factory, Workflow(session_factory, queue_name="recert", publish=lambda _: None))
+    watch = AccessExpiryWatch(session_factory, Workflow(session_factory, ViaOutbox("recert", lambda _: None)))
 
     counts = watch.run(now=datetime.now(UTC) + timedelta(days=29))  # before the deadline: reminders only
     assert counts.revoked == 0

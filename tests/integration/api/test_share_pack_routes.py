@@ -11,6 +11,8 @@ from sqlalchemy import select
 
 from shared.models import AuditEntry, OutboxMessage, Request, SharePack
 from shared.queue.messages import ProvisionSharePack
+from shared.queue.postgres import PostgresQueue
+from shared.use_cases.publishing import dispatch_for
 from tests.integration.api.conftest import AZURE_WORKSPACE, make_settings
 from tests.support.waiting import wait_for
 
@@ -84,6 +86,27 @@ def test_upload_yaml_is_stored_with_history_and_queued(
             select(OutboxMessage).where(OutboxMessage.payload["share_pack_id"].astext == str(share_pack_id))
         ).one()
         assert outbox.published_at is not None
+
+
+def test_with_the_postgresql_queue_the_upload_is_queued_by_its_own_commit(
+    app_factory, headers, committing_sessions, real_publisher
+):
+    # As production_app wires it for queue_backend=postgres: the message row is written in the upload's
+    # transaction, so it is there when the 202 is, and no outbox row waits for a publisher.
+    queue = PostgresQueue(committing_sessions.kw["bind"], f"uploads-{uuid.uuid4().hex[:8]}")
+    client = app_factory(session_factory=committing_sessions, publisher=real_publisher(queue),
+                         dispatch=dispatch_for(queue, publish=lambda _id: None),
+                         settings=make_settings(azure_queue_name=queue.name))
+    response = upload(client, headers, sample())
+    assert response.status_code == 202, response.json
+    share_pack_id = uuid.UUID(response.json["SharePackId"])
+
+    message = queue.receive(visibility_timeout=30)
+    assert message is not None and ProvisionSharePack.from_json(message.content).share_pack_id == share_pack_id
+    with committing_sessions() as session:
+        assert not session.scalars(
+            select(OutboxMessage).where(OutboxMessage.payload["share_pack_id"].astext == str(share_pack_id))
+        ).all()
 
 
 def test_the_outbox_row_is_handed_to_the_publisher_after_commit(client, headers, sessions, publisher):

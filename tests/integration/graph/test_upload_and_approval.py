@@ -18,6 +18,7 @@ from shared.graph.ad_sync import AdSync
 from shared.graph.validator import AdValidator
 from shared.models import AuditEntry
 from shared.platform.settings import Settings
+from shared.use_cases.publishing import ViaOutbox
 from shared.use_cases.submit import InvalidSharePack, UploadRules
 from shared.use_cases.transitions import Asker, Workflow
 from tests.integration.access.conftest import ADMIN, APPROVER, CONFIGURATOR, WORKSPACE, sample
@@ -58,7 +59,7 @@ def directory(graph):
 
 
 def upload(session_factory, principal: Principal, validator: AdValidator):
-    workflow = Workflow(session_factory, queue_name="graph-tests", publish=lambda _: None,
+    workflow = Workflow(session_factory, ViaOutbox("graph-tests", lambda _: None),
                         rules=UploadRules(max_bytes=1_000_000, check_directory=validator.check))
     return workflow.submit(Asker(WORKSPACE, principal), sample(), "pack.yaml")
 

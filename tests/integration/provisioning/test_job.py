@@ -33,6 +33,7 @@ from shared.provisioning.steps import plan_steps
 from shared.queue.messages import ProvisionSharePack
 from shared.share_pack_file.model import SharePackSpec, Strategy
 from shared.share_pack_file.write import to_yaml
+from shared.use_cases.publishing import ViaOutbox
 from shared.use_cases.submit import UploadRules
 from shared.use_cases.transitions import Asker, Workflow
 from tests.support.builders import d2d, d2o, pack, share
@@ -425,7 +426,7 @@ def test_the_outcome_is_audited_with_the_request_that_asked_for_it(
     job: ProvisioningJob, session: Session, session_factory: sessionmaker[Session]
 ) -> None:
     queued: list[int] = []
-    workflow = Workflow(session_factory, queue_name="job-tests", publish=queued.append,
+    workflow = Workflow(session_factory, ViaOutbox("job-tests", queued.append),
                         rules=UploadRules(max_bytes=1_000_000))
     submitted = workflow.submit(Asker(WORKSPACE, request_id="req-42", tool="tests"), to_yaml(new_pack()).encode(),
                                 "pack.yaml")

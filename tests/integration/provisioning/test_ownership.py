@@ -30,6 +30,7 @@ from shared.provisioning.gateway import DatabricksGateway
 from shared.queue.messages import ProvisionSharePack
 from shared.share_pack_file.model import SharePackSpec, Strategy
 from shared.use_cases.lifecycle import REVISED
+from shared.use_cases.publishing import ViaOutbox
 from shared.use_cases.transitions import Asker, Workflow
 from tests.support.builders import d2o, pack, pipeline, share
 from worker.jobs.provision import ProvisioningJob
@@ -272,7 +273,7 @@ def test_a_rollback_does_not_remove_what_a_failed_revision_named_of_another_proj
     emulator.clear_requests()
 
     # ...then "roll back to v1", whose removals are everything v2 declared that v1 did not: sales and acme.
-    workflow = Workflow(session_factory, queue_name="ownership-tests", publish=lambda _: None)
+    workflow = Workflow(session_factory, ViaOutbox("ownership-tests", lambda _: None))
     workflow.rollback(Asker(emulator.url, tool="rival@example.com"), rival.share_pack_id, 1)
     result = provision(job, session_factory, rival.share_pack_id)
 

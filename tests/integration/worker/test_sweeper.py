@@ -16,6 +16,7 @@ from shared.models.history import History
 from shared.platform.db import lock_key
 from shared.platform.status import AuditAction, SharePackStatus
 from shared.queue.messages import ProvisionSharePack
+from shared.use_cases.publishing import ViaOutbox
 from shared.use_cases.transitions import Workflow
 from tests.support.waiting import wait_for
 from worker.jobs.sweep import SWEEP_LOCK_KEY, StuckPackSweeper
@@ -45,7 +46,7 @@ def make_pack(
 
 def sweeper(session_factory: sessionmaker[Session], stuck_after_seconds: int = 1) -> StuckPackSweeper:
     published: list[int] = []
-    workflow = Workflow(session_factory, queue_name=QUEUE, publish=published.append)
+    workflow = Workflow(session_factory, ViaOutbox(QUEUE, published.append))
     return StuckPackSweeper(session_factory, workflow, stuck_after_seconds=stuck_after_seconds)
 
 
