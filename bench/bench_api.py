@@ -122,6 +122,25 @@ def wait_published(database_url: str, timeout: float = 30) -> float:
     return time.monotonic() - started
 
 
+def wait_provisioned(database_url: str, timeout: float = 600) -> dict[str, float]:
+    """After the uploads: seconds until the worker has finished every queued pack (none IN_PROGRESS), and
+    how the packs ended. The uploads are only half the work; this is the other half's backlog."""
+    engine = create_engine(database_url)
+    started = time.monotonic()
+    count = text("SELECT share_pack_status, count(*) FROM deltashare.share_packs WHERE is_current "
+                 "GROUP BY share_pack_status")
+    try:
+        while True:
+            with engine.connect() as conn:
+                statuses = dict(conn.execute(count).all())
+            if not statuses.get("IN_PROGRESS") or time.monotonic() - started > timeout:
+                break
+            time.sleep(0.2)
+    finally:
+        engine.dispose()
+    return {"seconds": time.monotonic() - started, **statuses}
+
+
 def wait_healthy(port: int, timeout: float = 60) -> None:
     try:
         wait_until_ready(lambda: answers(f"http://127.0.0.1:{port}/workflow/health"), timeout=timeout, what="gunicorn")
@@ -177,6 +196,7 @@ def devstack_run(tree: Path, *, seconds: float, clients: int, profile: Path | No
             others = {k: v - others_before.get(k, 0.0) for k, v in others_after.items()}
             for spy in spies:
                 spy.wait(timeout=60)
+            drain = wait_provisioned(f"postgresql+psycopg://postgres@/postgres?host={Path(home) / 'postgres'}")
             calls = workspace_log.requests()[workspace_before:]
             graph_calls = [r for r in graph_log.requests()[graph_before:] if "delta" not in r.get("path", "")]
             # The ceiling after the uploads: its thousands of requests would otherwise reach gunicorn's
@@ -195,6 +215,7 @@ def devstack_run(tree: Path, *, seconds: float, clients: int, profile: Path | No
         "api_calls": by_api / max(1, uploads["requests"]),
         "worker_calls": (len(calls) - by_api) / max(1, uploads["requests"]),
         "graph_calls": len(graph_calls) / max(1, uploads["requests"]),
+        "drain": drain,
     }
 
 
@@ -275,7 +296,10 @@ def describe(r: dict) -> str:
             f"{r['ceiling']['per_second']:6.0f}/s | uploads/health {share(r):.3f} | API CPU {r['cpu_ms']:5.1f} ms"
             f"/upload | workspace calls/upload API {r['api_calls']:.2f} worker {r['worker_calls']:.2f} | Graph "
             f"{r['graph_calls']:.2f} | statuses {u['statuses']}"
-            + (f"\n    CPU ms per upload by part: {by_part(r['stack_cpu_ms'])}" if "stack_cpu_ms" in r else ""))
+            + (f"\n    CPU ms per upload by part: {by_part(r['stack_cpu_ms'])}" if "stack_cpu_ms" in r else "")
+            + (f"\n    backlog: every pack provisioned {r['drain']['seconds']:.1f} s after the uploads "
+               f"({', '.join(f'{k} {v:.0f}' for k, v in r['drain'].items() if k != 'seconds')})"
+               if "drain" in r else ""))
 
 
 def by_part(cpu_ms: dict[str, float]) -> str:
@@ -299,6 +323,8 @@ def median_of(results: list[dict]) -> dict:
         **{key: med(lambda r, k=key: r[k]) for key in ("cpu_ms", "api_calls", "worker_calls", "graph_calls")},
         "stack_cpu_ms": {part: med(lambda r, p=part: r["stack_cpu_ms"].get(p, 0.0))
                          for part in sorted({p for r in results for p in r["stack_cpu_ms"]})},
+        "drain": {key: med(lambda r, k=key: r["drain"].get(k, 0.0))
+                  for key in sorted({k for r in results for k in r["drain"]})},
     }
 
 

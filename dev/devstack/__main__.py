@@ -37,6 +37,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager, suppress
 from pathlib import Path
 from types import FrameType
+from typing import NamedTuple
 
 from alembic.config import Config
 from cryptography.fernet import Fernet
@@ -51,6 +52,10 @@ from shared.platform.embedded_postgres import start_embedded_postgres
 
 ROOT = Path(__file__).resolve().parents[2]
 CHILD_STOP_SECONDS = 30
+# The worker, the sync service and the mail server work from queues and schedules; the API and the emulators
+# answer someone waiting. On one machine they share the cores, so during a burst of uploads the kernel gives
+# the API first call and the background catches up afterwards (in production each runs on its own replicas).
+BACKGROUND_NICENESS = 10
 LOCAL_TENANT_ID = "00000000-0000-0000-0000-00000000000a"
 
 
@@ -147,18 +152,21 @@ def main() -> int:
             python = sys.executable
             child_env = {**env, "GUNICORN_BIND": f"127.0.0.1:{api_port}"}
             commands = [
-                ([python, "-m", "dev.emulator", "--host", "127.0.0.1", "--port", str(emulator_port),
-                  "--token", "local-dev-token", "--state-file", str(local / "emulator-state.json")], child_env),
-                ([python, "-m", "dev.graph_emulator", "--host", "127.0.0.1", "--port", str(graph_port),
-                  "--state-file", str(local / "graph-state.json"),
-                  "--seed", str(ROOT / "dev" / "devstack" / "graph_seed.json"),
-                  # Entra sends a browser back only to a registered redirect URI (AADSTS50011 otherwise).
-                  "--redirect-uri", f"console-local-client={child_env['CONSOLE_ENTRA_REDIRECT_URI']}"], child_env),
-                ([python, "-m", "gunicorn", "--config", "api/gunicorn.conf.py", "api.wsgi:app"], child_env),
-                ([python, "-m", "worker"], {**child_env, "METRICS_PORT": str(worker_metrics_port)}),
-                ([python, "-m", "dev.devstack.mailserver", "--port", str(smtp_port),
-                  "--directory", str(local / "mail")], child_env),
-                ([python, "-m", "sync"], {**child_env, "METRICS_PORT": str(sync_metrics_port)}),
+                Child([python, "-m", "dev.emulator", "--host", "127.0.0.1", "--port", str(emulator_port),
+                       "--token", "local-dev-token", "--state-file", str(local / "emulator-state.json")], child_env),
+                Child([python, "-m", "dev.graph_emulator", "--host", "127.0.0.1", "--port", str(graph_port),
+                       "--state-file", str(local / "graph-state.json"),
+                       "--seed", str(ROOT / "dev" / "devstack" / "graph_seed.json"),
+                       # Entra sends a browser back only to a registered redirect URI (AADSTS50011 otherwise).
+                       "--redirect-uri", f"console-local-client={child_env['CONSOLE_ENTRA_REDIRECT_URI']}"],
+                      child_env),
+                Child([python, "-m", "gunicorn", "--config", "api/gunicorn.conf.py", "api.wsgi:app"], child_env),
+                Child([python, "-m", "worker"], {**child_env, "METRICS_PORT": str(worker_metrics_port)},
+                      BACKGROUND_NICENESS),
+                Child([python, "-m", "dev.devstack.mailserver", "--port", str(smtp_port),
+                       "--directory", str(local / "mail")], child_env, BACKGROUND_NICENESS),
+                Child([python, "-m", "sync"], {**child_env, "METRICS_PORT": str(sync_metrics_port)},
+                      BACKGROUND_NICENESS),
             ]
             children = stack.enter_context(running(commands, watchdog))
             if _wait_healthy(api_url):
@@ -211,17 +219,24 @@ def _stop_postgres(data_dir: Path) -> None:
         print("embedded PostgreSQL stopped", flush=True)
 
 
+class Child(NamedTuple):
+    """One process of the stack: its command line, its environment, and how far the kernel puts it behind the
+    others when they compete for a core (`nice`)."""
+
+    argv: list[str]
+    env: Mapping[str, str]
+    niceness: int = 0
+
+
 @contextmanager
-def running(
-    commands: list[tuple[list[str], Mapping[str, str]]], watchdog: Watchdog,
-) -> Iterator[list[subprocess.Popen[bytes]]]:
-    """Start each (argv, env) in its own process group, dying with us; on exit SIGTERM each group, then
-    SIGKILL stragglers."""
+def running(commands: list[Child], watchdog: Watchdog) -> Iterator[list[subprocess.Popen[bytes]]]:
+    """Start each child in its own process group, dying with us; on exit SIGTERM each group, then SIGKILL
+    stragglers."""
     children: list[subprocess.Popen[bytes]] = []
     try:
-        for argv, env in commands:
+        for argv, env, niceness in commands:
             children.append(subprocess.Popen(argv, env=dict(env), cwd=ROOT, start_new_session=True,
-                                             preexec_fn=die_with_parent()))
+                                             preexec_fn=die_with_parent(niceness)))
             watchdog.watch(children[-1].pid)  # its pid is its process group's id (a new session)
         yield children
     finally:

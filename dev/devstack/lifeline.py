@@ -32,8 +32,9 @@ STOP_SECONDS = 30
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
-def die_with_parent() -> Callable[[], None]:
-    """A `preexec_fn` giving the child SIGTERM when this process dies (Linux; elsewhere the watchdog only)."""
+def die_with_parent(niceness: int = 0) -> Callable[[], None]:
+    """A `preexec_fn` giving the child SIGTERM when this process dies (Linux; elsewhere the watchdog only),
+    and ``niceness`` added to its scheduling niceness (`nice(2)`)."""
     parent = os.getpid()
     # Loaded before the fork: a child of a threaded parent must not load libraries before exec.
     libc = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
@@ -43,6 +44,8 @@ def die_with_parent() -> Callable[[], None]:
             os._exit(127)
         if os.getppid() != parent:  # the parent died before prctl took effect: no signal will come
             os._exit(127)
+        if niceness:
+            os.nice(niceness)
 
     return preexec
 
