@@ -134,4 +134,4 @@ class SharePackRevision(MethodView):
             return _answer("Revision uploaded; waiting for an approver" if waits else
                            "Revision uploaded and queued for provisioning", queued)
 
-        return answer_once(revise, QueuedSchema(), content, filename)
+        return answer_once(revise, QueuedSchema, content, filename)

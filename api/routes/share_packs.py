@@ -82,7 +82,7 @@ def authenticate_and_resolve_workspace() -> None:
 @blp.route("/sharepack/upload", parameters=[WORKSPACE_HEADER, IDEMPOTENCY_KEY_HEADER])
 class SharePackUpload(MethodView):
     @blp.doc(**UPLOAD_FILE_TYPES)
-    @blp.arguments(UploadSchema, location="files")
+    @blp.arguments(UploadSchema(), location="files")  # an instance: webargs would build one per request
     @blp.response(202, UploadResponseSchema)
     @documents_errors(blp, *COMMON_ERRORS, HTTPStatus.CONFLICT, HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
                       HTTPStatus.UNSUPPORTED_MEDIA_TYPE)
@@ -106,7 +106,7 @@ class SharePackUpload(MethodView):
                 "ValidationWarnings": [w.to_dict() for w in submitted.warnings],
             }
 
-        return answer_once(submit, UploadResponseSchema(), content, filename)
+        return answer_once(submit, UploadResponseSchema, content, filename)
 
 
 @blp.route("/sharepack/<string:share_pack_id>", parameters=[WORKSPACE_HEADER])
@@ -209,12 +209,13 @@ def pack_location(share_pack_id: Any) -> dict[str, str]:
 
 
 def answer_once(
-    answer: Callable[[], dict[str, Any]], schema: Schema, *request_parts: bytes | str
+    answer: Callable[[], dict[str, Any]], schema: type[Schema], *request_parts: bytes | str
 ) -> tuple[dict[str, Any], int, dict[str, str]]:
     """A 202 answer, made once per `Idempotency-Key` of this caller, workspace and route (none: every time).
 
-    The first answer is stored as the client will read it (dumped by `schema`), and a repeat of the same
-    request is answered with it again, marked `Idempotent-Replayed: true` (see `shared.use_cases.idempotency`).
+    The first answer is stored as the client will read it (dumped by a `schema`, made only then), and a
+    repeat of the same request is answered with it again, marked `Idempotent-Replayed: true` (see
+    `shared.use_cases.idempotency`).
     """
     key = request.headers.get("Idempotency-Key")
     if key is None:
@@ -222,7 +223,7 @@ def answer_once(
     scope = idempotency.Scope(g.caller.identity, workspace_url(), f"{request.method} {request.path}")
     first, replayed = idempotency.answer_once(
         services().session_factory, scope, key, idempotency.fingerprint(*request_parts),
-        lambda: idempotency.Answer(HTTPStatus.ACCEPTED, schema.dump(answer())),
+        lambda: idempotency.Answer(HTTPStatus.ACCEPTED, schema().dump(answer())),
     )
     replay = {"Idempotent-Replayed": "true"} if replayed else {}
     return first.body, first.status_code, {**pack_location(first.body["SharePackId"]), **replay}

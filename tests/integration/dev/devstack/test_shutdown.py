@@ -211,6 +211,11 @@ def test_sigkill_leaves_no_process_of_the_stack_and_frees_its_ports():
         lines = lines_of(stack.stdout)
         wait_for_line(lines, "ready:", STARTUP_SECONDS, seen)
         started = processes_of(stack, home)
+        # The background processes yield the cores to the API and the emulators, which someone waits on.
+        niceness = {module: p.nice() for p in psutil.Process(stack.pid).children()
+                    if (module := p.cmdline()[2] if p.cmdline()[1:2] == ["-m"] else None)}
+        assert niceness == {"dev.devstack.lifeline": 0, "dev.emulator": 0, "dev.graph_emulator": 0, "gunicorn": 0,
+                            "worker": 10, "dev.devstack.mailserver": 10, "sync": 10}, niceness
         ports = [int(env[name]) for name in PORT_VARIABLES]
         fetch(f"http://127.0.0.1:{env['DEVSTACK_SYNC_METRICS_PORT']}/metrics", retry=True)  # every port is up
         assert not any(port_is_free(port) for port in ports)
