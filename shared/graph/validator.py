@@ -63,7 +63,8 @@ class AdValidator:
     Args:
         client: a Graph client, or None when Graph is not configured (checks the tables only).
         budget_seconds: the time all Graph calls of one upload may take together.
-        cache_seconds: how long an answer of the tables or Graph is reused (0: never).
+        cache_seconds: how long an answer of the tables or Graph is reused (0: never; up to twice that while
+            one caller reads it again, see `ReadCache`).
     """
 
     def __init__(self, client: GraphClient | None, *, budget_seconds: float = 2.0, cache_seconds: float = 0.0) -> None:
