@@ -8,6 +8,7 @@ Two daemon threads run beside the loop: the outbox relay and the stuck-pack swee
 
 from __future__ import annotations
 
+import gc
 import signal
 import sys
 import threading
@@ -67,6 +68,7 @@ def main(argv: list[str] | None = None) -> int:
                                   depth=lambda name: queues[name].approximate_count())
     metrics.serve(worker.settings, state)
     snapshots = gauges.SnapshotLogger(state).start()
+    gc.freeze()  # the libraries and the job, loaded for good: out of every full collection's walk (as the API)
     log.info("worker.started", queue=worker.consumer.queue.name)
     log.info("Share pack queue consumer started", queue=worker.consumer.queue.name,
              queue_backend=worker.settings.queue_backend)
