@@ -131,7 +131,7 @@ class History(Generic[V]):
         unknown = set(changes) - set(self._business_columns)
         if unknown:
             raise TypeError(f"not business columns of {self.model.__tablename__}: {sorted(unknown)}")
-        now = max(self._now(), current.effective_from + timedelta(microseconds=1))
+        now = max(current.now, current.effective_from + timedelta(microseconds=1))
         table = self.model.__table__
         next_version = select(
             *(
@@ -300,12 +300,15 @@ class History(Generic[V]):
         )
 
     def _lock_current(self, business_id: uuid.UUID) -> Row[Any]:
-        """Lock the current version; return its record id, version and start (not its whole row)."""
+        """Lock the current version; return its record id, version and start (not its whole row), and the
+        database's clock (``now``, read in the same round trip; `change` keeps the next version after this
+        one's start whatever the lock waited for)."""
         # Under READ COMMITTED a writer that waited for our lock re-checks `is_current` on the row the
         # winner closed and finds nothing; it then looks again and locks the winner's new version.
         for _ in range(_LOCK_ATTEMPTS):
             row = self.session.execute(
-                select(self.model.record_id, self.model.version, self.model.effective_from)
+                select(self.model.record_id, self.model.version, self.model.effective_from,
+                       func.clock_timestamp().label("now"))
                 .where(self.key == business_id, self.model.is_current)
                 .with_for_update()
             ).one_or_none()
