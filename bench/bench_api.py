@@ -14,7 +14,10 @@ sync service, mail server), moved aside to free ports and a temporary home. Besi
 the API's CPU per upload (every gunicorn process's CPU time over the upload run) and the workspace and
 Graph calls per upload (the emulators' request logs; the workspace calls split by user agent into the
 API's and the worker's). `--tree DIR` runs another checkout's stack the same way (the baseline), and
-`--runs N` alternates N rounds of this tree and the baseline, printing each run and the medians.
+`--runs N` alternates N rounds of this tree and the baseline, printing each run and the medians. After the
+uploads it also reports the backlog they left: the packs still queued and how fast the worker provisioned
+them (over at most 45 s); worker and sync service are then stopped (SIGSTOP) while the liveness ceiling is
+measured.
 
     .venv/bin/python -m bench.bench_api --stack devstack [--seconds 20] [--runs 3] [--tree /tmp/main]
 """
@@ -122,23 +125,27 @@ def wait_published(database_url: str, timeout: float = 30) -> float:
     return time.monotonic() - started
 
 
-def wait_provisioned(database_url: str, timeout: float = 600) -> dict[str, float]:
-    """After the uploads: seconds until the worker has finished every queued pack (none IN_PROGRESS), and
-    how the packs ended. The uploads are only half the work; this is the other half's backlog."""
+BACKLOG_WINDOW_SECONDS = 45
+
+
+def backlog(database_url: str, window: float = BACKLOG_WINDOW_SECONDS) -> dict[str, float]:
+    """After the uploads: how many packs were still queued, and how fast the worker provisioned them over at
+    most ``window`` seconds (until none was left). The uploads are only half the work; this is the other half."""
     engine = create_engine(database_url)
-    started = time.monotonic()
-    count = text("SELECT share_pack_status, count(*) FROM deltashare.share_packs WHERE is_current "
-                 "GROUP BY share_pack_status")
+    waiting = text("SELECT count(*) FROM deltashare.share_packs "
+                   "WHERE is_current AND share_pack_status = 'IN_PROGRESS'")
     try:
-        while True:
+        with engine.connect() as conn:
+            queued = left = conn.scalar(waiting)
+        started = time.monotonic()
+        while left and time.monotonic() - started < window:
+            time.sleep(0.5)
             with engine.connect() as conn:
-                statuses = dict(conn.execute(count).all())
-            if not statuses.get("IN_PROGRESS") or time.monotonic() - started > timeout:
-                break
-            time.sleep(0.2)
+                left = conn.scalar(waiting)
+        elapsed = time.monotonic() - started
     finally:
         engine.dispose()
-    return {"seconds": time.monotonic() - started, **statuses}
+    return {"queued": queued, "left": left, "seconds": elapsed, "per_second": (queued - left) / max(elapsed, 1e-9)}
 
 
 def wait_healthy(port: int, timeout: float = 60) -> None:
@@ -166,6 +173,7 @@ def devstack_run(tree: Path, *, seconds: float, clients: int, profile: Path | No
         env |= {f"DEVSTACK_{name}_PORT": str(port) for name, port in ports.items()}
         env |= {"DEVSTACK_HOME": home, "PYTHONPATH": str(tree)}
         api, workspace = f"http://127.0.0.1:{ports['API']}", f"http://127.0.0.1:{ports['EMULATOR']}"
+        background: list[psutil.Process] = []
         with open(Path(home) / "stack.log", "wb") as output:
             stack = subprocess.Popen([sys.executable, "-m", "dev.devstack"], cwd=tree, env=env, stdout=output,
                                      stderr=subprocess.STDOUT, start_new_session=True)
@@ -196,7 +204,13 @@ def devstack_run(tree: Path, *, seconds: float, clients: int, profile: Path | No
             others = {k: v - others_before.get(k, 0.0) for k, v in others_after.items()}
             for spy in spies:
                 spy.wait(timeout=60)
-            drain = wait_provisioned(f"postgresql+psycopg://postgres@/postgres?host={Path(home) / 'postgres'}")
+            drain = backlog(f"postgresql+psycopg://postgres@/postgres?host={Path(home) / 'postgres'}")
+            # The background stands still while the ceiling is measured (stopped, not ended: the stack stops
+            # everything when one of its processes exits), so both trees' ceilings are the API's alone.
+            background += [p for p in psutil.Process(stack.pid).children()
+                           if p.cmdline()[1:3] in (["-m", "worker"], ["-m", "sync"])]
+            for process in background:
+                process.suspend()
             calls = workspace_log.requests()[workspace_before:]
             graph_calls = [r for r in graph_log.requests()[graph_before:] if "delta" not in r.get("path", "")]
             # The ceiling after the uploads: its thousands of requests would otherwise reach gunicorn's
@@ -204,6 +218,9 @@ def devstack_run(tree: Path, *, seconds: float, clients: int, profile: Path | No
             ceiling = load(port, method="GET", path="/workflow/health/live", body=None, clients=clients,
                            seconds=seconds, headers=headers)
         finally:
+            for process in background:
+                with suppress(psutil.NoSuchProcess):
+                    process.resume()  # a stopped process would not act on the SIGTERM below
             os.killpg(stack.pid, signal.SIGTERM)
             stack.wait(timeout=60)
     accepted = uploads["statuses"].get(202, 0)
@@ -297,9 +314,9 @@ def describe(r: dict) -> str:
             f"/upload | workspace calls/upload API {r['api_calls']:.2f} worker {r['worker_calls']:.2f} | Graph "
             f"{r['graph_calls']:.2f} | statuses {u['statuses']}"
             + (f"\n    CPU ms per upload by part: {by_part(r['stack_cpu_ms'])}" if "stack_cpu_ms" in r else "")
-            + (f"\n    backlog: every pack provisioned {r['drain']['seconds']:.1f} s after the uploads "
-               f"({', '.join(f'{k} {v:.0f}' for k, v in r['drain'].items() if k != 'seconds')})"
-               if "drain" in r else ""))
+            + (f"\n    backlog: {r['drain']['queued']:.0f} packs queued when the uploads stopped; the worker "
+               f"provisioned {r['drain']['per_second']:.1f} packs/s, {r['drain']['left']:.0f} left after "
+               f"{r['drain']['seconds']:.0f} s" if "drain" in r else ""))
 
 
 def by_part(cpu_ms: dict[str, float]) -> str:
