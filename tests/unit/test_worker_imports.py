@@ -3,6 +3,7 @@ CLI use. Checked in a fresh interpreter, since this test process has loaded ever
 
 from __future__ import annotations
 
+import functools
 import json
 import subprocess
 import sys
@@ -24,11 +25,25 @@ UPLOAD_ONLY = (
 
 def loaded_after_importing(*modules: str) -> list[str]:
     """Every module a fresh interpreter holds after importing ``modules``."""
-    script = "import importlib, json, sys\nfor m in sys.argv[1:]: importlib.import_module(m)\n" \
-             "print(json.dumps(sorted(sys.modules)))"
-    out = subprocess.run([sys.executable, "-c", script, *modules], cwd=ROOT, capture_output=True, text=True,
-                         check=True, env={"PYTHONPATH": str(ROOT), "PATH": ""})
-    return json.loads(out.stdout)
+    return loaded_after_each(modules)[0]
+
+
+@functools.cache
+def loaded_after_each(*steps: tuple[str, ...]) -> list[list[str]]:
+    """Every module one fresh interpreter holds after each step, each step importing its modules in turn."""
+    script = "import importlib, json, sys\nfor step in sys.argv[1:]:\n" \
+             "    for m in step.split(): importlib.import_module(m)\n" \
+             "    print(json.dumps(sorted(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", script, *(" ".join(step) for step in steps)], cwd=ROOT,
+                         capture_output=True, text=True, check=True, env={"PYTHONPATH": str(ROOT), "PATH": ""})
+    return [json.loads(line) for line in out.stdout.splitlines()]
+
+
+#: The worker's jobs, then its entry point, in one interpreter: starting one costs ~3 s of CPU (the
+#: databricks-sdk alone is most of it). `worker.__main__` loads the jobs itself, so the second step holds
+#: what `python -m worker` holds; `worker.bootstrap` is none of the jobs' modules, so finding it there means
+#: the entry point loaded it.
+WORKER_STEPS = (("worker.consumer", "worker.jobs.provision", "worker.jobs.sweep"), ("worker.__main__",))
 
 
 def upload_modules(loaded: list[str]) -> list[str]:
@@ -41,14 +56,14 @@ def test_the_checker_sees_an_upload_module_when_one_is_loaded():
 
 
 def test_the_provisioning_job_and_the_queue_loop_load_no_upload_validation_or_preflight():
-    loaded = loaded_after_importing("worker.consumer", "worker.jobs.provision", "worker.jobs.sweep")
+    loaded = loaded_after_each(*WORKER_STEPS)[0]
 
     assert {"worker.consumer", "worker.jobs.provision", "worker.jobs.provision_recording"} <= set(loaded)
     assert upload_modules(loaded) == []
 
 
 def test_the_worker_process_loads_no_upload_validation_or_preflight():
-    loaded = loaded_after_importing("worker.__main__")
+    jobs, loaded = loaded_after_each(*WORKER_STEPS)
 
-    assert "worker.bootstrap" in loaded
+    assert "worker.bootstrap" in loaded and "worker.bootstrap" not in jobs
     assert upload_modules(loaded) == []

@@ -29,6 +29,7 @@ from shared.queue.interface import MessageQueue
 from shared.queue.outbox import OutboxPublisher
 from shared.queue.postgres import PostgresQueue
 from tests.support.access import register_tenant
+from tests.support.api_keys import stored_api_keys
 from tests.support.postgres import migrated_database_url
 
 API_KEY = "test-api-key-0123456789abcdef01234"
@@ -47,6 +48,7 @@ def make_settings(**overrides: str) -> Settings:
         "log_format": "json",
         **overrides,
     }
+    env["api_keys"] = stored_api_keys(env["api_keys"])
     return Settings.from_env(env, dotenv_path=None)
 
 

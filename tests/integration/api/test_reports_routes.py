@@ -26,6 +26,7 @@ from shared.access.principals import Principal
 from shared.platform.settings import Settings
 from tests.integration.api.conftest import RecordingPublisher
 from tests.integration.monitoring.test_views import completed_run, write_history
+from tests.support.api_keys import stored_api_keys
 
 WS_A = "https://adb-1000000000000001.1.azuredatabricks.net"
 WS_B = "https://adb-2000000000000002.2.azuredatabricks.net"
@@ -44,7 +45,7 @@ def headers(who: str) -> dict[str, str]:
 def client(session_factory) -> FlaskClient:
     settings = Settings.from_env(
         {
-            "api_keys": ",".join(f"{who}={key(who)}" for who in PEOPLE),
+            "api_keys": stored_api_keys(",".join(f"{who}={key(who)}" for who in PEOPLE)),
             "admin_principals": "platform-admin",
             "allowed_workspace_urls": f"{WS_A},{WS_B}",
             "queue_backend": "postgres",

@@ -17,8 +17,9 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import hcl2
 import pytest
+
+from tests.support.hcl import load_hcl
 
 HERE = Path(__file__).resolve().parent
 AZURE = HERE.parents[2] / "deploy" / "azure"
@@ -111,7 +112,7 @@ def schema_problems(directory: Path) -> list[str]:
     """Every problem of every azurerm resource and data source in `directory`'s *.tf files."""
     problems: list[str] = []
     for path in sorted(directory.glob("*.tf")):
-        parsed = hcl2.load(path.open())
+        parsed = load_hcl(path)
         for key, kind in KINDS.items():
             for block in parsed.get(key, []):
                 for quoted_type, named in block.items():

@@ -15,13 +15,13 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-import hcl2
 import pytest
 from ruamel.yaml import YAML
 
 from shared.platform.credentials import DatabricksCredentials
 from shared.platform.settings import Settings
 from shared.platform.settings_contract import GUNICORN_VARIABLES, PROCESS_SETTINGS
+from tests.support.hcl import load_hcl
 
 ROOT = Path(__file__).resolve().parents[3]
 AZURE = ROOT / "deploy" / "azure"
@@ -39,7 +39,7 @@ def unquote(value: Any) -> Any:
 
 
 def load_tf(directory: Path) -> list[dict[str, Any]]:
-    return [hcl2.load(path.open()) for path in sorted(directory.glob("*.tf"))]
+    return [load_hcl(path) for path in sorted(directory.glob("*.tf"))]
 
 
 def tf_locals(files: list[dict[str, Any]]) -> dict[str, Any]:
