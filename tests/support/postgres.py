@@ -18,6 +18,7 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from alembic import command
+from dev.devstack.lifeline import stop_postgres
 from shared.platform.db import make_engine
 from shared.platform.embedded_postgres import start_embedded_postgres
 
@@ -38,6 +39,9 @@ def postgres_server_url() -> Iterator[str]:
     # Unix socket paths are limited to ~100 bytes: keep the directory short.
     with tempfile.TemporaryDirectory(prefix="sp-pg-", dir="/tmp") as data_dir:
         yield start_embedded_postgres(data_dir)
+        # Stopped here, before its directory goes: pgserver's own stop at exit needs that directory, and
+        # without it the server outlived the session (with its data directory deleted).
+        stop_postgres(Path(data_dir), owner=os.getpid())
 
 
 def create_database(server_url: str, name: str, template: str | None = None) -> str:
