@@ -231,13 +231,20 @@ class Child(NamedTuple):
 @contextmanager
 def running(commands: list[Child], watchdog: Watchdog) -> Iterator[list[subprocess.Popen[bytes]]]:
     """Start each child in its own process group, dying with us; on exit SIGTERM each group, then SIGKILL
-    stragglers."""
+    stragglers.
+
+    A process group of our session, not a session of its own: Linux schedules each session as one
+    autogroup, and niceness only ranks processes within an autogroup
+    (https://man7.org/linux/man-pages/man7/sched.7.html, "The autogroup feature"). In sessions of their own,
+    the worker at nice 10 still took as much CPU as all of gunicorn's workers together. A terminal's Ctrl-C
+    still reaches only us: it goes to the foreground process group.
+    """
     children: list[subprocess.Popen[bytes]] = []
     try:
         for argv, env, niceness in commands:
-            children.append(subprocess.Popen(argv, env=dict(env), cwd=ROOT, start_new_session=True,
+            children.append(subprocess.Popen(argv, env=dict(env), cwd=ROOT, process_group=0,
                                              preexec_fn=die_with_parent(niceness)))
-            watchdog.watch(children[-1].pid)  # its pid is its process group's id (a new session)
+            watchdog.watch(children[-1].pid)  # its pid is its process group's id
         yield children
     finally:
         for child in children:

@@ -212,12 +212,19 @@ def test_sigkill_leaves_no_process_of_the_stack_and_frees_its_ports():
         wait_for_line(lines, "ready:", STARTUP_SECONDS, seen)
         started = processes_of(stack, home)
         # The background processes yield the cores to the API and the emulators, which someone waits on.
-        niceness = {module: p.nice() for p in psutil.Process(stack.pid).children()
+        children = {module: p for p in psutil.Process(stack.pid).children()
                     if (module := p.cmdline()[2] if p.cmdline()[1:2] == ["-m"] else None)}
+        niceness = {module: p.nice() for module, p in children.items()}
         assert niceness == {"dev.devstack.lifeline": 0, "dev.emulator": 0, "dev.graph_emulator": 0, "gunicorn": 0,
                             "worker": 10, "dev.devstack.mailserver": 10, "sync": 10}, niceness
+        # Niceness ranks processes only within one session (Linux's autogroups): theirs is the stack's.
+        sessions = {module: os.getsid(p.pid) == os.getsid(stack.pid) for module, p in children.items()}
+        assert sessions == {module: module != "dev.devstack.lifeline" for module in children}, sessions
         ports = [int(env[name]) for name in PORT_VARIABLES]
-        fetch(f"http://127.0.0.1:{env['DEVSTACK_SYNC_METRICS_PORT']}/metrics", retry=True)  # every port is up
+        # The niced background processes open theirs a moment after "ready:".
+        fetch(f"http://127.0.0.1:{env['DEVSTACK_SYNC_METRICS_PORT']}/metrics", retry=True)
+        fetch(f"http://127.0.0.1:{env['DEVSTACK_WORKER_METRICS_PORT']}/metrics", retry=True)
+        wait_for(lambda: not port_is_free(int(env["DEVSTACK_SMTP_PORT"])), timeout=60, what="the mail server's port")
         assert not any(port_is_free(port) for port in ports)
 
         stack.kill()  # SIGKILL: none of the stack's own cleanup runs
