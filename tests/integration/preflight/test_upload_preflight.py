@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import func, select
 
 from dev.emulator.control import EmulatorControl
-from shared.models import SharePack
+from shared.models import Project, SharePack
 from tests.integration.preflight.conftest import EXAMPLE_TABLES, post_file, sample
 
 
@@ -35,6 +35,20 @@ def test_upload_of_a_pack_the_workspace_can_take_is_accepted(api, headers, emula
 
     assert response.status_code == 202, response.json
     assert not any("skipped" in w["message"] for w in response.json["ValidationWarnings"])
+
+
+def test_packs_record_the_project_their_first_upload_created(api, headers, emulator: EmulatorControl, session_factory):
+    """The first upload creates the project in its storing transaction; the next takes the pre-flight's verdict."""
+    emulator.seed_tables(EXAMPLE_TABLES)
+    client = api()
+
+    first, second = (post_file(client, "upload", headers, sample()) for _ in range(2))
+
+    assert (first.status_code, second.status_code) == (202, 202), (first.json, second.json)
+    with session_factory() as session:
+        projects = session.scalars(select(Project.project_id).where(Project.is_current)).all()
+        recorded = session.scalars(select(SharePack.project_id).where(SharePack.is_current)).all()
+    assert len(projects) == 1 and recorded == projects * 2
 
 
 def test_workspace_not_read_within_the_budget_is_skipped_with_a_warning(api, headers, emulator: EmulatorControl):
