@@ -9,26 +9,27 @@ field it concerns ("alice@example.com is disabled in Azure AD" at `metadata.requ
 
 With ``cache_seconds`` (the API sets a few seconds) what the tables and Graph said of a user or a group is
 reused for that long, so a burst of uploads by the same people costs one query (the tenant and project, which
-administrators change, are always read); answers Graph could not give are not kept,
+administrators change, are always read, once per upload: the access rules take them from the check); answers
+Graph could not give are not kept,
 and an upload the kept answers would refuse is checked again live, so only the directory's current word
 refuses one (the same rule as the pre-flight's cache, `shared.preflight.cache`).
 """
 
 from __future__ import annotations
 
-import functools
 import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, and_, bindparam, func, or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
+from shared.access.directory import UploadTarget, resolve_upload_target
 from shared.graph.client import GraphClient
 from shared.graph.errors import GraphError, GraphNotFound, GraphUnavailable
-from shared.models import AdGroup, Project, Tenant, User
+from shared.models import AdGroup, User
 from shared.preflight.cache import ReadCache
 from shared.share_pack_file.issues import Findings, Path
 from shared.share_pack_file.model import RecipientType, SharePackSpec
@@ -48,13 +49,26 @@ class _Known:
 
 @dataclass(frozen=True)
 class _TenantFacts:
-    """What the checks need of a registered tenant and the pack's project (values, not rows: they are kept)."""
+    """What the checks need of a registered tenant and the pack's project."""
 
     business_line_name: str
     allowed_email_domains: tuple[str, ...]
     project_name: str | None = None
     approver_groups: tuple[str, ...] = ()
     configurator_groups: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, target: UploadTarget | None) -> _TenantFacts | None:
+        if target is None:
+            return None
+        tenant, project = target.tenant, target.project
+        return cls(
+            business_line_name=tenant.business_line_name,
+            allowed_email_domains=tuple(str(d) for d in tenant.allowed_email_domains or ()),
+            project_name=project.project_name if project is not None else None,
+            approver_groups=tuple(str(g) for g in (project.approver if project is not None else None) or ()),
+            configurator_groups=tuple(str(g) for g in (project.configurator if project is not None else None) or ()),
+        )
 
 
 class AdValidator:
@@ -72,18 +86,25 @@ class AdValidator:
         self.budget_seconds = budget_seconds
         self._cache = ReadCache(cache_seconds) if cache_seconds > 0 else None
 
-    def check(self, session: Session, spec: SharePackSpec, findings: Findings) -> None:
-        """Add errors and warnings about `pack` to `findings`."""
+    def check(self, session: Session, spec: SharePackSpec, findings: Findings, workspace_url: str
+              ) -> UploadTarget | None:
+        """Add errors and warnings about `pack` to `findings`; return the tenant and project the pack names, as
+        the access rules resolve them for an upload to ``workspace_url`` (None: not registered), so the upload
+        reads them once."""
+        metadata = spec.metadata
+        target = resolve_upload_target(session, metadata.business_line, metadata.project_name, workspace_url)
+        tenant = _TenantFacts.of(target)
         found = _Found()
-        self._check(_Lookups(session, self.client, self.budget_seconds, self._cache), spec, found)
+        self._check(_Lookups(session, self.client, self.budget_seconds, self._cache), spec, tenant, found)
         if self._cache is not None and found.has_errors:  # kept answers may only let an upload through
             found = _Found()
-            self._check(_Lookups(session, self.client, self.budget_seconds, self._cache, fresh=True), spec, found)
+            self._check(_Lookups(session, self.client, self.budget_seconds, self._cache, fresh=True), spec, tenant,
+                        found)
         found.add_to(findings)
+        return target
 
-    def _check(self, lookups: _Lookups, spec: SharePackSpec, findings: _Found) -> None:
+    def _check(self, lookups: _Lookups, spec: SharePackSpec, tenant: _TenantFacts | None, findings: _Found) -> None:
         self._check_requestor(lookups, spec.metadata.requestor.strip(), findings)
-        tenant = lookups.tenant(spec.metadata.business_line, spec.metadata.project_name)
         if tenant is None:
             return  # an unregistered tenant is the access rules' refusal, not a directory question
         if tenant.project_name is not None:
@@ -133,21 +154,6 @@ class AdValidator:
                                    f"{address} is not in a domain tenant {tenant.business_line_name!r} allows for "
                                    f"pipeline notifications ({', '.join(allowed)})")
                     break
-
-
-@functools.cache
-def _tenant_statement() -> Select[Any]:
-    """`_Lookups.tenant`'s query, built once: on every upload, building it cost more CPU than running it."""
-    project = and_(Project.tenant_id == Tenant.tenant_id, Project.is_current, ~Project.is_deleted,
-                   func.lower(Project.project_name) == bindparam("project_name"))
-    return (
-        select(Tenant.business_line_name, Tenant.allowed_email_domains, Project.project_name, Project.approver,
-               Project.configurator)
-        .outerjoin(Project, project)
-        .where(Tenant.is_current, ~Tenant.is_deleted,
-               func.lower(Tenant.business_line_name) == bindparam("business_line"))
-        .limit(1)
-    )
 
 
 class _Found:
@@ -207,24 +213,6 @@ class _Lookups:
             AdGroup.is_current, ~AdGroup.is_deleted,
             or_(func.lower(AdGroup.group_name) == lowered, func.lower(AdGroup.ad_object_id) == lowered)))
         return _Known(exists=True) if synced else self.run.group(name)
-
-    def tenant(self, business_line: str, project_name: str) -> _TenantFacts | None:
-        """The registered tenant of a business line and its project (None: not registered), in one query.
-
-        Not kept: an administrator's change of the allowed domains or the project's groups applies at once.
-        """
-        row = self.session.execute(_tenant_statement(), {
-            "business_line": business_line.strip().lower(), "project_name": project_name.strip().lower(),
-        }).first()
-        if row is None:
-            return None
-        return _TenantFacts(
-            business_line_name=row.business_line_name,
-            allowed_email_domains=tuple(str(d) for d in row.allowed_email_domains or ()),
-            project_name=row.project_name,
-            approver_groups=tuple(str(g) for g in row.approver or ()),
-            configurator_groups=tuple(str(g) for g in row.configurator or ()),
-        )
 
 
 class _Run:

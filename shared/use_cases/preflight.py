@@ -54,7 +54,7 @@ def dry_run(
         ServiceUnavailable: the workspace cannot be read right now.
     """
     workspace_url, reader_for, scope = upload.workspace_url, checks.reader_for, checks.scope
-    parsed, errors = file_findings(session_factory, upload, rules)
+    parsed, errors, _ = file_findings(session_factory, upload, rules)
     if errors or parsed.spec is None:
         return DryRun(errors=errors, warnings=parsed.warnings, plan=None)
     if checks.admit is not None:

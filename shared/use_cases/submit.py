@@ -11,9 +11,11 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from shared.access.directory import UploadTarget
 from shared.access.ownership import ProjectScope
 from shared.models.history import audit
 from shared.platform.errors import InvalidInput
@@ -71,8 +73,9 @@ class UploadRules:
     max_token_expiry_days: int = 365
     limits: FormatLimits | None = None
     #: The Azure AD checks (`shared.graph.validator`): errors and warnings about who the pack names. They run
-    #: outside any storing transaction, so their Graph calls never hold one.
-    check_directory: Callable[[Session, SharePackSpec, Findings], None] | None = None
+    #: outside any storing transaction, so their Graph calls never hold one. They answer the tenant and
+    #: project the pack names for the upload's workspace, so the access rules do not read them again.
+    check_directory: Callable[[Session, SharePackSpec, Findings, str], UploadTarget | None] | None = None
     #: The pre-flight of a new pack against its workspace (`shared.preflight`), planned within the scope of
     #: the pack's project; None, or None for a workspace: not checked (no credentials).
     preflight_for: Callable[[str], Callable[[SharePackSpec, ProjectScope], PreflightReport] | None] | None = None
@@ -93,9 +96,17 @@ def share_pack_name(requestor: str, moment: datetime) -> str:
     return f"SharePack_{requestor}_{moment.strftime('%Y%m%d_%H%M%S')}"
 
 
-def validate_upload(
-    session_factory: sessionmaker[Session], upload: Upload, rules: UploadRules
-) -> ParsedSharePack:
+class FileVerdict(NamedTuple):
+    """An upload's file checked by every rule but the workspace's (`file_findings`)."""
+
+    parsed: ParsedSharePack
+    errors: list[Issue]
+    #: The tenant and project the pack names, when the directory check read them (None: it did not, or the
+    #: business line is not registered).
+    target: UploadTarget | None = None
+
+
+def validate_upload(session_factory: sessionmaker[Session], upload: Upload, rules: UploadRules) -> FileVerdict:
     """Parse and validate an upload for its workspace; a refused one leaves an audit row and raises.
 
     Raises:
@@ -103,19 +114,17 @@ def validate_upload(
         InvalidSharePack: the file breaks the rules.
     """
     try:
-        parsed, errors = file_findings(session_factory, upload, rules)
+        verdict = file_findings(session_factory, upload, rules)
     except InvalidInput as exc:
         record_rejection(session_factory, upload, [str(exc)])
         raise
-    if errors:
-        record_rejection(session_factory, upload, [e.to_dict() for e in errors])
-        raise InvalidSharePack(errors, parsed.warnings)
-    return parsed
+    if verdict.errors:
+        record_rejection(session_factory, upload, [e.to_dict() for e in verdict.errors])
+        raise InvalidSharePack(verdict.errors, verdict.parsed.warnings)
+    return verdict
 
 
-def file_findings(
-    session_factory: sessionmaker[Session], upload: Upload, rules: UploadRules
-) -> tuple[ParsedSharePack, list[Issue]]:
+def file_findings(session_factory: sessionmaker[Session], upload: Upload, rules: UploadRules) -> FileVerdict:
     """The errors of an upload's file by every rule but the workspace's: the format, the workspace it names,
     the token lifetime and Azure AD. Its warnings join ``parsed``. The upload and the dry run both ask this,
     so they give the same verdict on the same file. Records nothing.
@@ -129,14 +138,14 @@ def file_findings(
     errors.extend(_workspace_mismatch(parsed, upload.workspace_url))
     errors.extend(_token_expiry_over_limit(parsed, rules.max_token_expiry_days))
     if errors or parsed.spec is None:
-        return parsed, errors
+        return FileVerdict(parsed, errors)
     if rules.check_directory is not None:
         findings = Findings()
         with session_factory() as session:
-            rules.check_directory(session, parsed.spec, findings)
+            target = rules.check_directory(session, parsed.spec, findings, upload.workspace_url)
         parsed.warnings = [*parsed.warnings, *findings.warnings]
-        return parsed, list(findings.errors)
-    return parsed, []
+        return FileVerdict(parsed, list(findings.errors), target)
+    return FileVerdict(parsed, [])
 
 
 def preflight_upload(

@@ -103,12 +103,12 @@ class Workflow:
             Forbidden, InvalidInput: the access rules refuse the upload (an audit row records it).
         """
         upload, rules = self._upload(asker, content, filename)
-        parsed = validate_upload(self.session_factory, upload, rules)
+        parsed, _, target = validate_upload(self.session_factory, upload, rules)
         check = rules.preflight_for(upload.workspace_url) if rules.preflight_for is not None else None
         admitted = None
         if check is not None:
             # The workspace's tables are only read for callers who may upload to it.
-            admitted = self._refusal_recorded(upload, lambda: self._preflight_scope(asker, parsed.spec))
+            admitted = self._refusal_recorded(upload, lambda: self._preflight_scope(asker, parsed.spec, target))
             preflight_upload(self.session_factory, upload, partial(check, scope=admitted.scope), parsed)
         row = self._refusal_recorded(upload, lambda: self._store_new(asker, upload, parsed, admitted))
         log.info("share_pack.received", share_pack_id=str(row.share_pack_id), warnings=len(parsed.warnings))
@@ -127,7 +127,7 @@ class Workflow:
         with self.session_factory() as session:
             self._changeable(session, asker, share_pack_id, verb="revised")
         upload, rules = self._upload(asker, content, filename)
-        parsed = validate_upload(self.session_factory, upload, rules)
+        parsed = validate_upload(self.session_factory, upload, rules).parsed
         spec = parsed.spec
         assert spec is not None
         with self.session_factory.begin() as session:
@@ -402,14 +402,16 @@ class Workflow:
         access = asker.access(session)
         return admit_upload(session, access, spec, asker.workspace_url) if access is not None else None
 
-    def _preflight_scope(self, asker: Asker, spec: SharePackSpec | None) -> _Admitted:
+    def _preflight_scope(self, asker: Asker, spec: SharePackSpec | None, target: UploadTarget | None) -> _Admitted:
         """Before the pre-flight, in one read-only session: the access rules' verdict and the scope of the
-        project the pack names, its tenant and project looked up once."""
+        project the pack names (``target``: its tenant and project as the directory check read them; None: read
+        them here)."""
         assert spec is not None
         metadata = spec.metadata
         with self.session_factory() as session:
-            target = resolve_upload_target(session, metadata.business_line, metadata.project_name,
-                                           asker.workspace_url)
+            if target is None:
+                target = resolve_upload_target(session, metadata.business_line, metadata.project_name,
+                                               asker.workspace_url)
             access = asker.access(session)
             admission = admit_to(session, access, spec, asker.workspace_url, target) if access is not None else None
             scope = target_scope(session, spec, asker.workspace_url, target)

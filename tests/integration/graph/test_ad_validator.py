@@ -26,6 +26,9 @@ def pack(requestor: str = "alice@example.com", recipients: tuple[RecipientSpec, 
     return SharePackSpec(metadata=metadata, recipients=recipients, shares=())
 
 
+WORKSPACE = "https://adb-1.azuredatabricks.net"
+
+
 @pytest.fixture
 def tenant(session):
     row = History(session, Tenant).create(created_by="t", business_line_name="Finance",
@@ -38,8 +41,19 @@ def tenant(session):
 
 def check(session, validator: AdValidator, spec: SharePackSpec) -> Findings:
     findings = Findings()
-    validator.check(session, spec, findings)
+    validator.check(session, spec, findings, WORKSPACE)
     return findings
+
+
+def test_the_check_answers_the_tenant_and_project_it_read_for_the_access_rules(session, tenant):
+    """The upload's access rules take the tenant and project from the check instead of reading them again."""
+    target = AdValidator(None).check(session, pack(), Findings(), WORKSPACE)
+
+    assert target is not None and target.tenant.tenant_id == tenant.tenant_id
+    assert target.project is not None and target.project.project_name == "Ledger"
+    assert not target.workspace_is_tenants  # the workspace is not one of Finance's
+    unregistered = dataclasses.replace(pack(), metadata=dataclasses.replace(pack().metadata, business_line="Nobody"))
+    assert AdValidator(None).check(session, unregistered, Findings(), WORKSPACE) is None
 
 
 def test_a_disabled_requestor_known_to_the_tables_is_refused_without_asking_graph(session, graph, graph_client):
