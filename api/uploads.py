@@ -6,12 +6,9 @@ from functools import partial
 
 from api.context import Services, services
 from api.preflight import upload_preflight
-from shared.access.admission import admit_upload
-from shared.access.ownership import ProjectScope, upload_scope
-from shared.access.policy import Access
 from shared.access.principals import Principal
-from shared.share_pack_file import SharePackSpec
 from shared.use_cases.lifecycle import RollbackPlanner
+from shared.use_cases.moves import Asker
 from shared.use_cases.preflight import DryRun, DryRunChecks, dry_run
 from shared.use_cases.publishing import ViaOutbox
 from shared.use_cases.submit import Upload, UploadRules, format_limits
@@ -45,14 +42,6 @@ def build_workflow(svc: Services) -> Workflow:
 def dry_run_upload(content: bytes, filename: str, workspace_url: str, principal: Principal) -> DryRun:
     """Check an upload against its workspace and preview its plan, for a caller allowed to upload there."""
     svc = services()
-
-    def admit(spec: SharePackSpec) -> None:  # read-only: the real admission happens when it is submitted
-        with svc.session_factory() as session:
-            admit_upload(session, Access.load(session, principal), spec, workspace_url)
-
-    def scope(spec: SharePackSpec) -> ProjectScope:
-        with svc.session_factory() as session:
-            return upload_scope(session, spec, workspace_url)
-
     upload = Upload(content, filename, workspace_url, submitted_by=principal.identity)
-    return dry_run(svc.session_factory, upload, upload_rules(svc), DryRunChecks(svc.reader_for, admit, scope))
+    checks = DryRunChecks(svc.reader_for, access_of=Asker(workspace_url, principal).access)
+    return dry_run(svc.session_factory, upload, upload_rules(svc), checks)

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 from sqlalchemy import CompoundSelect, bindparam, false, select, true, union_all
 from sqlalchemy.orm import Session, sessionmaker
 
-from shared.access.directory import UploadTarget, resolve_upload_target
+from shared.access.directory import UploadTarget
 from shared.models import Pipeline, Recipient, Share, SharePack
 from shared.provisioning.diff import make_plan, make_rollback_plan
 from shared.provisioning.plan import Change, Entity, Plan
@@ -209,16 +209,10 @@ class ProjectScope:
         return _without(plan, hidden, ownership_conflicts(restore, actual, self.owners, self.project_id))
 
 
-def upload_scope(session: Session, spec: SharePackSpec, workspace_url: str) -> ProjectScope:
-    """The scope of the project an upload names (None when its business line or project is not registered)."""
-    metadata = spec.metadata
-    target = resolve_upload_target(session, metadata.business_line, metadata.project_name, workspace_url)
-    return target_scope(session, spec, workspace_url, target)
-
-
 def target_scope(session: Session, spec: SharePackSpec, workspace_url: str, target: UploadTarget | None
                  ) -> ProjectScope:
-    """`upload_scope` for the ``target`` the upload resolves to, when the caller already holds it."""
+    """The scope of the project an upload names, ``target`` (`resolve_upload_target`; no project when its
+    business line or project is not registered)."""
     project_id = target.project.project_id if target is not None and target.project is not None else None
     return ProjectScope(project_id, recorded_owners(session, workspace_url, spec))
 

@@ -8,14 +8,13 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from shared.access.ownership import ProjectScope
+from shared.access.policy import Access
 from shared.platform.errors import ConfigurationError, ServiceUnavailable
 from shared.platform.logging import get_logger
 from shared.preflight import CatalogReader, PreflightReport, preflight
-from shared.provisioning.diff import make_plan
 from shared.provisioning.errors import ProvisioningError
-from shared.share_pack_file import Issue, SharePackSpec
-from shared.use_cases.submit import Upload, UploadRules, file_findings
+from shared.share_pack_file import Issue
+from shared.use_cases.submit import Upload, UploadRules, admit_before_reading, file_findings
 
 log = get_logger(__name__)
 
@@ -31,11 +30,11 @@ class DryRun:
 
 @dataclass(frozen=True)
 class DryRunChecks:
-    """What a dry run checks besides the upload's own rules: who may ask, and how the workspace is read."""
+    """What a dry run checks besides the upload's own rules: who asks, and how the workspace is read."""
 
     reader_for: Callable[[str], CatalogReader] | None
-    admit: Callable[[SharePackSpec], object] | None = None
-    scope: Callable[[SharePackSpec], ProjectScope] | None = None
+    #: The caller's rights, read in a session (`Asker.access`); None: a trusted tool, no access rule applies.
+    access_of: Callable[[Session], Access | None]
 
 
 def dry_run(
@@ -44,27 +43,26 @@ def dry_run(
     """Validate an upload by the same rules as the upload itself (`file_findings`: format, workspace, token
     lifetime, Azure AD), then check it against the workspace, read-only.
 
-    `admit` applies the upload's access rules before the workspace is read: what a workspace holds (tables,
-    other packs' objects in a plan's conflicts) is only for callers who may upload to it. `scope` limits the
-    plan to what the pack's project owns (`shared.access.ownership`): other projects' objects are never described.
+    The upload's access rules apply before the workspace is read, as for the upload (`admit_before_reading`):
+    what a workspace holds (tables, other packs' objects in a plan's conflicts) is only for callers who may
+    upload to it. The plan is limited to what the pack's project owns (`shared.access.ownership`): other
+    projects' objects are never described.
 
     Raises:
-        Forbidden, InvalidInput: `admit` refused the caller.
+        Forbidden, InvalidInput: the access rules refused the caller.
         PayloadTooLarge, UnsupportedMediaType: the file cannot be read at all.
         ServiceUnavailable: the workspace cannot be read right now.
     """
-    workspace_url, reader_for, scope = upload.workspace_url, checks.reader_for, checks.scope
-    parsed, errors, _ = file_findings(session_factory, upload, rules)
+    workspace_url, reader_for = upload.workspace_url, checks.reader_for
+    parsed, errors, target = file_findings(session_factory, upload, rules)
     if errors or parsed.spec is None:
         return DryRun(errors=errors, warnings=parsed.warnings, plan=None)
-    if checks.admit is not None:
-        checks.admit(parsed.spec)
+    admitted = admit_before_reading(session_factory, checks.access_of, parsed.spec, workspace_url, target)
     if reader_for is None:
         skipped = Issue(path="", message="Pre-flight check skipped: no Databricks credentials are configured")
         return DryRun(errors=[], warnings=[*parsed.warnings, skipped], plan=None)
     try:
-        planner = scope(parsed.spec).plan if scope is not None else make_plan
-        report: PreflightReport = preflight(parsed.spec, reader_for(workspace_url), planner=planner)
+        report: PreflightReport = preflight(parsed.spec, reader_for(workspace_url), planner=admitted.scope.plan)
     except (ProvisioningError, ConfigurationError) as exc:
         log.warning("preflight.unreadable", error=exc.message)
         raise ServiceUnavailable(f"The workspace {workspace_url} cannot be read right now: {exc.message}") from exc

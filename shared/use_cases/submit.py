@@ -15,8 +15,10 @@ from typing import NamedTuple
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from shared.access.directory import UploadTarget
-from shared.access.ownership import ProjectScope
+from shared.access.admission import Admission, admit_to
+from shared.access.directory import UploadTarget, resolve_upload_target
+from shared.access.ownership import ProjectScope, target_scope
+from shared.access.policy import Access
 from shared.models.history import audit
 from shared.platform.errors import InvalidInput
 from shared.platform.logging import get_logger
@@ -146,6 +148,53 @@ def file_findings(session_factory: sessionmaker[Session], upload: Upload, rules:
         parsed.warnings = [*parsed.warnings, *findings.warnings]
         return FileVerdict(parsed, list(findings.errors), target)
     return FileVerdict(parsed, [])
+
+
+@dataclass(frozen=True)
+class Admitted:
+    """What the access rules decided about an upload before its workspace is read, and the scope of the
+    project it names (`admit_before_reading`)."""
+
+    scope: ProjectScope
+    access: Access | None
+    target: UploadTarget | None
+    admission: Admission | None
+
+    def admission_in(self, session: Session, spec: SharePackSpec, workspace_url: str) -> Admission | None:
+        """The verdict for the upload's storing transaction, taken as read: in READ COMMITTED, applying the
+        rules again there would see the same tables a few milliseconds later and guard nothing more. A project
+        the upload names for the first time is the exception: it is created in ``session``, with the pack that
+        records it."""
+        if self.access is None:
+            return None
+        if self.admission is not None and self.target is not None and self.target.project is not None:
+            return self.admission
+        return admit_to(session, self.access, spec, workspace_url, self.target)
+
+
+def admit_before_reading(
+    session_factory: sessionmaker[Session],
+    access_of: Callable[[Session], Access | None],
+    spec: SharePackSpec,
+    workspace_url: str,
+    target: UploadTarget | None,
+) -> Admitted:
+    """Apply the upload's access rules (``access_of``: the caller's rights; None: a trusted tool, no rules
+    apply) and find the scope of the pack's project, in one read-only session, before the workspace is read:
+    what a workspace holds is only for callers who may upload to it. ``target``: the tenant and project as the
+    directory check read them (None: read them here). The upload and its dry run both ask this.
+
+    Raises:
+        Forbidden, InvalidInput: the access rules refuse the upload.
+    """
+    metadata = spec.metadata
+    with session_factory() as session:
+        if target is None:
+            target = resolve_upload_target(session, metadata.business_line, metadata.project_name, workspace_url)
+        access = access_of(session)
+        admission = admit_to(session, access, spec, workspace_url, target) if access is not None else None
+        scope = target_scope(session, spec, workspace_url, target)
+    return Admitted(scope, access, target, admission)
 
 
 def preflight_upload(

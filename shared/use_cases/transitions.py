@@ -23,12 +23,9 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from shared.access.admission import Admission, admit_to, admit_upload
+from shared.access.admission import Admission, admit_upload
 from shared.access.approval import latest_request
 from shared.access.data_scope import require_in_data_scope
-from shared.access.directory import UploadTarget, resolve_upload_target
-from shared.access.ownership import ProjectScope, target_scope
-from shared.access.policy import Access
 from shared.drift.detect import reconcile_spec
 from shared.drift.queries import pack_findings
 from shared.models import Project, Request, SharePack, Tenant
@@ -62,9 +59,11 @@ from shared.use_cases.moves import Asker, Decision, Queued, Reconciliation, Roll
 from shared.use_cases.publishing import Dispatch
 from shared.use_cases.queries import get_share_pack
 from shared.use_cases.submit import (
+    Admitted,
     SubmittedSharePack,
     Upload,
     UploadRules,
+    admit_before_reading,
     preflight_upload,
     record_rejection,
     share_pack_name,
@@ -104,11 +103,14 @@ class Workflow:
         """
         upload, rules = self._upload(asker, content, filename)
         parsed, _, target = validate_upload(self.session_factory, upload, rules)
+        spec = parsed.spec
+        assert spec is not None
         check = rules.preflight_for(upload.workspace_url) if rules.preflight_for is not None else None
         admitted = None
         if check is not None:
             # The workspace's tables are only read for callers who may upload to it.
-            admitted = self._refusal_recorded(upload, lambda: self._preflight_scope(asker, parsed.spec, target))
+            admitted = self._refusal_recorded(upload, lambda: admit_before_reading(
+                self.session_factory, asker.access, spec, asker.workspace_url, target))
             preflight_upload(self.session_factory, upload, partial(check, scope=admitted.scope), parsed)
         row = self._refusal_recorded(upload, lambda: self._store_new(asker, upload, parsed, admitted))
         log.info("share_pack.received", share_pack_id=str(row.share_pack_id), warnings=len(parsed.warnings))
@@ -344,7 +346,7 @@ class Workflow:
     def _move(self, session: Session, asker: Asker, pack: SharePack, move: Move) -> SharePack:
         return next_version(session, asker, pack, move, self.dispatch)
 
-    def _store_new(self, asker: Asker, upload: Upload, parsed: ParsedSharePack, admitted: _Admitted | None
+    def _store_new(self, asker: Asker, upload: Upload, parsed: ParsedSharePack, admitted: Admitted | None
                    ) -> SharePack:
         spec = parsed.spec
         assert spec is not None
@@ -402,21 +404,6 @@ class Workflow:
         access = asker.access(session)
         return admit_upload(session, access, spec, asker.workspace_url) if access is not None else None
 
-    def _preflight_scope(self, asker: Asker, spec: SharePackSpec | None, target: UploadTarget | None) -> _Admitted:
-        """Before the pre-flight, in one read-only session: the access rules' verdict and the scope of the
-        project the pack names (``target``: its tenant and project as the directory check read them; None: read
-        them here)."""
-        assert spec is not None
-        metadata = spec.metadata
-        with self.session_factory() as session:
-            if target is None:
-                target = resolve_upload_target(session, metadata.business_line, metadata.project_name,
-                                               asker.workspace_url)
-            access = asker.access(session)
-            admission = admit_to(session, access, spec, asker.workspace_url, target) if access is not None else None
-            scope = target_scope(session, spec, asker.workspace_url, target)
-        return _Admitted(scope, access, target, admission)
-
     def _refusal_recorded(self, upload: Upload, step: Callable[[], Any]) -> Any:
         """Run ``step``; an access rule's refusal leaves the upload's audit row, as every refused upload does."""
         try:
@@ -443,28 +430,6 @@ class Workflow:
         if pack.share_pack_status == SharePackStatus.IN_PROGRESS:
             raise Conflict(f"Share pack {share_pack_id} is being provisioned; it can be {verb} when it has finished")
         return pack
-
-
-@dataclass(frozen=True)
-class _Admitted:
-    """What the pre-flight's read session decided about an upload, for its storing transaction.
-
-    The storing transaction takes the verdict as read: in READ COMMITTED, reading the rules again there would
-    see the same tables a few milliseconds later and guard nothing more. A project the upload names for the
-    first time is the exception: it is created in the storing transaction, with the pack that records it.
-    """
-
-    scope: ProjectScope
-    access: Access | None
-    target: UploadTarget | None
-    admission: Admission | None
-
-    def admission_in(self, session: Session, spec: SharePackSpec, workspace_url: str) -> Admission | None:
-        if self.access is None:
-            return None
-        if self.admission is not None and self.target is not None and self.target.project is not None:
-            return self.admission
-        return admit_to(session, self.access, spec, workspace_url, self.target)
 
 
 def _waiting_or_queued(waits: bool) -> SharePackStatus:
