@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 from sqlalchemy import func, or_, select
@@ -62,13 +62,12 @@ class _TenantFacts:
         if target is None:
             return None
         tenant, project = target.tenant, target.project
-        return cls(
-            business_line_name=tenant.business_line_name,
-            allowed_email_domains=tuple(str(d) for d in tenant.allowed_email_domains or ()),
-            project_name=project.project_name if project is not None else None,
-            approver_groups=tuple(str(g) for g in (project.approver if project is not None else None) or ()),
-            configurator_groups=tuple(str(g) for g in (project.configurator if project is not None else None) or ()),
-        )
+        facts = cls(tenant.business_line_name, tuple(str(d) for d in tenant.allowed_email_domains or ()))
+        if project is None:
+            return facts
+        return replace(facts, project_name=project.project_name,
+                       approver_groups=tuple(str(g) for g in project.approver or ()),
+                       configurator_groups=tuple(str(g) for g in project.configurator or ()))
 
 
 class AdValidator:

@@ -45,10 +45,14 @@ def test_packs_record_the_project_their_first_upload_created(api, headers, emula
     first, second = (post_file(client, "upload", headers, sample()) for _ in range(2))
 
     assert (first.status_code, second.status_code) == (202, 202), (first.json, second.json)
+    ids = [first.json["SharePackId"], second.json["SharePackId"]]
     with session_factory() as session:
-        projects = session.scalars(select(Project.project_id).where(Project.is_current)).all()
-        recorded = session.scalars(select(SharePack.project_id).where(SharePack.is_current)).all()
-    assert len(projects) == 1 and recorded == projects * 2
+        packs = session.execute(select(SharePack.tenant_id, SharePack.project_id).where(
+            SharePack.is_current, SharePack.share_pack_id.in_(ids))).all()
+        (tenant_id, project_id), = set(packs)
+        projects = session.scalars(select(Project.project_id).where(Project.is_current,
+                                                                    Project.tenant_id == tenant_id)).all()
+    assert len(packs) == 2 and projects == [project_id]
 
 
 def test_workspace_not_read_within_the_budget_is_skipped_with_a_warning(api, headers, emulator: EmulatorControl):
