@@ -14,12 +14,14 @@ and on the wire, so they cannot disagree:
 from __future__ import annotations
 
 import re
+import threading
 from http import HTTPStatus
 from typing import Any
 
-from apispec import BasePlugin
+from apispec import APISpec, BasePlugin
 from flask import Response
-from flask_smorest import Api
+from flask_smorest import Api, Blueprint
+from flask_smorest.spec import openapi_cli
 from flask_smorest.utils import prepare_response
 
 from api.schemas import ErrorSchema
@@ -121,18 +123,66 @@ class OperationsPlugin(BasePlugin):
 
 
 class DocumentedApi(Api):
-    """flask-smorest's Api with our error body, and no catch-all `default` response in the document.
+    """flask-smorest's Api with our error body, no catch-all `default` response in the document, and the
+    document written when it is first asked for.
 
     Without `default`, every status a view can answer must be declared on the view (see
     `api.errors.documents_errors`), so a client, and the schemathesis run, can tell an undocumented answer.
     The error responses' components carry the headers their statuses promise.
+
+    flask-smorest converts every view's schemas into the document as each blueprint is registered: about half
+    of building the app, paid by every gunicorn worker that may never serve `/workflow/openapi.json`. Here a
+    blueprint's routes are registered at once and its views are documented on the first read of `spec`, in
+    the order the blueprints were registered, so the document is the same.
     """
 
     ERROR_SCHEMA = ErrorSchema
     DEFAULT_ERROR_RESPONSE_NAME = None
 
     def __init__(self, app: Any) -> None:
+        self._document: APISpec | None = None  # complete: every registered blueprint's views documented
+        self._draft: APISpec | None = None  # being written, seen only by the thread writing it
+        self._spec_options: dict[str, Any] | None = None
+        self._undocumented: list[tuple[Blueprint, str, Any]] = []
+        self._writing = threading.RLock()
         super().__init__(app, spec_kwargs={"extra_plugins": [OperationsPlugin()]})
+
+    @property  # type: ignore[override]
+    def spec(self) -> APISpec | None:
+        if self._document is None and self._spec_options is not None:
+            with self._writing:  # reentrant: writing the document reads its draft through `spec`
+                if self._draft is not None:
+                    return self._draft
+                if self._document is None:
+                    self._write_document(self._spec_options)
+        return self._document
+
+    @spec.setter
+    def spec(self, value: APISpec | None) -> None:
+        self._draft = value
+
+    def _init_spec(self, **options: Any) -> None:
+        self._spec_options = options  # the document is written by `spec`, when it is first read
+        self._app.cli.add_command(openapi_cli)  # `flask openapi write`, as flask-smorest's own does
+
+    def _write_document(self, options: dict[str, Any]) -> None:
+        try:
+            super()._init_spec(**options)  # sets the draft through `spec`, then reads it back
+            draft = self._draft
+            assert draft is not None, "flask-smorest's _init_spec sets the spec"
+            for blp, name, parameters in self._undocumented:
+                blp.register_views_in_doc(self, self._app, draft, name=name, parameters=parameters)
+                draft.tag({"name": name, "description": blp.description})
+            self._document = draft
+        finally:
+            self._draft = None
+
+    def register_blueprint(self, blp: Blueprint, *, parameters: Any = None, **options: Any) -> None:
+        """`Api.register_blueprint`, with the views documented when the document is first read."""
+        name = options.get("name", blp.name)
+        self._app.extensions["flask-smorest"]["blp_name_to_api"][name] = self
+        self._app.register_blueprint(blp, **options)
+        self._undocumented.append((blp, name, parameters))
 
     def _register_responses(self) -> None:
         super()._register_responses()

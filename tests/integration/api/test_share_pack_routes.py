@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import io
+import re
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -288,3 +290,19 @@ def test_openapi_document_describes_the_routes(client):
         spec["paths"]
     )
     assert client.get("/workflow/docs").status_code == 200
+
+
+def test_the_document_written_on_first_read_is_the_same_for_every_concurrent_reader(app_factory):
+    """The app writes its document when it is first asked for: readers racing for it all get one document,
+    the one a later read gets, naming every documented route the app serves."""
+    client = app_factory()
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(lambda _: client.get("/workflow/openapi.json"), range(8)))
+    assert {a.status_code for a in answers} == {200}
+    assert len({a.get_data() for a in answers}) == 1
+    document = client.get("/workflow/openapi.json")
+    assert document.get_data() == answers[0].get_data()
+    served = {rule.rule for rule in client.application.url_map.iter_rules()
+              if rule.rule.startswith("/workflow/") and "openapi" not in rule.rule and "docs" not in rule.rule}
+    documented = {re.sub(r"\{(\w+)\}", r"<\1>", path) for path in document.json["paths"]}
+    assert {re.sub(r"<\w+:", "<", rule) for rule in served} - {"/workflow/metrics"} <= documented
