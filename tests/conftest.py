@@ -10,6 +10,7 @@ No test may leave work running behind it (`tests.support.leftovers` fails the te
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,17 @@ pytest_plugins = [
     "tests.support.smtp",
     "tests.support.graph_emulator",
 ]
+
+# The suite's heap is large (every module, thousands of collected tests, an app per test), and CPython's default
+# thresholds (700, 10, 10) ran a full collection of it twenty times in the API tests alone, ~0.3 s each: 16% of
+# their CPU. A larger young generation, and freezing what collection built (it lives until the end), cut the
+# collector's time from 7.8 s to 2.7 s there (https://docs.python.org/3/library/gc.html#gc.freeze).
+gc.set_threshold(10_000, 10, 10)
+
+
+def pytest_collection_finish() -> None:
+    gc.freeze()
+
 
 TESTS = Path(__file__).resolve().parent
 TIERS = ("unit", "integration", "e2e", "browser", "containers")
