@@ -14,6 +14,7 @@ import gc
 from pathlib import Path
 
 import pytest
+from _pytest.mark.expression import Expression  # how `-m` reads its expression (pytest has no public one)
 
 pytest_plugins = [
     "tests.support.leftovers",  # first: tests.support.azurite imports it
@@ -41,10 +42,13 @@ TIERS = ("unit", "integration", "e2e", "browser", "containers")
 #: end-to-end test (the API, queue, worker and emulator together), hostile files sent to gunicorn, whole
 #: processes started and stopped (the `make run` stack, each entry point, the sync service, checkov), services
 #: stopped and waited for (Azurite, the emulator killed), migrations run on fresh databases, and deliveries
-#: waited out past their visibility delay. Measured with `pytest --durations` (bench/README.md, "The suite").
+#: waited out past their visibility delay; and the schemathesis run of the whole API, which is quick to run but
+#: builds its examples while it is collected, on every xdist worker: 2.5 s of each worker's 6 s of collection.
+#: Measured with `pytest --durations` and `--collect-only` (bench/README.md, "The suite").
 SLOW = (
     "e2e/",
     "integration/api/test_hostile_uploads.py",
+    "integration/api/test_openapi_properties.py",
     "integration/dev/devstack/test_shutdown.py",
     "integration/entrypoints/test_configuration_errors.py",
     "integration/platform/test_migrations.py",
@@ -61,6 +65,20 @@ SLOW = (
     "integration/dev/emulator/test_persistence.py::test_every_change_survives_kill_9",
     "integration/drift/test_sync_job.py::test_a_run_syncs_every_workspace",
 )
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """A file whose every test is slow is not even imported by a run that leaves slow tests out."""
+    markexpr = config.option.markexpr
+    try:
+        relative = collection_path.resolve().relative_to(TESTS).as_posix()
+    except ValueError:
+        return None
+    if not markexpr or not relative.startswith(SLOW) or "::" in relative or collection_path.is_dir():
+        return None
+    tier = relative.split("/", 1)[0]
+    selects_slow_tests = Expression.compile(markexpr).evaluate(lambda name, **_: name in (tier, "slow"))
+    return None if selects_slow_tests else True
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
