@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 from cryptography.fernet import Fernet
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.serving import BaseWSGIServer, make_server
 
@@ -43,17 +44,20 @@ from shared.access.administration import (
 )
 from shared.access.policy import Access
 from shared.access.principals import Principal
+from shared.models import SharePack
 from shared.notifications.activation_links import ActivationLinkCipher
 from shared.platform.credentials import DatabricksCredentials
 from shared.platform.db import make_engine, make_session_factory
 from shared.platform.health import check_health
 from shared.platform.settings import Settings
+from shared.platform.status import SharePackStatus
 from shared.provisioning.clients import WorkspaceClients
 from shared.provisioning.recipient_tokens import RecipientTokens
 from shared.queue.factory import make_queue
 from shared.queue.outbox import OutboxPublisher
 from tests.support.graph_emulator import GRAPH_TENANT
 from tests.support.postgres import alembic_config, fresh_database_url
+from tests.support.waiting import wait_for
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
 
@@ -72,6 +76,8 @@ MARKETS, MARKETS_PROJECT = "Markets", "Market data"
 # An Entra group (fixed id, seeded into the Graph emulator by the tests that sign in with Microsoft) whose
 # members configure Finance: the console learns the membership from the ID token's `groups` claim.
 FINANCE_ENTRA_GROUP = "0f1ace00-0000-4000-8000-00000000f1ac"
+#: How long the stack's worker may take to finish the packs earlier tests left in progress (a pack takes ~1 s).
+LEFTOVER_PACKS_SECONDS = 90
 
 
 @dataclass
@@ -229,7 +235,13 @@ def _register_tenants(sessions: sessionmaker[Session], settings: Settings, works
 
 @pytest.fixture
 def seeded_workspace(console_stack: ConsoleStack) -> EmulatorControl:
-    """The emulator reset and holding the tables the example pack shares (other tests reset it too)."""
+    """The emulator reset and holding the tables the example pack shares (other tests reset it too).
+
+    Reset once the stack's worker has finished every pack an earlier test left in progress (one that checks
+    who may see a pack, say, does not wait for it): provisioned after the reset, such a pack would create this
+    test's recipients and shares before this test's own pack ran, which would then have nothing to do."""
+    wait_for(lambda: not _packs_in_progress(console_stack), timeout=LEFTOVER_PACKS_SECONDS,
+             what="the packs earlier tests left in progress to finish")
     console_stack.emulator.reset()
     console_stack.emulator.seed_tables(DEMO_TABLES)
     return console_stack.emulator
@@ -243,6 +255,13 @@ def browser() -> Iterator[Any]:
         launched = playwright.chromium.launch(executable_path=executable, args=["--no-sandbox"])
         yield launched
         launched.close()
+
+
+def _packs_in_progress(stack: ConsoleStack) -> list[str]:
+    with stack.sessions() as session:
+        return [str(pack_id) for pack_id in session.scalars(
+            select(SharePack.share_pack_id).where(SharePack.is_current,
+                                                  SharePack.share_pack_status == SharePackStatus.IN_PROGRESS))]
 
 
 @dataclass
