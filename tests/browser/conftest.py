@@ -235,16 +235,21 @@ def _register_tenants(sessions: sessionmaker[Session], settings: Settings, works
 
 @pytest.fixture
 def seeded_workspace(console_stack: ConsoleStack) -> EmulatorControl:
-    """The emulator reset and holding the tables the example pack shares (other tests reset it too).
+    """The emulator reset and holding the tables the example pack shares (other tests reset it too)."""
+    emulator = reset_when_idle(console_stack)
+    emulator.seed_tables(DEMO_TABLES)
+    return emulator
 
-    Reset once the stack's worker has finished every pack an earlier test left in progress (one that checks
-    who may see a pack, say, does not wait for it): provisioned after the reset, such a pack would create this
-    test's recipients and shares before this test's own pack ran, which would then have nothing to do."""
-    wait_for(lambda: not _packs_in_progress(console_stack), timeout=LEFTOVER_PACKS_SECONDS,
+
+def reset_when_idle(stack: ConsoleStack) -> EmulatorControl:
+    """The stack's emulator, reset once the stack's worker has finished every pack earlier tests left in
+    progress (one that checks who may see a pack, say, does not wait for it): provisioned after the reset,
+    such a pack would create a later test's recipients and shares before that test's own pack ran, which
+    would then have nothing to do."""
+    wait_for(lambda: not _packs_in_progress(stack), timeout=LEFTOVER_PACKS_SECONDS,
              what="the packs earlier tests left in progress to finish")
-    console_stack.emulator.reset()
-    console_stack.emulator.seed_tables(DEMO_TABLES)
-    return console_stack.emulator
+    stack.emulator.reset()
+    return stack.emulator
 
 
 @pytest.fixture(scope="session")

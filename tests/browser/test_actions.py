@@ -31,7 +31,7 @@ from shared.provisioning.clients import WorkspaceClients
 from shared.share_pack_file import SharePackSpec, to_yaml
 from shared.share_pack_file.model import Strategy
 from shared.share_pack_file.sample import sample_share_pack
-from tests.browser.conftest import API_KEY, OUTSIDER_KEY, BrowserPage, ConsoleStack
+from tests.browser.conftest import API_KEY, OUTSIDER_KEY, BrowserPage, ConsoleStack, reset_when_idle
 from tests.browser.test_console import COMPLETION_TIMEOUT_MS, _upload
 from tests.support.smtp import SmtpServer
 
@@ -87,8 +87,7 @@ def _take_action(web: BrowserPage, button: str, screenshot: str, result: str | r
 def test_a_pack_that_failed_on_a_missing_table_is_retried_after_the_table_is_created(
     web: BrowserPage, console_stack: ConsoleStack
 ) -> None:
-    emulator = console_stack.emulator
-    emulator.reset()
+    emulator = reset_when_idle(console_stack)
     emulator.seed_tables([t for t in DEMO_TABLES if t != MISSING_TABLE])
     # The upload route's pre-flight cannot list the catalog (it then only warns: the worker's plan is the
     # final word), so the requestor's tools upload a pack that reaches the worker with a table missing.
