@@ -62,11 +62,11 @@ lint: install
 
 # The inner loop: unit and integration tests without the slow ones (`slow`: tests/conftest.py says which and why).
 # Only their two folders are collected: each xdist worker would otherwise import the e2e and browser modules too.
-# One worker per core and one more: a third of these tests' time is spent waiting (queue visibility and
-# back-off delays of a second or more, servers starting), which the extra worker's tests fill. On the quiet
-# 2-core machine 3 workers took 95 s wall and 137 s CPU, 4 workers 97 s and 166 s (each worker pays its own
-# start and collection); under load 3 did better too (bench/README.md).
-FAST_XDIST := -n $(shell echo $$(( $$(nproc) + 1 ))) --dist loadfile
+# Two workers more than cores: a third of these tests' time is spent waiting (queue visibility and back-off
+# delays of a second or more, servers starting), which the extra workers' tests fill. Each worker pays its own
+# start and collection (~5 s of CPU); on the 2-core machine 4 workers took a median 65.6 s, 3 took 71.8 s
+# (three runs each, alternating; bench/README.md, "The suite").
+FAST_XDIST := -n $(shell echo $$(( $$(nproc) + 2 ))) --dist loadfile
 test-fast: install
 	$(BIN)/python -m pytest $(FAST_XDIST) -m "(unit or integration) and not slow" $(PYTEST_ARGS) tests/unit tests/integration
 

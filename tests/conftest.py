@@ -40,7 +40,8 @@ TESTS = Path(__file__).resolve().parent
 TIERS = ("unit", "integration", "e2e", "browser", "containers")
 #: Tests of many seconds each, left out of `make test-fast` (a file, or a test of it by name prefix): every
 #: end-to-end test (the API, queue, worker and emulator together), hostile files sent to gunicorn, whole
-#: processes started and stopped (the `make run` stack, each entry point, the sync service, checkov), services
+#: processes started and stopped (the `make run` stack, each entry point, the sync service, checkov, uv
+#: regenerating the lock), services
 #: stopped and waited for (Azurite, the emulator killed), migrations run on fresh databases, and deliveries
 #: waited out past their visibility delay; and the schemathesis run of the whole API, which is quick to run but
 #: builds its examples while it is collected, on every xdist worker: 2.5 s of each worker's 6 s of collection.
@@ -57,6 +58,7 @@ SLOW = (
     "integration/sync/test_service.py::test_two_instances_never_overlap",
     "integration/sync/test_service.py::test_sigterm_during_a_run",
     "unit/deploy/test_azure.py::test_checkov",
+    "unit/deploy/test_requirements_lock.py::test_lock_is_what_make_lock_generates",
     "integration/queue/test_outbox.py::test_an_upload_while_the_queue_is_down",
     "integration/queue/test_outbox.py::test_a_failed_send_is_recorded_and_the_relay_publishes_it",
     "integration/queue/test_contract.py::test_azure_stopped_service",
