@@ -57,10 +57,10 @@ REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,100}")
 class _RuleBuildingUrlsOnDemand(Rule):
     """A route whose URL builders are compiled when first called.
 
-    werkzeug writes and compiles two Python functions per route as it is added, to build its URLs: two thirds
-    of what building this app costs, in every gunicorn worker. Few routes ever build a URL (`url_for` in the
-    console), and matching a request does not use them. If werkzeug stops calling `_compile_builder`, its
-    routes are compiled at once again, as before.
+    werkzeug writes and compiles two Python functions per route as it is added, to build its URLs: 15 of the
+    17 ms building this app took, in every gunicorn worker. Few routes ever build a URL (`url_for` for a
+    `Location` header or a console redirect), and matching a request does not use them. If werkzeug stops
+    calling `_compile_builder`, its routes are compiled at once again, as before.
     """
 
     def _compile_builder(self, append_unknown: bool = True) -> Callable[..., tuple[str, str]]:

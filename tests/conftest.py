@@ -41,11 +41,11 @@ TIERS = ("unit", "integration", "e2e", "browser", "containers")
 #: Tests of many seconds each, left out of `make test-fast` (a file, or a test of it by name prefix): every
 #: end-to-end test (the API, queue, worker and emulator together), hostile files sent to gunicorn, whole
 #: processes started and stopped (the `make run` stack, each entry point, the sync service, checkov, uv
-#: regenerating the lock), services
-#: stopped and waited for (Azurite, the emulator killed), migrations run on fresh databases, and deliveries
-#: waited out past their visibility delay; and the schemathesis run of the whole API, which is quick to run but
-#: builds its examples while it is collected, on every xdist worker: 2.5 s of each worker's 6 s of collection.
-#: Measured with `pytest --durations` and `--collect-only` (bench/README.md, "The suite").
+#: regenerating the lock), services stopped and waited for (Azurite, the emulator killed), migrations run on
+#: fresh databases, and deliveries waited out past their visibility delay; and the schemathesis run of the whole
+#: API, which is quick to run but builds its examples while it is collected, on every xdist worker: 2.5 s of
+#: each worker's 6 s of collection. Measured with `pytest --durations` and `--collect-only` (bench/README.md,
+#: "The suite").
 SLOW = (
     "e2e/",
     "integration/api/test_hostile_uploads.py",
@@ -70,7 +70,8 @@ SLOW = (
 
 
 def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
-    """A file whose every test is slow is not even imported by a run that leaves slow tests out."""
+    """A file whose every test is slow is not even imported by a run that leaves slow tests out (`-m` with
+    `not slow`): deselecting its tests after collecting them would still cost every worker its collection."""
     markexpr = config.option.markexpr
     try:
         relative = collection_path.resolve().relative_to(TESTS).as_posix()
