@@ -73,25 +73,31 @@ def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool 
     """A file whose every test is slow is not even imported by a run that leaves slow tests out (`-m` with
     `not slow`): deselecting its tests after collecting them would still cost every worker its collection."""
     markexpr = config.option.markexpr
-    try:
-        relative = collection_path.resolve().relative_to(TESTS).as_posix()
-    except ValueError:
+    relative = _relative(collection_path)
+    if not markexpr or relative is None or collection_path.is_dir() or not relative.startswith(SLOW):
         return None
-    if not markexpr or not relative.startswith(SLOW) or "::" in relative or collection_path.is_dir():
-        return None
-    tier = relative.split("/", 1)[0]
-    selects_slow_tests = Expression.compile(markexpr).evaluate(lambda name, **_: name in (tier, "slow"))
+    selects_slow_tests = Expression.compile(markexpr).evaluate(lambda name, **_: name in (_tier(relative), "slow"))
     return None if selects_slow_tests else True
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        try:
-            relative = item.path.resolve().relative_to(TESTS).as_posix()
-        except ValueError:
+        relative = _relative(item.path)
+        if relative is None:
             continue
-        tier = relative.split("/", 1)[0]
-        if tier in TIERS:
-            item.add_marker(tier)
+        if _tier(relative) in TIERS:
+            item.add_marker(_tier(relative))
         if f"{relative}::{item.name}".startswith(SLOW):
             item.add_marker("slow")
+
+
+def _relative(path: Path) -> str | None:
+    """`path` relative to tests/ (None: outside it)."""
+    try:
+        return path.resolve().relative_to(TESTS).as_posix()
+    except ValueError:
+        return None
+
+
+def _tier(relative: str) -> str:
+    return relative.split("/", 1)[0]
