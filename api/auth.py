@@ -40,7 +40,6 @@ class Authenticator:
         )
         if settings.auth_mode == "entra" and signing_keys is None:
             self._signing_keys = SigningKeys(url=settings.entra_jwks_url, file=settings.entra_jwks_file)
-        self._verified = api_keys.VerifiedKeys()
         # Guessing: a client address that fails too often is locked out (also what bounds the key derivations
         # an unknown credential costs). Volume: each API key has its own budget per minute.
         self.failures = RateLimiter(settings.failed_sign_ins_allowed, settings.sign_in_lockout_seconds,
@@ -63,18 +62,18 @@ class Authenticator:
         return self._api_key(credential, client or "unknown")
 
     def _api_key(self, credential: str, client: str) -> Principal:
-        name = self._verified.name_of(credential)
+        keys = self.settings.api_keys
+        # A credential this process has verified is known without a derivation (or a look at the lockout).
+        name = next((key.name for key in keys if api_keys.verified_before(credential, key.key_hash)), None)
         if name is None:
             self._refuse_if_locked_out(client)
-            name = next((key.name for key in self.settings.api_keys if api_keys.matches(credential, key.key_hash)),
-                        None)
+            name = next((key.name for key in keys if api_keys.matches(credential, key.key_hash)), None)
             if name is None:
                 wait = self.failures.hit(client)
                 if wait is not None:
                     raise TooManyRequests(f"Too many failed sign-ins from this address; try again in {wait} s.",
                                           retry_after=wait)
                 raise Unauthenticated("Invalid credentials")
-            self._verified.remember(credential, name)
         wait = self._per_key.hit(name)
         if wait is not None:
             raise TooManyRequests(f"This API key sent more than {self._per_key.limit} requests in a minute; "

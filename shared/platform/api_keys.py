@@ -5,8 +5,8 @@ against a table of guesses at the speed of SHA-256; scrypt with a per-key salt
 (https://www.rfc-editor.org/rfc/rfc7914) makes each guess cost memory and time, one key at a time. Keys are
 at least `MIN_KEY_CHARS` characters (a random key of that length is out of reach of guessing at any speed),
 so the cost parameters are modest: one check costs a few milliseconds, not the hundreds a password would
-deserve. A credential once verified is remembered per process (`VerifiedKeys`), so a client's requests after
-its first cost a dictionary lookup, not a key derivation.
+deserve. A credential once verified against a stored form is remembered by the process (`VerifiedKeys`), so
+a client's requests after its first cost a keyed hash and a dictionary lookup, not a key derivation.
 
 The stored form is `scrypt:<salt hex>:<digest hex>`; `python -m shared.platform.api_keys` prints it for a key read
 from standard input, for settings kept in a vault.
@@ -42,8 +42,18 @@ def matches(secret: str, stored: str) -> bool:
     """True if `secret` is the key whose stored form is `stored` (compared in constant time)."""
     if not MIN_KEY_CHARS <= len(secret) <= MAX_KEY_CHARS:
         return False
+    if verified_before(secret, stored):
+        return True
     _, salt, digest = stored.split(":")
-    return hmac.compare_digest(_derive(secret, bytes.fromhex(salt)), bytes.fromhex(digest))
+    if not hmac.compare_digest(_derive(secret, bytes.fromhex(salt)), bytes.fromhex(digest)):
+        return False
+    _VERIFIED.remember(secret, stored)
+    return True
+
+
+def verified_before(secret: str, stored: str) -> bool:
+    """True if this process has already found that `secret` matches `stored` (no key derivation)."""
+    return _VERIFIED.has(secret, stored)
 
 
 def _derive(secret: str, salt: bytes) -> bytes:
@@ -52,27 +62,35 @@ def _derive(secret: str, salt: bytes) -> bytes:
 
 
 class VerifiedKeys:
-    """The credentials this process has verified, by a keyed hash of each (never the credential itself),
-    mapped to the key's name. Bounded: when full it starts again, and the next request of each client costs
-    one key derivation again."""
+    """Pairs of a credential and a stored form that matched, each kept as a keyed hash of both (never the
+    credential itself). Only matches are kept: a wrong guess adds nothing. Bounded: when full it starts again,
+    and the next request of each client costs one key derivation again.
+
+    The pair, not the credential alone, is the key: whether a credential matches a stored form never changes,
+    whereas which key a credential names depends on the settings that list the stored forms."""
 
     def __init__(self, max_entries: int = 10_000) -> None:
         self._pepper = os.urandom(32)
-        self._names: dict[bytes, str] = {}
+        self._pairs: set[bytes] = set()
         self._lock = threading.Lock()
         self._max_entries = max_entries
 
-    def name_of(self, credential: str) -> str | None:
-        return self._names.get(self._digest(credential))
+    def has(self, credential: str, stored: str) -> bool:
+        return self._digest(credential, stored) in self._pairs
 
-    def remember(self, credential: str, name: str) -> None:
+    def remember(self, credential: str, stored: str) -> None:
         with self._lock:
-            if len(self._names) >= self._max_entries:
-                self._names.clear()
-            self._names[self._digest(credential)] = name
+            if len(self._pairs) >= self._max_entries:
+                self._pairs.clear()
+            self._pairs.add(self._digest(credential, stored))
 
-    def _digest(self, credential: str) -> bytes:
-        return hmac.digest(self._pepper, credential.encode("utf-8", "surrogatepass"), "sha256")
+    def _digest(self, credential: str, stored: str) -> bytes:
+        message = stored.encode() + b"\0" + credential.encode("utf-8", "surrogatepass")
+        return hmac.digest(self._pepper, message, "sha256")
+
+
+#: One per process: every app the process builds (one in a gunicorn worker, hundreds in the suite) shares it.
+_VERIFIED = VerifiedKeys()
 
 
 def main() -> int:

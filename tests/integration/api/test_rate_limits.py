@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import re
+import secrets
 
 from tests.integration.api.conftest import API_KEY, LOCAL_WORKSPACE, make_settings
 
@@ -16,8 +17,15 @@ def guess(client, attempt: int, environ=GUESSER):
                                                        "X-Workspace-URL": LOCAL_WORKSPACE}, environ_base=environ)
 
 
+def new_key() -> str:
+    """A key no app of this process has verified yet (a verified key is remembered by the process)."""
+    return f"new-key-{secrets.token_hex(16)}"
+
+
 def test_a_caller_guessing_api_keys_is_locked_out(app_factory):
-    client = app_factory(make_settings(failed_sign_ins_allowed="3", sign_in_lockout_seconds="120"))
+    key = new_key()
+    client = app_factory(make_settings(api_keys=f"tester={key}", failed_sign_ins_allowed="3",
+                                       sign_in_lockout_seconds="120"))
 
     answers = [guess(client, attempt) for attempt in range(5)]
 
@@ -25,14 +33,18 @@ def test_a_caller_guessing_api_keys_is_locked_out(app_factory):
     assert answers[3].json["ErrorCode"] == "TOO_MANY_REQUESTS"
     assert 0 < int(answers[3].headers["Retry-After"]) <= 120
     # Locked out: even the right key, new to this process, is not tried from that address...
-    right = client.get("/workflow/sharepacks", headers={"Authorization": f"Bearer {API_KEY}",
+    right = client.get("/workflow/sharepacks", headers={"Authorization": f"Bearer {key}",
                                                          "X-Workspace-URL": LOCAL_WORKSPACE}, environ_base=GUESSER)
     assert right.status_code == 429
     # ...while another address is not affected.
     assert guess(client, 99, environ=NEIGHBOUR).status_code == 401
-    right = client.get("/workflow/sharepacks", headers={"Authorization": f"Bearer {API_KEY}",
+    right = client.get("/workflow/sharepacks", headers={"Authorization": f"Bearer {key}",
                                                          "X-Workspace-URL": LOCAL_WORKSPACE}, environ_base=NEIGHBOUR)
     assert right.status_code == 200
+    # Once verified, the key is known without a derivation, and so even from the locked-out address.
+    again = client.get("/workflow/sharepacks", headers={"Authorization": f"Bearer {key}",
+                                                         "X-Workspace-URL": LOCAL_WORKSPACE}, environ_base=GUESSER)
+    assert again.status_code == 200
 
 
 def test_one_api_key_past_its_rate_is_answered_429(app_factory):
@@ -45,7 +57,9 @@ def test_one_api_key_past_its_rate_is_answered_429(app_factory):
 
 
 def test_console_sign_in_is_locked_out_after_failures(app_factory):
-    client = app_factory(make_settings(failed_sign_ins_allowed="2", sign_in_lockout_seconds="60"))
+    key = new_key()
+    client = app_factory(make_settings(api_keys=f"tester={key}", failed_sign_ins_allowed="2",
+                                       sign_in_lockout_seconds="60"))
     page = client.get("/console/sign-in", environ_base=GUESSER).get_data(as_text=True)
     token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
 
@@ -54,7 +68,7 @@ def test_console_sign_in_is_locked_out_after_failures(app_factory):
                                                      "workspace_url": LOCAL_WORKSPACE}, environ_base=GUESSER)
 
     statuses = [sign_in(f"wrong-{attempt:030d}").status_code for attempt in range(3)]
-    locked = sign_in(API_KEY)
+    locked = sign_in(key)
 
     assert statuses == [401, 401, 429]
     assert locked.status_code == 429 and int(locked.headers["Retry-After"]) <= 60

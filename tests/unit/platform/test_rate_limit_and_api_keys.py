@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from shared.platform.api_keys import MIN_KEY_CHARS, VerifiedKeys, hash_api_key, matches
+from shared.platform.api_keys import MIN_KEY_CHARS, VerifiedKeys, hash_api_key, matches, verified_before
 from shared.platform.rate_limit import RateLimiter
 
 
@@ -62,11 +62,25 @@ def test_a_key_is_stored_salted_and_checked_in_full():
 
 def test_verified_credentials_are_remembered_by_a_keyed_hash_only():
     verified = VerifiedKeys(max_entries=2)
-    verified.remember("secret-one", "ci")
+    verified.remember("secret-one", "scrypt:aa:bb")
 
-    assert verified.name_of("secret-one") == "ci"
-    assert verified.name_of("secret-two") is None
-    assert "secret-one" not in repr(verified._names)
-    verified.remember("secret-two", "ops")
-    verified.remember("secret-three", "ops")
-    assert len(verified._names) <= 2
+    assert verified.has("secret-one", "scrypt:aa:bb")
+    assert not verified.has("secret-one", "scrypt:aa:cc")  # a pair: the same credential against another form
+    assert not verified.has("secret-two", "scrypt:aa:bb")
+    assert "secret-one" not in repr(verified._pairs)
+    verified.remember("secret-two", "scrypt:aa:bb")
+    verified.remember("secret-three", "scrypt:aa:bb")
+    assert len(verified._pairs) <= 2
+
+
+def test_a_match_is_remembered_by_the_process_and_a_miss_is_not():
+    key = "m" * MIN_KEY_CHARS
+    stored = hash_api_key(key)
+    wrong = key[:-1] + "x"
+
+    assert not verified_before(key, stored)
+    assert not matches(wrong, stored)
+    assert not verified_before(wrong, stored)
+    assert matches(key, stored)
+    assert verified_before(key, stored)
+    assert not verified_before(key, hash_api_key(key))  # another salt: derived again
