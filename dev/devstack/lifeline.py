@@ -95,12 +95,13 @@ def _group_alive(pgid: int) -> bool:
     return True
 
 
-def stop_postgres(data_dir: Path, owner: int) -> bool:
+def stop_postgres(data_dir: Path, owner: int, *, immediate: bool = False) -> bool:
     """Stop the embedded server in `data_dir` that `owner` started, unless another live process uses it.
 
     pgserver stops the server at exit only when no other process it remembers attached to it; one crashed
     run leaves its pid in that list and every later server keeps running. So the owner's pid is taken out
-    and the others are checked here. Returns whether a server was stopped.
+    and the others are checked here. `immediate` skips the shutdown checkpoint, for a server whose data is
+    deleted next. Returns whether a server was stopped.
     """
     from pgserver.utils import DiskList
 
@@ -113,16 +114,30 @@ def stop_postgres(data_dir: Path, owner: int) -> bool:
     if postmaster is None:
         return False
     try:
-        # SIGINT is PostgreSQL's "fast shutdown": roll back open transactions, close, exit
-        # (https://www.postgresql.org/docs/current/server-shutdown.html).
         server = psutil.Process(postmaster)
-        server.send_signal(signal.SIGINT)
-        server.wait(timeout=STOP_SECONDS)
+        # SIGINT is PostgreSQL's "fast shutdown": roll back open transactions, checkpoint, exit; SIGQUIT its
+        # "immediate shutdown": exit at once (https://www.postgresql.org/docs/current/server-shutdown.html).
+        server.send_signal(signal.SIGQUIT if immediate else signal.SIGINT)
     except psutil.NoSuchProcess:
         return False
-    except psutil.TimeoutExpired:
-        server.kill()
+    if not _wait_until_ended(server, STOP_SECONDS):
+        with suppress(psutil.NoSuchProcess):
+            server.kill()
     return True
+
+
+def _wait_until_ended(process: psutil.Process, seconds: float) -> bool:
+    """Wait until `process` (not our child) has exited. Its parent is init, which reaps it in its own time
+    (a second or more here), so an exited process still listed as a zombie has ended as well."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            if process.status() == psutil.STATUS_ZOMBIE:
+                return True
+        except psutil.NoSuchProcess:
+            return True
+        time.sleep(0.01)
+    return False
 
 
 def postmaster_pid(data_dir: Path) -> int | None:

@@ -38,10 +38,26 @@ def postgres_server_url() -> Iterator[str]:
     """URL of the `postgres` database on a server that lives for the whole session."""
     # Unix socket paths are limited to ~100 bytes: keep the directory short.
     with tempfile.TemporaryDirectory(prefix="sp-pg-", dir="/tmp") as data_dir:
-        yield start_embedded_postgres(data_dir)
+        url = start_embedded_postgres(data_dir)
+        without_durability(url)
+        yield url
         # Stopped here, before its directory goes: pgserver's own stop at exit needs that directory, and
-        # without it the server outlived the session (with its data directory deleted).
-        stop_postgres(Path(data_dir), owner=os.getpid())
+        # without it the server outlived the session (with its data directory deleted). Nothing in it is kept,
+        # so without the shutdown checkpoint.
+        stop_postgres(Path(data_dir), owner=os.getpid(), immediate=True)
+
+
+def without_durability(server_url: str) -> None:
+    """Turn off what makes commits survive a crash of the machine, which a server deleted after the session
+    never needs (https://www.postgresql.org/docs/current/non-durability.html). Every commit and every copy of
+    a database otherwise waits for the disk to flush: on this VM's shared disk, 20 copies of the migrated
+    database took from 1.2 s to 7.6 s with it on, 1.0-1.2 s with it off."""
+    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        for setting in ("fsync = off", "synchronous_commit = off", "full_page_writes = off"):
+            conn.execute(text(f"ALTER SYSTEM SET {setting}"))
+        conn.execute(text("SELECT pg_reload_conf()"))
+    admin.dispose()
 
 
 def create_database(server_url: str, name: str, template: str | None = None) -> str:
