@@ -16,20 +16,45 @@ from pathlib import Path
 import pytest
 from _pytest.mark.expression import Expression  # how `-m` reads its expression (pytest has no public one)
 
-pytest_plugins = [
+from shared.platform.logging import configure_logging
+
+#: The services' fixtures, loaded in each process that runs tests (`pytest_configure`). Not in pytest-xdist's
+#: controller, which runs none: their imports (the databricks SDK, SQLAlchemy, Alembic, Flask) took it ~1.9 s
+#: before it started a single worker.
+SERVICE_PLUGINS = (
     "tests.support.leftovers",  # first: tests.support.azurite imports it
     "tests.support.postgres",
     "tests.support.azurite",
     "tests.support.emulator",
     "tests.support.smtp",
     "tests.support.graph_emulator",
-]
+)
+# Their asserts are rewritten however they are first imported (a folder's conftest may import them early).
+pytest.register_assert_rewrite(*SERVICE_PLUGINS)
 
 # The suite's heap is large (every module, thousands of collected tests, an app per test), and CPython's default
 # thresholds (700, 10, 10) ran a full collection of it twenty times in the API tests alone, ~0.3 s each: 16% of
 # their CPU. A larger young generation, and freezing what collection built (it lives until the end), cut the
 # collector's time from 7.8 s to 2.7 s there (https://docs.python.org/3/library/gc.html#gc.freeze).
 gc.set_threshold(10_000, 10, 10)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if _hands_tests_to_workers(config):
+        return
+    for plugin in SERVICE_PLUGINS:
+        config.pluginmanager.import_plugin(plugin)
+    # Log as each process of the product does (its entry points configure logging first). Left unconfigured,
+    # structlog renders a logged exception with rich, every frame's locals included: ~1 s of CPU each.
+    configure_logging(json=False)
+
+
+def _hands_tests_to_workers(config: pytest.Config) -> bool:
+    """True in pytest-xdist's controller (`-n N`), which collects and runs nothing itself; False in its workers
+    (they have `workerinput`) and in a run without xdist."""
+    if hasattr(config, "workerinput"):
+        return False
+    return bool(getattr(config.option, "numprocesses", None)) and getattr(config.option, "dist", "no") != "no"
 
 
 def pytest_collection_finish() -> None:
@@ -41,11 +66,11 @@ TIERS = ("unit", "integration", "e2e", "browser", "containers")
 #: Tests of many seconds each, left out of `make test-fast` (a file, or a test of it by name prefix): every
 #: end-to-end test (the API, queue, worker and emulator together), hostile files sent to gunicorn, whole
 #: processes started and stopped (the `make run` stack, each entry point, the sync service, checkov, uv
-#: regenerating the lock), services stopped and waited for (Azurite, the emulator killed), migrations run on
-#: fresh databases, and deliveries waited out past their visibility delay; and the schemathesis run of the whole
-#: API, which is quick to run but builds its examples while it is collected, on every xdist worker: 2.5 s of
-#: each worker's 6 s of collection. Measured with `pytest --durations` and `--collect-only` (bench/README.md,
-#: "The suite").
+#: regenerating the lock, docker-compose once per required secret: 7 s of CPU), services stopped and waited
+#: for (Azurite, the emulator killed), migrations run on fresh databases, and deliveries waited out past their
+#: visibility delay; and the schemathesis run of the whole API, which is quick to run but builds its examples
+#: while it is collected, on every xdist worker: 2.5 s of each worker's 6 s of collection. Measured with
+#: `pytest --durations`, `--collect-only` and each file's CPU (bench/README.md, "The suite").
 SLOW = (
     "e2e/",
     "integration/api/test_hostile_uploads.py",
@@ -59,6 +84,7 @@ SLOW = (
     "integration/sync/test_service.py::test_sigterm_during_a_run",
     "unit/deploy/test_azure.py::test_checkov",
     "unit/deploy/test_requirements_lock.py::test_lock_is_what_make_lock_generates",
+    "unit/deploy/test_containers.py::test_compose_has_no_default_secrets",
     "integration/queue/test_outbox.py::test_an_upload_while_the_queue_is_down",
     "integration/queue/test_outbox.py::test_a_failed_send_is_recorded_and_the_relay_publishes_it",
     "integration/queue/test_contract.py::test_azure_stopped_service",

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import create_engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
+from structlog.testing import capture_logs
 
 from dev.devserver.ready import free_port
 from shared.models.runtime import OutboxMessage
@@ -121,14 +122,16 @@ def test_a_failed_send_is_recorded_and_the_relay_publishes_it_when_the_queue_is_
 
 def test_the_publisher_survives_an_unreachable_database(queue: MessageQueue) -> None:
     engine = create_engine(f"postgresql+psycopg://nobody@127.0.0.1:{free_port()}/none?connect_timeout=2")
-    publisher = OutboxPublisher(make_session_factory(engine), queue, sweep_interval=0.2).start()
-    try:
-        publisher.notify(1)
-        time.sleep(0.5)
-        assert publisher.is_alive
-    finally:
-        publisher.stop()
-        engine.dispose()
+    with capture_logs() as logs:
+        publisher = OutboxPublisher(make_session_factory(engine), queue, sweep_interval=0.2).start()
+        try:
+            publisher.notify(1)  # fails, then each sweep fails
+            wait_for(lambda: sum(log["event"] == "outbox.publisher_failed" for log in logs) >= 2, timeout=10,
+                     what="the notice and a sweep to fail")
+            assert publisher.is_alive
+        finally:
+            publisher.stop()
+            engine.dispose()
 
 
 def test_a_relay_for_one_queue_leaves_other_queues_rows_alone(
