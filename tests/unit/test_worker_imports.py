@@ -23,11 +23,6 @@ UPLOAD_ONLY = (
 )
 
 
-def loaded_after_importing(*modules: str) -> list[str]:
-    """Every module a fresh interpreter holds after importing ``modules``."""
-    return loaded_after_each(modules)[0]
-
-
 @functools.cache
 def loaded_after_each(*steps: tuple[str, ...]) -> list[list[str]]:
     """Every module one fresh interpreter holds after each step, each step importing its modules in turn."""
@@ -39,11 +34,13 @@ def loaded_after_each(*steps: tuple[str, ...]) -> list[list[str]]:
     return [json.loads(line) for line in out.stdout.splitlines()]
 
 
-#: The worker's jobs, then its entry point, in one interpreter: starting one costs ~3 s of CPU (the
-#: databricks-sdk alone is most of it). `worker.__main__` loads the jobs itself, so the second step holds
-#: what `python -m worker` holds; `worker.bootstrap` is none of the jobs' modules, so finding it there means
-#: the entry point loaded it.
-WORKER_STEPS = (("worker.consumer", "worker.jobs.provision", "worker.jobs.sweep"), ("worker.__main__",))
+#: The worker's jobs, then its entry point, then an upload module, in one interpreter: starting one costs
+#: ~1.5 s of CPU (the databricks-sdk alone is most of it). `worker.__main__` loads the jobs itself, so the
+#: second step holds what `python -m worker` holds; `worker.bootstrap` is none of the jobs' modules, so
+#: finding it there means the entry point loaded it. The third step shows the checker would see an upload
+#: module the worker loaded.
+WORKER_STEPS = (("worker.consumer", "worker.jobs.provision", "worker.jobs.sweep"), ("worker.__main__",),
+                ("shared.use_cases.submit",))
 
 
 def upload_modules(loaded: list[str]) -> list[str]:
@@ -51,8 +48,9 @@ def upload_modules(loaded: list[str]) -> list[str]:
 
 
 def test_the_checker_sees_an_upload_module_when_one_is_loaded():
-    loaded = loaded_after_importing("shared.use_cases.submit")
-    assert "shared.share_pack_file.validate" in upload_modules(loaded)
+    _, worker, then_submit = loaded_after_each(*WORKER_STEPS)
+    assert "shared.share_pack_file.validate" in upload_modules(then_submit)
+    assert "shared.share_pack_file.validate" not in upload_modules(worker)
 
 
 def test_the_provisioning_job_and_the_queue_loop_load_no_upload_validation_or_preflight():
@@ -63,7 +61,7 @@ def test_the_provisioning_job_and_the_queue_loop_load_no_upload_validation_or_pr
 
 
 def test_the_worker_process_loads_no_upload_validation_or_preflight():
-    jobs, loaded = loaded_after_each(*WORKER_STEPS)
+    jobs, loaded, _ = loaded_after_each(*WORKER_STEPS)
 
     assert "worker.bootstrap" in loaded and "worker.bootstrap" not in jobs
     assert upload_modules(loaded) == []
