@@ -16,8 +16,6 @@ from pathlib import Path
 import pytest
 from _pytest.mark.expression import Expression  # how `-m` reads its expression (pytest has no public one)
 
-from shared.platform.logging import configure_logging
-
 #: The services' fixtures, loaded in each process that runs tests (`pytest_configure`). Not in pytest-xdist's
 #: controller, which runs none: their imports (the databricks SDK, SQLAlchemy, Alembic, Flask) took it ~1.9 s
 #: before it started a single worker.
@@ -44,9 +42,6 @@ def pytest_configure(config: pytest.Config) -> None:
         return
     for plugin in SERVICE_PLUGINS:
         config.pluginmanager.import_plugin(plugin)
-    # Log as each process of the product does (its entry points configure logging first). Left unconfigured,
-    # structlog renders a logged exception with rich, every frame's locals included: ~1 s of CPU each.
-    configure_logging(json=False)
 
 
 def _hands_tests_to_workers(config: pytest.Config) -> bool:
@@ -64,13 +59,14 @@ def pytest_collection_finish() -> None:
 TESTS = Path(__file__).resolve().parent
 TIERS = ("unit", "integration", "e2e", "browser", "containers")
 #: Tests of many seconds each, left out of `make test-fast` (a file, or a test of it by name prefix): every
-#: end-to-end test (the API, queue, worker and emulator together), hostile files sent to gunicorn, whole
-#: processes started and stopped (the `make run` stack, each entry point, the sync service, checkov, uv
-#: regenerating the lock, docker-compose once per required secret: 7 s of CPU), services stopped and waited
-#: for (Azurite, the emulator killed), migrations run on fresh databases, and deliveries waited out past their
-#: visibility delay; and the schemathesis run of the whole API, which is quick to run but builds its examples
-#: while it is collected, on every xdist worker: 2.5 s of each worker's 6 s of collection. Measured with
-#: `pytest --durations`, `--collect-only` and each file's CPU (bench/README.md, "The suite").
+#: end-to-end test (the API, queue, worker and emulator together), hostile files sent to gunicorn and to
+#: `sharepack validate` (the parser's own refusals stay), the parsers' fuzzing, the big packs, whole processes
+#: started and stopped (the `make run` stack, each entry point, the sync service, checkov, uv regenerating
+#: the lock, docker-compose once per required secret: 7 s of CPU), services stopped and waited for (Azurite,
+#: the emulator killed), migrations run on fresh databases, and deliveries waited out past their visibility
+#: delay; and the schemathesis run of the whole API, which is quick to run but builds its examples while it is
+#: collected, on every xdist worker: 2.5 s of each worker's 6 s of collection. Measured with `pytest
+#: --durations`, `--collect-only` and each file's CPU (bench/README.md, "The suite").
 SLOW = (
     "e2e/",
     "integration/api/test_hostile_uploads.py",
@@ -85,6 +81,9 @@ SLOW = (
     "unit/deploy/test_azure.py::test_checkov",
     "unit/deploy/test_requirements_lock.py::test_lock_is_what_make_lock_generates",
     "unit/deploy/test_containers.py::test_compose_has_no_default_secrets",
+    "unit/test_fuzz_parsers.py",
+    "unit/share_pack_file/test_hostile.py::test_sharepack_validate_refuses_a_hostile_file_quickly",
+    "unit/share_pack_file/test_limits.py::test_a_share_may_list_thousands_of_recipients",
     "integration/queue/test_outbox.py::test_an_upload_while_the_queue_is_down",
     "integration/queue/test_outbox.py::test_a_failed_send_is_recorded_and_the_relay_publishes_it",
     "integration/queue/test_contract.py::test_azure_stopped_service",
