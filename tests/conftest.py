@@ -61,12 +61,13 @@ TIERS = ("unit", "integration", "e2e", "browser", "containers")
 #: Tests of many seconds each, left out of `make test-fast` (a file, or a test of it by name prefix): every
 #: end-to-end test (the API, queue, worker and emulator together), hostile files sent to gunicorn and to
 #: `sharepack validate` (the parser's own refusals stay), the parsers' fuzzing, the big packs, whole processes
-#: started and stopped (the `make run` stack, each entry point, the sync service, checkov, uv regenerating
-#: the lock, docker-compose once per required secret: 7 s of CPU), services stopped and waited for (Azurite,
-#: the emulator killed), migrations run on fresh databases, and deliveries waited out past their visibility
-#: delay; and the schemathesis run of the whole API, which is quick to run but builds its examples while it is
-#: collected, on every xdist worker: 2.5 s of each worker's 6 s of collection. Measured with `pytest
-#: --durations`, `--collect-only` and each file's CPU (bench/README.md, "The suite").
+#: started and stopped (the `make run` stack, each entry point, a fresh interpreter importing the worker, the
+#: sync service, checkov, uv regenerating the lock, docker-compose once per required secret: 7 s of CPU),
+#: services stopped and waited for (Azurite, the emulator killed), migrations run on fresh databases, and
+#: deliveries waited out past their visibility delay; and the schemathesis run of the whole API, which is quick
+#: to run but builds its examples while it is collected, on every xdist worker: 2.5 s of each worker's 6 s of
+#: collection. Measured with `pytest --durations`, `--collect-only` and each file's CPU (bench/README.md, "The
+#: suite").
 SLOW = (
     "e2e/",
     "integration/api/test_hostile_uploads.py",
@@ -82,6 +83,7 @@ SLOW = (
     "unit/deploy/test_requirements_lock.py::test_lock_is_what_make_lock_generates",
     "unit/deploy/test_containers.py::test_compose_has_no_default_secrets",
     "unit/test_fuzz_parsers.py",
+    "unit/test_worker_imports.py",
     "unit/share_pack_file/test_hostile.py::test_sharepack_validate_refuses_a_hostile_file_quickly",
     "unit/share_pack_file/test_limits.py::test_a_share_may_list_thousands_of_recipients",
     "integration/queue/test_outbox.py::test_an_upload_while_the_queue_is_down",
