@@ -70,6 +70,7 @@ TIERS = ("unit", "integration", "e2e", "browser", "containers")
 #: suite").
 SLOW = (
     "e2e/",
+    "integration/api/test_gunicorn_connections.py",
     "integration/api/test_hostile_uploads.py",
     "integration/api/test_openapi_properties.py",
     "integration/dev/devstack/test_shutdown.py",
