@@ -32,9 +32,10 @@ STOP_SECONDS = 30
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
-def die_with_parent(niceness: int = 0) -> Callable[[], None]:
+def die_with_parent(niceness: int = 0, *, idle: bool = False) -> Callable[[], None]:
     """A `preexec_fn` giving the child SIGTERM when this process dies (Linux; elsewhere the watchdog only),
-    and ``niceness`` added to its scheduling niceness (`nice(2)`)."""
+    ``niceness`` added to its scheduling niceness (`nice(2)`), and with ``idle`` the `SCHED_IDLE` policy: it
+    runs only on a core no other process wants (https://man7.org/linux/man-pages/man7/sched.7.html)."""
     parent = os.getpid()
     # Loaded before the fork: a child of a threaded parent must not load libraries before exec.
     libc = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
@@ -46,6 +47,8 @@ def die_with_parent(niceness: int = 0) -> Callable[[], None]:
             os._exit(127)
         if niceness:
             os.nice(niceness)
+        if idle and hasattr(os, "SCHED_IDLE"):
+            os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
 
     return preexec
 

@@ -43,7 +43,9 @@ PORT_VARIABLES = ("DEVSTACK_API_PORT", "DEVSTACK_EMULATOR_PORT", "DEVSTACK_GRAPH
 
 def stack_env(home: Path) -> dict[str, str]:
     """A stack aside: its own data directory (short: Unix socket paths are limited to ~100 bytes) and ports."""
-    env = {**os.environ, "DEVSTACK_HOME": str(home), "WEB_CONCURRENCY": "1"}
+    # `niced`, not the default `idle`: under the suite's own load a SCHED_IDLE sync service would wait for a free
+    # core, and these tests wait for it (test_priority.py checks `idle` itself).
+    env = {**os.environ, "DEVSTACK_HOME": str(home), "WEB_CONCURRENCY": "1", "DEVSTACK_BACKGROUND": "niced"}
     env.update({name: str(free_port()) for name in PORT_VARIABLES})
     for name in ("DOMAIN_DB_CONNECTION_STRING", "domain_db_connection_string"):
         env.pop(name, None)
