@@ -2,6 +2,7 @@
 
 from shared.preflight.cache import CachedCatalogReader, CachedReaders, ReadCache
 from shared.preflight.checks import CatalogFacts, check_pack
+from shared.preflight.in_flight import wait_for_background_reads
 from shared.preflight.run import (
     CatalogReader,
     PreflightReport,
@@ -9,7 +10,6 @@ from shared.preflight.run import (
     preflight,
     preflight_within,
     read_within,
-    wait_for_background_reads,
 )
 
 __all__ = [

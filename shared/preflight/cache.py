@@ -9,8 +9,8 @@ table is still refused whenever the workspace answers in time.
 
 Each read is kept under its own key (the recipients list, the shares list, one share, its grants, one
 schema's tables, the metastore summary) for ``ttl_seconds``; concurrent misses of one key share a single
-call, so sixteen uploads arriving together make one shares list between them, and while an expired answer
-is read again the others use it a little longer (`ReadCache`). Failures are not kept.
+call, so sixteen uploads arriving together make one shares list between them, and an expired answer is read
+again on the in-flight pool while every caller uses it a little longer (`ReadCache`). Failures are not kept.
 Writes this process makes through `CachedCatalogReader.invalidate` (or a new entry replacing an old one)
 end the old answers at once; the worker's writes, in another process, are seen within ``ttl_seconds``.
 """
@@ -23,6 +23,8 @@ from collections.abc import Callable, Hashable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from shared.platform.logging import get_logger
+from shared.preflight.in_flight import IN_FLIGHT
 from shared.provisioning.gateway import MetastoreSharing, TableSharingFacts
 from shared.provisioning.workspace_state import WorkspaceState
 from shared.share_pack_file import SharePackSpec, Strategy
@@ -34,21 +36,24 @@ if TYPE_CHECKING:
 #: and quota warnings stay current (a refusal is always confirmed live, whatever its age).
 DEFAULT_TTL_SECONDS = 5.0
 T = TypeVar("T")
+log = get_logger(__name__)
 
 
 class ReadCache:
     """Values by key for ``ttl_seconds``, one loader call per key at a time; thread-safe.
 
-    When a value has expired, the first caller reads it again; callers arriving while that read is under way
-    take the expired value, if it expired less than ``ttl_seconds`` ago, instead of queueing behind the read.
-    So only one request per key and period waits for the workspace, not every request of a burst (which made
-    the uploads' 99th percentile); no value older than twice the TTL is ever served, and `invalidate` ends
-    them all at once.
+    When a value has expired less than ``ttl_seconds`` ago, it is read again once, and until that read ends
+    every caller takes the expired value instead of queueing behind it: with ``refresh_in`` (a way to run the
+    read elsewhere, e.g. `IN_FLIGHT.submit`) even the caller that found it expired, otherwise that caller
+    reads it itself. Each request that paid for a refresh was in the uploads' 99th percentile. No value older
+    than twice the TTL is ever served, a failed read keeps nothing, and `invalidate` ends them all at once.
     """
 
-    def __init__(self, ttl_seconds: float = DEFAULT_TTL_SECONDS, *, clock: Callable[[], float] = time.monotonic):
+    def __init__(self, ttl_seconds: float = DEFAULT_TTL_SECONDS, *, clock: Callable[[], float] = time.monotonic,
+                 refresh_in: Callable[[Callable[[], None]], object] | None = None):
         self.ttl_seconds = ttl_seconds
         self._clock = clock
+        self._refresh_in = refresh_in
         self._lock = threading.Lock()
         self._values: dict[Hashable, tuple[float, Any]] = {}
         self._loading: dict[Hashable, Future[Any]] = {}
@@ -62,16 +67,27 @@ class ReadCache:
             kept, now = self._values.get(key), self._clock()
             if not fresh and kept is not None and kept[0] > now:
                 return kept[1]  # type: ignore[no-any-return]
+            usable = not fresh and kept is not None and kept[0] + self.ttl_seconds > now
             pending = None if fresh else self._loading.get(key)
-            if pending is not None and kept is not None and kept[0] + self.ttl_seconds > now:
-                return kept[1]  # type: ignore[no-any-return]  # being read again: the last answer meanwhile
-            if pending is None:
+            if pending is not None and usable:
+                return kept[1]  # type: ignore[index, no-any-return]  # being read again: the last answer meanwhile
+            if pending is not None:
+                owner = False
+            else:
                 pending = self._loading[key] = Future()
                 generation, owner = self._generation, True
-            else:
-                owner = False
         if not owner:
             return pending.result()  # type: ignore[no-any-return]
+        if usable and self._refresh_in is not None:
+            try:
+                self._refresh_in(lambda: self._load_quietly(key, load, pending, generation, keep))
+            except RuntimeError:  # the pool is shut down (the process is stopping): read it here
+                return self._load(key, load, pending, generation, keep)
+            return kept[1]  # type: ignore[index, no-any-return]
+        return self._load(key, load, pending, generation, keep)
+
+    def _load(self, key: Hashable, load: Callable[[], T], pending: Future[Any], generation: int,
+              keep: Callable[[T], bool] | None) -> T:
         try:
             value = load()
         except BaseException as exc:
@@ -87,11 +103,23 @@ class ReadCache:
         pending.set_result(value)
         return value
 
+    def _load_quietly(self, key: Hashable, load: Callable[[], T], pending: Future[Any], generation: int,
+                      keep: Callable[[T], bool] | None) -> None:
+        """A refresh nobody waits for: a failure keeps nothing, and a caller after the grace reads again."""
+        try:
+            self._load(key, load, pending, generation, keep)
+        except Exception as exc:
+            log.info("read_cache.refresh_failed", key=str(key), error=str(exc))
+
     def has(self, key: Hashable) -> bool:
-        """Whether ``key`` has a value that is still fresh."""
+        """Whether `get` of ``key`` answers at once from what is kept: the value is fresh, or expired less than
+        ``ttl_seconds`` ago and read again elsewhere (``refresh_in``)."""
         with self._lock:
             kept = self._values.get(key)
-            return kept is not None and kept[0] > self._clock()
+            if kept is None:
+                return False
+            grace = self.ttl_seconds if self._refresh_in is not None else 0.0
+            return kept[0] + grace > self._clock()
 
     def invalidate(self) -> None:
         """Forget everything (and what is being loaded right now will not be kept)."""
@@ -202,7 +230,9 @@ class CachedReaders:
     def cached(self, workspace_url: str) -> CachedCatalogReader:
         """The workspace's reader answering from its cache."""
         with self._lock:
-            cache = self._caches.setdefault(workspace_url, ReadCache(self._ttl_seconds))
+            cache = self._caches.get(workspace_url)
+            if cache is None:
+                cache = self._caches[workspace_url] = ReadCache(self._ttl_seconds, refresh_in=IN_FLIGHT.submit)
         return CachedCatalogReader(self._reader_for(workspace_url), cache, concurrency=self._concurrency)
 
     def invalidate(self, workspace_url: str) -> None:

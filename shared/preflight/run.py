@@ -10,7 +10,6 @@ by a live read.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -21,6 +20,7 @@ from shared.platform.errors import ConfigurationError
 from shared.platform.logging import get_logger
 from shared.preflight.cache import CachedCatalogReader
 from shared.preflight.checks import CatalogFacts, check_pack, schemas_to_read, tables_sharing_parts
+from shared.preflight.in_flight import IN_FLIGHT
 from shared.provisioning.diff import make_plan
 from shared.provisioning.errors import ProvisioningError
 from shared.provisioning.gateway import MetastoreSharing, TableSharingFacts
@@ -134,11 +134,6 @@ class _InThread:
         return map(fn, items)
 
 
-#: Threads that outlive a timed-out pre-flight finish in the background (their reads are bounded by the
-#: SDK's own retry timeout); a shared pool keeps a burst of slow uploads from starting threads without end.
-_BACKGROUND = ThreadPoolExecutor(max_workers=8, thread_name_prefix="preflight")
-
-
 class WorkspaceUnreadable(Exception):
     """The workspace could not be read within the budget; ``reason`` says why, for a warning."""
 
@@ -147,51 +142,13 @@ class WorkspaceUnreadable(Exception):
         self.reason = reason
 
 
-class _InFlight:
-    """How many reads `read_within` has running, so a process (or a test) can wait for the ones it left."""
-
-    def __init__(self) -> None:
-        self._count = 0
-        self._changed = threading.Condition()
-
-    def run(self, read: Callable[[], T]) -> T:
-        try:
-            return read()
-        finally:
-            with self._changed:
-                self._count -= 1
-                self._changed.notify_all()
-
-    def submit(self, read: Callable[[], T]) -> Future[T]:
-        with self._changed:
-            self._count += 1
-        try:
-            return _BACKGROUND.submit(self.run, read)
-        except BaseException:
-            with self._changed:
-                self._count -= 1
-            raise
-
-    def wait_idle(self, timeout: float) -> bool:
-        with self._changed:
-            return self._changed.wait_for(lambda: self._count == 0, timeout=timeout)
-
-
-_IN_FLIGHT = _InFlight()
-
-
-def wait_for_background_reads(timeout: float) -> bool:
-    """Wait until no read that outlived its budget is still running; False if some still are after ``timeout``."""
-    return _IN_FLIGHT.wait_idle(timeout)
-
-
 def read_within(read: Callable[[], T], *, budget_seconds: float) -> T:
     """Run a read of a workspace, waiting at most ``budget_seconds`` for it.
 
     Raises:
         WorkspaceUnreadable: it took longer, or the workspace could not be read (a classified failure).
     """
-    future = _IN_FLIGHT.submit(read)
+    future = IN_FLIGHT.submit(read)
     try:
         return future.result(timeout=budget_seconds)
     except FutureTimeout:

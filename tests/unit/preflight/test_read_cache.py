@@ -92,3 +92,53 @@ def test_a_fresh_read_ignores_what_is_kept() -> None:
     cache.get("shares", lambda: "v1")
     assert cache.get("shares", lambda: "live", fresh=True) == "live"
     assert cache.get("shares", lambda: "never called") == "live"
+
+
+def test_with_refresh_in_no_caller_waits_for_the_read_again() -> None:
+    clock = Clock()
+    refreshes: list[Callable[[], None]] = []
+    cache = ReadCache(5, clock=clock, refresh_in=refreshes.append)
+    cache.get("shares", lambda: "v1")
+    clock.now = 6.0  # expired one second ago
+    assert cache.has("shares")  # answers at once
+    assert cache.get("shares", lambda: "v2") == "v1" and len(refreshes) == 1
+    assert cache.get("shares", lambda: "never called") == "v1" and len(refreshes) == 1  # one read at a time
+    refreshes.pop()()
+    assert cache.get("shares", lambda: "never called") == "v2"
+
+
+def test_a_failed_refresh_keeps_nothing_and_past_the_grace_the_caller_reads_itself() -> None:
+    clock = Clock()
+    refreshes: list[Callable[[], None]] = []
+    cache = ReadCache(5, clock=clock, refresh_in=refreshes.append)
+    cache.get("shares", lambda: "v1")
+    clock.now = 6.0
+
+    def unreadable() -> str:
+        raise TimeoutError("the workspace did not answer")
+
+    assert cache.get("shares", unreadable) == "v1"
+    refreshes.pop()()  # fails quietly
+    clock.now = 10.5  # past twice the TTL: never served, and nobody else reads it
+    assert not cache.has("shares")
+    assert cache.get("shares", lambda: "v3") == "v3" and refreshes == []
+
+
+def test_an_invalidation_during_a_refresh_keeps_its_answer_out() -> None:
+    clock = Clock()
+    refreshes: list[Callable[[], None]] = []
+    cache = ReadCache(5, clock=clock, refresh_in=refreshes.append)
+    cache.get("shares", lambda: "v1")
+    clock.now = 6.0
+    assert cache.get("shares", lambda: "v2 read before our write") == "v1"
+    cache.invalidate()  # this process changed the workspace meanwhile
+    refreshes.pop()()
+    assert cache.get("shares", lambda: "v3") == "v3"
+
+
+def test_without_refresh_in_an_expired_value_is_not_at_hand() -> None:
+    clock = Clock()
+    cache = ReadCache(5, clock=clock)
+    cache.get("shares", lambda: "v1")
+    clock.now = 6.0
+    assert not cache.has("shares")
