@@ -183,6 +183,12 @@ def devstack_run(tree: Path, *, seconds: float, clients: int, profile: Path | No
         try:
             wait_until_ready(lambda: answers(f"{api}/workflow/health"), timeout=120, what="the stack",
                              process=stack)
+            # The background has started too (its metrics answer once its imports and set-up are done):
+            # otherwise the worker's and sync service's start-up, seconds of CPU behind the API at low priority,
+            # would be counted as the uploads' cost.
+            for name in ("WORKER_METRICS", "SYNC_METRICS"):
+                wait_until_ready(lambda n=name: answers(f"http://127.0.0.1:{ports[n]}/metrics"), timeout=120,
+                                 what=f"the stack's {name.lower().replace('_', ' ')}", process=stack)
             port = ports["API"]
             body = multipart((ROOT / "examples" / "sample_sharepack.yaml").read_bytes(), "sample_sharepack.yaml")
             headers = {"Authorization": f"Bearer {DEVSTACK_KEY}", "X-Workspace-URL": workspace}
