@@ -54,10 +54,11 @@ def dry_run(
         ServiceUnavailable: the workspace cannot be read right now.
     """
     workspace_url, reader_for = upload.workspace_url, checks.reader_for
-    parsed, errors, target = file_findings(session_factory, upload, rules)
-    if errors or parsed.spec is None:
-        return DryRun(errors=errors, warnings=parsed.warnings, plan=None)
-    admitted = admit_before_reading(session_factory, checks.access_of, parsed.spec, workspace_url, target)
+    with session_factory() as reading:
+        parsed, errors, target = file_findings(reading, upload, rules)
+        if errors or parsed.spec is None:
+            return DryRun(errors=errors, warnings=parsed.warnings, plan=None)
+        admitted = admit_before_reading(reading, checks.access_of, parsed.spec, workspace_url, target)
     if reader_for is None:
         skipped = Issue(path="", message="Pre-flight check skipped: no Databricks credentials are configured")
         return DryRun(errors=[], warnings=[*parsed.warnings, skipped], plan=None)

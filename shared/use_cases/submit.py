@@ -108,15 +108,17 @@ class FileVerdict(NamedTuple):
     target: UploadTarget | None = None
 
 
-def validate_upload(session_factory: sessionmaker[Session], upload: Upload, rules: UploadRules) -> FileVerdict:
-    """Parse and validate an upload for its workspace; a refused one leaves an audit row and raises.
+def validate_upload(session_factory: sessionmaker[Session], reading: Session, upload: Upload, rules: UploadRules
+                    ) -> FileVerdict:
+    """Parse and validate an upload for its workspace, reading the tables in ``reading``; a refused one leaves an
+    audit row (its own transaction) and raises.
 
     Raises:
         PayloadTooLarge, UnsupportedMediaType: the file cannot be read at all.
         InvalidSharePack: the file breaks the rules.
     """
     try:
-        verdict = file_findings(session_factory, upload, rules)
+        verdict = file_findings(reading, upload, rules)
     except InvalidInput as exc:
         record_rejection(session_factory, upload, [str(exc)])
         raise
@@ -126,10 +128,11 @@ def validate_upload(session_factory: sessionmaker[Session], upload: Upload, rule
     return verdict
 
 
-def file_findings(session_factory: sessionmaker[Session], upload: Upload, rules: UploadRules) -> FileVerdict:
+def file_findings(reading: Session, upload: Upload, rules: UploadRules) -> FileVerdict:
     """The errors of an upload's file by every rule but the workspace's: the format, the workspace it names,
-    the token lifetime and Azure AD. Its warnings join ``parsed``. The upload and the dry run both ask this,
-    so they give the same verdict on the same file. Records nothing.
+    the token lifetime and Azure AD (read in ``reading``, a session that writes nothing). Its warnings join
+    ``parsed``. The upload and the dry run both ask this, so they give the same verdict on the same file.
+    Records nothing.
 
     Raises:
         PayloadTooLarge, UnsupportedMediaType: the file cannot be read at all.
@@ -143,8 +146,7 @@ def file_findings(session_factory: sessionmaker[Session], upload: Upload, rules:
         return FileVerdict(parsed, errors)
     if rules.check_directory is not None:
         findings = Findings()
-        with session_factory() as session:
-            target = rules.check_directory(session, parsed.spec, findings, upload.workspace_url)
+        target = rules.check_directory(reading, parsed.spec, findings, upload.workspace_url)
         parsed.warnings = [*parsed.warnings, *findings.warnings]
         return FileVerdict(parsed, list(findings.errors), target)
     return FileVerdict(parsed, [])
@@ -173,27 +175,27 @@ class Admitted:
 
 
 def admit_before_reading(
-    session_factory: sessionmaker[Session],
+    reading: Session,
     access_of: Callable[[Session], Access | None],
     spec: SharePackSpec,
     workspace_url: str,
     target: UploadTarget | None,
 ) -> Admitted:
     """Apply the upload's access rules (``access_of``: the caller's rights; None: a trusted tool, no rules
-    apply) and find the scope of the pack's project, in one read-only session, before the workspace is read:
-    what a workspace holds is only for callers who may upload to it. ``target``: the tenant and project as the
-    directory check read them (None: read them here). The upload and its dry run both ask this.
+    apply) and find the scope of the pack's project, in ``reading`` (the directory check's session: it writes
+    nothing), before the workspace is read: what a workspace holds is only for callers who may upload to it.
+    ``target``: the tenant and project as the directory check read them (None: read them here). The upload and
+    its dry run both ask this.
 
     Raises:
         Forbidden, InvalidInput: the access rules refuse the upload.
     """
     metadata = spec.metadata
-    with session_factory() as session:
-        if target is None:
-            target = resolve_upload_target(session, metadata.business_line, metadata.project_name, workspace_url)
-        access = access_of(session)
-        admission = admit_to(session, access, spec, workspace_url, target) if access is not None else None
-        scope = target_scope(session, spec, workspace_url, target)
+    if target is None:
+        target = resolve_upload_target(reading, metadata.business_line, metadata.project_name, workspace_url)
+    access = access_of(reading)
+    admission = admit_to(reading, access, spec, workspace_url, target) if access is not None else None
+    scope = target_scope(reading, spec, workspace_url, target)
     return Admitted(scope, access, target, admission)
 
 

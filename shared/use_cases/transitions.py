@@ -102,15 +102,20 @@ class Workflow:
             Forbidden, InvalidInput: the access rules refuse the upload (an audit row records it).
         """
         upload, rules = self._upload(asker, content, filename)
-        parsed, _, target = validate_upload(self.session_factory, upload, rules)
-        spec = parsed.spec
-        assert spec is not None
         check = rules.preflight_for(upload.workspace_url) if rules.preflight_for is not None else None
         admitted = None
+        # One read-only session for the directory check and the access rules (a connection is taken at its
+        # first statement, after the file is parsed), closed before the workspace is read.
+        with self.session_factory() as reading:
+            parsed, _, target = validate_upload(self.session_factory, reading, upload, rules)
+            spec = parsed.spec
+            assert spec is not None
+            if check is not None:
+                # The workspace's tables are only read for callers who may upload to it.
+                admitted = self._refusal_recorded(upload, lambda: admit_before_reading(
+                    reading, asker.access, spec, asker.workspace_url, target))
         if check is not None:
-            # The workspace's tables are only read for callers who may upload to it.
-            admitted = self._refusal_recorded(upload, lambda: admit_before_reading(
-                self.session_factory, asker.access, spec, asker.workspace_url, target))
+            assert admitted is not None
             preflight_upload(self.session_factory, upload, partial(check, scope=admitted.scope), parsed)
         row = self._refusal_recorded(upload, lambda: self._store_new(asker, upload, parsed, admitted))
         log.info("share_pack.received", share_pack_id=str(row.share_pack_id), warnings=len(parsed.warnings))
@@ -129,7 +134,8 @@ class Workflow:
         with self.session_factory() as session:
             self._changeable(session, asker, share_pack_id, verb="revised")
         upload, rules = self._upload(asker, content, filename)
-        parsed = validate_upload(self.session_factory, upload, rules).parsed
+        with self.session_factory() as reading:
+            parsed = validate_upload(self.session_factory, reading, upload, rules).parsed
         spec = parsed.spec
         assert spec is not None
         with self.session_factory.begin() as session:
