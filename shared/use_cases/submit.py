@@ -120,9 +120,11 @@ def validate_upload(session_factory: sessionmaker[Session], reading: Session, up
     try:
         verdict = file_findings(reading, upload, rules)
     except InvalidInput as exc:
+        reading.rollback()  # the refusal's record is a transaction of its own, not inside the reading's
         record_rejection(session_factory, upload, [str(exc)])
         raise
     if verdict.errors:
+        reading.rollback()
         record_rejection(session_factory, upload, [e.to_dict() for e in verdict.errors])
         raise InvalidSharePack(verdict.errors, verdict.parsed.warnings)
     return verdict

@@ -113,7 +113,7 @@ class Workflow:
             if check is not None:
                 # The workspace's tables are only read for callers who may upload to it.
                 admitted = self._refusal_recorded(upload, lambda: admit_before_reading(
-                    reading, asker.access, spec, asker.workspace_url, target))
+                    reading, asker.access, spec, asker.workspace_url, target), reading=reading)
         if check is not None:
             assert admitted is not None
             preflight_upload(self.session_factory, upload, partial(check, scope=admitted.scope), parsed)
@@ -410,11 +410,14 @@ class Workflow:
         access = asker.access(session)
         return admit_upload(session, access, spec, asker.workspace_url) if access is not None else None
 
-    def _refusal_recorded(self, upload: Upload, step: Callable[[], Any]) -> Any:
-        """Run ``step``; an access rule's refusal leaves the upload's audit row, as every refused upload does."""
+    def _refusal_recorded(self, upload: Upload, step: Callable[[], Any], *, reading: Session | None = None) -> Any:
+        """Run ``step``; an access rule's refusal leaves the upload's audit row, as every refused upload does
+        (in a transaction of its own: ``reading``, the session ``step`` read in, ends its transaction first)."""
         try:
             return step()
         except (Forbidden, InvalidInput) as exc:
+            if reading is not None:
+                reading.rollback()
             record_rejection(self.session_factory, upload, [exc.message])
             raise
 

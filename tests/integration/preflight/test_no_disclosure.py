@@ -16,7 +16,7 @@ from databricks.sdk.service.sharing import AuthenticationType, IpAccessList, Sha
 from sqlalchemy import func, select
 
 from dev.emulator.control import EmulatorControl
-from shared.models import AdGroup, Project, Recipient, Share, SharePack, Tenant
+from shared.models import AdGroup, AuditEntry, Project, Recipient, Share, SharePack, Tenant
 from shared.models.history import History
 from shared.platform.status import SharePackStatus
 from shared.share_pack_file import parse_share_pack
@@ -113,6 +113,22 @@ def test_an_upload_whose_pre_flight_meets_another_projects_recipient_is_refused_
     with session_factory() as session:
         assert session.scalar(select(func.count()).select_from(SharePack)) == 0
     assert {r["method"] for r in emulator.requests()} == {"GET"}
+
+
+def test_an_upload_into_another_project_is_refused_before_the_workspace_is_read_and_recorded(
+    rival, session_factory, emulator: EmulatorControl
+):
+    client, headers = rival
+    into_victims = RIVAL_PACK.format(strategy="NEW").replace("project_name: Rival", "project_name: Partner analytics")
+
+    response = post_file(client, "upload", headers, into_victims.encode())
+
+    assert response.status_code == 403, response.json
+    with session_factory() as session:
+        assert session.scalar(select(func.count()).select_from(SharePack)) == 0
+        rejected = session.scalars(select(AuditEntry).where(AuditEntry.action == "REJECTED")).all()
+    assert [entry.performed_by for entry in rejected] == ["rival@example.com"]
+    assert emulator.requests() == []
 
 
 def test_a_rollback_preview_neither_removes_nor_describes_what_a_revision_named_of_another_project(
