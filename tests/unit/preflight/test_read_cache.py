@@ -94,12 +94,18 @@ def test_a_fresh_read_ignores_what_is_kept() -> None:
     assert cache.get("shares", lambda: "never called") == "live"
 
 
-def test_with_refresh_in_no_caller_waits_for_the_read_again() -> None:
+def expired_with_refresh() -> tuple[Clock, list[Callable[[], None]], ReadCache]:
+    """A cache whose value "v1" expired a second ago, and the refreshes it hands over (run them to refresh)."""
     clock = Clock()
     refreshes: list[Callable[[], None]] = []
     cache = ReadCache(5, clock=clock, refresh_in=refreshes.append)
     cache.get("shares", lambda: "v1")
-    clock.now = 6.0  # expired one second ago
+    clock.now = 6.0
+    return clock, refreshes, cache
+
+
+def test_with_refresh_in_no_caller_waits_for_the_read_again() -> None:
+    _, refreshes, cache = expired_with_refresh()
     assert cache.has("shares")  # answers at once
     assert cache.get("shares", lambda: "v2") == "v1" and len(refreshes) == 1
     assert cache.get("shares", lambda: "never called") == "v1" and len(refreshes) == 1  # one read at a time
@@ -108,11 +114,7 @@ def test_with_refresh_in_no_caller_waits_for_the_read_again() -> None:
 
 
 def test_a_failed_refresh_keeps_nothing_and_past_the_grace_the_caller_reads_itself() -> None:
-    clock = Clock()
-    refreshes: list[Callable[[], None]] = []
-    cache = ReadCache(5, clock=clock, refresh_in=refreshes.append)
-    cache.get("shares", lambda: "v1")
-    clock.now = 6.0
+    clock, refreshes, cache = expired_with_refresh()
 
     def unreadable() -> str:
         raise TimeoutError("the workspace did not answer")
@@ -125,11 +127,7 @@ def test_a_failed_refresh_keeps_nothing_and_past_the_grace_the_caller_reads_itse
 
 
 def test_an_invalidation_during_a_refresh_keeps_its_answer_out() -> None:
-    clock = Clock()
-    refreshes: list[Callable[[], None]] = []
-    cache = ReadCache(5, clock=clock, refresh_in=refreshes.append)
-    cache.get("shares", lambda: "v1")
-    clock.now = 6.0
+    _, refreshes, cache = expired_with_refresh()
     assert cache.get("shares", lambda: "v2 read before our write") == "v1"
     cache.invalidate()  # this process changed the workspace meanwhile
     refreshes.pop()()
