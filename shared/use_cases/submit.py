@@ -120,12 +120,10 @@ def validate_upload(session_factory: sessionmaker[Session], reading: Session, up
     try:
         verdict = file_findings(reading, upload, rules)
     except InvalidInput as exc:
-        reading.rollback()  # the refusal's record is a transaction of its own, not inside the reading's
-        record_rejection(session_factory, upload, [str(exc)])
+        record_rejection(session_factory, upload, [str(exc)], reading=reading)
         raise
     if verdict.errors:
-        reading.rollback()
-        record_rejection(session_factory, upload, [e.to_dict() for e in verdict.errors])
+        record_rejection(session_factory, upload, [e.to_dict() for e in verdict.errors], reading=reading)
         raise InvalidSharePack(verdict.errors, verdict.parsed.warnings)
     return verdict
 
@@ -250,8 +248,14 @@ def _token_expiry_over_limit(parsed: ParsedSharePack, max_days: int) -> list[Iss
     ]
 
 
-def record_rejection(session_factory: sessionmaker[Session], upload: Upload, errors: list) -> None:
-    """Keep an audit record of a refused upload (and nothing else), so support can see what happened."""
+def record_rejection(session_factory: sessionmaker[Session], upload: Upload, errors: list, *,
+                     reading: Session | None = None) -> None:
+    """Keep an audit record of a refused upload (and nothing else), so support can see what happened.
+
+    The record is a transaction of its own: ``reading``, a read session the refusal was found in, ends its
+    transaction first, so the record never sits inside it (or waits on a second connection beside it)."""
+    if reading is not None:
+        reading.rollback()
     with session_factory.begin() as session:
         audit(
             session,

@@ -412,13 +412,11 @@ class Workflow:
 
     def _refusal_recorded(self, upload: Upload, step: Callable[[], Any], *, reading: Session | None = None) -> Any:
         """Run ``step``; an access rule's refusal leaves the upload's audit row, as every refused upload does
-        (in a transaction of its own: ``reading``, the session ``step`` read in, ends its transaction first)."""
+        (``reading``: the session ``step`` read in, see `record_rejection`)."""
         try:
             return step()
         except (Forbidden, InvalidInput) as exc:
-            if reading is not None:
-                reading.rollback()
-            record_rejection(self.session_factory, upload, [exc.message])
+            record_rejection(self.session_factory, upload, [exc.message], reading=reading)
             raise
 
     def _changeable(
