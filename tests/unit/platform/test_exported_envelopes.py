@@ -22,9 +22,11 @@ SECRETS = (STORAGE_KEY, CLIENT_SECRET, DATABASE_PASSWORD)
 
 
 @pytest.fixture(scope="module")
-def probe() -> tuple[list[dict[str, Any]], dict[str, Any]]:
+def probe(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """(the probe's log lines, its report: the exporter it found and the envelopes made)."""
     env = {
+        # The exporter keeps spans it could not send under the temporary directory: the test's own.
+        "TMPDIR": str(tmp_path_factory.mktemp("probe")),
         "PATH": "/usr/bin:/bin",
         "PYTHONPATH": str(ROOT),
         "DOMAIN_DB_CONNECTION_STRING": "postgresql://u@127.0.0.1:1/db",
