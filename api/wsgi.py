@@ -37,7 +37,7 @@ def production_app() -> Flask:
     require_settings("api")
     settings = Settings.from_env()
     configure_logging(json=settings.log_format == "json", level=settings.log_level)
-    engine = make_engine(database_url(settings))
+    engine = make_engine(database_url(settings), application_name="sharepack-api")
     queue = make_queue(settings, engine)
     session_factory = make_session_factory(engine)
     publisher = OutboxPublisher(session_factory, queue, sweep_interval=settings.outbox_relay_interval_seconds)

@@ -23,7 +23,7 @@ class SyncService:
 def build_sync_service(settings: Settings | None = None) -> SyncService:
     """Build the sync service from settings (default: the environment)."""
     settings = settings or Settings.from_env()
-    engine = make_engine(database_url(settings), pool_size=2)
+    engine = make_engine(database_url(settings), pool_size=2, application_name="sharepack-sync")
     session_factory = make_session_factory(engine)
     jobs = build_jobs(JobParts(settings=settings, session_factory=session_factory))
     stop = threading.Event()

@@ -40,7 +40,7 @@ def build_worker(settings: Settings | None = None) -> Worker:
         )
     # D2O activation links are credentials: without a key to encrypt them the worker could not keep them.
     activation_links = ActivationLinkCipher(settings.activation_link_keys)
-    engine = make_engine(database_url(settings))
+    engine = make_engine(database_url(settings), application_name="sharepack-worker")
     session_factory = make_session_factory(engine)
     queue = make_queue(settings, engine)
     poison = make_queue(settings, engine, name=poison_queue_name(queue.name))

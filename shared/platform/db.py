@@ -44,12 +44,18 @@ PING_AFTER_IDLE_SECONDS = 1.0
 POOL_RECYCLE_SECONDS = 300
 
 
-def make_engine(url: str, *, pool_size: int = 5) -> Engine:
-    """An engine whose pool pings a connection only when it has been idle (see `ping_idle_connections`)."""
+def make_engine(url: str, *, pool_size: int = 5, application_name: str | None = None) -> Engine:
+    """An engine whose pool pings a connection only when it has been idle (see `ping_idle_connections`).
+
+    ``application_name``: what the server shows for its connections (`pg_stat_activity`, the server's log
+    lines), so an operator can tell which deployable holds a connection or a lock
+    (https://www.postgresql.org/docs/current/runtime-config-logging.html#GUC-APPLICATION-NAME).
+    """
     # hide_parameters: a statement's values (a pack's config, an activation link) stay out of error messages,
     # which end up in logs.
+    connect_args = {"application_name": application_name} if application_name else {}
     engine = create_engine(url, pool_size=pool_size, max_overflow=10, hide_parameters=True,
-                           pool_recycle=POOL_RECYCLE_SECONDS)
+                           pool_recycle=POOL_RECYCLE_SECONDS, connect_args=connect_args)
     ping_idle_connections(engine)
     return engine
 

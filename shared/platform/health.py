@@ -320,7 +320,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     from shared.platform.db import database_url, make_engine
 
-    engine = make_engine(database_url(Settings.from_env()), pool_size=1)
+    engine = make_engine(database_url(Settings.from_env()), pool_size=1, application_name="sharepack-health")
     try:
         fresh = heartbeat_is_fresh(engine, args[1])
     except SQLAlchemyError:
