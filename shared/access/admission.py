@@ -55,10 +55,40 @@ def admit_upload(session: Session, access: Access, spec: SharePackSpec, workspac
 def admit_to(session: Session, access: Access, spec: SharePackSpec, workspace_url: str,
              target: UploadTarget | None) -> Admission:
     """`admit_upload` for the ``target`` its pack resolves to (`resolve_upload_target`), when the caller
-    already holds it.
+    already holds it. A project the pack names for the first time is created in ``session``.
 
     Raises: as `admit_upload`.
     """
+    tenant, project = _admitted(access, spec, workspace_url, target)
+    if project is None:
+        project = History(session, Project).create(
+            created_by=access.principal.identity,
+            change_reason="first share pack of this project",
+            project_name=spec.metadata.project_name.strip(),
+            tenant_id=tenant.tenant_id,
+        )
+    return Admission(
+        tenant_id=tenant.tenant_id,
+        project_id=project.project_id,
+        project_name=project.project_name,
+        requested_by=access.principal.identity,
+        requestor=spec.metadata.requestor,
+        needs_approval=needs_approval(session, tenant, spec, workspace_url),
+    )
+
+
+def refuse_unless_admitted(access: Access, spec: SharePackSpec, workspace_url: str, target: UploadTarget | None
+                           ) -> None:
+    """The rules of `admit_to`, writing nothing: a first upload's project is left for its storing transaction.
+
+    Raises: as `admit_upload`.
+    """
+    _admitted(access, spec, workspace_url, target)
+
+
+def _admitted(access: Access, spec: SharePackSpec, workspace_url: str, target: UploadTarget | None
+              ) -> tuple[Tenant, Project | None]:
+    """The upload rules, in order (the first that refuses raises); the tenant, and the project if registered."""
     metadata = spec.metadata
     if target is None:
         raise UnregisteredBusinessLine(
@@ -77,30 +107,12 @@ def admit_to(session: Session, access: Access, spec: SharePackSpec, workspace_ur
         raise Forbidden(
             f"metadata.requestor must be you ({principal.identity}); only administrators upload on behalf of others"
         )
-    if project is None:
-        project = _create_project(session, access, tenant, metadata.project_name.strip())
-    return Admission(
-        tenant_id=tenant.tenant_id,
-        project_id=project.project_id,
-        project_name=project.project_name,
-        requested_by=principal.identity,
-        requestor=metadata.requestor,
-        needs_approval=needs_approval(session, tenant, spec, workspace_url),
-    )
-
-
-def _create_project(session: Session, access: Access, tenant: Tenant, name: str) -> Project:
-    if not (access.is_admin or access.is_tenant_configurator(tenant)):
+    if project is None and not (access.is_admin or access.is_tenant_configurator(tenant)):
         raise Forbidden(
-            f"Project {name!r} is not registered in {tenant.business_line_name!r}; only the business line's "
-            "configurators and administrators may create projects"
+            f"Project {metadata.project_name.strip()!r} is not registered in {tenant.business_line_name!r}; only "
+            "the business line's configurators and administrators may create projects"
         )
-    return History(session, Project).create(
-        created_by=access.principal.identity,
-        change_reason="first share pack of this project",
-        project_name=name,
-        tenant_id=tenant.tenant_id,
-    )
+    return tenant, project
 
 
 def needs_approval(session: Session, tenant: Tenant, spec: SharePackSpec, workspace_url: str) -> bool:

@@ -15,7 +15,7 @@ from typing import NamedTuple
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from shared.access.admission import Admission, admit_to
+from shared.access.admission import Admission, admit_to, refuse_unless_admitted
 from shared.access.directory import UploadTarget, resolve_upload_target
 from shared.access.ownership import ProjectScope, target_scope
 from shared.access.policy import Access
@@ -194,7 +194,11 @@ def admit_before_reading(
     if target is None:
         target = resolve_upload_target(reading, metadata.business_line, metadata.project_name, workspace_url)
     access = access_of(reading)
-    admission = admit_to(reading, access, spec, workspace_url, target) if access is not None else None
+    admission = None
+    if access is not None and target is not None and target.project is not None:
+        admission = admit_to(reading, access, spec, workspace_url, target)
+    elif access is not None:  # a project named for the first time is created with its pack (`admission_in`)
+        refuse_unless_admitted(access, spec, workspace_url, target)
     scope = target_scope(reading, spec, workspace_url, target)
     return Admitted(scope, access, target, admission)
 
