@@ -94,6 +94,32 @@ def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
 
 
+@contextmanager
+def read_only_session(session_factory: sessionmaker[Session]) -> Iterator[Session]:
+    """A session for reads only, whose transaction is READ ONLY and ends with COMMIT (ROLLBACK on an error).
+
+    Why not the usual end, a session closed without a commit (the pool then rolls the transaction back):
+    psycopg forgets every statement it prepared on a connection when a ROLLBACK runs there
+    (`psycopg/_preparing.py`, `_should_discard`), and prepares a statement only from its fifth run on that
+    connection (https://www.psycopg.org/psycopg3/docs/advanced/prepare.html). A request that reads in one
+    session and then writes in another, on the same pooled connection, would have PostgreSQL parse and plan
+    all its statements every time: on the upload path that was half the server's CPU. READ ONLY
+    (SQLAlchemy's `postgresql_readonly`, sent in the BEGIN) makes that commit provably empty: a write there
+    fails (SQLSTATE 25006) instead of being committed. A factory bound to a connection (the tests' savepoint
+    fixture) has its transaction open already; its session gets the commit, which releases a savepoint.
+    """
+    bind = session_factory.kw.get("bind")
+    with session_factory(bind=_read_only(bind) if isinstance(bind, Engine) else bind) as session:
+        yield session
+        session.commit()
+
+
+@functools.cache
+def _read_only(engine: Engine) -> Engine:
+    """``engine``'s pool, with each connection READ ONLY while it is lent (and reset when it is returned)."""
+    return engine.execution_options(postgresql_readonly=True)
+
+
 # SQLSTATE classes meaning "the server is not there right now": 08 connection exception, 57P01-57P05
 # admin/crash shutdown and "cannot connect now" (https://www.postgresql.org/docs/current/errcodes-appendix.html).
 # Other OperationalErrors (54 program limit exceeded, 53 insufficient resources) are not outages: retrying

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from shared.access.policy import Access
+from shared.platform.db import read_only_session
 from shared.platform.errors import ConfigurationError, ServiceUnavailable
 from shared.platform.logging import get_logger
 from shared.preflight import CatalogReader, PreflightReport, preflight
@@ -54,7 +55,7 @@ def dry_run(
         ServiceUnavailable: the workspace cannot be read right now.
     """
     workspace_url, reader_for = upload.workspace_url, checks.reader_for
-    with session_factory() as reading:
+    with read_only_session(session_factory) as reading:
         parsed, errors, target = file_findings(reading, upload, rules)
         if errors or parsed.spec is None:
             return DryRun(errors=errors, warnings=parsed.warnings, plan=None)

@@ -30,6 +30,7 @@ from shared.drift.detect import reconcile_spec
 from shared.drift.queries import pack_findings
 from shared.models import Project, Request, SharePack, Tenant
 from shared.models.history import History, audit
+from shared.platform.db import read_only_session
 from shared.platform.errors import Conflict, Forbidden, InvalidInput, NotFound
 from shared.platform.logging import get_logger
 from shared.platform.status import AuditAction, RequestStatus, SharePackStatus
@@ -106,7 +107,7 @@ class Workflow:
         admitted = None
         # One read-only session for the directory check and the access rules (a connection is taken at its
         # first statement, after the file is parsed), closed before the workspace is read.
-        with self.session_factory() as reading:
+        with read_only_session(self.session_factory) as reading:
             parsed, _, target = validate_upload(self.session_factory, reading, upload, rules)
             spec = parsed.spec
             assert spec is not None
@@ -134,7 +135,7 @@ class Workflow:
         with self.session_factory() as session:
             self._changeable(session, asker, share_pack_id, verb="revised")
         upload, rules = self._upload(asker, content, filename)
-        with self.session_factory() as reading:
+        with read_only_session(self.session_factory) as reading:
             parsed = validate_upload(self.session_factory, reading, upload, rules).parsed
         spec = parsed.spec
         assert spec is not None

@@ -5,8 +5,10 @@ from __future__ import annotations
 from sqlalchemy import func, select
 
 from dev.emulator.control import EmulatorControl
-from shared.models import Project, SharePack
-from tests.integration.preflight.conftest import EXAMPLE_TABLES, post_file, sample
+from shared.models import Project, SharePack, Tenant, TenantRegion
+from shared.models.history import History
+from tests.integration.api.conftest import committing_sessions  # noqa: F401 (fixture)
+from tests.integration.preflight.conftest import EXAMPLE_TABLES, make_settings, post_file, sample
 
 
 def pack_count(session_factory) -> int:
@@ -53,6 +55,28 @@ def test_packs_record_the_project_their_first_upload_created(api, headers, emula
         projects = session.scalars(select(Project.project_id).where(Project.is_current,
                                                                     Project.tenant_id == tenant_id)).all()
     assert len(packs) == 2 and projects == [project_id]
+
+
+def test_on_a_real_engine_the_first_upload_creates_its_project_once(
+    app_factory, clients, emulator: EmulatorControl, queue, headers, committing_sessions  # noqa: F811
+):
+    """On a real engine the session that reads before the pre-flight is READ ONLY (`read_only_session`): the
+    project a pack names for the first time is created by the storing transaction alone."""
+    with committing_sessions.begin() as session:
+        tenant_id = session.scalars(select(Tenant.tenant_id).where(Tenant.is_current)).one()
+        History(session, TenantRegion).create(created_by="tests", tenant_id=tenant_id, region="APAC",
+                                              workspace_url=emulator.url)
+    emulator.seed_tables(EXAMPLE_TABLES)
+    client = app_factory(make_settings(azure_queue_name=queue.name, dev_workspace_urls=emulator.url),
+                         reader_for=clients.gateway, session_factory=committing_sessions)
+
+    first, second = (post_file(client, "upload", headers, sample()) for _ in range(2))
+
+    assert (first.status_code, second.status_code) == (202, 202), (first.json, second.json)
+    with committing_sessions() as session:
+        projects = session.scalars(select(Project.project_id).where(Project.tenant_id == tenant_id)).all()
+        packs = session.scalars(select(SharePack.project_id).where(SharePack.is_current)).all()
+    assert len(projects) == 1 and packs == projects * 2
 
 
 def test_workspace_not_read_within_the_budget_is_skipped_with_a_warning(api, headers, emulator: EmulatorControl):
