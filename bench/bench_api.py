@@ -25,14 +25,12 @@ liveness ceiling is measured.
 from __future__ import annotations
 
 import argparse
-import http.client
 import os
 import signal
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -42,6 +40,7 @@ from typing import Any
 
 from sqlalchemy import create_engine, text
 
+from bench import closed_loop
 from dev.devserver.ready import NotReadyError, answers, wait_until_ready
 from shared.platform.db import make_session_factory
 from shared.platform.embedded_postgres import start_embedded_postgres
@@ -67,47 +66,12 @@ def multipart(content: bytes, filename: str) -> bytes:
 
 def load(port: int, *, method: str, path: str, body: bytes | None, clients: int, seconds: float,
          headers: dict[str, str] | None = None) -> dict:
-    """Run `clients` threads, each on its own keep-alive connection, for `seconds`; return latencies."""
+    """`clients` keep-alive connections for `seconds` (`bench.closed_loop`); return the rate and latencies."""
     headers = dict(headers or {"Authorization": f"Bearer {API_KEY}", "X-Workspace-URL": WORKSPACE})
     if body is not None:
         headers["Content-Type"] = f"multipart/form-data; boundary={BOUNDARY}"
-    latencies: list[float] = []
-    statuses: dict[int, int] = {}
-    lock = threading.Lock()
-    deadline = time.perf_counter() + seconds
-
-    def client() -> None:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        mine: list[float] = []
-        codes: dict[int, int] = {}
-        while time.perf_counter() < deadline:
-            start = time.perf_counter()
-            conn.request(method, path, body=body, headers=headers)
-            response = conn.getresponse()
-            response.read()
-            mine.append(time.perf_counter() - start)
-            codes[response.status] = codes.get(response.status, 0) + 1
-        conn.close()
-        with lock:
-            latencies.extend(mine)
-            for code, count in codes.items():
-                statuses[code] = statuses.get(code, 0) + count
-
-    threads = [threading.Thread(target=client) for _ in range(clients)]
-    started = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    elapsed = time.perf_counter() - started
-    latencies.sort()
-    return {
-        "requests": len(latencies),
-        "per_second": len(latencies) / elapsed,
-        "p50_ms": statistics.median(latencies) * 1000,
-        "p99_ms": latencies[int(len(latencies) * 0.99) - 1] * 1000,
-        "statuses": statuses,
-    }
+    return closed_loop.load(port, method=method, path=path, body=body, headers=headers, clients=clients,
+                            seconds=seconds)
 
 
 def wait_published(database_url: str, timeout: float = 30) -> float:
