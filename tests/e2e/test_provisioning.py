@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from databricks.sdk import WorkspaceClient
 from databricks.sdk.core import Config
 from databricks.sdk.service.sharing import AuthenticationType
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import sessionmaker
 
 from shared.models import AuditEntry, Notification, Recipient, Share
@@ -103,6 +103,11 @@ def test_upload_reaches_completed_with_everything_in_the_workspace(stack, engine
                 Recipient.is_current, Recipient.workspace_url == stack.emulator.url)
         ).all())
     assert recorded == {name: r["id"] for name, r in ws.recipients.items()} and all(recorded.values())
+    # The worker process names its connections, so an operator can tell them apart in pg_stat_activity.
+    with engine.connect() as conn:
+        names = set(conn.scalars(text("SELECT application_name FROM pg_stat_activity "
+                                      "WHERE datname = current_database()")))
+    assert "sharepack-worker" in names, names
 
 
 def test_update_adds_and_removes_objects_and_recipients(stack, engine):
@@ -322,8 +327,8 @@ def test_activation_links_reach_notifications_only(stack, engine):
         audit = " ".join(str(a.new_values) + str(a.old_values) for a in session.scalars(select(AuditEntry)))
         versions = " ".join(str(v) for v in stack.history(share_pack_id))
     assert len(bodies) == 1 and "retrieve_config" not in bodies[0]  # the one D2O recipient; link kept encrypted
-    for text in (audit, versions, stack.worker_logs()):
-        assert "retrieve_config" not in text
+    for written in (audit, versions, stack.worker_logs()):
+        assert "retrieve_config" not in written
 
 
 def test_a_workspace_without_credentials_fails_the_pack_with_the_reason(stack):
