@@ -114,9 +114,12 @@ def read_only_session(session_factory: sessionmaker[Session]) -> Iterator[Sessio
         session.commit()
 
 
-@functools.cache
+@functools.lru_cache(maxsize=4)
 def _read_only(engine: Engine) -> Engine:
-    """``engine``'s pool, with each connection READ ONLY while it is lent (and reset when it is returned)."""
+    """``engine``'s pool, with each connection READ ONLY while it is lent (and reset when it is returned).
+
+    Built once per engine (each build registers a connect event); bounded, since a process has one engine
+    but a test run makes many, and an unbounded cache would keep every one of them alive."""
     return engine.execution_options(postgresql_readonly=True)
 
 
