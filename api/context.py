@@ -14,6 +14,7 @@ from shared.access.policy import Access
 from shared.access.principals import Principal
 from shared.graph.validator import AdValidator
 from shared.notifications.activation_links import ActivationLinkCipher
+from shared.platform.db import read_only_session
 from shared.platform.health import HealthReport, ReadinessReport
 from shared.platform.settings import Settings
 from shared.preflight import CatalogReader
@@ -68,7 +69,7 @@ def caller() -> Principal:
 def access() -> Access:
     """What the caller may do; their groups are read once per request."""
     if "access" not in g:
-        with services().session_factory() as session:
+        with read_only_session(services().session_factory) as session:
             g.access = Access.load(session, g.caller)
     return g.access
 

@@ -171,8 +171,7 @@ def sign_in_submit() -> WerkzeugResponse | tuple[str, int, dict[str, str]]:
     try:
         caller = authenticator().authenticate(f"Bearer {request.form.get('api_key', '')}",
                                                 client=request.remote_addr)
-        with svc.session_factory() as session:
-            workspace = resolve_workspace_url(session, svc.settings, request.form.get("workspace_url"))
+        workspace = resolve_workspace_url(svc.session_factory, svc.settings, request.form.get("workspace_url"))
     except (Unauthenticated, Forbidden, InvalidInput, TooManyRequests) as exc:
         page = render_template(
             "sign_in.html", workspaces=_workspace_choices(), next=_safe_next(request.form.get("next")),

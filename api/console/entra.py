@@ -73,8 +73,7 @@ def entra_start() -> WerkzeugResponse | tuple[str, int]:
     try:
         if not svc.settings.console_entra_configured:
             raise InvalidInput("Sign-in with Microsoft is not configured here; sign in with an API key.")
-        with svc.session_factory() as db:
-            workspace = resolve_workspace_url(db, svc.settings, request.form.get("workspace_url"))
+        workspace = resolve_workspace_url(svc.session_factory, svc.settings, request.form.get("workspace_url"))
         pending = PendingSignIn.start(workspace, next_url)
         target = _client().authorization_url(pending)
     except (InvalidInput, ServiceUnavailable) as exc:

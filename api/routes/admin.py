@@ -235,8 +235,7 @@ class Imports(MethodView):
     def post(self, body: dict[str, Any]) -> dict[str, Any]:
         """Put recipients and shares made outside this service under a project's ownership, once."""
         svc = services()
-        with svc.session_factory() as session:
-            workspace = resolve_workspace_url(session, svc.settings, body["WorkspaceUrl"])
+        workspace = resolve_workspace_url(svc.session_factory, svc.settings, body["WorkspaceUrl"])
         result = import_objects(
             svc.session_factory,
             access(),

@@ -52,8 +52,8 @@ class RotateToken(MethodView):
     @blp.response(200, RotatedTokenSchema)
     def post(self, body, name: str):
         """Rotate the recipient's token; the existing one keeps working for the overlap given."""
-        with services().session_factory() as session:
-            url = resolve_workspace_url(session, services().settings, request.headers.get("X-Workspace-URL"))
+        svc = services()
+        url = resolve_workspace_url(svc.session_factory, svc.settings, request.headers.get("X-Workspace-URL"))
         rotation = rotate_token(url, name, existing_token_expires_in_seconds=body["ExistingTokenExpiresInSeconds"])
         return {
             "Message": f"Token rotated; the new activation link is e-mailed to {rotation.recipient_email or 'nobody'}",

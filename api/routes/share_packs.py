@@ -75,8 +75,7 @@ def authenticate_and_resolve_workspace() -> None:
     """Authenticate the caller and resolve `X-Workspace-URL` (also used by `api.routes.lifecycle`)."""
     svc = services()
     authenticate()
-    with svc.session_factory() as session:
-        g.workspace_url = resolve_workspace_url(session, svc.settings, request.headers.get("X-Workspace-URL"))
+    g.workspace_url = resolve_workspace_url(svc.session_factory, svc.settings, request.headers.get("X-Workspace-URL"))
 
 
 @blp.route("/sharepack/upload", parameters=[WORKSPACE_HEADER, IDEMPOTENCY_KEY_HEADER])

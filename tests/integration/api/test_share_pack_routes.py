@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from flask import url_for
-from sqlalchemy import select
+from sqlalchemy import select, text
 from werkzeug.routing import Map, Rule
 
 from shared.models import AuditEntry, OutboxMessage, Request, SharePack
@@ -173,6 +173,24 @@ def test_unknown_workspace_is_refused_before_any_work(client, headers, sessions)
 def test_registered_azure_workspace_is_accepted(client, headers):
     response = upload(client, {**headers, "X-Workspace-URL": AZURE_WORKSPACE + "/"}, sample())
     assert response.status_code == 202
+
+
+def test_a_workspace_registered_as_a_tenant_region_leaves_the_uploads_statements_prepared(
+    app_factory, headers, queue, committing_sessions
+):
+    """A deployment names most workspaces as tenant regions, looked up on every request. The lookup reads in a
+    `read_only_session`: a plain session's ROLLBACK would make psycopg forget every statement it prepared on
+    the connection, and PostgreSQL parse and plan all of the request's statements again."""
+    settings = make_settings(azure_queue_name=queue.name, allowed_workspace_urls="")
+    client = app_factory(settings, session_factory=committing_sessions)
+    registered = {**headers, "X-Workspace-URL": AZURE_WORKSPACE}
+
+    statuses = [upload(client, registered, sample()).status_code for _ in range(6)]
+
+    assert statuses == [202] * 6
+    with committing_sessions() as session:  # the one pooled connection the uploads took turns on
+        prepared = session.scalars(text("SELECT statement FROM pg_prepared_statements")).all()
+    assert any("tenant_regions.workspace_url" in statement for statement in prepared), prepared
 
 
 def test_too_large_upload_is_413(app_factory, headers, queue):
