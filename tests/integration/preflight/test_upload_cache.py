@@ -12,11 +12,19 @@ from tests.integration.preflight.conftest import EXAMPLE_TABLES, edited, post_fi
 
 
 @pytest.fixture
-def cached_api(app_factory, clients: WorkspaceClients, emulator: EmulatorControl, queue):
+def cached_app(app_factory, clients: WorkspaceClients, emulator: EmulatorControl, queue):
+    """Builds the API with a one-minute pre-flight cache (and the settings given)."""
     from tests.integration.api.conftest import make_settings
 
-    settings = make_settings(azure_queue_name=queue.name, dev_workspace_urls=emulator.url)
-    return app_factory(settings, reader_for=CachedReaders(clients.gateway, ttl_seconds=60))
+    def build(**settings: str):
+        configured = make_settings(azure_queue_name=queue.name, dev_workspace_urls=emulator.url, **settings)
+        return app_factory(configured, reader_for=CachedReaders(clients.gateway, ttl_seconds=60))
+    return build
+
+
+@pytest.fixture
+def cached_api(cached_app):
+    return cached_app()
 
 
 def reads(emulator: EmulatorControl) -> int:
@@ -60,3 +68,27 @@ def test_a_missing_table_is_refused_even_when_the_rest_is_kept(cached_api, heade
 
     assert response.status_code == 400
     assert any("sales.reporting.no_such_table" in e["message"] for e in response.json["ValidationErrors"])
+
+
+def skipped(response) -> bool:
+    return any("Pre-flight check skipped" in w["message"] for w in response.json["ValidationWarnings"])
+
+
+def test_a_refusal_on_what_is_kept_is_still_read_live_within_the_budget(cached_app, headers,
+                                                                       emulator: EmulatorControl):
+    api = cached_app(preflight_budget_seconds="0.5")
+    emulator.seed_tables(EXAMPLE_TABLES)
+    assert post_file(api, "upload", headers, sample()).status_code == 202
+    emulator.set_latency(1500)
+    try:
+
+        def names_a_missing_table(pack: dict) -> None:
+            pack["share"][0]["data_objects"].append("sales.reporting.no_such_table")
+
+        # The kept listing lacks the table; the live read that would confirm it takes longer than the budget.
+        response = post_file(api, "upload", headers, edited(names_a_missing_table))
+    finally:
+        emulator.set_latency(0)
+
+    assert response.status_code == 202, response.json
+    assert skipped(response)
