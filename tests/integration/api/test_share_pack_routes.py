@@ -14,6 +14,7 @@ from sqlalchemy import select, text
 from werkzeug.routing import Map, Rule
 
 from shared.models import AuditEntry, OutboxMessage, Request, SharePack
+from shared.platform.db import make_engine, make_session_factory
 from shared.queue.messages import ProvisionSharePack
 from shared.queue.postgres import PostgresQueue
 from shared.use_cases.publishing import dispatch_for
@@ -181,15 +182,23 @@ def test_a_workspace_registered_as_a_tenant_region_leaves_the_uploads_statements
     """A deployment names most workspaces as tenant regions, looked up on every request. The lookup reads in a
     `read_only_session`: a plain session's ROLLBACK would make psycopg forget every statement it prepared on
     the connection, and PostgreSQL parse and plan all of the request's statements again."""
-    settings = make_settings(azure_queue_name=queue.name, allowed_workspace_urls="")
-    client = app_factory(settings, session_factory=committing_sessions)
-    registered = {**headers, "X-Workspace-URL": AZURE_WORKSPACE}
+    # One pooled connection (a second one, if ever taken beside it, is closed on return): every upload's
+    # statements run on the server session asked below.
+    database = committing_sessions.kw["bind"].url.render_as_string(hide_password=False)
+    engine = make_engine(database, pool_size=1)
+    try:
+        sessions = make_session_factory(engine)
+        settings = make_settings(azure_queue_name=queue.name, allowed_workspace_urls="")
+        client = app_factory(settings, session_factory=sessions)
+        registered = {**headers, "X-Workspace-URL": AZURE_WORKSPACE}
 
-    statuses = [upload(client, registered, sample()).status_code for _ in range(6)]
+        statuses = [upload(client, registered, sample()).status_code for _ in range(6)]
 
+        with sessions() as session:
+            prepared = session.scalars(text("SELECT statement FROM pg_prepared_statements")).all()
+    finally:
+        engine.dispose()
     assert statuses == [202] * 6
-    with committing_sessions() as session:  # the one pooled connection the uploads took turns on
-        prepared = session.scalars(text("SELECT statement FROM pg_prepared_statements")).all()
     assert any("tenant_regions.workspace_url" in statement for statement in prepared), prepared
 
 
