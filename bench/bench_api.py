@@ -17,7 +17,9 @@ calls split by user agent into the API's and the worker's). `--tree DIR` runs an
 same way (the baseline), and `--runs N` alternates N rounds of this tree and the baseline, printing each run
 and the medians. After the uploads it also reports the backlog they left: the packs still queued and how fast
 the worker provisioned them (over at most 45 s); worker and sync service are then stopped (SIGSTOP) while the
-liveness ceiling is measured.
+liveness ceiling is measured. During the uploads `bench.machine_speed` times a fixed piece of work at the lowest
+priority: its median says how fast the machine's cores were in that run (they move by half from minute to
+minute), and the API's CPU per upload is also given in those pieces, which compare across runs.
 
     .venv/bin/python -m bench.bench_api --stack devstack [--seconds 20] [--runs 3] [--tree /tmp/main]
 """
@@ -41,6 +43,7 @@ from typing import Any
 from sqlalchemy import create_engine, text
 
 from bench import closed_loop
+from bench.machine_speed import SpeedProbe
 from dev.devserver.ready import NotReadyError, answers, wait_until_ready
 from shared.platform.db import make_session_factory
 from shared.platform.embedded_postgres import start_embedded_postgres
@@ -170,8 +173,9 @@ def devstack_run(tree: Path, *, seconds: float, clients: int, profile: Path | No
                                        "--output", str(profile / f"{tree.name}-{p.pid}.txt")],
                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                      for p in gunicorn] if profile else []
-            uploads = load(port, method="POST", path="/workflow/sharepack/upload", body=body, clients=clients,
-                           seconds=seconds, headers=headers)
+            with SpeedProbe() as speed:
+                uploads = load(port, method="POST", path="/workflow/sharepack/upload", body=body, clients=clients,
+                               seconds=seconds, headers=headers)
             cpu = gunicorn_cpu(master) - cpu_before
             others_after = component_cpu(stack.pid, Path(home) / "postgres")
             others = {k: v - others_before.get(k, 0.0) for k, v in others_after.items()}
@@ -206,6 +210,7 @@ def devstack_run(tree: Path, *, seconds: float, clients: int, profile: Path | No
         "worker_calls": (len(calls) - by_api) / max(1, uploads["requests"]),
         "graph_calls": len(graph_calls) / max(1, uploads["requests"]),
         "drain": drain,
+        "piece_ms": speed.median_ms,
     }
 
 
@@ -269,11 +274,18 @@ def devstack_rounds(baseline: Path | None, *, seconds: float, clients: int, runs
         theirs = median_of(results["baseline"])
         print(f"ratio this/baseline: uploads/s {mine['uploads']['per_second'] / theirs['uploads']['per_second']:.2f}x"
               f", p99 {mine['uploads']['p99_ms'] / theirs['uploads']['p99_ms']:.2f}x, uploads/health "
-              f"{share(mine) / share(theirs):.2f}x, CPU per upload {mine['cpu_ms'] / theirs['cpu_ms']:.2f}x")
+              f"{share(mine) / share(theirs):.2f}x, CPU per upload {mine['cpu_ms'] / theirs['cpu_ms']:.2f}x "
+              f"(in probe pieces {pieces(mine) / pieces(theirs):.2f}x)")
     errors = sum(r["uploads"]["requests"] - r["accepted"] for r in results["this"])
     goals = mine["uploads"]["per_second"] >= 150 and mine["uploads"]["p99_ms"] <= 150 and errors == 0
     print(f"goals (>= 150 uploads/s, p99 <= 150 ms, zero errors): {'met' if goals else 'NOT met'}")
     return 0 if goals else 1
+
+
+def pieces(result: dict) -> float:
+    """The API's CPU per upload in pieces of the speed probe's work: comparable across runs on a machine whose
+    speed moves (`bench.machine_speed`)."""
+    return result["cpu_ms"] / result["piece_ms"]
 
 
 def share(result: dict) -> float:
@@ -286,6 +298,8 @@ def describe(r: dict) -> str:
             f"{r['ceiling']['per_second']:6.0f}/s | uploads/health {share(r):.3f} | API CPU {r['cpu_ms']:5.1f} ms"
             f"/upload | workspace calls/upload API {r['api_calls']:.2f} worker {r['worker_calls']:.2f} | Graph "
             f"{r['graph_calls']:.2f} | statuses {u['statuses']}"
+            + (f"\n    machine: a probe's piece of work took {r['piece_ms']:.2f} ms of CPU (median; the lower, the "
+               f"faster the cores were); API CPU per upload {pieces(r):.2f} pieces" if r.get("piece_ms") else "")
             + (f"\n    CPU ms per upload by part: {by_part(r['stack_cpu_ms'])}" if "stack_cpu_ms" in r else "")
             + (f"\n    backlog: {r['drain']['queued']:.0f} packs queued when the uploads stopped; the worker "
                f"provisioned {r['drain']['per_second']:.1f} packs/s, {r['drain']['left']:.0f} left after "
@@ -310,7 +324,8 @@ def median_of(results: list[dict]) -> dict:
         | {"statuses": statuses},
         "ceiling": {"per_second": med(lambda r: r["ceiling"]["per_second"])},
         "accepted": sum(r["accepted"] for r in results),
-        **{key: med(lambda r, k=key: r[k]) for key in ("cpu_ms", "api_calls", "worker_calls", "graph_calls")},
+        **{key: med(lambda r, k=key: r[k]) for key in ("cpu_ms", "api_calls", "worker_calls", "graph_calls",
+                                                        "piece_ms")},
         "stack_cpu_ms": {part: med(lambda r, p=part: r["stack_cpu_ms"].get(p, 0.0))
                          for part in sorted({p for r in results for p in r["stack_cpu_ms"]})},
         "drain": {key: med(lambda r, k=key: r["drain"].get(k, 0.0))
