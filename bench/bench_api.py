@@ -211,6 +211,8 @@ def devstack_run(tree: Path, *, seconds: float, clients: int, profile: Path | No
         "graph_calls": len(graph_calls) / max(1, uploads["requests"]),
         "drain": drain,
         "piece_ms": speed.median_ms,
+        # The API's CPU per upload in pieces of the probe's work: comparable across runs (0.0: no piece finished).
+        "cpu_pieces": cpu * 1000 / max(1, uploads["requests"]) / speed.median_ms if speed.median_ms else 0.0,
     }
 
 
@@ -274,18 +276,13 @@ def devstack_rounds(baseline: Path | None, *, seconds: float, clients: int, runs
         theirs = median_of(results["baseline"])
         print(f"ratio this/baseline: uploads/s {mine['uploads']['per_second'] / theirs['uploads']['per_second']:.2f}x"
               f", p99 {mine['uploads']['p99_ms'] / theirs['uploads']['p99_ms']:.2f}x, uploads/health "
-              f"{share(mine) / share(theirs):.2f}x, CPU per upload {mine['cpu_ms'] / theirs['cpu_ms']:.2f}x "
-              f"(in probe pieces {pieces(mine) / pieces(theirs):.2f}x)")
+              f"{share(mine) / share(theirs):.2f}x, CPU per upload {mine['cpu_ms'] / theirs['cpu_ms']:.2f}x"
+              + (f" (in probe pieces {mine['cpu_pieces'] / theirs['cpu_pieces']:.2f}x)"
+                 if mine["cpu_pieces"] and theirs["cpu_pieces"] else ""))
     errors = sum(r["uploads"]["requests"] - r["accepted"] for r in results["this"])
     goals = mine["uploads"]["per_second"] >= 150 and mine["uploads"]["p99_ms"] <= 150 and errors == 0
     print(f"goals (>= 150 uploads/s, p99 <= 150 ms, zero errors): {'met' if goals else 'NOT met'}")
     return 0 if goals else 1
-
-
-def pieces(result: dict) -> float:
-    """The API's CPU per upload in pieces of the speed probe's work: comparable across runs on a machine whose
-    speed moves (`bench.machine_speed`)."""
-    return result["cpu_ms"] / result["piece_ms"]
 
 
 def share(result: dict) -> float:
@@ -299,7 +296,7 @@ def describe(r: dict) -> str:
             f"/upload | workspace calls/upload API {r['api_calls']:.2f} worker {r['worker_calls']:.2f} | Graph "
             f"{r['graph_calls']:.2f} | statuses {u['statuses']}"
             + (f"\n    machine: a probe's piece of work took {r['piece_ms']:.2f} ms of CPU (median; the lower, the "
-               f"faster the cores were); API CPU per upload {pieces(r):.2f} pieces" if r.get("piece_ms") else "")
+               f"faster the cores were); API CPU per upload {r['cpu_pieces']:.2f} pieces" if r.get("piece_ms") else "")
             + (f"\n    CPU ms per upload by part: {by_part(r['stack_cpu_ms'])}" if "stack_cpu_ms" in r else "")
             + (f"\n    backlog: {r['drain']['queued']:.0f} packs queued when the uploads stopped; the worker "
                f"provisioned {r['drain']['per_second']:.1f} packs/s, {r['drain']['left']:.0f} left after "
@@ -325,7 +322,7 @@ def median_of(results: list[dict]) -> dict:
         "ceiling": {"per_second": med(lambda r: r["ceiling"]["per_second"])},
         "accepted": sum(r["accepted"] for r in results),
         **{key: med(lambda r, k=key: r[k]) for key in ("cpu_ms", "api_calls", "worker_calls", "graph_calls",
-                                                        "piece_ms")},
+                                                        "piece_ms", "cpu_pieces")},
         "stack_cpu_ms": {part: med(lambda r, p=part: r["stack_cpu_ms"].get(p, 0.0))
                          for part in sorted({p for r in results for p in r["stack_cpu_ms"]})},
         "drain": {key: med(lambda r, k=key: r["drain"].get(k, 0.0))
