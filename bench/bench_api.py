@@ -202,9 +202,10 @@ def devstack_run(tree: Path, *, seconds: float, clients: int, profile: Path | No
             stack.wait(timeout=60)
     accepted = uploads["statuses"].get(202, 0)
     by_api = sum("sharepack-api" in c.get("headers", {}).get("user-agent", "") for c in calls)
+    cpu_ms = cpu * 1000 / max(1, uploads["requests"])
     return {
         "uploads": uploads, "ceiling": ceiling, "accepted": accepted,
-        "cpu_ms": cpu * 1000 / max(1, uploads["requests"]),
+        "cpu_ms": cpu_ms,
         "stack_cpu_ms": {k: v * 1000 / max(1, uploads["requests"]) for k, v in others.items()},
         "api_calls": by_api / max(1, uploads["requests"]),
         "worker_calls": (len(calls) - by_api) / max(1, uploads["requests"]),
@@ -212,7 +213,7 @@ def devstack_run(tree: Path, *, seconds: float, clients: int, profile: Path | No
         "drain": drain,
         "piece_ms": speed.median_ms,
         # The API's CPU per upload in pieces of the probe's work: comparable across runs (0.0: no piece finished).
-        "cpu_pieces": cpu * 1000 / max(1, uploads["requests"]) / speed.median_ms if speed.median_ms else 0.0,
+        "cpu_pieces": cpu_ms / speed.median_ms if speed.median_ms else 0.0,
     }
 
 
