@@ -159,8 +159,11 @@ def devstack_run(tree: Path, *, seconds: float, clients: int, profile: Path | No
             port = ports["API"]
             body = multipart((ROOT / "examples" / "sample_sharepack.yaml").read_bytes(), "sample_sharepack.yaml")
             headers = {"Authorization": f"Bearer {DEVSTACK_KEY}", "X-Workspace-URL": workspace}
-            load(port, method="POST", path="/workflow/sharepack/upload", body=body, clients=4, seconds=2,
-                 headers=headers)  # warm-up: every gunicorn thread has its connections and clients
+            # Warm-up with as many clients as the load: a connection stays with the process that accepted it,
+            # so fewer clients left some processes without a request before the clock started (their first
+            # upload then made their database connections, workspace client and caches inside the measurement).
+            load(port, method="POST", path="/workflow/sharepack/upload", body=body, clients=clients, seconds=2,
+                 headers=headers)
             master = next(p for p in psutil.Process(stack.pid).children() if "gunicorn" in " ".join(p.cmdline()))
             gunicorn = master.children()
             workspace_log = EmulatorControl(workspace)
