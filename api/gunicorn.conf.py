@@ -19,7 +19,8 @@ keepalive = 5
 # at most as many idle connections as it has threads, a client told to close reconnects to whichever worker
 # accepts first, and a connection beyond every worker's share waits in the listen backlog about a request's
 # time. Clients reach the API through the platform's ingress (deploy/azure/apps.tf), not directly.
-worker_connections = 2 * threads
+# `GUNICORN_WORKER_CONNECTIONS` sets it for a known number of clients (`make run`: dev/devstack/__main__.py).
+worker_connections = int(os.environ.get("GUNICORN_WORKER_CONNECTIONS", str(2 * threads)))
 # Recycle workers now and then so a slow leak cannot grow without bound; jitter avoids a thundering herd.
 max_requests = 5000
 max_requests_jitter = 500

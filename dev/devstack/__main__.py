@@ -85,11 +85,14 @@ def local_defaults(emulator_url: str, graph_url: str = "http://127.0.0.1:8002",
         "DEV_WORKSPACE_URLS": emulator_url,
         "DATABRICKS_TOKEN": "local-dev-token",
         "LOG_FORMAT": "console",
-        # The API's 8 request threads as 4 processes of 2, not 2 of 4: a process runs one Python thread at a
-        # time. Alternating 4 times with 16 keep-alive clients on 2 cores: 164 uploads/s against 144 (medians).
-        # The price is memory: ~215 MB per process, ~0.9 GB for the four.
-        "WEB_CONCURRENCY": "4",
+        # The API as 2 processes of 2 threads, one process per core of a 2-core laptop, each keeping 8
+        # connections: 16 keep-alive clients then wait in two queues, not four, and a process waiting on
+        # PostgreSQL has its second thread. Alternating 6 times with 4 processes of 2 (4 connections each):
+        # p99 141.5 against 164.2 ms, 172.8 against 197.7 uploads/s (medians; bench/README.md, ninth round).
+        # ~215 MB per process.
+        "WEB_CONCURRENCY": "2",
         "GUNICORN_THREADS": "2",
+        "GUNICORN_WORKER_CONNECTIONS": "8",
         "DATABRICKS_RETRY_TIMEOUT_SECONDS": "60",
         "SMTP_HOST": "127.0.0.1",
         "SMTP_PORT": str(smtp_port),

@@ -30,7 +30,8 @@ WORKSPACES: tuple[frozenset[str], ...] = (
     frozenset({"DEV_WORKSPACE_URLS"}),
 )
 # Read by the process itself rather than `Settings`: gunicorn's configuration (api/gunicorn.conf.py).
-GUNICORN_VARIABLES = frozenset({"GUNICORN_BIND", "WEB_CONCURRENCY", "GUNICORN_THREADS", "GUNICORN_TIMEOUT"})
+GUNICORN_VARIABLES = frozenset({"GUNICORN_BIND", "WEB_CONCURRENCY", "GUNICORN_THREADS", "GUNICORN_TIMEOUT",
+                                "GUNICORN_WORKER_CONNECTIONS"})
 
 
 @dataclass(frozen=True)
