@@ -77,6 +77,17 @@ def load(port: int, *, method: str, path: str, body: bytes | None, clients: int,
                             seconds=seconds)
 
 
+def warm_up(port: int, body: bytes, *, clients: int, headers: dict[str, str] | None = None) -> None:
+    """Uploads for 2 s from as many clients as the load will have, before any clock starts.
+
+    As many, not fewer: a kept-alive connection stays with the gunicorn process that accepted it, so with fewer
+    clients some processes served nothing, and their first uploads made their database connections, workspace
+    client and caches inside the measurement.
+    """
+    load(port, method="POST", path="/workflow/sharepack/upload", body=body, clients=clients, seconds=2,
+         headers=headers)
+
+
 def wait_published(database_url: str, timeout: float = 30) -> float:
     """Seconds until the API's publishers have sent every committed upload (the outbox is empty)."""
     engine = create_engine(database_url)
@@ -159,11 +170,7 @@ def devstack_run(tree: Path, *, seconds: float, clients: int, profile: Path | No
             port = ports["API"]
             body = multipart((ROOT / "examples" / "sample_sharepack.yaml").read_bytes(), "sample_sharepack.yaml")
             headers = {"Authorization": f"Bearer {DEVSTACK_KEY}", "X-Workspace-URL": workspace}
-            # Warm-up with as many clients as the load: a connection stays with the process that accepted it,
-            # so fewer clients left some processes without a request before the clock started (their first
-            # upload then made their database connections, workspace client and caches inside the measurement).
-            load(port, method="POST", path="/workflow/sharepack/upload", body=body, clients=clients, seconds=2,
-                 headers=headers)
+            warm_up(port, body, clients=clients, headers=headers)
             master = next(p for p in psutil.Process(stack.pid).children() if "gunicorn" in " ".join(p.cmdline()))
             gunicorn = master.children()
             workspace_log = EmulatorControl(workspace)
@@ -385,7 +392,7 @@ def main() -> int:
         try:
             wait_healthy(port)
             body = multipart((ROOT / "examples" / "sample_sharepack.yaml").read_bytes(), "sample_sharepack.yaml")
-            load(port, method="POST", path="/workflow/sharepack/upload", body=body, clients=4, seconds=2)  # warm-up
+            warm_up(port, body, clients=args.clients)
             ceiling = load(port, method="GET", path="/workflow/health/live", body=None, clients=args.clients,
                            seconds=args.seconds)
             uploads = load(port, method="POST", path="/workflow/sharepack/upload", body=body, clients=args.clients,
