@@ -85,11 +85,11 @@ def local_defaults(emulator_url: str, graph_url: str = "http://127.0.0.1:8002",
         "DEV_WORKSPACE_URLS": emulator_url,
         "DATABRICKS_TOKEN": "local-dev-token",
         "LOG_FORMAT": "console",
-        # The API as 2 processes of 2 threads, one process per core of a 2-core laptop, each keeping 8
-        # connections: 16 keep-alive clients then wait in two queues, not four, and a process waiting on
-        # PostgreSQL has its second thread. Alternating 6 times with 4 processes of 2 (4 connections each):
-        # p99 141.5 against 164.2 ms, 172.8 against 197.7 uploads/s (medians; bench/README.md, ninth round).
-        # ~215 MB per process.
+        # The API as 2 processes of 2 threads, one process per core of the 2-core benchmark machine, each
+        # keeping 8 connections: 16 keep-alive clients then wait in two queues, not four, and a process waiting
+        # on PostgreSQL has its second thread. With 16 clients, one day's 13 runs against 33 of 4 processes of 2
+        # (4 connections each): p99 141.9 against 168.9 ms (medians), under 150 ms in 8 of 13 against 6 of 33
+        # (bench/README.md, ninth round). ~215 MB per process.
         "WEB_CONCURRENCY": "2",
         "GUNICORN_THREADS": "2",
         "GUNICORN_WORKER_CONNECTIONS": "8",
